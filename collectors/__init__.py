@@ -1,0 +1,14 @@
+"""The collector registry: one line per collector kind, nothing discovered at import time.
+
+A collector is a class with `kind`, a pydantic `Config` model (its own keys, extra keys
+forbidden) and `async def collect(ctx) -> CheckResult` (see watchd.model.Collector).
+"""
+
+from __future__ import annotations
+
+from collectors import tcp
+from watchd.model import CollectorClass
+
+REGISTRY: dict[str, CollectorClass] = {
+    tcp.TcpCollector.kind: tcp.TcpCollector,
+}

@@ -1,0 +1,346 @@
+"""Typed configuration: load config.toml, validate it whole, report every problem with its key path.
+
+Collector-specific keys sit beside the common check options in one `[[items.checks]]` table;
+the model for each check kind is built from the collector registry, so adding a collector adds
+its config without touching this module.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+
+from collectors import REGISTRY
+from watchd.durations import Duration
+from watchd.secrets import SecretRef
+
+
+class Strict(BaseModel):
+    """Base of every config table: unknown keys are errors, values are frozen after load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DaemonConfig(Strict):
+    state_dir: Path = Path("state")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "console", "json"] = "auto"
+    max_concurrent_checks: int = Field(default=500, ge=1)
+    shutdown_grace: Duration = 10.0
+    watchdog_interval: Duration = 0.0  # 0: half of systemd's WATCHDOG_USEC when it is set
+
+
+class StoreConfig(Strict):
+    url: str = ""  # empty: SQLite file watchd.db in the state directory
+    batch_size: int = Field(default=1000, ge=1)
+    flush_interval: Duration = 1.0
+    sample_retention: Duration = 30 * 86400.0
+
+
+Scope = Literal["read", "write", "ingest"]
+
+
+class TokenConfig(Strict):
+    name: str
+    scopes: list[Scope] = Field(min_length=1)
+    file: Path | None = None
+    env: str | None = None
+
+    def secret(self) -> SecretRef:
+        return SecretRef(file=self.file, env=self.env)
+
+
+class ApiConfig(Strict):
+    enabled: bool = True
+    listen: str = "127.0.0.1:9797"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    tokens: list[TokenConfig] = []
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected HOST:PORT such as 127.0.0.1:9797, got {value!r}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class CheckOptions(Strict):
+    """Options every check has, whatever its kind; None falls back to [check_defaults]."""
+
+    name: str = Field(min_length=1)
+    kind: str
+    enabled: bool = True
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    jitter: Duration | None = None
+    retry_interval: Duration | None = None
+    max_attempts: int | None = Field(default=None, ge=1)
+    recover_attempts: int | None = Field(default=None, ge=1)
+    labels: dict[str, str] = {}
+
+
+class CheckDefaults(Strict):
+    interval: Duration = 60.0
+    timeout: Duration = 10.0
+    jitter: Duration = 5.0
+    retry_interval: Duration = 15.0
+    max_attempts: int = Field(default=3, ge=1)
+    recover_attempts: int = Field(default=1, ge=1)
+
+
+@cache
+def _check_models() -> tuple[type[CheckOptions], ...]:
+    """One pydantic model per collector kind: the common options plus the collector's own."""
+    models = []
+    for kind, cls in REGISTRY.items():
+        model = create_model(  # type: ignore[call-overload]
+            f"{kind.title().replace('_', '')}Check",
+            __base__=(CheckOptions, cls.Config),
+            kind=(Literal[kind], ...),
+        )
+        models.append(model)
+    return tuple(models)
+
+
+def _any_check() -> Any:
+    models = _check_models()
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
+
+
+AnyCheck = _any_check()
+
+
+class ItemConfig(Strict):
+    """A configuration item (a host, a device, a service endpoint) and its checks."""
+
+    name: str = Field(min_length=1)
+    address: str = ""
+    labels: dict[str, str] = {}
+    parents: list[str] = []
+    checks: list[AnyCheck] = []  # type: ignore[valid-type]
+
+
+class ReceiverConfig(Strict):
+    name: str = Field(min_length=1)
+    kind: Literal["log"] = "log"
+
+
+class Config(Strict):
+    daemon: DaemonConfig = DaemonConfig()
+    store: StoreConfig = StoreConfig()
+    api: ApiConfig = ApiConfig()
+    check_defaults: CheckDefaults = CheckDefaults()
+    items: list[ItemConfig] = []
+    receivers: list[ReceiverConfig] = [ReceiverConfig(name="log")]
+
+    def store_url(self) -> str:
+        """The SQLAlchemy URL of the store; SQLite in the state directory by default."""
+        if self.store.url:
+            return self.store.url
+        return f"sqlite+aiosqlite:///{self.daemon.state_dir / 'watchd.db'}"
+
+    def checks(self) -> Iterator[ResolvedCheck]:
+        """Every enabled check with its defaults filled in."""
+        defaults = self.check_defaults
+        for item in self.items:
+            for check in item.checks:
+                if not check.enabled:
+                    continue
+                yield ResolvedCheck(
+                    item=item.name,
+                    name=check.name,
+                    kind=check.kind,
+                    address=item.address,
+                    labels={**item.labels, **check.labels},
+                    interval=_pick(check.interval, defaults.interval),
+                    timeout=_pick(check.timeout, defaults.timeout),
+                    jitter=_pick(check.jitter, defaults.jitter),
+                    retry_interval=_pick(check.retry_interval, defaults.retry_interval),
+                    max_attempts=_pick(check.max_attempts, defaults.max_attempts),
+                    recover_attempts=_pick(check.recover_attempts, defaults.recover_attempts),
+                    settings=check,
+                )
+
+
+T = TypeVar("T")
+
+
+def _pick(value: T | None, default: T) -> T:
+    return default if value is None else value
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedCheck:
+    """A check as the scheduler runs it: common options resolved, collector settings attached."""
+
+    item: str
+    name: str
+    kind: str
+    address: str
+    labels: dict[str, str]
+    interval: float
+    timeout: float
+    jitter: float
+    retry_interval: float
+    max_attempts: int
+    recover_attempts: int
+    settings: CheckOptions
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.item, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One problem in a config file: where (a key path) and what was expected."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(Exception):
+    """The config file has problems; `problems` lists every one of them."""
+
+    def __init__(self, file: Path, problems: Sequence[ConfigProblem]) -> None:
+        self.file = file
+        self.problems = list(problems)
+        lines = "\n".join(f"{file}: {problem}" for problem in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) in {file}:\n{lines}")
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file; raise ConfigError listing every problem found.
+
+    Relative paths in the file (state directory, token files) are taken relative to the
+    file's own directory, so the daemon behaves the same from any working directory.
+    """
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(path, [ConfigProblem("", f"cannot read: {exc.strerror}")]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [ConfigProblem("", f"not valid TOML: {exc}")]) from exc
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict[str, Any], path: Path) -> Config:
+    """Validate already-parsed TOML data as if it came from `path`."""
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(path, [_problem(raw, err) for err in exc.errors()]) from exc
+    problems = list(_semantic_problems(config))
+    if problems:
+        raise ConfigError(path, problems)
+    return _anchor_paths(config, path.parent)
+
+
+def _problem(raw: Any, error: Any) -> ConfigProblem:
+    key_path = _key_path(raw, error["loc"])
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif "input" in error and error["type"] not in ("union_tag_invalid",):
+        message = f"{message} (got {error['input']!r})"
+    return ConfigProblem(key_path, message)
+
+
+def _key_path(raw: Any, loc: Sequence[Any]) -> str:
+    """Turn a pydantic error location into a TOML key path, naming items and checks."""
+    parts: list[str] = []
+    node = raw
+    for segment in loc:
+        if isinstance(node, list) and isinstance(segment, int):
+            label = ""
+            if 0 <= segment < len(node) and isinstance(node[segment], dict):
+                name = node[segment].get("name")
+                label = f'("{name}")' if isinstance(name, str) else ""
+            parts.append(f"[{segment}]{label}")
+            node = node[segment] if 0 <= segment < len(node) else None
+        elif isinstance(node, dict) and segment in node:
+            parts.append(f".{segment}")
+            node = node[segment]
+        elif isinstance(segment, str) and isinstance(node, dict) and node.get("kind") == segment:
+            continue  # the discriminator tag pydantic adds for a check of this kind
+        else:
+            parts.append(f".{segment}")
+            node = None
+    return "".join(parts).lstrip(".")
+
+
+def _semantic_problems(config: Config) -> Iterator[ConfigProblem]:
+    """Problems no single key shows: duplicate names, unknown parents, dependency cycles."""
+    from watchd.inventory import inventory_problems
+
+    seen_items: set[str] = set()
+    for i, item in enumerate(config.items):
+        where = f'items[{i}]("{item.name}")'
+        if item.name in seen_items:
+            yield ConfigProblem(f"{where}.name", f'item "{item.name}" is defined twice')
+        seen_items.add(item.name)
+        seen_checks: set[str] = set()
+        for j, check in enumerate(item.checks):
+            if check.name in seen_checks:
+                yield ConfigProblem(
+                    f'{where}.checks[{j}]("{check.name}").name',
+                    f'check "{check.name}" is defined twice in this item',
+                )
+            seen_checks.add(check.name)
+    yield from inventory_problems(config.items)
+    seen_receivers: set[str] = set()
+    for i, receiver in enumerate(config.receivers):
+        if receiver.name in seen_receivers:
+            yield ConfigProblem(
+                f'receivers[{i}]("{receiver.name}").name',
+                f'receiver "{receiver.name}" is defined twice',
+            )
+        seen_receivers.add(receiver.name)
+    seen_tokens: set[str] = set()
+    for i, token in enumerate(config.api.tokens):
+        where = f'api.tokens[{i}]("{token.name}")'
+        if (token.file is None) == (token.env is None):
+            yield ConfigProblem(where, "expected exactly one of 'file' or 'env' for the token")
+        if token.name in seen_tokens:
+            yield ConfigProblem(f"{where}.name", f'token "{token.name}" is defined twice')
+        seen_tokens.add(token.name)
+
+
+def _anchor_paths(config: Config, base: Path) -> Config:
+    state_dir = config.daemon.state_dir
+    if not state_dir.is_absolute():
+        state_dir = base / state_dir
+    tokens = [
+        token.model_copy(update={"file": base / token.file})
+        if token.file is not None and not token.file.is_absolute()
+        else token
+        for token in config.api.tokens
+    ]
+    return config.model_copy(
+        update={
+            "daemon": config.daemon.model_copy(update={"state_dir": state_dir}),
+            "api": config.api.model_copy(update={"tokens": tokens}),
+        }
+    )

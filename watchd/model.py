@@ -1,0 +1,146 @@
+"""Value types that cross module boundaries: samples, check results, alerts.
+
+Everything here is frozen and slotted: stages take values and return new ones, they never
+mutate what they were given (DESIGN.md §1). Collectors import this module and nothing else
+from watchd.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+Labels = Mapping[str, str]
+
+
+class Status(enum.IntEnum):
+    """The outcome of one check run; values are the Nagios plugin exit codes."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+    @property
+    def is_ok(self) -> bool:
+        return self is Status.OK
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One measured value: a metric name, its labels and a float value.
+
+    `time` is seconds since the epoch; None means "when the check ran" and is filled in by
+    the scheduler, so collectors need no clock.
+    """
+
+    metric: str
+    value: float
+    labels: Labels = field(default_factory=dict)
+    time: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What a collector returns for one run: status, a one-line message and its samples."""
+
+    status: Status
+    message: str
+    samples: tuple[Sample, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """What a collector knows of the check it serves: the item, the check and their labels."""
+
+    item: str
+    check: str
+    address: str = ""
+    labels: Labels = field(default_factory=dict)
+    timeout: float = 10.0
+
+
+class Collector(Protocol):
+    """A collector: built once from its typed config, asked to collect on every run.
+
+    The scheduler owns interval, jitter, timeout, retries and concurrency; `collect` only
+    measures. It returns a CheckResult for every outcome it understands (a refused connection
+    is CRITICAL, not an exception); an exception escaping `collect` becomes UNKNOWN.
+    """
+
+    kind: ClassVar[str]
+
+    async def collect(self, ctx: CheckContext) -> CheckResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+class CollectorClass(Protocol):
+    """What the registry holds: a collector class with its kind and its pydantic config model."""
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[Any]]
+
+    def __call__(self, config: Any) -> Collector: ...
+
+
+class AlertStatus(enum.StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+def fingerprint(labels: Labels) -> str:
+    """A stable hash of an alert's sorted labels: equal label sets, equal fingerprints."""
+    canonical = json.dumps(sorted(labels.items()), separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert as it enters the alert pipeline, from a check, a rule or the outside.
+
+    `labels` identify it (the fingerprint is their hash); `annotations` describe it.
+    Times are seconds since the epoch; `ends_at` None means "until told otherwise".
+    """
+
+    labels: Labels
+    status: AlertStatus
+    starts_at: float
+    annotations: Labels = field(default_factory=dict)
+    ends_at: float | None = None
+    source: str = "watchd"
+    generator_url: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.labels)
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "status": self.status.value,
+            "startsAt": self.starts_at,
+            "endsAt": self.ends_at,
+            "source": self.source,
+            "generatorURL": self.generator_url,
+            "fingerprint": self.fingerprint,
+        }
+
+
+class AlertSink(Protocol):
+    """The entry point of the alert pipeline: rules, checks and ingestion submit alerts here.
+
+    `submit` returns once the alerts are durably stored: callers acknowledge upstream
+    (HTTP 2xx, MQTT ack) only after it returns.
+    """
+
+    async def submit(self, alerts: tuple[Alert, ...]) -> None: ...
