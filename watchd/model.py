@@ -88,6 +88,24 @@ class CollectorClass(Protocol):
     def __call__(self, config: Any) -> Collector: ...
 
 
+def counter_increase(
+    previous: float, current: float, *, bits: int | None = None, reset: bool = False
+) -> float:
+    """How much a monotonic counter grew between two readings.
+
+    A reading lower than the previous one is either a wrap of a fixed-width counter (SNMP
+    Counter32/Counter64: `bits` 32 or 64) or a reset (device restart, `reset` True when the
+    device uptime went back). A reset is not a wrap: after a reset the counter started from
+    zero, so the increase is the current value. Without a width a drop is taken as a reset,
+    as Prometheus does.
+    """
+    if current >= previous and not reset:
+        return current - previous
+    if reset or bits is None or previous >= 2**bits:
+        return current
+    return current + 2**bits - previous
+
+
 class AlertStatus(enum.StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"
