@@ -1,0 +1,11 @@
+"""The store: SQLAlchemy Core over SQLite (default, WAL) or PostgreSQL, schema by Alembic.
+
+Everything else in watchd reaches the database through `Store`; `upgrade` is `watchd db upgrade`.
+"""
+
+from watchd.store.errors import StoreError
+from watchd.store.migrate import upgrade
+from watchd.store.samples import AvailabilitySample
+from watchd.store.store import Store
+
+__all__ = ["AvailabilitySample", "Store", "StoreError", "upgrade"]

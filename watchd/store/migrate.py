@@ -1,0 +1,47 @@
+"""Run the Alembic migrations shipped in watchd/store/migrations, configured in code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from watchd.store.engine import create_engine
+from watchd.store.errors import StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config() -> Config:
+    """An Alembic config pointing at the packaged migrations (no alembic.ini involved)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+async def upgrade_engine(engine: AsyncEngine) -> None:
+    """Bring the database behind `engine` to the newest schema; a no-op when it is current."""
+    config = alembic_config()
+
+    def run(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(run)
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError("upgrade the database schema", str(exc)) from exc
+
+
+async def upgrade(url: str) -> None:
+    """`watchd db upgrade`: migrate the database at `url` to the newest schema, idempotently."""
+    engine = create_engine(url)
+    try:
+        await upgrade_engine(engine)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,193 @@
+"""The Store: one object the rest of watchd holds to reach the database (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from watchd.clock import Clock
+from watchd.model import Alert
+from watchd.store import alerts as alert_queries
+from watchd.store import samples as sample_queries
+from watchd.store import states as state_queries
+from watchd.store.engine import create_engine, write_transaction
+from watchd.store.errors import StoreError
+from watchd.store.migrate import upgrade_engine
+from watchd.store.samples import AvailabilitySample
+from watchd.store.writer import SampleWriter
+
+log = structlog.get_logger("watchd.store")
+
+DEFAULT_MAX_PENDING = 100_000
+
+
+class Store:
+    """Samples (batched), states, and alerts in SQLite or PostgreSQL. Build it with `open`."""
+
+    def __init__(self, engine: AsyncEngine, clock: Clock, writer: SampleWriter) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._writer = writer
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        clock: Clock,
+        batch_size: int = 1000,
+        flush_interval: float = 1.0,
+        migrate: bool = True,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> Store:
+        """Connect to `url` (sqlite:///path or postgresql://...), migrating to the newest schema.
+
+        `max_pending` bounds the samples held in memory while writes fail; past it the
+        oldest are dropped.
+        """
+        engine = create_engine(url)
+        try:
+            if migrate:
+                await upgrade_engine(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        writer = SampleWriter(
+            engine,
+            clock=clock,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_pending=max_pending,
+        )
+        return cls(engine, clock, writer)
+
+    async def close(self) -> None:
+        """Flush pending samples, then release every connection.
+
+        If the last flush fails, the samples still queued are lost and one error line says
+        how many; close itself does not raise for that, so shutdown completes.
+        """
+        try:
+            await self._writer.flush()
+        except StoreError as exc:
+            log.error("samples lost at close", pending=self._writer.pending, reason=exc.reason)
+        finally:
+            await self._engine.dispose()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine, for store modules that add their own queries."""
+        return self._engine
+
+    @property
+    def write_latency_seconds(self) -> float:
+        """How long the last successful sample flush took."""
+        return self._writer.write_latency_seconds
+
+    @property
+    def pending_samples(self) -> int:
+        """Samples recorded but not yet written."""
+        return self._writer.pending
+
+    @property
+    def dropped_samples(self) -> int:
+        """Samples dropped (oldest first) because the queue overflowed while writes failed."""
+        return self._writer.dropped
+
+    def record_sample(self, sample: AvailabilitySample) -> None:
+        """Queue one sample for the writer; never blocks, never fails."""
+        self._writer.record(sample)
+
+    async def flush(self) -> int:
+        """Write every queued sample in one transaction and return how many were written.
+
+        On failure the samples stay queued and StoreError is raised.
+        """
+        return await self._writer.flush()
+
+    async def run_writer(self) -> None:
+        """Write queued samples in batches until cancelled (see SampleWriter.run)."""
+        await self._writer.run()
+
+    async def save_state(self, namespace: str, key: str, data: dict[str, Any]) -> None:
+        """Store `data` (JSON-able) as the state of `key` in `namespace`, replacing any old one."""
+        await self.save_states(namespace, {key: data})
+
+    async def save_states(self, namespace: str, items: dict[str, dict[str, Any]]) -> None:
+        """Store many states of one namespace in one transaction."""
+        async with self._writing(f"save {len(items)} {namespace} states") as conn:
+            await state_queries.upsert_states(conn, namespace, items, self._clock.now())
+
+    async def load_states(self, namespace: str) -> dict[str, dict[str, Any]]:
+        """Every state stored in `namespace`, by key."""
+        async with self._reading(f"load {namespace} states") as conn:
+            return await state_queries.select_states(conn, namespace)
+
+    async def delete_state(self, namespace: str, key: str) -> None:
+        """Forget the state of `key` in `namespace`."""
+        async with self._writing(f"delete {namespace} state {key!r}") as conn:
+            await state_queries.delete_state(conn, namespace, key)
+
+    async def samples(
+        self,
+        *,
+        item: str | None = None,
+        check: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[AvailabilitySample]:
+        """Written samples matching the filters (`since` <= time < `until`), oldest first."""
+        async with self._reading("read samples") as conn:
+            return await sample_queries.select_samples(
+                conn, item=item, check=check, since=since, until=until, limit=limit
+            )
+
+    async def sample_count(self) -> int:
+        """How many samples are written."""
+        async with self._reading("count samples") as conn:
+            return await sample_queries.count_samples(conn)
+
+    async def prune_samples(self, older_than: float) -> int:
+        """Delete samples with time < `older_than` (retention); return how many were deleted.
+
+        Deletes run in chunks, each its own short transaction, so writers are not held up.
+        """
+        total = 0
+        while True:
+            async with self._writing("prune samples") as conn:
+                deleted = await sample_queries.prune_chunk(conn, older_than)
+            total += deleted
+            if deleted < sample_queries.PRUNE_CHUNK:
+                return total
+
+    async def record_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Insert or update alerts by fingerprint in one transaction, committed on return."""
+        async with self._writing(f"record {len(alerts)} alerts") as conn:
+            await alert_queries.upsert_alerts(conn, alerts, self._clock.now())
+
+    async def alerts(self, *, status: str | None = None) -> list[Alert]:
+        """Stored alerts, optionally only those with `status` ("firing" or "resolved")."""
+        async with self._reading("read alerts") as conn:
+            return await alert_queries.select_alerts(conn, status)
+
+    @asynccontextmanager
+    async def _writing(self, operation: str) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with write_transaction(self._engine) as conn:
+                yield conn
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(operation, str(exc)) from exc
+
+    @asynccontextmanager
+    async def _reading(self, operation: str) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.connect() as conn:
+                yield conn
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(operation, str(exc)) from exc

@@ -1,0 +1,153 @@
+"""Batched, non-blocking writing of availability samples.
+
+Checks call `record` (a deque append); one writer loop turns the queue into one transaction per
+batch. While the database cannot be written, samples wait in memory up to `max_pending`; past
+that the oldest are dropped, counted and logged, so an outage costs history, never memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from watchd.clock import Clock
+from watchd.store.engine import write_transaction
+from watchd.store.errors import StoreError
+from watchd.store.samples import AvailabilitySample, insert_samples
+
+log = structlog.get_logger("watchd.store")
+
+MAX_BACKOFF = 60.0
+
+
+class SampleWriter:
+    """A bounded queue of samples and the loop that writes it to the database in batches."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Clock,
+        batch_size: int,
+        flush_interval: float,
+        max_pending: int,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._max_pending = max_pending
+        self._pending: deque[AvailabilitySample] = deque()
+        self._full = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._failing_since: float | None = None
+        self._dropping = False
+        self.dropped = 0
+        self.write_latency_seconds = 0.0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def record(self, sample: AvailabilitySample) -> None:
+        """Queue one sample; wake the writer once a full batch is waiting."""
+        self._pending.append(sample)
+        self._trim()
+        if len(self._pending) >= self._batch_size:
+            self._full.set()
+
+    async def flush(self) -> int:
+        """Write everything queued in one transaction; on failure keep it queued and raise."""
+        async with self._lock:
+            batch, self._pending = self._pending, deque()
+            self._full.clear()
+            if not batch:
+                return 0
+            started = self._clock.monotonic()
+            try:
+                async with write_transaction(self._engine) as conn:
+                    await insert_samples(conn, batch)
+            except (SQLAlchemyError, OSError) as exc:
+                # Samples recorded meanwhile are newer: they go behind the failed batch.
+                batch.extend(self._pending)
+                self._pending = batch
+                self._trim()
+                self._note_failure(str(exc).splitlines()[0])
+                raise StoreError(f"write {len(batch)} samples", str(exc)) from exc
+            self.write_latency_seconds = self._clock.monotonic() - started
+            self._note_success()
+            return len(batch)
+
+    async def run(self) -> None:
+        """Flush every flush_interval, or at once when a batch is full, until cancelled.
+
+        Write errors never escape: the loop retries with jittered exponential backoff while
+        the samples wait in the bounded queue. On cancellation it flushes once more.
+        """
+        failures = 0
+        try:
+            while True:
+                if failures:
+                    # While backing off, a full batch must not cut the pause short: that would
+                    # hammer a database that is already failing.
+                    await self._clock.sleep(self._backoff(failures))
+                else:
+                    await self._wait_for_batch()
+                try:
+                    await self.flush()
+                    failures = 0
+                except StoreError:
+                    failures += 1
+        except asyncio.CancelledError:
+            try:
+                await self.flush()
+            except StoreError:
+                log.error("samples not written at shutdown", pending=len(self._pending))
+            raise
+
+    async def _wait_for_batch(self) -> None:
+        sleeper = asyncio.ensure_future(self._clock.sleep(self._flush_interval))
+        full = asyncio.ensure_future(self._full.wait())
+        try:
+            await asyncio.wait({sleeper, full}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            full.cancel()
+
+    def _backoff(self, failures: int) -> float:
+        base = max(self._flush_interval, 0.1) * 2.0 ** min(failures, 16)
+        return min(MAX_BACKOFF, base) * random.uniform(0.8, 1.2)
+
+    def _trim(self) -> None:
+        over = len(self._pending) - self._max_pending
+        if over <= 0:
+            return
+        for _ in range(over):
+            self._pending.popleft()
+        self.dropped += over
+        if not self._dropping:
+            self._dropping = True
+            log.warning(
+                "sample queue full, dropping the oldest samples",
+                max_pending=self._max_pending,
+            )
+
+    def _note_failure(self, reason: str) -> None:
+        if self._failing_since is None:
+            self._failing_since = self._clock.monotonic()
+            log.warning("sample writes failing", reason=reason, pending=len(self._pending))
+
+    def _note_success(self) -> None:
+        if self._failing_since is not None:
+            log.info(
+                "sample writes recovered",
+                outage_seconds=round(self._clock.monotonic() - self._failing_since, 3),
+                dropped_total=self.dropped,
+            )
+            self._failing_since = None
+        self._dropping = False
