@@ -6,9 +6,11 @@ forbidden) and `async def collect(ctx) -> CheckResult` (see watchd.model.Collect
 
 from __future__ import annotations
 
-from collectors import tcp
+from collectors import http, local, tcp
 from watchd.model import CollectorClass
 
 REGISTRY: dict[str, CollectorClass] = {
+    http.HttpCollector.kind: http.HttpCollector,
+    local.LocalCollector.kind: local.LocalCollector,
     tcp.TcpCollector.kind: tcp.TcpCollector,
 }
