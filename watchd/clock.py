@@ -63,6 +63,7 @@ class FakeClock:
         advanced span it is woken too, as on a real clock.
         """
         target = self._mono + seconds
+        await _let_tasks_run()  # work that is ready now happens before time moves
         while self._sleepers and self._sleepers[0][0] <= target:
             self._set(self._sleepers[0][0])
             while self._sleepers and self._sleepers[0][0] <= self._mono:

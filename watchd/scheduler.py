@@ -1,0 +1,225 @@
+"""When each check runs: interval, jitter, retry interval, timeout and a global concurrency limit.
+
+Common options live here, not in collectors (STYLE.md 3). One loop keeps a heap of due times
+(a timer heap rather than one APScheduler job per check: 10,000 checks cost one heap entry
+each, and bench/scheduler_http.py measures it). Each due check runs in its own task, so a slow
+check never delays another beyond the concurrency limit; a check never overlaps itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from watchd.clock import Clock
+from watchd.config import ResolvedCheck
+from watchd.durations import format_duration
+from watchd.model import CheckContext, CheckResult, Collector, Status
+
+CheckKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """How one run went, beside its result: when, how long, how late, and if it failed."""
+
+    started: float  # wall clock
+    duration: float  # seconds
+    lag: float  # seconds between when it was due and when it started
+    failed: bool  # the collector raised or timed out
+
+
+ResultHandler = Callable[[ResolvedCheck, CheckResult, RunInfo], Awaitable[bool]]
+"""Called after every run; returns True while the check is retrying (SOFT), so the next run
+comes after `retry_interval` instead of `interval`."""
+
+
+@dataclass(slots=True)
+class _Entry:
+    check: ResolvedCheck
+    collector: Collector
+    due: float
+    generation: int
+    running: bool = False
+    removed: bool = False
+    retrying: bool = False
+    ctx: CheckContext = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ctx = CheckContext(
+            item=self.check.item,
+            check=self.check.name,
+            address=self.check.address,
+            labels=self.check.labels,
+            timeout=self.check.timeout,
+        )
+
+
+class Scheduler:
+    """Runs checks on time and hands each result to `handler`."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        handler: ResultHandler,
+        max_concurrent: int,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._clock = clock
+        self._handler = handler
+        self._limit = asyncio.Semaphore(max_concurrent)
+        self._rng = rng or random.Random()
+        self._entries: dict[CheckKey, _Entry] = {}
+        self._heap: list[tuple[float, int, CheckKey, int]] = []
+        self._seq = itertools.count()
+        self._generation = itertools.count()
+        self._wakeup = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self.runs = 0
+        self.max_lag = 0.0
+
+    @property
+    def check_count(self) -> int:
+        return len(self._entries)
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    def set_checks(self, checks: Iterable[tuple[ResolvedCheck, Collector]]) -> list[Collector]:
+        """Install a new set of checks; unchanged ones keep their schedule.
+
+        Returns the collectors that are no longer used, for the caller to close once idle.
+        """
+        now = self._clock.monotonic()
+        new: dict[CheckKey, _Entry] = {}
+        retired: list[Collector] = []
+        for check, collector in checks:
+            old = self._entries.get(check.key)
+            if old is not None and old.check == check:
+                new[check.key] = old
+                retired.append(collector)
+                continue
+            if old is not None:
+                old.removed = True
+                retired.append(old.collector)
+            first = now + self._rng.uniform(0.0, min(check.jitter, check.interval))
+            entry = _Entry(check, collector, first, next(self._generation))
+            new[check.key] = entry
+            self._push(entry)
+        for key, old in self._entries.items():
+            if key not in new:
+                old.removed = True
+                retired.append(old.collector)
+        self._entries = new
+        self._wakeup.set()
+        return retired
+
+    def collectors(self) -> list[Collector]:
+        return [entry.collector for entry in self._entries.values()]
+
+    async def run(self) -> None:
+        """Launch due checks until cancelled or `stop` is called."""
+        while not self._stopping:
+            now = self._clock.monotonic()
+            while self._heap and self._heap[0][0] <= now:
+                _, _, key, generation = heapq.heappop(self._heap)
+                entry = self._entries.get(key)
+                if entry is None or entry.generation != generation or entry.running:
+                    continue
+                self._launch(entry)
+            delay = self._heap[0][0] - now if self._heap else 3600.0
+            await self._sleep_or_wakeup(delay)
+
+    async def stop(self, grace: float) -> int:
+        """Launch nothing more; wait up to `grace` seconds for running checks, cancel the rest.
+
+        Returns how many runs were cancelled.
+        """
+        self._stopping = True
+        self._wakeup.set()
+        if not self._tasks:
+            return 0
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        return len(pending)
+
+    async def run_now(self, check: ResolvedCheck, collector: Collector) -> tuple[CheckResult, RunInfo]:
+        """Run one check at once, outside the schedule (for `watchd probe`)."""
+        entry = _Entry(check, collector, self._clock.monotonic(), -1)
+        return await self._collect(entry, lag=0.0)
+
+    def _push(self, entry: _Entry) -> None:
+        heapq.heappush(self._heap, (entry.due, next(self._seq), entry.check.key, entry.generation))
+
+    def _launch(self, entry: _Entry) -> None:
+        entry.running = True
+        task = asyncio.create_task(
+            self._run(entry), name=f"watchd.check:{entry.check.item}/{entry.check.name}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, entry: _Entry) -> None:
+        try:
+            async with self._limit:
+                lag = max(0.0, self._clock.monotonic() - entry.due)
+                self.max_lag = max(self.max_lag, lag)
+                result, info = await self._collect(entry, lag)
+            self.runs += 1
+            entry.retrying = await self._handler(entry.check, result, info)
+        finally:
+            entry.running = False
+            if not entry.removed and not self._stopping:
+                self._reschedule(entry)
+
+    def _reschedule(self, entry: _Entry) -> None:
+        now = self._clock.monotonic()
+        check = entry.check
+        if entry.retrying:
+            entry.due = now + check.retry_interval
+        else:
+            # Fixed rate keeps the spread that jitter gave; a run that overran starts again now.
+            entry.due = max(entry.due + check.interval, now)
+        self._push(entry)
+        if self._heap[0][2] == check.key:
+            self._wakeup.set()
+
+    async def _collect(self, entry: _Entry, lag: float) -> tuple[CheckResult, RunInfo]:
+        started_wall = self._clock.now()
+        started = self._clock.monotonic()
+        failed = False
+        timeout = entry.check.timeout
+        try:
+            async with asyncio.timeout(timeout):
+                result = await entry.collector.collect(entry.ctx)
+        except TimeoutError:
+            failed = True
+            result = CheckResult(Status.CRITICAL, f"check timed out after {format_duration(timeout)}")
+        except Exception as exc:  # a collector bug must not stop the schedule
+            failed = True
+            result = CheckResult(Status.UNKNOWN, f"collector {entry.check.kind} failed: {exc!r}")
+        duration = self._clock.monotonic() - started
+        return result, RunInfo(started_wall, duration, lag, failed)
+
+    async def _sleep_or_wakeup(self, delay: float) -> None:
+        if self._wakeup.is_set():
+            self._wakeup.clear()
+            return
+        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
+        waiter = asyncio.ensure_future(self._wakeup.wait())
+        try:
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waiter.cancel()
+        self._wakeup.clear()
