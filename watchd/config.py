@@ -7,6 +7,7 @@ its config without touching this module.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -260,12 +261,40 @@ def _problem(raw: Any, error: Any) -> ConfigProblem:
     key_path = _key_path(raw, error["loc"])
     message = error["msg"]
     if error["type"] == "extra_forbidden":
-        message = "unknown key"
+        message = "unknown key" + _did_you_mean(str(error["loc"][-1]))
     elif error["type"] == "missing":
         message = "required key is missing"
-    elif "input" in error and error["type"] not in ("union_tag_invalid",):
+    elif error["type"] == "union_tag_invalid":
+        key_path += ".kind"
+        kinds = ", ".join(sorted(REGISTRY))
+        message = f"unknown check kind {error['input'].get('kind')!r} (expected one of: {kinds})"
+    elif "input" in error:
         message = f"{message} (got {error['input']!r})"
     return ConfigProblem(key_path, message)
+
+
+@cache
+def _known_keys() -> frozenset[str]:
+    """Every key any config table accepts, for did-you-mean hints on unknown keys."""
+    keys: set[str] = set()
+    stack: list[type[BaseModel]] = [Config, *_check_models()]
+    seen: set[type[BaseModel]] = set()
+    while stack:
+        model = stack.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        keys.update(model.model_fields)
+        for info in model.model_fields.values():
+            for arg in (info.annotation, *getattr(info.annotation, "__args__", ())):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    stack.append(arg)
+    return frozenset(keys)
+
+
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key, _known_keys(), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _key_path(raw: Any, loc: Sequence[Any]) -> str:

@@ -1,0 +1,80 @@
+"""Config loading: every problem reported with its key path and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from watchd.config import ConfigError, load_config
+
+DATA = Path(__file__).parent / "data" / "config"
+SHIPPED = Path(__file__).parent.parent / "config.toml"
+
+
+def problems_of(name: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(DATA / name)
+    assert caught.value.file == DATA / name
+    return [str(p) for p in caught.value.problems]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        ("unknown_key.toml", "daemon.state_dri: unknown key (did you mean 'state_dir'?)"),
+        ("wrong_type.toml", "daemon.max_concurrent_checks: Input should be a valid integer"),
+        ("bad_duration.toml", "check_defaults.interval: Value error, expected a duration like 30s"),
+        ("unknown_check_kind.toml", 'items[0]("web").checks[0]("ping").kind: unknown check kind \'telepathy\' (expected one of: '),
+        ("check_missing_key.toml", 'items[0]("db").checks[0]("postgres").port: required key is missing'),
+        ("check_unknown_key.toml", 'items[0]("db").checks[0]("postgres").treshold: unknown key'),
+        ("duplicate_item.toml", 'items[1]("web").name: item "web" is defined twice'),
+        ("duplicate_check.toml", 'items[0]("web").checks[1]("port").name: check "port" is defined twice'),
+        ("unknown_parent.toml", 'items[0]("server").parents[0]: unknown item "switch-9"'),
+        ("parent_cycle.toml", 'items[0]("a").parents: dependency cycle: a -> b -> a'),
+        ("bad_listen.toml", "api.listen: Value error, expected HOST:PORT"),
+        ("token_without_source.toml", "expected exactly one of 'file' or 'env' for the token"),
+        ("bad_scope.toml", "api.tokens[0](\"ops\").scopes[0]: Input should be 'read', 'write' or 'ingest'"),
+        ("not_toml.toml", "not valid TOML"),
+    ],
+)
+def test_each_bad_config_gets_a_precise_problem(fixture: str, expected: str) -> None:
+    """A bad config file is rejected with the key path and what was expected."""
+    problems = problems_of(fixture)
+    assert any(expected in p for p in problems), problems
+
+
+def test_every_problem_is_reported_not_only_the_first() -> None:
+    """A file with three problems lists all three."""
+    problems = problems_of("many_problems.toml")
+    assert len(problems) == 3, problems
+    assert any(p.startswith("daemon.log_level:") for p in problems)
+    assert any(p.startswith("daemon.bogus: unknown key") for p in problems)
+    assert any(p.startswith('items[0]("web").checks[0]("port").port:') for p in problems)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    """A config path that does not exist says it cannot be read."""
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_shipped_config_is_valid_and_resolves_defaults() -> None:
+    """The config.toml in the repository loads, with defaults filled into every check."""
+    config = load_config(SHIPPED)
+    checks = list(config.checks())
+    assert {c.kind for c in checks} >= {"local", "http"}
+    assert all(c.timeout > 0 and c.interval > 0 for c in checks)
+    cpu = next(c for c in checks if c.name == "cpu")
+    assert cpu.interval == 30.0
+    assert cpu.max_attempts == config.check_defaults.max_attempts
+    assert config.daemon.state_dir == SHIPPED.parent / "state"
+    assert config.store_url().endswith("/state/watchd.db")
+
+
+def test_relative_token_files_are_taken_from_the_config_directory(tmp_path: Path) -> None:
+    """A token file named relative to the config is found next to it, whatever the working directory."""
+    path = tmp_path / "c.toml"
+    path.write_text('[[api.tokens]]\nname = "ops"\nscopes = ["read"]\nfile = "ops.token"\n')
+    config = load_config(path)
+    assert config.api.tokens[0].file == tmp_path / "ops.token"
