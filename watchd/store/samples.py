@@ -31,14 +31,16 @@ class AvailabilitySample:
 
 async def insert_samples(conn: AsyncConnection, batch: Sequence[AvailabilitySample]) -> None:
     """Insert `batch` with one executemany on `conn` (the caller owns the transaction)."""
+    # Coerced here because asyncpg rejects e.g. an int for a double column, and one sample the
+    # driver refuses would otherwise block its whole batch in the queue for good.
     rows = [
         {
-            "item": s.item,
-            "check": s.check,
-            "time": s.time,
-            "status": s.status,
-            "latency": s.latency,
-            "message": s.message,
+            "item": str(s.item),
+            "check": str(s.check),
+            "time": float(s.time),
+            "status": int(s.status),
+            "latency": None if s.latency is None else float(s.latency),
+            "message": str(s.message),
         }
         for s in batch
     ]

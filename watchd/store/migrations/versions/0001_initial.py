@@ -23,8 +23,8 @@ def upgrade() -> None:
     op.create_table(
         "samples",
         sa.Column("id", _BigId, primary_key=True, autoincrement=True),
-        sa.Column("item", sa.String(255), nullable=False),
-        sa.Column("check", sa.String(255), nullable=False),
+        sa.Column("item", sa.String(), nullable=False),
+        sa.Column("check", sa.String(), nullable=False),
         sa.Column("time", sa.Double(), nullable=False),
         sa.Column("status", sa.SmallInteger(), nullable=False),
         sa.Column("latency", sa.Double(), nullable=True),
@@ -34,8 +34,8 @@ def upgrade() -> None:
     op.create_index("ix_samples_time", "samples", ["time"])
     op.create_table(
         "states",
-        sa.Column("namespace", sa.String(64), primary_key=True),
-        sa.Column("key", sa.String(512), primary_key=True),
+        sa.Column("namespace", sa.String(), primary_key=True),
+        sa.Column("key", sa.String(), primary_key=True),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.Double(), nullable=False),
     )
@@ -47,7 +47,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("starts_at", sa.Double(), nullable=False),
         sa.Column("ends_at", sa.Double(), nullable=True),
-        sa.Column("source", sa.String(255), nullable=False),
+        sa.Column("source", sa.String(), nullable=False),
         sa.Column("generator_url", sa.Text(), nullable=False, server_default=""),
         sa.Column("first_seen", sa.Double(), nullable=False),
         sa.Column("updated_at", sa.Double(), nullable=False),
