@@ -1,0 +1,318 @@
+"""The composition root: builds every component from Config and runs them in one TaskGroup.
+
+    config.toml ──► Config ──► collectors (registry) ──► Scheduler ──► ResultProcessor
+                                                                         │  state machine
+                                                                         │  samples ─► Store (batched writer)
+                                                                         │  metrics ─► /metrics
+                                                                         └► alerts ──► AlertSink (store + log)
+    signals: SIGTERM/SIGINT drain and stop · SIGHUP reload (a broken config keeps the old one)
+    systemd: READY=1, STATUS=, WATCHDOG=1 from the loop, RELOADING=1, STOPPING=1
+
+This is the only module that wires components together (DESIGN.md §2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from collectors import REGISTRY
+from watchd.api import create_app, start_api
+from watchd.clock import Clock, SystemClock
+from watchd.config import Config, ConfigError, ConfigProblem, ResolvedCheck, load_config
+from watchd.durations import format_duration
+from watchd.logging import configure_logging, get_logger
+from watchd.metrics import Metrics
+from watchd.model import Collector
+from watchd.pipeline import StoringSink
+from watchd.results import ResultProcessor
+from watchd.scheduler import Scheduler
+from watchd.sdnotify import SystemdNotifier
+from watchd.secrets import SecretError
+from watchd.store import Store
+
+log = get_logger("watchd")
+
+
+def build_collectors(config: Config) -> list[tuple[ResolvedCheck, Collector]]:
+    """One collector per enabled check; a collector that cannot be built is a config problem."""
+    built: list[tuple[ResolvedCheck, Collector]] = []
+    problems: list[ConfigProblem] = []
+    for check in config.checks():
+        try:
+            built.append((check, REGISTRY[check.kind](check.settings)))
+        except Exception as exc:
+            problems.append(
+                ConfigProblem(f'item "{check.item}" check "{check.name}"', f"cannot be set up: {exc}")
+            )
+    if problems:
+        raise ConfigError(Path("<config>"), problems)
+    return built
+
+
+def read_tokens(config: Config) -> dict[str, frozenset[str]]:
+    """Token value -> scopes, read from their files or environment variables."""
+    tokens: dict[str, frozenset[str]] = {}
+    problems: list[ConfigProblem] = []
+    for i, token in enumerate(config.api.tokens):
+        try:
+            value = token.secret().reveal()
+        except SecretError as exc:
+            problems.append(ConfigProblem(f'api.tokens[{i}]("{token.name}")', str(exc)))
+            continue
+        if len(value) < 16:
+            problems.append(
+                ConfigProblem(f'api.tokens[{i}]("{token.name}")', "expected a token of at least 16 characters")
+            )
+            continue
+        tokens[value] = frozenset(token.scopes)
+    if problems:
+        raise ConfigError(Path("<config>"), problems)
+    return tokens
+
+
+class Daemon:
+    """The running watchd: `run()` returns the process exit code."""
+
+    def __init__(self, config_path: Path, *, clock: Clock | None = None) -> None:
+        self.config_path = config_path
+        self.clock = clock or SystemClock()
+        self.notifier = SystemdNotifier()
+        self.metrics = Metrics()
+        self._stop = asyncio.Event()
+        self._ready = False
+        self._started = 0.0
+        self._reloads = 0
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> int:
+        try:
+            config = load_config(self.config_path)
+            collectors = build_collectors(config)
+            tokens = read_tokens(config)
+        except ConfigError as exc:
+            configure_logging()
+            for problem in exc.problems:
+                log.error("config_problem", file=str(exc.file), problem=str(problem))
+            return 2
+        configure_logging(config.daemon.log_level, config.daemon.log_format)
+        self.config = config
+        self._started = self.clock.monotonic()
+        store = await Store.open(
+            config.store_url(),
+            clock=self.clock,
+            batch_size=config.store.batch_size,
+            flush_interval=config.store.flush_interval,
+        )
+        self.store = store
+        sink = StoringSink(store)
+        self.sink = sink
+        processor = ResultProcessor(clock=self.clock, store=store, metrics=self.metrics, sink=sink)
+        self.processor = processor
+        restored = await processor.restore()
+        scheduler = Scheduler(
+            clock=self.clock, handler=processor.handle, max_concurrent=config.daemon.max_concurrent_checks
+        )
+        self.scheduler = scheduler
+        scheduler.set_checks(collectors)
+        self.metrics.set_checks_scheduled(scheduler.check_count)
+        runner = None
+        try:
+            if config.api.enabled:
+                app = create_app(
+                    tokens=tokens,
+                    metrics=self.metrics,
+                    items=self.items_view,
+                    ready=lambda: self._ready,
+                    max_body_bytes=config.api.max_body_bytes,
+                )
+                runner = await start_api(app, config.api.host, config.api.port)
+            self._install_signals()
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(scheduler.run(), name="watchd.scheduler"),
+                    tg.create_task(store.run_writer(), name="watchd.store"),
+                    tg.create_task(self._persist_loop(), name="watchd.states"),
+                    tg.create_task(self.metrics.run_loop_lag_monitor(self.clock), name="watchd.looplag"),
+                    tg.create_task(self._heartbeat_loop(), name="watchd.heartbeat"),
+                ]
+                self._ready = True
+                log.info(
+                    "started",
+                    config=str(self.config_path),
+                    checks=scheduler.check_count,
+                    restored_states=restored,
+                    store=_safe_url(config.store_url()),
+                    api=config.api.listen if config.api.enabled else "disabled",
+                )
+                self.notifier.ready(self._status_line())
+                await self._stop.wait()
+                self._ready = False
+                self.notifier.stopping()
+                cancelled = await scheduler.stop(config.daemon.shutdown_grace)
+                for task in tasks:
+                    task.cancel()
+        finally:
+            for task in self._background:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await processor.persist()
+            await store.close()
+            for collector in scheduler.collectors():
+                with contextlib.suppress(Exception):
+                    await collector.aclose()
+            if runner is not None:
+                await runner.cleanup()
+        uptime = format_duration(self.clock.monotonic() - self._started)
+        log.info(
+            "stopped",
+            uptime=uptime,
+            check_runs=scheduler.runs,
+            alerts=sink.submitted,
+            reloads=self._reloads,
+            cancelled_runs=cancelled,
+        )
+        return 0
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def items_view(self) -> list[dict[str, Any]]:
+        """Items with their checks' current states, for /api/v1/items."""
+        states = self.processor.states()
+        enabled = {check.key: check for check in self.config.checks()}
+        view = []
+        for item in self.config.items:
+            checks = []
+            for check in item.checks:
+                state = states.get((item.name, check.name))
+                entry: dict[str, Any] = {
+                    "name": check.name,
+                    "kind": check.kind,
+                    "enabled": (item.name, check.name) in enabled,
+                }
+                if state is not None:
+                    entry |= {
+                        "status": state.status.name,
+                        "hard_status": state.hard_status.name,
+                        "state_type": state.state_type.value,
+                        "attempt": state.attempt,
+                        "last_check": state.last_check,
+                        "hard_since": state.hard_since,
+                        "flapping": state.flap.flapping,
+                        "message": state.message,
+                    }
+                else:
+                    entry["status"] = "PENDING"
+                checks.append(entry)
+            view.append(
+                {
+                    "name": item.name,
+                    "address": item.address,
+                    "labels": item.labels,
+                    "parents": item.parents,
+                    "checks": checks,
+                }
+            )
+        return view
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload(), "watchd.reload"))
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def reload(self) -> bool:
+        """Apply the config file again; a broken one is rejected and the old one keeps running."""
+        self.notifier.reloading()
+        try:
+            config = load_config(self.config_path)
+            collectors = build_collectors(config)
+        except ConfigError as exc:
+            log.error(
+                "reload_rejected",
+                file=str(exc.file),
+                problems=[str(p) for p in exc.problems],
+                note="the previous configuration keeps running",
+            )
+            self.notifier.ready(self._status_line())
+            return False
+        for what in _needs_restart(self.config, config):
+            log.warning("reload_needs_restart", setting=what)
+        retired = self.scheduler.set_checks(collectors)
+        self.processor.forget({check.key for check, _ in collectors})
+        self._spawn(self._close_later(retired, config), "watchd.close-retired")
+        self.config = config
+        self._reloads += 1
+        self.metrics.set_checks_scheduled(self.scheduler.check_count)
+        log.info("reloaded", checks=self.scheduler.check_count)
+        self.notifier.ready(self._status_line())
+        return True
+
+    async def _close_later(self, collectors: list[Collector], config: Config) -> None:
+        # A retired collector may still be mid-run: close it once any run must have ended.
+        longest = max((c.timeout for c in config.checks()), default=0.0)
+        await self.clock.sleep(longest + 1.0)
+        for collector in collectors:
+            with contextlib.suppress(Exception):
+                await collector.aclose()
+
+    async def _persist_loop(self) -> None:
+        failing = False
+        while True:
+            await self.clock.sleep(self.config.store.flush_interval)
+            try:
+                await self.processor.persist()
+            except Exception as exc:
+                if not failing:
+                    log.error("check_states_not_saved", error=str(exc), note="kept in memory, retrying")
+                failing = True
+            else:
+                if failing:
+                    log.info("check_states_saved_again")
+                failing = False
+
+    async def _heartbeat_loop(self) -> None:
+        """WATCHDOG=1 comes from the event loop itself, so a stuck loop gets the service restarted."""
+        interval = self.config.daemon.watchdog_interval or (self.notifier.watchdog_seconds / 2) or 10.0
+        ticks = 0
+        while True:
+            self.notifier.watchdog()
+            self.metrics.set_pending_samples(self.store.pending_samples)
+            ticks += 1
+            if ticks % 6 == 0:
+                self.notifier.status(self._status_line())
+            await self.clock.sleep(interval)
+
+    def _status_line(self) -> str:
+        return (
+            f"{self.scheduler.check_count} checks, {self.scheduler.runs} runs, "
+            f"{self.store.pending_samples} samples pending"
+        )
+
+
+def _needs_restart(old: Config, new: Config) -> Iterator[str]:
+    if old.store_url() != new.store_url():
+        yield "store.url"
+    if old.api != new.api:
+        yield "api"
+    if old.daemon.state_dir != new.daemon.state_dir:
+        yield "daemon.state_dir"
+
+
+def _safe_url(url: str) -> str:
+    """A store URL without its password, for logs."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, userinfo = head.partition("://")
+    return f"{scheme}://{userinfo.split(':', 1)[0]}@{tail}"

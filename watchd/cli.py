@@ -1,0 +1,165 @@
+"""The `watchd` command: run, check-config, probe, db upgrade.
+
+Human output by default; `--json` where a script would parse it (DESIGN.md §5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from watchd.config import Config, ConfigError, load_config
+
+DEFAULT_CONFIG = Path("config.toml")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    code: int = args.func(args)
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="watchd", description="Monitoring and alert-ingestion daemon.")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+        return cmd
+
+    run = command("run", "Run the daemon in the foreground.")
+    run.set_defaults(func=_run)
+
+    check = command("check-config", "Validate the config file; print every problem; exit 1 on any.")
+    check.add_argument("--json", action="store_true", help="print problems as JSON")
+    check.set_defaults(func=_check_config)
+
+    probe = command("probe", "Run an item's checks once now and print the results.")
+    probe.add_argument("item", help="item name from the config")
+    probe.add_argument("--check", help="run only this check of the item")
+    probe.add_argument("--json", action="store_true", help="print results as JSON")
+    probe.set_defaults(func=_probe)
+
+    db = command("db", "Database maintenance.")
+    db.add_argument("action", choices=["upgrade"], help="upgrade: apply schema migrations")
+    db.set_defaults(func=_db)
+    return parser
+
+
+def _load_or_report(path: Path) -> Config | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{exc.file}: {problem}", file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from watchd.app import Daemon
+
+    return asyncio.run(Daemon(args.config).run())
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from watchd.app import build_collectors, read_tokens
+
+    problems: list[str] = []
+    config: Config | None = None
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        problems += [f"{exc.file}: {p}" for p in exc.problems]
+    if config is not None:
+        for step in (build_collectors, read_tokens):
+            try:
+                step(config)
+            except ConfigError as exc:
+                problems += [f"{args.config}: {p}" for p in exc.problems]
+    if args.json:
+        print(json.dumps({"file": str(args.config), "ok": not problems, "problems": problems}, indent=2))
+    elif problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+    else:
+        assert config is not None
+        print(f"{args.config}: OK ({len(config.items)} items, {sum(1 for _ in config.checks())} checks)")
+    return 1 if problems else 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    config = _load_or_report(args.config)
+    if config is None:
+        return 1
+    checks = [c for c in config.checks() if c.item == args.item and args.check in (None, c.name)]
+    if not checks:
+        known = ", ".join(sorted({c.item for c in config.checks()})) or "none"
+        print(f"no enabled check matches item {args.item!r} (items with checks: {known})", file=sys.stderr)
+        return 1
+    results = asyncio.run(_probe_checks(config, checks))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            print(f"{r['item']}/{r['check']} [{r['kind']}] {r['status']} in {r['duration_ms']} ms: {r['message']}")
+            for s in r["samples"]:
+                labels = ",".join(f"{k}={v}" for k, v in s["labels"].items())
+                print(f"    {s['metric']}{{{labels}}} {s['value']:g}")
+    return 0 if all(r["status"] == "OK" for r in results) else 1
+
+
+async def _probe_checks(config: Config, checks: list) -> list[dict]:  # type: ignore[type-arg]
+    from collectors import REGISTRY
+    from watchd.clock import SystemClock
+    from watchd.scheduler import Scheduler
+
+    async def no_handler(*_: object) -> bool:
+        return False
+
+    scheduler = Scheduler(clock=SystemClock(), handler=no_handler, max_concurrent=len(checks))
+    results = []
+    for check in checks:
+        collector = REGISTRY[check.kind](check.settings)
+        try:
+            result, run = await scheduler.run_now(check, collector)
+        finally:
+            await collector.aclose()
+        results.append(
+            {
+                "item": check.item,
+                "check": check.name,
+                "kind": check.kind,
+                "status": result.status.name,
+                "message": result.message,
+                "duration_ms": round(run.duration * 1000, 1),
+                "samples": [
+                    {"metric": s.metric, "labels": dict(s.labels), "value": s.value} for s in result.samples
+                ],
+            }
+        )
+    return results
+
+
+def _db(args: argparse.Namespace) -> int:
+    from watchd.store import upgrade
+
+    config = _load_or_report(args.config)
+    if config is None:
+        return 1
+    asyncio.run(upgrade(config.store_url()))
+    print(f"database schema is up to date ({config.store_url().split('://')[0]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

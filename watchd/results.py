@@ -1,0 +1,197 @@
+"""What happens to a check result: state machine, availability sample, metrics, log, alerts.
+
+One `ResultProcessor` serves the scheduler as its result handler. It keeps the check states in
+memory, marks changed ones dirty, and `persist()` writes them in one transaction (the app calls
+it every flush interval and at shutdown), so a restart resumes SOFT/HARD states where they were.
+Transitions are logged once each: a check that stays down logs one line, and its recovery one
+line with the outage length (STYLE.md 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from watchd.checks import CheckPolicy, CheckState, Transition, TransitionKind, advance
+from watchd.clock import Clock
+from watchd.config import ResolvedCheck
+from watchd.durations import format_duration
+from watchd.logging import get_logger
+from watchd.model import Alert, AlertSink, AlertStatus, CheckResult, Sample, Status
+from watchd.scheduler import CheckKey, RunInfo
+from watchd.store import AvailabilitySample
+
+if TYPE_CHECKING:
+    from watchd.metrics import Metrics
+    from watchd.store import Store
+
+log = get_logger("watchd.checks")
+
+SamplesObserver = Callable[[Sequence[Sample]], Awaitable[None]]
+STATE_NAMESPACE = "check"
+
+
+def state_key(key: CheckKey) -> str:
+    return f"{key[0]}/{key[1]}"
+
+
+class ResultProcessor:
+    """Turns each check result into stored, measured, logged and alerted facts."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        store: Store,
+        metrics: Metrics,
+        sink: AlertSink,
+        policy_for: Callable[[ResolvedCheck], CheckPolicy] | None = None,
+        observers: Sequence[SamplesObserver] = (),
+    ) -> None:
+        self._clock = clock
+        self._store = store
+        self._metrics = metrics
+        self._sink = sink
+        self._policy_for = policy_for or _default_policy
+        self._observers = list(observers)
+        self._states: dict[CheckKey, CheckState] = {}
+        self._dirty: set[CheckKey] = set()
+
+    def add_observer(self, observer: SamplesObserver) -> None:
+        """Also hand every run's samples to `observer` (the rules engine)."""
+        self._observers.append(observer)
+
+    async def restore(self) -> int:
+        """Load persisted check states; returns how many were restored."""
+        for key, data in (await self._store.load_states(STATE_NAMESPACE)).items():
+            item, _, check = key.partition("/")
+            try:
+                self._states[(item, check)] = CheckState.from_json(data)
+            except (KeyError, ValueError, TypeError) as exc:
+                log.warning("check_state_unreadable", item=item, check=check, error=str(exc))
+        return len(self._states)
+
+    async def persist(self) -> int:
+        """Write the states changed since the last call in one transaction."""
+        if not self._dirty:
+            return 0
+        dirty, self._dirty = self._dirty, set()
+        payload = {state_key(k): self._states[k].to_json() for k in dirty if k in self._states}
+        try:
+            await self._store.save_states(STATE_NAMESPACE, payload)
+        except Exception:
+            self._dirty |= dirty
+            raise
+        return len(payload)
+
+    def state(self, key: CheckKey) -> CheckState | None:
+        return self._states.get(key)
+
+    def states(self) -> dict[CheckKey, CheckState]:
+        return dict(self._states)
+
+    def forget(self, keep: set[CheckKey]) -> None:
+        """Drop the in-memory state of checks no longer configured (after a reload)."""
+        for key in [k for k in self._states if k not in keep]:
+            del self._states[key]
+            self._metrics.forget(*key)
+
+    async def handle(self, check: ResolvedCheck, result: CheckResult, run: RunInfo) -> bool:
+        """The scheduler's result handler; returns True while the check is retrying."""
+        key = check.key
+        previous = self._states.get(key, CheckState())
+        state, transitions = advance(previous, result, run.started, self._policy_for(check))
+        self._states[key] = state
+        self._dirty.add(key)
+
+        self._store.record_sample(
+            AvailabilitySample(
+                item=check.item,
+                check=check.name,
+                time=run.started,
+                status=int(result.status),
+                latency=run.duration,
+                message=result.message[:500],
+            )
+        )
+        samples = _with_context(check, result, run)
+        self._metrics.observe_check(check.kind, result.status, run.duration, run.failed)
+        self._metrics.set_check_status(check.item, check.name, state.hard_status)
+        self._metrics.observe_samples(check.item, check.name, samples)
+        for observer in self._observers:
+            await observer(samples)
+
+        alerts = tuple(a for t in transitions for a in _log_and_alert(check, t, state))
+        if alerts:
+            await self._sink.submit(alerts)
+        return state.retrying
+
+
+def _default_policy(check: ResolvedCheck) -> CheckPolicy:
+    return CheckPolicy(max_attempts=check.max_attempts, recover_attempts=check.recover_attempts)
+
+
+def _with_context(check: ResolvedCheck, result: CheckResult, run: RunInfo) -> list[Sample]:
+    """The run's samples with item, check and time filled in, plus the check's own status."""
+    base = {**check.labels, "item": check.item, "check": check.name}
+    samples = [
+        replace(s, labels={**base, **s.labels}, time=s.time if s.time is not None else run.started)
+        for s in result.samples
+    ]
+    samples.append(Sample("check_status", float(result.status), base, run.started))
+    samples.append(Sample("check_up", 1.0 if result.status.is_ok else 0.0, base, run.started))
+    samples.append(Sample("check_duration_seconds", run.duration, base, run.started))
+    return samples
+
+
+_SEVERITY = {Status.WARNING: "warning", Status.CRITICAL: "critical", Status.UNKNOWN: "critical"}
+
+
+def check_alert(check: ResolvedCheck, status: Status, firing: bool, state: CheckState, t: float) -> Alert:
+    """The alert that stands for a check's HARD problem at one severity.
+
+    Severity is a label, so WARNING -> CRITICAL resolves the warning alert and fires the
+    critical one: receivers see both facts and the incident keeps both in its timeline.
+    """
+    labels = {
+        **check.labels,
+        "alertname": f"check_{check.kind}",
+        "item": check.item,
+        "check": check.name,
+        "severity": _SEVERITY.get(status, "critical"),
+    }
+    annotations: dict[str, Any] = {
+        "summary": f"{check.item}/{check.name} is {status.name}: {state.message}",
+        "status": status.name,
+    }
+    return Alert(
+        labels=labels,
+        annotations=annotations,
+        status=AlertStatus.FIRING if firing else AlertStatus.RESOLVED,
+        starts_at=state.hard_since or t,
+        ends_at=None if firing else t,
+        source="check",
+    )
+
+
+def _log_and_alert(check: ResolvedCheck, t: Transition, state: CheckState) -> list[Alert]:
+    fields = {"item": check.item, "check": check.name, "kind": check.kind, "message": state.message}
+    if t.kind is TransitionKind.PROBLEM:
+        log.warning("check_problem", status=t.new.name, **fields)
+        return [check_alert(check, t.new, True, state, t.time)]
+    if t.kind is TransitionKind.CHANGE:
+        log.warning("check_changed", old=t.old.name, status=t.new.name, **fields)
+        if _SEVERITY.get(t.old) == _SEVERITY.get(t.new):
+            # Same alert (UNKNOWN and CRITICAL share a severity): refresh it with the new status.
+            return [check_alert(check, t.new, True, state, t.time)]
+        return [
+            check_alert(check, t.old, False, state, t.time),
+            check_alert(check, t.new, True, state, t.time),
+        ]
+    if t.kind is TransitionKind.RECOVERY:
+        outage = format_duration(t.duration or 0.0)
+        log.info("check_recovered", old=t.old.name, outage=outage, **fields)
+        return [check_alert(check, t.old, False, state, t.time)]
+    log.warning(t.kind.value, percent=round(state.flap.percent, 1), **fields)
+    return []
