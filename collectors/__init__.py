@@ -6,11 +6,12 @@ forbidden) and `async def collect(ctx) -> CheckResult` (see watchd.model.Collect
 
 from __future__ import annotations
 
-from collectors import http, local, tcp
+from collectors import http, local, snmp, tcp
 from watchd.model import CollectorClass
 
 REGISTRY: dict[str, CollectorClass] = {
     http.HttpCollector.kind: http.HttpCollector,
     local.LocalCollector.kind: local.LocalCollector,
+    snmp.SnmpCollector.kind: snmp.SnmpCollector,
     tcp.TcpCollector.kind: tcp.TcpCollector,
 }

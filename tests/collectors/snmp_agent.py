@@ -1,0 +1,155 @@
+"""A real net-snmp agent for tests: snmpd on a free loopback port with a generated config.
+
+The agent answers v1/v2c with a random community and v3 with an authPriv user (SHA-256 and
+AES-128), and serves a controllable Counter32 and TimeTicks through a `pass` script under
+1.3.6.1.4.1.8072.9999.1 (values read from files the test writes).
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SNMPD = "/usr/sbin/snmpd"
+PASS_SCRIPT = Path(__file__).parent.parent / "data" / "snmp" / "pass_counter.sh"
+COUNTER_OID = "1.3.6.1.4.1.8072.9999.1.1.0"
+UPTIME_OID = "1.3.6.1.4.1.8072.9999.1.2.0"
+
+
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class SnmpAgent:
+    """A running snmpd: where it listens, its credentials, and knobs for its test values."""
+
+    port: int
+    community: str
+    user: str
+    auth_key: str
+    priv_key: str
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def set_counter(self, value: int) -> None:
+        (self.workdir / "counter").write_text(f"{value}\n")
+
+    def set_uptime(self, hundredths: int) -> None:
+        (self.workdir / "uptime").write_text(f"{hundredths}\n")
+
+    def write_config(self) -> Path:
+        conf = self.workdir / "snmpd.conf"
+        conf.write_text(
+            f"agentAddress udp:127.0.0.1:{self.port}\n"
+            f"rocommunity {self.community} 127.0.0.1\n"
+            f"createUser {self.user} SHA-256 {self.auth_key} AES {self.priv_key}\n"
+            f"rouser {self.user} priv\n"
+            f"pass .1.3.6.1.4.1.8072.9999.1 /bin/sh {PASS_SCRIPT} {self.workdir}\n"
+            "sysName watchd-test-agent\n"
+            "sysDescr watchd test agent\n"
+        )
+        return conf
+
+    def start(self) -> None:
+        conf = self.write_config()
+        # -C: only our config; persistent state in the workdir so v3 users never leak out.
+        env = {"PATH": "/usr/sbin:/usr/bin:/bin", "SNMP_PERSISTENT_DIR": str(self.workdir)}
+        self.process = subprocess.Popen(
+            # No MIB files: every OID here is numeric, and Debian ships the MIBs incomplete.
+            [
+                SNMPD,
+                "-f",
+                "-Lo",
+                "-C",
+                "-m",
+                "",
+                "-M",
+                "/nonexistent",
+                "-c",
+                str(conf),
+                "-p",
+                str(self.workdir / "pid"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        self._wait_ready()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            result = subprocess.run(
+                [
+                    "snmpget",
+                    "-m",
+                    "",
+                    "-v2c",
+                    "-c",
+                    self.community,
+                    "-r0",
+                    "-t0.3",
+                    f"127.0.0.1:{self.port}",
+                    "1.3.6.1.2.1.1.3.0",
+                ],
+                capture_output=True,
+                check=False,
+            )
+            if result.returncode == 0:
+                return
+        raise RuntimeError(f"snmpd on 127.0.0.1:{self.port} did not answer within 10 s")
+
+
+def make_agent(workdir: Path) -> SnmpAgent:
+    """A configured, not yet started agent with fresh random credentials."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    agent = SnmpAgent(
+        port=free_udp_port(),
+        community="c" + secrets.token_hex(8),
+        user="watchd",
+        auth_key="a" + secrets.token_hex(8),
+        priv_key="p" + secrets.token_hex(8),
+        workdir=workdir,
+    )
+    agent.set_counter(0)
+    agent.set_uptime(100)
+    return agent
+
+
+@pytest.fixture(name="snmp_agent")
+def snmp_agent_fixture(tmp_path: Path) -> Iterator[SnmpAgent]:
+    """A running snmpd for one test, stopped afterwards."""
+    if shutil.which("snmpget") is None or not Path(SNMPD).exists():
+        pytest.skip("net-snmp (apt packages snmpd and snmp) is not installed")
+    agent = make_agent(tmp_path / "snmpd")
+    agent.start()
+    try:
+        yield agent
+    finally:
+        agent.stop()

@@ -1,0 +1,256 @@
+"""The snmp collector against a real net-snmp agent on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from snmp_agent import UPTIME_OID, SnmpAgent, free_udp_port, snmp_agent_fixture  # noqa: F401
+
+from collectors.snmp import SnmpCollector, SnmpConfig
+from watchd.model import CheckContext, CheckResult, Sample, Status
+from watchd.secrets import SecretRef
+
+COUNTER_PROFILE = Path(__file__).parent.parent / "data" / "snmp" / "test-counter.yaml"
+CTX = CheckContext(item="switch", check="snmp", address="127.0.0.1", timeout=10.0)
+
+pytestmark = pytest.mark.integration
+
+
+def _find(result: CheckResult, metric: str, **labels: str) -> list[Sample]:
+    return [
+        s
+        for s in result.samples
+        if s.metric == metric and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+
+
+def _secret(tmp_path: Path, name: str, value: str) -> SecretRef:
+    path = tmp_path / name
+    path.write_text(value + "\n")
+    return SecretRef(file=path)
+
+
+async def test_v2c_walks_if_mib_and_reads_system(snmp_agent: SnmpAgent, tmp_path: Path) -> None:
+    """A v2c poll returns the loopback interface by name, its status and counters, and sysName."""
+    collector = SnmpCollector(
+        SnmpConfig(
+            port=snmp_agent.port,
+            community=_secret(tmp_path, "community", snmp_agent.community),
+            profiles=["system", "if-mib"],
+        )
+    )
+    try:
+        result = await collector.collect(CTX)
+    finally:
+        await collector.aclose()
+    assert result.status is Status.OK, result.message
+    assert "sysName=watchd-test-agent" in result.message
+    [oper] = _find(result, "if_oper_status", ifName="lo")
+    assert oper.value == 1.0 and oper.labels["ifIndex"] == "1"
+    assert _find(result, "if_hc_in_octets_total", ifName="lo")[0].value > 0
+    assert _find(result, "sys_uptime_seconds")[0].value >= 0
+
+
+async def test_second_poll_gives_rates(snmp_agent: SnmpAgent) -> None:
+    """From the second poll on, interface counters also come as per-second rates."""
+    collector = SnmpCollector(
+        SnmpConfig(port=snmp_agent.port, community=snmp_agent.community, profiles=["if-mib"])
+    )
+    try:
+        first = await collector.collect(CTX)
+        second = await collector.collect(CTX)
+    finally:
+        await collector.aclose()
+    assert not _find(first, "if_in_octets_per_second")
+    [rate] = _find(second, "if_in_octets_per_second", ifName="lo")
+    assert rate.value >= 0
+
+
+async def test_host_resources_and_ucd_profiles(snmp_agent: SnmpAgent) -> None:
+    """Storage comes in bytes and percent labelled by description; load averages by name."""
+    collector = SnmpCollector(
+        SnmpConfig(
+            port=snmp_agent.port,
+            community=snmp_agent.community,
+            profiles=["host-resources", "ucd-snmp"],
+        )
+    )
+    try:
+        result = await collector.collect(CTX)
+    finally:
+        await collector.aclose()
+    assert result.status is Status.OK, result.message
+    [size] = _find(result, "hr_storage_size_bytes", hrStorageDescr="/")
+    [percent] = _find(result, "hr_storage_used_percent", hrStorageDescr="/")
+    assert size.value > 1024 and 0 <= percent.value <= 100
+    assert _find(result, "ucd_load_average", laNames="Load-1")
+    assert _find(result, "ucd_memory_total_bytes")[0].value > 1024 * 1024
+
+
+async def test_v3_auth_priv(snmp_agent: SnmpAgent, tmp_path: Path) -> None:
+    """SNMPv3 authPriv with SHA-256 and AES, keys read from files, polls the agent."""
+    collector = SnmpCollector(
+        SnmpConfig(
+            port=snmp_agent.port,
+            version="3",
+            user=snmp_agent.user,
+            auth_protocol="SHA-256",
+            auth_key=_secret(tmp_path, "auth", snmp_agent.auth_key),
+            priv_protocol="AES",
+            priv_key=_secret(tmp_path, "priv", snmp_agent.priv_key),
+            profiles=["system"],
+        )
+    )
+    try:
+        result = await collector.collect(CTX)
+    finally:
+        await collector.aclose()
+    assert result.status is Status.OK, result.message
+    assert "sysName=watchd-test-agent" in result.message
+
+
+async def test_wrong_community_is_critical_after_retries(snmp_agent: SnmpAgent) -> None:
+    """A wrong community gets no answer: CRITICAL after the retries, without the secret."""
+    collector = SnmpCollector(
+        SnmpConfig(
+            port=snmp_agent.port,
+            community="not-" + snmp_agent.community,
+            request_timeout=0.3,
+            retries=1,
+            profiles=["system"],
+        )
+    )
+    started = time.monotonic()
+    try:
+        result = await collector.collect(CTX)
+    finally:
+        await collector.aclose()
+    assert result.status is Status.CRITICAL
+    assert "no answer after 2 tries of 0.3 s each" in result.message
+    assert "wrong community" in result.message
+    assert snmp_agent.community not in result.message
+    assert time.monotonic() - started < 3
+
+
+async def test_unreachable_status_is_configurable() -> None:
+    """A device that never answers can be UNKNOWN instead of CRITICAL when configured so."""
+    collector = SnmpCollector(
+        SnmpConfig(
+            port=free_udp_port(),
+            request_timeout=0.2,
+            retries=0,
+            unreachable_status="UNKNOWN",
+            profiles=["system"],
+        )
+    )
+    try:
+        result = await collector.collect(CTX)
+    finally:
+        await collector.aclose()
+    assert result.status is Status.UNKNOWN
+    assert "no answer after 1 try" in result.message
+
+
+async def test_wrong_v3_auth_key_is_a_clear_error(snmp_agent: SnmpAgent, tmp_path: Path) -> None:
+    """A wrong v3 auth key is reported as refused credentials, and the key is not shown."""
+    wrong = "wrong-" + snmp_agent.auth_key
+    collector = SnmpCollector(
+        SnmpConfig(
+            port=snmp_agent.port,
+            version="3",
+            user=snmp_agent.user,
+            auth_protocol="SHA-256",
+            auth_key=_secret(tmp_path, "auth", wrong),
+            priv_key=_secret(tmp_path, "priv", snmp_agent.priv_key),
+            request_timeout=0.5,
+            profiles=["system"],
+        )
+    )
+    try:
+        result = await collector.collect(CTX)
+    finally:
+        await collector.aclose()
+    assert result.status is Status.CRITICAL
+    assert "refused the credentials" in result.message and "digest" in result.message.lower()
+    assert wrong not in result.message and snmp_agent.priv_key not in result.message
+
+
+async def test_unknown_v3_user_is_a_clear_error(snmp_agent: SnmpAgent) -> None:
+    """A v3 user the agent does not know is reported as such."""
+    collector = SnmpCollector(
+        SnmpConfig(port=snmp_agent.port, version="3", user="nobody", profiles=["system"])
+    )
+    try:
+        result = await collector.collect(CTX)
+    finally:
+        await collector.aclose()
+    assert result.status is Status.CRITICAL
+    assert "nobody" in result.message and "Unknown USM user" in result.message
+
+
+async def test_counter_wrap_and_agent_restart_give_correct_rates(snmp_agent: SnmpAgent) -> None:
+    """A Counter32 wrap gives the true rate; an agent restart gives no spike and no negative."""
+    clock = iter([0.0, 10.0, 20.0, 30.0])
+    collector = SnmpCollector(
+        SnmpConfig(
+            port=snmp_agent.port,
+            community=snmp_agent.community,
+            profile_files=[COUNTER_PROFILE],
+            uptime_oid=UPTIME_OID,
+        ),
+        monotonic=lambda: next(clock),
+    )
+
+    async def poll(counter: int, uptime: int) -> list[Sample]:
+        snmp_agent.set_counter(counter)
+        snmp_agent.set_uptime(uptime)
+        result = await collector.collect(CTX)
+        assert result.status is Status.OK, result.message
+        return _find(result, "test_octets_per_second")
+
+    try:
+        assert await poll(2**32 - 1000, 100_000) == []
+        [wrapped] = await poll(1000, 101_000)
+        assert wrapped.value == pytest.approx(2000 / 10)
+        snmp_agent.restart()
+        assert await poll(50, 500) == []  # uptime went back: restarted, no rate this time
+        [after] = await poll(250, 1500)
+        assert after.value == pytest.approx(200 / 10)
+    finally:
+        await collector.aclose()
+
+
+async def test_slow_device_does_not_delay_others(snmp_agent: SnmpAgent) -> None:
+    """While one device times out, another device's poll completes at its own pace."""
+    dead = SnmpCollector(
+        SnmpConfig(port=free_udp_port(), request_timeout=1.0, retries=1, profiles=["system"])
+    )
+    alive = SnmpCollector(
+        SnmpConfig(port=snmp_agent.port, community=snmp_agent.community, profiles=["system"])
+    )
+    try:
+        slow = asyncio.create_task(dead.collect(CTX))
+        started = time.monotonic()
+        fast = await alive.collect(CTX)
+        assert fast.status is Status.OK and time.monotonic() - started < 1.0
+        assert not slow.done()
+        assert (await slow).status is Status.CRITICAL
+    finally:
+        await dead.aclose()
+        await alive.aclose()
+
+
+def test_unknown_profile_is_a_config_error() -> None:
+    """A misspelt profile name is rejected at load, naming the shipped profiles."""
+    with pytest.raises(ValidationError, match="if-mib"):
+        SnmpConfig(profiles=["if-mb"])
+
+
+def test_v3_needs_a_user() -> None:
+    """An SNMPv3 check without a user is rejected at load."""
+    with pytest.raises(ValidationError, match="needs 'user'"):
+        SnmpConfig(version="3", profiles=["system"])
