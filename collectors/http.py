@@ -9,6 +9,7 @@ The certificate is read from the very connection that served the answer, through
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import socket
@@ -170,9 +171,8 @@ class HttpCollector:
         headers = {"User-Agent": "watchd", **self.config.headers}
         auth = self.config.basic_auth
         if auth is not None:
-            headers["Authorization"] = aiohttp.BasicAuth(
-                auth.username, auth.password.reveal()
-            ).encode()
+            pair = f"{auth.username}:{auth.password.reveal()}".encode()
+            headers["Authorization"] = f"Basic {base64.b64encode(pair).decode('ascii')}"
         elif self.config.bearer is not None:
             headers["Authorization"] = f"Bearer {self.config.bearer.reveal()}"
         return headers

@@ -1,0 +1,64 @@
+"""Real loopback peers for collector tests: aiohttp servers (plain and TLS) and a test CA."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import trustme
+from aiohttp import web
+
+from watchd.model import CheckContext
+
+Serve = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def ctx() -> CheckContext:
+    """A check context as the scheduler passes it, with a timeout short enough for tests."""
+    return CheckContext(item="web", check="probe", address="127.0.0.1", timeout=5.0)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound once for a free number, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Start aiohttp apps on 127.0.0.1 free ports; returns the base URL; all stop at teardown."""
+    runners: list[web.AppRunner] = []
+
+    async def start(app: web.Application, tls: ssl.SSLContext | None = None) -> str:
+        runner = web.AppRunner(app, shutdown_timeout=0.5)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
+        await site.start()
+        port = runner.addresses[-1][1]
+        return f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    """A private test CA: certificates it issues are trusted only through `ca_file`."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test CA's certificate as a PEM file, as an operator would point ca_file at it."""
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
