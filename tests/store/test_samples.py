@@ -12,7 +12,9 @@ from watchd.store import AvailabilitySample, Store, StoreError
 from watchd.store import samples as sample_queries
 
 
-def sample(t: float, item: str = "web1", check: str = "http", status: int = 0) -> AvailabilitySample:
+def sample(
+    t: float, item: str = "web1", check: str = "http", status: int = 0
+) -> AvailabilitySample:
     return AvailabilitySample(item, check, t, status, 0.25, f"run at {t}")
 
 
@@ -47,7 +49,7 @@ async def test_flush_writes_the_whole_batch_and_empties_the_queue(store: Store) 
 
 async def test_integer_times_and_latencies_are_accepted(store: Store) -> None:
     """A sample built with ints where floats are expected is stored, not stuck in the queue."""
-    store.record_sample(AvailabilitySample("web1", "http", 5, 0, 1))  # type: ignore[arg-type]
+    store.record_sample(AvailabilitySample("web1", "http", 5, 0, 1))
     assert await store.flush() == 1
     assert await store.samples() == [AvailabilitySample("web1", "http", 5.0, 0, 1.0)]
 

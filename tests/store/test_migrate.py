@@ -1,0 +1,99 @@
+"""Schema migrations: idempotent upgrade, schema matching the tables, shipped in the wheel."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+
+from watchd.clock import FakeClock
+from watchd.store import Store, StoreError, upgrade
+from watchd.store.engine import create_engine
+from watchd.store.tables import metadata
+
+from .conftest import pg_create_database, pg_drop_database
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database that has never been migrated."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/fresh.db"
+        return
+    url = pg_create_database()
+    yield url
+    pg_drop_database(url)
+
+
+def _schema_drift(conn: Connection) -> list[Any]:
+    return list(compare_metadata(MigrationContext.configure(conn), metadata))
+
+
+async def test_upgrade_is_idempotent_and_matches_the_tables(empty_db_url: str) -> None:
+    """`watchd db upgrade` creates the schema, can run again, and the result equals tables.py."""
+    await upgrade(empty_db_url)
+    await upgrade(empty_db_url)
+    engine = create_engine(empty_db_url)
+    try:
+        async with engine.connect() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+            names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            drift = await conn.run_sync(_schema_drift)
+    finally:
+        await engine.dispose()
+    assert version == [("0001",)]
+    assert {"samples", "states", "alerts"} <= names
+    assert drift == []
+
+
+async def test_open_without_migrate_on_an_empty_database_fails_on_use(
+    empty_db_url: str,
+) -> None:
+    """With migrate=False nothing is created, and using the store says what failed."""
+    store = await Store.open(empty_db_url, clock=FakeClock(), migrate=False)
+    try:
+        with pytest.raises(StoreError) as caught:
+            await store.load_states("checks")
+        assert caught.value.operation == "load checks states"
+    finally:
+        await store.close()
+
+
+async def test_upgrade_of_an_unreachable_database_raises_store_error() -> None:
+    """A database that cannot be reached gives a StoreError naming the operation."""
+    with pytest.raises(StoreError) as caught:
+        await upgrade("postgresql://postgres@127.0.0.1:1/none")
+    assert caught.value.operation == "upgrade the database schema"
+
+
+@pytest.mark.integration
+def test_built_wheel_ships_the_migrations(tmp_path: Path) -> None:
+    """A non-editable build of watchd contains env.py, the template and every revision."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        check=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("watchd-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    revisions = {
+        f"watchd/store/migrations/versions/{p.name}"
+        for p in (REPO / "watchd/store/migrations/versions").glob("[0-9]*.py")
+    }
+    assert revisions
+    assert {
+        "watchd/store/migrations/env.py",
+        "watchd/store/migrations/script.py.mako",
+        *revisions,
+    } <= names
