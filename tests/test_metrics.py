@@ -1,0 +1,181 @@
+"""Tests for watchd.metrics: watchd's instruments and the probe-sample collector."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from watchd.clock import SystemClock
+from watchd.metrics import Metrics, label_name, metric_name
+from watchd.model import Sample, Status
+
+
+def scrape(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    body, _ = metrics.render()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(body.decode())
+        for s in family.samples
+    }
+
+
+def value(metrics: Metrics, name: str, **labels: str) -> float | None:
+    return scrape(metrics).get((name, frozenset(labels.items())))
+
+
+def test_check_runs_are_counted_by_kind_and_status_with_durations_and_failures() -> None:
+    """observe_check feeds watchd_checks_total, the duration histogram and the failure counter."""
+    m = Metrics()
+    m.observe_check("http", Status.OK, 0.02, failed=False)
+    m.observe_check("http", Status.CRITICAL, 3.0, failed=False)
+    m.observe_check("http", Status.UNKNOWN, 10.0, failed=True)
+    assert value(m, "watchd_checks_total", kind="http", status="ok") == 1
+    assert value(m, "watchd_checks_total", kind="http", status="critical") == 1
+    assert value(m, "watchd_checks_total", kind="http", status="unknown") == 1
+    assert value(m, "watchd_check_failures_total", kind="http") == 1
+    assert value(m, "watchd_check_duration_seconds_count", kind="http") == 3
+    assert value(m, "watchd_check_duration_seconds_bucket", kind="http", le="0.025") == 1
+    assert value(m, "watchd_check_duration_seconds_bucket", kind="http", le="60.0") == 3
+
+
+def test_gauges_show_the_last_value_set() -> None:
+    """Store, schedule and state gauges report what the components last set."""
+    m = Metrics()
+    m.set_pending_samples(17)
+    m.set_schedule_lag(0.25)
+    m.set_checks_scheduled(1200)
+    m.set_check_status("web1", "http", Status.CRITICAL)
+    m.observe_store_write(0.003)
+    assert value(m, "watchd_store_pending_samples") == 17
+    assert value(m, "watchd_schedule_lag_seconds") == 0.25
+    assert value(m, "watchd_checks_scheduled") == 1200
+    assert value(m, "watchd_check_status", item="web1", check="http") == 2
+    assert value(m, "watchd_store_write_seconds_count") == 1
+
+
+def test_two_instances_have_separate_registries() -> None:
+    """Several Metrics objects coexist (no global registry clash) and do not share values."""
+    a, b = Metrics(), Metrics()
+    a.set_checks_scheduled(5)
+    assert value(a, "watchd_checks_scheduled") == 5
+    assert value(b, "watchd_checks_scheduled") == 0
+
+
+def test_probe_samples_are_exported_with_their_labels_plus_item_and_check() -> None:
+    """Each sample becomes watchd_probe_<metric>{labels, item, check} with its latest value."""
+    m = Metrics()
+    m.observe_samples(
+        "db1",
+        "disk",
+        [
+            Sample("disk.used_percent", 71.5, {"mount": "/"}),
+            Sample("disk.used_percent", 12.0, {"mount": "/var"}),
+            Sample("load1", 0.4),
+        ],
+    )
+    m.observe_samples("web1", "net", [Sample("if_octets", 9e9, {"if-name": "eth0", "2nd": "x"})])
+    got = scrape(m)
+    assert (
+        got[
+            (
+                "watchd_probe_disk_used_percent",
+                frozenset({("mount", "/"), ("item", "db1"), ("check", "disk")}),
+            )
+        ]
+        == 71.5
+    )
+    assert (
+        got[
+            (
+                "watchd_probe_disk_used_percent",
+                frozenset({("mount", "/var"), ("item", "db1"), ("check", "disk")}),
+            )
+        ]
+        == 12.0
+    )
+    assert got[("watchd_probe_load1", frozenset({("item", "db1"), ("check", "disk")}))] == 0.4
+    assert (
+        got[
+            (
+                "watchd_probe_if_octets",
+                frozenset({("if_name", "eth0"), ("_2nd", "x"), ("item", "web1"), ("check", "net")}),
+            )
+        ]
+        == 9e9
+    )
+
+
+def test_a_new_observation_replaces_the_previous_series_of_that_check() -> None:
+    """A series the check no longer produces disappears; other checks' series stay."""
+    m = Metrics()
+    m.observe_samples(
+        "db1", "disk", [Sample("used", 1.0, {"mount": "/"}), Sample("used", 2.0, {"mount": "/mnt"})]
+    )
+    m.observe_samples("db2", "disk", [Sample("used", 3.0, {"mount": "/"})])
+    m.observe_samples("db1", "disk", [Sample("used", 5.0, {"mount": "/"})])
+    probes = {k: v for k, v in scrape(m).items() if k[0] == "watchd_probe_used"}
+    assert probes == {
+        ("watchd_probe_used", frozenset({("mount", "/"), ("item", "db1"), ("check", "disk")})): 5.0,
+        ("watchd_probe_used", frozenset({("mount", "/"), ("item", "db2"), ("check", "disk")})): 3.0,
+    }
+
+
+def test_forget_removes_the_state_gauge_and_probe_series_of_a_check() -> None:
+    """A removed check leaves no series behind."""
+    m = Metrics()
+    m.set_check_status("db1", "disk", Status.WARNING)
+    m.observe_samples("db1", "disk", [Sample("used", 1.0)])
+    m.forget("db1", "disk")
+    m.forget("never", "seen")  # forgetting an unknown check is harmless
+    assert not [k for k in scrape(m) if dict(k[1]).get("item") == "db1"]
+
+
+def test_sample_labels_named_item_or_check_are_kept_as_exported_labels() -> None:
+    """A sample label clashing with item/check is renamed exported_*, never overwriting ours."""
+    m = Metrics()
+    m.observe_samples("web1", "http", [Sample("up", 1.0, {"item": "other", "check": "x"})])
+    labels = {
+        ("exported_item", "other"),
+        ("exported_check", "x"),
+        ("item", "web1"),
+        ("check", "http"),
+    }
+    assert scrape(m)[("watchd_probe_up", frozenset(labels))] == 1.0
+
+
+def test_names_are_sanitized_to_valid_prometheus_names() -> None:
+    """Metric and label names with dots, dashes, digits or reserved prefixes become valid."""
+    assert metric_name("http.response-time.ms") == "watchd_probe_http_response_time_ms"
+    assert label_name("if-name") == "if_name"
+    assert label_name("1st") == "_1st"
+    assert label_name("__name__") == "_name__"
+    assert label_name("") == "_"
+
+
+def test_render_returns_the_text_format_content_type() -> None:
+    """render() gives bytes Prometheus can scrape with the 0.0.4 text content type."""
+    body, content_type = Metrics().render()
+    assert content_type.startswith("text/plain; version=0.0.4")
+    assert b"# TYPE watchd_checks_total counter" in body
+
+
+async def test_loop_lag_monitor_reports_a_blocked_event_loop() -> None:
+    """When a callback blocks the loop for 0.3 s, the lag gauge shows at least 0.2 s."""
+    m = Metrics()
+    monitor = asyncio.create_task(m.run_loop_lag_monitor(SystemClock(), interval=0.05))
+    try:
+        await asyncio.sleep(0.06)
+        assert (value(m, "watchd_event_loop_lag_seconds") or 0.0) < 0.2  # an idle loop is prompt
+        # The fault being measured: a callback hogging the loop. The monitor's timer is due
+        # before ours, so it has measured the lag by the time this sleep returns.
+        asyncio.get_running_loop().call_soon(time.sleep, 0.3)
+        await asyncio.sleep(0.2)
+        assert (value(m, "watchd_event_loop_lag_seconds") or 0.0) >= 0.2
+    finally:
+        monitor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await monitor
+    assert monitor.cancelled()

@@ -1,0 +1,83 @@
+"""Building the aiohttp application and starting it on a TCP port."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from watchd.api import health, keys
+from watchd.api import items as item_routes
+from watchd.api.auth import TokenTable, auth_middleware
+from watchd.api.errors import error_middleware
+from watchd.metrics import Metrics
+
+
+class ApiStartError(Exception):
+    """The API could not listen on `host`:`port`; `reason` says why."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"The HTTP API could not listen on {_address(host, port)}: {reason}.")
+        self.host = host
+        self.port = port
+        self.reason = reason
+
+
+def create_app(
+    *,
+    tokens: Mapping[str, frozenset[str]],
+    metrics: Metrics,
+    items: Callable[[], list[dict[str, Any]]],
+    ready: Callable[[], bool],
+    max_body_bytes: int = 1_048_576,
+) -> web.Application:
+    """The API application with its base routes; callers add theirs with `app.router.add_*`.
+
+    `tokens` maps each token to its scopes; an empty mapping disables authentication (the
+    default config listens on 127.0.0.1 only). Request bodies over `max_body_bytes` get 413.
+    """
+    app = web.Application(
+        client_max_size=max_body_bytes,
+        middlewares=[error_middleware(max_body_bytes), auth_middleware(TokenTable(tokens))],
+    )
+    app[keys.METRICS] = metrics
+    app[keys.ITEMS] = items
+    app[keys.READY] = ready
+    health.add_routes(app)
+    item_routes.add_routes(app)
+    return app
+
+
+async def start_api(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Serve `app` on host:port and return the runner; the caller awaits `runner.cleanup()`.
+
+    Port 0 picks a free port; `runner.addresses` tells which. Raises ApiStartError, naming
+    the address, when the port is taken or the address is not local.
+    """
+    # No access log: scrapes and probes every few seconds would drown the log (STYLE: log
+    # transitions, not repetitions); request counts belong in metrics.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ApiStartError(host, port, _reason(exc)) from exc
+    return runner
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "the port is already in use by another process (choose another api.listen)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "the address is not one of this host's addresses"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)"
+    return exc.strerror or str(exc)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,117 @@
+"""Bearer-token authentication with scopes, declared per handler.
+
+A handler declares what it needs with `@require_scope("read" | "write" | "ingest")`, or
+`@public` for the few endpoints that must answer without a token (health probes). A handler
+that declares nothing needs `read`: forgetting the decorator never makes a route public.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final, TypeVar
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from watchd.api.errors import ApiError
+from watchd.config import Scope
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+H = TypeVar("H", bound=Handler)
+
+PUBLIC: Final = "public"
+DEFAULT_SCOPE: Final[Scope] = "read"
+_SCOPE_ATTR = "__watchd_scope__"
+_CHALLENGE = 'Bearer realm="watchd"'
+
+
+def require_scope(scope: Scope) -> Callable[[H], H]:
+    """Mark a handler as needing a token that carries `scope` (when tokens are configured)."""
+
+    def mark(handler: H) -> H:
+        setattr(handler, _SCOPE_ATTR, scope)
+        return handler
+
+    return mark
+
+
+def public(handler: H) -> H:
+    """Mark a handler as answering without a token (liveness and readiness probes)."""
+    setattr(handler, _SCOPE_ATTR, PUBLIC)
+    return handler
+
+
+def scope_of(handler: object) -> str:
+    """The scope a handler declared, `public`, or `read` when it declared nothing."""
+    return str(getattr(handler, _SCOPE_ATTR, DEFAULT_SCOPE))
+
+
+class TokenTable:
+    """The configured tokens, kept only as SHA-256 digests, matched in constant time."""
+
+    def __init__(self, tokens: Mapping[str, frozenset[str]]) -> None:
+        self._entries = [(_digest(token), scopes) for token, scopes in tokens.items()]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._entries)
+
+    def scopes(self, presented: str) -> frozenset[str] | None:
+        """The scopes of the presented token, or None if no configured token matches.
+
+        Every configured token is compared, with equal-length digests, so the time taken says
+        nothing about which token (or how much of one) matched.
+        """
+        wanted = _digest(presented)
+        found: frozenset[str] | None = None
+        for digest, scopes in self._entries:
+            if hmac.compare_digest(wanted, digest):
+                found = scopes
+        return found
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    kind, _, value = header.partition(" ")
+    if kind.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def auth_middleware(
+    table: TokenTable,
+) -> Middleware:
+    """Refuse requests without a valid token (401) or without the route's scope (403)."""
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        needed = scope_of(request.match_info.handler)
+        if not table.enabled or needed == PUBLIC:
+            return await handler(request)
+        presented = _bearer(request)
+        if presented is None:
+            raise ApiError(
+                401,
+                "This endpoint needs an 'Authorization: Bearer <token>' header.",
+                headers={"WWW-Authenticate": _CHALLENGE},
+            )
+        scopes = table.scopes(presented)
+        if scopes is None:
+            raise ApiError(
+                401,
+                "The bearer token is not valid.",
+                headers={"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'},
+            )
+        if needed not in scopes:
+            raise ApiError(
+                403, f"The token does not have the '{needed}' scope this endpoint needs."
+            )
+        return await handler(request)
+
+    return authenticate

@@ -1,0 +1,76 @@
+"""Every API error is a JSON body `{"error": "<sentence>"}` with a fitting status."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from watchd.logging import get_logger
+
+log = get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """An error a handler answers with: HTTP `status` and a one-sentence `message`."""
+
+    def __init__(self, status: int, message: str, *, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def error_response(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A JSON error response."""
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def error_middleware(
+    max_body_bytes: int,
+) -> Middleware:
+    """Turn ApiError, aiohttp's HTTP errors and unexpected exceptions into JSON errors."""
+
+    @web.middleware
+    async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.message, exc.headers)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise  # redirects and the like are not errors
+            return error_response(
+                exc.status, _sentence(request, exc, max_body_bytes), _kept_headers(exc)
+            )
+        except Exception:
+            # Never log headers or bodies here: they may carry tokens or secrets.
+            log.exception("api handler failed", method=request.method, path=request.path)
+            return error_response(500, "The server failed to handle the request; see its log.")
+
+    return json_errors
+
+
+def _sentence(request: web.Request, exc: web.HTTPException, max_body_bytes: int) -> str:
+    if exc.status == 404:
+        return f"There is no endpoint at {request.path}."
+    if exc.status == 405:
+        return f"The method {request.method} is not allowed on {request.path}."
+    if exc.status == 413:
+        return f"The request body is larger than the limit of {max_body_bytes} bytes."
+    reason = exc.text.split(": ", 1)[-1] if exc.text else exc.reason
+    return f"The request failed: {reason}."
+
+
+def _kept_headers(exc: web.HTTPException) -> dict[str, str]:
+    # Allow (on 405) and similar tell the client what to do; content headers are rebuilt.
+    return {
+        k: v
+        for k, v in exc.headers.items()
+        if k.lower() in ("allow", "retry-after", "www-authenticate")
+    }

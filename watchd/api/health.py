@@ -1,0 +1,36 @@
+"""Operational endpoints: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from watchd.api import keys
+from watchd.api.auth import public, require_scope
+from watchd.api.errors import error_response
+
+
+@public
+async def healthz(request: web.Request) -> web.Response:
+    """200 whenever the process serves requests: a liveness probe, never needs a token."""
+    return web.json_response({"status": "ok"})
+
+
+@public
+async def readyz(request: web.Request) -> web.Response:
+    """200 once watchd is ready to work (store open, schedule loaded), 503 before and after."""
+    if request.app[keys.READY]():
+        return web.json_response({"status": "ready"})
+    return error_response(503, "watchd is not ready: it is starting up or shutting down.")
+
+
+@require_scope("read")
+async def metrics(request: web.Request) -> web.Response:
+    """The Prometheus text exposition of watchd's metrics and latest probe samples."""
+    body, content_type = request.app[keys.METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

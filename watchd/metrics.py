@@ -1,0 +1,204 @@
+"""watchd's own Prometheus metrics, and the latest probe samples re-exported as gauges.
+
+`Metrics` owns a private `CollectorRegistry` (never the global one), so each daemon, and each
+test, has its own. Two kinds of series live in it:
+
+- fixed instruments about watchd itself (`watchd_checks_total`, `watchd_check_duration_seconds`,
+  event loop and schedule lag, store write time, current HARD state per check, ...);
+- `watchd_probe_<metric>` gauges: the latest samples each check produced. Their label sets
+  differ from metric to metric, so they come from a custom collector over a dict that the
+  scheduler replaces per (item, check) on every run: a series that a check stops producing
+  disappears at the next run instead of lingering with a stale value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from watchd.clock import Clock
+from watchd.model import Sample, Status
+
+PROBE_PREFIX = "watchd_probe_"
+# From a fast local probe (1 ms) to the longest sensible check timeout (60 s).
+CHECK_DURATION_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+STORE_WRITE_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+_INVALID_METRIC_CHARS = re.compile(r"[^a-zA-Z0-9_:]")
+_INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+
+# (family name, sorted (label, value) pairs) -> value
+_Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def metric_name(sample_metric: str) -> str:
+    """The Prometheus name a sample metric is exported under: `watchd_probe_` + sanitized name."""
+    return PROBE_PREFIX + _INVALID_METRIC_CHARS.sub("_", sample_metric)
+
+
+def label_name(name: str) -> str:
+    """A valid, non-reserved Prometheus label name for `name` ([a-zA-Z_][a-zA-Z0-9_]*)."""
+    clean = _INVALID_LABEL_CHARS.sub("_", name)
+    if not clean or clean[0].isdigit():
+        clean = "_" + clean
+    if clean.startswith("__"):
+        # Names starting with "__" are reserved for Prometheus itself.
+        clean = "_" + clean.lstrip("_")
+    return clean
+
+
+class ProbeSamples:
+    """A Prometheus collector over the latest samples of every (item, check).
+
+    Sample labels that clash with `item` or `check` are kept as `exported_item` and
+    `exported_check`, as Prometheus does for clashing target labels.
+    """
+
+    def __init__(self) -> None:
+        self._latest: dict[tuple[str, str], _Series] = {}
+        self._help: dict[str, str] = {}
+
+    def observe(self, item: str, check: str, samples: Sequence[Sample]) -> None:
+        """Replace everything known for (item, check) with these samples."""
+        series: _Series = {}
+        for sample in samples:
+            name = metric_name(sample.metric)
+            labels: dict[str, str] = {}
+            for key, value in sample.labels.items():
+                clean = label_name(key)
+                if clean in ("item", "check"):
+                    clean = "exported_" + clean
+                labels[clean] = str(value)
+            labels["item"] = item
+            labels["check"] = check
+            # A later sample with the same name and labels wins, as the newest value.
+            series[(name, tuple(sorted(labels.items())))] = float(sample.value)
+            self._help.setdefault(name, f"Latest value of the probe sample {sample.metric!r}.")
+        self._latest[(item, check)] = series
+
+    def forget(self, item: str, check: str) -> None:
+        """Drop every series of (item, check), e.g. when the check is removed from the config."""
+        self._latest.pop((item, check), None)
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, GaugeMetricFamily] = {}
+        for series in list(self._latest.values()):
+            for (name, labels), value in series.items():
+                family = families.get(name)
+                if family is None:
+                    family = families[name] = GaugeMetricFamily(name, self._help[name])
+                # Label sets differ between samples of one family; add_sample takes any set.
+                family.add_sample(name, dict(labels), value)
+        yield from families.values()
+
+
+class Metrics:
+    """watchd's metrics registry and the instruments other components update."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self._checks = Counter(
+            "watchd_checks_total", "Check runs by kind and status.", ["kind", "status"], registry=r
+        )
+        self._failures = Counter(
+            "watchd_check_failures_total",
+            "Check runs that raised or timed out, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self._duration = Histogram(
+            "watchd_check_duration_seconds",
+            "Time one check run took, by kind.",
+            ["kind"],
+            buckets=CHECK_DURATION_BUCKETS,
+            registry=r,
+        )
+        self._loop_lag = Gauge(
+            "watchd_event_loop_lag_seconds",
+            "How late the event loop woke a timer, last measurement.",
+            registry=r,
+        )
+        self._store_write = Histogram(
+            "watchd_store_write_seconds",
+            "Time one batched store write took.",
+            buckets=STORE_WRITE_BUCKETS,
+            registry=r,
+        )
+        self._pending = Gauge(
+            "watchd_store_pending_samples",
+            "Samples waiting to be written to the store.",
+            registry=r,
+        )
+        self._schedule_lag = Gauge(
+            "watchd_schedule_lag_seconds",
+            "How late the last check run started compared with its schedule.",
+            registry=r,
+        )
+        self._scheduled = Gauge(
+            "watchd_checks_scheduled", "Checks currently on the schedule.", registry=r
+        )
+        self._check_status = Gauge(
+            "watchd_check_status",
+            "Current HARD state per check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+            ["item", "check"],
+            registry=r,
+        )
+        self._probes = ProbeSamples()
+        r.register(self._probes)
+
+    def observe_check(self, kind: str, status: Status, duration: float, failed: bool) -> None:
+        """Count one check run; `failed` means the run raised or timed out."""
+        self._checks.labels(kind=kind, status=status.name.lower()).inc()
+        self._duration.labels(kind=kind).observe(duration)
+        if failed:
+            self._failures.labels(kind=kind).inc()
+
+    def set_check_status(self, item: str, check: str, status: Status) -> None:
+        """Record the current HARD state of a check."""
+        self._check_status.labels(item=item, check=check).set(int(status))
+
+    def observe_samples(self, item: str, check: str, samples: Sequence[Sample]) -> None:
+        """Export the latest samples of (item, check), replacing those of its previous run."""
+        self._probes.observe(item, check, samples)
+
+    def forget(self, item: str, check: str) -> None:
+        """Remove every series of a check that no longer exists (state and probe samples)."""
+        self._check_status.remove(item, check)
+        self._probes.forget(item, check)
+
+    def observe_store_write(self, seconds: float) -> None:
+        self._store_write.observe(seconds)
+
+    def set_pending_samples(self, n: int) -> None:
+        self._pending.set(n)
+
+    def set_schedule_lag(self, seconds: float) -> None:
+        self._schedule_lag.set(seconds)
+
+    def set_checks_scheduled(self, n: int) -> None:
+        self._scheduled.set(n)
+
+    def render(self) -> tuple[bytes, str]:
+        """The text exposition of every metric, and its content type."""
+        # The 0.0.4 text format: understood by every Prometheus version and scraper.
+        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+
+    async def run_loop_lag_monitor(self, clock: Clock, interval: float = 1.0) -> None:
+        """Measure event loop lag every `interval` seconds until cancelled.
+
+        The lag is how much later than asked a sleep returned: a loop blocked by a slow
+        callback wakes timers late, and every check timing with them.
+        """
+        while True:
+            start = clock.monotonic()
+            await clock.sleep(interval)
+            self._loop_lag.set(max(0.0, clock.monotonic() - start - interval))
