@@ -1,0 +1,1 @@
+"""Pure computations behind rule conditions: window aggregates and linear forecasts."""

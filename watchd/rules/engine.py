@@ -1,0 +1,567 @@
+"""The rule engine: samples in, alert state changes out.
+
+    samples ──► index by metric ──► matchers ──► series state ──► level (thresholds, clear,
+                                                                  window, forecast)
+                                                      │
+    evaluate() (clock) ──► for / absent / forecast ───┤
+                                                      ▼
+                        for / attempts / recover_after ──► flap hold ──► Alert changes
+
+Semantics (rules/README.md has the user's view):
+- A series is a metric with its full label set. Each (rule, series) has its own state.
+- Level: critical if `crit` is met, else warning if `warn` is met, else ok; with `clear`, a
+  series at warning or critical that no longer meets a threshold stays at the rule's lowest
+  level until `clear` is met (hysteresis).
+- A level fires once it has held for `for` (sample times, and the clock in `evaluate`) or for
+  `attempts` consecutive samples. The alert's `starts_at` is when its level began to hold.
+- Severity is a label, so warning and critical are two alerts: going up resolves the warning
+  alert and fires the critical one; going down does the reverse (after `recover_after`).
+- Flapping (Nagios, DESIGN.md §4) is computed on the level after every sample. When it starts
+  a separate alert with the label flapping="true" fires and changes of the rule's alert are
+  held; when it stops that alert resolves and the true current state is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from watchd.clock import Clock
+from watchd.flap import HISTORY, FlapPolicy, record
+from watchd.model import Alert, AlertStatus, Sample, counter_increase
+from watchd.rules.conditions.aggregates import evict, window_value
+from watchd.rules.model import SEVERITY_NAMES, Rule, RuleSet
+from watchd.rules.state import SeriesState
+from watchd.rules.templates import render_annotations
+
+ENGINE_KEY = "@engine"
+_DEFAULT_FLAP = FlapPolicy()
+_PAIR_LABELS = ("item", "check")
+
+
+@dataclass(slots=True)
+class EngineStats:
+    """Counters for /metrics: samples evaluated against a rule, and samples set aside."""
+
+    evaluations: int = 0
+    nonfinite: int = 0
+    out_of_order: int = 0
+
+
+class _Runtime:
+    """A rule with its series states."""
+
+    __slots__ = ("flap", "pair_matchers", "rule", "seen_pairs", "states")
+
+    def __init__(self, rule: Rule, flap: FlapPolicy) -> None:
+        self.rule = rule
+        self.flap = rule.flap if rule.flap is not None else flap
+        self.states: dict[frozenset[tuple[str, str]], SeriesState] = {}
+        self.pair_matchers = tuple(m for m in rule.matchers if m.label in _PAIR_LABELS)
+        # (item, check) pairs this absent rule has seen a real series for.
+        self.seen_pairs: set[tuple[str, str]] = set()
+
+
+class RuleEngine:
+    """Evaluates a rule set over samples and reports alerts whose state changed.
+
+    `observe` takes samples as they come; `evaluate` runs on a timer (RulesConfig.
+    evaluation_interval) for what time alone changes: `for` timers, `absent`, forecasts.
+    """
+
+    def __init__(self, rules: RuleSet, *, clock: Clock, flap: FlapPolicy = _DEFAULT_FLAP) -> None:
+        self._clock = clock
+        self._flap = flap
+        self._started = clock.now()
+        self.stats = EngineStats()
+        self._pairs: dict[tuple[str, str], float] = {}
+        self._boots: dict[tuple[str, str], tuple[float, float]] = {}
+        self._install(rules, {})
+
+    # -- rules ------------------------------------------------------------------------------
+
+    def _install(self, rules: RuleSet, keep: Mapping[str, _Runtime]) -> None:
+        self.rules = rules
+        self._runtimes: list[_Runtime] = []
+        self._index: dict[str, list[_Runtime]] = {}
+        for rule in rules.rules:
+            old = keep.get(rule.name)
+            runtime = _Runtime(rule, self._flap)
+            if old is not None and old.rule.digest == rule.digest:
+                runtime.states, runtime.seen_pairs = old.states, old.seen_pairs
+            self._runtimes.append(runtime)
+            self._index.setdefault(rule.metric, []).append(runtime)
+        self._reset_metrics = {
+            rule.over.reset_metric
+            for rule in rules.rules
+            if rule.over is not None and rule.over.fn in ("rate", "delta")
+        }
+        self._track_pairs = any(
+            rt.pair_matchers for rt in self._runtimes if rt.rule.absent is not None
+        )
+
+    def replace_rules(self, rules: RuleSet) -> list[Alert]:
+        """Swap in reloaded rules (SIGHUP), keeping the state of rules whose definition is the same.
+
+        Returns resolved alerts for everything a removed or changed rule had firing, so a
+        reload never leaves an alert firing forever; submit them like any other change.
+        """
+        now = self._clock.now()
+        new_digests = {rule.name: rule.digest for rule in rules.rules}
+        resolved: list[Alert] = []
+        for runtime in self._runtimes:
+            if new_digests.get(runtime.rule.name) != runtime.rule.digest:
+                for state in runtime.states.values():
+                    resolved.extend(self._retire(runtime, state, now))
+        self._install(rules, {rt.rule.name: rt for rt in self._runtimes})
+        return resolved
+
+    def known_metrics(self) -> set[str]:
+        """The metric names some rule watches."""
+        return set(self._index)
+
+    # -- samples ----------------------------------------------------------------------------
+
+    def observe(self, samples: Sequence[Sample]) -> list[Alert]:
+        """Evaluate samples against the rules of their metric; return alerts that changed.
+
+        NaN and infinite values are ignored (`stats.nonfinite`); a sample not newer than the
+        last one of its series is dropped for that series (`stats.out_of_order`). A sample
+        without a time is taken as now.
+        """
+        alerts: list[Alert] = []
+        now = self._clock.now
+        if self._reset_metrics:
+            self._note_boots(samples, now)
+        if self._track_pairs:
+            for sample in samples:
+                pair = (sample.labels.get("item", ""), sample.labels.get("check", ""))
+                if pair not in self._pairs:
+                    self._pairs[pair] = sample.time if sample.time is not None else now()
+        index = self._index
+        isfinite = math.isfinite
+        stats = self.stats
+        evaluations = 0
+        for sample in samples:
+            runtimes = index.get(sample.metric)
+            if runtimes is None:
+                continue
+            value = sample.value
+            if not isfinite(value):
+                stats.nonfinite += 1
+                continue
+            t = sample.time if sample.time is not None else now()
+            labels = sample.labels
+            key: frozenset[tuple[str, str]] | None = None
+            for runtime in runtimes:
+                rule = runtime.rule
+                evaluations += 1
+                if rule.matchers and not all(m.matches(labels) for m in rule.matchers):
+                    continue
+                if key is None:
+                    key = frozenset(labels.items())
+                state = runtime.states.get(key)
+                if state is None:
+                    windowed = rule.over is not None or rule.forecast is not None
+                    state = runtime.states[key] = SeriesState(labels, windowed=windowed)
+                elif t <= state.last_time:
+                    stats.out_of_order += 1
+                    continue
+                elif state.placeholder:
+                    state.placeholder = False
+                previous = state.last_time
+                state.last_time = t
+                if rule.over is None and rule.forecast is None and rule.absent is None:
+                    # The common case, kept short: a plain threshold on the sample's value.
+                    state.value = value
+                    level = self._level(rule, value, state.level)
+                    if (
+                        level == 0
+                        and state.level == 0
+                        and state.firing == 0
+                        and state.emitted == 0
+                        and state.flap_run >= HISTORY
+                        and state.flap_last == 0
+                    ):
+                        continue  # steady ok: nothing to update but the time and value
+                    self._step(runtime, state, level, t, alerts, observed=True)
+                elif rule.absent is not None:
+                    self._observe_absent(runtime, state, value, t, alerts)
+                elif rule.forecast is not None:
+                    self._observe_forecast(runtime, state, value, t, alerts)
+                else:
+                    self._observe_window(runtime, state, value, t, previous, alerts)
+        stats.evaluations += evaluations
+        return alerts
+
+    def _note_boots(self, samples: Sequence[Sample], now: Callable[[], float]) -> None:
+        """Boot times from uptime samples (time - uptime), read before the batch's counters."""
+        for sample in samples:
+            if sample.metric in self._reset_metrics and math.isfinite(sample.value):
+                t = sample.time if sample.time is not None else now()
+                key = (sample.metric, sample.labels.get("item", ""))
+                seen = self._boots.get(key)
+                if seen is None or t > seen[0]:
+                    self._boots[key] = (t, t - sample.value)
+
+    @staticmethod
+    def _level(rule: Rule, value: float, current: int) -> int:
+        for level, threshold in rule.levels:
+            if threshold.fn(value, threshold.value):
+                return level
+        if current and rule.clear is not None and not rule.clear.fn(value, rule.clear.value):
+            return min(current, rule.lowest_level)
+        return 0
+
+    def _observe_window(
+        self,
+        runtime: _Runtime,
+        state: SeriesState,
+        value: float,
+        t: float,
+        previous: float,
+        alerts: list[Alert],
+    ) -> None:
+        over = runtime.rule.over
+        assert over is not None and state.window is not None
+        increase = 0.0
+        if over.fn in ("rate", "delta") and state.window:
+            boot = self._boots.get((over.reset_metric, state.labels.get("item", "")))
+            reset = boot is not None and boot[1] > previous
+            increase = counter_increase(
+                state.window[-1][1], value, bits=over.counter_bits, reset=reset
+            )
+        state.window.append((t, value, increase))
+        evict(state.window, t, over.window)
+        aggregate = window_value(over, state.window)
+        if aggregate is None:
+            return  # too few points for the function yet: no evaluation
+        state.value = aggregate
+        level = self._level(runtime.rule, aggregate, state.level)
+        self._step(runtime, state, level, t, alerts, observed=True)
+
+    def _observe_forecast(
+        self, runtime: _Runtime, state: SeriesState, value: float, t: float, alerts: list[Alert]
+    ) -> None:
+        forecast = runtime.rule.forecast
+        assert forecast is not None and state.window is not None
+        state.window.append((t, value, 0.0))
+        evict(state.window, t, forecast.window)
+        state.value = value
+        if len(state.window) >= forecast.min_samples:
+            state.refit()
+        else:
+            state.fit = None
+        level = self._forecast_level(runtime.rule, state, t)
+        self._step(runtime, state, level, t, alerts, observed=True)
+
+    def _forecast_level(self, rule: Rule, state: SeriesState, now: float) -> int:
+        forecast = rule.forecast
+        assert forecast is not None
+        for level, threshold in rule.levels:
+            if threshold.test(state.value):
+                state.predicted = now
+                return level
+            if state.fit is not None:
+                when = state.fit.crossing(threshold, now)
+                if when is not None and when - now <= forecast.horizon:
+                    state.predicted = when
+                    return level
+        state.predicted = None
+        return 0
+
+    def _observe_absent(
+        self, runtime: _Runtime, state: SeriesState, value: float, t: float, alerts: list[Alert]
+    ) -> None:
+        state.value = value
+        if runtime.pair_matchers:
+            pair = (state.labels.get("item", ""), state.labels.get("check", ""))
+            if pair not in runtime.seen_pairs:
+                runtime.seen_pairs.add(pair)
+                placeholder = runtime.states.get(self._placeholder_key(runtime, pair))
+                if placeholder is not None and placeholder is not state:
+                    alerts.extend(self._retire(runtime, placeholder, t))
+                    del runtime.states[self._placeholder_key(runtime, pair)]
+        if state.level or state.firing:
+            self._step(runtime, state, 0, t, alerts, observed=True)
+
+    # -- time -------------------------------------------------------------------------------
+
+    def evaluate(self) -> list[Alert]:
+        """Re-check what time alone changes: `for` timers, `recover_after`, `absent`, forecasts."""
+        now = self._clock.now()
+        alerts: list[Alert] = []
+        for runtime in self._runtimes:
+            rule = runtime.rule
+            if rule.absent is not None:
+                self._evaluate_absent(runtime, now, alerts)
+            elif rule.forecast is not None:
+                for state in runtime.states.values():
+                    level = self._forecast_level(rule, state, now)
+                    if level != state.level or state.level or state.firing:
+                        self._step(runtime, state, level, now, alerts, observed=False)
+            elif rule.for_ or rule.recover_after:
+                for state in runtime.states.values():
+                    if state.level or state.firing:
+                        self._settle(runtime, state, now, alerts)
+        return alerts
+
+    def _placeholder_key(
+        self, runtime: _Runtime, pair: tuple[str, str]
+    ) -> frozenset[tuple[str, str]]:
+        return frozenset(self._placeholder_labels(runtime, pair).items())
+
+    @staticmethod
+    def _placeholder_labels(runtime: _Runtime, pair: tuple[str, str]) -> dict[str, str]:
+        # Like Prometheus' absent(): the equality matchers say what the missing series is.
+        labels = {m.label: m.value for m in runtime.rule.matchers if m.op == "="}
+        labels.update(item=pair[0], check=pair[1])
+        return labels
+
+    def _evaluate_absent(self, runtime: _Runtime, now: float, alerts: list[Alert]) -> None:
+        rule = runtime.rule
+        assert rule.absent is not None
+        if runtime.pair_matchers:
+            for pair, first_seen in self._pairs.items():
+                if pair in runtime.seen_pairs:
+                    continue
+                pair_labels = dict(zip(_PAIR_LABELS, pair, strict=True))
+                if not all(m.matches(pair_labels) for m in runtime.pair_matchers):
+                    continue
+                labels = self._placeholder_labels(runtime, pair)
+                key = frozenset(labels.items())
+                if key not in runtime.states:
+                    state = SeriesState(labels)
+                    state.placeholder = True
+                    state.last_time = first_seen
+                    runtime.states[key] = state
+        for state in runtime.states.values():
+            # Series seen before a restart get a fresh `absent` span from the restart.
+            quiet_since = max(state.last_time, self._started)
+            if now - quiet_since >= rule.absent and not state.level:
+                self._step(
+                    runtime,
+                    state,
+                    rule.absent_severity,
+                    quiet_since + rule.absent,
+                    alerts,
+                    observed=False,
+                )
+                self._settle(runtime, state, now, alerts)
+
+    # -- the state machine ------------------------------------------------------------------
+
+    def _step(
+        self,
+        runtime: _Runtime,
+        state: SeriesState,
+        level: int,
+        now: float,
+        alerts: list[Alert],
+        *,
+        observed: bool,
+    ) -> None:
+        """Record a level at `now`, then settle what fires."""
+        for lvl in (1, 2):
+            if level >= lvl:
+                if state.since[lvl] is None:
+                    state.since[lvl] = now
+                if observed:
+                    state.count[lvl] += 1
+            else:
+                state.since[lvl] = None
+                state.count[lvl] = 0
+        state.level = level
+        if observed and runtime.flap.enabled:
+            self._record_flap(runtime, state, level, now, alerts)
+        self._settle(runtime, state, now, alerts)
+
+    def _record_flap(
+        self, runtime: _Runtime, state: SeriesState, level: int, now: float, alerts: list[Alert]
+    ) -> None:
+        if level == state.flap_last:
+            state.flap_run += 1
+            if state.flap_run > HISTORY:
+                return  # a history of one repeated level stays the same: 0 % change
+        else:
+            state.flap_last, state.flap_run = level, 1
+        state.flap, change = record(state.flap, level, runtime.flap)
+        if change is True:
+            alerts.append(self._flapping_alert(runtime, state, AlertStatus.FIRING, now))
+        elif change is False:
+            alerts.append(self._flapping_alert(runtime, state, AlertStatus.RESOLVED, now))
+
+    def _held(self, rule: Rule, state: SeriesState, level: int, now: float) -> bool:
+        if rule.attempts:
+            return state.count[level] >= rule.attempts
+        since = state.since[level]
+        # A clock that went back gives a negative span: not held yet, never an error.
+        return since is not None and now - since >= rule.for_
+
+    def _settle(
+        self, runtime: _Runtime, state: SeriesState, now: float, alerts: list[Alert]
+    ) -> None:
+        rule = runtime.rule
+        target = 0
+        levels = rule.levels or ((rule.absent_severity, None),)
+        for level, _ in levels:
+            if state.level >= level and self._held(rule, state, level, now):
+                target = level
+                break
+        if target < state.firing and rule.recover_after:
+            if state.below_since is None:
+                state.below_since = now
+            if now - state.below_since < rule.recover_after:
+                target = state.firing
+            else:
+                state.below_since = None
+        else:
+            state.below_since = None
+        if target != state.firing:
+            state.firing = target
+            state.firing_since = state.since[target] if target else None
+        if not state.flap.flapping:
+            self._send(runtime, state, now, alerts)
+
+    def _send(self, runtime: _Runtime, state: SeriesState, now: float, alerts: list[Alert]) -> None:
+        """Send what changed since the last alert sent for this series."""
+        if state.emitted == state.firing:
+            return
+        if state.emitted:
+            alerts.append(self._alert(runtime, state, state.emitted, AlertStatus.RESOLVED, now))
+        state.emitted, state.emitted_since = state.firing, state.firing_since
+        if state.firing:
+            alerts.append(self._alert(runtime, state, state.firing, AlertStatus.FIRING, now))
+
+    def _retire(self, runtime: _Runtime, state: SeriesState, now: float) -> list[Alert]:
+        """Resolve whatever this series has sent (its rule or series goes away)."""
+        out = []
+        if state.emitted:
+            out.append(self._alert(runtime, state, state.emitted, AlertStatus.RESOLVED, now))
+        if state.flap.flapping:
+            out.append(self._flapping_alert(runtime, state, AlertStatus.RESOLVED, now))
+        return out
+
+    # -- alerts -----------------------------------------------------------------------------
+
+    def _labels(self, rule: Rule, state: SeriesState, severity: str) -> dict[str, str]:
+        return {**state.labels, **rule.labels, "alertname": rule.name, "severity": severity}
+
+    def _alert(
+        self, runtime: _Runtime, state: SeriesState, level: int, status: AlertStatus, now: float
+    ) -> Alert:
+        rule = runtime.rule
+        labels = self._labels(rule, state, SEVERITY_NAMES[level])
+        starts = state.emitted_since if state.emitted_since is not None else now
+        if status is AlertStatus.FIRING:
+            starts = state.firing_since if state.firing_since is not None else now
+        threshold = rule.threshold(level)
+        context: dict[str, Any] = {
+            "value": state.value,
+            "labels": labels,
+            "item": labels.get("item", ""),
+            "threshold": threshold.value if threshold is not None else rule.absent,
+            "condition": str(threshold) if threshold is not None else "absent",
+            "severity": labels["severity"],
+            "rule": rule.name,
+            "status": status.value,
+        }
+        if rule.absent is not None:
+            context["absent_for"] = max(0.0, now - max(state.last_time, self._started))
+        if rule.forecast is not None:
+            predicted = state.predicted if state.predicted is not None else now
+            context["predicted_at"] = predicted
+            context["predicted_in"] = max(0.0, predicted - now)
+            context["predicted_time"] = datetime.fromtimestamp(predicted, UTC).isoformat()
+        annotations = render_annotations(rule.annotations, rule.annotation_sources, context)
+        return Alert(
+            labels=labels,
+            status=status,
+            starts_at=starts,
+            annotations=annotations,
+            ends_at=now if status is AlertStatus.RESOLVED else None,
+            source="rules",
+        )
+
+    def _flapping_alert(
+        self, runtime: _Runtime, state: SeriesState, status: AlertStatus, now: float
+    ) -> Alert:
+        rule = runtime.rule
+        labels = {**self._labels(rule, state, "warning"), "flapping": "true"}
+        summary = (
+            f'Rule "{rule.name}" is flapping for {state.labels.get("item", "")}: '
+            f"{state.flap.percent:.1f}% state change over the last {HISTORY} evaluations."
+        )
+        return Alert(
+            labels=labels,
+            status=status,
+            starts_at=now,
+            annotations={"summary": summary},
+            ends_at=now if status is AlertStatus.RESOLVED else None,
+            source="rules",
+        )
+
+    def active_alerts(self) -> list[Alert]:
+        """Every alert currently firing as sent (rule alerts and flapping alerts)."""
+        now = self._clock.now()
+        out = []
+        for runtime in self._runtimes:
+            for state in runtime.states.values():
+                if state.emitted:
+                    out.append(self._alert(runtime, state, state.emitted, AlertStatus.FIRING, now))
+                if state.flap.flapping:
+                    out.append(self._flapping_alert(runtime, state, AlertStatus.FIRING, now))
+        return out
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def export_state(self) -> dict[str, dict[str, Any]]:
+        """JSON-able state per rule-series key, plus the engine's own under "@engine"."""
+        out: dict[str, dict[str, Any]] = {}
+        for runtime in self._runtimes:
+            rule = runtime.rule
+            for state in runtime.states.values():
+                key = json.dumps([rule.name, sorted(state.labels.items())], ensure_ascii=False)
+                out[key] = state.to_json(rule.digest)
+        out[ENGINE_KEY] = {
+            "pairs": [[item, check, t] for (item, check), t in self._pairs.items()],
+            "boots": [[m, item, t, b] for (m, item), (t, b) in self._boots.items()],
+            "seen_pairs": {
+                rt.rule.name: sorted(rt.seen_pairs) for rt in self._runtimes if rt.seen_pairs
+            },
+        }
+        return out
+
+    def restore_state(self, states: Mapping[str, Mapping[str, Any]]) -> None:
+        """Load state saved by `export_state`; entries of rules that changed or went are dropped.
+
+        A malformed entry is skipped, never fatal: losing one series' state beats not starting.
+        """
+        by_name = {rt.rule.name: rt for rt in self._runtimes}
+        for key, data in states.items():
+            try:
+                if key == ENGINE_KEY:
+                    self._restore_engine(data, by_name)
+                    continue
+                name, _ = json.loads(key)
+                runtime = by_name.get(name)
+                if runtime is None or data.get("digest") != runtime.rule.digest:
+                    continue
+                state = SeriesState.from_json(data)
+                runtime.states[frozenset(state.labels.items())] = state
+            except (KeyError, TypeError, ValueError):
+                continue
+
+    def _restore_engine(self, data: Mapping[str, Any], by_name: Mapping[str, _Runtime]) -> None:
+        for item, check, t in data.get("pairs", []):
+            self._pairs.setdefault((str(item), str(check)), float(t))
+        for metric, item, t, boot in data.get("boots", []):
+            self._boots[(str(metric), str(item))] = (float(t), float(boot))
+        for name, pairs in data.get("seen_pairs", {}).items():
+            runtime = by_name.get(name)
+            if runtime is not None:
+                runtime.seen_pairs.update((str(i), str(c)) for i, c in pairs)

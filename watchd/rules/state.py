@@ -1,0 +1,129 @@
+"""Per rule-series evaluation state, and its JSON form for the store.
+
+One `SeriesState` per (rule, series): the current level, since when each level has held,
+consecutive counts for `attempts`, what is firing and what was last sent, flap history and
+the recent window. Mutable on purpose: it is touched for every sample (see bench/rules_eval.py),
+and never leaves the engine except as JSON.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from watchd.flap import FlapState
+from watchd.rules.conditions.aggregates import Point
+from watchd.rules.conditions.forecast import Fit, fit_line
+
+
+class SeriesState:
+    """Where one series stands for one rule. Levels: 0 ok, 1 warning, 2 critical."""
+
+    __slots__ = (
+        "below_since",
+        "count",
+        "emitted",
+        "emitted_since",
+        "firing",
+        "firing_since",
+        "fit",
+        "flap",
+        "flap_last",
+        "flap_run",
+        "labels",
+        "last_time",
+        "level",
+        "placeholder",
+        "predicted",
+        "since",
+        "value",
+        "window",
+    )
+
+    def __init__(self, labels: Mapping[str, str], *, windowed: bool = False) -> None:
+        self.labels = labels
+        self.last_time = float("-inf")
+        self.value = float("nan")
+        self.level = 0
+        self.since: list[float | None] = [None, None, None]
+        self.count = [0, 0, 0]
+        self.firing = 0
+        self.firing_since: float | None = None
+        self.below_since: float | None = None
+        self.emitted = 0
+        self.emitted_since: float | None = None
+        self.flap = FlapState()
+        self.flap_last = -1
+        self.flap_run = 0
+        self.placeholder = False
+        self.window: deque[Point] | None = deque() if windowed else None
+        self.fit: Fit | None = None
+        self.predicted: float | None = None
+
+    @property
+    def flapping(self) -> bool:
+        return self.flap.flapping
+
+    def refit(self) -> None:
+        self.fit = fit_line([(t, v) for t, v, _ in self.window]) if self.window else None
+
+    def to_json(self, digest: str) -> dict[str, Any]:
+        return {
+            "digest": digest,
+            "labels": dict(self.labels),
+            "last_time": self.last_time if self.last_time != float("-inf") else None,
+            "value": self.value if self.value == self.value else None,
+            "level": self.level,
+            "since": list(self.since),
+            "count": list(self.count),
+            "firing": self.firing,
+            "firing_since": self.firing_since,
+            "below_since": self.below_since,
+            "emitted": self.emitted,
+            "emitted_since": self.emitted_since,
+            "flap": {
+                "history": list(self.flap.history),
+                "flapping": self.flap.flapping,
+                "percent": self.flap.percent,
+            },
+            "placeholder": self.placeholder,
+            "window": [list(point) for point in self.window] if self.window is not None else None,
+            "predicted": self.predicted,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SeriesState:
+        """Rebuild a state saved by `to_json`; KeyError, TypeError or ValueError if malformed."""
+        window = data.get("window")
+        state = cls(
+            {str(k): str(v) for k, v in data["labels"].items()}, windowed=window is not None
+        )
+        last = data.get("last_time")
+        state.last_time = float(last) if last is not None else float("-inf")
+        value = data.get("value")
+        state.value = float(value) if value is not None else float("nan")
+        state.level = int(data["level"])
+        state.since = [_opt_float(x) for x in data["since"]][:3]
+        state.count = [int(x) for x in data["count"]][:3]
+        state.firing = int(data["firing"])
+        state.firing_since = _opt_float(data.get("firing_since"))
+        state.below_since = _opt_float(data.get("below_since"))
+        state.emitted = int(data["emitted"])
+        state.emitted_since = _opt_float(data.get("emitted_since"))
+        flap = data.get("flap") or {}
+        state.flap = FlapState(
+            history=tuple(int(x) for x in flap.get("history", ())),
+            flapping=bool(flap.get("flapping", False)),
+            percent=float(flap.get("percent", 0.0)),
+        )
+        state.placeholder = bool(data.get("placeholder", False))
+        if window is not None and state.window is not None:
+            state.window.extend((float(t), float(v), float(i)) for t, v, i in window)
+            state.refit()
+        state.predicted = _opt_float(data.get("predicted"))
+        return state
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
