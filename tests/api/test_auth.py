@@ -25,6 +25,8 @@ async def ingest(request: web.Request) -> web.Response:
     body = await request.read()
     if not body:
         raise ApiError(400, "The request body is empty.")
+    if request.content_type == "application/json":
+        return web.json_response({"received": await request.json()})
     return web.json_response({"received": len(body)})
 
 
@@ -130,17 +132,31 @@ async def test_a_body_over_the_limit_gets_a_json_413(
 async def test_errors_are_json_sentences(
     base: str, http: aiohttp.ClientSession, auth: Headers
 ) -> None:
-    """Handler errors, unknown paths and wrong methods all answer {"error": "<sentence>"}."""
+    """Handler errors, bad JSON, unknown paths and wrong methods all answer {"error": "..."}."""
+    as_json = {**auth["ingest"], "Content-Type": "application/json"}
+    not_json = (
+        "The request body is not valid JSON: Expecting property name enclosed in double quotes."
+    )
     cases = [
-        ("POST", "/test/ingest", auth["ingest"], 400, "The request body is empty."),
-        ("GET", "/nowhere", auth["read"], 404, "There is no endpoint at /nowhere."),
-        ("DELETE", "/metrics", auth["read"], 405, "The method DELETE is not allowed on /metrics."),
+        ("POST", "/test/ingest", auth["ingest"], b"", 400, "The request body is empty."),
+        ("POST", "/test/ingest", as_json, b"{nope", 400, not_json),
+        ("GET", "/nowhere", auth["read"], b"", 404, "There is no endpoint at /nowhere."),
+        (
+            "DELETE",
+            "/metrics",
+            auth["read"],
+            b"",
+            405,
+            "The method DELETE is not allowed on /metrics.",
+        ),
     ]
-    for method, path, headers, status, sentence in cases:
-        async with http.request(method, f"{base}{path}", headers=headers) as resp:
+    for method, path, headers, body, status, sentence in cases:
+        async with http.request(method, f"{base}{path}", headers=headers, data=body) as resp:
             assert resp.status == status
             assert resp.content_type == "application/json"
             assert await resp.json() == {"error": sentence}
+    async with http.post(f"{base}/test/ingest", headers=as_json, data=b'{"a": 1}') as resp:
+        assert await resp.json() == {"received": {"a": 1}}
 
 
 @pytest.fixture

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import json
+from collections.abc import Mapping
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
+from aiohttp.typedefs import Handler, Middleware
 
 from watchd.logging import get_logger
 
 log = get_logger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ApiError(Exception):
@@ -31,9 +30,7 @@ def error_response(
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
-def error_middleware(
-    max_body_bytes: int,
-) -> Middleware:
+def error_middleware(max_body_bytes: int) -> Middleware:
     """Turn ApiError, aiohttp's HTTP errors and unexpected exceptions into JSON errors."""
 
     @web.middleware
@@ -42,6 +39,9 @@ def error_middleware(
             return await handler(request)
         except ApiError as exc:
             return error_response(exc.status, exc.message, exc.headers)
+        except json.JSONDecodeError as exc:
+            # From `await request.json()`: the client sent a body that is not JSON.
+            return error_response(400, f"The request body is not valid JSON: {exc.msg}.")
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise  # redirects and the like are not errors
