@@ -34,7 +34,7 @@ from watchd.clock import Clock
 from watchd.flap import HISTORY, FlapPolicy, record
 from watchd.model import Alert, AlertStatus, Sample, counter_increase
 from watchd.rules.conditions.aggregates import evict, window_value
-from watchd.rules.model import SEVERITY_NAMES, Rule, RuleSet
+from watchd.rules.model import SEVERITY_NAMES, Join, Rule, RuleSet
 from watchd.rules.state import SeriesState
 from watchd.rules.templates import render_annotations
 
@@ -55,10 +55,11 @@ class EngineStats:
 class _Runtime:
     """A rule with its series states."""
 
-    __slots__ = ("flap", "pair_matchers", "rule", "seen_pairs", "states")
+    __slots__ = ("flap", "pair_matchers", "plain", "rule", "seen_pairs", "states")
 
     def __init__(self, rule: Rule, flap: FlapPolicy) -> None:
         self.rule = rule
+        self.plain = rule.plain
         self.flap = rule.flap if rule.flap is not None else flap
         self.states: dict[frozenset[tuple[str, str]], SeriesState] = {}
         self.pair_matchers = tuple(m for m in rule.matchers if m.label in _PAIR_LABELS)
@@ -80,6 +81,8 @@ class RuleEngine:
         self.stats = EngineStats()
         self._pairs: dict[tuple[str, str], float] = {}
         self._boots: dict[tuple[str, str], tuple[float, float]] = {}
+        # Latest values of metrics that rules join (divide_by, require): (time, value).
+        self._latest: dict[tuple[str, tuple[str, ...]], tuple[float, float]] = {}
         self._install(rules, {})
 
     # -- rules ------------------------------------------------------------------------------
@@ -100,6 +103,11 @@ class RuleEngine:
             for rule in rules.rules
             if rule.over is not None and rule.over.fn in ("rate", "delta")
         }
+        self._joins: dict[str, set[Join]] = {}
+        for rule in rules.rules:
+            for join in (rule.require, rule.over.divide_by if rule.over else None):
+                if join is not None:
+                    self._joins.setdefault(join.metric, set()).add(join)
         self._track_pairs = any(
             rt.pair_matchers for rt in self._runtimes if rt.rule.absent is not None
         )
@@ -137,6 +145,8 @@ class RuleEngine:
         now = self._clock.now
         if self._reset_metrics:
             self._note_boots(samples, now)
+        if self._joins:
+            self._note_joined(samples, now)
         if self._track_pairs:
             for sample in samples:
                 pair = (sample.labels.get("item", ""), sample.labels.get("check", ""))
@@ -175,7 +185,7 @@ class RuleEngine:
                     state.placeholder = False
                 previous = state.last_time
                 state.last_time = t
-                if rule.over is None and rule.forecast is None and rule.absent is None:
+                if runtime.plain:
                     # The common case, kept short: a plain threshold on the sample's value.
                     state.value = value
                     level = self._level(rule, value, state.level)
@@ -193,8 +203,12 @@ class RuleEngine:
                     self._observe_absent(runtime, state, value, t, alerts)
                 elif rule.forecast is not None:
                     self._observe_forecast(runtime, state, value, t, alerts)
-                else:
+                elif rule.over is not None:
                     self._observe_window(runtime, state, value, t, previous, alerts)
+                else:
+                    state.value = value
+                    level = self._required_level(rule, state)
+                    self._step(runtime, state, level, t, alerts, observed=True)
         stats.evaluations += evaluations
         return alerts
 
@@ -207,6 +221,23 @@ class RuleEngine:
                 seen = self._boots.get(key)
                 if seen is None or t > seen[0]:
                     self._boots[key] = (t, t - sample.value)
+
+    def _note_joined(self, samples: Sequence[Sample], now: Callable[[], float]) -> None:
+        """Latest values of the metrics rules join, read before the batch's other samples."""
+        for sample in samples:
+            joins = self._joins.get(sample.metric)
+            if joins is None or not math.isfinite(sample.value):
+                continue
+            t = sample.time if sample.time is not None else now()
+            for join in joins:
+                key = (sample.metric, join.key(sample.labels))
+                seen = self._latest.get(key)
+                if seen is None or t >= seen[0]:
+                    self._latest[key] = (t, sample.value)
+
+    def _joined(self, join: Join, labels: Mapping[str, str]) -> float | None:
+        seen = self._latest.get((join.metric, join.key(labels)))
+        return None if seen is None else seen[1]
 
     @staticmethod
     def _level(rule: Rule, value: float, current: int) -> int:
@@ -238,11 +269,27 @@ class RuleEngine:
         state.window.append((t, value, increase))
         evict(state.window, t, over.window)
         aggregate = window_value(over, state.window)
+        if aggregate is not None and over.divide_by is not None:
+            divisor = self._joined(over.divide_by, state.labels)
+            if not divisor:
+                aggregate = None
+            else:
+                aggregate /= divisor * over.divide_by.factor
         if aggregate is None:
-            return  # too few points for the function yet: no evaluation
+            return  # too few points for the function, or no divisor yet: no evaluation
         state.value = aggregate
-        level = self._level(runtime.rule, aggregate, state.level)
-        self._step(runtime, state, level, t, alerts, observed=True)
+        self._step(
+            runtime, state, self._required_level(runtime.rule, state), t, alerts, observed=True
+        )
+
+    def _required_level(self, rule: Rule, state: SeriesState) -> int:
+        """The level of the state's value, ok while the rule's `require` is not met."""
+        if rule.require is not None:
+            joined = self._joined(rule.require, state.labels)
+            assert rule.require.condition is not None
+            if joined is None or not rule.require.condition.test(joined):
+                return 0
+        return self._level(rule, state.value, state.level)
 
     def _observe_forecast(
         self, runtime: _Runtime, state: SeriesState, value: float, t: float, alerts: list[Alert]

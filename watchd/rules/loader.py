@@ -30,6 +30,7 @@ from watchd.rules.model import (
     WARNING,
     WINDOW_FUNCTIONS,
     Forecast,
+    Join,
     Matcher,
     Over,
     Rule,
@@ -57,11 +58,14 @@ RULE_FIELDS = (
     "over",
     "absent",
     "forecast",
+    "require",
     "labels",
     "annotations",
     "flap",
 )
-OVER_FIELDS = ("window", "fn", "q", "counter_bits", "reset_metric")
+OVER_FIELDS = ("window", "fn", "q", "counter_bits", "reset_metric", "divide_by")
+DIVIDE_FIELDS = ("metric", "join_on", "factor")
+REQUIRE_FIELDS = ("metric", "join_on", "condition")
 FORECAST_FIELDS = ("window", "horizon", "min_samples")
 FLAP_FIELDS = ("low", "high", "enabled")
 MATCHER_FIELDS = ("label", "op", "value")
@@ -232,6 +236,7 @@ def _parse_rule(path: Path, node: LineDict, found: _Collector, index: int) -> Ru
     over = field("over", _parse_over)
     absent = field("absent", _parse_duration)
     forecast = field("forecast", _parse_forecast)
+    require = field("require", _parse_require)
     labels = field("labels", _parse_labels) or {}
     annotations: tuple[dict[str, Any], dict[str, str]] = field(
         "annotations", _parse_annotations
@@ -249,7 +254,18 @@ def _parse_rule(path: Path, node: LineDict, found: _Collector, index: int) -> Ru
         problem("attempts", "use either 'for' (a duration) or 'attempts' (a count), not both")
     if "absent" in has:
         for other in sorted(
-            has & {"warn", "crit", "threshold", "clear", "over", "forecast", "for", "attempts"}
+            has
+            & {
+                "warn",
+                "crit",
+                "threshold",
+                "clear",
+                "over",
+                "forecast",
+                "for",
+                "attempts",
+                "require",
+            }
         ):
             problem(other, f"'{other}' does not apply to an 'absent' rule")
     elif not has & {"warn", "crit", "threshold"}:
@@ -292,6 +308,7 @@ def _parse_rule(path: Path, node: LineDict, found: _Collector, index: int) -> Ru
         absent=absent,
         absent_severity=severity or WARNING,
         forecast=forecast,
+        require=require,
         labels=labels,
         annotations=annotations[0],
         annotation_sources=annotations[1],
@@ -435,7 +452,48 @@ def _parse_over(value: Any) -> Over:
             f"reset_metric: expected a metric name, got {_kind(reset_metric)}",
             node.line_of("reset_metric"),
         )
-    return Over(window=window, fn=fn, q=float(q), counter_bits=bits, reset_metric=reset_metric)
+    divide_by = _field(node, "divide_by", _parse_divide_by) if "divide_by" in node else None
+    return Over(
+        window=window,
+        fn=fn,
+        q=float(q),
+        counter_bits=bits,
+        reset_metric=reset_metric,
+        divide_by=divide_by,
+    )
+
+
+def _join_parts(node: LineDict) -> tuple[str, tuple[str, ...]]:
+    metric, join_on = node.get("metric"), node.get("join_on", [])
+    if not isinstance(metric, str) or not metric:
+        raise _Invalid(f"metric: expected a metric name, got {_kind(metric)}", node.line)
+    if not isinstance(join_on, list) or not all(
+        isinstance(x, str) and _LABEL_NAME.match(x) for x in join_on
+    ):
+        raise _Invalid(
+            f"join_on: expected a list of label names, got {join_on!r}", node.line_of("join_on")
+        )
+    return metric, tuple(join_on)
+
+
+def _parse_divide_by(value: Any) -> Join:
+    node = _check_mapping(value, DIVIDE_FIELDS, "divide_by")
+    metric, join_on = _join_parts(node)
+    factor = node.get("factor", 1.0)
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 0:
+        raise _Invalid(
+            f"factor: expected a number above zero, got {factor!r}", node.line_of("factor")
+        )
+    return Join(metric=metric, join_on=join_on, factor=float(factor))
+
+
+def _parse_require(value: Any) -> Join:
+    node = _check_mapping(value, REQUIRE_FIELDS, "require")
+    metric, join_on = _join_parts(node)
+    if "condition" not in node:
+        raise _Invalid("expected a 'condition' such as \"== 1\"", node.line)
+    condition = _field(node, "condition", _parse_threshold)
+    return Join(metric=metric, join_on=join_on, condition=condition)
 
 
 def _field(node: LineDict, key: str, parse: Any) -> Any:

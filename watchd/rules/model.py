@@ -74,6 +74,23 @@ COUNTER_FUNCTIONS = ("rate", "delta")
 
 
 @dataclass(frozen=True, slots=True)
+class Join:
+    """The latest value of another metric with the same item and the same `join_on` labels.
+
+    Used by `over.divide_by` (a ratio: value / (joined * factor), e.g. interface utilisation)
+    and by `require` (evaluate only while the joined value meets `condition`).
+    """
+
+    metric: str
+    join_on: tuple[str, ...] = ()
+    factor: float = 1.0
+    condition: Threshold | None = None
+
+    def key(self, labels: Mapping[str, str]) -> tuple[str, ...]:
+        return (labels.get("item", ""), *(labels.get(name, "") for name in self.join_on))
+
+
+@dataclass(frozen=True, slots=True)
 class Over:
     """An aggregate of the series over a trailing window: `fn` over the last `window` seconds."""
 
@@ -82,6 +99,7 @@ class Over:
     q: float = 0.0
     counter_bits: int | None = None
     reset_metric: str = "sys_uptime_seconds"
+    divide_by: Join | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +134,21 @@ class Rule:
     absent: float | None = None
     absent_severity: int = WARNING
     forecast: Forecast | None = None
+    require: Join | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, Any] = field(default_factory=dict)  # name -> compiled template
     annotation_sources: Mapping[str, str] = field(default_factory=dict)
     flap: FlapPolicy | None = None
+
+    @property
+    def plain(self) -> bool:
+        """A threshold on the sample's own value: the engine's fast path."""
+        return (
+            self.over is None
+            and self.forecast is None
+            and self.absent is None
+            and (self.require is None)
+        )
 
     @property
     def lowest_level(self) -> int:
