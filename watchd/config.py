@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from collectors import REGISTRY
 from watchd.durations import Duration
+from watchd.ingest.snmptrap_rules import SnmpTrapConfig
 from watchd.secrets import SecretRef
 
 
@@ -150,6 +151,7 @@ class Config(Strict):
     check_defaults: CheckDefaults = CheckDefaults()
     items: list[ItemConfig] = []
     receivers: list[ReceiverConfig] = [ReceiverConfig(name="log")]
+    snmp_traps: SnmpTrapConfig = SnmpTrapConfig()
 
     def store_url(self) -> str:
         """The SQLAlchemy URL of the store; SQLite in the state directory by default."""

@@ -1,0 +1,1 @@
+"""Alert ingestion from outside: HTTP (Alertmanager API, events), MQTT, SNMP traps."""
