@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from typing import ClassVar
@@ -60,10 +61,8 @@ class TcpCollector:
             return CheckResult(Status.CRITICAL, f"{where}: {_reason(exc)}", tuple(samples))
         finally:
             writer.close()
-            try:
+            with contextlib.suppress(OSError):
                 await writer.wait_closed()
-            except OSError:
-                pass
         status = Status.OK
         if cfg.crit_connect is not None and connect_time >= cfg.crit_connect:
             status = Status.CRITICAL

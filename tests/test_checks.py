@@ -53,7 +53,7 @@ def test_max_attempts_one_makes_the_first_failure_hard() -> None:
 def test_recovery_needs_recover_attempts_consecutive_oks_and_reports_outage_length() -> None:
     """A HARD problem recovers after recover_attempts OKs in a row; the transition says how long it lasted."""
     policy = CheckPolicy(max_attempts=1, recover_attempts=2)
-    state, seen = run([CRIT, CRIT, OK], policy)
+    state, _seen = run([CRIT, CRIT, OK], policy)
     assert state.hard_status is CRIT
     assert state.retrying  # a pending recovery is re-checked at the retry interval
     state, transitions = advance(state, CheckResult(OK, "fine"), 30.0, policy)

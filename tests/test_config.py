@@ -25,16 +25,28 @@ def problems_of(name: str) -> list[str]:
         ("unknown_key.toml", "daemon.state_dri: unknown key (did you mean 'state_dir'?)"),
         ("wrong_type.toml", "daemon.max_concurrent_checks: Input should be a valid integer"),
         ("bad_duration.toml", "check_defaults.interval: Value error, expected a duration like 30s"),
-        ("unknown_check_kind.toml", 'items[0]("web").checks[0]("ping").kind: unknown check kind \'telepathy\' (expected one of: '),
-        ("check_missing_key.toml", 'items[0]("db").checks[0]("postgres").port: required key is missing'),
+        (
+            "unknown_check_kind.toml",
+            'items[0]("web").checks[0]("ping").kind: unknown check kind \'telepathy\' (expected one of: ',
+        ),
+        (
+            "check_missing_key.toml",
+            'items[0]("db").checks[0]("postgres").port: required key is missing',
+        ),
         ("check_unknown_key.toml", 'items[0]("db").checks[0]("postgres").treshold: unknown key'),
         ("duplicate_item.toml", 'items[1]("web").name: item "web" is defined twice'),
-        ("duplicate_check.toml", 'items[0]("web").checks[1]("port").name: check "port" is defined twice'),
+        (
+            "duplicate_check.toml",
+            'items[0]("web").checks[1]("port").name: check "port" is defined twice',
+        ),
         ("unknown_parent.toml", 'items[0]("server").parents[0]: unknown item "switch-9"'),
         ("parent_cycle.toml", 'items[0]("a").parents: dependency cycle: a -> b -> a'),
         ("bad_listen.toml", "api.listen: Value error, expected HOST:PORT"),
         ("token_without_source.toml", "expected exactly one of 'file' or 'env' for the token"),
-        ("bad_scope.toml", "api.tokens[0](\"ops\").scopes[0]: Input should be 'read', 'write' or 'ingest'"),
+        (
+            "bad_scope.toml",
+            "api.tokens[0](\"ops\").scopes[0]: Input should be 'read', 'write' or 'ingest'",
+        ),
         ("not_toml.toml", "not valid TOML"),
     ],
 )

@@ -19,7 +19,9 @@ class ScriptedCollector:
 
     kind: ClassVar[str] = "scripted"
 
-    def __init__(self, statuses: list[Status] | None = None, *, hold: asyncio.Event | None = None) -> None:
+    def __init__(
+        self, statuses: list[Status] | None = None, *, hold: asyncio.Event | None = None
+    ) -> None:
         self.statuses = list(statuses or [])
         self.hold = hold
         self.calls = 0
@@ -46,7 +48,9 @@ class ScriptedCollector:
 
 
 def make_check(name: str = "c", **options: object) -> ResolvedCheck:
-    raw = {"items": [{"name": "host", "checks": [{"name": name, "kind": "tcp", "port": 1, **options}]}]}
+    raw = {
+        "items": [{"name": "host", "checks": [{"name": name, "kind": "tcp", "port": 1, **options}]}]
+    }
     return next(parse_config(raw, Path("t.toml")).checks())
 
 
@@ -150,7 +154,9 @@ async def test_a_hanging_check_times_out_as_critical() -> None:
     """A check that never answers is cut off at its timeout and reported CRITICAL."""
     clock = FakeClock()
     sched = Scheduler(clock=clock, handler=Recorder(clock), max_concurrent=1)
-    result, info = await sched.run_now(make_check(timeout=0.05), ScriptedCollector(hold=asyncio.Event()))
+    result, info = await sched.run_now(
+        make_check(timeout=0.05), ScriptedCollector(hold=asyncio.Event())
+    )
     assert result.status is Status.CRITICAL
     assert "timed out after 50ms" in result.message
     assert info.failed
@@ -163,7 +169,10 @@ async def test_reload_keeps_unchanged_schedules_and_stops_removed_checks() -> No
     sched = Scheduler(clock=clock, handler=rec, max_concurrent=10)
     keep, drop = ScriptedCollector(), ScriptedCollector()
     sched.set_checks(
-        [(make_check("keep", interval="10s", jitter=0), keep), (make_check("drop", interval="10s", jitter=0), drop)]
+        [
+            (make_check("keep", interval="10s", jitter=0), keep),
+            (make_check("drop", interval="10s", jitter=0), drop),
+        ]
     )
     task = await start(sched)
     await clock.advance(15)
@@ -188,7 +197,9 @@ async def test_stop_waits_for_running_checks_then_cancels_the_rest() -> None:
     rec = Recorder(clock)
     hold = asyncio.Event()
     sched = Scheduler(clock=clock, handler=rec, max_concurrent=10)
-    sched.set_checks([(make_check(interval="10s", jitter=0, timeout="60s"), ScriptedCollector(hold=hold))])
+    sched.set_checks(
+        [(make_check(interval="10s", jitter=0, timeout="60s"), ScriptedCollector(hold=hold))]
+    )
     task = await start(sched)
     await clock.advance(1)
     assert sched.running == 1

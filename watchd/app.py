@@ -47,7 +47,9 @@ def build_collectors(config: Config) -> list[tuple[ResolvedCheck, Collector]]:
             built.append((check, REGISTRY[check.kind](check.settings)))
         except Exception as exc:
             problems.append(
-                ConfigProblem(f'item "{check.item}" check "{check.name}"', f"cannot be set up: {exc}")
+                ConfigProblem(
+                    f'item "{check.item}" check "{check.name}"', f"cannot be set up: {exc}"
+                )
             )
     if problems:
         raise ConfigError(Path("<config>"), problems)
@@ -66,7 +68,9 @@ def read_tokens(config: Config) -> dict[str, frozenset[str]]:
             continue
         if len(value) < 16:
             problems.append(
-                ConfigProblem(f'api.tokens[{i}]("{token.name}")', "expected a token of at least 16 characters")
+                ConfigProblem(
+                    f'api.tokens[{i}]("{token.name}")', "expected a token of at least 16 characters"
+                )
             )
             continue
         tokens[value] = frozenset(token.scopes)
@@ -115,7 +119,9 @@ class Daemon:
         self.processor = processor
         restored = await processor.restore()
         scheduler = Scheduler(
-            clock=self.clock, handler=processor.handle, max_concurrent=config.daemon.max_concurrent_checks
+            clock=self.clock,
+            handler=processor.handle,
+            max_concurrent=config.daemon.max_concurrent_checks,
         )
         self.scheduler = scheduler
         scheduler.set_checks(collectors)
@@ -137,7 +143,9 @@ class Daemon:
                     tg.create_task(scheduler.run(), name="watchd.scheduler"),
                     tg.create_task(store.run_writer(), name="watchd.store"),
                     tg.create_task(self._persist_loop(), name="watchd.states"),
-                    tg.create_task(self.metrics.run_loop_lag_monitor(self.clock), name="watchd.looplag"),
+                    tg.create_task(
+                        self.metrics.run_loop_lag_monitor(self.clock), name="watchd.looplag"
+                    ),
                     tg.create_task(self._heartbeat_loop(), name="watchd.heartbeat"),
                 ]
                 self._ready = True
@@ -274,7 +282,9 @@ class Daemon:
                 await self.processor.persist()
             except Exception as exc:
                 if not failing:
-                    log.error("check_states_not_saved", error=str(exc), note="kept in memory, retrying")
+                    log.error(
+                        "check_states_not_saved", error=str(exc), note="kept in memory, retrying"
+                    )
                 failing = True
             else:
                 if failing:
@@ -283,7 +293,9 @@ class Daemon:
 
     async def _heartbeat_loop(self) -> None:
         """WATCHDOG=1 comes from the event loop itself, so a stuck loop gets the service restarted."""
-        interval = self.config.daemon.watchdog_interval or (self.notifier.watchdog_seconds / 2) or 10.0
+        interval = (
+            self.config.daemon.watchdog_interval or (self.notifier.watchdog_seconds / 2) or 10.0
+        )
         ticks = 0
         while True:
             self.notifier.watchdog()

@@ -124,9 +124,13 @@ def advance(
                 ok_streak=0,
                 hard_since=now,
             )
-            transitions.append(Transition(TransitionKind.PROBLEM, state.hard_status, result.status, now))
+            transitions.append(
+                Transition(TransitionKind.PROBLEM, state.hard_status, result.status, now)
+            )
         else:
-            new = replace(new, state_type=StateType.SOFT, attempt=state.attempt + 1, hard_since=hard_since)
+            new = replace(
+                new, state_type=StateType.SOFT, attempt=state.attempt + 1, hard_since=hard_since
+            )
     elif result.status.is_ok:
         if state.ok_streak + 1 >= policy.recover_attempts:
             new = replace(

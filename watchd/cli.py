@@ -28,12 +28,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="watchd", description="Monitoring and alert-ingestion daemon.")
+    parser = argparse.ArgumentParser(
+        prog="watchd", description="Monitoring and alert-ingestion daemon."
+    )
     sub = parser.add_subparsers(metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        cmd.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+        cmd.add_argument(
+            "-c",
+            "--config",
+            type=Path,
+            default=DEFAULT_CONFIG,
+            help="config file (default: %(default)s)",
+        )
         return cmd
 
     run = command("run", "Run the daemon in the foreground.")
@@ -86,14 +94,20 @@ def _check_config(args: argparse.Namespace) -> int:
             except ConfigError as exc:
                 problems += [f"{args.config}: {p}" for p in exc.problems]
     if args.json:
-        print(json.dumps({"file": str(args.config), "ok": not problems, "problems": problems}, indent=2))
+        print(
+            json.dumps(
+                {"file": str(args.config), "ok": not problems, "problems": problems}, indent=2
+            )
+        )
     elif problems:
         for line in problems:
             print(line, file=sys.stderr)
         print(f"{len(problems)} problem(s) found", file=sys.stderr)
     else:
         assert config is not None
-        print(f"{args.config}: OK ({len(config.items)} items, {sum(1 for _ in config.checks())} checks)")
+        print(
+            f"{args.config}: OK ({len(config.items)} items, {sum(1 for _ in config.checks())} checks)"
+        )
     return 1 if problems else 0
 
 
@@ -104,14 +118,19 @@ def _probe(args: argparse.Namespace) -> int:
     checks = [c for c in config.checks() if c.item == args.item and args.check in (None, c.name)]
     if not checks:
         known = ", ".join(sorted({c.item for c in config.checks()})) or "none"
-        print(f"no enabled check matches item {args.item!r} (items with checks: {known})", file=sys.stderr)
+        print(
+            f"no enabled check matches item {args.item!r} (items with checks: {known})",
+            file=sys.stderr,
+        )
         return 1
     results = asyncio.run(_probe_checks(config, checks))
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for r in results:
-            print(f"{r['item']}/{r['check']} [{r['kind']}] {r['status']} in {r['duration_ms']} ms: {r['message']}")
+            print(
+                f"{r['item']}/{r['check']} [{r['kind']}] {r['status']} in {r['duration_ms']} ms: {r['message']}"
+            )
             for s in r["samples"]:
                 labels = ",".join(f"{k}={v}" for k, v in s["labels"].items())
                 print(f"    {s['metric']}{{{labels}}} {s['value']:g}")
@@ -143,7 +162,8 @@ async def _probe_checks(config: Config, checks: list) -> list[dict]:  # type: ig
                 "message": result.message,
                 "duration_ms": round(run.duration * 1000, 1),
                 "samples": [
-                    {"metric": s.metric, "labels": dict(s.labels), "value": s.value} for s in result.samples
+                    {"metric": s.metric, "labels": dict(s.labels), "value": s.value}
+                    for s in result.samples
                 ],
             }
         )

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
@@ -108,14 +108,14 @@ class CheckDefaults(Strict):
 @cache
 def _check_models() -> tuple[type[CheckOptions], ...]:
     """One pydantic model per collector kind: the common options plus the collector's own."""
-    models = []
+    models: list[type[CheckOptions]] = []
     for kind, cls in REGISTRY.items():
-        model = create_model(  # type: ignore[call-overload]
+        model = create_model(
             f"{kind.title().replace('_', '')}Check",
             __base__=(CheckOptions, cls.Config),
-            kind=(Literal[kind], ...),
+            kind=(Literal[kind], ...),  # type: ignore[arg-type]
         )
-        models.append(model)
+        models.append(model)  # type: ignore[arg-type]  # create_model with a tuple of bases
     return tuple(models)
 
 
@@ -126,7 +126,10 @@ def _any_check() -> Any:
     return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
 
 
-AnyCheck = _any_check()
+if TYPE_CHECKING:
+    AnyCheck = CheckOptions
+else:
+    AnyCheck = _any_check()
 
 
 class ItemConfig(Strict):
@@ -136,7 +139,7 @@ class ItemConfig(Strict):
     address: str = ""
     labels: dict[str, str] = {}
     parents: list[str] = []
-    checks: list[AnyCheck] = []  # type: ignore[valid-type]
+    checks: list[AnyCheck] = []
 
 
 class ReceiverConfig(Strict):

@@ -82,8 +82,8 @@ class Collector(Protocol):
 class CollectorClass(Protocol):
     """What the registry holds: a collector class with its kind and its pydantic config model."""
 
-    kind: ClassVar[str]
-    Config: ClassVar[type[Any]]
+    kind: str
+    Config: type[Any]
 
     def __call__(self, config: Any) -> Collector: ...
 
@@ -101,9 +101,9 @@ def counter_increase(
     """
     if current >= previous and not reset:
         return current - previous
-    if reset or bits is None or previous >= 2**bits:
+    if reset or bits is None or previous >= 1 << bits:
         return current
-    return current + 2**bits - previous
+    return current + (1 << bits) - previous
 
 
 class AlertStatus(enum.StrEnum):

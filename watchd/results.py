@@ -148,7 +148,9 @@ def _with_context(check: ResolvedCheck, result: CheckResult, run: RunInfo) -> li
 _SEVERITY = {Status.WARNING: "warning", Status.CRITICAL: "critical", Status.UNKNOWN: "critical"}
 
 
-def check_alert(check: ResolvedCheck, status: Status, firing: bool, state: CheckState, t: float) -> Alert:
+def check_alert(
+    check: ResolvedCheck, status: Status, firing: bool, state: CheckState, t: float
+) -> Alert:
     """The alert that stands for a check's HARD problem at one severity.
 
     Severity is a label, so WARNING -> CRITICAL resolves the warning alert and fires the

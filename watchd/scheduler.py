@@ -153,7 +153,9 @@ class Scheduler:
             await asyncio.gather(*pending, return_exceptions=True)
         return len(pending)
 
-    async def run_now(self, check: ResolvedCheck, collector: Collector) -> tuple[CheckResult, RunInfo]:
+    async def run_now(
+        self, check: ResolvedCheck, collector: Collector
+    ) -> tuple[CheckResult, RunInfo]:
         """Run one check at once, outside the schedule (for `watchd probe`)."""
         entry = _Entry(check, collector, self._clock.monotonic(), -1)
         return await self._collect(entry, lag=0.0)
@@ -204,7 +206,9 @@ class Scheduler:
                 result = await entry.collector.collect(entry.ctx)
         except TimeoutError:
             failed = True
-            result = CheckResult(Status.CRITICAL, f"check timed out after {format_duration(timeout)}")
+            result = CheckResult(
+                Status.CRITICAL, f"check timed out after {format_duration(timeout)}"
+            )
         except Exception as exc:  # a collector bug must not stop the schedule
             failed = True
             result = CheckResult(Status.UNKNOWN, f"collector {entry.check.kind} failed: {exc!r}")

@@ -48,7 +48,9 @@ class SystemdNotifier:
 
     def reloading(self) -> None:
         # MONOTONIC_USEC lets systemd (>= 253) match the reload to this notification.
-        self.notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+        self.notify(
+            "RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}"
+        )
 
     def stopping(self) -> None:
         self.notify("STOPPING=1")

@@ -135,7 +135,10 @@ def test_daemon_serves_health_metrics_items_and_stores_samples(daemon: RunningDa
     rows: list[tuple[str, str, int]] = []
     while time.monotonic() < deadline:
         rows = sample_rows(daemon.config.parent / "state")
-        if {(item, check) for item, check, _ in rows} >= {("localhost", "disk"), ("watchd", "healthz")}:
+        if {(item, check) for item, check, _ in rows} >= {
+            ("localhost", "disk"),
+            ("watchd", "healthz"),
+        }:
             break
         time.sleep(0.3)
     checks = {(item, check) for item, check, _ in rows}
@@ -221,7 +224,9 @@ def test_samples_committed_before_sigkill_are_kept(daemon: RunningDaemon, tmp_pa
     assert len(sample_rows(tmp_path / "state")) >= committed
 
 
-def test_check_config_accepts_the_shipped_config_and_lists_every_problem_of_a_bad_one(tmp_path: Path) -> None:
+def test_check_config_accepts_the_shipped_config_and_lists_every_problem_of_a_bad_one(
+    tmp_path: Path,
+) -> None:
     """`watchd check-config` exits 0 on the shipped file and 1 with each problem on a broken one."""
     ok = subprocess.run(
         [sys.executable, "-m", "watchd.cli", "check-config", "-c", str(ROOT / "config.toml")],
@@ -246,7 +251,16 @@ def test_check_config_accepts_the_shipped_config_and_lists_every_problem_of_a_ba
 def test_probe_runs_an_items_checks_once_and_prints_results() -> None:
     """`watchd probe localhost --json` runs the item's checks now and prints status and samples."""
     result = subprocess.run(
-        [sys.executable, "-m", "watchd.cli", "probe", "localhost", "--json", "-c", str(ROOT / "config.toml")],
+        [
+            sys.executable,
+            "-m",
+            "watchd.cli",
+            "probe",
+            "localhost",
+            "--json",
+            "-c",
+            str(ROOT / "config.toml"),
+        ],
         capture_output=True,
         text=True,
         check=False,

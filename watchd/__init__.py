@@ -1,0 +1,3 @@
+"""watchd: a monitoring and alert-ingestion daemon."""
+
+__version__ = "0.1.0"
