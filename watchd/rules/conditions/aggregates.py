@@ -66,7 +66,8 @@ def window_value(over: Over, points: Sequence[Point]) -> float | None:
     if over.fn in ("rate", "delta"):
         if len(points) < 2:
             return None
-        increase = math.fsum(point[2] for point in points[1:])
+        # The first point's increase is from before the window.
+        increase = math.fsum(point[2] for point in points) - points[0][2]
         if over.fn == "delta":
             return increase
         span = points[-1][0] - points[0][0]
