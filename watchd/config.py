@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from collectors import REGISTRY
 from watchd.durations import Duration
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig
+from watchd.rules.config import RulesConfig
 from watchd.secrets import SecretRef
 
 
@@ -155,6 +156,7 @@ class Config(Strict):
     items: list[ItemConfig] = []
     receivers: list[ReceiverConfig] = [ReceiverConfig(name="log")]
     snmp_traps: SnmpTrapConfig = SnmpTrapConfig()
+    rules: RulesConfig = RulesConfig()
 
     def store_url(self) -> str:
         """The SQLAlchemy URL of the store; SQLite in the state directory by default."""
