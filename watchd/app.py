@@ -25,6 +25,7 @@ from watchd.api import create_app, start_api
 from watchd.clock import Clock, SystemClock
 from watchd.config import Config, ConfigError, ConfigProblem, ResolvedCheck, load_config
 from watchd.durations import format_duration
+from watchd.housekeeping import Housekeeping, retention_job
 from watchd.logging import configure_logging, get_logger
 from watchd.metrics import Metrics
 from watchd.model import Collector
@@ -126,6 +127,8 @@ class Daemon:
         self.scheduler = scheduler
         scheduler.set_checks(collectors)
         self.metrics.set_checks_scheduled(scheduler.check_count)
+        housekeeping = Housekeeping()
+        housekeeping.add(retention_job(store, self.clock, config.store.sample_retention))
         runner = None
         try:
             if config.api.enabled:
@@ -148,6 +151,7 @@ class Daemon:
                     ),
                     tg.create_task(self._heartbeat_loop(), name="watchd.heartbeat"),
                 ]
+                housekeeping.start()
                 self._ready = True
                 log.info(
                     "started",
@@ -165,6 +169,7 @@ class Daemon:
                 for task in tasks:
                     task.cancel()
         finally:
+            housekeeping.shutdown()
             for task in self._background:
                 task.cancel()
             with contextlib.suppress(Exception):

@@ -117,6 +117,7 @@ class ResultProcessor:
         )
         samples = _with_context(check, result, run)
         self._metrics.observe_check(check.kind, result.status, run.duration, run.failed)
+        self._metrics.set_schedule_lag(run.lag)
         self._metrics.set_check_status(check.item, check.name, state.hard_status)
         self._metrics.observe_samples(check.item, check.name, samples)
         for observer in self._observers:

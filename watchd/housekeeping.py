@@ -1,0 +1,83 @@
+"""Time-based maintenance jobs (APScheduler 3.11 AsyncIOScheduler), starting with retention.
+
+Per-check polling has its own timer heap (scheduler.py); jobs here run rarely and at wall-clock
+times, which is what APScheduler is for. Later jobs (availability rollups, reports, recurring
+maintenance windows) register here the same way: one coroutine, one trigger, one id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from watchd.clock import Clock
+from watchd.durations import format_duration
+from watchd.logging import get_logger
+
+if TYPE_CHECKING:
+    from watchd.store import Store
+
+log = get_logger("watchd.housekeeping")
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    run: Callable[[], Awaitable[Any]]
+    every: float  # seconds
+
+
+class Housekeeping:
+    """Owns the APScheduler instance; jobs log their failures once per failing streak."""
+
+    def __init__(self) -> None:
+        self._scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
+        self._failing: set[str] = set()
+
+    def add(self, job: Job) -> None:
+        self._scheduler.add_job(
+            self._guarded,
+            "interval",
+            args=[job],
+            id=job.id,
+            seconds=job.every,
+            replace_existing=True,
+            misfire_grace_time=int(max(1.0, job.every / 2)),
+        )
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def job_ids(self) -> list[str]:
+        return [job.id for job in self._scheduler.get_jobs()]
+
+    async def _guarded(self, job: Job) -> None:
+        try:
+            await job.run()
+        except Exception as exc:  # one failing job must not stop the others
+            if job.id not in self._failing:
+                log.error("housekeeping_failed", job=job.id, error=str(exc))
+            self._failing.add(job.id)
+        else:
+            if job.id in self._failing:
+                log.info("housekeeping_recovered", job=job.id)
+            self._failing.discard(job.id)
+
+
+def retention_job(store: Store, clock: Clock, keep: float, every: float = 3600.0) -> Job:
+    """Delete raw availability samples older than `keep` seconds, once per `every`."""
+
+    async def prune() -> int:
+        removed = await store.prune_samples(clock.now() - keep)
+        if removed:
+            log.info("samples_pruned", removed=removed, older_than=format_duration(keep))
+        return removed
+
+    return Job("retention.samples", prune, every)
