@@ -52,7 +52,7 @@ async def test_upgrade_is_idempotent_and_matches_the_tables(empty_db_url: str) -
             drift = await conn.run_sync(_schema_drift)
     finally:
         await engine.dispose()
-    assert version == [("0001",)]
+    assert version == [("0002",)]
     assert {"samples", "states", "alerts"} <= names
     assert drift == []
 

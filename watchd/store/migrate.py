@@ -35,7 +35,7 @@ async def upgrade_engine(engine: AsyncEngine) -> None:
         async with engine.begin() as conn:
             await conn.run_sync(run)
     except (SQLAlchemyError, OSError) as exc:
-        raise StoreError("upgrade the database schema", str(exc)) from exc
+        raise StoreError.wrap("upgrade the database schema", exc) from exc
 
 
 async def upgrade(url: str) -> None:

@@ -182,7 +182,7 @@ class Store:
             async with write_transaction(self._engine) as conn:
                 yield conn
         except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(operation, str(exc)) from exc
+            raise StoreError.wrap(operation, exc) from exc
 
     @asynccontextmanager
     async def _reading(self, operation: str) -> AsyncIterator[AsyncConnection]:
@@ -190,4 +190,4 @@ class Store:
             async with self._engine.connect() as conn:
                 yield conn
         except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(operation, str(exc)) from exc
+            raise StoreError.wrap(operation, exc) from exc

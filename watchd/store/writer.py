@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import deque
 
 import structlog
@@ -68,7 +69,7 @@ class SampleWriter:
             self._full.clear()
             if not batch:
                 return 0
-            started = self._clock.monotonic()
+            started = time.perf_counter()
             try:
                 async with write_transaction(self._engine) as conn:
                     await insert_samples(conn, batch)
@@ -77,9 +78,11 @@ class SampleWriter:
                 batch.extend(self._pending)
                 self._pending = batch
                 self._trim()
-                self._note_failure(str(exc).splitlines()[0])
-                raise StoreError(f"write {len(batch)} samples", str(exc)) from exc
-            self.write_latency_seconds = self._clock.monotonic() - started
+                error = StoreError.wrap(f"write {len(batch)} samples", exc)
+                self._note_failure(error.reason)
+                raise error from exc
+            # Real elapsed time, not the injected clock: this measures the database.
+            self.write_latency_seconds = time.perf_counter() - started
             self._note_success()
             return len(batch)
 
