@@ -6,12 +6,14 @@ forbidden) and `async def collect(ctx) -> CheckResult` (see watchd.model.Collect
 
 from __future__ import annotations
 
-from collectors import http, local, snmp, tcp
+from collectors import http, local, nagios, ping, snmp, tcp
 from watchd.model import CollectorClass
 
 REGISTRY: dict[str, CollectorClass] = {
     http.HttpCollector.kind: http.HttpCollector,
     local.LocalCollector.kind: local.LocalCollector,
+    nagios.NagiosCollector.kind: nagios.NagiosCollector,
+    ping.PingCollector.kind: ping.PingCollector,
     snmp.SnmpCollector.kind: snmp.SnmpCollector,
     tcp.TcpCollector.kind: tcp.TcpCollector,
 }
