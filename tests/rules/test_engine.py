@@ -1,0 +1,372 @@
+"""The rule state machine with a fake clock: for, attempts, clear, recover_after, severity
+changes, absent, forecast, flap detection, bad samples, persistence and reload."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from watchd.clock import FakeClock
+from watchd.flap import FlapPolicy
+from watchd.model import Alert, AlertStatus, Sample
+from watchd.rules import RuleEngine, RuleSet, load_rules
+
+T0 = 1_800_000_000.0
+WEB = {"item": "web1", "check": "local"}
+
+
+def ruleset(tmp_path: Path, body: str, name: str = "r.yaml") -> RuleSet:
+    path = tmp_path / name
+    path.write_text("rules:\n" + body)
+    return load_rules([path])
+
+
+def sample(metric: str, value: float, t: float, **labels: str) -> Sample:
+    return Sample(metric, value, {**WEB, **labels}, T0 + t)
+
+
+def brief(alerts: list[Alert]) -> list[tuple[str, str, str]]:
+    return [(a.name, a.labels.get("severity", ""), a.status.value) for a in alerts]
+
+
+DISK = """\
+  - name: disk
+    metric: disk_used_percent
+    warn: "> 80"
+    crit: "> 95"
+    for: 2m
+    labels: {team: ops}
+    annotations:
+      summary: "{{ item }} {{ labels.mount }} at {{ value }} ({{ condition }})"
+"""
+
+
+def test_for_fires_after_the_condition_held_and_starts_when_it_began(tmp_path: Path) -> None:
+    """A `for: 2m` rule fires at the first sample 2m after the condition began, dated then."""
+    engine = RuleEngine(ruleset(tmp_path, DISK), clock=FakeClock(T0))
+    assert engine.observe([sample("disk_used_percent", 85, 0, mount="/")]) == []
+    assert engine.observe([sample("disk_used_percent", 86, 60, mount="/")]) == []
+    (alert,) = engine.observe([sample("disk_used_percent", 87, 120, mount="/")])
+    assert alert.status is AlertStatus.FIRING and alert.starts_at == T0
+    assert alert.labels == {
+        **WEB,
+        "mount": "/",
+        "team": "ops",
+        "alertname": "disk",
+        "severity": "warning",
+    }
+    assert alert.annotations == {"summary": "web1 / at 87 (> 80)"}
+
+
+def test_a_dip_resets_the_for_timer(tmp_path: Path) -> None:
+    """One good sample in between restarts the `for` span."""
+    engine = RuleEngine(ruleset(tmp_path, DISK), clock=FakeClock(T0))
+    for t, v in ((0, 85), (60, 50), (120, 85), (180, 85)):
+        assert engine.observe([sample("disk_used_percent", v, t, mount="/")]) == []
+    (alert,) = engine.observe([sample("disk_used_percent", 85, 240, mount="/")])
+    assert alert.starts_at == T0 + 120
+
+
+async def test_for_fires_from_the_clock_without_new_samples(tmp_path: Path) -> None:
+    """evaluate() fires a pending rule once its `for` has passed on the clock."""
+    clock = FakeClock(T0)
+    engine = RuleEngine(ruleset(tmp_path, DISK), clock=clock)
+    engine.observe([sample("disk_used_percent", 90, 0, mount="/")])
+    await clock.advance(119)
+    assert engine.evaluate() == []
+    await clock.advance(1)
+    assert brief(engine.evaluate()) == [("disk", "warning", "firing")]
+
+
+def test_going_critical_resolves_the_warning_and_fires_the_critical(tmp_path: Path) -> None:
+    """Severity is a label: warning -> critical is a resolved warning plus a firing critical."""
+    engine = RuleEngine(ruleset(tmp_path, DISK), clock=FakeClock(T0))
+    got = []
+    for t, v in ((0, 85), (120, 85), (180, 97), (300, 97), (360, 50)):
+        got.append(brief(engine.observe([sample("disk_used_percent", v, t, mount="/")])))
+    assert got == [
+        [],
+        [("disk", "warning", "firing")],
+        [],
+        [("disk", "warning", "resolved"), ("disk", "critical", "firing")],
+        [("disk", "critical", "resolved")],
+    ]
+
+
+def test_attempts_count_consecutive_samples(tmp_path: Path) -> None:
+    """`attempts: 3` fires on the third bad sample in a row; a good one starts the count over."""
+    rules = ruleset(
+        tmp_path, '  - {name: down, metric: check_up, threshold: "== 0", attempts: 3}\n'
+    )
+    engine = RuleEngine(rules, clock=FakeClock(T0))
+    fired = [
+        bool(engine.observe([sample("check_up", v, t)])) for t, v in enumerate([0, 0, 1, 0, 0, 0])
+    ]
+    assert fired == [False, False, False, False, False, True]
+
+
+def test_clear_holds_the_alert_until_the_value_passes_it(tmp_path: Path) -> None:
+    """With `clear: "< 75"` an alert above 75 but below the threshold keeps firing."""
+    rules = ruleset(
+        tmp_path, '  - {name: mem, metric: memory_used_percent, warn: "> 80", clear: "< 75"}\n'
+    )
+    engine = RuleEngine(rules, clock=FakeClock(T0))
+    seen = [
+        brief(engine.observe([sample("memory_used_percent", v, t)]))
+        for t, v in enumerate([85, 78, 76, 74])
+    ]
+    assert seen == [[("mem", "warning", "firing")], [], [], [("mem", "warning", "resolved")]]
+
+
+async def test_recover_after_delays_the_resolution(tmp_path: Path) -> None:
+    """`recover_after: 2m` resolves only after the condition has been false for two minutes."""
+    clock = FakeClock(T0)
+    rules = ruleset(
+        tmp_path, '  - {name: down, metric: check_up, threshold: "== 0", recover_after: 2m}\n'
+    )
+    engine = RuleEngine(rules, clock=clock)
+    assert brief(engine.observe([sample("check_up", 0, 0)])) == [("down", "warning", "firing")]
+    assert engine.observe([sample("check_up", 1, 60)]) == []
+    assert engine.observe([sample("check_up", 0, 90)]) == []  # back down: the recovery restarts
+    assert engine.observe([sample("check_up", 1, 120)]) == []
+    await clock.advance(200)
+    assert engine.evaluate() == []
+    await clock.advance(40)
+    (alert,) = engine.evaluate()
+    assert alert.status is AlertStatus.RESOLVED and alert.ends_at == T0 + 240
+
+
+async def test_absent_fires_for_a_series_that_stops_and_resolves_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    """A series silent for the `absent` duration fires; its next sample resolves it."""
+    clock = FakeClock(T0)
+    rules = ruleset(
+        tmp_path, "  - {name: nodata, metric: check_up, absent: 5m, severity: critical}\n"
+    )
+    engine = RuleEngine(rules, clock=clock)
+    engine.observe([sample("check_up", 1, 0)])
+    await clock.advance(299)
+    assert engine.evaluate() == []
+    await clock.advance(1)
+    (alert,) = engine.evaluate()
+    assert (alert.labels["severity"], alert.starts_at) == ("critical", T0 + 300)
+    (back,) = engine.observe([sample("check_up", 1, 400)])
+    assert back.status is AlertStatus.RESOLVED
+
+
+async def test_absent_never_seen_metric_waits_for_items_to_be_old_enough(tmp_path: Path) -> None:
+    """An item whose check never sent the metric fires only once the item is older than `absent`."""
+    clock = FakeClock(T0)
+    body = "  - {name: sshd_missing, metric: process_count, match: {check: local, name: sshd}, absent: 10m}\n"
+    engine = RuleEngine(ruleset(tmp_path, body), clock=clock)
+    await clock.advance(300)
+    engine.observe([sample("cpu_usage_percent", 5, 300)])  # web1/local exists from now on
+    await clock.advance(540)
+    assert engine.evaluate() == []  # 9 minutes old: too young
+    await clock.advance(60)
+    (alert,) = engine.evaluate()
+    assert alert.labels == {
+        **WEB,
+        "name": "sshd",
+        "alertname": "sshd_missing",
+        "severity": "warning",
+    }
+    (resolved,) = engine.observe([sample("process_count", 1, 960, name="sshd")])
+    assert resolved.status is AlertStatus.RESOLVED and resolved.labels == alert.labels
+
+
+async def test_forecast_fires_when_the_line_crosses_within_the_horizon(tmp_path: Path) -> None:
+    """A disk growing 1%/h from 50% is predicted full in 38h at 12h; the annotation says so."""
+    clock = FakeClock(T0)
+    body = """\
+  - name: disk_forecast
+    metric: disk_used_percent
+    forecast: {window: 6h, horizon: 2d}
+    threshold: ">= 100"
+    annotations: {summary: "full in {{ predicted_in | duration }} at {{ predicted_at }}"}
+"""
+    engine = RuleEngine(ruleset(tmp_path, body), clock=clock)
+    alerts = []
+    for hour in range(13):
+        alerts += engine.observe([sample("disk_used_percent", 50 + hour, hour * 3600.0, mount="/")])
+    (alert,) = alerts
+    # Three points (the default min_samples) at 2h: 52% growing 1%/h reaches 100% at 50h.
+    assert alert.starts_at == T0 + 2 * 3600
+    assert alert.annotations["summary"] == f"full in 2d at {T0 + 50 * 3600}"
+
+
+def test_forecast_of_a_flat_series_does_not_fire(tmp_path: Path) -> None:
+    """A series that does not grow is never predicted to cross."""
+    body = '  - {name: f, metric: disk_used_percent, forecast: {window: 6h, horizon: 7d}, threshold: ">= 100"}\n'
+    engine = RuleEngine(ruleset(tmp_path, body), clock=FakeClock(T0))
+    for hour in range(10):
+        assert engine.observe([sample("disk_used_percent", 70, hour * 3600.0)]) == []
+
+
+def test_flapping_holds_changes_and_sends_the_true_state_when_it_stops(tmp_path: Path) -> None:
+    """Nagios weights: 5 transitions in 6 results is 20.07% (flapping starts); it stops at 3.75%.
+
+    Hand computation: transition i of 20 weighs 0.75 + (i-1)*0.5/19. After 0,1,0,1,0,1 the five
+    transitions weigh 0.75+0.776+0.803+0.829+0.855 = 4.013, × 100/20 = 20.07% >= 20. Then the
+    level stays 1; after the 25th result the 21-result history holds one transition, at i = 1
+    (0.75 × 5 = 3.75% <= 5): flapping stops, the held firing state is sent.
+    """
+    rules = ruleset(tmp_path, '  - {name: mem, metric: memory_used_percent, warn: "> 80"}\n')
+    engine = RuleEngine(rules, clock=FakeClock(T0), flap=FlapPolicy(low=5, high=20))
+    levels = [0, 1, 0, 1, 0, 1] + [1] * 19
+    got = {}
+    for i, level in enumerate(levels, start=1):
+        alerts = engine.observe([sample("memory_used_percent", 90 if level else 10, i)])
+        if alerts:
+            got[i] = [(a.labels.get("flapping", ""), a.status.value) for a in alerts]
+    assert got == {
+        2: [("", "firing")],
+        3: [("", "resolved")],
+        4: [("", "firing")],
+        5: [("", "resolved")],
+        6: [("true", "firing")],
+        25: [("true", "resolved"), ("", "firing")],
+    }
+
+
+def test_a_rule_can_turn_flap_detection_off(tmp_path: Path) -> None:
+    """`flap: false` sends every change."""
+    rules = ruleset(
+        tmp_path, '  - {name: m, metric: memory_used_percent, warn: "> 80", flap: false}\n'
+    )
+    engine = RuleEngine(rules, clock=FakeClock(T0))
+    changes = [
+        len(engine.observe([sample("memory_used_percent", 90 * (i % 2), i)])) for i in range(12)
+    ]
+    assert changes == [0] + [1] * 11
+
+
+def test_nan_inf_and_out_of_order_samples_are_counted_not_evaluated(tmp_path: Path) -> None:
+    """NaN and infinities are ignored, an older sample is dropped, neither changes the state."""
+    engine = RuleEngine(ruleset(tmp_path, DISK), clock=FakeClock(T0))
+    engine.observe([sample("disk_used_percent", 50, 100)])
+    bad = [
+        sample("disk_used_percent", math.nan, 200),
+        sample("disk_used_percent", math.inf, 200),
+        sample("disk_used_percent", 99, 50),
+        sample("disk_used_percent", 99, 100),
+    ]
+    assert engine.observe(bad) == []
+    assert (engine.stats.nonfinite, engine.stats.out_of_order) == (2, 2)
+    assert engine.export_state() == engine.export_state()
+
+
+def test_a_clock_behind_the_samples_neither_fires_nor_crashes(tmp_path: Path) -> None:
+    """When the clock is behind the sample times (a jump back), `for` spans are not negative."""
+    engine = RuleEngine(ruleset(tmp_path, DISK), clock=FakeClock(T0))
+    engine.observe([sample("disk_used_percent", 90, 3600)])  # an hour ahead of the clock
+    assert engine.evaluate() == []
+    assert engine.observe([sample("disk_used_percent", 90, 3600 + 30)]) == []
+
+
+def test_a_template_that_fails_keeps_the_raw_text_and_says_why(tmp_path: Path) -> None:
+    """An annotation that cannot render keeps its template and adds `template_error`."""
+    body = '  - {name: m, metric: memory_used_percent, warn: "> 80", annotations: {summary: "{{ nope.x }} high"}}\n'
+    engine = RuleEngine(ruleset(tmp_path, body), clock=FakeClock(T0))
+    (alert,) = engine.observe([sample("memory_used_percent", 90, 0)])
+    assert alert.status is AlertStatus.FIRING
+    assert alert.annotations["summary"] == "{{ nope.x }} high"
+    assert "nope" in alert.annotations["template_error"]
+
+
+def test_templates_are_sandboxed(tmp_path: Path) -> None:
+    """A template cannot reach Python internals: the attempt is a template error."""
+    body = '  - name: m\n    metric: memory_used_percent\n    warn: "> 80"\n    annotations:\n      summary: "{{ value.__class__.__mro__[1].__subclasses__() }}"\n'
+    engine = RuleEngine(ruleset(tmp_path, body), clock=FakeClock(T0))
+    (alert,) = engine.observe([sample("memory_used_percent", 90, 0)])
+    assert "template_error" in alert.annotations
+
+
+def test_counter_rate_tells_a_reboot_from_a_wrap(tmp_path: Path) -> None:
+    """A 32-bit counter that drops after the device uptime went back counts as a reset."""
+    body = '  - {name: r, metric: if_in_errors_total, over: {window: 10m, fn: delta, counter_bits: 32}, warn: "> 1000"}\n'
+    engine = RuleEngine(ruleset(tmp_path, body), clock=FakeClock(T0))
+    engine.observe([sample("sys_uptime_seconds", 5000, 0), sample("if_in_errors_total", 100, 0)])
+    engine.observe([sample("sys_uptime_seconds", 20, 60), sample("if_in_errors_total", 30, 60)])
+    (state,) = [s for k, s in engine.export_state().items() if k != "@engine"]
+    assert state["value"] == 30  # reset: grew from 0 to 30, not 2**32 - 70
+    engine.observe([sample("sys_uptime_seconds", 80, 120), sample("if_in_errors_total", 10, 120)])
+    (state,) = [s for k, s in engine.export_state().items() if k != "@engine"]
+    assert state["value"] == 30 + 2**32 - 20  # no reboot: a drop is a 32-bit wrap
+
+
+def test_require_evaluates_only_while_the_joined_metric_meets_its_condition(tmp_path: Path) -> None:
+    """oper down fires only for interfaces whose admin status (same ifIndex) is up."""
+    body = '  - {name: ifdown, metric: if_oper_status, require: {metric: if_admin_status, join_on: [ifIndex], condition: "== 1"}, threshold: "== 2"}\n'
+    engine = RuleEngine(ruleset(tmp_path, body), clock=FakeClock(T0))
+    alerts = engine.observe(
+        [
+            sample("if_admin_status", 1, 0, ifIndex="1"),
+            sample("if_admin_status", 2, 0, ifIndex="2"),
+            sample("if_oper_status", 2, 0, ifIndex="1"),
+            sample("if_oper_status", 2, 0, ifIndex="2"),
+        ]
+    )
+    assert [a.labels["ifIndex"] for a in alerts] == ["1"]
+
+
+async def test_state_survives_export_and_restore(tmp_path: Path) -> None:
+    """Pending-since and firing state go through JSON and carry on in a new engine."""
+    rules = ruleset(tmp_path, DISK)
+    clock = FakeClock(T0)
+    first = RuleEngine(rules, clock=clock)
+    first.observe([sample("disk_used_percent", 90, 0, mount="/")])
+    first.observe(
+        [
+            sample("disk_used_percent", 97, 60, mount="/"),
+            sample("disk_used_percent", 90, 0, mount="/data"),
+        ]
+    )
+    first.observe([sample("disk_used_percent", 97, 120, mount="/data")])
+    saved = json.loads(json.dumps(first.export_state()))
+    second = RuleEngine(rules, clock=clock)
+    second.restore_state(saved)
+    assert second.export_state() == first.export_state()
+    (alert,) = second.observe([sample("disk_used_percent", 97, 180, mount="/")])
+    assert (alert.labels["severity"], alert.starts_at) == ("critical", T0 + 60)
+    (resolved,) = second.observe([sample("disk_used_percent", 10, 180, mount="/data")])
+    assert resolved.status is AlertStatus.RESOLVED and resolved.starts_at == T0
+
+
+def test_restore_drops_state_of_changed_rules_and_skips_garbage(tmp_path: Path) -> None:
+    """Saved state of a rule whose definition changed, or malformed entries, is not loaded."""
+    engine = RuleEngine(ruleset(tmp_path, DISK), clock=FakeClock(T0))
+    engine.observe([sample("disk_used_percent", 90, 0, mount="/")])
+    saved = engine.export_state()
+    changed = RuleEngine(ruleset(tmp_path, DISK.replace("2m", "3m")), clock=FakeClock(T0))
+    changed.restore_state({**saved, "not json": {}, '["disk", 1]': {"digest": "x"}})
+    assert [k for k in changed.export_state() if k != "@engine"] == []
+
+
+def test_replace_rules_keeps_unchanged_state_and_resolves_what_changed(tmp_path: Path) -> None:
+    """On reload, unchanged rules keep pending/firing state; a changed rule's alerts resolve."""
+    other = '  - {name: mem, metric: memory_used_percent, warn: "> 80"}\n'
+    engine = RuleEngine(ruleset(tmp_path, DISK + other), clock=FakeClock(T0))
+    engine.observe([sample("disk_used_percent", 90, 0, mount="/")])
+    assert brief(engine.observe([sample("memory_used_percent", 90, 0)])) == [
+        ("mem", "warning", "firing")
+    ]
+    changed = other.replace("80", "85")
+    resolved = engine.replace_rules(ruleset(tmp_path, DISK + changed, "s.yaml"))
+    assert brief(resolved) == [("mem", "warning", "resolved")]
+    (alert,) = engine.observe([sample("disk_used_percent", 90, 120, mount="/")])
+    assert alert.starts_at == T0  # disk kept its pending-since across the reload
+    assert brief(engine.observe([sample("memory_used_percent", 90, 60)])) == [
+        ("mem", "warning", "firing")
+    ]
+
+
+def test_rules_are_indexed_by_metric(tmp_path: Path) -> None:
+    """A sample is checked only against the rules of its own metric."""
+    body = "".join(f'  - {{name: r{i}, metric: load{i}, warn: "> 1"}}\n' for i in (1, 5, 15))
+    engine = RuleEngine(ruleset(tmp_path, body + DISK), clock=FakeClock(T0))
+    engine.observe([sample("disk_used_percent", 10, 0)] * 1)
+    assert engine.stats.evaluations == 1
+    assert engine.known_metrics() == {"load1", "load5", "load15", "disk_used_percent"}
