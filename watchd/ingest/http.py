@@ -1,0 +1,111 @@
+"""HTTP ingestion: the Alertmanager API v2 alert endpoint and generic events.
+
+    POST /api/v2/alerts   Alertmanager "postableAlerts", as Prometheus sends them
+    POST /api/v1/events   one generic event or a list of them
+
+Both need the `ingest` scope. A 200 (empty body, like Alertmanager) is sent only after the
+sink has durably committed every alert of the request: a sender that got 200 may forget
+them. A bad payload is refused whole with 400 naming each bad alert and field; a store that
+cannot commit just now gets 503 with Retry-After, so the sender retries and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from watchd.api import ApiError, require_scope
+from watchd.clock import Clock
+from watchd.ingest.payloads import PayloadError, parse_alertmanager, parse_events
+from watchd.logging import get_logger
+from watchd.model import Alert, AlertSink
+from watchd.store import StoreError
+
+log = get_logger("watchd.ingest.http")
+
+RETRY_AFTER_SECONDS = 5
+
+
+def add_routes(
+    app: web.Application, *, sink: AlertSink, clock: Clock, resolve_timeout: float = 300.0
+) -> None:
+    """Add POST /api/v2/alerts and POST /api/v1/events to `app`, submitting to `sink`.
+
+    `resolve_timeout` is how long an Alertmanager alert without endsAt stays firing unless
+    it is sent again.
+    """
+    committer = _Committer(sink)
+
+    @require_scope("ingest")
+    async def post_alerts(request: web.Request) -> web.Response:
+        """Accept an Alertmanager API v2 alert list; 200 once it is stored."""
+        data = await _json_body(request)
+        alerts = _parsed(
+            lambda: parse_alertmanager(data, now=clock.now(), resolve_timeout=resolve_timeout)
+        )
+        await committer.submit(alerts)
+        return web.Response(status=200)
+
+    @require_scope("ingest")
+    async def post_events(request: web.Request) -> web.Response:
+        """Accept one event or a list of events; 200 once they are stored."""
+        data = await _json_body(request)
+        alerts = _parsed(lambda: parse_events(data, now=clock.now()))
+        await committer.submit(alerts)
+        return web.Response(status=200)
+
+    app.router.add_post("/api/v2/alerts", post_alerts)
+    app.router.add_post("/api/v1/events", post_events)
+
+
+async def _json_body(request: web.Request) -> Any:
+    # read() enforces the app's client_max_size: a larger body raises 413 before parsing.
+    body = await request.read()
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+
+
+def _parsed(parse: Callable[[], tuple[Alert, ...]]) -> tuple[Alert, ...]:
+    try:
+        return parse()
+    except PayloadError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+class _Committer:
+    """Submits to the sink; turns a store that cannot commit into 503 + Retry-After.
+
+    It logs when the store starts refusing and when it accepts again, not every refusal.
+    """
+
+    def __init__(self, sink: AlertSink) -> None:
+        self._sink = sink
+        self._failing = False
+
+    async def submit(self, alerts: tuple[Alert, ...]) -> None:
+        if not alerts:
+            return
+        try:
+            await self._sink.submit(alerts)
+        except StoreError as exc:
+            if not self._failing:
+                log.error(
+                    "ingest_store_refused",
+                    operation=exc.operation,
+                    reason=exc.reason,
+                    note="senders get 503 and retry",
+                )
+            self._failing = True
+            raise ApiError(
+                503,
+                "The alerts could not be stored just now and none was accepted; retry later.",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from None
+        if self._failing:
+            log.info("ingest_store_accepting_again")
+            self._failing = False

@@ -1,0 +1,313 @@
+"""Ingestion payloads: Alertmanager API v2 alerts and generic events, validated into Alerts.
+
+Two shapes arrive from outside, by HTTP or MQTT:
+
+* an Alertmanager API v2 "postable alert", exactly as Prometheus sends it:
+  `{"labels": {...}, "annotations": {...}, "startsAt": "...", "endsAt": "...",
+  "generatorURL": "..."}` — times are RFC 3339, "0001-01-01T00:00:00Z" means unset;
+* a generic event: `{"source", "item", "check" | "alertname", "severity",
+  "status": "firing" | "resolved", "summary", "description"?, "labels"?, "time"?}`.
+
+Validation is strict (unknown fields are errors) and every problem names the alert and the
+field: `alert 3: labels: must contain at least one label`. A batch is accepted whole or not
+at all, so a sender never has to guess which of its alerts were kept.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import model_validator as model_check
+
+from watchd.model import Alert, AlertStatus
+
+SOURCE_ALERTMANAGER = "alertmanager-api"
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+EVENT_LABELS = frozenset({"alertname", "item", "severity"})
+MAX_REPORTED = 10  # problems listed in one error message; the rest are counted
+
+
+class PayloadError(Exception):
+    """A payload that cannot be accepted; `problems` lists each as "<where>: <what>"."""
+
+    def __init__(self, problems: list[str]) -> None:
+        shown = "; ".join(problems[:MAX_REPORTED])
+        more = len(problems) - MAX_REPORTED
+        super().__init__(shown + (f" (and {more} more problems)" if more > 0 else ""))
+        self.problems = problems
+
+
+def _rfc3339(value: Any) -> float | None:
+    """RFC 3339 text to epoch seconds; Go's zero time means unset."""
+    return _time(value, numbers=False)
+
+
+def _event_time(value: Any) -> float | None:
+    """RFC 3339 text or epoch seconds to epoch seconds."""
+    return _time(value, numbers=True)
+
+
+def _time(value: Any, *, numbers: bool) -> float | None:
+    if value is None:
+        return None
+    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number of seconds since the epoch")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 time such as 2024-05-01T12:00:00.000Z")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an RFC 3339 time such as 2024-05-01T12:00:00.000Z"
+        ) from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone (add Z or an offset such as +02:00)")
+    if parsed.year == 1:  # Go's time.Time{} as Prometheus and Alertmanager send it
+        return None
+    return parsed.timestamp()
+
+
+Time = Annotated[float | None, BeforeValidator(_rfc3339)]
+EventTime = Annotated[float | None, BeforeValidator(_event_time)]
+
+
+def _check_label_names(kind: str, labels: Mapping[str, str]) -> None:
+    for name in labels:
+        if not LABEL_NAME.match(name):
+            raise ValueError(f"{kind} name {name!r} must match [a-zA-Z_][a-zA-Z0-9_]*")
+
+
+class PostableAlert(BaseModel):
+    """One alert of an Alertmanager API v2 `postableAlerts` list."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    starts_at: Time = Field(default=None, alias="startsAt")
+    ends_at: Time = Field(default=None, alias="endsAt")
+    generator_url: str = Field(default="", alias="generatorURL")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        # An empty value is the same as no label in Prometheus; drop it so fingerprints agree.
+        kept = {name: value for name, value in labels.items() if value != ""}
+        if not kept:
+            raise ValueError("must contain at least one label")
+        _check_label_names("label", kept)
+        return kept
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations(cls, annotations: dict[str, str]) -> dict[str, str]:
+        _check_label_names("annotation", annotations)
+        return annotations
+
+    @model_check(mode="after")
+    def _order(self) -> PostableAlert:
+        starts, ends = self.starts_at, self.ends_at
+        if starts is not None and ends is not None and ends < starts:
+            raise ValueError("endsAt: must not be before startsAt")
+        return self
+
+    def to_alert(self, now: float, resolve_timeout: float) -> Alert:
+        """The Alert this stands for at `now`: firing until endsAt, resolved after it.
+
+        An alert without endsAt is firing and ends `resolve_timeout` from now unless it is
+        sent again, as Alertmanager does.
+        """
+        ends = self.ends_at
+        if ends is None:
+            status, ends = AlertStatus.FIRING, now + resolve_timeout
+        elif ends > now:
+            status = AlertStatus.FIRING
+        else:
+            status = AlertStatus.RESOLVED
+        starts = self.starts_at if self.starts_at is not None else min(now, ends)
+        return Alert(
+            labels=self.labels,
+            status=status,
+            starts_at=starts,
+            annotations=self.annotations,
+            ends_at=ends,
+            source=SOURCE_ALERTMANAGER,
+            generator_url=self.generator_url,
+        )
+
+
+class Event(BaseModel):
+    """A generic event: something named on an item is firing or resolved."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(min_length=1)
+    item: str = Field(min_length=1)
+    check: str | None = Field(default=None, min_length=1)
+    alertname: str | None = Field(default=None, min_length=1)
+    severity: str = Field(min_length=1)
+    status: Literal["firing", "resolved"]
+    summary: str = Field(min_length=1)
+    description: str | None = None
+    labels: dict[str, str] = {}
+    time: EventTime = None
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        _check_label_names("label", labels)
+        reserved = sorted(EVENT_LABELS & labels.keys())
+        if reserved:
+            raise ValueError(
+                f"{', '.join(reserved)} must not be given here: the event's own fields set them"
+            )
+        return {name: value for name, value in labels.items() if value != ""}
+
+    @model_check(mode="after")
+    def _named(self) -> Event:
+        if (self.check is None) == (self.alertname is None):
+            raise ValueError("give exactly one of 'check' or 'alertname'")
+        return self
+
+    def to_alert(self, now: float) -> Alert:
+        """The Alert this event stands for; a firing event holds until its resolved event."""
+        at = self.time if self.time is not None else now
+        name = self.check if self.check is not None else self.alertname
+        annotations = {"summary": self.summary}
+        if self.description:
+            annotations["description"] = self.description
+        firing = self.status == "firing"
+        return Alert(
+            labels={
+                **self.labels,
+                "alertname": str(name),
+                "item": self.item,
+                "severity": self.severity,
+            },
+            status=AlertStatus.FIRING if firing else AlertStatus.RESOLVED,
+            starts_at=at,
+            annotations=annotations,
+            ends_at=None if firing else at,
+            source=self.source,
+        )
+
+
+def parse_alertmanager(data: Any, *, now: float, resolve_timeout: float) -> tuple[Alert, ...]:
+    """An Alertmanager API v2 alert list (the body of POST /api/v2/alerts) as Alerts."""
+    if not isinstance(data, list):
+        raise PayloadError([f"the body must be a JSON list of alerts, not {_kind(data)}"])
+    problems: list[str] = []
+    alerts: list[Alert] = []
+    for i, raw in enumerate(data):
+        try:
+            alerts.append(PostableAlert.model_validate(raw).to_alert(now, resolve_timeout))
+        except ValidationError as exc:
+            problems.extend(describe(f"alert {i}", exc))
+    if problems:
+        raise PayloadError(problems)
+    return tuple(alerts)
+
+
+def parse_events(data: Any, *, now: float) -> tuple[Alert, ...]:
+    """One event object or a list of them (the body of POST /api/v1/events) as Alerts."""
+    if isinstance(data, dict):
+        return (_event("event", data, now),)
+    if not isinstance(data, list):
+        raise PayloadError(
+            [f"the body must be an event object or a list of them, not {_kind(data)}"]
+        )
+    problems: list[str] = []
+    alerts: list[Alert] = []
+    for i, raw in enumerate(data):
+        try:
+            alerts.append(_event(f"event {i}", raw, now))
+        except PayloadError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise PayloadError(problems)
+    return tuple(alerts)
+
+
+def parse_any(data: Any, *, now: float, resolve_timeout: float) -> tuple[Alert, ...]:
+    """Alerts from a payload in any accepted shape, told apart by their fields.
+
+    A list holds Alertmanager alerts or events; an object is one of either. An object with an
+    "item" field is an event, any other is an Alertmanager alert (it needs "labels").
+    """
+    items = data if isinstance(data, list) else [data]
+    indexed = isinstance(data, list)
+    problems: list[str] = []
+    alerts: list[Alert] = []
+    for i, raw in enumerate(items):
+        is_event = isinstance(raw, dict) and "item" in raw
+        where = ("event" if is_event else "alert") + (f" {i}" if indexed else "")
+        try:
+            if is_event:
+                alerts.append(_event(where, raw, now))
+            else:
+                model = PostableAlert.model_validate(raw)
+                alerts.append(model.to_alert(now, resolve_timeout))
+        except ValidationError as exc:
+            problems.extend(describe(where, exc))
+        except PayloadError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise PayloadError(problems)
+    return tuple(alerts)
+
+
+def _event(where: str, raw: Any, now: float) -> Alert:
+    try:
+        return Event.model_validate(raw).to_alert(now)
+    except ValidationError as exc:
+        raise PayloadError(describe(where, exc)) from None
+
+
+_MESSAGES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "dict_type": "must be an object of string values",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "literal_error": "must be one of 'firing' or 'resolved'",
+    "string_too_short": "must not be empty",
+}
+
+
+def describe(where: str, exc: ValidationError) -> list[str]:
+    """Pydantic's errors as "<where>: <field.path>: <problem>" sentences a sender can act on."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            problem = "is not a known field"
+        elif error["type"] in ("value_error", "assertion_error"):
+            problem = str(error["msg"]).removeprefix("Value error, ")
+        else:
+            problem = _MESSAGES.get(error["type"], str(error["msg"]).lower())
+        if path:
+            problems.append(f"{where}: {path}: {problem}")
+        else:
+            problems.append(f"{where}: {problem}")
+    return problems
+
+
+def _kind(data: Any) -> str:
+    if isinstance(data, dict):
+        return "an object"
+    if isinstance(data, str):
+        return "a string"
+    if isinstance(data, bool):
+        return "a boolean"
+    if isinstance(data, int | float):
+        return "a number"
+    if data is None:
+        return "null"
+    return type(data).__name__
