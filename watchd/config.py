@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from collectors import REGISTRY
 from watchd.durations import Duration
+from watchd.incidents.config import IncidentsConfig, InhibitRule, MaintenanceWindow
+from watchd.ingest.config import MqttIngestConfig
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig
 from watchd.rules.config import RulesConfig
 from watchd.secrets import SecretRef
@@ -155,7 +157,11 @@ class Config(Strict):
     check_defaults: CheckDefaults = CheckDefaults()
     items: list[ItemConfig] = []
     receivers: list[ReceiverConfig] = [ReceiverConfig(name="log")]
+    incidents: IncidentsConfig = IncidentsConfig()
+    inhibit_rules: list[InhibitRule] = []
+    maintenance: list[MaintenanceWindow] = []
     snmp_traps: SnmpTrapConfig = SnmpTrapConfig()
+    mqtt_ingest: MqttIngestConfig = MqttIngestConfig()
     rules: RulesConfig = RulesConfig()
 
     def store_url(self) -> str:

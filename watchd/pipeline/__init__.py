@@ -1,35 +1,68 @@
-"""The alert pipeline's entry point (DESIGN.md §1): every alert, from checks, rules or the outside.
+"""The alert pipeline (DESIGN.md §1): every alert, from checks, rules or the outside.
 
-Until the incident stages exist (issue 5), the pipeline stores each alert durably and logs it:
-`submit` returns only after the alerts are committed, so a caller may acknowledge upstream.
+    alerts ─► fingerprint/dedup ─► store (upsert) ─┬─ repeat, same status ─► done (fast path)
+                                                   └─ new or changed ─► mute (MuteView)
+                                                        ─► correlate (topology, key, reopen)
+                                                        ─► lifecycle settle ─► outbox
+    all in ONE transaction: `submit` returns once alerts, incidents, timeline and the
+    notification intents they caused are committed.
+
+`AlertPipeline` is the AlertSink; `sweep` and `expire` are what the incident timers call.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from watchd.clock import Clock
+from watchd.incidents import sweep as sweeping
+from watchd.incidents.correlate import Correlator, group_key, lock_keys
+from watchd.incidents.ledger import Ledger
+from watchd.incidents.mute import MuteView
+from watchd.incidents.settings import IncidentSettings
 from watchd.logging import get_logger
-from watchd.model import Alert
+from watchd.model import Alert, AlertStatus
+from watchd.pipeline.storing import StoringSink
+from watchd.store.alerts import upsert_alerts
+from watchd.store.engine import write_transaction
+from watchd.store.errors import StoreError
+from watchd.store.incident_tables import incident_alerts as ia
+from watchd.store.tables import alerts as al
 
-if TYPE_CHECKING:
-    from watchd.store import Store
+__all__ = ["INTERNAL_SOURCES", "AlertPipeline", "StoringSink"]
 
 log = get_logger("watchd.alerts")
 
+# Alerts made inside watchd resolve when their check or rule says so, never by timeout.
+INTERNAL_SOURCES = frozenset({"check", "rules"})
 
-class StoringSink:
-    """An AlertSink that stores alerts (upsert by fingerprint) and logs each state change."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+class AlertPipeline:
+    """The AlertSink: dedup, mute, correlate and record incidents, durably, per batch."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock, settings: IncidentSettings) -> None:
+        self._engine = engine
+        self._clock = clock
+        self.settings = settings
         self.submitted = 0
 
+    def reconfigure(self, settings: IncidentSettings) -> None:
+        """Use new settings (after a reload) from the next batch on."""
+        self.settings = settings
+
     async def submit(self, alerts: tuple[Alert, ...]) -> None:
+        """Store and process `alerts` in one transaction; return once it is committed."""
         if not alerts:
             return
-        await self._store.record_alerts(alerts)
+        async with self._writing(f"process {len(alerts)} alerts") as conn:
+            changed = await self._process(conn, alerts, self._clock.now())
         self.submitted += len(alerts)
-        for alert in alerts:
+        for alert in changed:
             log.info(
                 "alert",
                 status=alert.status.value,
@@ -39,3 +72,87 @@ class StoringSink:
                 summary=alert.annotations.get("summary", ""),
                 source=alert.source,
             )
+
+    async def _process(
+        self, conn: AsyncConnection, alerts: Sequence[Alert], now: float
+    ) -> list[Alert]:
+        latest = {alert.fingerprint: alert for alert in alerts}
+        fps = list(latest)
+        prior = dict(
+            (
+                await conn.execute(
+                    select(al.c.fingerprint, al.c.status).where(al.c.fingerprint.in_(fps))
+                )
+            ).all()
+        )
+        attached = set(
+            (
+                await conn.execute(select(ia.c.fingerprint).where(ia.c.fingerprint.in_(fps)))
+            ).scalars()
+        )
+        await upsert_alerts(conn, list(latest.values()), now)
+        # Repeats that change nothing stop here: that is the dedup, and the fast path.
+        changed = [
+            a
+            for fp, a in latest.items()
+            if prior.get(fp) != a.status.value
+            or (a.status is AlertStatus.FIRING and fp not in attached)
+        ]
+        if not changed:
+            return []
+        settings = self.settings
+        await lock_keys(
+            conn, [group_key(a.labels, settings.incidents.group_by)[0] for a in changed]
+        )
+        correlator = Correlator(
+            Ledger(conn, now, settings), await MuteView.load(conn, now, settings)
+        )
+        for alert in changed:
+            await correlator.apply(alert)
+        return changed
+
+    async def sweep(self) -> int:
+        """Re-decide mutes now (windows, silences, parents); see watchd.incidents.sweep."""
+        async with self._writing("sweep incident mutes") as conn:
+            return await sweeping.sweep(conn, self._clock.now(), self.settings)
+
+    async def expire(self) -> int:
+        """Resolve external alerts not refreshed before their endsAt or resolve_timeout."""
+        now = self._clock.now()
+        timeout = self.settings.incidents.resolve_timeout
+        async with self._writing("expire stale alerts") as conn:
+            rows = await conn.execute(
+                select(al).where(
+                    al.c.status == AlertStatus.FIRING.value,
+                    al.c.source.not_in(INTERNAL_SOURCES),
+                    or_(
+                        and_(al.c.ends_at.is_not(None), al.c.ends_at <= now),
+                        and_(al.c.ends_at.is_(None), al.c.updated_at <= now - timeout),
+                    ),
+                )
+            )
+            stale = [
+                Alert(
+                    labels=dict(r.labels),
+                    status=AlertStatus.RESOLVED,
+                    starts_at=r.starts_at,
+                    annotations=dict(r.annotations),
+                    ends_at=r.ends_at if r.ends_at is not None else now,
+                    source=r.source,
+                    generator_url=r.generator_url,
+                )
+                for r in rows
+            ]
+            if stale:
+                await self._process(conn, stale, now)
+        for alert in stale:
+            log.info("alert_expired", alertname=alert.name, fingerprint=alert.fingerprint)
+        return len(stale)
+
+    @asynccontextmanager
+    async def _writing(self, operation: str) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with write_transaction(self._engine) as conn:
+                yield conn
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(operation, str(exc)) from exc

@@ -1,0 +1,118 @@
+"""Changes: planned work on an item (summary, start/end, ticket). While a change runs its item
+and the items below it are in maintenance; incidents opened on them during the change or within
+`change_link_window` after it are linked to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from watchd.inventory import Inventory
+from watchd.store.incident_tables import changes as t
+
+
+class ChangeError(ValueError):
+    """A change cannot be recorded as asked; `field` names the offending input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    id: int
+    item: str
+    summary: str
+    starts_at: float
+    ends_at: float
+    ticket: str
+    created_by: str
+    created_at: float
+
+    def active(self, now: float) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "item": self.item,
+            "summary": self.summary,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "ticket": self.ticket,
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+        }
+
+
+async def add_change(
+    conn: AsyncConnection,
+    *,
+    item: str,
+    summary: str,
+    starts_at: float,
+    ends_at: float,
+    ticket: str,
+    created_by: str,
+    now: float,
+    inventory: Inventory,
+) -> Change:
+    """Record a change; raise ChangeError for an unknown item, no summary or end <= start."""
+    if item not in inventory:
+        raise ChangeError("item", f'There is no configured item "{item}".')
+    if not summary.strip():
+        raise ChangeError("summary", "A change needs a summary.")
+    if ends_at <= starts_at:
+        raise ChangeError("ends_at", "A change must end after it starts.")
+    result = await conn.execute(
+        insert(t)
+        .values(
+            item=item,
+            summary=summary,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            ticket=ticket,
+            created_by=created_by,
+            created_at=now,
+        )
+        .returning(t.c.id)
+    )
+    return Change(result.scalar_one(), item, summary, starts_at, ends_at, ticket, created_by, now)
+
+
+def _change(r: Any) -> Change:
+    return Change(
+        r.id, r.item, r.summary, r.starts_at, r.ends_at, r.ticket, r.created_by, r.created_at
+    )
+
+
+async def list_changes(conn: AsyncConnection, *, limit: int = 100) -> list[Change]:
+    """Recent changes, latest start first."""
+    rows = await conn.execute(select(t).order_by(t.c.starts_at.desc(), t.c.id.desc()).limit(limit))
+    return [_change(r) for r in rows]
+
+
+async def active_changes(conn: AsyncConnection, now: float, *, after: float = 0.0) -> list[Change]:
+    """Changes that have started and end after now - `after` (0: running right now)."""
+    rows = await conn.execute(
+        select(t).where(t.c.starts_at <= now, t.c.ends_at > now - after).order_by(t.c.starts_at)
+    )
+    return [_change(r) for r in rows]
+
+
+async def change_for_item(
+    conn: AsyncConnection, item: str, now: float, window: float, inventory: Inventory
+) -> Change | None:
+    """The latest change on `item` or one of its ancestors, running now or ended within
+    `window`, or None."""
+    if not item:
+        return None
+    candidates = await active_changes(conn, now, after=window)
+    for change in reversed(candidates):
+        if change.item == item or item in inventory.descendants(change.item):
+            return change
+    return None

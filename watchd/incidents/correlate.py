@@ -1,0 +1,298 @@
+"""Correlation: which incident an alert belongs to (DESIGN.md §4 Incidents, topology).
+
+    firing alert ─► item UNREACHABLE (every parent down)? ─► symptom of the parent's incident
+                 └► group key (group_by labels) ─► open incident with that key? ─► join it
+                                                └► resolved within reopen_window? ─► reopen it
+                                                └► open a new one (change link, problems)
+    resolved alert ─► its incidents' alert rows ─► settle (maybe resolves the incident)
+
+An item is *down* when an open or acknowledged incident holds a firing critical alert of its
+own (not a symptom) with that `item` label; UNREACHABLE applies recursively up the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from watchd.incidents import problems
+from watchd.incidents.changes import change_for_item
+from watchd.incidents.ledger import Ledger
+from watchd.incidents.lifecycle import SYSTEM, settle
+from watchd.incidents.model import ACTIVE_STATES, Incident, State
+from watchd.incidents.mute import MuteView
+from watchd.matchers import matches_all
+from watchd.model import Alert, AlertStatus
+from watchd.store.incident_tables import incident_alerts as ia
+from watchd.store.incident_tables import incidents as inc
+from watchd.store.tables import alerts as al
+
+
+def group_key(labels: Mapping[str, str], group_by: list[str]) -> tuple[str, dict[str, str]]:
+    """The incident key of an alert and its group labels (missing labels count as empty)."""
+    group = {name: labels.get(name, "") for name in group_by}
+    return ",".join(f"{k}={v}" for k, v in group.items()), group
+
+
+async def lock_keys(conn: AsyncConnection, keys: list[str]) -> None:
+    """Serialize correlation per key across nodes sharing PostgreSQL (SQLite has one writer).
+
+    Locks are taken in sorted order so two transactions never wait for each other in a cycle.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key}
+        )
+
+
+class Correlator:
+    """Applies alerts to incidents on one Ledger with one MuteView."""
+
+    def __init__(self, ledger: Ledger, view: MuteView) -> None:
+        self.ledger = ledger
+        self.view = view
+        self.settings = ledger.settings
+
+    async def apply(self, alert: Alert) -> None:
+        if alert.status is AlertStatus.FIRING:
+            await self.firing(alert)
+        else:
+            await self.resolved(alert)
+
+    async def firing(self, alert: Alert) -> None:
+        """Attach a (newly) firing alert to its incident: symptom, join, reopen or open."""
+        labels = alert.labels
+        muted = self.view.reason(labels)
+        root = await self._unreachable_root(labels.get("item", ""))
+        if root is not None:
+            incident_id, parent = root
+            parent_incident = await self.ledger.load(incident_id)
+            await self._attach(parent_incident, alert, "symptom", f"unreachable:{parent}")
+            return
+        key, group = group_key(labels, self.settings.incidents.group_by)
+        incident: Incident | None = await self._active_by_key(key)
+        if incident is None:
+            incident = await self._reopenable(key)
+            if incident is not None:
+                incident = await self.ledger.update(
+                    incident,
+                    state=State.OPEN.value,
+                    resolved_at=None,
+                    resolved_by=None,
+                    acknowledged_at=None,
+                    acknowledged_by=None,
+                    escalation_step=0,
+                )
+                incident = await self.ledger.event(
+                    incident, "reopened", SYSTEM, {"fingerprint": alert.fingerprint}
+                )
+        if incident is None:
+            incident = await self._open(alert, key, group)
+        await self._attach(incident, alert, "member", muted)
+
+    async def resolved(self, alert: Alert) -> None:
+        """Mark the alert resolved in every incident not closed that holds it."""
+        fp = alert.fingerprint
+        rows = await self.ledger.conn.execute(
+            select(ia.c.incident_id, ia.c.role)
+            .select_from(ia.join(inc, inc.c.id == ia.c.incident_id))
+            .where(ia.c.fingerprint == fp, inc.c.state != State.CLOSED.value)
+        )
+        # Muted now means the resolved notification waits for the window's end.
+        muted = self.view.reason(alert.labels)
+        for incident_id, role in rows.all():
+            incident = await self.ledger.load(incident_id)
+            values: dict[str, Any] = {"status": "resolved"}
+            if role == "member":
+                values["muted"] = muted
+            await self.ledger.set_member(incident_id, fp, **values)
+            if incident.state.active:
+                incident = await self.ledger.event(
+                    incident, "alert_resolved", SYSTEM, {"fingerprint": fp, "role": role}
+                )
+            incident = await settle(self.ledger, incident)
+            await self.release_symptoms(incident)
+
+    async def release_symptoms(self, incident: Incident) -> None:
+        """Firing symptoms whose item is reachable again leave and are correlated on their own.
+
+        A recovery of the parent must never hide that a child is still down.
+        """
+        rows = await self.ledger.conn.execute(
+            select(ia.c.fingerprint, ia.c.item).where(
+                ia.c.incident_id == incident.id, ia.c.role == "symptom", ia.c.status == "firing"
+            )
+        )
+        pending = rows.all()
+        if not pending:
+            return
+        down = await self.down_items()
+        for fp, item in pending:
+            if incident.state.active and self.settings.inventory.is_unreachable(item, down):
+                continue
+            await self.ledger.conn.execute(
+                delete(ia).where(ia.c.incident_id == incident.id, ia.c.fingerprint == fp)
+            )
+            incident = await self.ledger.event(
+                incident, "alert_left", SYSTEM, {"fingerprint": fp, "reason": "item reachable"}
+            )
+            alert = await self._stored_alert(fp)
+            if alert is not None:
+                await self.firing(alert)
+
+    async def down_items(self) -> dict[str, bool]:
+        rows = await self.ledger.conn.execute(
+            select(ia.c.item)
+            .distinct()
+            .select_from(ia.join(inc, inc.c.id == ia.c.incident_id))
+            .where(
+                inc.c.state.in_(ACTIVE_STATES),
+                ia.c.role == "member",
+                ia.c.status == "firing",
+                ia.c.severity == "critical",
+                ia.c.item != "",
+            )
+        )
+        return {item: True for (item,) in rows}
+
+    async def _unreachable_root(self, item: str) -> tuple[int, str] | None:
+        inventory = self.settings.inventory
+        if not item or not inventory.parents(item):
+            return None
+        down = await self.down_items()
+        if not inventory.is_unreachable(item, down):
+            return None
+        node = item
+        while True:
+            parents = inventory.parents(node)
+            direct = [p for p in parents if down.get(p)]
+            if direct:
+                incident_id = await self._incident_of_down_item(direct[0])
+                return (incident_id, direct[0]) if incident_id is not None else None
+            node = parents[0]  # every parent is unreachable: follow the first one up
+
+    async def _incident_of_down_item(self, item: str) -> int | None:
+        row = await self.ledger.conn.execute(
+            select(inc.c.id)
+            .select_from(ia.join(inc, inc.c.id == ia.c.incident_id))
+            .where(
+                inc.c.state.in_(ACTIVE_STATES),
+                ia.c.role == "member",
+                ia.c.item == item,
+                ia.c.status == "firing",
+                ia.c.severity == "critical",
+            )
+            .order_by(inc.c.opened_at, inc.c.id)
+            .limit(1)
+        )
+        found: int | None = row.scalar()
+        return found
+
+    async def _active_by_key(self, key: str) -> Incident | None:
+        row = await self.ledger.conn.execute(
+            select(inc.c.id)
+            .where(inc.c.key == key, inc.c.state.in_(ACTIVE_STATES))
+            .order_by(inc.c.opened_at.desc())
+            .limit(1)
+        )
+        found = row.scalar()
+        return None if found is None else await self.ledger.load(found)
+
+    async def _reopenable(self, key: str) -> Incident | None:
+        since = self.ledger.now - self.settings.incidents.reopen_window
+        row = await self.ledger.conn.execute(
+            select(inc.c.id)
+            .where(
+                inc.c.key == key,
+                inc.c.state == State.RESOLVED.value,
+                inc.c.resolved_at >= since,
+            )
+            .order_by(inc.c.resolved_at.desc())
+            .limit(1)
+        )
+        found = row.scalar()
+        return None if found is None else await self.ledger.load(found)
+
+    async def _open(self, alert: Alert, key: str, group: dict[str, str]) -> Incident:
+        labels = alert.labels
+        item = labels.get("item", "")
+        title = alert.annotations.get("summary") or " on ".join(
+            part for part in (alert.name or "alert", item) if part
+        )
+        policy = next(
+            (p.name for p in self.settings.incidents.escalation if matches_all(p.parsed(), labels)),
+            None,
+        )
+        incident = await self.ledger.create(
+            {
+                "key": key,
+                "group_labels": group,
+                "title": title,
+                "item": item,
+                "severity": labels.get("severity", "none"),
+                "escalation_policy": policy,
+            }
+        )
+        incident = await self.ledger.event(
+            incident, "opened", SYSTEM, {"fingerprint": alert.fingerprint, "key": key}
+        )
+        change = await change_for_item(
+            self.ledger.conn,
+            item,
+            self.ledger.now,
+            self.settings.incidents.change_link_window,
+            self.settings.inventory,
+        )
+        if change is not None:
+            incident = await self.ledger.update(incident, change_id=change.id)
+            incident = await self.ledger.event(
+                incident,
+                "change_linked",
+                SYSTEM,
+                {"change": change.id, "summary": change.summary, "ticket": change.ticket},
+            )
+        return await problems.note_opened(self.ledger, incident)
+
+    async def _attach(self, incident: Incident, alert: Alert, role: str, muted: str | None) -> None:
+        fp = alert.fingerprint
+        labels = alert.labels
+        values: dict[str, Any] = {
+            "role": role,
+            "item": labels.get("item", ""),
+            "severity": labels.get("severity", ""),
+            "status": "firing",
+            "muted": muted,
+        }
+        exists = await self.ledger.conn.execute(
+            select(ia.c.status).where(ia.c.incident_id == incident.id, ia.c.fingerprint == fp)
+        )
+        if exists.first() is None:
+            await self.ledger.add_member(incident.id, fp, **values)
+            kind = "alert_joined"
+        else:
+            await self.ledger.set_member(incident.id, fp, **values)
+            kind = "alert_refired"
+        detail: dict[str, Any] = {"fingerprint": fp, "role": role}
+        if muted:
+            detail["muted"] = muted
+        incident = await self.ledger.event(incident, kind, SYSTEM, detail)
+        await settle(self.ledger, incident)
+
+    async def _stored_alert(self, fp: str) -> Alert | None:
+        row = (await self.ledger.conn.execute(select(al).where(al.c.fingerprint == fp))).first()
+        if row is None:
+            return None
+        return Alert(
+            labels=dict(row.labels),
+            status=AlertStatus(row.status),
+            starts_at=row.starts_at,
+            annotations=dict(row.annotations),
+            ends_at=row.ends_at,
+            source=row.source,
+            generator_url=row.generator_url,
+        )

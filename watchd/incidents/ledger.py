@@ -1,0 +1,250 @@
+"""The one writer of incident rows: every change comes with its timeline event and, when it
+is notified, its outbox rows, all on the caller's connection (so in the caller's transaction).
+
+    change ──► incidents row (seq + 1) ──► incident_events (seq) ──► outbox (one row per receiver,
+                                                                      key "<incident>:<seq>")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from watchd.incidents.model import Event, Incident, Member, State
+from watchd.incidents.payload import notification_payload
+from watchd.incidents.routing import receivers_for
+from watchd.incidents.settings import IncidentSettings
+from watchd.store.incident_tables import incident_alerts as ia
+from watchd.store.incident_tables import incident_events as ev
+from watchd.store.incident_tables import incidents as inc
+from watchd.store.incident_tables import outbox as ob
+from watchd.store.tables import alerts as al
+
+
+class IncidentNotFound(LookupError):
+    """There is no incident `incident_id`."""
+
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(f"There is no incident {incident_id}.")
+        self.incident_id = incident_id
+
+
+def incident_from_row(row: Row[Any]) -> Incident:
+    m = row._mapping
+    return Incident(
+        id=m["id"],
+        key=m["key"],
+        group_labels=dict(m["group_labels"]),
+        title=m["title"],
+        item=m["item"],
+        state=State(m["state"]),
+        severity=m["severity"],
+        seq=m["seq"],
+        opened_at=m["opened_at"],
+        acknowledged_at=m["acknowledged_at"],
+        acknowledged_by=m["acknowledged_by"],
+        resolved_at=m["resolved_at"],
+        resolved_by=m["resolved_by"],
+        closed_at=m["closed_at"],
+        closed_by=m["closed_by"],
+        notified=m["notified"],
+        notified_at=m["notified_at"],
+        audible=bool(m["audible"]),
+        escalation_policy=m["escalation_policy"],
+        escalation_step=m["escalation_step"],
+        sla_ack_breached=bool(m["sla_ack_breached"]),
+        sla_resolve_breached=bool(m["sla_resolve_breached"]),
+        problem_id=m["problem_id"],
+        change_id=m["change_id"],
+        updated_at=m["updated_at"],
+    )
+
+
+class Ledger:
+    """Incident reads and writes on one connection at one instant `now`."""
+
+    def __init__(self, conn: AsyncConnection, now: float, settings: IncidentSettings) -> None:
+        self.conn = conn
+        self.now = now
+        self.settings = settings
+
+    @property
+    def postgres(self) -> bool:
+        return self.conn.dialect.name == "postgresql"
+
+    async def load(self, incident_id: int, *, lock: bool = True) -> Incident:
+        """The incident, row-locked on PostgreSQL until the transaction ends."""
+        query = select(inc).where(inc.c.id == incident_id)
+        if lock and self.postgres:
+            query = query.with_for_update()
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            raise IncidentNotFound(incident_id)
+        return incident_from_row(row)
+
+    async def create(self, values: dict[str, Any]) -> Incident:
+        row = {
+            "title": "",
+            "item": "",
+            "seq": 0,
+            "audible": False,
+            "escalation_step": 0,
+            "sla_ack_breached": False,
+            "sla_resolve_breached": False,
+            "opened_at": self.now,
+            "updated_at": self.now,
+            "state": State.OPEN.value,
+            **values,
+        }
+        result = await self.conn.execute(insert(inc).values(row).returning(inc.c.id))
+        return await self.load(result.scalar_one())
+
+    async def update(self, incident: Incident, **values: Any) -> Incident:
+        await self.conn.execute(
+            update(inc).where(inc.c.id == incident.id).values(updated_at=self.now, **values)
+        )
+        return await self.load(incident.id, lock=False)
+
+    async def event(
+        self, incident: Incident, kind: str, actor: str, detail: dict[str, Any] | None = None
+    ) -> Incident:
+        """Append a timeline event (seq + 1) and return the incident with its new seq."""
+        incident, _ = await self._append(incident, kind, actor, detail)
+        return incident
+
+    async def notify(
+        self,
+        incident: Incident,
+        kind: str,
+        detail: dict[str, Any] | None = None,
+        *,
+        receivers: Sequence[str] | None = None,
+    ) -> Incident:
+        """A notification intent: a "notification" timeline event and one outbox row per
+        receiver, keyed "<incident>:<seq>", in the caller's transaction.
+
+        `receivers` overrides the router seam (escalation steps name their own receivers).
+        """
+        names = list(receivers) if receivers is not None else None
+        probe = Event(incident.id, incident.seq + 1, self.now, kind, "watchd", dict(detail or {}))
+        if names is None:
+            names = receivers_for(self.settings, incident, probe)
+        incident, event = await self._append(
+            incident, "notification", "watchd", {"kind": kind, "receivers": names, **(detail or {})}
+        )
+        await self._outbox(
+            incident,
+            Event(incident.id, event.seq, self.now, kind, "watchd", dict(detail or {})),
+            names,
+        )
+        return incident
+
+    async def _append(
+        self, incident: Incident, kind: str, actor: str, detail: dict[str, Any] | None
+    ) -> tuple[Incident, Event]:
+        seq = incident.seq + 1
+        incident = await self.update(incident, seq=seq)
+        event = Event(incident.id, seq, self.now, kind, actor, dict(detail or {}))
+        await self.conn.execute(
+            insert(ev).values(
+                incident_id=incident.id,
+                seq=seq,
+                time=self.now,
+                kind=kind,
+                actor=actor,
+                detail=event.detail,
+            )
+        )
+        return incident, event
+
+    async def _outbox(self, incident: Incident, event: Event, names: Sequence[str]) -> None:
+        if not names:
+            return
+        alerts = await self.alert_rows(incident.id)
+        rows = [
+            {
+                "incident_id": incident.id,
+                "seq": event.seq,
+                "idempotency_key": f"{incident.id}:{event.seq}",
+                "receiver": name,
+                "kind": event.kind,
+                "payload": notification_payload(incident, event, alerts, name),
+                "state": "pending",
+                "attempts": 0,
+                "created_at": self.now,
+                "next_attempt_at": self.now,
+            }
+            for name in dict.fromkeys(names)
+        ]
+        await self.conn.execute(insert(ob), rows)
+
+    async def members(self, incident_id: int) -> list[Member]:
+        rows = await self.conn.execute(
+            select(ia).where(ia.c.incident_id == incident_id).order_by(ia.c.joined_at)
+        )
+        return [
+            Member(r.fingerprint, r.role, r.item, r.severity, r.status, r.muted, r.joined_at)
+            for r in rows
+        ]
+
+    async def alert_rows(self, incident_id: int) -> list[dict[str, Any]]:
+        """The incident's alerts with their stored labels, annotations, times and mute reason."""
+        rows = await self.conn.execute(
+            select(
+                ia.c.fingerprint,
+                ia.c.role,
+                ia.c.muted,
+                ia.c.status,
+                al.c.labels,
+                al.c.annotations,
+                al.c.starts_at,
+                al.c.ends_at,
+                al.c.generator_url,
+                al.c.source,
+            )
+            .select_from(ia.join(al, al.c.fingerprint == ia.c.fingerprint))
+            .where(ia.c.incident_id == incident_id)
+            .order_by(ia.c.joined_at, ia.c.fingerprint)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def events(self, incident_id: int) -> list[Event]:
+        rows = await self.conn.execute(
+            select(ev).where(ev.c.incident_id == incident_id).order_by(ev.c.seq)
+        )
+        return [Event(r.incident_id, r.seq, r.time, r.kind, r.actor, dict(r.detail)) for r in rows]
+
+    async def set_member(self, incident_id: int, fingerprint: str, **values: Any) -> None:
+        await self.conn.execute(
+            update(ia)
+            .where(ia.c.incident_id == incident_id, ia.c.fingerprint == fingerprint)
+            .values(updated_at=self.now, **values)
+        )
+
+    async def add_member(
+        self,
+        incident_id: int,
+        fingerprint: str,
+        *,
+        role: str,
+        item: str,
+        severity: str,
+        status: str,
+        muted: str | None,
+    ) -> None:
+        await self.conn.execute(
+            insert(ia).values(
+                incident_id=incident_id,
+                fingerprint=fingerprint,
+                role=role,
+                item=item,
+                severity=severity,
+                status=status,
+                muted=muted,
+                joined_at=self.now,
+                updated_at=self.now,
+            )
+        )

@@ -1,0 +1,148 @@
+"""Incident lifecycle: open → acknowledged → resolved → closed, each change with who and when.
+
+`settle` brings an incident's derived facts in line after its alerts changed (severity, automatic
+resolution, whether it is audible) and writes the notifications that follow:
+
+    audible now, not before ─► "opened" (never told) | "reopened" (told resolved) | "unmuted"
+    resolved, told firing   ─► "resolved", held while a resolved alert is still in a window
+
+The manual actions (ack, unack, resolve, close, comment) take a Ledger, so the API, the CLI and
+the timers all write through the same code in one transaction.
+"""
+
+from __future__ import annotations
+
+from watchd.incidents.ledger import Ledger
+from watchd.incidents.model import Incident, State, highest_severity, severity_rank
+
+SYSTEM = "watchd"
+
+
+class TransitionError(ValueError):
+    """`action` is not possible on incident `incident_id` in state `state`."""
+
+    def __init__(self, incident_id: int, state: State, action: str) -> None:
+        super().__init__(f"Incident {incident_id} is {state.value}: it cannot be {action}.")
+        self.incident_id = incident_id
+        self.state = state
+        self.action = action
+
+
+async def settle(ledger: Ledger, incident: Incident, *, resolved_now: bool = False) -> Incident:
+    """Recompute severity, resolve when no own alert fires, and notify what changed."""
+    members = await ledger.members(incident.id)
+    own = [m for m in members if m.role == "member"]
+    firing = [m for m in own if m.status == "firing"]
+    if firing:
+        severity = highest_severity([m.severity for m in firing])
+        if severity != incident.severity:
+            worse = severity_rank(severity) > severity_rank(incident.severity)
+            incident = await ledger.update(incident, severity=severity)
+            incident = await ledger.event(
+                incident, "severity_changed", SYSTEM, {"severity": severity}
+            )
+            if worse and incident.audible:
+                incident = await ledger.notify(incident, "updated", {"severity": severity})
+    if incident.state.active and own and not firing:
+        incident = await _mark_resolved(ledger, incident, SYSTEM, "all alerts resolved")
+        resolved_now = True
+    audible = incident.state.active and any(m.muted is None for m in firing)
+    if audible and not incident.audible:
+        kind = {None: "opened", "resolved": "reopened"}.get(incident.notified, "unmuted")
+        incident = await ledger.update(
+            incident, audible=True, notified="firing", notified_at=ledger.now, escalation_step=0
+        )
+        incident = await ledger.notify(incident, kind)
+    elif not audible and incident.audible:
+        incident = await ledger.update(incident, audible=False)
+        if incident.state.active:
+            reasons = sorted({m.muted for m in firing if m.muted})
+            incident = await ledger.event(incident, "muted", SYSTEM, {"reasons": reasons})
+    if not incident.state.active and incident.notified == "firing":
+        held = sorted({m.muted for m in own if m.muted})
+        if not held:
+            incident = await ledger.update(incident, notified="resolved", notified_at=ledger.now)
+            incident = await ledger.notify(incident, "resolved")
+        elif resolved_now:
+            incident = await ledger.event(
+                incident, "resolved_notification_held", SYSTEM, {"until_end_of": held}
+            )
+    return incident
+
+
+async def _mark_resolved(ledger: Ledger, incident: Incident, actor: str, reason: str) -> Incident:
+    incident = await ledger.update(
+        incident, state=State.RESOLVED.value, resolved_at=ledger.now, resolved_by=actor
+    )
+    return await ledger.event(incident, "resolved", actor, {"reason": reason})
+
+
+async def acknowledge(ledger: Ledger, incident_id: int, by: str, comment: str = "") -> Incident:
+    """open → acknowledged: stops escalation; receivers that were told hear of it."""
+    incident = await ledger.load(incident_id)
+    if incident.state is not State.OPEN:
+        raise TransitionError(incident.id, incident.state, "acknowledged")
+    incident = await ledger.update(
+        incident, state=State.ACKNOWLEDGED.value, acknowledged_at=ledger.now, acknowledged_by=by
+    )
+    incident = await ledger.event(incident, "acknowledged", by, _comment(comment))
+    if incident.notified == "firing":
+        incident = await ledger.notify(incident, "acknowledged", {"by": by, **_comment(comment)})
+    return incident
+
+
+async def unacknowledge(ledger: Ledger, incident_id: int, by: str, comment: str = "") -> Incident:
+    """acknowledged → open: escalation starts again from its first step."""
+    incident = await ledger.load(incident_id)
+    if incident.state is not State.ACKNOWLEDGED:
+        raise TransitionError(incident.id, incident.state, "unacknowledged")
+    incident = await ledger.update(
+        incident,
+        state=State.OPEN.value,
+        acknowledged_at=None,
+        acknowledged_by=None,
+        escalation_step=0,
+        notified_at=ledger.now if incident.notified == "firing" else incident.notified_at,
+    )
+    incident = await ledger.event(incident, "unacknowledged", by, _comment(comment))
+    if incident.notified == "firing":
+        incident = await ledger.notify(incident, "unacknowledged", {"by": by})
+    return incident
+
+
+async def resolve(ledger: Ledger, incident_id: int, by: str, comment: str = "") -> Incident:
+    """open/acknowledged → resolved by hand (alerts that still fire stay attached)."""
+    incident = await ledger.load(incident_id)
+    if not incident.state.active:
+        raise TransitionError(incident.id, incident.state, "resolved")
+    incident = await _mark_resolved(ledger, incident, by, comment or "resolved by hand")
+    incident = await ledger.update(incident, audible=False)
+    return await settle(ledger, incident, resolved_now=True)
+
+
+async def close(ledger: Ledger, incident_id: int, by: str, comment: str = "") -> Incident:
+    """→ closed: final; an open incident is resolved first. A later alert opens a new one."""
+    incident = await ledger.load(incident_id)
+    if incident.state is State.CLOSED:
+        raise TransitionError(incident.id, incident.state, "closed")
+    if incident.state.active:
+        incident = await resolve(ledger, incident_id, by, comment)
+    incident = await ledger.update(
+        incident, state=State.CLOSED.value, closed_at=ledger.now, closed_by=by
+    )
+    incident = await ledger.event(incident, "closed", by, _comment(comment))
+    if incident.notified is not None:
+        incident = await ledger.notify(incident, "closed", {"by": by})
+    return incident
+
+
+async def comment(ledger: Ledger, incident_id: int, by: str, text: str) -> Incident:
+    """Add a comment to the timeline."""
+    if not text.strip():
+        raise ValueError("A comment needs some text.")
+    incident = await ledger.load(incident_id)
+    return await ledger.event(incident, "comment", by, {"text": text})
+
+
+def _comment(text: str) -> dict[str, str]:
+    return {"comment": text} if text else {}

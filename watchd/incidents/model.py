@@ -1,0 +1,140 @@
+"""Incident values: states, severities, and the frozen rows the API and CLI show."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class State(enum.StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+    @property
+    def active(self) -> bool:
+        """Open or acknowledged: alerts still join it."""
+        return self in (State.OPEN, State.ACKNOWLEDGED)
+
+
+ACTIVE_STATES = (State.OPEN.value, State.ACKNOWLEDGED.value)
+
+# Higher is worse; unknown severities rank with "none".
+_RANK = {"none": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
+
+
+def severity_rank(severity: str) -> int:
+    return _RANK.get(severity.lower(), 0)
+
+
+def highest_severity(severities: list[str], default: str = "none") -> str:
+    """The worst of `severities` (by rank), or `default` when there are none."""
+    return max(severities, key=severity_rank) if severities else default
+
+
+# Notification kinds written to the outbox (issue 6 routes and delivers them).
+NOTIFIED_KINDS = frozenset(
+    {
+        "opened",
+        "reopened",
+        "unmuted",
+        "updated",
+        "acknowledged",
+        "unacknowledged",
+        "resolved",
+        "closed",
+        "escalated",
+        "sla_breach",
+        "problem_opened",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One incident row as stored."""
+
+    id: int
+    key: str
+    group_labels: dict[str, str]
+    title: str
+    item: str
+    state: State
+    severity: str
+    seq: int
+    opened_at: float
+    acknowledged_at: float | None
+    acknowledged_by: str | None
+    resolved_at: float | None
+    resolved_by: str | None
+    closed_at: float | None
+    closed_by: str | None
+    notified: str | None
+    notified_at: float | None
+    audible: bool
+    escalation_policy: str | None
+    escalation_step: int
+    sla_ack_breached: bool
+    sla_resolve_breached: bool
+    problem_id: int | None
+    change_id: int | None
+    updated_at: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "key": self.key,
+            "group_labels": dict(self.group_labels),
+            "title": self.title,
+            "item": self.item,
+            "state": self.state.value,
+            "severity": self.severity,
+            "opened_at": self.opened_at,
+            "acknowledged_at": self.acknowledged_at,
+            "acknowledged_by": self.acknowledged_by,
+            "resolved_at": self.resolved_at,
+            "resolved_by": self.resolved_by,
+            "closed_at": self.closed_at,
+            "closed_by": self.closed_by,
+            "notified": self.notified,
+            "problem_id": self.problem_id,
+            "change_id": self.change_id,
+            "escalation_policy": self.escalation_policy,
+            "escalation_step": self.escalation_step,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One timeline entry of an incident; `seq` numbers them per incident from 1."""
+
+    incident_id: int
+    seq: int
+    time: float
+    kind: str
+    actor: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "kind": self.kind,
+            "actor": self.actor,
+            "detail": dict(self.detail),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An alert of an incident: its role, status and why it is muted (None: it is not)."""
+
+    fingerprint: str
+    role: str
+    item: str
+    severity: str
+    status: str
+    muted: str | None
+    joined_at: float

@@ -1,0 +1,121 @@
+"""The mute step: one question, "why is this alert not notified right now?", for silences,
+maintenance windows (config and changes), inhibit rules; topology is decided in correlate.
+
+    labels ──► silence? ──► maintenance window? ──► change window? ──► inhibited? ──► None
+              "silence:ID"  "maintenance:NAME"      "change:ID"        "inhibited:FP"
+
+A MuteView is loaded once per transaction and answers for any number of alerts.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from croniter import croniter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from watchd.incidents.changes import Change, active_changes
+from watchd.incidents.config import MaintenanceWindow
+from watchd.incidents.settings import IncidentSettings
+from watchd.incidents.silences import Silence, list_silences
+from watchd.matchers import Matcher, matches_all, parse_matchers
+from watchd.model import fingerprint
+from watchd.store.tables import alerts as al
+
+
+def window_active(window: MaintenanceWindow, now: float) -> bool:
+    """True while `now` falls inside the window (one-off or the latest cron occurrence)."""
+    zone = zoneinfo.ZoneInfo(window.timezone)
+    if window.start is not None and window.end is not None:
+        start, end = (_aware(d, zone) for d in (window.start, window.end))
+        return start.timestamp() <= now < end.timestamp()
+    assert window.cron is not None and window.duration is not None
+    here = datetime.fromtimestamp(now, zone)
+    # From just after now, the previous occurrence is the latest one at or before now.
+    latest: datetime = croniter(window.cron, here + timedelta(seconds=1)).get_prev(datetime)
+    return latest.timestamp() <= now < latest.timestamp() + window.duration
+
+
+def _aware(moment: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+@dataclass(frozen=True, slots=True)
+class _Inhibit:
+    source: tuple[Matcher, ...]
+    target: tuple[Matcher, ...]
+    equal: tuple[str, ...]
+
+
+class MuteView:
+    """Active silences, windows and inhibiting alerts at one instant."""
+
+    def __init__(
+        self,
+        settings: IncidentSettings,
+        now: float,
+        silences: Sequence[Silence],
+        changes: Sequence[Change],
+        firing: Sequence[Mapping[str, str]],
+    ) -> None:
+        self._now = now
+        self._inventory = settings.inventory
+        self._silences = [(s.id, s.parsed()) for s in silences if s.active(now)]
+        self._windows = [
+            (w.name, w.parsed(), self._with_children(w.items))
+            for w in settings.maintenance
+            if window_active(w, now)
+        ]
+        self._changes = [(c.id, self._with_children([c.item])) for c in changes if c.active(now)]
+        self._inhibits = [
+            _Inhibit(
+                parse_matchers(r.source_matchers), parse_matchers(r.target_matchers), tuple(r.equal)
+            )
+            for r in settings.inhibit_rules
+        ]
+        self._sources = [
+            (rule, labels, fingerprint(labels))
+            for rule in self._inhibits
+            for labels in firing
+            if matches_all(rule.source, labels)
+        ]
+
+    @classmethod
+    async def load(cls, conn: AsyncConnection, now: float, settings: IncidentSettings) -> MuteView:
+        silences = await list_silences(conn, now)
+        changes = await active_changes(conn, now)
+        firing: list[Mapping[str, str]] = []
+        if settings.inhibit_rules:
+            rows = await conn.execute(select(al.c.labels).where(al.c.status == "firing"))
+            firing = [dict(labels) for (labels,) in rows]
+        return cls(settings, now, silences, changes, firing)
+
+    def _with_children(self, items: Sequence[str]) -> frozenset[str]:
+        found = set(items)
+        for item in items:
+            found |= self._inventory.descendants(item)
+        return frozenset(found)
+
+    def reason(self, labels: Mapping[str, str]) -> str | None:
+        """Why an alert with `labels` is muted now, or None when it is not."""
+        for silence_id, matchers in self._silences:
+            if matches_all(matchers, labels):
+                return f"silence:{silence_id}"
+        item = labels.get("item", "")
+        for name, matchers, items in self._windows:
+            if (items and item in items) or (matchers and matches_all(matchers, labels)):
+                return f"maintenance:{name}"
+        for change_id, items in self._changes:
+            if item and item in items:
+                return f"change:{change_id}"
+        own = fingerprint(labels)
+        for rule, source, source_fp in self._sources:
+            if source_fp == own or not matches_all(rule.target, labels):
+                continue
+            if all(source.get(name, "") == labels.get(name, "") for name in rule.equal):
+                return f"inhibited:{source_fp}"
+        return None

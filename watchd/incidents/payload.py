@@ -1,0 +1,64 @@
+"""The notification payload: Alertmanager's webhook version 4 shape plus the incident and event.
+
+Existing Alertmanager webhook receivers read `status`, `alerts`, `groupLabels`, ... unchanged;
+watchd's own receivers also read `incident` and `event` (DESIGN.md §4 Notifications).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from watchd.incidents.model import Event, Incident
+
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def rfc3339(seconds: float | None) -> str:
+    if seconds is None:
+        return _ZERO_TIME
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def notification_payload(
+    incident: Incident, event: Event, alerts: Sequence[dict[str, Any]], receiver: str
+) -> dict[str, Any]:
+    """The JSON document one receiver gets for one incident event."""
+    entries = [
+        {
+            "status": a["status"],
+            "labels": dict(a["labels"]),
+            "annotations": dict(a["annotations"]),
+            "startsAt": rfc3339(a["starts_at"]),
+            "endsAt": rfc3339(a["ends_at"] if a["status"] == "resolved" else None),
+            "generatorURL": a["generator_url"],
+            "fingerprint": a["fingerprint"],
+            "role": a["role"],
+            "muted": a["muted"],
+        }
+        for a in alerts
+    ]
+    firing = incident.state.active
+    return {
+        "version": "4",
+        "groupKey": incident.key,
+        "truncatedAlerts": 0,
+        "status": "firing" if firing else "resolved",
+        "receiver": receiver,
+        "groupLabels": dict(incident.group_labels),
+        "commonLabels": _common([e["labels"] for e in entries]),
+        "commonAnnotations": _common([e["annotations"] for e in entries]),
+        "externalURL": "",
+        "alerts": entries,
+        "incident": incident.as_json(),
+        "event": event.as_json(),
+        "idempotencyKey": f"{incident.id}:{event.seq}",
+    }
+
+
+def _common(maps: Sequence[dict[str, str]]) -> dict[str, str]:
+    if not maps:
+        return {}
+    first = maps[0]
+    return {k: v for k, v in first.items() if all(m.get(k) == v for m in maps[1:])}

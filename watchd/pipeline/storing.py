@@ -1,0 +1,40 @@
+"""The store-only AlertSink that app.py used before the incident pipeline existed.
+
+It stays only until the composition root builds AlertPipeline instead; then it goes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from watchd.logging import get_logger
+from watchd.model import Alert
+
+if TYPE_CHECKING:
+    from watchd.store import Store
+
+log = get_logger("watchd.alerts")
+
+
+class StoringSink:
+    """An AlertSink that stores alerts (upsert by fingerprint) and logs each state change."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.submitted = 0
+
+    async def submit(self, alerts: tuple[Alert, ...]) -> None:
+        if not alerts:
+            return
+        await self._store.record_alerts(alerts)
+        self.submitted += len(alerts)
+        for alert in alerts:
+            log.info(
+                "alert",
+                status=alert.status.value,
+                alertname=alert.name,
+                fingerprint=alert.fingerprint,
+                labels=dict(alert.labels),
+                summary=alert.annotations.get("summary", ""),
+                source=alert.source,
+            )
