@@ -1,0 +1,266 @@
+"""MQTT ingestion against a private Mosquitto, fed by the real mosquitto_pub client."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import random
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog.testing
+
+from watchd.clock import SystemClock
+from watchd.ingest.config import MqttIngestConfig
+from watchd.ingest.mqtt import MqttIngest
+from watchd.model import Alert, AlertSink, AlertStatus
+from watchd.pipeline import StoringSink
+from watchd.store import Store
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "site/alerts"
+
+
+class Broker:
+    """A mosquitto process on a fixed loopback port, with its session store in `directory`."""
+
+    def __init__(self, directory: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.config = directory / "mosquitto.conf"
+        self.config.write_text(
+            # Started as root, mosquitto would drop to its own user and could not write here.
+            f"user {getpass.getuser()}\n"
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {directory}/\n"
+            f"log_dest file {directory}/mosquitto.log\n"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(self.config)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"mosquitto did not listen on port {self.port} within 10 s")
+
+    def stop(self) -> None:
+        """Stop the broker as an operator would (SIGTERM: it saves its sessions)."""
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    async def publish(self, payload: str | bytes, topic: str = TOPIC) -> None:
+        """Publish with mosquitto_pub at QoS 1 and wait until the broker has it."""
+        proc = await asyncio.create_subprocess_exec(
+            "mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-q", "1",
+            "-t", topic, "-s",
+            stdin=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        await asyncio.wait_for(
+            proc.communicate(payload.encode() if isinstance(payload, str) else payload), 10
+        )
+        assert proc.returncode == 0
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    running = Broker(tmp_path)
+    running.start()
+    yield running
+    running.stop()
+
+
+def config(broker: Broker, **overrides: Any) -> MqttIngestConfig:
+    settings: dict[str, Any] = {
+        "enabled": True,
+        "port": broker.port,
+        "client_id": "watchd-test",
+        "topics": [TOPIC],
+        "max_backoff": 1.0,
+    }
+    return MqttIngestConfig(**(settings | overrides))
+
+
+@pytest.fixture
+async def run_ingest() -> AsyncIterator[
+    Callable[..., Awaitable[tuple[MqttIngest, asyncio.Task[None]]]]
+]:
+    """Start MqttIngest.run in a task, connected; every task is cancelled at the end."""
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(
+        cfg: MqttIngestConfig, sink: AlertSink
+    ) -> tuple[MqttIngest, asyncio.Task[None]]:
+        ingest = MqttIngest(cfg, sink=sink, clock=SystemClock(), rng=random.Random(1))
+        task = asyncio.create_task(ingest.run(), name="watchd.mqtt-test")
+        tasks.append(task)
+        await asyncio.wait_for(ingest.connected.wait(), 10)
+        return ingest, task
+
+    yield start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def stored(store: Store, count: int) -> list[Alert]:
+    """Wait (at most 10 s) until the store holds `count` alerts, and return them."""
+    async with asyncio.timeout(10):
+        while len(alerts := await store.alerts()) < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    return alerts
+
+
+AM_ALERT = {
+    "labels": {"alertname": "InstanceDown", "instance": "web1:9100"},
+    "annotations": {"summary": "web1 is down"},
+    "startsAt": "2027-01-15T07:58:30.123Z",
+    "endsAt": "2100-01-01T00:00:00.000Z",
+    "generatorURL": "http://prom:9090/graph",
+}
+EVENT = {
+    "source": "nagios",
+    "item": "db1",
+    "check": "disk",
+    "severity": "warning",
+    "status": "firing",
+    "summary": "disk 91% full",
+}
+
+
+async def test_every_payload_shape_is_stored(
+    broker: Broker, store: Store, sink: StoringSink, run_ingest: Any
+) -> None:
+    """An Alertmanager list, a single Alertmanager alert and an event are all stored."""
+    ingest, _ = await run_ingest(config(broker), sink)
+    second = dict(AM_ALERT, labels={"alertname": "DiskFull", "instance": "db1:9100"})
+    await broker.publish(json.dumps([AM_ALERT]))
+    await broker.publish(json.dumps(second))
+    await broker.publish(json.dumps(EVENT))
+    alerts = {a.name: a for a in await stored(store, 3)}
+    assert set(alerts) == {"InstanceDown", "DiskFull", "disk"}
+    assert alerts["InstanceDown"].source == "alertmanager-api"
+    assert alerts["disk"].labels["item"] == "db1"
+    assert alerts["disk"].status is AlertStatus.FIRING
+    assert ingest.rejected == 0
+
+
+async def test_bad_payloads_are_counted_and_do_not_block_the_topic(
+    broker: Broker, store: Store, sink: StoringSink, run_ingest: Any
+) -> None:
+    """Non-JSON and wrongly shaped payloads are dropped and counted; later alerts still arrive."""
+    ingest, task = await run_ingest(config(broker), sink)
+    await broker.publish("the disk is on fire")
+    await broker.publish(b"\xff\xfe not utf-8")
+    await broker.publish(json.dumps({"labels": {}}))
+    await broker.publish(json.dumps([AM_ALERT]))
+    await stored(store, 1)
+    assert ingest.rejected == 3
+    assert not task.done()
+
+
+async def test_a_broker_restart_is_survived(
+    broker: Broker, store: Store, sink: StoringSink, run_ingest: Any
+) -> None:
+    """When the broker goes away and comes back, watchd reconnects and keeps storing.
+
+    The outage is logged once when it starts and once when it ends, however many retries.
+    """
+    ingest, task = await run_ingest(config(broker), sink)
+    with structlog.testing.capture_logs() as logs:
+        broker.stop()
+        async with asyncio.timeout(10):
+            while ingest.connected.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(2.5)  # several reconnect attempts fail meanwhile
+        broker.start()
+        await asyncio.wait_for(ingest.connected.wait(), 15)
+    events = [entry["event"] for entry in logs]
+    assert events == ["mqtt_broker_unreachable", "mqtt_broker_back"]
+    await broker.publish(json.dumps([AM_ALERT]))
+    [alert] = await stored(store, 1)
+    assert alert.name == "InstanceDown"
+    assert not task.done()
+
+
+async def test_messages_published_while_away_arrive_on_reconnect(
+    broker: Broker, store: Store, sink: StoringSink, run_ingest: Any
+) -> None:
+    """With the persistent session, QoS 1 alerts sent while watchd was stopped arrive later."""
+    _, first = await run_ingest(config(broker), sink)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    await broker.publish(json.dumps([AM_ALERT]))
+    await broker.publish(json.dumps(EVENT))
+    assert await store.alerts() == []
+    await run_ingest(config(broker), sink)
+    assert {a.name for a in await stored(store, 2)} == {"InstanceDown", "disk"}
+
+
+async def test_the_mqtt5_session_also_persists(
+    broker: Broker, store: Store, sink: StoringSink, run_ingest: Any
+) -> None:
+    """Over MQTT 5 (clean_start off, a session expiry) alerts sent while away arrive too."""
+    cfg = config(broker, protocol="5", session_expiry=600.0)
+    _, first = await run_ingest(cfg, sink)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    await broker.publish(json.dumps([AM_ALERT]))
+    await run_ingest(cfg, sink)
+    await stored(store, 1)
+
+
+class StuckSink:
+    """A sink that never commits: the process dies while storing (a fault made on purpose)."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+
+    async def submit(self, alerts: tuple[Alert, ...]) -> None:
+        self.entered.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_message_not_yet_stored_is_not_acknowledged(
+    broker: Broker, store: Store, sink: StoringSink, run_ingest: Any
+) -> None:
+    """If watchd stops while storing a message, the broker delivers it again afterwards."""
+    stuck = StuckSink()
+    _, first = await run_ingest(config(broker), stuck)
+    await broker.publish(json.dumps([AM_ALERT]))
+    await asyncio.wait_for(stuck.entered.wait(), 10)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    await run_ingest(config(broker), sink)
+    [alert] = await stored(store, 1)
+    assert alert.name == "InstanceDown"
+
+
+async def test_shared_subscriptions_split_a_topic(
+    broker: Broker, store: Store, sink: StoringSink, run_ingest: Any
+) -> None:
+    """Two nodes in one MQTT 5 shared group each get a part of the topic and none is lost."""
+    a, _ = await run_ingest(config(broker, protocol="5", shared_group="watchd"), sink)
+    other = config(broker, protocol="5", shared_group="watchd", client_id="watchd-test-2")
+    b, _ = await run_ingest(other, sink)
+    for i in range(20):
+        await broker.publish(json.dumps(dict(EVENT, check=f"disk{i}")))
+    await stored(store, 20)
+    assert a.messages + b.messages == 20
+    assert a.messages > 0 and b.messages > 0
