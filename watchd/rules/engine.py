@@ -34,7 +34,7 @@ from watchd.clock import Clock
 from watchd.flap import HISTORY, FlapPolicy, record
 from watchd.model import Alert, AlertStatus, Sample, counter_increase
 from watchd.rules.conditions.aggregates import evict, window_value
-from watchd.rules.model import SEVERITY_NAMES, Join, Rule, RuleSet
+from watchd.rules.model import SEVERITY_NAMES, Join, Matcher, Rule, RuleSet
 from watchd.rules.state import SeriesState
 from watchd.rules.templates import render_annotations
 
@@ -55,16 +55,32 @@ class EngineStats:
 class _Runtime:
     """A rule with its series states."""
 
-    __slots__ = ("flap", "pair_matchers", "plain", "rule", "seen_pairs", "states")
+    __slots__ = ("accepts", "flap", "pair_matchers", "plain", "rule", "seen_pairs", "states")
 
     def __init__(self, rule: Rule, flap: FlapPolicy) -> None:
         self.rule = rule
         self.plain = rule.plain
+        self.accepts = _compile_matchers(rule.matchers)
         self.flap = rule.flap if rule.flap is not None else flap
         self.states: dict[frozenset[tuple[str, str]], SeriesState] = {}
         self.pair_matchers = tuple(m for m in rule.matchers if m.label in _PAIR_LABELS)
         # (item, check) pairs this absent rule has seen a real series for.
         self.seen_pairs: set[tuple[str, str]] = set()
+
+
+def _compile_matchers(
+    matchers: tuple[Matcher, ...],
+) -> Callable[[Mapping[str, str]], bool] | None:
+    """One callable for a rule's matchers; the single-equality case is the hot one."""
+    if not matchers:
+        return None
+    if len(matchers) == 1:
+        only = matchers[0]
+        if only.op == "=":
+            label, value = only.label, only.value
+            return lambda labels: labels.get(label, "") == value
+        return only.matches
+    return lambda labels: all(m.matches(labels) for m in matchers)
 
 
 class RuleEngine:
@@ -168,10 +184,11 @@ class RuleEngine:
             labels = sample.labels
             key: frozenset[tuple[str, str]] | None = None
             for runtime in runtimes:
-                rule = runtime.rule
                 evaluations += 1
-                if rule.matchers and not all(m.matches(labels) for m in rule.matchers):
+                accepts = runtime.accepts
+                if accepts is not None and not accepts(labels):
                     continue
+                rule = runtime.rule
                 if key is None:
                     key = frozenset(labels.items())
                 state = runtime.states.get(key)
