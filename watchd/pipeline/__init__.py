@@ -51,6 +51,10 @@ class AlertPipeline:
         self.settings = settings
         self.submitted = 0
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     def reconfigure(self, settings: IncidentSettings) -> None:
         """Use new settings (after a reload) from the next batch on."""
         self.settings = settings

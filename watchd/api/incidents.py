@@ -1,0 +1,230 @@
+"""Incidents, silences, changes, problems and alerts over HTTP (DESIGN.md §5).
+
+    GET  /api/v1/incidents?state=&severity=&item=     read
+    GET  /api/v1/incidents/{id}                       read   (alerts + timeline)
+    POST /api/v1/incidents/{id}/ack|unack|resolve|close|comment   write  {"by", "comment"|"text"}
+    GET  /api/v1/silences[?all=1]   POST /api/v1/silences   DELETE /api/v1/silences/{id}
+    GET  /api/v1/changes            POST /api/v1/changes
+    GET  /api/v1/problems[?state=]  GET /api/v1/alerts[?status=]
+
+The actor of an action is the `by` field of the body ("api" when absent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from watchd.api.auth import require_scope
+from watchd.api.errors import ApiError
+from watchd.durations import parse_duration
+from watchd.incidents.changes import ChangeError
+from watchd.incidents.ledger import IncidentNotFound
+from watchd.incidents.lifecycle import TransitionError
+from watchd.incidents.service import IncidentService
+from watchd.incidents.silences import SilenceError
+
+SERVICE = web.AppKey("watchd.incidents", IncidentService)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ActionBody(_Body):
+    by: str = Field(default="api", min_length=1)
+    comment: str = ""
+
+
+class CommentBody(_Body):
+    by: str = Field(default="api", min_length=1)
+    text: str = Field(min_length=1)
+
+
+class SilenceBody(_Body):
+    matchers: list[str] = Field(min_length=1)
+    starts_at: float | datetime | None = None
+    ends_at: float | datetime | None = None
+    duration: str | None = None
+    created_by: str = Field(min_length=1)
+    comment: str = ""
+
+
+class ChangeBody(_Body):
+    item: str = Field(min_length=1)
+    summary: str = Field(min_length=1)
+    starts_at: float | datetime
+    ends_at: float | datetime
+    ticket: str = ""
+    created_by: str = "api"
+
+
+def _epoch(value: float | datetime) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+async def _body(request: web.Request, model: type[Any]) -> Any:
+    if not request.can_read_body:
+        raw: Any = {}
+    else:
+        try:
+            raw = await request.json()
+        except ValueError as exc:
+            raise ApiError(400, "The request body is not valid JSON.") from exc
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError(400, f"Field '{where}': {first['msg']}.") from exc
+
+
+def _id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise ApiError(400, f"The incident id must be a number, not {raw!r}.")
+    return int(raw)
+
+
+async def _guard(call: Awaitable[Any]) -> Any:
+    try:
+        return await call
+    except IncidentNotFound as exc:
+        raise ApiError(404, str(exc)) from exc
+    except TransitionError as exc:
+        raise ApiError(409, str(exc)) from exc
+    except (SilenceError, ChangeError) as exc:
+        raise ApiError(400, f"Field '{exc.field}': {exc}") from exc
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from exc
+
+
+@require_scope("read")
+async def list_incidents(request: web.Request) -> web.Response:
+    q = request.query
+    found = await request.app[SERVICE].list_incidents(
+        state=q.get("state"), severity=q.get("severity"), item=q.get("item")
+    )
+    return web.json_response({"incidents": found})
+
+
+@require_scope("read")
+async def get_incident(request: web.Request) -> web.Response:
+    return web.json_response(await _guard(request.app[SERVICE].get_incident(_id(request))))
+
+
+def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    @require_scope("write")
+    async def act(request: web.Request) -> web.Response:
+        incident_id = _id(request)
+        service = request.app[SERVICE]
+        if name == "comment":
+            body = await _body(request, CommentBody)
+            result = await _guard(service.comment(incident_id, body.by, body.text))
+        else:
+            body = await _body(request, ActionBody)
+            method = {
+                "ack": service.acknowledge,
+                "unack": service.unacknowledge,
+                "resolve": service.resolve,
+                "close": service.close,
+            }[name]
+            result = await _guard(method(incident_id, body.by, body.comment))
+        return web.json_response(result)
+
+    return act
+
+
+@require_scope("read")
+async def list_silences(request: web.Request) -> web.Response:
+    include = request.query.get("all", "") in ("1", "true", "yes")
+    return web.json_response(
+        {"silences": await request.app[SERVICE].silences(include_expired=include)}
+    )
+
+
+@require_scope("write")
+async def post_silence(request: web.Request) -> web.Response:
+    body = await _body(request, SilenceBody)
+    service = request.app[SERVICE]
+    starts = None if body.starts_at is None else _epoch(body.starts_at)
+    if body.ends_at is not None:
+        ends = _epoch(body.ends_at)
+    elif body.duration is not None:
+        try:
+            ends = (starts if starts is not None else service.now()) + parse_duration(body.duration)
+        except ValueError as exc:
+            raise ApiError(400, f"Field 'duration': {exc}.") from exc
+    else:
+        raise ApiError(400, "A silence needs 'ends_at' or 'duration'.")
+    silence = await _guard(
+        service.add_silence(
+            matchers=body.matchers,
+            starts_at=starts,
+            ends_at=ends,
+            created_by=body.created_by,
+            comment=body.comment,
+        )
+    )
+    return web.json_response(silence, status=201)
+
+
+@require_scope("write")
+async def delete_silence(request: web.Request) -> web.Response:
+    silence_id = request.match_info["id"]
+    if not await request.app[SERVICE].expire_silence(silence_id):
+        raise ApiError(404, f"There is no running or pending silence {silence_id}.")
+    return web.json_response({"expired": silence_id})
+
+
+@require_scope("read")
+async def list_changes(request: web.Request) -> web.Response:
+    return web.json_response({"changes": await request.app[SERVICE].changes()})
+
+
+@require_scope("write")
+async def post_change(request: web.Request) -> web.Response:
+    body = await _body(request, ChangeBody)
+    change = await _guard(
+        request.app[SERVICE].add_change(
+            item=body.item,
+            summary=body.summary,
+            starts_at=_epoch(body.starts_at),
+            ends_at=_epoch(body.ends_at),
+            ticket=body.ticket,
+            created_by=body.created_by,
+        )
+    )
+    return web.json_response(change, status=201)
+
+
+@require_scope("read")
+async def list_problems(request: web.Request) -> web.Response:
+    found = await request.app[SERVICE].problems(state=request.query.get("state"))
+    return web.json_response({"problems": found})
+
+
+@require_scope("read")
+async def list_alerts(request: web.Request) -> web.Response:
+    found = await request.app[SERVICE].alerts(status=request.query.get("status"))
+    return web.json_response({"alerts": found})
+
+
+def add_routes(app: web.Application, service: IncidentService) -> None:
+    """Add the incident routes to an app from watchd.api.create_app."""
+    app[SERVICE] = service
+    app.router.add_get("/api/v1/incidents", list_incidents)
+    app.router.add_get("/api/v1/incidents/{id}", get_incident)
+    for name in ("ack", "unack", "resolve", "close", "comment"):
+        app.router.add_post(f"/api/v1/incidents/{{id}}/{name}", _action(name))
+    app.router.add_get("/api/v1/silences", list_silences)
+    app.router.add_post("/api/v1/silences", post_silence)
+    app.router.add_delete("/api/v1/silences/{id}", delete_silence)
+    app.router.add_get("/api/v1/changes", list_changes)
+    app.router.add_post("/api/v1/changes", post_change)
+    app.router.add_get("/api/v1/problems", list_problems)
+    app.router.add_get("/api/v1/alerts", list_alerts)

@@ -1,0 +1,253 @@
+"""`watchd incidents | incident | ack | resolve | comment | silence | change | problems`.
+
+These talk to the store directly with the same config as the daemon, so they work whether it
+runs or not (SQLite in WAL mode lets both share the file). cli.py calls `add_commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from watchd.clock import SystemClock
+from watchd.config import ConfigError, load_config
+from watchd.durations import parse_duration
+from watchd.incidents.changes import ChangeError
+from watchd.incidents.ledger import IncidentNotFound
+from watchd.incidents.lifecycle import TransitionError
+from watchd.incidents.service import IncidentService
+from watchd.incidents.settings import IncidentSettings
+from watchd.incidents.silences import SilenceError
+from watchd.store import Store, StoreError
+
+Command = Callable[[str, str], argparse.ArgumentParser]
+
+
+def add_commands(sub: Any, command: Command) -> None:
+    """Register the incident commands on the `watchd` parser (`command` adds -c/--config)."""
+    del sub  # every command is built through `command`, which adds the shared --config
+    cmd = command("incidents", "List incidents (newest first).")
+    cmd.add_argument("--state", help="only these states, comma-separated (open,acknowledged,...)")
+    cmd.add_argument("--severity", help="only these severities, comma-separated")
+    cmd.add_argument("--item", help="only incidents of this item")
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+    cmd.set_defaults(func=_run(_incidents))
+
+    cmd = command("incident", "Show one incident with its alerts and timeline.")
+    cmd.add_argument("id", type=int)
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+    cmd.set_defaults(func=_run(_incident))
+
+    for name, help_text in (
+        ("ack", "Acknowledge an incident (stops escalation)."),
+        ("unack", "Take back an acknowledgement."),
+        ("resolve", "Resolve an incident by hand."),
+        ("close", "Close an incident (final)."),
+    ):
+        cmd = command(name, help_text)
+        cmd.add_argument("id", type=int)
+        cmd.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
+        cmd.add_argument("--comment", default="", help="a comment for the timeline")
+        cmd.set_defaults(func=_run(_action), action=name)
+
+    cmd = command("comment", "Add a comment to an incident's timeline.")
+    cmd.add_argument("id", type=int)
+    cmd.add_argument("text")
+    cmd.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
+    cmd.set_defaults(func=_run(_comment))
+
+    cmd = command("silence", "Silences: add, list, expire.")
+    cmd.add_argument("action", choices=["add", "list", "expire"])
+    cmd.add_argument("args", nargs="*", help='add: matchers (item="db1" ...); expire: silence id')
+    cmd.add_argument("--duration", default="1h", help="add: how long (default: %(default)s)")
+    cmd.add_argument("--by", default=getpass.getuser(), help="add: author (default: %(default)s)")
+    cmd.add_argument("--comment", default="", help="add: why")
+    cmd.add_argument("--all", action="store_true", help="list: expired ones too")
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+    cmd.set_defaults(func=_run(_silence))
+
+    cmd = command("change", "Changes: add planned work on an item (mutes it and its children).")
+    cmd.add_argument("action", choices=["add"])
+    cmd.add_argument("item")
+    cmd.add_argument("summary")
+    cmd.add_argument("--start", help="ISO time (default: now)")
+    cmd.add_argument("--end", help="ISO time; or --duration")
+    cmd.add_argument("--duration", default="1h", help="when --end is absent (default: %(default)s)")
+    cmd.add_argument("--ticket", default="", help="ticket reference")
+    cmd.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
+    cmd.set_defaults(func=_run(_change))
+
+    cmd = command("problems", "List problems (recurring incidents).")
+    cmd.add_argument("--state", help="open or closed")
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+    cmd.set_defaults(func=_run(_problems))
+
+
+Handler = Callable[[IncidentService, argparse.Namespace], Awaitable[int]]
+
+
+def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            config = load_config(Path(args.config))
+        except ConfigError as exc:
+            print(exc)
+            return 1
+        return asyncio.run(_with_service(config.store_url(), config, handler, args))
+
+    return run
+
+
+async def _with_service(url: str, config: Any, handler: Handler, args: argparse.Namespace) -> int:
+    clock = SystemClock()
+    try:
+        store = await Store.open(url, clock=clock)
+    except StoreError as exc:
+        print(f"error: {exc}")
+        return 1
+    settings = IncidentSettings.from_config(config)
+    service = IncidentService(store.engine, clock=clock, settings=lambda: settings)
+    try:
+        return await handler(service, args)
+    except (IncidentNotFound, TransitionError, SilenceError, ChangeError, ValueError) as exc:
+        print(f"error: {exc}")
+        return 1
+    except StoreError as exc:
+        print(f"error: {exc}")
+        return 1
+    finally:
+        await store.close()
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _parse_time(text: str) -> float:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # a time without zone is local time
+    return moment.timestamp()
+
+
+async def _incidents(service: IncidentService, args: argparse.Namespace) -> int:
+    found = await service.list_incidents(state=args.state, severity=args.severity, item=args.item)
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    if not found:
+        print("no incidents")
+    for i in found:
+        print(
+            f"{i['id']:>6}  {i['state']:<12} {i['severity']:<9} {_when(i['opened_at'])}  "
+            f"{i['title']}"
+        )
+    return 0
+
+
+async def _incident(service: IncidentService, args: argparse.Namespace) -> int:
+    found = await service.get_incident(args.id)
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    print(f"incident {found['id']}: {found['title']}")
+    print(f"  state {found['state']}, severity {found['severity']}, key {found['key']}")
+    for what in ("acknowledged", "resolved", "closed"):
+        if found[f"{what}_at"] is not None:
+            print(f"  {what} {_when(found[f'{what}_at'])} by {found[f'{what}_by']}")
+    print("  alerts:")
+    for a in found["alerts"]:
+        muted = f" (muted: {a['muted']})" if a["muted"] else ""
+        labels = ",".join(f"{k}={v}" for k, v in sorted(a["labels"].items()))
+        print(f"    {a['status']:<8} {a['role']:<8} {{{labels}}}{muted}")
+    print("  timeline:")
+    for e in found["timeline"]:
+        detail = json.dumps(e["detail"], sort_keys=True) if e["detail"] else ""
+        print(f"    {e['seq']:>3} {_when(e['time'])} {e['kind']:<26} {e['actor']:<10} {detail}")
+    return 0
+
+
+async def _action(service: IncidentService, args: argparse.Namespace) -> int:
+    method = {
+        "ack": service.acknowledge,
+        "unack": service.unacknowledge,
+        "resolve": service.resolve,
+        "close": service.close,
+    }[args.action]
+    result = await method(args.id, args.by, args.comment)
+    print(f"incident {result['id']} is {result['state']}")
+    return 0
+
+
+async def _comment(service: IncidentService, args: argparse.Namespace) -> int:
+    await service.comment(args.id, args.by, args.text)
+    print(f"comment added to incident {args.id}")
+    return 0
+
+
+async def _silence(service: IncidentService, args: argparse.Namespace) -> int:
+    if args.action == "add":
+        silence = await service.add_silence(
+            matchers=list(args.args),
+            ends_at=service.now() + parse_duration(args.duration),
+            created_by=args.by,
+            comment=args.comment,
+        )
+        print(json.dumps(silence) if args.json else f"silence {silence['id']} added")
+        return 0
+    if args.action == "expire":
+        if len(args.args) != 1:
+            print("error: `watchd silence expire` takes one silence id")
+            return 2
+        if not await service.expire_silence(args.args[0]):
+            print(f"error: there is no running or pending silence {args.args[0]}")
+            return 1
+        print(f"silence {args.args[0]} expired")
+        return 0
+    found = await service.silences(include_expired=args.all)
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    if not found:
+        print("no silences")
+    for s in found:
+        print(
+            f"{s['id']}  {s['state']:<8} until {_when(s['ends_at'])}  {s['created_by']}: "
+            f"{' '.join(s['matchers'])}  {s['comment']}"
+        )
+    return 0
+
+
+async def _change(service: IncidentService, args: argparse.Namespace) -> int:
+    starts = _parse_time(args.start) if args.start else service.now()
+    ends = _parse_time(args.end) if args.end else starts + parse_duration(args.duration)
+    change = await service.add_change(
+        item=args.item,
+        summary=args.summary,
+        starts_at=starts,
+        ends_at=ends,
+        ticket=args.ticket,
+        created_by=args.by,
+    )
+    print(f"change {change['id']} on {change['item']} until {_when(change['ends_at'])}")
+    return 0
+
+
+async def _problems(service: IncidentService, args: argparse.Namespace) -> int:
+    found = await service.problems(state=args.state)
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    if not found:
+        print("no problems")
+    for p in found:
+        print(f"{p['id']:>5}  {p['state']:<7} {len(p['incidents'])} incidents  {p['title']}")
+    return 0

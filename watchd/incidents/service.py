@@ -1,0 +1,224 @@
+"""What operators do with incidents, silences, changes and problems, as one object for the API
+and the CLI: each call is one transaction on the store, so both work the same with the daemon
+running or stopped (SQLite WAL lets them share the file)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from watchd.clock import Clock
+from watchd.incidents import changes as change_ops
+from watchd.incidents import lifecycle, problems, silences, sweep
+from watchd.incidents.ledger import Ledger, incident_from_row
+from watchd.incidents.model import Incident
+from watchd.incidents.settings import IncidentSettings
+from watchd.store.engine import write_transaction
+from watchd.store.errors import StoreError
+from watchd.store.incident_tables import incident_alerts as ia
+from watchd.store.incident_tables import incidents as inc
+from watchd.store.tables import alerts as al
+
+T = TypeVar("T")
+
+
+class IncidentService:
+    """Incident queries and actions; `settings` is called each time so reloads apply."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, clock: Clock, settings: Callable[[], IncidentSettings]
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._settings = settings
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    async def list_incidents(
+        self,
+        *,
+        state: str | None = None,
+        severity: str | None = None,
+        item: str | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        """Incidents, newest first, filtered by state, severity and item."""
+        query = select(inc)
+        if state:
+            query = query.where(inc.c.state.in_(state.split(",")))
+        if severity:
+            query = query.where(inc.c.severity.in_(severity.split(",")))
+        if item:
+            query = query.where(inc.c.item == item)
+        async with self._reading("list incidents") as conn:
+            rows = await conn.execute(query.order_by(inc.c.id.desc()).limit(limit))
+            return [incident_from_row(r).as_json() for r in rows]
+
+    async def get_incident(self, incident_id: int) -> dict[str, Any]:
+        """One incident with its alerts and its timeline; IncidentNotFound if there is none."""
+        async with self._reading(f"read incident {incident_id}") as conn:
+            ledger = Ledger(conn, self._clock.now(), self._settings())
+            incident = await ledger.load(incident_id, lock=False)
+            alerts = await ledger.alert_rows(incident_id)
+            events = await ledger.events(incident_id)
+        return {
+            **incident.as_json(),
+            "alerts": [
+                {
+                    "fingerprint": a["fingerprint"],
+                    "role": a["role"],
+                    "status": a["status"],
+                    "muted": a["muted"],
+                    "labels": a["labels"],
+                    "annotations": a["annotations"],
+                    "starts_at": a["starts_at"],
+                    "ends_at": a["ends_at"],
+                    "source": a["source"],
+                }
+                for a in alerts
+            ],
+            "timeline": [e.as_json() for e in events],
+        }
+
+    async def acknowledge(self, incident_id: int, by: str, comment: str = "") -> dict[str, Any]:
+        return await self._act(lambda led: lifecycle.acknowledge(led, incident_id, by, comment))
+
+    async def unacknowledge(self, incident_id: int, by: str, comment: str = "") -> dict[str, Any]:
+        return await self._act(lambda led: lifecycle.unacknowledge(led, incident_id, by, comment))
+
+    async def resolve(self, incident_id: int, by: str, comment: str = "") -> dict[str, Any]:
+        return await self._act(lambda led: lifecycle.resolve(led, incident_id, by, comment))
+
+    async def close(self, incident_id: int, by: str, comment: str = "") -> dict[str, Any]:
+        return await self._act(lambda led: lifecycle.close(led, incident_id, by, comment))
+
+    async def comment(self, incident_id: int, by: str, text: str) -> dict[str, Any]:
+        return await self._act(lambda led: lifecycle.comment(led, incident_id, by, text))
+
+    async def silences(self, *, include_expired: bool = False) -> list[dict[str, Any]]:
+        now = self._clock.now()
+        async with self._reading("list silences") as conn:
+            found = await silences.list_silences(conn, now, include_expired=include_expired)
+        return [s.as_json(now) for s in found]
+
+    async def add_silence(
+        self,
+        *,
+        matchers: list[str],
+        ends_at: float,
+        created_by: str,
+        comment: str = "",
+        starts_at: float | None = None,
+    ) -> dict[str, Any]:
+        """Create a silence and apply it to incidents at once; SilenceError for bad input."""
+        now = self._clock.now()
+        async with self._writing("add a silence") as conn:
+            silence = await silences.add_silence(
+                conn,
+                matchers=matchers,
+                starts_at=now if starts_at is None else starts_at,
+                ends_at=ends_at,
+                created_by=created_by,
+                comment=comment,
+                now=now,
+            )
+            await sweep.sweep(conn, now, self._settings())
+        return silence.as_json(now)
+
+    async def expire_silence(self, silence_id: str) -> bool:
+        """End a silence now (what it held back is notified); False if none was running."""
+        now = self._clock.now()
+        async with self._writing("expire a silence") as conn:
+            expired = await silences.expire_silence(conn, silence_id, now)
+            if expired:
+                await sweep.sweep(conn, now, self._settings())
+        return expired
+
+    async def changes(self) -> list[dict[str, Any]]:
+        async with self._reading("list changes") as conn:
+            return [c.as_json() for c in await change_ops.list_changes(conn)]
+
+    async def add_change(
+        self,
+        *,
+        item: str,
+        summary: str,
+        starts_at: float,
+        ends_at: float,
+        ticket: str = "",
+        created_by: str,
+    ) -> dict[str, Any]:
+        """Record a change (a maintenance window for its item and children); ChangeError."""
+        now = self._clock.now()
+        settings = self._settings()
+        async with self._writing("add a change") as conn:
+            change = await change_ops.add_change(
+                conn,
+                item=item,
+                summary=summary,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                ticket=ticket,
+                created_by=created_by,
+                now=now,
+                inventory=settings.inventory,
+            )
+            await sweep.sweep(conn, now, settings)
+        return change.as_json()
+
+    async def problems(self, *, state: str | None = None) -> list[dict[str, Any]]:
+        async with self._reading("list problems") as conn:
+            return await problems.list_problems(conn, state=state)
+
+    async def alerts(self, *, status: str | None = None) -> list[dict[str, Any]]:
+        """Stored alerts with the incident they belong to and why they are muted, if they are."""
+        query = select(al, ia.c.incident_id, ia.c.role, ia.c.muted).select_from(
+            al.outerjoin(ia, ia.c.fingerprint == al.c.fingerprint)
+        )
+        if status:
+            query = query.where(al.c.status == status)
+        async with self._reading("list alerts") as conn:
+            rows = await conn.execute(query.order_by(al.c.first_seen, ia.c.incident_id))
+            latest: dict[str, dict[str, Any]] = {}
+            for r in rows:
+                latest[r.fingerprint] = {
+                    "fingerprint": r.fingerprint,
+                    "labels": r.labels,
+                    "annotations": r.annotations,
+                    "status": r.status,
+                    "starts_at": r.starts_at,
+                    "ends_at": r.ends_at,
+                    "source": r.source,
+                    "updated_at": r.updated_at,
+                    "incident": r.incident_id,
+                    "role": r.role,
+                    "muted": r.muted,
+                }
+        return list(latest.values())
+
+    async def _act(self, action: Callable[[Ledger], Awaitable[Incident]]) -> dict[str, Any]:
+        async with self._writing("change an incident") as conn:
+            incident = await action(Ledger(conn, self._clock.now(), self._settings()))
+        return incident.as_json()
+
+    @asynccontextmanager
+    async def _writing(self, operation: str) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with write_transaction(self._engine) as conn:
+                yield conn
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(operation, str(exc)) from exc
+
+    @asynccontextmanager
+    async def _reading(self, operation: str) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.connect() as conn:
+                yield conn
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(operation, str(exc)) from exc
