@@ -26,6 +26,7 @@ from watchd.clock import Clock, SystemClock
 from watchd.config import Config, ConfigError, ConfigProblem, ResolvedCheck, load_config
 from watchd.durations import format_duration
 from watchd.housekeeping import Housekeeping, retention_job
+from watchd.ingest.snmptrap import SnmpTrapReceiver
 from watchd.logging import configure_logging, get_logger
 from watchd.metrics import Metrics
 from watchd.model import Collector
@@ -112,6 +113,7 @@ class Daemon:
             clock=self.clock,
             batch_size=config.store.batch_size,
             flush_interval=config.store.flush_interval,
+            on_flush=self.metrics.observe_store_write,
         )
         self.store = store
         sink = StoringSink(store)
@@ -151,6 +153,15 @@ class Daemon:
                     ),
                     tg.create_task(self._heartbeat_loop(), name="watchd.heartbeat"),
                 ]
+                if config.snmp_traps.enabled:
+                    traps = SnmpTrapReceiver(
+                        config.snmp_traps,
+                        sink,
+                        items_by_address={i.address: i.name for i in config.items if i.address},
+                        clock=self.clock,
+                    )
+                    tasks.append(tg.create_task(traps.run(), name="watchd.snmptrap"))
+                    await traps.wait_ready()
                 housekeeping.start()
                 self._ready = True
                 log.info(

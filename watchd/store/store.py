@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -44,11 +44,12 @@ class Store:
         flush_interval: float = 1.0,
         migrate: bool = True,
         max_pending: int = DEFAULT_MAX_PENDING,
+        on_flush: Callable[[float], None] | None = None,
     ) -> Store:
         """Connect to `url` (sqlite:///path or postgresql://...), migrating to the newest schema.
 
         `max_pending` bounds the samples held in memory while writes fail; past it the
-        oldest are dropped.
+        oldest are dropped. `on_flush` is told each successful batch write's duration.
         """
         engine = create_engine(url)
         try:
@@ -63,6 +64,7 @@ class Store:
             batch_size=batch_size,
             flush_interval=flush_interval,
             max_pending=max_pending,
+            on_flush=on_flush,
         )
         return cls(engine, clock, writer)
 

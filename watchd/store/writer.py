@@ -11,6 +11,7 @@ import asyncio
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,8 +38,10 @@ class SampleWriter:
         batch_size: int,
         flush_interval: float,
         max_pending: int,
+        on_flush: Callable[[float], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._on_flush = on_flush
         self._clock = clock
         self._batch_size = batch_size
         self._flush_interval = flush_interval
@@ -83,6 +86,8 @@ class SampleWriter:
                 raise error from exc
             # Real elapsed time, not the injected clock: this measures the database.
             self.write_latency_seconds = time.perf_counter() - started
+            if self._on_flush is not None:
+                self._on_flush(self.write_latency_seconds)
             self._note_success()
             return len(batch)
 
