@@ -20,65 +20,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from collectors import REGISTRY
 from watchd.api import create_app, start_api
 from watchd.clock import Clock, SystemClock
-from watchd.config import Config, ConfigError, ConfigProblem, ResolvedCheck, load_config
+from watchd.config import Config, ConfigError
 from watchd.durations import format_duration
 from watchd.housekeeping import Housekeeping, retention_job
 from watchd.ingest.snmptrap import SnmpTrapReceiver
+from watchd.loading import load_setup
 from watchd.logging import configure_logging, get_logger
 from watchd.metrics import Metrics
 from watchd.model import Collector
 from watchd.pipeline import StoringSink
+from watchd.pipeline.buffer import BufferedSink
 from watchd.results import ResultProcessor
+from watchd.rules import RuleEngine
+from watchd.rules.service import RuleService
 from watchd.scheduler import Scheduler
 from watchd.sdnotify import SystemdNotifier
-from watchd.secrets import SecretError
 from watchd.store import Store
 
 log = get_logger("watchd")
-
-
-def build_collectors(config: Config) -> list[tuple[ResolvedCheck, Collector]]:
-    """One collector per enabled check; a collector that cannot be built is a config problem."""
-    built: list[tuple[ResolvedCheck, Collector]] = []
-    problems: list[ConfigProblem] = []
-    for check in config.checks():
-        try:
-            built.append((check, REGISTRY[check.kind](check.settings)))
-        except Exception as exc:
-            problems.append(
-                ConfigProblem(
-                    f'item "{check.item}" check "{check.name}"', f"cannot be set up: {exc}"
-                )
-            )
-    if problems:
-        raise ConfigError(Path("<config>"), problems)
-    return built
-
-
-def read_tokens(config: Config) -> dict[str, frozenset[str]]:
-    """Token value -> scopes, read from their files or environment variables."""
-    tokens: dict[str, frozenset[str]] = {}
-    problems: list[ConfigProblem] = []
-    for i, token in enumerate(config.api.tokens):
-        try:
-            value = token.secret().reveal()
-        except SecretError as exc:
-            problems.append(ConfigProblem(f'api.tokens[{i}]("{token.name}")', str(exc)))
-            continue
-        if len(value) < 16:
-            problems.append(
-                ConfigProblem(
-                    f'api.tokens[{i}]("{token.name}")', "expected a token of at least 16 characters"
-                )
-            )
-            continue
-        tokens[value] = frozenset(token.scopes)
-    if problems:
-        raise ConfigError(Path("<config>"), problems)
-    return tokens
 
 
 class Daemon:
@@ -97,15 +58,16 @@ class Daemon:
 
     async def run(self) -> int:
         try:
-            config = load_config(self.config_path)
-            collectors = build_collectors(config)
-            tokens = read_tokens(config)
+            setup = load_setup(self.config_path)
         except ConfigError as exc:
             configure_logging()
-            for problem in exc.problems:
-                log.error("config_problem", file=str(exc.file), problem=str(problem))
+            for line in exc.lines():
+                log.error("config_problem", problem=line)
             return 2
+        config = setup.config
         configure_logging(config.daemon.log_level, config.daemon.log_format)
+        for warning in setup.warnings:
+            log.warning("config_warning", warning=warning)
         self.config = config
         self._started = self.clock.monotonic()
         store = await Store.open(
@@ -116,18 +78,30 @@ class Daemon:
             on_flush=self.metrics.observe_store_write,
         )
         self.store = store
-        sink = StoringSink(store)
-        self.sink = sink
+        pipeline = StoringSink(store)
+        self.pipeline = pipeline
+        # watchd's own producers (checks, rules, traps) have no sender to retry for them.
+        sink = BufferedSink(pipeline, clock=self.clock)
         processor = ResultProcessor(clock=self.clock, store=store, metrics=self.metrics, sink=sink)
         self.processor = processor
         restored = await processor.restore()
+        rules = RuleService(
+            RuleEngine(setup.rules, clock=self.clock, flap=config.rules.flap_policy()),
+            sink=sink,
+            store=store,
+            clock=self.clock,
+            interval=config.rules.evaluation_interval,
+        )
+        self.rules = rules
+        await rules.restore()
+        processor.add_observer(rules.observe)
         scheduler = Scheduler(
             clock=self.clock,
             handler=processor.handle,
             max_concurrent=config.daemon.max_concurrent_checks,
         )
         self.scheduler = scheduler
-        scheduler.set_checks(collectors)
+        scheduler.set_checks(setup.collectors)
         self.metrics.set_checks_scheduled(scheduler.check_count)
         housekeeping = Housekeeping()
         housekeeping.add(retention_job(store, self.clock, config.store.sample_retention))
@@ -135,7 +109,7 @@ class Daemon:
         try:
             if config.api.enabled:
                 app = create_app(
-                    tokens=tokens,
+                    tokens=setup.tokens,
                     metrics=self.metrics,
                     items=self.items_view,
                     ready=lambda: self._ready,
@@ -152,6 +126,8 @@ class Daemon:
                         self.metrics.run_loop_lag_monitor(self.clock), name="watchd.looplag"
                     ),
                     tg.create_task(self._heartbeat_loop(), name="watchd.heartbeat"),
+                    tg.create_task(sink.run(), name="watchd.alert-retry"),
+                    tg.create_task(rules.run(), name="watchd.rules"),
                 ]
                 if config.snmp_traps.enabled:
                     traps = SnmpTrapReceiver(
@@ -169,6 +145,7 @@ class Daemon:
                     config=str(self.config_path),
                     checks=scheduler.check_count,
                     restored_states=restored,
+                    rules=len(setup.rules.rules),
                     store=_safe_url(config.store_url()),
                     api=config.api.listen if config.api.enabled else "disabled",
                 )
@@ -185,6 +162,8 @@ class Daemon:
                 task.cancel()
             with contextlib.suppress(Exception):
                 await processor.persist()
+            with contextlib.suppress(Exception):
+                await rules.persist()
             await store.close()
             for collector in scheduler.collectors():
                 with contextlib.suppress(Exception):
@@ -196,7 +175,7 @@ class Daemon:
             "stopped",
             uptime=uptime,
             check_runs=scheduler.runs,
-            alerts=sink.submitted,
+            alerts=pipeline.submitted,
             reloads=self._reloads,
             cancelled_runs=cancelled,
         )
@@ -259,22 +238,24 @@ class Daemon:
         """Apply the config file again; a broken one is rejected and the old one keeps running."""
         self.notifier.reloading()
         try:
-            config = load_config(self.config_path)
-            collectors = build_collectors(config)
+            setup = load_setup(self.config_path)
         except ConfigError as exc:
             log.error(
                 "reload_rejected",
-                file=str(exc.file),
-                problems=[str(p) for p in exc.problems],
+                problems=exc.lines(),
                 note="the previous configuration keeps running",
             )
             self.notifier.ready(self._status_line())
             return False
+        config, collectors = setup.config, setup.collectors
+        for warning in setup.warnings:
+            log.warning("config_warning", warning=warning)
         for what in _needs_restart(self.config, config):
             log.warning("reload_needs_restart", setting=what)
         retired = self.scheduler.set_checks(collectors)
         self.processor.forget({check.key for check, _ in collectors})
         self._spawn(self._close_later(retired, config), "watchd.close-retired")
+        await self.rules.replace_rules(setup.rules)
         self.config = config
         self._reloads += 1
         self.metrics.set_checks_scheduled(self.scheduler.check_count)

@@ -1,4 +1,4 @@
-"""The `watchd` command: run, check-config, probe, db upgrade.
+"""The `watchd` command: run, check-config, test-rules, probe, db upgrade.
 
 Human output by default; `--json` where a script would parse it (DESIGN.md §5).
 """
@@ -51,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print problems as JSON")
     check.set_defaults(func=_check_config)
 
+    test_rules = sub.add_parser(
+        "test-rules",
+        help="Run rule unit tests (YAML: input series -> expected alerts).",
+        description="Run rule unit tests written in YAML; exit 1 with a diff on any failure.",
+    )
+    test_rules.add_argument(
+        "files", nargs="+", help="rule test files, e.g. rules/tests/*.test.yaml"
+    )
+    test_rules.set_defaults(func=_test_rules)
+
     probe = command("probe", "Run an item's checks once now and print the results.")
     probe.add_argument("item", help="item name from the config")
     probe.add_argument("--check", help="run only this check of the item")
@@ -79,36 +89,46 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from watchd.app import build_collectors, read_tokens
+    from watchd.loading import load_setup
 
     problems: list[str] = []
-    config: Config | None = None
+    warnings: list[str] = []
     try:
-        config = load_config(args.config)
+        setup = load_setup(args.config)
     except ConfigError as exc:
-        problems += [f"{exc.file}: {p}" for p in exc.problems]
-    if config is not None:
-        for step in (build_collectors, read_tokens):
-            try:
-                step(config)
-            except ConfigError as exc:
-                problems += [f"{args.config}: {p}" for p in exc.problems]
-    if args.json:
-        print(
-            json.dumps(
-                {"file": str(args.config), "ok": not problems, "problems": problems}, indent=2
-            )
-        )
-    elif problems:
-        for line in problems:
-            print(line, file=sys.stderr)
-        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        problems = exc.lines()
     else:
-        assert config is not None
-        print(
-            f"{args.config}: OK ({len(config.items)} items, {sum(1 for _ in config.checks())} checks)"
-        )
-    return 1 if problems else 0
+        warnings = setup.warnings
+        asyncio.run(setup.close_collectors())
+    if args.json:
+        report = {
+            "file": str(args.config),
+            "ok": not problems,
+            "problems": problems,
+            "warnings": warnings,
+        }
+        print(json.dumps(report, indent=2))
+        return 1 if problems else 0
+    for line in [*problems, *warnings]:
+        print(line, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    config = setup.config
+    checks = sum(1 for _ in config.checks())
+    print(
+        f"{args.config}: OK ({len(config.items)} items, {checks} checks, "
+        f"{len(setup.rules.rules)} rules)"
+    )
+    return 0
+
+
+def _test_rules(args: argparse.Namespace) -> int:
+    from watchd.rules.testing import run_rule_tests
+
+    report = run_rule_tests([Path(f) for f in args.files])
+    print(report.text)
+    return 0 if report.ok else 1
 
 
 def _probe(args: argparse.Namespace) -> int:

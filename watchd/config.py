@@ -228,9 +228,14 @@ class ConfigProblem:
 
     path: str
     message: str
+    source: str = ""  # set when the problem is in another file: "rules/host.yaml:14"
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
+
+    def located(self, config_file: Path) -> str:
+        """The problem as one line that starts with the file (and line) it is in."""
+        return f"{self.source}: {self}" if self.source else f"{config_file}: {self}"
 
 
 class ConfigError(Exception):
@@ -239,8 +244,12 @@ class ConfigError(Exception):
     def __init__(self, file: Path, problems: Sequence[ConfigProblem]) -> None:
         self.file = file
         self.problems = list(problems)
-        lines = "\n".join(f"{file}: {problem}" for problem in self.problems)
+        lines = "\n".join(self.lines())
         super().__init__(f"{len(self.problems)} problem(s) in {file}:\n{lines}")
+
+    def lines(self) -> list[str]:
+        """One line per problem, each starting with its file."""
+        return [problem.located(self.file) for problem in self.problems]
 
 
 def load_config(path: Path) -> Config:

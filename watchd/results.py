@@ -140,9 +140,10 @@ def _with_context(check: ResolvedCheck, result: CheckResult, run: RunInfo) -> li
         replace(s, labels={**base, **s.labels}, time=s.time if s.time is not None else run.started)
         for s in result.samples
     ]
-    samples.append(Sample("check_status", float(result.status), base, run.started))
-    samples.append(Sample("check_up", 1.0 if result.status.is_ok else 0.0, base, run.started))
-    samples.append(Sample("check_duration_seconds", run.duration, base, run.started))
+    own = {**base, "kind": check.kind}  # rules can then match every check of one kind
+    samples.append(Sample("check_status", float(result.status), own, run.started))
+    samples.append(Sample("check_up", 1.0 if result.status.is_ok else 0.0, own, run.started))
+    samples.append(Sample("check_duration_seconds", run.duration, own, run.started))
     return samples
 
 

@@ -269,3 +269,82 @@ def test_probe_runs_an_items_checks_once_and_prints_results() -> None:
     results = {r["check"]: r for r in json.loads(result.stdout)}
     assert results["memory"]["status"] in {"OK", "WARNING", "CRITICAL"}
     assert any(s["metric"] == "memory_total_bytes" for s in results["memory"]["samples"])
+
+
+def alert_rows(state_dir: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(state_dir / "watchd.db") as db:
+        return db.execute("SELECT labels, status FROM alerts").fetchall()
+
+
+def test_a_rule_over_local_probe_samples_fires_a_stored_alert(tmp_path: Path) -> None:
+    """A disk rule with a threshold below the current usage fires, is logged and is stored."""
+    (tmp_path / "local.yaml").write_text(
+        "rules:\n"
+        "  - name: DiskAboveZero\n"
+        "    metric: disk_used_percent\n"
+        '    match: {mount: "/"}\n'
+        '    threshold: ">= 0"\n'
+        "    severity: warning\n"
+        "    annotations:\n"
+        '      summary: "{{ item }} disk {{ labels.mount }} at {{ value | round(1) }}%"\n'
+    )
+    port = free_port()
+    config = shipped_config_for(tmp_path, port)
+    config.write_text(
+        config.read_text().replace('files = ["rules/*.yaml"]', 'files = ["local.yaml"]')
+    )
+    running = start_daemon(tmp_path, config, port)
+    try:
+        alert = running.wait_for_log("alert", timeout=30)
+        assert alert["alertname"] == "DiskAboveZero"
+        assert alert["status"] == "firing"
+        assert str(alert["summary"]).startswith("localhost disk / at ")
+        stored = [json.loads(labels) for labels, status in alert_rows(tmp_path / "state")]
+        assert {"alertname": "DiskAboveZero", "severity": "warning"}.items() <= stored[0].items()
+    finally:
+        running.proc.send_signal(signal.SIGTERM)
+        running.proc.wait(timeout=20)
+        running.notify.close()
+
+
+def test_a_broken_rule_file_stops_startup_with_file_and_line(tmp_path: Path) -> None:
+    """A rule with a misspelt field is refused at start with FILE:LINE and a did-you-mean."""
+    (tmp_path / "bad.yaml").write_text(
+        'rules:\n  - name: X\n    metric: cpu_usage_percent\n    treshold: "> 1"\n'
+    )
+    port = free_port()
+    config = shipped_config_for(tmp_path, port)
+    config.write_text(
+        config.read_text().replace('files = ["rules/*.yaml"]', 'files = ["bad.yaml"]')
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "watchd.cli", "check-config", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f'{tmp_path / "bad.yaml"}:4: rule "X": ' in result.stderr
+    assert "did you mean" in result.stderr
+    run = subprocess.run(
+        [sys.executable, "-m", "watchd.cli", "run", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert run.returncode == 2
+    assert "bad.yaml:4" in run.stderr
+
+
+def test_test_rules_passes_the_shipped_packs() -> None:
+    """`watchd test-rules` passes the tests of every shipped rule pack."""
+    files = sorted(str(p) for p in (ROOT / "rules" / "tests").glob("*.yaml"))
+    result = subprocess.run(
+        [sys.executable, "-m", "watchd.cli", "test-rules", *files],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+    assert "0 failed" in result.stdout or "rule tests passed" in result.stdout

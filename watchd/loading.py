@@ -1,0 +1,94 @@
+"""Everything the daemon derives from its config file, validated as one piece.
+
+Start-up, SIGHUP reload and `watchd check-config` all call `load_setup`, so what check-config
+accepts is exactly what the daemon will run, and a reload either applies all of it (config,
+collectors, tokens, rules) or none of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from collectors import REGISTRY
+from watchd.config import Config, ConfigError, ConfigProblem, ResolvedCheck, load_config
+from watchd.model import Collector
+from watchd.rules import RuleError, RuleProblem, RuleSet, check_rules, load_rules
+from watchd.secrets import SecretError
+
+MIN_TOKEN_LENGTH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """A loaded, validated configuration with what is built from it."""
+
+    path: Path
+    config: Config
+    collectors: list[tuple[ResolvedCheck, Collector]]
+    tokens: dict[str, frozenset[str]]
+    rules: RuleSet
+    warnings: list[str]
+
+    async def close_collectors(self) -> None:
+        for _, collector in self.collectors:
+            with contextlib.suppress(Exception):
+                await collector.aclose()
+
+
+def load_setup(path: Path) -> Setup:
+    """Load the config file and everything it names; raise ConfigError listing every problem."""
+    config = load_config(path)
+    problems: list[ConfigProblem] = []
+    collectors = _build_collectors(config, problems)
+    tokens = _read_tokens(config, problems)
+    rule_paths = config.rules.paths(path.parent)
+    rule_problems = check_rules(rule_paths) if rule_paths else []
+    problems += [_rule_problem(p) for p in rule_problems if p.is_error]
+    if problems:
+        raise ConfigError(path, problems)
+    try:
+        rules = load_rules(rule_paths)
+    except RuleError as exc:  # check_rules found none; keep the daemon's promise all the same
+        raise ConfigError(path, [_rule_problem(p) for p in exc.problems if p.is_error]) from exc
+    warnings = [str(p) for p in rule_problems if not p.is_error]
+    return Setup(path, config, collectors, tokens, rules, warnings)
+
+
+def _build_collectors(
+    config: Config, problems: list[ConfigProblem]
+) -> list[tuple[ResolvedCheck, Collector]]:
+    built: list[tuple[ResolvedCheck, Collector]] = []
+    for check in config.checks():
+        try:
+            built.append((check, REGISTRY[check.kind](check.settings)))
+        except Exception as exc:
+            where = f'items("{check.item}").checks("{check.name}")'
+            problems.append(ConfigProblem(where, f"cannot be set up: {exc}"))
+    return built
+
+
+def _read_tokens(config: Config, problems: list[ConfigProblem]) -> dict[str, frozenset[str]]:
+    """Token value -> scopes, read from their files or environment variables."""
+    tokens: dict[str, frozenset[str]] = {}
+    for i, token in enumerate(config.api.tokens):
+        where = f'api.tokens[{i}]("{token.name}")'
+        try:
+            value = token.secret().reveal()
+        except SecretError as exc:
+            problems.append(ConfigProblem(where, str(exc)))
+            continue
+        if len(value) < MIN_TOKEN_LENGTH:
+            problems.append(
+                ConfigProblem(where, f"expected a token of at least {MIN_TOKEN_LENGTH} characters")
+            )
+            continue
+        tokens[value] = frozenset(token.scopes)
+    return tokens
+
+
+def _rule_problem(problem: RuleProblem) -> ConfigProblem:
+    source = f"{problem.file}:{problem.line}" if problem.line else str(problem.file)
+    path = f'rule "{problem.rule}"' if problem.rule else ""
+    return ConfigProblem(path, problem.message, source=source)

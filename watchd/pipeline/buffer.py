@@ -1,0 +1,70 @@
+"""A sink for watchd's own producers (checks, rules, traps): it never raises and never drops.
+
+HTTP and MQTT ingestion call the pipeline directly, so a failing store turns into a 503 or an
+unacknowledged message and the sender retries. Checks and rules have no sender to retry: their
+alerts wait here, in order, and are resubmitted with backoff until the store takes them. The
+failure and the recovery are each logged once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from watchd.clock import Clock
+from watchd.logging import get_logger
+from watchd.model import Alert, AlertSink
+
+log = get_logger("watchd.alerts")
+
+MAX_BACKOFF = 30.0
+
+
+class BufferedSink:
+    def __init__(self, sink: AlertSink, *, clock: Clock, max_pending: int = 100_000) -> None:
+        self._sink = sink
+        self._clock = clock
+        self._max_pending = max_pending
+        self._pending: deque[Alert] = deque()
+        self.dropped = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def submit(self, alerts: tuple[Alert, ...]) -> None:
+        """Store the alerts now if possible; otherwise keep them for `run` to retry, in order."""
+        if self._pending:
+            self._keep(alerts)  # older alerts wait: keep the order
+            return
+        try:
+            await self._sink.submit(alerts)
+        except Exception as exc:
+            log.error("alerts_not_stored", error=str(exc), count=len(alerts), note="kept, retrying")
+            self._keep(alerts)
+
+    async def run(self) -> None:
+        """Resubmit waiting alerts with exponential backoff, until cancelled."""
+        failures = 0
+        while True:
+            await self._clock.sleep(min(MAX_BACKOFF, 0.5 * 2**failures) if failures else 0.5)
+            if not self._pending:
+                continue
+            batch = tuple(self._pending)
+            try:
+                await self._sink.submit(batch)
+            except Exception:
+                failures += 1
+                continue
+            for _ in batch:
+                self._pending.popleft()
+            log.info("alerts_stored_again", count=len(batch), after_failures=failures)
+            failures = 0
+
+    def _keep(self, alerts: tuple[Alert, ...]) -> None:
+        self._pending.extend(alerts)
+        while len(self._pending) > self._max_pending:
+            # Bounded memory: the oldest go first, and the loss is counted and logged.
+            self._pending.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.error("alerts_dropped", dropped=self.dropped, max_pending=self._max_pending)

@@ -1,0 +1,78 @@
+"""The rule engine in the running daemon: fed with every check's samples, timed, persisted.
+
+ResultProcessor ──samples──► observe() ──► RuleEngine.observe ──alerts──► AlertSink
+run(): every evaluation_interval ──► RuleEngine.evaluate ──alerts──► AlertSink
+                                 └─► rule states saved to the store (namespace "rules")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from watchd.clock import Clock
+from watchd.logging import get_logger
+from watchd.model import AlertSink, Sample
+from watchd.rules.engine import RuleEngine
+from watchd.rules.model import RuleSet
+
+if TYPE_CHECKING:
+    from watchd.store import Store
+
+log = get_logger("watchd.rules")
+STATE_NAMESPACE = "rules"
+
+
+class RuleService:
+    """Owns one RuleEngine: submits its alerts and keeps its state across restarts."""
+
+    def __init__(
+        self, engine: RuleEngine, *, sink: AlertSink, store: Store, clock: Clock, interval: float
+    ) -> None:
+        self.engine = engine
+        self._sink = sink
+        self._store = store
+        self._clock = clock
+        self._interval = interval
+        self._saving_failed = False
+
+    async def restore(self) -> int:
+        """Load the saved rule states (pending-since, attempts, flap history, firing since)."""
+        states = await self._store.load_states(STATE_NAMESPACE)
+        self.engine.restore_state(states)
+        return len(states)
+
+    async def observe(self, samples: Sequence[Sample]) -> None:
+        """The ResultProcessor observer: evaluate the samples, submit what changed."""
+        alerts = self.engine.observe(samples)
+        if alerts:
+            await self._sink.submit(tuple(alerts))
+
+    async def replace_rules(self, rules: RuleSet) -> None:
+        """Install reloaded rules; alerts of removed or changed rules are resolved, not left firing."""
+        alerts = self.engine.replace_rules(rules)
+        if alerts:
+            await self._sink.submit(tuple(alerts))
+
+    async def persist(self) -> None:
+        await self._store.save_states(STATE_NAMESPACE, self.engine.export_state())
+
+    async def run(self) -> None:
+        """Evaluate timers (for, absent, forecasts) and save state every interval, until cancelled."""
+        while True:
+            await self._clock.sleep(self._interval)
+            alerts = self.engine.evaluate()
+            if alerts:
+                await self._sink.submit(tuple(alerts))
+            try:
+                await self.persist()
+            except Exception as exc:
+                if not self._saving_failed:
+                    log.error(
+                        "rule_states_not_saved", error=str(exc), note="kept in memory, retrying"
+                    )
+                self._saving_failed = True
+            else:
+                if self._saving_failed:
+                    log.info("rule_states_saved_again")
+                self._saving_failed = False
