@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 Serve = Callable[..., Awaitable[str]]  # the `serve` fixture of conftest.py
 
 
-PEERS = web.AppKey("peers", list[int])
+PEERS: web.AppKey[list[int]] = web.AppKey("peers", list[int])
 
 
 def _app() -> web.Application:
