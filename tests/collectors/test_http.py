@@ -284,8 +284,9 @@ async def test_kept_session_reuses_the_connection(serve: Serve, ctx: CheckContex
                 assert (await collector.collect(ctx)).status is Status.OK
         finally:
             await collector.aclose()
-        assert len(app[PEERS]) == 2
-        assert len(set(app[PEERS])) == connections
+        peers: list[int] = app[PEERS]
+        assert len(peers) == 2
+        assert len(set(peers)) == connections
 
 
 def _connections_to(port: int) -> list[Any]:
