@@ -11,7 +11,9 @@ cannot commit just now gets 503 with Retry-After, so the sender retries and noth
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +29,7 @@ from watchd.store import StoreError
 log = get_logger("watchd.ingest.http")
 
 RETRY_AFTER_SECONDS = 5
+MAX_GROUP_ALERTS = 5_000  # alerts committed in one transaction at most (one request may exceed it)
 
 
 def add_routes(
@@ -78,34 +81,71 @@ def _parsed(parse: Callable[[], tuple[Alert, ...]]) -> tuple[Alert, ...]:
 
 
 class _Committer:
-    """Submits to the sink; turns a store that cannot commit into 503 + Retry-After.
+    """Group commit: requests that arrive while a commit runs are stored together next.
 
-    It logs when the store starts refusing and when it accepts again, not every refusal.
+    SQLite has one writer at a time; eight requests each committing on their own would wait
+    for each other's locks. One task commits everything pending as one batch, then wakes
+    each request with its outcome, so a 200 still means "this request's alerts are
+    committed". A store that cannot commit becomes 503 + Retry-After for the requests of
+    that batch; it is logged when it starts refusing and when it accepts again.
     """
 
-    def __init__(self, sink: AlertSink) -> None:
+    def __init__(self, sink: AlertSink, max_batch: int = MAX_GROUP_ALERTS) -> None:
         self._sink = sink
+        self._max_batch = max_batch
+        self._pending: deque[tuple[tuple[Alert, ...], asyncio.Future[None]]] = deque()
+        self._flusher: asyncio.Task[None] | None = None
         self._failing = False
 
     async def submit(self, alerts: tuple[Alert, ...]) -> None:
         if not alerts:
             return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # A request cancelled while waiting must not leave an unread exception behind.
+        done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._pending.append((alerts, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="watchd.ingest-commit")
         try:
-            await self._sink.submit(alerts)
-        except StoreError as exc:
-            if not self._failing:
-                log.error(
-                    "ingest_store_refused",
-                    operation=exc.operation,
-                    reason=exc.reason,
-                    note="senders get 503 and retry",
-                )
-            self._failing = True
+            # Shielded: a client that goes away does not stop the commit of its alerts.
+            await asyncio.shield(done)
+        except StoreError:
             raise ApiError(
                 503,
                 "The alerts could not be stored just now and none was accepted; retry later.",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             ) from None
-        if self._failing:
-            log.info("ingest_store_accepting_again")
-            self._failing = False
+
+    async def _flush(self) -> None:
+        while self._pending:
+            group = [self._pending.popleft()]
+            size = len(group[0][0])
+            while self._pending and size + len(self._pending[0][0]) <= self._max_batch:
+                group.append(self._pending.popleft())
+                size += len(group[-1][0])
+            try:
+                await self._sink.submit(tuple(a for alerts, _ in group for a in alerts))
+            except Exception as exc:
+                self._refused(exc)
+                for _, done in group:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            if self._failing:
+                log.info("ingest_store_accepting_again")
+                self._failing = False
+            for _, done in group:
+                if not done.done():
+                    done.set_result(None)
+
+    def _refused(self, exc: Exception) -> None:
+        if not isinstance(exc, StoreError):
+            return  # a fault of the pipeline: the handler answers 500 and logs it
+        if not self._failing:
+            log.error(
+                "ingest_store_refused",
+                operation=exc.operation,
+                reason=exc.reason,
+                note="senders get 503 and retry",
+            )
+        self._failing = True
