@@ -324,3 +324,26 @@ async def test_the_ingest_token_is_accepted(api: str) -> None:
         plain.post(f"{api}/api/v2/alerts", json=[_valid("x")], headers=headers) as resp,
     ):
         assert resp.status == 200
+
+
+async def test_concurrent_requests_are_all_stored_before_their_200(
+    api: str, http: aiohttp.ClientSession, store: Store
+) -> None:
+    """Requests committed together (group commit) each get 200 only once all are stored."""
+
+    async def send(i: int) -> int:
+        batch = [{"labels": {"alertname": "Burst", "n": f"{i}-{j}"}} for j in range(50)]
+        return (await post(http, f"{api}/api/v2/alerts", batch))[0]
+
+    statuses = await asyncio.gather(*(send(i) for i in range(16)))
+    assert statuses == [200] * 16
+    assert len(await store.alerts()) == 16 * 50
+
+
+async def test_an_event_time_may_be_epoch_seconds(
+    api: str, http: aiohttp.ClientSession, store: Store
+) -> None:
+    """An event's time may be given as seconds since the epoch as well as RFC 3339."""
+    assert (await post(http, f"{api}/api/v1/events", dict(EVENT, time=NOW - 30)))[0] == 200
+    [alert] = await store.alerts()
+    assert alert.starts_at == NOW - 30
