@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import structlog.testing
+import trustme
 
 from watchd.clock import SystemClock
 from watchd.ingest.config import MqttIngestConfig
@@ -31,7 +32,7 @@ TOPIC = "site/alerts"
 class Broker:
     """A mosquitto process on a fixed loopback port, with its session store in `directory`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, extra: str = "", pub_args: tuple[str, ...] = ()) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
@@ -40,11 +41,12 @@ class Broker:
             # Started as root, mosquitto would drop to its own user and could not write here.
             f"user {getpass.getuser()}\n"
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"allow_anonymous {'false' if 'password_file' in extra else 'true'}\n"
             "persistence true\n"
             f"persistence_location {directory}/\n"
-            f"log_dest file {directory}/mosquitto.log\n"
+            f"log_dest file {directory}/mosquitto.log\n" + extra
         )
+        self.pub_args = pub_args
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -69,7 +71,7 @@ class Broker:
         """Publish with mosquitto_pub at QoS 1 and wait until the broker has it."""
         proc = await asyncio.create_subprocess_exec(
             "mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-q", "1",
-            "-t", topic, "-s",
+            "-t", topic, "-s", *self.pub_args,
             stdin=asyncio.subprocess.PIPE,
         )  # fmt: skip
         await asyncio.wait_for(
@@ -264,3 +266,70 @@ async def test_shared_subscriptions_split_a_topic(
     await stored(store, 20)
     assert a.messages + b.messages == 20
     assert a.messages > 0 and b.messages > 0
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[tuple[Broker, Path]]:
+    """A broker that takes only TLS (a trustme CA) and a username with a password."""
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    server.cert_chain_pems[0].write_to_path(str(tmp_path / "server.pem"))
+    server.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    subprocess.run(
+        ["mosquitto_passwd", "-b", "-c", str(tmp_path / "passwd"), "watchd", "s3cret-pass"],
+        check=True,
+        timeout=10,
+    )
+    (tmp_path / "mqtt-password").write_text("s3cret-pass\n")
+    extra = (
+        f"cafile {tmp_path}/ca.pem\ncertfile {tmp_path}/server.pem\n"
+        f"keyfile {tmp_path}/server.key\npassword_file {tmp_path}/passwd\n"
+    )
+    pub = ("--cafile", str(tmp_path / "ca.pem"), "-u", "watchd", "-P", "s3cret-pass")
+    running = Broker(tmp_path, extra, pub)
+    running.start()
+    yield running, tmp_path
+    running.stop()
+
+
+async def test_tls_and_a_password_from_a_secret_file(
+    tls_broker: tuple[Broker, Path], store: Store, sink: StoringSink, run_ingest: Any
+) -> None:
+    """Over TLS, verified against the configured CA, with the password read from its file."""
+    broker, tmp = tls_broker
+    cfg = config(
+        broker,
+        tls=True,
+        ca_file=tmp / "ca.pem",
+        username="watchd",
+        password={"file": tmp / "mqtt-password"},
+    )
+    await run_ingest(cfg, sink)
+    await broker.publish(json.dumps(EVENT))
+    [alert] = await stored(store, 1)
+    assert alert.name == "disk"
+
+
+async def test_a_wrong_password_is_retried_not_fatal(
+    tls_broker: tuple[Broker, Path], store: Store, sink: StoringSink
+) -> None:
+    """A refused login is logged once and retried with backoff; the task keeps running."""
+    broker, tmp = tls_broker
+    (tmp / "wrong").write_text("not-the-password")
+    cfg = config(
+        broker,
+        tls=True,
+        ca_file=tmp / "ca.pem",
+        username="watchd",
+        password={"file": tmp / "wrong"},
+    )
+    ingest = MqttIngest(cfg, sink=sink, clock=SystemClock(), rng=random.Random(1))
+    with structlog.testing.capture_logs() as logs:
+        task = asyncio.create_task(ingest.run())
+        await asyncio.sleep(2.0)
+        assert not task.done()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [entry["event"] for entry in logs] == ["mqtt_broker_unreachable"]
+    assert not ingest.connected.is_set()

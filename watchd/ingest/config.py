@@ -36,7 +36,6 @@ class MqttIngestConfig(BaseModel):
     key_file: Path | None = None
     keepalive: int = Field(default=60, ge=5)
     session_expiry: Duration = 7 * 86400.0  # MQTT 5: how long the broker keeps our session
-    resolve_timeout: Duration = 300.0  # Alertmanager alerts without endsAt
     max_backoff: Duration = 60.0
 
     @model_validator(mode="after")

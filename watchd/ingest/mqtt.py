@@ -50,6 +50,9 @@ SUBSCRIBE_REFUSED = 0x80
 class MqttIngest:
     """Receives alerts from the configured MQTT topics until cancelled.
 
+    `resolve_timeout` is how long an Alertmanager alert without endsAt stays firing unless
+    it is sent again (the same as the HTTP endpoint's).
+
     Counters for metrics and tests: `messages` handled, `alerts` stored, `rejected` payloads.
     """
 
@@ -59,9 +62,11 @@ class MqttIngest:
         *,
         sink: AlertSink,
         clock: Clock,
+        resolve_timeout: float = 300.0,
         rng: random.Random | None = None,
     ) -> None:
         self._config = config
+        self._resolve_timeout = resolve_timeout
         self._sink = sink
         self._clock = clock
         self._rng = rng or random.Random()
@@ -172,9 +177,7 @@ class MqttIngest:
         try:
             payload = message.payload
             data = json.loads(payload if isinstance(payload, bytes | str) else b"")
-            return parse_any(
-                data, now=self._clock.now(), resolve_timeout=self._config.resolve_timeout
-            )
+            return parse_any(data, now=self._clock.now(), resolve_timeout=self._resolve_timeout)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             problem = f"the payload is not valid JSON: {exc}"
         except PayloadError as exc:
