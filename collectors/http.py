@@ -194,7 +194,7 @@ class HttpCollector:
         deadline: float,
     ) -> CheckResult:
         cfg = self.config
-        waited = f"{deadline:.1f} s"
+        waited = f"{deadline:.3g} s"
         answered = False
         started = time.perf_counter()
         try:
@@ -248,7 +248,7 @@ class HttpCollector:
     ) -> CheckResult:
         cfg = self.config
         labels = {"url": cfg.url}
-        samples = [
+        samples = [  # content bytes are as read: after decompression, capped at max_body_bytes
             Sample("http_response_seconds", elapsed, labels),
             Sample("http_status_code", resp.status, labels),
             Sample("http_content_bytes", len(body), labels),

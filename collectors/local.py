@@ -232,8 +232,14 @@ class LocalCollector:
             ]
         samples: list[Sample] = []
         graded: list[tuple[Status, float, str]] = []
+        unreadable: list[str] = []
         for part in parts:
-            usage = psutil.disk_usage(part.mountpoint)
+            try:
+                usage = psutil.disk_usage(part.mountpoint)
+                stat = os.statvfs(part.mountpoint)
+            except OSError as exc:  # a stale network mount, a mount point we may not read
+                unreadable.append(f"{part.mountpoint}: {exc.strerror or exc.__class__.__name__}")
+                continue
             if not usage.total:
                 continue  # nothing to fill: an empty pseudo filesystem named in `mounts`
             labels = {"mount": part.mountpoint, "device": part.device, "fstype": part.fstype}
@@ -243,13 +249,16 @@ class LocalCollector:
                 Sample("disk_free_bytes", usage.free, labels),
                 Sample("disk_total_bytes", usage.total, labels),
             ]
-            stat = os.statvfs(part.mountpoint)
             if stat.f_files:  # some filesystems (btrfs, vfat) report no inode limit
                 inodes = (stat.f_files - stat.f_ffree) / stat.f_files * 100
                 samples.append(Sample("inode_used_percent", inodes, labels))
             status = self._grade(usage.percent)
             text = f"{part.mountpoint} {usage.percent:.1f}% used ({_size(usage.free)} free)"
             graded.append((status, usage.percent, text))
+        if unreadable:
+            return CheckResult(
+                Status.CRITICAL, f"cannot read {'; '.join(unreadable)}", tuple(samples)
+            )
         if not graded:
             return CheckResult(Status.UNKNOWN, "no filesystem with a size found to measure")
         worst = max(status for status, _, _ in graded)

@@ -184,7 +184,7 @@ async def test_no_answer_in_time_is_critical(serve: Serve) -> None:
     async with asyncio.timeout(2):
         result = await _check(ctx, url=url)
     assert result.status is Status.CRITICAL
-    assert result.message == f"GET {url}: no answer within 0.5 s"
+    assert result.message == f"GET {url}: no answer within 0.45 s"
 
 
 async def test_method_body_and_bearer_are_sent(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 import threading
@@ -143,6 +144,23 @@ async def test_disk_mount_that_is_missing_is_critical(ctx: CheckContext) -> None
     result = await _probe(ctx, probe="disk", mounts=["/", "/srv/not-mounted-here"])
     assert result.status is Status.CRITICAL
     assert result.message == "not mounted: /srv/not-mounted-here"
+
+
+async def test_unreadable_mount_is_critical(
+    ctx: CheckContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mount that answers with an error (a stale NFS handle) is CRITICAL with the reason.
+
+    A stale network mount cannot be made here, so statvfs is made to fail as it would.
+    """
+
+    def stale(path: str) -> os.statvfs_result:
+        raise OSError(errno.ESTALE, os.strerror(errno.ESTALE), path)
+
+    monkeypatch.setattr(os, "statvfs", stale)
+    result = await _probe(ctx, probe="disk", mounts=["/"])
+    assert result.status is Status.CRITICAL
+    assert result.message == "cannot read /: Stale file handle"
 
 
 async def test_diskio_gives_counters_per_disk(ctx: CheckContext) -> None:
