@@ -22,6 +22,7 @@ from watchd.durations import Duration
 from watchd.incidents.config import IncidentsConfig, InhibitRule, MaintenanceWindow
 from watchd.ingest.config import MqttIngestConfig
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig
+from watchd.report.config import ReportConfig, ServiceConfig
 from watchd.rules.config import RulesConfig
 from watchd.secrets import SecretRef
 
@@ -163,6 +164,8 @@ class Config(Strict):
     snmp_traps: SnmpTrapConfig = SnmpTrapConfig()
     mqtt_ingest: MqttIngestConfig = MqttIngestConfig()
     rules: RulesConfig = RulesConfig()
+    services: list[ServiceConfig] = []
+    report: ReportConfig = ReportConfig()
 
     def store_url(self) -> str:
         """The SQLAlchemy URL of the store; SQLite in the state directory by default."""

@@ -1,0 +1,87 @@
+"""The `[[services]]` and `[report]` tables of config.toml.
+
+    [[services]]
+    name = "shop"
+    checks = ["web1/http", "db1/*"]          # "item/check", shell-style patterns allowed
+    matchers = ['role="web"']                # or label matchers on item and check labels
+    objective = 99.9                         # percent per period
+    period = "month"
+    maintenance_policy = "exclude"           # up | exclude | down (default: [report])
+
+    [report]
+    rollup_interval = "5m"   hourly_retention = "90d"   maintenance_policy = "exclude"
+
+Raw samples are kept for `[store] sample_retention`; daily rollups are kept for good.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from watchd.durations import Duration
+from watchd.matchers import MatcherError, parse_matchers
+
+MaintenancePolicy = Literal["up", "exclude", "down"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceConfig(_Strict):
+    """A set of checks with an availability objective, measured per calendar month (UTC)."""
+
+    name: str = Field(min_length=1)
+    checks: list[str] = []
+    matchers: list[str] = []
+    objective: float = Field(default=99.9, gt=0, lt=100)
+    period: Literal["month"] = "month"
+    maintenance_policy: MaintenancePolicy | None = None
+
+    @field_validator("checks")
+    @classmethod
+    def _item_slash_check(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            item, sep, check = entry.partition("/")
+            if not sep or not item or not check:
+                raise ValueError(f'expected "item/check" (patterns allowed), got {entry!r}')
+        return value
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers(cls, value: list[str]) -> list[str]:
+        try:
+            parse_matchers(value)
+        except MatcherError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> ServiceConfig:
+        if not self.checks and not self.matchers:
+            raise ValueError("a service needs 'checks' or 'matchers'")
+        return self
+
+
+class ReportConfig(_Strict):
+    """Rollup job, retention of hourly rollups, and the defaults of availability reports."""
+
+    rollup_interval: Duration = 300.0
+    hourly_retention: Duration = 90 * 86400.0
+    # Beyond this gap after a sample its check counts as unmonitored; None: 2 × its interval.
+    max_sample_gap: Duration | None = None
+    maintenance_policy: MaintenancePolicy = "exclude"
+    burn_rate_interval: Duration = 60.0
+    # Rules whose series value is the days left on a certificate (rules/http.yaml).
+    cert_expiry_rules: list[str] = ["TlsCertificateExpiring"]
+    cert_warn_days: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> ReportConfig:
+        if self.rollup_interval <= 0 or self.burn_rate_interval <= 0:
+            raise ValueError("expected rollup_interval and burn_rate_interval above zero")
+        if self.hourly_retention < 2 * 86400:
+            raise ValueError("expected hourly_retention of at least 2d (daily rollups need it)")
+        return self

@@ -1,0 +1,246 @@
+"""The rollup job: closed hours of raw samples become hourly rollup rows, closed days daily rows.
+
+    every rollup_interval:  watermark ──► each closed hour (at most `max_hours` per run)
+                              samples [hour - max gap, hour + 1h) ─► tally per check ─► upsert
+                              hour closes a day ─► daily rows = sums of its hourly rows
+                              watermark moves on ── in the same transaction as the rows
+    once an hour:           hourly rows older than hourly_retention are deleted
+
+The watermark is a state row (namespace "report", key "rollup"), so a restart resumes where
+the job stopped and re-rolling an hour replaces its rows instead of adding to them. An hour is
+rolled once SETTLE seconds have passed after it, so samples still in the writer's queue land
+first. Maintenance windows and changes are applied as known when the hour is rolled.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Double, delete, func, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.dml import Insert
+
+from watchd.clock import Clock
+from watchd.logging import get_logger
+from watchd.report.availability import Tally, tally_buckets
+from watchd.report.catalog import Catalog, Key
+from watchd.report.windows import load_plan
+from watchd.store.engine import write_transaction
+from watchd.store.rollup_tables import rollup_series, rollups_daily, rollups_hourly
+from watchd.store.samples import AvailabilitySample
+from watchd.store.states import select_states, upsert_states
+from watchd.store.tables import samples as sm
+
+log = get_logger("watchd.report.rollup")
+
+HOUR = 3600.0
+DAY = 86400.0
+SETTLE = 120.0
+STATE_NAMESPACE = "report"
+STATE_KEY = "rollup"
+_VALUES = (
+    "up",
+    "down",
+    "unknown",
+    "maintenance",
+    "unmonitored",
+    "checks",
+    "failures",
+    "latency_sum",
+    "latency_count",
+    "latency_max",
+    "latency_p95",
+)
+
+
+def floor_to(t: float, step: float) -> float:
+    return math.floor(t / step) * step
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """Hourly rows exist for every hour before `hourly_until`, daily rows for every day before
+    `daily_until` (None: nothing rolled yet)."""
+
+    hourly_until: float | None = None
+    daily_until: float | None = None
+
+
+async def load_watermark(conn: AsyncConnection) -> Watermark:
+    data = (await select_states(conn, STATE_NAMESPACE)).get(STATE_KEY, {})
+    return Watermark(data.get("hourly_until"), data.get("daily_until"))
+
+
+async def series_ids(conn: AsyncConnection, keys: Iterable[Key] | None = None) -> dict[Key, int]:
+    """Series ids by (item, check); with `keys`, missing ones are created first."""
+    if keys is not None:
+        rows = [{"item": item, "check": check} for item, check in set(keys)]
+        if rows:
+            await conn.execute(_insert_ignore(conn.dialect.name), rows)
+    result = await conn.execute(
+        select(rollup_series.c.item, rollup_series.c.check, rollup_series.c.id)
+    )
+    return {(item, check): int(sid) for item, check, sid in result}
+
+
+def _insert_ignore(dialect: str) -> Insert:
+    if dialect == "postgresql":
+        return postgresql.insert(rollup_series).on_conflict_do_nothing()
+    return sqlite.insert(rollup_series).on_conflict_do_nothing()
+
+
+async def read_samples(
+    conn: AsyncConnection, start: float, end: float, keys: Sequence[Key] | None = None
+) -> dict[Key, list[AvailabilitySample]]:
+    """Samples with start <= time < end by check, each list in time order (all checks, or
+    only `keys`)."""
+    query = select(sm.c.item, sm.c.check, sm.c.time, sm.c.status, sm.c.latency).where(
+        sm.c.time >= start, sm.c.time < end
+    )
+    if keys is not None and len(keys) <= 200:
+        items = sorted({k[0] for k in keys})
+        query = query.where(sm.c.item.in_(items))
+    rows = await conn.execute(query.order_by(sm.c.item, sm.c.check, sm.c.time, sm.c.id))
+    wanted = set(keys) if keys is not None else None
+    out: dict[Key, list[AvailabilitySample]] = {}
+    for key, group in itertools.groupby(rows, key=lambda r: (r[0], r[1])):
+        if wanted is None or key in wanted:
+            out[key] = [AvailabilitySample(i, c, t, s, lat) for i, c, t, s, lat in group]
+    return out
+
+
+def row_of(series_id: int, start: float, tally: Tally) -> dict[str, object]:
+    return {"series_id": series_id, "start": start, **{v: getattr(tally, v) for v in _VALUES}}
+
+
+def tally_of(row: Mapping[str, object]) -> Tally:
+    return Tally(**{v: row[v] for v in _VALUES})  # type: ignore[arg-type]
+
+
+class Rollup:
+    """Rolls up closed hours and days; `run` is the housekeeping job."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Clock,
+        catalog: Callable[[], Catalog],
+        max_hours: int = 48,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._catalog = catalog
+        self._max_hours = max_hours
+        self._pruned_at = -math.inf
+
+    async def run(self) -> int:
+        """Roll up every closed hour since the watermark (up to `max_hours`); return how many."""
+        now = self._clock.now()
+        closed_until = floor_to(now - SETTLE, HOUR)
+        rolled = 0
+        while rolled < self._max_hours:
+            async with write_transaction(self._engine) as conn:
+                mark = await load_watermark(conn)
+                hour = mark.hourly_until
+                if hour is None:
+                    first = (await conn.execute(select(func.min(sm.c.time)))).scalar()
+                    if first is None:
+                        break
+                    hour = floor_to(float(first), HOUR)
+                if hour >= closed_until:
+                    break
+                await self._roll_hour(conn, hour)
+                daily_until = (
+                    mark.daily_until if mark.daily_until is not None else floor_to(hour, DAY)
+                )
+                if (hour + HOUR) % DAY == 0:
+                    await roll_day(conn, hour + HOUR - DAY)
+                    daily_until = hour + HOUR
+                await upsert_states(
+                    conn,
+                    STATE_NAMESPACE,
+                    {STATE_KEY: {"hourly_until": hour + HOUR, "daily_until": daily_until}},
+                    now,
+                )
+            rolled += 1
+        if now - self._pruned_at >= HOUR:
+            await self.prune(now)
+            self._pruned_at = now
+        if rolled:
+            log.debug("rolled_up", hours=rolled)
+        return rolled
+
+    async def _roll_hour(self, conn: AsyncConnection, hour: float) -> None:
+        catalog = self._catalog()
+        end = hour + HOUR
+        by_check = await read_samples(conn, hour - catalog.max_gap(), end)
+        plan = await load_plan(conn, catalog.windows, catalog.inventory, hour, end)
+        tallies: dict[Key, Tally] = {}
+        for key, checks in by_check.items():
+            maintenance = plan.intervals(key[0], catalog.check_labels(key))
+            [(_, tally)] = tally_buckets(
+                checks,
+                start=hour,
+                end=end,
+                bucket=HOUR,
+                max_gap=catalog.gap(key),
+                maintenance=maintenance,
+            )
+            if tally.unmonitored < HOUR or tally.checks:
+                tallies[key] = tally
+        await conn.execute(delete(rollups_hourly).where(rollups_hourly.c.start == hour))
+        if not tallies:
+            return
+        ids = await series_ids(conn, tallies)
+        rows = [row_of(ids[key], hour, tally) for key, tally in tallies.items()]
+        await conn.execute(insert(rollups_hourly), rows)
+
+    async def prune(self, now: float) -> int:
+        """Delete hourly rows older than hourly_retention; daily rows are kept for good."""
+        keep = self._catalog().report.hourly_retention
+        async with write_transaction(self._engine) as conn:
+            mark = await load_watermark(conn)
+            # Never drop hours whose day has no daily row yet.
+            limit = min(now - keep, mark.daily_until if mark.daily_until is not None else -math.inf)
+            result = await conn.execute(
+                delete(rollups_hourly).where(rollups_hourly.c.start < limit)
+            )
+        removed = int(result.rowcount)
+        if removed:
+            log.info("hourly_rollups_pruned", removed=removed)
+        return removed
+
+
+async def roll_day(conn: AsyncConnection, day: float) -> None:
+    """Replace the daily rows of `day` with the sums of its hourly rows.
+
+    A day's unmonitored time includes its hours that have no row (watchd down all hour).
+    """
+    h, d = rollups_hourly, rollups_daily
+    covered = func.sum(h.c.up + h.c.down + h.c.unknown + h.c.maintenance)
+    query = (
+        select(
+            h.c.series_id,
+            literal(day, Double),
+            func.sum(h.c.up),
+            func.sum(h.c.down),
+            func.sum(h.c.unknown),
+            func.sum(h.c.maintenance),
+            literal(DAY, Double) - covered,
+            func.sum(h.c.checks),
+            func.sum(h.c.failures),
+            func.sum(h.c.latency_sum),
+            func.sum(h.c.latency_count),
+            func.max(h.c.latency_max),
+            func.max(h.c.latency_p95),
+        )
+        .where(h.c.start >= day, h.c.start < day + DAY)
+        .group_by(h.c.series_id)
+    )
+    await conn.execute(delete(d).where(d.c.start == day))
+    await conn.execute(insert(d).from_select(["series_id", "start", *_VALUES], query))
