@@ -134,10 +134,7 @@ class HttpCollector:
         self.config = config
         self._what = f"{config.method} {config.url}"
         self._regex = re.compile(config.body_regex) if config.body_regex else None
-        self._ssl: ssl.SSLContext | None = None
         self._session: aiohttp.ClientSession | None = None
-        # DER certificate of each TLS server name, as its last completed handshake showed it.
-        self._certs: dict[str, bytes] = {}
 
     async def collect(self, ctx: CheckContext) -> CheckResult:
         try:
@@ -153,7 +150,6 @@ class HttpCollector:
             )
         deadline = ctx.timeout * _TIMEOUT_SHARE
         if self.config.fresh_connection:
-            self._certs.clear()
             async with self._new_session(sslcontext, fresh=True) as session:
                 return await self._request(session, headers, deadline)
         if self._session is None or self._session.closed:
@@ -178,10 +174,15 @@ class HttpCollector:
         return headers
 
     async def _ssl_context(self) -> ssl.SSLContext:
-        if self._ssl is None:
-            # Loading CA files reads the disk: keep it off the event loop.
-            self._ssl = await asyncio.to_thread(_make_ssl_context, self.config, self._certs)
-        return self._ssl
+        key = (self.config.verify_tls, self.config.ca_file)
+        context = _CONTEXTS.get(key)
+        if context is None:
+            # Loading CA files reads the disk: keep it off the event loop. One context per
+            # trust setting serves every check: a context holds the whole CA store (~0.2 MB,
+            # milliseconds to load), so one per check would not scale to thousands of checks.
+            context = await asyncio.to_thread(_make_ssl_context, self.config)
+            context = _CONTEXTS.setdefault(key, context)
+        return context
 
     def _new_session(self, sslcontext: ssl.SSLContext, *, fresh: bool) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(ssl=sslcontext, force_close=fresh)
@@ -272,7 +273,7 @@ class HttpCollector:
         if truncated:
             summary += f" (read no further than {cfg.max_body_bytes})"
         der = (
-            self._certs.get(_host_key(resp.url.host or "")) if resp.url.scheme == "https" else None
+            _PEER_CERTS.get(_host_key(resp.url.host or "")) if resp.url.scheme == "https" else None
         )
         if der is not None:
             days = _days_left(der)
@@ -289,7 +290,14 @@ class HttpCollector:
         return CheckResult(problems[0][0], f"{self._what}: {reasons}", tuple(samples))
 
 
-def _make_ssl_context(config: HttpConfig, certs: dict[str, bytes]) -> ssl.SSLContext:
+# Shared by every http check: contexts by (verify_tls, ca_file), and the DER certificate each
+# TLS server name showed in its latest completed handshake (one server name, one certificate,
+# whichever check's connection saw it).
+_CONTEXTS: dict[tuple[bool, Path | None], ssl.SSLContext] = {}
+_PEER_CERTS: dict[str, bytes] = {}
+
+
+def _make_ssl_context(config: HttpConfig) -> ssl.SSLContext:
     if config.verify_tls:
         context = ssl.create_default_context(
             cafile=str(config.ca_file) if config.ca_file is not None else None
@@ -306,7 +314,7 @@ def _make_ssl_context(config: HttpConfig, certs: dict[str, bytes]) -> ssl.SSLCon
             super().do_handshake()
             der = self.getpeercert(binary_form=True)
             if der and self.server_hostname:
-                certs[_host_key(self.server_hostname)] = der
+                _PEER_CERTS[_host_key(self.server_hostname)] = der
 
     context.sslobject_class = _RecordingSSLObject
     return context

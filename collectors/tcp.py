@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import time
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from watchd.model import CheckContext, CheckResult, Sample, Status
+
+QUIET_SECONDS = 0.5
 
 
 class TcpConfig(BaseModel):
@@ -23,6 +26,15 @@ class TcpConfig(BaseModel):
     read_bytes: int = Field(default=4096, ge=1, le=1_048_576)
     warn_connect: float | None = None  # seconds
     crit_connect: float | None = None
+
+    @field_validator("expect")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
 
 
 class TcpCollector:
@@ -79,9 +91,20 @@ class TcpCollector:
 async def _read_until_match(
     reader: asyncio.StreamReader, pattern: re.Pattern[str], limit: int
 ) -> str:
+    """Read until the pattern matches, `limit` bytes came, or the server falls quiet.
+
+    Servers that greet and then wait for the client (SMTP, SSH) never close the connection:
+    once an answer has started, a pause of QUIET_SECONDS ends it.
+    """
     data = b""
     while len(data) < limit:
-        chunk = await reader.read(limit - len(data))
+        try:
+            if data:
+                chunk = await asyncio.wait_for(reader.read(limit - len(data)), QUIET_SECONDS)
+            else:
+                chunk = await reader.read(limit - len(data))
+        except TimeoutError:
+            break
         if not chunk:
             break
         data += chunk
@@ -91,4 +114,7 @@ async def _read_until_match(
 
 
 def _reason(exc: OSError) -> str:
+    # asyncio's "Connect call failed (...)" hides the plain reason that errno names.
+    if exc.errno:
+        return os.strerror(exc.errno)
     return exc.strerror or exc.__class__.__name__

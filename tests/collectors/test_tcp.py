@@ -98,11 +98,6 @@ async def test_banner_not_matching_is_critical(
     assert [sample.metric for sample in result.samples] == ["tcp_connect_seconds"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tcp collector reads until read_bytes or EOF: a server that keeps the connection "
-    "open after a non-matching banner is only ended by the scheduler's timeout",
-)
 async def test_banner_not_matching_from_open_connection_is_critical(
     start: Callable[[Handler], Awaitable[int]],
 ) -> None:
