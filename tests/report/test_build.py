@@ -1,0 +1,114 @@
+"""Reports: figures, incidents, maintenance candidates, and the text/JSON/CSV/HTML outputs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from watchd.report.build import Period, PeriodError, build_report
+from watchd.report.render import CSV_COLUMNS, render
+
+from .conftest import NOW, World
+
+
+async def test_the_month_report_has_service_check_and_incident_figures(world: World) -> None:
+    """October so far: web1 was down one hour, db1 unmonitored before the 16th; one incident with MTTA 15 min and MTTR 1 h."""
+    report = await build_report(world.store.engine, world.catalog, Period.month("2026-10"), now=NOW)
+    checks = {(c["item"], c["check"]): c for c in report["checks"]}
+    web = checks[("web1", "http")]
+    assert web["downtime_seconds"] == 3600
+    assert web["failures"] == 1
+    assert web["mttr_seconds"] == 3600
+    elapsed = NOW - Period.month("2026-10").start
+    assert web["availability_percent"] == pytest.approx(100 * (1 - 3600 / elapsed), abs=1e-3)
+    db = checks[("db1", "tcp")]
+    assert db["seconds"]["unmonitored"] == 15 * 86400
+    assert db["availability_percent"] == 100.0
+    shop = next(s for s in report["services"] if s["name"] == "shop")
+    assert shop["checks"] == ["db1/tcp", "web1/http"]
+    assert shop["incidents"] == {
+        "count": 1,
+        "resolved": 1,
+        "acknowledged": 1,
+        "mttr_seconds": 3600.0,
+        "mtta_seconds": 900.0,
+        "sla_breaches": 0,
+    }
+    budget = shop["error_budget"]
+    assert budget["budget_seconds"] == pytest.approx(0.005 * 31 * 86400)
+    assert budget["objective_met"] is True
+    web_service = next(s for s in report["services"] if s["name"] == "web")
+    assert web_service["checks"] == ["web1/http"]  # selected by the role="web" matcher
+    assert report["top_offenders"][0] == {
+        "item": "web1",
+        "check": "http",
+        "downtime_seconds": 3600.0,
+    }
+    assert [w["count"] for w in report["incidents"]["weekly"]][1] == 1  # the week of Oct 5
+
+
+async def test_maintenance_candidates_rank_dated_risks_then_trends(world: World) -> None:
+    """The disk forecast (3 days) ranks before the certificate (11 days), then web1's rising latency."""
+    report = await build_report(world.store.engine, world.catalog, Period.month("2026-10"), now=NOW)
+    kinds = [(c["kind"], c["item"]) for c in report["maintenance_candidates"]]
+    assert kinds[:3] == [("forecast", "db1"), ("certificate", "web1"), ("latency_trend", "web1")]
+    assert "reaching its threshold" in report["maintenance_candidates"][0]["reason"]
+    assert "in 11.0 days" in report["maintenance_candidates"][1]["reason"]
+    assert "ms/day" in report["maintenance_candidates"][2]["reason"]
+
+
+async def test_one_service_report_covers_only_its_checks(world: World) -> None:
+    """--service web reports web1/http alone."""
+    report = await build_report(
+        world.store.engine, world.catalog, Period.month("2026-10"), now=NOW, service="web"
+    )
+    assert [s["name"] for s in report["services"]] == ["web"]
+    assert [(c["item"], c["check"]) for c in report["checks"]] == [("web1", "http")]
+    assert report["forecasts"] == []  # the db1 forecast belongs to another service
+
+
+async def test_json_and_csv_outputs_have_the_documented_shape(world: World) -> None:
+    """JSON parses back with its top-level keys; CSV has the documented columns, one row per service and check."""
+    report = await build_report(world.store.engine, world.catalog, Period.month("2026-10"), now=NOW)
+    parsed = json.loads(render(report, "json"))
+    assert {
+        "period",
+        "services",
+        "checks",
+        "items",
+        "incidents",
+        "daily",
+        "top_offenders",
+        "forecasts",
+        "certificates",
+        "maintenance_candidates",
+    } <= set(parsed)
+    rows = list(csv.DictReader(io.StringIO(render(report, "csv"))))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert [(r["scope"], r["name"]) for r in rows] == [
+        ("service", "shop"),
+        ("service", "web"),
+        ("check", "db1/tcp"),
+        ("check", "web1/http"),
+    ]
+    assert float(rows[3]["downtime_seconds"]) == 3600
+
+
+async def test_html_is_one_file_with_inline_chart_images(world: World) -> None:
+    """The HTML report embeds its five charts as data: PNGs and links to nothing outside."""
+    report = await build_report(world.store.engine, world.catalog, Period.month("2026-10"), now=NOW)
+    html = render(report, "html")
+    assert html.count('<img alt="') == 5
+    assert html.count('src="data:image/png;base64,') == 5
+    assert "http://" not in html and "<script" not in html
+    text = render(report, "text")
+    assert "Service shop:" in text and "Maintenance candidates:" in text
+
+
+def test_a_bad_period_names_what_was_expected() -> None:
+    """A month like 2026-13 is refused with the expected form."""
+    with pytest.raises(PeriodError, match="YYYY-MM"):
+        Period.month("2026-13")

@@ -1,0 +1,174 @@
+"""Figures from tallies and incidents: availability, downtime, failures, MTBF/MTTR/MTTA, SLA
+breaches, error budget and burn rate.
+
+From samples (per check, summed over a service's checks):
+    MTBF = up seconds / failures        MTTR = down seconds / failures
+    failure rate = failures per monitored day
+From incidents opened in the period (per item, and over a service's items):
+    MTTR = mean(resolved − opened)      MTTA = mean(acknowledged − opened)
+    SLA breaches = timeline events of kind "sla_breach"
+Service seconds are averages over its checks, so they add up to the elapsed time; its
+availability is up over eligible time summed over the checks (a time-weighted mean).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from statistics import fmean
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from watchd.report.availability import Tally
+from watchd.report.config import MaintenancePolicy
+from watchd.store.incident_tables import incident_events as ev
+from watchd.store.incident_tables import incidents as inc
+
+DAY = 86400.0
+
+
+def _r(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def figures(tally: Tally, policy: MaintenancePolicy, *, members: int = 1) -> dict[str, Any]:
+    """Availability figures of one check (members=1) or a service of `members` checks."""
+    n = max(1, members)
+    _, down = tally.counted(policy)
+    availability = tally.availability(policy)
+    excluded = tally.unknown + (tally.maintenance if policy == "exclude" else 0.0)
+    failures = tally.failures
+    return {
+        "availability_percent": None if availability is None else round(availability * 100, 4),
+        "seconds": {
+            "up": _r(tally.up / n),
+            "down": _r(tally.down / n),
+            "unknown": _r(tally.unknown / n),
+            "maintenance": _r(tally.maintenance / n),
+            "unmonitored": _r(tally.unmonitored / n),
+            "excluded": _r(excluded / n),
+        },
+        "downtime_seconds": _r(down / n),
+        "failures": failures,
+        "failure_rate_per_day": _r(failures / (tally.monitored / DAY), 4)
+        if tally.monitored
+        else None,
+        "mtbf_seconds": _r(tally.up / failures) if failures else None,
+        "mttr_seconds": _r(tally.down / failures) if failures else None,
+        "check_runs": tally.checks,
+        "latency": {
+            "avg": _r(tally.latency_avg, 6),
+            "max": _r(tally.latency_max, 6),
+            "p95_worst_hour": _r(tally.latency_p95, 6),
+        },
+    }
+
+
+def error_budget(
+    tally: Tally,
+    policy: MaintenancePolicy,
+    objective: float,
+    *,
+    members: int,
+    period_seconds: float,
+) -> dict[str, Any]:
+    """The error budget of a period: allowed downtime, used, remaining, and burn rate.
+
+    The budget is (1 − objective) of the whole period; the burn rate compares the elapsed
+    part's unavailability with what the objective allows (1.0: exactly on budget).
+    """
+    allowed = 1.0 - objective / 100.0
+    _, down = tally.counted(policy)
+    used = down / max(1, members)
+    budget = allowed * period_seconds
+    availability = tally.availability(policy)
+    return {
+        "objective_percent": objective,
+        "budget_seconds": round(budget, 3),
+        "used_seconds": round(used, 3),
+        "remaining_seconds": round(budget - used, 3),
+        "remaining_fraction": round((budget - used) / budget, 4) if budget else None,
+        "burn_rate": None if availability is None else round((1 - availability) / allowed, 4),
+        "objective_met": None if availability is None else availability * 100 >= objective,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    id: int
+    item: str
+    title: str
+    severity: str
+    state: str
+    opened_at: float
+    acknowledged_at: float | None
+    resolved_at: float | None
+    sla_breaches: int
+
+
+async def load_incidents(conn: AsyncConnection, start: float, end: float) -> list[IncidentRow]:
+    """Incidents opened in [start, end), each with its number of SLA breaches."""
+    breaches = (
+        select(ev.c.incident_id, func.count().label("n"))
+        .where(ev.c.kind == "sla_breach")
+        .group_by(ev.c.incident_id)
+        .subquery()
+    )
+    query = (
+        select(
+            inc.c.id,
+            inc.c.item,
+            inc.c.title,
+            inc.c.severity,
+            inc.c.state,
+            inc.c.opened_at,
+            inc.c.acknowledged_at,
+            inc.c.resolved_at,
+            func.coalesce(breaches.c.n, 0),
+        )
+        .select_from(inc.outerjoin(breaches, breaches.c.incident_id == inc.c.id))
+        .where(inc.c.opened_at >= start, inc.c.opened_at < end)
+        .order_by(inc.c.opened_at)
+    )
+    return [IncidentRow(*row) for row in await conn.execute(query)]
+
+
+def incident_figures(rows: Sequence[IncidentRow]) -> dict[str, Any]:
+    """Count, MTTR, MTTA and SLA breaches of `rows`."""
+    repair = [r.resolved_at - r.opened_at for r in rows if r.resolved_at is not None]
+    ack = [r.acknowledged_at - r.opened_at for r in rows if r.acknowledged_at is not None]
+    return {
+        "count": len(rows),
+        "resolved": len(repair),
+        "acknowledged": len(ack),
+        "mttr_seconds": _r(fmean(repair)) if repair else None,
+        "mtta_seconds": _r(fmean(ack)) if ack else None,
+        "sla_breaches": sum(r.sla_breaches for r in rows),
+    }
+
+
+def week_start(t: float) -> float:
+    """The Monday 00:00 UTC at or before `t`."""
+    day = datetime.fromtimestamp(t, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (day - timedelta(days=day.weekday())).timestamp()
+
+
+def weekly(rows: Iterable[IncidentRow], start: float, end: float) -> list[dict[str, Any]]:
+    """Incidents opened and their MTTR per week (Monday, UTC) from `start` to `end`."""
+    by_week: dict[float, list[IncidentRow]] = {}
+    w = week_start(start)
+    while w < end:
+        by_week[w] = []
+        w += 7 * DAY
+    for row in rows:
+        by_week.setdefault(week_start(row.opened_at), []).append(row)
+    return [
+        {
+            "week": datetime.fromtimestamp(w, UTC).date().isoformat(),
+            **incident_figures(found),
+        }
+        for w, found in sorted(by_week.items())
+    ]

@@ -1,0 +1,156 @@
+"""Report outputs: text for people, JSON and CSV for scripts, HTML as one self-contained file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+
+from watchd.durations import format_duration
+
+FORMATS = ("text", "json", "csv", "html")
+CSV_COLUMNS = (
+    "scope",
+    "name",
+    "item",
+    "check",
+    "availability_percent",
+    "objective_percent",
+    "up_seconds",
+    "down_seconds",
+    "unknown_seconds",
+    "maintenance_seconds",
+    "unmonitored_seconds",
+    "excluded_seconds",
+    "downtime_seconds",
+    "failures",
+    "failure_rate_per_day",
+    "mtbf_seconds",
+    "mttr_seconds",
+    "latency_avg",
+    "latency_p95_worst_hour",
+    "latency_max",
+)
+
+
+def render(report: Mapping[str, Any], fmt: str) -> str:
+    """The report in `fmt` (one of FORMATS)."""
+    if fmt == "json":
+        return json.dumps(report, indent=2) + "\n"
+    if fmt == "csv":
+        return render_csv(report)
+    if fmt == "html":
+        return render_html(report)
+    return render_text(report)
+
+
+def _dur(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(float(seconds))
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}%"
+
+
+def render_text(report: Mapping[str, Any]) -> str:
+    p = report["period"]
+    out = [
+        f"Availability report {p['label']}: {p['from']} .. {p['to']} (data to {p['elapsed_to']})"
+    ]
+    for s in report["services"]:
+        b = s["error_budget"]
+        met = {True: "met", False: "MISSED", None: "no data"}[b["objective_met"]]
+        out += [
+            "",
+            f"Service {s['name']}: {_pct(s['availability_percent'])} "
+            f"(objective {s['objective_percent']}%: {met}; maintenance {s['maintenance_policy']})",
+            f"  downtime {_dur(s['downtime_seconds'])}, unmonitored {_dur(s['seconds']['unmonitored'])}, "
+            f"failures {s['failures']}, MTBF {_dur(s['mtbf_seconds'])}, MTTR {_dur(s['mttr_seconds'])}",
+            f"  error budget {_dur(b['budget_seconds'])}, used {_dur(b['used_seconds'])}, "
+            f"remaining {b['remaining_fraction'] if b['remaining_fraction'] is None else round(b['remaining_fraction'] * 100, 1)}%, "
+            f"burn rate {b['burn_rate']}",
+            f"  incidents {s['incidents']['count']}, MTTA {_dur(s['incidents']['mtta_seconds'])}, "
+            f"MTTR {_dur(s['incidents']['mttr_seconds'])}, SLA breaches {s['incidents']['sla_breaches']}",
+        ]
+    inc = report["incidents"]
+    out += [
+        "",
+        f"Incidents: {inc['count']} opened, {inc['resolved']} resolved, MTTA {_dur(inc['mtta_seconds'])}, "
+        f"MTTR {_dur(inc['mttr_seconds'])}, SLA breaches {inc['sla_breaches']}",
+        "",
+        "Checks (availability, downtime, unmonitored, failures):",
+    ]
+    for c in report["checks"]:
+        out.append(
+            f"  {c['item']}/{c['check']}: {_pct(c['availability_percent'])}, "
+            f"{_dur(c['downtime_seconds'])}, {_dur(c['seconds']['unmonitored'])}, {c['failures']}"
+        )
+    if report["maintenance_candidates"]:
+        out += ["", "Maintenance candidates:"]
+        for m in report["maintenance_candidates"]:
+            where = f"{m['item']}/{m['check']}" if m["check"] else m["item"]
+            out.append(f"  {m['rank']}. {where}: {m['reason']}")
+    return "\n".join(out) + "\n"
+
+
+def render_csv(report: Mapping[str, Any]) -> str:
+    """One row per service and per check, columns CSV_COLUMNS."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for s in report["services"]:
+        writer.writerow(_csv_row("service", s["name"], "", "", s, s["objective_percent"]))
+    for c in report["checks"]:
+        writer.writerow(
+            _csv_row("check", f"{c['item']}/{c['check']}", c["item"], c["check"], c, None)
+        )
+    return buffer.getvalue()
+
+
+def _csv_row(
+    scope: str, name: str, item: str, check: str, f: Mapping[str, Any], objective: float | None
+) -> dict[str, Any]:
+    sec = f["seconds"]
+    return {
+        "scope": scope,
+        "name": name,
+        "item": item,
+        "check": check,
+        "availability_percent": f["availability_percent"],
+        "objective_percent": objective,
+        "up_seconds": sec["up"],
+        "down_seconds": sec["down"],
+        "unknown_seconds": sec["unknown"],
+        "maintenance_seconds": sec["maintenance"],
+        "unmonitored_seconds": sec["unmonitored"],
+        "excluded_seconds": sec["excluded"],
+        "downtime_seconds": f["downtime_seconds"],
+        "failures": f["failures"],
+        "failure_rate_per_day": f["failure_rate_per_day"],
+        "mtbf_seconds": f["mtbf_seconds"],
+        "mttr_seconds": f["mttr_seconds"],
+        "latency_avg": f["latency"]["avg"],
+        "latency_p95_worst_hour": f["latency"]["p95_worst_hour"],
+        "latency_max": f["latency"]["max"],
+    }
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("watchd.report", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+_ENV.filters["dur"] = _dur
+_ENV.filters["pct"] = _pct
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """One HTML file: inline CSS, charts as inline PNG (raises ChartsUnavailable without
+    matplotlib)."""
+    from watchd.report.charts import all_charts
+
+    return _ENV.get_template("report.html").render(report=report, charts=all_charts(report))
