@@ -1,0 +1,88 @@
+"""A served dashboard over a real SQLite store with one open incident (for the dashboard tests)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchd.api import create_app, start_api
+from watchd.api import dashboard, reports
+from watchd.api import incidents as incident_routes
+from watchd.api.reports import ReportSource
+from watchd.clock import FakeClock
+from watchd.config import parse_config
+from watchd.incidents.service import IncidentService
+from watchd.incidents.settings import IncidentSettings
+from watchd.metrics import Metrics
+from watchd.model import Alert, AlertStatus
+from watchd.pipeline import AlertPipeline
+from watchd.report.catalog import Catalog
+from watchd.store import AvailabilitySample, Store
+
+RAW = {
+    "items": [
+        {"name": "web1", "checks": [{"name": "http", "kind": "tcp", "port": 80}]},
+        {"name": "db1", "checks": [{"name": "tcp", "kind": "tcp", "port": 5432}]},
+    ],
+    "services": [{"name": "shop", "checks": ["web1/*", "db1/*"], "objective": 99.9}],
+    "maintenance": [
+        {
+            "name": "backup",
+            "items": ["db1"],
+            "start": "2020-01-01T00:00:00Z",
+            "end": "2099-01-01T00:00:00Z",
+        }
+    ],
+}
+ITEMS = [
+    {
+        "name": "web1",
+        "checks": [
+            {"name": "http", "kind": "tcp", "status": "CRITICAL", "message": "connection refused"}
+        ],
+    },
+    {"name": "db1", "checks": [{"name": "tcp", "kind": "tcp", "status": "OK", "message": ""}]},
+]
+
+
+@dataclass
+class Served:
+    base: str
+    incident_id: int
+    incidents: IncidentService
+
+
+@asynccontextmanager
+async def served_dashboard(
+    tmp_path: Path, tokens: Mapping[str, frozenset[str]]
+) -> AsyncIterator[Served]:
+    """The API with incidents, reports and dashboard routes on 127.0.0.1, one incident open."""
+    config = parse_config(RAW, Path("test.toml"))
+    clock = FakeClock()
+    store = await Store.open(f"sqlite:///{tmp_path}/dash.db", clock=clock)
+    settings = IncidentSettings.from_config(config)
+    for n in range(30):
+        store.record_sample(AvailabilitySample("web1", "http", clock.now() - 600 + 20 * n, 0, 0.01))
+    await store.flush()
+    pipeline = AlertPipeline(store.engine, clock=clock, settings=settings)
+    labels = {"alertname": "HttpDown", "item": "web1", "severity": "critical"}
+    await pipeline.submit(
+        (Alert(labels, AlertStatus.FIRING, clock.now(), annotations={"summary": "web1 is down"}),)
+    )
+    service = IncidentService(store.engine, clock=clock, settings=lambda: settings)
+    (incident,) = await service.list_incidents()
+    catalog = Catalog.from_config(config)
+    app = create_app(tokens=tokens, metrics=Metrics(), items=lambda: ITEMS, ready=lambda: True)
+    source = ReportSource(store.engine, lambda: catalog, clock)
+    incident_routes.add_routes(app, service)
+    reports.add_routes(app, source)
+    dashboard.add_routes(app, incidents=service, reports=source, tokens=tokens)
+    runner = await start_api(app, "127.0.0.1", 0)
+    try:
+        port = runner.addresses[0][1]
+        yield Served(f"http://127.0.0.1:{port}", int(incident["id"]), service)
+    finally:
+        await runner.cleanup()
+        await store.close()

@@ -1,0 +1,114 @@
+"""The web dashboard: pages, sign-in by cookie when tokens are configured, security headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from .conftest import TOKENS
+from .dashboard_world import served_dashboard
+
+pytestmark = pytest.mark.integration
+READ, WRITE = "read-token-5f1c", "write-token-77aa"
+
+
+async def test_pages_show_incidents_items_services_and_windows_without_auth(tmp_path: Path) -> None:
+    """With auth off, / lists the open incident with its buttons, and the other pages render."""
+    async with served_dashboard(tmp_path, {}) as dash, aiohttp.ClientSession() as http:
+        async with http.get(f"{dash.base}/") as resp:
+            page = await resp.text()
+            assert resp.status == 200
+            assert "HttpDown" in page or "web1" in page
+            assert f'data-id="{dash.incident_id}" data-action="ack"' in page
+            assert "shop" in page  # service availability this month
+            assert "connection refused" in page  # checks not OK
+            assert "Write token" not in page  # no token field when auth is off
+            csp = resp.headers["Content-Security-Policy"]
+            assert "script-src 'nonce-" in csp and "default-src 'none'" in csp
+        async with http.get(f"{dash.base}/incidents/{dash.incident_id}") as resp:
+            page = await resp.text()
+            assert resp.status == 200 and "Timeline" in page and "opened" in page
+        async with http.get(f"{dash.base}/items") as resp:
+            assert "connection refused" in await resp.text()
+        async with http.get(f"{dash.base}/silences") as resp:
+            assert "backup" in await resp.text()  # the maintenance window in effect
+        async with http.get(f"{dash.base}/incidents/999") as resp:
+            assert resp.status == 404
+
+
+async def test_with_tokens_a_page_asks_for_sign_in_and_a_token_link_sets_a_strict_cookie(
+    tmp_path: Path,
+) -> None:
+    """?token= once sets an HttpOnly SameSite=Strict cookie and redirects without the token."""
+    # unsafe=True: aiohttp's jar refuses cookies of IP hosts by default; browsers keep them.
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with (
+        served_dashboard(tmp_path, TOKENS) as dash,
+        aiohttp.ClientSession(cookie_jar=jar) as http,
+    ):
+        async with http.get(f"{dash.base}/") as resp:
+            assert resp.status == 401 and "Sign in" in await resp.text()
+        async with http.get(f"{dash.base}/items?token={READ}", allow_redirects=False) as resp:
+            assert resp.status == 303
+            assert resp.headers["Location"] == "/items"
+            cookie = resp.headers["Set-Cookie"]
+            assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        async with http.get(f"{dash.base}/items") as resp:
+            assert resp.status == 200  # the session cookie is sent now
+        async with http.get(f"{dash.base}/api/v1/incidents") as resp:
+            assert resp.status == 401  # the REST API takes bearer tokens only, never the cookie
+
+
+async def test_sign_in_refuses_bad_tokens_and_foreign_redirects(tmp_path: Path) -> None:
+    """A wrong or ingest-only token is refused; `next` may only be a path on this server."""
+    async with served_dashboard(tmp_path, TOKENS) as dash, aiohttp.ClientSession() as http:
+        for token in ("nope", "ingest-token-c0de"):
+            async with http.post(f"{dash.base}/login", data={"token": token, "next": "/"}) as resp:
+                assert resp.status == 401
+        async with http.post(
+            f"{dash.base}/login",
+            data={"token": READ, "next": "//evil.example/"},
+            allow_redirects=False,
+        ) as resp:
+            assert resp.status == 303 and resp.headers["Location"] == "/"
+
+
+async def test_the_buttons_endpoint_acknowledges_with_a_write_token(tmp_path: Path) -> None:
+    """What the Acknowledge button sends (POST with the bearer write token) acknowledges the incident."""
+    async with served_dashboard(tmp_path, TOKENS) as dash, aiohttp.ClientSession() as http:
+        url = f"{dash.base}/api/v1/incidents/{dash.incident_id}/ack"
+        async with http.post(
+            url, json={"by": "dashboard"}, headers={"Authorization": f"Bearer {READ}"}
+        ) as resp:
+            assert resp.status == 403
+        async with http.post(
+            url, json={"by": "dashboard"}, headers={"Authorization": f"Bearer {WRITE}"}
+        ) as resp:
+            assert resp.status == 200 and (await resp.json())["state"] == "acknowledged"
+
+
+async def test_report_endpoints_answer_json_csv_and_html(tmp_path: Path) -> None:
+    """/api/v1/reports/availability gives the report JSON (and CSV); /html a page with inline charts."""
+    async with served_dashboard(tmp_path, TOKENS) as dash, aiohttp.ClientSession() as http:
+        headers = {"Authorization": f"Bearer {READ}"}
+        async with http.get(
+            f"{dash.base}/api/v1/reports/availability?service=shop", headers=headers
+        ) as resp:
+            body = await resp.json()
+            assert resp.status == 200 and body["services"][0]["name"] == "shop"
+        async with http.get(
+            f"{dash.base}/api/v1/reports/availability?format=csv", headers=headers
+        ) as resp:
+            assert (await resp.text()).startswith("scope,name,item,check,availability_percent")
+        async with http.get(
+            f"{dash.base}/api/v1/reports/availability?service=nope", headers=headers
+        ) as resp:
+            assert resp.status == 404
+        async with http.get(
+            f"{dash.base}/api/v1/reports/availability?period=2026-13", headers=headers
+        ) as resp:
+            assert resp.status == 400 and "YYYY-MM" in (await resp.json())["error"]
+        async with http.get(f"{dash.base}/api/v1/reports/html", headers=headers) as resp:
+            assert resp.status == 200 and "data:image/png;base64," in await resp.text()

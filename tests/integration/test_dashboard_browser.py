@@ -1,0 +1,72 @@
+"""The dashboard in real headless Chromium (Debian's chromium driven by Playwright for Python)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import TOKENS
+from tests.api.dashboard_world import served_dashboard
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+async def test_an_operator_signs_in_sees_the_incident_and_acknowledges_it(tmp_path: Path) -> None:
+    """Sign in with a read token link, type the write token once, click Acknowledge: the page shows it acknowledged."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is needed: apt-get install -y chromium")
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with served_dashboard(tmp_path, TOKENS) as dash, playwright_api.async_playwright() as pw:
+        # A persistent context is how Playwright takes a fresh --user-data-dir of our own.
+        browser = await pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 412, "height": 915},  # a phone
+            timeout=30_000,
+        )
+        try:
+            page = await browser.new_page()
+            page.set_default_timeout(15_000)
+            await page.goto(f"{dash.base}/?token=read-token-5f1c")
+            assert "token=" not in page.url  # the token left the address bar
+            row = page.locator(f'tr[data-incident="{dash.incident_id}"]')
+            await row.wait_for()
+            assert "open" in await row.locator("td").nth(1).inner_text()
+            await page.fill("#token", "write-token-77aa")
+            await page.click("#save-token")
+            await row.locator('button[data-action="ack"]').click()
+            await page.wait_for_load_state("load")
+            state = page.locator(f'tr[data-incident="{dash.incident_id}"] td').nth(1)
+            await page.wait_for_function(
+                'id => document.querySelector(`tr[data-incident="${id}"] td:nth-child(2)`)'
+                "?.textContent.includes('acknowledged')",
+                arg=dash.incident_id,
+            )
+            assert (await state.inner_text()).strip() == "acknowledged"
+            await page.screenshot(
+                path=str(ARTIFACTS / "dashboard-acknowledged.png"), full_page=True
+            )
+            await page.goto(f"{dash.base}/incidents/{dash.incident_id}")
+            assert "acknowledged" in await page.locator("#timeline").inner_text()
+        finally:
+            await browser.close()
+        found = await dash.incidents.get_incident(dash.incident_id)
+        assert found["state"] == "acknowledged" and found["acknowledged_by"] == "dashboard"

@@ -1,0 +1,258 @@
+"""The web dashboard: server-rendered pages (Jinja2, inline CSS, no build step), phone-sized.
+
+    GET /                 open incidents (ack/resolve buttons), service availability this
+                          month, checks not OK
+    GET /incidents/{id}   one incident with its alerts and timeline
+    GET /items            items and their check states
+    GET /silences         active silences, maintenance windows and changes in effect
+    POST /login           token → cookie (below)
+
+Authentication. With no tokens configured, pages and buttons need nothing (the default config
+listens on 127.0.0.1 only). With tokens, a browser cannot send a bearer header when it
+navigates, so pages accept a cookie instead: a read-scoped token given once, in the sign-in
+form (POST /login) or as `?token=` on any page, is set as an HttpOnly, SameSite=Strict cookie
+(Secure on https) and the browser is redirected to the same page without the token in its
+URL. The cookie is honoured by these pages only; the REST API still takes bearer tokens alone,
+so a cookie can never make a cross-site write. The ack/resolve buttons call the REST API with
+the write token typed once into the page's field and kept in the browser's localStorage.
+Every page is sent with a strict Content-Security-Policy: scripts only with the page's nonce.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from aiohttp import web
+
+from watchd.api import keys
+from watchd.api.auth import TokenTable, public
+from watchd.api.errors import ApiError
+from watchd.api.reports import ReportSource
+from watchd.durations import format_duration
+from watchd.incidents.ledger import IncidentNotFound
+from watchd.incidents.mute import window_active
+from watchd.incidents.service import IncidentService
+from watchd.report.availability import total
+from watchd.report.build import Period
+from watchd.report.metrics import figures
+from watchd.report.query import tallies
+from watchd.report.rollup import series_ids
+
+COOKIE = "watchd_session"
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("watchd.api", "templates"),
+    autoescape=True,
+    undefined=jinja2.ChainableUndefined,
+)
+_ENV.filters["when"] = lambda t: datetime.fromtimestamp(float(t), UTC).strftime(
+    "%Y-%m-%d %H:%M:%S UTC"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    incidents: IncidentService
+    reports: ReportSource
+    tokens: TokenTable
+
+
+DASHBOARD = web.AppKey("watchd.dashboard", Dashboard)
+
+
+def _page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    nonce = secrets.token_urlsafe(16)
+    dash = request.app[DASHBOARD]
+    body = _ENV.get_template(template).render(nonce=nonce, auth=dash.tokens.enabled, **context)
+    response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _can_read(table: TokenTable, token: str | None) -> bool:
+    scopes = table.scopes(token) if token else None
+    return scopes is not None and "read" in scopes
+
+
+def _set_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        path="/",
+        max_age=12 * 3600,
+    )
+
+
+async def _guard(request: web.Request) -> web.Response | None:
+    """None when the page may be shown; otherwise the response to send instead."""
+    table = request.app[DASHBOARD].tokens
+    if not table.enabled:
+        return None
+    given = request.query.get("token")
+    if given is not None:
+        if not _can_read(table, given):
+            return _page(
+                request, "login.html", 401, title="Sign in", next=request.path, failed=True
+            )
+        rest = {k: v for k, v in request.query.items() if k != "token"}
+        target = request.path + (f"?{urlencode(rest)}" if rest else "")
+        redirect = web.HTTPSeeOther(target)
+        _set_cookie(redirect, request, given)
+        raise redirect
+    if _can_read(table, request.cookies.get(COOKIE)):
+        return None
+    return _page(request, "login.html", 401, title="Sign in", next=request.path, failed=False)
+
+
+@public
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    token = str(form.get("token", ""))
+    target = str(form.get("next", "/"))
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"  # only paths on this server: no open redirect
+    if not _can_read(request.app[DASHBOARD].tokens, token):
+        return _page(request, "login.html", 401, title="Sign in", next=target, failed=True)
+    redirect = web.HTTPSeeOther(target)
+    _set_cookie(redirect, request, token)
+    raise redirect
+
+
+@public
+async def index(request: web.Request) -> web.Response:
+    if (denied := await _guard(request)) is not None:
+        return denied
+    dash = request.app[DASHBOARD]
+    incidents = await dash.incidents.list_incidents(state="open,acknowledged")
+    items = request.app[keys.ITEMS]()
+    failing = [
+        (item, check)
+        for item in items
+        for check in item.get("checks", [])
+        if check.get("status") not in ("OK", "PENDING", None)
+    ]
+    return _page(
+        request,
+        "index.html",
+        title="Incidents",
+        incidents=incidents,
+        services=await _service_availability(dash.reports),
+        failing=failing,
+    )
+
+
+async def _service_availability(source: ReportSource) -> list[dict[str, Any]]:
+    catalog = source.catalog()
+    if not catalog.services:
+        return []
+    now = source.clock.now()
+    month = Period.this_month(now)
+    out = []
+    async with source.engine.connect() as conn:
+        known = list(await series_ids(conn))
+        for service in catalog.services:
+            members = catalog.members(service, known)
+            found = await tallies(conn, catalog, month.start, month.end, now=now, keys=members)
+            shown = (
+                figures(total(found.values()), catalog.policy(service), members=len(members))
+                if found
+                else None
+            )
+            pct = shown["availability_percent"] if shown else None
+            out.append(
+                {
+                    "name": service.name,
+                    "availability": "no data" if pct is None else f"{pct:.3f}%",
+                    "met": pct is not None and pct >= service.objective,
+                    "objective": service.objective,
+                    "unmonitored": format_duration(shown["seconds"]["unmonitored"])
+                    if shown
+                    else "-",
+                }
+            )
+    return out
+
+
+@public
+async def incident(request: web.Request) -> web.Response:
+    if (denied := await _guard(request)) is not None:
+        return denied
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise ApiError(404, f"There is no incident {raw!r}.")
+    try:
+        found = await request.app[DASHBOARD].incidents.get_incident(int(raw))
+    except IncidentNotFound as exc:
+        raise ApiError(404, str(exc)) from exc
+    return _page(request, "incident.html", title=f"Incident {raw}", incident=found)
+
+
+@public
+async def items(request: web.Request) -> web.Response:
+    if (denied := await _guard(request)) is not None:
+        return denied
+    return _page(request, "items.html", title="Items", items=request.app[keys.ITEMS]())
+
+
+@public
+async def silences(request: web.Request) -> web.Response:
+    if (denied := await _guard(request)) is not None:
+        return denied
+    dash = request.app[DASHBOARD]
+    now = dash.reports.clock.now()
+    windows: list[dict[str, Any]] = [
+        {
+            "name": w.name,
+            "scope": ", ".join([*w.items, *w.matchers]),
+            "until": w.end.timestamp() if w.end is not None else None,
+        }
+        for w in dash.reports.catalog().windows
+        if window_active(w, now)
+    ]
+    for change in await dash.incidents.changes():
+        if change["starts_at"] <= now < change["ends_at"]:
+            windows.append(
+                {
+                    "name": f"change {change['id']}: {change['summary']}",
+                    "scope": f"{change['item']} and below",
+                    "until": change["ends_at"],
+                }
+            )
+    return _page(
+        request,
+        "silences.html",
+        title="Silences",
+        silences=await dash.incidents.silences(),
+        windows=windows,
+    )
+
+
+def add_routes(
+    app: web.Application,
+    *,
+    incidents: IncidentService,
+    reports: ReportSource,
+    tokens: Mapping[str, frozenset[str]],
+) -> None:
+    """Add the dashboard pages to an app from watchd.api.create_app (same `tokens`)."""
+    app[DASHBOARD] = Dashboard(incidents, reports, TokenTable(tokens))
+    app.router.add_get("/", index)
+    app.router.add_get("/incidents/{id}", incident)
+    app.router.add_get("/items", items)
+    app.router.add_get("/silences", silences)
+    app.router.add_post("/login", login)
