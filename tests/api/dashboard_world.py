@@ -7,8 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from watchd.api import create_app, start_api
-from watchd.api import dashboard, reports
+from watchd.api import create_app, dashboard, reports, start_api
 from watchd.api import incidents as incident_routes
 from watchd.api.reports import ReportSource
 from watchd.clock import FakeClock

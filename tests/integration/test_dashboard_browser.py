@@ -6,13 +6,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.async_api import async_playwright
 
 from tests.api.conftest import TOKENS
 from tests.api.dashboard_world import served_dashboard
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = shutil.which("chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FLAGS = [
     "--headless",
@@ -26,13 +27,19 @@ FLAGS = [
 ]
 
 
-async def test_an_operator_signs_in_sees_the_incident_and_acknowledges_it(tmp_path: Path) -> None:
-    """Sign in with a read token link, type the write token once, click Acknowledge: the page shows it acknowledged."""
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is needed: apt-get install -y chromium")
+@pytest.fixture
+def artifacts() -> Path:
+    """test-artifacts/ at the repository root (gitignored), for screenshots."""
     ARTIFACTS.mkdir(exist_ok=True)
-    async with served_dashboard(tmp_path, TOKENS) as dash, playwright_api.async_playwright() as pw:
+    return ARTIFACTS
+
+
+async def test_an_operator_signs_in_sees_the_incident_and_acknowledges_it(
+    tmp_path: Path, artifacts: Path
+) -> None:
+    """Sign in with a read token link, type the write token once, click Acknowledge: the page shows it acknowledged."""
+    assert CHROMIUM, "Debian's chromium is needed: apt-get install -y chromium"
+    async with served_dashboard(tmp_path, TOKENS) as dash, async_playwright() as pw:
         # A persistent context is how Playwright takes a fresh --user-data-dir of our own.
         browser = await pw.chromium.launch_persistent_context(
             str(tmp_path / "profile"),
@@ -62,7 +69,7 @@ async def test_an_operator_signs_in_sees_the_incident_and_acknowledges_it(tmp_pa
             )
             assert (await state.inner_text()).strip() == "acknowledged"
             await page.screenshot(
-                path=str(ARTIFACTS / "dashboard-acknowledged.png"), full_page=True
+                path=str(artifacts / "dashboard-acknowledged.png"), full_page=True
             )
             await page.goto(f"{dash.base}/incidents/{dash.incident_id}")
             assert "acknowledged" in await page.locator("#timeline").inner_text()
