@@ -73,6 +73,8 @@ class Harness:
         await self.pipeline.submit(tuple(alerts))
 
     async def rows(self, query: Any) -> list[dict[str, Any]]:
+        if isinstance(query, str):
+            query = text(query)
         async with self.store.engine.connect() as conn:
             return [dict(r._mapping) for r in await conn.execute(query)]
 

@@ -1,0 +1,119 @@
+"""Timers with a fake clock: escalation, SLA breaches, stale external alerts, problems, changes,
+and the log receiver's delivery of the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from tests.incidents.conftest import Harness, alert
+from watchd.incidents.logdelivery import LogDispatcher
+from watchd.incidents.service import IncidentService
+from watchd.incidents.timers import IncidentTimers
+
+
+def service(harness: Harness) -> IncidentService:
+    return IncidentService(
+        harness.store.engine, clock=harness.clock, settings=lambda: harness.settings
+    )
+
+
+async def test_escalation_steps_fire_in_order_until_acknowledged(harness: Harness) -> None:
+    """Step 1 after 5m goes to its receivers, step 2 never comes once someone acknowledged."""
+    harness.configure(
+        receivers=[{"name": "log"}, {"name": "pager"}, {"name": "boss"}],
+        incidents={
+            "escalation": [
+                {
+                    "name": "db",
+                    "matchers": ['item="db1"'],
+                    "steps": [
+                        {"after": "5m", "receivers": ["pager"]},
+                        {"after": "30m", "receivers": ["boss"]},
+                    ],
+                }
+            ]
+        },
+    )
+    timers = IncidentTimers(harness.pipeline, clock=harness.clock)
+    await harness.send(alert("db1"))
+    await harness.clock.advance(301)
+    await timers.tick()
+    (incident,) = await harness.incidents()
+    assert (incident["id"], "escalated") in await harness.notifications("pager")
+    await service(harness).acknowledge(incident["id"], "alice")
+    await harness.clock.advance(3600)
+    await timers.tick()
+    assert (incident["id"], "escalated") not in await harness.notifications("boss")
+
+
+async def test_sla_breach_is_a_timeline_event_and_a_notification(harness: Harness) -> None:
+    """Not acknowledged within the critical SLA (10m): one sla_breach event and notification."""
+    harness.configure(incidents={"sla": {"critical": {"ack": "10m", "resolve": "4h"}}})
+    timers = IncidentTimers(harness.pipeline, clock=harness.clock)
+    await harness.send(alert("db1"))
+    await harness.clock.advance(601)
+    await timers.tick()
+    await timers.tick()
+    (incident,) = await harness.incidents()
+    assert (await harness.timeline(incident["id"])).count("sla_breach") == 1
+    assert [k for _, k in await harness.notifications()] == ["opened", "sla_breach"]
+
+
+async def test_external_alert_not_refreshed_resolves_after_resolve_timeout(
+    harness: Harness,
+) -> None:
+    """An ingested alert without endsAt resolves 5m after its last refresh; a check's never does."""
+    await harness.send(alert("db1", source="prometheus"), alert("db1", "check_x"))
+    timers = IncidentTimers(harness.pipeline, clock=harness.clock)
+    await harness.clock.advance(200)
+    await timers.tick()
+    assert [i["state"] for i in await harness.incidents()] == ["open", "open"]
+    await harness.clock.advance(101)
+    await timers.tick()
+    assert [i["state"] for i in await harness.incidents()] == ["resolved", "open"]
+
+
+async def test_third_recurrence_in_a_week_opens_a_problem(harness: Harness) -> None:
+    """The same key opening three times within 7d opens a problem linking all three."""
+    for _ in range(3):
+        await harness.send(alert("db1"))
+        await harness.send(alert("db1", firing=False))
+        await harness.clock.advance(7200)  # past the reopen window
+    (problem,) = await service(harness).problems()
+    incidents = await harness.incidents()
+    assert problem["incidents"] == [i["id"] for i in incidents]
+    assert (incidents[2]["id"], "problem_opened") in await harness.notifications()
+
+
+async def test_change_mutes_item_and_children_and_links_incidents(harness: Harness) -> None:
+    """A running change on "switch" mutes web1's alert and its incident is linked to the change."""
+    now = harness.clock.now()
+    change = await service(harness).add_change(
+        item="switch", summary="firmware", starts_at=now, ends_at=now + 1800,
+        ticket="CHG-1", created_by="bob",
+    )
+    await harness.send(alert("web1", "check_http"))
+    (incident,) = await harness.incidents()
+    assert incident["change_id"] == change["id"]
+    assert (await harness.members(incident["id"]))[0]["muted"] == f"change:{change['id']}"
+    assert await harness.notifications() == []
+
+
+async def test_log_dispatcher_delivers_pending_log_rows_once(harness: Harness) -> None:
+    """The log receiver's rows are logged and marked delivered; other receivers' rows wait."""
+    await harness.send(alert("db1"))
+    dispatcher = LogDispatcher(harness.store.engine, clock=harness.clock, receivers=("log",))
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        async with asyncio.timeout(10):
+            while dispatcher.delivered < 1:  # real database I/O in the task: poll, bounded
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert dispatcher.delivered == 1
+    assert await dispatcher.deliver_once() == 0
+    rows = await harness.rows("SELECT receiver, state FROM outbox ORDER BY receiver")
+    assert rows == [{"receiver": "log", "state": "delivered"}, {"receiver": "pager", "state": "pending"}]
