@@ -68,8 +68,12 @@ async def test_recurring_maintenance_window_by_item_covers_children(harness: Har
     start = datetime.fromtimestamp(harness.clock.now(), UTC)
     harness.configure(
         maintenance=[
-            {"name": "nightly", "items": ["switch"], "cron": f"{start.minute} {start.hour} * * *",
-             "duration": "1h"}
+            {
+                "name": "nightly",
+                "items": ["switch"],
+                "cron": f"{start.minute} {start.hour} * * *",
+                "duration": "1h",
+            }
         ]
     )
     await harness.clock.advance(60)
@@ -100,5 +104,7 @@ async def test_inhibit_rule_mutes_warning_while_critical_fires_on_same_item(
     await harness.send(alert("db1", "disk_slow", severity="warning"))
     await harness.send(alert("db2", "disk_slow", severity="warning"))
     _, inhibited, free = await harness.incidents()
-    assert (await harness.members(inhibited["id"]))[0]["muted"] == f"inhibited:{critical.fingerprint}"
+    assert (await harness.members(inhibited["id"]))[0][
+        "muted"
+    ] == f"inhibited:{critical.fingerprint}"
     assert (await harness.members(free["id"]))[0]["muted"] is None

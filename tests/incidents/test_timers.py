@@ -90,8 +90,12 @@ async def test_change_mutes_item_and_children_and_links_incidents(harness: Harne
     """A running change on "switch" mutes web1's alert and its incident is linked to the change."""
     now = harness.clock.now()
     change = await service(harness).add_change(
-        item="switch", summary="firmware", starts_at=now, ends_at=now + 1800,
-        ticket="CHG-1", created_by="bob",
+        item="switch",
+        summary="firmware",
+        starts_at=now,
+        ends_at=now + 1800,
+        ticket="CHG-1",
+        created_by="bob",
     )
     await harness.send(alert("web1", "check_http"))
     (incident,) = await harness.incidents()
@@ -107,7 +111,8 @@ async def test_log_dispatcher_delivers_pending_log_rows_once(harness: Harness) -
     task = asyncio.create_task(dispatcher.run())
     try:
         async with asyncio.timeout(10):
-            while dispatcher.delivered < 1:  # real database I/O in the task: poll, bounded
+            # Real database I/O in the task: poll, bounded by the timeout.
+            while dispatcher.delivered < 1:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
     finally:
         task.cancel()
@@ -116,4 +121,7 @@ async def test_log_dispatcher_delivers_pending_log_rows_once(harness: Harness) -
     assert dispatcher.delivered == 1
     assert await dispatcher.deliver_once() == 0
     rows = await harness.rows("SELECT receiver, state FROM outbox ORDER BY receiver")
-    assert rows == [{"receiver": "log", "state": "delivered"}, {"receiver": "pager", "state": "pending"}]
+    assert rows == [
+        {"receiver": "log", "state": "delivered"},
+        {"receiver": "pager", "state": "pending"},
+    ]
