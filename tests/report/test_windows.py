@@ -1,0 +1,57 @@
+"""Maintenance time for availability: configured windows (one-off, cron) and changes."""
+
+from __future__ import annotations
+
+from watchd.incidents.config import MaintenanceWindow
+from watchd.inventory import Inventory
+from watchd.report.windows import MaintenancePlan, occurrences
+
+from .conftest import config_of, ts
+
+INVENTORY = Inventory(
+    config_of(
+        {"items": [{"name": "router"}, {"name": "web1", "parents": ["router"]}, {"name": "db1"}]}
+    ).items
+)
+
+
+def test_a_weekly_cron_window_occurs_once_a_week_including_one_already_running() -> None:
+    """Sundays 02:00 for 2 h: the Sunday running at the span's start counts, clipped by nothing."""
+    window = MaintenanceWindow(name="backup", items=["db1"], cron="0 2 * * sun", duration="2h")
+    found = occurrences(window, ts("2026-10-04T03:00"), ts("2026-10-18T00:00"))
+    assert found == [
+        (ts("2026-10-04T02:00"), ts("2026-10-04T04:00")),
+        (ts("2026-10-11T02:00"), ts("2026-10-11T04:00")),
+    ]
+
+
+def test_windows_cover_children_of_their_items_and_changes_cover_theirs() -> None:
+    """A window on the router covers web1 below it; a change on db1 covers db1 only; matchers match check labels."""
+    windows = (
+        MaintenanceWindow(
+            name="net", items=["router"], start="2026-10-05T01:00:00Z", end="2026-10-05T02:00:00Z"
+        ),
+        MaintenanceWindow(
+            name="tls",
+            matchers=['check="https"'],
+            start="2026-10-06T00:00:00Z",
+            end="2026-10-06T00:30:00Z",
+        ),
+    )
+    plan = MaintenancePlan(
+        windows,
+        INVENTORY,
+        changes=(("db1", ts("2026-10-07T10:00"), ts("2026-10-07T11:00")),),
+        start=ts("2026-10-01"),
+        end=ts("2026-11-01"),
+    )
+    assert plan.intervals("web1", {"item": "web1", "check": "http"}) == [
+        (ts("2026-10-05T01:00"), ts("2026-10-05T02:00"))
+    ]
+    assert plan.intervals("db1", {"item": "db1", "check": "https"}) == [
+        (ts("2026-10-06T00:00"), ts("2026-10-06T00:30")),
+        (ts("2026-10-07T10:00"), ts("2026-10-07T11:00")),
+    ]
+    assert plan.intervals("router", {"item": "router", "check": "ping"}) == [
+        (ts("2026-10-05T01:00"), ts("2026-10-05T02:00"))
+    ]
