@@ -21,16 +21,23 @@ from pathlib import Path
 from typing import Any
 
 from watchd.api import create_app, start_api
+from watchd.api import incidents as incident_routes
 from watchd.clock import Clock, SystemClock
 from watchd.config import Config, ConfigError
 from watchd.durations import format_duration
 from watchd.housekeeping import Housekeeping, retention_job
+from watchd.incidents.logdelivery import LogDispatcher
+from watchd.incidents.service import IncidentService
+from watchd.incidents.settings import IncidentSettings
+from watchd.incidents.timers import IncidentTimers
+from watchd.ingest import http as http_ingest
+from watchd.ingest.mqtt import MqttIngest
 from watchd.ingest.snmptrap import SnmpTrapReceiver
 from watchd.loading import load_setup
 from watchd.logging import configure_logging, get_logger
 from watchd.metrics import Metrics
 from watchd.model import Collector
-from watchd.pipeline import StoringSink
+from watchd.pipeline import AlertPipeline
 from watchd.pipeline.buffer import BufferedSink
 from watchd.results import ResultProcessor
 from watchd.rules import RuleEngine
@@ -78,10 +85,15 @@ class Daemon:
             on_flush=self.metrics.observe_store_write,
         )
         self.store = store
-        pipeline = StoringSink(store)
+        settings = IncidentSettings.from_config(config)
+        pipeline = AlertPipeline(store.engine, clock=self.clock, settings=settings)
         self.pipeline = pipeline
-        # watchd's own producers (checks, rules, traps) have no sender to retry for them.
+        # watchd's own producers (checks, rules, traps) have no sender to retry for them;
+        # HTTP and MQTT ingestion call the pipeline directly so their senders retry.
         sink = BufferedSink(pipeline, clock=self.clock)
+        timers = IncidentTimers(pipeline, clock=self.clock)
+        dispatcher = LogDispatcher(store.engine, clock=self.clock, receivers=settings.log_receivers)
+        self.dispatcher = dispatcher
         processor = ResultProcessor(clock=self.clock, store=store, metrics=self.metrics, sink=sink)
         self.processor = processor
         restored = await processor.restore()
@@ -115,6 +127,18 @@ class Daemon:
                     ready=lambda: self._ready,
                     max_body_bytes=config.api.max_body_bytes,
                 )
+                http_ingest.add_routes(
+                    app,
+                    sink=pipeline,
+                    clock=self.clock,
+                    resolve_timeout=config.incidents.resolve_timeout,
+                )
+                incident_routes.add_routes(
+                    app,
+                    IncidentService(
+                        store.engine, clock=self.clock, settings=lambda: pipeline.settings
+                    ),
+                )
                 runner = await start_api(app, config.api.host, config.api.port)
             self._install_signals()
             async with asyncio.TaskGroup() as tg:
@@ -128,7 +152,17 @@ class Daemon:
                     tg.create_task(self._heartbeat_loop(), name="watchd.heartbeat"),
                     tg.create_task(sink.run(), name="watchd.alert-retry"),
                     tg.create_task(rules.run(), name="watchd.rules"),
+                    tg.create_task(timers.run(), name="watchd.incidents"),
+                    tg.create_task(dispatcher.run(), name="watchd.outbox.log"),
                 ]
+                if config.mqtt_ingest.enabled:
+                    mqtt = MqttIngest(
+                        config.mqtt_ingest,
+                        sink=pipeline,
+                        clock=self.clock,
+                        resolve_timeout=config.incidents.resolve_timeout,
+                    )
+                    tasks.append(tg.create_task(mqtt.run(), name="watchd.mqtt-ingest"))
                 if config.snmp_traps.enabled:
                     traps = SnmpTrapReceiver(
                         config.snmp_traps,
@@ -256,6 +290,9 @@ class Daemon:
         self.processor.forget({check.key for check, _ in collectors})
         self._spawn(self._close_later(retired, config), "watchd.close-retired")
         await self.rules.replace_rules(setup.rules)
+        settings = IncidentSettings.from_config(config)
+        self.pipeline.reconfigure(settings)
+        self.dispatcher.receivers = settings.log_receivers
         self.config = config
         self._reloads += 1
         self.metrics.set_checks_scheduled(self.scheduler.check_count)
@@ -316,6 +353,10 @@ def _needs_restart(old: Config, new: Config) -> Iterator[str]:
         yield "api"
     if old.daemon.state_dir != new.daemon.state_dir:
         yield "daemon.state_dir"
+    if old.snmp_traps != new.snmp_traps:
+        yield "snmp_traps"
+    if old.mqtt_ingest != new.mqtt_ingest:
+        yield "mqtt_ingest"
 
 
 def _safe_url(url: str) -> str:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from watchd.cli_incidents import add_commands as add_incident_commands
 from watchd.config import Config, ConfigError, load_config
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -66,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--check", help="run only this check of the item")
     probe.add_argument("--json", action="store_true", help="print results as JSON")
     probe.set_defaults(func=_probe)
+
+    add_incident_commands(sub, command)
 
     db = command("db", "Database maintenance.")
     db.add_argument("action", choices=["upgrade"], help="upgrade: apply schema migrations")
