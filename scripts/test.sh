@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_python
 # Real peers the tests start on loopback: PostgreSQL, Mosquitto, net-snmp, Nagios plugins,
-# systemd-analyze for the unit file.
+# Prometheus and Alertmanager, Chromium for the dashboard, systemd-analyze for the unit file,
+# unshare (util-linux) for the DNS-failure test in an empty network namespace.
 apt_install postgresql mosquitto mosquitto-clients snmpd snmp snmptrapd \
-  monitoring-plugins-basic monitoring-plugins-standard systemd iputils-ping
+  monitoring-plugins-basic monitoring-plugins-standard systemd iputils-ping util-linux \
+  prometheus prometheus-alertmanager chromium
 install_project ".[test,report]"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
