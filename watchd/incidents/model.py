@@ -128,13 +128,11 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
-class Member:
-    """An alert of an incident: its role, status and why it is muted (None: it is not)."""
+class MemberGroup:
+    """Members of an incident that share role, status, severity and mute reason, counted."""
 
-    fingerprint: str
     role: str
-    item: str
-    severity: str
     status: str
+    severity: str
     muted: str | None
-    joined_at: float
+    count: int
