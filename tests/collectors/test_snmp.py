@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from tests.collectors.snmp_agent import UPTIME_OID, SnmpAgent, free_udp_port, snmp_agent_fixture  # noqa: F401
 
 from collectors.snmp import SnmpCollector, SnmpConfig
+from tests.collectors.snmp_agent import UPTIME_OID, SnmpAgent, free_udp_port, snmp_agent_fixture  # noqa: F401
 from watchd.model import CheckContext, CheckResult, Sample, Status
 from watchd.secrets import SecretRef
 
