@@ -179,3 +179,19 @@ async def test_loop_lag_monitor_reports_a_blocked_event_loop() -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await monitor
     assert monitor.cancelled()
+
+
+def test_samples_that_already_carry_the_checks_item_and_check_labels_are_not_duplicated() -> None:
+    """Samples as the scheduler passes them (item and check labels set) export item/check once."""
+    m = Metrics()
+    m.observe_samples(
+        "db1",
+        "disk",
+        [Sample("disk_used_percent", 40.0, {"mount": "/", "item": "db1", "check": "disk"})],
+    )
+    got = scrape(m)
+    key = (
+        "watchd_probe_disk_used_percent",
+        frozenset({("mount", "/"), ("item", "db1"), ("check", "disk")}),
+    )
+    assert got[key] == 40.0

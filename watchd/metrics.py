@@ -13,6 +13,7 @@ test, has its own. Two kinds of series live in it:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 
@@ -39,11 +40,13 @@ _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 _Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
+@functools.cache
 def metric_name(sample_metric: str) -> str:
     """The Prometheus name a sample metric is exported under: `watchd_probe_` + sanitized name."""
     return PROBE_PREFIX + _INVALID_METRIC_CHARS.sub("_", sample_metric)
 
 
+@functools.cache
 def label_name(name: str) -> str:
     """A valid, non-reserved Prometheus label name for `name` ([a-zA-Z_][a-zA-Z0-9_]*)."""
     clean = _INVALID_LABEL_CHARS.sub("_", name)
@@ -58,8 +61,8 @@ def label_name(name: str) -> str:
 class ProbeSamples:
     """A Prometheus collector over the latest samples of every (item, check).
 
-    Sample labels that clash with `item` or `check` are kept as `exported_item` and
-    `exported_check`, as Prometheus does for clashing target labels.
+    Sample labels that clash with `item` or `check` (with another value) are kept as
+    `exported_item` and `exported_check`, as Prometheus does for clashing target labels.
     """
 
     def __init__(self) -> None:
@@ -72,9 +75,12 @@ class ProbeSamples:
         for sample in samples:
             name = metric_name(sample.metric)
             labels: dict[str, str] = {}
+            ours = {"item": item, "check": check}
             for key, value in sample.labels.items():
                 clean = label_name(key)
-                if clean in ("item", "check"):
+                if clean in ours:
+                    if value == ours[clean]:
+                        continue  # the scheduler's own item/check label, added below
                     clean = "exported_" + clean
                 labels[clean] = str(value)
             labels["item"] = item

@@ -115,11 +115,13 @@ class ResultProcessor:
                 message=result.message[:500],
             )
         )
-        samples = _with_context(check, result, run)
+        measured, own = _with_context(check, result, run)
         self._metrics.observe_check(check.kind, result.status, run.duration, run.failed)
         self._metrics.set_schedule_lag(run.lag)
         self._metrics.set_check_status(check.item, check.name, state.hard_status)
-        self._metrics.observe_samples(check.item, check.name, samples)
+        # The check's own status is already watchd_check_status; only measurements are probes.
+        self._metrics.observe_samples(check.item, check.name, measured)
+        samples = measured + own
         for observer in self._observers:
             await observer(samples)
 
@@ -133,18 +135,22 @@ def _default_policy(check: ResolvedCheck) -> CheckPolicy:
     return CheckPolicy(max_attempts=check.max_attempts, recover_attempts=check.recover_attempts)
 
 
-def _with_context(check: ResolvedCheck, result: CheckResult, run: RunInfo) -> list[Sample]:
-    """The run's samples with item, check and time filled in, plus the check's own status."""
+def _with_context(
+    check: ResolvedCheck, result: CheckResult, run: RunInfo
+) -> tuple[list[Sample], list[Sample]]:
+    """The run's samples with item, check and time filled in, and the check's own status ones."""
     base = {**check.labels, "item": check.item, "check": check.name}
     samples = [
         replace(s, labels={**base, **s.labels}, time=s.time if s.time is not None else run.started)
         for s in result.samples
     ]
-    own = {**base, "kind": check.kind}  # rules can then match every check of one kind
-    samples.append(Sample("check_status", float(result.status), own, run.started))
-    samples.append(Sample("check_up", 1.0 if result.status.is_ok else 0.0, own, run.started))
-    samples.append(Sample("check_duration_seconds", run.duration, own, run.started))
-    return samples
+    labels = {**base, "kind": check.kind}  # rules can then match every check of one kind
+    own = [
+        Sample("check_status", float(result.status), labels, run.started),
+        Sample("check_up", 1.0 if result.status.is_ok else 0.0, labels, run.started),
+        Sample("check_duration_seconds", run.duration, labels, run.started),
+    ]
+    return samples, own
 
 
 _SEVERITY = {Status.WARNING: "warning", Status.CRITICAL: "critical", Status.UNKNOWN: "critical"}
