@@ -20,13 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from watchd.api import create_app, start_api
+from watchd.api import create_app, dashboard, start_api
 from watchd.api import incidents as incident_routes
+from watchd.api import reports as report_routes
+from watchd.api.reports import ReportSource
 from watchd.clock import Clock, SystemClock
 from watchd.config import Config, ConfigError
 from watchd.durations import format_duration
 from watchd.housekeeping import Housekeeping, retention_job
-from watchd.incidents.logdelivery import LogDispatcher
 from watchd.incidents.service import IncidentService
 from watchd.incidents.settings import IncidentSettings
 from watchd.incidents.timers import IncidentTimers
@@ -37,8 +38,13 @@ from watchd.loading import load_setup
 from watchd.logging import configure_logging, get_logger
 from watchd.metrics import Metrics
 from watchd.model import Collector
+from watchd.notify.dispatcher import Dispatcher
 from watchd.pipeline import AlertPipeline
 from watchd.pipeline.buffer import BufferedSink
+from watchd.report.burn import BurnRateMonitor
+from watchd.report.catalog import Catalog
+from watchd.report.jobs import burn_rate_job, rollup_job
+from watchd.report.rollup import Rollup
 from watchd.results import ResultProcessor
 from watchd.rules import RuleEngine
 from watchd.rules.service import RuleService
@@ -92,7 +98,14 @@ class Daemon:
         # HTTP and MQTT ingestion call the pipeline directly so their senders retry.
         sink = BufferedSink(pipeline, clock=self.clock)
         timers = IncidentTimers(pipeline, clock=self.clock)
-        dispatcher = LogDispatcher(store.engine, clock=self.clock, receivers=settings.log_receivers)
+        dispatcher = Dispatcher(
+            store.engine,
+            clock=self.clock,
+            config=config,
+            settings=settings,
+            sink=sink,
+            base=self.config_path.parent,
+        )
         self.dispatcher = dispatcher
         processor = ResultProcessor(clock=self.clock, store=store, metrics=self.metrics, sink=sink)
         self.processor = processor
@@ -117,6 +130,13 @@ class Daemon:
         self.metrics.set_checks_scheduled(scheduler.check_count)
         housekeeping = Housekeeping()
         housekeeping.add(retention_job(store, self.clock, config.store.sample_retention))
+        self.catalog = Catalog.from_config(config)
+        rollup = Rollup(store.engine, clock=self.clock, catalog=lambda: self.catalog)
+        housekeeping.add(rollup_job(rollup, config.report.rollup_interval))
+        burn = BurnRateMonitor(
+            store.engine, clock=self.clock, catalog=lambda: self.catalog, sink=sink
+        )
+        housekeeping.add(burn_rate_job(burn, config.report.burn_rate_interval))
         runner = None
         try:
             if config.api.enabled:
@@ -133,11 +153,14 @@ class Daemon:
                     clock=self.clock,
                     resolve_timeout=config.incidents.resolve_timeout,
                 )
-                incident_routes.add_routes(
-                    app,
-                    IncidentService(
-                        store.engine, clock=self.clock, settings=lambda: pipeline.settings
-                    ),
+                incident_service = IncidentService(
+                    store.engine, clock=self.clock, settings=lambda: pipeline.settings
+                )
+                incident_routes.add_routes(app, incident_service)
+                reports = ReportSource(store.engine, lambda: self.catalog, self.clock)
+                report_routes.add_routes(app, reports)
+                dashboard.add_routes(
+                    app, incidents=incident_service, reports=reports, tokens=setup.tokens
                 )
                 runner = await start_api(app, config.api.host, config.api.port)
             self._install_signals()
@@ -153,7 +176,7 @@ class Daemon:
                     tg.create_task(sink.run(), name="watchd.alert-retry"),
                     tg.create_task(rules.run(), name="watchd.rules"),
                     tg.create_task(timers.run(), name="watchd.incidents"),
-                    tg.create_task(dispatcher.run(), name="watchd.outbox.log"),
+                    tg.create_task(dispatcher.run(), name="watchd.outbox"),
                 ]
                 if config.mqtt_ingest.enabled:
                     mqtt = MqttIngest(
@@ -292,7 +315,8 @@ class Daemon:
         await self.rules.replace_rules(setup.rules)
         settings = IncidentSettings.from_config(config)
         self.pipeline.reconfigure(settings)
-        self.dispatcher.receivers = settings.log_receivers
+        self.catalog = Catalog.from_config(config)
+        self.dispatcher.reconfigure(config, settings)
         self.config = config
         self._reloads += 1
         self.metrics.set_checks_scheduled(self.scheduler.check_count)

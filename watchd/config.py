@@ -22,6 +22,7 @@ from watchd.durations import Duration
 from watchd.incidents.config import IncidentsConfig, InhibitRule, MaintenanceWindow
 from watchd.ingest.config import MqttIngestConfig
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig
+from watchd.notify.config import AnyReceiver, LogReceiver, NotifyConfig, RouteConfig
 from watchd.report.config import ReportConfig, ServiceConfig
 from watchd.rules.config import RulesConfig
 from watchd.secrets import SecretRef
@@ -146,9 +147,8 @@ class ItemConfig(Strict):
     checks: list[AnyCheck] = []
 
 
-class ReceiverConfig(Strict):
-    name: str = Field(min_length=1)
-    kind: Literal["log"] = "log"
+# A receiver is a tagged union on `kind` (log when absent); see watchd/notify/config.py.
+ReceiverConfig = AnyReceiver
 
 
 class Config(Strict):
@@ -157,7 +157,9 @@ class Config(Strict):
     api: ApiConfig = ApiConfig()
     check_defaults: CheckDefaults = CheckDefaults()
     items: list[ItemConfig] = []
-    receivers: list[ReceiverConfig] = [ReceiverConfig(name="log")]
+    receivers: list[ReceiverConfig] = [LogReceiver(name="log")]
+    route: RouteConfig = RouteConfig()
+    notify: NotifyConfig = NotifyConfig()
     incidents: IncidentsConfig = IncidentsConfig()
     inhibit_rules: list[InhibitRule] = []
     maintenance: list[MaintenanceWindow] = []

@@ -14,6 +14,7 @@ from pathlib import Path
 from collectors import REGISTRY
 from watchd.config import Config, ConfigError, ConfigProblem, ResolvedCheck, load_config
 from watchd.model import Collector
+from watchd.notify.checks import notify_problems
 from watchd.rules import RuleError, RuleProblem, RuleSet, check_rules, load_rules
 from watchd.secrets import SecretError
 
@@ -46,13 +47,15 @@ def load_setup(path: Path) -> Setup:
     rule_paths = config.rules.paths(path.parent)
     rule_problems = check_rules(rule_paths) if rule_paths else []
     problems += [_rule_problem(p) for p in rule_problems if p.is_error]
+    notify_errors, notify_warnings = notify_problems(config, path.parent)
+    problems += notify_errors
     if problems:
         raise ConfigError(path, problems)
     try:
         rules = load_rules(rule_paths)
     except RuleError as exc:  # check_rules found none; keep the daemon's promise all the same
         raise ConfigError(path, [_rule_problem(p) for p in exc.problems if p.is_error]) from exc
-    warnings = [str(p) for p in rule_problems if not p.is_error]
+    warnings = [str(p) for p in rule_problems if not p.is_error] + notify_warnings
     return Setup(path, config, collectors, tokens, rules, warnings)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from watchd.config import Config
 from watchd.incidents.config import IncidentsConfig, InhibitRule, MaintenanceWindow
 from watchd.inventory import Inventory
+from watchd.notify.router import Router
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,7 @@ class IncidentSettings:
     inventory: Inventory
     receivers: tuple[str, ...]
     log_receivers: tuple[str, ...]
+    router: Router
 
     @classmethod
     def from_config(cls, config: Config) -> IncidentSettings:
@@ -28,4 +30,7 @@ class IncidentSettings:
             inventory=Inventory(config.items),
             receivers=tuple(r.name for r in config.receivers),
             log_receivers=tuple(r.name for r in config.receivers if r.kind == "log"),
+            router=Router.from_config(
+                config.route, [r.name for r in config.receivers], config.notify.time_intervals
+            ),
         )

@@ -1,0 +1,78 @@
+"""What the dispatcher hands a receiver and what a receiver answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+EXCERPT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One outbox row on its way: an incident event for one receiver.
+
+    `context` is what templates see besides the payload: ack_url, incident_url.
+    """
+
+    outbox_id: int
+    incident_id: int
+    seq: int
+    idempotency_key: str
+    receiver: str
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one delivery attempt went.
+
+    `retryable` matters only when not `ok`: a 4xx other than 408/429 is not retried.
+    `retry_after` is the receiver's own wish (Retry-After), in seconds from now.
+    `notes` are problems that did not stop the delivery (a template fell back to the default).
+    """
+
+    ok: bool
+    retryable: bool = True
+    status: int | None = None
+    response: str = ""
+    error: str = ""
+    retry_after: float | None = None
+    notes: tuple[str, ...] = ()
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Receiver(Protocol):
+    """A notification channel. `batch` receivers get every due row of a notification group in
+    one call (one email per group); the others get one row per call, in order."""
+
+    name: str
+    batch: bool
+
+    async def deliver(self, notes: Sequence[Notification]) -> Outcome: ...
+
+    async def aclose(self) -> None: ...
+
+
+def excerpt(text: str, limit: int = EXCERPT) -> str:
+    """The first `limit` characters of a response, marked when cut."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def http_outcome(status: int, body: str, retry_after: float | None) -> Outcome:
+    """The outcome of an HTTP answer: 2xx delivered; 408, 429 and 5xx retried; other 4xx not."""
+    if 200 <= status < 300:
+        return Outcome(True, status=status, response=excerpt(body))
+    retryable = status in (408, 429) or status >= 500 or status < 400
+    return Outcome(
+        False,
+        retryable=retryable,
+        status=status,
+        response=excerpt(body),
+        error=f"HTTP {status}",
+        retry_after=retry_after,
+    )

@@ -1,0 +1,272 @@
+"""The dispatcher's reads and writes of the outbox, the delivery log and group timers.
+
+Rows move pending ─► delivering (leased until claimed_until) ─► delivered | failed | expired,
+or back to pending with a later next_attempt_at. A lease that runs out (the process died) makes
+the row pending again for whoever scans next: delivery is at least once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from watchd.incidents.ledger import Ledger
+from watchd.incidents.settings import IncidentSettings
+from watchd.store.engine import write_transaction
+from watchd.store.errors import StoreError
+from watchd.store.incident_tables import incidents as inc
+from watchd.store.incident_tables import outbox as ob
+from watchd.store.notify_tables import deliveries as dl
+from watchd.store.notify_tables import notify_groups as ng
+
+OPEN_STATES = ("pending", "delivering")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A row not yet final, with what routing needs from its incident (no payload)."""
+
+    id: int
+    incident_id: int
+    seq: int
+    receiver: str
+    kind: str
+    state: str
+    attempts: int
+    created_at: float
+    next_attempt_at: float
+    claimed_until: float | None
+    incident_key: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    first_at: float
+    last_sent_at: float | None
+    firing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One delivery attempt of one row and what becomes of the row."""
+
+    row: dict[str, Any]
+    started_at: float
+    latency: float
+    status: str  # delivered | retry | failed | expired
+    http_status: int | None
+    response: str
+    error: str
+    next_attempt_at: float
+    event: tuple[str, dict[str, Any]] | None  # timeline event to append, if any
+    tried: bool = True  # False: given up on without sending (expired while waiting)
+
+
+@asynccontextmanager
+async def _writing(engine: AsyncEngine, operation: str) -> AsyncIterator[AsyncConnection]:
+    try:
+        async with write_transaction(engine) as conn:
+            yield conn
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError(operation, str(exc)) from exc
+
+
+async def open_rows(engine: AsyncEngine) -> list[Row]:
+    """Every pending or leased row, in delivery order per incident and receiver."""
+    query = (
+        select(
+            ob.c.id,
+            ob.c.incident_id,
+            ob.c.seq,
+            ob.c.receiver,
+            ob.c.kind,
+            ob.c.state,
+            ob.c.attempts,
+            ob.c.created_at,
+            ob.c.next_attempt_at,
+            ob.c.claimed_until,
+            inc.c.key,
+            inc.c.group_labels,
+            inc.c.severity,
+            inc.c.item,
+        )
+        .select_from(ob.join(inc, inc.c.id == ob.c.incident_id))
+        .where(ob.c.state.in_(OPEN_STATES))
+        .order_by(ob.c.incident_id, ob.c.receiver, ob.c.seq, ob.c.id)
+    )
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(query)
+            rows = result.all()
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError("read the outbox", str(exc)) from exc
+    out = []
+    for r in rows:
+        labels = {str(k): str(v) for k, v in dict(r.group_labels or {}).items()}
+        labels["severity"] = r.severity
+        if r.item:
+            labels["item"] = r.item
+        out.append(
+            Row(
+                r.id,
+                r.incident_id,
+                r.seq,
+                r.receiver,
+                r.kind,
+                r.state,
+                r.attempts,
+                r.created_at,
+                r.next_attempt_at,
+                r.claimed_until,
+                r.key,
+                labels,
+            )
+        )
+    return out
+
+
+async def load_groups(engine: AsyncEngine, keys: Iterable[tuple[str, str]]) -> dict[Any, Group]:
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    query = select(ng).where(ng.c.group_key.in_({k for _, k in wanted}))
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError("read notification groups", str(exc)) from exc
+    return {
+        (r.receiver, r.group_key): Group(r.first_at, r.last_sent_at, bool(r.firing))
+        for r in rows
+        if (r.receiver, r.group_key) in wanted
+    }
+
+
+async def claim(
+    engine: AsyncEngine, ids: Sequence[int], now: float, until: float
+) -> list[dict[str, Any]]:
+    """Lease the rows that are still free; return those this call got, with their payloads."""
+    if not ids:
+        return []
+    free = or_(ob.c.state == "pending", and_(ob.c.state == "delivering", ob.c.claimed_until < now))
+    async with _writing(engine, "claim notifications") as conn:
+        if conn.dialect.name == "postgresql":
+            locked = await conn.execute(
+                select(ob.c.id).where(ob.c.id.in_(ids), free).with_for_update(skip_locked=True)
+            )
+            ids = [r.id for r in locked]
+            if not ids:
+                return []
+        result = await conn.execute(
+            update(ob)
+            .where(ob.c.id.in_(ids), free)
+            .values(state="delivering", claimed_until=until)
+            .returning(*ob.c)
+        )
+        got = [dict(r._mapping) for r in result]
+    order = {row_id: i for i, row_id in enumerate(ids)}
+    return sorted(got, key=lambda r: order[r["id"]])
+
+
+async def record(
+    engine: AsyncEngine,
+    settings: IncidentSettings,
+    attempts: Sequence[Attempt],
+    *,
+    release: Sequence[int] = (),
+    group: tuple[str, str, Group] | None = None,
+    now: float,
+) -> None:
+    """Write attempts to the delivery log and the outbox, timeline events to their incidents,
+    give back leased rows not tried (`release`), and move the group's timers, in one go."""
+    async with _writing(engine, "record notification deliveries") as conn:
+        for a in attempts:
+            row = a.row
+            await conn.execute(
+                insert(dl).values(
+                    outbox_id=row["id"],
+                    incident_id=row["incident_id"],
+                    receiver=row["receiver"],
+                    idempotency_key=row["idempotency_key"],
+                    attempt=row["attempts"] + int(a.tried),
+                    started_at=a.started_at,
+                    latency=a.latency,
+                    status=a.status,
+                    http_status=a.http_status,
+                    response=a.response or None,
+                    error=a.error or None,
+                )
+            )
+            final = a.status != "retry"
+            await conn.execute(
+                update(ob)
+                .where(ob.c.id == row["id"])
+                .values(
+                    state="pending" if not final else a.status,
+                    attempts=ob.c.attempts + int(a.tried),
+                    next_attempt_at=a.next_attempt_at,
+                    claimed_until=None,
+                    delivered_at=now if a.status == "delivered" else None,
+                    last_error=a.error or None,
+                )
+            )
+            if a.event is not None:
+                ledger = Ledger(conn, now, settings)
+                incident = await ledger.load(row["incident_id"])
+                await ledger.event(incident, a.event[0], "watchd", a.event[1])
+        if release:
+            await conn.execute(
+                update(ob)
+                .where(ob.c.id.in_(release), ob.c.state == "delivering")
+                .values(state="pending", claimed_until=None)
+            )
+        if group is not None:
+            receiver, key, state = group
+            values = {
+                "first_at": state.first_at,
+                "last_sent_at": state.last_sent_at,
+                "firing": state.firing,
+            }
+            result = await conn.execute(
+                update(ng).where(ng.c.receiver == receiver, ng.c.group_key == key).values(**values)
+            )
+            if result.rowcount == 0:
+                await conn.execute(insert(ng).values(receiver=receiver, group_key=key, **values))
+
+
+async def expire(
+    engine: AsyncEngine, settings: IncidentSettings, rows: Sequence[Row], now: float, reason: str
+) -> None:
+    """Give up on rows older than their receiver's max_age, with a log line and a timeline event."""
+    attempts = [
+        Attempt(
+            row={
+                "id": r.id,
+                "incident_id": r.incident_id,
+                "receiver": r.receiver,
+                "idempotency_key": f"{r.incident_id}:{r.seq}",
+                "attempts": r.attempts,
+            },
+            started_at=now,
+            latency=0.0,
+            status="expired",
+            http_status=None,
+            response="",
+            error=reason,
+            next_attempt_at=r.next_attempt_at,
+            event=(
+                "delivery_expired",
+                {"receiver": r.receiver, "notification": r.kind, "seq": r.seq, "error": reason},
+            ),
+            tried=False,
+        )
+        for r in rows
+    ]
+    await record(engine, settings, attempts, now=now)

@@ -1,0 +1,1 @@
+"""One module per receiver kind; `build_receiver` in watchd/notify/build.py picks them."""

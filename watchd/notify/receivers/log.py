@@ -1,0 +1,42 @@
+"""The `log` receiver, the default: each notification is one structured log line, so a fresh
+install shows what it would notify."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from watchd.logging import get_logger
+from watchd.notify.config import LogReceiver
+from watchd.notify.model import Notification, Outcome
+from watchd.notify.templates import TemplateSlot, context
+
+log = get_logger("watchd.notify")
+
+
+class Log:
+    batch = False
+
+    def __init__(self, config: LogReceiver) -> None:
+        self.name = config.name
+        self._line = TemplateSlot("log.j2")
+
+    async def deliver(self, notes: Sequence[Notification]) -> Outcome:
+        (note,) = notes
+        incident = note.payload.get("incident", {})
+        rendered = self._line.render(context(note))
+        log.info(
+            "notification",
+            receiver=note.receiver,
+            kind=note.kind,
+            idempotency_key=note.idempotency_key,
+            incident=incident.get("id"),
+            state=incident.get("state"),
+            severity=incident.get("severity"),
+            status=note.payload.get("status"),
+            alerts=len(note.payload.get("alerts", [])),
+            message=rendered.text,
+        )
+        return Outcome(True, response=rendered.text)
+
+    async def aclose(self) -> None:
+        return None

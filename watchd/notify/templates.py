@@ -1,0 +1,132 @@
+"""Notification templates: sandboxed Jinja2, a shipped default for every receiver, user
+overrides by file.
+
+A user template that does not compile is a config problem (check-config says so); one that
+fails while rendering falls back to the default, and the error goes to the delivery log:
+a notification is never dropped because of a template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from watchd.notify.model import Notification
+
+
+class TemplateProblem(ValueError):
+    """A template file could not be read or compiled; `path` and `reason` say which and why."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"The template {path} cannot be used: {reason}.")
+        self.path = path
+        self.reason = reason
+
+
+def _time(value: Any) -> str:
+    try:
+        return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def environment(*, html: bool = False) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(autoescape=html, keep_trailing_newline=False)
+    env.filters["time"] = _time
+    return env
+
+
+_TEXT = environment()
+_HTML = environment(html=True)
+
+
+def _env(name: str) -> SandboxedEnvironment:
+    return _HTML if name.endswith(".html.j2") else _TEXT
+
+
+def default_source(name: str) -> str:
+    """The shipped template `name` (e.g. "email_subject.j2")."""
+    return resources.files("watchd.notify").joinpath("templates", name).read_text()
+
+
+def compile_text(source: str, name: str = "<inline>") -> Any:
+    """Compile template text; TemplateSyntaxError when it does not parse."""
+    return _env(name).from_string(source)
+
+
+def load_override(path: Path | None, base: Path, name: str) -> Any | None:
+    """The user's template at `path` (relative to the config file), or None when unset."""
+    if path is None:
+        return None
+    full = path if path.is_absolute() else base / path
+    try:
+        return compile_text(full.read_text(), name)
+    except OSError as exc:
+        raise TemplateProblem(full, exc.strerror or str(exc)) from exc
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(full, f"line {exc.lineno}: {exc.message}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    text: str
+    note: str  # empty, or why the default template was used
+
+
+class TemplateSlot:
+    """One template a receiver renders: the user's override, else the shipped default."""
+
+    def __init__(self, name: str, override: Any | None = None) -> None:
+        self.name = name
+        self._default = compile_text(default_source(name), name)
+        self._override = override
+
+    def render(self, context: dict[str, Any]) -> Rendered:
+        if self._override is not None:
+            try:
+                return Rendered(self._override.render(context), "")
+            except Exception as exc:
+                note = f"template {self.name} failed ({type(exc).__name__}: {exc}); default used"
+                return Rendered(self._default.render(context), note)
+        return Rendered(self._default.render(context), "")
+
+
+def context(note: Notification) -> dict[str, Any]:
+    """What templates see for one notification."""
+    payload = note.payload
+    incident = dict(payload.get("incident") or {})
+    alerts = list(payload.get("alerts") or [])
+    summary = ""
+    for alert in alerts:
+        summary = (alert.get("annotations") or {}).get("summary", "")
+        if summary:
+            break
+    return {
+        "incident": incident,
+        "event": dict(payload.get("event") or {}),
+        "alerts": alerts,
+        "status": payload.get("status", ""),
+        "kind": note.kind,
+        "receiver": note.receiver,
+        "idempotency_key": note.idempotency_key,
+        "group_labels": dict(payload.get("groupLabels") or {}),
+        "common_labels": dict(payload.get("commonLabels") or {}),
+        "summary": summary or incident.get("title", ""),
+        "payload": payload,
+        "ack_url": "",
+        "incident_url": "",
+        **note.context,
+    }
+
+
+def group_context(notes: Sequence[Notification]) -> dict[str, Any]:
+    """What a per-group template (email) sees: the last notification's fields, plus all."""
+    items = [context(n) for n in notes]
+    return {**items[-1], "notifications": items}

@@ -1,0 +1,47 @@
+"""Wake the dispatcher when a transaction that wrote outbox rows has committed.
+
+The incident core writes outbox rows in its own transactions; rather than polling, the
+dispatcher listens on the engine: an INSERT into the outbox marks the connection, a rollback
+clears the mark, and the connection's return to the pool (after its commit) fires the wake-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import Insert
+
+from watchd.store.incident_tables import outbox
+
+_MARK = "watchd.outbox_written"
+
+
+def watch_outbox(engine: AsyncEngine, wake: Callable[[], None]) -> Callable[[], None]:
+    """Call `wake` after every committed transaction that inserted outbox rows; returns the
+    function that stops watching."""
+    sync = engine.sync_engine
+
+    def after_execute(conn: Any, clause: Any, *_: Any) -> None:
+        if isinstance(clause, Insert) and clause.table is outbox:
+            conn.info[_MARK] = True
+
+    def rollback(conn: Any) -> None:
+        conn.info.pop(_MARK, None)
+
+    def checkin(_dbapi: Any, record: Any) -> None:
+        if record is not None and record.info.pop(_MARK, False):
+            wake()
+
+    event.listen(sync, "after_execute", after_execute)
+    event.listen(sync, "rollback", rollback)
+    event.listen(sync, "checkin", checkin)
+
+    def stop() -> None:
+        event.remove(sync, "after_execute", after_execute)
+        event.remove(sync, "rollback", rollback)
+        event.remove(sync, "checkin", checkin)
+
+    return stop
