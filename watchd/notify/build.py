@@ -10,9 +10,10 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.clock import Clock
-from watchd.notify.config import AnyReceiver, LogReceiver, WebhookReceiver
+from watchd.notify.config import AnyReceiver, LogReceiver, TicketReceiver, WebhookReceiver
 from watchd.notify.model import Receiver
 from watchd.notify.receivers.log import Log
+from watchd.notify.receivers.ticket import Ticket
 from watchd.notify.receivers.webhook import Webhook
 
 
@@ -25,6 +26,8 @@ def build_receiver(
         return Log(config)
     if isinstance(config, WebhookReceiver):
         return Webhook(config, clock=clock, base=base)
+    if isinstance(config, TicketReceiver):
+        return Ticket(config, clock=clock, base=base, engine=engine)
     raise NotImplementedError(f"The receiver kind {config.kind!r} is not built yet.")
 
 

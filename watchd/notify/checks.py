@@ -11,6 +11,7 @@ from jinja2 import TemplateSyntaxError
 
 from watchd.config import Config, ConfigProblem
 from watchd.notify.config import ChatReceiver, EmailReceiver, TicketReceiver
+from watchd.notify.jsonpath import PathError, parse_path
 from watchd.notify.router import route_problems
 from watchd.notify.templates import TemplateProblem, compile_text, load_override
 
@@ -63,6 +64,13 @@ def _template_problems(config: Config, base: Path) -> Iterator[ConfigProblem]:
                         yield ConfigProblem(
                             f"{where}.{action}.{key}", f"template line {exc.lineno}: {exc.message}"
                         )
+            for key in ("id_path", "lookup_id_path", "session_path"):
+                value = getattr(receiver, key)
+                try:
+                    if value:
+                        parse_path(value)
+                except PathError as exc:
+                    yield ConfigProblem(f"{where}.{key}", str(exc))
             try:
                 compile_text(receiver.correlation)
             except TemplateSyntaxError as exc:

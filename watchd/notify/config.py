@@ -183,6 +183,10 @@ class TicketReceiver(_HttpReceiver):
     resolve: TicketRequest | None = None
     close: TicketRequest | None = None
     lookup: TicketRequest | None = None
+    # A login call made before the others when the API needs a session (GLPI's initSession);
+    # the value at `session_path` of its answer is `session` in the other templates.
+    session: TicketRequest | None = None
+    session_path: str = ""
     id_path: str = Field(default="id", min_length=1)
     lookup_id_path: str = ""
     correlation: str = "watchd-incident-{{ incident.id }}"

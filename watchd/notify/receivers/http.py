@@ -3,6 +3,7 @@ authentication from secrets, and one call that turns any answer or failure into 
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import time
@@ -40,8 +41,8 @@ def auth_headers(config: _HttpReceiver) -> dict[str, str]:
     if config.bearer_token is not None:
         headers["Authorization"] = f"Bearer {config.bearer_token.reveal()}"
     elif config.basic_password is not None:
-        auth = aiohttp.BasicAuth(config.basic_user, config.basic_password.reveal())
-        headers["Authorization"] = auth.encode()
+        pair = f"{config.basic_user}:{config.basic_password.reveal()}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
     return headers
 
 

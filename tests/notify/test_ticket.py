@@ -1,0 +1,152 @@
+"""The ticket receiver with the shipped example configs against loopback servers that behave
+like Jira, ServiceNow, Zammad and GLPI: one ticket per incident, updated and closed."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.notify import ticket_servers
+from tests.notify.conftest import Notify, alert
+from tests.notify.ticket_servers import Tickets
+from watchd.incidents.service import IncidentService
+from watchd.notify.jsonpath import PathError, extract
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tickets"
+HOSTS = {
+    "jira": "https://jira.example.com",
+    "servicenow": "https://instance.service-now.com",
+    "zammad": "https://zammad.example.com",
+    "glpi": "https://glpi.example.com",
+}
+EXPECTED_FINAL = {"jira": "transition 31", "servicenow": "6", "zammad": "closed", "glpi": "5"}
+
+
+@pytest.fixture
+async def product() -> AsyncIterator[Callable[[str], Any]]:
+    runners: list[web.AppRunner] = []
+
+    async def start(name: str) -> tuple[Tickets, str]:
+        db = Tickets()
+        runner = web.AppRunner(getattr(ticket_servers, name)(db), handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return db, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+def example(name: str, base_url: str, tmp_path: Path) -> dict[str, Any]:
+    """The example config with the product's address on loopback and secrets in tmp files."""
+    text = (EXAMPLES / f"{name}.toml").read_text().replace(HOSTS[name], base_url)
+    for secret in ("/etc/watchd/jira.token", "/etc/watchd/servicenow.password"):
+        (tmp_path / Path(secret).name).write_text("secret\n")
+        text = text.replace(secret, str(tmp_path / Path(secret).name))
+    return tomllib.loads(text)
+
+
+async def lifecycle(notify: Notify) -> None:
+    """Open an incident, acknowledge it, add an alert, resolve it; deliver after each step."""
+    service = IncidentService(
+        notify.store.engine, clock=notify.clock, settings=lambda: notify.settings
+    )
+    await notify.send(alert("db1"))
+    await notify.pump(2)
+    await service.acknowledge(1, "alice")
+    await notify.pump(2)
+    await notify.send(alert("db1", firing=False))
+    await notify.pump(2)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["jira", "servicenow", "zammad", "glpi"])
+async def test_example_config_opens_one_ticket_updates_and_resolves_it(
+    name: str, product: Any, make_notify: Any, tmp_path: Path
+) -> None:
+    """The shipped example opens one ticket for an incident, records the acknowledgement and resolves it, with the ticket id stored."""
+    db, url = await product(name)
+    notify: Notify = await make_notify(example(name, url, tmp_path))
+    await lifecycle(notify)
+    assert db.creates == 1
+    ((ticket_id, ticket),) = db.items.items()
+    assert ticket["state"] == EXPECTED_FINAL[name]
+    if name != "servicenow":
+        assert ticket["comments"]  # the acknowledgement (or its note) reached the ticket
+    rows = await notify.outbox(name)
+    assert {r["state"] for r in rows} == {"delivered"}
+    stored = await notify.rows("SELECT ticket_id FROM tickets")
+    assert stored == [{"ticket_id": ticket_id}]
+    kinds = [
+        k
+        for k, d in await notify.timeline(1)
+        if k == "delivered" and d.get("ticket_id") == ticket_id
+    ]
+    assert len(kinds) >= 3
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["jira", "servicenow", "zammad", "glpi"])
+async def test_an_existing_ticket_is_found_by_its_correlation_key_instead_of_created(
+    name: str, product: Any, make_notify: Any, tmp_path: Path
+) -> None:
+    """When the system already has the incident's ticket (created, then the answer was lost), the lookup finds it and no second one is made."""
+    db, url = await product(name)
+    db.create("7" if name != "jira" else "OPS-7", "earlier watchd-incident-1 ticket")
+    db.creates = 0
+    notify: Notify = await make_notify(example(name, url, tmp_path))
+    await lifecycle(notify)
+    assert db.creates == 0
+    assert len(db.items) == 1
+    assert next(iter(db.items.values()))["state"] == EXPECTED_FINAL[name]
+
+
+async def test_the_ticket_id_survives_a_new_dispatcher(
+    product: Any, make_notify: Any, tmp_path: Path
+) -> None:
+    """A restarted dispatcher finds the stored ticket id and updates the same ticket (no lookup configured)."""
+    db, url = await product("servicenow")
+    raw = example("servicenow", url, tmp_path)
+    del raw["receivers"][0]["lookup"]
+    first: Notify = await make_notify(raw)
+    await first.send(alert("db1"))
+    await first.pump(2)
+    second: Notify = await make_notify(raw)
+    await second.send(alert("db1", firing=False))
+    await second.pump(2)
+    assert db.creates == 1
+    assert next(iter(db.items.values()))["state"] == "6"
+
+
+async def test_on_resolve_comment_keeps_the_ticket_open(
+    product: Any, make_notify: Any, tmp_path: Path
+) -> None:
+    """With on_resolve = "comment" a resolution is a comment and the ticket stays open."""
+    db, url = await product("servicenow")
+    raw = example("servicenow", url, tmp_path)
+    raw["receivers"][0]["on_resolve"] = "comment"
+    notify: Notify = await make_notify(raw)
+    await notify.send(alert("db1"))
+    await notify.send(alert("db1", firing=False))
+    await notify.pump(3)
+    ticket = next(iter(db.items.values()))
+    assert ticket["state"] == "new"
+    assert any("resolved" in c for c in ticket["comments"])
+
+
+def test_paths_extract_ids_in_each_products_shape() -> None:
+    """The id path reads dotted keys, list indexes and numeric dict keys, and rejects junk."""
+    assert extract({"result": {"sys_id": "abc"}}, "result.sys_id") == "abc"
+    assert extract({"issues": [{"key": "OPS-1"}]}, "issues[0].key") == "OPS-1"
+    assert extract({"data": [{"2": 5}]}, "data[0].2") == "5"
+    assert extract({"tickets": [12]}, "tickets[0]") == "12"
+    assert extract({"issues": []}, "issues[0].key") is None
+    with pytest.raises(PathError):
+        extract({}, "a..b")

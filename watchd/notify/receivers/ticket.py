@@ -1,0 +1,206 @@
+"""The ticket receiver: one ticket per incident in a ticketing system, through templated HTTP
+calls (method, URL, headers, Jinja2 body) for open, update, acknowledge, resolve and close.
+
+    no ticket id stored ─► lookup (by correlation key, if configured) ─► open ─► store the id
+    ticket id known     ─► acknowledged: acknowledge | resolved: resolve/close or a comment
+                           (`on_resolve`) | anything else: update
+
+The id from the create answer is kept in the `tickets` table, so restarts and retries never
+open a second ticket; the lookup covers the one gap (created, then the answer was lost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from watchd.clock import Clock
+from watchd.notify.config import TicketReceiver, TicketRequest
+from watchd.notify.jsonpath import extract
+from watchd.notify.model import Notification, Outcome
+from watchd.notify.receivers.http import HttpClient
+from watchd.notify.templates import compile_text, context
+from watchd.store.engine import write_transaction
+from watchd.store.notify_tables import tickets
+
+OPEN_KINDS = ("opened", "reopened", "unmuted")
+
+
+class TicketIds:
+    """Ticket ids per (incident, receiver): in the store, or in memory for `notify test`."""
+
+    def __init__(self, engine: AsyncEngine | None, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._memory: dict[tuple[int, str], str] = {}
+
+    async def get(self, incident_id: int, receiver: str) -> str | None:
+        if self._engine is None:
+            return self._memory.get((incident_id, receiver))
+        query = select(tickets.c.ticket_id).where(
+            tickets.c.incident_id == incident_id, tickets.c.receiver == receiver
+        )
+        async with self._engine.connect() as conn:
+            value = (await conn.execute(query)).scalar()
+        return None if value is None else str(value)
+
+    async def put(self, incident_id: int, receiver: str, ticket_id: str) -> None:
+        if self._engine is None:
+            self._memory[(incident_id, receiver)] = ticket_id
+            return
+        now = self._clock.now()
+        key = (tickets.c.incident_id == incident_id, tickets.c.receiver == receiver)
+        async with write_transaction(self._engine) as conn:
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(
+                        insert(tickets).values(
+                            incident_id=incident_id,
+                            receiver=receiver,
+                            ticket_id=ticket_id,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+            except IntegrityError:
+                await conn.execute(
+                    update(tickets).where(*key).values(ticket_id=ticket_id, updated_at=now)
+                )
+
+
+class _Call:
+    """A TicketRequest with its templates compiled."""
+
+    def __init__(self, request: TicketRequest) -> None:
+        self.method = request.method
+        self.url = compile_text(request.url)
+        self.body = compile_text(request.body) if request.body else None
+        self.headers = {k: compile_text(v) for k, v in request.headers.items()}
+
+    def render(self, ctx: dict[str, Any]) -> tuple[str, bytes | None, dict[str, str]]:
+        body = self.body.render(ctx).encode() if self.body is not None else None
+        headers = {k: t.render(ctx) for k, t in self.headers.items()}
+        if body is not None:
+            headers.setdefault("Content-Type", "application/json")
+        return self.url.render(ctx), body, headers
+
+
+class Ticket:
+    batch = False
+
+    def __init__(
+        self, config: TicketReceiver, *, clock: Clock, base: Path, engine: AsyncEngine | None
+    ) -> None:
+        self.name = config.name
+        self._config = config
+        self._http = HttpClient(config, clock=clock, base=base)
+        self._ids = TicketIds(engine, clock)
+        self._calls = {
+            action: _Call(request)
+            for action in ("open", "update", "acknowledge", "resolve", "close", "lookup", "session")
+            if (request := getattr(config, action)) is not None
+        }
+        self._correlation = compile_text(config.correlation)
+        self._session: str | None = None
+
+    async def deliver(self, notes: Sequence[Notification]) -> Outcome:
+        (note,) = notes
+        ctx = context(note)
+        try:
+            ctx["correlation"] = self._correlation.render(ctx)
+            return await self._deliver(note, ctx)
+        except SQLAlchemyError as exc:
+            return Outcome(False, error=f"ticket id not stored: {exc}")
+        except Exception as exc:
+            # A ticket template that raises has no default to fall back on: recorded failed
+            # (with a self-alert) rather than retried forever with the same error.
+            return Outcome(
+                False, retryable=False, error=f"ticket template failed: {type(exc).__name__}: {exc}"
+            )
+
+    async def _deliver(self, note: Notification, ctx: dict[str, Any]) -> Outcome:
+        ticket_id = await self._ids.get(note.incident_id, self.name)
+        if ticket_id is None and "lookup" in self._calls:
+            outcome, doc = await self._call("lookup", ctx)
+            if not outcome.ok:
+                return outcome
+            path = self._config.lookup_id_path or self._config.id_path
+            ticket_id = extract(doc, path)
+            if ticket_id is not None:
+                await self._ids.put(note.incident_id, self.name, ticket_id)
+        if ticket_id is None:
+            outcome, doc = await self._call("open", ctx)
+            if not outcome.ok:
+                return outcome
+            ticket_id = extract(doc, self._config.id_path)
+            if ticket_id is None:
+                # Created, but we cannot tell which ticket: retrying would open another one.
+                return Outcome(
+                    False,
+                    retryable=False,
+                    status=outcome.status,
+                    response=outcome.response,
+                    error=f"no ticket id at {self._config.id_path!r} in the create answer",
+                )
+            await self._ids.put(note.incident_id, self.name, ticket_id)
+            if note.kind in OPEN_KINDS:
+                return _with(outcome, ticket_id, "open")
+        action = self._action(note.kind)
+        if action is None:
+            return Outcome(True, response="nothing to do", detail={"ticket_id": ticket_id})
+        outcome, _ = await self._call(action, {**ctx, "ticket_id": ticket_id})
+        return _with(outcome, ticket_id, action)
+
+    def _action(self, kind: str) -> str | None:
+        has = self._calls.__contains__
+        if kind == "acknowledged":
+            return "acknowledge" if has("acknowledge") else "update"
+        if kind == "resolved":
+            if self._config.on_resolve == "comment":
+                return "update"
+            return "resolve" if has("resolve") else "close" if has("close") else "update"
+        if kind == "closed":
+            if self._config.on_resolve == "comment" and has("close"):
+                return "close"
+            return None
+        return "update"
+
+    async def _call(self, action: str, ctx: dict[str, Any]) -> tuple[Outcome, Any]:
+        if "session" in self._calls and self._session is None:
+            url, body, headers = self._calls["session"].render(ctx)
+            outcome, doc = await self._http.request(
+                self._calls["session"].method, url, body=body, headers=headers
+            )
+            if not outcome.ok:
+                return outcome, None
+            self._session = extract(doc, self._config.session_path or "session_token")
+        url, body, headers = self._calls[action].render({**ctx, "session": self._session or ""})
+        outcome, doc = await self._http.request(
+            self._calls[action].method, url, body=body, headers=headers
+        )
+        if outcome.status == 401 and "session" in self._calls:
+            self._session = None  # expired: log in again on the retry
+            outcome = Outcome(False, status=401, response=outcome.response, error="session expired")
+        return outcome, doc
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _with(outcome: Outcome, ticket_id: str, action: str) -> Outcome:
+    detail = {**outcome.detail, "ticket_id": ticket_id, "ticket_action": action}
+    return Outcome(
+        outcome.ok,
+        retryable=outcome.retryable,
+        status=outcome.status,
+        response=outcome.response,
+        error=outcome.error,
+        retry_after=outcome.retry_after,
+        notes=outcome.notes,
+        detail=detail,
+    )
