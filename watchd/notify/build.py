@@ -10,9 +10,22 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.clock import Clock
-from watchd.notify.config import AnyReceiver, LogReceiver, TicketReceiver, WebhookReceiver
+from watchd.notify.config import (
+    AnyReceiver,
+    ChatReceiver,
+    EmailReceiver,
+    ExecReceiver,
+    LogReceiver,
+    MqttReceiver,
+    TicketReceiver,
+    WebhookReceiver,
+)
 from watchd.notify.model import Receiver
+from watchd.notify.receivers.chat import Chat
+from watchd.notify.receivers.email import Email
+from watchd.notify.receivers.exec import Exec
 from watchd.notify.receivers.log import Log
+from watchd.notify.receivers.mqtt import Mqtt
 from watchd.notify.receivers.ticket import Ticket
 from watchd.notify.receivers.webhook import Webhook
 
@@ -28,7 +41,14 @@ def build_receiver(
         return Webhook(config, clock=clock, base=base)
     if isinstance(config, TicketReceiver):
         return Ticket(config, clock=clock, base=base, engine=engine)
-    raise NotImplementedError(f"The receiver kind {config.kind!r} is not built yet.")
+    if isinstance(config, EmailReceiver):
+        return Email(config, base=base)
+    if isinstance(config, ChatReceiver):
+        return Chat(config, clock=clock, base=base)
+    if isinstance(config, MqttReceiver):
+        return Mqtt(config, base=base)
+    assert isinstance(config, ExecReceiver)
+    return Exec(config, base=base)
 
 
 def build_receivers(

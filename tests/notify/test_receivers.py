@@ -1,0 +1,319 @@
+"""Email (a real aiosmtpd server), chat, MQTT (a real mosquitto) and exec receivers, and
+templates that fail, through the dispatcher on a real store."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.ingest.test_mqtt_ingest import Broker
+from tests.notify.conftest import Hook, Notify, alert, ok
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (absent, or a zombie waiting for its reaper)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Inbox:
+    """An aiosmtpd handler keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK queued"
+
+
+def mail_receiver(port: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "mail",
+        "kind": "email",
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "sender": "watchd@example.com",
+        "to": ["oncall@example.com"],
+        "timeout": "2s",
+        **extra,
+    }
+
+
+@pytest.mark.integration
+async def test_email_waits_for_the_smtp_server_and_sends_one_mail_per_group(
+    make_notify: Any,
+) -> None:
+    """With the SMTP server down the mail is retried; once it is up, one mail per group arrives with subject, text and HTML."""
+    port = free_port()
+    notify: Notify = await make_notify(
+        {
+            "receivers": [mail_receiver(port)],
+            "route": {"group_by": ["severity"], "group_wait": "10s"},
+        }
+    )
+    await notify.send(alert("db1"), alert("web1"))
+    await notify.clock.advance(11)
+    await notify.pump(1)
+    log = await notify.deliveries("mail")
+    assert {d["status"] for d in log} == {"retry"}
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        await notify.clock.advance(10)
+        await notify.pump(2)
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1
+    (msg,) = inbox.messages
+    assert msg["To"] == "oncall@example.com"
+    assert "2 incident updates" in msg["Subject"]
+    parts = {
+        p.get_content_type(): p.get_payload(decode=True).decode()
+        for p in msg.walk()
+        if not p.is_multipart()
+    }
+    assert "down on db1" in parts["text/plain"] and "down on web1" in parts["text/plain"]
+    assert "<h3>" in parts["text/html"]
+    assert {r["state"] for r in await notify.outbox("mail")} == {"delivered"}
+
+
+async def test_group_wait_holds_and_group_interval_spaces_notifications(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """A new group waits group_wait; a change after a send waits until group_interval since that send."""
+    hook: Hook = await hook_server(ok())
+    notify: Notify = await make_notify(
+        {
+            "receivers": [{"name": "hook", "kind": "webhook", "url": hook.url}],
+            "route": {"group_wait": "30s", "group_interval": "5m"},
+        }
+    )
+    await notify.send(alert("db1"))
+    await notify.pump(1)
+    assert hook.received == []
+    await notify.clock.advance(31)
+    await notify.pump(1)
+    assert len(hook.received) == 1
+    await notify.send(alert("db1", firing=False))
+    await notify.clock.advance(60)
+    await notify.pump(1)
+    assert len(hook.received) == 1
+    await notify.clock.advance(241)
+    await notify.pump(1)
+    assert [d["event"]["kind"] for d in hook.received] == ["opened", "resolved"]
+
+
+async def test_repeat_interval_notifies_an_open_incident_again(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """An unacknowledged firing incident is notified again after repeat_interval, and not before."""
+    hook: Hook = await hook_server(ok())
+    notify: Notify = await make_notify(
+        {
+            "receivers": [{"name": "hook", "kind": "webhook", "url": hook.url}],
+            "route": {"repeat_interval": "1h"},
+            "notify": {"repeat_check_interval": "1m"},
+        }
+    )
+    await notify.send(alert("db1"))
+    await notify.pump(1)
+    await notify.clock.advance(1800)
+    await notify.pump(2)
+    assert len(hook.received) == 1
+    await notify.clock.advance(1801)
+    await notify.pump(2)
+    assert [d["event"]["kind"] for d in hook.received] == ["opened", "repeated"]
+
+
+async def test_routes_pick_receivers_by_matchers_with_continue(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """A critical db alert goes to the db route and, through continue, to the catch-all; a web alert only to the default."""
+    db = await hook_server(ok())
+    other = await hook_server(ok())
+    notify: Notify = await make_notify(
+        {
+            "incidents": {"group_by": ["item", "alertname", "team"]},
+            "receivers": [
+                {"name": "db", "kind": "webhook", "url": db.url},
+                {"name": "other", "kind": "webhook", "url": other.url},
+            ],
+            "route": {
+                "receivers": ["other"],
+                "routes": [
+                    {
+                        "matchers": ['team="db"', 'severity="critical"'],
+                        "receivers": ["db"],
+                        "continue": True,
+                    },
+                    {"matchers": ['item=~"db.*"'], "receivers": ["other"]},
+                ],
+            },
+        }
+    )
+    await notify.send(alert("db1", team="db"), alert("web1", team="web"))
+    await notify.pump(2)
+    assert [d["incident"]["item"] for d in db.received] == ["db1"]
+    assert sorted(d["incident"]["item"] for d in other.received) == ["db1", "web1"]
+
+
+async def test_chat_message_is_readable_and_shaped_per_flavor(
+    make_notify: Any, hook_server: Any, tmp_path: Path
+) -> None:
+    """Slack gets text with severity, item, summary and an ack link; Teams gets a MessageCard with an Acknowledge action."""
+    (tmp_path / "ack.key").write_text("k" * 32)
+    slack = await hook_server(ok())
+    teams = await hook_server(ok())
+    notify: Notify = await make_notify(
+        {
+            "receivers": [
+                {"name": "slack", "kind": "chat", "url": slack.url},
+                {"name": "teams", "kind": "chat", "url": teams.url, "flavor": "teams"},
+            ],
+            "notify": {
+                "ack_links": {
+                    "base_url": "http://127.0.0.1:9797",
+                    "key": {"file": str(tmp_path / "ack.key")},
+                }
+            },
+        }
+    )
+    await notify.send(alert("db1"))
+    await notify.pump(1)
+    (msg,) = slack.received
+    assert "[critical] down" in msg["text"] and "db1" in msg["text"]
+    assert "|Acknowledge>" in msg["text"] and "/ack/" in msg["text"]
+    (card,) = teams.received
+    assert card["@type"] == "MessageCard"
+    assert card["potentialAction"][0]["name"] == "Acknowledge"
+
+
+async def test_a_template_that_raises_falls_back_to_the_default_and_says_so(
+    make_notify: Any, hook_server: Any, tmp_path: Path
+) -> None:
+    """A chat template that fails at render time is replaced by the default; the message is sent and the error is in the delivery log."""
+    (tmp_path / "bad.j2").write_text("{{ 1 // 0 }}")
+    hook = await hook_server(ok())
+    notify: Notify = await make_notify(
+        {"receivers": [{"name": "chat", "kind": "chat", "url": hook.url, "template": "bad.j2"}]}
+    )
+    await notify.send(alert("db1"))
+    await notify.pump(1)
+    (msg,) = hook.received
+    assert "down" in msg["text"]
+    (entry,) = await notify.deliveries("chat")
+    assert entry["status"] == "delivered"
+    assert "ZeroDivisionError" in entry["error"] and "default used" in entry["error"]
+
+
+async def test_exec_gets_the_incident_in_a_restricted_environment(
+    make_notify: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The command sees WATCHD_* variables and configured env but not watchd's own environment; its exit status and output reach the timeline."""
+    monkeypatch.setenv("WATCHD_TEST_SECRET", "leak")
+    script = tmp_path / "remediate.py"
+    script.write_text(
+        "import os, sys, json\n"
+        "doc = json.load(sys.stdin)\n"
+        "print(os.environ['WATCHD_INCIDENT_ITEM'], os.environ['WATCHD_KIND'], os.environ.get('TEAM'),"
+        " os.environ.get('WATCHD_TEST_SECRET'), doc['incident']['id'])\n"
+    )
+    notify: Notify = await make_notify(
+        {
+            "receivers": [
+                {
+                    "name": "fix",
+                    "kind": "exec",
+                    "command": [sys.executable, str(script)],
+                    "env": {"TEAM": "db"},
+                }
+            ]
+        }
+    )
+    await notify.send(alert("db1"))
+    await notify.pump(1)
+    (entry,) = await notify.deliveries("fix")
+    assert entry["status"] == "delivered"
+    assert entry["response"].strip() == "db1 opened db None 1"
+    delivered = [d for k, d in await notify.timeline(1) if k == "delivered"]
+    assert delivered[0]["exit_status"] == 0 and "db1 opened" in delivered[0]["output"]
+
+
+async def test_exec_timeout_kills_the_process_group(make_notify: Any, tmp_path: Path) -> None:
+    """A command that outlives its timeout is killed with its children and the attempt is retried."""
+    marker = tmp_path / "child.pid"
+    script = tmp_path / "hang.sh"
+    script.write_text(f"#!/bin/sh\nsleep 30 &\necho $! > {marker}\nwait\n")
+    script.chmod(0o755)
+    notify: Notify = await make_notify(
+        {
+            "receivers": [
+                {"name": "fix", "kind": "exec", "command": [str(script)], "timeout": "500ms"}
+            ]
+        }
+    )
+    await notify.send(alert("db1"))
+    await notify.pump(1)
+    (entry,) = await notify.deliveries("fix")
+    assert entry["status"] == "retry" and "killed" in entry["error"]
+    child = int(marker.read_text())
+    for _ in range(50):
+        if _gone(child):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("the command's child process survived the timeout")
+
+
+@pytest.mark.integration
+async def test_mqtt_publishes_events_with_qos1_and_a_retained_state(
+    make_notify: Any, tmp_path: Path
+) -> None:
+    """Each incident event is published to the topic, and the incident's state is retained on its own topic."""
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        notify: Notify = await make_notify(
+            {
+                "receivers": [
+                    {
+                        "name": "bus",
+                        "kind": "mqtt",
+                        "host": "127.0.0.1",
+                        "port": broker.port,
+                        "topic": "ops/events",
+                        "state_topic": "ops/incidents/{id}",
+                    }
+                ]
+            }
+        )
+        await notify.send(alert("db1"))
+        await notify.pump(1)
+        assert {r["state"] for r in await notify.outbox("bus")} == {"delivered"}
+        proc = await asyncio.create_subprocess_exec(
+            "mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-t", "ops/incidents/1", "-C", "1", "-W", "5",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(proc.communicate(), 10)
+        assert json.loads(out)["state"] == "open"
+    finally:
+        broker.stop()

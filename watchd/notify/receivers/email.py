@@ -1,0 +1,88 @@
+"""The email receiver: one message per notification group over SMTP (aiosmtplib), with a
+templated subject, plain-text and HTML body; STARTTLS or implicit TLS, optional login."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+import aiosmtplib
+
+from watchd.notify.config import EmailReceiver
+from watchd.notify.model import Notification, Outcome, excerpt
+from watchd.notify.receivers.http import ssl_context
+from watchd.notify.templates import TemplateSlot, group_context, load_override
+
+# SMTP reply codes that will not get better by retrying (RFC 5321 5yz, bar 552 "try later").
+_PERMANENT = range(500, 600)
+
+
+class Email:
+    batch = True
+
+    def __init__(self, config: EmailReceiver, *, base: Path) -> None:
+        self.name = config.name
+        self._config = config
+        self._subject = TemplateSlot(
+            "email_subject.j2", load_override(config.subject_template, base, "subject.j2")
+        )
+        self._text = TemplateSlot(
+            "email_text.j2", load_override(config.text_template, base, "text.j2")
+        )
+        self._html = TemplateSlot(
+            "email_html.html.j2", load_override(config.html_template, base, "body.html.j2")
+        )
+        context = ssl_context(config.tls, base)
+        self._tls: ssl.SSLContext | None = context if isinstance(context, ssl.SSLContext) else None
+
+    def message(self, notes: Sequence[Notification]) -> tuple[EmailMessage, tuple[str, ...]]:
+        """The message for a group of notifications and the template notes (fallbacks)."""
+        ctx = group_context(notes)
+        subject, text, html = (s.render(ctx) for s in (self._subject, self._text, self._html))
+        msg = EmailMessage()
+        msg["Subject"] = " ".join(subject.text.split())[:200]
+        msg["From"] = self._config.sender
+        msg["To"] = ", ".join(self._config.to)
+        msg["Date"] = formatdate(localtime=False)
+        msg["Message-ID"] = make_msgid(domain="watchd")
+        msg["X-Watchd-Idempotency-Keys"] = " ".join(n.idempotency_key for n in notes)
+        msg.set_content(text.text)
+        msg.add_alternative(html.text, subtype="html")
+        return msg, tuple(r.note for r in (subject, text, html) if r.note)
+
+    async def deliver(self, notes: Sequence[Notification]) -> Outcome:
+        msg, template_notes = self.message(notes)
+        cfg = self._config
+        password = cfg.password.reveal() if cfg.password is not None else None
+        try:
+            response = await aiosmtplib.send(
+                msg,
+                hostname=cfg.host,
+                port=cfg.port,
+                username=cfg.username or None,
+                password=password,
+                use_tls=cfg.security == "tls",
+                start_tls=cfg.security == "starttls",
+                tls_context=self._tls,
+                timeout=cfg.timeout,
+            )
+        except aiosmtplib.SMTPResponseException as exc:
+            return Outcome(
+                False,
+                retryable=exc.code not in _PERMANENT or exc.code == 552,
+                status=exc.code,
+                error=excerpt(f"SMTP {exc.code}: {exc.message}"),
+                notes=template_notes,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return Outcome(
+                False, error=excerpt(f"{type(exc).__name__}: {exc}"), notes=template_notes
+            )
+        _, reply = response
+        return Outcome(True, response=excerpt(reply), notes=template_notes)
+
+    async def aclose(self) -> None:
+        return None

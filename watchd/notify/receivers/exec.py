@@ -1,0 +1,88 @@
+"""The exec receiver: run a command (an argument list, never a shell) for remediation or local
+integrations. It gets a restricted environment (PATH, LANG and the configured `env`) plus the
+incident as WATCHD_* variables and the full JSON on stdin; a timeout kills its whole process
+group. Exit 0 is delivered; other exits are retried; the status and an output excerpt go to
+the delivery log and the incident's timeline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+
+from watchd.notify.config import ExecReceiver
+from watchd.notify.model import Notification, Outcome, excerpt
+
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def environment(config: ExecReceiver, note: Notification) -> dict[str, str]:
+    """The child's whole environment: nothing of watchd's own leaks in."""
+    incident = note.payload.get("incident", {})
+    env = {"PATH": SAFE_PATH, "LANG": "C.UTF-8", **config.env}
+    env.update(
+        {
+            "WATCHD_RECEIVER": note.receiver,
+            "WATCHD_KIND": note.kind,
+            "WATCHD_STATUS": str(note.payload.get("status", "")),
+            "WATCHD_IDEMPOTENCY_KEY": note.idempotency_key,
+            "WATCHD_INCIDENT_ID": str(note.incident_id),
+            "WATCHD_INCIDENT_STATE": str(incident.get("state", "")),
+            "WATCHD_INCIDENT_SEVERITY": str(incident.get("severity", "")),
+            "WATCHD_INCIDENT_TITLE": str(incident.get("title", "")),
+            "WATCHD_INCIDENT_ITEM": str(incident.get("item", "")),
+            "WATCHD_INCIDENT_KEY": str(incident.get("key", "")),
+            "WATCHD_ACK_URL": str(note.context.get("ack_url", "")),
+        }
+    )
+    return env
+
+
+class Exec:
+    batch = False
+
+    def __init__(self, config: ExecReceiver, *, base: Path) -> None:
+        self.name = config.name
+        self._config = config
+        self._cwd = config.cwd or base
+
+    async def deliver(self, notes: Sequence[Notification]) -> Outcome:
+        (note,) = notes
+        cfg = self._config
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *cfg.command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=environment(cfg, note),
+                cwd=self._cwd,
+                start_new_session=True,  # its own process group, killed whole on timeout
+            )
+        except OSError as exc:
+            return Outcome(False, error=f"cannot start {cfg.command[0]}: {exc.strerror or exc}")
+        stdin = json.dumps(note.payload).encode()
+        try:
+            async with asyncio.timeout(cfg.timeout):
+                output, _ = await proc.communicate(stdin)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            return Outcome(
+                False,
+                error=f"{cfg.command[0]} did not finish within {cfg.timeout:g}s; its process group was killed",
+                detail={"exit_status": None},
+            )
+        text = excerpt(output.decode(errors="replace"))
+        detail = {"exit_status": proc.returncode, "output": excerpt(text, 200)}
+        if proc.returncode == 0:
+            return Outcome(True, response=text, detail=detail)
+        return Outcome(False, error=f"exit status {proc.returncode}", response=text, detail=detail)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,57 @@
+"""The mqtt receiver: each incident event is published as JSON to `topic` with QoS 1 (the
+broker's PUBACK is the delivery); optionally the incident's current state is published,
+retained, to `state_topic` with `{id}` replaced, so late subscribers see every incident's state."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiomqtt
+
+from watchd.notify.config import MqttReceiver
+from watchd.notify.model import Notification, Outcome, excerpt
+
+
+class Mqtt:
+    batch = False
+
+    def __init__(self, config: MqttReceiver, *, base: Path) -> None:
+        self.name = config.name
+        self._config = config
+        self._base = base
+
+    def _client(self) -> aiomqtt.Client:
+        cfg = self._config
+        tls = None
+        if cfg.tls:
+            tls = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
+        return aiomqtt.Client(
+            cfg.host,
+            cfg.port,
+            username=cfg.username or None,
+            password=cfg.password.reveal() if cfg.password is not None else None,
+            tls_context=tls,
+            timeout=cfg.timeout,
+            identifier=None,
+        )
+
+    async def deliver(self, notes: Sequence[Notification]) -> Outcome:
+        (note,) = notes
+        cfg = self._config
+        event = json.dumps(note.payload | {"links": note.context}, separators=(",", ":"))
+        try:
+            async with self._client() as client:
+                await client.publish(cfg.topic, event, qos=1, timeout=cfg.timeout)
+                if cfg.state_topic:
+                    topic = cfg.state_topic.replace("{id}", str(note.incident_id))
+                    state = json.dumps(note.payload.get("incident", {}), separators=(",", ":"))
+                    await client.publish(topic, state, qos=1, retain=True, timeout=cfg.timeout)
+        except aiomqtt.MqttError as exc:
+            return Outcome(False, error=excerpt(f"MQTT: {exc}"))
+        return Outcome(True, response=f"published to {cfg.topic}")
+
+    async def aclose(self) -> None:
+        return None
