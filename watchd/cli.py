@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from watchd.cli_incidents import add_commands as add_incident_commands
+from watchd.cli_notify import add_commands as add_notify_commands
 from watchd.cli_report import add_commands as add_report_commands
 from watchd.config import Config, ConfigError, load_config
 
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     probe.set_defaults(func=_probe)
 
     add_incident_commands(sub, command)
+    add_notify_commands(sub, command)
     add_report_commands(sub, command)
 
     db = command("db", "Database maintenance.")
