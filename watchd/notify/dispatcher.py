@@ -49,6 +49,7 @@ from watchd.store.incident_tables import incidents as inc
 log = get_logger("watchd.notify")
 
 LEASE = 120.0
+PER_TASK = 16
 SELF_ALERT = "NotificationsFailing"
 
 
@@ -98,6 +99,7 @@ class Dispatcher:
         self._receivers: dict[str, Receiver] = {}
         self._configs: dict[str, AnyReceiver] = {}
         self._install(config, settings, receivers)
+        self._recorder = outbox.Recorder(engine, lambda: self._settings)
         self._unwatch = watch_outbox(engine, self.wake)
 
     def _install(
@@ -275,29 +277,60 @@ class Dispatcher:
         return leased or row.id in self._inflight
 
     async def _launch(self, units: list[_Unit], now: float) -> None:
-        chosen: list[_Unit] = []
+        """Claim due rows and start at most `concurrency` tasks per receiver, each taking up
+        to PER_TASK rows in turn (one scan then serves a large backlog)."""
+        plan: dict[str, list[list[_Unit]]] = {}
         for unit in units:
-            running = self._tasks.setdefault(unit.receiver, set())
-            taken = sum(1 for u in chosen if u.receiver == unit.receiver)
-            if len(running) + taken < self._configs[unit.receiver].concurrency:
-                chosen.append(unit)
-        ids = [r.id for u in chosen for chain in u.chains for r in chain]
+            name = unit.receiver
+            free = self._configs[name].concurrency - len(self._tasks.setdefault(name, set()))
+            slots = plan.setdefault(name, [])
+            if len(slots) < free:
+                slots.append([unit])
+                continue
+            if not slots:
+                continue
+            lightest = min(slots, key=_rows)
+            if _rows(lightest) < PER_TASK:
+                lightest.append(unit)
+        ids = [
+            r.id
+            for slots in plan.values()
+            for slot in slots
+            for u in slot
+            for c in u.chains
+            for r in c
+        ]
         if not ids:
             return
         longest = max(c.timeout for c in self._configs.values())
-        claimed = await outbox.claim(self._engine, ids, now, now + LEASE + longest * 4)
+        claimed = await outbox.claim(self._engine, ids, now, now + LEASE + longest * PER_TASK)
         by_id = {r["id"]: r for r in claimed}
-        for unit in chosen:
-            chains = [[by_id[r.id] for r in chain if r.id in by_id] for chain in unit.chains]
-            chains = [c for c in chains if c]
-            if not chains:
-                continue
-            self._inflight.update(r["id"] for c in chains for r in c)
-            task = asyncio.get_running_loop().create_task(
-                self._deliver(unit, chains), name=f"watchd.notify.{unit.receiver}"
-            )
-            self._tasks[unit.receiver].add(task)
-            task.add_done_callback(self._tasks[unit.receiver].discard)
+        for name, slots in plan.items():
+            for slot in slots:
+                jobs = []
+                for unit in slot:
+                    chains = [[by_id[r.id] for r in c if r.id in by_id] for c in unit.chains]
+                    chains = [c for c in chains if c]
+                    if chains:
+                        jobs.append((unit, chains))
+                        self._inflight.update(r["id"] for c in chains for r in c)
+                if not jobs:
+                    continue
+                task = asyncio.get_running_loop().create_task(
+                    self._work(jobs), name=f"watchd.notify.{name}"
+                )
+                self._tasks[name].add(task)
+                task.add_done_callback(self._tasks[name].discard)
+
+    async def _work(self, jobs: list[tuple[_Unit, list[list[dict[str, Any]]]]]) -> None:
+        try:
+            for unit, chains in jobs:
+                await self._deliver(unit, chains)
+        finally:
+            for _, chains in jobs:
+                for chain in chains:
+                    self._inflight.difference_update(r["id"] for r in chain)
+            self._wake.set()
 
     async def _deliver(self, unit: _Unit, chains: list[list[dict[str, Any]]]) -> None:
         receiver = self._receivers[unit.receiver]
@@ -319,10 +352,6 @@ class Dispatcher:
                 receiver=unit.receiver,
                 error=exc.reason.splitlines()[0],
             )
-        finally:
-            for chain in chains:
-                self._inflight.difference_update(r["id"] for r in chain)
-            self._wake.set()
 
     async def _attempt(
         self, unit: _Unit, receiver: Receiver, rows: list[dict[str, Any]], rest: list[int]
@@ -351,9 +380,7 @@ class Dispatcher:
             firing = any(n.payload.get("status") == "firing" for n in notes)
             first = unit.group.first_at if unit.group is not None else started_at
             group = (unit.receiver, unit.group_key, Group(first, now, firing))
-        await outbox.record(
-            self._engine,
-            self._settings,
+        await self._recorder.record(
             attempts,
             release=rest if status == "retry" else (),
             group=group,
@@ -551,3 +578,7 @@ class Dispatcher:
         for receiver in receivers:
             with contextlib.suppress(Exception):
                 await receiver.aclose()
+
+
+def _rows(slot: list[_Unit]) -> int:
+    return sum(len(chain) for unit in slot for chain in unit.chains)

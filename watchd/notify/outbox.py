@@ -7,7 +7,8 @@ the row pending again for whoever scans next: delivery is at least once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -187,58 +188,122 @@ async def record(
     """Write attempts to the delivery log and the outbox, timeline events to their incidents,
     give back leased rows not tried (`release`), and move the group's timers, in one go."""
     async with _writing(engine, "record notification deliveries") as conn:
-        for a in attempts:
-            row = a.row
-            await conn.execute(
-                insert(dl).values(
-                    outbox_id=row["id"],
-                    incident_id=row["incident_id"],
-                    receiver=row["receiver"],
-                    idempotency_key=row["idempotency_key"],
-                    attempt=row["attempts"] + int(a.tried),
-                    started_at=a.started_at,
-                    latency=a.latency,
-                    status=a.status,
-                    http_status=a.http_status,
-                    response=a.response or None,
-                    error=a.error or None,
-                )
+        await _write(conn, settings, attempts, release, group, now)
+
+
+async def _write(
+    conn: AsyncConnection,
+    settings: IncidentSettings,
+    attempts: Sequence[Attempt],
+    release: Sequence[int],
+    group: tuple[str, str, Group] | None,
+    now: float,
+) -> None:
+    for a in attempts:
+        row = a.row
+        await conn.execute(
+            insert(dl).values(
+                outbox_id=row["id"],
+                incident_id=row["incident_id"],
+                receiver=row["receiver"],
+                idempotency_key=row["idempotency_key"],
+                attempt=row["attempts"] + int(a.tried),
+                started_at=a.started_at,
+                latency=a.latency,
+                status=a.status,
+                http_status=a.http_status,
+                response=a.response or None,
+                error=a.error or None,
             )
-            final = a.status != "retry"
-            await conn.execute(
-                update(ob)
-                .where(ob.c.id == row["id"])
-                .values(
-                    state="pending" if not final else a.status,
-                    attempts=ob.c.attempts + int(a.tried),
-                    next_attempt_at=a.next_attempt_at,
-                    claimed_until=None,
-                    delivered_at=now if a.status == "delivered" else None,
-                    last_error=a.error or None,
-                )
+        )
+        final = a.status != "retry"
+        await conn.execute(
+            update(ob)
+            .where(ob.c.id == row["id"])
+            .values(
+                state="pending" if not final else a.status,
+                attempts=ob.c.attempts + int(a.tried),
+                next_attempt_at=a.next_attempt_at,
+                claimed_until=None,
+                delivered_at=now if a.status == "delivered" else None,
+                last_error=a.error or None,
             )
-            if a.event is not None:
-                ledger = Ledger(conn, now, settings)
-                incident = await ledger.load(row["incident_id"])
-                await ledger.event(incident, a.event[0], "watchd", a.event[1])
-        if release:
-            await conn.execute(
-                update(ob)
-                .where(ob.c.id.in_(release), ob.c.state == "delivering")
-                .values(state="pending", claimed_until=None)
+        )
+        if a.event is not None:
+            ledger = Ledger(conn, now, settings)
+            incident = await ledger.load(row["incident_id"])
+            await ledger.event(incident, a.event[0], "watchd", a.event[1])
+    if release:
+        await conn.execute(
+            update(ob)
+            .where(ob.c.id.in_(release), ob.c.state == "delivering")
+            .values(state="pending", claimed_until=None)
+        )
+    if group is not None:
+        receiver, key, state = group
+        values = {
+            "first_at": state.first_at,
+            "last_sent_at": state.last_sent_at,
+            "firing": state.firing,
+        }
+        result = await conn.execute(
+            update(ng).where(ng.c.receiver == receiver, ng.c.group_key == key).values(**values)
+        )
+        if result.rowcount == 0:
+            await conn.execute(insert(ng).values(receiver=receiver, group_key=key, **values))
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    attempts: Sequence[Attempt]
+    release: Sequence[int]
+    group: tuple[str, str, Group] | None
+    now: float
+    done: asyncio.Future[None]
+
+
+class Recorder:
+    """Group commit of delivery outcomes: what concurrent deliveries finish while one
+    transaction is being written goes into the next one, so SQLite's single writer is not
+    paid for once per notification. `record` returns once its outcome is committed."""
+
+    def __init__(self, engine: AsyncEngine, settings: Callable[[], IncidentSettings]) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._queue: list[_Queued] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def record(
+        self,
+        attempts: Sequence[Attempt],
+        *,
+        release: Sequence[int] = (),
+        group: tuple[str, str, Group] | None = None,
+        now: float,
+    ) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append(_Queued(attempts, release, group, now, done))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(
+                self._flush(), name="watchd.notify.record"
             )
-        if group is not None:
-            receiver, key, state = group
-            values = {
-                "first_at": state.first_at,
-                "last_sent_at": state.last_sent_at,
-                "firing": state.firing,
-            }
-            result = await conn.execute(
-                update(ng).where(ng.c.receiver == receiver, ng.c.group_key == key).values(**values)
-            )
-            if result.rowcount == 0:
-                await conn.execute(insert(ng).values(receiver=receiver, group_key=key, **values))
+        await done
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                async with _writing(self._engine, "record notification deliveries") as conn:
+                    for q in batch:
+                        await _write(conn, self._settings(), q.attempts, q.release, q.group, q.now)
+            except StoreError as exc:
+                for q in batch:
+                    if not q.done.done():
+                        q.done.set_exception(exc)
+            else:
+                for q in batch:
+                    if not q.done.done():
+                        q.done.set_result(None)
 
 
 async def expire(
