@@ -155,11 +155,28 @@ class Notify:
         ]
 
 
+TABLES = (
+    "alerts, deliveries, tickets, notify_groups, outbox, incident_events, incident_alerts, "
+    "incidents, problems, changes, silences"
+)
+
+
 @pytest.fixture
-async def make_notify(tmp_path: Path) -> AsyncIterator[Callable[[dict[str, Any]], Any]]:
+def notify_db(tmp_path: Path) -> str:
+    """The store notification tests run on: a SQLite file (see test_postgres for PostgreSQL)."""
+    return f"sqlite:///{tmp_path}/watchd.db"
+
+
+@pytest.fixture
+async def make_notify(
+    tmp_path: Path, notify_db: str
+) -> AsyncIterator[Callable[[dict[str, Any]], Any]]:
     """Build a Notify harness from a config dict (receivers, route, ...)."""
     clock = FakeClock()
-    store = await Store.open(f"sqlite:///{tmp_path}/watchd.db", clock=clock)
+    store = await Store.open(notify_db, clock=clock)
+    if store.engine.dialect.name == "postgresql":
+        async with store.engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY"))
     made: list[Notify] = []
 
     async def make(raw: dict[str, Any]) -> Notify:

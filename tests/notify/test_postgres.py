@@ -1,0 +1,43 @@
+"""The dispatcher on PostgreSQL (claims with FOR UPDATE SKIP LOCKED, UPDATE ... RETURNING)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.notify.conftest import Hook, Notify, alert
+from tests.store.conftest import pg_url  # noqa: F401  (the session PostgreSQL database)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def notify_db(pg_url: str) -> str:  # noqa: F811
+    return pg_url
+
+
+async def test_failing_then_recovering_receiver_on_postgresql(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """On PostgreSQL too, a receiver failing with 500 then recovering gets every notification once, in order, and two dispatchers never send a row twice."""
+
+    async def flaky(request: web.Request, n: int) -> web.Response | None:
+        return web.Response(status=500) if n < 2 else None
+
+    hook: Hook = await hook_server(flaky)
+    raw = {"receivers": [{"name": "hook", "kind": "webhook", "url": hook.url}]}
+    one: Notify = await make_notify(raw)
+    two: Notify = await make_notify(raw)
+    await one.send(alert("db1"), alert("web1"))
+    await one.send(alert("db1", firing=False))
+    for _ in range(20):
+        await one.pump(1)
+        await two.pump(1)
+        await one.clock.advance(30)
+        if len(hook.unique) == 3:
+            break
+    assert len(hook.unique) == 3
+    assert {r["state"] for r in await one.outbox("hook")} == {"delivered"}
+    assert len(hook.received) == 2 + 3  # two 500s, then each notification exactly once
