@@ -28,7 +28,6 @@ from watchd.clock import Clock, SystemClock
 from watchd.config import Config, ConfigError
 from watchd.durations import format_duration
 from watchd.housekeeping import Housekeeping, retention_job
-from watchd.incidents.logdelivery import LogDispatcher
 from watchd.incidents.service import IncidentService
 from watchd.incidents.settings import IncidentSettings
 from watchd.incidents.timers import IncidentTimers
@@ -39,6 +38,7 @@ from watchd.loading import load_setup
 from watchd.logging import configure_logging, get_logger
 from watchd.metrics import Metrics
 from watchd.model import Collector
+from watchd.notify.dispatcher import Dispatcher
 from watchd.pipeline import AlertPipeline
 from watchd.pipeline.buffer import BufferedSink
 from watchd.report.burn import BurnRateMonitor
@@ -98,7 +98,14 @@ class Daemon:
         # HTTP and MQTT ingestion call the pipeline directly so their senders retry.
         sink = BufferedSink(pipeline, clock=self.clock)
         timers = IncidentTimers(pipeline, clock=self.clock)
-        dispatcher = LogDispatcher(store.engine, clock=self.clock, receivers=settings.log_receivers)
+        dispatcher = Dispatcher(
+            store.engine,
+            clock=self.clock,
+            config=config,
+            settings=settings,
+            sink=sink,
+            base=self.config_path.parent,
+        )
         self.dispatcher = dispatcher
         processor = ResultProcessor(clock=self.clock, store=store, metrics=self.metrics, sink=sink)
         self.processor = processor
@@ -169,7 +176,7 @@ class Daemon:
                     tg.create_task(sink.run(), name="watchd.alert-retry"),
                     tg.create_task(rules.run(), name="watchd.rules"),
                     tg.create_task(timers.run(), name="watchd.incidents"),
-                    tg.create_task(dispatcher.run(), name="watchd.outbox.log"),
+                    tg.create_task(dispatcher.run(), name="watchd.outbox"),
                 ]
                 if config.mqtt_ingest.enabled:
                     mqtt = MqttIngest(
@@ -309,7 +316,7 @@ class Daemon:
         settings = IncidentSettings.from_config(config)
         self.pipeline.reconfigure(settings)
         self.catalog = Catalog.from_config(config)
-        self.dispatcher.receivers = settings.log_receivers
+        self.dispatcher.reconfigure(config, settings)
         self.config = config
         self._reloads += 1
         self.metrics.set_checks_scheduled(self.scheduler.check_count)
