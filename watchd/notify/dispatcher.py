@@ -138,6 +138,11 @@ class Dispatcher:
             self._loop.create_task(self._close_when_idle(replaced), name="watchd.notify.close")
         self.wake()
 
+    def ack_key(self) -> bytes | None:
+        """The acknowledge-link HMAC key of the current config (None: links are off), for
+        watchd.api.ack.add_routes."""
+        return self._links.key if self._links is not None else None
+
     def wake(self) -> None:
         """Scan the outbox now (new rows were committed); safe from any thread."""
         if self._loop is None:
