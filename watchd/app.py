@@ -20,7 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from watchd.api import ack as ack_routes
 from watchd.api import create_app, dashboard, start_api
+from watchd.api import deliveries as delivery_routes
 from watchd.api import incidents as incident_routes
 from watchd.api import reports as report_routes
 from watchd.api.reports import ReportSource
@@ -157,6 +159,10 @@ class Daemon:
                     store.engine, clock=self.clock, settings=lambda: pipeline.settings
                 )
                 incident_routes.add_routes(app, incident_service)
+                delivery_routes.add_routes(app, store.engine)
+                ack_routes.add_routes(
+                    app, service=incident_service, key=dispatcher.ack_key, clock=self.clock
+                )
                 reports = ReportSource(store.engine, lambda: self.catalog, self.clock)
                 report_routes.add_routes(app, reports)
                 dashboard.add_routes(

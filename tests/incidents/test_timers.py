@@ -3,11 +3,7 @@ and the log receiver's delivery of the outbox."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from tests.incidents.conftest import Harness, alert
-from watchd.incidents.logdelivery import LogDispatcher
 from watchd.incidents.service import IncidentService
 from watchd.incidents.timers import IncidentTimers
 
@@ -102,26 +98,3 @@ async def test_change_mutes_item_and_children_and_links_incidents(harness: Harne
     assert incident["change_id"] == change["id"]
     assert (await harness.members(incident["id"]))[0]["muted"] == f"change:{change['id']}"
     assert await harness.notifications() == []
-
-
-async def test_log_dispatcher_delivers_pending_log_rows_once(harness: Harness) -> None:
-    """The log receiver's rows are logged and marked delivered; other receivers' rows wait."""
-    await harness.send(alert("db1"))
-    dispatcher = LogDispatcher(harness.store.engine, clock=harness.clock, receivers=("log",))
-    task = asyncio.create_task(dispatcher.run())
-    try:
-        async with asyncio.timeout(10):
-            # Real database I/O in the task: poll, bounded by the timeout.
-            while dispatcher.delivered < 1:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    assert dispatcher.delivered == 1
-    assert await dispatcher.deliver_once() == 0
-    rows = await harness.rows("SELECT receiver, state FROM outbox ORDER BY receiver")
-    assert rows == [
-        {"receiver": "log", "state": "delivered"},
-        {"receiver": "pager", "state": "pending"},
-    ]

@@ -18,7 +18,6 @@ class IncidentSettings:
     maintenance: tuple[MaintenanceWindow, ...]
     inventory: Inventory
     receivers: tuple[str, ...]
-    log_receivers: tuple[str, ...]
     router: Router
 
     @classmethod
@@ -29,7 +28,6 @@ class IncidentSettings:
             maintenance=tuple(config.maintenance),
             inventory=Inventory(config.items),
             receivers=tuple(r.name for r in config.receivers),
-            log_receivers=tuple(r.name for r in config.receivers if r.kind == "log"),
             router=Router.from_config(
                 config.route, [r.name for r in config.receivers], config.notify.time_intervals
             ),
