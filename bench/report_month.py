@@ -84,12 +84,11 @@ def fill(db: Path, n: int, raw_days: float) -> dict[str, float]:
         con.commit()
     timings["rollups"] = time.perf_counter() - started
     started = time.perf_counter()
-    names = keys(n)
     t = NOW - raw_days * DAY
     while t < NOW:
         con.executemany(
-            'INSERT INTO samples (item, "check", time, status, latency, message) VALUES (?, ?, ?, ?, ?, ?)',
-            [(item, check, t + (i % 60), 0, 0.05, "") for i, (item, check) in enumerate(names)],
+            "INSERT INTO samples (time, series_id, status, latency, message) VALUES (?, ?, ?, ?, ?)",
+            [(t + (sid % 60), sid, 0, 0.05, None) for sid in range(1, n + 1)],
         )
         t += 60
         if int(t) % 3600 == 0:

@@ -125,7 +125,10 @@ def daemon(tmp_path: Path) -> Iterator[RunningDaemon]:
 
 def sample_rows(state_dir: Path) -> list[tuple[str, str, int]]:
     with sqlite3.connect(state_dir / "watchd.db") as db:
-        return db.execute('SELECT item, "check", status FROM samples').fetchall()
+        return db.execute(
+            'SELECT r.item, r."check", s.status FROM samples s '
+            "JOIN rollup_series r ON r.id = s.series_id"
+        ).fetchall()
 
 
 def test_daemon_serves_health_metrics_items_and_stores_samples(daemon: RunningDaemon) -> None:

@@ -99,3 +99,46 @@ def test_built_wheel_ships_the_migrations(tmp_path: Path) -> None:
         "watchd/store/migrations/script.py.mako",
         *revisions,
     } <= names
+
+
+async def test_samples_stored_before_the_compact_layout_survive_its_migration(
+    empty_db_url: str,
+) -> None:
+    """Samples in the old wide layout (0004) are all there after 0005, with failure messages."""
+    from alembic import command
+
+    engine = create_engine(empty_db_url)
+    config = alembic_config()
+
+    def to(revision: str) -> Any:
+        def run(connection: Connection) -> None:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+
+        return run
+
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(to("0004"))
+            await conn.execute(
+                text(
+                    'INSERT INTO samples (item, "check", time, status, latency, message) VALUES '
+                    "('db1', 'pg', 10.0, 0, 0.01, '5432 connected'), "
+                    "('db1', 'pg', 70.0, 2, NULL, 'refused'), "
+                    "('web1', 'http', 15.0, 0, 0.2, '200 in 200 ms')"
+                )
+            )
+        async with engine.begin() as conn:
+            await conn.run_sync(to("head"))
+    finally:
+        await engine.dispose()
+    store = await Store.open(empty_db_url, clock=FakeClock())
+    try:
+        got = [(s.item, s.check, s.time, s.status, s.message) for s in await store.samples()]
+    finally:
+        await store.close()
+    assert got == [
+        ("db1", "pg", 10.0, 0, ""),
+        ("web1", "http", 15.0, 0, ""),
+        ("db1", "pg", 70.0, 2, "refused"),
+    ]

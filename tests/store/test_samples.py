@@ -15,14 +15,16 @@ from watchd.store import samples as sample_queries
 def sample(
     t: float, item: str = "web1", check: str = "http", status: int = 0
 ) -> AvailabilitySample:
-    return AvailabilitySample(item, check, t, status, 0.25, f"run at {t}")
+    # The message of an OK run is not kept: only the reason of a failure is worth its bytes.
+    message = f"failed at {t}" if status else ""
+    return AvailabilitySample(item, check, t, status, 0.25, message)
 
 
 async def test_samples_round_trip_with_filters(store: Store) -> None:
     """Written samples come back unchanged, oldest first, filtered by item, check and time."""
     store.record_sample(AvailabilitySample("db1", "tcp", 30.0, Status.CRITICAL, None, "refused"))
     for t in (20.0, 10.0, 40.0):
-        store.record_sample(sample(t))
+        store.record_sample(sample(t, status=1))
     store.record_sample(sample(15.0, check="ping"))
     assert await store.flush() == 5
 
@@ -31,7 +33,7 @@ async def test_samples_round_trip_with_filters(store: Store) -> None:
         AvailabilitySample("db1", "tcp", 30.0, 2, None, "refused")
     ]
     web_http = await store.samples(item="web1", check="http", since=10.0, until=40.0)
-    assert web_http == [sample(10.0), sample(20.0)]
+    assert web_http == [sample(10.0, status=1), sample(20.0, status=1)]
     assert [s.time for s in await store.samples(limit=2)] == [10.0, 15.0]
     assert await store.sample_count() == 5
 
@@ -46,6 +48,22 @@ async def test_flush_writes_the_whole_batch_and_empties_the_queue(store: Store) 
     assert store.write_latency_seconds > 0
     assert await store.flush() == 0
     assert await store.sample_count() == 25
+
+
+async def test_only_the_messages_of_runs_that_were_not_ok_are_kept(store: Store) -> None:
+    """A failure keeps its reason; an OK run's message is not stored and reads back empty."""
+    store.record_sample(AvailabilitySample("web1", "http", 1.0, 0, 0.1, "200 in 12 ms"))
+    store.record_sample(AvailabilitySample("web1", "http", 2.0, 2, 0.1, "got 503"))
+    assert await store.flush() == 2
+    assert [s.message for s in await store.samples()] == ["", "got 503"]
+
+
+async def test_a_repeated_sample_of_one_check_at_one_time_is_stored_once(store: Store) -> None:
+    """Two samples of the same check at the very same time are one run: the first is kept."""
+    store.record_sample(sample(1.0, status=2))
+    store.record_sample(AvailabilitySample("web1", "http", 1.0, 0, 0.1))
+    assert await store.flush() == 2
+    assert await store.samples() == [sample(1.0, status=2)]
 
 
 async def test_integer_times_and_latencies_are_accepted(store: Store) -> None:
@@ -112,10 +130,10 @@ async def test_prune_deletes_only_older_samples(
 
 async def test_close_flushes_pending_samples(db_url: str, store: Store, clock: FakeClock) -> None:
     """Samples recorded but not yet flushed are written when the store closes."""
-    store.record_sample(sample(1.0))
+    store.record_sample(sample(1.0, status=2))
     await store.close()
     reopened = await Store.open(db_url, clock=clock)
     try:
-        assert await reopened.samples() == [sample(1.0)]
+        assert await reopened.samples() == [sample(1.0, status=2)]
     finally:
         await reopened.close()

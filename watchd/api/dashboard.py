@@ -42,7 +42,7 @@ from watchd.report.availability import total
 from watchd.report.build import Period
 from watchd.report.metrics import figures
 from watchd.report.query import tallies
-from watchd.report.rollup import series_ids
+from watchd.store.series import series_ids
 
 COOKIE = "watchd_session"
 _ENV = jinja2.Environment(

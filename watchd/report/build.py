@@ -26,7 +26,8 @@ from watchd.report.availability import Tally, total
 from watchd.report.catalog import Catalog, Key
 from watchd.report.config import ServiceConfig
 from watchd.report.query import tallies
-from watchd.report.rollup import DAY, series_ids
+from watchd.report.rollup import DAY
+from watchd.store.series import series_ids
 from watchd.store.states import select_states
 
 TOP_OFFENDERS = 10

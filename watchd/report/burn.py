@@ -24,7 +24,7 @@ from watchd.report.availability import total
 from watchd.report.catalog import Catalog
 from watchd.report.config import ServiceConfig
 from watchd.report.query import tallies
-from watchd.report.rollup import series_ids
+from watchd.store.series import series_ids
 
 ALERTNAME = "ErrorBudgetBurn"
 

@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.report.availability import Tally, tally_span
 from watchd.report.catalog import Catalog, Key
-from watchd.report.rollup import DAY, HOUR, Watermark, load_watermark, read_samples, series_ids
+from watchd.report.rollup import DAY, HOUR, Watermark, load_watermark, read_samples
 from watchd.report.windows import load_plan
 from watchd.store.rollup_tables import rollups_daily, rollups_hourly
+from watchd.store.series import series_ids
 
 
 @dataclass(frozen=True, slots=True)

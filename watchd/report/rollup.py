@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Double, delete, func, insert, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.dml import Insert
 
 from watchd.clock import Clock
 from watchd.logging import get_logger
@@ -32,6 +30,7 @@ from watchd.report.windows import load_plan
 from watchd.store.engine import write_transaction
 from watchd.store.rollup_tables import rollup_series, rollups_daily, rollups_hourly
 from watchd.store.samples import AvailabilitySample
+from watchd.store.series import series_ids
 from watchd.store.states import select_states, upsert_states
 from watchd.store.tables import samples as sm
 
@@ -75,36 +74,21 @@ async def load_watermark(conn: AsyncConnection) -> Watermark:
     return Watermark(data.get("hourly_until"), data.get("daily_until"))
 
 
-async def series_ids(conn: AsyncConnection, keys: Iterable[Key] | None = None) -> dict[Key, int]:
-    """Series ids by (item, check); with `keys`, missing ones are created first."""
-    if keys is not None:
-        rows = [{"item": item, "check": check} for item, check in set(keys)]
-        if rows:
-            await conn.execute(_insert_ignore(conn.dialect.name), rows)
-    result = await conn.execute(
-        select(rollup_series.c.item, rollup_series.c.check, rollup_series.c.id)
-    )
-    return {(item, check): int(sid) for item, check, sid in result}
-
-
-def _insert_ignore(dialect: str) -> Insert:
-    if dialect == "postgresql":
-        return postgresql.insert(rollup_series).on_conflict_do_nothing()
-    return sqlite.insert(rollup_series).on_conflict_do_nothing()
-
-
 async def read_samples(
     conn: AsyncConnection, start: float, end: float, keys: Sequence[Key] | None = None
 ) -> dict[Key, list[AvailabilitySample]]:
     """Samples with start <= time < end by check, each list in time order (all checks, or
     only `keys`)."""
-    query = select(sm.c.item, sm.c.check, sm.c.time, sm.c.status, sm.c.latency).where(
-        sm.c.time >= start, sm.c.time < end
+    query = (
+        select(rollup_series.c.item, rollup_series.c.check, sm.c.time, sm.c.status, sm.c.latency)
+        .select_from(sm.join(rollup_series, rollup_series.c.id == sm.c.series_id))
+        .where(sm.c.time >= start, sm.c.time < end)
     )
     if keys is not None and len(keys) <= 200:
         items = sorted({k[0] for k in keys})
-        query = query.where(sm.c.item.in_(items))
-    rows = await conn.execute(query.order_by(sm.c.item, sm.c.check, sm.c.time, sm.c.id))
+        query = query.where(rollup_series.c.item.in_(items))
+    order = (rollup_series.c.item, rollup_series.c.check, sm.c.time)
+    rows = await conn.execute(query.order_by(*order))
     wanted = set(keys) if keys is not None else None
     out: dict[Key, list[AvailabilitySample]] = {}
     for key, group in itertools.groupby(rows, key=lambda r: (r[0], r[1])):

@@ -2,35 +2,23 @@
 state, check counts, failures and latency. They live on the same MetaData as tables.py;
 migration 0003 creates them.
 
-A series is one (item, check) pair, numbered once, so the millions of rollup rows carry a
-small integer instead of two strings. Rollup tables are WITHOUT ROWID on SQLite: the
-primary key is the table, which halves their size (bench/report_month.py).
+Rows carry the series id of tables.rollup_series (one number per item and check). Rollup
+tables are WITHOUT ROWID on SQLite: the primary key is the table, which halves their size
+(bench/report_month.py).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Double,
     Integer,
-    String,
     Table,
-    UniqueConstraint,
 )
 
-from watchd.store.tables import metadata
+from watchd.store.tables import metadata, rollup_series
 
-_BigId = BigInteger().with_variant(Integer, "sqlite")
-
-rollup_series = Table(
-    "rollup_series",
-    metadata,
-    Column("id", _BigId, primary_key=True, autoincrement=True),
-    Column("item", String(), nullable=False),
-    Column("check", String(), nullable=False),
-    UniqueConstraint("item", "check", name="uq_rollup_series_item_check"),
-)
+__all__ = ["rollup_series", "rollups_daily", "rollups_hourly"]
 
 
 def _rollup_table(name: str) -> Table:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -25,18 +26,31 @@ metadata = MetaData()
 # SQLite makes an INTEGER PRIMARY KEY the rowid (autoincrementing); BIGINT would not be.
 _BigId = BigInteger().with_variant(Integer, "sqlite")
 
-samples = Table(
-    "samples",
+# A series is one (item, check) pair, numbered once: samples and rollups carry the small
+# integer instead of two strings. (The table's name predates its use by samples.)
+rollup_series = Table(
+    "rollup_series",
     metadata,
     Column("id", _BigId, primary_key=True, autoincrement=True),
     Column("item", String(), nullable=False),
     Column("check", String(), nullable=False),
-    Column("time", Double, nullable=False),
+    UniqueConstraint("item", "check", name="uq_rollup_series_item_check"),
+)
+
+# One row per check run. The primary key (time, series_id) is the table itself on SQLite
+# (WITHOUT ROWID): time ranges (rollups, retention) are range scans and no other index is
+# needed, about 30 bytes a sample instead of 92 with strings and two indexes. The message is
+# kept for runs that were not OK only: the reason of a failure is worth keeping, "200 in
+# 12 ms" is not.
+samples = Table(
+    "samples",
+    metadata,
+    Column("time", Double, primary_key=True),
+    Column("series_id", Integer, primary_key=True, autoincrement=False),
     Column("status", SmallInteger, nullable=False),
     Column("latency", Double, nullable=True),
-    Column("message", Text, nullable=False, server_default=""),
-    Index("ix_samples_item_check_time", "item", "check", "time"),
-    Index("ix_samples_time", "time"),
+    Column("message", Text, nullable=True),
+    sqlite_with_rowid=False,
 )
 
 states = Table(

@@ -42,6 +42,7 @@ class SampleWriter:
     ) -> None:
         self._engine = engine
         self._on_flush = on_flush
+        self._series: dict[tuple[str, str], int] = {}  # series ids by (item, check)
         self._clock = clock
         self._batch_size = batch_size
         self._flush_interval = flush_interval
@@ -75,7 +76,9 @@ class SampleWriter:
             started = time.perf_counter()
             try:
                 async with write_transaction(self._engine) as conn:
-                    await insert_samples(conn, batch)
+                    created = await insert_samples(conn, batch, self._series)
+                # Only ids of a committed transaction are remembered.
+                self._series.update(created)
             except (SQLAlchemyError, OSError) as exc:
                 # Samples recorded meanwhile are newer: they go behind the failed batch.
                 batch.extend(self._pending)
