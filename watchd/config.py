@@ -47,7 +47,9 @@ class StoreConfig(Strict):
     url: str = ""  # empty: SQLite file watchd.db in the state directory
     batch_size: int = Field(default=1000, ge=1)
     flush_interval: Duration = 1.0
-    sample_retention: Duration = 30 * 86400.0
+    sample_retention: Duration = (
+        7 * 86400.0
+    )  # raw samples; hourly and daily rollups keep the history
 
 
 Scope = Literal["read", "write", "ingest"]
