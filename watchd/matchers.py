@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 _OPS = ("=~", "!~", "!=", "=")
 _SYNTAX = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.DOTALL)
@@ -35,6 +38,8 @@ class Matcher:
     op: str
     value: str
     regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    # Alertmanager's regexes match the whole value; rule files' match anywhere (re.search).
+    anchored: bool = True
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         got = labels.get(self.label, "")
@@ -43,7 +48,8 @@ class Matcher:
         if self.op == "!=":
             return got != self.value
         assert self.regex is not None
-        found = self.regex.fullmatch(got) is not None
+        search = self.regex.fullmatch if self.anchored else self.regex.search
+        found = search(got) is not None
         return found if self.op == "=~" else not found
 
     def __str__(self) -> str:
@@ -100,3 +106,15 @@ def _unquote(text: str, raw: str) -> str:
 
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _valid_matchers(value: list[str]) -> list[str]:
+    try:
+        parse_matchers(value)
+    except MatcherError as exc:
+        raise ValueError(str(exc)) from exc
+    return value
+
+
+Matchers = Annotated[list[str], AfterValidator(_valid_matchers)]
+"""A config field of matcher strings, each checked at load (`MatcherError`'s sentence)."""

@@ -17,19 +17,11 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from watchd.durations import Duration
-from watchd.matchers import Matcher, MatcherError, parse_matchers
+from watchd.matchers import Matcher, Matchers, parse_matchers
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_matchers(value: list[str]) -> list[str]:
-    try:
-        parse_matchers(value)
-    except MatcherError as exc:
-        raise ValueError(str(exc)) from exc
-    return value
 
 
 class SlaConfig(_Strict):
@@ -48,10 +40,8 @@ class EscalationPolicy(_Strict):
     """Steps run after the incident was first notified, in order, until someone acknowledges."""
 
     name: str = Field(min_length=1)
-    matchers: list[str] = []
+    matchers: Matchers = []
     steps: list[EscalationStep] = Field(min_length=1)
-
-    _check = field_validator("matchers")(_check_matchers)
 
     def parsed(self) -> tuple[Matcher, ...]:
         return parse_matchers(self.matchers)
@@ -73,11 +63,9 @@ class InhibitRule(_Strict):
     """While a firing alert matches `source_matchers`, alerts matching `target_matchers` with
     the same values of the `equal` labels are muted."""
 
-    source_matchers: list[str] = Field(min_length=1)
-    target_matchers: list[str] = Field(min_length=1)
+    source_matchers: Matchers = Field(min_length=1)
+    target_matchers: Matchers = Field(min_length=1)
     equal: list[str] = []
-
-    _check = field_validator("source_matchers", "target_matchers")(_check_matchers)
 
 
 class MaintenanceWindow(_Strict):
@@ -87,15 +75,13 @@ class MaintenanceWindow(_Strict):
     """
 
     name: str = Field(min_length=1)
-    matchers: list[str] = []
+    matchers: Matchers = []
     items: list[str] = []
     start: datetime | None = None
     end: datetime | None = None
     cron: str | None = None
     duration: Duration | None = None
     timezone: str = "UTC"
-
-    _check = field_validator("matchers")(_check_matchers)
 
     @field_validator("timezone")
     @classmethod

@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from watchd.durations import Duration
-from watchd.matchers import MatcherError, parse_matchers
+from watchd.matchers import Matchers
 from watchd.secrets import SecretRef
 
 
@@ -94,7 +94,7 @@ class RouteConfig(_Strict):
     """A node of the route tree. Children inherit what they leave unset; the root's unset
     `receivers` mean every configured receiver (so a config without [route] notifies all)."""
 
-    matchers: list[str] = []
+    matchers: Matchers = []
     receivers: list[str] | None = None
     continue_: bool = Field(default=False, alias="continue")
     group_by: list[str] | None = None
@@ -106,15 +106,6 @@ class RouteConfig(_Strict):
     routes: list[RouteConfig] = []
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @field_validator("matchers")
-    @classmethod
-    def _matchers(cls, value: list[str]) -> list[str]:
-        try:
-            parse_matchers(value)
-        except MatcherError as exc:
-            raise ValueError(str(exc)) from exc
-        return value
 
 
 class TlsOptions(_Strict):

@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from watchd.durations import Duration
-from watchd.matchers import MatcherError, parse_matchers
+from watchd.matchers import Matchers
 
 MaintenancePolicy = Literal["up", "exclude", "down"]
 
@@ -35,7 +35,7 @@ class ServiceConfig(_Strict):
 
     name: str = Field(min_length=1)
     checks: list[str] = []
-    matchers: list[str] = []
+    matchers: Matchers = []
     objective: float = Field(default=99.9, gt=0, lt=100)
     period: Literal["month"] = "month"
     maintenance_policy: MaintenancePolicy | None = None
@@ -47,15 +47,6 @@ class ServiceConfig(_Strict):
             item, sep, check = entry.partition("/")
             if not sep or not item or not check:
                 raise ValueError(f'expected "item/check" (patterns allowed), got {entry!r}')
-        return value
-
-    @field_validator("matchers")
-    @classmethod
-    def _matchers(cls, value: list[str]) -> list[str]:
-        try:
-            parse_matchers(value)
-        except MatcherError as exc:
-            raise ValueError(str(exc)) from exc
         return value
 
     @model_validator(mode="after")

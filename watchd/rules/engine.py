@@ -32,9 +32,10 @@ from typing import Any
 
 from watchd.clock import Clock
 from watchd.flap import HISTORY, FlapPolicy, record
+from watchd.matchers import Matcher
 from watchd.model import Alert, AlertStatus, Sample, counter_increase
 from watchd.rules.conditions.aggregates import evict, window_value
-from watchd.rules.model import SEVERITY_NAMES, Join, Matcher, Rule, RuleSet
+from watchd.rules.model import SEVERITY_NAMES, Join, Rule, RuleSet
 from watchd.rules.state import SeriesState
 from watchd.rules.templates import render_annotations
 

@@ -20,6 +20,7 @@ import jinja2
 
 from watchd.durations import parse_duration
 from watchd.flap import FlapPolicy
+from watchd.matchers import Matcher
 from watchd.rules.metrics import KNOWN_METRICS
 from watchd.rules.model import (
     COUNTER_FUNCTIONS,
@@ -31,7 +32,6 @@ from watchd.rules.model import (
     WINDOW_FUNCTIONS,
     Forecast,
     Join,
-    Matcher,
     Over,
     Rule,
     RuleError,
@@ -408,7 +408,7 @@ def _matcher(label: str, op: str, text: str, line: int) -> Matcher:
         raise _Invalid(f"expected a label name (letters, digits, _), got {label!r}", line)
     if op in ("=~", "!~"):
         try:
-            return Matcher(label, op, text, re.compile(text))
+            return Matcher(label, op, text, re.compile(text), anchored=False)
         except re.error as exc:
             raise _Invalid(
                 f'label "{label}": bad regular expression {text!r}: {exc}', line

@@ -6,13 +6,13 @@ Everything here is frozen; the engine keeps per-series state elsewhere (watchd.r
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from watchd.flap import FlapPolicy
+from watchd.matchers import Matcher
 
 OK, WARNING, CRITICAL = 0, 1, 2
 SEVERITIES = {"warning": WARNING, "critical": CRITICAL}
@@ -44,29 +44,6 @@ class Threshold:
 
 
 MATCH_OPS = ("=", "!=", "=~", "!~")
-
-
-@dataclass(frozen=True, slots=True)
-class Matcher:
-    """A label matcher; a label the sample lacks compares as the empty string.
-
-    Regexes use `re.search` semantics: anchor them with ^ and $ when you mean the whole value.
-    """
-
-    label: str
-    op: str
-    value: str
-    regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        got = labels.get(self.label, "")
-        if self.op == "=":
-            return got == self.value
-        if self.op == "!=":
-            return got != self.value
-        assert self.regex is not None
-        found = self.regex.search(got) is not None
-        return found if self.op == "=~" else not found
 
 
 WINDOW_FUNCTIONS = ("avg", "min", "max", "last", "sum", "count", "rate", "delta", "percentile")
