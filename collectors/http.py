@@ -31,6 +31,7 @@ from pydantic import (
 )
 from yarl import URL
 
+from collectors.fields import Regex
 from watchd.model import CheckContext, CheckResult, Sample, Status
 from watchd.secrets import SecretError, SecretRef
 
@@ -71,7 +72,7 @@ class HttpConfig(BaseModel):
     expect_status: list[StatusCode] = Field(default=list(range(200, 300)), min_length=1)
     follow_redirects: bool = True
     max_redirects: int = Field(default=10, ge=0, le=100)
-    body_regex: str = ""
+    body_regex: Regex = ""
     body_regex_invert: bool = False  # the body must NOT match body_regex
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     fresh_connection: bool = True  # False: one kept session, connections reused when possible
@@ -92,15 +93,6 @@ class HttpConfig(BaseModel):
             raise ValueError(f"expected an absolute http:// or https:// URL, got {value!r}")
         if url.user is not None or url.password is not None:
             raise ValueError("the URL must not carry credentials; use basic_auth with a secret")
-        return value
-
-    @field_validator("body_regex")
-    @classmethod
-    def _regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from exc
         return value
 
     @model_validator(mode="after")

@@ -9,8 +9,9 @@ import re
 import time
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from collectors.fields import Regex
 from watchd.model import CheckContext, CheckResult, Sample, Status
 
 QUIET_SECONDS = 0.5
@@ -22,19 +23,10 @@ class TcpConfig(BaseModel):
     host: str = ""  # empty: the item's address
     port: int = Field(ge=1, le=65535)
     send: str = ""
-    expect: str = ""  # a regular expression the answer must match
+    expect: Regex = ""  # a regular expression the answer must match
     read_bytes: int = Field(default=4096, ge=1, le=1_048_576)
     warn_connect: float | None = None  # seconds
     crit_connect: float | None = None
-
-    @field_validator("expect")
-    @classmethod
-    def _regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from exc
-        return value
 
 
 class TcpCollector:

@@ -15,13 +15,14 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from collectors import REGISTRY
 from watchd.durations import Duration
 from watchd.incidents.config import IncidentsConfig, InhibitRule, MaintenanceWindow
 from watchd.ingest.config import MqttIngestConfig
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig
+from watchd.listen import ListenAddress, listen_host, listen_port
 from watchd.notify.config import AnyReceiver, LogReceiver, NotifyConfig, RouteConfig
 from watchd.report.config import ReportConfig, ServiceConfig
 from watchd.rules.config import RulesConfig
@@ -67,25 +68,17 @@ class TokenConfig(Strict):
 
 class ApiConfig(Strict):
     enabled: bool = True
-    listen: str = "127.0.0.1:9797"
+    listen: ListenAddress = "127.0.0.1:9797"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     tokens: list[TokenConfig] = []
 
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"expected HOST:PORT such as 127.0.0.1:9797, got {value!r}")
-        return value
-
     @property
     def host(self) -> str:
-        return self.listen.rpartition(":")[0].strip("[]")
+        return listen_host(self.listen)
 
     @property
     def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
+        return listen_port(self.listen)
 
 
 class CheckOptions(Strict):

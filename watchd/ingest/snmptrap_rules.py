@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from watchd.durations import Duration
 from watchd.ingest.snmp_names import oid_of, varbind_name
+from watchd.listen import ListenAddress, listen_host, listen_port
 from watchd.model import Alert, AlertStatus
 from watchd.secrets import SecretRef
 
@@ -122,20 +123,12 @@ class SnmpTrapConfig(_Strict):
     """`[snmp_traps]`: the trap receiver. Off by default; port 162 needs CAP_NET_BIND_SERVICE."""
 
     enabled: bool = False
-    listen: str = "0.0.0.0:162"
+    listen: ListenAddress = "0.0.0.0:162"
     communities: list[SecretRef | str] = []  # v1/v2c traps with another community are dropped
     users: list[TrapUser] = []
     rules: list[TrapRule] = []  # checked before the shipped rules
     default_rules: bool = True  # linkDown/linkUp, coldStart, warmStart, authenticationFailure
     unknown_ttl: Duration = 300.0
-
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"expected HOST:PORT such as 0.0.0.0:162, got {value!r}")
-        return value
 
     @model_validator(mode="after")
     def _pairs_exist(self) -> SnmpTrapConfig:
@@ -147,11 +140,11 @@ class SnmpTrapConfig(_Strict):
 
     @property
     def host(self) -> str:
-        return self.listen.rpartition(":")[0].strip("[]")
+        return listen_host(self.listen)
 
     @property
     def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
+        return listen_port(self.listen)
 
     def effective_rules(self) -> list[TrapRule]:
         """The user's rules first, then the shipped ones (the first match wins)."""

@@ -27,7 +27,7 @@ from watchd.incidents.mute import MuteView
 from watchd.incidents.settings import IncidentSettings
 from watchd.logging import get_logger
 from watchd.model import Alert, AlertStatus
-from watchd.pipeline.storing import StoringSink
+from watchd.pipeline.storing import StoringSink, log_alerts
 from watchd.store.alerts import upsert_alerts
 from watchd.store.engine import write_transaction
 from watchd.store.errors import StoreError
@@ -66,16 +66,7 @@ class AlertPipeline:
         async with self._writing(f"process {len(alerts)} alerts") as conn:
             changed = await self._process(conn, alerts, self._clock.now())
         self.submitted += len(alerts)
-        for alert in changed:
-            log.info(
-                "alert",
-                status=alert.status.value,
-                alertname=alert.name,
-                fingerprint=alert.fingerprint,
-                labels=dict(alert.labels),
-                summary=alert.annotations.get("summary", ""),
-                source=alert.source,
-            )
+        log_alerts(changed)
 
     async def _process(
         self, conn: AsyncConnection, alerts: Sequence[Alert], now: float

@@ -5,6 +5,7 @@ It stays only until the composition root builds AlertPipeline instead; then it g
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from watchd.logging import get_logger
@@ -28,13 +29,18 @@ class StoringSink:
             return
         await self._store.record_alerts(alerts)
         self.submitted += len(alerts)
-        for alert in alerts:
-            log.info(
-                "alert",
-                status=alert.status.value,
-                alertname=alert.name,
-                fingerprint=alert.fingerprint,
-                labels=dict(alert.labels),
-                summary=alert.annotations.get("summary", ""),
-                source=alert.source,
-            )
+        log_alerts(alerts)
+
+
+def log_alerts(alerts: Iterable[Alert]) -> None:
+    """One `alert` log line per alert whose state changed."""
+    for alert in alerts:
+        log.info(
+            "alert",
+            status=alert.status.value,
+            alertname=alert.name,
+            fingerprint=alert.fingerprint,
+            labels=dict(alert.labels),
+            summary=alert.annotations.get("summary", ""),
+            source=alert.source,
+        )
