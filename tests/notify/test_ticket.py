@@ -47,8 +47,15 @@ async def product() -> AsyncIterator[Callable[[str], Any]]:
 def example(name: str, base_url: str, tmp_path: Path) -> dict[str, Any]:
     """The example config with the product's address on loopback and secrets in tmp files."""
     text = (EXAMPLES / f"{name}.toml").read_text().replace(HOSTS[name], base_url)
-    for secret in ("/etc/watchd/jira.token", "/etc/watchd/servicenow.password"):
-        (tmp_path / Path(secret).name).write_text("secret\n")
+    secrets = {
+        "/etc/watchd/jira.token": "secret",
+        "/etc/watchd/servicenow.password": "secret",
+        "/etc/watchd/zammad.authorization": "Token token=secret",
+        "/etc/watchd/glpi.app-token": "app-secret",
+        "/etc/watchd/glpi.authorization": "user_token secret",
+    }
+    for secret, value in secrets.items():
+        (tmp_path / Path(secret).name).write_text(value + "\n")
         text = text.replace(secret, str(tmp_path / Path(secret).name))
     return tomllib.loads(text)
 

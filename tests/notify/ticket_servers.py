@@ -111,7 +111,7 @@ def zammad(db: Tickets) -> web.Application:
         db.items[request.match_info["id"]]["state"] = doc["state"]
         return web.json_response({"id": int(request.match_info["id"])})
 
-    app = web.Application()
+    app = web.Application(middlewares=[_require_header("Authorization", "Token token=secret")])
     app.router.add_post("/api/v1/tickets", create)
     app.router.add_get("/api/v1/tickets/search", search)
     app.router.add_post("/api/v1/ticket_articles", article)
@@ -129,7 +129,7 @@ def glpi(db: Tickets) -> web.Application:
         return ok
 
     async def init(request: web.Request) -> web.Response:
-        if not request.headers.get("Authorization", "").startswith("user_token "):
+        if request.headers.get("Authorization") != "user_token secret":
             return web.json_response(["ERROR_LOGIN_PARAMETERS_MISSING", ""], status=400)
         token = f"session{len(sessions) + 1}"
         sessions.add(token)
@@ -164,10 +164,22 @@ def glpi(db: Tickets) -> web.Application:
         db.items[request.match_info["id"]]["state"] = str(doc["input"]["status"])
         return web.json_response([{request.match_info["id"]: True, "message": ""}])
 
-    app = web.Application()
+    app = web.Application(middlewares=[_require_header("App-Token", "app-secret")])
     app.router.add_get("/apirest.php/initSession", init)
     app.router.add_post("/apirest.php/Ticket", create)
     app.router.add_get("/apirest.php/search/Ticket", search)
     app.router.add_post("/apirest.php/Ticket/{id}/ITILFollowup", followup)
     app.router.add_put("/apirest.php/Ticket/{id}", put)
     return app
+
+
+def _require_header(name: str, value: str) -> Any:
+    """A middleware refusing requests without the product's credential header, as it does."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.headers.get(name) != value:
+            return web.json_response({"error": f"{name} missing or wrong"}, status=401)
+        return await handler(request)
+
+    return check

@@ -133,6 +133,9 @@ class LogReceiver(_Receiver):
 
 class _HttpReceiver(_Receiver):
     headers: dict[str, str] = {}
+    # Header values that are credentials (API tokens in a product's own scheme), read from a
+    # file or the environment when sent, never written in the config.
+    secret_headers: dict[str, SecretRef] = {}
     bearer_token: SecretRef | None = None
     basic_user: str = ""
     basic_password: SecretRef | None = None
@@ -161,6 +164,7 @@ class TicketRequest(_Strict):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     url: str = Field(min_length=1)
     headers: dict[str, str] = {}
+    secret_headers: dict[str, SecretRef] = {}  # for this call only, e.g. a login token
     body: str = ""
 
 

@@ -36,8 +36,9 @@ def ssl_context(tls: TlsOptions, base: Path) -> ssl.SSLContext | bool:
 
 
 def auth_headers(config: _HttpReceiver) -> dict[str, str]:
-    """Configured headers plus Authorization from the bearer token or basic credentials."""
+    """Configured headers, secret ones read now, plus Authorization from bearer or basic."""
     headers = {"User-Agent": USER_AGENT, **config.headers}
+    headers |= {name: ref.reveal() for name, ref in config.secret_headers.items()}
     if config.bearer_token is not None:
         headers["Authorization"] = f"Bearer {config.bearer_token.reveal()}"
     elif config.basic_password is not None:

@@ -81,10 +81,12 @@ class _Call:
         self.url = compile_text(request.url)
         self.body = compile_text(request.body) if request.body else None
         self.headers = {k: compile_text(v) for k, v in request.headers.items()}
+        self.secret_headers = request.secret_headers
 
     def render(self, ctx: dict[str, Any]) -> tuple[str, bytes | None, dict[str, str]]:
         body = self.body.render(ctx).encode() if self.body is not None else None
         headers = {k: t.render(ctx) for k, t in self.headers.items()}
+        headers |= {k: ref.reveal() for k, ref in self.secret_headers.items()}
         if body is not None:
             headers.setdefault("Content-Type", "application/json")
         return self.url.render(ctx), body, headers
