@@ -276,7 +276,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     problems = list(_semantic_problems(config))
     if problems:
         raise ConfigError(path, problems)
-    return _anchor_paths(config, path.parent)
+    return _anchor_paths(config, path.resolve().parent)
 
 
 def _problem(raw: Any, error: Any) -> ConfigProblem:

@@ -44,7 +44,7 @@ def load_setup(path: Path) -> Setup:
     problems: list[ConfigProblem] = []
     collectors = _build_collectors(config, problems)
     tokens = _read_tokens(config, problems)
-    rule_paths = config.rules.paths(path.parent)
+    rule_paths = config.rules.paths(path.resolve().parent)
     rule_problems = check_rules(rule_paths) if rule_paths else []
     problems += [_rule_problem(p) for p in rule_problems if p.is_error]
     notify_errors, notify_warnings = notify_problems(config, path.parent)
