@@ -144,6 +144,7 @@ class Daemon:
             if config.api.enabled:
                 app = create_app(
                     tokens=setup.tokens,
+                    token_names=setup.token_names,
                     metrics=self.metrics,
                     items=self.items_view,
                     ready=lambda: self._ready,

@@ -29,6 +29,7 @@ class Setup:
     config: Config
     collectors: list[tuple[ResolvedCheck, Collector]]
     tokens: dict[str, frozenset[str]]
+    token_names: dict[str, str]
     rules: RuleSet
     warnings: list[str]
 
@@ -43,7 +44,7 @@ def load_setup(path: Path) -> Setup:
     config = load_config(path)
     problems: list[ConfigProblem] = []
     collectors = _build_collectors(config, problems)
-    tokens = _read_tokens(config, problems)
+    tokens, token_names = _read_tokens(config, problems)
     rule_paths = config.rules.paths(path.resolve().parent)
     rule_problems = check_rules(rule_paths) if rule_paths else []
     problems += [_rule_problem(p) for p in rule_problems if p.is_error]
@@ -56,7 +57,7 @@ def load_setup(path: Path) -> Setup:
     except RuleError as exc:  # check_rules found none; keep the daemon's promise all the same
         raise ConfigError(path, [_rule_problem(p) for p in exc.problems if p.is_error]) from exc
     warnings = [str(p) for p in rule_problems if not p.is_error] + notify_warnings
-    return Setup(path, config, collectors, tokens, rules, warnings)
+    return Setup(path, config, collectors, tokens, token_names, rules, warnings)
 
 
 def _build_collectors(
@@ -72,9 +73,12 @@ def _build_collectors(
     return built
 
 
-def _read_tokens(config: Config, problems: list[ConfigProblem]) -> dict[str, frozenset[str]]:
-    """Token value -> scopes, read from their files or environment variables."""
+def _read_tokens(
+    config: Config, problems: list[ConfigProblem]
+) -> tuple[dict[str, frozenset[str]], dict[str, str]]:
+    """Token value -> scopes and token value -> name, read from files or the environment."""
     tokens: dict[str, frozenset[str]] = {}
+    names: dict[str, str] = {}
     for i, token in enumerate(config.api.tokens):
         where = f'api.tokens[{i}]("{token.name}")'
         try:
@@ -88,7 +92,8 @@ def _read_tokens(config: Config, problems: list[ConfigProblem]) -> dict[str, fro
             )
             continue
         tokens[value] = frozenset(token.scopes)
-    return tokens
+        names[value] = token.name
+    return tokens, names
 
 
 def _rule_problem(problem: RuleProblem) -> ConfigProblem:

@@ -113,3 +113,27 @@ async def test_changes_reject_unknown_items(
     async with http.post(f"{base}/api/v1/changes", json=body, headers=auth["write"]) as resp:
         assert resp.status == 400
         assert "nope" in (await resp.json())["error"]
+
+
+async def test_without_a_by_field_the_actor_is_the_tokens_name(
+    make_app: Callable[..., web.Application],
+    serve: Callable[[web.Application], Awaitable[str]],
+    pipeline: AlertPipeline,
+    http: aiohttp.ClientSession,
+    auth: Headers,
+) -> None:
+    """An acknowledgement and a silence made with the token named "oncall" are recorded as by "oncall"."""
+    app = make_app(token_names={"write-token-77aa": "oncall"})
+    add_routes(
+        app,
+        IncidentService(pipeline.engine, clock=FakeClock(), settings=lambda: pipeline.settings),
+    )
+    base = await serve(app)
+    await pipeline.submit((alert("db1"),))
+    async with http.post(f"{base}/api/v1/incidents/1/ack", headers=auth["write"]) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["acknowledged_by"] == "oncall"
+    body = {"matchers": ['item="db1"'], "duration": "1h"}
+    async with http.post(f"{base}/api/v1/silences", json=body, headers=auth["write"]) as resp:
+        assert resp.status == 201
+        assert (await resp.json())["created_by"] == "oncall"

@@ -32,15 +32,19 @@ def create_app(
     items: Callable[[], list[dict[str, Any]]],
     ready: Callable[[], bool],
     max_body_bytes: int = 1_048_576,
+    token_names: Mapping[str, str] | None = None,
 ) -> web.Application:
     """The API application with its base routes; callers add theirs with `app.router.add_*`.
 
     `tokens` maps each token to its scopes; an empty mapping disables authentication (the
-    default config listens on 127.0.0.1 only). Request bodies over `max_body_bytes` get 413.
+    default config listens on 127.0.0.1 only). `token_names` names them: a request's actor
+    (who acknowledged, who silenced) defaults to its token's name. Request bodies over
+    `max_body_bytes` get 413.
     """
+    table = TokenTable(tokens, token_names)
     app = web.Application(
         client_max_size=max_body_bytes,
-        middlewares=[error_middleware(max_body_bytes), auth_middleware(TokenTable(tokens))],
+        middlewares=[error_middleware(max_body_bytes), auth_middleware(table)],
     )
     app[keys.METRICS] = metrics
     app[keys.ITEMS] = items

@@ -47,11 +47,24 @@ def scope_of(handler: object) -> str:
     return str(getattr(handler, _SCOPE_ATTR, DEFAULT_SCOPE))
 
 
+TOKEN_NAME = web.RequestKey("watchd.token_name", str)
+"""The name of the token that authenticated a request (absent when the API is open)."""
+
+
+def actor(request: web.Request, given: str | None = None) -> str:
+    """Who does what a request asks: `given` (a `by` field), else the token's name, else "api"."""
+    return given or request.get(TOKEN_NAME) or "api"
+
+
 class TokenTable:
     """The configured tokens, kept only as SHA-256 digests, matched in constant time."""
 
-    def __init__(self, tokens: Mapping[str, frozenset[str]]) -> None:
+    def __init__(
+        self, tokens: Mapping[str, frozenset[str]], names: Mapping[str, str] | None = None
+    ) -> None:
+        names = names or {}
         self._entries = [(_digest(token), scopes) for token, scopes in tokens.items()]
+        self._names = {_digest(token): name for token, name in names.items()}
 
     @property
     def enabled(self) -> bool:
@@ -69,6 +82,10 @@ class TokenTable:
             if hmac.compare_digest(wanted, digest):
                 found = scopes
         return found
+
+    def name(self, presented: str) -> str | None:
+        """The configured name of a token already matched by `scopes`."""
+        return self._names.get(_digest(presented))
 
 
 def _digest(token: str) -> bytes:
@@ -111,6 +128,9 @@ def auth_middleware(
             raise ApiError(
                 403, f"The token does not have the '{needed}' scope this endpoint needs."
             )
+        name = table.name(presented)
+        if name is not None:
+            request[TOKEN_NAME] = name
         return await handler(request)
 
     return authenticate

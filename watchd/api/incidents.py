@@ -7,7 +7,8 @@
     GET  /api/v1/changes            POST /api/v1/changes
     GET  /api/v1/problems[?state=]  GET /api/v1/alerts[?status=]
 
-The actor of an action is the `by` field of the body ("api" when absent).
+The actor of an action is the `by` field of the body, else the name of the request's token,
+else "api".
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from watchd.api.auth import require_scope
+from watchd.api.auth import actor, require_scope
 from watchd.api.errors import ApiError
 from watchd.durations import parse_duration
 from watchd.incidents.changes import ChangeError
@@ -36,12 +37,12 @@ class _Body(BaseModel):
 
 
 class ActionBody(_Body):
-    by: str = Field(default="api", min_length=1)
+    by: str | None = Field(default=None, min_length=1)
     comment: str = ""
 
 
 class CommentBody(_Body):
-    by: str = Field(default="api", min_length=1)
+    by: str | None = Field(default=None, min_length=1)
     text: str = Field(min_length=1)
 
 
@@ -50,7 +51,7 @@ class SilenceBody(_Body):
     starts_at: float | datetime | None = None
     ends_at: float | datetime | None = None
     duration: str | None = None
-    created_by: str = Field(min_length=1)
+    created_by: str | None = Field(default=None, min_length=1)
     comment: str = ""
 
 
@@ -60,7 +61,7 @@ class ChangeBody(_Body):
     starts_at: float | datetime
     ends_at: float | datetime
     ticket: str = ""
-    created_by: str = "api"
+    created_by: str | None = Field(default=None, min_length=1)
 
 
 def _epoch(value: float | datetime) -> float:
@@ -124,7 +125,7 @@ def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         service = request.app[SERVICE]
         if name == "comment":
             body = await _body(request, CommentBody)
-            result = await _guard(service.comment(incident_id, body.by, body.text))
+            result = await _guard(service.comment(incident_id, actor(request, body.by), body.text))
         else:
             body = await _body(request, ActionBody)
             method = {
@@ -133,7 +134,7 @@ def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
                 "resolve": service.resolve,
                 "close": service.close,
             }[name]
-            result = await _guard(method(incident_id, body.by, body.comment))
+            result = await _guard(method(incident_id, actor(request, body.by), body.comment))
         return web.json_response(result)
 
     return act
@@ -166,7 +167,7 @@ async def post_silence(request: web.Request) -> web.Response:
             matchers=body.matchers,
             starts_at=starts,
             ends_at=ends,
-            created_by=body.created_by,
+            created_by=actor(request, body.created_by),
             comment=body.comment,
         )
     )
@@ -196,7 +197,7 @@ async def post_change(request: web.Request) -> web.Response:
             starts_at=_epoch(body.starts_at),
             ends_at=_epoch(body.ends_at),
             ticket=body.ticket,
-            created_by=body.created_by,
+            created_by=actor(request, body.created_by),
         )
     )
     return web.json_response(change, status=201)
