@@ -20,8 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
+from watchd.api import ApiStartError, create_app, dashboard, start_api
 from watchd.api import ack as ack_routes
-from watchd.api import create_app, dashboard, start_api
 from watchd.api import deliveries as delivery_routes
 from watchd.api import incidents as incident_routes
 from watchd.api import reports as report_routes
@@ -36,7 +38,7 @@ from watchd.incidents.timers import IncidentTimers
 from watchd.ingest import http as http_ingest
 from watchd.ingest.mqtt import MqttIngest
 from watchd.ingest.snmptrap import SnmpTrapReceiver
-from watchd.loading import load_setup
+from watchd.loading import Setup, load_setup
 from watchd.logging import configure_logging, get_logger
 from watchd.metrics import Metrics
 from watchd.model import Collector
@@ -52,7 +54,7 @@ from watchd.rules import RuleEngine
 from watchd.rules.service import RuleService
 from watchd.scheduler import Scheduler
 from watchd.sdnotify import SystemdNotifier
-from watchd.store import Store
+from watchd.store import Store, StoreError
 
 log = get_logger("watchd")
 
@@ -85,13 +87,17 @@ class Daemon:
             log.warning("config_warning", warning=warning)
         self.config = config
         self._started = self.clock.monotonic()
-        store = await Store.open(
-            config.store_url(),
-            clock=self.clock,
-            batch_size=config.store.batch_size,
-            flush_interval=config.store.flush_interval,
-            on_flush=self.metrics.observe_store_write,
-        )
+        try:
+            store = await Store.open(
+                config.store_url(),
+                clock=self.clock,
+                batch_size=config.store.batch_size,
+                flush_interval=config.store.flush_interval,
+                on_flush=self.metrics.observe_store_write,
+            )
+        except StoreError as exc:
+            log.error("store_unavailable", store=_safe_url(config.store_url()), error=str(exc))
+            return 1
         self.store = store
         settings = IncidentSettings.from_config(config)
         pipeline = AlertPipeline(store.engine, clock=self.clock, settings=settings)
@@ -142,34 +148,12 @@ class Daemon:
         runner = None
         try:
             if config.api.enabled:
-                app = create_app(
-                    tokens=setup.tokens,
-                    token_names=setup.token_names,
-                    metrics=self.metrics,
-                    items=self.items_view,
-                    ready=lambda: self._ready,
-                    max_body_bytes=config.api.max_body_bytes,
-                )
-                http_ingest.add_routes(
-                    app,
-                    sink=pipeline,
-                    clock=self.clock,
-                    resolve_timeout=config.incidents.resolve_timeout,
-                )
-                incident_service = IncidentService(
-                    store.engine, clock=self.clock, settings=lambda: pipeline.settings
-                )
-                incident_routes.add_routes(app, incident_service)
-                delivery_routes.add_routes(app, store.engine)
-                ack_routes.add_routes(
-                    app, service=incident_service, key=dispatcher.ack_key, clock=self.clock
-                )
-                reports = ReportSource(store.engine, lambda: self.catalog, self.clock)
-                report_routes.add_routes(app, reports)
-                dashboard.add_routes(
-                    app, incidents=incident_service, reports=reports, tokens=setup.tokens
-                )
-                runner = await start_api(app, config.api.host, config.api.port)
+                app = self._api(setup, store, pipeline, dispatcher)
+                try:
+                    runner = await start_api(app, config.api.host, config.api.port)
+                except ApiStartError as exc:
+                    log.error("api_not_started", error=str(exc))
+                    return 1
             self._install_signals()
             async with asyncio.TaskGroup() as tg:
                 tasks = [
@@ -224,6 +208,9 @@ class Daemon:
             housekeeping.shutdown()
             for task in self._background:
                 task.cancel()
+            # The API first: requests in flight finish and commit before the store closes.
+            if runner is not None:
+                await runner.cleanup()
             with contextlib.suppress(Exception):
                 await processor.persist()
             with contextlib.suppress(Exception):
@@ -232,8 +219,6 @@ class Daemon:
             for collector in scheduler.collectors():
                 with contextlib.suppress(Exception):
                     await collector.aclose()
-            if runner is not None:
-                await runner.cleanup()
         uptime = format_duration(self.clock.monotonic() - self._started)
         log.info(
             "stopped",
@@ -244,6 +229,34 @@ class Daemon:
             cancelled_runs=cancelled,
         )
         return 0
+
+    def _api(
+        self, setup: Setup, store: Store, pipeline: AlertPipeline, dispatcher: Dispatcher
+    ) -> web.Application:
+        """The HTTP API with every module's routes: ingestion, incidents, reports, dashboard."""
+        config = setup.config
+        app = create_app(
+            tokens=setup.tokens,
+            token_names=setup.token_names,
+            metrics=self.metrics,
+            items=self.items_view,
+            ready=lambda: self._ready,
+            max_body_bytes=config.api.max_body_bytes,
+        )
+        # Ingestion calls the pipeline itself: a failing store is a 503 the sender retries.
+        http_ingest.add_routes(
+            app, sink=pipeline, clock=self.clock, resolve_timeout=config.incidents.resolve_timeout
+        )
+        incidents = IncidentService(
+            store.engine, clock=self.clock, settings=lambda: pipeline.settings
+        )
+        incident_routes.add_routes(app, incidents)
+        delivery_routes.add_routes(app, store.engine)
+        ack_routes.add_routes(app, service=incidents, key=dispatcher.ack_key, clock=self.clock)
+        reports = ReportSource(store.engine, lambda: self.catalog, self.clock)
+        report_routes.add_routes(app, reports)
+        dashboard.add_routes(app, incidents=incidents, reports=reports, tokens=setup.tokens)
+        return app
 
     def request_stop(self) -> None:
         self._stop.set()

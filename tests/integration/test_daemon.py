@@ -351,3 +351,49 @@ def test_test_rules_passes_the_shipped_packs() -> None:
     )
     assert result.returncode == 0, result.stdout
     assert "0 failed" in result.stdout or "rule tests passed" in result.stdout
+
+
+def run_to_exit(config: Path, timeout: float = 60) -> tuple[int, list[dict[str, object]]]:
+    result = subprocess.run(
+        [sys.executable, "-m", "watchd.cli", "run", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    lines = []
+    for line in result.stderr.splitlines():
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return result.returncode, lines
+
+
+def test_a_taken_api_port_is_one_clear_error_and_exit_1(tmp_path: Path) -> None:
+    """If the API address is in use the daemon says so in one log line and exits 1."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        code, lines = run_to_exit(shipped_config_for(tmp_path, port))
+    assert code == 1
+    (error,) = [line for line in lines if line.get("event") == "api_not_started"]
+    assert f"127.0.0.1:{port}" in str(error["error"])
+
+
+def test_an_unreachable_store_is_one_clear_error_and_exit_1(tmp_path: Path) -> None:
+    """A PostgreSQL store nobody answers for gives one store_unavailable line and exit 1."""
+    closed = free_port()
+    config = shipped_config_for(tmp_path, free_port())
+    config.write_text(
+        config.read_text().replace(
+            "[store]\n",
+            f'[store]\nurl = "postgresql+asyncpg://watchd:pw@127.0.0.1:{closed}/watchd"\n',
+        )
+    )
+    code, lines = run_to_exit(config)
+    assert code == 1
+    (error,) = [line for line in lines if line.get("event") == "store_unavailable"]
+    assert "pw" not in json.dumps(error)  # the password never reaches the log
+    assert f"127.0.0.1:{closed}" in str(error["store"])
