@@ -45,9 +45,10 @@ def alert(
     ends_at: float | None = None,
     **labels: str,
 ) -> Alert:
-    """An alert as a check would raise it."""
+    """An alert as a check would raise it: check_<kind> on an item, with the check's name."""
+    check = labels.pop("check", name.removeprefix("check_"))
     return Alert(
-        labels={"alertname": name, "item": item, "severity": severity, **labels},
+        labels={"alertname": name, "item": item, "check": check, "severity": severity, **labels},
         status=AlertStatus.FIRING if firing else AlertStatus.RESOLVED,
         starts_at=1_800_000_000.0,
         annotations={"summary": f"{name} on {item}"},

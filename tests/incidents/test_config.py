@@ -47,8 +47,8 @@ def test_bad_incident_config_names_the_key(raw: dict[str, Any], where: str) -> N
 
 
 def test_defaults_match_the_design() -> None:
-    """group_by item+alertname, reopen 30m, resolve_timeout 5m, problems 3 in 7d."""
+    """group_by item+check, reopen 30m, resolve_timeout 5m, problems 3 in 7d."""
     cfg = parse_config({}, Path("c.toml")).incidents
-    assert cfg.group_by == ["item", "alertname"]
+    assert cfg.group_by == ["item", "check"]
     assert (cfg.reopen_window, cfg.resolve_timeout) == (1800.0, 300.0)
     assert (cfg.problem_threshold, cfg.problem_period) == (3, 7 * 86400.0)

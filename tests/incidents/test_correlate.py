@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.incidents.conftest import Harness, alert
+from watchd.model import Alert, AlertStatus
 
 
 async def test_firing_alert_opens_an_incident_and_notifies_every_receiver(harness: Harness) -> None:
@@ -10,11 +11,34 @@ async def test_firing_alert_opens_an_incident_and_notifies_every_receiver(harnes
     await harness.send(alert("db1"))
     (incident,) = await harness.incidents()
     assert incident["state"] == "open"
-    assert incident["key"] == "item=db1,alertname=check_tcp"
+    assert incident["key"] == "item=db1,check=tcp"
     assert incident["severity"] == "critical"
     assert await harness.notifications("log") == [(incident["id"], "opened")]
     assert await harness.notifications("pager") == [(incident["id"], "opened")]
     assert (await harness.timeline(incident["id"]))[:2] == ["opened", "alert_joined"]
+
+
+async def test_a_checks_own_alert_and_a_rule_on_its_samples_are_one_incident(
+    harness: Harness,
+) -> None:
+    """The check's HARD-state alert and a rule alert over its samples page once, as one incident."""
+    await harness.send(alert("web1", "check_http", check="http"))
+    await harness.send(alert("web1", "HttpDown", check="http", kind="http"))
+    (incident,) = await harness.incidents()
+    assert incident["key"] == "item=web1,check=http"
+    assert len(await harness.notifications("pager")) == 1
+
+
+async def test_alerts_without_any_group_by_label_group_by_alertname(harness: Harness) -> None:
+    """External alerts with neither item nor check do not share one catch-all incident."""
+    await harness.send(
+        Alert(labels={"alertname": "Watchdog"}, status=AlertStatus.FIRING, starts_at=0)
+    )
+    await harness.send(
+        Alert(labels={"alertname": "QueueBacklog"}, status=AlertStatus.FIRING, starts_at=0)
+    )
+    keys = sorted(i["key"] for i in await harness.incidents())
+    assert keys == ["alertname=QueueBacklog", "alertname=Watchdog"]
 
 
 async def test_repeats_are_deduplicated(harness: Harness) -> None:

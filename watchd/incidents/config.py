@@ -48,7 +48,11 @@ class EscalationPolicy(_Strict):
 
 
 class IncidentsConfig(_Strict):
-    group_by: list[str] = ["item", "alertname"]
+    # One incident per broken check: the check's own alert and the rules over its samples
+    # (HttpDown, TlsCertificateExpiring, ...) carry the same item and check, so one outage is
+    # one page with every signal in its timeline. Alerts with none of these labels group by
+    # their alertname (see correlate.group_key).
+    group_by: list[str] = ["item", "check"]
     reopen_window: Duration = 1800.0
     resolve_timeout: Duration = 300.0
     problem_threshold: int = Field(default=3, ge=2)

@@ -32,8 +32,14 @@ from watchd.store.tables import alerts as al
 
 
 def group_key(labels: Mapping[str, str], group_by: list[str]) -> tuple[str, dict[str, str]]:
-    """The incident key of an alert and its group labels (missing labels count as empty)."""
+    """The incident key of an alert and its group labels (missing labels count as empty).
+
+    An alert that has none of the group_by labels is grouped by its alertname instead, so
+    unrelated alerts from outside never share one catch-all incident.
+    """
     group = {name: labels.get(name, "") for name in group_by}
+    if not any(group.values()):
+        group = {"alertname": labels.get("alertname", "")}
     return ",".join(f"{k}={v}" for k, v in group.items()), group
 
 
