@@ -132,10 +132,11 @@ class Alert:
     ends_at: float | None = None
     source: str = "watchd"
     generator_url: str = ""
+    # Computed once: the pipeline asks for it several times per alert (dedup, members, logs).
+    fingerprint: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.labels)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fingerprint", fingerprint(self.labels))
 
     @property
     def name(self) -> str:

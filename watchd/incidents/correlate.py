@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.incidents import problems
 from watchd.incidents.changes import change_for_item
-from watchd.incidents.ledger import Ledger
+from watchd.incidents.ledger import Ledger, incident_from_row
 from watchd.incidents.lifecycle import SYSTEM, settle
 from watchd.incidents.model import ACTIVE_STATES, Incident, State
 from watchd.incidents.mute import MuteView
@@ -59,10 +59,14 @@ async def lock_keys(conn: AsyncConnection, keys: list[str]) -> None:
 class Correlator:
     """Applies alerts to incidents on one Ledger with one MuteView."""
 
-    def __init__(self, ledger: Ledger, view: MuteView) -> None:
+    def __init__(
+        self, ledger: Ledger, view: MuteView, *, unattached: frozenset[str] = frozenset()
+    ) -> None:
         self.ledger = ledger
         self.view = view
         self.settings = ledger.settings
+        # Fingerprints known to be in no incident yet: joining needs no membership probe.
+        self._unattached = set(unattached)
 
     async def apply(self, alert: Alert) -> None:
         if alert.status is AlertStatus.FIRING:
@@ -200,14 +204,16 @@ class Correlator:
         return found
 
     async def _active_by_key(self, key: str) -> Incident | None:
-        row = await self.ledger.conn.execute(
-            select(inc.c.id)
+        query = (
+            select(inc)
             .where(inc.c.key == key, inc.c.state.in_(ACTIVE_STATES))
             .order_by(inc.c.opened_at.desc())
             .limit(1)
         )
-        found = row.scalar()
-        return None if found is None else await self.ledger.load(found)
+        if self.ledger.postgres:
+            query = query.with_for_update()
+        row = (await self.ledger.conn.execute(query)).first()
+        return None if row is None else incident_from_row(row)
 
     async def _reopenable(self, key: str) -> Incident | None:
         since = self.ledger.now - self.settings.incidents.reopen_window
@@ -274,10 +280,15 @@ class Correlator:
             "status": "firing",
             "muted": muted,
         }
-        exists = await self.ledger.conn.execute(
-            select(ia.c.status).where(ia.c.incident_id == incident.id, ia.c.fingerprint == fp)
-        )
-        if exists.first() is None:
+        if fp in self._unattached:
+            self._unattached.discard(fp)
+            member = None
+        else:
+            probe = select(ia.c.status).where(
+                ia.c.incident_id == incident.id, ia.c.fingerprint == fp
+            )
+            member = (await self.ledger.conn.execute(probe)).first()
+        if member is None:
             await self.ledger.add_member(incident.id, fp, **values)
             kind = "alert_joined"
         else:

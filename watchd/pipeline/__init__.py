@@ -100,7 +100,9 @@ class AlertPipeline:
             conn, [group_key(a.labels, settings.incidents.group_by)[0] for a in changed]
         )
         correlator = Correlator(
-            Ledger(conn, now, settings), await MuteView.load(conn, now, settings)
+            Ledger(conn, now, settings),
+            await MuteView.load(conn, now, settings),
+            unattached=frozenset(a.fingerprint for a in changed if a.fingerprint not in attached),
         )
         for alert in changed:
             await correlator.apply(alert)
