@@ -67,6 +67,8 @@ class Correlator:
         self.settings = ledger.settings
         # Fingerprints known to be in no incident yet: joining needs no membership probe.
         self._unattached = set(unattached)
+        # Incidents alerts joined, settled once each by flush() rather than once per alert.
+        self._unsettled: dict[int, None] = {}
 
     async def apply(self, alert: Alert) -> None:
         if alert.status is AlertStatus.FIRING:
@@ -297,8 +299,19 @@ class Correlator:
         detail: dict[str, Any] = {"fingerprint": fp, "role": role}
         if muted:
             detail["muted"] = muted
-        incident = await self.ledger.event(incident, kind, SYSTEM, detail)
-        await settle(self.ledger, incident)
+        await self.ledger.event(incident, kind, SYSTEM, detail)
+        self._unsettled[incident.id] = None
+
+    async def flush(self) -> None:
+        """Settle every incident that alerts joined (severity, notification), once each.
+
+        Callers apply a batch of alerts and then flush, in the same transaction: a burst of
+        alerts joining one incident settles it once and notifies once, with all of them.
+        """
+        while self._unsettled:
+            incident_id = next(iter(self._unsettled))
+            del self._unsettled[incident_id]
+            await settle(self.ledger, await self.ledger.load(incident_id))
 
     async def _stored_alert(self, fp: str) -> Alert | None:
         row = (await self.ledger.conn.execute(select(al).where(al.c.fingerprint == fp))).first()

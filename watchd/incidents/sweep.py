@@ -62,4 +62,5 @@ async def sweep(conn: AsyncConnection, now: float, settings: IncidentSettings) -
     )
     for (incident_id,) in with_symptoms.all():
         await correlator.release_symptoms(await ledger.load(incident_id))
+    await correlator.flush()
     return sum(len(flips) for flips in touched.values())

@@ -106,6 +106,7 @@ class AlertPipeline:
         )
         for alert in changed:
             await correlator.apply(alert)
+        await correlator.flush()
         return changed
 
     async def sweep(self) -> int:
