@@ -99,14 +99,19 @@ class Ledger:
             "state": State.OPEN.value,
             **values,
         }
-        result = await self.conn.execute(insert(inc).values(row).returning(inc.c.id))
-        return await self.load(result.scalar_one())
+        result = await self.conn.execute(insert(inc).values(row).returning(inc))
+        return incident_from_row(result.one())
 
     async def update(self, incident: Incident, **values: Any) -> Incident:
-        await self.conn.execute(
-            update(inc).where(inc.c.id == incident.id).values(updated_at=self.now, **values)
+        """Change the incident's row; the new row comes back in the same statement (RETURNING:
+        SQLite >= 3.35 and PostgreSQL), the incident is written several times per alert."""
+        result = await self.conn.execute(
+            update(inc)
+            .where(inc.c.id == incident.id)
+            .values(updated_at=self.now, **values)
+            .returning(inc)
         )
-        return await self.load(incident.id, lock=False)
+        return incident_from_row(result.one())
 
     async def event(
         self, incident: Incident, kind: str, actor: str, detail: dict[str, Any] | None = None
