@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from tests.incidents.conftest import Harness, alert
 from watchd.model import Alert, AlertStatus
+from watchd.store.incident_tables import outbox
 
 
 async def test_firing_alert_opens_an_incident_and_notifies_every_receiver(harness: Harness) -> None:
@@ -105,3 +108,67 @@ async def test_unreachable_child_joins_parent_incident_and_is_released(harness: 
         (parent["id"], "resolved"),
         (child["id"], "opened"),
     ]
+
+
+async def test_a_burst_of_new_alerts_for_one_incident_is_one_incident_and_one_page(
+    harness: Harness,
+) -> None:
+    """100 new alerts of one group in one batch: one incident, 100 members joined in order,
+    one "opened" notification whose payload carries all of them."""
+    burst = [
+        Alert(
+            labels={
+                "alertname": "InstanceDown",
+                "instance": f"host{i}:9100",
+                "severity": "critical",
+            },
+            status=AlertStatus.FIRING,
+            starts_at=0,
+        )
+        for i in range(100)
+    ]
+    await harness.send(*burst)
+    (incident,) = await harness.incidents()
+    assert incident["key"] == "alertname=InstanceDown"
+    assert len(await harness.members(incident["id"])) == 100
+    timeline = await harness.timeline(incident["id"])
+    assert timeline.count("alert_joined") == 100
+    assert timeline[0] == "opened" and timeline[-1] == "notification"
+    events = await harness.rows(
+        "SELECT seq, detail FROM incident_events WHERE kind = 'alert_joined' ORDER BY seq"
+    )
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(seqs[0], seqs[0] + 100))
+    assert await harness.notifications("pager") == [(incident["id"], "opened")]
+    (row,) = await harness.rows(select(outbox.c.payload).where(outbox.c.receiver == "pager"))
+    assert len(row["payload"]["alerts"]) == 100
+
+
+async def test_a_parent_and_its_child_in_one_batch_make_the_child_a_symptom(
+    harness: Harness,
+) -> None:
+    """The parent's alert earlier in the same batch already makes the child UNREACHABLE."""
+    await harness.send(alert("router"), alert("switch", "check_ping"))
+    (parent,) = await harness.incidents()
+    members = {m["item"]: m for m in await harness.members(parent["id"])}
+    assert members["switch"]["role"] == "symptom"
+    assert members["switch"]["muted"] == "unreachable:router"
+
+
+async def test_a_resolution_between_new_alerts_of_one_batch_is_applied_in_order(
+    harness: Harness,
+) -> None:
+    """firing a, then in one batch: b firing, a resolved, c firing — the incident stays open
+    with b and c firing and a resolved."""
+    await harness.send(alert("db1", instance="a"))
+    await harness.send(
+        alert("db1", instance="b"),
+        alert("db1", instance="a", firing=False),
+        alert("db1", instance="c"),
+    )
+    (incident,) = await harness.incidents()
+    assert incident["state"] == "open"
+    statuses = sorted(
+        (m["fingerprint"], m["status"]) for m in await harness.members(incident["id"])
+    )
+    assert sorted(s for _, s in statuses) == ["firing", "firing", "resolved"]

@@ -69,12 +69,19 @@ class Correlator:
         self._unattached = set(unattached)
         # Incidents alerts joined, settled once each by flush() rather than once per alert.
         self._unsettled: dict[int, None] = {}
+        # A burst of new alerts for one incident is attached together: the incident each key
+        # resolved to in this batch, and the new members queued for each incident. Anything
+        # that reads membership (topology, resolutions) writes the queue first.
+        self._incident_of_key: dict[str, int] = {}
+        self._queued: dict[int, list[tuple[Alert, str | None]]] = {}
 
     async def apply(self, alert: Alert) -> None:
         if alert.status is AlertStatus.FIRING:
             await self.firing(alert)
         else:
+            await self._write_queued()
             await self.resolved(alert)
+            self._incident_of_key.clear()  # an incident may have resolved
 
     async def firing(self, alert: Alert) -> None:
         """Attach a (newly) firing alert to its incident: symptom, join, reopen or open."""
@@ -87,6 +94,10 @@ class Correlator:
             await self._attach(parent_incident, alert, "symptom", f"unreachable:{parent}")
             return
         key, group = group_key(labels, self.settings.incidents.group_by)
+        known = self._incident_of_key.get(key)
+        if known is not None and alert.fingerprint in self._unattached:
+            self._queue(known, alert, muted)
+            return
         incident: Incident | None = await self._active_by_key(key)
         if incident is None:
             incident = await self._reopenable(key)
@@ -105,7 +116,43 @@ class Correlator:
                 )
         if incident is None:
             incident = await self._open(alert, key, group)
-        await self._attach(incident, alert, "member", muted)
+        self._incident_of_key[key] = incident.id
+        if alert.fingerprint in self._unattached:
+            self._queue(incident.id, alert, muted)
+        else:
+            await self._attach(incident, alert, "member", muted)
+
+    def _queue(self, incident_id: int, alert: Alert, muted: str | None) -> None:
+        self._unattached.discard(alert.fingerprint)
+        self._queued.setdefault(incident_id, []).append((alert, muted))
+
+    async def _write_queued(self) -> None:
+        """Attach the queued new members: one insert of members and one of their timeline
+        events per incident, in the order the alerts came."""
+        queued, self._queued = self._queued, {}
+        for incident_id, joins in queued.items():
+            incident = await self.ledger.load(incident_id)
+            members = []
+            events: list[tuple[str, str, dict[str, Any]]] = []
+            for alert, muted in joins:
+                labels = alert.labels
+                members.append(
+                    {
+                        "fingerprint": alert.fingerprint,
+                        "role": "member",
+                        "item": labels.get("item", ""),
+                        "severity": labels.get("severity", ""),
+                        "status": "firing",
+                        "muted": muted,
+                    }
+                )
+                detail: dict[str, Any] = {"fingerprint": alert.fingerprint, "role": "member"}
+                if muted:
+                    detail["muted"] = muted
+                events.append(("alert_joined", SYSTEM, detail))
+            await self.ledger.add_members(incident_id, members)
+            await self.ledger.append_events(incident, events)
+            self._unsettled[incident_id] = None
 
     async def resolved(self, alert: Alert) -> None:
         """Mark the alert resolved in every incident not closed that holds it."""
@@ -135,6 +182,7 @@ class Correlator:
 
         A recovery of the parent must never hide that a child is still down.
         """
+        await self._write_queued()
         rows = await self.ledger.conn.execute(
             select(ia.c.fingerprint, ia.c.item).where(
                 ia.c.incident_id == incident.id, ia.c.role == "symptom", ia.c.status == "firing"
@@ -176,6 +224,7 @@ class Correlator:
         inventory = self.settings.inventory
         if not item or not inventory.parents(item):
             return None
+        await self._write_queued()  # a parent's alert queued in this batch makes it down
         down = await self.down_items()
         if not inventory.is_unreachable(item, down):
             return None
@@ -308,6 +357,7 @@ class Correlator:
         Callers apply a batch of alerts and then flush, in the same transaction: a burst of
         alerts joining one incident settles it once and notifies once, with all of them.
         """
+        await self._write_queued()
         while self._unsettled:
             incident_id = next(iter(self._unsettled))
             del self._unsettled[incident_id]

@@ -233,6 +233,34 @@ class Ledger:
             .values(updated_at=self.now, **values)
         )
 
+    async def add_members(self, incident_id: int, members: Sequence[dict[str, Any]]) -> None:
+        """Insert several new members at once; each dict holds add_member's keyword values."""
+        rows = [
+            {"incident_id": incident_id, "joined_at": self.now, "updated_at": self.now, **m}
+            for m in members
+        ]
+        await self.conn.execute(insert(ia), rows)
+
+    async def append_events(
+        self, incident: Incident, entries: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> Incident:
+        """Append several timeline events (kind, actor, detail) with consecutive seqs at once."""
+        first = incident.seq + 1
+        incident = await self.update(incident, seq=incident.seq + len(entries))
+        rows = [
+            {
+                "incident_id": incident.id,
+                "seq": first + i,
+                "time": self.now,
+                "kind": kind,
+                "actor": actor,
+                "detail": dict(detail),
+            }
+            for i, (kind, actor, detail) in enumerate(entries)
+        ]
+        await self.conn.execute(insert(ev), rows)
+        return incident
+
     async def add_member(
         self,
         incident_id: int,
