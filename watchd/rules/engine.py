@@ -27,17 +27,16 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from watchd.clock import Clock
 from watchd.flap import HISTORY, FlapPolicy, record
 from watchd.matchers import Matcher
 from watchd.model import Alert, AlertStatus, Sample, counter_increase
+from watchd.rules.alerts import flapping_alert, rule_alert
 from watchd.rules.conditions.aggregates import evict, window_value
-from watchd.rules.model import SEVERITY_NAMES, Join, Rule, RuleSet
+from watchd.rules.model import Join, Rule, RuleSet
 from watchd.rules.state import SeriesState
-from watchd.rules.templates import render_annotations
 
 ENGINE_KEY = "@engine"
 _DEFAULT_FLAP = FlapPolicy()
@@ -456,9 +455,9 @@ class RuleEngine:
             state.flap_last, state.flap_run = level, 1
         state.flap, change = record(state.flap, level, runtime.flap)
         if change is True:
-            alerts.append(self._flapping_alert(runtime, state, AlertStatus.FIRING, now))
+            alerts.append(flapping_alert(runtime.rule, state, AlertStatus.FIRING, now))
         elif change is False:
-            alerts.append(self._flapping_alert(runtime, state, AlertStatus.RESOLVED, now))
+            alerts.append(flapping_alert(runtime.rule, state, AlertStatus.RESOLVED, now))
 
     def _held(self, rule: Rule, state: SeriesState, level: int, now: float) -> bool:
         if rule.attempts:
@@ -497,78 +496,26 @@ class RuleEngine:
         if state.emitted == state.firing:
             return
         if state.emitted:
-            alerts.append(self._alert(runtime, state, state.emitted, AlertStatus.RESOLVED, now))
+            alerts.append(
+                self._rule_alert(runtime, state, state.emitted, AlertStatus.RESOLVED, now)
+            )
         state.emitted, state.emitted_since = state.firing, state.firing_since
         if state.firing:
-            alerts.append(self._alert(runtime, state, state.firing, AlertStatus.FIRING, now))
+            alerts.append(self._rule_alert(runtime, state, state.firing, AlertStatus.FIRING, now))
 
     def _retire(self, runtime: _Runtime, state: SeriesState, now: float) -> list[Alert]:
         """Resolve whatever this series has sent (its rule or series goes away)."""
         out = []
         if state.emitted:
-            out.append(self._alert(runtime, state, state.emitted, AlertStatus.RESOLVED, now))
+            out.append(self._rule_alert(runtime, state, state.emitted, AlertStatus.RESOLVED, now))
         if state.flap.flapping:
-            out.append(self._flapping_alert(runtime, state, AlertStatus.RESOLVED, now))
+            out.append(flapping_alert(runtime.rule, state, AlertStatus.RESOLVED, now))
         return out
 
-    # -- alerts -----------------------------------------------------------------------------
-
-    def _labels(self, rule: Rule, state: SeriesState, severity: str) -> dict[str, str]:
-        return {**state.labels, **rule.labels, "alertname": rule.name, "severity": severity}
-
-    def _alert(
+    def _rule_alert(
         self, runtime: _Runtime, state: SeriesState, level: int, status: AlertStatus, now: float
     ) -> Alert:
-        rule = runtime.rule
-        labels = self._labels(rule, state, SEVERITY_NAMES[level])
-        starts = state.emitted_since if state.emitted_since is not None else now
-        if status is AlertStatus.FIRING:
-            starts = state.firing_since if state.firing_since is not None else now
-        threshold = rule.threshold(level)
-        context: dict[str, Any] = {
-            "value": state.value,
-            "labels": labels,
-            "item": labels.get("item", ""),
-            "threshold": threshold.value if threshold is not None else rule.absent,
-            "condition": str(threshold) if threshold is not None else "absent",
-            "severity": labels["severity"],
-            "rule": rule.name,
-            "status": status.value,
-        }
-        if rule.absent is not None:
-            context["absent_for"] = max(0.0, now - max(state.last_time, self._started))
-        if rule.forecast is not None:
-            predicted = state.predicted if state.predicted is not None else now
-            context["predicted_at"] = predicted
-            context["predicted_in"] = max(0.0, predicted - now)
-            context["predicted_time"] = datetime.fromtimestamp(predicted, UTC).isoformat()
-        annotations = render_annotations(rule.annotations, rule.annotation_sources, context)
-        return Alert(
-            labels=labels,
-            status=status,
-            starts_at=starts,
-            annotations=annotations,
-            ends_at=now if status is AlertStatus.RESOLVED else None,
-            source="rules",
-        )
-
-    def _flapping_alert(
-        self, runtime: _Runtime, state: SeriesState, status: AlertStatus, now: float
-    ) -> Alert:
-        rule = runtime.rule
-        labels = {**self._labels(rule, state, "warning"), "flapping": "true"}
-        summary = (
-            f'Rule "{rule.name}" is flapping for {state.labels.get("item", "")}: '
-            f"{state.flap.percent:.1f}% state change over the last {HISTORY} evaluations."
-        )
-        return Alert(
-            labels=labels,
-            status=status,
-            starts_at=now,
-            annotations={"summary": summary},
-            ends_at=now if status is AlertStatus.RESOLVED else None,
-            source="rules",
-        )
+        return rule_alert(runtime.rule, state, level, status, now, started=self._started)
 
     def active_alerts(self) -> list[Alert]:
         """Every alert currently firing as sent (rule alerts and flapping alerts)."""
@@ -577,9 +524,11 @@ class RuleEngine:
         for runtime in self._runtimes:
             for state in runtime.states.values():
                 if state.emitted:
-                    out.append(self._alert(runtime, state, state.emitted, AlertStatus.FIRING, now))
+                    out.append(
+                        self._rule_alert(runtime, state, state.emitted, AlertStatus.FIRING, now)
+                    )
                 if state.flap.flapping:
-                    out.append(self._flapping_alert(runtime, state, AlertStatus.FIRING, now))
+                    out.append(flapping_alert(runtime.rule, state, AlertStatus.FIRING, now))
         return out
 
     # -- persistence ------------------------------------------------------------------------
