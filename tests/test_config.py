@@ -65,6 +65,14 @@ def test_every_problem_is_reported_not_only_the_first() -> None:
     assert any(p.startswith('items[0]("web").checks[0]("port").port:') for p in problems)
 
 
+def test_graph_problems_are_reported_beside_type_errors() -> None:
+    """A wrong type elsewhere does not hide an unknown parent or a duplicate item name."""
+    problems = problems_of("graph_and_type_problems.toml")
+    assert any(p.startswith("daemon.max_concurrent_checks:") for p in problems)
+    assert any('unknown item "switch-9"' in p for p in problems)
+    assert any('item "server" is defined twice' in p for p in problems)
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     """A config path that does not exist says it cannot be read."""
     with pytest.raises(ConfigError, match="cannot read"):

@@ -272,7 +272,10 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(path, [_problem(raw, err) for err in exc.errors()]) from exc
+        problems = [_problem(raw, err) for err in exc.errors()]
+        # The items' graph is checked too, so one run of check-config shows every problem.
+        problems += _item_problems(_raw_items(raw))
+        raise ConfigError(path, problems) from exc
     problems = list(_semantic_problems(config))
     if problems:
         raise ConfigError(path, problems)
@@ -342,16 +345,54 @@ def _key_path(raw: Any, loc: Sequence[Any]) -> str:
     return "".join(parts).lstrip(".")
 
 
-def _semantic_problems(config: Config) -> Iterator[ConfigProblem]:
-    """Problems no single key shows: duplicate names, unknown parents, dependency cycles."""
+@dataclass(frozen=True, slots=True)
+class _RawItem:
+    name: str
+    parents: list[str]
+
+
+def _raw_items(raw: dict[str, Any]) -> list[_RawItem]:
+    """Names and parents of the items as written, for graph checks on a file that did not
+    validate; what is not a name or a list of names is left to the structural errors."""
+    items = raw.get("items")
+    if not isinstance(items, list):
+        return []
+    found = []
+    for i, item in enumerate(items):
+        item = item if isinstance(item, dict) else {}
+        name = item.get("name")
+        parents = item.get("parents", [])
+        found.append(
+            _RawItem(
+                name if isinstance(name, str) else f"<item {i}>",
+                [p for p in parents if isinstance(p, str)] if isinstance(parents, list) else [],
+            )
+        )
+    return found
+
+
+def _item_problems(items: Sequence[Any]) -> list[ConfigProblem]:
+    """Duplicate item names, unknown parents and dependency cycles."""
     from watchd.inventory import inventory_problems
 
-    seen_items: set[str] = set()
+    problems = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.name in seen:
+            problems.append(
+                ConfigProblem(
+                    f'items[{i}]("{item.name}").name', f'item "{item.name}" is defined twice'
+                )
+            )
+        seen.add(item.name)
+    return [*problems, *inventory_problems(items)]
+
+
+def _semantic_problems(config: Config) -> Iterator[ConfigProblem]:
+    """Problems no single key shows: duplicate names, unknown parents, dependency cycles."""
+    yield from _item_problems(config.items)
     for i, item in enumerate(config.items):
         where = f'items[{i}]("{item.name}")'
-        if item.name in seen_items:
-            yield ConfigProblem(f"{where}.name", f'item "{item.name}" is defined twice')
-        seen_items.add(item.name)
         seen_checks: set[str] = set()
         for j, check in enumerate(item.checks):
             if check.name in seen_checks:
@@ -360,7 +401,6 @@ def _semantic_problems(config: Config) -> Iterator[ConfigProblem]:
                     f'check "{check.name}" is defined twice in this item',
                 )
             seen_checks.add(check.name)
-    yield from inventory_problems(config.items)
     seen_receivers: set[str] = set()
     for i, receiver in enumerate(config.receivers):
         if receiver.name in seen_receivers:
