@@ -64,3 +64,39 @@ async def test_memory_is_bounded_and_the_loss_is_counted() -> None:
         await sink.submit((alert(name),))
     assert sink.pending == 3
     assert sink.dropped == 2
+
+
+class SlowPipeline(FlakyPipeline):
+    """A pipeline whose store takes a while: alerts queue up while a retry is in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def submit(self, alerts: tuple[Alert, ...]) -> None:
+        if self.down:
+            raise OSError("database is locked")
+        await self.release.wait()
+        self.stored += [a.name for a in alerts]
+
+
+async def test_alerts_queued_during_a_retry_are_not_lost_when_the_queue_overflows() -> None:
+    """A retry in flight while newer alerts overflow the queue stores what it sent and keeps the rest."""
+    clock = FakeClock()
+    pipeline = SlowPipeline()
+    pipeline.down = True
+    sink = BufferedSink(pipeline, clock=clock, max_pending=3)
+    retry = asyncio.create_task(sink.run())
+    for name in "abc":
+        await sink.submit((alert(name),))
+    pipeline.down = False
+    await clock.advance(1)  # the retry of a, b, c is now in flight
+    for name in "de":
+        await sink.submit((alert(name),))  # overflow: a and b leave the queue
+    pipeline.release.set()
+    await clock.advance(1)
+    await clock.advance(60)
+    retry.cancel()
+    assert pipeline.stored[:3] == ["a", "b", "c"]
+    assert pipeline.stored[3:] == ["d", "e"]
+    assert sink.pending == 0

@@ -55,8 +55,11 @@ class BufferedSink:
             except Exception:
                 failures += 1
                 continue
-            for _ in batch:
-                self._pending.popleft()
+            # Only what is still at the head was stored by this call: while it ran, newer alerts
+            # may have queued behind it, and a full queue may have dropped some of its oldest.
+            for alert in batch:
+                if self._pending and self._pending[0] is alert:
+                    self._pending.popleft()
             log.info("alerts_stored_again", count=len(batch), after_failures=failures)
             failures = 0
 
