@@ -1,3 +1,1 @@
-"""watchd: a monitoring and alert-ingestion daemon."""
-
-__version__ = "0.1.0"
+"""watchd: a monitoring and alert-ingestion daemon (version: the installed package metadata)."""

@@ -150,3 +150,40 @@ def test_a_failing_check_opens_an_incident_and_its_recovery_resolves_it(tmp_path
         daemon.proc.send_signal(signal.SIGTERM)
         daemon.proc.wait(timeout=20)
         daemon.notify.close()
+
+
+def test_the_openapi_document_lists_every_route_with_its_scope_and_body(tmp_path: Path) -> None:
+    """/api/openapi.json describes the running daemon: every route, its scope, its JSON bodies."""
+    port = free_port()
+    daemon = start_daemon(tmp_path, shipped_config_for(tmp_path, port), port)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/openapi.json", timeout=10) as r:
+            doc = json.loads(r.read())
+    finally:
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.proc.wait(timeout=20)
+        daemon.notify.close()
+    assert doc["openapi"] == "3.1.0"
+    paths = doc["paths"]
+    for path in (
+        "/healthz",
+        "/metrics",
+        "/api/v2/alerts",
+        "/api/v1/events",
+        "/api/v1/incidents",
+        "/api/v1/incidents/{id}/ack",
+        "/api/v1/silences",
+        "/api/v1/deliveries",
+        "/api/v1/reports/availability",
+    ):
+        assert path in paths, path
+    assert paths["/healthz"]["get"]["security"] == []
+    assert paths["/api/v2/alerts"]["post"]["security"] == [{"bearer": ["ingest"]}]
+    body = paths["/api/v2/alerts"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["type"] == "array"
+    assert body["items"] == {"$ref": "#/components/schemas/PostableAlert"}
+    assert "labels" in doc["components"]["schemas"]["PostableAlert"]["properties"]
+    ack = paths["/api/v1/incidents/{id}/ack"]["post"]
+    assert ack["security"] == [{"bearer": ["write"]}]
+    assert ack["parameters"][0]["name"] == "id"
+    assert "by" in ack["requestBody"]["content"]["application/json"]["schema"]["properties"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from watchd.api import health, keys
+from watchd.api import health, keys, openapi
 from watchd.api import items as item_routes
 from watchd.api.auth import TokenTable, auth_middleware
 from watchd.api.errors import error_middleware
@@ -51,6 +51,7 @@ def create_app(
     app[keys.READY] = ready
     health.add_routes(app)
     item_routes.add_routes(app)
+    openapi.add_routes(app)
     return app
 
 

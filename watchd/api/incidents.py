@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from watchd.api.auth import actor, require_scope
 from watchd.api.errors import ApiError
+from watchd.api.openapi import accepts
 from watchd.durations import parse_duration
 from watchd.incidents.changes import ChangeError
 from watchd.incidents.ledger import IncidentNotFound
@@ -120,6 +121,7 @@ async def get_incident(request: web.Request) -> web.Response:
 
 def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     @require_scope("write")
+    @accepts(CommentBody if name == "comment" else ActionBody)
     async def act(request: web.Request) -> web.Response:
         incident_id = _id(request)
         service = request.app[SERVICE]
@@ -149,6 +151,7 @@ async def list_silences(request: web.Request) -> web.Response:
 
 
 @require_scope("write")
+@accepts(SilenceBody)
 async def post_silence(request: web.Request) -> web.Response:
     body = await _body(request, SilenceBody)
     service = request.app[SERVICE]
@@ -188,6 +191,7 @@ async def list_changes(request: web.Request) -> web.Response:
 
 
 @require_scope("write")
+@accepts(ChangeBody)
 async def post_change(request: web.Request) -> web.Response:
     body = await _body(request, ChangeBody)
     change = await _guard(

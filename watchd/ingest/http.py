@@ -20,8 +20,15 @@ from typing import Any
 from aiohttp import web
 
 from watchd.api import ApiError, require_scope
+from watchd.api.openapi import accepts
 from watchd.clock import Clock
-from watchd.ingest.payloads import PayloadError, parse_alertmanager, parse_events
+from watchd.ingest.payloads import (
+    Event,
+    PayloadError,
+    PostableAlert,
+    parse_alertmanager,
+    parse_events,
+)
 from watchd.logging import get_logger
 from watchd.model import Alert, AlertSink
 from watchd.store import StoreError
@@ -43,6 +50,7 @@ def add_routes(
     committer = _Committer(sink)
 
     @require_scope("ingest")
+    @accepts(list[PostableAlert])
     async def post_alerts(request: web.Request) -> web.Response:
         """Accept an Alertmanager API v2 alert list; 200 once it is stored."""
         data = await _json_body(request)
@@ -53,6 +61,7 @@ def add_routes(
         return web.Response(status=200)
 
     @require_scope("ingest")
+    @accepts(Event | list[Event])
     async def post_events(request: web.Request) -> web.Response:
         """Accept one event or a list of events; 200 once they are stored."""
         data = await _json_body(request)
