@@ -3,6 +3,7 @@ like Jira, ServiceNow, Zammad and GLPI: one ticket per incident, updated and clo
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from aiohttp import web
 from tests.notify import ticket_servers
 from tests.notify.conftest import Notify, alert
 from tests.notify.ticket_servers import Tickets
+from watchd.config import parse_config
 from watchd.incidents.service import IncidentService
 from watchd.notify.jsonpath import PathError, extract
 
@@ -157,3 +159,28 @@ def test_paths_extract_ids_in_each_products_shape() -> None:
     assert extract({"issues": []}, "issues[0].key") is None
     with pytest.raises(PathError):
         extract({}, "a..b")
+
+
+@pytest.mark.integration
+async def test_a_ticket_template_that_raises_is_retried_until_a_reload_fixes_it(
+    product: Any, make_notify: Any, tmp_path: Path
+) -> None:
+    """A broken open template does not drop the notification: it waits (error in the delivery
+    log) and the ticket is opened once the corrected config is applied."""
+    db, url = await product("jira")
+    good = example("jira", url, tmp_path)
+    broken = copy.deepcopy(good)
+    broken["receivers"][0]["open"]["body"] = '{"summary": {{ (1 / 0) | tojson }}}'
+    notify: Notify = await make_notify(broken)
+    await notify.send(alert("db1"))
+    await notify.pump(2)
+    assert db.creates == 0
+    (row,) = await notify.outbox("jira")
+    assert row["state"] == "pending"
+    (attempt,) = await notify.deliveries("jira")
+    assert "ticket template failed" in attempt["error"]
+    notify.dispatcher.reconfigure(parse_config(good, tmp_path / "config.toml"), notify.settings)
+    await notify.clock.advance(600)
+    await notify.pump(3)
+    assert db.creates == 1
+    assert [r["state"] for r in await notify.outbox("jira")] == ["delivered"]

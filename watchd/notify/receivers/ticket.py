@@ -119,11 +119,11 @@ class Ticket:
         except SQLAlchemyError as exc:
             return Outcome(False, error=f"ticket id not stored: {exc}")
         except Exception as exc:
-            # A ticket template that raises has no default to fall back on: recorded failed
-            # (with a self-alert) rather than retried forever with the same error.
-            return Outcome(
-                False, retryable=False, error=f"ticket template failed: {type(exc).__name__}: {exc}"
-            )
+            # A ticket template has no product-neutral default to fall back on. The row is
+            # retried with backoff rather than dropped: the error is in the delivery log and the
+            # timeline, a corrected template (SIGHUP) delivers it in order, and max_age ends it
+            # with a self-alert.
+            return Outcome(False, error=f"ticket template failed: {type(exc).__name__}: {exc}")
 
     async def _deliver(self, note: Notification, ctx: dict[str, Any]) -> Outcome:
         ticket_id = await self._ids.get(note.incident_id, self.name)
