@@ -67,12 +67,13 @@ async def test_sign_in_refuses_bad_tokens_and_foreign_redirects(tmp_path: Path) 
         for token in ("nope", "ingest-token-c0de"):
             async with http.post(f"{dash.base}/login", data={"token": token, "next": "/"}) as resp:
                 assert resp.status == 401
-        async with http.post(
-            f"{dash.base}/login",
-            data={"token": READ, "next": "//evil.example/"},
-            allow_redirects=False,
-        ) as resp:
-            assert resp.status == 303 and resp.headers["Location"] == "/"
+        for foreign in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+            async with http.post(
+                f"{dash.base}/login",
+                data={"token": READ, "next": foreign},
+                allow_redirects=False,
+            ) as resp:
+                assert resp.status == 303 and resp.headers["Location"] == "/", foreign
 
 
 async def test_the_buttons_endpoint_acknowledges_with_a_write_token(tmp_path: Path) -> None:

@@ -119,12 +119,23 @@ async def _guard(request: web.Request) -> web.Response | None:
     return _page(request, "login.html", 401, title="Sign in", next=request.path, failed=False)
 
 
+def _local_path(target: str) -> bool:
+    """A path on this server; browsers read "/\\host" like "//host", so backslashes and control
+    characters are refused too."""
+    return (
+        target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(c) < 32 for c in target)
+    )
+
+
 @public
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     token = str(form.get("token", ""))
     target = str(form.get("next", "/"))
-    if not target.startswith("/") or target.startswith("//"):
+    if not _local_path(target):
         target = "/"  # only paths on this server: no open redirect
     if not _can_read(request.app[DASHBOARD].tokens, token):
         return _page(request, "login.html", 401, title="Sign in", next=target, failed=True)
