@@ -192,9 +192,22 @@ async def test_forecast_fires_when_the_line_crosses_within_the_horizon(tmp_path:
     for hour in range(13):
         alerts += engine.observe([sample("disk_used_percent", 50 + hour, hour * 3600.0, mount="/")])
     (alert,) = alerts
-    # Three points (the default min_samples) at 2h: 52% growing 1%/h reaches 100% at 50h.
-    assert alert.starts_at == T0 + 2 * 3600
-    assert alert.annotations["summary"] == f"full in 2d at {T0 + 50 * 3600}"
+    # The samples span half the window (the default min_span) at 3h: 53% growing 1%/h
+    # reaches 100% at 50h.
+    assert alert.starts_at == T0 + 3 * 3600
+    assert alert.annotations["summary"] == f"full in 1d23h at {T0 + 50 * 3600}"
+
+
+def test_a_forecast_waits_until_its_samples_span_half_the_window(tmp_path: Path) -> None:
+    """Ten minutes of a disk filling fast predict nothing from a 6h window; three hours do."""
+    body = '  - {name: f, metric: disk_used_percent, forecast: {window: 6h, horizon: 7d}, threshold: ">= 100"}\n'
+    engine = RuleEngine(ruleset(tmp_path, body), clock=FakeClock(T0))
+    for minute in range(10):
+        assert engine.observe([sample("disk_used_percent", 20 + minute, minute * 60.0)]) == []
+    fired = []
+    for minute in range(10, 181):
+        fired += engine.observe([sample("disk_used_percent", 20 + minute / 10, minute * 60.0)])
+    assert [a.starts_at for a in fired] == [T0 + 180 * 60]
 
 
 def test_forecast_of_a_flat_series_does_not_fire(tmp_path: Path) -> None:

@@ -316,7 +316,8 @@ class RuleEngine:
         state.window.append((t, value, 0.0))
         evict(state.window, t, forecast.window)
         state.value = value
-        if len(state.window) >= forecast.min_samples:
+        span = state.window[-1][0] - state.window[0][0]
+        if len(state.window) >= forecast.min_samples and span >= forecast.min_span:
             state.refit()
         else:
             state.fit = None

@@ -66,7 +66,7 @@ RULE_FIELDS = (
 OVER_FIELDS = ("window", "fn", "q", "counter_bits", "reset_metric", "divide_by")
 DIVIDE_FIELDS = ("metric", "join_on", "factor")
 REQUIRE_FIELDS = ("metric", "join_on", "condition")
-FORECAST_FIELDS = ("window", "horizon", "min_samples")
+FORECAST_FIELDS = ("window", "horizon", "min_samples", "min_span")
 FLAP_FIELDS = ("low", "high", "enabled")
 MATCHER_FIELDS = ("label", "op", "value")
 RESERVED_LABELS = ("alertname", "severity")
@@ -512,7 +512,10 @@ def _parse_forecast(value: Any) -> Forecast:
     min_samples = (
         _field(node, "min_samples", lambda v: _parse_int(v, 2)) if "min_samples" in node else 3
     )
-    return Forecast(window=window, horizon=horizon, min_samples=min_samples)
+    min_span = _field(node, "min_span", _positive_duration) if "min_span" in node else window / 2
+    if min_span > window:
+        raise _Invalid("min_span: expected at most the window", node.line_of("min_span"))
+    return Forecast(window=window, horizon=horizon, min_samples=min_samples, min_span=min_span)
 
 
 def _parse_labels(value: Any) -> dict[str, str]:

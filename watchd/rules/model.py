@@ -81,11 +81,16 @@ class Over:
 
 @dataclass(frozen=True, slots=True)
 class Forecast:
-    """A least-squares line over `window`; fires when it meets a threshold within `horizon`."""
+    """A least-squares line over `window`; fires when it meets a threshold within `horizon`.
+
+    No line is drawn before the samples span `min_span` (half the window unless set): a trend
+    of a few minutes says nothing about the next week.
+    """
 
     window: float
     horizon: float
     min_samples: int = 3
+    min_span: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, eq=False)
