@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.peers import require_installed
+
 SNMPD = "/usr/sbin/snmpd"
 PASS_SCRIPT = Path(__file__).parent.parent / "data" / "snmp" / "pass_counter.sh"
 COUNTER_OID = "1.3.6.1.4.1.8072.9999.1.1.0"
@@ -145,8 +147,10 @@ def make_agent(workdir: Path) -> SnmpAgent:
 @pytest.fixture(name="snmp_agent")
 def snmp_agent_fixture(tmp_path: Path) -> Iterator[SnmpAgent]:
     """A running snmpd for one test, stopped afterwards."""
-    if shutil.which("snmpget") is None or not Path(SNMPD).exists():
-        pytest.skip("net-snmp (apt packages snmpd and snmp) is not installed")
+    require_installed(
+        shutil.which("snmpget") is not None and Path(SNMPD).exists(),
+        "net-snmp (apt packages snmpd and snmp)",
+    )
     agent = make_agent(tmp_path / "snmpd")
     agent.start()
     try:

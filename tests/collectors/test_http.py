@@ -19,6 +19,7 @@ import trustme
 from aiohttp import web
 
 from collectors.http import HttpCollector, HttpConfig
+from tests.peers import require_installed
 from watchd.config import ConfigError, parse_config
 from watchd.model import CheckContext, CheckResult, Status
 from watchd.secrets import SecretRef
@@ -240,13 +241,13 @@ async def test_closed_port_is_refused(closed_port: int, ctx: CheckContext) -> No
     )
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
 def test_dns_failure_is_critical() -> None:
     """A name that cannot be resolved is CRITICAL and the message names the lookup.
 
     Run inside a fresh network namespace (`unshare -n`): the lookup fails there for real
     and no query leaves this machine's loopback.
     """
+    require_installed(shutil.which("unshare") is not None, "util-linux (unshare)")
     script = (
         "import asyncio, json\n"
         "from collectors.http import HttpCollector, HttpConfig\n"

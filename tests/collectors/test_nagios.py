@@ -10,15 +10,20 @@ from pathlib import Path
 import pytest
 
 from collectors.nagios import NagiosCollector, NagiosConfig
+from tests.peers import require_installed
 from watchd.model import CheckContext, CheckResult, Status
 
 PLUGINS = Path("/usr/lib/nagios/plugins")
 DATA = Path(__file__).parent.parent / "data" / "nagios"
 
-needs_plugins = pytest.mark.skipif(
-    not (PLUGINS / "check_load").exists(),
-    reason="apt packages monitoring-plugins-basic/-standard are missing",
-)
+needs_plugins = pytest.mark.usefixtures("plugins_installed")
+
+
+@pytest.fixture
+def plugins_installed() -> None:
+    require_installed(
+        (PLUGINS / "check_load").exists(), "apt packages monitoring-plugins-basic/-standard"
+    )
 
 
 async def _run(*command: str, deadline: float = 10.0, **options: object) -> CheckResult:

@@ -11,15 +11,19 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.peers import require_installed
 from watchd.ingest.snmptrap import SnmpTrapReceiver
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig, TrapUser
 from watchd.model import Alert, AlertStatus
 from watchd.secrets import SecretRef
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("snmptrap") is None, reason="apt package snmp is missing"),
-]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _snmptrap_installed() -> None:
+    require_installed(shutil.which("snmptrap") is not None, "apt package snmp (snmptrap)")
+
 
 COMMUNITY = "t" + secrets.token_hex(6)
 USER, AUTH_KEY, PRIV_KEY = "trapper", "a" + secrets.token_hex(6), "p" + secrets.token_hex(6)
