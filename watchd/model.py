@@ -111,10 +111,13 @@ class AlertStatus(enum.StrEnum):
     RESOLVED = "resolved"
 
 
+# One encoder for every fingerprint: json.dumps with options builds a new one per call.
+_canonical_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def fingerprint(labels: Labels) -> str:
     """A stable hash of an alert's sorted labels: equal label sets, equal fingerprints."""
-    canonical = json.dumps(sorted(labels.items()), separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return hashlib.sha256(_canonical_json(sorted(labels.items())).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

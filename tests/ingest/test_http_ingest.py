@@ -77,11 +77,21 @@ async def test_unset_times_mean_now_and_resolve_timeout(
             "endsAt": "0001-01-01T00:00:00.000Z",
         },
         {"labels": {"alertname": "B"}},
+        # A zero endsAt after a real startsAt is "unset", not "ends before it starts".
+        {
+            "labels": {"alertname": "C"},
+            "startsAt": "2027-01-15T07:59:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+        },
     ]
     assert (await post(http, f"{api}/api/v2/alerts", body))[0] == 200
-    for alert in await store.alerts():
+    stored = {alert.name: alert for alert in await store.alerts()}
+    assert sorted(stored) == ["A", "B", "C"]
+    for alert in stored.values():
         assert alert.status is AlertStatus.FIRING
-        assert (alert.starts_at, alert.ends_at) == (NOW, NOW + 300)
+        assert alert.ends_at == NOW + 300
+    assert stored["A"].starts_at == stored["B"].starts_at == NOW
+    assert stored["C"].starts_at == NOW - 60
 
 
 async def test_a_repeat_updates_the_same_alert(

@@ -53,9 +53,10 @@ def add_routes(
     @accepts(list[PostableAlert])
     async def post_alerts(request: web.Request) -> web.Response:
         """Accept an Alertmanager API v2 alert list; 200 once it is stored."""
-        data = await _json_body(request)
+        # read() enforces the app's client_max_size: a larger body raises 413 before parsing.
+        body = await request.read()
         alerts = _parsed(
-            lambda: parse_alertmanager(data, now=clock.now(), resolve_timeout=resolve_timeout)
+            lambda: parse_alertmanager(body, now=clock.now(), resolve_timeout=resolve_timeout)
         )
         await committer.submit(alerts)
         return web.Response(status=200)

@@ -15,19 +15,28 @@ at all, so a sender never has to guess which of its alerts were kept.
 
 from __future__ import annotations
 
+import json
 import math
-import re
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic import model_validator as model_check
+from pydantic_core import ErrorDetails
 
 from watchd.model import Alert, AlertStatus
 
 SOURCE_ALERTMANAGER = "alertmanager-api"
-LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 EVENT_LABELS = frozenset({"alertname", "item", "severity"})
 MAX_REPORTED = 10  # problems listed in one error message; the rest are counted
 
@@ -42,46 +51,49 @@ class PayloadError(Exception):
         self.problems = problems
 
 
-def _rfc3339(value: Any) -> float | None:
-    """RFC 3339 text to epoch seconds; Go's zero time means unset."""
-    return _time(value, numbers=False)
+RFC3339_EXAMPLE = "2024-05-01T12:00:00.000Z"
+NO_ZONE = "has no time zone (add Z or an offset such as +02:00)"
 
 
 def _event_time(value: Any) -> float | None:
     """RFC 3339 text or epoch seconds to epoch seconds."""
-    return _time(value, numbers=True)
-
-
-def _time(value: Any, *, numbers: bool) -> float | None:
     if value is None:
         return None
-    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         if not math.isfinite(value):
             raise ValueError("must be a finite number of seconds since the epoch")
         return float(value)
     if not isinstance(value, str):
-        raise ValueError("must be an RFC 3339 time such as 2024-05-01T12:00:00.000Z")
+        raise ValueError(f"must be an RFC 3339 time such as {RFC3339_EXAMPLE}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(
-            f"{value!r} is not an RFC 3339 time such as 2024-05-01T12:00:00.000Z"
-        ) from None
+        raise ValueError(f"{value!r} is not an RFC 3339 time such as {RFC3339_EXAMPLE}") from None
     if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone (add Z or an offset such as +02:00)")
-    if parsed.year == 1:  # Go's time.Time{} as Prometheus and Alertmanager send it
-        return None
+        raise ValueError(f"{value!r} {NO_ZONE}")
     return parsed.timestamp()
 
 
-Time = Annotated[float | None, BeforeValidator(_rfc3339)]
+def _text_only(value: Any) -> Any:
+    # Alertmanager takes times as text only; pydantic would read a number as epoch seconds.
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"must be an RFC 3339 time such as {RFC3339_EXAMPLE}")
+    return value
+
+
+def _epoch(value: datetime | None) -> float | None:
+    # Go's time.Time{} (year 1), as Prometheus and Alertmanager send it, means unset.
+    if value is None or value.year == 1:
+        return None
+    return value.timestamp()
+
+
+# Alertmanager times are parsed by pydantic's own (Rust) parser: text with a zone only.
+Time = Annotated[AwareDatetime | None, BeforeValidator(_text_only)]
 EventTime = Annotated[float | None, BeforeValidator(_event_time)]
-
-
-def _check_label_names(kind: str, labels: Mapping[str, str]) -> None:
-    for name in labels:
-        if not LABEL_NAME.match(name):
-            raise ValueError(f"{kind} name {name!r} must match [a-zA-Z_][a-zA-Z0-9_]*")
+LABEL_PATTERN = "[a-zA-Z_][a-zA-Z0-9_]*"
+# Checked in pydantic's core: the names of every label of every alert pass through here.
+LabelName = Annotated[str, StringConstraints(pattern=f"^{LABEL_PATTERN}$")]
 
 
 class PostableAlert(BaseModel):
@@ -89,8 +101,8 @@ class PostableAlert(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    labels: dict[str, str]
-    annotations: dict[str, str] = {}
+    labels: dict[LabelName, str]
+    annotations: dict[LabelName, str] = {}
     starts_at: Time = Field(default=None, alias="startsAt")
     ends_at: Time = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
@@ -102,18 +114,11 @@ class PostableAlert(BaseModel):
         kept = {name: value for name, value in labels.items() if value != ""}
         if not kept:
             raise ValueError("must contain at least one label")
-        _check_label_names("label", kept)
         return kept
-
-    @field_validator("annotations")
-    @classmethod
-    def _annotations(cls, annotations: dict[str, str]) -> dict[str, str]:
-        _check_label_names("annotation", annotations)
-        return annotations
 
     @model_check(mode="after")
     def _order(self) -> PostableAlert:
-        starts, ends = self.starts_at, self.ends_at
+        starts, ends = _epoch(self.starts_at), _epoch(self.ends_at)
         if starts is not None and ends is not None and ends < starts:
             raise ValueError("endsAt: must not be before startsAt")
         return self
@@ -124,14 +129,16 @@ class PostableAlert(BaseModel):
         An alert without endsAt is firing and ends `resolve_timeout` from now unless it is
         sent again, as Alertmanager does.
         """
-        ends = self.ends_at
+        ends = _epoch(self.ends_at)
         if ends is None:
             status, ends = AlertStatus.FIRING, now + resolve_timeout
         elif ends > now:
             status = AlertStatus.FIRING
         else:
             status = AlertStatus.RESOLVED
-        starts = self.starts_at if self.starts_at is not None else min(now, ends)
+        starts = _epoch(self.starts_at)
+        if starts is None:
+            starts = min(now, ends)
         return Alert(
             labels=self.labels,
             status=status,
@@ -156,13 +163,12 @@ class Event(BaseModel):
     status: Literal["firing", "resolved"]
     summary: str = Field(min_length=1)
     description: str | None = None
-    labels: dict[str, str] = {}
+    labels: dict[LabelName, str] = {}
     time: EventTime = None
 
     @field_validator("labels")
     @classmethod
     def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
-        _check_label_names("label", labels)
         reserved = sorted(EVENT_LABELS & labels.keys())
         if reserved:
             raise ValueError(
@@ -199,20 +205,38 @@ class Event(BaseModel):
         )
 
 
-def parse_alertmanager(data: Any, *, now: float, resolve_timeout: float) -> tuple[Alert, ...]:
-    """An Alertmanager API v2 alert list (the body of POST /api/v2/alerts) as Alerts."""
-    if not isinstance(data, list):
-        raise PayloadError([f"the body must be a JSON list of alerts, not {_kind(data)}"])
-    problems: list[str] = []
-    alerts: list[Alert] = []
-    for i, raw in enumerate(data):
+_ALERT_LIST = TypeAdapter(list[PostableAlert])
+
+
+def parse_alertmanager(body: bytes, *, now: float, resolve_timeout: float) -> tuple[Alert, ...]:
+    """An Alertmanager API v2 alert list (the body of POST /api/v2/alerts) as Alerts.
+
+    The body is parsed and validated in one pass by pydantic's core: this is the hot path of
+    ingestion, where Python-level parsing cost more than storing the alerts.
+    """
+    try:
+        models = _ALERT_LIST.validate_json(body)
+    except ValidationError as exc:
+        raise PayloadError(_list_problems(body, exc)) from None
+    return tuple(model.to_alert(now, resolve_timeout) for model in models)
+
+
+def _list_problems(body: bytes, exc: ValidationError) -> list[str]:
+    errors = exc.errors(include_url=False)
+    if any(error["type"] == "json_invalid" for error in errors):
+        # The standard parser's message (line, column) is the one senders know.
         try:
-            alerts.append(PostableAlert.model_validate(raw).to_alert(now, resolve_timeout))
-        except ValidationError as exc:
-            problems.extend(describe(f"alert {i}", exc))
-    if problems:
-        raise PayloadError(problems)
-    return tuple(alerts)
+            json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as bad:
+            return [f"body is not valid JSON: {bad}"]
+    problems: list[str] = []
+    for error in errors:
+        loc = error["loc"]
+        if not loc:
+            problems.append(f"the body must be a JSON list of alerts, not {_kind(error['input'])}")
+        else:
+            problems.append(_sentence(f"alert {loc[0]}", {**error, "loc": loc[1:]}))
+    return problems
 
 
 def parse_events(data: Any, *, now: float) -> tuple[Alert, ...]:
@@ -283,20 +307,27 @@ _MESSAGES = {
 
 def describe(where: str, exc: ValidationError) -> list[str]:
     """Pydantic's errors as "<where>: <field.path>: <problem>" sentences a sender can act on."""
-    problems = []
-    for error in exc.errors(include_url=False):
-        path = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "extra_forbidden":
-            problem = "is not a known field"
-        elif error["type"] in ("value_error", "assertion_error"):
-            problem = str(error["msg"]).removeprefix("Value error, ")
-        else:
-            problem = _MESSAGES.get(error["type"], str(error["msg"]).lower())
-        if path:
-            problems.append(f"{where}: {path}: {problem}")
-        else:
-            problems.append(f"{where}: {problem}")
-    return problems
+    return [_sentence(where, error) for error in exc.errors(include_url=False)]
+
+
+def _sentence(where: str, error: ErrorDetails) -> str:
+    loc, kind, value = error["loc"], error["type"], error.get("input")
+    if kind == "string_pattern_mismatch" and loc[-1:] == ("[key]",):
+        # A bad label or annotation name: say which, at the level of its mapping.
+        noun = "annotation" if loc[-3] == "annotations" else "label"
+        loc, problem = loc[:-2], f"{noun} name {value!r} must match {LABEL_PATTERN}"
+    elif kind == "timezone_aware":
+        problem = f"{value!r} {NO_ZONE}"
+    elif kind.startswith(("datetime_", "date_")):
+        problem = f"{value!r} is not an RFC 3339 time such as {RFC3339_EXAMPLE}"
+    elif kind == "extra_forbidden":
+        problem = "is not a known field"
+    elif kind in ("value_error", "assertion_error"):
+        problem = str(error["msg"]).removeprefix("Value error, ")
+    else:
+        problem = _MESSAGES.get(kind, str(error["msg"]).lower())
+    path = ".".join(str(part) for part in loc)
+    return f"{where}: {path}: {problem}" if path else f"{where}: {problem}"
 
 
 def _kind(data: Any) -> str:
