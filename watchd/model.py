@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar, Protocol
 
 Labels = Mapping[str, str]
@@ -117,7 +118,15 @@ _canonical_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).en
 
 def fingerprint(labels: Labels) -> str:
     """A stable hash of an alert's sorted labels: equal label sets, equal fingerprints."""
-    return hashlib.sha256(_canonical_json(sorted(labels.items())).encode()).hexdigest()[:16]
+    return _hash_labels(tuple(labels.items()))
+
+
+# Senders repeat the same label sets over and over; hashing each once keeps it off the hot
+# path of ingestion. The key is the labels in the order given, so one label set may have a
+# few entries; the hash itself sorts them.
+@lru_cache(maxsize=16_384)
+def _hash_labels(items: tuple[tuple[str, str], ...]) -> str:
+    return hashlib.sha256(_canonical_json(sorted(items)).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,10 +28,9 @@ from watchd.incidents.settings import IncidentSettings
 from watchd.logging import get_logger
 from watchd.model import Alert, AlertStatus
 from watchd.pipeline.storing import StoringSink, log_alerts
-from watchd.store.alerts import upsert_alerts
+from watchd.store.alerts import refresh_alerts, stored_alerts, upsert_alerts
 from watchd.store.engine import write_transaction
 from watchd.store.errors import StoreError
-from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.tables import alerts as al
 
 __all__ = ["INTERNAL_SOURCES", "AlertPipeline", "StoringSink"]
@@ -72,29 +71,30 @@ class AlertPipeline:
         self, conn: AsyncConnection, alerts: Sequence[Alert], now: float
     ) -> list[Alert]:
         latest = {alert.fingerprint: alert for alert in alerts}
-        fps = list(latest)
-        prior = dict(
-            (
-                await conn.execute(
-                    select(al.c.fingerprint, al.c.status).where(al.c.fingerprint.in_(fps))
-                )
-            ).all()
-        )
-        attached = set(
-            (
-                await conn.execute(select(ia.c.fingerprint).where(ia.c.fingerprint.in_(fps)))
-            ).scalars()
-        )
-        await upsert_alerts(conn, list(latest.values()), now)
-        # Repeats that change nothing stop here: that is the dedup, and the fast path.
+        stored = await stored_alerts(conn, list(latest))
+        # A plain repeat only moves the alert's end; anything else rewrites its row.
+        repeats: dict[float | None, list[str]] = {}
+        rewrites: list[Alert] = []
+        for fp, alert in latest.items():
+            known = stored.get(fp)
+            if known is not None and known.repeated_by(alert):
+                repeats.setdefault(alert.ends_at, []).append(fp)
+            else:
+                rewrites.append(alert)
+        await upsert_alerts(conn, rewrites, now)
+        await refresh_alerts(conn, repeats, now)
+        # Alerts whose status stays and that are where they belong stop here: that is the
+        # dedup, and the fast path. A firing alert in no incident yet goes on to correlation.
         changed = [
             a
             for fp, a in latest.items()
-            if prior.get(fp) != a.status.value
-            or (a.status is AlertStatus.FIRING and fp not in attached)
+            if (known := stored.get(fp)) is None
+            or known.status != a.status.value
+            or (a.status is AlertStatus.FIRING and not known.attached)
         ]
         if not changed:
             return []
+        attached = {fp for fp, known in stored.items() if known.attached}
         settings = self.settings
         await lock_keys(
             conn, [group_key(a.labels, settings.incidents.group_by)[0] for a in changed]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.model import Alert, AlertStatus
+from watchd.store.incident_tables import incident_alerts as members
 from watchd.store.tables import alerts as t
 from watchd.store.upsert import upsert
+
+# Fingerprints per IN list: well below the bound-parameter limits of SQLite and asyncpg.
+_IN_LIST = 5_000
 
 _UPDATED = (
     "labels",
@@ -47,6 +53,71 @@ async def upsert_alerts(conn: AsyncConnection, alerts: Sequence[Alert], now: flo
         for fp, a in latest.items()
     ]
     await conn.execute(upsert(conn.dialect.name, t, ("fingerprint",), _UPDATED), rows)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """What the store holds of an alert, to tell a plain repeat from a change."""
+
+    status: str
+    starts_at: float
+    annotations: Mapping[str, Any]
+    generator_url: str
+    source: str
+    attached: bool  # a member or symptom of some incident, open or not
+
+    def repeated_by(self, alert: Alert) -> bool:
+        """Whether `alert` says nothing new but its end and that it was seen again."""
+        return (
+            self.status == alert.status.value
+            and self.starts_at == alert.starts_at
+            and self.annotations == alert.annotations
+            and self.generator_url == alert.generator_url
+            and self.source == alert.source
+        )
+
+
+async def stored_alerts(
+    conn: AsyncConnection, fingerprints: Sequence[str]
+) -> dict[str, StoredAlert]:
+    """The stored state of the alerts with these fingerprints (those never seen are absent)."""
+    attached = exists().where(members.c.fingerprint == t.c.fingerprint)
+    found: dict[str, StoredAlert] = {}
+    for part in _parts(fingerprints):
+        rows = await conn.execute(
+            select(
+                t.c.fingerprint,
+                t.c.status,
+                t.c.starts_at,
+                t.c.annotations,
+                t.c.generator_url,
+                t.c.source,
+                attached,
+            ).where(t.c.fingerprint.in_(part))
+        )
+        for fp, *state in rows:
+            found[fp] = StoredAlert(*state)
+    return found
+
+
+async def refresh_alerts(
+    conn: AsyncConnection, ends: Mapping[float | None, Sequence[str]], now: float
+) -> None:
+    """Mark repeated alerts seen at `now` with their new end: `ends` maps end → fingerprints.
+
+    A sender repeats a whole batch with one endsAt, so this is one UPDATE per batch instead
+    of rewriting every row with its labels and annotations.
+    """
+    for ends_at, fingerprints in ends.items():
+        for part in _parts(fingerprints):
+            await conn.execute(
+                update(t).where(t.c.fingerprint.in_(part)).values(ends_at=ends_at, updated_at=now)
+            )
+
+
+def _parts(fingerprints: Sequence[str]) -> Iterator[Sequence[str]]:
+    for first in range(0, len(fingerprints), _IN_LIST):
+        yield fingerprints[first : first + _IN_LIST]
 
 
 async def select_alerts(conn: AsyncConnection, status: str | None) -> list[Alert]:
