@@ -7,6 +7,7 @@ from sqlalchemy import select
 from tests.incidents.conftest import Harness, alert
 from watchd.model import Alert, AlertStatus
 from watchd.store.incident_tables import outbox
+from watchd.store.tables import alerts as alerts_table
 
 
 async def test_firing_alert_opens_an_incident_and_notifies_every_receiver(harness: Harness) -> None:
@@ -49,6 +50,36 @@ async def test_repeats_are_deduplicated(harness: Harness) -> None:
     for _ in range(3):
         await harness.send(alert("db1"))
     assert len(await harness.incidents()) == 1
+    assert len(await harness.notifications()) == 1
+
+
+async def test_a_repeat_moves_the_stored_end_and_last_seen_time(harness: Harness) -> None:
+    """A plain repeat (a new endsAt, nothing else) keeps one row with its new end and time."""
+    await harness.send(alert("db1", ends_at=1_800_000_240.0), alert("web1", ends_at=1.0))
+    await harness.clock.advance(60)
+    await harness.send(alert("db1", ends_at=1_800_000_300.0), alert("web1", ends_at=2.0))
+    rows = {r["labels"]["item"]: r for r in await harness.rows(select(alerts_table))}
+    assert (rows["db1"]["ends_at"], rows["web1"]["ends_at"]) == (1_800_000_300.0, 2.0)
+    assert rows["db1"]["updated_at"] == rows["db1"]["first_seen"] + 60
+    assert len(await harness.notifications()) == 2
+
+
+async def test_a_repeat_with_new_annotations_stores_them_without_a_new_page(
+    harness: Harness,
+) -> None:
+    """Annotations that change on a repeat (a new summary value) are stored; no new page."""
+    await harness.send(alert("db1"))
+    changed = alert("db1")
+    changed = Alert(
+        labels=changed.labels,
+        status=changed.status,
+        starts_at=changed.starts_at,
+        annotations={"summary": "disk 97% full"},
+        source=changed.source,
+    )
+    await harness.send(changed)
+    [row] = await harness.rows(select(alerts_table))
+    assert row["annotations"] == {"summary": "disk 97% full"}
     assert len(await harness.notifications()) == 1
 
 

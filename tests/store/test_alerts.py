@@ -7,6 +7,8 @@ from sqlalchemy import select
 from watchd.clock import FakeClock
 from watchd.model import Alert, AlertStatus
 from watchd.store import Store
+from watchd.store.alerts import refresh_alerts, stored_alerts
+from watchd.store.engine import write_transaction
 from watchd.store.tables import alerts as alerts_table
 
 DISK = {"alertname": "DiskFull", "instance": "web1"}
@@ -65,3 +67,22 @@ async def test_recorded_alerts_are_durable(db_url: str, store: Store, clock: Fak
         assert await other.alerts() == [alert]
     finally:
         await other.close()
+
+
+async def test_stored_state_of_40000_alerts_is_read_in_one_statement(store: Store) -> None:
+    """More fingerprints than either database takes bound parameters are read and refreshed."""
+    many = [
+        Alert({"alertname": "Bulk", "n": str(i)}, AlertStatus.FIRING, 1.0, {"summary": "x"})
+        for i in range(40_000)
+    ]
+    await store.record_alerts(many)
+    fingerprints = [a.fingerprint for a in many] + ["never-seen"]
+    async with write_transaction(store.engine) as conn:
+        known = await stored_alerts(conn, fingerprints)
+        await refresh_alerts(conn, {500.0: fingerprints}, now=2.0)
+    assert len(known) == 40_000
+    assert all(known[a.fingerprint].repeated_by(a) for a in many)
+    assert not any(k.attached for k in known.values())
+    async with store.engine.connect() as conn:
+        ends = set((await conn.execute(select(alerts_table.c.ends_at))).scalars())
+    assert ends == {500.0}

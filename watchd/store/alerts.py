@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+import json
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Text, cast, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.model import Alert, AlertStatus
 from watchd.store.incident_tables import incident_alerts as members
+from watchd.store.members import one_of
 from watchd.store.tables import alerts as t
 from watchd.store.upsert import upsert
-
-# Fingerprints per IN list: well below the bound-parameter limits of SQLite and asyncpg.
-_IN_LIST = 5_000
 
 _UPDATED = (
     "labels",
@@ -55,9 +54,11 @@ async def upsert_alerts(conn: AsyncConnection, alerts: Sequence[Alert], now: flo
     await conn.execute(upsert(conn.dialect.name, t, ("fingerprint",), _UPDATED), rows)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredAlert:
-    """What the store holds of an alert, to tell a plain repeat from a change."""
+class StoredAlert(NamedTuple):
+    """What the store holds of an alert, to tell a plain repeat from a change.
+
+    A tuple, not a dataclass: hundreds are built per ingestion batch.
+    """
 
     status: str
     starts_at: float
@@ -82,22 +83,30 @@ async def stored_alerts(
 ) -> dict[str, StoredAlert]:
     """The stored state of the alerts with these fingerprints (those never seen are absent)."""
     attached = exists().where(members.c.fingerprint == t.c.fingerprint)
-    found: dict[str, StoredAlert] = {}
-    for part in _parts(fingerprints):
-        rows = await conn.execute(
-            select(
-                t.c.fingerprint,
-                t.c.status,
-                t.c.starts_at,
-                t.c.annotations,
-                t.c.generator_url,
-                t.c.source,
-                attached,
-            ).where(t.c.fingerprint.in_(part))
-        )
-        for fp, *state in rows:
-            found[fp] = StoredAlert(*state)
-    return found
+    rows = await conn.execute(
+        select(
+            t.c.fingerprint,
+            t.c.status,
+            t.c.starts_at,
+            cast(t.c.annotations, Text),
+            t.c.generator_url,
+            t.c.source,
+            attached,
+        ).where(one_of(conn.dialect.name, t.c.fingerprint, fingerprints))
+    )
+    return {
+        fp: StoredAlert(status, starts_at, _decoded(annotations), url, source, bool(member))
+        for fp, status, starts_at, annotations, url, source, member in rows
+    }
+
+
+# The same annotations come back batch after batch: each stored text is decoded once
+# (read as text: PostgreSQL's driver would otherwise decode every row itself).
+# The result is shared, so it is read, never changed.
+@lru_cache(maxsize=16_384)
+def _decoded(text: str) -> Mapping[str, Any]:
+    decoded: Mapping[str, Any] = json.loads(text)
+    return decoded
 
 
 async def refresh_alerts(
@@ -109,15 +118,11 @@ async def refresh_alerts(
     of rewriting every row with its labels and annotations.
     """
     for ends_at, fingerprints in ends.items():
-        for part in _parts(fingerprints):
-            await conn.execute(
-                update(t).where(t.c.fingerprint.in_(part)).values(ends_at=ends_at, updated_at=now)
-            )
-
-
-def _parts(fingerprints: Sequence[str]) -> Iterator[Sequence[str]]:
-    for first in range(0, len(fingerprints), _IN_LIST):
-        yield fingerprints[first : first + _IN_LIST]
+        await conn.execute(
+            update(t)
+            .where(one_of(conn.dialect.name, t.c.fingerprint, fingerprints))
+            .values(ends_at=ends_at, updated_at=now)
+        )
 
 
 async def select_alerts(conn: AsyncConnection, status: str | None) -> list[Alert]:
