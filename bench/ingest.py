@@ -6,7 +6,8 @@ a durable SQLite store (WAL, a commit per request before the 200), run as a chil
 configured as the daemon runs (JSON log lines at info), and (2) prometheus-alertmanager
 0.25 (in-memory alerts, snapshots to disk every 15 minutes). Each server is pinned to one
 core, the load generator to the other. Prints accepted alerts/s, p50/p99 request latency,
-server CPU seconds and peak RSS, and the ratio.
+server CPU seconds and peak RSS for each of `--rounds` alternating runs (fresh store each),
+then the medians and their ratio.
 
 The first time a label set arrives the pipeline opens or joins an incident; repeats take the
 dedup fast path. `--warm` sends every label set once before measuring, to show the two
@@ -14,7 +15,8 @@ apart; `--sink storing` swaps the pipeline for the plain storing sink; `--profil
 cProfile of the watchd server (SQLite's own work runs in aiosqlite's thread, not shown).
 
     .venv/bin/python bench/ingest.py [--alerts 50000] [--label-sets 1000] [--batch 100]
-        [--concurrency 8] [--warm] [--sink pipeline|storing] [--profile watchd.prof]
+        [--concurrency 8] [--rounds 3] [--warm] [--sink pipeline|storing]
+        [--profile watchd.prof]
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ WATCHD_SERVER = """
 import asyncio, cProfile, os, signal, sys
 from pathlib import Path
 from watchd.api import create_app, start_api
+from watchd.app import freeze_startup_objects
 from watchd.clock import SystemClock
 from watchd.config import Config
 from watchd.incidents.settings import IncidentSettings
@@ -62,6 +65,7 @@ async def main(db, port, log_path, kind):
     app = create_app(tokens={}, metrics=Metrics(), items=list, ready=lambda: True)
     add_routes(app, sink=sink, clock=clock)
     runner = await start_api(app, "127.0.0.1", port)
+    freeze_startup_objects()  # as the daemon does once it has started
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
@@ -295,6 +299,12 @@ async def main() -> None:
         action="store_true",
         help="send each label set once before measuring (new alerts open incidents; repeats do not)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="runs of each server, alternating, each on a fresh store; medians are compared",
+    )
     parser.add_argument("--profile", default="", help="write a cProfile of watchd here")
     args = parser.parse_args()
     cores = sorted(os.sched_getaffinity(0))
@@ -305,14 +315,29 @@ async def main() -> None:
         f"{args.alerts:,} alerts over {args.label_sets:,} label sets, batches of {args.batch}, "
         f"{args.concurrency} in flight; servers on core {server_core}, client on {client_cores}"
     )
-    with tempfile.TemporaryDirectory(prefix="watchd-bench-") as tmp:
-        ours, stored = await bench_watchd(Path(tmp), work, args, server_core)
-        print(ours.line())
-        print(f"{'':<22} {stored:,} distinct alerts in the store after the run")
-        theirs = await bench_alertmanager(Path(tmp), work, args, server_core)
-    if theirs is not None:
-        print(theirs.line())
-        print(f"ratio watchd / alertmanager: {ours.rate / theirs.rate:.2f}x throughput")
+    ours: list[Result] = []
+    theirs: list[Result] = []
+    # Alternating rounds: this machine's speed drifts by 10-20 % within a minute, so a single
+    # run of each could compare a fast moment with a slow one.
+    for round_ in range(1, args.rounds + 1):
+        with tempfile.TemporaryDirectory(prefix="watchd-bench-") as tmp:
+            result, stored = await bench_watchd(Path(tmp), work, args, server_core)
+            ours.append(result)
+            print(f"round {round_}  {result.line()}")
+            print(f"{'':<30} {stored:,} distinct alerts in the store after the run")
+            peer = await bench_alertmanager(Path(tmp), work, args, server_core)
+        if peer is not None:
+            theirs.append(peer)
+            print(f"round {round_}  {peer.line()}")
+    print(f"median   {_median(ours).line()}")
+    if theirs:
+        print(f"median   {_median(theirs).line()}")
+        ratio = _median(ours).rate / _median(theirs).rate
+        print(f"ratio watchd / alertmanager (medians of {args.rounds}): {ratio:.2f}x throughput")
+
+
+def _median(results: list[Result]) -> Result:
+    return sorted(results, key=lambda r: r.rate)[len(results) // 2]
 
 
 if __name__ == "__main__":

