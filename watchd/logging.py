@@ -19,6 +19,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, Literal, TextIO, cast
 
 import structlog
@@ -41,6 +42,14 @@ _LEVELS = {
 }
 
 
+class _NamedWriteLogger(structlog.WriteLogger):
+    """structlog's line writer (write + flush per line), with the name `add_logger_name` reads."""
+
+    def __init__(self, file: TextIO, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
 class _WatchdHandler(logging.StreamHandler[TextIO]):
     """The handler configure_logging installs; marked by its class so a second call replaces it."""
 
@@ -51,11 +60,12 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
 
 
 def _redact(value: Any) -> Any:
+    # Plain values first: most values of most lines are, and the Mapping check is slow.
+    if isinstance(value, _PLAIN):
+        return value
     if isinstance(value, Mapping):
         return {
-            key: REDACTED
-            if isinstance(key, str) and key != "event" and _SECRET_KEY.search(key)
-            else _redact(item)
+            key: REDACTED if isinstance(key, str) and _is_secret(key) else _redact(item)
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):
@@ -63,14 +73,17 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def _shared_processors() -> list[Processor]:
-    return [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
-        redact_secrets,
-    ]
+_PLAIN = (str, int, float, type(None))
+
+
+@lru_cache(maxsize=4096)
+def _is_secret(key: str) -> bool:
+    # Keys repeat line after line (and label names alert after alert): each is matched once.
+    return key != "event" and _SECRET_KEY.search(key) is not None
+
+
+def _timestamper() -> Processor:
+    return structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp")
 
 
 def _renderer(fmt: Format, stream: TextIO) -> list[Processor]:
@@ -99,40 +112,53 @@ def configure_logging(
             f"log level {level!r} is not one of {', '.join(_LEVELS)}; pick one of those"
         ) from None
     out = stream if stream is not None else sys.stderr
+    renderer = _renderer(fmt, out)
 
+    # watchd's own lines go straight from structlog to the stream, one write and flush each:
+    # through the stdlib (two LogRecords per line) a line cost twice as much, and a burst
+    # of new alerts logs one line per alert.
     structlog.configure(
         processors=[
-            structlog.stdlib.filter_by_level,
-            *_shared_processors(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.stdlib.add_logger_name,
+            _timestamper(),
+            redact_secrets,
+            *renderer,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        # Not cached: a logger created at import time must follow a later reconfiguration,
-        # and watchd logs transitions, not a line per check, so the saving would be small.
+        wrapper_class=structlog.make_filtering_bound_logger(own_level),
+        logger_factory=lambda name="": _NamedWriteLogger(out, name),
+        # Not cached: a logger created at import time must follow a later reconfiguration.
         cache_logger_on_first_use=False,
     )
     handler = _WatchdHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=_shared_processors(),
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                *_renderer(fmt, out),
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                _timestamper(),
+                redact_secrets,
             ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
         )
     )
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _WatchdHandler)]:
         root.removeHandler(old)
     root.addHandler(handler)
-    # The root level gates libraries; watchd's own loggers get the configured level.
+    # The root level gates libraries; stdlib loggers of watchd's own get the configured level.
     root.setLevel(LIBRARY_LEVEL)
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(own_level)
 
 
-def get_logger(name: str, **initial: Any) -> structlog.stdlib.BoundLogger:
-    """A structlog logger named `name` (use the module's `__name__`), with fields bound."""
-    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
-    return logger.bind(**initial) if initial else logger
+def get_logger(name: str, **initial: Any) -> structlog.typing.FilteringBoundLogger:
+    """A structlog logger named `name` (use the module's `__name__`), with fields bound.
+
+    The name is the `logger` field of each line, as for the stdlib loggers of libraries.
+    """
+    # Lazy: the logger follows whatever configure_logging set up when it is used.
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name, **initial)
+    return logger

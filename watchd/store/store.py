@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watchd.clock import Clock
+from watchd.logging import get_logger
 from watchd.model import Alert
 from watchd.store import alerts as alert_queries
 from watchd.store import samples as sample_queries
@@ -21,7 +21,7 @@ from watchd.store.migrate import upgrade_engine
 from watchd.store.samples import AvailabilitySample
 from watchd.store.writer import SampleWriter
 
-log = structlog.get_logger("watchd.store")
+log = get_logger("watchd.store")
 
 DEFAULT_MAX_PENDING = 100_000
 

@@ -13,16 +13,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.clock import Clock
+from watchd.logging import get_logger
 from watchd.store.engine import write_transaction
 from watchd.store.errors import StoreError
 from watchd.store.samples import AvailabilitySample, insert_samples
 
-log = structlog.get_logger("watchd.store")
+log = get_logger("watchd.store")
 
 MAX_BACKOFF = 60.0
 
