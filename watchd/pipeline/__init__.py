@@ -75,23 +75,25 @@ class AlertPipeline:
         # A plain repeat only moves the alert's end; anything else rewrites its row.
         repeats: dict[float | None, list[str]] = {}
         rewrites: list[Alert] = []
+        # Alerts whose status stays and that are where they belong stop at the store: that is
+        # the dedup, and the fast path. A firing alert in no incident yet goes on to correlation.
+        changed: list[Alert] = []
         for fp, alert in latest.items():
             known = stored.get(fp)
-            if known is not None and known.repeated_by(alert):
+            if known is None:
+                rewrites.append(alert)
+                changed.append(alert)
+                continue
+            if known.repeated_by(alert):
                 repeats.setdefault(alert.ends_at, []).append(fp)
             else:
                 rewrites.append(alert)
+            if known.status != alert.status or (
+                alert.status is AlertStatus.FIRING and not known.attached
+            ):
+                changed.append(alert)
         await upsert_alerts(conn, rewrites, now)
         await refresh_alerts(conn, repeats, now)
-        # Alerts whose status stays and that are where they belong stop here: that is the
-        # dedup, and the fast path. A firing alert in no incident yet goes on to correlation.
-        changed = [
-            a
-            for fp, a in latest.items()
-            if (known := stored.get(fp)) is None
-            or known.status != a.status.value
-            or (a.status is AlertStatus.FIRING and not known.attached)
-        ]
         if not changed:
             return []
         attached = {fp for fp, known in stored.items() if known.attached}

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, cast, exists, select, update
+from sqlalchemy import Select, Text, Update, bindparam, cast, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.model import Alert, AlertStatus
 from watchd.store.incident_tables import incident_alerts as members
-from watchd.store.members import one_of
+from watchd.store.members import bound_values, one_of
 from watchd.store.tables import alerts as t
 from watchd.store.upsert import upsert
 
@@ -70,7 +70,7 @@ class StoredAlert(NamedTuple):
     def repeated_by(self, alert: Alert) -> bool:
         """Whether `alert` says nothing new but its end and that it was seen again."""
         return (
-            self.status == alert.status.value
+            self.status == alert.status  # a StrEnum: equal to its text
             and self.starts_at == alert.starts_at
             and self.annotations == alert.annotations
             and self.generator_url == alert.generator_url
@@ -82,17 +82,9 @@ async def stored_alerts(
     conn: AsyncConnection, fingerprints: Sequence[str]
 ) -> dict[str, StoredAlert]:
     """The stored state of the alerts with these fingerprints (those never seen are absent)."""
-    attached = exists().where(members.c.fingerprint == t.c.fingerprint)
+    dialect = conn.dialect.name
     rows = await conn.execute(
-        select(
-            t.c.fingerprint,
-            t.c.status,
-            t.c.starts_at,
-            cast(t.c.annotations, Text),
-            t.c.generator_url,
-            t.c.source,
-            attached,
-        ).where(one_of(conn.dialect.name, t.c.fingerprint, fingerprints))
+        _stored_query(dialect), {"fingerprints": bound_values(dialect, fingerprints)}
     )
     return {
         fp: StoredAlert(status, starts_at, _decoded(annotations), url, source, bool(member))
@@ -117,12 +109,39 @@ async def refresh_alerts(
     A sender repeats a whole batch with one endsAt, so this is one UPDATE per batch instead
     of rewriting every row with its labels and annotations.
     """
+    dialect = conn.dialect.name
     for ends_at, fingerprints in ends.items():
         await conn.execute(
-            update(t)
-            .where(one_of(conn.dialect.name, t.c.fingerprint, fingerprints))
-            .values(ends_at=ends_at, updated_at=now)
+            _refresh_statement(dialect),
+            {
+                "fingerprints": bound_values(dialect, fingerprints),
+                "new_end": ends_at,
+                "seen_at": now,
+            },
         )
+
+
+# Built once per dialect: constructing a statement cost more than running it.
+@cache
+def _stored_query(dialect: str) -> Select[str, str, float, str, str, str, bool]:
+    return select(
+        t.c.fingerprint,
+        t.c.status,
+        t.c.starts_at,
+        cast(t.c.annotations, Text),
+        t.c.generator_url,
+        t.c.source,
+        exists().where(members.c.fingerprint == t.c.fingerprint),
+    ).where(one_of(dialect, t.c.fingerprint, "fingerprints"))
+
+
+@cache
+def _refresh_statement(dialect: str) -> Update:
+    return (
+        update(t)
+        .where(one_of(dialect, t.c.fingerprint, "fingerprints"))
+        .values(ends_at=bindparam("new_end"), updated_at=bindparam("seen_at"))
+    )
 
 
 async def select_alerts(conn: AsyncConnection, status: str | None) -> list[Alert]:
