@@ -17,6 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from watchd.store import sqlite_driver
+
 BUSY_TIMEOUT_MS = 10_000
 _BEGIN_OPTION = "watchd_sqlite_begin"
 
@@ -42,7 +44,7 @@ def create_engine(url: str) -> AsyncEngine:
         return create_async_engine(parsed, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(parsed)
+    engine = create_async_engine(parsed, async_creator=sqlite_driver.connector(parsed))
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine

@@ -1,0 +1,69 @@
+"""The SQLite driver: each statement is one trip to the connection's thread, with the same results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from watchd.store import sqlite_driver
+from watchd.store.engine import create_engine, write_transaction
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the calls made on the connections' threads."""
+    made: list[str] = []
+    real = sqlite_driver.OneTripConnection.in_thread
+
+    def counted(self: sqlite_driver.OneTripConnection, call: object) -> object:
+        made.append("statement")
+        return real(self, call)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite_driver.OneTripConnection, "in_thread", counted)
+    return made
+
+
+async def test_a_query_with_rows_is_one_trip_and_returns_every_row(
+    tmp_path: Path, trips: list[str]
+) -> None:
+    """Execute, fetch and close happen in one call; all rows, in order, come back."""
+    engine = create_engine(f"sqlite:///{tmp_path}/d.db")
+    try:
+        async with write_transaction(engine) as conn:
+            await conn.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY, v TEXT)"))
+            inserted = await conn.execute(
+                text("INSERT INTO t (v) VALUES (:v)"), [{"v": str(i)} for i in range(500)]
+            )
+            assert inserted.rowcount == 500
+            trips.clear()
+            rows = (await conn.execute(text("SELECT n, v FROM t ORDER BY n"))).all()
+        assert trips == ["statement"]
+        assert [tuple(r) for r in rows] == [(i + 1, str(i)) for i in range(500)]
+        async with engine.connect() as conn:
+            one = await conn.execute(text("INSERT INTO t (v) VALUES ('x') RETURNING n"))
+            assert one.scalar_one() == 501
+            await conn.rollback()
+    finally:
+        await engine.dispose()
+
+
+async def test_errors_are_sqlalchemys_and_the_connection_stays_usable(tmp_path: Path) -> None:
+    """A failing statement raises SQLAlchemy's own error; the next statement works."""
+    engine = create_engine(f"sqlite:///{tmp_path}/d.db")
+    try:
+        async with write_transaction(engine) as conn:
+            await conn.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+        with pytest.raises(IntegrityError):
+            async with write_transaction(engine) as conn:
+                await conn.execute(text("INSERT INTO t VALUES (1)"))
+        with pytest.raises(OperationalError, match="no such table"):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT * FROM missing"))
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
