@@ -16,6 +16,7 @@ cProfile of the watchd server (SQLite's own work runs in aiosqlite's thread, not
 
     .venv/bin/python bench/ingest.py [--alerts 50000] [--label-sets 1000] [--batch 100]
         [--concurrency 8] [--rounds 3] [--warm] [--sink pipeline|storing]
+        [--sqlite-sync normal|full]
         [--profile watchd.prof]
 """
 
@@ -53,10 +54,10 @@ from watchd.metrics import Metrics
 from watchd.pipeline import AlertPipeline, StoringSink
 from watchd.store import Store
 
-async def main(db, port, log_path, kind):
+async def main(db, port, log_path, kind, sync):
     configure_logging("info", "json", stream=open(log_path, "w"))
     clock = SystemClock()
-    store = await Store.open(f"sqlite:///{db}", clock=clock)
+    store = await Store.open(f"sqlite:///{db}", clock=clock, sqlite_sync=sync)
     if kind == "storing":
         sink = StoringSink(store)
     else:
@@ -73,8 +74,8 @@ async def main(db, port, log_path, kind):
     await store.close()
 
 os.sched_setaffinity(0, {int(sys.argv[4])})
-args = (Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[5])
-profile = sys.argv[6] if len(sys.argv) > 6 else ""
+args = (Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[5], sys.argv[6])
+profile = sys.argv[7] if len(sys.argv) > 7 else ""
 if profile:
     cProfile.run("asyncio.run(main(*args))", profile)
 else:
@@ -238,7 +239,7 @@ async def bench_watchd(
     port = free_port()
     db = tmp / "watchd.db"
     argv = [sys.executable, "-c", WATCHD_SERVER, str(db), str(port), str(tmp / "watchd.log")]
-    argv += [str(core), args.sink] + ([args.profile] if args.profile else [])
+    argv += [str(core), args.sink, args.sqlite_sync] + ([args.profile] if args.profile else [])
     proc = await asyncio.create_subprocess_exec(
         *argv, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)}
     )
@@ -298,6 +299,12 @@ async def main() -> None:
         "--warm",
         action="store_true",
         help="send each label set once before measuring (new alerts open incidents; repeats do not)",
+    )
+    parser.add_argument(
+        "--sqlite-sync",
+        choices=["normal", "full"],
+        default="normal",
+        help="watchd's [store] sqlite_sync: full fsyncs every commit (power-loss safe)",
     )
     parser.add_argument(
         "--rounds",

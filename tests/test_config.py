@@ -48,6 +48,7 @@ def problems_of(name: str) -> list[str]:
             "api.tokens[0](\"ops\").scopes[0]: Input should be 'read', 'write' or 'ingest'",
         ),
         ("not_toml.toml", "not valid TOML"),
+        ("bad_sqlite_sync.toml", "store.sqlite_sync: Input should be 'normal' or 'full'"),
     ],
 )
 def test_each_bad_config_gets_a_precise_problem(fixture: str, expected: str) -> None:

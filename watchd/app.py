@@ -95,6 +95,7 @@ class Daemon:
                 batch_size=config.store.batch_size,
                 flush_interval=config.store.flush_interval,
                 on_flush=self.metrics.observe_store_write,
+                sqlite_sync=config.store.sqlite_sync,
             )
         except StoreError as exc:
             log.error("store_unavailable", store=_safe_url(config.store_url()), error=str(exc))

@@ -36,6 +36,17 @@ async def test_sqlite_connections_are_wal_with_busy_timeout(tmp_path: Path) -> N
     assert (tmp_path / "a/b/watchd.db").exists()
 
 
+async def test_sqlite_sync_full_makes_every_connection_fsync_each_commit(tmp_path: Path) -> None:
+    """`[store] sqlite_sync = "full"`: every connection runs synchronous=FULL (power-loss safe)."""
+    engine = create_engine(f"sqlite:///{tmp_path}/watchd.db", sqlite_sync="full")
+    try:
+        async with engine.connect() as one, engine.connect() as two:
+            for conn in (one, two):
+                assert (await conn.execute(text("PRAGMA synchronous"))).scalar_one() == 2
+    finally:
+        await engine.dispose()
+
+
 async def test_concurrent_writers_do_not_lock_each_other_out(store: Store) -> None:
     """Sample flushes, state saves and state reads running at the same time all succeed."""
 

@@ -1,17 +1,19 @@
 """Build the async engine: URL defaults, SQLite pragmas on every connection, write transactions.
 
-SQLite runs in WAL mode with synchronous=NORMAL: a committed transaction survives the process
-being killed (the WAL is in the OS page cache); a power loss may lose the last commits but never
-corrupts the file. A busy timeout makes concurrent writers wait for each other instead of
-failing with "database is locked".
+SQLite runs in WAL mode. With synchronous=NORMAL (the default) a committed transaction survives
+the process being killed (the WAL is in the OS page cache); a power loss may lose the last
+commits but never corrupts the file. With synchronous=FULL (`[store] sqlite_sync = "full"`)
+each commit is fsync'd and survives a power loss as well. A busy timeout makes concurrent
+writers wait for each other instead of failing with "database is locked".
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from watchd.store import sqlite_driver
 
 BUSY_TIMEOUT_MS = 10_000
+SqliteSync = Literal["normal", "full"]
 _BEGIN_OPTION = "watchd_sqlite_begin"
 
 # Plain scheme names in config map to the async drivers watchd ships with.
@@ -37,27 +40,30 @@ def async_url(url: str) -> URL:
     return parsed.set(drivername=driver) if driver else parsed
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """Create the engine for `url`; for a SQLite file, create its directory first."""
+def create_engine(url: str, *, sqlite_sync: SqliteSync = "normal") -> AsyncEngine:
+    """Create the engine for `url`; for a SQLite file, create its directory first.
+
+    `sqlite_sync` is SQLite's synchronous mode: "normal" or "full" (see the module doc).
+    """
     parsed = async_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(parsed, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(parsed, async_creator=sqlite_driver.connector(parsed))
-    event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    event.listen(engine.sync_engine, "connect", partial(_sqlite_on_connect, sqlite_sync))
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_on_connect(sync: SqliteSync, dbapi_connection: Any, _record: Any) -> None:
     # The driver's own implicit BEGIN is turned off so SQLAlchemy's begin event emits a real
     # one: reads inside a transaction see one snapshot, and DDL in migrations is transactional.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     for pragma in (
         "PRAGMA journal_mode=WAL",
-        "PRAGMA synchronous=NORMAL",
+        f"PRAGMA synchronous={sync.upper()}",
         f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
         "PRAGMA foreign_keys=ON",
     ):

@@ -15,7 +15,7 @@ from watchd.model import Alert
 from watchd.store import alerts as alert_queries
 from watchd.store import samples as sample_queries
 from watchd.store import states as state_queries
-from watchd.store.engine import create_engine, write_transaction
+from watchd.store.engine import SqliteSync, create_engine, write_transaction
 from watchd.store.errors import StoreError
 from watchd.store.migrate import upgrade_engine
 from watchd.store.samples import AvailabilitySample
@@ -45,13 +45,15 @@ class Store:
         migrate: bool = True,
         max_pending: int = DEFAULT_MAX_PENDING,
         on_flush: Callable[[float], None] | None = None,
+        sqlite_sync: SqliteSync = "normal",
     ) -> Store:
         """Connect to `url` (sqlite:///path or postgresql://...), migrating to the newest schema.
 
         `max_pending` bounds the samples held in memory while writes fail; past it the
         oldest are dropped. `on_flush` is told each successful batch write's duration.
+        `sqlite_sync` is SQLite's synchronous mode ("full" survives a power loss).
         """
-        engine = create_engine(url)
+        engine = create_engine(url, sqlite_sync=sqlite_sync)
         try:
             if migrate:
                 await upgrade_engine(engine)
