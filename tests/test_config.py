@@ -49,6 +49,10 @@ def problems_of(name: str) -> list[str]:
         ),
         ("not_toml.toml", "not valid TOML"),
         ("bad_sqlite_sync.toml", "store.sqlite_sync: Input should be 'normal' or 'full'"),
+        (
+            "maintenance_unknown_item.toml",
+            'maintenance[0]("patching").items[1]: unknown item "wbe"',
+        ),
     ],
 )
 def test_each_bad_config_gets_a_precise_problem(fixture: str, expected: str) -> None:

@@ -393,7 +393,7 @@ def _item_problems(items: Sequence[Any]) -> list[ConfigProblem]:
 
 
 def _semantic_problems(config: Config) -> Iterator[ConfigProblem]:
-    """Problems no single key shows: duplicate names, unknown parents, dependency cycles."""
+    """Problems no single key shows: duplicate names, unknown items named, dependency cycles."""
     yield from _item_problems(config.items)
     for i, item in enumerate(config.items):
         where = f'items[{i}]("{item.name}")'
@@ -405,6 +405,15 @@ def _semantic_problems(config: Config) -> Iterator[ConfigProblem]:
                     f'check "{check.name}" is defined twice in this item',
                 )
             seen_checks.add(check.name)
+    # A window naming an item that does not exist would silently mute nothing.
+    item_names = {item.name for item in config.items}
+    for i, window in enumerate(config.maintenance):
+        for j, name in enumerate(window.items):
+            if name not in item_names:
+                yield ConfigProblem(
+                    f'maintenance[{i}]("{window.name}").items[{j}]',
+                    f'unknown item "{name}" (expected the name of an item in [[items]])',
+                )
     seen_receivers: set[str] = set()
     for i, receiver in enumerate(config.receivers):
         if receiver.name in seen_receivers:
