@@ -242,16 +242,21 @@ class Ledger:
         await self.conn.execute(insert(ia), rows)
 
     async def append_events(
-        self, incident: Incident, entries: Sequence[tuple[str, str, dict[str, Any]]]
+        self,
+        incident: Incident,
+        entries: Sequence[tuple[str, str, dict[str, Any]]],
+        *,
+        times: Sequence[float] | None = None,
     ) -> Incident:
-        """Append several timeline events (kind, actor, detail) with consecutive seqs at once."""
+        """Append several timeline events (kind, actor, detail) with consecutive seqs at once,
+        at `times` (one per entry; default: the ledger's now)."""
         first = incident.seq + 1
         incident = await self.update(incident, seq=incident.seq + len(entries))
         rows = [
             {
                 "incident_id": incident.id,
                 "seq": first + i,
-                "time": self.now,
+                "time": times[i] if times is not None else self.now,
                 "kind": kind,
                 "actor": actor,
                 "detail": dict(detail),

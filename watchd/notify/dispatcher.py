@@ -285,18 +285,23 @@ class Dispatcher:
         """Claim due rows and start at most `concurrency` tasks per receiver, each taking up
         to PER_TASK rows in turn (one scan then serves a large backlog)."""
         plan: dict[str, list[list[_Unit]]] = {}
+        sizes: dict[str, list[int]] = {}  # rows per slot, kept beside the slots (no recount)
         for unit in units:
             name = unit.receiver
             free = self._configs[name].concurrency - len(self._tasks.setdefault(name, set()))
             slots = plan.setdefault(name, [])
+            counts = sizes.setdefault(name, [])
+            rows = sum(len(chain) for chain in unit.chains)
             if len(slots) < free:
                 slots.append([unit])
+                counts.append(rows)
                 continue
             if not slots:
                 continue
-            lightest = min(slots, key=_rows)
-            if _rows(lightest) < PER_TASK:
-                lightest.append(unit)
+            lightest = min(range(len(slots)), key=counts.__getitem__)
+            if counts[lightest] < PER_TASK:
+                slots[lightest].append(unit)
+                counts[lightest] += rows
         ids = [
             r.id
             for slots in plan.values()
@@ -583,7 +588,3 @@ class Dispatcher:
         for receiver in receivers:
             with contextlib.suppress(Exception):
                 await receiver.aclose()
-
-
-def _rows(slot: list[_Unit]) -> int:
-    return sum(len(chain) for unit in slot for chain in unit.chains)

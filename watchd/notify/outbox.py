@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -25,6 +25,7 @@ from watchd.store.incident_tables import incidents as inc
 from watchd.store.incident_tables import outbox as ob
 from watchd.store.notify_tables import deliveries as dl
 from watchd.store.notify_tables import notify_groups as ng
+from watchd.store.upsert import upsert
 
 OPEN_STATES = ("pending", "delivering")
 
@@ -199,58 +200,109 @@ async def _write(
     group: tuple[str, str, Group] | None,
     now: float,
 ) -> None:
-    for a in attempts:
-        row = a.row
-        await conn.execute(
-            insert(dl).values(
-                outbox_id=row["id"],
-                incident_id=row["incident_id"],
-                receiver=row["receiver"],
-                idempotency_key=row["idempotency_key"],
-                attempt=row["attempts"] + int(a.tried),
-                started_at=a.started_at,
-                latency=a.latency,
-                status=a.status,
-                http_status=a.http_status,
-                response=a.response or None,
-                error=a.error or None,
-            )
-        )
-        final = a.status != "retry"
-        await conn.execute(
-            update(ob)
-            .where(ob.c.id == row["id"])
-            .values(
-                state="pending" if not final else a.status,
-                attempts=ob.c.attempts + int(a.tried),
-                next_attempt_at=a.next_attempt_at,
-                claimed_until=None,
-                delivered_at=now if a.status == "delivered" else None,
-                last_error=a.error or None,
-            )
-        )
+    await _write_attempts(conn, settings, [(a, now) for a in attempts])
+    await _release_and_group(conn, release, [group] if group is not None else [])
+
+
+async def _write_attempts(
+    conn: AsyncConnection, settings: IncidentSettings, attempts: Sequence[tuple[Attempt, float]]
+) -> None:
+    """The delivery log rows, the outbox rows' new states and the timeline events of
+    `attempts` (each with the time its outcome was known), a statement of each kind for all
+    of them instead of three or four per attempt."""
+    if not attempts:
+        return
+    await conn.execute(
+        insert(dl),
+        [
+            {
+                "outbox_id": a.row["id"],
+                "incident_id": a.row["incident_id"],
+                "receiver": a.row["receiver"],
+                "idempotency_key": a.row["idempotency_key"],
+                "attempt": a.row["attempts"] + int(a.tried),
+                "started_at": a.started_at,
+                "latency": a.latency,
+                "status": a.status,
+                "http_status": a.http_status,
+                "response": a.response or None,
+                "error": a.error or None,
+            }
+            for a, _ in attempts
+        ],
+    )
+    await conn.execute(
+        _OUTCOME,
+        [
+            {
+                "row_id": a.row["id"],
+                "new_state": a.status if a.status != "retry" else "pending",
+                "tried": int(a.tried),
+                "next_at": a.next_attempt_at,
+                "delivered": now if a.status == "delivered" else None,
+                "error": a.error or None,
+            }
+            for a, now in attempts
+        ],
+    )
+    events: dict[int, list[tuple[tuple[str, str, dict[str, Any]], float]]] = {}
+    for a, now in attempts:
         if a.event is not None:
-            ledger = Ledger(conn, now, settings)
-            incident = await ledger.load(row["incident_id"])
-            await ledger.event(incident, a.event[0], "watchd", a.event[1])
+            entry = (a.event[0], "watchd", a.event[1])
+            events.setdefault(a.row["incident_id"], []).append((entry, now))
+    ledger = Ledger(conn, max(now for _, now in attempts), settings)
+    for incident_id, timed in events.items():
+        await ledger.append_events(
+            await ledger.load(incident_id),
+            [entry for entry, _ in timed],
+            times=[at for _, at in timed],
+        )
+
+
+# One statement for every outcome of a batch (executemany), built once.
+_OUTCOME = (
+    update(ob)
+    .where(ob.c.id == bindparam("row_id"))
+    .values(
+        state=bindparam("new_state"),
+        attempts=ob.c.attempts + bindparam("tried"),
+        next_attempt_at=bindparam("next_at"),
+        claimed_until=None,
+        delivered_at=bindparam("delivered"),
+        last_error=bindparam("error"),
+    )
+)
+
+
+async def _release_and_group(
+    conn: AsyncConnection, release: Sequence[int], groups: Sequence[tuple[str, str, Group]]
+) -> None:
+    """Give back leased rows not tried, and store the groups' timers (the last state of
+    each group wins: `groups` are in the order they were decided)."""
     if release:
         await conn.execute(
             update(ob)
             .where(ob.c.id.in_(release), ob.c.state == "delivering")
             .values(state="pending", claimed_until=None)
         )
-    if group is not None:
-        receiver, key, state = group
-        values = {
-            "first_at": state.first_at,
-            "last_sent_at": state.last_sent_at,
-            "firing": state.firing,
-        }
-        result = await conn.execute(
-            update(ng).where(ng.c.receiver == receiver, ng.c.group_key == key).values(**values)
+    latest = {(receiver, key): state for receiver, key, state in groups}
+    if latest:
+        await conn.execute(
+            upsert(conn.dialect.name, ng, ("receiver", "group_key"), _GROUP_TIMERS),
+            [
+                {
+                    "receiver": receiver,
+                    "group_key": key,
+                    "first_at": state.first_at,
+                    "last_sent_at": state.last_sent_at,
+                    "firing": state.firing,
+                }
+                for (receiver, key), state in latest.items()
+            ],
         )
-        if result.rowcount == 0:
-            await conn.execute(insert(ng).values(receiver=receiver, group_key=key, **values))
+
+
+_GROUP_TIMERS = ("first_at", "last_sent_at", "firing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,8 +346,13 @@ class Recorder:
             batch, self._queue = self._queue, []
             try:
                 async with _writing(self._engine, "record notification deliveries") as conn:
-                    for q in batch:
-                        await _write(conn, self._settings(), q.attempts, q.release, q.group, q.now)
+                    attempts = [(a, q.now) for q in batch for a in q.attempts]
+                    await _write_attempts(conn, self._settings(), attempts)
+                    await _release_and_group(
+                        conn,
+                        [row_id for q in batch for row_id in q.release],
+                        [q.group for q in batch if q.group is not None],
+                    )
             except StoreError as exc:
                 for q in batch:
                     if not q.done.done():
