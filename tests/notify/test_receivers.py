@@ -317,3 +317,44 @@ async def test_mqtt_publishes_events_with_qos1_and_a_retained_state(
         assert json.loads(out)["state"] == "open"
     finally:
         broker.stop()
+
+
+@pytest.mark.integration
+async def test_mqtt_keeps_one_connection_and_reconnects_after_a_broker_restart(
+    make_notify: Any, tmp_path: Path
+) -> None:
+    """Pages go out over one connection; after the broker restarts, the next page reconnects."""
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        notify: Notify = await make_notify(
+            {
+                "receivers": [
+                    {
+                        "name": "bus",
+                        "kind": "mqtt",
+                        "host": "127.0.0.1",
+                        "port": broker.port,
+                        "topic": "ops/events",
+                        "backoff_initial": "1s",
+                    }
+                ]
+            }
+        )
+        for item in ("db1", "db2", "db3"):
+            await notify.send(alert(item))
+            await notify.pump(1)
+        assert [r["state"] for r in await notify.outbox("bus")] == ["delivered"] * 3
+        log = tmp_path / "mosquitto.log"
+        assert log.read_text().count("New client connected") == 1
+        broker.stop()
+        broker.start()
+        await notify.send(alert("db4"))
+        for _ in range(20):
+            await notify.pump(1)
+            if {r["state"] for r in await notify.outbox("bus")} == {"delivered"}:
+                break
+            await notify.clock.advance(2)
+        assert [r["state"] for r in await notify.outbox("bus")] == ["delivered"] * 4
+    finally:
+        broker.stop()

@@ -1,9 +1,16 @@
 """The mqtt receiver: each incident event is published as JSON to `topic` with QoS 1 (the
 broker's PUBACK is the delivery); optionally the incident's current state is published,
-retained, to `state_topic` with `{id}` replaced, so late subscribers see every incident's state."""
+retained, to `state_topic` with `{id}` replaced, so late subscribers see every incident's state.
+
+One connection is kept and shared by concurrent deliveries (connecting per message cost a TCP
+and MQTT handshake each, and a broker sees a client come and go per page). A publish that fails
+drops the connection; the next delivery connects again, and the failed one is retried by the
+dispatcher as any delivery is."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import ssl
 from collections.abc import Sequence
@@ -22,6 +29,8 @@ class Mqtt:
         self.name = config.name
         self._config = config
         self._base = base
+        self._connected: aiomqtt.Client | None = None
+        self._connecting = asyncio.Lock()
 
     def _client(self) -> aiomqtt.Client:
         cfg = self._config
@@ -42,16 +51,35 @@ class Mqtt:
         (note,) = notes
         cfg = self._config
         event = json.dumps(note.payload | {"links": note.context}, separators=(",", ":"))
+        client: aiomqtt.Client | None = None
         try:
-            async with self._client() as client:
-                await client.publish(cfg.topic, event, qos=1, timeout=cfg.timeout)
-                if cfg.state_topic:
-                    topic = cfg.state_topic.replace("{id}", str(note.incident_id))
-                    state = json.dumps(note.payload.get("incident", {}), separators=(",", ":"))
-                    await client.publish(topic, state, qos=1, retain=True, timeout=cfg.timeout)
+            client = await self._session()
+            await client.publish(cfg.topic, event, qos=1, timeout=cfg.timeout)
+            if cfg.state_topic:
+                topic = cfg.state_topic.replace("{id}", str(note.incident_id))
+                state = json.dumps(note.payload.get("incident", {}), separators=(",", ":"))
+                await client.publish(topic, state, qos=1, retain=True, timeout=cfg.timeout)
         except aiomqtt.MqttError as exc:
+            if client is not None:
+                await self._drop(client)
             return Outcome(False, error=excerpt(f"MQTT: {exc}"))
         return Outcome(True, response=f"published to {cfg.topic}")
 
+    async def _session(self) -> aiomqtt.Client:
+        """The shared connection, made on first use or after one failed."""
+        async with self._connecting:
+            if self._connected is None:
+                client = self._client()
+                await client.__aenter__()
+                self._connected = client
+            return self._connected
+
+    async def _drop(self, client: aiomqtt.Client) -> None:
+        if self._connected is client:
+            self._connected = None
+            with contextlib.suppress(Exception):
+                await client.__aexit__(None, None, None)
+
     async def aclose(self) -> None:
-        return None
+        if self._connected is not None:
+            await self._drop(self._connected)
