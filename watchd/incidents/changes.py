@@ -4,6 +4,7 @@ and the items below it are in maintenance; incidents opened on them during the c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,14 +105,11 @@ async def active_changes(conn: AsyncConnection, now: float, *, after: float = 0.
     return [_change(r) for r in rows]
 
 
-async def change_for_item(
-    conn: AsyncConnection, item: str, now: float, window: float, inventory: Inventory
+def latest_change_for(
+    item: str, candidates: Sequence[Change], inventory: Inventory
 ) -> Change | None:
-    """The latest change on `item` or one of its ancestors, running now or ended within
-    `window`, or None."""
-    if not item:
-        return None
-    candidates = await active_changes(conn, now, after=window)
+    """The latest of `candidates` (in start order) on `item` or one of its ancestors: the
+    change an incident opened on `item` is linked to."""
     for change in reversed(candidates):
         if change.item == item or item in inventory.descendants(change.item):
             return change

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.incidents import problems
-from watchd.incidents.changes import change_for_item
+from watchd.incidents.changes import Change, active_changes, latest_change_for
 from watchd.incidents.ledger import Ledger, incident_from_row
 from watchd.incidents.lifecycle import SYSTEM, settle
 from watchd.incidents.model import ACTIVE_STATES, Incident, State
@@ -74,6 +74,7 @@ class Correlator:
         # that reads membership (topology, resolutions) writes the queue first.
         self._incident_of_key: dict[str, int] = {}
         self._queued: dict[int, list[tuple[Alert, str | None]]] = {}
+        self._changes: list[Change] | None = None
 
     async def apply(self, alert: Alert) -> None:
         if alert.status is AlertStatus.FIRING:
@@ -304,13 +305,9 @@ class Correlator:
         incident = await self.ledger.event(
             incident, "opened", SYSTEM, {"fingerprint": alert.fingerprint, "key": key}
         )
-        change = await change_for_item(
-            self.ledger.conn,
-            item,
-            self.ledger.now,
-            self.settings.incidents.change_link_window,
-            self.settings.inventory,
-        )
+        change = None
+        if item:
+            change = latest_change_for(item, await self._recent_changes(), self.settings.inventory)
         if change is not None:
             incident = await self.ledger.update(incident, change_id=change.id)
             incident = await self.ledger.event(
@@ -320,6 +317,14 @@ class Correlator:
                 {"change": change.id, "summary": change.summary, "ticket": change.ticket},
             )
         return await problems.note_opened(self.ledger, incident)
+
+    async def _recent_changes(self) -> list[Change]:
+        """Changes running or ended within change_link_window: read once per batch, as a
+        storm opens many incidents in one (changes are recorded in transactions of their own)."""
+        if self._changes is None:
+            window = self.settings.incidents.change_link_window
+            self._changes = await active_changes(self.ledger.conn, self.ledger.now, after=window)
+        return self._changes
 
     async def _attach(self, incident: Incident, alert: Alert, role: str, muted: str | None) -> None:
         fp = alert.fingerprint
