@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import and_, delete, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.incidents import problems
@@ -99,9 +99,9 @@ class Correlator:
         if known is not None and alert.fingerprint in self._unattached:
             self._queue(known, alert, muted)
             return
-        incident: Incident | None = await self._active_by_key(key)
+        incident, reopenable = await self._incidents_of_key(key)
         if incident is None:
-            incident = await self._reopenable(key)
+            incident = reopenable
             if incident is not None:
                 incident = await self.ledger.update(
                     incident,
@@ -255,32 +255,25 @@ class Correlator:
         found: int | None = row.scalar()
         return found
 
-    async def _active_by_key(self, key: str) -> Incident | None:
-        query = (
-            select(inc)
-            .where(inc.c.key == key, inc.c.state.in_(ACTIVE_STATES))
-            .order_by(inc.c.opened_at.desc())
-            .limit(1)
+    async def _incidents_of_key(self, key: str) -> tuple[Incident | None, Incident | None]:
+        """The key's active incident (the latest opened) and, if none, the one resolved within
+        reopen_window (the latest resolved): one query, as a storm asks it for many new keys."""
+        since = self.ledger.now - self.settings.incidents.reopen_window
+        query = select(inc).where(
+            inc.c.key == key,
+            or_(
+                inc.c.state.in_(ACTIVE_STATES),
+                and_(inc.c.state == State.RESOLVED.value, inc.c.resolved_at >= since),
+            ),
         )
         if self.ledger.postgres:
             query = query.with_for_update()
-        row = (await self.ledger.conn.execute(query)).first()
-        return None if row is None else incident_from_row(row)
-
-    async def _reopenable(self, key: str) -> Incident | None:
-        since = self.ledger.now - self.settings.incidents.reopen_window
-        row = await self.ledger.conn.execute(
-            select(inc.c.id)
-            .where(
-                inc.c.key == key,
-                inc.c.state == State.RESOLVED.value,
-                inc.c.resolved_at >= since,
-            )
-            .order_by(inc.c.resolved_at.desc())
-            .limit(1)
-        )
-        found = row.scalar()
-        return None if found is None else await self.ledger.load(found)
+        found = [incident_from_row(r) for r in await self.ledger.conn.execute(query)]
+        active = [i for i in found if i.state.active]
+        if active:
+            return max(active, key=lambda i: (i.opened_at, i.id)), None
+        resolved = [i for i in found if i.resolved_at is not None]
+        return None, max(resolved, key=lambda i: (i.resolved_at or 0.0, i.id), default=None)
 
     async def _open(self, alert: Alert, key: str, group: dict[str, str]) -> Incident:
         labels = alert.labels
