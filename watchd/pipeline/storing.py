@@ -1,6 +1,8 @@
-"""The store-only AlertSink that app.py used before the incident pipeline existed.
+"""A store-only AlertSink, and the `alert` log line every sink writes per state change.
 
-It stays only until the composition root builds AlertPipeline instead; then it goes.
+The daemon uses AlertPipeline; StoringSink stores alerts without incidents, for the ingestion
+tests that check what is stored and for `bench/ingest.py --sink storing`, which separates the
+cost of storing from that of correlating.
 """
 
 from __future__ import annotations
