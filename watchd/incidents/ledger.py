@@ -8,10 +8,12 @@ is notified, its outbox rows, all on the caller's connection (so in the caller's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from watchd.incidents.model import Event, Incident, MemberGroup, State
 from watchd.incidents.payload import notification_payload
@@ -77,10 +79,8 @@ class Ledger:
 
     async def load(self, incident_id: int, *, lock: bool = True) -> Incident:
         """The incident, row-locked on PostgreSQL until the transaction ends."""
-        query = select(inc).where(inc.c.id == incident_id)
-        if lock and self.postgres:
-            query = query.with_for_update()
-        row = (await self.conn.execute(query)).first()
+        query = _LOAD_LOCKED if lock and self.postgres else _LOAD
+        row = (await self.conn.execute(query, {"incident_id": incident_id})).first()
         if row is None:
             raise IncidentNotFound(incident_id)
         return incident_from_row(row)
@@ -99,17 +99,16 @@ class Ledger:
             "state": State.OPEN.value,
             **values,
         }
-        result = await self.conn.execute(insert(inc).values(row).returning(inc))
+        result = await self.conn.execute(_CREATE, row)
         return incident_from_row(result.one())
 
     async def update(self, incident: Incident, **values: Any) -> Incident:
         """Change the incident's row; the new row comes back in the same statement (RETURNING:
         SQLite >= 3.35 and PostgreSQL), the incident is written several times per alert."""
+        values = {"updated_at": self.now, **values}
         result = await self.conn.execute(
-            update(inc)
-            .where(inc.c.id == incident.id)
-            .values(updated_at=self.now, **values)
-            .returning(inc)
+            _incident_update(tuple(sorted(values))),
+            {"incident_id": incident.id, **{f"new_{k}": v for k, v in values.items()}},
         )
         return incident_from_row(result.one())
 
@@ -154,14 +153,15 @@ class Ledger:
         incident = await self.update(incident, seq=seq)
         event = Event(incident.id, seq, self.now, kind, actor, dict(detail or {}))
         await self.conn.execute(
-            insert(ev).values(
-                incident_id=incident.id,
-                seq=seq,
-                time=self.now,
-                kind=kind,
-                actor=actor,
-                detail=event.detail,
-            )
+            insert(ev),
+            {
+                "incident_id": incident.id,
+                "seq": seq,
+                "time": self.now,
+                "kind": kind,
+                "actor": actor,
+                "detail": event.detail,
+            },
         )
         return incident, event
 
@@ -192,32 +192,12 @@ class Ledger:
         Settling runs for every alert that joins, so reading every member row each time would
         make an incident of n alerts cost n² (measured: 146 new alerts/s at 1,000 alerts).
         """
-        rows = await self.conn.execute(
-            select(ia.c.role, ia.c.status, ia.c.severity, ia.c.muted, func.count())
-            .where(ia.c.incident_id == incident_id)
-            .group_by(ia.c.role, ia.c.status, ia.c.severity, ia.c.muted)
-        )
+        rows = await self.conn.execute(_MEMBER_GROUPS, {"incident_id": incident_id})
         return [MemberGroup(*row) for row in rows]
 
     async def alert_rows(self, incident_id: int) -> list[dict[str, Any]]:
         """The incident's alerts with their stored labels, annotations, times and mute reason."""
-        rows = await self.conn.execute(
-            select(
-                ia.c.fingerprint,
-                ia.c.role,
-                ia.c.muted,
-                ia.c.status,
-                al.c.labels,
-                al.c.annotations,
-                al.c.starts_at,
-                al.c.ends_at,
-                al.c.generator_url,
-                al.c.source,
-            )
-            .select_from(ia.join(al, al.c.fingerprint == ia.c.fingerprint))
-            .where(ia.c.incident_id == incident_id)
-            .order_by(ia.c.joined_at, ia.c.fingerprint)
-        )
+        rows = await self.conn.execute(_ALERT_ROWS, {"incident_id": incident_id})
         return [dict(r._mapping) for r in rows]
 
     async def events(self, incident_id: int) -> list[Event]:
@@ -278,15 +258,57 @@ class Ledger:
         muted: str | None,
     ) -> None:
         await self.conn.execute(
-            insert(ia).values(
-                incident_id=incident_id,
-                fingerprint=fingerprint,
-                role=role,
-                item=item,
-                severity=severity,
-                status=status,
-                muted=muted,
-                joined_at=self.now,
-                updated_at=self.now,
-            )
+            insert(ia),
+            {
+                "incident_id": incident_id,
+                "fingerprint": fingerprint,
+                "role": role,
+                "item": item,
+                "severity": severity,
+                "status": status,
+                "muted": muted,
+                "joined_at": self.now,
+                "updated_at": self.now,
+            },
         )
+
+
+# The statements of the hot paths (opening, joining, settling, notifying) are built once:
+# building one per call cost as much CPU as running it (an update: 281 vs 141 µs).
+_LOAD = select(inc).where(inc.c.id == bindparam("incident_id"))
+_LOAD_LOCKED = _LOAD.with_for_update()
+_CREATE = insert(inc).returning(inc)
+_MEMBER_GROUPS = (
+    select(ia.c.role, ia.c.status, ia.c.severity, ia.c.muted, func.count())
+    .where(ia.c.incident_id == bindparam("incident_id"))
+    .group_by(ia.c.role, ia.c.status, ia.c.severity, ia.c.muted)
+)
+_ALERT_ROWS = (
+    select(
+        ia.c.fingerprint,
+        ia.c.role,
+        ia.c.muted,
+        ia.c.status,
+        al.c.labels,
+        al.c.annotations,
+        al.c.starts_at,
+        al.c.ends_at,
+        al.c.generator_url,
+        al.c.source,
+    )
+    .select_from(ia.join(al, al.c.fingerprint == ia.c.fingerprint))
+    .where(ia.c.incident_id == bindparam("incident_id"))
+    .order_by(ia.c.joined_at, ia.c.fingerprint)
+)
+
+
+@lru_cache(maxsize=64)
+def _incident_update(columns: tuple[str, ...]) -> ReturningUpdate[Any]:
+    """UPDATE incidents SET <columns> ... RETURNING the row, one per set of columns changed;
+    the values are bound as new_<column>."""
+    return (
+        update(inc)
+        .where(inc.c.id == bindparam("incident_id"))
+        .values({column: bindparam(f"new_{column}") for column in columns})
+        .returning(inc)
+    )
