@@ -1,4 +1,5 @@
-"""`watchd incidents | incident | ack | resolve | comment | silence | change | problems`.
+"""`watchd incidents | incident | ack | resolve | comment | silence | change | problems |
+problem close`.
 
 These talk to the store directly with the same config as the daemon, so they work whether it
 runs or not (SQLite in WAL mode lets both share the file). cli.py calls `add_commands`.
@@ -21,6 +22,7 @@ from watchd.durations import parse_duration
 from watchd.incidents.changes import ChangeError
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.incidents.lifecycle import TransitionError
+from watchd.incidents.problems import ProblemNotFound
 from watchd.incidents.service import IncidentService
 from watchd.incidents.settings import IncidentSettings
 from watchd.incidents.silences import SilenceError
@@ -88,6 +90,13 @@ def add_commands(sub: Any, command: Command) -> None:
     cmd.add_argument("--json", action="store_true", help="print JSON")
     cmd.set_defaults(func=_run(_problems))
 
+    cmd = command("problem", "Problems: close one (its incidents stop counting towards a new one).")
+    cmd.add_argument("action", choices=["close"])
+    cmd.add_argument("id", type=int)
+    cmd.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
+    cmd.add_argument("--comment", default="", help="what was done about it")
+    cmd.set_defaults(func=_run(_problem))
+
 
 Handler = Callable[[IncidentService, argparse.Namespace], Awaitable[int]]
 
@@ -115,7 +124,14 @@ async def _with_service(url: str, config: Any, handler: Handler, args: argparse.
     service = IncidentService(store.engine, clock=clock, settings=lambda: settings)
     try:
         return await handler(service, args)
-    except (IncidentNotFound, TransitionError, SilenceError, ChangeError, ValueError) as exc:
+    except (  # ProblemClosed is a ValueError
+        IncidentNotFound,
+        ProblemNotFound,
+        TransitionError,
+        SilenceError,
+        ChangeError,
+        ValueError,
+    ) as exc:
         print(f"error: {exc}")
         return 1
     except StoreError as exc:
@@ -250,4 +266,10 @@ async def _problems(service: IncidentService, args: argparse.Namespace) -> int:
         print("no problems")
     for p in found:
         print(f"{p['id']:>5}  {p['state']:<7} {len(p['incidents'])} incidents  {p['title']}")
+    return 0
+
+
+async def _problem(service: IncidentService, args: argparse.Namespace) -> int:
+    problem = await service.close_problem(args.id, args.by, args.comment)
+    print(f"problem {problem['id']} closed by {problem['closed_by']}")
     return 0

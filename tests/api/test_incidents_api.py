@@ -137,3 +137,38 @@ async def test_without_a_by_field_the_actor_is_the_tokens_name(
     async with http.post(f"{base}/api/v1/silences", json=body, headers=auth["write"]) as resp:
         assert resp.status == 201
         assert (await resp.json())["created_by"] == "oncall"
+
+
+async def test_a_problem_is_closed_with_who_and_why_once(
+    base: str, http: aiohttp.ClientSession, auth: Headers, pipeline: AlertPipeline
+) -> None:
+    """POST .../problems/{id}/close records the closer and the comment; a second close is 409,
+    an unknown problem 404, a read token 403."""
+    clock = FakeClock()
+    driver = AlertPipeline(pipeline.engine, clock=clock, settings=pipeline.settings)
+    for _ in range(3):  # the key recurring three times in a week opens a problem
+        await driver.submit((alert("db1"),))
+        await driver.submit((alert("db1", firing=False),))
+        await clock.advance(7200)
+    async with http.get(f"{base}/api/v1/problems?state=open", headers=auth["read"]) as resp:
+        (problem,) = (await resp.json())["problems"]
+    url = f"{base}/api/v1/problems/{problem['id']}/close"
+    body = {"by": "ana", "comment": "replaced the disk"}
+    async with http.post(url, json=body, headers=auth["read"]) as resp:
+        assert resp.status == 403
+    async with http.post(url, json=body, headers=auth["write"]) as resp:
+        assert resp.status == 200
+        closed = await resp.json()
+    assert (closed["state"], closed["closed_by"], closed["resolution"]) == (
+        "closed",
+        "ana",
+        "replaced the disk",
+    )
+    assert closed["incidents"] == problem["incidents"]
+    async with http.post(url, json=body, headers=auth["write"]) as resp:
+        assert resp.status == 409
+        assert "closed already" in (await resp.json())["error"]
+    async with http.post(
+        f"{base}/api/v1/problems/999/close", json=body, headers=auth["write"]
+    ) as resp:
+        assert resp.status == 404

@@ -11,7 +11,7 @@ import pytest
 
 from tests.incidents.conftest import alert, settings_from
 from watchd.cli_incidents import add_commands
-from watchd.clock import SystemClock
+from watchd.clock import FakeClock, SystemClock
 from watchd.pipeline import AlertPipeline
 from watchd.store import Store
 
@@ -94,3 +94,30 @@ def test_cli_change_add_and_problems(config: Path, capsys: pytest.CaptureFixture
     assert run(config, "change", "add", "nope", "patching") == 1
     assert run(config, "problems") == 0
     assert "no problems" in capsys.readouterr().out
+    assert run(config, "problem", "close", "7") == 1
+    assert "There is no problem 7" in capsys.readouterr().out
+
+
+def test_cli_problem_close(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`watchd problem close ID --comment` closes an open problem; closing it again fails."""
+
+    async def recur_three_times() -> None:
+        clock = FakeClock()
+        store = await Store.open(f"sqlite:///{tmp_path}/state/watchd.db", clock=clock)
+        pipeline = AlertPipeline(store.engine, clock=clock, settings=settings_from({}))
+        for _ in range(3):
+            await pipeline.submit((alert("web1"),))
+            await pipeline.submit((alert("web1", firing=False),))
+            await clock.advance(7200)
+        await store.close()
+
+    asyncio.run(recur_three_times())
+    capsys.readouterr()  # the pipeline's own log lines
+    assert run(config, "problems", "--json") == 0
+    (problem,) = json.loads(capsys.readouterr().out)
+    assert run(config, "problem", "close", str(problem["id"]), "--by", "ana") == 0
+    assert f"problem {problem['id']} closed by ana" in capsys.readouterr().out
+    assert run(config, "problem", "close", str(problem["id"])) == 1
+    assert "closed already" in capsys.readouterr().out

@@ -3,7 +3,10 @@ and the log receiver's delivery of the outbox."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.incidents.conftest import Harness, alert
+from watchd.incidents.problems import ProblemClosed, ProblemNotFound
 from watchd.incidents.service import IncidentService
 from watchd.incidents.timers import IncidentTimers
 
@@ -80,6 +83,38 @@ async def test_third_recurrence_in_a_week_opens_a_problem(harness: Harness) -> N
     incidents = await harness.incidents()
     assert problem["incidents"] == [i["id"] for i in incidents]
     assert (incidents[2]["id"], "problem_opened") in await harness.notifications()
+
+
+async def test_a_closed_problem_records_who_and_why_and_recurrences_start_counting_afresh(
+    harness: Harness,
+) -> None:
+    """Closing a problem records its closer and resolution; a later incident of the key opens
+    no new problem until the threshold is reached again after the closing."""
+
+    async def recur() -> None:
+        await harness.send(alert("db1"))
+        await harness.send(alert("db1", firing=False))
+        await harness.clock.advance(7200)  # past the reopen window
+
+    for _ in range(3):
+        await recur()
+    (problem,) = await service(harness).problems()
+    closed = await service(harness).close_problem(problem["id"], "ana", "replaced the disk")
+    assert (closed["state"], closed["closed_by"], closed["resolution"]) == (
+        "closed",
+        "ana",
+        "replaced the disk",
+    )
+    assert closed["closed_at"] == harness.clock.now()
+    with pytest.raises(ProblemClosed):
+        await service(harness).close_problem(problem["id"], "ana", "")
+    with pytest.raises(ProblemNotFound):
+        await service(harness).close_problem(problem["id"] + 1, "ana", "")
+    for _ in range(2):
+        await recur()
+    assert [p["state"] for p in await service(harness).problems()] == ["closed"]
+    await recur()
+    assert [p["state"] for p in await service(harness).problems()] == ["open", "closed"]
 
 
 async def test_change_mutes_item_and_children_and_links_incidents(harness: Harness) -> None:

@@ -5,7 +5,8 @@
     POST /api/v1/incidents/{id}/ack|unack|resolve|close|comment   write  {"by", "comment"|"text"}
     GET  /api/v1/silences[?all=1]   POST /api/v1/silences   DELETE /api/v1/silences/{id}
     GET  /api/v1/changes            POST /api/v1/changes
-    GET  /api/v1/problems[?state=]  GET /api/v1/alerts[?status=]
+    GET  /api/v1/problems[?state=]  POST /api/v1/problems/{id}/close  {"by", "comment"}
+    GET  /api/v1/alerts[?status=]
 
 The actor of an action is the `by` field of the body, else the name of the request's token,
 else "api".
@@ -27,6 +28,7 @@ from watchd.durations import parse_duration
 from watchd.incidents.changes import ChangeError
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.incidents.lifecycle import TransitionError
+from watchd.incidents.problems import ProblemClosed, ProblemNotFound
 from watchd.incidents.service import IncidentService
 from watchd.incidents.silences import SilenceError
 
@@ -85,19 +87,19 @@ async def _body(request: web.Request, model: type[Any]) -> Any:
         raise ApiError(400, f"Field '{where}': {first['msg']}.") from exc
 
 
-def _id(request: web.Request) -> int:
+def _id(request: web.Request, kind: str = "incident") -> int:
     raw = request.match_info["id"]
     if not raw.isdigit():
-        raise ApiError(400, f"The incident id must be a number, not {raw!r}.")
+        raise ApiError(400, f"The {kind} id must be a number, not {raw!r}.")
     return int(raw)
 
 
 async def _guard(call: Awaitable[Any]) -> Any:
     try:
         return await call
-    except IncidentNotFound as exc:
+    except (IncidentNotFound, ProblemNotFound) as exc:
         raise ApiError(404, str(exc)) from exc
-    except TransitionError as exc:
+    except (TransitionError, ProblemClosed) as exc:
         raise ApiError(409, str(exc)) from exc
     except (SilenceError, ChangeError) as exc:
         raise ApiError(400, f"Field '{exc.field}': {exc}") from exc
@@ -213,6 +215,18 @@ async def list_problems(request: web.Request) -> web.Response:
     return web.json_response({"problems": found})
 
 
+@require_scope("write")
+@accepts(ActionBody)
+async def close_problem(request: web.Request) -> web.Response:
+    """Close an open problem; `comment` records what was done about it."""
+    problem_id = _id(request, "problem")
+    body = await _body(request, ActionBody)
+    closed = await _guard(
+        request.app[SERVICE].close_problem(problem_id, actor(request, body.by), body.comment)
+    )
+    return web.json_response(closed)
+
+
 @require_scope("read")
 async def list_alerts(request: web.Request) -> web.Response:
     found = await request.app[SERVICE].alerts(status=request.query.get("status"))
@@ -232,4 +246,5 @@ def add_routes(app: web.Application, service: IncidentService) -> None:
     app.router.add_get("/api/v1/changes", list_changes)
     app.router.add_post("/api/v1/changes", post_change)
     app.router.add_get("/api/v1/problems", list_problems)
+    app.router.add_post("/api/v1/problems/{id}/close", close_problem)
     app.router.add_get("/api/v1/alerts", list_alerts)

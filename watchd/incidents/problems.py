@@ -2,7 +2,8 @@
 
 The incident that crosses the threshold opens the problem, every incident of the period is
 linked to it, and a "problem_opened" notification goes out; later incidents of the key join
-the open problem until someone closes it.
+the open problem until someone closes it (`close_problem`: API, CLI). Once closed, only
+incidents opened after the closing count towards a new problem.
 """
 
 from __future__ import annotations
@@ -22,15 +23,21 @@ async def note_opened(ledger: Ledger, incident: Incident) -> Incident:
     """Link a newly opened incident to its key's problem, opening one at the threshold."""
     cfg = ledger.settings.incidents
     conn = ledger.conn
-    open_problem = (
+    latest = (
         await conn.execute(
-            select(t.c.id).where(t.c.key == incident.key, t.c.state == "open").limit(1)
+            select(t.c.id, t.c.state, t.c.closed_at)
+            .where(t.c.key == incident.key)
+            .order_by(t.c.opened_at.desc(), t.c.id.desc())
+            .limit(1)
         )
-    ).scalar()
-    if open_problem is not None:
-        incident = await ledger.update(incident, problem_id=open_problem)
-        return await ledger.event(incident, "problem_linked", "watchd", {"problem": open_problem})
+    ).first()
+    if latest is not None and latest.state == "open":
+        incident = await ledger.update(incident, problem_id=latest.id)
+        return await ledger.event(incident, "problem_linked", "watchd", {"problem": latest.id})
     since = ledger.now - cfg.problem_period
+    if latest is not None and latest.closed_at is not None:
+        # The incidents that led to the closed problem were dealt with there.
+        since = max(since, latest.closed_at)
     recent = list(
         (
             await conn.execute(
@@ -58,13 +65,49 @@ async def note_opened(ledger: Ledger, incident: Incident) -> Incident:
     return await ledger.notify(incident, "problem_opened", detail)
 
 
-async def list_problems(conn: AsyncConnection, *, state: str | None = None) -> list[dict[str, Any]]:
-    """Problems, newest first, each with the ids of its incidents."""
+class ProblemNotFound(LookupError):
+    """There is no problem `problem_id`."""
+
+    def __init__(self, problem_id: int) -> None:
+        super().__init__(f"There is no problem {problem_id}.")
+        self.problem_id = problem_id
+
+
+class ProblemClosed(ValueError):
+    """The problem is closed already."""
+
+    def __init__(self, problem_id: int) -> None:
+        super().__init__(f"Problem {problem_id} is closed already.")
+        self.problem_id = problem_id
+
+
+async def close_problem(
+    conn: AsyncConnection, problem_id: int, *, by: str, resolution: str, now: float
+) -> dict[str, Any]:
+    """Close an open problem, recording who closed it and what was done about it."""
+    result = await conn.execute(
+        update(t)
+        .where(t.c.id == problem_id, t.c.state == "open")
+        .values(state="closed", closed_at=now, closed_by=by, resolution=resolution or None)
+    )
+    if result.rowcount == 0:
+        exists = (await conn.execute(select(t.c.id).where(t.c.id == problem_id))).first()
+        raise ProblemClosed(problem_id) if exists else ProblemNotFound(problem_id)
+    [problem] = await list_problems(conn, problem_id=problem_id)
+    return problem
+
+
+async def list_problems(
+    conn: AsyncConnection, *, state: str | None = None, problem_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Problems, newest first, each with the ids of its incidents (or only `problem_id`)."""
     query = select(t, func.count(inc.c.id).label("incident_count")).select_from(
         t.outerjoin(inc, inc.c.problem_id == t.c.id)
     )
     if state is not None:
         query = query.where(t.c.state == state)
+    if problem_id is not None:
+        query = query.where(t.c.id == problem_id)
     rows = (await conn.execute(query.group_by(t.c.id).order_by(t.c.opened_at.desc()))).all()
     out = []
     for r in rows:
@@ -77,6 +120,8 @@ async def list_problems(conn: AsyncConnection, *, state: str | None = None) -> l
                 "state": r.state,
                 "opened_at": r.opened_at,
                 "closed_at": r.closed_at,
+                "closed_by": r.closed_by,
+                "resolution": r.resolution,
                 "incidents": sorted(ids),
             }
         )

@@ -176,6 +176,13 @@ class IncidentService:
         async with self._reading("list problems") as conn:
             return await problems.list_problems(conn, state=state)
 
+    async def close_problem(self, problem_id: int, by: str, resolution: str = "") -> dict[str, Any]:
+        """Close an open problem (ProblemNotFound, ProblemClosed otherwise)."""
+        async with self._writing("close a problem") as conn:
+            return await problems.close_problem(
+                conn, problem_id, by=by, resolution=resolution, now=self._clock.now()
+            )
+
     async def alerts(self, *, status: str | None = None) -> list[dict[str, Any]]:
         """Stored alerts with the incident they belong to and why they are muted, if they are."""
         query = select(al, ia.c.incident_id, ia.c.role, ia.c.muted).select_from(

@@ -32,6 +32,8 @@ problems = Table(
     Column("state", String(16), nullable=False),
     Column("opened_at", Double, nullable=False),
     Column("closed_at", Double, nullable=True),
+    Column("closed_by", String(), nullable=True),
+    Column("resolution", Text, nullable=True),  # the closer's comment: what was done about it
     Index("ix_problems_key_state", "key", "state"),
 )
 
