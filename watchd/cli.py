@@ -16,6 +16,7 @@ from watchd.cli_incidents import add_commands as add_incident_commands
 from watchd.cli_notify import add_commands as add_notify_commands
 from watchd.cli_report import add_commands as add_report_commands
 from watchd.config import Config, ConfigError, load_config
+from watchd.logging import configure_logging
 
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -26,6 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
+    # Commands print their results on stdout; what the code they call logs goes to stderr, at
+    # warning and above, so `--json` output stays parseable. `run` sets up its own logging.
+    configure_logging("warning", stream=sys.stderr)
     code: int = args.func(args)
     return code
 

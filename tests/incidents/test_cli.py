@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
+import structlog
 
 from tests.incidents.conftest import alert, settings_from
+from watchd import cli
 from watchd.cli_incidents import add_commands
 from watchd.clock import FakeClock, SystemClock
+from watchd.logging import get_logger
 from watchd.pipeline import AlertPipeline
 from watchd.store import Store
 
@@ -121,3 +125,27 @@ def test_cli_problem_close(
     assert f"problem {problem['id']} closed by ana" in capsys.readouterr().out
     assert run(config, "problem", "close", str(problem["id"])) == 1
     assert "closed already" in capsys.readouterr().out
+
+
+def test_cli_log_lines_go_to_stderr_and_json_stays_parseable(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through `watchd` itself, stdout carries only the command's output; log lines (warning
+    and up) go to stderr."""
+    saved = structlog.get_config()
+    handlers = list(logging.getLogger().handlers)
+    levels = {name: logging.getLogger(name).level for name in ("", "watchd", "collectors")}
+    capsys.readouterr()
+    try:
+        assert cli.main(["incidents", "--json", "-c", str(config)]) == 0
+        get_logger("watchd.store").warning("store is slow", seconds=3)
+        get_logger("watchd.store").info("not shown")
+        out, err = capsys.readouterr()
+    finally:  # the setup holds this test's captured stderr: later tests must not write to it
+        structlog.configure(**saved)
+        for handler in [h for h in logging.getLogger().handlers if h not in handlers]:
+            logging.getLogger().removeHandler(handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    assert [i["item"] for i in json.loads(out)] == ["db1"]
+    assert "store is slow" in err and "not shown" not in err + out
