@@ -177,33 +177,6 @@ async def claim(
     return sorted(got, key=lambda r: order[r["id"]])
 
 
-async def record(
-    engine: AsyncEngine,
-    settings: IncidentSettings,
-    attempts: Sequence[Attempt],
-    *,
-    release: Sequence[int] = (),
-    group: tuple[str, str, Group] | None = None,
-    now: float,
-) -> None:
-    """Write attempts to the delivery log and the outbox, timeline events to their incidents,
-    give back leased rows not tried (`release`), and move the group's timers, in one go."""
-    async with _writing(engine, "record notification deliveries") as conn:
-        await _write(conn, settings, attempts, release, group, now)
-
-
-async def _write(
-    conn: AsyncConnection,
-    settings: IncidentSettings,
-    attempts: Sequence[Attempt],
-    release: Sequence[int],
-    group: tuple[str, str, Group] | None,
-    now: float,
-) -> None:
-    await _write_attempts(conn, settings, [(a, now) for a in attempts])
-    await _release_and_group(conn, release, [group] if group is not None else [])
-
-
 async def _write_attempts(
     conn: AsyncConnection, settings: IncidentSettings, attempts: Sequence[tuple[Attempt, float]]
 ) -> None:
@@ -391,4 +364,5 @@ async def expire(
         )
         for r in rows
     ]
-    await record(engine, settings, attempts, now=now)
+    async with _writing(engine, "record expired notifications") as conn:
+        await _write_attempts(conn, settings, [(a, now) for a in attempts])
