@@ -293,10 +293,8 @@ class Correlator:
                 "item": item,
                 "severity": labels.get("severity", "none"),
                 "escalation_policy": policy,
-            }
-        )
-        incident = await self.ledger.event(
-            incident, "opened", SYSTEM, {"fingerprint": alert.fingerprint, "key": key}
+            },
+            event=("opened", SYSTEM, {"fingerprint": alert.fingerprint, "key": key}),
         )
         change = None
         if item:

@@ -85,11 +85,15 @@ class Ledger:
             raise IncidentNotFound(incident_id)
         return incident_from_row(row)
 
-    async def create(self, values: dict[str, Any]) -> Incident:
+    async def create(
+        self, values: dict[str, Any], *, event: tuple[str, str, dict[str, Any]] | None = None
+    ) -> Incident:
+        """A new incident row; `event` (kind, actor, detail) is its first timeline entry, written
+        with it (seq 1) rather than as an update of the new row afterwards."""
         row = {
             "title": "",
             "item": "",
-            "seq": 0,
+            "seq": 0 if event is None else 1,
             "audible": False,
             "escalation_step": 0,
             "sla_ack_breached": False,
@@ -100,7 +104,11 @@ class Ledger:
             **values,
         }
         result = await self.conn.execute(_CREATE, row)
-        return incident_from_row(result.one())
+        incident = incident_from_row(result.one())
+        if event is not None:
+            kind, actor, detail = event
+            await self._insert_event(Event(incident.id, 1, self.now, kind, actor, dict(detail)))
+        return incident
 
     async def update(self, incident: Incident, **values: Any) -> Incident:
         """Change the incident's row; the new row comes back in the same statement (RETURNING:
@@ -126,18 +134,24 @@ class Ledger:
         detail: dict[str, Any] | None = None,
         *,
         receivers: Sequence[str] | None = None,
+        changes: dict[str, Any] | None = None,
     ) -> Incident:
         """A notification intent: a "notification" timeline event and one outbox row per
         receiver, keyed "<incident>:<seq>", in the caller's transaction.
 
         `receivers` overrides the router seam (escalation steps name their own receivers).
+        `changes` are written to the incident row in the same statement as the event's seq.
         """
         names = list(receivers) if receivers is not None else None
         probe = Event(incident.id, incident.seq + 1, self.now, kind, "watchd", dict(detail or {}))
         if names is None:
             names = receivers_for(self.settings, incident, probe)
         incident, event = await self._append(
-            incident, "notification", "watchd", {"kind": kind, "receivers": names, **(detail or {})}
+            incident,
+            "notification",
+            "watchd",
+            {"kind": kind, "receivers": names, **(detail or {})},
+            changes,
         )
         await self._outbox(
             incident,
@@ -147,23 +161,31 @@ class Ledger:
         return incident
 
     async def _append(
-        self, incident: Incident, kind: str, actor: str, detail: dict[str, Any] | None
+        self,
+        incident: Incident,
+        kind: str,
+        actor: str,
+        detail: dict[str, Any] | None,
+        changes: dict[str, Any] | None = None,
     ) -> tuple[Incident, Event]:
         seq = incident.seq + 1
-        incident = await self.update(incident, seq=seq)
+        incident = await self.update(incident, seq=seq, **(changes or {}))
         event = Event(incident.id, seq, self.now, kind, actor, dict(detail or {}))
+        await self._insert_event(event)
+        return incident, event
+
+    async def _insert_event(self, event: Event) -> None:
         await self.conn.execute(
             insert(ev),
             {
-                "incident_id": incident.id,
-                "seq": seq,
-                "time": self.now,
-                "kind": kind,
-                "actor": actor,
+                "incident_id": event.incident_id,
+                "seq": event.seq,
+                "time": event.time,
+                "kind": event.kind,
+                "actor": event.actor,
                 "detail": event.detail,
             },
         )
-        return incident, event
 
     async def _outbox(self, incident: Incident, event: Event, names: Sequence[str]) -> None:
         if not names:

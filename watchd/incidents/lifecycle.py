@@ -49,10 +49,16 @@ async def settle(ledger: Ledger, incident: Incident, *, resolved_now: bool = Fal
     audible = incident.state.active and any(m.muted is None for m in firing)
     if audible and not incident.audible:
         kind = {None: "opened", "resolved": "reopened"}.get(incident.notified, "unmuted")
-        incident = await ledger.update(
-            incident, audible=True, notified="firing", notified_at=ledger.now, escalation_step=0
+        incident = await ledger.notify(
+            incident,
+            kind,
+            changes={
+                "audible": True,
+                "notified": "firing",
+                "notified_at": ledger.now,
+                "escalation_step": 0,
+            },
         )
-        incident = await ledger.notify(incident, kind)
     elif not audible and incident.audible:
         incident = await ledger.update(incident, audible=False)
         if incident.state.active:
@@ -61,8 +67,9 @@ async def settle(ledger: Ledger, incident: Incident, *, resolved_now: bool = Fal
     if not incident.state.active and incident.notified == "firing":
         held = sorted({m.muted for m in own if m.muted})
         if not held:
-            incident = await ledger.update(incident, notified="resolved", notified_at=ledger.now)
-            incident = await ledger.notify(incident, "resolved")
+            incident = await ledger.notify(
+                incident, "resolved", changes={"notified": "resolved", "notified_at": ledger.now}
+            )
         elif resolved_now:
             incident = await ledger.event(
                 incident, "resolved_notification_held", SYSTEM, {"until_end_of": held}
