@@ -82,8 +82,15 @@ def _is_secret(key: str) -> bool:
     return key != "event" and _SECRET_KEY.search(key) is not None
 
 
-def _timestamper() -> Processor:
-    return structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp")
+def _shared_processors() -> list[Processor]:
+    """What every line gets, watchd's own and the libraries' (stdlib) alike."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        redact_secrets,
+    ]
 
 
 def _renderer(fmt: Format, stream: TextIO) -> list[Processor]:
@@ -118,14 +125,7 @@ def configure_logging(
     # through the stdlib (two LogRecords per line) a line cost twice as much, and a burst
     # of new alerts logs one line per alert.
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.stdlib.add_logger_name,
-            _timestamper(),
-            redact_secrets,
-            *renderer,
-        ],
+        processors=[*_shared_processors(), *renderer],
         wrapper_class=structlog.make_filtering_bound_logger(own_level),
         logger_factory=lambda name="": _NamedWriteLogger(out, name),
         # Not cached: a logger created at import time must follow a later reconfiguration.
@@ -134,13 +134,7 @@ def configure_logging(
     handler = _WatchdHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[
-                structlog.contextvars.merge_contextvars,
-                structlog.stdlib.add_log_level,
-                structlog.stdlib.add_logger_name,
-                _timestamper(),
-                redact_secrets,
-            ],
+            foreign_pre_chain=_shared_processors(),
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
         )
     )
