@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.ingest.test_mqtt_ingest import Broker
+from tests.mqtt_broker import Broker
 from tests.notify.conftest import Hook, Notify, alert, ok
 
 
@@ -284,77 +284,47 @@ async def test_exec_timeout_kills_the_process_group(make_notify: Any, tmp_path: 
         raise AssertionError("the command's child process survived the timeout")
 
 
+def bus(broker: Broker, **extra: str) -> dict[str, Any]:
+    """The config of an mqtt receiver named "bus" publishing to ops/events on `broker`."""
+    receiver = {"name": "bus", "kind": "mqtt", "host": "127.0.0.1", "topic": "ops/events"}
+    return {"receivers": [{**receiver, "port": broker.port, **extra}]}
+
+
 @pytest.mark.integration
 async def test_mqtt_publishes_events_with_qos1_and_a_retained_state(
-    make_notify: Any, tmp_path: Path
+    make_notify: Any, broker: Broker
 ) -> None:
     """Each incident event is published to the topic, and the incident's state is retained on its own topic."""
-    broker = Broker(tmp_path)
-    broker.start()
-    try:
-        notify: Notify = await make_notify(
-            {
-                "receivers": [
-                    {
-                        "name": "bus",
-                        "kind": "mqtt",
-                        "host": "127.0.0.1",
-                        "port": broker.port,
-                        "topic": "ops/events",
-                        "state_topic": "ops/incidents/{id}",
-                    }
-                ]
-            }
-        )
-        await notify.send(alert("db1"))
-        await notify.pump(1)
-        assert {r["state"] for r in await notify.outbox("bus")} == {"delivered"}
-        proc = await asyncio.create_subprocess_exec(
-            "mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-t", "ops/incidents/1", "-C", "1", "-W", "5",
-            stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, _ = await asyncio.wait_for(proc.communicate(), 10)
-        assert json.loads(out)["state"] == "open"
-    finally:
-        broker.stop()
+    notify: Notify = await make_notify(bus(broker, state_topic="ops/incidents/{id}"))
+    await notify.send(alert("db1"))
+    await notify.pump(1)
+    assert {r["state"] for r in await notify.outbox("bus")} == {"delivered"}
+    proc = await asyncio.create_subprocess_exec(
+        "mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-t", "ops/incidents/1", "-C", "1", "-W", "5",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 10)
+    assert json.loads(out)["state"] == "open"
 
 
 @pytest.mark.integration
 async def test_mqtt_keeps_one_connection_and_reconnects_after_a_broker_restart(
-    make_notify: Any, tmp_path: Path
+    make_notify: Any, broker: Broker, tmp_path: Path
 ) -> None:
     """Pages go out over one connection; after the broker restarts, the next page reconnects."""
-    broker = Broker(tmp_path)
+    notify: Notify = await make_notify(bus(broker, backoff_initial="1s"))
+    for item in ("db1", "db2", "db3"):
+        await notify.send(alert(item))
+        await notify.pump(1)
+    assert [r["state"] for r in await notify.outbox("bus")] == ["delivered"] * 3
+    log = tmp_path / "mosquitto.log"
+    assert log.read_text().count("New client connected") == 1
+    broker.stop()
     broker.start()
-    try:
-        notify: Notify = await make_notify(
-            {
-                "receivers": [
-                    {
-                        "name": "bus",
-                        "kind": "mqtt",
-                        "host": "127.0.0.1",
-                        "port": broker.port,
-                        "topic": "ops/events",
-                        "backoff_initial": "1s",
-                    }
-                ]
-            }
-        )
-        for item in ("db1", "db2", "db3"):
-            await notify.send(alert(item))
-            await notify.pump(1)
-        assert [r["state"] for r in await notify.outbox("bus")] == ["delivered"] * 3
-        log = tmp_path / "mosquitto.log"
-        assert log.read_text().count("New client connected") == 1
-        broker.stop()
-        broker.start()
-        await notify.send(alert("db4"))
-        for _ in range(20):
-            await notify.pump(1)
-            if {r["state"] for r in await notify.outbox("bus")} == {"delivered"}:
-                break
-            await notify.clock.advance(2)
-        assert [r["state"] for r in await notify.outbox("bus")] == ["delivered"] * 4
-    finally:
-        broker.stop()
+    await notify.send(alert("db4"))
+    for _ in range(20):
+        await notify.pump(1)
+        if {r["state"] for r in await notify.outbox("bus")} == {"delivered"}:
+            break
+        await notify.clock.advance(2)
+    assert [r["state"] for r in await notify.outbox("bus")] == ["delivered"] * 4
