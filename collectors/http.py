@@ -22,9 +22,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import aiohttp
 from cryptography import x509
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
@@ -32,6 +30,7 @@ from pydantic import (
 from yarl import URL
 
 from collectors.fields import Regex
+from watchd.configbase import Strict
 from watchd.model import CheckContext, CheckResult, Sample, Status
 from watchd.secrets import SecretError, SecretRef
 
@@ -47,14 +46,12 @@ def _upper(value: object) -> object:
     return value.upper() if isinstance(value, str) else value
 
 
-class BasicAuthConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class BasicAuthConfig(Strict):
     username: str
     password: SecretRef
 
 
-class HttpConfig(BaseModel):
+class HttpConfig(Strict):
     """What to request and what answer counts as healthy.
 
     `expect_status` defaults to every 2xx code: with redirects followed, the final answer of
@@ -62,8 +59,6 @@ class HttpConfig(BaseModel):
     `follow_redirects = false`. `http_response_seconds` runs until the body is read (up to
     `max_body_bytes`), so it includes the transfer a user waits for.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: str
     method: Annotated[Method, BeforeValidator(_upper)] = "GET"

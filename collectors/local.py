@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from watchd.configbase import Strict
 from watchd.model import CheckContext, CheckResult, Sample, Status
 
 Probe = Literal["cpu", "memory", "swap", "load", "disk", "diskio", "netio", "process"]
@@ -45,14 +46,12 @@ _NOT_DISKS = ("loop", "ram", "zram")
 _CPU_FIRST_INTERVAL = 0.2
 
 
-class LocalConfig(BaseModel):
+class LocalConfig(Strict):
     """The probe and its own options; warn/crit compare the probe's main metric.
 
     Main metrics: percent used for cpu, memory, swap and disk (each mount), and the
     5-minute load per core for load.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     probe: Probe
     mounts: list[str] = []  # disk: empty means every real (non-pseudo, non-image) filesystem

@@ -24,18 +24,17 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from collectors.perfdata import parse_output
+from watchd.configbase import Strict
 from watchd.model import CheckContext, CheckResult, Sample, Status
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
 
 
-class NagiosConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class NagiosConfig(Strict):
     command: list[str] = Field(min_length=1)
     plugin_dirs: list[Path] = [Path("/usr/lib/nagios/plugins"), Path("/usr/lib/monitoring-plugins")]
     env: dict[str, str] = {}

@@ -13,16 +13,15 @@ from pathlib import Path
 from typing import ClassVar
 
 import icmplib
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from watchd.configbase import Strict
 from watchd.model import CheckContext, CheckResult, Sample, Status
 
 PING_GROUP_RANGE = Path("/proc/sys/net/ipv4/ping_group_range")
 
 
-class PingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class PingConfig(Strict):
     host: str = ""  # empty: the item's address
     count: int = Field(default=3, ge=1, le=100)
     interval: float = Field(default=0.2, ge=0.01, le=10.0)  # seconds between echoes

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pysnmp.hlapi.v3arch.asyncio import (
     usmAesBlumenthalCfb192Protocol,
     usmAesBlumenthalCfb256Protocol,
@@ -46,6 +46,7 @@ from collectors import snmp_profile
 from collectors.snmp_eval import PollData, evaluate
 from collectors.snmp_rates import RateTracker
 from collectors.snmp_session import Endpoint, Session, SnmpError, community_auth, usm_auth
+from watchd.configbase import Strict
 from watchd.model import CheckContext, CheckResult, Sample, Status
 from watchd.secrets import SecretError, SecretRef
 
@@ -69,19 +70,15 @@ PRIV_PROTOCOLS = {
 UPTIME_OID = "1.3.6.1.2.1.1.3.0"
 
 
-class OidMetric(BaseModel):
+class OidMetric(Strict):
     """A user's own scalar OID and the metric it becomes."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     oid: str
     metric: str
     scale: float = 1.0
 
 
-class SnmpConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class SnmpConfig(Strict):
     host: str = ""  # empty: the item's address
     port: int = Field(default=161, ge=1, le=65535)
     version: Literal["1", "2c", "3"] = "2c"

@@ -14,7 +14,9 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
+
+from watchd.configbase import Strict
 
 SHIPPED_DIR = Path(__file__).parent / "snmp_profiles"
 _OID = re.compile(r"^\.?[0-2](\.\d+)+$")
@@ -45,11 +47,7 @@ def _metric(value: str) -> str:
     return value
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Scalar(_Strict):
+class Scalar(Strict):
     """One scalar OID: a metric (`metric`) or a piece of text for the message (`info`)."""
 
     oid: str
@@ -63,7 +61,7 @@ class Scalar(_Strict):
         return _oid(value)
 
 
-class Column(_Strict):
+class Column(Strict):
     """One table column: a metric, or a label (`label`) for the row's other samples."""
 
     oid: str
@@ -78,7 +76,7 @@ class Column(_Strict):
         return _oid(value) if value else value
 
 
-class Derived(_Strict):
+class Derived(Strict):
     """A sample computed from a row's metrics.
 
     value = source * scale / (divisor * factor), where source is the per-second `rate` of
@@ -98,7 +96,7 @@ class Derived(_Strict):
         return _metric(value)
 
 
-class Table(_Strict):
+class Table(Strict):
     """Columns walked together; rows are joined by the OID suffix after each column."""
 
     name: str
@@ -107,7 +105,7 @@ class Table(_Strict):
     derived: list[Derived] = []
 
 
-class Profile(_Strict):
+class Profile(Strict):
     name: str
     description: str = ""
     scalars: list[Scalar] = []

@@ -9,17 +9,16 @@ import re
 import time
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from collectors.fields import Regex
+from watchd.configbase import Strict
 from watchd.model import CheckContext, CheckResult, Sample, Status
 
 QUIET_SECONDS = 0.5
 
 
-class TcpConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class TcpConfig(Strict):
     host: str = ""  # empty: the item's address
     port: int = Field(ge=1, le=65535)
     send: str = ""

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from watchd.config import ConfigError, load_config
+from watchd.config import load_config
+from watchd.configbase import ConfigError
 
 DATA = Path(__file__).parent / "data" / "config"
 SHIPPED = Path(__file__).parent.parent / "config.toml"

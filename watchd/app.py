@@ -30,7 +30,8 @@ from watchd.api import incidents as incident_routes
 from watchd.api import reports as report_routes
 from watchd.api.reports import ReportSource
 from watchd.clock import Clock, SystemClock
-from watchd.config import Config, ConfigError
+from watchd.config import Config
+from watchd.configbase import ConfigError
 from watchd.durations import format_duration
 from watchd.housekeeping import Housekeeping, retention_job
 from watchd.incidents.service import IncidentService

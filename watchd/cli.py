@@ -15,7 +15,8 @@ from pathlib import Path
 from watchd.cli_incidents import add_commands as add_incident_commands
 from watchd.cli_notify import add_commands as add_notify_commands
 from watchd.cli_report import add_commands as add_report_commands
-from watchd.config import Config, ConfigError, load_config
+from watchd.config import Config, load_config
+from watchd.configbase import ConfigError
 from watchd.logging import configure_logging
 
 DEFAULT_CONFIG = Path("config.toml")

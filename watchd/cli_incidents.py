@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from watchd.clock import SystemClock
-from watchd.config import ConfigError, load_config
+from watchd.config import load_config
+from watchd.configbase import ConfigError
 from watchd.durations import parse_duration
 from watchd.incidents.changes import ChangeError
 from watchd.incidents.ledger import IncidentNotFound

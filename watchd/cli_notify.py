@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from watchd.clock import SystemClock
-from watchd.config import ConfigError, load_config
+from watchd.config import load_config
+from watchd.configbase import ConfigError
 from watchd.incidents.model import Event, Incident, State
 from watchd.incidents.payload import notification_payload
 from watchd.notify.acklinks import LinkMaker

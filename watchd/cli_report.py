@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from watchd.clock import SystemClock
-from watchd.config import ConfigError, load_config
+from watchd.config import load_config
+from watchd.configbase import ConfigError
 from watchd.report.build import Period, PeriodError, build_report
 from watchd.report.catalog import Catalog
 from watchd.report.charts import ChartsUnavailable

@@ -15,24 +15,20 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from collectors import REGISTRY
+from watchd.configbase import ConfigError, ConfigProblem, Strict
 from watchd.durations import Duration
 from watchd.incidents.config import IncidentsConfig, InhibitRule, MaintenanceWindow
 from watchd.ingest.config import MqttIngestConfig
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig
+from watchd.inventory import inventory_problems
 from watchd.listen import ListenAddress, listen_host, listen_port
 from watchd.notify.config import AnyReceiver, LogReceiver, NotifyConfig, RouteConfig
 from watchd.report.config import ReportConfig, ServiceConfig
 from watchd.rules.config import RulesConfig
 from watchd.secrets import SecretRef
-
-
-class Strict(BaseModel):
-    """Base of every config table: unknown keys are errors, values are frozen after load."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DaemonConfig(Strict):
@@ -226,36 +222,6 @@ class ResolvedCheck:
         return (self.item, self.name)
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigProblem:
-    """One problem in a config file: where (a key path) and what was expected."""
-
-    path: str
-    message: str
-    source: str = ""  # set when the problem is in another file: "rules/host.yaml:14"
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
-
-    def located(self, config_file: Path) -> str:
-        """The problem as one line that starts with the file (and line) it is in."""
-        return f"{self.source}: {self}" if self.source else f"{config_file}: {self}"
-
-
-class ConfigError(Exception):
-    """The config file has problems; `problems` lists every one of them."""
-
-    def __init__(self, file: Path, problems: Sequence[ConfigProblem]) -> None:
-        self.file = file
-        self.problems = list(problems)
-        lines = "\n".join(self.lines())
-        super().__init__(f"{len(self.problems)} problem(s) in {file}:\n{lines}")
-
-    def lines(self) -> list[str]:
-        """One line per problem, each starting with its file."""
-        return [problem.located(self.file) for problem in self.problems]
-
-
 def load_config(path: Path) -> Config:
     """Read and validate a config file; raise ConfigError listing every problem found.
 
@@ -377,8 +343,6 @@ def _raw_items(raw: dict[str, Any]) -> list[_RawItem]:
 
 def _item_problems(items: Sequence[Any]) -> list[ConfigProblem]:
     """Duplicate item names, unknown parents and dependency cycles."""
-    from watchd.inventory import inventory_problems
-
     problems = []
     seen: set[str] = set()
     for i, item in enumerate(items):

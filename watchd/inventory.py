@@ -7,10 +7,9 @@ answers the graph questions (parents, children, ancestors) and validates the gra
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from watchd.config import ConfigProblem
+from watchd.configbase import ConfigProblem
 
 
 class _ItemLike(Protocol):
@@ -65,8 +64,6 @@ class Inventory:
 
 def inventory_problems(items: Sequence[_ItemLike]) -> Iterator[ConfigProblem]:
     """Unknown parents and dependency cycles, each with the key path of the item at fault."""
-    from watchd.config import ConfigProblem
-
     names = {item.name for item in items}
     for i, item in enumerate(items):
         for j, parent in enumerate(item.parents):

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collectors import REGISTRY
-from watchd.config import Config, ConfigError, ConfigProblem, ResolvedCheck, load_config
+from watchd.config import Config, ResolvedCheck, load_config
+from watchd.configbase import ConfigError, ConfigProblem
 from watchd.model import Collector
 from watchd.notify.checks import notify_problems
 from watchd.rules import RuleError, RuleProblem, RuleSet, check_rules, load_rules

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import model_validator
+
+from watchd.configbase import Strict
 
 
 class SecretError(Exception):
@@ -21,10 +23,8 @@ class SecretError(Exception):
         self.reason = reason
 
 
-class SecretRef(BaseModel):
+class SecretRef(Strict):
     """Where a secret lives: `file = "/etc/watchd/token"` or `env = "WATCHD_TOKEN"`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     file: Path | None = None
     env: str | None = None

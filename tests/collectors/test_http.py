@@ -20,7 +20,8 @@ from aiohttp import web
 
 from collectors.http import HttpCollector, HttpConfig
 from tests.peers import require_installed
-from watchd.config import ConfigError, parse_config
+from watchd.config import parse_config
+from watchd.configbase import ConfigError
 from watchd.model import CheckContext, CheckResult, Status
 from watchd.secrets import SecretRef
 

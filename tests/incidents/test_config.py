@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from watchd.config import ConfigError, parse_config
+from watchd.config import parse_config
+from watchd.configbase import ConfigError
 
 
 @pytest.mark.parametrize(

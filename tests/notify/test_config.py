@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from watchd.config import ConfigError, parse_config
+from watchd.config import parse_config
+from watchd.configbase import ConfigError
 from watchd.loading import load_setup
 from watchd.notify.config import RouteConfig, TimeInterval
 from watchd.notify.intervals import contains, next_unmuted

@@ -14,29 +14,26 @@ import zoneinfo
 from datetime import datetime
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from watchd.configbase import Strict
 from watchd.durations import Duration
 from watchd.matchers import Matcher, Matchers, parse_matchers
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SlaConfig(_Strict):
+class SlaConfig(Strict):
     """Time to acknowledge and time to resolve for one severity; 0 means no target."""
 
     ack: Duration = 0.0
     resolve: Duration = 0.0
 
 
-class EscalationStep(_Strict):
+class EscalationStep(Strict):
     after: Duration
     receivers: list[str] = Field(min_length=1)
 
 
-class EscalationPolicy(_Strict):
+class EscalationPolicy(Strict):
     """Steps run after the incident was first notified, in order, until someone acknowledges."""
 
     name: str = Field(min_length=1)
@@ -47,7 +44,7 @@ class EscalationPolicy(_Strict):
         return parse_matchers(self.matchers)
 
 
-class IncidentsConfig(_Strict):
+class IncidentsConfig(Strict):
     # One incident per broken check: the check's own alert and the rules over its samples
     # (HttpDown, TlsCertificateExpiring, ...) carry the same item and check, so one outage is
     # one page with every signal in its timeline. Alerts with none of these labels group by
@@ -63,7 +60,7 @@ class IncidentsConfig(_Strict):
     escalation: list[EscalationPolicy] = []
 
 
-class InhibitRule(_Strict):
+class InhibitRule(Strict):
     """While a firing alert matches `source_matchers`, alerts matching `target_matchers` with
     the same values of the `equal` labels are muted."""
 
@@ -72,7 +69,7 @@ class InhibitRule(_Strict):
     equal: list[str] = []
 
 
-class MaintenanceWindow(_Strict):
+class MaintenanceWindow(Strict):
     """A one-off (start/end) or recurring (cron + duration) window muting matching alerts.
 
     `items` select those items and every item below them in the parents graph.

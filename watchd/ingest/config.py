@@ -5,21 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from watchd.configbase import Strict
 from watchd.durations import Duration
 from watchd.secrets import SecretRef
 
 
-class MqttIngestConfig(BaseModel):
+class MqttIngestConfig(Strict):
     """Where to receive alerts by MQTT: broker, identity, topics, TLS and credentials.
 
     The session is persistent (a fixed `client_id`, no clean session), so QoS 1 messages
     published while watchd is away are delivered when it comes back. `shared_group`
     subscribes as `$share/<group>/<topic>` (MQTT 5) so several watchd nodes split a topic.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = False
     host: str = "127.0.0.1"

@@ -16,23 +16,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from watchd.configbase import Strict
 from watchd.durations import Duration
 from watchd.ingest.snmp_names import oid_of, varbind_name
 from watchd.listen import ListenAddress, listen_host, listen_port
 from watchd.model import Alert, AlertStatus
 from watchd.secrets import SecretRef
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 Severity = Literal["info", "warning", "critical"]
 
 
-class TrapRule(_Strict):
+class TrapRule(Strict):
     """One trap rule; `summary` may name varbinds as {ifName}, {source}, {trap}."""
 
     name: str = Field(min_length=1)
@@ -54,7 +50,7 @@ class TrapRule(_Strict):
         return oid
 
 
-class TrapUser(_Strict):
+class TrapUser(Strict):
     """An SNMPv3 user allowed to send traps and informs.
 
     A v3 trap is authenticated with the sender's engine ID, so traps need the sender's
@@ -119,7 +115,7 @@ DEFAULT_RULES: tuple[TrapRule, ...] = (
 )
 
 
-class SnmpTrapConfig(_Strict):
+class SnmpTrapConfig(Strict):
     """`[snmp_traps]`: the trap receiver. Off by default; port 162 needs CAP_NET_BIND_SERVICE."""
 
     enabled: bool = False

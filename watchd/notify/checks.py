@@ -9,7 +9,8 @@ from pathlib import Path
 
 from jinja2 import TemplateSyntaxError
 
-from watchd.config import Config, ConfigProblem
+from watchd.config import Config
+from watchd.configbase import ConfigProblem
 from watchd.notify.config import ChatReceiver, EmailReceiver, TicketReceiver
 from watchd.notify.jsonpath import PathError, parse_path
 from watchd.notify.router import route_problems

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
@@ -28,20 +27,16 @@ from pydantic import (
     model_validator,
 )
 
+from watchd.configbase import Strict
 from watchd.durations import Duration
 from watchd.matchers import Matchers
 from watchd.secrets import SecretRef
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
 
 _CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-class TimeInterval(_Strict):
+class TimeInterval(Strict):
     """When a route is active or muted, as Alertmanager's time_intervals: every listed field
     must match (an empty list matches all). `times` are "HH:MM-HH:MM", `weekdays`
     "monday:friday" or "sunday", `days_of_month` and `months` "1:5" or "7" (negative days
@@ -90,7 +85,7 @@ class TimeInterval(_Strict):
         return value
 
 
-class RouteConfig(_Strict):
+class RouteConfig(Strict):
     """A node of the route tree. Children inherit what they leave unset; the root's unset
     `receivers` mean every configured receiver (so a config without [route] notifies all)."""
 
@@ -105,10 +100,12 @@ class RouteConfig(_Strict):
     mute_time_intervals: list[str] = []
     routes: list[RouteConfig] = []
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # Strict as its base (pydantic merges the settings); `continue` is a keyword in Python, so
+    # the field is `continue_` and takes its key by alias, or by name when built in code.
+    model_config = ConfigDict(populate_by_name=True)
 
 
-class TlsOptions(_Strict):
+class TlsOptions(Strict):
     """TLS for HTTP receivers: a private CA, a client certificate, or (tests only) no checks."""
 
     ca_file: Path | None = None
@@ -117,7 +114,7 @@ class TlsOptions(_Strict):
     insecure_skip_verify: bool = False
 
 
-class _Receiver(_Strict):
+class _Receiver(Strict):
     name: str = Field(min_length=1)
     timeout: Duration = 10.0
     max_age: Duration = 86400.0
@@ -158,7 +155,7 @@ class WebhookReceiver(_HttpReceiver):
     hmac_key: SecretRef | None = None
 
 
-class TicketRequest(_Strict):
+class TicketRequest(Strict):
     """One templated HTTP call; url, header values and body are Jinja2 templates."""
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
@@ -259,7 +256,7 @@ AnyReceiver = Annotated[
 ]
 
 
-class AckLinks(_Strict):
+class AckLinks(Strict):
     """Signed, expiring acknowledge URLs in notifications: `base_url` is how operators reach
     watchd's API (its /ack/ route), `key` the HMAC key (a file or environment variable)."""
 
@@ -268,7 +265,7 @@ class AckLinks(_Strict):
     ttl: Duration = 86400.0
 
 
-class NotifyConfig(_Strict):
+class NotifyConfig(Strict):
     time_intervals: list[TimeInterval] = []
     ack_links: AckLinks | None = None
     repeat_check_interval: Duration = 30.0

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from watchd.config import ConfigProblem
+from watchd.configbase import ConfigProblem
 from watchd.matchers import Matcher, matches_all, parse_matchers
 from watchd.notify import intervals
 from watchd.notify.config import RouteConfig, TimeInterval

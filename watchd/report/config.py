@@ -18,19 +18,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from watchd.configbase import Strict
 from watchd.durations import Duration
 from watchd.matchers import Matchers
 
 MaintenancePolicy = Literal["up", "exclude", "down"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServiceConfig(_Strict):
+class ServiceConfig(Strict):
     """A set of checks with an availability objective, measured per calendar month (UTC)."""
 
     name: str = Field(min_length=1)
@@ -56,7 +53,7 @@ class ServiceConfig(_Strict):
         return self
 
 
-class ReportConfig(_Strict):
+class ReportConfig(Strict):
     """Rollup job, retention of hourly rollups, and the defaults of availability reports."""
 
     rollup_interval: Duration = 300.0

@@ -5,20 +5,15 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from watchd.configbase import Strict
 from watchd.durations import Duration
 from watchd.flap import FlapPolicy
 
 
-class RulesConfig(BaseModel):
-    """Rule files (glob patterns, relative to the config file's directory) and engine defaults.
-
-    It repeats watchd.config.Strict's settings instead of subclassing it: watchd.config imports
-    this module, so importing watchd.config from here would be circular.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RulesConfig(Strict):
+    """Rule files (glob patterns, relative to the config file's directory) and engine defaults."""
 
     files: list[str] = []
     flap_low: float = Field(default=5.0, ge=0, le=100)

@@ -1,0 +1,50 @@
+"""The config base every stage's config model builds on: the strict pydantic model and the
+problem/error types that config validation reports.
+
+It sits below every other module (it imports only pydantic), so stage packages and base
+modules such as inventory can use it without importing the root config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Strict(BaseModel):
+    """Base of every config table: unknown keys are errors, values are frozen after load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One problem in a config file: where (a key path) and what was expected."""
+
+    path: str
+    message: str
+    source: str = ""  # set when the problem is in another file: "rules/host.yaml:14"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+    def located(self, config_file: Path) -> str:
+        """The problem as one line that starts with the file (and line) it is in."""
+        return f"{self.source}: {self}" if self.source else f"{config_file}: {self}"
+
+
+class ConfigError(Exception):
+    """The config file has problems; `problems` lists every one of them."""
+
+    def __init__(self, file: Path, problems: Sequence[ConfigProblem]) -> None:
+        self.file = file
+        self.problems = list(problems)
+        lines = "\n".join(self.lines())
+        super().__init__(f"{len(self.problems)} problem(s) in {file}:\n{lines}")
+
+    def lines(self) -> list[str]:
+        """One line per problem, each starting with its file."""
+        return [problem.located(self.file) for problem in self.problems]
