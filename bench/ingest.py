@@ -48,10 +48,11 @@ from watchd.app import freeze_startup_objects
 from watchd.clock import SystemClock
 from watchd.config import Config
 from watchd.incidents.settings import IncidentSettings
-from watchd.ingest.http import add_routes
+from watchd.api.ingest import add_routes
 from watchd.logging import configure_logging
 from watchd.metrics import Metrics
-from watchd.pipeline import AlertPipeline, StoringSink
+from tests.storing_sink import StoringSink
+from watchd.pipeline import AlertPipeline
 from watchd.store import Store
 
 async def main(db, port, log_path, kind, sync):

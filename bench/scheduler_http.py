@@ -26,10 +26,13 @@ from typing import Any
 from watchd.clock import SystemClock
 from watchd.config import parse_config
 from watchd.metrics import Metrics
-from watchd.pipeline import StoringSink
 from watchd.results import ResultProcessor
 from watchd.scheduler import RunInfo, Scheduler
 from watchd.store import Store
+
+# The store-only sink is test scaffolding in tests/, outside the shipped package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.storing_sink import StoringSink
 
 SERVER = """
 import os, sys

@@ -27,6 +27,7 @@ from watchd.api import ApiStartError, create_app, dashboard, start_api
 from watchd.api import ack as ack_routes
 from watchd.api import deliveries as delivery_routes
 from watchd.api import incidents as incident_routes
+from watchd.api import ingest as http_ingest
 from watchd.api import reports as report_routes
 from watchd.api.reports import ReportSource
 from watchd.clock import Clock, SystemClock
@@ -34,10 +35,7 @@ from watchd.config import Config
 from watchd.configbase import ConfigError
 from watchd.durations import format_duration
 from watchd.housekeeping import Housekeeping, retention_job
-from watchd.incidents.service import IncidentService
 from watchd.incidents.settings import IncidentSettings
-from watchd.incidents.timers import IncidentTimers
-from watchd.ingest import http as http_ingest
 from watchd.ingest.mqtt import MqttIngest
 from watchd.ingest.snmptrap import SnmpTrapReceiver
 from watchd.loading import Setup, load_setup
@@ -46,7 +44,9 @@ from watchd.metrics import Metrics
 from watchd.model import Collector
 from watchd.notify.dispatcher import Dispatcher
 from watchd.pipeline import AlertPipeline
+from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.buffer import BufferedSink
+from watchd.pipeline.timers import IncidentTimers
 from watchd.report.burn import BurnRateMonitor
 from watchd.report.catalog import Catalog
 from watchd.report.jobs import burn_rate_job, rollup_job

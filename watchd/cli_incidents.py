@@ -24,9 +24,9 @@ from watchd.incidents.changes import ChangeError
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.incidents.lifecycle import TransitionError
 from watchd.incidents.problems import ProblemNotFound
-from watchd.incidents.service import IncidentService
 from watchd.incidents.settings import IncidentSettings
-from watchd.incidents.silences import SilenceError
+from watchd.pipeline.actions import IncidentService
+from watchd.pipeline.silences import SilenceError
 from watchd.store import Store, StoreError
 
 Command = Callable[[str, str], argparse.ArgumentParser]

@@ -12,11 +12,11 @@ from watchd.api import incidents as incident_routes
 from watchd.api.reports import ReportSource
 from watchd.clock import FakeClock
 from watchd.config import parse_config
-from watchd.incidents.service import IncidentService
 from watchd.incidents.settings import IncidentSettings
 from watchd.metrics import Metrics
 from watchd.model import Alert, AlertStatus
 from watchd.pipeline import AlertPipeline
+from watchd.pipeline.actions import IncidentService
 from watchd.report.catalog import Catalog
 from watchd.store import AvailabilitySample, Store
 

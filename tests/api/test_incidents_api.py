@@ -9,11 +9,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.incidents.conftest import alert, settings_from
+from tests.pipeline.conftest import alert, settings_from
 from watchd.api.incidents import add_routes
 from watchd.clock import FakeClock
-from watchd.incidents.service import IncidentService
 from watchd.pipeline import AlertPipeline
+from watchd.pipeline.actions import IncidentService
 from watchd.store import Store
 
 pytestmark = pytest.mark.integration

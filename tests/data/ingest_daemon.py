@@ -10,15 +10,16 @@ import asyncio
 import sys
 from pathlib import Path
 
+from tests.storing_sink import StoringSink
 from watchd.api import create_app, start_api
+from watchd.api.ingest import add_routes
 from watchd.clock import SystemClock
 from watchd.config import Config
 from watchd.incidents.settings import IncidentSettings
-from watchd.ingest.http import add_routes
 from watchd.logging import configure_logging
 from watchd.metrics import Metrics
 from watchd.model import AlertSink
-from watchd.pipeline import AlertPipeline, StoringSink
+from watchd.pipeline import AlertPipeline
 from watchd.store import Store
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from tests.incidents.conftest import alert, settings_from
+from tests.pipeline.conftest import alert, settings_from
 from watchd import cli
 from watchd.cli_incidents import add_commands
 from watchd.clock import FakeClock, SystemClock

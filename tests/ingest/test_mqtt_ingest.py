@@ -15,11 +15,11 @@ import structlog.testing
 import trustme
 
 from tests.mqtt_broker import TOPIC, Broker
+from tests.storing_sink import StoringSink
 from watchd.clock import SystemClock
 from watchd.ingest.config import MqttIngestConfig
 from watchd.ingest.mqtt import MqttIngest
 from watchd.model import Alert, AlertSink, AlertStatus
-from watchd.pipeline import StoringSink
 from watchd.store import Store
 
 pytestmark = pytest.mark.integration

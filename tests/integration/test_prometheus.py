@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from watchd.api import create_app, start_api
+from watchd.api.ingest import add_routes
 from watchd.clock import SystemClock
 from watchd.config import Config
 from watchd.incidents.settings import IncidentSettings
-from watchd.ingest.http import add_routes
 from watchd.metrics import Metrics
 from watchd.model import AlertStatus
 from watchd.pipeline import AlertPipeline

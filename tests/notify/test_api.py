@@ -12,9 +12,9 @@ from tests.notify.conftest import Notify, alert, ok
 from watchd.api import ack as ack_routes
 from watchd.api import create_app, start_api
 from watchd.api import deliveries as delivery_routes
-from watchd.incidents.service import IncidentService
 from watchd.metrics import Metrics
 from watchd.notify.acklinks import AckLinkError, make_token, verify_token
+from watchd.pipeline.actions import IncidentService
 
 KEY = b"k" * 32
 

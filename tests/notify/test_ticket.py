@@ -16,8 +16,8 @@ from tests.notify import ticket_servers
 from tests.notify.conftest import Notify, alert
 from tests.notify.ticket_servers import Tickets
 from watchd.config import parse_config
-from watchd.incidents.service import IncidentService
 from watchd.notify.jsonpath import PathError, extract
+from watchd.pipeline.actions import IncidentService
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tickets"
 HOSTS = {

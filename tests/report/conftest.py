@@ -13,10 +13,10 @@ import pytest
 
 from watchd.clock import FakeClock
 from watchd.config import Config, parse_config
-from watchd.incidents.service import IncidentService
 from watchd.incidents.settings import IncidentSettings
 from watchd.model import Alert, AlertStatus
 from watchd.pipeline import AlertPipeline
+from watchd.pipeline.actions import IncidentService
 from watchd.report.catalog import Catalog
 from watchd.report.rollup import Rollup
 from watchd.store import AvailabilitySample, Store

@@ -18,8 +18,8 @@ from watchd.api.auth import public
 from watchd.clock import Clock
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.incidents.lifecycle import TransitionError
-from watchd.incidents.service import IncidentService
 from watchd.notify.acklinks import AckClaim, AckLinkError, verify_token
+from watchd.pipeline.actions import IncidentService
 
 SERVICE = web.AppKey("watchd.ack.service", IncidentService)
 KEY: web.AppKey[Callable[[], bytes | None]] = web.AppKey("watchd.ack.key")

@@ -36,8 +36,8 @@ from watchd.api.errors import ApiError
 from watchd.api.reports import ReportSource
 from watchd.durations import format_duration
 from watchd.incidents.ledger import IncidentNotFound
-from watchd.incidents.mute import window_active
-from watchd.incidents.service import IncidentService
+from watchd.pipeline.actions import IncidentService
+from watchd.pipeline.mute import window_active
 from watchd.report.availability import total
 from watchd.report.build import Period
 from watchd.report.metrics import figures

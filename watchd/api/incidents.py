@@ -29,8 +29,8 @@ from watchd.incidents.changes import ChangeError
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.incidents.lifecycle import TransitionError
 from watchd.incidents.problems import ProblemClosed, ProblemNotFound
-from watchd.incidents.service import IncidentService
-from watchd.incidents.silences import SilenceError
+from watchd.pipeline.actions import IncidentService
+from watchd.pipeline.silences import SilenceError
 
 SERVICE = web.AppKey("watchd.incidents", IncidentService)
 

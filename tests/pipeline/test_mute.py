@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.incidents.conftest import Harness, alert
-from watchd.incidents.service import IncidentService
+from tests.pipeline.conftest import Harness, alert
+from watchd.pipeline.actions import IncidentService
 
 
 def service(harness: Harness) -> IncidentService:

@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watchd.clock import Clock
 from watchd.incidents import changes as change_ops
-from watchd.incidents import lifecycle, problems, silences, sweep
+from watchd.incidents import lifecycle, problems
 from watchd.incidents.ledger import Ledger, incident_from_row
 from watchd.incidents.model import Incident
 from watchd.incidents.settings import IncidentSettings
+from watchd.pipeline import silences, sweep
 from watchd.store.engine import write_transaction
 from watchd.store.errors import StoreError
 from watchd.store.incident_tables import incident_alerts as ia

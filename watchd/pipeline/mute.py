@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watchd.incidents.changes import Change, active_changes
 from watchd.incidents.config import MaintenanceWindow
 from watchd.incidents.settings import IncidentSettings
-from watchd.incidents.silences import Silence, list_silences
 from watchd.matchers import Matcher, matches_all, parse_matchers
 from watchd.model import fingerprint
+from watchd.pipeline.silences import Silence, list_silences
 from watchd.store.tables import alerts as al
 
 

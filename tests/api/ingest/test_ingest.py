@@ -11,13 +11,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.ingest.conftest import INGEST_TOKEN, READ_TOKEN, TOKENS
+from tests.api.ingest.conftest import INGEST_TOKEN, READ_TOKEN, TOKENS
+from tests.storing_sink import StoringSink
 from watchd.api import create_app, start_api
+from watchd.api.ingest import add_routes
 from watchd.clock import FakeClock
-from watchd.ingest.http import add_routes
 from watchd.metrics import Metrics
 from watchd.model import AlertStatus, fingerprint
-from watchd.pipeline import StoringSink
 from watchd.store import Store
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z, the FakeClock's start

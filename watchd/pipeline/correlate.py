@@ -23,9 +23,9 @@ from watchd.incidents.changes import Change, active_changes, latest_change_for
 from watchd.incidents.ledger import Ledger, incident_from_row
 from watchd.incidents.lifecycle import SYSTEM, settle
 from watchd.incidents.model import ACTIVE_STATES, Incident, State
-from watchd.incidents.mute import MuteView
 from watchd.matchers import matches_all
 from watchd.model import Alert, AlertStatus
+from watchd.pipeline.mute import MuteView
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.tables import alerts as al

@@ -1,4 +1,4 @@
-"""Fixtures: the incident core on a real store (SQLite file and real PostgreSQL) and a FakeClock."""
+"""Fixtures: the alert pipeline and incident core on a real store (SQLite file and real PostgreSQL) and a FakeClock."""
 
 from __future__ import annotations
 

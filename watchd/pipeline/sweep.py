@@ -11,12 +11,12 @@ from __future__ import annotations
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from watchd.incidents.correlate import Correlator
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.lifecycle import SYSTEM, settle
 from watchd.incidents.model import ACTIVE_STATES
-from watchd.incidents.mute import MuteView
 from watchd.incidents.settings import IncidentSettings
+from watchd.pipeline.correlate import Correlator
+from watchd.pipeline.mute import MuteView
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.tables import alerts as al

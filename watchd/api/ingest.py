@@ -33,7 +33,7 @@ from watchd.logging import get_logger
 from watchd.model import Alert, AlertSink
 from watchd.store import StoreError
 
-log = get_logger("watchd.ingest.http")
+log = get_logger("watchd.api.ingest")
 
 RETRY_AFTER_SECONDS = 5
 MAX_GROUP_ALERTS = 5_000  # alerts committed in one transaction at most (one request may exceed it)

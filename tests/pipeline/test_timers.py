@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.incidents.conftest import Harness, alert
+from tests.pipeline.conftest import Harness, alert
 from watchd.incidents.problems import ProblemClosed, ProblemNotFound
-from watchd.incidents.service import IncidentService
-from watchd.incidents.timers import IncidentTimers
+from watchd.pipeline.actions import IncidentService
+from watchd.pipeline.timers import IncidentTimers
 
 
 def service(harness: Harness) -> IncidentService:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from tests.incidents.conftest import Harness, alert
+from tests.pipeline.conftest import Harness, alert
 from watchd.model import Alert, AlertStatus
 from watchd.store.incident_tables import outbox
 from watchd.store.tables import alerts as alerts_table

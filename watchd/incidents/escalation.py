@@ -1,0 +1,76 @@
+"""Escalation steps and SLA timers of active incidents, at one moment.
+
+An unacknowledged, audible incident walks its escalation policy's steps as their delays pass
+(counted from its first notification); each severity's SLA gives a time to acknowledge and a time
+to resolve, and a breach is recorded once, as a timeline event and a notification.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from watchd.incidents.ledger import Ledger
+from watchd.incidents.lifecycle import SYSTEM
+from watchd.incidents.model import ACTIVE_STATES, Incident, State
+from watchd.incidents.settings import IncidentSettings
+from watchd.store.incident_tables import incidents as inc
+
+
+async def escalate_and_check_sla(
+    conn: AsyncConnection, now: float, settings: IncidentSettings
+) -> None:
+    """Take every escalation step and record every SLA breach that is due at `now`."""
+    ledger = Ledger(conn, now, settings)
+    rows = await conn.execute(
+        select(inc.c.id).where(inc.c.state.in_(ACTIVE_STATES), inc.c.notified == "firing")
+    )
+    for (incident_id,) in rows.all():
+        incident = await ledger.load(incident_id)
+        incident = await _escalate(ledger, incident, now, settings)
+        await _check_sla(ledger, incident, now, settings)
+
+
+async def _escalate(
+    ledger: Ledger, incident: Incident, now: float, settings: IncidentSettings
+) -> Incident:
+    policy = next(
+        (p for p in settings.incidents.escalation if p.name == incident.escalation_policy), None
+    )
+    if policy is None or incident.state is not State.OPEN or not incident.audible:
+        return incident
+    base = incident.notified_at or incident.opened_at
+    step = incident.escalation_step
+    while step < len(policy.steps) and now >= base + policy.steps[step].after:
+        detail = {"policy": policy.name, "step": step + 1}
+        incident = await ledger.event(incident, "escalated", SYSTEM, detail)
+        incident = await ledger.notify(
+            incident, "escalated", detail, receivers=policy.steps[step].receivers
+        )
+        step += 1
+        incident = await ledger.update(incident, escalation_step=step)
+    return incident
+
+
+async def _check_sla(
+    ledger: Ledger, incident: Incident, now: float, settings: IncidentSettings
+) -> None:
+    sla = settings.incidents.sla.get(incident.severity)
+    if sla is None:
+        return
+    age = now - incident.opened_at
+    if (
+        sla.ack
+        and incident.state is State.OPEN
+        and not incident.sla_ack_breached
+        and age >= sla.ack
+    ):
+        detail = {"target": "acknowledge", "within": sla.ack, "severity": incident.severity}
+        incident = await ledger.update(incident, sla_ack_breached=True)
+        incident = await ledger.event(incident, "sla_breach", SYSTEM, detail)
+        incident = await ledger.notify(incident, "sla_breach", detail)
+    if sla.resolve and not incident.sla_resolve_breached and age >= sla.resolve:
+        detail = {"target": "resolve", "within": sla.resolve, "severity": incident.severity}
+        incident = await ledger.update(incident, sla_resolve_breached=True)
+        incident = await ledger.event(incident, "sla_breach", SYSTEM, detail)
+        await ledger.notify(incident, "sla_breach", detail)

@@ -1,0 +1,127 @@
+"""The alert pipeline's transaction: the stages wired in one place, one commit per batch.
+
+    alerts ─► dedup (fingerprint, stored state) ─► store (upsert, refresh)
+                 │  repeat, same status ─► done (fast path)
+                 └─ new or changed ─► mute (MuteView) ─► correlate (topology, key, reopen)
+                                        ─► lifecycle settle ─► outbox
+    time ─► expire (stale external alerts, resolved the same way)
+         ─► sweep (re-decide mutes as windows, silences and parents change)
+
+`submit` returns once the alerts, incidents, timeline and the notification intents they caused
+are committed: a sender that was told "stored" may forget its alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from watchd.clock import Clock
+from watchd.incidents.ledger import Ledger
+from watchd.incidents.settings import IncidentSettings
+from watchd.logging import get_logger
+from watchd.model import Alert
+from watchd.pipeline import sweep as sweeping
+from watchd.pipeline.correlate import Correlator, group_key, lock_keys
+from watchd.pipeline.dedup import dedup
+from watchd.pipeline.expire import stale_alerts
+from watchd.pipeline.mute import MuteView
+from watchd.store.alerts import refresh_alerts, stored_alerts, upsert_alerts
+from watchd.store.engine import write_transaction
+from watchd.store.errors import StoreError
+
+log = get_logger("watchd.alerts")
+
+
+class AlertPipeline:
+    """The AlertSink: dedup, mute, correlate and record incidents, durably, per batch."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock, settings: IncidentSettings) -> None:
+        self._engine = engine
+        self._clock = clock
+        self.settings = settings
+        self.submitted = 0
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    def reconfigure(self, settings: IncidentSettings) -> None:
+        """Use new settings (after a reload) from the next batch on."""
+        self.settings = settings
+
+    async def submit(self, alerts: tuple[Alert, ...]) -> None:
+        """Store and process `alerts` in one transaction; return once it is committed."""
+        if not alerts:
+            return
+        async with self._writing(f"process {len(alerts)} alerts") as conn:
+            changed = await self._process(conn, alerts, self._clock.now())
+        self.submitted += len(alerts)
+        log_alerts(changed)
+
+    async def _process(
+        self, conn: AsyncConnection, alerts: Sequence[Alert], now: float
+    ) -> list[Alert]:
+        latest = {alert.fingerprint: alert for alert in alerts}
+        stored = await stored_alerts(conn, list(latest))
+        batch = dedup(latest, stored)
+        await upsert_alerts(conn, batch.rewrites, now)
+        await refresh_alerts(conn, batch.repeats, now)
+        changed = batch.changed
+        if not changed:
+            return []
+        attached = {fp for fp, known in stored.items() if known.attached}
+        settings = self.settings
+        await lock_keys(
+            conn, [group_key(a.labels, settings.incidents.group_by)[0] for a in changed]
+        )
+        correlator = Correlator(
+            Ledger(conn, now, settings),
+            await MuteView.load(conn, now, settings),
+            unattached=frozenset(a.fingerprint for a in changed if a.fingerprint not in attached),
+        )
+        for alert in changed:
+            await correlator.apply(alert)
+        await correlator.flush()
+        return changed
+
+    async def sweep(self) -> int:
+        """Re-decide mutes now (windows, silences, parents); see watchd.pipeline.sweep."""
+        async with self._writing("sweep incident mutes") as conn:
+            return await sweeping.sweep(conn, self._clock.now(), self.settings)
+
+    async def expire(self) -> int:
+        """Resolve external alerts not refreshed before their endsAt or resolve_timeout."""
+        now = self._clock.now()
+        async with self._writing("expire stale alerts") as conn:
+            stale = await stale_alerts(conn, now, self.settings.incidents.resolve_timeout)
+            if stale:
+                await self._process(conn, stale, now)
+        for alert in stale:
+            log.info("alert_expired", alertname=alert.name, fingerprint=alert.fingerprint)
+        return len(stale)
+
+    @asynccontextmanager
+    async def _writing(self, operation: str) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with write_transaction(self._engine) as conn:
+                yield conn
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(operation, str(exc)) from exc
+
+
+def log_alerts(alerts: Iterable[Alert]) -> None:
+    """One `alert` log line per alert whose state changed."""
+    for alert in alerts:
+        log.info(
+            "alert",
+            status=alert.status.value,
+            alertname=alert.name,
+            fingerprint=alert.fingerprint,
+            labels=dict(alert.labels),
+            summary=alert.annotations.get("summary", ""),
+            source=alert.source,
+        )

@@ -1,0 +1,45 @@
+"""The fingerprint/dedup stage: what a batch of alerts changes, given what the store holds.
+
+Alerts are keyed by fingerprint (the last of a batch wins). A plain repeat of a stored alert only
+moves its end; anything else rewrites its row. Only alerts whose status changed, or firing alerts
+in no incident yet, go on to muting and correlation: the rest stop at the store (the fast path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from watchd.model import Alert, AlertStatus
+from watchd.store.alerts import StoredAlert
+
+
+@dataclass(frozen=True, slots=True)
+class Dedup:
+    """A batch sorted by what each alert needs."""
+
+    repeats: dict[float | None, list[str]]  # new end → fingerprints that only move their end
+    rewrites: list[Alert]  # new alerts and alerts whose stored row changes
+    changed: list[Alert]  # alerts for the mute and correlate stages
+
+
+def dedup(latest: Mapping[str, Alert], stored: Mapping[str, StoredAlert]) -> Dedup:
+    """Sort a batch (by fingerprint, the last sighting of each) against the stored alerts."""
+    repeats: dict[float | None, list[str]] = {}
+    rewrites: list[Alert] = []
+    changed: list[Alert] = []
+    for fp, alert in latest.items():
+        known = stored.get(fp)
+        if known is None:
+            rewrites.append(alert)
+            changed.append(alert)
+            continue
+        if known.repeated_by(alert):
+            repeats.setdefault(alert.ends_at, []).append(fp)
+        else:
+            rewrites.append(alert)
+        if known.status != alert.status or (
+            alert.status is AlertStatus.FIRING and not known.attached
+        ):
+            changed.append(alert)
+    return Dedup(repeats, rewrites, changed)

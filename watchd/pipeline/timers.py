@@ -1,0 +1,59 @@
+"""Everything the passing of time does to alerts and incidents, driven by an injected clock:
+
+    every timer_interval ─► expire stale external alerts (endsAt, resolve_timeout)
+                         ─► sweep mutes (windows/silences starting and ending, parents)
+                         ─► escalation steps of unacknowledged incidents
+                         ─► SLA timers (time to acknowledge, time to resolve) per severity
+
+Each step is its own short transaction; a failing database is logged once and retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from watchd.clock import Clock
+from watchd.incidents.escalation import escalate_and_check_sla
+from watchd.logging import get_logger
+from watchd.pipeline.alert_pipeline import AlertPipeline
+from watchd.store.engine import write_transaction
+from watchd.store.errors import StoreError
+
+log = get_logger("watchd.incidents")
+
+
+class IncidentTimers:
+    """Runs `tick` every `incidents.timer_interval` until cancelled."""
+
+    def __init__(self, pipeline: AlertPipeline, *, clock: Clock) -> None:
+        self._pipeline = pipeline
+        self._clock = clock
+        self._failing = False
+
+    async def run(self) -> None:
+        while True:
+            await self._clock.sleep(self._pipeline.settings.incidents.timer_interval)
+            try:
+                await self.tick()
+            except (StoreError, SQLAlchemyError, OSError) as exc:
+                if not self._failing:
+                    log.error("incident_timers_failing", error=str(exc).splitlines()[0])
+                self._failing = True
+            except asyncio.CancelledError:
+                raise
+            else:
+                if self._failing:
+                    log.info("incident_timers_recovered")
+                self._failing = False
+
+    async def tick(self) -> None:
+        """One pass of every timer, at the clock's current time."""
+        await self._pipeline.expire()
+        await self._pipeline.sweep()
+        try:
+            async with write_transaction(self._pipeline.engine) as conn:
+                await escalate_and_check_sla(conn, self._clock.now(), self._pipeline.settings)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError("run escalation and SLA timers", str(exc)) from exc
