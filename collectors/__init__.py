@@ -1,15 +1,16 @@
 """The collector registry: one line per collector kind, nothing discovered at import time.
 
 A collector is a class with `kind`, a pydantic `Config` model (its own keys, extra keys
-forbidden) and `async def collect(ctx) -> CheckResult` (see watchd.model.Collector).
+forbidden), `async def collect(ctx) -> CheckResult` (see watchd.model.Collector) and the
+classmethod `metric_names(config)` declaring the metric names it emits (collectors.contract).
 """
 
 from __future__ import annotations
 
 from collectors import http, local, nagios, ping, snmp, tcp
-from watchd.model import CollectorClass
+from collectors.contract import CollectorKind
 
-REGISTRY: dict[str, CollectorClass] = {
+REGISTRY: dict[str, CollectorKind] = {
     http.HttpCollector.kind: http.HttpCollector,
     local.LocalCollector.kind: local.LocalCollector,
     nagios.NagiosCollector.kind: nagios.NagiosCollector,

@@ -29,6 +29,7 @@ from pydantic import (
 )
 from yarl import URL
 
+from collectors.contract import FixedMetrics, MetricNames
 from collectors.fields import Regex
 from watchd.configbase import Strict
 from watchd.model import CheckContext, CheckResult, Sample, Status
@@ -111,11 +112,14 @@ def _ordered(low_name: str, low: float | None, high_name: str, high: float | Non
         raise ValueError(f"{low_name} ({low:g}) must not be above {high_name} ({high:g})")
 
 
-class HttpCollector:
+class HttpCollector(FixedMetrics):
     """Requests one URL per run and grades the answer."""
 
     kind: ClassVar[str] = "http"
     Config: ClassVar[type[HttpConfig]] = HttpConfig
+    metrics: ClassVar[MetricNames] = MetricNames.of(
+        "http_response_seconds", "http_status_code", "http_content_bytes", "tls_cert_expiry_days"
+    )
 
     def __init__(self, config: HttpConfig) -> None:
         self.config = config

@@ -17,6 +17,7 @@ from typing import ClassVar, Literal
 import psutil
 from pydantic import Field, model_validator
 
+from collectors.contract import MetricNames
 from watchd.configbase import Strict
 from watchd.model import CheckContext, CheckResult, Sample, Status
 
@@ -37,6 +38,40 @@ _THRESHOLD_UNIT: dict[Probe, str] = {
     "swap": "%",
     "disk": "%",
     "load": " per core",
+}
+# The metric names each probe emits (its samples below use exactly these).
+_PROBE_METRICS: dict[Probe, MetricNames] = {
+    "cpu": MetricNames.of("cpu_usage_percent"),
+    "memory": MetricNames.of("memory_used_percent", "memory_available_bytes", "memory_total_bytes"),
+    "swap": MetricNames.of("swap_used_percent", "swap_used_bytes", "swap_total_bytes"),
+    "load": MetricNames.of(
+        "cpu_count",
+        "load1",
+        "load5",
+        "load15",
+        "load1_per_core",
+        "load5_per_core",
+        "load15_per_core",
+    ),
+    "disk": MetricNames.of(
+        "disk_used_percent",
+        "disk_used_bytes",
+        "disk_free_bytes",
+        "disk_total_bytes",
+        "inode_used_percent",
+    ),
+    "diskio": MetricNames.of(
+        "disk_read_bytes_total", "disk_write_bytes_total", "disk_reads_total", "disk_writes_total"
+    ),
+    "netio": MetricNames.of(
+        "net_recv_bytes_total",
+        "net_sent_bytes_total",
+        "net_recv_errors_total",
+        "net_sent_errors_total",
+        "net_recv_drops_total",
+        "net_sent_drops_total",
+    ),
+    "process": MetricNames.of("process_count"),
 }
 # Read-only images (snaps, live media) are always 100% full: never a disk-space problem.
 _IMAGE_FSTYPES = frozenset({"squashfs", "iso9660", "udf", "erofs"})
@@ -107,6 +142,13 @@ class LocalCollector:
             "process": self._process,
         }
         self._probe = probes[config.probe]
+
+    @classmethod
+    def metric_names(cls, config: LocalConfig | None) -> MetricNames:
+        """The probe's metric names; every probe's without a config."""
+        if config is None:
+            return MetricNames.union(*_PROBE_METRICS.values())
+        return _PROBE_METRICS[config.probe]
 
     async def collect(self, ctx: CheckContext) -> CheckResult:
         busy_since = self._busy_since

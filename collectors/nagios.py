@@ -26,11 +26,13 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from collectors.contract import FixedMetrics, MetricNames
 from collectors.perfdata import parse_output
 from watchd.configbase import Strict
 from watchd.model import CheckContext, CheckResult, Sample, Status
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+PERFDATA_PREFIX = "nagios_"
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
 
 
@@ -41,9 +43,13 @@ class NagiosConfig(Strict):
     max_output_bytes: int = Field(default=16_384, ge=256, le=1_048_576)
 
 
-class NagiosCollector:
+class NagiosCollector(FixedMetrics):
     kind: ClassVar[str] = "nagios"
     Config: ClassVar[type[NagiosConfig]] = NagiosConfig
+    # Perfdata labels are the plugin's to choose: an open-ended family, not a list.
+    metrics: ClassVar[MetricNames] = MetricNames(
+        frozenset({"nagios_execution_seconds"}), prefixes=frozenset({PERFDATA_PREFIX})
+    )
 
     def __init__(self, config: NagiosConfig) -> None:
         self.config = config
@@ -123,7 +129,7 @@ def _result(plugin: str, code: int, stdout: str, stderr: str, elapsed: float) ->
     samples = [Sample("nagios_execution_seconds", elapsed)]
     samples.extend(
         Sample(
-            f"nagios_{_metric_part(value.label)}",
+            f"{PERFDATA_PREFIX}{_metric_part(value.label)}",
             value.value,
             {"label": value.label, "uom": value.uom},
         )

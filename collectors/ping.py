@@ -15,6 +15,7 @@ from typing import ClassVar
 import icmplib
 from pydantic import Field
 
+from collectors.contract import FixedMetrics, MetricNames
 from watchd.configbase import Strict
 from watchd.model import CheckContext, CheckResult, Sample, Status
 
@@ -42,9 +43,12 @@ def unprivileged_allowed(range_file: Path = PING_GROUP_RANGE) -> bool:
     return any(low <= gid <= high for gid in {os.getgid(), *os.getgroups()})
 
 
-class PingCollector:
+class PingCollector(FixedMetrics):
     kind: ClassVar[str] = "ping"
     Config: ClassVar[type[PingConfig]] = PingConfig
+    metrics: ClassVar[MetricNames] = MetricNames.of(
+        "ping_loss_ratio", "ping_rtt_min_seconds", "ping_rtt_avg_seconds", "ping_rtt_max_seconds"
+    )
 
     def __init__(self, config: PingConfig) -> None:
         self.config = config

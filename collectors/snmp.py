@@ -42,8 +42,9 @@ from pysnmp.hlapi.v3arch.asyncio import (
     usmHMACSHAAuthProtocol,
 )
 
-from collectors import snmp_profile
+from collectors.contract import MetricNames
 from collectors.snmp_eval import PollData, evaluate
+from collectors.snmp_profile import Profile, load_file, shipped, shipped_names
 from collectors.snmp_rates import RateTracker
 from collectors.snmp_session import Endpoint, Session, SnmpError, community_auth, usm_auth
 from watchd.configbase import Strict
@@ -107,7 +108,7 @@ class SnmpConfig(Strict):
         if not (self.profiles or self.profile_files or self.oids):
             raise ValueError("expected at least one of 'profiles', 'profile_files' or 'oids'")
         for name in self.profiles:
-            snmp_profile.shipped(name)  # raises ProfileError (a ValueError) naming the known ones
+            shipped(name)  # raises ProfileError (a ValueError) naming the known ones
         return self
 
 
@@ -120,12 +121,20 @@ class SnmpCollector:
     ) -> None:
         self.config = config
         self._monotonic = monotonic
-        self._profiles = [snmp_profile.shipped(name) for name in config.profiles] + [
-            snmp_profile.load_file(path) for path in config.profile_files
-        ]
+        self._profiles = _profiles(config)
         self._rates = RateTracker()
         self._session: Session | None = None
         self._host = ""
+
+    @classmethod
+    def metric_names(cls, config: SnmpConfig | None) -> MetricNames:
+        """Its profiles' metrics and its own OIDs'; without a config, every shipped profile's."""
+        if config is None:
+            return MetricNames(
+                frozenset().union(*(shipped(n).metric_names() for n in shipped_names()))
+            )
+        names = frozenset(own.metric for own in config.oids)
+        return MetricNames(names.union(*(p.metric_names() for p in _profiles(config))))
 
     def _session_for(self, host: str) -> Session:
         if self._session is None or self._host != host:
@@ -225,3 +234,10 @@ class SnmpCollector:
         if self._session is not None:
             self._session.close()
             self._session = None
+
+
+def _profiles(config: SnmpConfig) -> list[Profile]:
+    """The check's shipped profiles, then its own profile files (ProfileError if one is bad)."""
+    return [shipped(name) for name in config.profiles] + [
+        load_file(path) for path in config.profile_files
+    ]

@@ -111,6 +111,14 @@ class Profile(Strict):
     scalars: list[Scalar] = []
     tables: list[Table] = []
 
+    def metric_names(self) -> frozenset[str]:
+        """Every metric this profile can give: scalar and column metrics, derived ones."""
+        return frozenset(
+            [scalar.metric for scalar in self.scalars if scalar.metric]
+            + [column.metric for table in self.tables for column in table.columns if column.metric]
+            + [derived.metric for table in self.tables for derived in table.derived]
+        )
+
 
 def shipped_names() -> list[str]:
     """Names of the profiles shipped with watchd."""

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from collectors.contract import FixedMetrics, MetricNames
 from collectors.fields import Regex
 from watchd.configbase import Strict
 from watchd.model import CheckContext, CheckResult, Sample, Status
@@ -28,9 +29,10 @@ class TcpConfig(Strict):
     crit_connect: float | None = None
 
 
-class TcpCollector:
+class TcpCollector(FixedMetrics):
     kind: ClassVar[str] = "tcp"
     Config: ClassVar[type[TcpConfig]] = TcpConfig
+    metrics: ClassVar[MetricNames] = MetricNames.of("tcp_connect_seconds")
 
     def __init__(self, config: TcpConfig) -> None:
         self.config = config

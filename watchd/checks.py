@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from watchd.flap import FlapPolicy, FlapState, record
-from watchd.model import CheckResult, Status
+from watchd.model import CheckResult, Labels, Sample, Status
 
 
 class StateType(enum.StrEnum):
@@ -156,3 +156,16 @@ def advance(
     else:
         new = replace(new, state_type=StateType.HARD, ok_streak=0)
     return new, transitions
+
+
+# The metrics every check run adds beside its collector's; rules may name them.
+CHECK_METRICS = frozenset({"check_status", "check_up", "check_duration_seconds"})
+
+
+def check_samples(status: Status, duration: float, labels: Labels, t: float) -> list[Sample]:
+    """A run's own samples: its status (0-3), up (1 when OK) and duration in seconds."""
+    return [
+        Sample("check_status", float(status), labels, t),
+        Sample("check_up", 1.0 if status.is_ok else 0.0, labels, t),
+        Sample("check_duration_seconds", duration, labels, t),
+    ]

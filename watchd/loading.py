@@ -16,7 +16,14 @@ from watchd.config import Config, ResolvedCheck, load_config
 from watchd.configbase import ConfigError, ConfigProblem
 from watchd.model import Collector
 from watchd.notify.checks import notify_problems
-from watchd.rules import RuleError, RuleProblem, RuleSet, check_rules, load_rules
+from watchd.rules import (
+    RuleError,
+    RuleProblem,
+    RuleSet,
+    check_rules,
+    known_metrics,
+    load_rules,
+)
 from watchd.secrets import SecretError
 
 MIN_TOKEN_LENGTH = 16
@@ -47,14 +54,16 @@ def load_setup(path: Path) -> Setup:
     collectors = _build_collectors(config, problems)
     tokens, token_names = _read_tokens(config, problems)
     rule_paths = config.rules.paths(path.resolve().parent)
-    rule_problems = check_rules(rule_paths) if rule_paths else []
+    # The checks that could be built say which of their own metric names rules may name.
+    known = known_metrics((check.kind, check.settings) for check, _ in collectors)
+    rule_problems = check_rules(rule_paths, known_metrics=known) if rule_paths else []
     problems += [_rule_problem(p) for p in rule_problems if p.is_error]
     notify_errors, notify_warnings = notify_problems(config, path.parent)
     problems += notify_errors
     if problems:
         raise ConfigError(path, problems)
     try:
-        rules = load_rules(rule_paths)
+        rules = load_rules(rule_paths, known_metrics=known)
     except RuleError as exc:  # check_rules found none; keep the daemon's promise all the same
         raise ConfigError(path, [_rule_problem(p) for p in exc.problems if p.is_error]) from exc
     warnings = [str(p) for p in rule_problems if not p.is_error] + notify_warnings

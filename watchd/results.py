@@ -13,7 +13,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from watchd.checks import CheckPolicy, CheckState, Transition, TransitionKind, advance
+from watchd.checks import (
+    CheckPolicy,
+    CheckState,
+    Transition,
+    TransitionKind,
+    advance,
+    check_samples,
+)
 from watchd.clock import Clock
 from watchd.config import ResolvedCheck
 from watchd.durations import format_duration
@@ -145,12 +152,7 @@ def _with_context(
         for s in result.samples
     ]
     labels = {**base, "kind": check.kind}  # rules can then match every check of one kind
-    own = [
-        Sample("check_status", float(result.status), labels, run.started),
-        Sample("check_up", 1.0 if result.status.is_ok else 0.0, labels, run.started),
-        Sample("check_duration_seconds", run.duration, labels, run.started),
-    ]
-    return samples, own
+    return samples, check_samples(result.status, run.duration, labels, run.started)
 
 
 _SEVERITY = {Status.WARNING: "warning", Status.CRITICAL: "critical", Status.UNKNOWN: "critical"}

@@ -1,4 +1,9 @@
-"""Real loopback peers for collector tests: aiohttp servers (plain and TLS) and a test CA."""
+"""Real loopback peers for collector tests: aiohttp servers (plain and TLS) and a test CA.
+
+Every collector run in these tests also checks its samples against the metric names its kind
+declares for its config (`metric_names`): the rules' "unknown metric" check reads those
+declarations, so a sample name missing from them would draw false warnings.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,32 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
 from aiohttp import web
 
-from watchd.model import CheckContext
+from collectors import REGISTRY
+from watchd.model import CheckContext, CheckResult
 
 Serve = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture(autouse=True)
+def _samples_are_declared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wrap every registered collector's `collect`: its samples must all be declared."""
+    for cls in REGISTRY.values():
+        collect = cls.collect  # type: ignore[attr-defined]
+
+        async def checked(self: Any, ctx: CheckContext, collect: Any = collect) -> CheckResult:
+            result: CheckResult = await collect(self, ctx)
+            declared = type(self).metric_names(self.config)
+            undeclared = sorted({s.metric for s in result.samples if s.metric not in declared})
+            assert not undeclared, f"{type(self).__name__} emits undeclared {undeclared}"
+            return result
+
+        monkeypatch.setattr(cls, "collect", checked)
 
 
 @pytest.fixture

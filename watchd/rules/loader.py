@@ -18,10 +18,11 @@ from typing import Any
 
 import jinja2
 
+from collectors.contract import MetricNames
 from watchd.durations import parse_duration
 from watchd.flap import FlapPolicy
 from watchd.matchers import Matcher
-from watchd.rules.metrics import KNOWN_METRICS
+from watchd.rules.metrics import SHIPPED_METRICS
 from watchd.rules.model import (
     COUNTER_FUNCTIONS,
     CRITICAL,
@@ -86,7 +87,7 @@ class _Invalid(Exception):
 class _Collector:
     """Problems found in one file, each with its line and rule."""
 
-    def __init__(self, file: Path, known_metrics: frozenset[str] | None) -> None:
+    def __init__(self, file: Path, known_metrics: MetricNames | None) -> None:
         self.file = file
         self.known_metrics = known_metrics
         self.problems: list[RuleProblem] = []
@@ -106,12 +107,12 @@ class _Collector:
 
 
 def load_rules(
-    paths: Sequence[Path], *, known_metrics: frozenset[str] | None = KNOWN_METRICS
+    paths: Sequence[Path], *, known_metrics: MetricNames | None = SHIPPED_METRICS
 ) -> RuleSet:
     """Load and validate rule files; raise RuleError listing every problem when any is an error.
 
-    Rule names are unique across all files. Unknown metrics (not in `known_metrics`; None turns
-    the check off) are warnings, kept in `RuleSet.warnings`.
+    Rule names are unique across all files. Unknown metrics (not in `known_metrics`, by default
+    what watchd ships emits; None turns the check off) are warnings, kept in `RuleSet.warnings`.
     """
     rules, problems = _load(paths, known_metrics)
     if any(problem.is_error for problem in problems):
@@ -120,14 +121,14 @@ def load_rules(
 
 
 def check_rules(
-    paths: Sequence[Path], *, known_metrics: frozenset[str] | None = KNOWN_METRICS
+    paths: Sequence[Path], *, known_metrics: MetricNames | None = SHIPPED_METRICS
 ) -> list[RuleProblem]:
     """Every problem in the rule files, errors and warnings, in file and line order."""
     return _load(paths, known_metrics)[1]
 
 
 def _load(
-    paths: Sequence[Path], known_metrics: frozenset[str] | None
+    paths: Sequence[Path], known_metrics: MetricNames | None
 ) -> tuple[list[Rule], list[RuleProblem]]:
     rules: list[Rule] = []
     problems: list[RuleProblem] = []
@@ -211,7 +212,7 @@ def _parse_rule(path: Path, node: LineDict, found: _Collector, index: int) -> Ru
         problem("metric", f"expected a non-empty string 'metric', got {_kind(metric)}")
         metric = ""
     elif found.known_metrics is not None and metric not in found.known_metrics:
-        close = difflib.get_close_matches(metric, sorted(found.known_metrics), n=1)
+        close = difflib.get_close_matches(metric, sorted(found.known_metrics.names), n=1)
         hint = f' (did you mean "{close[0]}"?)' if close else ""
         found.add(node.line_of("metric"), name, f'unknown metric "{metric}"{hint}', "warning")
 

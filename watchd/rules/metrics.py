@@ -1,50 +1,33 @@
-"""Metric names the shipped collectors and the scheduler emit; others draw a warning."""
+"""The metric names a rule may name without a warning, read from what emits them.
+
+Each collector kind declares its names (`metric_names` in collectors.contract), and every
+check run adds watchd.checks.CHECK_METRICS; nothing is listed here, so the check cannot
+drift from what is emitted.
+"""
 
 from __future__ import annotations
 
-KNOWN_METRICS: frozenset[str] = frozenset(
-    {
-        # scheduler, for every check run
-        "check_status",
-        "check_up",
-        # local
-        "cpu_usage_percent",
-        "memory_used_percent",
-        "memory_available_bytes",
-        "memory_total_bytes",
-        "swap_used_percent",
-        "load1",
-        "load5",
-        "load15",
-        "load1_per_core",
-        "load5_per_core",
-        "load15_per_core",
-        "cpu_count",
-        "disk_used_percent",
-        "disk_used_bytes",
-        "disk_free_bytes",
-        "disk_total_bytes",
-        "inode_used_percent",
-        "process_count",
-        # http, tcp
-        "http_response_seconds",
-        "http_status_code",
-        "http_content_bytes",
-        "tls_cert_expiry_days",
-        "tcp_connect_seconds",
-        # snmp
-        "if_oper_status",
-        "if_admin_status",
-        "if_hc_in_octets_total",
-        "if_hc_out_octets_total",
-        "if_in_octets_total",
-        "if_out_octets_total",
-        "if_in_errors_total",
-        "if_out_errors_total",
-        "if_in_discards_total",
-        "if_out_discards_total",
-        "if_high_speed_mbps",
-        "if_speed_bps",
-        "sys_uptime_seconds",
-    }
-)
+from collections.abc import Iterable
+from typing import Any
+
+from collectors import REGISTRY
+from collectors.contract import MetricNames
+from watchd.checks import CHECK_METRICS
+
+
+def known_metrics(checks: Iterable[tuple[str, Any]] = ()) -> MetricNames:
+    """Every name a collector kind emits with what watchd ships, each run's own metrics, and
+    what the given checks (kind, validated settings) add: their own SNMP profiles and OIDs.
+
+    The shipped names stay known without a check of that kind, so a rule file shared between
+    hosts draws no warning where one kind is not configured.
+    """
+    return MetricNames.union(
+        MetricNames(CHECK_METRICS),
+        *(kind.metric_names(None) for kind in REGISTRY.values()),
+        *(REGISTRY[kind].metric_names(settings) for kind, settings in checks),
+    )
+
+
+# What a rule file may name wherever it runs: the default of load_rules and check_rules.
+SHIPPED_METRICS = known_metrics()
