@@ -25,7 +25,9 @@ from watchd.ingest.config import MqttIngestConfig
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig
 from watchd.inventory import inventory_problems
 from watchd.listen import ListenAddress, listen_host, listen_port
-from watchd.notify.config import AnyReceiver, LogReceiver, NotifyConfig, RouteConfig
+from watchd.notify.config import NotifyConfig, RouteConfig
+from watchd.notify.receivers import AnyReceiver
+from watchd.notify.receivers.log import LogReceiver
 from watchd.report.config import ReportConfig, ServiceConfig
 from watchd.rules.config import RulesConfig
 from watchd.secrets import SecretRef
@@ -142,7 +144,7 @@ class ItemConfig(Strict):
     checks: list[AnyCheck] = []
 
 
-# A receiver is a tagged union on `kind` (log when absent); see watchd/notify/config.py.
+# A receiver is a tagged union on `kind` (log when absent); see watchd/notify/receivers.
 ReceiverConfig = AnyReceiver
 
 

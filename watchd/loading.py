@@ -58,7 +58,9 @@ def load_setup(path: Path) -> Setup:
     known = known_metrics((check.kind, check.settings) for check, _ in collectors)
     rule_problems = check_rules(rule_paths, known_metrics=known) if rule_paths else []
     problems += [_rule_problem(p) for p in rule_problems if p.is_error]
-    notify_errors, notify_warnings = notify_problems(config, path.parent)
+    notify_errors, notify_warnings = notify_problems(
+        config.receivers, config.route, config.notify, config.incidents.escalation, path.parent
+    )
     problems += notify_errors
     if problems:
         raise ConfigError(path, problems)

@@ -1,4 +1,4 @@
-"""Receivers built from their config, one module per kind."""
+"""Receivers built from their config, through the registry (one module per kind)."""
 
 from __future__ import annotations
 
@@ -10,50 +10,21 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.clock import Clock
-from watchd.notify.config import (
-    AnyReceiver,
-    ChatReceiver,
-    EmailReceiver,
-    ExecReceiver,
-    LogReceiver,
-    MqttReceiver,
-    TicketReceiver,
-    WebhookReceiver,
-)
-from watchd.notify.model import Receiver
-from watchd.notify.receivers.chat import Chat
-from watchd.notify.receivers.email import Email
-from watchd.notify.receivers.exec import Exec
-from watchd.notify.receivers.log import Log
-from watchd.notify.receivers.mqtt import Mqtt
-from watchd.notify.receivers.ticket import Ticket
-from watchd.notify.receivers.webhook import Webhook
+from watchd.notify.model import Receiver, ReceiverEnv
+from watchd.notify.receivers import BY_CONFIG, AnyReceiver
 
 
 def build_receiver(
     config: AnyReceiver, *, clock: Clock, base: Path, engine: AsyncEngine | None
 ) -> Receiver:
     """The receiver for one `[[receivers]]` table; relative paths are taken from `base`."""
-    config = anchored(config, base)
-    if isinstance(config, LogReceiver):
-        return Log(config)
-    if isinstance(config, WebhookReceiver):
-        return Webhook(config, clock=clock, base=base)
-    if isinstance(config, TicketReceiver):
-        return Ticket(config, clock=clock, base=base, engine=engine)
-    if isinstance(config, EmailReceiver):
-        return Email(config, base=base)
-    if isinstance(config, ChatReceiver):
-        return Chat(config, clock=clock, base=base)
-    if isinstance(config, MqttReceiver):
-        return Mqtt(config, base=base)
-    assert isinstance(config, ExecReceiver)
-    return Exec(config, base=base)
+    return BY_CONFIG[type(config)](anchored(config, base), ReceiverEnv(clock, base, engine))
 
 
 def build_receivers(
     configs: Sequence[AnyReceiver], *, clock: Clock, base: Path, engine: AsyncEngine | None
 ) -> dict[str, Receiver]:
+    """The receivers of the `[[receivers]]` tables, by name."""
     return {c.name: build_receiver(c, clock=clock, base=base, engine=engine) for c in configs}
 
 

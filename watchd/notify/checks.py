@@ -4,24 +4,28 @@ templates that do not compile (errors); routes that can never be reached (warnin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from jinja2 import TemplateSyntaxError
-
-from watchd.config import Config
 from watchd.configbase import ConfigProblem
-from watchd.notify.config import ChatReceiver, EmailReceiver, TicketReceiver
-from watchd.notify.jsonpath import PathError, parse_path
+from watchd.incidents.config import EscalationPolicy
+from watchd.notify.config import NotifyConfig, RouteConfig
+from watchd.notify.receivers import AnyReceiver
 from watchd.notify.router import route_problems
-from watchd.notify.templates import TemplateProblem, compile_text, load_override
 
 
-def notify_problems(config: Config, base: Path) -> tuple[list[ConfigProblem], list[str]]:
-    """Errors and warning lines of the notification config; `base` anchors relative paths."""
-    names = [r.name for r in config.receivers]
-    errors, warnings = route_problems(config.route, names, config.notify.time_intervals)
-    for i, policy in enumerate(config.incidents.escalation):
+def notify_problems(
+    receivers: Sequence[AnyReceiver],
+    route: RouteConfig,
+    notify: NotifyConfig,
+    escalation: Sequence[EscalationPolicy],
+    base: Path,
+) -> tuple[list[ConfigProblem], list[str]]:
+    """Errors and warning lines of the notification config (receivers, route, [notify] and
+    the receivers escalation steps name); `base` anchors relative paths."""
+    names = [r.name for r in receivers]
+    errors, warnings = route_problems(route, names, notify.time_intervals)
+    for i, policy in enumerate(escalation):
         for j, step in enumerate(policy.steps):
             for name in step.receivers:
                 if name not in names:
@@ -31,48 +35,12 @@ def notify_problems(config: Config, base: Path) -> tuple[list[ConfigProblem], li
                             f'unknown receiver "{name}"',
                         )
                     )
-    errors += list(_template_problems(config, base))
+    errors += list(_receiver_problems(receivers, base))
     return errors, [str(w) for w in warnings]
 
 
-def _template_problems(config: Config, base: Path) -> Iterator[ConfigProblem]:
-    for i, receiver in enumerate(config.receivers):
+def _receiver_problems(receivers: Sequence[AnyReceiver], base: Path) -> Iterator[ConfigProblem]:
+    for i, receiver in enumerate(receivers):
         where = f'receivers[{i}]("{receiver.name}")'
-        files: dict[str, Path | None] = {}
-        if isinstance(receiver, EmailReceiver):
-            files = {
-                "subject_template": receiver.subject_template,
-                "text_template": receiver.text_template,
-                "html_template": receiver.html_template,
-            }
-        elif isinstance(receiver, ChatReceiver):
-            files = {"template": receiver.template}
-        for key, path in files.items():
-            try:
-                load_override(path, base, "email_html.html.j2" if key == "html_template" else key)
-            except TemplateProblem as exc:
-                yield ConfigProblem(f"{where}.{key}", exc.reason)
-        if isinstance(receiver, TicketReceiver):
-            for action in ("open", "update", "acknowledge", "resolve", "close", "lookup"):
-                request = getattr(receiver, action)
-                if request is None:
-                    continue
-                texts = {"url": request.url, "body": request.body, **request.headers}
-                for key, text in texts.items():
-                    try:
-                        compile_text(text)
-                    except TemplateSyntaxError as exc:
-                        yield ConfigProblem(
-                            f"{where}.{action}.{key}", f"template line {exc.lineno}: {exc.message}"
-                        )
-            for key in ("id_path", "lookup_id_path", "session_path"):
-                value = getattr(receiver, key)
-                try:
-                    if value:
-                        parse_path(value)
-                except PathError as exc:
-                    yield ConfigProblem(f"{where}.{key}", str(exc))
-            try:
-                compile_text(receiver.correlation)
-            except TemplateSyntaxError as exc:
-                yield ConfigProblem(f"{where}.correlation", f"template: {exc.message}")
+        for key, reason in receiver.problems(base):
+            yield ConfigProblem(f"{where}.{key}", reason)

@@ -1,9 +1,9 @@
-"""Config of notifications (DESIGN.md §4): the route tree, receivers per kind, time intervals,
-acknowledge links.
+"""Config of notifications (DESIGN.md §4): the route tree, what every receiver has (each
+kind's own model sits beside its receiver), time intervals, acknowledge links.
 
     [route]                   receivers, group_by, group_wait, group_interval, repeat_interval
     [[route.routes]]          matchers, continue, receivers, ..., active/mute_time_intervals
-    [[receivers]]             name, kind = log | webhook | ticket | email | chat | mqtt | exec
+    [[receivers]]             name, kind (one of watchd.notify.receivers.REGISTRY), ...
     [[notify.time_intervals]] name, times, weekdays, days_of_month, months, location
     [notify.ack_links]        base_url, key = {file = ...}, ttl
 
@@ -15,17 +15,11 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any
 
-from pydantic import (
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    field_validator,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from watchd.configbase import Strict
 from watchd.durations import Duration
@@ -114,7 +108,10 @@ class TlsOptions(Strict):
     insecure_skip_verify: bool = False
 
 
-class _Receiver(Strict):
+class ReceiverBase(Strict):
+    """What every `[[receivers]]` table has; each kind's model (next to its receiver, see
+    watchd.notify.receivers.REGISTRY) adds `kind` and its own keys."""
+
     name: str = Field(min_length=1)
     timeout: Duration = 10.0
     max_age: Duration = 86400.0
@@ -123,12 +120,15 @@ class _Receiver(Strict):
     concurrency: int = Field(default=4, ge=1, le=64)
     send_resolved: bool = True
 
+    def problems(self, base: Path) -> Iterator[tuple[str, str]]:
+        """Problems no single key shows (templates that do not compile), as (key, reason)
+        for check-config; `base` anchors relative paths. None by default."""
+        return iter(())
 
-class LogReceiver(_Receiver):
-    kind: Literal["log"] = "log"
 
+class HttpReceiverBase(ReceiverBase):
+    """What the HTTP receivers (webhook, ticket, chat) have besides the common keys."""
 
-class _HttpReceiver(_Receiver):
     headers: dict[str, str] = {}
     # Header values that are credentials (API tokens in a product's own scheme), read from a
     # file or the environment when sent, never written in the config.
@@ -145,115 +145,6 @@ class _HttpReceiver(_Receiver):
         if bool(self.basic_user) != (self.basic_password is not None):
             raise ValueError("basic_user and basic_password go together")
         return self
-
-
-class WebhookReceiver(_HttpReceiver):
-    """POST the Alertmanager-v4-compatible JSON document plus the incident to `url`."""
-
-    kind: Literal["webhook"]
-    url: str = Field(pattern=r"^https?://")
-    hmac_key: SecretRef | None = None
-
-
-class TicketRequest(Strict):
-    """One templated HTTP call; url, header values and body are Jinja2 templates."""
-
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    url: str = Field(min_length=1)
-    headers: dict[str, str] = {}
-    secret_headers: dict[str, SecretRef] = {}  # for this call only, e.g. a login token
-    body: str = ""
-
-
-class TicketReceiver(_HttpReceiver):
-    """A ticketing system: one ticket per incident, created once, updated and closed."""
-
-    kind: Literal["ticket"]
-    open: TicketRequest
-    update: TicketRequest
-    acknowledge: TicketRequest | None = None
-    resolve: TicketRequest | None = None
-    close: TicketRequest | None = None
-    lookup: TicketRequest | None = None
-    # A login call made before the others when the API needs a session (GLPI's initSession);
-    # the value at `session_path` of its answer is `session` in the other templates.
-    session: TicketRequest | None = None
-    session_path: str = ""
-    id_path: str = Field(default="id", min_length=1)
-    lookup_id_path: str = ""
-    correlation: str = "watchd-incident-{{ incident.id }}"
-    on_resolve: Literal["close", "comment"] = "close"
-
-
-class EmailReceiver(_Receiver):
-    kind: Literal["email"]
-    host: str = Field(min_length=1)
-    port: int = Field(default=25, ge=1, le=65535)
-    security: Literal["none", "starttls", "tls"] = "starttls"
-    username: str = ""
-    password: SecretRef | None = None
-    sender: str = Field(min_length=3)
-    to: list[str] = Field(min_length=1)
-    subject_template: Path | None = None
-    text_template: Path | None = None
-    html_template: Path | None = None
-    tls: TlsOptions = TlsOptions()
-
-
-class ChatReceiver(_HttpReceiver):
-    """Slack-compatible incoming webhooks (Slack, Mattermost, Rocket.Chat) or Microsoft Teams."""
-
-    kind: Literal["chat"]
-    url: str = Field(pattern=r"^https?://")
-    flavor: Literal["slack", "teams", "teams_adaptive"] = "slack"
-    template: Path | None = None
-
-
-class MqttReceiver(_Receiver):
-    kind: Literal["mqtt"]
-    host: str = Field(min_length=1)
-    port: int = Field(default=1883, ge=1, le=65535)
-    topic: str = Field(default="watchd/incidents/events", min_length=1)
-    state_topic: str = ""  # e.g. "watchd/incidents/{id}/state": retained, one per incident
-    username: str = ""
-    password: SecretRef | None = None
-    tls: bool = False
-    ca_file: Path | None = None
-
-
-class ExecReceiver(_Receiver):
-    """Run `command` (an argument list, no shell) with the incident as WATCHD_* variables."""
-
-    kind: Literal["exec"]
-    command: list[str] = Field(min_length=1)
-    env: dict[str, str] = {}
-    cwd: Path | None = None
-
-
-def _receiver_kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return str(value.get("kind", "log"))
-    return str(getattr(value, "kind", "log"))
-
-
-RECEIVER_KINDS = ("log", "webhook", "ticket", "email", "chat", "mqtt", "exec")
-
-AnyReceiver = Annotated[
-    Union[  # noqa: UP007  (a tagged union needs the Union spelling)
-        Annotated[LogReceiver, Tag("log")],
-        Annotated[WebhookReceiver, Tag("webhook")],
-        Annotated[TicketReceiver, Tag("ticket")],
-        Annotated[EmailReceiver, Tag("email")],
-        Annotated[ChatReceiver, Tag("chat")],
-        Annotated[MqttReceiver, Tag("mqtt")],
-        Annotated[ExecReceiver, Tag("exec")],
-    ],
-    Discriminator(
-        _receiver_kind,
-        custom_error_type="receiver_kind",
-        custom_error_message=f"unknown receiver kind (expected one of: {', '.join(RECEIVER_KINDS)})",
-    ),
-]
 
 
 class AckLinks(Strict):

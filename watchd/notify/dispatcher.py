@@ -37,9 +37,9 @@ from watchd.notify import outbox
 from watchd.notify.acklinks import LinkMaker
 from watchd.notify.backoff import backoff
 from watchd.notify.build import build_receivers
-from watchd.notify.config import AnyReceiver
 from watchd.notify.model import Notification, Outcome, Receiver, excerpt
 from watchd.notify.outbox import Attempt, Group, Row
+from watchd.notify.receivers import AnyReceiver
 from watchd.notify.router import Route, routing_labels
 from watchd.notify.wakeup import watch_outbox
 from watchd.store.engine import write_transaction

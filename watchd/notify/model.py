@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from watchd.clock import Clock
 
 EXCERPT = 500
 
@@ -56,6 +61,25 @@ class Receiver(Protocol):
     async def deliver(self, notes: Sequence[Notification]) -> Outcome: ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverEnv:
+    """What a receiver may need besides its config: the clock, the directory relative paths
+    are taken from, and the store (None for `watchd notify test`)."""
+
+    clock: Clock
+    base: Path
+    engine: AsyncEngine | None
+
+
+class ReceiverClass(Protocol):
+    """What the receiver registry holds: a receiver class with its kind and config model."""
+
+    kind: str
+    Config: type[Any]
+
+    def __call__(self, config: Any, env: ReceiverEnv) -> Receiver: ...
 
 
 def excerpt(text: str, limit: int = EXCERPT) -> str:

@@ -74,6 +74,15 @@ def load_override(path: Path | None, base: Path, name: str) -> Any | None:
         raise TemplateProblem(full, f"line {exc.lineno}: {exc.message}") from exc
 
 
+def override_problem(path: Path | None, base: Path, name: str) -> str:
+    """Why the user's template at `path` cannot be used (for check-config), or ""."""
+    try:
+        load_override(path, base, name)
+    except TemplateProblem as exc:
+        return exc.reason
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class Rendered:
     text: str

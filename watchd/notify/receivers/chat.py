@@ -6,15 +6,32 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from watchd.clock import Clock
-from watchd.notify.config import ChatReceiver
-from watchd.notify.model import Notification, Outcome
+from pydantic import Field
+
+from watchd.notify.config import HttpReceiverBase
+from watchd.notify.model import Notification, Outcome, ReceiverEnv
 from watchd.notify.receivers.http import HttpClient
-from watchd.notify.templates import TemplateSlot, context, load_override
+from watchd.notify.templates import TemplateSlot, context, load_override, override_problem
+
+
+class ChatReceiver(HttpReceiverBase):
+    """Slack-compatible incoming webhooks (Slack, Mattermost, Rocket.Chat) or Microsoft Teams."""
+
+    kind: Literal["chat"]
+    url: str = Field(pattern=r"^https?://")
+    flavor: Literal["slack", "teams", "teams_adaptive"] = "slack"
+    template: Path | None = None
+
+    def problems(self, base: Path) -> Iterator[tuple[str, str]]:
+        """The template file, when set, must be readable and compile."""
+        reason = override_problem(self.template, base, "chat.j2")
+        if reason:
+            yield "template", reason
+
 
 _COLOURS = {"critical": "d62728", "error": "d62728", "warning": "ff9900"}
 
@@ -67,13 +84,17 @@ def body(flavor: str, text: str, ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 class Chat:
+    kind = "chat"
+    Config = ChatReceiver
     batch = False
 
-    def __init__(self, config: ChatReceiver, *, clock: Clock, base: Path) -> None:
+    def __init__(self, config: ChatReceiver, env: ReceiverEnv) -> None:
         self.name = config.name
         self._config = config
-        self._http = HttpClient(config, clock=clock, base=base)
-        self._template = TemplateSlot("chat.j2", load_override(config.template, base, "chat.j2"))
+        self._http = HttpClient(config, clock=env.clock, base=env.base)
+        self._template = TemplateSlot(
+            "chat.j2", load_override(config.template, env.base, "chat.j2")
+        )
 
     async def deliver(self, notes: Sequence[Notification]) -> Outcome:
         (note,) = notes

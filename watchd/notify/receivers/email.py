@@ -4,26 +4,62 @@ templated subject, plain-text and HTML body; STARTTLS or implicit TLS, optional 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
+from typing import Literal
 
 import aiosmtplib
+from pydantic import Field
 
-from watchd.notify.config import EmailReceiver
-from watchd.notify.model import Notification, Outcome, excerpt
+from watchd.notify.config import ReceiverBase, TlsOptions
+from watchd.notify.model import Notification, Outcome, ReceiverEnv, excerpt
 from watchd.notify.receivers.http import ssl_context
-from watchd.notify.templates import TemplateSlot, group_context, load_override
+from watchd.notify.templates import TemplateSlot, group_context, load_override, override_problem
+from watchd.secrets import SecretRef
 
 # SMTP reply codes that will not get better by retrying (RFC 5321 5yz, bar 552 "try later").
 _PERMANENT = range(500, 600)
 
 
+# The user's template files: config key, and the name their source is compiled under.
+_TEMPLATES = (
+    ("subject_template", "subject.j2"),
+    ("text_template", "text.j2"),
+    ("html_template", "body.html.j2"),
+)
+
+
+class EmailReceiver(ReceiverBase):
+    kind: Literal["email"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str = ""
+    password: SecretRef | None = None
+    sender: str = Field(min_length=3)
+    to: list[str] = Field(min_length=1)
+    subject_template: Path | None = None
+    text_template: Path | None = None
+    html_template: Path | None = None
+    tls: TlsOptions = TlsOptions()
+
+    def problems(self, base: Path) -> Iterator[tuple[str, str]]:
+        """The template files that are set must be readable and compile."""
+        for key, name in _TEMPLATES:
+            reason = override_problem(getattr(self, key), base, name)
+            if reason:
+                yield key, reason
+
+
 class Email:
+    kind = "email"
+    Config = EmailReceiver
     batch = True
 
-    def __init__(self, config: EmailReceiver, *, base: Path) -> None:
+    def __init__(self, config: EmailReceiver, env: ReceiverEnv) -> None:
+        base = env.base
         self.name = config.name
         self._config = config
         self._subject = TemplateSlot(

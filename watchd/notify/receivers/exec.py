@@ -13,11 +13,23 @@ import os
 import signal
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
-from watchd.notify.config import ExecReceiver
-from watchd.notify.model import Notification, Outcome, excerpt
+from pydantic import Field
+
+from watchd.notify.config import ReceiverBase
+from watchd.notify.model import Notification, Outcome, ReceiverEnv, excerpt
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+class ExecReceiver(ReceiverBase):
+    """Run `command` (an argument list, no shell) with the incident as WATCHD_* variables."""
+
+    kind: Literal["exec"]
+    command: list[str] = Field(min_length=1)
+    env: dict[str, str] = {}
+    cwd: Path | None = None
 
 
 def environment(config: ExecReceiver, note: Notification) -> dict[str, str]:
@@ -43,12 +55,14 @@ def environment(config: ExecReceiver, note: Notification) -> dict[str, str]:
 
 
 class Exec:
+    kind = "exec"
+    Config = ExecReceiver
     batch = False
 
-    def __init__(self, config: ExecReceiver, *, base: Path) -> None:
+    def __init__(self, config: ExecReceiver, env: ReceiverEnv) -> None:
         self.name = config.name
         self._config = config
-        self._cwd = config.cwd or base
+        self._cwd = config.cwd or env.base
 
     async def deliver(self, notes: Sequence[Notification]) -> Outcome:
         (note,) = notes

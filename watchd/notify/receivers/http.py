@@ -15,7 +15,7 @@ import aiohttp
 
 from watchd.clock import Clock
 from watchd.notify.backoff import parse_retry_after
-from watchd.notify.config import TlsOptions, _HttpReceiver
+from watchd.notify.config import HttpReceiverBase, TlsOptions
 from watchd.notify.model import Outcome, excerpt, http_outcome
 
 USER_AGENT = "watchd-notify/1"
@@ -35,7 +35,7 @@ def ssl_context(tls: TlsOptions, base: Path) -> ssl.SSLContext | bool:
     return ctx
 
 
-def auth_headers(config: _HttpReceiver) -> dict[str, str]:
+def auth_headers(config: HttpReceiverBase) -> dict[str, str]:
     """Configured headers, secret ones read now, plus Authorization from bearer or basic."""
     headers = {"User-Agent": USER_AGENT, **config.headers}
     headers |= {name: ref.reveal() for name, ref in config.secret_headers.items()}
@@ -50,7 +50,7 @@ def auth_headers(config: _HttpReceiver) -> dict[str, str]:
 class HttpClient:
     """One aiohttp session per receiver; requests never raise, they return an Outcome."""
 
-    def __init__(self, config: _HttpReceiver, *, clock: Clock, base: Path) -> None:
+    def __init__(self, config: HttpReceiverBase, *, clock: Clock, base: Path) -> None:
         self._config = config
         self._clock = clock
         self._ssl = ssl_context(config.tls, base)

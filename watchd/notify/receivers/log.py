@@ -4,19 +4,27 @@ install shows what it would notify."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from watchd.logging import get_logger
-from watchd.notify.config import LogReceiver
-from watchd.notify.model import Notification, Outcome
+from watchd.notify.config import ReceiverBase
+from watchd.notify.model import Notification, Outcome, ReceiverEnv
 from watchd.notify.templates import TemplateSlot, context
 
 log = get_logger("watchd.notify")
 
 
+class LogReceiver(ReceiverBase):
+    kind: Literal["log"] = "log"
+
+
 class Log:
+    kind = "log"
+    Config = LogReceiver
     batch = False
 
-    def __init__(self, config: LogReceiver) -> None:
+    def __init__(self, config: LogReceiver, env: ReceiverEnv) -> None:
+        del env  # a log line needs nothing else
         self.name = config.name
         self._line = TemplateSlot("log.j2")
 

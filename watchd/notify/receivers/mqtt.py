@@ -15,20 +15,36 @@ import json
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import aiomqtt
+from pydantic import Field
 
-from watchd.notify.config import MqttReceiver
-from watchd.notify.model import Notification, Outcome, excerpt
+from watchd.notify.config import ReceiverBase
+from watchd.notify.model import Notification, Outcome, ReceiverEnv, excerpt
+from watchd.secrets import SecretRef
+
+
+class MqttReceiver(ReceiverBase):
+    kind: Literal["mqtt"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic: str = Field(default="watchd/incidents/events", min_length=1)
+    state_topic: str = ""  # e.g. "watchd/incidents/{id}/state": retained, one per incident
+    username: str = ""
+    password: SecretRef | None = None
+    tls: bool = False
+    ca_file: Path | None = None
 
 
 class Mqtt:
+    kind = "mqtt"
+    Config = MqttReceiver
     batch = False
 
-    def __init__(self, config: MqttReceiver, *, base: Path) -> None:
+    def __init__(self, config: MqttReceiver, env: ReceiverEnv) -> None:
         self.name = config.name
         self._config = config
-        self._base = base
         self._connected: aiomqtt.Client | None = None
         self._connecting = asyncio.Lock()
 

@@ -11,24 +11,83 @@ open a second ticket; the lookup covers the one gap (created, then the answer wa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from jinja2 import TemplateSyntaxError
+from pydantic import Field
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.clock import Clock
-from watchd.notify.config import TicketReceiver, TicketRequest
-from watchd.notify.jsonpath import extract
-from watchd.notify.model import Notification, Outcome
+from watchd.configbase import Strict
+from watchd.notify.config import HttpReceiverBase
+from watchd.notify.jsonpath import PathError, extract, parse_path
+from watchd.notify.model import Notification, Outcome, ReceiverEnv
 from watchd.notify.receivers.http import HttpClient
 from watchd.notify.templates import compile_text, context
+from watchd.secrets import SecretRef
 from watchd.store.engine import write_transaction
 from watchd.store.notify_tables import tickets
 
 OPEN_KINDS = ("opened", "reopened", "unmuted")
+
+
+class TicketRequest(Strict):
+    """One templated HTTP call; url, header values and body are Jinja2 templates."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    url: str = Field(min_length=1)
+    headers: dict[str, str] = {}
+    secret_headers: dict[str, SecretRef] = {}  # for this call only, e.g. a login token
+    body: str = ""
+
+
+class TicketReceiver(HttpReceiverBase):
+    """A ticketing system: one ticket per incident, created once, updated and closed."""
+
+    kind: Literal["ticket"]
+    open: TicketRequest
+    update: TicketRequest
+    acknowledge: TicketRequest | None = None
+    resolve: TicketRequest | None = None
+    close: TicketRequest | None = None
+    lookup: TicketRequest | None = None
+    # A login call made before the others when the API needs a session (GLPI's initSession);
+    # the value at `session_path` of its answer is `session` in the other templates.
+    session: TicketRequest | None = None
+    session_path: str = ""
+    id_path: str = Field(default="id", min_length=1)
+    lookup_id_path: str = ""
+    correlation: str = "watchd-incident-{{ incident.id }}"
+    on_resolve: Literal["close", "comment"] = "close"
+
+    def problems(self, base: Path) -> Iterator[tuple[str, str]]:
+        """The request templates and the correlation key must compile, the paths parse."""
+        del base  # the templates are written in the config itself
+        for action in ("open", "update", "acknowledge", "resolve", "close", "lookup"):
+            request = getattr(self, action)
+            if request is None:
+                continue
+            texts = {"url": request.url, "body": request.body, **request.headers}
+            for key, text in texts.items():
+                try:
+                    compile_text(text)
+                except TemplateSyntaxError as exc:
+                    yield f"{action}.{key}", f"template line {exc.lineno}: {exc.message}"
+        for key in ("id_path", "lookup_id_path", "session_path"):
+            value = getattr(self, key)
+            try:
+                if value:
+                    parse_path(value)
+            except PathError as exc:
+                yield key, str(exc)
+        try:
+            compile_text(self.correlation)
+        except TemplateSyntaxError as exc:
+            yield "correlation", f"template: {exc.message}"
 
 
 class TicketIds:
@@ -93,15 +152,15 @@ class _Call:
 
 
 class Ticket:
+    kind = "ticket"
+    Config = TicketReceiver
     batch = False
 
-    def __init__(
-        self, config: TicketReceiver, *, clock: Clock, base: Path, engine: AsyncEngine | None
-    ) -> None:
+    def __init__(self, config: TicketReceiver, env: ReceiverEnv) -> None:
         self.name = config.name
         self._config = config
-        self._http = HttpClient(config, clock=clock, base=base)
-        self._ids = TicketIds(engine, clock)
+        self._http = HttpClient(config, clock=env.clock, base=env.base)
+        self._ids = TicketIds(env.engine, env.clock)
         self._calls = {
             action: _Call(request)
             for action in ("open", "update", "acknowledge", "resolve", "close", "lookup", "session")

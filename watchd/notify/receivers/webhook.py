@@ -8,15 +8,24 @@ import hashlib
 import hmac
 import json
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from watchd.clock import Clock
-from watchd.notify.config import WebhookReceiver
-from watchd.notify.model import Notification, Outcome
+from pydantic import Field
+
+from watchd.notify.config import HttpReceiverBase
+from watchd.notify.model import Notification, Outcome, ReceiverEnv
 from watchd.notify.receivers.http import HttpClient
+from watchd.secrets import SecretRef
 
 SIGNATURE_HEADER = "X-Watchd-Signature"
+
+
+class WebhookReceiver(HttpReceiverBase):
+    """POST the Alertmanager-v4-compatible JSON document plus the incident to `url`."""
+
+    kind: Literal["webhook"]
+    url: str = Field(pattern=r"^https?://")
+    hmac_key: SecretRef | None = None
 
 
 def signature(key: bytes, timestamp: int, body: bytes) -> str:
@@ -38,13 +47,15 @@ def document(note: Notification) -> dict[str, Any]:
 
 
 class Webhook:
+    kind = "webhook"
+    Config = WebhookReceiver
     batch = False
 
-    def __init__(self, config: WebhookReceiver, *, clock: Clock, base: Path) -> None:
+    def __init__(self, config: WebhookReceiver, env: ReceiverEnv) -> None:
         self.name = config.name
         self._config = config
-        self._clock = clock
-        self._http = HttpClient(config, clock=clock, base=base)
+        self._clock = env.clock
+        self._http = HttpClient(config, clock=env.clock, base=env.base)
 
     async def deliver(self, notes: Sequence[Notification]) -> Outcome:
         (note,) = notes
