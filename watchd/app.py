@@ -112,7 +112,8 @@ class Daemon:
         dispatcher = Dispatcher(
             store.engine,
             clock=self.clock,
-            config=config,
+            receivers=config.receivers,
+            notify=config.notify,
             settings=settings,
             sink=sink,
             base=self.config_path.parent,
@@ -340,7 +341,7 @@ class Daemon:
         settings = IncidentSettings.from_config(config)
         self.pipeline.reconfigure(settings)
         self.catalog = Catalog.from_config(config)
-        self.dispatcher.reconfigure(config, settings)
+        self.dispatcher.reconfigure(config.receivers, config.notify, settings)
         self.config = config
         self._reloads += 1
         self.metrics.set_checks_scheduled(self.scheduler.check_count)

@@ -116,7 +116,8 @@ class Notify:
         self.dispatcher = Dispatcher(
             store.engine,
             clock=clock,
-            config=self.config,
+            receivers=self.config.receivers,
+            notify=self.config.notify,
             settings=self.settings,
             sink=self.sink,
             base=base,

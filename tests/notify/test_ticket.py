@@ -179,7 +179,8 @@ async def test_a_ticket_template_that_raises_is_retried_until_a_reload_fixes_it(
     assert row["state"] == "pending"
     (attempt,) = await notify.deliveries("jira")
     assert "ticket template failed" in attempt["error"]
-    notify.dispatcher.reconfigure(parse_config(good, tmp_path / "config.toml"), notify.settings)
+    config = parse_config(good, tmp_path / "config.toml")
+    notify.dispatcher.reconfigure(config.receivers, config.notify, notify.settings)
     await notify.clock.advance(600)
     await notify.pump(3)
     assert db.creates == 1

@@ -1,0 +1,186 @@
+"""The dispatcher's planning, without a database: chain order per incident and receiver,
+backoff and leases holding a chain, max_age expiry, muted routes, group timers, batch
+receivers and the per-receiver task limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from watchd.notify.config import RouteConfig, TimeInterval
+from watchd.notify.outbox import Group, OutboxState, Row
+from watchd.notify.plan import PER_TASK, Unit, earliest, scan, slots, units
+from watchd.notify.router import Router
+
+NOW = 1_800_000_000.0
+LABELS = {"alertname": "down", "severity": "critical", "item": "db1"}
+
+
+def row(
+    id: int,
+    incident: int = 1,
+    receiver: str = "hook",
+    *,
+    created: float = NOW - 10,
+    next_at: float = NOW - 10,
+    state: OutboxState = OutboxState.PENDING,
+    claimed_until: float | None = None,
+    labels: dict[str, str] = LABELS,
+) -> Row:
+    return Row(
+        id=id,
+        incident_id=incident,
+        seq=id,
+        receiver=receiver,
+        kind="opened",
+        state=state,
+        attempts=0,
+        created_at=created,
+        next_attempt_at=next_at,
+        claimed_until=claimed_until,
+        idempotency_key=f"{incident}:{id}",
+        incident_key=f"incident-{incident}",
+        labels=labels,
+    )
+
+
+def router(intervals: tuple[TimeInterval, ...] = (), **route: Any) -> Router:
+    return Router.from_config(RouteConfig.model_validate(route), ["hook", "mail"], intervals)
+
+
+def plan(rows: list[Row], *, inflight: frozenset[int] = frozenset(), **route: Any) -> Any:
+    return scan(
+        rows,
+        NOW,
+        max_age={"hook": 3600.0, "mail": 3600.0},
+        router=router(**route),
+        inflight=inflight,
+    )
+
+
+def ids(chains: Any) -> list[list[int]]:
+    return [[r.id for r in chain] for _, chain in chains]
+
+
+def test_rows_are_chained_per_incident_and_receiver_in_order() -> None:
+    """Each (incident, receiver) pair is one chain of its rows in order; a group collects the
+    chains of its incidents (here: one group per incident, the default)."""
+    found = plan([row(1), row(2), row(3, incident=2), row(4, receiver="mail")])
+    assert {k[0] for k in found.ready} == {"hook", "mail"}
+    assert ids(found.ready[("hook", "root|incident:incident-1")]) == [[1, 2]]
+    assert ids(found.ready[("hook", "root|incident:incident-2")]) == [[3]]
+    assert ids(found.ready[("mail", "root|incident:incident-1")]) == [[4]]
+    assert found.pairs == {(1, "hook"), (2, "hook"), (1, "mail")}
+    assert found.expired == () and found.next_due is None
+
+
+def test_a_backing_off_head_holds_its_chain_and_says_when_to_look_again() -> None:
+    """Order per incident: nothing after a row that waits for its retry goes out before it."""
+    found = plan([row(1, next_at=NOW + 30), row(2)])
+    assert found.ready == {}
+    assert found.next_due == NOW + 30
+
+
+def test_due_rows_stop_at_the_first_row_not_due_or_in_flight() -> None:
+    """A chain sends its leading run of due rows; rows after a busy one wait."""
+    found = plan([row(1), row(2), row(3, next_at=NOW + 5), row(4)])
+    assert ids(found.ready[("hook", "root|incident:incident-1")]) == [[1, 2]]
+    found = plan([row(1), row(2), row(3)], inflight=frozenset({2}))
+    assert ids(found.ready[("hook", "root|incident:incident-1")]) == [[1]]
+
+
+def test_a_leased_head_holds_the_chain_until_its_lease_ends() -> None:
+    """A row another delivery holds (lease running) blocks its chain; a dead lease does not."""
+    leased = row(1, state=OutboxState.DELIVERING, claimed_until=NOW + 60)
+    assert plan([leased, row(2)]).ready == {}
+    dead = row(1, state=OutboxState.DELIVERING, claimed_until=NOW - 1)
+    assert ids(plan([dead, row(2)]).ready[("hook", "root|incident:incident-1")]) == [[1, 2]]
+    assert plan([row(1)], inflight=frozenset({1})).ready == {}
+
+
+def test_rows_past_max_age_expire_unless_busy_and_the_rest_goes_on() -> None:
+    """An old row is given up on (not when a delivery holds it); the chain continues after it."""
+    old = row(1, created=NOW - 7200)
+    found = plan([old, row(2)])
+    assert [r.id for r in found.expired] == [1]
+    assert ids(found.ready[("hook", "root|incident:incident-1")]) == [[2]]
+    held = plan([old, row(2)], inflight=frozenset({1}))
+    assert held.expired == () and held.ready == {}
+
+
+def test_rows_for_a_receiver_no_longer_configured_wait() -> None:
+    """Rows for a receiver missing from the config neither go out nor expire."""
+    found = plan([row(1, receiver="gone", created=NOW - 7200)])
+    assert found.ready == {} and found.expired == ()
+    assert found.pairs == {(1, "gone")}
+
+
+def test_a_muted_route_waits_until_it_is_unmuted() -> None:
+    """Outside the route's active time interval nothing goes out; next_due is when it opens."""
+    # NOW is 2027-01-15 08:00 UTC: the interval opens at 09:00.
+    office = TimeInterval(name="office", times=["09:00-17:00"])
+    found = scan(
+        [row(1)],
+        NOW,
+        max_age={"hook": 3600.0},
+        router=router((office,), active_time_intervals=["office"]),
+        inflight=frozenset(),
+    )
+    assert found.ready == {}
+    assert found.next_due == NOW + 3600
+
+
+def test_group_wait_counts_from_the_groups_first_row() -> None:
+    """A group's first notification waits group_wait from its oldest row."""
+    found = plan([row(1, created=NOW - 10)], group_wait=30)
+    got, due = units(found.ready, {}, NOW, batch=set())
+    assert got == [] and due == NOW + 20
+    got, due = units(found.ready, {}, NOW + 20, batch=set())
+    assert [[r.id for c in u.chains for r in c] for u in got] == [[1]]
+    assert due is None
+
+
+def test_group_interval_counts_from_the_last_send_of_a_firing_group() -> None:
+    """Later notifications of a firing group wait group_interval from its last send; a
+    resolved group starts over with group_wait."""
+    found = plan([row(1, created=NOW - 100)], group_wait=30, group_interval=300)
+    key = next(iter(found.ready))
+    firing = {key: Group(first_at=NOW - 1000, last_sent_at=NOW - 60, firing=True)}
+    got, due = units(found.ready, firing, NOW, batch=set())
+    assert got == [] and due == NOW + 240
+    resolved = {key: Group(first_at=NOW - 1000, last_sent_at=NOW - 60, firing=False)}
+    got, _ = units(found.ready, resolved, NOW, batch=set())
+    assert [u.receiver for u in got] == ["hook"]
+    assert got[0].group == resolved[key]
+
+
+def test_a_batch_receiver_gets_a_whole_group_the_others_a_chain_each() -> None:
+    """With group_by, incidents share a group: a batch receiver (email) takes the group in one
+    unit, a per-notification receiver one unit per incident's chain."""
+    rows = [row(1, 1, "mail"), row(2, 2, "mail"), row(3, 1, "hook"), row(4, 2, "hook")]
+    found = plan(rows, group_by=["alertname"])
+    got, _ = units(found.ready, {}, NOW, batch={"mail"})
+    by_receiver: dict[str, list[Unit]] = {}
+    for unit in got:
+        by_receiver.setdefault(unit.receiver, []).append(unit)
+    assert [[[r.id for r in c] for c in u.chains] for u in by_receiver["mail"]] == [[[1], [2]]]
+    assert [[[r.id for r in c] for c in u.chains] for u in by_receiver["hook"]] == [[[3]], [[4]]]
+    assert {u.group_key for u in got} == {"root|alertname=down"}
+
+
+def test_slots_respect_concurrency_and_fill_tasks_up_to_per_task_rows() -> None:
+    """Each receiver gets at most its free task slots; further units join the lightest task
+    until it holds PER_TASK rows, the rest wait."""
+    found = plan([row(i, incident=i) for i in range(1, 41)])
+    got, _ = units(found.ready, {}, NOW, batch=set())
+    planned = slots(got, {"hook": 2})
+    sizes = [sum(u.size for u in task) for task in planned["hook"]]
+    assert sizes == [PER_TASK, PER_TASK]
+    taken = [r.id for task in planned["hook"] for u in task for c in u.chains for r in c]
+    assert len(set(taken)) == 2 * PER_TASK
+    assert slots(got, {"hook": 0}) == {"hook": []}
+
+
+def test_earliest_ignores_what_does_not_wait() -> None:
+    """The next look is at the earliest wait; None when nothing waits on time."""
+    assert earliest(None, NOW + 5, NOW + 2) == NOW + 2
+    assert earliest(None, None) is None

@@ -1,0 +1,128 @@
+"""What one delivery attempt of one row comes to: its status, when to try again (backoff or
+the receiver's Retry-After) and the timeline event, decided from the receiver's Outcome."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from watchd.notify.backoff import backoff
+from watchd.notify.model import Outcome, excerpt
+from watchd.notify.outbox import OutboxState, Row
+from watchd.notify.receivers import AnyReceiver
+
+
+class Status(StrEnum):
+    """A delivery log row's `status` (the stored text is the value)."""
+
+    DELIVERED = "delivered"
+    SKIPPED = "skipped"  # not sent: send_resolved = false
+    RETRY = "retry"  # tried again later
+    FAILED = "failed"  # refused, not retried
+    EXPIRED = "expired"  # given up on: older than max_age
+
+    @property
+    def sent(self) -> bool:
+        """The row is done and counts as notified (its group's timers move on)."""
+        return self in (Status.DELIVERED, Status.SKIPPED)
+
+    @property
+    def gave_up(self) -> bool:
+        """The row is final without having been delivered."""
+        return self in (Status.FAILED, Status.EXPIRED)
+
+    @property
+    def state(self) -> OutboxState:
+        """The outbox row's state after an attempt with this status."""
+        return OutboxState.PENDING if self is Status.RETRY else OutboxState(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One delivery attempt of one row and what becomes of the row."""
+
+    row: Row
+    started_at: float
+    latency: float
+    status: Status
+    http_status: int | None
+    response: str
+    error: str
+    next_attempt_at: float
+    event: tuple[str, dict[str, Any]] | None  # timeline event to append, if any
+    tried: bool = True  # False: given up on without sending (expired while waiting)
+
+
+def judge(
+    row: Row,
+    outcome: Outcome,
+    config: AnyReceiver,
+    *,
+    started_at: float,
+    latency: float,
+    now: float,
+    skipped: bool,
+    rand: random.Random,
+) -> Attempt:
+    """The attempt `outcome` makes of `row` for the receiver `config`: delivered (or skipped),
+    failed (not retryable), expired (past max_age) or retried after Retry-After or backoff."""
+    next_at = row.next_attempt_at
+    if outcome.ok:
+        status, kind = (Status.SKIPPED if skipped else Status.DELIVERED), "delivered"
+    elif not outcome.retryable:
+        status, kind = Status.FAILED, "delivery_failed"
+    elif now - row.created_at >= config.max_age:
+        status, kind = Status.EXPIRED, "delivery_expired"
+    else:
+        status, kind = Status.RETRY, "delivery_retrying"
+        delay = outcome.retry_after
+        if delay is None:
+            delay = backoff(row.attempts + 1, config.backoff_initial, config.backoff_max, rand)
+        next_at = now + delay
+    error = "; ".join(x for x in (outcome.error, *outcome.notes) if x)
+    detail = {
+        "receiver": row.receiver,
+        "notification": row.kind,
+        "seq": row.seq,
+        "attempt": row.attempts + 1,
+        "status": status.value,
+        "http_status": outcome.status,
+        "latency": round(latency, 4),
+        **({"error": error} if error else {}),
+        **({"response": excerpt(outcome.response, 200)} if outcome.response else {}),
+        **outcome.detail,
+    }
+    # The timeline gets outcomes, not every retry: the first failure and the final word.
+    event = None if status is Status.RETRY and row.attempts > 0 else (kind, detail)
+    return Attempt(
+        row=row,
+        started_at=started_at,
+        latency=latency,
+        status=status,
+        http_status=outcome.status,
+        response=outcome.response,
+        error=error,
+        next_attempt_at=next_at,
+        event=event,
+    )
+
+
+def expired(row: Row, now: float, reason: str) -> Attempt:
+    """Giving up on `row` without sending it: it waited longer than its max_age."""
+    return Attempt(
+        row=row,
+        started_at=now,
+        latency=0.0,
+        status=Status.EXPIRED,
+        http_status=None,
+        response="",
+        error=reason,
+        next_attempt_at=row.next_attempt_at,
+        event=(
+            "delivery_expired",
+            {"receiver": row.receiver, "notification": row.kind, "seq": row.seq, "error": reason},
+        ),
+        tried=False,
+    )

@@ -1,0 +1,66 @@
+"""The dispatcher's current configuration: receivers built from their config (kept across a
+reload while their config is unchanged), the incident settings, [notify] and ack links."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from watchd.clock import Clock
+from watchd.incidents.settings import IncidentSettings
+from watchd.logging import get_logger
+from watchd.notify.acklinks import LinkMaker
+from watchd.notify.build import build_receivers
+from watchd.notify.config import NotifyConfig
+from watchd.notify.model import Receiver
+from watchd.notify.receivers import AnyReceiver
+
+log = get_logger("watchd.notify")
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """One configuration the dispatcher works with; `receivers` and `configs` have the same
+    names."""
+
+    receivers: Mapping[str, Receiver]
+    configs: Mapping[str, AnyReceiver]
+    settings: IncidentSettings
+    notify: NotifyConfig
+    links: LinkMaker | None
+
+
+def install(
+    previous: Installed | None,
+    receivers: Sequence[AnyReceiver],
+    notify: NotifyConfig,
+    settings: IncidentSettings,
+    *,
+    clock: Clock,
+    base: Path,
+    engine: AsyncEngine,
+) -> tuple[Installed, list[Receiver]]:
+    """The configuration for `receivers` etc., reusing `previous`'s receivers whose config is
+    unchanged, and the receivers it replaced (to close once idle)."""
+    configs = {r.name: r for r in receivers}
+    old: Mapping[str, Receiver] = previous.receivers if previous is not None else {}
+    old_configs: Mapping[str, AnyReceiver] = previous.configs if previous is not None else {}
+    built = {n: old[n] for n, cfg in configs.items() if n in old and old_configs.get(n) == cfg}
+    missing = [c for n, c in configs.items() if n not in built]
+    built.update(build_receivers(missing, clock=clock, base=base, engine=engine))
+    replaced = [r for n, r in old.items() if built.get(n) is not r]
+    return Installed(built, configs, settings, notify, _links(notify)), replaced
+
+
+def _links(notify: NotifyConfig) -> LinkMaker | None:
+    links = notify.ack_links
+    if links is None:
+        return None
+    try:
+        return LinkMaker(links.base_url, links.key.reveal().encode(), links.ttl)
+    except Exception as exc:
+        log.error("ack_links_disabled", error=str(exc))
+        return None

@@ -1,0 +1,162 @@
+"""Planning a dispatcher pass: which outbox rows go out now, to which task. Pure functions of
+the open rows, the group timers and the time, so the rules read (and are tested) without a
+database:
+
+    scan   chains per (incident, receiver) in seq order; a chain waits while its head is
+           leased, backing off (next_attempt_at) or its route is muted; rows past max_age
+           expire; the due rows of a chain are its leading run of free, due rows
+    units  per notification group: the first notification waits group_wait from the group's
+           first row, later ones group_interval from the group's last send; a batch receiver
+           gets the whole group as one unit, the others one unit per chain
+    slots  at most `concurrency` tasks per receiver (counting those running), each taking
+           units up to PER_TASK rows, so one pass serves a large backlog
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+from watchd.notify.outbox import Group, Row
+from watchd.notify.router import Route, Router
+
+PER_TASK = 16  # rows one task takes on before it stops filling
+
+Chain = tuple[Row, ...]  # rows of one (incident, receiver) pair, in order
+GroupId = tuple[str, str]  # (receiver, group key)
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """Rows delivered by one task: one chain, or a whole group for a batch receiver."""
+
+    receiver: str
+    group_key: str
+    route: Route
+    group: Group | None
+    chains: tuple[Chain, ...]
+
+    @property
+    def size(self) -> int:
+        """How many rows the unit delivers."""
+        return sum(len(chain) for chain in self.chains)
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What a scan of the open rows found: the (incident, receiver) pairs with rows in the
+    outbox, rows to expire, due chains per notification group (with their route) and the
+    earliest time something that waits becomes due (None: nothing waits on time)."""
+
+    pairs: frozenset[tuple[int, str]]
+    expired: tuple[Row, ...]
+    ready: dict[GroupId, list[tuple[Route, Chain]]]
+    next_due: float | None
+
+
+def scan(
+    rows: Iterable[Row],
+    now: float,
+    *,
+    max_age: Mapping[str, float],
+    router: Router,
+    inflight: Collection[int],
+) -> Scan:
+    """Sort the open rows (in delivery order per incident and receiver, as
+    outbox.open_rows reads them) into expired and due chains. `max_age` has the configured
+    receivers (rows for others wait for their receiver to return); `inflight` the rows this
+    process is delivering now."""
+    chains: dict[tuple[int, str], list[Row]] = {}
+    for row in rows:
+        chains.setdefault((row.incident_id, row.receiver), []).append(row)
+    waits: list[float] = []
+    expired: list[Row] = []
+    ready: dict[GroupId, list[tuple[Route, Chain]]] = {}
+
+    def busy(row: Row) -> bool:
+        return row.leased(now) or row.id in inflight
+
+    for (_, name), chain in chains.items():
+        if name not in max_age:
+            continue
+        live = []
+        for row in chain:
+            if now - row.created_at > max_age[name] and not busy(row):
+                expired.append(row)
+            else:
+                live.append(row)
+        if not live or busy(live[0]):
+            continue
+        head = live[0]
+        if head.next_attempt_at > now:
+            waits.append(head.next_attempt_at)
+            continue
+        route = router.route_for(head.labels, name)
+        if route.muted(now):
+            waits.append(route.unmuted_at(now))
+            continue
+        due: list[Row] = []
+        for row in live:
+            if row.next_attempt_at > now or busy(row):
+                break
+            due.append(row)
+        key = route.group_key(head.labels, head.incident_key)
+        ready.setdefault((name, key), []).append((route, tuple(due)))
+    return Scan(frozenset(chains), tuple(expired), ready, min(waits, default=None))
+
+
+def units(
+    ready: Mapping[GroupId, list[tuple[Route, Chain]]],
+    groups: Mapping[GroupId, Group],
+    now: float,
+    *,
+    batch: Collection[str],
+) -> tuple[list[Unit], float | None]:
+    """The units whose group timers let them go now (`groups`: the stored timers), and the
+    earliest time a group that waits may go. `batch` names the batch receivers."""
+    out: list[Unit] = []
+    waits: list[float] = []
+    for (name, key), members in ready.items():
+        route = members[0][0]
+        group = groups.get((name, key))
+        if group is None or group.last_sent_at is None or not group.firing:
+            first = min(r.created_at for _, chain in members for r in chain)
+            due = first + route.group_wait
+        else:
+            due = group.last_sent_at + route.group_interval
+        if due > now:
+            waits.append(due)
+            continue
+        chains = tuple(chain for _, chain in members)
+        if name in batch:
+            out.append(Unit(name, key, route, group, chains))
+        else:
+            out += [Unit(name, key, route, group, (chain,)) for chain in chains]
+    return out, min(waits, default=None)
+
+
+def slots(units: Iterable[Unit], free: Mapping[str, int]) -> dict[str, list[list[Unit]]]:
+    """Units per new task, per receiver: up to `free[receiver]` tasks; once those are taken,
+    further units join the lightest task while it has fewer than PER_TASK rows (the rest wait
+    for the next pass)."""
+    plan: dict[str, list[list[Unit]]] = {}
+    sizes: dict[str, list[int]] = {}  # rows per slot, kept beside the slots (no recount)
+    for unit in units:
+        taken = plan.setdefault(unit.receiver, [])
+        counts = sizes.setdefault(unit.receiver, [])
+        if len(taken) < free.get(unit.receiver, 0):
+            taken.append([unit])
+            counts.append(unit.size)
+            continue
+        if not taken:
+            continue
+        lightest = min(range(len(taken)), key=counts.__getitem__)
+        if counts[lightest] < PER_TASK:
+            taken[lightest].append(unit)
+            counts[lightest] += unit.size
+    return plan
+
+
+def earliest(*times: float | None) -> float | None:
+    """The earliest of the times given (None: none given)."""
+    return min((t for t in times if t is not None), default=None)

@@ -1,0 +1,191 @@
+"""Writing delivery outcomes: the delivery log, the outbox rows' new states, timeline events
+and group timers, with concurrent deliveries' outcomes committed together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from watchd.incidents.ledger import Ledger
+from watchd.incidents.settings import IncidentSettings
+from watchd.notify.attempt import Attempt, Status
+from watchd.notify.outbox import Group, OutboxState, writing
+from watchd.store.errors import StoreError
+from watchd.store.incident_tables import outbox as ob
+from watchd.store.notify_tables import deliveries as dl
+from watchd.store.notify_tables import notify_groups as ng
+from watchd.store.upsert import upsert
+
+
+async def _write_attempts(
+    conn: AsyncConnection, settings: IncidentSettings, attempts: Sequence[tuple[Attempt, float]]
+) -> None:
+    """The delivery log rows, the outbox rows' new states and the timeline events of
+    `attempts` (each with the time its outcome was known), a statement of each kind for all
+    of them instead of three or four per attempt."""
+    if not attempts:
+        return
+    await conn.execute(
+        insert(dl),
+        [
+            {
+                "outbox_id": a.row.id,
+                "incident_id": a.row.incident_id,
+                "receiver": a.row.receiver,
+                "idempotency_key": a.row.idempotency_key,
+                "attempt": a.row.attempts + int(a.tried),
+                "started_at": a.started_at,
+                "latency": a.latency,
+                "status": a.status.value,
+                "http_status": a.http_status,
+                "response": a.response or None,
+                "error": a.error or None,
+            }
+            for a, _ in attempts
+        ],
+    )
+    await conn.execute(
+        _OUTCOME,
+        [
+            {
+                "row_id": a.row.id,
+                "new_state": a.status.state.value,
+                "tried": int(a.tried),
+                "next_at": a.next_attempt_at,
+                "delivered": now if a.status is Status.DELIVERED else None,
+                "error": a.error or None,
+            }
+            for a, now in attempts
+        ],
+    )
+    events: dict[int, list[tuple[tuple[str, str, dict[str, Any]], float]]] = {}
+    for a, now in attempts:
+        if a.event is not None:
+            entry = (a.event[0], "watchd", a.event[1])
+            events.setdefault(a.row.incident_id, []).append((entry, now))
+    ledger = Ledger(conn, max(now for _, now in attempts), settings)
+    for incident_id, timed in events.items():
+        await ledger.append_events(
+            await ledger.load(incident_id),
+            [entry for entry, _ in timed],
+            times=[at for _, at in timed],
+        )
+
+
+# One statement for every outcome of a batch (executemany), built once.
+_OUTCOME = (
+    update(ob)
+    .where(ob.c.id == bindparam("row_id"))
+    .values(
+        state=bindparam("new_state"),
+        attempts=ob.c.attempts + bindparam("tried"),
+        next_attempt_at=bindparam("next_at"),
+        claimed_until=None,
+        delivered_at=bindparam("delivered"),
+        last_error=bindparam("error"),
+    )
+)
+
+
+async def _release_and_group(
+    conn: AsyncConnection, release: Sequence[int], groups: Sequence[tuple[str, str, Group]]
+) -> None:
+    """Give back leased rows not tried, and store the groups' timers (the last state of
+    each group wins: `groups` are in the order they were decided)."""
+    if release:
+        await conn.execute(
+            update(ob)
+            .where(ob.c.id.in_(release), ob.c.state == OutboxState.DELIVERING.value)
+            .values(state=OutboxState.PENDING.value, claimed_until=None)
+        )
+    latest = {(receiver, key): state for receiver, key, state in groups}
+    if latest:
+        await conn.execute(
+            upsert(conn.dialect.name, ng, ("receiver", "group_key"), _GROUP_TIMERS),
+            [
+                {
+                    "receiver": receiver,
+                    "group_key": key,
+                    "first_at": state.first_at,
+                    "last_sent_at": state.last_sent_at,
+                    "firing": state.firing,
+                }
+                for (receiver, key), state in latest.items()
+            ],
+        )
+
+
+_GROUP_TIMERS = ("first_at", "last_sent_at", "firing")
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    attempts: Sequence[Attempt]
+    release: Sequence[int]
+    group: tuple[str, str, Group] | None
+    now: float
+    done: asyncio.Future[None]
+
+
+class Recorder:
+    """Group commit of delivery outcomes: what concurrent deliveries finish while one
+    transaction is being written goes into the next one, so SQLite's single writer is not
+    paid for once per notification. `record` returns once its outcome is committed."""
+
+    def __init__(self, engine: AsyncEngine, settings: Callable[[], IncidentSettings]) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._queue: list[_Queued] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def record(
+        self,
+        attempts: Sequence[Attempt],
+        *,
+        release: Sequence[int] = (),
+        group: tuple[str, str, Group] | None = None,
+        now: float,
+    ) -> None:
+        """Write `attempts`, give back the leased rows `release` (not tried) and store the
+        group's new timers; returns once committed (StoreError when that failed)."""
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append(_Queued(attempts, release, group, now, done))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(
+                self._flush(), name="watchd.notify.record"
+            )
+        await done
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                async with writing(self._engine, "record notification deliveries") as conn:
+                    attempts = [(a, q.now) for q in batch for a in q.attempts]
+                    await _write_attempts(conn, self._settings(), attempts)
+                    await _release_and_group(
+                        conn,
+                        [row_id for q in batch for row_id in q.release],
+                        [q.group for q in batch if q.group is not None],
+                    )
+            except StoreError as exc:
+                for q in batch:
+                    if not q.done.done():
+                        q.done.set_exception(exc)
+            else:
+                for q in batch:
+                    if not q.done.done():
+                        q.done.set_result(None)
+
+
+async def record_expired(
+    engine: AsyncEngine, settings: IncidentSettings, attempts: Sequence[Attempt], now: float
+) -> None:
+    """Write the given-up attempts of rows that outlived their max_age, in one transaction."""
+    async with writing(engine, "record expired notifications") as conn:
+        await _write_attempts(conn, settings, [(a, now) for a in attempts])

@@ -1,0 +1,97 @@
+"""repeat_interval: open, audible, notified incidents whose notification group was last
+notified longer than their route's repeat_interval ago are notified again ("repeated")."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from watchd.incidents.ledger import IncidentNotFound, Ledger, incident_from_row
+from watchd.incidents.model import Incident, State
+from watchd.incidents.settings import IncidentSettings
+from watchd.notify import outbox
+from watchd.notify.outbox import Group
+from watchd.notify.router import Route, Router, routing_labels
+from watchd.store.engine import write_transaction
+from watchd.store.errors import StoreError
+from watchd.store.incident_tables import incidents as inc
+
+Pair = tuple[int, str]  # (incident id, receiver name)
+
+
+def wanted_groups(
+    incidents: Sequence[Incident],
+    router: Router,
+    receivers: Collection[str],
+    busy: Collection[Pair],
+) -> dict[tuple[str, str], list[tuple[int, Route]]]:
+    """The groups (receiver, group key) the incidents would repeat to, with their members:
+    routes with a repeat_interval, receivers configured, and no notification to the same
+    receiver still in the outbox (`busy`)."""
+    wanted: dict[tuple[str, str], list[tuple[int, Route]]] = {}
+    for incident in incidents:
+        labels = routing_labels(incident.as_json())
+        for route in router.match(labels):
+            if route.repeat_interval <= 0:
+                continue
+            for name in route.receivers:
+                if (incident.id, name) in busy or name not in receivers:
+                    continue
+                key = route.group_key(labels, incident.key)
+                wanted.setdefault((name, key), []).append((incident.id, route))
+    return wanted
+
+
+def due_repeats(
+    wanted: Mapping[tuple[str, str], list[tuple[int, Route]]],
+    groups: Mapping[tuple[str, str], Group],
+    now: float,
+) -> dict[int, list[str]]:
+    """Receiver names per incident whose firing group was last notified a repeat_interval ago."""
+    due: dict[int, list[str]] = {}
+    for (name, key), members in wanted.items():
+        group = groups.get((name, key))
+        if group is None or group.last_sent_at is None or not group.firing:
+            continue
+        for incident_id, route in members:
+            if group.last_sent_at + route.repeat_interval <= now:
+                due.setdefault(incident_id, []).append(name)
+    return due
+
+
+async def repeat(
+    engine: AsyncEngine,
+    settings: IncidentSettings,
+    receivers: Collection[str],
+    busy: Collection[Pair],
+    now: float,
+) -> set[Pair]:
+    """Write the repeated notifications that are due; return the (incident, receiver) pairs
+    that now have one in the outbox."""
+    query = select(inc).where(
+        inc.c.state == State.OPEN.value, inc.c.audible.is_(True), inc.c.notified == "firing"
+    )
+    try:
+        async with engine.connect() as conn:
+            incidents = [incident_from_row(r) for r in await conn.execute(query)]
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError("read incidents to repeat", str(exc)) from exc
+    wanted = wanted_groups(incidents, settings.router, receivers, busy)
+    due = due_repeats(wanted, await outbox.load_groups(engine, wanted), now)
+    written: set[Pair] = set()
+    for incident_id, names in due.items():
+        try:
+            async with write_transaction(engine) as conn:
+                ledger = Ledger(conn, now, settings)
+                incident = await ledger.load(incident_id)
+                if incident.state is State.OPEN:
+                    await ledger.notify(incident, "repeated", {}, receivers=sorted(set(names)))
+        except IncidentNotFound:
+            continue
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError("write repeated notifications", str(exc)) from exc
+        written.update((incident_id, n) for n in names)
+    return written
