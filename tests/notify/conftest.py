@@ -19,6 +19,7 @@ from watchd.config import Config, parse_config
 from watchd.incidents.settings import IncidentSettings
 from watchd.model import Alert, AlertStatus
 from watchd.notify.dispatcher import Dispatcher
+from watchd.notify.outbox import OutboxState, Row
 from watchd.pipeline import AlertPipeline
 from watchd.store import Store
 from watchd.store.incident_tables import outbox
@@ -154,6 +155,39 @@ class Notify:
             (r["kind"], json.loads(r["detail"]) if isinstance(r["detail"], str) else r["detail"])
             for r in rows
         ]
+
+
+NOW = 1_800_000_000.0
+ROW_LABELS = {"alertname": "down", "severity": "critical", "item": "db1"}
+
+
+def outbox_row(
+    id: int,
+    incident: int = 1,
+    receiver: str = "hook",
+    *,
+    created: float = NOW - 10,
+    next_at: float = NOW - 10,
+    state: OutboxState = OutboxState.PENDING,
+    claimed_until: float | None = None,
+    labels: dict[str, str] = ROW_LABELS,
+) -> Row:
+    """An open outbox row as the scan reads it (no payload), due and free by default."""
+    return Row(
+        id=id,
+        incident_id=incident,
+        seq=id,
+        receiver=receiver,
+        kind="opened",
+        state=state,
+        attempts=0,
+        created_at=created,
+        next_attempt_at=next_at,
+        claimed_until=claimed_until,
+        idempotency_key=f"{incident}:{id}",
+        incident_key=f"incident-{incident}",
+        labels=labels,
+    )
 
 
 TABLES = (

@@ -6,41 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.notify.conftest import NOW
+from tests.notify.conftest import outbox_row as row
 from watchd.notify.config import RouteConfig, TimeInterval
 from watchd.notify.outbox import Group, OutboxState, Row
 from watchd.notify.plan import PER_TASK, Unit, earliest, scan, slots, units
 from watchd.notify.router import Router
-
-NOW = 1_800_000_000.0
-LABELS = {"alertname": "down", "severity": "critical", "item": "db1"}
-
-
-def row(
-    id: int,
-    incident: int = 1,
-    receiver: str = "hook",
-    *,
-    created: float = NOW - 10,
-    next_at: float = NOW - 10,
-    state: OutboxState = OutboxState.PENDING,
-    claimed_until: float | None = None,
-    labels: dict[str, str] = LABELS,
-) -> Row:
-    return Row(
-        id=id,
-        incident_id=incident,
-        seq=id,
-        receiver=receiver,
-        kind="opened",
-        state=state,
-        attempts=0,
-        created_at=created,
-        next_attempt_at=next_at,
-        claimed_until=claimed_until,
-        idempotency_key=f"{incident}:{id}",
-        incident_key=f"incident-{incident}",
-        labels=labels,
-    )
 
 
 def router(intervals: tuple[TimeInterval, ...] = (), **route: Any) -> Router:
