@@ -1,14 +1,31 @@
 """The composition root: builds every component from Config and runs them in one TaskGroup.
 
-    config.toml ──► Config ──► collectors (registry) ──► Scheduler ──► ResultProcessor
-                                                                         │  state machine
-                                                                         │  samples ─► Store (batched writer)
-                                                                         │  metrics ─► /metrics
-                                                                         └► alerts ──► AlertSink (store + log)
-    signals: SIGTERM/SIGINT drain and stop · SIGHUP reload (a broken config keeps the old one)
-    systemd: READY=1, STATUS=, WATCHDOG=1 from the loop, RELOADING=1, STOPPING=1
+  polling                                          ingestion (outside senders)
+  Scheduler ─► collectors ─► ResultProcessor       POST /api/v2/alerts, /api/v1/events
+   (registry)                 │ SOFT/HARD, flap      (api/ingest.py)
+                              │                    MQTT topics (ingest/mqtt.py)
+                              │ samples ─► Store ─► rollups, reports        │ direct: a failing
+                              │ metrics ─► /metrics                         │ store is a 503 or no
+                              │ samples ─► RuleService                      │ PUBACK: the sender
+                              │                 │                           │ retries
+                              │ alerts          │ alerts                    │
+  SNMP traps (ingest/snmptrap.py) ─ alerts ─┐   │                           │
+                              ▼             ▼   ▼                           │
+                  BufferedSink: retries for watchd's own producers          │
+                              ▼                                             ▼
+      AlertPipeline (pipeline/): dedup ─► mute ─► correlate ─► incidents (ledger) ─► outbox rows
+          ▲ IncidentTimers (pipeline/timers.py): expire, sweep, escalation + SLA     │ one commit
+          ▲ IncidentService (pipeline/actions.py): ack, resolve, silence, change     ▼
+                                                    Dispatcher (notify/) ─► receivers, delivery log
+  self-monitoring back edges, as alerts into BufferedSink:
+      Dispatcher ─► NotificationsFailing (a receiver failing, a notification expired)
+      BurnRateMonitor (report/burn.py, a housekeeping job) ─► ErrorBudgetBurn
+  housekeeping (APScheduler): retention, rollups, burn rate
+  signals: SIGTERM/SIGINT drain and stop · SIGHUP reload (a broken config keeps the old one)
+  systemd: READY=1, STATUS=, WATCHDOG=1 from the loop, RELOADING=1, STOPPING=1
 
-This is the only module that wires components together (DESIGN.md §2).
+This is the only module that wires components together (DESIGN.md §2); the layers it wires, top
+to bottom, are listed in README.md ("Architecture") and pinned by tests/test_layers.py.
 """
 
 from __future__ import annotations
