@@ -8,8 +8,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import ClassVar
 
+from watchd.check_config import ResolvedCheck
 from watchd.clock import FakeClock
-from watchd.config import ResolvedCheck, parse_config
+from watchd.config import parse_config
 from watchd.model import CheckContext, CheckResult, Status
 from watchd.scheduler import RunInfo, Scheduler
 

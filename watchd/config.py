@@ -18,19 +18,20 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from collectors import REGISTRY
+from watchd.api.config import ApiConfig
+from watchd.check_config import CheckDefaults, CheckOptions, ResolvedCheck
 from watchd.configbase import ConfigError, ConfigProblem, Strict
 from watchd.durations import Duration
 from watchd.incidents.config import IncidentsConfig, InhibitRule, MaintenanceWindow
 from watchd.ingest.config import MqttIngestConfig
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig
 from watchd.inventory import inventory_problems
-from watchd.listen import ListenAddress, listen_host, listen_port
 from watchd.notify.config import NotifyConfig, RouteConfig
 from watchd.notify.receivers import AnyReceiver
 from watchd.notify.receivers.log import LogReceiver
 from watchd.report.config import ReportConfig, ServiceConfig
 from watchd.rules.config import RulesConfig
-from watchd.secrets import SecretRef
+from watchd.store.config import StoreConfig
 
 
 class DaemonConfig(Strict):
@@ -40,71 +41,6 @@ class DaemonConfig(Strict):
     max_concurrent_checks: int = Field(default=500, ge=1)
     shutdown_grace: Duration = 10.0
     watchdog_interval: Duration = 0.0  # 0: half of systemd's WATCHDOG_USEC when it is set
-
-
-class StoreConfig(Strict):
-    url: str = ""  # empty: SQLite file watchd.db in the state directory
-    batch_size: int = Field(default=1000, ge=1)
-    flush_interval: Duration = 1.0
-    sample_retention: Duration = (
-        7 * 86400.0
-    )  # raw samples; hourly and daily rollups keep the history
-    # SQLite only. "normal": a commit survives the daemon being killed, not a power loss.
-    # "full": every commit is fsync'd, so it survives a power loss too; group commit shares
-    # one fsync between waiting requests (ingestion ~5 % slower here; bench/README.md).
-    sqlite_sync: Literal["normal", "full"] = "normal"
-
-
-Scope = Literal["read", "write", "ingest"]
-
-
-class TokenConfig(Strict):
-    name: str
-    scopes: list[Scope] = Field(min_length=1)
-    file: Path | None = None
-    env: str | None = None
-
-    def secret(self) -> SecretRef:
-        return SecretRef(file=self.file, env=self.env)
-
-
-class ApiConfig(Strict):
-    enabled: bool = True
-    listen: ListenAddress = "127.0.0.1:9797"
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    tokens: list[TokenConfig] = []
-
-    @property
-    def host(self) -> str:
-        return listen_host(self.listen)
-
-    @property
-    def port(self) -> int:
-        return listen_port(self.listen)
-
-
-class CheckOptions(Strict):
-    """Options every check has, whatever its kind; None falls back to [check_defaults]."""
-
-    name: str = Field(min_length=1)
-    kind: str
-    enabled: bool = True
-    interval: Duration | None = None
-    timeout: Duration | None = None
-    jitter: Duration | None = None
-    retry_interval: Duration | None = None
-    max_attempts: int | None = Field(default=None, ge=1)
-    recover_attempts: int | None = Field(default=None, ge=1)
-    labels: dict[str, str] = {}
-
-
-class CheckDefaults(Strict):
-    interval: Duration = 60.0
-    timeout: Duration = 10.0
-    jitter: Duration = 5.0
-    retry_interval: Duration = 15.0
-    max_attempts: int = Field(default=3, ge=1)
-    recover_attempts: int = Field(default=1, ge=1)
 
 
 @cache
@@ -200,28 +136,6 @@ T = TypeVar("T")
 
 def _pick(value: T | None, default: T) -> T:
     return default if value is None else value
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedCheck:
-    """A check as the scheduler runs it: common options resolved, collector settings attached."""
-
-    item: str
-    name: str
-    kind: str
-    address: str
-    labels: dict[str, str]
-    interval: float
-    timeout: float
-    jitter: float
-    retry_interval: float
-    max_attempts: int
-    recover_attempts: int
-    settings: CheckOptions
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.item, self.name)
 
 
 def load_config(path: Path) -> Config:

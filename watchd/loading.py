@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collectors import REGISTRY
-from watchd.config import Config, ResolvedCheck, load_config
+from watchd.check_config import ResolvedCheck
+from watchd.config import Config, load_config
 from watchd.configbase import ConfigError, ConfigProblem
 from watchd.model import Collector
 from watchd.notify.checks import notify_problems

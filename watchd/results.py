@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from watchd.check_config import ResolvedCheck
 from watchd.checks import (
     CheckPolicy,
     CheckState,
@@ -22,7 +23,6 @@ from watchd.checks import (
     check_samples,
 )
 from watchd.clock import Clock
-from watchd.config import ResolvedCheck
 from watchd.durations import format_duration
 from watchd.logging import get_logger
 from watchd.model import Alert, AlertSink, AlertStatus, CheckResult, Sample, Status

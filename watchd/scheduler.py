@@ -15,8 +15,8 @@ import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from watchd.check_config import ResolvedCheck
 from watchd.clock import Clock
-from watchd.config import ResolvedCheck
 from watchd.durations import format_duration
 from watchd.model import CheckContext, CheckResult, Collector, Status
 

@@ -15,8 +15,8 @@ from typing import Final, TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from watchd.api.config import Scope
 from watchd.api.errors import ApiError
-from watchd.config import Scope
 
 H = TypeVar("H", bound=Handler)
 
