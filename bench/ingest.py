@@ -43,11 +43,11 @@ ROOT = Path(__file__).parents[1]
 WATCHD_SERVER = """
 import asyncio, cProfile, os, signal, sys
 from pathlib import Path
+from watchd.loading import incident_settings
 from watchd.api import create_app, start_api
 from watchd.app import freeze_startup_objects
 from watchd.clock import SystemClock
 from watchd.config import Config
-from watchd.incidents.settings import IncidentSettings
 from watchd.api.ingest import add_routes
 from watchd.logging import configure_logging
 from watchd.metrics import Metrics
@@ -62,7 +62,7 @@ async def main(db, port, log_path, kind, sync):
     if kind == "storing":
         sink = StoringSink(store)
     else:
-        settings = IncidentSettings.from_config(Config())
+        settings = incident_settings(Config())
         sink = AlertPipeline(store.engine, clock=clock, settings=settings)
     app = create_app(tokens={}, metrics=Metrics(), items=list, ready=lambda: True)
     add_routes(app, sink=sink, clock=clock)

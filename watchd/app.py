@@ -51,11 +51,10 @@ from watchd.clock import Clock, SystemClock
 from watchd.config import Config
 from watchd.configbase import ConfigError
 from watchd.durations import format_duration
-from watchd.housekeeping import Housekeeping, retention_job
-from watchd.incidents.settings import IncidentSettings
+from watchd.housekeeping import Housekeeping, burn_rate_job, retention_job, rollup_job
 from watchd.ingest.mqtt import MqttIngest
 from watchd.ingest.snmptrap import SnmpTrapReceiver
-from watchd.loading import Setup, load_setup
+from watchd.loading import Setup, incident_settings, load_setup, report_catalog
 from watchd.logging import configure_logging, get_logger
 from watchd.metrics import Metrics
 from watchd.model import Collector
@@ -65,8 +64,6 @@ from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.buffer import BufferedSink
 from watchd.pipeline.timers import IncidentTimers
 from watchd.report.burn import BurnRateMonitor
-from watchd.report.catalog import Catalog
-from watchd.report.jobs import burn_rate_job, rollup_job
 from watchd.report.rollup import Rollup
 from watchd.results import ResultProcessor
 from watchd.rules import RuleEngine
@@ -119,7 +116,7 @@ class Daemon:
             log.error("store_unavailable", store=_safe_url(config.store_url()), error=str(exc))
             return 1
         self.store = store
-        settings = IncidentSettings.from_config(config)
+        settings = incident_settings(config)
         pipeline = AlertPipeline(store.engine, clock=self.clock, settings=settings)
         self.pipeline = pipeline
         # watchd's own producers (checks, rules, traps) have no sender to retry for them;
@@ -159,7 +156,7 @@ class Daemon:
         self.metrics.set_checks_scheduled(scheduler.check_count)
         housekeeping = Housekeeping()
         housekeeping.add(retention_job(store, self.clock, config.store.sample_retention))
-        self.catalog = Catalog.from_config(config)
+        self.catalog = report_catalog(config)
         rollup = Rollup(store.engine, clock=self.clock, catalog=lambda: self.catalog)
         housekeeping.add(rollup_job(rollup, config.report.rollup_interval))
         burn = BurnRateMonitor(
@@ -355,9 +352,9 @@ class Daemon:
         self.processor.forget({check.key for check, _ in collectors})
         self._spawn(self._close_later(retired, config), "watchd.close-retired")
         await self.rules.replace_rules(setup.rules)
-        settings = IncidentSettings.from_config(config)
+        settings = incident_settings(config)
         self.pipeline.reconfigure(settings)
-        self.catalog = Catalog.from_config(config)
+        self.catalog = report_catalog(config)
         self.dispatcher.reconfigure(config.receivers, config.notify, settings)
         self.config = config
         self._reloads += 1

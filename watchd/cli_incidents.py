@@ -24,7 +24,7 @@ from watchd.incidents.changes import ChangeError
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.incidents.lifecycle import TransitionError
 from watchd.incidents.problems import ProblemNotFound
-from watchd.incidents.settings import IncidentSettings
+from watchd.loading import incident_settings
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.silences import SilenceError
 from watchd.store import Store, StoreError
@@ -121,7 +121,7 @@ async def _with_service(url: str, config: Any, handler: Handler, args: argparse.
     except StoreError as exc:
         print(f"error: {exc}")
         return 1
-    settings = IncidentSettings.from_config(config)
+    settings = incident_settings(config)
     service = IncidentService(store.engine, clock=clock, settings=lambda: settings)
     try:
         return await handler(service, args)

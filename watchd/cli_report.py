@@ -16,6 +16,7 @@ from typing import Any
 from watchd.clock import SystemClock
 from watchd.config import load_config
 from watchd.configbase import ConfigError
+from watchd.loading import report_catalog
 from watchd.report.build import Period, PeriodError, build_report
 from watchd.report.catalog import Catalog
 from watchd.report.charts import ChartsUnavailable
@@ -66,7 +67,7 @@ def _report(args: argparse.Namespace) -> int:
         print(f"There is no service {args.service!r} (services: {known}).", file=sys.stderr)
         return 2
     try:
-        text = asyncio.run(_build(config.store_url(), Catalog.from_config(config), period, args))
+        text = asyncio.run(_build(config.store_url(), report_catalog(config), period, args))
     except (StoreError, ChartsUnavailable) as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -1,8 +1,10 @@
-"""Time-based maintenance jobs (APScheduler 3.11 AsyncIOScheduler), starting with retention.
+"""Time-based maintenance jobs (APScheduler 3.11 AsyncIOScheduler): sample retention, the
+report's rollups and burn-rate evaluation.
 
 Per-check polling has its own timer heap (scheduler.py); jobs here run rarely and at wall-clock
-times, which is what APScheduler is for. Later jobs (availability rollups, reports, recurring
-maintenance windows) register here the same way: one coroutine, one trigger, one id.
+times, which is what APScheduler is for. Later jobs (reports, recurring maintenance windows)
+register here the same way: one coroutine, one trigger, one id. The jobs are built here, in the
+composition root, so the stages they run (store, report) need not know about housekeeping.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from watchd.durations import format_duration
 from watchd.logging import get_logger
 
 if TYPE_CHECKING:
+    from watchd.report.burn import BurnRateMonitor
+    from watchd.report.rollup import Rollup
     from watchd.store import Store
 
 log = get_logger("watchd.housekeeping")
@@ -81,3 +85,13 @@ def retention_job(store: Store, clock: Clock, keep: float, every: float = 3600.0
         return removed
 
     return Job("retention.samples", prune, every)
+
+
+def rollup_job(rollup: Rollup, every: float) -> Job:
+    """Roll up closed hours and days, and prune hourly rows, every `every` seconds."""
+    return Job("report.rollup", rollup.run, every)
+
+
+def burn_rate_job(monitor: BurnRateMonitor, every: float) -> Job:
+    """Evaluate the services' error-budget burn rates every `every` seconds."""
+    return Job("report.burn_rate", monitor.evaluate, every)

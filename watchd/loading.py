@@ -2,7 +2,8 @@
 
 Start-up, SIGHUP reload and `watchd check-config` all call `load_setup`, so what check-config
 accepts is exactly what the daemon will run, and a reload either applies all of it (config,
-collectors, tokens, rules) or none of it.
+collectors, tokens, rules) or none of it. The stages take their slices of the config from here
+(`incident_settings`, `report_catalog`): no stage imports the root Config.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from collectors import REGISTRY
 from watchd.check_config import ResolvedCheck
 from watchd.config import Config, load_config
 from watchd.configbase import ConfigError, ConfigProblem
+from watchd.incidents.settings import IncidentSettings
+from watchd.inventory import Inventory
 from watchd.model import Collector
 from watchd.notify.checks import notify_problems
+from watchd.notify.router import Router
+from watchd.report.catalog import Catalog
 from watchd.rules import (
     RuleError,
     RuleProblem,
@@ -71,6 +76,33 @@ def load_setup(path: Path) -> Setup:
         raise ConfigError(path, [_rule_problem(p) for p in exc.problems if p.is_error]) from exc
     warnings = [str(p) for p in rule_problems if not p.is_error] + notify_warnings
     return Setup(path, config, collectors, tokens, token_names, rules, warnings)
+
+
+def incident_settings(config: Config) -> IncidentSettings:
+    """The incident core's view of `config`; the notify route tree picks the receivers."""
+    router = Router.from_config(
+        config.route, [r.name for r in config.receivers], config.notify.time_intervals
+    )
+    return IncidentSettings(
+        incidents=config.incidents,
+        inhibit_rules=tuple(config.inhibit_rules),
+        maintenance=tuple(config.maintenance),
+        inventory=Inventory(config.items),
+        receivers_for=router.incident_receivers,
+        router=router,
+    )
+
+
+def report_catalog(config: Config) -> Catalog:
+    """What reports need of `config`: the enabled checks, services, windows and item graph."""
+    return Catalog.from_checks(
+        config.report,
+        config.checks(),
+        default_interval=config.check_defaults.interval,
+        services=config.services,
+        windows=config.maintenance,
+        inventory=Inventory(config.items),
+    )
 
 
 def _build_collectors(

@@ -12,12 +12,11 @@ from watchd.api import incidents as incident_routes
 from watchd.api.reports import ReportSource
 from watchd.clock import FakeClock
 from watchd.config import parse_config
-from watchd.incidents.settings import IncidentSettings
+from watchd.loading import incident_settings, report_catalog
 from watchd.metrics import Metrics
 from watchd.model import Alert, AlertStatus
 from watchd.pipeline import AlertPipeline
 from watchd.pipeline.actions import IncidentService
-from watchd.report.catalog import Catalog
 from watchd.store import AvailabilitySample, Store
 
 RAW = {
@@ -61,7 +60,7 @@ async def served_dashboard(
     config = parse_config(RAW, Path("test.toml"))
     clock = FakeClock()
     store = await Store.open(f"sqlite:///{tmp_path}/dash.db", clock=clock)
-    settings = IncidentSettings.from_config(config)
+    settings = incident_settings(config)
     for n in range(30):
         store.record_sample(AvailabilitySample("web1", "http", clock.now() - 600 + 20 * n, 0, 0.01))
     await store.flush()
@@ -72,7 +71,7 @@ async def served_dashboard(
     )
     service = IncidentService(store.engine, clock=clock, settings=lambda: settings)
     (incident,) = await service.list_incidents()
-    catalog = Catalog.from_config(config)
+    catalog = report_catalog(config)
     app = create_app(tokens=tokens, metrics=Metrics(), items=lambda: ITEMS, ready=lambda: True)
     source = ReportSource(store.engine, lambda: catalog, clock)
     incident_routes.add_routes(app, service)

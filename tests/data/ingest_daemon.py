@@ -15,7 +15,7 @@ from watchd.api import create_app, start_api
 from watchd.api.ingest import add_routes
 from watchd.clock import SystemClock
 from watchd.config import Config
-from watchd.incidents.settings import IncidentSettings
+from watchd.loading import incident_settings
 from watchd.logging import configure_logging
 from watchd.metrics import Metrics
 from watchd.model import AlertSink
@@ -31,9 +31,7 @@ async def main(db: Path, port_file: Path, kind: str) -> None:
     if kind == "storing":
         sink = StoringSink(store)
     else:
-        sink = AlertPipeline(
-            store.engine, clock=clock, settings=IncidentSettings.from_config(Config())
-        )
+        sink = AlertPipeline(store.engine, clock=clock, settings=incident_settings(Config()))
     app = create_app(tokens={}, metrics=Metrics(), items=list, ready=lambda: True)
     add_routes(app, sink=sink, clock=clock)
     runner = await start_api(app, "127.0.0.1", 0)

@@ -15,7 +15,7 @@ from watchd.api import create_app, start_api
 from watchd.api.ingest import add_routes
 from watchd.clock import SystemClock
 from watchd.config import Config
-from watchd.incidents.settings import IncidentSettings
+from watchd.loading import incident_settings
 from watchd.metrics import Metrics
 from watchd.model import AlertStatus
 from watchd.pipeline import AlertPipeline
@@ -38,7 +38,7 @@ async def watchd_api(tmp_path: Path) -> AsyncIterator[tuple[int, Store]]:
     """watchd's API with the ingest routes and the incident pipeline on a SQLite store."""
     clock = SystemClock()
     store = await Store.open(f"sqlite:///{tmp_path}/watchd.db", clock=clock)
-    sink = AlertPipeline(store.engine, clock=clock, settings=IncidentSettings.from_config(Config()))
+    sink = AlertPipeline(store.engine, clock=clock, settings=incident_settings(Config()))
     app = create_app(
         tokens={TOKEN: frozenset({"ingest"})}, metrics=Metrics(), items=list, ready=lambda: True
     )

@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 
 from watchd.clock import FakeClock
 from watchd.config import Config, parse_config
-from watchd.incidents.settings import IncidentSettings
+from watchd.loading import incident_settings
 from watchd.model import Alert, AlertStatus
 from watchd.notify.dispatcher import Dispatcher
 from watchd.notify.outbox import OutboxState, Row
@@ -112,7 +112,7 @@ class Notify:
         self.clock = clock
         self.sink = RecordingSink()
         self.config: Config = parse_config(raw, base / "config.toml")
-        self.settings = IncidentSettings.from_config(self.config)
+        self.settings = incident_settings(self.config)
         self.pipeline = AlertPipeline(store.engine, clock=clock, settings=self.settings)
         self.dispatcher = Dispatcher(
             store.engine,

@@ -13,6 +13,7 @@ from tests.store.conftest import pg_url  # noqa: F401  (the session PostgreSQL d
 from watchd.clock import FakeClock
 from watchd.config import parse_config
 from watchd.incidents.settings import IncidentSettings
+from watchd.loading import incident_settings
 from watchd.model import Alert, AlertStatus
 from watchd.pipeline import AlertPipeline
 from watchd.store import Store
@@ -32,7 +33,7 @@ BASE_CONFIG: dict[str, Any] = {
 
 
 def settings_from(raw: dict[str, Any]) -> IncidentSettings:
-    return IncidentSettings.from_config(parse_config({**BASE_CONFIG, **raw}, Path("test.toml")))
+    return incident_settings(parse_config({**BASE_CONFIG, **raw}, Path("test.toml")))
 
 
 def alert(

@@ -13,7 +13,7 @@ import pytest
 
 from watchd.clock import FakeClock
 from watchd.config import Config, parse_config
-from watchd.incidents.settings import IncidentSettings
+from watchd.loading import incident_settings, report_catalog
 from watchd.model import Alert, AlertStatus
 from watchd.pipeline import AlertPipeline
 from watchd.pipeline.actions import IncidentService
@@ -78,7 +78,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             store.record_sample(AvailabilitySample("db1", "tcp", t, 0, 0.002))
         t += 300
     await store.flush()
-    settings = IncidentSettings.from_config(config)
+    settings = incident_settings(config)
     pipeline = AlertPipeline(store.engine, clock=clock, settings=settings)
     labels = {"alertname": "HttpDown", "item": "web1", "severity": "critical"}
     await pipeline.submit((Alert(labels, AlertStatus.FIRING, OUTAGE[0]),))
@@ -102,7 +102,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             cert_key: {"predicted": None, "value": 12.0, "last_time": NOW - 86400},
         },
     )
-    catalog = Catalog.from_config(config)
+    catalog = report_catalog(config)
     await Rollup(store.engine, clock=clock, catalog=lambda: catalog, max_hours=10_000).run()
     yield World(store, clock, config, catalog, service, incident["id"])
     await store.close()

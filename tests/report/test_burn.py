@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from watchd.clock import FakeClock
+from watchd.loading import report_catalog
 from watchd.model import Alert, AlertStatus
 from watchd.report.burn import BurnRateMonitor
-from watchd.report.catalog import Catalog
 from watchd.store import AvailabilitySample, Store
 
 from .conftest import config_of
@@ -46,7 +46,7 @@ async def test_a_fast_burn_fires_critical_and_resolves_when_it_stops(tmp_path: P
     clock = FakeClock(1_800_000_000.0)
     now = clock.now()
     store = await Store.open(f"sqlite:///{tmp_path}/w.db", clock=clock)
-    catalog = Catalog.from_config(config_of(CONFIG))
+    catalog = report_catalog(config_of(CONFIG))
     sink = Collected()
     monitor = BurnRateMonitor(store.engine, clock=clock, catalog=lambda: catalog, sink=sink)
     try:
@@ -75,7 +75,7 @@ async def test_a_steady_slow_burn_fires_the_warning_only(tmp_path: Path) -> None
     clock = FakeClock(1_800_000_000.0)
     now = clock.now()
     store = await Store.open(f"sqlite:///{tmp_path}/w.db", clock=clock)
-    catalog = Catalog.from_config(
+    catalog = report_catalog(
         config_of(
             {**CONFIG, "services": [{"name": "shop", "checks": ["web1/http"], "objective": 90}]}
         )

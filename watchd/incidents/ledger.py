@@ -17,7 +17,6 @@ from sqlalchemy.sql.dml import ReturningUpdate
 
 from watchd.incidents.model import Event, Incident, MemberGroup, State
 from watchd.incidents.payload import notification_payload
-from watchd.incidents.routing import receivers_for
 from watchd.incidents.settings import IncidentSettings
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incident_events as ev
@@ -139,13 +138,10 @@ class Ledger:
         """A notification intent: a "notification" timeline event and one outbox row per
         receiver, keyed "<incident>:<seq>", in the caller's transaction.
 
-        `receivers` overrides the router seam (escalation steps name their own receivers).
+        `receivers` overrides the route tree (escalation steps name their own receivers).
         `changes` are written to the incident row in the same statement as the event's seq.
         """
-        names = list(receivers) if receivers is not None else None
-        probe = Event(incident.id, incident.seq + 1, self.now, kind, "watchd", dict(detail or {}))
-        if names is None:
-            names = receivers_for(self.settings, incident, probe)
+        names = list(receivers) if receivers is not None else self.settings.receivers_for(incident)
         incident, event = await self._append(
             incident,
             "notification",

@@ -1,14 +1,21 @@
-"""What the incident core needs from Config, resolved once: parsed matchers, the item graph,
-the receivers. Built again on reload."""
+"""What the incident core needs from the config, resolved once: parsed matchers, the item graph,
+how to pick an incident's receivers. The composition root builds it (watchd/loading.py), again
+on reload."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from watchd.config import Config
 from watchd.incidents.config import IncidentsConfig, InhibitRule, MaintenanceWindow
+from watchd.incidents.model import Incident
 from watchd.inventory import Inventory
-from watchd.notify.router import Router
+
+# The receivers that hear of an incident's event. The notification route tree decides (without
+# a [route] table every configured receiver gets every notification); the composition root
+# passes it in, so the incident core never imports notify.
+ReceiverSelector = Callable[[Incident], list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,18 +24,7 @@ class IncidentSettings:
     inhibit_rules: tuple[InhibitRule, ...]
     maintenance: tuple[MaintenanceWindow, ...]
     inventory: Inventory
-    receivers: tuple[str, ...]
-    router: Router
-
-    @classmethod
-    def from_config(cls, config: Config) -> IncidentSettings:
-        return cls(
-            incidents=config.incidents,
-            inhibit_rules=tuple(config.inhibit_rules),
-            maintenance=tuple(config.maintenance),
-            inventory=Inventory(config.items),
-            receivers=tuple(r.name for r in config.receivers),
-            router=Router.from_config(
-                config.route, [r.name for r in config.receivers], config.notify.time_intervals
-            ),
-        )
+    receivers_for: ReceiverSelector
+    # The notify Router, carried for the dispatcher only, which reads its routes from here.
+    # Typed Any because naming the type would import notify; the incident core never uses it.
+    router: Any

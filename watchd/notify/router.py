@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from watchd.configbase import ConfigProblem
+from watchd.incidents.model import Incident
 from watchd.matchers import Matcher, matches_all, parse_matchers
 from watchd.notify import intervals
 from watchd.notify.config import RouteConfig, TimeInterval
@@ -92,6 +93,10 @@ class Router:
         for route in self.match(labels):
             names.update(dict.fromkeys(route.receivers))
         return list(names)
+
+    def incident_receivers(self, incident: Incident) -> list[str]:
+        """Receiver names for an event on `incident`: the selector the incident core is given."""
+        return self.receivers(routing_labels(incident.as_json()))
 
     def route_for(self, labels: Mapping[str, str], receiver: str) -> Route:
         """The first matching route that notifies `receiver` (the root when none does: the

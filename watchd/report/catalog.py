@@ -7,7 +7,7 @@ import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from watchd.config import Config
+from watchd.check_config import ResolvedCheck
 from watchd.incidents.config import MaintenanceWindow
 from watchd.inventory import Inventory
 from watchd.matchers import matches_all, parse_matchers
@@ -29,20 +29,30 @@ class Catalog:
     inventory: Inventory = field(default_factory=lambda: Inventory([]))
 
     @classmethod
-    def from_config(cls, config: Config) -> Catalog:
+    def from_checks(
+        cls,
+        report: ReportConfig,
+        checks: Iterable[ResolvedCheck],
+        *,
+        default_interval: float,
+        services: Sequence[ServiceConfig],
+        windows: Sequence[MaintenanceWindow],
+        inventory: Inventory,
+    ) -> Catalog:
+        """The catalog of the enabled `checks`; `default_interval` covers checks not listed."""
         labels: dict[Key, dict[str, str]] = {}
         intervals: dict[Key, float] = {}
-        for check in config.checks():
+        for check in checks:
             labels[check.key] = {**check.labels, "item": check.item, "check": check.name}
             intervals[check.key] = check.interval
         return cls(
-            report=config.report,
+            report=report,
             labels=labels,
             intervals=intervals,
-            default_interval=config.check_defaults.interval,
-            services=tuple(config.services),
-            windows=tuple(config.maintenance),
-            inventory=Inventory(config.items),
+            default_interval=default_interval,
+            services=tuple(services),
+            windows=tuple(windows),
+            inventory=inventory,
         )
 
     def gap(self, key: Key) -> float:
