@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from watchd.store import sqlite_driver
+from watchd.store.sqlite_driver import connector
 
 BUSY_TIMEOUT_MS = 10_000
 SqliteSync = Literal["normal", "full"]
@@ -50,7 +50,7 @@ def create_engine(url: str, *, sqlite_sync: SqliteSync = "normal") -> AsyncEngin
         return create_async_engine(parsed, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(parsed, async_creator=sqlite_driver.connector(parsed))
+    engine = create_async_engine(parsed, async_creator=connector(parsed))
     event.listen(engine.sync_engine, "connect", partial(_sqlite_on_connect, sqlite_sync))
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine

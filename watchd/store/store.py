@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+import watchd.store.alerts as alert_queries
+import watchd.store.samples as sample_queries
+import watchd.store.states as state_queries
 from watchd.clock import Clock
 from watchd.logging import get_logger
 from watchd.model import Alert
-from watchd.store import alerts as alert_queries
-from watchd.store import samples as sample_queries
-from watchd.store import states as state_queries
 from watchd.store.engine import SqliteSync, create_engine, write_transaction
 from watchd.store.errors import StoreError
 from watchd.store.migrate import upgrade_engine
