@@ -34,6 +34,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from watchd.clock import Clock
 from watchd.durations import format_duration
 from watchd.ingest.config import MqttIngestConfig
+from watchd.ingest.mqtt_paho import paho_client
 from watchd.ingest.payloads import PayloadError, parse_any
 from watchd.logging import get_logger
 from watchd.model import Alert, AlertSink
@@ -135,7 +136,7 @@ class MqttIngest:
             tls_context=self._tls_context(),
         )
         # aiomqtt has no manual acknowledgement; its paho client does (see the module doc).
-        client._client.manual_ack_set(True)
+        paho_client(client).manual_ack_set(True)
         async with client:
             yield client
 
@@ -170,7 +171,7 @@ class MqttIngest:
         await self._store(tuple(alerts))
         for message in batch:
             if message.qos > 0:
-                client._client.ack(message.mid, message.qos)
+                paho_client(client).ack(message.mid, message.qos)
         self.messages += len(batch)
 
     def _decode(self, message: aiomqtt.Message) -> tuple[Alert, ...]:

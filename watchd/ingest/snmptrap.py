@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pysnmp.carrier.asyncio.dgram import udp, udp6
 from pysnmp.entity import config as snmp_config
 from pysnmp.entity import engine as snmp_engine
 from pysnmp.entity.rfc3413 import ntfrcv
@@ -40,6 +39,7 @@ from pysnmp.proto.api import verdec
 from pysnmp.proto.rfc1902 import OctetString
 
 from watchd.clock import Clock, SystemClock
+from watchd.ingest.snmp_transport import HookedTransport, listen, parse_error_count
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig, Trap, TrapMapper, TrapUser
 from watchd.model import AlertSink
 from watchd.secrets import SecretRef
@@ -52,7 +52,6 @@ SNMP_TRAP_COMMUNITY = "1.3.6.1.6.3.18.1.4.0"  # the v1 community: a secret, neve
 LOG_EVERY = 600.0
 QUEUE_SIZE = 10_000
 
-_GARBLED_COUNTERS = (("__SNMPv2-MIB", "snmpInASNParseErrs"), ("__SNMPv2-MIB", "snmpInBadVersions"))
 _VERSIONS = {0: "1", 1: "2c", 3: "3"}
 # The same names as the snmp collector's (watchd reaches collectors only through the registry).
 _AUTH = {
@@ -119,10 +118,7 @@ class SnmpTrapReceiver:
         """Receive until cancelled; an unusable listen address raises OSError at once."""
         engine = snmp_engine.SnmpEngine()
         self._engine = engine
-        six = ":" in self.config.host
-        transport: _Hooked = (_Transport6 if six else _Transport4)(self)
-        transport.open_server_mode((self.config.host, self.config.port))
-        snmp_config.add_transport(engine, udp6.DOMAIN_NAME if six else udp.DOMAIN_NAME, transport)
+        transport = listen(engine, self, self.config.host, self.config.port)
         for index, community in enumerate(self.config.communities):
             secret = community.reveal() if isinstance(community, SecretRef) else community
             snmp_config.add_v1_system(engine, f"watchd-trap-{index}", secret)
@@ -151,7 +147,7 @@ class SnmpTrapReceiver:
 
     # pysnmp calls these synchronously while it processes one datagram.
 
-    def handle_datagram(self, transport: Any, address: Any, datagram: bytes) -> None:
+    def handle_datagram(self, transport: HookedTransport, address: Any, datagram: bytes) -> None:
         source = str(address[0])
         try:
             version = _VERSIONS.get(int(verdec.decode_message_version(datagram)), "?")
@@ -161,7 +157,7 @@ class SnmpTrapReceiver:
         before = self._garbled_count()
         self._current, self._produced = (source, version), False
         try:
-            transport._callback_function(transport, address, datagram)
+            transport.process(address, datagram)
         except Exception as exc:  # pysnmp raising on junk must not take the receiver down
             self._garbled(source, f"undecodable SNMP message ({exc.__class__.__name__})")
             return
@@ -225,8 +221,7 @@ class SnmpTrapReceiver:
         )
 
     def _garbled_count(self) -> int:
-        builder = self._engine.get_mib_builder()
-        return sum(int(builder.import_symbols(m, s)[0].syntax) for m, s in _GARBLED_COUNTERS)
+        return parse_error_count(self._engine)
 
     def _log_once(self, source: str, reason: str, message: str) -> None:
         now = self._clock.monotonic()
@@ -238,40 +233,6 @@ class SnmpTrapReceiver:
             self._logged.clear()
         self._logged[key] = now
         log.warning("%s (further ones from this source are counted, not logged)", message)
-
-
-class _Hooked:
-    """Mixin for pysnmp's asyncio UDP transports: datagrams go to the receiver synchronously."""
-
-    transport: asyncio.DatagramTransport | None
-    _lport: Any
-    ADDRESS_TYPE: Any
-
-    def __init__(self, receiver: SnmpTrapReceiver) -> None:
-        super().__init__()
-        self._receiver = receiver
-
-    def datagram_received(self, datagram: bytes, transportAddress: Any) -> None:
-        self._receiver.handle_datagram(self, self.ADDRESS_TYPE(transportAddress), datagram)
-
-    def open_server_mode(self, iface: tuple[str, int]) -> Any:
-        return super().open_server_mode(iface)  # type: ignore[misc]
-
-    async def bound(self) -> None:
-        await self._lport  # raises OSError (address in use, permission denied)
-
-    def local_address(self) -> tuple[str, int]:
-        assert self.transport is not None
-        host, port = self.transport.get_extra_info("sockname")[:2]
-        return str(host), int(port)
-
-
-class _Transport4(_Hooked, udp.UdpAsyncioTransport):  # type: ignore[misc]
-    pass
-
-
-class _Transport6(_Hooked, udp6.Udp6AsyncioTransport):  # type: ignore[misc]
-    pass
 
 
 def _add_user(engine: Any, user: TrapUser) -> None:
