@@ -22,10 +22,11 @@ from watchd.api.config import ApiConfig
 from watchd.check_config import CheckDefaults, CheckOptions, ResolvedCheck
 from watchd.configbase import ConfigError, ConfigProblem, Strict
 from watchd.durations import Duration
-from watchd.incidents.config import IncidentsConfig, InhibitRule, MaintenanceWindow
+from watchd.incidents.config import IncidentsConfig, InhibitRule
 from watchd.ingest.config import MqttIngestConfig
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig
 from watchd.inventory import inventory_problems
+from watchd.maintenance import MaintenanceWindow
 from watchd.notify.config import NotifyConfig, RouteConfig
 from watchd.notify.receivers import AnyReceiver
 from watchd.notify.receivers.log import LogReceiver

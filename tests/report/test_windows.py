@@ -1,10 +1,11 @@
-"""Maintenance time for availability: configured windows (one-off, cron) and changes."""
+"""Maintenance time for availability: which configured windows and changes apply to a check
+(when a window runs is pinned in tests/test_maintenance.py)."""
 
 from __future__ import annotations
 
-from watchd.incidents.config import MaintenanceWindow
 from watchd.inventory import Inventory
-from watchd.report.windows import MaintenancePlan, occurrences
+from watchd.maintenance import MaintenanceWindow
+from watchd.report.windows import MaintenancePlan
 
 from .conftest import config_of, ts
 
@@ -13,16 +14,6 @@ INVENTORY = Inventory(
         {"items": [{"name": "router"}, {"name": "web1", "parents": ["router"]}, {"name": "db1"}]}
     ).items
 )
-
-
-def test_a_weekly_cron_window_occurs_once_a_week_including_one_already_running() -> None:
-    """Sundays 02:00 for 2 h: the Sunday running at the span's start counts, clipped by nothing."""
-    window = MaintenanceWindow(name="backup", items=["db1"], cron="0 2 * * sun", duration="2h")
-    found = occurrences(window, ts("2026-10-04T03:00"), ts("2026-10-18T00:00"))
-    assert found == [
-        (ts("2026-10-04T02:00"), ts("2026-10-04T04:00")),
-        (ts("2026-10-11T02:00"), ts("2026-10-11T04:00")),
-    ]
 
 
 def test_windows_cover_children_of_their_items_and_changes_cover_theirs() -> None:

@@ -37,7 +37,6 @@ from watchd.api.reports import ReportSource
 from watchd.durations import format_duration
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.pipeline.actions import IncidentService
-from watchd.pipeline.mute import window_active
 from watchd.report.availability import total
 from watchd.report.build import Period
 from watchd.report.metrics import figures
@@ -233,7 +232,7 @@ async def silences(request: web.Request) -> web.Response:
             "until": w.end.timestamp() if w.end is not None else None,
         }
         for w in dash.reports.catalog().windows
-        if window_active(w, now)
+        if w.active(now)
     ]
     for change in await dash.incidents.changes():
         if change["starts_at"] <= now < change["ends_at"]:

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from watchd.incidents.config import IncidentsConfig, InhibitRule, MaintenanceWindow
+from watchd.incidents.config import IncidentsConfig, InhibitRule
 from watchd.incidents.model import Incident
 from watchd.inventory import Inventory
+from watchd.maintenance import MaintenanceWindow
 
 # The receivers that hear of an incident's event. The notification route tree decides (without
 # a [route] table every configured receiver gets every notification); the composition root

@@ -9,39 +9,19 @@ A MuteView is loaded once per transaction and answers for any number of alerts.
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from croniter import croniter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.incidents.changes import Change, active_changes
-from watchd.incidents.config import MaintenanceWindow
 from watchd.incidents.settings import IncidentSettings
+from watchd.maintenance import Coverage, with_descendants
 from watchd.matchers import Matcher, matches_all, parse_matchers
 from watchd.model import fingerprint
 from watchd.pipeline.silences import Silence, list_silences
 from watchd.store.tables import alerts as al
-
-
-def window_active(window: MaintenanceWindow, now: float) -> bool:
-    """True while `now` falls inside the window (one-off or the latest cron occurrence)."""
-    zone = zoneinfo.ZoneInfo(window.timezone)
-    if window.start is not None and window.end is not None:
-        start, end = (_aware(d, zone) for d in (window.start, window.end))
-        return start.timestamp() <= now < end.timestamp()
-    assert window.cron is not None and window.duration is not None
-    here = datetime.fromtimestamp(now, zone)
-    # From just after now, the previous occurrence is the latest one at or before now.
-    latest: datetime = croniter(window.cron, here + timedelta(seconds=1)).get_prev(datetime)
-    return latest.timestamp() <= now < latest.timestamp() + window.duration
-
-
-def _aware(moment: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +42,13 @@ class MuteView:
         changes: Sequence[Change],
         firing: Sequence[Mapping[str, str]],
     ) -> None:
-        self._now = now
-        self._inventory = settings.inventory
         self._silences = [(s.id, s.parsed()) for s in silences if s.active(now)]
         self._windows = [
-            (w.name, w.parsed(), self._with_children(w.items))
-            for w in settings.maintenance
-            if window_active(w, now)
+            Coverage.of(w, settings.inventory) for w in settings.maintenance if w.active(now)
         ]
-        self._changes = [(c.id, self._with_children([c.item])) for c in changes if c.active(now)]
+        self._changes = [
+            (c.id, with_descendants([c.item], settings.inventory)) for c in changes if c.active(now)
+        ]
         self._inhibits = [
             _Inhibit(
                 parse_matchers(r.source_matchers), parse_matchers(r.target_matchers), tuple(r.equal)
@@ -94,21 +72,15 @@ class MuteView:
             firing = [dict(labels) for (labels,) in rows]
         return cls(settings, now, silences, changes, firing)
 
-    def _with_children(self, items: Sequence[str]) -> frozenset[str]:
-        found = set(items)
-        for item in items:
-            found |= self._inventory.descendants(item)
-        return frozenset(found)
-
     def reason(self, labels: Mapping[str, str]) -> str | None:
         """Why an alert with `labels` is muted now, or None when it is not."""
         for silence_id, matchers in self._silences:
             if matches_all(matchers, labels):
                 return f"silence:{silence_id}"
         item = labels.get("item", "")
-        for name, matchers, items in self._windows:
-            if (items and item in items) or (matchers and matches_all(matchers, labels)):
-                return f"maintenance:{name}"
+        for window in self._windows:
+            if window.covers(item, labels):
+                return f"maintenance:{window.window.name}"
         for change_id, items in self._changes:
             if item and item in items:
                 return f"change:{change_id}"

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from watchd.check_config import ResolvedCheck
-from watchd.incidents.config import MaintenanceWindow
 from watchd.inventory import Inventory
+from watchd.maintenance import MaintenanceWindow
 from watchd.matchers import matches_all, parse_matchers
 from watchd.report.config import MaintenancePolicy, ReportConfig, ServiceConfig
 
