@@ -9,12 +9,11 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.api.auth import require_scope
 from watchd.api.errors import ApiError
-from watchd.store.errors import StoreError
+from watchd.store.engine import reading
 from watchd.store.notify_tables import deliveries as dl
 
 ENGINE = web.AppKey("watchd.deliveries.engine", AsyncEngine)
@@ -37,12 +36,9 @@ async def list_deliveries(
         query = query.where(dl.c.receiver == receiver)
     if status:
         query = query.where(dl.c.status.in_(status.split(",")))
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(query.order_by(dl.c.id.desc()).limit(limit))
-            return [dict(r._mapping) for r in rows]
-    except (SQLAlchemyError, OSError) as exc:
-        raise StoreError("list deliveries", str(exc)) from exc
+    async with reading(engine, "list deliveries", full_reason=True) as conn:
+        rows = await conn.execute(query.order_by(dl.c.id.desc()).limit(limit))
+        return [dict(r._mapping) for r in rows]
 
 
 def _int(request: web.Request, name: str, default: int | None) -> int | None:

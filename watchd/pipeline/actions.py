@@ -4,12 +4,11 @@ running or stopped (SQLite WAL lets them share the file)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watchd.clock import Clock
@@ -19,8 +18,7 @@ from watchd.incidents.ledger import Ledger, incident_from_row
 from watchd.incidents.model import Incident
 from watchd.incidents.settings import IncidentSettings
 from watchd.pipeline import silences, sweep
-from watchd.store.engine import write_transaction
-from watchd.store.errors import StoreError
+from watchd.store.engine import reading, writing
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.tables import alerts as al
@@ -215,18 +213,8 @@ class IncidentService:
             incident = await action(Ledger(conn, self._clock.now(), self._settings()))
         return incident.as_json()
 
-    @asynccontextmanager
-    async def _writing(self, operation: str) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with write_transaction(self._engine) as conn:
-                yield conn
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(operation, str(exc)) from exc
+    def _writing(self, operation: str) -> AbstractAsyncContextManager[AsyncConnection]:
+        return writing(self._engine, operation, full_reason=True)
 
-    @asynccontextmanager
-    async def _reading(self, operation: str) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._engine.connect() as conn:
-                yield conn
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(operation, str(exc)) from exc
+    def _reading(self, operation: str) -> AbstractAsyncContextManager[AsyncConnection]:
+        return reading(self._engine, operation, full_reason=True)

@@ -13,10 +13,9 @@ are committed: a sender that was told "stored" may forget its alerts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watchd.clock import Clock
@@ -30,8 +29,7 @@ from watchd.pipeline.dedup import dedup
 from watchd.pipeline.expire import stale_alerts
 from watchd.pipeline.mute import MuteView
 from watchd.store.alerts import refresh_alerts, stored_alerts, upsert_alerts
-from watchd.store.engine import write_transaction
-from watchd.store.errors import StoreError
+from watchd.store.engine import writing
 
 log = get_logger("watchd.alerts")
 
@@ -104,13 +102,8 @@ class AlertPipeline:
             log.info("alert_expired", alertname=alert.name, fingerprint=alert.fingerprint)
         return len(stale)
 
-    @asynccontextmanager
-    async def _writing(self, operation: str) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with write_transaction(self._engine) as conn:
-                yield conn
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(operation, str(exc)) from exc
+    def _writing(self, operation: str) -> AbstractAsyncContextManager[AsyncConnection]:
+        return writing(self._engine, operation, full_reason=True)
 
 
 def log_alerts(alerts: Iterable[Alert]) -> None:

@@ -18,7 +18,7 @@ from watchd.clock import Clock
 from watchd.incidents.escalation import escalate_and_check_sla
 from watchd.logging import get_logger
 from watchd.pipeline.alert_pipeline import AlertPipeline
-from watchd.store.engine import write_transaction
+from watchd.store.engine import writing
 from watchd.store.errors import StoreError
 
 log = get_logger("watchd.incidents")
@@ -52,8 +52,6 @@ class IncidentTimers:
         """One pass of every timer, at the clock's current time."""
         await self._pipeline.expire()
         await self._pipeline.sweep()
-        try:
-            async with write_transaction(self._pipeline.engine) as conn:
-                await escalate_and_check_sla(conn, self._clock.now(), self._pipeline.settings)
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreError("run escalation and SLA timers", str(exc)) from exc
+        engine = self._pipeline.engine
+        async with writing(engine, "run escalation and SLA timers", full_reason=True) as conn:
+            await escalate_and_check_sla(conn, self._clock.now(), self._pipeline.settings)

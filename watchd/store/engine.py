@@ -1,4 +1,5 @@
-"""Build the async engine: URL defaults, SQLite pragmas on every connection, write transactions.
+"""Build the async engine: URL defaults, SQLite pragmas on every connection, write transactions,
+and the one place where database and OS errors become StoreError (`writing`, `reading`).
 
 SQLite runs in WAL mode. With synchronous=NORMAL (the default) a committed transaction survives
 the process being killed (the WAL is in the OS page cache); a power loss may lose the last
@@ -9,16 +10,18 @@ writers wait for each other instead of failing with "database is locked".
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from watchd.store.errors import StoreError
 from watchd.store.sqlite_driver import connector
 
 BUSY_TIMEOUT_MS = 10_000
@@ -87,4 +90,40 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
     async with engine.connect() as conn:
         await conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         async with conn.begin():
+            yield conn
+
+
+@contextmanager
+def store_errors(operation: str, *, full_reason: bool = False) -> Iterator[None]:
+    """Turn database and OS errors raised inside into StoreError(`operation`, reason).
+
+    The reason is the driver's first line (StoreError.wrap); `full_reason` keeps SQLAlchemy's
+    whole text instead, statement and parameters included, which the pipeline, operator
+    actions, outbox and delivery log have always reported. Other exceptions pass through.
+    """
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as exc:
+        if full_reason:
+            raise StoreError(operation, str(exc)) from exc
+        raise StoreError.wrap(operation, exc) from exc
+
+
+@asynccontextmanager
+async def writing(
+    engine: AsyncEngine, operation: str, *, full_reason: bool = False
+) -> AsyncIterator[AsyncConnection]:
+    """A write_transaction whose database and OS errors raise StoreError (see store_errors)."""
+    with store_errors(operation, full_reason=full_reason):
+        async with write_transaction(engine) as conn:
+            yield conn
+
+
+@asynccontextmanager
+async def reading(
+    engine: AsyncEngine, operation: str, *, full_reason: bool = False
+) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads whose database and OS errors raise StoreError (see store_errors)."""
+    with store_errors(operation, full_reason=full_reason):
+        async with engine.connect() as conn:
             yield conn

@@ -7,11 +7,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from watchd.store.engine import create_engine
-from watchd.store.errors import StoreError
+from watchd.store.engine import create_engine, store_errors
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -31,11 +29,9 @@ async def upgrade_engine(engine: AsyncEngine) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
-    try:
+    with store_errors("upgrade the database schema"):
         async with engine.begin() as conn:
             await conn.run_sync(run)
-    except (SQLAlchemyError, OSError) as exc:
-        raise StoreError.wrap("upgrade the database schema", exc) from exc
 
 
 async def upgrade(url: str) -> None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import watchd.store.alerts as alert_queries
 import watchd.store.samples as sample_queries
@@ -15,7 +13,7 @@ import watchd.store.states as state_queries
 from watchd.clock import Clock
 from watchd.logging import get_logger
 from watchd.model import Alert
-from watchd.store.engine import SqliteSync, create_engine, write_transaction
+from watchd.store.engine import SqliteSync, create_engine, reading, writing
 from watchd.store.errors import StoreError
 from watchd.store.migrate import upgrade_engine
 from watchd.store.samples import AvailabilitySample
@@ -124,17 +122,17 @@ class Store:
 
     async def save_states(self, namespace: str, items: dict[str, dict[str, Any]]) -> None:
         """Store many states of one namespace in one transaction."""
-        async with self._writing(f"save {len(items)} {namespace} states") as conn:
+        async with writing(self._engine, f"save {len(items)} {namespace} states") as conn:
             await state_queries.upsert_states(conn, namespace, items, self._clock.now())
 
     async def load_states(self, namespace: str) -> dict[str, dict[str, Any]]:
         """Every state stored in `namespace`, by key."""
-        async with self._reading(f"load {namespace} states") as conn:
+        async with reading(self._engine, f"load {namespace} states") as conn:
             return await state_queries.select_states(conn, namespace)
 
     async def delete_state(self, namespace: str, key: str) -> None:
         """Forget the state of `key` in `namespace`."""
-        async with self._writing(f"delete {namespace} state {key!r}") as conn:
+        async with writing(self._engine, f"delete {namespace} state {key!r}") as conn:
             await state_queries.delete_state(conn, namespace, key)
 
     async def samples(
@@ -147,14 +145,14 @@ class Store:
         limit: int | None = None,
     ) -> list[AvailabilitySample]:
         """Written samples matching the filters (`since` <= time < `until`), oldest first."""
-        async with self._reading("read samples") as conn:
+        async with reading(self._engine, "read samples") as conn:
             return await sample_queries.select_samples(
                 conn, item=item, check=check, since=since, until=until, limit=limit
             )
 
     async def sample_count(self) -> int:
         """How many samples are written."""
-        async with self._reading("count samples") as conn:
+        async with reading(self._engine, "count samples") as conn:
             return await sample_queries.count_samples(conn)
 
     async def prune_samples(self, older_than: float) -> int:
@@ -164,7 +162,7 @@ class Store:
         """
         total = 0
         while True:
-            async with self._writing("prune samples") as conn:
+            async with writing(self._engine, "prune samples") as conn:
                 deleted = await sample_queries.prune_chunk(conn, older_than)
             total += deleted
             if deleted < sample_queries.PRUNE_CHUNK:
@@ -172,26 +170,10 @@ class Store:
 
     async def record_alerts(self, alerts: Sequence[Alert]) -> None:
         """Insert or update alerts by fingerprint in one transaction, committed on return."""
-        async with self._writing(f"record {len(alerts)} alerts") as conn:
+        async with writing(self._engine, f"record {len(alerts)} alerts") as conn:
             await alert_queries.upsert_alerts(conn, alerts, self._clock.now())
 
     async def alerts(self, *, status: str | None = None) -> list[Alert]:
         """Stored alerts, optionally only those with `status` ("firing" or "resolved")."""
-        async with self._reading("read alerts") as conn:
+        async with reading(self._engine, "read alerts") as conn:
             return await alert_queries.select_alerts(conn, status)
-
-    @asynccontextmanager
-    async def _writing(self, operation: str) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with write_transaction(self._engine) as conn:
-                yield conn
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreError.wrap(operation, exc) from exc
-
-    @asynccontextmanager
-    async def _reading(self, operation: str) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._engine.connect() as conn:
-                yield conn
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreError.wrap(operation, exc) from exc

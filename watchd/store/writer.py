@@ -13,12 +13,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.clock import Clock
 from watchd.logging import get_logger
-from watchd.store.engine import write_transaction
+from watchd.store.engine import writing
 from watchd.store.errors import StoreError
 from watchd.store.samples import AvailabilitySample, insert_samples
 
@@ -75,18 +74,17 @@ class SampleWriter:
                 return 0
             started = time.perf_counter()
             try:
-                async with write_transaction(self._engine) as conn:
+                async with writing(self._engine, f"write {len(batch)} samples") as conn:
                     created = await insert_samples(conn, batch, self._series)
-                # Only ids of a committed transaction are remembered.
-                self._series.update(created)
-            except (SQLAlchemyError, OSError) as exc:
+            except StoreError as error:
                 # Samples recorded meanwhile are newer: they go behind the failed batch.
                 batch.extend(self._pending)
                 self._pending = batch
                 self._trim()
-                error = StoreError.wrap(f"write {len(batch)} samples", exc)
                 self._note_failure(error.reason)
-                raise error from exc
+                raise
+            # Only ids of a committed transaction are remembered.
+            self._series.update(created)
             # Real elapsed time, not the injected clock: this measures the database.
             self.write_latency_seconds = time.perf_counter() - started
             if self._on_flush is not None:
