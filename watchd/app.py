@@ -51,6 +51,7 @@ from watchd.clock import Clock, SystemClock
 from watchd.config import Config
 from watchd.configbase import ConfigError
 from watchd.durations import format_duration
+from watchd.failures import FailureLog
 from watchd.housekeeping import Housekeeping, burn_rate_job, retention_job, rollup_job
 from watchd.ingest.mqtt import MqttIngest
 from watchd.ingest.snmptrap import SnmpTrapReceiver
@@ -372,21 +373,17 @@ class Daemon:
                 await collector.aclose()
 
     async def _persist_loop(self) -> None:
-        failing = False
+        failures = FailureLog(
+            log, failing="check_states_not_saved", recovered="check_states_saved_again"
+        )
         while True:
             await self.clock.sleep(self.config.store.flush_interval)
             try:
                 await self.processor.persist()
             except Exception as exc:
-                if not failing:
-                    log.error(
-                        "check_states_not_saved", error=str(exc), note="kept in memory, retrying"
-                    )
-                failing = True
+                failures.failed(error=str(exc), note="kept in memory, retrying")
             else:
-                if failing:
-                    log.info("check_states_saved_again")
-                failing = False
+                failures.recovered()
 
     async def _heartbeat_loop(self) -> None:
         """WATCHDOG=1 comes from the event loop itself, so a stuck loop gets the service restarted."""

@@ -17,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from watchd.clock import Clock
 from watchd.durations import format_duration
+from watchd.failures import FailureLog
 from watchd.logging import get_logger
 
 if TYPE_CHECKING:
@@ -39,7 +40,9 @@ class Housekeeping:
 
     def __init__(self) -> None:
         self._scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
-        self._failing: set[str] = set()
+        self._failures = FailureLog(
+            log, failing="housekeeping_failed", recovered="housekeeping_recovered"
+        )
 
     def add(self, job: Job) -> None:
         self._scheduler.add_job(
@@ -66,13 +69,9 @@ class Housekeeping:
         try:
             await job.run()
         except Exception as exc:  # one failing job must not stop the others
-            if job.id not in self._failing:
-                log.error("housekeeping_failed", job=job.id, error=str(exc))
-            self._failing.add(job.id)
+            self._failures.failed(job.id, job=job.id, error=str(exc))
         else:
-            if job.id in self._failing:
-                log.info("housekeeping_recovered", job=job.id)
-            self._failing.discard(job.id)
+            self._failures.recovered(job.id, job=job.id)
 
 
 def retention_job(store: Store, clock: Clock, keep: float, every: float = 3600.0) -> Job:

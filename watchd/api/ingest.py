@@ -22,6 +22,7 @@ from aiohttp import web
 from watchd.api import ApiError, require_scope
 from watchd.api.openapi import accepts
 from watchd.clock import Clock
+from watchd.failures import FailureLog
 from watchd.ingest.payloads import (
     Event,
     PayloadError,
@@ -105,7 +106,9 @@ class _Committer:
         self._max_batch = max_batch
         self._pending: deque[tuple[tuple[Alert, ...], asyncio.Future[None]]] = deque()
         self._flusher: asyncio.Task[None] | None = None
-        self._failing = False
+        self._failures = FailureLog(
+            log, failing="ingest_store_refused", recovered="ingest_store_accepting_again"
+        )
 
     async def submit(self, alerts: tuple[Alert, ...]) -> None:
         if not alerts:
@@ -141,9 +144,7 @@ class _Committer:
                     if not done.done():
                         done.set_exception(exc)
                 continue
-            if self._failing:
-                log.info("ingest_store_accepting_again")
-                self._failing = False
+            self._failures.recovered()
             for _, done in group:
                 if not done.done():
                     done.set_result(None)
@@ -151,11 +152,6 @@ class _Committer:
     def _refused(self, exc: Exception) -> None:
         if not isinstance(exc, StoreError):
             return  # a fault of the pipeline: the handler answers 500 and logs it
-        if not self._failing:
-            log.error(
-                "ingest_store_refused",
-                operation=exc.operation,
-                reason=exc.reason,
-                note="senders get 503 and retry",
-            )
-        self._failing = True
+        self._failures.failed(
+            operation=exc.operation, reason=exc.reason, note="senders get 503 and retry"
+        )

@@ -33,6 +33,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from watchd.clock import Clock
 from watchd.durations import format_duration
+from watchd.failures import FailureLog
 from watchd.ingest.config import MqttIngestConfig
 from watchd.ingest.mqtt_paho import paho_client
 from watchd.ingest.payloads import PayloadError, parse_any
@@ -200,19 +201,18 @@ class MqttIngest:
         if not alerts:
             return
         backoff = _Backoff(self._config.max_backoff, self._rng)
-        failing = False
+        failures = FailureLog(
+            log, failing="mqtt_store_refused", recovered="mqtt_store_accepting_again"
+        )
         while True:
             try:
                 await self._sink.submit(alerts)
             except StoreError as exc:
-                if not failing:
-                    log.error(
-                        "mqtt_store_refused",
-                        reason=exc.reason,
-                        alerts=len(alerts),
-                        note="retrying; the messages are not acknowledged until stored",
-                    )
-                failing = True
+                failures.failed(
+                    reason=exc.reason,
+                    alerts=len(alerts),
+                    note="retrying; the messages are not acknowledged until stored",
+                )
                 await self._clock.sleep(backoff.next())
                 continue
             except Exception:
@@ -221,8 +221,7 @@ class MqttIngest:
                 log.exception("mqtt_alerts_dropped", alerts=len(alerts))
                 self.rejected += 1
                 return
-            if failing:
-                log.info("mqtt_store_accepting_again")
+            failures.recovered()
             self.alerts += len(alerts)
             return
 

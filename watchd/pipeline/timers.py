@@ -15,6 +15,7 @@ import asyncio
 from sqlalchemy.exc import SQLAlchemyError
 
 from watchd.clock import Clock
+from watchd.failures import FailureLog
 from watchd.incidents.escalation import escalate_and_check_sla
 from watchd.logging import get_logger
 from watchd.pipeline.alert_pipeline import AlertPipeline
@@ -30,7 +31,9 @@ class IncidentTimers:
     def __init__(self, pipeline: AlertPipeline, *, clock: Clock) -> None:
         self._pipeline = pipeline
         self._clock = clock
-        self._failing = False
+        self._failures = FailureLog(
+            log, failing="incident_timers_failing", recovered="incident_timers_recovered"
+        )
 
     async def run(self) -> None:
         while True:
@@ -38,15 +41,11 @@ class IncidentTimers:
             try:
                 await self.tick()
             except (StoreError, SQLAlchemyError, OSError) as exc:
-                if not self._failing:
-                    log.error("incident_timers_failing", error=str(exc).splitlines()[0])
-                self._failing = True
+                self._failures.failed(error=str(exc).splitlines()[0])
             except asyncio.CancelledError:
                 raise
             else:
-                if self._failing:
-                    log.info("incident_timers_recovered")
-                self._failing = False
+                self._failures.recovered()
 
     async def tick(self) -> None:
         """One pass of every timer, at the clock's current time."""

@@ -8,6 +8,7 @@ that the oldest are dropped, counted and logged, so an outage costs history, nev
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections import deque
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.clock import Clock
+from watchd.failures import FailureLog
 from watchd.logging import get_logger
 from watchd.store.engine import writing
 from watchd.store.errors import StoreError
@@ -49,7 +51,15 @@ class SampleWriter:
         self._pending: deque[AvailabilitySample] = deque()
         self._full = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._failing_since: float | None = None
+        self._failures = FailureLog(
+            log,
+            failing="sample writes failing",
+            recovered="sample writes recovered",
+            level=logging.WARNING,
+            outage_field="outage_seconds",
+            ndigits=3,
+            clock=clock.monotonic,
+        )
         self._dropping = False
         self.dropped = 0
         self.write_latency_seconds = 0.0
@@ -81,7 +91,7 @@ class SampleWriter:
                 batch.extend(self._pending)
                 self._pending = batch
                 self._trim()
-                self._note_failure(error.reason)
+                self._failures.failed(reason=error.reason, pending=len(self._pending))
                 raise
             # Only ids of a committed transaction are remembered.
             self._series.update(created)
@@ -89,7 +99,8 @@ class SampleWriter:
             self.write_latency_seconds = time.perf_counter() - started
             if self._on_flush is not None:
                 self._on_flush(self.write_latency_seconds)
-            self._note_success()
+            self._failures.recovered(dropped_total=self.dropped)
+            self._dropping = False
             return len(batch)
 
     async def run(self) -> None:
@@ -145,18 +156,3 @@ class SampleWriter:
                 "sample queue full, dropping the oldest samples",
                 max_pending=self._max_pending,
             )
-
-    def _note_failure(self, reason: str) -> None:
-        if self._failing_since is None:
-            self._failing_since = self._clock.monotonic()
-            log.warning("sample writes failing", reason=reason, pending=len(self._pending))
-
-    def _note_success(self) -> None:
-        if self._failing_since is not None:
-            log.info(
-                "sample writes recovered",
-                outage_seconds=round(self._clock.monotonic() - self._failing_since, 3),
-                dropped_total=self.dropped,
-            )
-            self._failing_since = None
-        self._dropping = False
