@@ -25,6 +25,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.clock import Clock
+from watchd.failures import FailureLog
 from watchd.incidents.settings import IncidentSettings
 from watchd.logging import get_logger
 from watchd.model import AlertSink
@@ -75,7 +76,9 @@ class Dispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: set[int] = set()
         self._tasks: dict[str, set[asyncio.Task[None]]] = {}
-        self._store_failing = False
+        self._store_failures = FailureLog(
+            log, failing="notify_store_failing", recovered="notify_store_back"
+        )
         self._open_pairs: set[tuple[int, str]] = set()
         self._last_repeat = float("-inf")
         self._installed, _ = install(
@@ -186,13 +189,9 @@ class Dispatcher:
                 )
                 self._last_repeat = self._clock.now()
         except StoreError as exc:
-            if not self._store_failing:
-                log.error("notify_store_failing", error=exc.reason.splitlines()[0])
-            self._store_failing = True
+            self._store_failures.failed(error=exc.reason.splitlines()[0])
             return None
-        if self._store_failing:
-            log.info("notify_store_back")
-        self._store_failing = False
+        self._store_failures.recovered()
         return due
 
     async def _dispatch(self) -> float | None:

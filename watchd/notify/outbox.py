@@ -9,18 +9,15 @@ died) makes the row pending again for whoever scans next: delivery is at least o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from watchd.store.engine import write_transaction
-from watchd.store.errors import StoreError
+from watchd.store.engine import reading, writing
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.incident_tables import outbox as ob
 from watchd.store.notify_tables import notify_groups as ng
@@ -74,16 +71,6 @@ class Group:
     firing: bool
 
 
-@asynccontextmanager
-async def writing(engine: AsyncEngine, operation: str) -> AsyncIterator[AsyncConnection]:
-    """A write transaction whose database errors become StoreError(operation)."""
-    try:
-        async with write_transaction(engine) as conn:
-            yield conn
-    except (SQLAlchemyError, OSError) as exc:
-        raise StoreError(operation, str(exc)) from exc
-
-
 async def open_rows(engine: AsyncEngine) -> list[Row]:
     """Every pending or leased row, in delivery order per incident and receiver."""
     query = (
@@ -108,12 +95,8 @@ async def open_rows(engine: AsyncEngine) -> list[Row]:
         .where(ob.c.state.in_([s.value for s in OPEN_STATES]))
         .order_by(ob.c.incident_id, ob.c.receiver, ob.c.seq, ob.c.id)
     )
-    try:
-        async with engine.connect() as conn:
-            result = await conn.execute(query)
-            rows = result.all()
-    except (SQLAlchemyError, OSError) as exc:
-        raise StoreError("read the outbox", str(exc)) from exc
+    async with reading(engine, "read the outbox", full_reason=True) as conn:
+        rows = (await conn.execute(query)).all()
     out = []
     for r in rows:
         labels = {str(k): str(v) for k, v in dict(r.group_labels or {}).items()}
@@ -148,11 +131,8 @@ async def load_groups(
     if not wanted:
         return {}
     query = select(ng).where(ng.c.group_key.in_({k for _, k in wanted}))
-    try:
-        async with engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-    except (SQLAlchemyError, OSError) as exc:
-        raise StoreError("read notification groups", str(exc)) from exc
+    async with reading(engine, "read notification groups", full_reason=True) as conn:
+        rows = (await conn.execute(query)).all()
     return {
         (r.receiver, r.group_key): Group(r.first_at, r.last_sent_at, bool(r.firing))
         for r in rows
@@ -170,7 +150,7 @@ async def claim(engine: AsyncEngine, rows: Sequence[Row], now: float, until: flo
         ob.c.state == OutboxState.PENDING.value,
         and_(ob.c.state == OutboxState.DELIVERING.value, ob.c.claimed_until < now),
     )
-    async with writing(engine, "claim notifications") as conn:
+    async with writing(engine, "claim notifications", full_reason=True) as conn:
         if conn.dialect.name == "postgresql":
             locked = await conn.execute(
                 select(ob.c.id).where(ob.c.id.in_(ids), free).with_for_update(skip_locked=True)

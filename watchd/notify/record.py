@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.settings import IncidentSettings
 from watchd.notify.attempt import Attempt, Status
-from watchd.notify.outbox import Group, OutboxState, writing
+from watchd.notify.outbox import Group, OutboxState
+from watchd.store.engine import writing
 from watchd.store.errors import StoreError
 from watchd.store.incident_tables import outbox as ob
 from watchd.store.notify_tables import deliveries as dl
@@ -165,7 +166,9 @@ class Recorder:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                async with writing(self._engine, "record notification deliveries") as conn:
+                async with writing(
+                    self._engine, "record notification deliveries", full_reason=True
+                ) as conn:
                     attempts = [(a, q.now) for q in batch for a in q.attempts]
                     await _write_attempts(conn, self._settings(), attempts)
                     await _release_and_group(
@@ -187,5 +190,5 @@ async def record_expired(
     engine: AsyncEngine, settings: IncidentSettings, attempts: Sequence[Attempt], now: float
 ) -> None:
     """Write the given-up attempts of rows that outlived their max_age, in one transaction."""
-    async with writing(engine, "record expired notifications") as conn:
+    async with writing(engine, "record expired notifications", full_reason=True) as conn:
         await _write_attempts(conn, settings, [(a, now) for a in attempts])

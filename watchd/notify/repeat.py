@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.incidents.ledger import IncidentNotFound, Ledger, incident_from_row
@@ -15,8 +14,7 @@ from watchd.incidents.settings import IncidentSettings
 from watchd.notify import outbox
 from watchd.notify.outbox import Group
 from watchd.notify.router import Route, Router, routing_labels
-from watchd.store.engine import write_transaction
-from watchd.store.errors import StoreError
+from watchd.store.engine import reading, writing
 from watchd.store.incident_tables import incidents as inc
 
 Pair = tuple[int, str]  # (incident id, receiver name)
@@ -74,24 +72,19 @@ async def repeat(
     query = select(inc).where(
         inc.c.state == State.OPEN.value, inc.c.audible.is_(True), inc.c.notified == "firing"
     )
-    try:
-        async with engine.connect() as conn:
-            incidents = [incident_from_row(r) for r in await conn.execute(query)]
-    except (SQLAlchemyError, OSError) as exc:
-        raise StoreError("read incidents to repeat", str(exc)) from exc
+    async with reading(engine, "read incidents to repeat", full_reason=True) as conn:
+        incidents = [incident_from_row(r) for r in await conn.execute(query)]
     wanted = wanted_groups(incidents, settings.router, receivers, busy)
     due = due_repeats(wanted, await outbox.load_groups(engine, wanted), now)
     written: set[Pair] = set()
     for incident_id, names in due.items():
         try:
-            async with write_transaction(engine) as conn:
+            async with writing(engine, "write repeated notifications", full_reason=True) as conn:
                 ledger = Ledger(conn, now, settings)
                 incident = await ledger.load(incident_id)
                 if incident.state is State.OPEN:
                     await ledger.notify(incident, "repeated", {}, receivers=sorted(set(names)))
         except IncidentNotFound:
             continue
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreError("write repeated notifications", str(exc)) from exc
         written.update((incident_id, n) for n in names)
     return written
