@@ -55,7 +55,7 @@ from watchd.failures import FailureLog
 from watchd.housekeeping import Housekeeping, burn_rate_job, retention_job, rollup_job
 from watchd.ingest.mqtt import MqttIngest
 from watchd.ingest.snmptrap import SnmpTrapReceiver
-from watchd.loading import Setup, incident_settings, load_setup, report_catalog
+from watchd.loading import Setup, incident_settings, load_setup, notify_router, report_catalog
 from watchd.logging import configure_logging, get_logger
 from watchd.metrics import Metrics
 from watchd.model import Collector
@@ -117,7 +117,9 @@ class Daemon:
             log.error("store_unavailable", store=_safe_url(config.store_url()), error=str(exc))
             return 1
         self.store = store
-        settings = incident_settings(config)
+        # One route tree picks an incident's receivers (incidents) and drives delivery (notify).
+        router = notify_router(config)
+        settings = incident_settings(config, router)
         pipeline = AlertPipeline(store.engine, clock=self.clock, settings=settings)
         self.pipeline = pipeline
         # watchd's own producers (checks, rules, traps) have no sender to retry for them;
@@ -129,6 +131,7 @@ class Daemon:
             clock=self.clock,
             receivers=config.receivers,
             notify=config.notify,
+            router=router,
             settings=settings,
             sink=sink,
             base=self.config_path.parent,
@@ -353,10 +356,11 @@ class Daemon:
         self.processor.forget({check.key for check, _ in collectors})
         self._spawn(self._close_later(retired, config), "watchd.close-retired")
         await self.rules.replace_rules(setup.rules)
-        settings = incident_settings(config)
+        router = notify_router(config)
+        settings = incident_settings(config, router)
         self.pipeline.reconfigure(settings)
         self.catalog = report_catalog(config)
-        self.dispatcher.reconfigure(config.receivers, config.notify, settings)
+        self.dispatcher.reconfigure(config.receivers, config.notify, router, settings)
         self.config = config
         self._reloads += 1
         self.metrics.set_checks_scheduled(self.scheduler.check_count)

@@ -78,18 +78,23 @@ def load_setup(path: Path) -> Setup:
     return Setup(path, config, collectors, tokens, token_names, rules, warnings)
 
 
-def incident_settings(config: Config) -> IncidentSettings:
-    """The incident core's view of `config`; the notify route tree picks the receivers."""
-    router = Router.from_config(
+def notify_router(config: Config) -> Router:
+    """The notification route tree of `config`."""
+    return Router.from_config(
         config.route, [r.name for r in config.receivers], config.notify.time_intervals
     )
+
+
+def incident_settings(config: Config, router: Router | None = None) -> IncidentSettings:
+    """The incident core's view of `config`; `router` (the one the dispatcher uses, or one
+    built from `config`) picks the receivers."""
+    router = router if router is not None else notify_router(config)
     return IncidentSettings(
         incidents=config.incidents,
         inhibit_rules=tuple(config.inhibit_rules),
         maintenance=tuple(config.maintenance),
         inventory=Inventory(config.items),
         receivers_for=router.incident_receivers,
-        router=router,
     )
 
 

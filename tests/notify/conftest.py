@@ -16,13 +16,13 @@ from sqlalchemy import select, text
 
 from watchd.clock import FakeClock
 from watchd.config import Config, parse_config
-from watchd.loading import incident_settings
+from watchd.loading import incident_settings, notify_router
 from watchd.model import Alert, AlertStatus
 from watchd.notify.dispatcher import Dispatcher
-from watchd.notify.outbox import OutboxState, Row
+from watchd.notify.outbox import Row
 from watchd.pipeline import AlertPipeline
 from watchd.store import Store
-from watchd.store.incident_tables import outbox
+from watchd.store.incident_tables import OutboxState, outbox
 from watchd.store.notify_tables import deliveries
 
 Behaviour = Callable[[web.Request, int], Any]
@@ -112,13 +112,15 @@ class Notify:
         self.clock = clock
         self.sink = RecordingSink()
         self.config: Config = parse_config(raw, base / "config.toml")
-        self.settings = incident_settings(self.config)
+        self.router = notify_router(self.config)
+        self.settings = incident_settings(self.config, self.router)
         self.pipeline = AlertPipeline(store.engine, clock=clock, settings=self.settings)
         self.dispatcher = Dispatcher(
             store.engine,
             clock=clock,
             receivers=self.config.receivers,
             notify=self.config.notify,
+            router=self.router,
             settings=self.settings,
             sink=self.sink,
             base=base,

@@ -10,8 +10,8 @@ from tests.notify.conftest import NOW
 from tests.notify.conftest import outbox_row as row
 from watchd.notify.attempt import Attempt, Status, expired, judge
 from watchd.notify.model import Outcome
-from watchd.notify.outbox import OutboxState
 from watchd.notify.receivers.webhook import WebhookReceiver
+from watchd.store.incident_tables import OutboxState
 
 CONFIG = WebhookReceiver(
     name="hook", kind="webhook", url="http://127.0.0.1/x", backoff_initial=10, backoff_max=60

@@ -9,9 +9,10 @@ from typing import Any
 from tests.notify.conftest import NOW
 from tests.notify.conftest import outbox_row as row
 from watchd.notify.config import RouteConfig, TimeInterval
-from watchd.notify.outbox import Group, OutboxState, Row
+from watchd.notify.outbox import Group, Row
 from watchd.notify.plan import PER_TASK, Unit, earliest, scan, slots, units
 from watchd.notify.router import Router
+from watchd.store.incident_tables import OutboxState
 
 
 def router(intervals: tuple[TimeInterval, ...] = (), **route: Any) -> Router:

@@ -180,7 +180,7 @@ async def test_a_ticket_template_that_raises_is_retried_until_a_reload_fixes_it(
     (attempt,) = await notify.deliveries("jira")
     assert "ticket template failed" in attempt["error"]
     config = parse_config(good, tmp_path / "config.toml")
-    notify.dispatcher.reconfigure(config.receivers, config.notify, notify.settings)
+    notify.dispatcher.reconfigure(config.receivers, config.notify, notify.router, notify.settings)
     await notify.clock.advance(600)
     await notify.pump(3)
     assert db.creates == 1

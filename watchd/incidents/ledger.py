@@ -18,6 +18,7 @@ from sqlalchemy.sql.dml import ReturningUpdate
 from watchd.incidents.model import Event, Incident, MemberGroup, State
 from watchd.incidents.payload import notification_payload
 from watchd.incidents.settings import IncidentSettings
+from watchd.store.incident_tables import OutboxState
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incident_events as ev
 from watchd.store.incident_tables import incidents as inc
@@ -195,7 +196,7 @@ class Ledger:
                 "receiver": name,
                 "kind": event.kind,
                 "payload": notification_payload(incident, event, alerts, name),
-                "state": "pending",
+                "state": OutboxState.PENDING.value,
                 "attempts": 0,
                 "created_at": self.now,
                 "next_attempt_at": self.now,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from watchd.incidents.config import IncidentsConfig, InhibitRule
 from watchd.incidents.model import Incident
@@ -26,6 +25,3 @@ class IncidentSettings:
     maintenance: tuple[MaintenanceWindow, ...]
     inventory: Inventory
     receivers_for: ReceiverSelector
-    # The notify Router, carried for the dispatcher only, which reads its routes from here.
-    # Typed Any because naming the type would import notify; the incident core never uses it.
-    router: Any

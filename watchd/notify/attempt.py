@@ -10,8 +10,9 @@ from typing import Any
 
 from watchd.notify.backoff import backoff
 from watchd.notify.model import Outcome, excerpt
-from watchd.notify.outbox import OutboxState, Row
+from watchd.notify.outbox import Row
 from watchd.notify.receivers import AnyReceiver
+from watchd.store.incident_tables import OutboxState
 
 
 class Status(StrEnum):

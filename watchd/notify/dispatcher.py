@@ -40,6 +40,7 @@ from watchd.notify.outbox import Row
 from watchd.notify.receivers import AnyReceiver
 from watchd.notify.record import Recorder
 from watchd.notify.repeat import repeat
+from watchd.notify.router import Router
 from watchd.notify.wakeup import watch_outbox
 from watchd.store.errors import StoreError
 
@@ -61,6 +62,7 @@ class Dispatcher:
         clock: Clock,
         receivers: Sequence[AnyReceiver],
         notify: NotifyConfig,
+        router: Router,
         settings: IncidentSettings,
         sink: AlertSink | None = None,
         base: Path = Path("."),
@@ -82,7 +84,7 @@ class Dispatcher:
         self._open_pairs: set[tuple[int, str]] = set()
         self._last_repeat = float("-inf")
         self._installed, _ = install(
-            None, receivers, notify, settings, clock=clock, base=base, engine=engine
+            None, receivers, notify, router, settings, clock=clock, base=base, engine=engine
         )
         self._health = ReceiverHealth(sink)
         self._delivery = Delivery(
@@ -100,13 +102,18 @@ class Dispatcher:
         return self._delivery.delivered
 
     def reconfigure(
-        self, receivers: Sequence[AnyReceiver], notify: NotifyConfig, settings: IncidentSettings
+        self,
+        receivers: Sequence[AnyReceiver],
+        notify: NotifyConfig,
+        router: Router,
+        settings: IncidentSettings,
     ) -> None:
         """Apply a reloaded config: changed receivers are rebuilt, the old ones closed later."""
         self._installed, replaced = install(
             self._installed,
             receivers,
             notify,
+            router,
             settings,
             clock=self._clock,
             base=self._base,
@@ -183,6 +190,7 @@ class Dispatcher:
                 self._open_pairs |= await repeat(
                     self._engine,
                     installed.settings,
+                    installed.router,
                     installed.receivers.keys(),
                     self._open_pairs,
                     self._clock.now(),
@@ -202,7 +210,7 @@ class Dispatcher:
             await outbox.open_rows(self._engine),
             now,
             max_age={n: c.max_age for n, c in installed.configs.items()},
-            router=installed.settings.router,
+            router=installed.router,
             inflight=self._inflight,
         )
         self._open_pairs = set(found.pairs)

@@ -1,5 +1,6 @@
 """The dispatcher's current configuration: receivers built from their config (kept across a
-reload while their config is unchanged), the incident settings, [notify] and ack links."""
+reload while their config is unchanged), the route tree, the incident settings, [notify] and ack
+links."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from watchd.notify.build import build_receivers
 from watchd.notify.config import NotifyConfig
 from watchd.notify.model import Receiver
 from watchd.notify.receivers import AnyReceiver
+from watchd.notify.router import Router
 
 log = get_logger("watchd.notify")
 
@@ -28,6 +30,7 @@ class Installed:
 
     receivers: Mapping[str, Receiver]
     configs: Mapping[str, AnyReceiver]
+    router: Router
     settings: IncidentSettings
     notify: NotifyConfig
     links: LinkMaker | None
@@ -37,6 +40,7 @@ def install(
     previous: Installed | None,
     receivers: Sequence[AnyReceiver],
     notify: NotifyConfig,
+    router: Router,
     settings: IncidentSettings,
     *,
     clock: Clock,
@@ -52,7 +56,7 @@ def install(
     missing = [c for n, c in configs.items() if n not in built]
     built.update(build_receivers(missing, clock=clock, base=base, engine=engine))
     replaced = [r for n, r in old.items() if built.get(n) is not r]
-    return Installed(built, configs, settings, notify, _links(notify)), replaced
+    return Installed(built, configs, router, settings, notify, _links(notify)), replaced
 
 
 def _links(notify: NotifyConfig) -> LinkMaker | None:

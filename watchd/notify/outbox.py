@@ -11,28 +11,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.store.engine import reading, writing
+from watchd.store.incident_tables import OutboxState
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.incident_tables import outbox as ob
 from watchd.store.notify_tables import notify_groups as ng
-
-
-class OutboxState(StrEnum):
-    """An outbox row's `state` column (the stored text is the value)."""
-
-    PENDING = "pending"
-    DELIVERING = "delivering"  # leased until claimed_until
-    DELIVERED = "delivered"
-    SKIPPED = "skipped"  # not sent: send_resolved = false
-    FAILED = "failed"  # refused (4xx), not retried
-    EXPIRED = "expired"  # not delivered within the receiver's max_age
-
 
 OPEN_STATES = (OutboxState.PENDING, OutboxState.DELIVERING)
 

@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.settings import IncidentSettings
 from watchd.notify.attempt import Attempt, Status
-from watchd.notify.outbox import Group, OutboxState
+from watchd.notify.outbox import Group
 from watchd.store.engine import writing
 from watchd.store.errors import StoreError
+from watchd.store.incident_tables import OutboxState
 from watchd.store.incident_tables import outbox as ob
 from watchd.store.notify_tables import deliveries as dl
 from watchd.store.notify_tables import notify_groups as ng

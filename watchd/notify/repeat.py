@@ -63,6 +63,7 @@ def due_repeats(
 async def repeat(
     engine: AsyncEngine,
     settings: IncidentSettings,
+    router: Router,
     receivers: Collection[str],
     busy: Collection[Pair],
     now: float,
@@ -74,7 +75,7 @@ async def repeat(
     )
     async with reading(engine, "read incidents to repeat", full_reason=True) as conn:
         incidents = [incident_from_row(r) for r in await conn.execute(query)]
-    wanted = wanted_groups(incidents, settings.router, receivers, busy)
+    wanted = wanted_groups(incidents, router, receivers, busy)
     due = due_repeats(wanted, await outbox.load_groups(engine, wanted), now)
     written: set[Pair] = set()
     for incident_id, names in due.items():

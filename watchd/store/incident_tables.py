@@ -4,6 +4,8 @@ problems and changes. They live on the same MetaData as tables.py; migration 000
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -113,6 +115,18 @@ incident_events = Table(
     Column("detail", JSON, nullable=False),
     UniqueConstraint("incident_id", "seq", name="uq_incident_events_seq"),
 )
+
+
+class OutboxState(StrEnum):
+    """An outbox row's `state` column (the stored text is the value)."""
+
+    PENDING = "pending"
+    DELIVERING = "delivering"  # leased until claimed_until
+    DELIVERED = "delivered"
+    SKIPPED = "skipped"  # not sent: send_resolved = false
+    FAILED = "failed"  # refused (4xx), not retried
+    EXPIRED = "expired"  # not delivered within the receiver's max_age
+
 
 outbox = Table(
     "outbox",
