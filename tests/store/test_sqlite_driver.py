@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from watchd.store import sqlite_driver
@@ -67,3 +69,19 @@ async def test_errors_are_sqlalchemys_and_the_connection_stays_usable(tmp_path: 
             assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
     finally:
         await engine.dispose()
+
+
+def _worker_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+
+
+async def test_a_database_that_cannot_be_opened_leaves_no_thread_running(tmp_path: Path) -> None:
+    """A failed open has stopped its connection thread when the error is raised, so the thread
+    never answers an event loop that closed meanwhile ("Event loop is closed" in a thread)."""
+    (tmp_path / "dir.db").mkdir()
+    before = set(_worker_threads())
+    connect = sqlite_driver.connector(make_url(f"sqlite+aiosqlite:///{tmp_path}/dir.db"))
+    for _ in range(20):
+        with pytest.raises(sqlite3.OperationalError):
+            await connect()
+        assert [t for t in _worker_threads() if t not in before] == []

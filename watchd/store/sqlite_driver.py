@@ -11,7 +11,8 @@ rows, counts and description it read. It buffers every row, like the adapter's o
 This is the one module that reaches into aiosqlite's internals, since aiosqlite has no public
 way to run a function on its thread: `Connection._execute` (queue a call to the thread) and
 `Connection._conn` (the sqlite3 connection there), which SQLAlchemy's own adapter relies on
-as well, and `Connection._thread` (made a daemon, as SQLAlchemy does). Checked against
+as well, and `Connection._thread` (made a daemon, as SQLAlchemy does, and waited for after a
+failed open). Checked against
 aiosqlite 0.22.0 and 0.22.1: `_thread` exists since 0.22.0 (before it the connection was
 itself the thread), so pyproject asks for 0.22 and stays below 0.23, aiosqlite being 0.x.
 tests/store runs every store operation through this module.
@@ -19,6 +20,7 @@ tests/store runs every store operation through this module.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
@@ -105,8 +107,16 @@ def connector(url: URL) -> Callable[[], Awaitable[OneTripConnection]]:
         connection = OneTripConnection(lambda: sqlite3.connect(database), iter_chunk_size=64)
         # As SQLAlchemy does for aiosqlite: a connection left open must not keep the
         # process alive at exit.
-        connection._thread.daemon = True  # noqa: SLF001 (aiosqlite internals: see the module doc)
-        await connection  # starts the thread and opens the file on it
+        thread = connection._thread  # noqa: SLF001 (aiosqlite internals: see the module doc)
+        thread.daemon = True
+        try:
+            await connection  # starts the thread and opens the file on it
+        except Exception:
+            # aiosqlite queues its thread's stop on a failed open without waiting for it; the
+            # thread would then answer that stop on an event loop that may have closed by then
+            # ("RuntimeError: Event loop is closed" in the thread). Wait until it has stopped.
+            await asyncio.to_thread(thread.join)
+            raise
         return connection
 
     return connect
