@@ -54,6 +54,16 @@ def problems_of(name: str) -> list[str]:
             "maintenance_unknown_item.toml",
             'maintenance[0]("patching").items[1]: unknown item "wbe"',
         ),
+        (
+            "unknown_time_zones.toml",
+            'maintenance[0]("patching").timezone: Value error, unknown time zone '
+            "'Europe/Pariss' (expected e.g. UTC, Europe/Paris)",
+        ),
+        (
+            "unknown_time_zones.toml",
+            'notify.time_intervals[0]("business-hours").location: Value error, unknown time zone '
+            "'Mars/Base' (expected e.g. UTC, Europe/Paris)",
+        ),
     ],
 )
 def test_each_bad_config_gets_a_precise_problem(fixture: str, expected: str) -> None:

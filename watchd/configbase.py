@@ -1,23 +1,37 @@
 """The config base every stage's config model builds on: the strict pydantic model and the
 problem/error types that config validation reports.
 
-It sits below every other module (it imports only pydantic), so stage packages and base
+It sits below every other module (it imports only pydantic and the standard library), so stage packages and base
 modules such as inventory can use it without importing the root config.
 """
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 
 class Strict(BaseModel):
     """Base of every config table: unknown keys are errors, values are frozen after load."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _known_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (expected e.g. UTC, Europe/Paris)") from exc
+    return value
+
+
+# An IANA time zone name, checked at load so a typo is a config error, not a failure later.
+TimeZone = Annotated[str, AfterValidator(_known_zone)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from datetime import datetime
 from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
-from watchd.configbase import Strict
+from watchd.configbase import Strict, TimeZone
 from watchd.durations import Duration
 from watchd.inventory import Inventory
 from watchd.matchers import Matcher, Matchers, matches_all, parse_matchers
@@ -39,18 +39,7 @@ class MaintenanceWindow(Strict):
     end: datetime | None = None
     cron: str | None = None
     duration: Duration | None = None
-    timezone: str = "UTC"
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"unknown time zone {value!r} (expected e.g. UTC, Europe/Paris)"
-            ) from exc
-        return value
+    timezone: TimeZone = "UTC"
 
     @field_validator("cron")
     @classmethod
