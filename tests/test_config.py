@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from watchd.config import load_config
+from watchd.config import load_config, parse_config
 from watchd.configbase import ConfigError
 
 DATA = Path(__file__).parent / "data" / "config"
@@ -41,6 +41,11 @@ def problems_of(name: str) -> list[str]:
             'items[0]("web").checks[1]("port").name: check "port" is defined twice',
         ),
         ("unknown_parent.toml", 'items[0]("server").parents[0]: unknown item "switch-9"'),
+        (
+            "unknown_host_check.toml",
+            'items[0]("router").host_check: unknown check "pnig" (expected one of this item\'s '
+            'checks: "ping", "ssh")',
+        ),
         ("parent_cycle.toml", 'items[0]("a").parents: dependency cycle: a -> b -> a'),
         ("bad_listen.toml", "api.listen: Value error, expected HOST:PORT"),
         ("token_without_source.toml", "expected exactly one of 'file' or 'env' for the token"),
@@ -114,3 +119,37 @@ def test_relative_token_files_are_taken_from_the_config_directory(tmp_path: Path
     path.write_text('[[api.tokens]]\nname = "ops"\nscopes = ["read"]\nfile = "ops.token"\n')
     config = load_config(path)
     assert config.api.tokens[0].file == tmp_path / "ops.token"
+
+
+@pytest.mark.parametrize(
+    ("checks", "host_check", "expected"),
+    [
+        ([("http", "http"), ("ssh", "tcp"), ("icmp", "ping")], None, "icmp"),
+        ([("disk", "local"), ("site", "http"), ("ssh", "tcp")], None, "site"),
+        ([("icmp", "ping", False), ("ssh", "tcp")], None, "ssh"),
+        ([("disk", "local")], None, None),
+        ([("icmp", "ping"), ("ssh", "tcp")], "ssh", "ssh"),
+        ([("icmp", "ping")], "", None),
+    ],
+)
+def test_an_items_host_check_defaults_to_its_ping_else_its_first_tcp_or_http_check(
+    checks: list[tuple[str, ...]], host_check: str | None, expected: str | None
+) -> None:
+    """Topology uses the configured host check, else ping, else the first enabled TCP/HTTP
+    check; "" or no such check means the item is never down for topology."""
+    settings = {
+        "tcp": {"port": 22},
+        "http": {"url": "http://router/"},
+        "local": {"probe": "disk"},
+    }
+    item: dict[str, object] = {
+        "name": "router",
+        "checks": [
+            {"name": c[0], "kind": c[1], "enabled": len(c) < 3, **settings.get(c[1], {})}
+            for c in checks
+        ],
+    }
+    if host_check is not None:
+        item["host_check"] = host_check
+    config = parse_config({"items": [item]}, Path("test.toml"))
+    assert config.items[0].host_check_name() == expected

@@ -79,6 +79,22 @@ class ItemConfig(Strict):
     labels: dict[str, str] = {}
     parents: list[str] = []
     checks: list[AnyCheck] = []
+    # The check that says whether the item is up (DESIGN.md §4 Reachability): only it being
+    # HARD CRITICAL or UNKNOWN makes the item's children UNREACHABLE. None: the default
+    # (see host_check_name); "": no host check, the item is never down for topology.
+    host_check: str | None = None
+
+    def host_check_name(self) -> str | None:
+        """The item's host check: as configured, else its ping check, else its first TCP or
+        HTTP check (enabled ones); None when it has none."""
+        if self.host_check is not None:
+            return self.host_check or None
+        enabled = [check for check in self.checks if check.enabled]
+        for kinds in (("ping",), ("tcp", "http")):
+            found = next((check.name for check in enabled if check.kind in kinds), None)
+            if found is not None:
+                return found
+        return None
 
 
 # A receiver is a tagged union on `kind` (log when absent); see watchd/notify/receivers.
@@ -286,6 +302,12 @@ def _semantic_problems(config: Config) -> Iterator[ConfigProblem]:
                     f'check "{check.name}" is defined twice in this item',
                 )
             seen_checks.add(check.name)
+        if item.host_check and item.host_check not in seen_checks:
+            names = ", ".join(f'"{check.name}"' for check in item.checks) or "none"
+            yield ConfigProblem(
+                f"{where}.host_check",
+                f'unknown check "{item.host_check}" (expected one of this item\'s checks: {names})',
+            )
     # A window naming an item that does not exist would silently mute nothing.
     item_names = {item.name for item in config.items}
     for i, window in enumerate(config.maintenance):

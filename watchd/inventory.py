@@ -1,12 +1,13 @@
 """Configuration items and their parent/dependency graph: the small CMDB.
 
 An item whose every parent is down is UNREACHABLE rather than DOWN (DESIGN.md §4); this module
-answers the graph questions (parents, children, ancestors) and validates the graph at load.
+answers the graph questions (parents, children, ancestors, each item's host check) and
+validates the graph at load.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from watchd.configbase import ConfigProblem
@@ -21,10 +22,17 @@ class _ItemLike(Protocol):
 
 
 class Inventory:
-    """The items by name with parent and child links."""
+    """The items by name with parent and child links, and the check that says each is up.
 
-    def __init__(self, items: Iterable[_ItemLike]) -> None:
+    `host_checks` maps an item to its host check (DESIGN.md §4 Reachability): only that check
+    being HARD down makes the item down for topology; an item without one is never down.
+    """
+
+    def __init__(
+        self, items: Iterable[_ItemLike], host_checks: Mapping[str, str] | None = None
+    ) -> None:
         self._parents: dict[str, tuple[str, ...]] = {i.name: tuple(i.parents) for i in items}
+        self._host_checks = dict(host_checks or {})
         children: dict[str, list[str]] = {name: [] for name in self._parents}
         for name, parents in self._parents.items():
             for parent in parents:
@@ -43,23 +51,36 @@ class Inventory:
     def children(self, name: str) -> tuple[str, ...]:
         return self._children.get(name, ())
 
+    def host_check(self, name: str) -> str | None:
+        """The name of the item's host check, None when it has none."""
+        return self._host_checks.get(name)
+
+    def ancestors(self, names: Iterable[str]) -> set[str]:
+        """Every item above any of `names` (parents, their parents, ...)."""
+        return _closure([p for name in names for p in self.parents(name)], self.parents)
+
     def descendants(self, name: str) -> set[str]:
         """Every item below `name` (children, their children, ...), not `name` itself."""
-        found: set[str] = set()
-        stack = list(self.children(name))
-        while stack:
-            child = stack.pop()
-            if child not in found:
-                found.add(child)
-                stack.extend(self.children(child))
-        return found
+        return _closure(self.children(name), self.children)
 
-    def is_unreachable(self, name: str, down: Mapping[str, bool]) -> bool:
+    def is_unreachable(self, name: str, down: Container[str]) -> bool:
         """True when the item has parents and every one of them is down or itself unreachable."""
         parents = self.parents(name)
         if not parents:
             return False
-        return all(down.get(p, False) or self.is_unreachable(p, down) for p in parents)
+        return all(p in down or self.is_unreachable(p, down) for p in parents)
+
+
+def _closure(start: Iterable[str], step: Callable[[str], tuple[str, ...]]) -> set[str]:
+    """Every name reached from `start` by following `step` again and again."""
+    found: set[str] = set()
+    stack = list(start)
+    while stack:
+        name = stack.pop()
+        if name not in found:
+            found.add(name)
+            stack.extend(step(name))
+    return found
 
 
 def inventory_problems(items: Sequence[_ItemLike]) -> Iterator[ConfigProblem]:

@@ -93,9 +93,15 @@ def incident_settings(config: Config, router: Router | None = None) -> IncidentS
         incidents=config.incidents,
         inhibit_rules=tuple(config.inhibit_rules),
         maintenance=tuple(config.maintenance),
-        inventory=Inventory(config.items),
+        inventory=item_inventory(config),
         receivers_for=router.incident_receivers,
     )
+
+
+def item_inventory(config: Config) -> Inventory:
+    """The item graph of `config` with each item's host check."""
+    host_checks = {item.name: item.host_check_name() for item in config.items}
+    return Inventory(config.items, {k: v for k, v in host_checks.items() if v is not None})
 
 
 def report_catalog(config: Config) -> Catalog:
@@ -106,7 +112,7 @@ def report_catalog(config: Config) -> Catalog:
         default_interval=config.check_defaults.interval,
         services=config.services,
         windows=config.maintenance,
-        inventory=Inventory(config.items),
+        inventory=item_inventory(config),
     )
 
 

@@ -129,6 +129,12 @@ def _hash_labels(items: tuple[tuple[str, str], ...]) -> str:
     return hashlib.sha256(_canonical_json(sorted(items)).encode()).hexdigest()[:16]
 
 
+# The sources of alerts made inside watchd. A check's own alert is the only one that can make
+# its item down for topology, and neither resolves by timeout: outside senders may not use them.
+CHECK_SOURCE = "check"
+INTERNAL_SOURCES = frozenset({CHECK_SOURCE, "rules"})
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     """An alert as it enters the alert pipeline, from a check, a rule or the outside.

@@ -25,7 +25,7 @@ from watchd.checks import (
 from watchd.clock import Clock
 from watchd.durations import format_duration
 from watchd.logging import get_logger
-from watchd.model import Alert, AlertSink, AlertStatus, CheckResult, Sample, Status
+from watchd.model import CHECK_SOURCE, Alert, AlertSink, AlertStatus, CheckResult, Sample, Status
 from watchd.scheduler import CheckKey, RunInfo
 from watchd.store import AvailabilitySample
 
@@ -183,7 +183,7 @@ def check_alert(
         status=AlertStatus.FIRING if firing else AlertStatus.RESOLVED,
         starts_at=state.hard_since or t,
         ends_at=None if firing else t,
-        source="check",
+        source=CHECK_SOURCE,
     )
 
 

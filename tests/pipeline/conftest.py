@@ -23,9 +23,18 @@ INCIDENT_TABLES = "outbox, incident_events, incident_alerts, incidents, problems
 
 BASE_CONFIG: dict[str, Any] = {
     "items": [
-        {"name": "router"},
-        {"name": "switch", "parents": ["router"]},
-        {"name": "web1", "parents": ["switch"]},
+        # Host checks by default: the router's TCP check, the switch's ping, web1's HTTP check.
+        {"name": "router", "checks": [{"name": "tcp", "kind": "tcp", "port": 22}]},
+        {
+            "name": "switch",
+            "parents": ["router"],
+            "checks": [{"name": "ping", "kind": "ping"}],
+        },
+        {
+            "name": "web1",
+            "parents": ["switch"],
+            "checks": [{"name": "http", "kind": "http", "url": "http://web1/"}],
+        },
         {"name": "db1"},
     ],
     "receivers": [{"name": "log"}, {"name": "pager"}],

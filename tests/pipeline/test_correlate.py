@@ -203,3 +203,74 @@ async def test_a_resolution_between_new_alerts_of_one_batch_is_applied_in_order(
         (m["fingerprint"], m["status"]) for m in await harness.members(incident["id"])
     )
     assert sorted(s for _, s in statuses) == ["firing", "firing", "resolved"]
+
+
+async def test_an_unrelated_critical_alert_on_the_parent_does_not_hide_the_childs_outage(
+    harness: Harness,
+) -> None:
+    """A failed config backup on the router (critical, not its host check) leaves the switch
+    reachable: the switch's outage opens its own incident and pages."""
+    await harness.send(alert("router", "ConfigBackupFailed", check="backup", source="rules"))
+    await harness.send(alert("switch", "check_ping"))
+    backup, switch = await harness.incidents()
+    assert switch["item"] == "switch"
+    assert [m["role"] for m in await harness.members(switch["id"])] == ["member"]
+    assert await harness.notifications("pager") == [
+        (backup["id"], "opened"),
+        (switch["id"], "opened"),
+    ]
+
+
+async def test_only_the_host_checks_own_critical_alert_makes_an_item_down(
+    harness: Harness,
+) -> None:
+    """The host check's labels posted from outside, or its warning, do not make the router down;
+    its own critical alert does, and the switch joins that incident, not another of the router."""
+    await harness.send(alert("router", source="alertmanager-api"))
+    await harness.send(alert("router", severity="warning", instance="b"))
+    await harness.send(alert("switch", "check_ping"))
+    assert [i["item"] for i in await harness.incidents()] == ["router", "switch"]
+    await harness.send(alert("switch", "check_ping", firing=False))
+    await harness.send(alert("router", "ConfigBackupFailed", check="backup"))
+    await harness.send(alert("router", instance="c"))
+    await harness.send(alert("switch", "check_ping"))
+    host = next(i for i in await harness.incidents() if i["key"] == "item=router,check=tcp")
+    symptoms = [m for m in await harness.members(host["id"]) if m["role"] == "symptom"]
+    assert [(m["item"], m["muted"]) for m in symptoms] == [("switch", "unreachable:router")]
+
+
+async def test_a_configured_host_check_replaces_the_default(harness: Harness) -> None:
+    """With host_check = "ping" the router's TCP check failing leaves the switch reachable, its
+    ping failing makes the switch UNREACHABLE."""
+    harness.configure(
+        items=[
+            {
+                "name": "router",
+                "host_check": "ping",
+                "checks": [
+                    {"name": "tcp", "kind": "tcp", "port": 22},
+                    {"name": "ping", "kind": "ping"},
+                ],
+            },
+            {"name": "switch", "parents": ["router"]},
+        ]
+    )
+    await harness.send(alert("router"))
+    await harness.send(alert("switch", "check_ping"))
+    assert [i["item"] for i in await harness.incidents()] == ["router", "switch"]
+    await harness.send(alert("router", "check_ping"))
+    await harness.send(alert("switch", "ConfigBackupFailed", check="backup"))
+    router_ping = (await harness.incidents())[2]
+    assert {(m["item"], m["role"]) for m in await harness.members(router_ping["id"])} == {
+        ("router", "member"),
+        ("switch", "symptom"),
+    }
+
+
+async def test_an_item_without_a_host_check_is_never_down(harness: Harness) -> None:
+    """db1 has no ping, TCP or HTTP check: its critical alerts never mute its children."""
+    harness.configure(items=[{"name": "db1"}, {"name": "app", "parents": ["db1"]}])
+    await harness.send(alert("db1"))
+    await harness.send(alert("app", "check_http"))
+    assert [i["item"] for i in await harness.incidents()] == ["db1", "app"]
+    assert len(await harness.notifications("pager")) == 2

@@ -37,7 +37,7 @@ from pydantic import model_validator as model_check
 from pydantic_core import ErrorDetails
 from typing_extensions import TypedDict
 
-from watchd.model import Alert, AlertStatus
+from watchd.model import INTERNAL_SOURCES, Alert, AlertStatus
 
 SOURCE_ALERTMANAGER = "alertmanager-api"
 EVENT_LABELS = frozenset({"alertname", "item", "severity"})
@@ -185,6 +185,14 @@ class Event(BaseModel):
                 f"{', '.join(reserved)} must not be given here: the event's own fields set them"
             )
         return {name: value for name, value in labels.items() if value != ""}
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, source: str) -> str:
+        # A check's own alert makes its item down for topology: no sender may pass for one.
+        if source in INTERNAL_SOURCES:
+            raise ValueError(f"{source!r} is reserved for alerts made inside watchd")
+        return source
 
     @model_check(mode="after")
     def _named(self) -> Event:

@@ -6,13 +6,15 @@
                                                 └► open a new one (change link, problems)
     resolved alert ─► its incidents' alert rows ─► settle (maybe resolves the incident)
 
-An item is *down* when an open or acknowledged incident holds a firing critical alert of its
-own (not a symptom) with that `item` label; UNREACHABLE applies recursively up the graph.
+An item is *down* when its host check (DESIGN.md §4 Reachability) is HARD CRITICAL or UNKNOWN:
+an open or acknowledged incident holds that check's own alert (source "check", not a symptom)
+firing critical. Any other alert of the item, critical or not, from watchd or from outside, says
+nothing about whether it answers. UNREACHABLE applies recursively up the graph.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, text
@@ -24,7 +26,7 @@ from watchd.incidents.ledger import Ledger, incident_from_row
 from watchd.incidents.lifecycle import SYSTEM, settle
 from watchd.incidents.model import ACTIVE_STATES, Incident, State
 from watchd.matchers import matches_all
-from watchd.model import Alert, AlertStatus
+from watchd.model import CHECK_SOURCE, Alert, AlertStatus
 from watchd.pipeline.mute import MuteView
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incidents as inc
@@ -192,7 +194,7 @@ class Correlator:
         pending = rows.all()
         if not pending:
             return
-        down = await self.down_items()
+        down = await self.down_items(item for _, item in pending)
         for fp, item in pending:
             if incident.state.active and self.settings.inventory.is_unreachable(item, down):
                 continue
@@ -206,54 +208,52 @@ class Correlator:
             if alert is not None:
                 await self.firing(alert)
 
-    async def down_items(self) -> dict[str, bool]:
+    async def down_items(self, items: Iterable[str]) -> dict[str, int]:
+        """The ancestors of `items` that are down, each with the incident holding its host
+        check's alert (the first opened, if several do)."""
+        inventory = self.settings.inventory
+        candidates = sorted(a for a in inventory.ancestors(items) if inventory.host_check(a))
+        if not candidates:
+            return {}
         rows = await self.ledger.conn.execute(
-            select(ia.c.item)
-            .distinct()
-            .select_from(ia.join(inc, inc.c.id == ia.c.incident_id))
+            select(ia.c.item, inc.c.id, al.c.labels)
+            .select_from(
+                ia.join(inc, inc.c.id == ia.c.incident_id).join(
+                    al, al.c.fingerprint == ia.c.fingerprint
+                )
+            )
             .where(
                 inc.c.state.in_(ACTIVE_STATES),
                 ia.c.role == "member",
                 ia.c.status == "firing",
                 ia.c.severity == "critical",
-                ia.c.item != "",
+                ia.c.item.in_(candidates),
+                al.c.source == CHECK_SOURCE,
             )
+            .order_by(inc.c.opened_at, inc.c.id)
         )
-        return {item: True for (item,) in rows}
+        down: dict[str, int] = {}
+        for item, incident_id, labels in rows:
+            if labels.get("check") == inventory.host_check(item):
+                down.setdefault(item, incident_id)
+        return down
 
     async def _unreachable_root(self, item: str) -> tuple[int, str] | None:
+        """The incident and the down ancestor an UNREACHABLE item's alert is a symptom of."""
         inventory = self.settings.inventory
         if not item or not inventory.parents(item):
             return None
         await self._write_queued()  # a parent's alert queued in this batch makes it down
-        down = await self.down_items()
+        down = await self.down_items([item])
         if not inventory.is_unreachable(item, down):
             return None
         node = item
         while True:
             parents = inventory.parents(node)
-            direct = [p for p in parents if down.get(p)]
+            direct = [p for p in parents if p in down]
             if direct:
-                incident_id = await self._incident_of_down_item(direct[0])
-                return (incident_id, direct[0]) if incident_id is not None else None
+                return down[direct[0]], direct[0]
             node = parents[0]  # every parent is unreachable: follow the first one up
-
-    async def _incident_of_down_item(self, item: str) -> int | None:
-        row = await self.ledger.conn.execute(
-            select(inc.c.id)
-            .select_from(ia.join(inc, inc.c.id == ia.c.incident_id))
-            .where(
-                inc.c.state.in_(ACTIVE_STATES),
-                ia.c.role == "member",
-                ia.c.item == item,
-                ia.c.status == "firing",
-                ia.c.severity == "critical",
-            )
-            .order_by(inc.c.opened_at, inc.c.id)
-            .limit(1)
-        )
-        found: int | None = row.scalar()
-        return found
 
     async def _incidents_of_key(self, key: str) -> tuple[Incident | None, Incident | None]:
         """The key's active incident (the latest opened) and, if none, the one resolved within

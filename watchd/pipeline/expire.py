@@ -10,10 +10,8 @@ from __future__ import annotations
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from watchd.model import Alert, AlertStatus
+from watchd.model import INTERNAL_SOURCES, Alert, AlertStatus
 from watchd.store.tables import alerts as al
-
-INTERNAL_SOURCES = frozenset({"check", "rules"})
 
 
 async def stale_alerts(conn: AsyncConnection, now: float, resolve_timeout: float) -> list[Alert]:

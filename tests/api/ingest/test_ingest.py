@@ -277,6 +277,10 @@ async def test_a_list_of_events_resolves_what_fired(
             "event: labels: severity must not be given here: the event's own fields set them",
         ),
         (dict(EVENT, summary=""), "event: summary: must not be empty"),
+        (
+            dict(EVENT, source="check"),
+            "event: source: 'check' is reserved for alerts made inside watchd",
+        ),
         (dict(EVENT, host="web1"), "event: host: is not a known field"),
         ({k: v for k, v in EVENT.items() if k != "item"}, "event: item: is required"),
         ("web1 is down", "the body must be an event object or a list of them, not a string"),
