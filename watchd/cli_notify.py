@@ -16,7 +16,7 @@ from watchd.config import load_config
 from watchd.configbase import ConfigError
 from watchd.incidents.model import Event, Incident, State
 from watchd.incidents.payload import notification_payload
-from watchd.notify.acklinks import LinkMaker
+from watchd.notify.acklinks import LinkMaker, Recipient
 from watchd.notify.build import build_receiver
 from watchd.notify.model import Notification, Outcome
 
@@ -128,7 +128,9 @@ async def _send(config: Any, receiver_config: Any, base: Path) -> int:
     if config.notify.ack_links is not None:
         ack = config.notify.ack_links
         maker = LinkMaker(ack.base_url, ack.key.reveal().encode(), ack.ttl)
-        links = maker.links(0, clock.now())
+        links = maker.links(
+            0, clock.now(), Recipient(receiver_config.name, receiver_config.address())
+        )
     receiver = build_receiver(receiver_config, clock=clock, base=base, engine=None)
     note = test_notification(receiver_config.name, clock.now(), links)
     started = time.monotonic()

@@ -18,6 +18,12 @@ TOKENS = {
     "write-token-77aa": frozenset({"read", "write"}),
     "ingest-token-c0de": frozenset({"ingest"}),
 }
+# The configured names of TOKENS (every [[api.tokens]] entry has one).
+TOKEN_NAMES = {
+    "read-token-5f1c": "ops-read",
+    "write-token-77aa": "ops-dashboard",
+    "ingest-token-c0de": "collector",
+}
 
 
 @pytest.fixture

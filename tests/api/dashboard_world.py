@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.api.conftest import TOKEN_NAMES
 from watchd.api import create_app, dashboard, reports, start_api
 from watchd.api import incidents as incident_routes
 from watchd.api.reports import ReportSource
@@ -72,7 +73,13 @@ async def served_dashboard(
     service = IncidentService(store.engine, clock=clock, settings=lambda: settings)
     (incident,) = await service.list_incidents()
     catalog = report_catalog(config)
-    app = create_app(tokens=tokens, metrics=Metrics(), items=lambda: ITEMS, ready=lambda: True)
+    app = create_app(
+        tokens=tokens,
+        token_names=TOKEN_NAMES,
+        metrics=Metrics(),
+        items=lambda: ITEMS,
+        ready=lambda: True,
+    )
     source = ReportSource(store.engine, lambda: catalog, clock)
     incident_routes.add_routes(app, service)
     reports.add_routes(app, source)

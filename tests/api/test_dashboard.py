@@ -25,6 +25,7 @@ async def test_pages_show_incidents_items_services_and_windows_without_auth(tmp_
             assert "shop" in page  # service availability this month
             assert "connection refused" in page  # checks not OK
             assert "Write token" not in page  # no token field when auth is off
+            assert 'id="user"' in page  # but the name an ack is recorded under
             csp = resp.headers["Content-Security-Policy"]
             assert "script-src 'nonce-" in csp and "default-src 'none'" in csp
         async with http.get(f"{dash.base}/incidents/{dash.incident_id}") as resp:
@@ -77,17 +78,19 @@ async def test_sign_in_refuses_bad_tokens_and_foreign_redirects(tmp_path: Path) 
 
 
 async def test_the_buttons_endpoint_acknowledges_with_a_write_token(tmp_path: Path) -> None:
-    """What the Acknowledge button sends (POST with the bearer write token) acknowledges the incident."""
+    """What the Acknowledge button sends (POST with the bearer write token and the name typed in the page) acknowledges the incident as that name via the token's name."""
     async with served_dashboard(tmp_path, TOKENS) as dash, aiohttp.ClientSession() as http:
         url = f"{dash.base}/api/v1/incidents/{dash.incident_id}/ack"
         async with http.post(
-            url, json={"by": "dashboard"}, headers={"Authorization": f"Bearer {READ}"}
+            url, json={"by": "alice"}, headers={"Authorization": f"Bearer {READ}"}
         ) as resp:
             assert resp.status == 403
         async with http.post(
-            url, json={"by": "dashboard"}, headers={"Authorization": f"Bearer {WRITE}"}
+            url, json={"by": "alice"}, headers={"Authorization": f"Bearer {WRITE}"}
         ) as resp:
-            assert resp.status == 200 and (await resp.json())["state"] == "acknowledged"
+            found = await resp.json()
+    assert resp.status == 200 and found["state"] == "acknowledged"
+    assert found["acknowledged_by"] == "alice via token ops-dashboard"
 
 
 async def test_report_endpoints_answer_json_csv_and_html(tmp_path: Path) -> None:

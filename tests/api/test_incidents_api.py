@@ -115,26 +115,46 @@ async def test_changes_reject_unknown_items(
         assert "nope" in (await resp.json())["error"]
 
 
-async def test_without_a_by_field_the_actor_is_the_tokens_name(
+@pytest.fixture
+async def named(
     make_app: Callable[..., web.Application],
     serve: Callable[[web.Application], Awaitable[str]],
     pipeline: AlertPipeline,
-    http: aiohttp.ClientSession,
-    auth: Headers,
-) -> None:
-    """An acknowledgement and a silence made with the token named "oncall" are recorded as by "oncall"."""
+) -> str:
+    """The incident routes with the write token named "oncall", one incident open."""
     app = make_app(token_names={"write-token-77aa": "oncall"})
     add_routes(
         app,
         IncidentService(pipeline.engine, clock=FakeClock(), settings=lambda: pipeline.settings),
     )
-    base = await serve(app)
     await pipeline.submit((alert("db1"),))
-    async with http.post(f"{base}/api/v1/incidents/1/ack", headers=auth["write"]) as resp:
+    return await serve(app)
+
+
+async def test_a_by_field_is_recorded_alongside_the_tokens_name(
+    named: str, http: aiohttp.ClientSession, auth: Headers
+) -> None:
+    """An acknowledgement by "alice" with the token named "oncall" is recorded as "alice via token oncall", in the incident and its timeline."""
+    url = f"{named}/api/v1/incidents/1"
+    async with http.post(f"{url}/ack", json={"by": "alice"}, headers=auth["write"]) as resp:
+        assert (await resp.json())["acknowledged_by"] == "alice via token oncall"
+    body = {"by": "oncall", "comment": "done"}
+    async with http.post(f"{url}/resolve", json=body, headers=auth["write"]) as resp:
+        assert (await resp.json())["resolved_by"] == "oncall"  # not named twice
+    async with http.get(url, headers=auth["read"]) as resp:
+        actors = {e["kind"]: e["actor"] for e in (await resp.json())["timeline"]}
+    assert actors["acknowledged"] == "alice via token oncall"
+
+
+async def test_without_a_by_field_the_actor_is_the_tokens_name(
+    named: str, http: aiohttp.ClientSession, auth: Headers
+) -> None:
+    """An acknowledgement and a silence made with the token named "oncall" are recorded as by "oncall"."""
+    async with http.post(f"{named}/api/v1/incidents/1/ack", headers=auth["write"]) as resp:
         assert resp.status == 200
         assert (await resp.json())["acknowledged_by"] == "oncall"
     body = {"matchers": ['item="db1"'], "duration": "1h"}
-    async with http.post(f"{base}/api/v1/silences", json=body, headers=auth["write"]) as resp:
+    async with http.post(f"{named}/api/v1/silences", json=body, headers=auth["write"]) as resp:
         assert resp.status == 201
         assert (await resp.json())["created_by"] == "oncall"
 

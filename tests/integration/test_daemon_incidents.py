@@ -102,7 +102,7 @@ def test_alert_to_incident_ack_by_api_resolve_by_cli(tmp_path: Path) -> None:
         status, detail = request(port, "GET", f"/api/v1/incidents/{incident['id']}")
         assert detail["state"] == "resolved"
         kinds = [(e["kind"], e.get("actor")) for e in detail["timeline"]]
-        assert ("acknowledged", "alice") in kinds
+        assert ("acknowledged", "alice via token ops") in kinds
         assert ("resolved", "bob") in kinds
     finally:
         daemon.proc.send_signal(signal.SIGTERM)

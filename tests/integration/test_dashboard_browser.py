@@ -37,7 +37,7 @@ def artifacts() -> Path:
 async def test_an_operator_signs_in_sees_the_incident_and_acknowledges_it(
     tmp_path: Path, artifacts: Path
 ) -> None:
-    """Sign in with a read token link, type the write token once, click Acknowledge: the page shows it acknowledged."""
+    """Sign in with a read token link, type the write token and a name once, click Acknowledge: the page shows it acknowledged by that name via the token, and Resolve with no name is recorded as the token's name."""
     assert CHROMIUM, "Debian's chromium is needed: apt-get install -y chromium"
     async with served_dashboard(tmp_path, TOKENS) as dash, async_playwright() as pw:
         # A persistent context is how Playwright takes a fresh --user-data-dir of our own.
@@ -58,6 +58,7 @@ async def test_an_operator_signs_in_sees_the_incident_and_acknowledges_it(
             await row.wait_for()
             assert "open" in await row.locator("td").nth(1).inner_text()
             await page.fill("#token", "write-token-77aa")
+            await page.fill("#user", "alice")
             await page.click("#save-token")
             await row.locator('button[data-action="ack"]').click()
             await page.wait_for_load_state("load")
@@ -72,8 +73,16 @@ async def test_an_operator_signs_in_sees_the_incident_and_acknowledges_it(
                 path=str(artifacts / "dashboard-acknowledged.png"), full_page=True
             )
             await page.goto(f"{dash.base}/incidents/{dash.incident_id}")
-            assert "acknowledged" in await page.locator("#timeline").inner_text()
+            timeline = await page.locator("#timeline").inner_text()
+            assert "acknowledged" in timeline and "alice via token ops-dashboard" in timeline
+            await page.fill("#user", "")
+            await page.click("#save-token")
+            await page.locator('button[data-action="resolve"]').click()
+            await page.wait_for_function(
+                "() => document.getElementById('state')?.textContent.includes('resolved')"
+            )
         finally:
             await browser.close()
         found = await dash.incidents.get_incident(dash.incident_id)
-        assert found["state"] == "acknowledged" and found["acknowledged_by"] == "dashboard"
+        assert found["acknowledged_by"] == "alice via token ops-dashboard"
+        assert found["state"] == "resolved" and found["resolved_by"] == "ops-dashboard"

@@ -3,8 +3,11 @@
     GET  /ack/{token}   public: a small page naming the incident, with one button
     POST /ack/{token}   public: acknowledges the incident, shows the confirmation
 
-The token is the authorization (HMAC-signed incident id and expiry, compared in constant
-time); GET changes nothing, because link previews and mail scanners open links on their own.
+The token is the authorization (HMAC-signed incident id, expiry and recipient, compared in
+constant time); GET changes nothing, because link previews and mail scanners open links on their
+own. The acknowledgement is recorded as by the link's recipient; a link sent to a team or channel
+(no address signed in) asks for the name of whoever presses the button ("alice via ack link to
+ops-chat"). A forged, altered or expired link gets a 403 page saying so and what to do instead.
 """
 
 from __future__ import annotations
@@ -50,7 +53,26 @@ def _claim(request: web.Request) -> AckClaim | web.Response:
     try:
         return verify_token(key, request.match_info["token"], request.app[CLOCK].now())
     except AckLinkError as exc:
-        return _page("Link not valid", f"<p>{html.escape(str(exc))}</p>", 403)
+        return _page("Link not valid", _REFUSED.get(exc.reason, _REFUSED["malformed"]), 403)
+
+
+_ALTERNATIVE = '<p>Acknowledge the incident on the <a href="/">dashboard</a> instead.</p>'
+_REFUSED = {
+    reason: f"<p>{html.escape(text)}</p>{_ALTERNATIVE}"
+    for reason, text in {
+        "malformed": "This acknowledge link is incomplete or garbled (cut short when copied?). "
+        "Nothing was acknowledged.",
+        "bad signature": "This acknowledge link was not signed by this watchd, or was altered "
+        "after it was sent. Nothing was acknowledged.",
+        "expired": "This acknowledge link has expired. Nothing was acknowledged.",
+    }.items()
+}
+_NAME_LIMIT = 64
+
+
+def _typed_name(value: object) -> str:
+    """The name typed into the page, on one line and at most _NAME_LIMIT characters."""
+    return " ".join(str(value or "").split())[:_NAME_LIMIT]
 
 
 @public
@@ -67,8 +89,25 @@ async def confirm(request: web.Request) -> web.Response:
         f"Incident {claim.incident_id}",
         f"<p>[{html.escape(str(incident['severity']))}] {title} is "
         f"<b>{html.escape(str(incident['state']))}</b>.</p>"
-        '<form method="post"><button type="submit">Acknowledge</button></form>',
+        f'<form method="post">{_name_field(claim)}<button type="submit">Acknowledge</button></form>',
     )
+
+
+def _name_field(claim: AckClaim) -> str:
+    """A name field when the link names no person (sent to a team or channel)."""
+    if claim.recipient is not None and claim.recipient.address:
+        return f"<p>You are acknowledging as {html.escape(claim.actor())}.</p>"
+    return (
+        '<p><label>Your name <input name="name" autocomplete="name" '
+        f'maxlength="{_NAME_LIMIT}"></label></p>'
+    )
+
+
+def _actor(claim: AckClaim, typed: str) -> str:
+    """The link's recipient, with the name typed on the page when the link names no person."""
+    if typed and (claim.recipient is None or not claim.recipient.address):
+        return f"{typed} via {claim.actor()}"
+    return claim.actor()
 
 
 @public
@@ -76,9 +115,10 @@ async def acknowledge(request: web.Request) -> web.Response:
     claim = _claim(request)
     if isinstance(claim, web.Response):
         return claim
+    typed = _typed_name((await request.post()).get("name"))
     try:
         incident = await request.app[SERVICE].acknowledge(
-            claim.incident_id, "ack-link", "acknowledged from a notification link"
+            claim.incident_id, _actor(claim, typed), "acknowledged from a notification link"
         )
     except IncidentNotFound:
         return _page("No such incident", "<p>The incident does not exist any more.</p>", 404)

@@ -52,8 +52,12 @@ TOKEN_NAME = web.RequestKey("watchd.token_name", str)
 
 
 def actor(request: web.Request, given: str | None = None) -> str:
-    """Who does what a request asks: `given` (a `by` field), else the token's name, else "api"."""
-    return given or request.get(TOKEN_NAME) or "api"
+    """Who does what a request asks: `given` (a `by` field, a claim) alongside the name of the
+    token that proved it ("alice via token ops-dashboard"), either alone, else "api"."""
+    token = request.get(TOKEN_NAME)
+    if given and token and given != token:
+        return f"{given} via token {token}"
+    return given or token or "api"
 
 
 class TokenTable:

@@ -8,8 +8,8 @@
     GET  /api/v1/problems[?state=]  POST /api/v1/problems/{id}/close  {"by", "comment"}
     GET  /api/v1/alerts[?status=]
 
-The actor of an action is the `by` field of the body, else the name of the request's token,
-else "api".
+The actor of an action is the `by` field of the body alongside the name of the request's token
+("alice via token ops-dashboard"), either alone, else "api" (see watchd.api.auth.actor).
 """
 
 from __future__ import annotations

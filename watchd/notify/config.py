@@ -109,6 +109,13 @@ class ReceiverBase(Strict):
     backoff_max: Duration = 300.0
     concurrency: int = Field(default=4, ge=1, le=64)
     send_resolved: bool = True
+    # The person or address this receiver reaches (a pager, one person's chat), signed into its
+    # acknowledge links so that an acknowledgement through them is recorded as by that person.
+    recipient: str = ""
+
+    def address(self) -> str:
+        """Whom this receiver reaches, for its ack links; "" when it reaches a team or channel."""
+        return self.recipient
 
     def problems(self, base: Path) -> Iterator[tuple[str, str]]:
         """Problems no single key shows (templates that do not compile), as (key, reason)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from watchd.clock import Clock
 from watchd.logging import get_logger
+from watchd.notify.acklinks import Recipient
 from watchd.notify.attempt import Status, judge
 from watchd.notify.health import ReceiverHealth
 from watchd.notify.installed import Installed
@@ -113,6 +114,8 @@ class Delivery:
 
     def _note(self, installed: Installed, row: Row) -> Notification:
         links = installed.links
+        config = installed.configs.get(row.receiver)
+        recipient = Recipient(row.receiver, config.address() if config is not None else "")
         return Notification(
             outbox_id=row.id,
             incident_id=row.incident_id,
@@ -122,7 +125,11 @@ class Delivery:
             kind=row.kind,
             payload=row.payload or {},
             attempt=row.attempts + 1,
-            context=links.links(row.incident_id, self._clock.now()) if links is not None else {},
+            context=(
+                links.links(row.incident_id, self._clock.now(), recipient)
+                if links is not None
+                else {}
+            ),
         )
 
 

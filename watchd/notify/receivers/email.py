@@ -45,6 +45,10 @@ class EmailReceiver(ReceiverBase):
     html_template: Path | None = None
     tls: TlsOptions = TlsOptions()
 
+    def address(self) -> str:
+        """`recipient`, else the one `to` address (several share one message, so one link)."""
+        return self.recipient or (self.to[0] if len(self.to) == 1 else "")
+
     def problems(self, base: Path) -> Iterator[tuple[str, str]]:
         """The template files that are set must be readable and compile."""
         for key, name in _TEMPLATES:
