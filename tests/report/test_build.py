@@ -50,6 +50,16 @@ async def test_the_month_report_has_service_check_and_incident_figures(world: Wo
     assert [w["count"] for w in report["incidents"]["weekly"]][1] == 1  # the week of Oct 5
 
 
+async def test_mtta_is_given_per_person_who_acknowledged(world: World) -> None:
+    """The report's incidents give MTTA per acknowledger (alice: one incident, 15 min), in JSON, text and HTML."""
+    report = await build_report(world.store.engine, world.catalog, Period.month("2026-10"), now=NOW)
+    assert report["incidents"]["mtta_by_acknowledger"] == [
+        {"by": "alice", "acknowledged": 1, "mtta_seconds": 900.0}
+    ]
+    assert "acknowledged by alice: 1, MTTA 15m" in render(report, "text")
+    assert "<td>alice</td><td>1</td>" in render(report, "html")
+
+
 async def test_maintenance_candidates_rank_dated_risks_then_trends(world: World) -> None:
     """The disk forecast (3 days) ranks before the certificate (11 days), then web1's rising latency."""
     report = await build_report(world.store.engine, world.catalog, Period.month("2026-10"), now=NOW)

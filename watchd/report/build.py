@@ -226,6 +226,7 @@ async def build_report(
         "incidents": {
             **metrics.incident_figures(incidents),
             "weekly": metrics.weekly(incidents, period.start, min(period.end, now)),
+            "mtta_by_acknowledger": metrics.mtta_by_acknowledger(incidents),
             "list": [
                 {
                     "id": r.id,

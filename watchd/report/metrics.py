@@ -107,6 +107,7 @@ class IncidentRow:
     acknowledged_at: float | None
     resolved_at: float | None
     sla_breaches: int
+    acknowledged_by: str | None
 
 
 async def load_incidents(conn: AsyncConnection, start: float, end: float) -> list[IncidentRow]:
@@ -128,12 +129,14 @@ async def load_incidents(conn: AsyncConnection, start: float, end: float) -> lis
             inc.c.acknowledged_at,
             inc.c.resolved_at,
             func.coalesce(breaches.c.n, 0),
+            inc.c.acknowledged_by,
         )
         .select_from(inc.outerjoin(breaches, breaches.c.incident_id == inc.c.id))
         .where(inc.c.opened_at >= start, inc.c.opened_at < end)
         .order_by(inc.c.opened_at)
     )
-    return [IncidentRow(*row) for row in await conn.execute(query)]
+    # tuple(): mypy reads a ten-column Row as more arguments than IncidentRow takes.
+    return [IncidentRow(*tuple(row)) for row in await conn.execute(query)]
 
 
 def incident_figures(rows: Sequence[IncidentRow]) -> dict[str, Any]:
@@ -148,6 +151,19 @@ def incident_figures(rows: Sequence[IncidentRow]) -> dict[str, Any]:
         "mtta_seconds": _r(fmean(ack)) if ack else None,
         "sla_breaches": sum(r.sla_breaches for r in rows),
     }
+
+
+def mtta_by_acknowledger(rows: Iterable[IncidentRow]) -> list[dict[str, Any]]:
+    """MTTA per who acknowledged (as recorded: `alice via token ops`), most acknowledgements
+    first."""
+    delays: dict[str, list[float]] = {}
+    for r in rows:
+        if r.acknowledged_at is not None and r.acknowledged_by:
+            delays.setdefault(r.acknowledged_by, []).append(r.acknowledged_at - r.opened_at)
+    return [
+        {"by": by, "acknowledged": len(d), "mtta_seconds": _r(fmean(d))}
+        for by, d in sorted(delays.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    ]
 
 
 def week_start(t: float) -> float:

@@ -81,6 +81,12 @@ def render_text(report: Mapping[str, Any]) -> str:
         "",
         f"Incidents: {inc['count']} opened, {inc['resolved']} resolved, MTTA {_dur(inc['mtta_seconds'])}, "
         f"MTTR {_dur(inc['mttr_seconds'])}, SLA breaches {inc['sla_breaches']}",
+    ]
+    out += [
+        f"  acknowledged by {a['by']}: {a['acknowledged']}, MTTA {_dur(a['mtta_seconds'])}"
+        for a in inc["mtta_by_acknowledger"]
+    ]
+    out += [
         "",
         "Checks (availability, downtime, unmonitored, failures):",
     ]
