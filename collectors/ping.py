@@ -25,7 +25,8 @@ PING_GROUP_RANGE = Path("/proc/sys/net/ipv4/ping_group_range")
 class PingConfig(Strict):
     host: str = ""  # empty: the item's address
     count: int = Field(default=3, ge=1, le=100)
-    interval: float = Field(default=0.2, ge=0.01, le=10.0)  # seconds between echoes
+    # Not `interval`: that common option is the check's schedule, and it would shadow this key.
+    echo_interval: float = Field(default=0.2, ge=0.01, le=10.0)  # seconds between echoes
     reply_timeout: float = Field(default=1.0, gt=0, le=30.0)  # seconds to wait for the last one
     payload_size: int = Field(default=56, ge=0, le=65000)
     warn_loss: float | None = Field(default=None, ge=0, le=1)  # ratio 0..1
@@ -61,7 +62,7 @@ class PingCollector(FixedMetrics):
             reply = await icmplib.async_ping(
                 host,
                 count=cfg.count,
-                interval=cfg.interval,
+                interval=cfg.echo_interval,
                 timeout=cfg.reply_timeout,
                 payload_size=cfg.payload_size,
                 privileged=self._privileged,

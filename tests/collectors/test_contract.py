@@ -19,6 +19,7 @@ from collectors.snmp_eval import PollData, evaluate
 from collectors.snmp_profile import shipped, shipped_names
 from collectors.snmp_rates import RateTracker
 from collectors.snmp_values import Value
+from watchd.check_config import CheckOptions
 from watchd.model import CheckContext
 
 COUNTER_PROFILE = Path(__file__).parent.parent / "data" / "snmp" / "test-counter.yaml"
@@ -29,6 +30,14 @@ def test_metric_names_match_exact_names_and_open_prefixes() -> None:
     names = MetricNames.union(MetricNames.of("a_total"), MetricNames(prefixes=frozenset({"x_"})))
     assert "a_total" in names and "x_anything" in names
     assert "a" not in names and "b_total" not in names and "x" not in names
+
+
+def test_no_collector_key_shadows_a_common_check_option() -> None:
+    """A collector's own keys never reuse a common option's name (`interval`, `timeout`, ...):
+    in the check's table the common option would win and the collector would get its value."""
+    common = set(CheckOptions.model_fields)
+    clashes = {kind: common & set(cls.Config.model_fields) for kind, cls in REGISTRY.items()}
+    assert not any(clashes.values()), clashes
 
 
 def test_every_kind_declares_without_a_config() -> None:
