@@ -208,3 +208,38 @@ async def test_stop_waits_for_running_checks_then_cancels_the_rest() -> None:
     await task
     assert cancelled == 1
     assert sched.running == 0
+
+
+async def test_a_recheck_runs_the_check_now_and_marks_the_run() -> None:
+    """recheck() runs a 60 s check at once (its run marked as a recheck), then every 60 s from
+    there; an unknown check is ignored."""
+    clock = FakeClock()
+    rec = Recorder(clock)
+    sched = Scheduler(clock=clock, handler=rec, max_concurrent=10)
+    sched.set_checks([(make_check(interval="60s", jitter=0), ScriptedCollector())])
+    task = await start(sched)
+    await clock.advance(20)
+    assert sched.recheck([("host", "c"), ("host", "gone")]) == 1
+    await clock.advance(100)
+    task.cancel()
+    assert rec.runs["c"] == [0.0, 20.0, 80.0]
+    assert [info.recheck for _, info in rec.results] == [False, True, False]
+
+
+async def test_a_recheck_during_a_run_runs_the_check_again_after_it() -> None:
+    """A run under way when the recheck comes started too early: the check runs again at once
+    after it, and only that run is marked as the recheck."""
+    clock = FakeClock()
+    rec = Recorder(clock)
+    hold = asyncio.Event()
+    sched = Scheduler(clock=clock, handler=rec, max_concurrent=10)
+    sched.set_checks([(make_check(interval="60s", jitter=0), ScriptedCollector(hold=hold))])
+    task = await start(sched)
+    await clock.advance(1)
+    sched.recheck([("host", "c")])
+    await clock.advance(1)
+    hold.set()
+    await clock.advance(1)
+    task.cancel()
+    assert [info.recheck for _, info in rec.results] == [False, True]
+    assert rec.runs["c"] == [2.0, 2.0]

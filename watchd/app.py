@@ -20,6 +20,7 @@
   self-monitoring back edges, as alerts into BufferedSink:
       Dispatcher ─► NotificationsFailing (a receiver failing, a notification expired)
       BurnRateMonitor (report/burn.py, a housekeeping job) ─► ErrorBudgetBurn
+  AlertPipeline ─► Scheduler.recheck: a parent recovered, its children's checks run now
   housekeeping (APScheduler): retention, rollups, burn rate
   signals: SIGTERM/SIGINT drain and stop · SIGHUP reload (a broken config keeps the old one)
   systemd: READY=1, STATUS=, WATCHDOG=1 from the loop, RELOADING=1, STOPPING=1
@@ -120,7 +121,14 @@ class Daemon:
         # One route tree picks an incident's receivers (incidents) and drives delivery (notify).
         router = notify_router(config)
         settings = incident_settings(config, router)
-        pipeline = AlertPipeline(store.engine, clock=self.clock, settings=settings)
+        # Symptoms whose parent recovered wait for fresh results of their checks: the pipeline
+        # asks the scheduler (built below, as it feeds the pipeline) to run them now.
+        pipeline = AlertPipeline(
+            store.engine,
+            clock=self.clock,
+            settings=settings,
+            recheck=lambda keys: self.scheduler.recheck(keys),
+        )
         self.pipeline = pipeline
         # watchd's own producers (checks, rules, traps) have no sender to retry for them;
         # HTTP and MQTT ingestion call the pipeline directly so their senders retry.

@@ -133,9 +133,18 @@ class ResultProcessor:
             await observer(samples)
 
         alerts = tuple(a for t in transitions for a in _log_and_alert(check, t, state))
+        if run.recheck and not transitions and _still_failing(result, state):
+            # A fresh result was asked for (the item's parent recovered) and it still fails:
+            # say so with the firing alert again, which releases it from the parent's incident.
+            alerts = (check_alert(check, state.hard_status, True, state, run.started),)
         if alerts:
             await self._sink.submit(alerts)
         return state.retrying
+
+
+def _still_failing(result: CheckResult, state: CheckState) -> bool:
+    """The result is a problem and so is the HARD state (its alert is firing)."""
+    return result.status is not Status.OK and state.hard_status is not Status.OK
 
 
 def _default_policy(check: ResolvedCheck) -> CheckPolicy:

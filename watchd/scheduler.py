@@ -13,7 +13,7 @@ import heapq
 import itertools
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from watchd.check_config import ResolvedCheck
 from watchd.clock import Clock
@@ -31,6 +31,7 @@ class RunInfo:
     duration: float  # seconds
     lag: float  # seconds between when it was due and when it started
     failed: bool  # the collector raised or timed out
+    recheck: bool = False  # run out of turn because a fresh result was asked for (`recheck`)
 
 
 ResultHandler = Callable[[ResolvedCheck, CheckResult, RunInfo], Awaitable[bool]]
@@ -47,6 +48,7 @@ class _Entry:
     running: bool = False
     removed: bool = False
     retrying: bool = False
+    recheck: bool = False  # a fresh result is wanted: the next run starts now, and says so
     ctx: CheckContext = field(init=False)
 
     def __post_init__(self) -> None:
@@ -129,10 +131,12 @@ class Scheduler:
         while not self._stopping:
             now = self._clock.monotonic()
             while self._heap and self._heap[0][0] <= now:
-                _, _, key, generation = heapq.heappop(self._heap)
+                due, _, key, generation = heapq.heappop(self._heap)
                 entry = self._entries.get(key)
                 if entry is None or entry.generation != generation or entry.running:
                     continue
+                if due != entry.due:
+                    continue  # superseded: a recheck moved the entry's run earlier
                 self._launch(entry)
             delay = self._heap[0][0] - now if self._heap else 3600.0
             await self._sleep_or_wakeup(delay)
@@ -152,6 +156,27 @@ class Scheduler:
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
         return len(pending)
+
+    def recheck(self, keys: Iterable[CheckKey]) -> int:
+        """Run these checks again now for a fresh result (a parent recovered), through the
+        handler like any run; returns how many are scheduled.
+
+        A run already under way started before the request: the check runs again once it ends.
+        """
+        now = self._clock.monotonic()
+        count = 0
+        for key in set(keys):
+            entry = self._entries.get(key)
+            if entry is None:
+                continue
+            count += 1
+            entry.recheck = True
+            if not entry.running:
+                entry.due = now
+                self._push(entry)
+        if count:
+            self._wakeup.set()
+        return count
 
     async def run_now(
         self, check: ResolvedCheck, collector: Collector
@@ -174,9 +199,12 @@ class Scheduler:
     async def _run(self, entry: _Entry) -> None:
         try:
             async with self._limit:
+                recheck, entry.recheck = entry.recheck, False
                 lag = max(0.0, self._clock.monotonic() - entry.due)
                 self.max_lag = max(self.max_lag, lag)
                 result, info = await self._collect(entry, lag)
+                if recheck:
+                    info = replace(info, recheck=True)
             self.runs += 1
             entry.retrying = await self._handler(entry.check, result, info)
         finally:
@@ -187,7 +215,9 @@ class Scheduler:
     def _reschedule(self, entry: _Entry) -> None:
         now = self._clock.monotonic()
         check = entry.check
-        if entry.retrying:
+        if entry.recheck:
+            entry.due = now
+        elif entry.retrying:
             entry.due = now + check.retry_interval
         else:
             # Fixed rate keeps the spread that jitter gave; a run that overran starts again now.

@@ -74,7 +74,10 @@ class Harness:
         self.store = store
         self.clock = clock
         self.settings = settings_from({})
-        self.pipeline = AlertPipeline(store.engine, clock=clock, settings=self.settings)
+        self.rechecked: list[set[tuple[str, str]]] = []  # what the pipeline asked to re-run
+        self.pipeline = AlertPipeline(
+            store.engine, clock=clock, settings=self.settings, recheck=self.rechecked.append
+        )
 
     def configure(self, **raw: Any) -> None:
         self.settings = settings_from(raw)

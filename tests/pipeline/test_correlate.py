@@ -120,9 +120,11 @@ async def test_refire_within_reopen_window_reopens_after_it_opens_new(harness: H
     assert [i["state"] for i in await harness.incidents()] == ["resolved", "open"]
 
 
-async def test_unreachable_child_joins_parent_incident_and_is_released(harness: Harness) -> None:
+async def test_unreachable_child_joins_parent_incident_and_awaits_a_fresh_result(
+    harness: Harness,
+) -> None:
     """With its parent down, a child's alert is a muted symptom of the parent's incident; when
-    the parent recovers while the child is still down, the child gets its own notified incident."""
+    the parent recovers, the child stays muted and its check is asked for a fresh result."""
     await harness.send(alert("router"))
     await harness.send(alert("web1", "check_http"))
     (parent,) = await harness.incidents()
@@ -131,13 +133,90 @@ async def test_unreachable_child_joins_parent_incident_and_is_released(harness: 
     assert members["web1"]["muted"] == "unreachable:router"
     assert await harness.notifications() == [(parent["id"], "opened")]
     await harness.send(alert("router", firing=False))
-    parent_after, child = await harness.incidents()
+    (parent_after,) = await harness.incidents()
     assert parent_after["state"] == "resolved"
+    members = {m["item"]: m for m in await harness.members(parent["id"])}
+    assert members["web1"]["status"] == "recheck"
+    assert harness.rechecked == [{("web1", "http")}]
+    assert await harness.notifications() == [(parent["id"], "opened"), (parent["id"], "resolved")]
+
+
+async def test_a_child_whose_fresh_result_still_fails_pages_once(harness: Harness) -> None:
+    """After the parent's recovery, the child's fresh failing result (its alert sent again)
+    opens the child's own incident: one page, and the symptom leaves the parent's incident."""
+    await harness.send(alert("router"), alert("web1", "check_http"))
+    await harness.send(alert("router", firing=False))
+    await harness.send(alert("web1", "check_http"))
+    parent, child = await harness.incidents()
     assert child["item"] == "web1" and child["state"] == "open"
-    assert sorted(await harness.notifications()) == [
+    assert [m["item"] for m in await harness.members(parent["id"])] == ["router"]
+    assert (await harness.timeline(parent["id"]))[-1] == "alert_left"
+    assert await harness.notifications("pager") == [
         (parent["id"], "opened"),
         (parent["id"], "resolved"),
         (child["id"], "opened"),
+    ]
+    await harness.send(alert("web1", "check_http"))
+    assert len(await harness.notifications("pager")) == 3
+
+
+async def test_a_child_that_comes_back_after_its_parent_is_never_paged(harness: Harness) -> None:
+    """Router and five servers down; the router recovers, the servers' checks recover a second
+    later: two pages (the router's opened and resolved), none for the servers."""
+    servers = [f"srv{i}" for i in range(5)]
+    harness.configure(
+        items=[
+            {"name": "router", "checks": [{"name": "ping", "kind": "ping"}]},
+            *({"name": s, "parents": ["router"]} for s in servers),
+        ]
+    )
+    await harness.send(alert("router", "check_ping"), *(alert(s) for s in servers))
+    await harness.send(alert("router", "check_ping", firing=False))
+    assert harness.rechecked == [{(s, "tcp") for s in servers}]
+    await harness.clock.advance(1)
+    await harness.send(*(alert(s, firing=False) for s in servers))
+    await harness.pipeline.sweep()
+    (parent,) = await harness.incidents()
+    assert await harness.notifications("pager") == [
+        (parent["id"], "opened"),
+        (parent["id"], "resolved"),
+    ]
+
+
+async def test_a_child_without_a_fresh_result_pages_after_recheck_timeout(
+    harness: Harness,
+) -> None:
+    """A child whose check never reports again stays muted for recheck_timeout, then pages."""
+    await harness.send(alert("router"), alert("web1", "check_http"))
+    await harness.send(alert("router", firing=False))
+    await harness.clock.advance(59)
+    await harness.pipeline.sweep()
+    assert len(await harness.incidents()) == 1
+    await harness.clock.advance(1)
+    await harness.pipeline.sweep()
+    parent, child = await harness.incidents()
+    assert child["item"] == "web1"
+    assert (await harness.notifications("pager"))[-1] == (child["id"], "opened")
+    assert (await harness.timeline(parent["id"]))[-1] == "alert_left"
+
+
+async def test_a_child_still_unreachable_after_a_fresh_result_stays_a_symptom(
+    harness: Harness,
+) -> None:
+    """If the parent went down again before the child's fresh result, the child is a symptom of
+    the parent's new incident, not paged."""
+    await harness.send(alert("router"), alert("web1", "check_http"))
+    await harness.send(alert("router", firing=False))
+    await harness.clock.advance(3600)
+    await harness.send(alert("router"))
+    await harness.send(alert("web1", "check_http"))
+    first, second = await harness.incidents()
+    assert {(m["item"], m["role"]) for m in await harness.members(second["id"])} == {
+        ("router", "member"),
+        ("web1", "symptom"),
+    }
+    assert [i for i, _ in await harness.notifications("pager")] == [first["id"]] * 2 + [
+        second["id"]
     ]
 
 

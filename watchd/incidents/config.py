@@ -53,6 +53,9 @@ class IncidentsConfig(Strict):
     problem_period: Duration = 7 * 86400.0
     change_link_window: Duration = 7200.0
     timer_interval: Duration = 5.0
+    # How long a symptom whose parent recovered waits for a fresh result of its check before it
+    # is correlated (and paged) on its own anyway; checked every timer_interval.
+    recheck_timeout: Duration = 60.0
     sla: dict[str, SlaConfig] = {}
     escalation: list[EscalationPolicy] = []
 

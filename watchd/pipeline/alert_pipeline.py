@@ -6,6 +6,7 @@
                                         ─► lifecycle settle ─► outbox
     time ─► expire (stale external alerts, resolved the same way)
          ─► sweep (re-decide mutes as windows, silences and parents change)
+    after the commit ─► recheck: re-run the checks of symptoms whose parent recovered
 
 `submit` returns once the alerts, incidents, timeline and the notification intents they caused
 are committed: a sender that was told "stored" may forget its alerts.
@@ -13,7 +14,7 @@ are committed: a sender that was told "stored" may forget its alerts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -34,13 +35,26 @@ from watchd.store.engine import writing
 log = get_logger("watchd.alerts")
 
 
+# Runs these (item, check) again now, for a fresh result; the composition root passes the
+# scheduler's, so the pipeline never imports the polling half.
+Recheck = Callable[[set[tuple[str, str]]], object]
+
+
 class AlertPipeline:
     """The AlertSink: dedup, mute, correlate and record incidents, durably, per batch."""
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock, settings: IncidentSettings) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Clock,
+        settings: IncidentSettings,
+        recheck: Recheck | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
         self.settings = settings
+        self._recheck = recheck
         self.submitted = 0
 
     @property
@@ -56,13 +70,21 @@ class AlertPipeline:
         if not alerts:
             return
         async with self._writing(f"process {len(alerts)} alerts") as conn:
-            changed = await self._process(conn, alerts, self._clock.now())
+            changed, rechecks = await self._process(conn, alerts, self._clock.now())
         self.submitted += len(alerts)
         log_alerts(changed)
+        self._request(rechecks)
+
+    def _request(self, rechecks: set[tuple[str, str]]) -> None:
+        """Ask for fresh results once the symptoms awaiting them are committed: one that came
+        back sooner would find no symptom to release."""
+        if rechecks and self._recheck is not None:
+            self._recheck(rechecks)
 
     async def _process(
         self, conn: AsyncConnection, alerts: Sequence[Alert], now: float
-    ) -> list[Alert]:
+    ) -> tuple[list[Alert], set[tuple[str, str]]]:
+        """The alerts that changed, and the checks released symptoms await a fresh result of."""
         latest = {alert.fingerprint: alert for alert in alerts}
         stored = await stored_alerts(conn, list(latest))
         batch = dedup(latest, stored)
@@ -70,7 +92,7 @@ class AlertPipeline:
         await refresh_alerts(conn, batch.repeats, now)
         changed = batch.changed
         if not changed:
-            return []
+            return [], set()
         attached = {fp for fp, known in stored.items() if known.attached}
         settings = self.settings
         await lock_keys(
@@ -80,24 +102,29 @@ class AlertPipeline:
             Ledger(conn, now, settings),
             await MuteView.load(conn, now, settings),
             unattached=frozenset(a.fingerprint for a in changed if a.fingerprint not in attached),
+            rechecking=frozenset(fp for fp, known in stored.items() if known.rechecking),
         )
         for alert in changed:
             await correlator.apply(alert)
         await correlator.flush()
-        return changed
+        return changed, correlator.rechecks
 
     async def sweep(self) -> int:
         """Re-decide mutes now (windows, silences, parents); see watchd.pipeline.sweep."""
         async with self._writing("sweep incident mutes") as conn:
-            return await sweeping.sweep(conn, self._clock.now(), self.settings)
+            flips, rechecks = await sweeping.sweep(conn, self._clock.now(), self.settings)
+        self._request(rechecks)
+        return flips
 
     async def expire(self) -> int:
         """Resolve external alerts not refreshed before their endsAt or resolve_timeout."""
         now = self._clock.now()
+        rechecks: set[tuple[str, str]] = set()
         async with self._writing("expire stale alerts") as conn:
             stale = await stale_alerts(conn, now, self.settings.incidents.resolve_timeout)
             if stale:
-                await self._process(conn, stale, now)
+                _, rechecks = await self._process(conn, stale, now)
+        self._request(rechecks)
         for alert in stale:
             log.info("alert_expired", alertname=alert.name, fingerprint=alert.fingerprint)
         return len(stale)

@@ -5,6 +5,10 @@
                                                 └► resolved within reopen_window? ─► reopen it
                                                 └► open a new one (change link, problems)
     resolved alert ─► its incidents' alert rows ─► settle (maybe resolves the incident)
+    parent recovered ─► its symptoms await a fresh result (status "recheck", still muted);
+                        their checks are re-run ─► still failing: correlated on their own
+                                                └► recovered: resolved, nothing to tell
+                                                └► nothing within recheck_timeout: on their own
 
 An item is *down* when its host check (DESIGN.md §4 Reachability) is HARD CRITICAL or UNKNOWN:
 an open or acknowledged incident holds that check's own alert (source "check", not a symptom)
@@ -20,6 +24,7 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watchd.durations import format_duration
 from watchd.incidents import problems
 from watchd.incidents.changes import Change, active_changes, latest_change_for
 from watchd.incidents.ledger import Ledger, incident_from_row
@@ -28,6 +33,7 @@ from watchd.incidents.model import ACTIVE_STATES, Incident, State
 from watchd.matchers import matches_all
 from watchd.model import CHECK_SOURCE, Alert, AlertStatus
 from watchd.pipeline.mute import MuteView
+from watchd.store.incident_tables import AWAITING_RECHECK
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.tables import alerts as al
@@ -62,13 +68,23 @@ class Correlator:
     """Applies alerts to incidents on one Ledger with one MuteView."""
 
     def __init__(
-        self, ledger: Ledger, view: MuteView, *, unattached: frozenset[str] = frozenset()
+        self,
+        ledger: Ledger,
+        view: MuteView,
+        *,
+        unattached: frozenset[str] = frozenset(),
+        rechecking: frozenset[str] = frozenset(),
     ) -> None:
         self.ledger = ledger
         self.view = view
         self.settings = ledger.settings
         # Fingerprints known to be in no incident yet: joining needs no membership probe.
         self._unattached = set(unattached)
+        # Fingerprints of symptoms awaiting a fresh result: firing again means it still fails.
+        self._rechecking = set(rechecking)
+        # (item, check) of the checks whose fresh result symptoms await: the caller asks for
+        # these runs once the transaction has committed.
+        self.rechecks: set[tuple[str, str]] = set()
         # Incidents alerts joined, settled once each by flush() rather than once per alert.
         self._unsettled: dict[int, None] = {}
         # A burst of new alerts for one incident is attached together: the incident each key
@@ -88,6 +104,9 @@ class Correlator:
 
     async def firing(self, alert: Alert) -> None:
         """Attach a (newly) firing alert to its incident: symptom, join, reopen or open."""
+        if alert.fingerprint in self._rechecking:
+            self._rechecking.discard(alert.fingerprint)
+            await self._end_recheck(alert.fingerprint, "a fresh result still fails")
         labels = alert.labels
         muted = self.view.reason(labels)
         root = await self._unreachable_root(labels.get("item", ""))
@@ -181,9 +200,13 @@ class Correlator:
             await self.release_symptoms(incident)
 
     async def release_symptoms(self, incident: Incident) -> None:
-        """Firing symptoms whose item is reachable again leave and are correlated on their own.
+        """Firing symptoms whose item is reachable again await a fresh result of their check.
 
-        A recovery of the parent must never hide that a child is still down.
+        The stored result is the one from while the parent was down: paging on it would open
+        an incident for every child just before their checks see them up again. They stay
+        muted until a fresh result still fails (then they are correlated on their own), their
+        check recovers, or recheck_timeout passes (see release_unconfirmed): a parent's
+        recovery never hides that a child is still down.
         """
         await self._write_queued()
         rows = await self.ledger.conn.execute(
@@ -198,15 +221,47 @@ class Correlator:
         for fp, item in pending:
             if incident.state.active and self.settings.inventory.is_unreachable(item, down):
                 continue
-            await self.ledger.conn.execute(
-                delete(ia).where(ia.c.incident_id == incident.id, ia.c.fingerprint == fp)
-            )
+            await self.ledger.set_member(incident.id, fp, status=AWAITING_RECHECK)
             incident = await self.ledger.event(
-                incident, "alert_left", SYSTEM, {"fingerprint": fp, "reason": "item reachable"}
+                incident,
+                "alert_rechecking",
+                SYSTEM,
+                {"fingerprint": fp, "reason": "item reachable"},
             )
             alert = await self._stored_alert(fp)
-            if alert is not None:
+            if alert is not None and alert.source == CHECK_SOURCE and "check" in alert.labels:
+                self.rechecks.add((item, alert.labels["check"]))
+
+    async def release_unconfirmed(self) -> None:
+        """Symptoms that got no fresh result within recheck_timeout are correlated on their own
+        (a child whose check cannot run still pages); resolved ones just leave."""
+        timeout = self.settings.incidents.recheck_timeout
+        rows = await self.ledger.conn.execute(
+            select(ia.c.fingerprint)
+            .distinct()
+            .where(ia.c.status == AWAITING_RECHECK, ia.c.updated_at <= self.ledger.now - timeout)
+        )
+        for (fp,) in rows.all():
+            await self._end_recheck(fp, f"no fresh result within {format_duration(timeout)}")
+            alert = await self._stored_alert(fp)
+            if alert is not None and alert.status is AlertStatus.FIRING:
                 await self.firing(alert)
+
+    async def _end_recheck(self, fp: str, reason: str) -> None:
+        """The alert leaves the incidents where it awaited a fresh result."""
+        rows = await self.ledger.conn.execute(
+            select(ia.c.incident_id).where(ia.c.fingerprint == fp, ia.c.status == AWAITING_RECHECK)
+        )
+        for (incident_id,) in rows.all():
+            await self.ledger.conn.execute(
+                delete(ia).where(ia.c.incident_id == incident_id, ia.c.fingerprint == fp)
+            )
+            await self.ledger.event(
+                await self.ledger.load(incident_id),
+                "alert_left",
+                SYSTEM,
+                {"fingerprint": fp, "reason": reason},
+            )
 
     async def down_items(self, items: Iterable[str]) -> dict[str, int]:
         """The ancestors of `items` that are down, each with the incident holding its host

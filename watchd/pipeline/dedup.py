@@ -1,8 +1,9 @@
 """The fingerprint/dedup stage: what a batch of alerts changes, given what the store holds.
 
 Alerts are keyed by fingerprint (the last of a batch wins). A plain repeat of a stored alert only
-moves its end; anything else rewrites its row. Only alerts whose status changed, or firing alerts
-in no incident yet, go on to muting and correlation: the rest stop at the store (the fast path).
+moves its end; anything else rewrites its row. Only alerts whose status changed, firing alerts
+in no incident yet, and firing alerts awaiting a fresh result (a symptom whose parent recovered)
+go on to muting and correlation: the rest stop at the store (the fast path).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def dedup(latest: Mapping[str, Alert], stored: Mapping[str, StoredAlert]) -> Ded
         else:
             rewrites.append(alert)
         if known.status != alert.status or (
-            alert.status is AlertStatus.FIRING and not known.attached
+            alert.status is AlertStatus.FIRING and (not known.attached or known.rechecking)
         ):
             changed.append(alert)
     return Dedup(repeats, rewrites, changed)

@@ -3,7 +3,8 @@
 One sweep, in one transaction, re-evaluates the mute reason of every alert of an incident that
 is active or still owes its resolved notification, lets the incidents settle (this is where
 "window ended: still firing → notified once, resolved meanwhile → resolved notified" happens),
-and releases symptoms whose item is reachable again.
+releases symptoms whose item is reachable again (to await a fresh result) and correlates on
+their own those that got none within recheck_timeout.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from watchd.store.incident_tables import incidents as inc
 from watchd.store.tables import alerts as al
 
 
-async def sweep(conn: AsyncConnection, now: float, settings: IncidentSettings) -> int:
-    """Apply mute changes since the last sweep; return how many alerts changed mute state."""
+async def sweep(
+    conn: AsyncConnection, now: float, settings: IncidentSettings
+) -> tuple[int, set[tuple[str, str]]]:
+    """Apply mute changes since the last sweep; return how many alerts changed mute state and
+    the (item, check) whose fresh result released symptoms now await."""
     ledger = Ledger(conn, now, settings)
     view = await MuteView.load(conn, now, settings)
     rows = await conn.execute(
@@ -62,5 +66,6 @@ async def sweep(conn: AsyncConnection, now: float, settings: IncidentSettings) -
     )
     for (incident_id,) in with_symptoms.all():
         await correlator.release_symptoms(await ledger.load(incident_id))
+    await correlator.release_unconfirmed()
     await correlator.flush()
-    return sum(len(flips) for flips in touched.values())
+    return sum(len(flips) for flips in touched.values()), correlator.rechecks

@@ -11,6 +11,7 @@ from sqlalchemy import Select, Text, Update, bindparam, cast, exists, select, up
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.model import Alert, AlertStatus
+from watchd.store.incident_tables import AWAITING_RECHECK
 from watchd.store.incident_tables import incident_alerts as members
 from watchd.store.members import bound_values, one_of
 from watchd.store.tables import alerts as t
@@ -66,6 +67,7 @@ class StoredAlert(NamedTuple):
     generator_url: str
     source: str
     attached: bool  # a member or symptom of some incident, open or not
+    rechecking: bool  # a symptom awaiting a fresh result: a firing repeat says it still fails
 
     def repeated_by(self, alert: Alert) -> bool:
         """Whether `alert` says nothing new but its end and that it was seen again."""
@@ -87,8 +89,10 @@ async def stored_alerts(
         _stored_query(dialect), {"fingerprints": bound_values(dialect, fingerprints)}
     )
     return {
-        fp: StoredAlert(status, starts_at, _decoded(annotations), url, source, bool(member))
-        for fp, status, starts_at, annotations, url, source, member in rows
+        fp: StoredAlert(
+            status, starts_at, _decoded(annotations), url, source, bool(member), bool(recheck)
+        )
+        for fp, status, starts_at, annotations, url, source, member, recheck in rows
     }
 
 
@@ -123,7 +127,7 @@ async def refresh_alerts(
 
 # Built once per dialect: constructing a statement cost more than running it.
 @cache
-def _stored_query(dialect: str) -> Select[str, str, float, str, str, str, bool]:
+def _stored_query(dialect: str) -> Select[str, str, float, str, str, str, bool, bool]:
     return select(
         t.c.fingerprint,
         t.c.status,
@@ -132,6 +136,9 @@ def _stored_query(dialect: str) -> Select[str, str, float, str, str, str, bool]:
         t.c.generator_url,
         t.c.source,
         exists().where(members.c.fingerprint == t.c.fingerprint),
+        exists().where(
+            members.c.fingerprint == t.c.fingerprint, members.c.status == AWAITING_RECHECK
+        ),
     ).where(one_of(dialect, t.c.fingerprint, "fingerprints"))
 
 

@@ -86,6 +86,8 @@ incidents = Table(
     Index("ix_incidents_state", "state"),
 )
 
+AWAITING_RECHECK = "recheck"
+
 incident_alerts = Table(
     "incident_alerts",
     metadata,
@@ -95,6 +97,8 @@ incident_alerts = Table(
     Column("role", String(16), nullable=False),
     Column("item", String(), nullable=False, server_default=""),
     Column("severity", String(16), nullable=False, server_default=""),
+    # "firing", "resolved", or AWAITING_RECHECK: a symptom whose item is reachable again,
+    # muted until a fresh result of its check still fails (see pipeline/correlate.py).
     Column("status", String(16), nullable=False),
     # Why the alert is not notified right now, e.g. "silence:3f2a...", "maintenance:backup".
     Column("muted", Text, nullable=True),
