@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from watchd.checks import CheckPolicy, CheckState, StateType, TransitionKind, advance
+from watchd.checks import (
+    AlertChange,
+    CheckPolicy,
+    CheckState,
+    StateType,
+    TransitionKind,
+    advance,
+    alert_changes,
+)
 from watchd.flap import FlapPolicy
 from watchd.model import CheckResult, Status
 
@@ -93,6 +101,62 @@ def test_alternating_results_start_flapping_once_and_stop_when_stable() -> None:
     assert kinds.count(TransitionKind.FLAPPING_STOP) == 1
     assert kinds.index(TransitionKind.FLAPPING_START) < kinds.index(TransitionKind.FLAPPING_STOP)
     assert not state.flap.flapping
+
+
+def alerts_of(
+    statuses: Iterable[Status], policy: CheckPolicy
+) -> tuple[CheckState, dict[int, list[AlertChange]]]:
+    """Run results through `advance` and `alert_changes`; the alerts sent, by result index."""
+    state, sent = CheckState(), {}
+    for t, status in enumerate(statuses):
+        state, transitions = advance(state, CheckResult(status, f"r{t}"), float(t * 3), policy)
+        state, changes = alert_changes(state, transitions)
+        if changes:
+            sent[t] = changes
+    return state, sent
+
+
+FLAPPY = CheckPolicy(max_attempts=1, flap=FlapPolicy(low=5, high=20))
+
+
+def test_a_flapping_check_marks_its_alerts_and_sends_the_true_state_unmarked_at_the_stop() -> None:
+    """Alternating results send every HARD change; from flapping on they carry the marker; when
+    flapping stops the critical alert is sent once more, firing and unmarked."""
+    state, sent = alerts_of([OK, CRIT] * 10 + [CRIT] * 25, FLAPPY)
+    marks = [(c.status, c.firing, c.flapping) for t in sorted(sent) for c in sent[t]]
+    assert marks[:4] == [(CRIT, True, False), (CRIT, False, False)] * 2
+    start = next(i for i, m in enumerate(marks) if m[2])
+    assert all(m[2] for m in marks[start:-1])
+    assert marks[-1] == (CRIT, True, False)
+    assert state.flap_marked == () and not state.flap.flapping
+
+
+def test_a_flapping_check_that_ends_ok_sends_its_resolution_unmarked_at_the_stop() -> None:
+    """A recovery is never swallowed: ending OK, the critical alert is sent resolved, unmarked."""
+    state, sent = alerts_of([OK, CRIT] * 10 + [OK] * 25, FLAPPY)
+    last = sent[max(sent)]
+    assert last == [AlertChange(CRIT, False, False)]
+    assert state.flap_marked == ()
+
+
+def test_flapping_between_warning_and_critical_unmarks_both_alerts() -> None:
+    """Both severities' alerts are marked while flapping; at the stop each is sent unmarked as
+    it stands: critical firing, warning resolved."""
+    _, sent = alerts_of([WARN, CRIT] * 10 + [CRIT] * 25, FLAPPY)
+    assert sorted((c.status, c.firing, c.flapping) for c in sent[max(sent)]) == [
+        (WARN, False, False),
+        (CRIT, True, False),
+    ]
+    mid, _ = alerts_of([WARN, CRIT] * 10, FLAPPY)
+    assert sorted(mid.flap_marked) == [WARN, CRIT]
+    assert CheckState.from_json(mid.to_json()) == mid
+
+
+def test_soft_flapping_without_a_hard_problem_sends_nothing() -> None:
+    """A check flapping below max_attempts never had an alert: flapping alone sends none."""
+    state, sent = alerts_of([OK, CRIT] * 10 + [OK] * 25, CheckPolicy(max_attempts=3))
+    assert sent == {}
+    assert state.flap_marked == ()
 
 
 def test_state_survives_a_json_round_trip() -> None:

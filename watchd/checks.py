@@ -2,13 +2,17 @@
 
 A non-OK result is SOFT until `max_attempts` consecutive non-OK results, then HARD; a HARD
 problem recovers after `recover_attempts` consecutive OK results. Only HARD changes raise or
-resolve alerts, and only transitions are logged. `advance` is a pure function of the previous
-state, the new result and the time, so the whole machine is tested with plain values.
+resolve alerts, and only transitions are logged. While the check flaps its alerts carry the
+flapping marker (the incident layer then records their changes without notifying them); when
+flapping stops they are sent again without it. `advance` and `alert_changes` are pure functions
+of the previous state, the new result and the time, so the whole machine is tested with plain
+values.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,6 +53,9 @@ class CheckState:
     hard_since: float | None = None  # when the HARD status last moved between OK and a problem
     message: str = ""
     flap: FlapState = FlapState()
+    # The problem statuses (one per severity) whose alerts were sent with the flapping marker:
+    # when flapping stops each is sent again without it, so none stays held.
+    flap_marked: tuple[Status, ...] = ()
 
     @property
     def retrying(self) -> bool:
@@ -68,6 +75,7 @@ class CheckState:
             "flap_history": list(self.flap.history),
             "flapping": self.flap.flapping,
             "flap_percent": self.flap.percent,
+            "flap_marked": [int(s) for s in self.flap_marked],
         }
 
     @classmethod
@@ -86,6 +94,7 @@ class CheckState:
                 flapping=bool(data.get("flapping", False)),
                 percent=float(data.get("flap_percent", 0.0)),
             ),
+            flap_marked=tuple(Status(int(s)) for s in data.get("flap_marked", ())),
         )
 
 
@@ -156,6 +165,64 @@ def advance(
     else:
         new = replace(new, state_type=StateType.HARD, ok_streak=0)
     return new, transitions
+
+
+_SEVERITY = {Status.WARNING: "warning", Status.CRITICAL: "critical", Status.UNKNOWN: "critical"}
+
+
+def severity_of(status: Status) -> str:
+    """The severity label of a check's alert for a problem status (one alert per severity)."""
+    return _SEVERITY.get(status, "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """One alert a check sends: the problem status it stands for, firing or resolved, and
+    whether it carries the flapping marker."""
+
+    status: Status
+    firing: bool
+    flapping: bool
+
+
+def alert_changes(
+    state: CheckState, transitions: Sequence[Transition]
+) -> tuple[CheckState, list[AlertChange]]:
+    """The alerts that `advance`'s transitions send, and `state` with the marked ones noted.
+
+    Severity is a label, so WARNING -> CRITICAL resolves the warning alert and fires the critical
+    one. While the check flaps every alert sent carries the marker, and flapping starting marks
+    the problem alert firing now; when it stops, every alert sent with the marker is sent again
+    without it in its current status, so the incident layer notifies the true state.
+    """
+    flapping = state.flap.flapping
+    sent: dict[str, AlertChange] = {}  # one change per severity, the last wins, in send order
+
+    def send(status: Status, firing: bool, marked: bool = flapping) -> None:
+        severity = severity_of(status)
+        sent.pop(severity, None)
+        sent[severity] = AlertChange(status, firing, marked)
+
+    hard = state.hard_status
+    for t in transitions:
+        if t.kind is TransitionKind.PROBLEM:
+            send(t.new, True)
+        elif t.kind is TransitionKind.CHANGE:
+            if severity_of(t.old) != severity_of(t.new):
+                send(t.old, False)
+            send(t.new, True)
+        elif t.kind is TransitionKind.RECOVERY:
+            send(t.old, False)
+        elif t.kind is TransitionKind.FLAPPING_START:
+            if not hard.is_ok:
+                send(hard, True)
+        else:  # FLAPPING_STOP
+            for status in state.flap_marked:
+                firing = not hard.is_ok and severity_of(status) == severity_of(hard)
+                send(hard if firing else status, firing, False)
+    marked = {severity_of(s): s for s in state.flap_marked} if flapping else {}
+    marked.update((severity, c.status) for severity, c in sent.items() if c.flapping)
+    return replace(state, flap_marked=tuple(marked.values())), list(sent.values())
 
 
 # The metrics every check run adds beside its collector's; rules may name them.

@@ -135,6 +135,18 @@ CHECK_SOURCE = "check"
 INTERNAL_SOURCES = frozenset({CHECK_SOURCE, "rules"})
 
 
+# The annotation a check or rule sets to "true" on its alerts while it flaps (DESIGN.md §4):
+# the incident layer records their changes but notifies only when flapping starts and stops.
+# Only watchd's own sources are believed: their state machines always send the stop, while an
+# outside sender that marked an alert and went away would hold its incident forever.
+FLAPPING = "flapping"
+
+
+def is_flapping(annotations: Mapping[str, Any], source: str) -> bool:
+    """Whether an alert (its annotations and source) says its check or rule is flapping."""
+    return source in INTERNAL_SOURCES and annotations.get(FLAPPING) == "true"
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     """An alert as it enters the alert pipeline, from a check, a rule or the outside.
@@ -159,6 +171,10 @@ class Alert:
     @property
     def name(self) -> str:
         return self.labels.get("alertname", "")
+
+    @property
+    def flapping(self) -> bool:
+        return is_flapping(self.annotations, self.source)
 
     def as_json(self) -> dict[str, Any]:
         return {

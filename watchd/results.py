@@ -20,12 +20,23 @@ from watchd.checks import (
     Transition,
     TransitionKind,
     advance,
+    alert_changes,
     check_samples,
+    severity_of,
 )
 from watchd.clock import Clock
 from watchd.durations import format_duration
 from watchd.logging import get_logger
-from watchd.model import CHECK_SOURCE, Alert, AlertSink, AlertStatus, CheckResult, Sample, Status
+from watchd.model import (
+    CHECK_SOURCE,
+    FLAPPING,
+    Alert,
+    AlertSink,
+    AlertStatus,
+    CheckResult,
+    Sample,
+    Status,
+)
 from watchd.scheduler import CheckKey, RunInfo
 from watchd.store import AvailabilitySample
 
@@ -109,6 +120,7 @@ class ResultProcessor:
         key = check.key
         previous = self._states.get(key, CheckState())
         state, transitions = advance(previous, result, run.started, self._policy_for(check))
+        state, changes = alert_changes(state, transitions)
         self._states[key] = state
         self._dirty.add(key)
 
@@ -132,11 +144,16 @@ class ResultProcessor:
         for observer in self._observers:
             await observer(samples)
 
-        alerts = tuple(a for t in transitions for a in _log_and_alert(check, t, state))
+        for transition in transitions:
+            _log(check, transition, state)
+        t = run.started
+        alerts = tuple(
+            check_alert(check, c.status, c.firing, state, t, c.flapping) for c in changes
+        )
         if run.recheck and not transitions and _still_failing(result, state):
             # A fresh result was asked for (the item's parent recovered) and it still fails:
             # say so with the firing alert again, which releases it from the parent's incident.
-            alerts = (check_alert(check, state.hard_status, True, state, run.started),)
+            alerts = (check_alert(check, state.hard_status, True, state, t, state.flap.flapping),)
         if alerts:
             await self._sink.submit(alerts)
         return state.retrying
@@ -164,13 +181,15 @@ def _with_context(
     return samples, check_samples(result.status, run.duration, labels, run.started)
 
 
-_SEVERITY = {Status.WARNING: "warning", Status.CRITICAL: "critical", Status.UNKNOWN: "critical"}
-
-
 def check_alert(
-    check: ResolvedCheck, status: Status, firing: bool, state: CheckState, t: float
+    check: ResolvedCheck,
+    status: Status,
+    firing: bool,
+    state: CheckState,
+    t: float,
+    flapping: bool = False,
 ) -> Alert:
-    """The alert that stands for a check's HARD problem at one severity.
+    """The alert that stands for a check's HARD problem at one severity, flapping or not.
 
     Severity is a label, so WARNING -> CRITICAL resolves the warning alert and fires the
     critical one: receivers see both facts and the incident keeps both in its timeline.
@@ -180,12 +199,14 @@ def check_alert(
         "alertname": f"check_{check.kind}",
         "item": check.item,
         "check": check.name,
-        "severity": _SEVERITY.get(status, "critical"),
+        "severity": severity_of(status),
     }
     annotations: dict[str, Any] = {
         "summary": f"{check.item}/{check.name} is {status.name}: {state.message}",
         "status": status.name,
     }
+    if flapping:
+        annotations[FLAPPING] = "true"
     return Alert(
         labels=labels,
         annotations=annotations,
@@ -196,23 +217,14 @@ def check_alert(
     )
 
 
-def _log_and_alert(check: ResolvedCheck, t: Transition, state: CheckState) -> list[Alert]:
+def _log(check: ResolvedCheck, t: Transition, state: CheckState) -> None:
     fields = {"item": check.item, "check": check.name, "kind": check.kind, "message": state.message}
     if t.kind is TransitionKind.PROBLEM:
         log.warning("check_problem", status=t.new.name, **fields)
-        return [check_alert(check, t.new, True, state, t.time)]
-    if t.kind is TransitionKind.CHANGE:
+    elif t.kind is TransitionKind.CHANGE:
         log.warning("check_changed", old=t.old.name, status=t.new.name, **fields)
-        if _SEVERITY.get(t.old) == _SEVERITY.get(t.new):
-            # Same alert (UNKNOWN and CRITICAL share a severity): refresh it with the new status.
-            return [check_alert(check, t.new, True, state, t.time)]
-        return [
-            check_alert(check, t.old, False, state, t.time),
-            check_alert(check, t.new, True, state, t.time),
-        ]
-    if t.kind is TransitionKind.RECOVERY:
+    elif t.kind is TransitionKind.RECOVERY:
         outage = format_duration(t.duration or 0.0)
         log.info("check_recovered", old=t.old.name, outage=outage, **fields)
-        return [check_alert(check, t.old, False, state, t.time)]
-    log.warning(t.kind.value, percent=round(state.flap.percent, 1), **fields)
-    return []
+    else:
+        log.warning(t.kind.value, percent=round(state.flap.percent, 1), **fields)

@@ -218,13 +218,16 @@ def test_forecast_of_a_flat_series_does_not_fire(tmp_path: Path) -> None:
         assert engine.observe([sample("disk_used_percent", 70, hour * 3600.0)]) == []
 
 
-def test_flapping_holds_changes_and_sends_the_true_state_when_it_stops(tmp_path: Path) -> None:
-    """Nagios weights: 5 transitions in 6 results is 20.07% (flapping starts); it stops at 3.75%.
+def test_flapping_marks_changes_and_sends_the_true_state_unmarked_when_it_stops(
+    tmp_path: Path,
+) -> None:
+    """While a series flaps its changes go out at once, marked flapping; none is held back.
 
+    Nagios weights: 5 transitions in 6 results is 20.07% (flapping starts); it stops at 3.75%.
     Hand computation: transition i of 20 weighs 0.75 + (i-1)*0.5/19. After 0,1,0,1,0,1 the five
     transitions weigh 0.75+0.776+0.803+0.829+0.855 = 4.013, × 100/20 = 20.07% >= 20. Then the
     level stays 1; after the 25th result the 21-result history holds one transition, at i = 1
-    (0.75 × 5 = 3.75% <= 5): flapping stops, the held firing state is sent.
+    (0.75 × 5 = 3.75% <= 5): flapping stops and the firing alert is sent again unmarked.
     """
     rules = ruleset(tmp_path, '  - {name: mem, metric: memory_used_percent, warn: "> 80"}\n')
     engine = RuleEngine(rules, clock=FakeClock(T0), flap=FlapPolicy(low=5, high=20))
@@ -233,15 +236,56 @@ def test_flapping_holds_changes_and_sends_the_true_state_when_it_stops(tmp_path:
     for i, level in enumerate(levels, start=1):
         alerts = engine.observe([sample("memory_used_percent", 90 if level else 10, i)])
         if alerts:
-            got[i] = [(a.labels.get("flapping", ""), a.status.value) for a in alerts]
+            got[i] = [(a.flapping, a.status.value) for a in alerts]
     assert got == {
-        2: [("", "firing")],
-        3: [("", "resolved")],
-        4: [("", "firing")],
-        5: [("", "resolved")],
-        6: [("true", "firing")],
-        25: [("true", "resolved"), ("", "firing")],
+        2: [(False, "firing")],
+        3: [(False, "resolved")],
+        4: [(False, "firing")],
+        5: [(False, "resolved")],
+        6: [(True, "firing")],
+        25: [(False, "firing")],
     }
+    assert [a.flapping for a in engine.active_alerts()] == [False]
+
+
+def test_a_flapping_rule_whose_input_recovers_resolves_at_once(tmp_path: Path) -> None:
+    """A flapping rule never holds a stale firing alert: OK input resolves it (marked) at once,
+    and when flapping stops the resolution is sent again unmarked, to be notified."""
+    rules = ruleset(tmp_path, '  - {name: mem, metric: memory_used_percent, crit: "> 80"}\n')
+    engine = RuleEngine(rules, clock=FakeClock(T0), flap=FlapPolicy(low=5, high=20))
+    levels = [0, 2, 0, 2, 0, 2, 0] + [0] * 19
+    got = {}
+    for i, level in enumerate(levels, start=1):
+        alerts = engine.observe([sample("memory_used_percent", 90 if level else 10, i)])
+        if alerts:
+            got[i] = [(a.flapping, a.labels["severity"], a.status.value) for a in alerts]
+    assert got[6] == [(True, "critical", "firing")]
+    assert got[7] == [(True, "critical", "resolved")]
+    # The last transition (6 -> 7) leaves the 21-result history's newest slots at result 26.
+    assert got[26] == [(False, "critical", "resolved")]
+    assert set(got) == {2, 3, 4, 5, 6, 7, 26}
+    assert engine.active_alerts() == []
+
+
+def test_flapping_between_severities_unmarks_both_alerts_when_it_stops(tmp_path: Path) -> None:
+    """A series flapping between warning and critical marks both alerts; when it stops each is
+    sent again unmarked as it stands (critical firing, warning resolved), so neither stays held."""
+    rules = ruleset(
+        tmp_path, '  - {name: mem, metric: memory_used_percent, warn: "> 80", crit: "> 90"}\n'
+    )
+    engine = RuleEngine(rules, clock=FakeClock(T0), flap=FlapPolicy(low=5, high=20))
+    values = [85, 95, 85, 95, 85, 95] + [95] * 19
+    last: list[Alert] = []
+    for i, value in enumerate(values, start=1):
+        if i == 10:  # mid-flap, the marked alerts survive a restart
+            saved = json.loads(json.dumps(engine.export_state()))
+            engine = RuleEngine(rules, clock=FakeClock(T0), flap=FlapPolicy(low=5, high=20))
+            engine.restore_state(saved)
+        last = engine.observe([sample("memory_used_percent", value, i)]) or last
+    assert sorted((a.labels["severity"], a.status.value, a.flapping) for a in last) == [
+        ("critical", "firing", False),
+        ("warning", "resolved", False),
+    ]
 
 
 def test_a_rule_can_turn_flap_detection_off(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 An unacknowledged, audible incident walks its escalation policy's steps as their delays pass
 (counted from its first notification); each severity's SLA gives a time to acknowledge and a time
-to resolve, and a breach is recorded once, as a timeline event and a notification.
+to resolve, and a breach is recorded once, as a timeline event and a notification. Neither runs
+while the incident is held because its alert flaps: its notifications are suppressed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.lifecycle import SYSTEM
-from watchd.incidents.model import ACTIVE_STATES, Incident, State
+from watchd.incidents.model import ACTIVE_STATES, FLAPPING_REASON, Incident, State
 from watchd.incidents.settings import IncidentSettings
 from watchd.store.incident_tables import incidents as inc
 
@@ -56,7 +57,7 @@ async def _check_sla(
     ledger: Ledger, incident: Incident, now: float, settings: IncidentSettings
 ) -> None:
     sla = settings.incidents.sla.get(incident.severity)
-    if sla is None:
+    if sla is None or await _held_by_flapping(ledger, incident):
         return
     age = now - incident.opened_at
     if (
@@ -74,3 +75,14 @@ async def _check_sla(
         incident = await ledger.update(incident, sla_resolve_breached=True)
         incident = await ledger.event(incident, "sla_breach", SYSTEM, detail)
         await ledger.notify(incident, "sla_breach", detail)
+
+
+async def _held_by_flapping(ledger: Ledger, incident: Incident) -> bool:
+    """Whether the incident is silent because an alert of it flaps (escalation, which needs it
+    audible, stops too)."""
+    if incident.audible:
+        return False
+    members = await ledger.member_groups(incident.id)
+    return any(
+        m.role == "member" and m.status == "firing" and m.muted == FLAPPING_REASON for m in members
+    )

@@ -4,7 +4,9 @@
 resolution, whether it is audible) and writes the notifications that follow:
 
     audible now, not before ─► "opened" (never told) | "reopened" (told resolved) | "unmuted"
-    resolved, told firing   ─► "resolved", held while a resolved alert is still in a window
+                               (told firing; not after flapping: the state did not change)
+    resolved, told firing   ─► "resolved", held while a resolved alert is still muted
+                               (a window, flapping)
 
 The manual actions (ack, unack, resolve, close, comment) take a Ledger, so the API, the CLI and
 the timers all write through the same code in one transaction.
@@ -28,8 +30,14 @@ class TransitionError(ValueError):
         self.action = action
 
 
-async def settle(ledger: Ledger, incident: Incident, *, resolved_now: bool = False) -> Incident:
-    """Recompute severity, resolve when no own alert fires, and notify what changed."""
+async def settle(
+    ledger: Ledger, incident: Incident, *, resolved_now: bool = False, flap_stopped: bool = False
+) -> Incident:
+    """Recompute severity, resolve when no own alert fires, and notify what changed.
+
+    `flap_stopped`: an alert's flapping just ended. Receivers last told "firing" of an incident
+    that fires again are not paged once more (Nagios); its escalation resumes from now.
+    """
     members = await ledger.member_groups(incident.id)
     own = [m for m in members if m.role == "member"]
     firing = [m for m in own if m.status == "firing"]
@@ -47,7 +55,9 @@ async def settle(ledger: Ledger, incident: Incident, *, resolved_now: bool = Fal
         incident = await _mark_resolved(ledger, incident, SYSTEM, "all alerts resolved")
         resolved_now = True
     audible = incident.state.active and any(m.muted is None for m in firing)
-    if audible and not incident.audible:
+    if audible and not incident.audible and flap_stopped and incident.notified == "firing":
+        incident = await ledger.update(incident, audible=True, notified_at=ledger.now)
+    elif audible and not incident.audible:
         kind = {None: "opened", "resolved": "reopened"}.get(incident.notified, "unmuted")
         incident = await ledger.notify(
             incident,

@@ -34,6 +34,9 @@ def highest_severity(severities: list[str], default: str = "none") -> str:
     return max(severities, key=severity_rank) if severities else default
 
 
+# The mute reason of an alert whose source flaps: its changes are recorded, not notified.
+FLAPPING_REASON = "flapping"
+
 # Notification kinds written to the outbox (issue 6 routes and delivers them).
 NOTIFIED_KINDS = frozenset(
     {
@@ -48,6 +51,8 @@ NOTIFIED_KINDS = frozenset(
         "escalated",
         "sla_breach",
         "problem_opened",
+        "flapping_started",
+        "flapping_stopped",
     }
 )
 

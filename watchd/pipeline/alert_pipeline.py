@@ -2,8 +2,10 @@
 
     alerts ─► dedup (fingerprint, stored state) ─► store (upsert, refresh)
                  │  repeat, same status ─► done (fast path)
-                 └─ new or changed ─► mute (MuteView) ─► correlate (topology, key, reopen)
-                                        ─► lifecycle settle ─► outbox
+                 ├─ flapping stopped ─► correlate: "flapping_stopped", unmute, settle
+                 ├─ new or changed ─► mute (MuteView) ─► correlate (topology, key, reopen)
+                 │                      ─► lifecycle settle ─► outbox
+                 └─ flapping started ─► correlate: "flapping_started" (after the alert joined)
     time ─► expire (stale external alerts, resolved the same way)
          ─► sweep (re-decide mutes as windows, silences and parents change)
     after the commit ─► recheck: re-run the checks of symptoms whose parent recovered
@@ -91,12 +93,13 @@ class AlertPipeline:
         await upsert_alerts(conn, batch.rewrites, now)
         await refresh_alerts(conn, batch.repeats, now)
         changed = batch.changed
-        if not changed:
+        if not changed and not batch.flapped:
             return [], set()
         attached = {fp for fp, known in stored.items() if known.attached}
         settings = self.settings
         await lock_keys(
-            conn, [group_key(a.labels, settings.incidents.group_by)[0] for a in changed]
+            conn,
+            [group_key(a.labels, settings.incidents.group_by)[0] for a in changed + batch.flapped],
         )
         correlator = Correlator(
             Ledger(conn, now, settings),
@@ -104,8 +107,16 @@ class AlertPipeline:
             unattached=frozenset(a.fingerprint for a in changed if a.fingerprint not in attached),
             rechecking=frozenset(fp for fp, known in stored.items() if known.rechecking),
         )
+        # A stop is recorded before the change it comes with, a start after it: the incident's
+        # timeline reads "flapping stopped, resolved" and "reopened, flapping started".
+        for alert in batch.flapped:
+            if not alert.flapping:
+                await correlator.flapping(alert)
         for alert in changed:
             await correlator.apply(alert)
+        for alert in batch.flapped:
+            if alert.flapping:
+                await correlator.flapping(alert)
         await correlator.flush()
         return changed, correlator.rechecks
 

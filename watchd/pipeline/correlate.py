@@ -9,6 +9,8 @@
                         their checks are re-run ─► still failing: correlated on their own
                                                 └► recovered: resolved, nothing to tell
                                                 └► nothing within recheck_timeout: on their own
+    flapping marker changed ─► "flapping_started" / "flapping_stopped" on its incidents, notified
+                               once each; while it flaps the alert is muted "flapping"
 
 An item is *down* when its host check (DESIGN.md §4 Reachability) is HARD CRITICAL or UNKNOWN:
 an open or acknowledged incident holds that check's own alert (source "check", not a symptom)
@@ -108,7 +110,7 @@ class Correlator:
             self._rechecking.discard(alert.fingerprint)
             await self._end_recheck(alert.fingerprint, "a fresh result still fails")
         labels = alert.labels
-        muted = self.view.reason(labels)
+        muted = self.view.reason(labels, flapping=alert.flapping)
         root = await self._unreachable_root(labels.get("item", ""))
         if root is not None:
             incident_id, parent = root
@@ -184,8 +186,8 @@ class Correlator:
             .select_from(ia.join(inc, inc.c.id == ia.c.incident_id))
             .where(ia.c.fingerprint == fp, inc.c.state != State.CLOSED.value)
         )
-        # Muted now means the resolved notification waits for the window's end.
-        muted = self.view.reason(alert.labels)
+        # Muted now means the resolved notification waits for the window's (or flapping's) end.
+        muted = self.view.reason(alert.labels, flapping=alert.flapping)
         for incident_id, role in rows.all():
             incident = await self.ledger.load(incident_id)
             values: dict[str, Any] = {"status": "resolved"}
@@ -198,6 +200,42 @@ class Correlator:
                 )
             incident = await settle(self.ledger, incident)
             await self.release_symptoms(incident)
+
+    async def flapping(self, alert: Alert) -> None:
+        """The alert's source started or stopped flapping: say so once, on its latest incident.
+
+        The event goes in the timeline and, when receivers have heard of the incident and
+        nothing else mutes the alert, out as a notification. While flapping, the alert is muted
+        "flapping" in every incident holding it: its changes are recorded, not notified, and
+        escalation and SLA timers hold. When it stops, those incidents settle: a state other
+        than the one last notified is notified (resolved, reopened, opened); the same state is
+        not paged again.
+        """
+        await self._write_queued()
+        fp = alert.fingerprint
+        started = alert.flapping
+        kind = "flapping_started" if started else "flapping_stopped"
+        otherwise = self.view.reason(alert.labels)
+        rows = await self.ledger.conn.execute(
+            select(ia.c.incident_id)
+            .select_from(ia.join(inc, inc.c.id == ia.c.incident_id))
+            .where(ia.c.fingerprint == fp, ia.c.role == "member", inc.c.state != State.CLOSED.value)
+            .order_by(ia.c.incident_id.desc())
+        )
+        for index, (incident_id,) in enumerate(rows.all()):
+            incident = await self.ledger.load(incident_id)
+            if index == 0:
+                detail = {"fingerprint": fp, "status": alert.status.value}
+                incident = await self.ledger.event(incident, kind, SYSTEM, detail)
+                if incident.notified is not None and otherwise is None:
+                    incident = await self.ledger.notify(incident, kind, detail)
+            await self.ledger.set_member(
+                incident_id, fp, muted=self.view.reason(alert.labels, flapping=started)
+            )
+            if started:
+                self._unsettled[incident_id] = None
+            else:
+                await settle(self.ledger, incident, flap_stopped=True)
 
     async def release_symptoms(self, incident: Incident) -> None:
         """Firing symptoms whose item is reachable again await a fresh result of their check.

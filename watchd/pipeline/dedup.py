@@ -3,7 +3,8 @@
 Alerts are keyed by fingerprint (the last of a batch wins). A plain repeat of a stored alert only
 moves its end; anything else rewrites its row. Only alerts whose status changed, firing alerts
 in no incident yet, and firing alerts awaiting a fresh result (a symptom whose parent recovered)
-go on to muting and correlation: the rest stop at the store (the fast path).
+go on to muting and correlation, and alerts whose flapping marker changed (flapping started or
+stopped) to the incident layer: the rest stop at the store (the fast path).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from watchd.model import Alert, AlertStatus
+from watchd.model import Alert, AlertStatus, is_flapping
 from watchd.store.alerts import StoredAlert
 
 
@@ -22,6 +23,7 @@ class Dedup:
     repeats: dict[float | None, list[str]]  # new end → fingerprints that only move their end
     rewrites: list[Alert]  # new alerts and alerts whose stored row changes
     changed: list[Alert]  # alerts for the mute and correlate stages
+    flapped: list[Alert]  # alerts whose source started or stopped flapping
 
 
 def dedup(latest: Mapping[str, Alert], stored: Mapping[str, StoredAlert]) -> Dedup:
@@ -29,12 +31,17 @@ def dedup(latest: Mapping[str, Alert], stored: Mapping[str, StoredAlert]) -> Ded
     repeats: dict[float | None, list[str]] = {}
     rewrites: list[Alert] = []
     changed: list[Alert] = []
+    flapped: list[Alert] = []
     for fp, alert in latest.items():
         known = stored.get(fp)
         if known is None:
             rewrites.append(alert)
             changed.append(alert)
+            if alert.flapping:
+                flapped.append(alert)
             continue
+        if is_flapping(known.annotations, known.source) != alert.flapping:
+            flapped.append(alert)
         if known.repeated_by(alert):
             repeats.setdefault(alert.ends_at, []).append(fp)
         else:
@@ -43,4 +50,4 @@ def dedup(latest: Mapping[str, Alert], stored: Mapping[str, StoredAlert]) -> Ded
             alert.status is AlertStatus.FIRING and (not known.attached or known.rechecking)
         ):
             changed.append(alert)
-    return Dedup(repeats, rewrites, changed)
+    return Dedup(repeats, rewrites, changed, flapped)

@@ -1,8 +1,11 @@
 """The mute step: one question, "why is this alert not notified right now?", for silences,
-maintenance windows (config and changes), inhibit rules; topology is decided in correlate.
+maintenance windows (config and changes), inhibit rules and flapping; topology is decided in
+correlate.
 
-    labels ──► silence? ──► maintenance window? ──► change window? ──► inhibited? ──► None
+    labels ──► silence? ──► maintenance window? ──► change window? ──► inhibited? ──►
               "silence:ID"  "maintenance:NAME"      "change:ID"        "inhibited:FP"
+           ──► source flapping? ──► None
+               "flapping"
 
 A MuteView is loaded once per transaction and answers for any number of alerts.
 """
@@ -16,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.incidents.changes import Change, active_changes
+from watchd.incidents.model import FLAPPING_REASON
 from watchd.incidents.settings import IncidentSettings
 from watchd.maintenance import Coverage, with_descendants
 from watchd.matchers import Matcher, matches_all, parse_matchers
@@ -72,8 +76,11 @@ class MuteView:
             firing = [dict(labels) for (labels,) in rows]
         return cls(settings, now, silences, changes, firing)
 
-    def reason(self, labels: Mapping[str, str]) -> str | None:
-        """Why an alert with `labels` is muted now, or None when it is not."""
+    def reason(self, labels: Mapping[str, str], *, flapping: bool = False) -> str | None:
+        """Why an alert with `labels` (whose source flaps, if `flapping`) is muted now, or None.
+
+        Flapping comes last: an alert that is also silenced says so, and stays muted by the
+        silence when its flapping stops."""
         for silence_id, matchers in self._silences:
             if matches_all(matchers, labels):
                 return f"silence:{silence_id}"
@@ -90,4 +97,4 @@ class MuteView:
                 continue
             if all(source.get(name, "") == labels.get(name, "") for name in rule.equal):
                 return f"inhibited:{source_fp}"
-        return None
+        return FLAPPING_REASON if flapping else None

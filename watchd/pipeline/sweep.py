@@ -16,6 +16,7 @@ from watchd.incidents.ledger import Ledger
 from watchd.incidents.lifecycle import SYSTEM, settle
 from watchd.incidents.model import ACTIVE_STATES
 from watchd.incidents.settings import IncidentSettings
+from watchd.model import is_flapping
 from watchd.pipeline.correlate import Correlator
 from watchd.pipeline.mute import MuteView
 from watchd.store.incident_tables import incident_alerts as ia
@@ -31,7 +32,14 @@ async def sweep(
     ledger = Ledger(conn, now, settings)
     view = await MuteView.load(conn, now, settings)
     rows = await conn.execute(
-        select(ia.c.incident_id, ia.c.fingerprint, ia.c.muted, al.c.labels)
+        select(
+            ia.c.incident_id,
+            ia.c.fingerprint,
+            ia.c.muted,
+            al.c.labels,
+            al.c.annotations,
+            al.c.source,
+        )
         .select_from(
             ia.join(inc, inc.c.id == ia.c.incident_id).join(
                 al, al.c.fingerprint == ia.c.fingerprint
@@ -47,8 +55,8 @@ async def sweep(
         .order_by(ia.c.incident_id)
     )
     touched: dict[int, list[tuple[str, str | None, str | None]]] = {}
-    for incident_id, fp, muted, labels in rows.all():
-        reason = view.reason(dict(labels))
+    for incident_id, fp, muted, labels, notes, source in rows.all():
+        reason = view.reason(dict(labels), flapping=is_flapping(notes, source))
         if reason != muted:
             touched.setdefault(incident_id, []).append((fp, muted, reason))
     for incident_id, flips in touched.items():

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from watchd.flap import HISTORY
-from watchd.model import Alert, AlertStatus
+from watchd.model import FLAPPING, Alert, AlertStatus
 from watchd.rules.model import SEVERITY_NAMES, Rule
 from watchd.rules.state import SeriesState
 from watchd.rules.templates import render_annotations
@@ -25,10 +24,12 @@ def rule_alert(
     now: float,
     *,
     started: float,
+    flapping: bool = False,
 ) -> Alert:
     """The rule's alert for this series at `level` (warning or critical), firing or resolved.
 
     `started` is when the engine started: an `absent` rule counts silence from then at most.
+    `flapping` adds the annotation flapping="true": the series flaps, the change is not paged.
     """
     labels = alert_labels(rule, state, SEVERITY_NAMES[level])
     starts = state.emitted_since if state.emitted_since is not None else now
@@ -53,28 +54,13 @@ def rule_alert(
         context["predicted_in"] = max(0.0, predicted - now)
         context["predicted_time"] = datetime.fromtimestamp(predicted, UTC).isoformat()
     annotations = render_annotations(rule.annotations, rule.annotation_sources, context)
+    if flapping:
+        annotations = {**annotations, FLAPPING: "true"}
     return Alert(
         labels=labels,
         status=status,
         starts_at=starts,
         annotations=annotations,
-        ends_at=now if status is AlertStatus.RESOLVED else None,
-        source="rules",
-    )
-
-
-def flapping_alert(rule: Rule, state: SeriesState, status: AlertStatus, now: float) -> Alert:
-    """The one FLAPPING alert of a series: sent when flapping starts, resolved when it stops."""
-    labels = {**alert_labels(rule, state, "warning"), "flapping": "true"}
-    summary = (
-        f'Rule "{rule.name}" is flapping for {state.labels.get("item", "")}: '
-        f"{state.flap.percent:.1f}% state change over the last {HISTORY} evaluations."
-    )
-    return Alert(
-        labels=labels,
-        status=status,
-        starts_at=now,
-        annotations={"summary": summary},
         ends_at=now if status is AlertStatus.RESOLVED else None,
         source="rules",
     )

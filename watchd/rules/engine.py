@@ -5,7 +5,7 @@
                                                       │
     evaluate() (clock) ──► for / absent / forecast ───┤
                                                       ▼
-                        for / attempts / recover_after ──► flap hold ──► Alert changes
+                        for / attempts / recover_after ──► Alert changes (flapping marker)
 
 Semantics (rules/README.md has the user's view):
 - A series is a metric with its full label set. Each (rule, series) has its own state.
@@ -16,9 +16,11 @@ Semantics (rules/README.md has the user's view):
   `attempts` consecutive samples. The alert's `starts_at` is when its level began to hold.
 - Severity is a label, so warning and critical are two alerts: going up resolves the warning
   alert and fires the critical one; going down does the reverse (after `recover_after`).
-- Flapping (Nagios, DESIGN.md §4) is computed on the level after every sample. When it starts
-  a separate alert with the label flapping="true" fires and changes of the rule's alert are
-  held; when it stops that alert resolves and the true current state is sent.
+- Flapping (Nagios, DESIGN.md §4) is computed on the level after every sample. Changes are
+  always sent as they happen (a flapping rule never holds a stale state); while the series flaps
+  its alerts carry the annotation flapping="true", so the incident layer records them without
+  paging. When it stops, every alert sent with the marker is sent again without it, in its
+  current status, and the incident layer notifies the true state if it differs.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from watchd.clock import Clock
 from watchd.flap import HISTORY, FlapPolicy, record
 from watchd.matchers import Matcher
 from watchd.model import Alert, AlertStatus, Sample, counter_increase
-from watchd.rules.alerts import flapping_alert, rule_alert
+from watchd.rules.alerts import rule_alert
 from watchd.rules.conditions.aggregates import evict, window_value
 from watchd.rules.model import Join, Rule, RuleSet
 from watchd.rules.state import SeriesState
@@ -455,10 +457,11 @@ class RuleEngine:
         else:
             state.flap_last, state.flap_run = level, 1
         state.flap, change = record(state.flap, level, runtime.flap)
-        if change is True:
-            alerts.append(flapping_alert(runtime.rule, state, AlertStatus.FIRING, now))
+        if change is True and state.emitted:
+            # The alert firing now carries the marker from here on, so its changes are held.
+            alerts.append(self._rule_alert(runtime, state, state.emitted, AlertStatus.FIRING, now))
         elif change is False:
-            alerts.append(flapping_alert(runtime.rule, state, AlertStatus.RESOLVED, now))
+            alerts.extend(self._unmark(runtime, state, now))
 
     def _held(self, rule: Rule, state: SeriesState, level: int, now: float) -> bool:
         if rule.attempts:
@@ -489,8 +492,7 @@ class RuleEngine:
         if target != state.firing:
             state.firing = target
             state.firing_since = state.since[target] if target else None
-        if not state.flap.flapping:
-            self._send(runtime, state, now, alerts)
+        self._send(runtime, state, now, alerts)
 
     def _send(self, runtime: _Runtime, state: SeriesState, now: float, alerts: list[Alert]) -> None:
         """Send what changed since the last alert sent for this series."""
@@ -504,33 +506,57 @@ class RuleEngine:
         if state.firing:
             alerts.append(self._rule_alert(runtime, state, state.firing, AlertStatus.FIRING, now))
 
+    def _unmark(self, runtime: _Runtime, state: SeriesState, now: float) -> list[Alert]:
+        """Flapping stopped: each alert sent with the marker again without it, as it is now."""
+        marked, state.flap_marked = sorted(state.flap_marked), set()
+        return [
+            self._rule_alert(
+                runtime,
+                state,
+                level,
+                AlertStatus.FIRING if level == state.emitted else AlertStatus.RESOLVED,
+                now,
+                flapping=False,
+            )
+            for level in marked
+        ]
+
     def _retire(self, runtime: _Runtime, state: SeriesState, now: float) -> list[Alert]:
-        """Resolve whatever this series has sent (its rule or series goes away)."""
-        out = []
-        if state.emitted:
-            out.append(self._rule_alert(runtime, state, state.emitted, AlertStatus.RESOLVED, now))
-        if state.flap.flapping:
-            out.append(flapping_alert(runtime.rule, state, AlertStatus.RESOLVED, now))
-        return out
+        """Resolve whatever this series has sent (its rule or series goes away), unmarked."""
+        levels, state.flap_marked = sorted({state.emitted, *state.flap_marked} - {0}), set()
+        return [
+            self._rule_alert(runtime, state, level, AlertStatus.RESOLVED, now, flapping=False)
+            for level in levels
+        ]
 
     def _rule_alert(
-        self, runtime: _Runtime, state: SeriesState, level: int, status: AlertStatus, now: float
+        self,
+        runtime: _Runtime,
+        state: SeriesState,
+        level: int,
+        status: AlertStatus,
+        now: float,
+        *,
+        flapping: bool | None = None,
     ) -> Alert:
-        return rule_alert(runtime.rule, state, level, status, now, started=self._started)
+        """The alert of `level`, with the flapping marker while the series flaps (noted, so
+        that flapping stopping sends it again without)."""
+        marked = state.flap.flapping if flapping is None else flapping
+        if marked:
+            state.flap_marked.add(level)
+        return rule_alert(
+            runtime.rule, state, level, status, now, started=self._started, flapping=marked
+        )
 
     def active_alerts(self) -> list[Alert]:
-        """Every alert currently firing as sent (rule alerts and flapping alerts)."""
+        """Every alert currently firing as sent (with the flapping marker while it flaps)."""
         now = self._clock.now()
-        out = []
-        for runtime in self._runtimes:
-            for state in runtime.states.values():
-                if state.emitted:
-                    out.append(
-                        self._rule_alert(runtime, state, state.emitted, AlertStatus.FIRING, now)
-                    )
-                if state.flap.flapping:
-                    out.append(flapping_alert(runtime.rule, state, AlertStatus.FIRING, now))
-        return out
+        return [
+            self._rule_alert(runtime, state, state.emitted, AlertStatus.FIRING, now)
+            for runtime in self._runtimes
+            for state in runtime.states.values()
+            if state.emitted
+        ]
 
     # -- persistence ------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ class SeriesState:
         "fit",
         "flap",
         "flap_last",
+        "flap_marked",
         "flap_run",
         "labels",
         "last_time",
@@ -55,6 +56,8 @@ class SeriesState:
         self.emitted_since: float | None = None
         self.flap = FlapState()
         self.flap_last = -1
+        # Levels whose alert was sent with the flapping marker: sent again without when it stops.
+        self.flap_marked: set[int] = set()
         self.flap_run = 0
         self.placeholder = False
         self.window: deque[Point] | None = deque() if windowed else None
@@ -86,6 +89,7 @@ class SeriesState:
                 "history": list(self.flap.history),
                 "flapping": self.flap.flapping,
                 "percent": self.flap.percent,
+                "marked": sorted(self.flap_marked),
             },
             "placeholder": self.placeholder,
             "window": [list(point) for point in self.window] if self.window is not None else None,
@@ -117,6 +121,7 @@ class SeriesState:
             flapping=bool(flap.get("flapping", False)),
             percent=float(flap.get("percent", 0.0)),
         )
+        state.flap_marked = {int(x) for x in flap.get("marked", ())}
         state.placeholder = bool(data.get("placeholder", False))
         if window is not None and state.window is not None:
             state.window.extend((float(t), float(v), float(i)) for t, v, i in window)
