@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tests.pipeline.conftest import Harness, alert
+from watchd.incidents.ledger import Ledger
+from watchd.incidents.lifecycle import close
 from watchd.model import Alert, AlertStatus
 from watchd.store.incident_tables import outbox
 from watchd.store.tables import alerts as alerts_table
@@ -139,6 +141,22 @@ async def test_unreachable_child_joins_parent_incident_and_awaits_a_fresh_result
     assert members["web1"]["status"] == "recheck"
     assert harness.rechecked == [{("web1", "http")}]
     assert await harness.notifications() == [(parent["id"], "opened"), (parent["id"], "resolved")]
+
+
+async def test_a_symptom_awaiting_a_fresh_result_is_firing_in_notifications(
+    harness: Harness,
+) -> None:
+    """Receivers (Alertmanager webhook shape) see such a symptom as "firing", never "recheck"."""
+    await harness.send(alert("router"), alert("web1", "check_http"))
+    await harness.send(alert("router", firing=False))
+    (parent,) = await harness.incidents()
+    async with harness.store.engine.begin() as conn:
+        await close(Ledger(conn, harness.clock.now(), harness.settings), parent["id"], "ops")
+    (row,) = await harness.rows(
+        select(outbox.c.payload).where(outbox.c.receiver == "pager", outbox.c.kind == "closed")
+    )
+    statuses = {a["labels"]["item"]: a["status"] for a in row["payload"]["alerts"]}
+    assert statuses == {"router": "resolved", "web1": "firing"}
 
 
 async def test_a_child_whose_fresh_result_still_fails_pages_once(harness: Harness) -> None:

@@ -27,7 +27,8 @@ def notification_payload(
     """The JSON document one receiver gets for one incident event."""
     entries = [
         {
-            "status": a["status"],
+            # A symptom awaiting a fresh result ("recheck") is still a firing alert.
+            "status": "resolved" if a["status"] == "resolved" else "firing",
             "labels": dict(a["labels"]),
             "annotations": dict(a["annotations"]),
             "startsAt": rfc3339(a["starts_at"]),
