@@ -20,7 +20,7 @@ from watchd.incidents.settings import IncidentSettings
 from watchd.inventory import Inventory
 from watchd.model import Collector
 from watchd.notify.checks import notify_problems
-from watchd.notify.router import Router
+from watchd.notify.router import Router, unset_label_warnings
 from watchd.report.catalog import Catalog
 from watchd.rules import (
     RuleError,
@@ -33,6 +33,26 @@ from watchd.rules import (
 from watchd.secrets import SecretError
 
 MIN_TOKEN_LENGTH = 16
+
+# Labels watchd's own alerts carry: check alerts (alertname, item, check, severity), the check_*
+# series rules watch (kind), traps (source, trap_oid, trap, enterprise), notification
+# self-alerts (receiver), error-budget burn alerts (service, window).
+BUILT_IN_LABELS = frozenset(
+    {
+        "alertname",
+        "item",
+        "check",
+        "severity",
+        "kind",
+        "source",
+        "trap_oid",
+        "trap",
+        "enterprise",
+        "receiver",
+        "service",
+        "window",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +95,27 @@ def load_setup(path: Path) -> Setup:
     except RuleError as exc:  # check_rules found none; keep the daemon's promise all the same
         raise ConfigError(path, [_rule_problem(p) for p in exc.problems if p.is_error]) from exc
     warnings = [str(p) for p in rule_problems if not p.is_error] + notify_warnings
+    warnings += [str(w) for w in unset_label_warnings(config.route, alert_labels(config, rules))]
     return Setup(path, config, collectors, tokens, token_names, rules, warnings)
+
+
+def alert_labels(config: Config, rules: RuleSet) -> set[str]:
+    """The label names the configured sources can put on an alert (posted alerts aside): item
+    and check labels, rule labels and the labels rules match on, trap rule labels and keys,
+    and watchd's own."""
+    names = set(BUILT_IN_LABELS)
+    for item in config.items:
+        names.update(item.labels)
+        for check in item.checks:
+            names.update(check.labels)
+    for rule in rules.rules:
+        names.update(rule.labels)
+        names.update(m.label for m in rule.matchers)
+    if config.snmp_traps.enabled:
+        for trap in config.snmp_traps.effective_rules():
+            names.update(trap.labels)
+            names.update(trap.key)
+    return names
 
 
 def notify_router(config: Config) -> Router:

@@ -188,7 +188,7 @@ def outbox_row(
         claimed_until=claimed_until,
         idempotency_key=f"{incident}:{id}",
         incident_key=f"incident-{incident}",
-        labels=labels,
+        label_sets=(labels,),
     )
 
 

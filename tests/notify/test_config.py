@@ -61,6 +61,24 @@ def test_unreachable_routes_are_warned(tmp_path: Path) -> None:
     assert any("route.routes[1]: this route is never reached" in w for w in setup.warnings)
 
 
+def test_route_matchers_on_labels_nothing_sets_are_warned(tmp_path: Path) -> None:
+    """A route on team="db" when no item, check, rule or trap sets `team` draws a warning (not an error) with its key path; once an item carries the label, or for a matcher that matches its absence, there is none."""
+    routes = (
+        "[route]\n[[route.routes]]\nmatchers = ['team=\"db\"', 'severity=\"critical\"']\n"
+        "[[route.routes]]\nmatchers = ['env!=\"lab\"']\n"
+    )
+    setup = load_setup(write(tmp_path, routes))
+    unset = [w for w in setup.warnings if "sets label" in w]
+    assert unset == [
+        'route.routes[0].matchers: no configured check, rule or trap sets label "team"; only '
+        'alerts posted from outside can match team="db" (give the items or checks it is about '
+        "the label)"
+    ]
+    item = '[[items]]\nname = "db1"\nlabels = { team = "db" }\n'
+    setup = load_setup(write(tmp_path, item + routes))
+    assert not [w for w in setup.warnings if "sets label" in w]
+
+
 def router(raw: dict[str, Any]) -> Router:
     return Router.from_config(RouteConfig.model_validate(raw), ["a", "b", "c"])
 
@@ -78,15 +96,16 @@ def test_routes_follow_alertmanager_matching() -> None:
             ],
         }
     )
-    assert tree.receivers({"severity": "critical", "item": "db1"}) == ["b", "c"]
-    assert tree.receivers({"severity": "warning", "item": "web1"}) == ["a"]
-    assert tree.route_for({"severity": "critical", "item": "db1"}, "b").group_wait == 10.0
-    assert tree.route_for({"severity": "critical", "item": "db1"}, "c").group_wait == 1.0
+    db1 = ({"severity": "critical", "item": "db1"},)
+    assert tree.receivers(db1) == ["b", "c"]
+    assert tree.receivers(({"severity": "warning", "item": "web1"},)) == ["a"]
+    assert tree.route_for(db1, "b")[0].group_wait == 10.0
+    assert tree.route_for(db1, "c")[0].group_wait == 1.0
 
 
 def test_a_config_without_routes_notifies_every_receiver() -> None:
     """Without [route] every configured receiver hears of every incident, as before routes existed."""
-    assert router({}).receivers({"severity": "info"}) == ["a", "b", "c"]
+    assert router({}).receivers(({"severity": "info"},)) == ["a", "b", "c"]
 
 
 def test_time_intervals_in_their_time_zone() -> None:

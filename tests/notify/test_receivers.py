@@ -176,6 +176,55 @@ async def test_routes_pick_receivers_by_matchers_with_continue(
     assert sorted(d["incident"]["item"] for d in other.received) == ["db1", "web1"]
 
 
+async def test_routes_match_alert_labels_that_are_not_group_labels(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """A route on team="db" gets the incidents whose alerts carry team="db" (opened and resolved, with its own group_wait) though incidents group by item only, and continue lets the critical route match as well."""
+    db = await hook_server(ok())
+    oncall = await hook_server(ok())
+    other = await hook_server(ok())
+    notify: Notify = await make_notify(
+        {
+            "incidents": {"group_by": ["item"]},
+            "receivers": [
+                {"name": "db", "kind": "webhook", "url": db.url},
+                {"name": "oncall", "kind": "webhook", "url": oncall.url},
+                {"name": "other", "kind": "webhook", "url": other.url},
+            ],
+            "route": {
+                "receivers": ["other"],
+                "routes": [
+                    {
+                        "matchers": ['team="db"'],
+                        "receivers": ["db"],
+                        "continue": True,
+                        "group_wait": "1m",
+                    },
+                    {"matchers": ['severity="critical"'], "receivers": ["oncall"]},
+                ],
+            },
+        }
+    )
+    # db1's incident holds a db-team alert and one without a team: any alert routes it.
+    await notify.send(alert("db1", "disk", team="db"), alert("db1"), alert("web1", team="web"))
+    await notify.pump(2)
+    assert db.received == []  # the db route's group_wait holds it
+    await notify.clock.advance(61)
+    await notify.pump(2)
+    await notify.send(alert("db1", "disk", firing=False, team="db"), alert("db1", firing=False))
+    await notify.pump(2)
+    assert [(d["incident"]["item"], d["event"]["kind"]) for d in db.received] == [
+        ("db1", "opened"),
+        ("db1", "resolved"),
+    ]
+    assert sorted((d["incident"]["item"], d["event"]["kind"]) for d in oncall.received) == [
+        ("db1", "opened"),
+        ("db1", "resolved"),
+        ("web1", "opened"),
+    ]
+    assert other.received == []
+
+
 async def test_chat_message_is_readable_and_shaped_per_flavor(
     make_notify: Any, hook_server: Any, tmp_path: Path
 ) -> None:

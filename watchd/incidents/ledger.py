@@ -7,7 +7,7 @@ is notified, its outbox rows, all on the caller's connection (so in the caller's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -24,6 +24,26 @@ from watchd.store.incident_tables import incident_events as ev
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.incident_tables import outbox as ob
 from watchd.store.tables import alerts as al
+
+
+def member_labels(alerts: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """The labels an incident routes on, from its alert rows: those of its own (member) alerts,
+    firing or resolved. Symptoms (alerts of unreachable children) are another item's outage:
+    they do not route the parent's incident."""
+    return [dict(a["labels"]) for a in alerts if a["role"] == "member"]
+
+
+async def routing_alert_labels(
+    conn: AsyncConnection, incident_ids: Collection[int]
+) -> dict[int, list[dict[str, str]]]:
+    """member_labels of several incidents in one query (the dispatcher's scan, the repeats)."""
+    if not incident_ids:
+        return {}
+    rows = await conn.execute(_MEMBER_LABELS, {"ids": sorted(incident_ids)})
+    found: dict[int, list[dict[str, str]]] = {}
+    for incident_id, labels in rows:
+        found.setdefault(incident_id, []).append(dict(labels))
+    return found
 
 
 class IncidentNotFound(LookupError):
@@ -142,7 +162,12 @@ class Ledger:
         `receivers` overrides the route tree (escalation steps name their own receivers).
         `changes` are written to the incident row in the same statement as the event's seq.
         """
-        names = list(receivers) if receivers is not None else self.settings.receivers_for(incident)
+        alerts = await self.alert_rows(incident.id)
+        names = (
+            list(receivers)
+            if receivers is not None
+            else self.settings.receivers_for(incident, member_labels(alerts))
+        )
         incident, event = await self._append(
             incident,
             "notification",
@@ -154,6 +179,7 @@ class Ledger:
             incident,
             Event(incident.id, event.seq, self.now, kind, "watchd", dict(detail or {})),
             names,
+            alerts,
         )
         return incident
 
@@ -184,10 +210,15 @@ class Ledger:
             },
         )
 
-    async def _outbox(self, incident: Incident, event: Event, names: Sequence[str]) -> None:
+    async def _outbox(
+        self,
+        incident: Incident,
+        event: Event,
+        names: Sequence[str],
+        alerts: Sequence[dict[str, Any]],
+    ) -> None:
         if not names:
             return
-        alerts = await self.alert_rows(incident.id)
         rows = [
             {
                 "incident_id": incident.id,
@@ -301,6 +332,12 @@ _MEMBER_GROUPS = (
     select(ia.c.role, ia.c.status, ia.c.severity, ia.c.muted, func.count())
     .where(ia.c.incident_id == bindparam("incident_id"))
     .group_by(ia.c.role, ia.c.status, ia.c.severity, ia.c.muted)
+)
+_MEMBER_LABELS = (
+    select(ia.c.incident_id, al.c.labels)
+    .select_from(ia.join(al, al.c.fingerprint == ia.c.fingerprint))
+    .where(ia.c.incident_id.in_(bindparam("ids", expanding=True)), ia.c.role == "member")
+    .order_by(ia.c.incident_id, ia.c.joined_at, ia.c.fingerprint)
 )
 _ALERT_ROWS = (
     select(

@@ -4,7 +4,7 @@ on reload."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from watchd.incidents.config import IncidentsConfig, InhibitRule
@@ -12,10 +12,11 @@ from watchd.incidents.model import Incident
 from watchd.inventory import Inventory
 from watchd.maintenance import MaintenanceWindow
 
-# The receivers that hear of an incident's event. The notification route tree decides (without
-# a [route] table every configured receiver gets every notification); the composition root
-# passes it in, so the incident core never imports notify.
-ReceiverSelector = Callable[[Incident], list[str]]
+# The receivers that hear of an incident's event, given the incident and the labels of its member
+# alerts. The notification route tree decides (without a [route] table every configured receiver
+# gets every notification); the composition root passes it in, so the incident core never
+# imports notify.
+ReceiverSelector = Callable[[Incident, Sequence[Mapping[str, str]]], list[str]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from watchd.incidents.ledger import routing_alert_labels
+from watchd.notify.router import LabelSets, routing_labels
 from watchd.store.engine import reading, writing
 from watchd.store.incident_tables import OutboxState
 from watchd.store.incident_tables import incidents as inc
@@ -28,7 +30,7 @@ OPEN_STATES = (OutboxState.PENDING, OutboxState.DELIVERING)
 @dataclass(frozen=True, slots=True)
 class Row:
     """An outbox row not yet final, with what routing needs from its incident (its key and
-    routing labels). The scan leaves `payload` None; the claim fills it in."""
+    the label sets it routes on). The scan leaves `payload` None; the claim fills it in."""
 
     id: int
     incident_id: int
@@ -42,7 +44,7 @@ class Row:
     claimed_until: float | None
     idempotency_key: str
     incident_key: str
-    labels: dict[str, str]
+    label_sets: LabelSets
     payload: dict[str, Any] | None = None
 
     def leased(self, now: float) -> bool:
@@ -85,12 +87,11 @@ async def open_rows(engine: AsyncEngine) -> list[Row]:
     )
     async with reading(engine, "read the outbox", full_reason=True) as conn:
         rows = (await conn.execute(query)).all()
+        alert_labels = await routing_alert_labels(conn, {r.incident_id for r in rows})
     out = []
     for r in rows:
-        labels = {str(k): str(v) for k, v in dict(r.group_labels or {}).items()}
-        labels["severity"] = r.severity
-        if r.item:
-            labels["item"] = r.item
+        own = {"group_labels": r.group_labels, "severity": r.severity, "item": r.item}
+        labels = routing_labels(own, alert_labels.get(r.incident_id, ()))
         out.append(
             Row(
                 r.id,

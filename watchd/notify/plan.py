@@ -91,7 +91,7 @@ def scan(
         if head.next_attempt_at > now:
             waits.append(head.next_attempt_at)
             continue
-        route = router.route_for(head.labels, name)
+        route, labels = router.route_for(head.label_sets, name)
         if route.muted(now):
             waits.append(route.unmuted_at(now))
             continue
@@ -100,7 +100,7 @@ def scan(
             if row.next_attempt_at > now or busy(row):
                 break
             due.append(row)
-        key = route.group_key(head.labels, head.incident_key)
+        key = route.group_key(labels, head.incident_key)
         ready.setdefault((name, key), []).append((route, tuple(due)))
     return Scan(frozenset(chains), tuple(expired), ready, min(waits, default=None))
 

@@ -8,7 +8,12 @@ from collections.abc import Collection, Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from watchd.incidents.ledger import IncidentNotFound, Ledger, incident_from_row
+from watchd.incidents.ledger import (
+    IncidentNotFound,
+    Ledger,
+    incident_from_row,
+    routing_alert_labels,
+)
 from watchd.incidents.model import Incident, State
 from watchd.incidents.settings import IncidentSettings
 from watchd.notify import outbox
@@ -22,17 +27,19 @@ Pair = tuple[int, str]  # (incident id, receiver name)
 
 def wanted_groups(
     incidents: Sequence[Incident],
+    alert_labels: Mapping[int, Sequence[Mapping[str, str]]],
     router: Router,
     receivers: Collection[str],
     busy: Collection[Pair],
 ) -> dict[tuple[str, str], list[tuple[int, Route]]]:
-    """The groups (receiver, group key) the incidents would repeat to, with their members:
-    routes with a repeat_interval, receivers configured, and no notification to the same
-    receiver still in the outbox (`busy`)."""
+    """The groups (receiver, group key) the incidents (whose member alerts carry
+    `alert_labels`) would repeat to, with their members: routes with a repeat_interval,
+    receivers configured, and no notification to the same receiver still in the outbox
+    (`busy`)."""
     wanted: dict[tuple[str, str], list[tuple[int, Route]]] = {}
     for incident in incidents:
-        labels = routing_labels(incident.as_json())
-        for route in router.match(labels):
+        label_sets = routing_labels(incident.as_json(), alert_labels.get(incident.id, ()))
+        for route, labels in router.routes(label_sets):
             if route.repeat_interval <= 0:
                 continue
             for name in route.receivers:
@@ -75,7 +82,8 @@ async def repeat(
     )
     async with reading(engine, "read incidents to repeat", full_reason=True) as conn:
         incidents = [incident_from_row(r) for r in await conn.execute(query)]
-    wanted = wanted_groups(incidents, router, receivers, busy)
+        alert_labels = await routing_alert_labels(conn, {i.id for i in incidents})
+    wanted = wanted_groups(incidents, alert_labels, router, receivers, busy)
     due = due_repeats(wanted, await outbox.load_groups(engine, wanted), now)
     written: set[Pair] = set()
     for incident_id, names in due.items():

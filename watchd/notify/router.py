@@ -5,12 +5,16 @@ which grouping timers.
           │                    └─ child ...        deepest matching children win, else the node
           └─ route (continue=true) ...             itself; `continue` lets later siblings match too
 
-Routes match the incident's routing labels: its group labels plus `severity` and `item`.
+Routes match the labels of the incident's alerts, as Alertmanager routes each alert: a route
+hears of an incident when any of its member alerts (firing or resolved: the receivers told of
+the opening hear of the resolution) reaches it. Each alert's labels are taken with the
+incident's group labels, its current `severity` and its `item` on top; an incident without
+member alerts routes on those alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +25,8 @@ from watchd.notify import intervals
 from watchd.notify.config import RouteConfig, TimeInterval
 
 DEFAULT_REPEAT = 4 * 3600.0
+
+LabelSets = tuple[dict[str, str], ...]  # what an incident routes on: one label set per alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,33 +93,53 @@ class Router:
         """The routes `labels` end at, in tree order (the root when no child matches)."""
         return _match(self.root, labels) or [self.root]
 
-    def receivers(self, labels: Mapping[str, str]) -> list[str]:
-        """Receiver names for `labels`, each once, in route order."""
+    def routes(self, label_sets: LabelSets) -> list[tuple[Route, dict[str, str]]]:
+        """Each route any of `label_sets` ends at, once, with the first label set that
+        reached it (its group_by values come from those labels)."""
+        found: dict[str, tuple[Route, dict[str, str]]] = {}
+        for labels in label_sets:
+            for route in self.match(labels):
+                found.setdefault(route.path, (route, labels))
+        return list(found.values())
+
+    def receivers(self, label_sets: LabelSets) -> list[str]:
+        """Receiver names for an incident routed on `label_sets`, each once, in route order."""
         names: dict[str, None] = {}
-        for route in self.match(labels):
+        for route, _ in self.routes(label_sets):
             names.update(dict.fromkeys(route.receivers))
         return list(names)
 
-    def incident_receivers(self, incident: Incident) -> list[str]:
-        """Receiver names for an event on `incident`: the selector the incident core is given."""
-        return self.receivers(routing_labels(incident.as_json()))
+    def incident_receivers(
+        self, incident: Incident, alert_labels: Iterable[Mapping[str, str]]
+    ) -> list[str]:
+        """Receiver names for an event on `incident` whose member alerts carry `alert_labels`:
+        the selector the incident core is given."""
+        return self.receivers(routing_labels(incident.as_json(), alert_labels))
 
-    def route_for(self, labels: Mapping[str, str], receiver: str) -> Route:
-        """The first matching route that notifies `receiver` (the root when none does: the
-        row was written under an older config or named by an escalation step)."""
-        for route in self.match(labels):
+    def route_for(self, label_sets: LabelSets, receiver: str) -> tuple[Route, dict[str, str]]:
+        """The first route reached that notifies `receiver`, with the labels that reached it
+        (the root when none does: the row was written under an older config or named by an
+        escalation step)."""
+        for route, labels in self.routes(label_sets):
             if receiver in route.receivers:
-                return route
-        return self.root
+                return route, labels
+        return self.root, label_sets[0] if label_sets else {}
 
 
-def routing_labels(incident: Mapping[str, Any]) -> dict[str, str]:
-    """What routes match: the incident's group labels plus its severity and item."""
-    labels = {str(k): str(v) for k, v in dict(incident.get("group_labels") or {}).items()}
-    labels["severity"] = str(incident.get("severity", ""))
+def routing_labels(
+    incident: Mapping[str, Any], alert_labels: Iterable[Mapping[str, str]] = ()
+) -> LabelSets:
+    """What routes match: each distinct label set of the member alerts with the incident's
+    group labels, severity and item on top (one set of those alone without alerts)."""
+    own = {str(k): str(v) for k, v in dict(incident.get("group_labels") or {}).items()}
+    own["severity"] = str(incident.get("severity", ""))
     if incident.get("item"):
-        labels["item"] = str(incident["item"])
-    return labels
+        own["item"] = str(incident["item"])
+    sets: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    for labels in alert_labels:
+        merged = {**{str(k): str(v) for k, v in labels.items()}, **own}
+        sets.setdefault(tuple(sorted(merged.items())), merged)
+    return tuple(sets.values()) or (own,)
 
 
 def _compile(
@@ -197,6 +223,25 @@ def route_problems(
                 )
             break
     return errors, warnings
+
+
+def unset_label_warnings(route: RouteConfig, known: Collection[str]) -> list[ConfigProblem]:
+    """Warnings for route matchers that need a label (they do not match its absence) which no
+    configured source sets, `known` naming those a source does set."""
+    warnings: list[ConfigProblem] = []
+    for where, node in _walk(route, "route"):
+        for matcher in parse_matchers(node.matchers):
+            if matcher.label in known or matcher.matches({}):
+                continue
+            warnings.append(
+                ConfigProblem(
+                    f"{where}.matchers",
+                    f'no configured check, rule or trap sets label "{matcher.label}"; only '
+                    f"alerts posted from outside can match {matcher} (give the items or checks "
+                    "it is about the label)",
+                )
+            )
+    return warnings
 
 
 def _walk(node: RouteConfig, where: str) -> Iterator[tuple[str, RouteConfig]]:
