@@ -1,6 +1,7 @@
 """`watchd notify test RECEIVER`: send a test notification through a configured receiver, now,
 and print what happened (status, latency, answer). Nothing is written to the store: a ticket
-receiver really opens a ticket for the test incident (id 0) in the ticketing system."""
+receiver really opens a ticket for the test incident (id 0) in the ticketing system, and then
+closes it again with the test incident's resolution (and closing)."""
 
 from __future__ import annotations
 
@@ -32,27 +33,36 @@ def add_commands(sub: Any, command: Command) -> None:
     cmd.set_defaults(func=_test)
 
 
-def test_notification(receiver: str, now: float, links: dict[str, str]) -> Notification:
-    """A firing notification for a made-up incident 0, shaped like real ones."""
+# The test incident's events: opened, then (ticket receivers) resolved and closed.
+_TEST_STATES = {"opened": State.OPEN, "resolved": State.RESOLVED, "closed": State.CLOSED}
+
+
+def test_notification(
+    receiver: str, now: float, links: dict[str, str], kind: str = "opened"
+) -> Notification:
+    """A notification (firing, or `kind` "resolved" or "closed") for a made-up incident 0,
+    shaped like real ones."""
+    seq = list(_TEST_STATES).index(kind) + 1
+    firing = kind == "opened"
     incident = Incident(
         id=0,
         key="watchd-notify-test",
         group_labels={"alertname": "WatchdNotifyTest", "item": "watchd"},
         title="Test notification from watchd",
         item="watchd",
-        state=State.OPEN,
+        state=_TEST_STATES[kind],
         severity="info",
-        seq=1,
+        seq=seq,
         opened_at=now,
         acknowledged_at=None,
         acknowledged_by=None,
-        resolved_at=None,
-        resolved_by=None,
-        closed_at=None,
-        closed_by=None,
-        notified="firing",
+        resolved_at=None if firing else now,
+        resolved_by=None if firing else "watchd",
+        closed_at=now if kind == "closed" else None,
+        closed_by="watchd" if kind == "closed" else None,
+        notified="firing" if firing else "resolved",
         notified_at=now,
-        audible=True,
+        audible=firing,
         escalation_policy=None,
         escalation_step=0,
         sla_ack_breached=False,
@@ -61,17 +71,17 @@ def test_notification(receiver: str, now: float, links: dict[str, str]) -> Notif
         change_id=None,
         updated_at=now,
     )
-    event = Event(0, 1, now, "opened", "watchd", {"test": True})
+    event = Event(0, seq, now, kind, "watchd", {"test": True})
     alerts = [
         {
             "fingerprint": "0" * 16,
             "role": "member",
             "muted": None,
-            "status": "firing",
+            "status": "firing" if firing else "resolved",
             "labels": {"alertname": "WatchdNotifyTest", "item": "watchd", "severity": "info"},
             "annotations": {"summary": "If you read this, notifications to this receiver work."},
             "starts_at": now,
-            "ends_at": None,
+            "ends_at": None if firing else now,
             "generator_url": "",
             "source": "watchd",
         }
@@ -79,10 +89,10 @@ def test_notification(receiver: str, now: float, links: dict[str, str]) -> Notif
     return Notification(
         outbox_id=0,
         incident_id=0,
-        seq=1,
-        idempotency_key=f"test:{int(now)}",
+        seq=seq,
+        idempotency_key=f"test:{int(now)}" + (f":{seq}" if seq > 1 else ""),
         receiver=receiver,
-        kind="opened",
+        kind=kind,
         payload=notification_payload(incident, event, alerts, receiver),
         attempt=1,
         context=links,
@@ -131,17 +141,54 @@ async def _send(config: Any, receiver_config: Any, base: Path) -> int:
         links = maker.links(
             0, clock.now(), Recipient(receiver_config.name, receiver_config.address())
         )
+    if getattr(receiver_config, "lookup", None) is not None:
+        # Every test is incident 0: a lookup would find an earlier test's (closed) ticket.
+        receiver_config = receiver_config.model_copy(update={"lookup": None})
     receiver = build_receiver(receiver_config, clock=clock, base=base, engine=None)
     note = test_notification(receiver_config.name, clock.now(), links)
     started = time.monotonic()
+    cleaned = True
     try:
-        async with asyncio.timeout(receiver_config.timeout + 5.0):
-            outcome = await receiver.deliver([note])
-    except TimeoutError:
-        outcome = Outcome(False, error="no answer in time (timeout)")
+        outcome = await _deliver(receiver, note, receiver_config.timeout)
+        print(
+            f"{receiver_config.name} ({receiver_config.kind}): {describe(outcome, time.monotonic() - started)}"
+        )
+        ticket_id = outcome.detail.get("ticket_id") if outcome.ok else None
+        if ticket_id is not None:
+            cleaned = await _close_test_ticket(receiver, receiver_config, str(ticket_id), links)
     finally:
         await receiver.aclose()
-    print(
-        f"{receiver_config.name} ({receiver_config.kind}): {describe(outcome, time.monotonic() - started)}"
-    )
-    return 0 if outcome.ok else 1
+    return 0 if outcome.ok and cleaned else 1
+
+
+async def _deliver(receiver: Any, note: Notification, seconds: float) -> Outcome:
+    """Deliver `note`, giving up `seconds` (the receiver's timeout) and 5 more after."""
+    try:
+        async with asyncio.timeout(seconds + 5.0):
+            outcome: Outcome = await receiver.deliver([note])
+            return outcome
+    except TimeoutError:
+        return Outcome(False, error="no answer in time (timeout)")
+
+
+async def _close_test_ticket(
+    receiver: Any, receiver_config: Any, ticket_id: str, links: dict[str, str]
+) -> bool:
+    """Resolve and close the test incident, so the ticket it opened does not stay open; print
+    what became of the ticket and return whether it was closed."""
+    done: list[str] = []
+    for kind in ("resolved", "closed"):
+        note = test_notification(receiver_config.name, time.time(), links, kind)
+        started = time.monotonic()
+        outcome = await _deliver(receiver, note, receiver_config.timeout)
+        if not outcome.ok:
+            line = describe(outcome, time.monotonic() - started)
+            print(f"test ticket {ticket_id} left open: {kind}: {line}")
+            return False
+        done += str(outcome.detail.get("ticket_action", "")).split("+")
+    if "resolve" in done or "close" in done:
+        calls = ", ".join(a for a in done if a in ("resolve", "close"))
+        print(f"test ticket {ticket_id} closed again ({calls})")
+        return True
+    print(f"test ticket {ticket_id} left open: the receiver has no resolve or close call")
+    return False

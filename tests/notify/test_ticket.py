@@ -15,6 +15,7 @@ from aiohttp import web
 from tests.notify import ticket_servers
 from tests.notify.conftest import Notify, alert
 from tests.notify.ticket_servers import Tickets
+from watchd.cli_notify import _send
 from watchd.config import parse_config
 from watchd.notify.jsonpath import PathError, extract
 from watchd.pipeline.actions import IncidentService
@@ -26,7 +27,18 @@ HOSTS = {
     "zammad": "https://zammad.example.com",
     "glpi": "https://glpi.example.com",
 }
-EXPECTED_FINAL = {"jira": "transition 31", "servicenow": "6", "zammad": "closed", "glpi": "5"}
+EXPECTED_FINAL = {"jira": "transition 31", "servicenow": "7", "zammad": "closed", "glpi": "6"}
+SN1, SN2 = f"{1:032x}", f"{2:032x}"  # the fake ServiceNow's first two sys_ids
+# Every state change a ticket takes through open, ack, resolve, reopen and resolve again: the
+# resolution closes the ticket (ServiceNow and GLPI resolve, then close), a reopened incident
+# reopens it where the product can (Jira, Zammad) and gets a new one where a closed ticket is
+# final (ServiceNow, GLPI).
+EXPECTED_HISTORY = {
+    "jira": [("OPS-1", "transition 31"), ("OPS-1", "transition 11"), ("OPS-1", "transition 31")],
+    "servicenow": [(SN1, "2"), (SN1, "6"), (SN1, "7"), (SN2, "6"), (SN2, "7")],
+    "zammad": [("1", "closed"), ("1", "open"), ("1", "closed")],
+    "glpi": [("1", "5"), ("1", "6"), ("2", "5"), ("2", "6")],
+}
 
 
 @pytest.fixture
@@ -62,11 +74,15 @@ def example(name: str, base_url: str, tmp_path: Path) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-async def lifecycle(notify: Notify) -> None:
-    """Open an incident, acknowledge it, add an alert, resolve it; deliver after each step."""
-    service = IncidentService(
+def incident_service(notify: Notify) -> IncidentService:
+    return IncidentService(
         notify.store.engine, clock=notify.clock, settings=lambda: notify.settings
     )
+
+
+async def lifecycle(notify: Notify) -> None:
+    """Open an incident, acknowledge it, add an alert, resolve it; deliver after each step."""
+    service = incident_service(notify)
     await notify.send(alert("db1"))
     await notify.pump(2)
     await service.acknowledge(1, "alice")
@@ -77,10 +93,10 @@ async def lifecycle(notify: Notify) -> None:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("name", ["jira", "servicenow", "zammad", "glpi"])
-async def test_example_config_opens_one_ticket_updates_and_resolves_it(
+async def test_example_config_opens_one_ticket_updates_closes_and_reopens_it(
     name: str, product: Any, make_notify: Any, tmp_path: Path
 ) -> None:
-    """The shipped example opens one ticket for an incident, records the acknowledgement and resolves it, with the ticket id stored."""
+    """The shipped example opens one ticket for an incident, records the acknowledgement, resolves and closes it, with the ticket id stored; when the incident reopens the ticket is reopened (Jira, Zammad) or, where closed tickets are final (ServiceNow, GLPI), a new one is opened and closed in turn."""
     db, url = await product(name)
     notify: Notify = await make_notify(example(name, url, tmp_path))
     await lifecycle(notify)
@@ -99,6 +115,16 @@ async def test_example_config_opens_one_ticket_updates_and_resolves_it(
         if k == "delivered" and d.get("ticket_id") == ticket_id
     ]
     assert len(kinds) >= 3
+    await notify.send(alert("db1"))  # fires again within reopen_window: reopened
+    await notify.pump(2)
+    await notify.send(alert("db1", firing=False))
+    await notify.pump(2)
+    assert db.history == EXPECTED_HISTORY[name]
+    assert db.creates == len({ticket for ticket, _ in EXPECTED_HISTORY[name]})
+    assert db.refused == []
+    assert {r["state"] for r in await notify.outbox(name)} == {"delivered"}
+    (stored,) = await notify.rows("SELECT ticket_id FROM tickets")
+    assert stored["ticket_id"] == EXPECTED_HISTORY[name][-1][0]
 
 
 @pytest.mark.integration
@@ -131,13 +157,13 @@ async def test_the_ticket_id_survives_a_new_dispatcher(
     await second.send(alert("db1", firing=False))
     await second.pump(2)
     assert db.creates == 1
-    assert next(iter(db.items.values()))["state"] == "6"
+    assert next(iter(db.items.values()))["state"] == "7"
 
 
 async def test_on_resolve_comment_keeps_the_ticket_open(
     product: Any, make_notify: Any, tmp_path: Path
 ) -> None:
-    """With on_resolve = "comment" a resolution is a comment and the ticket stays open."""
+    """With on_resolve = "comment" a resolution is a comment and the ticket stays open, a reopening another comment; the close call is made when someone closes the incident."""
     db, url = await product("servicenow")
     raw = example("servicenow", url, tmp_path)
     raw["receivers"][0]["on_resolve"] = "comment"
@@ -148,6 +174,14 @@ async def test_on_resolve_comment_keeps_the_ticket_open(
     ticket = next(iter(db.items.values()))
     assert ticket["state"] == "new"
     assert any("resolved" in c for c in ticket["comments"])
+    await notify.send(alert("db1"))
+    await notify.send(alert("db1", firing=False))
+    await notify.pump(3)
+    assert db.creates == 1 and db.history == []
+    assert any("reopened" in c for c in ticket["comments"])
+    await incident_service(notify).close(1, "alice")
+    await notify.pump(2)
+    assert db.history == [(SN1, "7")]
 
 
 def test_paths_extract_ids_in_each_products_shape() -> None:
@@ -185,3 +219,23 @@ async def test_a_ticket_template_that_raises_is_retried_until_a_reload_fixes_it(
     await notify.pump(3)
     assert db.creates == 1
     assert [r["state"] for r in await notify.outbox("jira")] == ["delivered"]
+
+
+async def test_notify_test_closes_the_ticket_it_opened(
+    product: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`watchd notify test` on a ticket receiver opens a test ticket, then resolves and closes it and says so; a receiver without a resolve or close call says the ticket is left open and exits 1."""
+    db, url = await product("servicenow")
+    config = parse_config(example("servicenow", url, tmp_path), tmp_path / "config.toml")
+    assert await _send(config, config.receivers[0], tmp_path) == 0
+    assert db.history == [(SN1, "6"), (SN1, "7")]
+    out = capsys.readouterr().out
+    assert out.startswith("servicenow (ticket): delivered (HTTP 201")
+    assert f"test ticket {SN1} closed again (resolve, close)" in out
+    raw = example("servicenow", url, tmp_path)
+    del raw["receivers"][0]["resolve"], raw["receivers"][0]["close"]
+    config = parse_config(raw, tmp_path / "config.toml")
+    assert await _send(config, config.receivers[0], tmp_path) == 1
+    assert f"test ticket {SN2} left open: the receiver has no resolve or close call" in (
+        capsys.readouterr().out
+    )

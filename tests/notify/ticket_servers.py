@@ -13,15 +13,21 @@ from aiohttp import web
 
 @dataclass
 class Tickets:
-    """What a fake ticketing system holds: tickets by id, and calls it refused."""
+    """What a fake ticketing system holds: tickets by id, every state change in order, and
+    calls it refused."""
 
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     creates: int = 0
     refused: list[str] = field(default_factory=list)
+    history: list[tuple[str, str]] = field(default_factory=list)  # (ticket id, new state)
 
     def create(self, ticket_id: str, text: str) -> None:
         self.creates += 1
         self.items[ticket_id] = {"text": text, "comments": [], "state": "new"}
+
+    def set_state(self, ticket_id: str, state: str) -> None:
+        self.items[ticket_id]["state"] = state
+        self.history.append((ticket_id, state))
 
     def find(self, needle: str) -> str | None:
         return next((k for k, v in self.items.items() if needle in v["text"]), None)
@@ -47,7 +53,7 @@ def jira(db: Tickets) -> web.Application:
 
     async def transition(request: web.Request) -> web.Response:
         doc = await request.json()
-        db.items[request.match_info["key"]]["state"] = f"transition {doc['transition']['id']}"
+        db.set_state(request.match_info["key"], f"transition {doc['transition']['id']}")
         return web.Response(status=204)
 
     app = web.Application()
@@ -74,11 +80,15 @@ def servicenow(db: Tickets) -> web.Application:
         ticket = db.items.get(request.match_info["id"])
         if ticket is None:
             return web.json_response({"error": {"message": "No Record found"}}, status=404)
+        if ticket["state"] == "7":  # closed records are read-only
+            db.refused.append(request.path)
+            message = "ACL Exception Update Failed due to security constraints"
+            return web.json_response({"error": {"message": message}}, status=403)
         doc = await request.json()
         if "work_notes" in doc:
             ticket["comments"].append(doc["work_notes"])
         if "state" in doc:
-            ticket["state"] = doc["state"]
+            db.set_state(request.match_info["id"], doc["state"])
         return web.json_response({"result": {"sys_id": request.match_info["id"]}})
 
     app = web.Application()
@@ -108,7 +118,7 @@ def zammad(db: Tickets) -> web.Application:
 
     async def put(request: web.Request) -> web.Response:
         doc = await request.json()
-        db.items[request.match_info["id"]]["state"] = doc["state"]
+        db.set_state(request.match_info["id"], doc["state"])
         return web.json_response({"id": int(request.match_info["id"])})
 
     app = web.Application(middlewares=[_require_header("Authorization", "Token token=secret")])
@@ -161,7 +171,7 @@ def glpi(db: Tickets) -> web.Application:
         if not authorized(request):
             return web.json_response(["ERROR_SESSION_TOKEN_INVALID", ""], status=401)
         doc = await request.json()
-        db.items[request.match_info["id"]]["state"] = str(doc["input"]["status"])
+        db.set_state(request.match_info["id"], str(doc["input"]["status"]))
         return web.json_response([{request.match_info["id"]: True, "message": ""}])
 
     app = web.Application(middlewares=[_require_header("App-Token", "app-secret")])

@@ -1,9 +1,15 @@
 """The ticket receiver: one ticket per incident in a ticketing system, through templated HTTP
-calls (method, URL, headers, Jinja2 body) for open, update, acknowledge, resolve and close.
+calls (method, URL, headers, Jinja2 body) for open, update, acknowledge, resolve, close and
+reopen.
 
     no ticket id stored ─► lookup (by correlation key, if configured) ─► open ─► store the id
-    ticket id known     ─► acknowledged: acknowledge | resolved: resolve/close or a comment
-                           (`on_resolve`) | anything else: update
+    ticket id known     ─► acknowledged: acknowledge (else update)
+                           resolved: on_resolve "close": resolve then close (each if configured)
+                                     on_resolve "comment": update; the close call waits for
+                                     "closed" (the incident closed by hand)
+                           reopened: reopen; without a reopen call, a new ticket is opened (a
+                                     resolved or closed ticket is left as it is)
+                           anything else: update
 
 The id from the create answer is kept in the `tickets` table, so restarts and retries never
 open a second ticket; the lookup covers the one gap (created, then the answer was lost).
@@ -33,6 +39,7 @@ from watchd.store.engine import write_transaction
 from watchd.store.notify_tables import tickets
 
 OPEN_KINDS = ("opened", "reopened", "unmuted")
+ACTIONS = ("open", "update", "acknowledge", "resolve", "close", "reopen", "lookup")
 
 
 class TicketRequest(Strict):
@@ -54,6 +61,7 @@ class TicketReceiver(HttpReceiverBase):
     acknowledge: TicketRequest | None = None
     resolve: TicketRequest | None = None
     close: TicketRequest | None = None
+    reopen: TicketRequest | None = None
     lookup: TicketRequest | None = None
     # A login call made before the others when the API needs a session (GLPI's initSession);
     # the value at `session_path` of its answer is `session` in the other templates.
@@ -67,7 +75,7 @@ class TicketReceiver(HttpReceiverBase):
     def problems(self, base: Path) -> Iterator[tuple[str, str]]:
         """The request templates and the correlation key must compile, the paths parse."""
         del base  # the templates are written in the config itself
-        for action in ("open", "update", "acknowledge", "resolve", "close", "lookup"):
+        for action in ACTIONS:
             request = getattr(self, action)
             if request is None:
                 continue
@@ -163,7 +171,7 @@ class Ticket:
         self._ids = TicketIds(env.engine, env.clock)
         self._calls = {
             action: _Call(request)
-            for action in ("open", "update", "acknowledge", "resolve", "close", "lookup", "session")
+            for action in (*ACTIONS, "session")
             if (request := getattr(config, action)) is not None
         }
         self._correlation = compile_text(config.correlation)
@@ -194,7 +202,7 @@ class Ticket:
             ticket_id = extract(doc, path)
             if ticket_id is not None:
                 await self._ids.put(note.incident_id, self.name, ticket_id)
-        if ticket_id is None:
+        if ticket_id is None or (note.kind == "reopened" and self._reopens_anew()):
             outcome, doc = await self._call("open", ctx)
             if not outcome.ok:
                 return outcome
@@ -211,25 +219,42 @@ class Ticket:
             await self._ids.put(note.incident_id, self.name, ticket_id)
             if note.kind in OPEN_KINDS:
                 return _with(outcome, ticket_id, "open")
-        action = self._action(note.kind)
-        if action is None:
+        actions = self._actions(note.kind)
+        if not actions:
             return Outcome(True, response="nothing to do", detail={"ticket_id": ticket_id})
-        outcome, _ = await self._call(action, {**ctx, "ticket_id": ticket_id})
-        return _with(outcome, ticket_id, action)
+        for action in actions:
+            # Resolve then close: a failed resolve is retried before anything closes.
+            outcome, _ = await self._call(action, {**ctx, "ticket_id": ticket_id})
+            if not outcome.ok:
+                return _with(outcome, ticket_id, action)
+        return _with(outcome, ticket_id, "+".join(actions))
 
-    def _action(self, kind: str) -> str | None:
+    def _resolves(self) -> bool:
+        """Whether the incident's resolution resolved or closed its ticket."""
+        config = self._config
+        closing = "resolve" in self._calls or "close" in self._calls
+        return config.on_resolve == "close" and config.send_resolved and closing
+
+    def _reopens_anew(self) -> bool:
+        """A reopened incident gets a new ticket when its ticket was resolved or closed and
+        there is no reopen call (some systems never reopen a closed ticket)."""
+        return self._resolves() and "reopen" not in self._calls
+
+    def _actions(self, kind: str) -> tuple[str, ...]:
         has = self._calls.__contains__
         if kind == "acknowledged":
-            return "acknowledge" if has("acknowledge") else "update"
+            return ("acknowledge",) if has("acknowledge") else ("update",)
         if kind == "resolved":
-            if self._config.on_resolve == "comment":
-                return "update"
-            return "resolve" if has("resolve") else "close" if has("close") else "update"
+            closing = tuple(a for a in ("resolve", "close") if has(a))
+            if self._config.on_resolve == "comment" or not closing:
+                return ("update",)
+            return closing
         if kind == "closed":
-            if self._config.on_resolve == "comment" and has("close"):
-                return "close"
-            return None
-        return "update"
+            # A ticket the resolution resolved or closed is done; else the close call is due.
+            return ("close",) if has("close") and not self._resolves() else ()
+        if kind == "reopened" and has("reopen") and self._resolves():
+            return ("reopen",)
+        return ("update",)
 
     async def _call(self, action: str, ctx: dict[str, Any]) -> tuple[Outcome, Any]:
         if "session" in self._calls and self._session is None:
