@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
         "watchd.rules",
         "watchd.results",
         "watchd.scheduler",
+        "watchd.overload",
         "watchd.checks",
         "watchd.check_config",
         "watchd.flap",

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-
 from prometheus_client.parser import text_string_to_metric_families
 
-from watchd.clock import SystemClock
 from watchd.metrics import Metrics, label_name, metric_name
 from watchd.model import Sample, Status
 
@@ -160,25 +155,6 @@ def test_render_returns_the_text_format_content_type() -> None:
     body, content_type = Metrics().render()
     assert content_type.startswith("text/plain; version=0.0.4")
     assert b"# TYPE watchd_checks_total counter" in body
-
-
-async def test_loop_lag_monitor_reports_a_blocked_event_loop() -> None:
-    """When a callback blocks the loop for 0.3 s, the lag gauge shows at least 0.2 s."""
-    m = Metrics()
-    monitor = asyncio.create_task(m.run_loop_lag_monitor(SystemClock(), interval=0.05))
-    try:
-        await asyncio.sleep(0.06)
-        assert (value(m, "watchd_event_loop_lag_seconds") or 0.0) < 0.2  # an idle loop is prompt
-        # The fault being measured: a callback hogging the loop. The monitor's timer is due
-        # before ours, so it has measured the lag by the time this sleep returns.
-        asyncio.get_running_loop().call_soon(time.sleep, 0.3)
-        await asyncio.sleep(0.2)
-        assert (value(m, "watchd_event_loop_lag_seconds") or 0.0) >= 0.2
-    finally:
-        monitor.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await monitor
-    assert monitor.cancelled()
 
 
 def test_samples_that_already_carry_the_checks_item_and_check_labels_are_not_duplicated() -> None:

@@ -20,6 +20,7 @@
   self-monitoring back edges, as alerts into BufferedSink:
       Dispatcher ─► NotificationsFailing (a receiver failing, a notification expired)
       BurnRateMonitor (report/burn.py, a housekeeping job) ─► ErrorBudgetBurn
+      OverloadAlarm (overload.py: loop stalls, withheld and late runs) ─► PollerOverloaded
   AlertPipeline ─► Scheduler.recheck: a parent recovered, its children's checks run now
   housekeeping (APScheduler): retention, rollups, burn rate
   signals: SIGTERM/SIGINT drain and stop · SIGHUP reload (a broken config keeps the old one)
@@ -61,6 +62,7 @@ from watchd.logging import configure_logging, get_logger
 from watchd.metrics import Metrics
 from watchd.model import Collector
 from watchd.notify.dispatcher import Dispatcher
+from watchd.overload import LoopLag, OverloadAlarm
 from watchd.pipeline import AlertPipeline
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.buffer import BufferedSink
@@ -158,10 +160,18 @@ class Daemon:
         self.rules = rules
         await rules.restore()
         processor.add_observer(rules.observe)
+        # Overload: the loop probe tells the scheduler when a run measured watchd, not its
+        # target; the alarm is one more self-monitoring back edge into the BufferedSink.
+        overload_lag = config.daemon.overload_lag
+        loop_lag = LoopLag(self.clock, threshold=overload_lag, gauge=self.metrics.set_loop_lag)
+        alarm = OverloadAlarm(sink, clock=self.clock, lag=loop_lag, threshold=overload_lag)
         scheduler = Scheduler(
             clock=self.clock,
             handler=processor.handle,
             max_concurrent=config.daemon.max_concurrent_checks,
+            lag=loop_lag,
+            overload_lag=overload_lag,
+            alarm=alarm,
         )
         self.scheduler = scheduler
         scheduler.set_checks(setup.collectors)
@@ -190,9 +200,8 @@ class Daemon:
                     tg.create_task(scheduler.run(), name="watchd.scheduler"),
                     tg.create_task(store.run_writer(), name="watchd.store"),
                     tg.create_task(self._persist_loop(), name="watchd.states"),
-                    tg.create_task(
-                        self.metrics.run_loop_lag_monitor(self.clock), name="watchd.looplag"
-                    ),
+                    tg.create_task(loop_lag.run(), name="watchd.looplag"),
+                    tg.create_task(alarm.run(), name="watchd.overload"),
                     tg.create_task(self._heartbeat_loop(), name="watchd.heartbeat"),
                     tg.create_task(sink.run(), name="watchd.alert-retry"),
                     tg.create_task(rules.run(), name="watchd.rules"),
@@ -425,6 +434,8 @@ def _needs_restart(old: Config, new: Config) -> Iterator[str]:
         yield "api"
     if old.daemon.state_dir != new.daemon.state_dir:
         yield "daemon.state_dir"
+    if old.daemon.overload_lag != new.daemon.overload_lag:
+        yield "daemon.overload_lag"
     if old.snmp_traps != new.snmp_traps:
         yield "snmp_traps"
     if old.mqtt_ingest != new.mqtt_ingest:

@@ -40,6 +40,9 @@ class DaemonConfig(Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "console", "json"] = "auto"
     max_concurrent_checks: int = Field(default=500, ge=1)
+    # An event-loop stall this long during a check run means the run measured watchd, not its
+    # target: a non-OK result becomes UNKNOWN "poller overloaded" (DESIGN.md §4 Overload).
+    overload_lag: Duration = Field(default=0.5, gt=0)
     shutdown_grace: Duration = 10.0
     watchdog_interval: Duration = 0.0  # 0: half of systemd's WATCHDOG_USEC when it is set
 

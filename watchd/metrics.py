@@ -21,7 +21,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from watchd.clock import Clock
 from watchd.model import Sample, Status
 
 PROBE_PREFIX = "watchd_probe_"
@@ -121,6 +120,13 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self._overloaded = Counter(
+            "watchd_check_runs_overloaded_total",
+            "Check runs whose non-OK result was withheld as UNKNOWN because watchd was behind, "
+            "by kind.",
+            ["kind"],
+            registry=r,
+        )
         self._duration = Histogram(
             "watchd_check_duration_seconds",
             "Time one check run took, by kind.",
@@ -130,7 +136,7 @@ class Metrics:
         )
         self._loop_lag = Gauge(
             "watchd_event_loop_lag_seconds",
-            "How late the event loop woke a timer, last measurement.",
+            "How late the event loop woke a timer: the worst of the last second's probes.",
             registry=r,
         )
         self._store_write = Histogram(
@@ -168,6 +174,14 @@ class Metrics:
         if failed:
             self._failures.labels(kind=kind).inc()
 
+    def count_overloaded(self, kind: str) -> None:
+        """Count a run withheld as "poller overloaded" (it left its check's state alone)."""
+        self._overloaded.labels(kind=kind).inc()
+
+    def set_loop_lag(self, seconds: float) -> None:
+        """The event loop's recent lag (watchd.overload.LoopLag publishes it)."""
+        self._loop_lag.set(seconds)
+
     def set_check_status(self, item: str, check: str, status: Status) -> None:
         """Record the current HARD state of a check."""
         self._check_status.labels(item=item, check=check).set(int(status))
@@ -197,14 +211,3 @@ class Metrics:
         """The text exposition of every metric, and its content type."""
         # The 0.0.4 text format: understood by every Prometheus version and scraper.
         return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
-
-    async def run_loop_lag_monitor(self, clock: Clock, interval: float = 1.0) -> None:
-        """Measure event loop lag every `interval` seconds until cancelled.
-
-        The lag is how much later than asked a sleep returned: a loop blocked by a slow
-        callback wakes timers late, and every check timing with them.
-        """
-        while True:
-            start = clock.monotonic()
-            await clock.sleep(interval)
-            self._loop_lag.set(max(0.0, clock.monotonic() - start - interval))

@@ -5,6 +5,10 @@ memory, marks changed ones dirty, and `persist()` writes them in one transaction
 it every flush interval and at shutdown), so a restart resumes SOFT/HARD states where they were.
 Transitions are logged once each: a check that stays down logs one line, and its recovery one
 line with the outage length (STYLE.md 5).
+
+A result the scheduler withheld as UNKNOWN "poller overloaded" (RunInfo.overloaded) measured
+watchd, not the target: it is recorded (an UNKNOWN availability sample, a metric) but leaves the
+check's state as it was: no SOFT attempt, no HARD change, no flap history, no samples for rules.
 """
 
 from __future__ import annotations
@@ -119,24 +123,15 @@ class ResultProcessor:
         """The scheduler's result handler; returns True while the check is retrying."""
         key = check.key
         previous = self._states.get(key, CheckState())
+        if run.overloaded:
+            return self._withheld(check, result, run, previous)
         state, transitions = advance(previous, result, run.started, self._policy_for(check))
         state, changes = alert_changes(state, transitions)
         self._states[key] = state
         self._dirty.add(key)
 
-        self._store.record_sample(
-            AvailabilitySample(
-                item=check.item,
-                check=check.name,
-                time=run.started,
-                status=int(result.status),
-                latency=run.duration,
-                message=result.message[:500],
-            )
-        )
+        self._record(check, result, run)
         measured, own = _with_context(check, result, run)
-        self._metrics.observe_check(check.kind, result.status, run.duration, run.failed)
-        self._metrics.set_schedule_lag(run.lag)
         self._metrics.set_check_status(check.item, check.name, state.hard_status)
         # The check's own status is already watchd_check_status; only measurements are probes.
         self._metrics.observe_samples(check.item, check.name, measured)
@@ -157,6 +152,29 @@ class ResultProcessor:
         if alerts:
             await self._sink.submit(alerts)
         return state.retrying
+
+    def _withheld(
+        self, check: ResolvedCheck, result: CheckResult, run: RunInfo, state: CheckState
+    ) -> bool:
+        """Record an overloaded run; the check keeps its state and its retry rhythm."""
+        self._record(check, result, run)
+        self._metrics.count_overloaded(check.kind)
+        return state.retrying
+
+    def _record(self, check: ResolvedCheck, result: CheckResult, run: RunInfo) -> None:
+        """The run's availability sample and run metrics, whatever became of its result."""
+        self._store.record_sample(
+            AvailabilitySample(
+                item=check.item,
+                check=check.name,
+                time=run.started,
+                status=int(result.status),
+                latency=run.duration,
+                message=result.message[:500],
+            )
+        )
+        self._metrics.observe_check(check.kind, result.status, run.duration, run.failed)
+        self._metrics.set_schedule_lag(run.lag)
 
 
 def _still_failing(result: CheckResult, state: CheckState) -> bool:

@@ -4,6 +4,17 @@ Common options live here, not in collectors (STYLE.md 3). One loop keeps a heap 
 (a timer heap rather than one APScheduler job per check: 10,000 checks cost one heap entry
 each, and bench/scheduler_http.py measures it). Each due check runs in its own task, so a slow
 check never delays another beyond the concurrency limit; a check never overlaps itself.
+
+Overload (DESIGN.md §4): a run during which the event loop stalled for `overload_lag` or more
+(or whose timeout fired that late) measured watchd, not its target, so its non-OK result becomes
+UNKNOWN "poller overloaded" and `RunInfo.overloaded` is set. Such runs, and stalls seen when
+due checks are launched, also halve the number of runs let in at once (at most once per
+`overload_lag`; each run that was not behind lets one more in again, up to `max_concurrent`):
+fewer runs at a time keep the loop prompt, so the ones that do run measure their targets. Due
+checks wait in the heap, most overdue first, and a run that started late is next due one
+interval later or now, behind every older one: when watchd is behind, every check is delayed in
+turn by the same amount, none is always the one skipped, and missed slots are not made up (a
+check never runs twice to catch up). A recheck whose result was withheld stays asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from watchd.check_config import ResolvedCheck
 from watchd.clock import Clock
 from watchd.durations import format_duration
 from watchd.model import CheckContext, CheckResult, Collector, Status
+from watchd.overload import LagSource, OverloadAlarm, overloaded_result
 
 CheckKey = tuple[str, str]
 
@@ -32,6 +44,8 @@ class RunInfo:
     lag: float  # seconds between when it was due and when it started
     failed: bool  # the collector raised or timed out
     recheck: bool = False  # run out of turn because a fresh result was asked for (`recheck`)
+    behind: float = 0.0  # the longest event-loop stall during the run, if overload_lag or more
+    overloaded: bool = False  # the result is UNKNOWN "poller overloaded": watchd was behind
 
 
 ResultHandler = Callable[[ResolvedCheck, CheckResult, RunInfo], Awaitable[bool]]
@@ -71,10 +85,19 @@ class Scheduler:
         handler: ResultHandler,
         max_concurrent: int,
         rng: random.Random | None = None,
+        lag: LagSource | None = None,
+        overload_lag: float = 0.5,
+        alarm: OverloadAlarm | None = None,
     ) -> None:
         self._clock = clock
         self._handler = handler
-        self._limit = asyncio.Semaphore(max_concurrent)
+        self._max_concurrent = max_concurrent
+        self._cap = float(max_concurrent)  # runs let in at once; lowered while overloaded
+        self._last_cut = float("-inf")
+        self._active = 0
+        self._lag = lag
+        self._overload_lag = overload_lag
+        self._alarm = alarm
         self._rng = rng or random.Random()
         self._entries: dict[CheckKey, _Entry] = {}
         self._heap: list[tuple[float, int, CheckKey, int]] = []
@@ -93,6 +116,11 @@ class Scheduler:
     @property
     def running(self) -> int:
         return len(self._tasks)
+
+    @property
+    def admitted(self) -> int:
+        """How many runs may go at once now: `max_concurrent`, less while overloaded."""
+        return int(self._cap)
 
     def set_checks(self, checks: Iterable[tuple[ResolvedCheck, Collector]]) -> list[Collector]:
         """Install a new set of checks; unchanged ones keep their schedule.
@@ -130,15 +158,26 @@ class Scheduler:
         """Launch due checks until cancelled or `stop` is called."""
         while not self._stopping:
             now = self._clock.monotonic()
+            recent = now - 2 * self._overload_lag
+            if self._lag is not None and self._lag.worst_since(recent) >= self._overload_lag:
+                self._adapt(behind=True)  # the loop is stalling now: let fewer in at once
             while self._heap and self._heap[0][0] <= now:
-                due, _, key, generation = heapq.heappop(self._heap)
+                due, _, key, generation = self._heap[0]
                 entry = self._entries.get(key)
                 if entry is None or entry.generation != generation or entry.running:
+                    heapq.heappop(self._heap)
                     continue
                 if due != entry.due:
+                    heapq.heappop(self._heap)
                     continue  # superseded: a recheck moved the entry's run earlier
+                if self._active >= int(self._cap):
+                    break  # no free slot: it waits, most overdue first; a finished run wakes us
+                heapq.heappop(self._heap)
                 self._launch(entry)
-            delay = self._heap[0][0] - now if self._heap else 3600.0
+            if self._heap and self._heap[0][0] <= now:
+                delay = 3600.0  # only a finishing run frees a slot, and it wakes this loop
+            else:
+                delay = self._heap[0][0] - now if self._heap else 3600.0
             await self._sleep_or_wakeup(delay)
 
     async def stop(self, grace: float) -> int:
@@ -190,6 +229,7 @@ class Scheduler:
 
     def _launch(self, entry: _Entry) -> None:
         entry.running = True
+        self._active += 1
         task = asyncio.create_task(
             self._run(entry), name=f"watchd.check:{entry.check.item}/{entry.check.name}"
         )
@@ -197,20 +237,41 @@ class Scheduler:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, entry: _Entry) -> None:
+        rearm = False
         try:
-            async with self._limit:
-                recheck, entry.recheck = entry.recheck, False
-                lag = max(0.0, self._clock.monotonic() - entry.due)
-                self.max_lag = max(self.max_lag, lag)
+            recheck, entry.recheck = entry.recheck, False
+            lag = max(0.0, self._clock.monotonic() - entry.due)
+            self.max_lag = max(self.max_lag, lag)
+            try:
                 result, info = await self._collect(entry, lag)
-                if recheck:
-                    info = replace(info, recheck=True)
+            finally:
+                self._active -= 1
+                self._wakeup.set()  # a slot is free for a check waiting in the heap
+            if recheck:
+                info = replace(info, recheck=True)
+            self._adapt(info.behind > 0.0)
+            if self._alarm is not None:
+                self._alarm.run_finished(entry.check.interval, lag, info.overloaded)
+            # A fresh result was asked for and this one was withheld: the next run, at its
+            # usual time (not at once, which would add to the load), is the fresh one.
+            rearm = recheck and info.overloaded
             self.runs += 1
             entry.retrying = await self._handler(entry.check, result, info)
         finally:
             entry.running = False
             if not entry.removed and not self._stopping:
                 self._reschedule(entry)
+            entry.recheck = entry.recheck or rearm
+
+    def _adapt(self, behind: bool) -> None:
+        """Halve the runs let in at once after a run that was behind; one more after one that
+        was not. Halving waits `overload_lag` for the runs already going to finish."""
+        now = self._clock.monotonic()
+        if not behind:
+            self._cap = min(float(self._max_concurrent), self._cap + 1.0)
+        elif now - self._last_cut >= self._overload_lag:
+            self._last_cut = now
+            self._cap = max(1.0, min(self._cap, self._active + 1.0) / 2)
 
     def _reschedule(self, entry: _Entry) -> None:
         now = self._clock.monotonic()
@@ -243,7 +304,17 @@ class Scheduler:
             failed = True
             result = CheckResult(Status.UNKNOWN, f"collector {entry.check.kind} failed: {exc!r}")
         duration = self._clock.monotonic() - started
-        return result, RunInfo(started_wall, duration, lag, failed)
+        behind = self._lag.worst_since(started) if self._lag is not None else 0.0
+        if failed and duration > timeout:
+            behind = max(behind, duration - timeout)  # the timeout itself fired late
+        if behind < self._overload_lag:
+            behind = 0.0
+        overloaded = behind > 0.0 and not result.status.is_ok
+        if overloaded:
+            result = overloaded_result(result, behind)
+        return result, RunInfo(
+            started_wall, duration, lag, failed, behind=behind, overloaded=overloaded
+        )
 
     async def _sleep_or_wakeup(self, delay: float) -> None:
         if self._wakeup.is_set():
