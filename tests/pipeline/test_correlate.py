@@ -107,6 +107,19 @@ async def test_severity_is_the_highest_firing_alert(harness: Harness) -> None:
     assert (await harness.incidents())[0]["severity"] == "warning"
 
 
+async def test_a_check_going_from_warning_to_critical_stays_one_open_incident(
+    harness: Harness,
+) -> None:
+    """A check's WARNING -> CRITICAL (its warning alert resolved and its critical alert fired in
+    one batch) raises the incident's severity with one "updated" page, no resolved/reopened."""
+    await harness.send(alert("db1", severity="warning"))
+    await harness.send(alert("db1", severity="warning", firing=False), alert("db1"))
+    (incident,) = await harness.incidents()
+    assert (incident["state"], incident["severity"]) == ("open", "critical")
+    assert [k for _, k in await harness.notifications()] == ["opened", "updated"]
+    assert "resolved" not in await harness.timeline(incident["id"])
+
+
 async def test_refire_within_reopen_window_reopens_after_it_opens_new(harness: Harness) -> None:
     """Re-firing 10 minutes after resolution reopens; re-firing an hour later opens a new one."""
     await harness.send(alert("db1"))

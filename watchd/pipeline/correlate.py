@@ -4,7 +4,7 @@
                  └► group key (group_by labels) ─► open incident with that key? ─► join it
                                                 └► resolved within reopen_window? ─► reopen it
                                                 └► open a new one (change link, problems)
-    resolved alert ─► its incidents' alert rows ─► settle (maybe resolves the incident)
+    resolved alert ─► its incidents' alert rows ─► settle at the batch's end (maybe resolves it)
     parent recovered ─► its symptoms await a fresh result (status "recheck", still muted);
                         their checks are re-run ─► still failing: correlated on their own
                                                 └► recovered: resolved, nothing to tell
@@ -87,8 +87,10 @@ class Correlator:
         # (item, check) of the checks whose fresh result symptoms await: the caller asks for
         # these runs once the transaction has committed.
         self.rechecks: set[tuple[str, str]] = set()
-        # Incidents alerts joined, settled once each by flush() rather than once per alert.
+        # Incidents alerts joined or left, settled once each by flush() rather than once per
+        # alert; those that lost an alert then release the symptoms that are reachable again.
         self._unsettled: dict[int, None] = {}
+        self._resolutions: set[int] = set()
         # A burst of new alerts for one incident is attached together: the incident each key
         # resolved to in this batch, and the new members queued for each incident. Anything
         # that reads membership (topology, resolutions) writes the queue first.
@@ -102,7 +104,6 @@ class Correlator:
         else:
             await self._write_queued()
             await self.resolved(alert)
-            self._incident_of_key.clear()  # an incident may have resolved
 
     async def firing(self, alert: Alert) -> None:
         """Attach a (newly) firing alert to its incident: symptom, join, reopen or open."""
@@ -179,7 +180,9 @@ class Correlator:
             self._unsettled[incident_id] = None
 
     async def resolved(self, alert: Alert) -> None:
-        """Mark the alert resolved in every incident not closed that holds it."""
+        """Mark the alert resolved in every incident not closed that holds it; flush() settles
+        them, so an alert replaced in the same batch (a check going from WARNING to CRITICAL
+        resolves its warning alert and fires a critical one) never resolves the incident."""
         fp = alert.fingerprint
         rows = await self.ledger.conn.execute(
             select(ia.c.incident_id, ia.c.role)
@@ -195,11 +198,11 @@ class Correlator:
                 values["muted"] = muted
             await self.ledger.set_member(incident_id, fp, **values)
             if incident.state.active:
-                incident = await self.ledger.event(
+                await self.ledger.event(
                     incident, "alert_resolved", SYSTEM, {"fingerprint": fp, "role": role}
                 )
-            incident = await settle(self.ledger, incident)
-            await self.release_symptoms(incident)
+            self._unsettled[incident_id] = None
+            self._resolutions.add(incident_id)
 
     async def flapping(self, alert: Alert) -> None:
         """The alert's source started or stopped flapping: say so once, on its latest incident.
@@ -441,7 +444,8 @@ class Correlator:
         self._unsettled[incident.id] = None
 
     async def flush(self) -> None:
-        """Settle every incident that alerts joined (severity, notification), once each.
+        """Settle every incident that alerts joined or left (severity, resolution,
+        notification), once each, and release the symptoms of those that lost an alert.
 
         Callers apply a batch of alerts and then flush, in the same transaction: a burst of
         alerts joining one incident settles it once and notifies once, with all of them.
@@ -450,7 +454,10 @@ class Correlator:
         while self._unsettled:
             incident_id = next(iter(self._unsettled))
             del self._unsettled[incident_id]
-            await settle(self.ledger, await self.ledger.load(incident_id))
+            incident = await settle(self.ledger, await self.ledger.load(incident_id))
+            if incident_id in self._resolutions:
+                self._resolutions.discard(incident_id)
+                await self.release_symptoms(incident)
 
     async def _stored_alert(self, fp: str) -> Alert | None:
         row = (await self.ledger.conn.execute(select(al).where(al.c.fingerprint == fp))).first()
