@@ -65,6 +65,7 @@ def test_notification(
         audible=firing,
         escalation_policy=None,
         escalation_step=0,
+        escalation_from=now,
         sla_ack_breached=False,
         sla_resolve_breached=False,
         problem_id=None,

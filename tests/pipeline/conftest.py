@@ -108,6 +108,15 @@ class Harness:
         )
         return [r["kind"] for r in rows]
 
+    async def events(self, incident_id: int, kind: str) -> list[dict[str, Any]]:
+        """The details of the incident's timeline events of `kind`, in order."""
+        rows = await self.rows(
+            select(incident_events.c.detail)
+            .where(incident_events.c.incident_id == incident_id, incident_events.c.kind == kind)
+            .order_by(incident_events.c.seq)
+        )
+        return [dict(r["detail"]) for r in rows]
+
     async def notifications(self, receiver: str = "log") -> list[tuple[int, str]]:
         """(incident id, kind) of every outbox row for `receiver`, in order."""
         rows = await self.rows(

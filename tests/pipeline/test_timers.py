@@ -46,6 +46,87 @@ async def test_escalation_steps_fire_in_order_until_acknowledged(harness: Harnes
     assert (incident["id"], "escalated") not in await harness.notifications("boss")
 
 
+def configure_policies(harness: Harness, warning_steps: list[dict[str, object]]) -> None:
+    """A critical policy paging "pager" at once and "boss" after 10m, and a warning policy;
+    the route tells only "log" of the incident's own events."""
+    harness.configure(
+        receivers=[{"name": n} for n in ("log", "pager", "boss", "chat", "team")],
+        route={"receivers": ["log"]},
+        incidents={
+            "escalation": [
+                {
+                    "name": "critical",
+                    "matchers": ['severity="critical"'],
+                    "steps": [
+                        {"after": 0, "receivers": ["pager"]},
+                        {"after": "10m", "receivers": ["boss"]},
+                    ],
+                },
+                {"name": "warning", "matchers": ['severity="warning"'], "steps": warning_steps},
+            ]
+        },
+    )
+
+
+async def test_warning_then_critical_escalates_by_the_critical_policy_from_the_rise(
+    harness: Harness,
+) -> None:
+    """A check going WARNING -> CRITICAL 20m in pages the critical policy's steps counted from
+    the rise (pager at once, boss 10m later), and the warning policy's steps stop."""
+    configure_policies(harness, [{"after": "30m", "receivers": ["chat"]}])
+    timers = IncidentTimers(harness.pipeline, clock=harness.clock)
+    await harness.send(alert("db1", severity="warning"))
+    await harness.clock.advance(1200)
+    await timers.tick()
+    await harness.send(alert("db1", severity="warning", firing=False), alert("db1"))
+    await timers.tick()
+    (incident,) = await harness.incidents()
+    assert await harness.notifications("pager") == [(incident["id"], "escalated")]
+    await harness.clock.advance(599)
+    await timers.tick()
+    assert await harness.notifications("boss") == []
+    await harness.clock.advance(1)
+    await timers.tick()
+    assert await harness.notifications("boss") == [(incident["id"], "escalated")]
+    await harness.clock.advance(3600)
+    await timers.tick()
+    assert await harness.notifications("chat") == []
+    changed = await harness.events(incident["id"], "escalation_policy_changed")
+    assert changed == [
+        {"policy": "critical", "previous": "warning", "severity": "critical"},
+    ]
+
+
+async def test_a_fall_to_warning_pages_nobody_again_and_stops_the_critical_steps(
+    harness: Harness,
+) -> None:
+    """Critical falling to warning after 1m: the warning policy's immediate step is not sent,
+    the critical policy's boss step never comes, the warning policy's later step counts from
+    the fall."""
+    configure_policies(
+        harness,
+        [{"after": 0, "receivers": ["chat"]}, {"after": "30m", "receivers": ["team"]}],
+    )
+    timers = IncidentTimers(harness.pipeline, clock=harness.clock)
+    await harness.send(alert("db1"))
+    await timers.tick()
+    await harness.clock.advance(60)
+    await harness.send(alert("db1", firing=False), alert("db1", severity="warning"))
+    await harness.clock.advance(1799)
+    await timers.tick()
+    (incident,) = await harness.incidents()
+    assert await harness.notifications("pager") == [(incident["id"], "escalated")]
+    assert await harness.notifications("boss") == []
+    assert await harness.notifications("chat") == []
+    assert await harness.notifications("team") == []
+    await harness.clock.advance(1)
+    await timers.tick()
+    assert await harness.notifications("team") == [(incident["id"], "escalated")]
+    assert await harness.events(incident["id"], "escalation_policy_changed") == [
+        {"policy": "warning", "previous": "critical", "severity": "warning", "skipped_steps": 1}
+    ]
+
+
 async def test_sla_breach_is_a_timeline_event_and_a_notification(harness: Harness) -> None:
     """Not acknowledged within the critical SLA (10m): one sla_breach event and notification."""
     harness.configure(incidents={"sla": {"critical": {"ack": "10m", "resolve": "4h"}}})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,32 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url = pg_create_database()
     yield url
     pg_drop_database(url)
+
+
+async def upgrade_over(url: str, revision: str, *statements: str) -> None:
+    """Upgrade the database at `url` to `revision`, run `statements` (rows as that revision
+    stored them), then upgrade it to the head."""
+    from alembic import command
+
+    config = alembic_config()
+
+    def to(target: str) -> Callable[[Connection], None]:
+        def run(connection: Connection) -> None:
+            config.attributes["connection"] = connection
+            command.upgrade(config, target)
+
+        return run
+
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(to(revision))
+            for statement in statements:
+                await conn.execute(text(statement))
+        async with engine.begin() as conn:
+            await conn.run_sync(to("head"))
+    finally:
+        await engine.dispose()
 
 
 def _schema_drift(conn: Connection) -> list[Any]:
@@ -105,33 +131,14 @@ async def test_samples_stored_before_the_compact_layout_survive_its_migration(
     empty_db_url: str,
 ) -> None:
     """Samples in the old wide layout (0004) are all there after 0005, with failure messages."""
-    from alembic import command
-
-    engine = create_engine(empty_db_url)
-    config = alembic_config()
-
-    def to(revision: str) -> Any:
-        def run(connection: Connection) -> None:
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
-
-        return run
-
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(to("0004"))
-            await conn.execute(
-                text(
-                    'INSERT INTO samples (item, "check", time, status, latency, message) VALUES '
-                    "('db1', 'pg', 10.0, 0, 0.01, '5432 connected'), "
-                    "('db1', 'pg', 70.0, 2, NULL, 'refused'), "
-                    "('web1', 'http', 15.0, 0, 0.2, '200 in 200 ms')"
-                )
-            )
-        async with engine.begin() as conn:
-            await conn.run_sync(to("head"))
-    finally:
-        await engine.dispose()
+    await upgrade_over(
+        empty_db_url,
+        "0004",
+        'INSERT INTO samples (item, "check", time, status, latency, message) VALUES '
+        "('db1', 'pg', 10.0, 0, 0.01, '5432 connected'), "
+        "('db1', 'pg', 70.0, 2, NULL, 'refused'), "
+        "('web1', 'http', 15.0, 0, 0.2, '200 in 200 ms')",
+    )
     store = await Store.open(empty_db_url, clock=FakeClock())
     try:
         got = [(s.item, s.check, s.time, s.status, s.message) for s in await store.samples()]
@@ -142,3 +149,26 @@ async def test_samples_stored_before_the_compact_layout_survive_its_migration(
         ("web1", "http", 15.0, 0, ""),
         ("db1", "pg", 70.0, 2, "refused"),
     ]
+
+
+async def test_running_escalations_keep_their_step_times_across_0007(empty_db_url: str) -> None:
+    """An incident escalating before 0007 counts its steps from its notification time after."""
+    await upgrade_over(
+        empty_db_url,
+        "0006",
+        "INSERT INTO incidents (key, group_labels, title, state, severity, seq, opened_at, "
+        "notified, notified_at, audible, escalation_step, sla_ack_breached, "
+        "sla_resolve_breached, updated_at) VALUES ('item=db1', '{}', 'db1', 'open', 'critical', "
+        "3, 100.0, 'firing', 160.0, true, 1, false, false, 160.0)",
+    )
+    assert await read_rows(empty_db_url, "SELECT escalation_from FROM incidents") == [(160.0,)]
+
+
+async def read_rows(url: str, query: str) -> list[tuple[Any, ...]]:
+    """The rows `query` reads from the database at `url`."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return [tuple(row) for row in await conn.execute(text(query))]
+    finally:
+        await engine.dispose()

@@ -11,11 +11,13 @@ Matchers are Alertmanager strings, validated at load (watchd.matchers).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from pydantic import Field
 
 from watchd.configbase import Strict
 from watchd.durations import Duration
-from watchd.matchers import Matcher, Matchers, parse_matchers
+from watchd.matchers import Matcher, Matchers, matches_all, parse_matchers
 
 
 class SlaConfig(Strict):
@@ -31,7 +33,8 @@ class EscalationStep(Strict):
 
 
 class EscalationPolicy(Strict):
-    """Steps run after the incident was first notified, in order, until someone acknowledges."""
+    """Steps run after the incident was first notified, in order, until someone acknowledges;
+    when the incident's severity changes the policy is picked again (lifecycle.settle)."""
 
     name: str = Field(min_length=1)
     matchers: Matchers = []
@@ -58,6 +61,19 @@ class IncidentsConfig(Strict):
     recheck_timeout: Duration = 60.0
     sla: dict[str, SlaConfig] = {}
     escalation: list[EscalationPolicy] = []
+
+    def escalation_policy_for(self, alerts: Iterable[Mapping[str, str]]) -> str | None:
+        """The first policy (in config order) whose matchers match one of `alerts` (label
+        sets), or None."""
+        label_sets = list(alerts)
+        return next(
+            (
+                policy.name
+                for policy in self.escalation
+                if any(matches_all(policy.parsed(), labels) for labels in label_sets)
+            ),
+            None,
+        )
 
 
 class InhibitRule(Strict):

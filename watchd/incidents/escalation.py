@@ -1,9 +1,11 @@
 """Escalation steps and SLA timers of active incidents, at one moment.
 
 An unacknowledged, audible incident walks its escalation policy's steps as their delays pass
-(counted from its first notification); each severity's SLA gives a time to acknowledge and a time
-to resolve, and a breach is recorded once, as a timeline event and a notification. Neither runs
-while the incident is held because its alert flaps: its notifications are suppressed.
+(counted from its first notification, its last unacknowledgement, the end of its flapping, or
+the severity change that picked its policy: lifecycle.settle re-selects the policy when the
+severity changes); each severity's SLA gives a time to acknowledge and a time to resolve, and a
+breach is recorded once, as a timeline event and a notification. Neither runs while the
+incident is held because its alert flaps: its notifications are suppressed.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ async def _escalate(
     )
     if policy is None or incident.state is not State.OPEN or not incident.audible:
         return incident
-    base = incident.notified_at or incident.opened_at
+    base = incident.escalation_from if incident.escalation_from is not None else incident.opened_at
     step = incident.escalation_step
     while step < len(policy.steps) and now >= base + policy.steps[step].after:
         detail = {"policy": policy.name, "step": step + 1}

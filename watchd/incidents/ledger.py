@@ -77,6 +77,7 @@ def incident_from_row(row: Row[Any]) -> Incident:
         audible=bool(m["audible"]),
         escalation_policy=m["escalation_policy"],
         escalation_step=m["escalation_step"],
+        escalation_from=m["escalation_from"],
         sla_ack_breached=bool(m["sla_ack_breached"]),
         sla_resolve_breached=bool(m["sla_resolve_breached"]),
         problem_id=m["problem_id"],

@@ -1,7 +1,8 @@
 """Incident lifecycle: open → acknowledged → resolved → closed, each change with who and when.
 
-`settle` brings an incident's derived facts in line after its alerts changed (severity, automatic
-resolution, whether it is audible) and writes the notifications that follow:
+`settle` brings an incident's derived facts in line after its alerts changed (severity and the
+escalation policy it selects, automatic resolution, whether it is audible) and writes the
+notifications that follow:
 
     audible now, not before ─► "opened" (never told) | "reopened" (told resolved) | "unmuted"
                                (told firing; not after flapping: the state did not change)
@@ -13,6 +14,8 @@ the timers all write through the same code in one transaction.
 """
 
 from __future__ import annotations
+
+from itertools import takewhile
 
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.model import Incident, State, highest_severity, severity_rank
@@ -49,6 +52,7 @@ async def settle(
             incident = await ledger.event(
                 incident, "severity_changed", SYSTEM, {"severity": severity}
             )
+            incident = await _reselect_escalation(ledger, incident, worse=worse)
             if worse and incident.audible:
                 incident = await ledger.notify(incident, "updated", {"severity": severity})
     if incident.state.active and own and not firing:
@@ -56,7 +60,7 @@ async def settle(
         resolved_now = True
     audible = incident.state.active and any(m.muted is None for m in firing)
     if audible and not incident.audible and flap_stopped and incident.notified == "firing":
-        incident = await ledger.update(incident, audible=True, notified_at=ledger.now)
+        incident = await ledger.update(incident, audible=True, escalation_from=ledger.now)
     elif audible and not incident.audible:
         kind = {None: "opened", "resolved": "reopened"}.get(incident.notified, "unmuted")
         incident = await ledger.notify(
@@ -67,6 +71,7 @@ async def settle(
                 "notified": "firing",
                 "notified_at": ledger.now,
                 "escalation_step": 0,
+                "escalation_from": ledger.now,
             },
         )
     elif not audible and incident.audible:
@@ -85,6 +90,39 @@ async def settle(
                 incident, "resolved_notification_held", SYSTEM, {"until_end_of": held}
             )
     return incident
+
+
+async def _reselect_escalation(ledger: Ledger, incident: Incident, *, worse: bool) -> Incident:
+    """Pick the escalation policy again for the incident's new severity, from the firing alerts
+    that carry it (DESIGN.md §4), and count its step delays from now.
+
+    A rise runs the new policy from its first step: warning then critical is the usual way to
+    critical, and must page as critical does. A fall skips the steps due at once: the incident
+    got better, and nobody is paged again for that. The same policy keeps running as it was.
+    """
+    config = ledger.settings.incidents
+    policy = config.escalation_policy_for(
+        row["labels"]
+        for row in await ledger.alert_rows(incident.id)
+        if row["role"] == "member"
+        and row["status"] == "firing"
+        and row["labels"].get("severity", "") == incident.severity
+    )
+    if policy == incident.escalation_policy:
+        return incident
+    steps = next((p.steps for p in config.escalation if p.name == policy), [])
+    skipped = 0 if worse else len(list(takewhile(lambda step: step.after <= 0, steps)))
+    detail: dict[str, object] = {
+        "policy": policy,
+        "previous": incident.escalation_policy,
+        "severity": incident.severity,
+    }
+    if skipped:
+        detail["skipped_steps"] = skipped
+    incident = await ledger.update(
+        incident, escalation_policy=policy, escalation_step=skipped, escalation_from=ledger.now
+    )
+    return await ledger.event(incident, "escalation_policy_changed", SYSTEM, detail)
 
 
 async def _mark_resolved(ledger: Ledger, incident: Incident, actor: str, reason: str) -> Incident:
@@ -119,7 +157,7 @@ async def unacknowledge(ledger: Ledger, incident_id: int, by: str, comment: str 
         acknowledged_at=None,
         acknowledged_by=None,
         escalation_step=0,
-        notified_at=ledger.now if incident.notified == "firing" else incident.notified_at,
+        escalation_from=ledger.now,
     )
     incident = await ledger.event(incident, "unacknowledged", by, _comment(comment))
     if incident.notified == "firing":

@@ -81,6 +81,7 @@ class Incident:
     audible: bool
     escalation_policy: str | None
     escalation_step: int
+    escalation_from: float | None
     sla_ack_breached: bool
     sla_resolve_breached: bool
     problem_id: int | None
@@ -108,6 +109,7 @@ class Incident:
             "change_id": self.change_id,
             "escalation_policy": self.escalation_policy,
             "escalation_step": self.escalation_step,
+            "escalation_from": self.escalation_from,
         }
 
 

@@ -32,7 +32,6 @@ from watchd.incidents.changes import Change, active_changes, latest_change_for
 from watchd.incidents.ledger import Ledger, incident_from_row
 from watchd.incidents.lifecycle import SYSTEM, settle
 from watchd.incidents.model import ACTIVE_STATES, Incident, State
-from watchd.matchers import matches_all
 from watchd.model import CHECK_SOURCE, Alert, AlertStatus
 from watchd.pipeline.mute import MuteView
 from watchd.store.incident_tables import AWAITING_RECHECK
@@ -377,10 +376,7 @@ class Correlator:
         title = alert.annotations.get("summary") or " on ".join(
             part for part in (alert.name or "alert", item) if part
         )
-        policy = next(
-            (p.name for p in self.settings.incidents.escalation if matches_all(p.parsed(), labels)),
-            None,
-        )
+        policy = self.settings.incidents.escalation_policy_for([labels])
         incident = await self.ledger.create(
             {
                 "key": key,

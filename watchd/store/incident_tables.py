@@ -77,6 +77,9 @@ incidents = Table(
     Column("audible", Boolean, nullable=False),
     Column("escalation_policy", String(), nullable=True),
     Column("escalation_step", Integer, nullable=False),
+    # When the running policy's step delays started: the first notification, an unack, or a
+    # change of severity that picked another policy. NULL on rows from before 0007: notified_at.
+    Column("escalation_from", Double, nullable=True),
     Column("sla_ack_breached", Boolean, nullable=False),
     Column("sla_resolve_breached", Boolean, nullable=False),
     Column("problem_id", _BigId, ForeignKey("problems.id"), nullable=True),
