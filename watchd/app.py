@@ -49,6 +49,7 @@ from watchd.api import incidents as incident_routes
 from watchd.api import ingest as http_ingest
 from watchd.api import reports as report_routes
 from watchd.api.reports import ReportSource
+from watchd.app_core import Core, build_core
 from watchd.clock import Clock, SystemClock
 from watchd.config import Config
 from watchd.configbase import ConfigError
@@ -57,22 +58,12 @@ from watchd.failures import FailureLog
 from watchd.housekeeping import Housekeeping, burn_rate_job, retention_job, rollup_job
 from watchd.ingest.mqtt import MqttIngest
 from watchd.ingest.snmptrap import SnmpTrapReceiver
-from watchd.loading import Setup, incident_settings, load_setup, notify_router, report_catalog
+from watchd.loading import Setup, load_setup, report_catalog
 from watchd.logging import configure_logging, get_logger
 from watchd.metrics import Metrics
 from watchd.model import Collector
-from watchd.notify.dispatcher import Dispatcher
-from watchd.overload import LoopLag, OverloadAlarm
-from watchd.pipeline import AlertPipeline
-from watchd.pipeline.actions import IncidentService
-from watchd.pipeline.buffer import BufferedSink
-from watchd.pipeline.timers import IncidentTimers
 from watchd.report.burn import BurnRateMonitor
 from watchd.report.rollup import Rollup
-from watchd.results import ResultProcessor
-from watchd.rules import RuleEngine
-from watchd.rules.service import RuleService
-from watchd.scheduler import Scheduler
 from watchd.sdnotify import SystemdNotifier
 from watchd.store import Store, StoreError
 
@@ -120,61 +111,12 @@ class Daemon:
             log.error("store_unavailable", store=_safe_url(config.store_url()), error=str(exc))
             return 1
         self.store = store
-        # One route tree picks an incident's receivers (incidents) and drives delivery (notify).
-        router = notify_router(config)
-        settings = incident_settings(config, router)
-        # Symptoms whose parent recovered wait for fresh results of their checks: the pipeline
-        # asks the scheduler (built below, as it feeds the pipeline) to run them now.
-        pipeline = AlertPipeline(
-            store.engine,
-            clock=self.clock,
-            settings=settings,
-            recheck=lambda keys: self.scheduler.recheck(keys),
+        core = await build_core(
+            setup, store, clock=self.clock, metrics=self.metrics, base=self.config_path.parent
         )
-        self.pipeline = pipeline
-        # watchd's own producers (checks, rules, traps) have no sender to retry for them;
-        # HTTP and MQTT ingestion call the pipeline directly so their senders retry.
-        sink = BufferedSink(pipeline, clock=self.clock)
-        timers = IncidentTimers(pipeline, clock=self.clock)
-        dispatcher = Dispatcher(
-            store.engine,
-            clock=self.clock,
-            receivers=config.receivers,
-            notify=config.notify,
-            router=router,
-            settings=settings,
-            sink=sink,
-            base=self.config_path.parent,
-        )
-        self.dispatcher = dispatcher
-        processor = ResultProcessor(clock=self.clock, store=store, metrics=self.metrics, sink=sink)
-        self.processor = processor
-        restored = await processor.restore()
-        rules = RuleService(
-            RuleEngine(setup.rules, clock=self.clock, flap=config.rules.flap_policy()),
-            sink=sink,
-            store=store,
-            clock=self.clock,
-            interval=config.rules.evaluation_interval,
-        )
-        self.rules = rules
-        await rules.restore()
-        processor.add_observer(rules.observe)
-        # Overload: the loop probe tells the scheduler when a run measured watchd, not its
-        # target; the alarm is one more self-monitoring back edge into the BufferedSink.
-        overload_lag = config.daemon.overload_lag
-        loop_lag = LoopLag(self.clock, threshold=overload_lag, gauge=self.metrics.set_loop_lag)
-        alarm = OverloadAlarm(sink, clock=self.clock, lag=loop_lag, threshold=overload_lag)
-        scheduler = Scheduler(
-            clock=self.clock,
-            handler=processor.handle,
-            max_concurrent=config.daemon.max_concurrent_checks,
-            lag=loop_lag,
-            overload_lag=overload_lag,
-            alarm=alarm,
-        )
-        self.scheduler = scheduler
-        scheduler.set_checks(setup.collectors)
+        self.core = core
+        pipeline, scheduler = core.pipeline, core.scheduler
+        self.scheduler, self.processor, self.rules = scheduler, core.processor, core.rules
         self.metrics.set_checks_scheduled(scheduler.check_count)
         housekeeping = Housekeeping()
         housekeeping.add(retention_job(store, self.clock, config.store.sample_retention))
@@ -182,13 +124,13 @@ class Daemon:
         rollup = Rollup(store.engine, clock=self.clock, catalog=lambda: self.catalog)
         housekeeping.add(rollup_job(rollup, config.report.rollup_interval))
         burn = BurnRateMonitor(
-            store.engine, clock=self.clock, catalog=lambda: self.catalog, sink=sink
+            store.engine, clock=self.clock, catalog=lambda: self.catalog, sink=core.sink
         )
         housekeeping.add(burn_rate_job(burn, config.report.burn_rate_interval))
         runner = None
         try:
             if config.api.enabled:
-                app = self._api(setup, store, pipeline, dispatcher)
+                app = self._api(setup, core)
                 try:
                     runner = await start_api(app, config.api.host, config.api.port)
                 except ApiStartError as exc:
@@ -196,17 +138,10 @@ class Daemon:
                     return 1
             self._install_signals()
             async with asyncio.TaskGroup() as tg:
-                tasks = [
-                    tg.create_task(scheduler.run(), name="watchd.scheduler"),
-                    tg.create_task(store.run_writer(), name="watchd.store"),
+                tasks = [tg.create_task(loop, name=name) for name, loop in core.loops().items()]
+                tasks += [
                     tg.create_task(self._persist_loop(), name="watchd.states"),
-                    tg.create_task(loop_lag.run(), name="watchd.looplag"),
-                    tg.create_task(alarm.run(), name="watchd.overload"),
                     tg.create_task(self._heartbeat_loop(), name="watchd.heartbeat"),
-                    tg.create_task(sink.run(), name="watchd.alert-retry"),
-                    tg.create_task(rules.run(), name="watchd.rules"),
-                    tg.create_task(timers.run(), name="watchd.incidents"),
-                    tg.create_task(dispatcher.run(), name="watchd.outbox"),
                 ]
                 if config.mqtt_ingest.enabled:
                     mqtt = MqttIngest(
@@ -219,7 +154,7 @@ class Daemon:
                 if config.snmp_traps.enabled:
                     traps = SnmpTrapReceiver(
                         config.snmp_traps,
-                        sink,
+                        core.sink,
                         items_by_address={i.address: i.name for i in config.items if i.address},
                         clock=self.clock,
                     )
@@ -232,7 +167,7 @@ class Daemon:
                     "started",
                     config=str(self.config_path),
                     checks=scheduler.check_count,
-                    restored_states=restored,
+                    restored_states=core.restored,
                     rules=len(setup.rules.rules),
                     store=_safe_url(config.store_url()),
                     api=config.api.listen if config.api.enabled else "disabled",
@@ -252,9 +187,9 @@ class Daemon:
             if runner is not None:
                 await runner.cleanup()
             with contextlib.suppress(Exception):
-                await processor.persist()
+                await core.processor.persist()
             with contextlib.suppress(Exception):
-                await rules.persist()
+                await core.rules.persist()
             await store.close()
             for collector in scheduler.collectors():
                 with contextlib.suppress(Exception):
@@ -270,9 +205,7 @@ class Daemon:
         )
         return 0
 
-    def _api(
-        self, setup: Setup, store: Store, pipeline: AlertPipeline, dispatcher: Dispatcher
-    ) -> web.Application:
+    def _api(self, setup: Setup, core: Core) -> web.Application:
         """The HTTP API with every module's routes: ingestion, incidents, reports, dashboard."""
         config = setup.config
         app = create_app(
@@ -285,15 +218,16 @@ class Daemon:
         )
         # Ingestion calls the pipeline itself: a failing store is a 503 the sender retries.
         http_ingest.add_routes(
-            app, sink=pipeline, clock=self.clock, resolve_timeout=config.incidents.resolve_timeout
+            app,
+            sink=core.pipeline,
+            clock=self.clock,
+            resolve_timeout=config.incidents.resolve_timeout,
         )
-        incidents = IncidentService(
-            store.engine, clock=self.clock, settings=lambda: pipeline.settings
-        )
+        incidents = core.incidents
         incident_routes.add_routes(app, incidents)
-        delivery_routes.add_routes(app, store.engine)
-        ack_routes.add_routes(app, service=incidents, key=dispatcher.ack_key, clock=self.clock)
-        reports = ReportSource(store.engine, lambda: self.catalog, self.clock)
+        delivery_routes.add_routes(app, core.store.engine)
+        ack_routes.add_routes(app, service=incidents, key=core.dispatcher.ack_key, clock=self.clock)
+        reports = ReportSource(core.store.engine, lambda: self.catalog, self.clock)
         report_routes.add_routes(app, reports)
         dashboard.add_routes(app, incidents=incidents, reports=reports, tokens=setup.tokens)
         return app
@@ -373,11 +307,8 @@ class Daemon:
         self.processor.forget({check.key for check, _ in collectors})
         self._spawn(self._close_later(retired, config), "watchd.close-retired")
         await self.rules.replace_rules(setup.rules)
-        router = notify_router(config)
-        settings = incident_settings(config, router)
-        self.pipeline.reconfigure(settings)
+        self.core.reconfigure(config)
         self.catalog = report_catalog(config)
-        self.dispatcher.reconfigure(config.receivers, config.notify, router, settings)
         self.config = config
         self._reloads += 1
         self.metrics.set_checks_scheduled(self.scheduler.check_count)

@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 
@@ -37,13 +38,25 @@ class SystemClock:
 
 
 class FakeClock:
-    """A clock that only moves when told: `advance` wakes the sleepers whose time has come."""
+    """A clock that only moves when told: `advance` wakes the sleepers whose time has come.
 
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
+    `settle` is awaited whenever woken tasks should run before time moves on; by default it
+    lets the event loop turn a few times, enough for work that awaits nothing but the loop.
+    Work that waits on threads (a database driver) needs a settle that knows when it is done
+    (see watchd.paging.settle).
+    """
+
+    def __init__(
+        self,
+        start: float = 1_800_000_000.0,
+        *,
+        settle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._now = start
         self._mono = 0.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
+        self._settle = settle or _let_tasks_run
 
     def now(self) -> float:
         return self._now
@@ -56,23 +69,27 @@ class FakeClock:
         heapq.heappush(self._sleepers, (self._mono + max(0.0, seconds), next(self._seq), fut))
         await fut
 
-    async def advance(self, seconds: float) -> None:
+    async def advance(self, seconds: float, *, inclusive: bool = True) -> None:
         """Move time forward, waking sleepers in due order and letting woken tasks run.
 
         A task woken on the way may sleep again; if its new deadline still falls inside the
-        advanced span it is woken too, as on a real clock.
+        advanced span it is woken too, as on a real clock. With `inclusive` False the sleepers
+        due exactly at the new time stay asleep until the next `advance` (`advance(0)` wakes
+        them), so what the caller does at that moment comes before them.
         """
         target = self._mono + seconds
-        await _let_tasks_run()  # work that is ready now happens before time moves
-        while self._sleepers and self._sleepers[0][0] <= target:
+        await self._settle()  # work that is ready now happens before time moves
+        while self._sleepers and (
+            self._sleepers[0][0] < target or (inclusive and self._sleepers[0][0] == target)
+        ):
             self._set(self._sleepers[0][0])
             while self._sleepers and self._sleepers[0][0] <= self._mono:
                 _, _, fut = heapq.heappop(self._sleepers)
                 if not fut.done():
                     fut.set_result(None)
-            await _let_tasks_run()
+            await self._settle()
         self._set(target)
-        await _let_tasks_run()
+        await self._settle()
 
     def _set(self, mono: float) -> None:
         delta = mono - self._mono

@@ -75,7 +75,13 @@ class Setup:
 
 def load_setup(path: Path) -> Setup:
     """Load the config file and everything it names; raise ConfigError listing every problem."""
-    config = load_config(path)
+    return build_setup(load_config(path), path)
+
+
+def build_setup(config: Config, path: Path) -> Setup:
+    """Everything `config` names (collectors, tokens, rules), checked as if it came from
+    `path`: relative paths are taken from its directory. Raise ConfigError listing every
+    problem. `watchd test-paging` calls it for a scenario's inline config."""
     problems: list[ConfigProblem] = []
     collectors = _build_collectors(config, problems)
     tokens, token_names = _read_tokens(config, problems)

@@ -34,7 +34,7 @@ from watchd.notify.config import NotifyConfig
 from watchd.notify.delivery import Delivery
 from watchd.notify.expiry import expire
 from watchd.notify.health import ReceiverHealth
-from watchd.notify.installed import install
+from watchd.notify.installed import ReceiverBuilder, install
 from watchd.notify.model import Receiver
 from watchd.notify.outbox import Row
 from watchd.notify.receivers import AnyReceiver
@@ -68,10 +68,17 @@ class Dispatcher:
         base: Path = Path("."),
         poll_interval: float = 5.0,
         rand: random.Random | None = None,
+        build: ReceiverBuilder | None = None,
+        rescan_delay: float = RESCAN_DELAY,
     ) -> None:
+        """`build` builds receivers from their config (default: the registry's real ones);
+        `rescan_delay` is the real time finished deliveries wait before the next scan (0 on a
+        fake clock, where no real time may pass unnoticed)."""
         self._engine = engine
         self._clock = clock
         self._base = base
+        self._build = build
+        self._rescan_delay = rescan_delay
         self._poll = poll_interval
         self._wake = asyncio.Event()
         self._rescan: asyncio.TimerHandle | None = None
@@ -84,7 +91,15 @@ class Dispatcher:
         self._open_pairs: set[tuple[int, str]] = set()
         self._last_repeat = float("-inf")
         self._installed, _ = install(
-            None, receivers, notify, router, settings, clock=clock, base=base, engine=engine
+            None,
+            receivers,
+            notify,
+            router,
+            settings,
+            clock=clock,
+            base=base,
+            engine=engine,
+            build=build,
         )
         self._health = ReceiverHealth(sink)
         self._delivery = Delivery(
@@ -118,6 +133,7 @@ class Dispatcher:
             clock=self._clock,
             base=self._base,
             engine=self._engine,
+            build=self._build,
         )
         if replaced and self._loop is not None:
             self._loop.create_task(self._close_when_idle(replaced), name="watchd.notify.close")
@@ -277,7 +293,7 @@ class Dispatcher:
         waiting, a scan per finished task was most of the dispatcher's CPU)."""
         if self._rescan is None or self._rescan.cancelled():
             loop = asyncio.get_running_loop()
-            self._rescan = loop.call_later(RESCAN_DELAY, self._rescanned)
+            self._rescan = loop.call_later(self._rescan_delay, self._rescanned)
 
     def _rescanned(self) -> None:
         self._rescan = None

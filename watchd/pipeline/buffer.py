@@ -8,6 +8,7 @@ failure and the recovery are each logged once.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 
 from watchd.clock import Clock
@@ -25,6 +26,7 @@ class BufferedSink:
         self._clock = clock
         self._max_pending = max_pending
         self._pending: deque[Alert] = deque()
+        self._kept = asyncio.Event()  # set while alerts wait: `run` sleeps until then
         self.dropped = 0
 
     @property
@@ -46,6 +48,11 @@ class BufferedSink:
         """Resubmit waiting alerts with exponential backoff, until cancelled."""
         failures = 0
         while True:
+            if not self._pending:
+                # Idle until something is kept: a loop waking twice a second for nothing would
+                # cost the daemon little but a simulated hour (watchd test-paging) 7,200 steps.
+                self._kept.clear()
+                await self._kept.wait()
             await self._clock.sleep(min(MAX_BACKOFF, 0.5 * 2**failures) if failures else 0.5)
             if not self._pending:
                 continue
@@ -65,6 +72,7 @@ class BufferedSink:
 
     def _keep(self, alerts: tuple[Alert, ...]) -> None:
         self._pending.extend(alerts)
+        self._kept.set()
         while len(self._pending) > self._max_pending:
             # Bounded memory: the oldest go first, and the loss is counted and logged.
             self._pending.popleft()

@@ -1,8 +1,8 @@
 """YAML that remembers where things are: mappings carry the line of each key.
 
-PyYAML's safe loader, with one change: mappings become `LineDict`s that keep the 1-based line
+PyYAML's safe loader, with two changes: mappings become `LineDict`s that keep the 1-based line
 of the mapping and of every key (from the node marks), and note duplicate keys instead of
-silently keeping the last one.
+silently keeping the last one; sequences become `LineList`s that keep the line of each entry.
 """
 
 from __future__ import annotations
@@ -21,6 +21,16 @@ class LineDict(dict[Any, Any]):
 
     def line_of(self, key: Any) -> int:
         return self.key_lines.get(key, self.line)
+
+
+class LineList(list[Any]):
+    """A list from YAML that knows the line of itself and of each of its entries."""
+
+    line: int
+    lines: list[int]
+
+    def line_of(self, index: int) -> int:
+        return self.lines[index] if 0 <= index < len(self.lines) else self.line
 
 
 class _Loader(yaml.SafeLoader):
@@ -47,7 +57,15 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     return result
 
 
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    result = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 class YamlSyntaxError(Exception):

@@ -43,17 +43,23 @@ def async_url(url: str) -> URL:
     return parsed.set(drivername=driver) if driver else parsed
 
 
-def create_engine(url: str, *, sqlite_sync: SqliteSync = "normal") -> AsyncEngine:
+def create_engine(
+    url: str, *, sqlite_sync: SqliteSync = "normal", in_loop: bool = False
+) -> AsyncEngine:
     """Create the engine for `url`; for a SQLite file, create its directory first.
 
     `sqlite_sync` is SQLite's synchronous mode: "normal" or "full" (see the module doc).
+    `in_loop` (SQLite only) runs SQLite on the event loop's thread over one connection, so
+    transactions happen one at a time in the order asked and each is over when its await
+    returns: for simulations on a fake clock (`watchd test-paging`), never for the daemon.
     """
     parsed = async_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(parsed, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(parsed, async_creator=connector(parsed))
+    pool: dict[str, Any] = {"pool_size": 1, "max_overflow": 0} if in_loop else {}
+    engine = create_async_engine(parsed, async_creator=connector(parsed, in_loop=in_loop), **pool)
     event.listen(engine.sync_engine, "connect", partial(_sqlite_on_connect, sqlite_sync))
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine

@@ -8,11 +8,17 @@ cost more than the SQL of a small statement (a fifth of the CPU of a burst of ne
 rows, counts and description it read. It buffers every row, like the adapter's own
 (non-streaming) cursor, which watchd uses exclusively.
 
+`InLoopConnection` runs every call at once on the event loop's own thread instead, for a
+simulation on a fake clock (`watchd test-paging`), where a statement must be over before
+simulated time moves on; it blocks the loop while SQLite works, so the daemon never uses it.
+
 This is the one module that reaches into aiosqlite's internals, since aiosqlite has no public
 way to run a function on its thread: `Connection._execute` (queue a call to the thread) and
 `Connection._conn` (the sqlite3 connection there), which SQLAlchemy's own adapter relies on
-as well, and `Connection._thread` (made a daemon, as SQLAlchemy does, and waited for after a
-failed open). Checked against
+as well, `Connection._thread` (made a daemon, as SQLAlchemy does, and waited for after a
+failed open) and `Connection._tx` (the queue of calls for the thread, which SQLAlchemy's
+adapter also feeds directly; InLoopConnection replaces it with one that runs each call at
+once). Checked against
 aiosqlite 0.22.0 and 0.22.1: `_thread` exists since 0.22.0 (before it the connection was
 itself the thread), so pyproject asks for 0.22 and stays below 0.23, aiosqlite being 0.x.
 tests/store runs every store operation through this module.
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -43,6 +49,32 @@ class OneTripConnection(aiosqlite.Connection):
         # aiosqlite internals (see the module doc); ruff's SLF001 does not flag `self._`.
         outcome: Awaitable[_Outcome] = self._execute(lambda: call(self._conn))  # type: ignore[no-untyped-call]
         return outcome
+
+
+class _RunNow:
+    """Stands in for the queue of calls to the connection's thread: runs each call at once."""
+
+    def put_nowait(self, item: tuple[Any, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as exc:  # the caller's future carries it, as the thread's would
+            if future is not None and not future.done():
+                future.set_exception(exc)
+            return
+        if future is not None and not future.done():
+            future.set_result(result)
+
+
+class InLoopConnection(OneTripConnection):
+    """A OneTripConnection whose calls run on the event loop's thread, no thread of its own."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int) -> None:
+        super().__init__(connector, iter_chunk_size)
+        self._tx = _RunNow()  # type: ignore[assignment]  # (aiosqlite internals: module doc)
+
+    def __await__(self) -> Generator[Any, None, InLoopConnection]:
+        return self._connect().__await__()  # type: ignore[return-value]
 
 
 class BufferedCursor:
@@ -99,11 +131,14 @@ class BufferedCursor:
         self._rows = []
 
 
-def connector(url: URL) -> Callable[[], Awaitable[OneTripConnection]]:
-    """The `async_creator` for SQLAlchemy: a connected OneTripConnection to `url`'s file."""
+def connector(url: URL, *, in_loop: bool = False) -> Callable[[], Awaitable[OneTripConnection]]:
+    """The `async_creator` for SQLAlchemy: a connected OneTripConnection to `url`'s file (an
+    InLoopConnection with `in_loop`)."""
     database = url.database or ":memory:"
 
     async def connect() -> OneTripConnection:
+        if in_loop:
+            return await InLoopConnection(lambda: sqlite3.connect(database), iter_chunk_size=64)
         connection = OneTripConnection(lambda: sqlite3.connect(database), iter_chunk_size=64)
         # As SQLAlchemy does for aiosqlite: a connection left open must not keep the
         # process alive at exit.

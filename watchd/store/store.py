@@ -44,14 +44,16 @@ class Store:
         max_pending: int = DEFAULT_MAX_PENDING,
         on_flush: Callable[[float], None] | None = None,
         sqlite_sync: SqliteSync = "normal",
+        in_loop: bool = False,
     ) -> Store:
         """Connect to `url` (sqlite:///path or postgresql://...), migrating to the newest schema.
 
         `max_pending` bounds the samples held in memory while writes fail; past it the
         oldest are dropped. `on_flush` is told each successful batch write's duration.
         `sqlite_sync` is SQLite's synchronous mode ("full" survives a power loss).
+        `in_loop` runs SQLite on the event loop's thread (simulations only: see create_engine).
         """
-        engine = create_engine(url, sqlite_sync=sqlite_sync)
+        engine = create_engine(url, sqlite_sync=sqlite_sync, in_loop=in_loop)
         try:
             if migrate:
                 await upgrade_engine(engine)
