@@ -16,7 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # Config (each stage owns its config slice). notify sits above incidents: the dispatcher reads incidents and writes their
 # timeline, while incidents pick receivers through a callable the composition root passes in.
 LAYERS: list[tuple[str, ...]] = [
-    ("watchd.cli", "watchd.app", "watchd.loading", "watchd.housekeeping", "watchd.config"),
+    (
+        "watchd.cli",
+        "watchd.app",
+        "watchd.loading",
+        "watchd.housekeeping",
+        "watchd.config",
+        "watchd.paging",
+    ),
     ("watchd.api",),
     ("watchd.ingest",),
     ("watchd.pipeline",),

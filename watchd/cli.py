@@ -1,4 +1,4 @@
-"""The `watchd` command: run, check-config, test-rules, probe, db upgrade.
+"""The `watchd` command: run, check-config, test-rules, test-paging, probe, db upgrade.
 
 Human output by default; `--json` where a script would parse it (DESIGN.md §5).
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from watchd.cli_incidents import add_commands as add_incident_commands
 from watchd.cli_notify import add_commands as add_notify_commands
+from watchd.cli_paging import add_commands as add_paging_commands
 from watchd.cli_report import add_commands as add_report_commands
 from watchd.config import Config, load_config
 from watchd.configbase import ConfigError
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         "files", nargs="+", help="rule test files, e.g. rules/tests/*.test.yaml"
     )
     test_rules.set_defaults(func=_test_rules)
+    add_paging_commands(sub)
 
     probe = command("probe", "Run an item's checks once now and print the results.")
     probe.add_argument("item", help="item name from the config")

@@ -1,0 +1,242 @@
+"""The scenario file format of `watchd test-paging`, as strict pydantic models (README.md,
+"Paging tests"). Every time in a scenario is a duration since its `start`.
+
+    name, description, start          what it is, when time 0 is (default 2030-01-01T00:00:00Z)
+    config                            an inline config.toml as a YAML mapping (or -c FILE)
+    steps: [{at?, <one action>}]      results, post, silence, expire_silence, change,
+                                      maintenance, ack, unack, resolve, close, comment, advance
+    expect: {notifications, incidents?}
+
+What a single model cannot see (targets that name no check, silences expired before they were
+added, steps that go back in time) is checked by watchd.paging.scenario, with the line.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
+
+from watchd.configbase import Strict
+from watchd.durations import Duration, parse_duration
+from watchd.matchers import Matchers
+
+DEFAULT_START = datetime(2030, 1, 1, tzinfo=UTC)
+STATES = ("open", "acknowledged", "resolved", "closed")
+ACTIONS = (
+    "results",
+    "post",
+    "silence",
+    "expire_silence",
+    "change",
+    "maintenance",
+    "ack",
+    "unack",
+    "resolve",
+    "close",
+    "comment",
+    "advance",
+)
+
+
+class SampleSpec(Strict):
+    """A sample the check returns with its result (rules see it)."""
+
+    metric: str = Field(min_length=1)
+    value: float
+    labels: dict[str, str] = {}
+
+
+def _short_result(value: Any) -> Any:
+    return {"status": value} if isinstance(value, str) else value
+
+
+class ResultSpec(Strict):
+    """What a check returns from now on, every time the scheduler runs it."""
+
+    status: Literal["OK", "WARNING", "CRITICAL", "UNKNOWN"]
+    message: str = ""
+    samples: list[SampleSpec] = []
+
+
+Result = Annotated[ResultSpec, BeforeValidator(_short_result)]
+
+
+class Span(Strict):
+    """From `starts` (default: the step's time) to `ends`, or for a duration `for`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    starts: Duration | None = None
+    ends: Duration | None = None
+    for_: Duration | None = Field(default=None, alias="for")
+
+    @model_validator(mode="after")
+    def _one_end(self) -> Span:
+        if (self.ends is None) == (self.for_ is None):
+            raise ValueError("expected exactly one of 'ends' (time since start) or 'for'")
+        return self
+
+    def times(self, step: float) -> tuple[float, float]:
+        """(start, end) in seconds since the scenario's start, for a step at `step`."""
+        start = step if self.starts is None else self.starts
+        end = self.ends if self.ends is not None else start + (self.for_ or 0.0)
+        return start, end
+
+
+class SilenceSpec(Span):
+    name: str = ""  # what a later `expire_silence` calls it
+    matchers: Matchers = Field(min_length=1)
+    by: str = Field(default="scenario", min_length=1)
+    comment: str = ""
+
+
+class ChangeSpec(Span):
+    item: str = Field(min_length=1)
+    summary: str = Field(min_length=1)
+    ticket: str = ""
+    by: str = Field(default="scenario", min_length=1)
+
+
+class WindowSpec(Span):
+    """A one-off maintenance window, loaded (as by a reload) at the step's time."""
+
+    name: str = Field(min_length=1)
+    items: list[str] = []
+    matchers: Matchers = []
+
+
+class ActionSpec(Strict):
+    """An operator's action on an incident, named by id or by its item (the newest one)."""
+
+    incident: int | None = Field(default=None, ge=1)
+    item: str | None = Field(default=None, min_length=1)
+    by: str = Field(min_length=1)
+    comment: str = ""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ActionSpec:
+        if (self.incident is None) == (self.item is None):
+            raise ValueError("expected exactly one of 'incident' (an id) or 'item'")
+        return self
+
+
+class Step(Strict):
+    """One thing that happens, at `at` (since start) or right after the step before."""
+
+    at: Duration | None = None
+    results: dict[str, Result] | None = Field(default=None, min_length=1)
+    post: list[dict[str, Any]] | None = Field(default=None, min_length=1)
+    silence: SilenceSpec | None = None
+    expire_silence: str | None = Field(default=None, min_length=1)
+    change: ChangeSpec | None = None
+    maintenance: WindowSpec | None = None
+    ack: ActionSpec | None = None
+    unack: ActionSpec | None = None
+    resolve: ActionSpec | None = None
+    close: ActionSpec | None = None
+    comment: ActionSpec | None = None
+    advance: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        given = [name for name in ACTIONS if getattr(self, name) is not None]
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none"
+            raise ValueError(f"expected exactly one action of {', '.join(ACTIONS)}; got {found}")
+        if self.comment is not None and not self.comment.comment.strip():
+            raise ValueError("a comment step needs its text in 'comment'")
+        return self
+
+    @property
+    def action(self) -> str:
+        return next(name for name in ACTIONS if getattr(self, name) is not None)
+
+
+class NotificationSpec(Strict):
+    """One expected notification; severity and state are compared when given."""
+
+    at: Duration
+    receiver: str = Field(min_length=1)
+    incident: int = Field(ge=1)
+    event: str = Field(min_length=1)
+    severity: str | None = None
+    state: Literal["open", "acknowledged", "resolved", "closed"] | None = None
+
+
+class IncidentSpec(Strict):
+    """One incident's expected final state; the optional fields are compared when given
+    (`change`: the id of the change it is linked to)."""
+
+    id: int = Field(ge=1)
+    state: Literal["open", "acknowledged", "resolved", "closed"]
+    severity: str = Field(min_length=1)
+    alerts: int | None = Field(default=None, ge=0)
+    acknowledged_by: str | None = None
+    change: int | None = Field(default=None, ge=1)
+
+
+class Expect(Strict):
+    notifications: list[NotificationSpec]
+    incidents: list[IncidentSpec] | None = None  # None: not compared
+
+
+def _start(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)  # YAML timestamps without a zone are UTC
+    return value
+
+
+class ScenarioFile(Strict):
+    name: str | None = Field(default=None, min_length=1)
+    description: str = ""
+    start: Annotated[datetime, BeforeValidator(_start)] = DEFAULT_START
+    config: dict[str, Any] | None = None
+    steps: list[Step] = Field(min_length=1)
+    expect: Expect
+
+
+# One-line forms, as the report prints them:
+#   "2m30s oncall incident 1 opened [severity=critical] [state=open]"
+#   "incident 1 resolved critical [alerts=2] [acknowledged_by=alice] [change=1]"
+# (no "#1": in YAML a " #" starts a comment)
+_NOTIFICATION = re.compile(r"^(\S+)\s+(\S+)\s+incident\s+(\d+)\s+(\S+)((?:\s+\w+=\S+)*)\s*$")
+_INCIDENT = re.compile(r"^incident\s+(\d+)\s+(\S+)\s+(\S+)((?:\s+\w+=\S+)*)\s*$")
+NOTIFICATION_FORM = (
+    "AT RECEIVER incident ID EVENT [severity=S] [state=S], e.g. '2m oncall incident 1 opened'"
+)
+INCIDENT_FORM = (
+    "incident ID STATE SEVERITY [alerts=N] [acknowledged_by=NAME] [change=ID], "
+    "e.g. 'incident 1 resolved critical'"
+)
+
+
+def notification_fields(line: str) -> dict[str, Any]:
+    """The fields of a one-line expected notification; ValueError naming the form."""
+    found = _NOTIFICATION.match(line)
+    if found is None:
+        raise ValueError(f"expected a notification as {NOTIFICATION_FORM}, got {line!r}")
+    at, receiver, incident, event, extra = found.groups()
+    parse_duration(at)  # a bad time says so with the form of a duration
+    return {
+        "at": at,
+        "receiver": receiver,
+        "incident": int(incident),
+        "event": event,
+        **_pairs(extra),
+    }
+
+
+def incident_fields(line: str) -> dict[str, Any]:
+    """The fields of a one-line expected incident; ValueError naming the form."""
+    found = _INCIDENT.match(line)
+    if found is None:
+        raise ValueError(f"expected an incident as {INCIDENT_FORM}, got {line!r}")
+    number, state, severity, extra = found.groups()
+    return {"id": int(number), "state": state, "severity": severity, **_pairs(extra)}
+
+
+def _pairs(text: str) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in text.split())
