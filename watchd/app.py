@@ -124,7 +124,12 @@ class Daemon:
         rollup = Rollup(store.engine, clock=self.clock, catalog=lambda: self.catalog)
         housekeeping.add(rollup_job(rollup, config.report.rollup_interval))
         burn = BurnRateMonitor(
-            store.engine, clock=self.clock, catalog=lambda: self.catalog, sink=core.sink
+            store.engine,
+            clock=self.clock,
+            catalog=lambda: self.catalog,
+            sink=core.sink,
+            # Re-sent at each evaluation; should watchd stop, they end after three missed ones.
+            valid_for=3 * config.report.burn_rate_interval,
         )
         housekeeping.add(burn_rate_job(burn, config.report.burn_rate_interval))
         runner = None

@@ -140,18 +140,28 @@ async def test_sla_breach_is_a_timeline_event_and_a_notification(harness: Harnes
     assert [k for _, k in await harness.notifications()] == ["opened", "sla_breach"]
 
 
-async def test_external_alert_not_refreshed_resolves_after_resolve_timeout(
+async def test_external_alert_not_refreshed_resolves_at_its_end_and_an_event_holds(
     harness: Harness,
 ) -> None:
-    """An ingested alert without endsAt resolves 5m after its last refresh; a check's never does."""
-    await harness.send(alert("db1", source="prometheus"), alert("db1", "check_x"))
+    """A posted alert resolves at its end (endsAt, or resolve_timeout from its last post) unless
+    sent again; an event without an end (a state change, as Nagios sends it) and a check's alert
+    hold until resolved."""
+    end = harness.clock.now() + 300  # what ingestion gives an Alertmanager alert without endsAt
+    await harness.send(
+        alert("db1", source="alertmanager", ends_at=end),
+        alert("db1", "check_x"),
+        alert("db2", "PortDown", source="nagios"),
+    )
     timers = IncidentTimers(harness.pipeline, clock=harness.clock)
     await harness.clock.advance(200)
     await timers.tick()
-    assert [i["state"] for i in await harness.incidents()] == ["open", "open"]
+    assert [i["state"] for i in await harness.incidents()] == ["open", "open", "open"]
     await harness.clock.advance(101)
     await timers.tick()
-    assert [i["state"] for i in await harness.incidents()] == ["resolved", "open"]
+    assert [i["state"] for i in await harness.incidents()] == ["resolved", "open", "open"]
+    await harness.clock.advance(86400)
+    await timers.tick()
+    assert [i["state"] for i in await harness.incidents()] == ["resolved", "open", "open"]
 
 
 async def test_third_recurrence_in_a_week_opens_a_problem(harness: Harness) -> None:

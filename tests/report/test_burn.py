@@ -48,7 +48,9 @@ async def test_a_fast_burn_fires_critical_and_resolves_when_it_stops(tmp_path: P
     store = await Store.open(f"sqlite:///{tmp_path}/w.db", clock=clock)
     catalog = report_catalog(config_of(CONFIG))
     sink = Collected()
-    monitor = BurnRateMonitor(store.engine, clock=clock, catalog=lambda: catalog, sink=sink)
+    monitor = BurnRateMonitor(
+        store.engine, clock=clock, catalog=lambda: catalog, sink=sink, valid_for=180.0
+    )
     try:
         await _history(store, now - 8 * 3600, now, now - 600, now + 3600)
         fired = await monitor.evaluate()
@@ -66,6 +68,9 @@ async def test_a_fast_burn_fires_critical_and_resolves_when_it_stops(tmp_path: P
         assert statuses == {("fast", AlertStatus.RESOLVED), ("slow", AlertStatus.FIRING)}
         slow = next(a for a in after if a.labels["window"] == "slow")
         assert slow.starts_at == now  # a going-on alert keeps its first start
+        # Each evaluation moves the end ahead; should watchd stop, the alert ends then.
+        assert fired[1].ends_at == now + 180.0
+        assert slow.ends_at == now + 900 + 180.0
     finally:
         await store.close()
 
@@ -81,7 +86,9 @@ async def test_a_steady_slow_burn_fires_the_warning_only(tmp_path: Path) -> None
         )
     )
     sink = Collected()
-    monitor = BurnRateMonitor(store.engine, clock=clock, catalog=lambda: catalog, sink=sink)
+    monitor = BurnRateMonitor(
+        store.engine, clock=clock, catalog=lambda: catalog, sink=sink, valid_for=180.0
+    )
     try:
         t = now - 7 * 3600
         while t < now:

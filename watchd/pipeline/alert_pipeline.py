@@ -128,11 +128,11 @@ class AlertPipeline:
         return flips
 
     async def expire(self) -> int:
-        """Resolve external alerts not refreshed before their endsAt or resolve_timeout."""
+        """Resolve alerts from outside whose end passed before they were sent again."""
         now = self._clock.now()
         rechecks: set[tuple[str, str]] = set()
         async with self._writing("expire stale alerts") as conn:
-            stale = await stale_alerts(conn, now, self.settings.incidents.resolve_timeout)
+            stale = await stale_alerts(conn, now)
             if stale:
                 _, rechecks = await self._process(conn, stale, now)
         self._request(rechecks)

@@ -6,8 +6,8 @@
 
 burn = (1 − availability) / (1 − objective). The long window makes the alert significant,
 the short one makes it stop soon after the burning stops. Firing alerts are submitted again
-at each evaluation (source "report"), so if watchd stops they expire by resolve_timeout
-instead of firing forever; a condition that stops holding is sent as resolved.
+at each evaluation (source "report") with an end `valid_for` ahead, so if watchd stops they
+expire then instead of firing forever; a condition that stops holding is sent as resolved.
 """
 
 from __future__ import annotations
@@ -54,8 +54,10 @@ class BurnRateMonitor:
         clock: Clock,
         catalog: Callable[[], Catalog],
         sink: AlertSink,
+        valid_for: float,
     ) -> None:
         self._engine = engine
+        self._valid_for = valid_for
         self._clock = clock
         self._catalog = catalog
         self._sink = sink
@@ -79,7 +81,9 @@ class BurnRateMonitor:
                 for window in WINDOWS:
                     long, short = rates[window.long], rates[window.short]
                     if long is not None and short is not None and min(long, short) >= window.factor:
-                        firing[(service.name, window.name)] = _alert(service, window, long, now)
+                        firing[(service.name, window.name)] = _alert(
+                            service, window, long, now, now + self._valid_for
+                        )
         resolved = [
             Alert(
                 labels=a.labels,
@@ -96,7 +100,12 @@ class BurnRateMonitor:
         for key, a in firing.items():
             if key in self._firing:
                 firing[key] = Alert(
-                    a.labels, a.status, self._firing[key].starts_at, a.annotations, source="report"
+                    a.labels,
+                    a.status,
+                    self._firing[key].starts_at,
+                    a.annotations,
+                    ends_at=a.ends_at,
+                    source="report",
                 )
         self._firing = firing
         out = [*firing.values(), *resolved]
@@ -105,7 +114,9 @@ class BurnRateMonitor:
         return out
 
 
-def _alert(service: ServiceConfig, window: BurnWindow, burn: float, now: float) -> Alert:
+def _alert(
+    service: ServiceConfig, window: BurnWindow, burn: float, now: float, ends_at: float
+) -> Alert:
     return Alert(
         labels={
             "alertname": ALERTNAME,
@@ -122,5 +133,6 @@ def _alert(service: ServiceConfig, window: BurnWindow, burn: float, now: float) 
                 f"{format_duration(window.long)} and {format_duration(window.short)}"
             ),
         },
+        ends_at=ends_at,
         source="report",
     )
