@@ -26,6 +26,7 @@ FAST = {
     "batch_resolves_warning_fires_critical",
     "check_warning_then_critical",
     "duplicate_from_two_sources",
+    "poller_overload",
     "resolve_timeout",
 }
 

@@ -27,7 +27,7 @@ from watchd.metrics import Metrics
 from watchd.model import Collector
 from watchd.notify.dispatcher import RESCAN_DELAY, Dispatcher
 from watchd.notify.installed import ReceiverBuilder
-from watchd.overload import LoopLag, OverloadAlarm
+from watchd.overload import LagSource, LoopLag, OverloadAlarm
 from watchd.pipeline import AlertPipeline
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.buffer import BufferedSink
@@ -51,23 +51,25 @@ class Core:
     processor: ResultProcessor
     rules: RuleService
     scheduler: Scheduler
-    loop_lag: LoopLag
+    loop_lag: LoopLag | None  # the loop probe; None where `build_core` was given a lag source
     alarm: OverloadAlarm
     incidents: IncidentService
     restored: int  # check states restored from the store
 
     def loops(self) -> dict[str, Coroutine[Any, Any, None]]:
         """The core's background loops by task name, for the caller's TaskGroup."""
-        return {
+        loops = {
             "watchd.scheduler": self.scheduler.run(),
             "watchd.store": self.store.run_writer(),
             "watchd.alert-retry": self.sink.run(),
             "watchd.rules": self.rules.run(),
             "watchd.incidents": self.timers.run(),
             "watchd.outbox": self.dispatcher.run(),
-            "watchd.looplag": self.loop_lag.run(),
             "watchd.overload": self.alarm.run(),
         }
+        if self.loop_lag is not None:
+            loops["watchd.looplag"] = self.loop_lag.run()
+        return loops
 
     def reconfigure(self, config: Config) -> None:
         """Apply a reloaded config to the incident core and the dispatcher."""
@@ -88,11 +90,14 @@ async def build_core(
     receivers: ReceiverBuilder | None = None,
     rescan_delay: float = RESCAN_DELAY,
     rng: random.Random | None = None,
+    lag: LagSource | None = None,
 ) -> Core:
     """Build the core from `setup` on `store`, restoring check and rule states.
 
     `checks` replaces the setup's collectors, `receivers` builds the receivers (default: the
-    real ones), `rescan_delay` and `rng` go to the dispatcher and the scheduler (see them).
+    real ones), `rescan_delay` and `rng` go to the dispatcher and the scheduler (see them),
+    `lag` replaces the event-loop probe (a simulation's scripted lag: a fake clock never
+    falls behind).
     """
     config = setup.config
     # One route tree picks an incident's receivers (incidents) and drives delivery (notify).
@@ -136,14 +141,16 @@ async def build_core(
     # Overload: the loop probe tells the scheduler when a run measured watchd, not its
     # target; the alarm is one more self-monitoring back edge into the BufferedSink.
     overload_lag = config.daemon.overload_lag
-    loop_lag = LoopLag(clock, threshold=overload_lag, gauge=metrics.set_loop_lag)
-    alarm = OverloadAlarm(sink, clock=clock, lag=loop_lag, threshold=overload_lag)
+    loop_lag = None
+    if lag is None:
+        lag = loop_lag = LoopLag(clock, threshold=overload_lag, gauge=metrics.set_loop_lag)
+    alarm = OverloadAlarm(sink, clock=clock, lag=lag, threshold=overload_lag)
     scheduler = Scheduler(
         clock=clock,
         handler=processor.handle,
         max_concurrent=config.daemon.max_concurrent_checks,
         rng=rng,
-        lag=loop_lag,
+        lag=lag,
         overload_lag=overload_lag,
         alarm=alarm,
     )

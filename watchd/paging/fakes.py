@@ -1,9 +1,11 @@
 """What replaces the outside world in a paging test: scripted collectors (each check returns what
-the scenario last said, every time the real scheduler runs it) and capturing receivers (each
-notification is written down with the fake time, nothing leaves the machine)."""
+the scenario last said, every time the real scheduler runs it), a scripted event-loop lag (the
+overload a fake clock cannot have) and capturing receivers (each notification is written down
+with the fake time, nothing leaves the machine)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -43,6 +45,31 @@ class ScriptedCollector:
 
     async def aclose(self) -> None:
         return None
+
+
+class ScriptedLag:
+    """The event-loop lag the scenario says (watchd.overload.LagSource, in place of the daemon's
+    loop probe): while an `overload` step's lag lasts, the loop is that far behind at every
+    moment, so every check run and every look of the overload alarm overlapping it sees a stall
+    of that length, as they would on a loop that wakes everything that late."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._spans: list[tuple[float, float, float]] = []  # (from, until, lag), monotonic
+
+    def set(self, lag: float, for_: float | None) -> None:
+        """From now on the loop is `lag` seconds behind (0: no longer), for `for_` seconds or
+        until the next call."""
+        now = self._clock.monotonic()
+        self._spans = [(start, min(until, now), lag) for start, until, lag in self._spans]
+        if lag > 0.0:
+            self._spans.append((now, now + for_ if for_ is not None else math.inf, lag))
+
+    def worst_since(self, t0: float) -> float:
+        """See watchd.overload.LagSource."""
+        now = self._clock.monotonic()
+        lags = [lag for start, until, lag in self._spans if start <= now and until > t0]
+        return max(lags, default=0.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@
     name, description, start          what it is, when time 0 is (default 2030-01-01T00:00:00Z)
     config                            an inline config.toml as a YAML mapping (or -c FILE)
     steps: [{at?, <one action>}]      results, post, silence, expire_silence, change,
-                                      maintenance, ack, unack, resolve, close, comment, advance
+                                      maintenance, overload, ack, unack, resolve, close,
+                                      comment, advance
     expect: {notifications, incidents?}
 
 What a single model cannot see (targets that name no check, silences expired before they were
@@ -32,6 +33,7 @@ ACTIONS = (
     "expire_silence",
     "change",
     "maintenance",
+    "overload",
     "ack",
     "unack",
     "resolve",
@@ -108,6 +110,22 @@ class WindowSpec(Span):
     matchers: Matchers = []
 
 
+class OverloadSpec(Strict):
+    """watchd's event loop is `lag` behind from the step on (0s: caught up), for `for` if
+    given, else until the next overload step: what the daemon's loop probe would measure."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    lag: Duration
+    for_: Duration | None = Field(default=None, alias="for", gt=0)
+
+    @model_validator(mode="after")
+    def _ends_only_a_lag(self) -> OverloadSpec:
+        if self.for_ is not None and self.lag <= 0:
+            raise ValueError("'for' needs a lag above 0s (lag: 0s ends an overload)")
+        return self
+
+
 class ActionSpec(Strict):
     """An operator's action on an incident, named by id or by its item (the newest one)."""
 
@@ -133,6 +151,7 @@ class Step(Strict):
     expire_silence: str | None = Field(default=None, min_length=1)
     change: ChangeSpec | None = None
     maintenance: WindowSpec | None = None
+    overload: OverloadSpec | None = None
     ack: ActionSpec | None = None
     unack: ActionSpec | None = None
     resolve: ActionSpec | None = None

@@ -29,7 +29,7 @@ from watchd.incidents.ledger import IncidentNotFound
 from watchd.incidents.lifecycle import TransitionError
 from watchd.ingest.payloads import parse_any
 from watchd.metrics import Metrics
-from watchd.paging.fakes import Capture, Script, ScriptedCollector, Sent
+from watchd.paging.fakes import Capture, Script, ScriptedCollector, ScriptedLag, Sent
 from watchd.paging.scenario import (
     Act,
     Action,
@@ -37,6 +37,7 @@ from watchd.paging.scenario import (
     AddSilence,
     AddWindow,
     ExpireSilence,
+    Overload,
     Post,
     Scenario,
     SetResults,
@@ -50,7 +51,6 @@ from watchd.store import Store
 # every second, which would be most of a long scenario's run time.
 SAMPLE_FLUSH_INTERVAL = 60.0
 MANY = 1_000_000_000
-UNSIMULATED = ("watchd.looplag", "watchd.overload")  # see _Run._launch
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +110,7 @@ class _Run:
         self.clock = clock
         self.store = store
         self.script = Script()
+        self.lag = ScriptedLag(clock)
         self.capture = Capture(clock, scenario.start)
         self.config: Config = scenario.setup.config
         self.silences: dict[str, str] = {}  # scenario name -> silence id
@@ -133,6 +134,7 @@ class _Run:
             receivers=self.capture.build,
             rescan_delay=0.0,
             rng=random.Random(0),
+            lag=self.lag,
         )
 
     async def steps(self) -> list[str]:
@@ -159,10 +161,6 @@ class _Run:
         if self.tasks or self.core is None:
             return
         loops = self.core.loops()
-        # A fake clock never falls behind: the overload probe would only add 36,000 steps an
-        # hour (it wakes every 0.1 s) and its alarm could find no evidence.
-        for name in UNSIMULATED:
-            loops.pop(name).close()
         self.tasks = [
             asyncio.get_running_loop().create_task(loop, name=name) for name, loop in loops.items()
         ]
@@ -220,6 +218,8 @@ class _Run:
                 maintenance = [*self.config.maintenance, window]
                 self.config = self.config.model_copy(update={"maintenance": maintenance})
                 core.reconfigure(self.config)
+            case Overload(lag, for_):
+                self.lag.set(lag, for_)
             case Act(verb, incident, item, by, comment):
                 target = incident if incident is not None else await self._newest(item or "")
                 service = core.incidents

@@ -83,6 +83,15 @@ class AddWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class Overload:
+    """watchd's event loop is `lag` seconds behind from now, for `for_` seconds or until the
+    next Overload."""
+
+    lag: float
+    for_: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Act:
     """ack, unack, resolve, close or comment on an incident (by id, or its item's newest)."""
 
@@ -93,7 +102,7 @@ class Act:
     comment: str
 
 
-Action = SetResults | Post | AddSilence | ExpireSilence | AddChange | AddWindow | Act
+Action = SetResults | Post | AddSilence | ExpireSilence | AddChange | AddWindow | Overload | Act
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +288,8 @@ class _Checker:
             return AddChange(change.item, change.summary, starts, ends, change.ticket, change.by)
         if step.maintenance is not None:
             return self.window(step, now, loc, where)
+        if step.overload is not None:
+            return Overload(step.overload.lag, step.overload.for_)
         verb = step.action
         act = getattr(step, verb)
         return Act(verb, act.incident, act.item, act.by, act.comment)
