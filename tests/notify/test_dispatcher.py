@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 
 from tests.notify.conftest import Hook, alert, ok
 from watchd.notify.receivers.webhook import SIGNATURE_HEADER
+from watchd.pipeline.timers import IncidentTimers
+from watchd.store.tables import alerts
 
 
 def webhook(name: str, url: str, **extra: Any) -> dict[str, Any]:
@@ -162,6 +165,38 @@ async def test_rows_expire_after_max_age_with_a_self_alert(
     assert row["state"] == "expired"
     assert any(a.labels.get("alertname") == "NotificationsFailing" for a in notify.sink.alerts)
     assert "delivery_expired" in [k for k, _ in await notify.timeline(1)]
+
+
+async def test_notifications_failing_keeps_firing_while_the_receiver_stays_down(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """NotificationsFailing, raised when notifications to a receiver are given up on, stays
+    firing however long the receiver stays down: it never resolves itself by timeout."""
+
+    async def down(request: web.Request, n: int) -> web.Response:
+        return web.Response(status=503)
+
+    hook = await hook_server(down)
+    notify = await make_notify(
+        {
+            "receivers": [webhook("hook", hook.url, max_age="10m", backoff_max="1m")],
+            "incidents": {"resolve_timeout": "5m"},
+        }
+    )
+    timers = IncidentTimers(notify.pipeline, clock=notify.clock)
+    await notify.send(alert())
+    raised = 0
+    for _ in range(25):  # 25 minutes, the receiver down throughout
+        await notify.pump(1)
+        # the self-alerts go into the pipeline, as the BufferedSink hands them on
+        await notify.send(*notify.sink.alerts[raised:])
+        raised = len(notify.sink.alerts)
+        await notify.clock.advance(60)
+        await timers.tick()
+    assert any(a.labels["alertname"] == "NotificationsFailing" for a in notify.sink.alerts)
+    stored = await notify.rows(select(alerts.c.labels, alerts.c.status))
+    states = [r["status"] for r in stored if r["labels"]["alertname"] == "NotificationsFailing"]
+    assert states == ["firing"]
 
 
 async def test_one_receiver_down_does_not_delay_another(make_notify: Any, hook_server: Any) -> None:
