@@ -20,16 +20,22 @@ OK = CheckResult(Status.OK, "OK (scenario)")
 
 
 class Script:
-    """The result each check returns now; OK until a step says otherwise."""
+    """The results each check returns now, in turn (one per run, round and round); OK until
+    a step says otherwise."""
 
     def __init__(self) -> None:
-        self._results: dict[CheckKey, CheckResult] = {}
+        self._results: dict[CheckKey, tuple[CheckResult, ...]] = {}
+        self._runs: dict[CheckKey, int] = {}  # runs since the results were set
 
-    def set(self, key: CheckKey, result: CheckResult) -> None:
-        self._results[key] = result
+    def set(self, key: CheckKey, results: Sequence[CheckResult]) -> None:
+        self._results[key] = tuple(results)
+        self._runs[key] = 0
 
     def result(self, key: CheckKey) -> CheckResult:
-        return self._results.get(key, OK)
+        results = self._results.get(key, (OK,))
+        run = self._runs.get(key, 0)
+        self._runs[key] = run + 1
+        return results[run % len(results)]
 
 
 class ScriptedCollector:

@@ -3,9 +3,9 @@
 
     name, description, start          what it is, when time 0 is (default 2030-01-01T00:00:00Z)
     config                            an inline config.toml as a YAML mapping (or -c FILE)
-    steps: [{at?, <one action>}]      results, post, silence, expire_silence, change,
-                                      maintenance, overload, ack, unack, resolve, close,
-                                      comment, advance
+    steps: [{at?, <one action>}]      results (a status or a cycle), post, silence,
+                                      expire_silence, change, maintenance, overload, ack,
+                                      unack, resolve, close, comment, advance
     expect: {notifications, incidents?}
 
 What a single model cannot see (targets that name no check, silences expired before they were
@@ -55,12 +55,44 @@ def _short_result(value: Any) -> Any:
     return {"status": value} if isinstance(value, str) else value
 
 
-class ResultSpec(Strict):
-    """What a check returns from now on, every time the scheduler runs it."""
+StatusName = Literal["OK", "WARNING", "CRITICAL", "UNKNOWN"]
 
-    status: Literal["OK", "WARNING", "CRITICAL", "UNKNOWN"]
+
+class _Said(Strict):
     message: str = ""
     samples: list[SampleSpec] = []
+
+
+class RunResult(_Said):
+    """What one run of a check returns."""
+
+    status: StatusName
+
+
+class ResultSpec(_Said):
+    """What a check returns from now on: one result at every run, or with `cycle` the results
+    of the list in turn, one per run, round and round (a flapping link is [OK, CRITICAL]; an
+    entry repeated holds that result for as many runs)."""
+
+    status: StatusName | None = None
+    cycle: list[Annotated[RunResult, BeforeValidator(_short_result)]] | None = Field(
+        default=None, min_length=2
+    )
+
+    @model_validator(mode="after")
+    def _status_or_cycle(self) -> ResultSpec:
+        if (self.status is None) == (self.cycle is None):
+            raise ValueError("expected exactly one of 'status' or 'cycle' (a list of results)")
+        if self.cycle is not None and (self.message or self.samples):
+            raise ValueError("expected 'message' and 'samples' in each entry of 'cycle'")
+        return self
+
+    def runs(self) -> list[RunResult]:
+        """The results returned in turn (one when there is no cycle)."""
+        if self.cycle is not None:
+            return list(self.cycle)
+        assert self.status is not None  # the validator saw one of them
+        return [RunResult(status=self.status, message=self.message, samples=self.samples)]
 
 
 Result = Annotated[ResultSpec, BeforeValidator(_short_result)]

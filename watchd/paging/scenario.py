@@ -38,9 +38,9 @@ TIME_FIELDS = ("startsAt", "endsAt", "time")  # posted alerts' times may be dura
 
 @dataclass(frozen=True, slots=True)
 class SetResults:
-    """Checks return these results from now on."""
+    """Checks return these results from now on, in turn (one run each, round and round)."""
 
-    results: Mapping[tuple[str, str], CheckResult]
+    results: Mapping[tuple[str, str], tuple[CheckResult, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,13 +297,9 @@ class _Checker:
     def results(
         self, results: Mapping[str, format.ResultSpec], loc: list[int | str], where: str
     ) -> SetResults:
-        found: dict[tuple[str, str], CheckResult] = {}
+        found: dict[tuple[str, str], tuple[CheckResult, ...]] = {}
         for target, spec in results.items():
-            result = CheckResult(
-                Status[spec.status],
-                spec.message or f"{spec.status} (scenario)",
-                tuple(Sample(s.metric, s.value, dict(s.labels)) for s in spec.samples),
-            )
+            result = tuple(_check_result(run) for run in spec.runs())
             for name in self.expanded(target, [*loc, target], where):
                 item, sep, check = name.partition("/")
                 if not sep:
@@ -409,6 +405,14 @@ class _Checker:
                     f'expect.notifications[{i}]: no receiver "{note.receiver}" in the config '
                     f"(expected one of: {', '.join(receivers)})",
                 )
+
+
+def _check_result(spec: format.RunResult) -> CheckResult:
+    return CheckResult(
+        Status[spec.status],
+        spec.message or f"{spec.status} (scenario)",
+        tuple(Sample(s.metric, s.value, dict(s.labels)) for s in spec.samples),
+    )
 
 
 def _t(seconds: float) -> str:
