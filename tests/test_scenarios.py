@@ -26,6 +26,8 @@ FAST = {
     "batch_resolves_warning_fires_critical",
     "check_warning_then_critical",
     "duplicate_from_two_sources",
+    "flapping_link_recovers",
+    "flapping_rule",
     "poller_overload",
     "resolve_timeout",
 }
