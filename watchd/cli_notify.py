@@ -68,6 +68,8 @@ def test_notification(
         escalation_from=now,
         sla_ack_breached=False,
         sla_resolve_breached=False,
+        muted_since=None,
+        muted_seconds=0.0,
         problem_id=None,
         change_id=None,
         updated_at=now,

@@ -38,6 +38,10 @@ from watchd.configbase import ConfigError
             'maintenance[0]("m").timezone',
         ),
         ({"incidents": {"group_by": ["item"], "reopen_windw": "5m"}}, "incidents.reopen_windw"),
+        (
+            {"incidents": {"sla": {"critical": {"pause_while_muted": "sometimes"}}}},
+            "incidents.sla.critical.pause_while_muted",
+        ),
     ],
 )
 def test_bad_incident_config_names_the_key(raw: dict[str, Any], where: str) -> None:

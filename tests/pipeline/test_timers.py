@@ -4,11 +4,14 @@ and the log receiver's delivery of the outbox."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from tests.pipeline.conftest import Harness, alert
 from watchd.incidents.problems import ProblemClosed, ProblemNotFound
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.timers import IncidentTimers
+from watchd.report.metrics import incident_figures, load_incidents
+from watchd.store.incident_tables import incident_events
 
 
 def service(harness: Harness) -> IncidentService:
@@ -138,6 +141,78 @@ async def test_sla_breach_is_a_timeline_event_and_a_notification(harness: Harnes
     (incident,) = await harness.incidents()
     assert (await harness.timeline(incident["id"])).count("sla_breach") == 1
     assert [k for _, k in await harness.notifications()] == ["opened", "sla_breach"]
+
+
+async def muted_for_an_hour(harness: Harness, sla: dict[str, object]) -> IncidentTimers:
+    """db1 fails at t0 (paged), a change mutes it from t+10m to t+70m, seen by the timers at
+    t+600 s and t+4201 s: 3601 s muted. The clock is left at t+4201 s."""
+    harness.configure(incidents={"sla": {"critical": sla}})
+    timers = IncidentTimers(harness.pipeline, clock=harness.clock)
+    start = harness.clock.now()
+    await harness.send(alert("db1"))
+    await service(harness).add_change(
+        item="db1",
+        summary="disk swap",
+        starts_at=start + 600,
+        ends_at=start + 4200,
+        created_by="ops",
+    )
+    await harness.clock.advance(600)
+    await timers.tick()
+    await harness.clock.advance(3601)
+    await timers.tick()
+    return timers
+
+
+async def breaches(harness: Harness) -> list[tuple[str, float]]:
+    """(target, time) of every SLA breach in the timeline of the one incident."""
+    (incident,) = await harness.incidents()
+    rows = await harness.rows(
+        select(incident_events.c.detail, incident_events.c.time)
+        .where(
+            incident_events.c.incident_id == incident["id"],
+            incident_events.c.kind == "sla_breach",
+        )
+        .order_by(incident_events.c.seq)
+    )
+    return [(r["detail"]["target"], r["time"] - incident["opened_at"]) for r in rows]
+
+
+async def test_sla_clocks_pause_while_a_change_mutes_the_incident(harness: Harness) -> None:
+    """Acknowledge within 30m and resolve within 1h, with an hour muted by a change: the breaches
+    come 30m and 1h of un-muted time after the opening, and MTTA/MTTR still count wall time."""
+    timers = await muted_for_an_hour(harness, {"ack": "30m", "resolve": "1h"})
+    assert await breaches(harness) == []
+    await harness.clock.advance(1199)  # t+5400: 1799 s un-muted
+    await timers.tick()
+    assert await breaches(harness) == []
+    await harness.clock.advance(1)
+    await timers.tick()
+    assert await breaches(harness) == [("acknowledge", 5401.0)]
+    await harness.clock.advance(1799)
+    await timers.tick()
+    assert await breaches(harness) == [("acknowledge", 5401.0)]
+    await harness.clock.advance(1)
+    await timers.tick()
+    assert await breaches(harness) == [("acknowledge", 5401.0), ("resolve", 7201.0)]
+    (incident,) = await harness.incidents()
+    assert await harness.events(incident["id"], "sla_breach") == [
+        {"target": "acknowledge", "within": 1800.0, "severity": "critical", "paused": 3601.0},
+        {"target": "resolve", "within": 3600.0, "severity": "critical", "paused": 3601.0},
+    ]
+    await service(harness).acknowledge(incident["id"], "alice")
+    await harness.clock.advance(100)
+    await harness.send(alert("db1", firing=False))
+    async with harness.store.engine.connect() as conn:
+        rows = await load_incidents(conn, 0.0, harness.clock.now() + 1)
+    figures = incident_figures(rows)
+    assert (figures["mtta_seconds"], figures["mttr_seconds"]) == (7201.0, 7301.0)
+
+
+async def test_sla_clocks_run_through_mutes_when_told_to(harness: Harness) -> None:
+    """With pause_while_muted = false the resolve SLA of 1h breaches at 1h, muted or not."""
+    await muted_for_an_hour(harness, {"resolve": "1h", "pause_while_muted": False})
+    assert await breaches(harness) == [("resolve", 4201.0)]
 
 
 async def test_external_alert_not_refreshed_resolves_at_its_end_and_an_event_holds(

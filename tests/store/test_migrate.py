@@ -172,3 +172,40 @@ async def read_rows(url: str, query: str) -> list[tuple[Any, ...]]:
             return [tuple(row) for row in await conn.execute(text(query))]
     finally:
         await engine.dispose()
+
+
+async def test_an_incident_muted_at_0008_keeps_its_sla_clocks_paused(empty_db_url: str) -> None:
+    """After 0008 an incident muted before it counts as muted since its last "muted" event; an
+    audible one and one held only by flapping do not."""
+
+    def incident(key: str, audible: bool) -> str:
+        return (
+            "INSERT INTO incidents (key, group_labels, title, state, severity, seq, opened_at, "
+            "notified, notified_at, audible, escalation_step, sla_ack_breached, "
+            f"sla_resolve_breached, updated_at) VALUES ('{key}', '{{}}', '{key}', 'open', "
+            f"'critical', 2, 100.0, 'firing', 100.0, {str(audible).lower()}, 0, false, false, "
+            "130.0)"
+        )
+
+    def member(incident_id: int, muted: str) -> str:
+        return (
+            "INSERT INTO incident_alerts (incident_id, fingerprint, role, item, severity, status, "
+            f"muted, joined_at, updated_at) VALUES ({incident_id}, 'f{incident_id}', 'member', "
+            f"'db1', 'critical', 'firing', {muted}, 100.0, 130.0)"
+        )
+
+    await upgrade_over(
+        empty_db_url,
+        "0007",
+        incident("silenced", False),
+        incident("audible", True),
+        incident("flapping", False),
+        member(1, "'silence:s1'"),
+        member(2, "NULL"),
+        member(3, "'flapping'"),
+        "INSERT INTO incident_events (incident_id, seq, time, kind, actor, detail) VALUES "
+        "(1, 1, 100.0, 'opened', 'watchd', '{}'), (1, 2, 130.0, 'muted', 'watchd', '{}')",
+    )
+    assert await read_rows(
+        empty_db_url, "SELECT key, muted_since, muted_seconds FROM incidents ORDER BY id"
+    ) == [("silenced", 130.0, 0.0), ("audible", None, 0.0), ("flapping", None, 0.0)]

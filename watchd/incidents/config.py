@@ -21,10 +21,15 @@ from watchd.matchers import Matcher, Matchers, matches_all, parse_matchers
 
 
 class SlaConfig(Strict):
-    """Time to acknowledge and time to resolve for one severity; 0 means no target."""
+    """Time to acknowledge and time to resolve for one severity; 0 means no target.
+
+    With `pause_while_muted` (the default) both clocks stop while the incident is muted by a
+    silence, a maintenance window, a change or an inhibit rule: planned work is not a breach.
+    """
 
     ack: Duration = 0.0
     resolve: Duration = 0.0
+    pause_while_muted: bool = True
 
 
 class EscalationStep(Strict):

@@ -3,12 +3,15 @@
 An unacknowledged, audible incident walks its escalation policy's steps as their delays pass
 (counted from its first notification, its last unacknowledgement, the end of its flapping, or
 the severity change that picked its policy: lifecycle.settle re-selects the policy when the
-severity changes); each severity's SLA gives a time to acknowledge and a time to resolve, and a
-breach is recorded once, as a timeline event and a notification. Neither runs while the
+severity changes); each severity's SLA gives a time to acknowledge and a time to resolve,
+counted while the incident is not muted (`pause_while_muted`, the default; lifecycle keeps the
+mute clock), and a breach is recorded once, as a timeline event and a notification. Neither runs while the
 incident is held because its alert flaps: its notifications are suppressed.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -61,19 +64,24 @@ async def _check_sla(
     sla = settings.incidents.sla.get(incident.severity)
     if sla is None or await _held_by_flapping(ledger, incident):
         return
-    age = now - incident.opened_at
+    # The clocks stop while the incident is muted (planned work); the breach records how long.
+    paused = incident.muted_for(now) if sla.pause_while_muted else 0.0
+    age = now - incident.opened_at - paused
+    about: dict[str, Any] = {"severity": incident.severity}
+    if paused:
+        about["paused"] = round(paused, 3)
     if (
         sla.ack
         and incident.state is State.OPEN
         and not incident.sla_ack_breached
         and age >= sla.ack
     ):
-        detail = {"target": "acknowledge", "within": sla.ack, "severity": incident.severity}
+        detail = {"target": "acknowledge", "within": sla.ack, **about}
         incident = await ledger.update(incident, sla_ack_breached=True)
         incident = await ledger.event(incident, "sla_breach", SYSTEM, detail)
         incident = await ledger.notify(incident, "sla_breach", detail)
     if sla.resolve and not incident.sla_resolve_breached and age >= sla.resolve:
-        detail = {"target": "resolve", "within": sla.resolve, "severity": incident.severity}
+        detail = {"target": "resolve", "within": sla.resolve, **about}
         incident = await ledger.update(incident, sla_resolve_breached=True)
         incident = await ledger.event(incident, "sla_breach", SYSTEM, detail)
         await ledger.notify(incident, "sla_breach", detail)

@@ -18,7 +18,14 @@ from __future__ import annotations
 from itertools import takewhile
 
 from watchd.incidents.ledger import Ledger
-from watchd.incidents.model import Incident, State, highest_severity, severity_rank
+from watchd.incidents.model import (
+    FLAPPING_REASON,
+    Incident,
+    MemberGroup,
+    State,
+    highest_severity,
+    severity_rank,
+)
 
 SYSTEM = "watchd"
 
@@ -79,6 +86,7 @@ async def settle(
         if incident.state.active:
             reasons = sorted({m.muted for m in firing if m.muted})
             incident = await ledger.event(incident, "muted", SYSTEM, {"reasons": reasons})
+    incident = await _keep_mute_clock(ledger, incident, firing)
     if not incident.state.active and incident.notified == "firing":
         held = sorted({m.muted for m in own if m.muted})
         if not held:
@@ -90,6 +98,29 @@ async def settle(
                 incident, "resolved_notification_held", SYSTEM, {"until_end_of": held}
             )
     return incident
+
+
+async def _keep_mute_clock(
+    ledger: Ledger, incident: Incident, firing: list[MemberGroup]
+) -> Incident:
+    """Start or stop the incident's mute clock, which pauses its SLA timers.
+
+    Muted means every firing alert of its own is muted by a silence, a maintenance window, a
+    change or an inhibit rule. Flapping holds notifications but mutes nothing: the outage is
+    real and its clocks run.
+    """
+    muted = (
+        incident.state.active
+        and bool(firing)
+        and all(m.muted not in (None, FLAPPING_REASON) for m in firing)
+    )
+    if muted == (incident.muted_since is not None):
+        return incident
+    if muted:
+        return await ledger.update(incident, muted_since=ledger.now)
+    return await ledger.update(
+        incident, muted_since=None, muted_seconds=incident.muted_for(ledger.now)
+    )
 
 
 async def _reselect_escalation(ledger: Ledger, incident: Incident, *, worse: bool) -> Incident:

@@ -84,9 +84,16 @@ class Incident:
     escalation_from: float | None
     sla_ack_breached: bool
     sla_resolve_breached: bool
+    muted_since: float | None
+    muted_seconds: float
     problem_id: int | None
     change_id: int | None
     updated_at: float
+
+    def muted_for(self, now: float) -> float:
+        """Seconds the incident has been muted (silence, window, change, inhibit) up to `now`."""
+        running = now - self.muted_since if self.muted_since is not None else 0.0
+        return self.muted_seconds + running
 
     def as_json(self) -> dict[str, Any]:
         return {

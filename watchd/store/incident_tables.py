@@ -82,6 +82,10 @@ incidents = Table(
     Column("escalation_from", Double, nullable=True),
     Column("sla_ack_breached", Boolean, nullable=False),
     Column("sla_resolve_breached", Boolean, nullable=False),
+    # The SLA clocks pause while the incident is muted: since when it is (NULL: it is not) and
+    # the seconds of its earlier mutes.
+    Column("muted_since", Double, nullable=True),
+    Column("muted_seconds", Double, nullable=False, server_default="0"),
     Column("problem_id", _BigId, ForeignKey("problems.id"), nullable=True),
     Column("change_id", _BigId, ForeignKey("changes.id"), nullable=True),
     Column("updated_at", Double, nullable=False),
