@@ -135,6 +135,14 @@ CHECK_SOURCE = "check"
 INTERNAL_SOURCES = frozenset({CHECK_SOURCE, "rules"})
 
 
+# watchd's alerts about itself (source "watchd": NotificationsFailing, PollerOverloaded) are sent
+# again every SELF_ALERT_REFRESH while true, each with an end SELF_ALERT_VALID ahead: should watchd
+# stop or restart (its monitors start empty), a stale one resolves by itself instead of firing
+# forever, while a running watchd never lets a true one lapse.
+SELF_ALERT_REFRESH = 60.0
+SELF_ALERT_VALID = 3 * SELF_ALERT_REFRESH
+
+
 # The annotation a check or rule sets to "true" on its alerts while it flaps (DESIGN.md §4):
 # the incident layer records their changes but notifies only when flapping starts and stops.
 # Only watchd's own sources are believed: their state machines always send the stop, while an

@@ -18,7 +18,15 @@ from typing import Protocol
 from watchd.clock import Clock
 from watchd.durations import format_duration
 from watchd.logging import get_logger
-from watchd.model import Alert, AlertSink, AlertStatus, CheckResult, Status
+from watchd.model import (
+    SELF_ALERT_REFRESH,
+    SELF_ALERT_VALID,
+    Alert,
+    AlertSink,
+    AlertStatus,
+    CheckResult,
+    Status,
+)
 
 log = get_logger("watchd.overload")
 
@@ -27,7 +35,6 @@ PROBE_INTERVAL = 0.1  # seconds between loop-lag probes: a stall of this length 
 GAUGE_EVERY = 10  # probes per published gauge value (the worst of them)
 FIRE_AFTER = 10.0  # evidence spanning this long fires the alert: one stall alone does not
 CLEAR_AFTER = 30.0  # this long without evidence resolves it
-REFRESH = 60.0  # a firing alert is sent again with current figures (and so never goes stale)
 
 
 class LagSource(Protocol):
@@ -187,7 +194,7 @@ class OverloadAlarm:
             episode.firing = True
             log.warning("poller_overloaded", **self._figures(episode))
             await self._submit(episode, firing=True)
-        elif episode.firing and now - episode.sent >= REFRESH:
+        elif episode.firing and now - episode.sent >= SELF_ALERT_REFRESH:
             await self._submit(episode, firing=True)
 
     def _evidence(self) -> _Episode:
@@ -219,7 +226,7 @@ class OverloadAlarm:
             labels={"alertname": ALERTNAME, "item": "watchd", "severity": "critical"},
             status=AlertStatus.FIRING if firing else AlertStatus.RESOLVED,
             starts_at=episode.wall_start,
-            ends_at=None if firing else wall,
+            ends_at=wall + SELF_ALERT_VALID if firing else wall,
             annotations={
                 "summary": summary,
                 "loop_lag_seconds": f"{episode.worst_loop_lag:.3f}",

@@ -12,6 +12,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from tests.notify.conftest import Hook, alert, ok
+from watchd.model import AlertStatus
 from watchd.notify.receivers.webhook import SIGNATURE_HEADER
 from watchd.pipeline.timers import IncidentTimers
 from watchd.store.tables import alerts
@@ -259,3 +260,37 @@ async def test_webhook_headers_signature_auth_and_body(
     assert doc["version"] == "4" and doc["status"] == "firing"
     assert doc["alerts"][0]["labels"]["alertname"] == "down"
     assert doc["incident"]["id"] == 1
+
+
+async def test_notifications_failing_is_sent_again_with_its_end_ahead_and_lapses_if_watchd_stops(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """While a receiver stays down, NotificationsFailing is sent again every minute, each time
+    with an end three minutes ahead; once nothing refreshes it (watchd stopped, or restarted with
+    no memory of it), it resolves at that end instead of firing forever."""
+
+    async def down(request: web.Request, n: int) -> web.Response:
+        return web.Response(status=503)
+
+    hook = await hook_server(down)
+    notify = await make_notify(
+        {"receivers": [webhook("hook", hook.url, max_age="10m", backoff_max="1m")]}
+    )
+    await notify.send(alert())
+    for _ in range(20):  # 20 minutes, the receiver down throughout
+        await notify.pump(1)
+        await notify.clock.advance(60)
+    failing = [a for a in notify.sink.alerts if a.labels["alertname"] == "NotificationsFailing"]
+    assert len(failing) >= 5  # raised at about 10m, then again every minute
+    assert all(a.status is AlertStatus.FIRING for a in failing)
+    assert all(a.ends_at is not None and a.ends_at - a.starts_at > 0 for a in failing)
+    last = failing[-1]
+    assert last.ends_at is not None and 120 <= last.ends_at - notify.clock.now() <= 180
+    # The last one in the pipeline, then nothing refreshes it: it resolves at its end.
+    await notify.send(last)
+    timers = IncidentTimers(notify.pipeline, clock=notify.clock)
+    await notify.clock.advance(181)
+    await timers.tick()
+    stored = await notify.rows(select(alerts.c.labels, alerts.c.status))
+    states = [r["status"] for r in stored if r["labels"]["alertname"] == "NotificationsFailing"]
+    assert states == ["resolved"]

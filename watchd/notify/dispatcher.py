@@ -199,6 +199,7 @@ class Dispatcher:
 
     async def _cycle(self) -> float | None:
         self._wake.clear()
+        await self._health.refresh(self._clock.now())
         try:
             due = await self._dispatch()
             installed = self._installed

@@ -1,14 +1,15 @@
 """Receiver health: a receiver's failures are logged once and its recovery once, and giving
 up on notifications (refused or expired) raises watchd's own NotificationsFailing alert,
-resolved by the receiver's next delivery. The self-alert goes into the alert pipeline like
-any alert (the dispatcher's back edge into ingestion), so it is routed and notified too."""
+resolved by the receiver's next delivery and sent again every SELF_ALERT_REFRESH meanwhile (see
+watchd.model). The self-alert goes into the alert pipeline like any alert (the dispatcher's
+back edge into ingestion), so it is routed and notified too."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from watchd.logging import get_logger
-from watchd.model import Alert, AlertSink, AlertStatus
+from watchd.model import SELF_ALERT_REFRESH, SELF_ALERT_VALID, Alert, AlertSink, AlertStatus
 from watchd.notify.attempt import Status
 
 log = get_logger("watchd.notify")
@@ -22,7 +23,7 @@ class ReceiverHealth:
     def __init__(self, sink: AlertSink | None) -> None:
         self._sink = sink
         self._first_failure: dict[str, float] = {}
-        self._alerting: set[str] = set()
+        self._alerting: dict[str, tuple[str, float]] = {}  # receiver -> (error, last sent)
 
     async def track(self, name: str, status: Status, error: str, now: float) -> None:
         """Take the status of a delivery to receiver `name` (`error` when it failed)."""
@@ -30,8 +31,7 @@ class ReceiverHealth:
             since = self._first_failure.pop(name, None)
             if since is not None:
                 log.info("receiver_recovered", receiver=name, failing_for=round(now - since, 1))
-            if name in self._alerting:
-                self._alerting.discard(name)
+            if self._alerting.pop(name, None) is not None:
                 await self._self_alert(name, since or now, now, firing=False, error="")
             return
         if name not in self._first_failure:
@@ -44,8 +44,17 @@ class ReceiverHealth:
         """Notifications to `name` were given up on; it has been failing since `since` (or
         earlier, if known): the self-alert fires."""
         since = self._first_failure.setdefault(name, since)
-        self._alerting.add(name)
+        self._alerting[name] = (error, now)
         await self._self_alert(name, since, now, firing=True, error=error)
+
+    async def refresh(self, now: float) -> None:
+        """Send every firing self-alert again that was last sent SELF_ALERT_REFRESH ago."""
+        for name, (error, sent) in list(self._alerting.items()):
+            if now - sent >= SELF_ALERT_REFRESH:
+                self._alerting[name] = (error, now)
+                await self._self_alert(
+                    name, self._first_failure.get(name, sent), now, firing=True, error=error
+                )
 
     async def _self_alert(
         self, name: str, since: float, now: float, *, firing: bool, error: str
@@ -62,7 +71,7 @@ class ReceiverHealth:
             },
             status=AlertStatus.FIRING if firing else AlertStatus.RESOLVED,
             starts_at=since,
-            ends_at=None if firing else now,
+            ends_at=now + SELF_ALERT_VALID if firing else now,
             annotations={
                 "summary": f"notifications to {name} failing since {when}",
                 **({"description": error} if error else {}),
