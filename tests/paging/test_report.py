@@ -98,8 +98,28 @@ def test_json_gives_every_field_and_lines_ready_for_expect(tmp_path: Path) -> No
         "event": "opened",
         "severity": "critical",
         "state": "open",
+        "calls": None,
     }
     assert data["expect"] == {
         "notifications": ["1m30s oncall incident 1 opened"],
         "incidents": ["incident 1 acknowledged critical"],
     }
+
+
+def test_calls_are_compared_when_the_expected_line_gives_them(tmp_path: Path) -> None:
+    """A ticket receiver's calls show in the diff when a line asks for them, and only then."""
+    path = tmp_path / "ticket.yaml"
+    path.write_text(
+        "config:\n  receivers: [{name: oncall}]\nsteps:\n  - advance: 30m\nexpect:\n"
+        "  notifications:\n"
+        "    - 1m oncall incident 1 opened\n"
+        "    - 20m oncall incident 1 resolved calls=resolve+close\n"
+    )
+    sent = (
+        Sent(60.0, "oncall", 1, 0, "opened", "critical", "open", calls="open"),
+        Sent(1200.0, "oncall", 1, 1, "resolved", "critical", "resolved", calls="resolve"),
+    )
+    verdict = judge(load_scenario(path), _outcome(*sent))
+    assert "  -20m oncall incident 1 resolved calls=resolve+close" in verdict.differences
+    assert "  +20m oncall incident 1 resolved calls=resolve" in verdict.differences
+    assert "   1m oncall incident 1 opened" in verdict.differences

@@ -14,6 +14,7 @@ from watchd.clock import Clock
 from watchd.model import CheckContext, CheckResult, Status
 from watchd.notify.model import Notification, Outcome, Receiver
 from watchd.notify.receivers import REGISTRY, AnyReceiver
+from watchd.notify.receivers.ticket import TicketReceiver, ticket_calls
 
 CheckKey = tuple[str, str]
 OK = CheckResult(Status.OK, "OK (scenario)")
@@ -89,6 +90,7 @@ class Sent:
     event: str
     severity: str
     state: str
+    calls: str | None = None  # a ticket receiver's calls, "resolve+close" ("none": no call)
 
 
 class Capture:
@@ -101,9 +103,17 @@ class Capture:
 
     def build(self, configs: Sequence[AnyReceiver]) -> dict[str, Receiver]:
         """A capturing receiver per config, batching as the real kind does."""
-        return {c.name: CapturingReceiver(c.name, _batches(c), self) for c in configs}
+        return {
+            c.name: CapturingReceiver(
+                c.name,
+                _batches(c),
+                self,
+                TicketCalls(c) if isinstance(c, TicketReceiver) else None,
+            )
+            for c in configs
+        }
 
-    def record(self, notes: Sequence[Notification]) -> None:
+    def record(self, notes: Sequence[Notification], tickets: TicketCalls | None = None) -> None:
         at = self._clock.now() - self._start
         for note in notes:
             incident = note.payload.get("incident", {})
@@ -116,20 +126,42 @@ class Capture:
                     event=note.kind,
                     severity=str(incident.get("severity", "")),
                     state=str(incident.get("state", "")),
+                    calls=tickets.calls(note) if tickets is not None else None,
                 )
             )
 
 
-class CapturingReceiver:
-    """A receiver that takes every notification at once and tells the Capture."""
+class TicketCalls:
+    """The calls a ticket receiver would make, by its own choice (ticket_calls), keeping which
+    incidents it opened a ticket for. There is no ticketing system, so no lookup finds one."""
 
-    def __init__(self, name: str, batch: bool, capture: Capture) -> None:
+    def __init__(self, config: TicketReceiver) -> None:
+        self._config = config
+        self._tickets: set[int] = set()
+
+    def calls(self, note: Notification) -> str:
+        """The calls for `note`, joined by "+" ("none" when it makes none)."""
+        known = note.incident_id in self._tickets
+        calls = ticket_calls(self._config, note.kind, ticket=known)
+        if "open" in calls:
+            self._tickets.add(note.incident_id)
+        return "+".join(calls) or "none"
+
+
+class CapturingReceiver:
+    """A receiver that takes every notification at once and tells the Capture (with the calls
+    a ticket receiver would make)."""
+
+    def __init__(
+        self, name: str, batch: bool, capture: Capture, tickets: TicketCalls | None = None
+    ) -> None:
         self.name = name
         self.batch = batch
         self._capture = capture
+        self._tickets = tickets
 
     async def deliver(self, notes: Sequence[Notification]) -> Outcome:
-        self._capture.record(notes)
+        self._capture.record(notes, self._tickets)
         return Outcome(True, response="captured")
 
     async def aclose(self) -> None:

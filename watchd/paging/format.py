@@ -207,7 +207,8 @@ class Step(Strict):
 
 
 class NotificationSpec(Strict):
-    """One expected notification; severity and state are compared when given."""
+    """One expected notification; severity, state and a ticket receiver's calls
+    (`resolve+close`, `none`) are compared when given."""
 
     at: Duration
     receiver: str = Field(min_length=1)
@@ -215,6 +216,7 @@ class NotificationSpec(Strict):
     event: str = Field(min_length=1)
     severity: str | None = None
     state: Literal["open", "acknowledged", "resolved", "closed"] | None = None
+    calls: str | None = Field(default=None, min_length=1)
 
 
 class IncidentSpec(Strict):
@@ -250,13 +252,14 @@ class ScenarioFile(Strict):
 
 
 # One-line forms, as the report prints them:
-#   "2m30s oncall incident 1 opened [severity=critical] [state=open]"
+#   "2m30s oncall incident 1 opened [severity=critical] [state=open] [calls=open]"
 #   "incident 1 resolved critical [alerts=2] [acknowledged_by=alice] [change=1]"
 # (no "#1": in YAML a " #" starts a comment)
 _NOTIFICATION = re.compile(r"^(\S+)\s+(\S+)\s+incident\s+(\d+)\s+(\S+)((?:\s+\w+=\S+)*)\s*$")
 _INCIDENT = re.compile(r"^incident\s+(\d+)\s+(\S+)\s+(\S+)((?:\s+\w+=\S+)*)\s*$")
 NOTIFICATION_FORM = (
-    "AT RECEIVER incident ID EVENT [severity=S] [state=S], e.g. '2m oncall incident 1 opened'"
+    "AT RECEIVER incident ID EVENT [severity=S] [state=S] [calls=C], "
+    "e.g. '2m oncall incident 1 opened'"
 )
 INCIDENT_FORM = (
     "incident ID STATE SEVERITY [alerts=N] [acknowledged_by=NAME] [change=ID], "

@@ -5,8 +5,8 @@ Notifications and incidents are compared as lines in the one-line forms a scenar
 Notifications are put in order by time, incident and receiver (the author's order is kept
 among equal ones; the run's is delivery order), so notifications of one instant may be written
 in any order across incidents and receivers but keep their order within one incident and
-receiver. An actual line shows the optional fields (severity, state, alerts, acknowledged_by)
-its expected counterpart gives, so only what the scenario asks about is compared.
+receiver. An actual line shows the optional fields (severity, state, calls, alerts,
+acknowledged_by) its expected counterpart gives, so only what the scenario asks about is compared.
 """
 
 from __future__ import annotations
@@ -94,10 +94,13 @@ def _notification_lines(expect: Expect, sent: Sequence[Sent]) -> tuple[list[str]
                 got.event,
                 severity=got.severity if like is not None and like.severity is not None else None,
                 state=got.state if like is not None and like.state is not None else None,
+                calls=got.calls if like is not None and like.calls is not None else None,
             )
         )
     expected = [
-        notification_line(n.at, n.receiver, n.incident, n.event, severity=n.severity, state=n.state)
+        notification_line(
+            n.at, n.receiver, n.incident, n.event, severity=n.severity, state=n.state, calls=n.calls
+        )
         for n in wanted
     ]
     return expected, actual
@@ -146,13 +149,13 @@ def notification_line(
     *,
     severity: str | None = None,
     state: str | None = None,
+    calls: str | None = None,
 ) -> str:
     """A notification in the one-line form scenarios use."""
     line = f"{_at(at)} {receiver} incident {incident} {event}"
-    if severity is not None:
-        line += f" severity={severity}"
-    if state is not None:
-        line += f" state={state}"
+    for name, value in (("severity", severity), ("state", state), ("calls", calls)):
+        if value is not None:
+            line += f" {name}={value}"
     return line
 
 
@@ -193,6 +196,7 @@ def outcome_json(scenario: Scenario, outcome: Outcome) -> dict[str, Any]:
                 "event": s.event,
                 "severity": s.severity,
                 "state": s.state,
+                "calls": s.calls,
             }
             for s in notes
         ],
@@ -211,7 +215,8 @@ def outcome_json(scenario: Scenario, outcome: Outcome) -> dict[str, Any]:
         "errors": list(outcome.errors),
         "expect": {
             "notifications": [
-                notification_line(s.at, s.receiver, s.incident, s.event) for s in notes
+                notification_line(s.at, s.receiver, s.incident, s.event, calls=s.calls)
+                for s in notes
             ],
             "incidents": [incident_line(i.id, i.state, i.severity) for i in outcome.incidents],
         },

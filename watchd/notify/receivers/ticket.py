@@ -202,7 +202,8 @@ class Ticket:
             ticket_id = extract(doc, path)
             if ticket_id is not None:
                 await self._ids.put(note.incident_id, self.name, ticket_id)
-        if ticket_id is None or (note.kind == "reopened" and self._reopens_anew()):
+        calls = ticket_calls(self._config, note.kind, ticket=ticket_id is not None)
+        if calls[:1] == ("open",):
             outcome, doc = await self._call("open", ctx)
             if not outcome.ok:
                 return outcome
@@ -219,42 +220,16 @@ class Ticket:
             await self._ids.put(note.incident_id, self.name, ticket_id)
             if note.kind in OPEN_KINDS:
                 return _with(outcome, ticket_id, "open")
-        actions = self._actions(note.kind)
-        if not actions:
+            calls = calls[1:]
+        assert ticket_id is not None  # ticket_calls opens one when there is none
+        if not calls:
             return Outcome(True, response="nothing to do", detail={"ticket_id": ticket_id})
-        for action in actions:
+        for action in calls:
             # Resolve then close: a failed resolve is retried before anything closes.
             outcome, _ = await self._call(action, {**ctx, "ticket_id": ticket_id})
             if not outcome.ok:
                 return _with(outcome, ticket_id, action)
-        return _with(outcome, ticket_id, "+".join(actions))
-
-    def _resolves(self) -> bool:
-        """Whether the incident's resolution resolved or closed its ticket."""
-        config = self._config
-        closing = "resolve" in self._calls or "close" in self._calls
-        return config.on_resolve == "close" and config.send_resolved and closing
-
-    def _reopens_anew(self) -> bool:
-        """A reopened incident gets a new ticket when its ticket was resolved or closed and
-        there is no reopen call (some systems never reopen a closed ticket)."""
-        return self._resolves() and "reopen" not in self._calls
-
-    def _actions(self, kind: str) -> tuple[str, ...]:
-        has = self._calls.__contains__
-        if kind == "acknowledged":
-            return ("acknowledge",) if has("acknowledge") else ("update",)
-        if kind == "resolved":
-            closing = tuple(a for a in ("resolve", "close") if has(a))
-            if self._config.on_resolve == "comment" or not closing:
-                return ("update",)
-            return closing
-        if kind == "closed":
-            # A ticket the resolution resolved or closed is done; else the close call is due.
-            return ("close",) if has("close") and not self._resolves() else ()
-        if kind == "reopened" and has("reopen") and self._resolves():
-            return ("reopen",)
-        return ("update",)
+        return _with(outcome, ticket_id, "+".join(calls))
 
     async def _call(self, action: str, ctx: dict[str, Any]) -> tuple[Outcome, Any]:
         if "session" in self._calls and self._session is None:
@@ -276,6 +251,48 @@ class Ticket:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def ticket_calls(config: TicketReceiver, event: str, *, ticket: bool) -> tuple[str, ...]:
+    """The calls, in order, a ticket receiver makes for a notification of `event` ("opened",
+    "acknowledged", "resolved", …), given whether it knows the incident's ticket (its id stored,
+    or found by the lookup call). The ticket's state follows from the config: a resolution
+    resolved or closed it when on_resolve is "close", send_resolved is on and a resolve or close
+    call is configured; else it is still open.
+
+    "open" comes first when there is no ticket, or when a reopened incident's ticket was
+    resolved or closed and there is no reopen call (some systems never reopen a closed ticket).
+    """
+    if not ticket or (event == "reopened" and _resolves(config) and config.reopen is None):
+        return ("open",) if event in OPEN_KINDS else ("open", *_on_ticket(config, event))
+    return _on_ticket(config, event)
+
+
+def _on_ticket(config: TicketReceiver, event: str) -> tuple[str, ...]:
+    """The calls on a known ticket for a notification of `event`."""
+
+    def has(action: str) -> bool:
+        return getattr(config, action) is not None
+
+    if event == "acknowledged":
+        return ("acknowledge",) if has("acknowledge") else ("update",)
+    if event == "resolved":
+        closing = tuple(a for a in ("resolve", "close") if has(a))
+        if config.on_resolve == "comment" or not closing:
+            return ("update",)
+        return closing
+    if event == "closed":
+        # A ticket the resolution resolved or closed is done; else the close call is due.
+        return ("close",) if has("close") and not _resolves(config) else ()
+    if event == "reopened" and has("reopen") and _resolves(config):
+        return ("reopen",)
+    return ("update",)
+
+
+def _resolves(config: TicketReceiver) -> bool:
+    """Whether the incident's resolution resolved or closed its ticket."""
+    closing = config.resolve is not None or config.close is not None
+    return config.on_resolve == "close" and config.send_resolved and closing
 
 
 def _with(outcome: Outcome, ticket_id: str, action: str) -> Outcome:
