@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -108,13 +109,15 @@ async def test_check_tcp_refused_is_critical() -> None:
 
 async def test_hanging_plugin_is_killed_with_its_children() -> None:
     """A plugin that hangs is killed, with its children, at the timeout: UNKNOWN."""
+    # A duration no other process on the machine uses (another test run may hang its own).
+    duration = f"300.{secrets.randbelow(10**9):09d}"
     started = time.monotonic()
-    result = await _run(str(DATA / "hang.sh"), deadline=1.0)
+    result = await _run(str(DATA / "hang.sh"), duration, deadline=1.0)
     assert result.status is Status.UNKNOWN
     assert "timed out after 0.95s" in result.message
     assert time.monotonic() - started < 3
     ps = await asyncio.create_subprocess_exec(
-        "pgrep", "-f", "sleep 300", stdout=asyncio.subprocess.PIPE
+        "pgrep", "-f", f"sleep {duration}", stdout=asyncio.subprocess.PIPE
     )
     stdout, _ = await ps.communicate()
     assert stdout == b""
