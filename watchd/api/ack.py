@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -49,11 +50,19 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
 def _claim(request: web.Request) -> AckClaim | web.Response:
     key = request.app[KEY]()
     if key is None:
-        return _page("Acknowledge links are off", "<p>This watchd has no ack link key.</p>", 404)
+        return _off()
     try:
         return verify_token(key, request.match_info["token"], request.app[CLOCK].now())
     except AckLinkError as exc:
-        return _page("Link not valid", _REFUSED.get(exc.reason, _REFUSED["malformed"]), 403)
+        return _refused(exc)
+
+
+def _off() -> web.Response:
+    return _page("Acknowledge links are off", "<p>This watchd has no ack link key.</p>", 404)
+
+
+def _refused(exc: AckLinkError) -> web.Response:
+    return _page("Link not valid", _REFUSED.get(exc.reason, _REFUSED["malformed"]), 403)
 
 
 _ALTERNATIVE = '<p>Acknowledge the incident on the <a href="/">dashboard</a> instead.</p>'
@@ -110,16 +119,38 @@ def _actor(claim: AckClaim, typed: str) -> str:
     return claim.actor()
 
 
+async def acknowledge_by_link(
+    service: IncidentService, key: bytes, token: str, now: float, typed: str = ""
+) -> tuple[AckClaim, dict[str, Any]]:
+    """Verify an ack link's token and acknowledge its incident as the link's recipient (with
+    `typed`, the name typed on its page, when the link names no person): what POST /ack/ does,
+    without HTTP, so `watchd test-paging` acknowledges through the same path. Raises
+    AckLinkError, IncidentNotFound or TransitionError."""
+    claim = verify_token(key, token, now)
+    incident = await service.acknowledge(
+        claim.incident_id,
+        _actor(claim, _typed_name(typed)),
+        "acknowledged from a notification link",
+    )
+    return claim, incident
+
+
 @public
 async def acknowledge(request: web.Request) -> web.Response:
-    claim = _claim(request)
-    if isinstance(claim, web.Response):
-        return claim
-    typed = _typed_name((await request.post()).get("name"))
+    key = request.app[KEY]()
+    if key is None:
+        return _off()
+    typed = (await request.post()).get("name")
     try:
-        incident = await request.app[SERVICE].acknowledge(
-            claim.incident_id, _actor(claim, typed), "acknowledged from a notification link"
+        claim, incident = await acknowledge_by_link(
+            request.app[SERVICE],
+            key,
+            request.match_info["token"],
+            request.app[CLOCK].now(),
+            str(typed or ""),
         )
+    except AckLinkError as exc:
+        return _refused(exc)
     except IncidentNotFound:
         return _page("No such incident", "<p>The incident does not exist any more.</p>", 404)
     except TransitionError as exc:

@@ -100,6 +100,9 @@ class Capture:
         self._clock = clock
         self._start = start
         self.sent: list[Sent] = []
+        # The ack link each receiver got last for each incident ([notify.ack_links]): an
+        # `ack_link` step uses it as the person it reached would.
+        self.ack_urls: dict[tuple[str, int], str] = {}
 
     def build(self, configs: Sequence[AnyReceiver]) -> dict[str, Receiver]:
         """A capturing receiver per config, batching as the real kind does."""
@@ -117,6 +120,8 @@ class Capture:
         at = self._clock.now() - self._start
         for note in notes:
             incident = note.payload.get("incident", {})
+            if "ack_url" in note.context:
+                self.ack_urls[(note.receiver, note.incident_id)] = note.context["ack_url"]
             self.sent.append(
                 Sent(
                     at=at,

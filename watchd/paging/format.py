@@ -5,7 +5,7 @@
     config                            an inline config.toml as a YAML mapping (or -c FILE)
     steps: [{at?, <one action>}]      results (a status or a cycle), post, silence,
                                       expire_silence, change, maintenance, overload, ack,
-                                      unack, resolve, close, comment, advance
+                                      ack_link, unack, resolve, close, comment, advance
     expect: {notifications, incidents?}
 
 What a single model cannot see (targets that name no check, silences expired before they were
@@ -35,6 +35,7 @@ ACTIONS = (
     "maintenance",
     "overload",
     "ack",
+    "ack_link",
     "unack",
     "resolve",
     "close",
@@ -173,6 +174,15 @@ class ActionSpec(Strict):
         return self
 
 
+class AckLinkSpec(Strict):
+    """The ack link in the notification `receiver` got last for `incident`, used as from its
+    page (`name`: what is typed there when the link names no person)."""
+
+    receiver: str = Field(min_length=1)
+    incident: int = Field(ge=1)
+    name: str = ""
+
+
 class Step(Strict):
     """One thing that happens, at `at` (since start) or right after the step before."""
 
@@ -185,6 +195,7 @@ class Step(Strict):
     maintenance: WindowSpec | None = None
     overload: OverloadSpec | None = None
     ack: ActionSpec | None = None
+    ack_link: AckLinkSpec | None = None
     unack: ActionSpec | None = None
     resolve: ActionSpec | None = None
     close: ActionSpec | None = None

@@ -16,10 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import secrets
 import tempfile
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
+from watchd.api.ack import acknowledge_by_link
 from watchd.app_core import Core, build_core
 from watchd.clock import FakeClock
 from watchd.config import Config
@@ -28,7 +31,9 @@ from watchd.incidents.changes import ChangeError
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.incidents.lifecycle import TransitionError
 from watchd.ingest.payloads import parse_any
+from watchd.loading import Setup
 from watchd.metrics import Metrics
+from watchd.notify.acklinks import AckLinkError
 from watchd.paging.fakes import Capture, Script, ScriptedCollector, ScriptedLag, Sent
 from watchd.paging.scenario import (
     Act,
@@ -42,9 +47,11 @@ from watchd.paging.scenario import (
     Scenario,
     SetResults,
     Timed,
+    UseAckLink,
 )
 from watchd.paging.settle import Settler
 from watchd.pipeline.silences import SilenceError
+from watchd.secrets import SecretRef
 from watchd.store import Store
 
 # Samples feed availability reports, not paging: written every minute of fake time rather than
@@ -91,7 +98,7 @@ async def run_scenario(scenario: Scenario) -> Outcome:
         )
         settler.engine = store.engine
         try:
-            run = _Run(scenario, clock, store)
+            run = _Run(scenario, clock, store, Path(tmp))
             await run.start()
             errors = await run.steps()
             notifications = tuple(run.capture.sent)
@@ -105,20 +112,21 @@ async def run_scenario(scenario: Scenario) -> Outcome:
 
 
 class _Run:
-    def __init__(self, scenario: Scenario, clock: FakeClock, store: Store) -> None:
+    def __init__(self, scenario: Scenario, clock: FakeClock, store: Store, tmp: Path) -> None:
         self.scenario = scenario
         self.clock = clock
         self.store = store
         self.script = Script()
         self.lag = ScriptedLag(clock)
         self.capture = Capture(clock, scenario.start)
-        self.config: Config = scenario.setup.config
+        self.setup = _with_test_ack_key(scenario.setup, tmp)
+        self.config: Config = self.setup.config
         self.silences: dict[str, str] = {}  # scenario name -> silence id
         self.tasks: list[asyncio.Task[None]] = []
         self.core: Core | None = None
 
     async def start(self) -> None:
-        setup = self.scenario.setup
+        setup = self.setup
         # No jitter: every check first runs at time 0, then on its interval, as scenarios say.
         checks = [
             (replace(check, jitter=0.0), ScriptedCollector(self.script))
@@ -175,7 +183,14 @@ class _Run:
         reported, as the API or CLI would refuse it."""
         try:
             await self._do(timed.action)
-        except (TransitionError, IncidentNotFound, SilenceError, ChangeError, LookupError) as exc:
+        except (
+            TransitionError,
+            IncidentNotFound,
+            SilenceError,
+            ChangeError,
+            LookupError,
+            AckLinkError,
+        ) as exc:
             at = format_duration(timed.at) if timed.at else "0s"
             return f"line {timed.line}, at {at}: {exc}"
         await self.clock.advance(0, inclusive=False)  # settle what the step set off
@@ -220,6 +235,8 @@ class _Run:
                 core.reconfigure(self.config)
             case Overload(lag, for_):
                 self.lag.set(lag, for_)
+            case UseAckLink(receiver, incident, name):
+                await self._use_ack_link(receiver, incident, name)
             case Act(verb, incident, item, by, comment):
                 target = incident if incident is not None else await self._newest(item or "")
                 service = core.incidents
@@ -233,6 +250,16 @@ class _Run:
                         "close": service.close,
                     }[verb]
                     await act(target, by, comment)
+
+    async def _use_ack_link(self, receiver: str, incident: int, name: str) -> None:
+        """Acknowledge through the link as POST /ack/ does (watchd.api.ack)."""
+        assert self.core is not None
+        url = self.capture.ack_urls.get((receiver, incident))
+        key = self.core.dispatcher.ack_key()
+        if url is None or key is None:
+            raise LookupError(f'"{receiver}" got no ack link for incident {incident}.')
+        token = url.rpartition("/ack/")[2]
+        await acknowledge_by_link(self.core.incidents, key, token, self.clock.now(), name)
 
     async def _newest(self, item: str) -> int:
         assert self.core is not None
@@ -259,3 +286,17 @@ class _Run:
                 )
             )
         return tuple(states)
+
+
+def _with_test_ack_key(setup: Setup, tmp: Path) -> Setup:
+    """`setup` signing ack links with a key of the run's own ([notify.ack_links] names where the
+    daemon's key lives; a scenario must not need it, nor read it)."""
+    links = setup.config.notify.ack_links
+    if links is None:
+        return setup
+    key_file = tmp / "ack-link.key"
+    key_file.write_text(secrets.token_hex(32))
+    notify = setup.config.notify.model_copy(
+        update={"ack_links": links.model_copy(update={"key": SecretRef(file=key_file)})}
+    )
+    return replace(setup, config=setup.config.model_copy(update={"notify": notify}))

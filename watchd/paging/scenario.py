@@ -102,7 +102,26 @@ class Act:
     comment: str
 
 
-Action = SetResults | Post | AddSilence | ExpireSilence | AddChange | AddWindow | Overload | Act
+@dataclass(frozen=True, slots=True)
+class UseAckLink:
+    """The ack link `receiver` got last for `incident`, used (with `name` typed on its page)."""
+
+    receiver: str
+    incident: int
+    name: str
+
+
+Action = (
+    SetResults
+    | Post
+    | AddSilence
+    | ExpireSilence
+    | AddChange
+    | AddWindow
+    | Overload
+    | Act
+    | UseAckLink
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,9 +309,25 @@ class _Checker:
             return self.window(step, now, loc, where)
         if step.overload is not None:
             return Overload(step.overload.lag, step.overload.for_)
+        if step.ack_link is not None:
+            return self.ack_link(step.ack_link, loc, where)
         verb = step.action
         act = getattr(step, verb)
         return Act(verb, act.incident, act.item, act.by, act.comment)
+
+    def ack_link(self, spec: format.AckLinkSpec, loc: list[int | str], where: str) -> UseAckLink:
+        receivers = [r.name for r in self.setup.config.receivers]
+        if spec.receiver not in receivers:
+            self.problem(
+                [*loc, "receiver"],
+                f'{where}.receiver: no receiver "{spec.receiver}" in the config '
+                f"(expected one of: {', '.join(receivers)})",
+            )
+        if self.setup.config.notify.ack_links is None:
+            self.problem(
+                loc, f"{where}: the config has no [notify.ack_links], so no links are sent"
+            )
+        return UseAckLink(spec.receiver, spec.incident, spec.name)
 
     def results(
         self, results: Mapping[str, format.ResultSpec], loc: list[int | str], where: str
