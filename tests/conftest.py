@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from tests.mqtt_broker import Broker
 
@@ -17,3 +19,17 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     running.start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Undo what `watchd.cli.main` does to logging: it points structlog and the root logger at
+    this test's captured stderr, at its own levels, and later tests must not write there."""
+    saved = structlog.get_config()
+    handlers = list(logging.getLogger().handlers)
+    levels = {name: logging.getLogger(name).level for name in ("", "watchd", "collectors")}
+    yield
+    structlog.configure(**saved)
+    logging.getLogger().handlers[:] = handlers
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)

@@ -6,12 +6,9 @@ today: each must still fail (strict xfail); the fix that makes one pass moves it
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from watchd.cli import main
 from watchd.paging.report import judge
@@ -33,14 +30,8 @@ FAST = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _logging_as_it_was() -> Iterator[None]:
-    """`main` points logging at this test's captured stderr, at its own level: undo that."""
-    saved = structlog.get_config()
-    handlers = list(logging.getLogger().handlers)
-    yield
-    structlog.configure(**saved)
-    logging.getLogger().handlers[:] = handlers
+# `main` points logging at the test's captured stderr: undone after each test.
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def _marked(paths: list[Path], *extra: pytest.MarkDecorator) -> list[object]:

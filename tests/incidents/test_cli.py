@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 from pathlib import Path
 
 import pytest
-import structlog
 
 from tests.pipeline.conftest import alert, settings_from
 from watchd import cli
@@ -127,25 +125,16 @@ def test_cli_problem_close(
     assert "closed already" in capsys.readouterr().out
 
 
+@pytest.mark.usefixtures("restore_logging")
 def test_cli_log_lines_go_to_stderr_and_json_stays_parseable(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Through `watchd` itself, stdout carries only the command's output; log lines (warning
     and up) go to stderr."""
-    saved = structlog.get_config()
-    handlers = list(logging.getLogger().handlers)
-    levels = {name: logging.getLogger(name).level for name in ("", "watchd", "collectors")}
     capsys.readouterr()
-    try:
-        assert cli.main(["incidents", "--json", "-c", str(config)]) == 0
-        get_logger("watchd.store").warning("store is slow", seconds=3)
-        get_logger("watchd.store").info("not shown")
-        out, err = capsys.readouterr()
-    finally:  # the setup holds this test's captured stderr: later tests must not write to it
-        structlog.configure(**saved)
-        for handler in [h for h in logging.getLogger().handlers if h not in handlers]:
-            logging.getLogger().removeHandler(handler)
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
+    assert cli.main(["incidents", "--json", "-c", str(config)]) == 0
+    get_logger("watchd.store").warning("store is slow", seconds=3)
+    get_logger("watchd.store").info("not shown")
+    out, err = capsys.readouterr()
     assert [i["item"] for i in json.loads(out)] == ["db1"]
     assert "store is slow" in err and "not shown" not in err + out

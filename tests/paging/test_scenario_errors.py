@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from watchd.cli import main
 from watchd.paging.scenario import load_scenario
@@ -18,14 +15,8 @@ BAD = Path(__file__).resolve().parents[1] / "data" / "scenarios_bad"
 _EXPECT = re.compile(r"^# expect: (\d+): (.*)$", re.MULTILINE)
 
 
-@pytest.fixture(autouse=True)
-def _logging_as_it_was() -> Iterator[None]:
-    """`main` points logging at this test's captured stderr, at its own level: undo that."""
-    saved = structlog.get_config()
-    handlers = list(logging.getLogger().handlers)
-    yield
-    structlog.configure(**saved)
-    logging.getLogger().handlers[:] = handlers
+# `main` points logging at the test's captured stderr: undone after each test.
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def _expected(path: Path) -> list[tuple[int, str]]:
