@@ -48,6 +48,11 @@ def error_middleware(max_body_bytes: int) -> Middleware:
             return error_response(
                 exc.status, _sentence(request, exc, max_body_bytes), _kept_headers(exc)
             )
+        except ConnectionResetError:
+            # The client went away mid-request (aiohttp's ClientConnectionResetError is one):
+            # routine for a sender that timed out or restarted, and nobody reads the answer.
+            log.debug("api client went away", method=request.method, path=request.path)
+            return error_response(400, "The client closed the connection mid-request.")
         except Exception:
             # Never log headers or bodies here: they may carry tokens or secrets.
             log.exception("api handler failed", method=request.method, path=request.path)

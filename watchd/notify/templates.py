@@ -8,7 +8,7 @@ a notification is never dropped because of a template.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -17,6 +17,7 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
 from watchd.notify.model import Notification
 
@@ -37,8 +38,21 @@ def _time(value: Any) -> str:
         return str(value)
 
 
-def environment(*, html: bool = False) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(autoescape=html, keep_trailing_newline=False)
+def environment(
+    *, html: bool = False, escape: Callable[[str], str] | None = None
+) -> SandboxedEnvironment:
+    """A template environment; `escape` is applied to every value a template prints (not
+    to the template's own text), unless the template marks it `| safe`."""
+    finalize = None
+    if escape is not None:
+        quote = escape
+
+        def finalize(value: Any) -> Any:
+            if isinstance(value, Markup) or value is None:
+                return value
+            return quote(str(value))
+
+    env = SandboxedEnvironment(autoescape=html, keep_trailing_newline=False, finalize=finalize)
     env.filters["time"] = _time
     return env
 
@@ -56,18 +70,23 @@ def default_source(name: str) -> str:
     return resources.files("watchd.notify").joinpath("templates", name).read_text()
 
 
-def compile_text(source: str, name: str = "<inline>") -> Any:
-    """Compile template text; TemplateSyntaxError when it does not parse."""
-    return _env(name).from_string(source)
+def compile_text(
+    source: str, name: str = "<inline>", env: SandboxedEnvironment | None = None
+) -> Any:
+    """Compile template text (in `env`, else by the name's suffix); TemplateSyntaxError when
+    it does not parse."""
+    return (env or _env(name)).from_string(source)
 
 
-def load_override(path: Path | None, base: Path, name: str) -> Any | None:
+def load_override(
+    path: Path | None, base: Path, name: str, env: SandboxedEnvironment | None = None
+) -> Any | None:
     """The user's template at `path` (relative to the config file), or None when unset."""
     if path is None:
         return None
     full = path if path.is_absolute() else base / path
     try:
-        return compile_text(full.read_text(), name)
+        return compile_text(full.read_text(), name, env)
     except OSError as exc:
         raise TemplateProblem(full, exc.strerror or str(exc)) from exc
     except TemplateSyntaxError as exc:
@@ -92,9 +111,11 @@ class Rendered:
 class TemplateSlot:
     """One template a receiver renders: the user's override, else the shipped default."""
 
-    def __init__(self, name: str, override: Any | None = None) -> None:
+    def __init__(
+        self, name: str, override: Any | None = None, env: SandboxedEnvironment | None = None
+    ) -> None:
         self.name = name
-        self._default = compile_text(default_source(name), name)
+        self._default = compile_text(default_source(name), name, env)
         self._override = override
 
     def render(self, context: dict[str, Any]) -> Rendered:

@@ -1,6 +1,13 @@
 """The chat receiver: a readable message (severity, item, summary, ack link) to a
 Slack-compatible incoming webhook (Slack, Mattermost, Rocket.Chat) or Microsoft Teams
-(a MessageCard, or an Adaptive Card for Workflows webhooks)."""
+(a MessageCard, or an Adaptive Card for Workflows webhooks).
+
+Alert text is whatever a sender put in labels and annotations, so every value a template
+prints is escaped for the flavour's markup: it shows as typed and cannot mention a channel or
+add a link (a fake Acknowledge). The template's own text is markup: `<url|label>` is a link
+(Slack's syntax; turned into a Markdown link for Teams), and `| safe` prints a value as
+markup on purpose.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,13 @@ from pydantic import Field
 from watchd.notify.config import HttpReceiverBase
 from watchd.notify.model import Notification, Outcome, ReceiverEnv
 from watchd.notify.receivers.http import HttpClient
-from watchd.notify.templates import TemplateSlot, context, load_override, override_problem
+from watchd.notify.templates import (
+    TemplateSlot,
+    context,
+    environment,
+    load_override,
+    override_problem,
+)
 
 
 class ChatReceiver(HttpReceiverBase):
@@ -35,6 +48,47 @@ class ChatReceiver(HttpReceiverBase):
 
 _COLOURS = {"critical": "d62728", "error": "d62728", "warning": "ff9900"}
 
+# C0 controls but tab and newline, and DEL: a NUL or escape in a label reaches no chat service.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Mass mentions in Mattermost (@channel, @all, @here) and Rocket.Chat (@all, @here); a word
+# joiner after the @ keeps the text and drops the mention.
+_MASS_MENTION = re.compile(r"@(?=(?:channel|here|all|everyone)\b)", re.IGNORECASE)
+# Stands for "<" in alert text while Slack-style links are turned into Markdown for Teams.
+_LT = "\ue000"
+
+
+def _common(text: str) -> str:
+    """What every flavour needs: no control characters, no mass mention, no Markdown link
+    or reference (`[label](url)`, `[label][ref]`, `[ref]: url` need "]" right before)."""
+    text = _CONTROLS.sub("\ufffd", text)
+    text = _MASS_MENTION.sub("@\u2060", text)
+    return text.replace("]", "]\u200b")
+
+
+def escape_slack(text: str) -> str:
+    """Slack mrkdwn (and Mattermost, Rocket.Chat): &, < and > as entities, as Slack asks."""
+    return _common(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def escape_teams(text: str) -> str:
+    """Teams: "<" held back until the template's links are Markdown (see `_finish`)."""
+    return _common(text.replace("<", _LT))
+
+
+ESCAPES = {"slack": escape_slack, "teams": escape_teams, "teams_adaptive": escape_teams}
+
+
+def _finish(flavor: str, text: str) -> str:
+    """The text as the flavour renders it: Slack's `<url|label>` links of the template become
+    Markdown links for Teams, then alert text gets its "<" back (an entity where Teams reads
+    HTML: MessageCard)."""
+    if flavor == "slack":
+        return text
+    text = _plain_links(text)
+    if flavor == "teams":
+        return text.replace("&", "&amp;").replace(">", "&gt;").replace(_LT, "&lt;")
+    return text.replace(_LT, "<")
+
 
 def body(flavor: str, text: str, ctx: dict[str, Any]) -> dict[str, Any]:
     """The JSON document each chat flavour expects for `text`."""
@@ -42,7 +96,10 @@ def body(flavor: str, text: str, ctx: dict[str, Any]) -> dict[str, Any]:
     colour = _COLOURS.get(incident.get("severity", ""), "1f77b4")
     if ctx["status"] != "firing":
         colour = "2ca02c"
-    title = f"[{incident.get('severity', '')}] {incident.get('title', '')}"
+    severity, name = str(incident.get("severity", "")), str(incident.get("title", ""))
+    plain = f"[{severity}] {name}"
+    escape = ESCAPES.get(flavor, escape_slack)
+    title = _finish(flavor, f"[{escape(severity)}] {escape(name)}")
     if flavor == "slack":
         return {"text": text, "attachments": [{"color": f"#{colour}", "fallback": title}]}
     actions = [("Acknowledge", ctx["ack_url"]), ("Details", ctx["incident_url"])]
@@ -51,7 +108,7 @@ def body(flavor: str, text: str, ctx: dict[str, Any]) -> dict[str, Any]:
         return {
             "@type": "MessageCard",
             "@context": "https://schema.org/extensions",
-            "summary": title,
+            "summary": _CONTROLS.sub("\ufffd", plain),  # plain text, for notifications
             "themeColor": colour,
             "title": title,
             "text": text.replace("\n", "<br>"),
@@ -92,17 +149,16 @@ class Chat:
         self.name = config.name
         self._config = config
         self._http = HttpClient(config, clock=env.clock, base=env.base)
+        markup = environment(escape=ESCAPES[config.flavor])
         self._template = TemplateSlot(
-            "chat.j2", load_override(config.template, env.base, "chat.j2")
+            "chat.j2", load_override(config.template, env.base, "chat.j2", markup), markup
         )
 
     async def deliver(self, notes: Sequence[Notification]) -> Outcome:
         (note,) = notes
         ctx = context(note)
         rendered = self._template.render(ctx)
-        text = rendered.text
-        if self._config.flavor != "slack":  # Slack's <url|label> links mean nothing to Teams
-            text = _plain_links(text)
+        text = _finish(self._config.flavor, rendered.text)
         doc = body(self._config.flavor, text, ctx)
         outcome, _ = await self._http.request(
             "POST",

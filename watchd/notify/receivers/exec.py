@@ -21,6 +21,8 @@ from watchd.notify.config import ReceiverBase
 from watchd.notify.model import Notification, Outcome, ReceiverEnv, excerpt
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+# A variable's value, at most (Linux refuses one string over 128 KiB: E2BIG, every attempt).
+MAX_VALUE_CHARS = 16_384
 
 
 class ExecReceiver(ReceiverBase):
@@ -51,7 +53,16 @@ def environment(config: ExecReceiver, note: Notification) -> dict[str, str]:
             "WATCHD_ACK_URL": str(note.context.get("ack_url", "")),
         }
     )
-    return env
+    return {name: env_value(value) for name, value in env.items()}
+
+
+def env_value(value: str) -> str:
+    """`value` as an environment variable can hold it: a NUL (which ends a C string) becomes
+    U+FFFD, a lone surrogate "?", a value too long is cut; the JSON on stdin keeps it all."""
+    value = value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if len(value) > MAX_VALUE_CHARS:
+        value = value[: MAX_VALUE_CHARS - 1] + "\u2026"
+    return value
 
 
 class Exec:
@@ -77,8 +88,9 @@ class Exec:
                 cwd=self._cwd,
                 start_new_session=True,  # its own process group, killed whole on timeout
             )
-        except OSError as exc:
-            return Outcome(False, error=f"cannot start {cfg.command[0]}: {exc.strerror or exc}")
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            return Outcome(False, error=f"cannot start {cfg.command[0]}: {reason}")
         stdin = json.dumps(note.payload).encode()
         try:
             async with asyncio.timeout(cfg.timeout):

@@ -2,6 +2,12 @@
 calls (method, URL, headers, Jinja2 body) for open, update, acknowledge, resolve, close and
 reopen.
 
+Values printed into a call's URL are percent-encoded (a label holding "/", "?" or "#" stays one
+path segment or query value; `| safe` prints a value as URL text on purpose), and into a
+header with control characters (CR, LF, NUL) as spaces: such a byte can neither add a header
+nor make every attempt fail. Bodies are the template's business: JSON bodies print values
+with `| tojson`.
+
     no ticket id stored ─► lookup (by correlation key, if configured) ─► open ─► store the id
     ticket id known     ─► acknowledged: acknowledge (else update)
                            resolved: on_resolve "close": resolve then close (each if configured)
@@ -17,9 +23,11 @@ open a second ticket; the lookup covers the one gap (created, then the answer wa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from jinja2 import TemplateSyntaxError
 from pydantic import Field
@@ -33,7 +41,7 @@ from watchd.notify.config import HttpReceiverBase
 from watchd.notify.jsonpath import PathError, extract, parse_path
 from watchd.notify.model import Notification, Outcome, ReceiverEnv
 from watchd.notify.receivers.http import HttpClient
-from watchd.notify.templates import compile_text, context
+from watchd.notify.templates import compile_text, context, environment
 from watchd.secrets import SecretRef
 from watchd.store.engine import write_transaction
 from watchd.store.notify_tables import tickets
@@ -140,14 +148,31 @@ class TicketIds:
                 )
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def url_value(text: str) -> str:
+    """A value in a URL: percent-encoded but for "%" (a value already encoded stays as is)."""
+    return quote(text, safe="%")
+
+
+def header_value(text: str) -> str:
+    """A value in a header: control characters, which no header may hold, as spaces."""
+    return _CONTROLS.sub(" ", text)
+
+
+_URL = environment(escape=url_value)
+_HEADER = environment(escape=header_value)
+
+
 class _Call:
     """A TicketRequest with its templates compiled."""
 
     def __init__(self, request: TicketRequest) -> None:
         self.method = request.method
-        self.url = compile_text(request.url)
+        self.url = compile_text(request.url, env=_URL)
         self.body = compile_text(request.body) if request.body else None
-        self.headers = {k: compile_text(v) for k, v in request.headers.items()}
+        self.headers = {k: compile_text(v, env=_HEADER) for k, v in request.headers.items()}
         self.secret_headers = request.secret_headers
 
     def render(self, ctx: dict[str, Any]) -> tuple[str, bytes | None, dict[str, str]]:

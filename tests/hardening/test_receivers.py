@@ -1,0 +1,236 @@
+"""Issue 19, finding 13 (receivers): alert text cannot add markup, mentions or links to a chat
+message, and one odd byte in a label (NUL, CR/LF) never stops a delivery; a client that goes
+away is not an error with a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from watchd.api import create_app, start_api
+from watchd.api.ingest import add_routes
+from watchd.clock import FakeClock, SystemClock
+from watchd.logging import configure_logging
+from watchd.metrics import Metrics
+from watchd.model import Alert
+from watchd.notify.model import Notification, ReceiverEnv
+from watchd.notify.receivers.chat import Chat, ChatReceiver
+from watchd.notify.receivers.exec import Exec, ExecReceiver
+from watchd.notify.receivers.ticket import Ticket, TicketReceiver
+
+EVIL_TITLE = "<!channel> disk full & more"
+EVIL_SUMMARY = (
+    "see <http://evil.example/ack|Acknowledge> or [Acknowledge](http://evil.example/ack) @here"
+)
+ACK_URL = "http://watchd.example/ack/tok3n"
+
+
+class Capture:
+    """A loopback HTTP server that keeps each request (path, headers, body) and answers JSON."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append((request.raw_path, dict(request.headers), await request.read()))
+        return web.json_response({"id": "T-1"})
+
+
+@pytest.fixture
+async def capture() -> AsyncIterator[Capture]:
+    cap = Capture()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", cap.handle)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    cap.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield cap
+    await runner.cleanup()
+
+
+def note(title: str = EVIL_TITLE, summary: str = EVIL_SUMMARY, **labels: str) -> Notification:
+    incident = {
+        "id": 7,
+        "title": title,
+        "severity": "critical",
+        "item": labels.get("item", "db1"),
+        "state": "open",
+        "key": "db1/down",
+    }
+    alerts = [
+        {
+            "status": "firing",
+            "labels": {"alertname": "down", "item": "db1", **labels},
+            "annotations": {"summary": summary},
+        }
+    ]
+    return Notification(
+        outbox_id=1,
+        incident_id=7,
+        seq=1,
+        idempotency_key="7:1",
+        receiver="r",
+        kind="opened",
+        payload={"status": "firing", "incident": incident, "alerts": alerts},
+        attempt=1,
+        context={"ack_url": ACK_URL, "incident_url": "http://watchd.example/incidents/7"},
+    )
+
+
+def env(tmp_path: Path) -> ReceiverEnv:
+    return ReceiverEnv(clock=FakeClock(), base=tmp_path, engine=None)
+
+
+async def chat_message(
+    capture: Capture, tmp_path: Path, flavor: str, **config: Any
+) -> dict[str, Any]:
+    receiver = Chat(
+        ChatReceiver(name="r", kind="chat", url=capture.url + "/hook", flavor=flavor, **config),
+        env(tmp_path),
+    )
+    try:
+        outcome = await receiver.deliver([note()])
+    finally:
+        await receiver.aclose()
+    assert outcome.ok, outcome.error
+    ((_, _, body),) = capture.requests
+    doc: dict[str, Any] = json.loads(body)
+    return doc
+
+
+async def test_slack_text_shows_alert_markup_as_text(capture: Capture, tmp_path: Path) -> None:
+    """On Slack an alert's `<!channel>`, `<url|Acknowledge>` or `[x](url)` shows as typed: no mention, no fake link; only watchd's own Acknowledge link is a link."""
+    doc = await chat_message(capture, tmp_path, "slack")
+    text = doc["text"]
+    assert "<!channel>" not in text and "&lt;!channel&gt; disk full &amp; more" in text
+    assert "<http://evil.example" not in text and "&lt;http://evil.example/ack|" in text
+    assert "](http://evil" not in text  # Mattermost and Rocket.Chat render Markdown links
+    assert "@here" not in text  # a mass mention in Mattermost and Rocket.Chat
+    assert f"<{ACK_URL}|Acknowledge>" in text
+    assert "<!channel>" not in doc["attachments"][0]["fallback"]
+
+
+@pytest.mark.parametrize("flavor", ["teams", "teams_adaptive"])
+async def test_teams_text_has_no_link_the_alert_wrote(
+    capture: Capture, tmp_path: Path, flavor: str
+) -> None:
+    """On Teams an alert's Slack-style or Markdown link stays text; the only links are watchd's own Acknowledge and Details."""
+    doc = await chat_message(capture, tmp_path, flavor)
+    if flavor == "teams":
+        texts = [doc["title"], doc["text"]]
+        assert "&lt;!channel&gt;" in doc["title"]
+    else:
+        blocks = doc["attachments"][0]["content"]["body"]
+        texts = [b["text"] for b in blocks]
+        assert "<!channel> disk full & more" in texts[0]
+    for text in texts:
+        assert "](http://evil" not in text, text
+    assert f"[Acknowledge]({ACK_URL})" in texts[-1]
+
+
+async def test_a_user_chat_template_is_escaped_too(capture: Capture, tmp_path: Path) -> None:
+    """A user's chat template gets the same escaping for every value it prints; `| safe` prints a value as markup on purpose."""
+    (tmp_path / "chat.j2").write_text(
+        "{{ alerts[0].annotations.summary }} {{ '<!here>' | safe }} <{{ ack_url }}|Ack>"
+    )
+    doc = await chat_message(capture, tmp_path, "slack", template=Path("chat.j2"))
+    text = doc["text"]
+    assert "&lt;http://evil.example/ack|Acknowledge&gt;" in text
+    assert "<!here>" in text and f"<{ACK_URL}|Ack>" in text
+
+
+async def test_exec_delivers_an_incident_whose_label_holds_a_nul(tmp_path: Path) -> None:
+    """A NUL in an alert's title or item reaches the exec command (as U+FFFD in its variables, intact in the JSON on stdin) instead of failing every attempt."""
+    script = tmp_path / "show.py"
+    script.write_text(
+        "import json, os, sys\n"
+        "doc = json.load(sys.stdin)\n"
+        "print(json.dumps([os.environ['WATCHD_INCIDENT_TITLE'], doc['incident']['title']]))\n"
+    )
+    receiver = Exec(
+        ExecReceiver(name="r", kind="exec", command=[sys.executable, str(script)]), env(tmp_path)
+    )
+    outcome = await receiver.deliver([note(title="disk\x00full", item="db\x001")])
+    assert outcome.ok, outcome.error
+    assert json.loads(outcome.response) == ["disk\ufffdfull", "disk\x00full"]
+
+
+def ticket(url: str) -> TicketReceiver:
+    return TicketReceiver.model_validate(
+        {
+            "name": "r",
+            "kind": "ticket",
+            "open": {
+                "url": url + "/tickets/{{ incident.item }}?title={{ incident.title }}",
+                "headers": {"X-Title": "{{ incident.title }}"},
+                "body": '{"title": {{ incident.title | tojson }}}',
+            },
+            "update": {"url": url + "/tickets/{{ ticket_id }}"},
+        }
+    )
+
+
+async def test_ticket_headers_and_urls_carry_alert_text_without_injection(
+    capture: Capture, tmp_path: Path
+) -> None:
+    """Alert text with CR/LF, `/`, `?` or `#` in a ticket's header or URL template is delivered as one header value and one path segment or query value, never a new header or URL part."""
+    receiver = Ticket(ticket(capture.url), env(tmp_path))
+    try:
+        outcome = await receiver.deliver(
+            [note(title="full\r\nX-Injected: 1&admin=1#x", item="../admin?x=1")]
+        )
+    finally:
+        await receiver.aclose()
+    assert outcome.ok, outcome.error
+    ((path, headers, body),) = capture.requests
+    assert "X-Injected" not in headers
+    assert headers["X-Title"] == "full  X-Injected: 1&admin=1#x"
+    segment, query = path.split("?")
+    assert segment == "/tickets/..%2Fadmin%3Fx=1"  # "=" needs no encoding in a path
+    assert query == "title=full%0D%0AX-Injected:%201%26admin%3D1%23x"
+    assert json.loads(body)["title"] == "full\r\nX-Injected: 1&admin=1#x"
+
+
+class _Sink:
+    async def submit(self, alerts: tuple[Alert, ...]) -> None:
+        return None
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_a_client_that_disconnects_mid_request_is_no_error() -> None:
+    """A sender that hangs up mid-body leaves a debug line, not an ERROR with a traceback."""
+    out = io.StringIO()
+    configure_logging("debug", "json", stream=out)
+    app = create_app(tokens={}, metrics=Metrics(), items=lambda: [], ready=lambda: True)
+    add_routes(app, sink=_Sink(), clock=SystemClock())
+    runner = await start_api(app, "127.0.0.1", 0)
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", runner.addresses[0][1])
+        writer.write(
+            b"POST /api/v2/alerts HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{"
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.transport.abort()
+        for _ in range(50):
+            if out.getvalue():
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await runner.cleanup()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert lines, "the disconnect was not logged at all"
+    assert all(line["level"] not in ("error", "critical") for line in lines), lines
+    assert not any("exception" in line for line in lines), lines
+    assert any(line["event"] == "api client went away" for line in lines), lines
