@@ -5,14 +5,15 @@
 
 Both need the `ingest` scope. A 200 (empty body, like Alertmanager) is sent only after the
 sink has durably committed every alert of the request: a sender that got 200 may forget
-them. A bad payload is refused whole with 400 naming each bad alert and field; a store that
-cannot commit just now gets 503 with Retry-After, so the sender retries and nothing is lost.
+them. A bad alert is refused alone, as Alertmanager does: the others of its request are
+stored, then the answer is 400 naming each bad alert and field (and how many were stored). A
+store that cannot commit just now gets 503 with Retry-After, so the sender retries and nothing
+is lost; an alert the store refuses for what it holds is never reported as such an outage.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -25,8 +26,10 @@ from watchd.clock import Clock
 from watchd.failures import FailureLog
 from watchd.ingest.payloads import (
     Event,
+    Parsed,
     PayloadError,
     PostableAlert,
+    json_body,
     parse_alertmanager,
     parse_events,
 )
@@ -56,20 +59,18 @@ def add_routes(
         """Accept an Alertmanager API v2 alert list; 200 once it is stored."""
         # read() enforces the app's client_max_size: a larger body raises 413 before parsing.
         body = await request.read()
-        alerts = _parsed(
+        parsed = _parsed(
             lambda: parse_alertmanager(body, now=clock.now(), resolve_timeout=resolve_timeout)
         )
-        await committer.submit(alerts)
-        return web.Response(status=200)
+        return await _stored(committer, parsed)
 
     @require_scope("ingest")
     @accepts(Event | list[Event])
     async def post_events(request: web.Request) -> web.Response:
         """Accept one event or a list of events; 200 once they are stored."""
         data = await _json_body(request)
-        alerts = _parsed(lambda: parse_events(data, now=clock.now()))
-        await committer.submit(alerts)
-        return web.Response(status=200)
+        parsed = _parsed(lambda: parse_events(data, now=clock.now()))
+        return await _stored(committer, parsed)
 
     app.router.add_post("/api/v2/alerts", post_alerts)
     app.router.add_post("/api/v1/events", post_events)
@@ -79,16 +80,24 @@ async def _json_body(request: web.Request) -> Any:
     # read() enforces the app's client_max_size: a larger body raises 413 before parsing.
     body = await request.read()
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+        return json_body(body)
+    except PayloadError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
-def _parsed(parse: Callable[[], tuple[Alert, ...]]) -> tuple[Alert, ...]:
+def _parsed(parse: Callable[[], Parsed]) -> Parsed:
     try:
         return parse()
     except PayloadError as exc:
         raise ApiError(400, str(exc)) from None
+
+
+async def _stored(committer: _Committer, parsed: Parsed) -> web.Response:
+    """Commit the valid alerts; 200 if that was all of them, else 400 naming the bad ones."""
+    await committer.submit(parsed.alerts)
+    if parsed.problems:
+        raise ApiError(400, parsed.message())
+    return web.Response(status=200)
 
 
 class _Committer:

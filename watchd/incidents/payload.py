@@ -6,6 +6,7 @@ watchd's own receivers also read `incident` and `event` (DESIGN.md §4 Notificat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -13,11 +14,19 @@ from typing import Any
 from watchd.incidents.model import Event, Incident
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
+_LAST_TIME = "9999-12-31T23:59:59Z"
+_FIRST, _LAST = -62_135_596_800.0, 253_402_300_799.0  # the times datetime can show
 
 
 def rfc3339(seconds: float | None) -> str:
-    if seconds is None:
+    """`seconds` as RFC 3339; a time datetime cannot show becomes its nearest end, never an error.
+
+    Ingestion refuses such times, but a row stored before it did must not stop a notification.
+    """
+    if seconds is None or math.isnan(seconds) or seconds <= _FIRST:
         return _ZERO_TIME
+    if seconds >= _LAST:
+        return _LAST_TIME
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 

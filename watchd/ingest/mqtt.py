@@ -12,14 +12,14 @@ with the same fingerprint.
 
 A payload that is not JSON or not in a known shape is logged (at most one line a minute),
 counted, and acknowledged: it can never become valid, and holding it would block the
-session. A store that cannot commit is retried with backoff while the messages stay
+session. In a list, each alert is judged alone: the valid ones are stored, the bad ones
+named in that log line. A store that cannot commit is retried with backoff while the messages stay
 unacknowledged, so nothing received is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import ssl
 from collections.abc import AsyncIterator
@@ -36,7 +36,7 @@ from watchd.durations import format_duration
 from watchd.failures import FailureLog
 from watchd.ingest.config import MqttIngestConfig
 from watchd.ingest.mqtt_paho import paho_client
-from watchd.ingest.payloads import PayloadError, parse_any
+from watchd.ingest.payloads import PayloadError, json_body, split_any
 from watchd.logging import get_logger
 from watchd.model import Alert, AlertSink
 from watchd.secrets import SecretError
@@ -176,14 +176,19 @@ class MqttIngest:
         self.messages += len(batch)
 
     def _decode(self, message: aiomqtt.Message) -> tuple[Alert, ...]:
+        """The message's valid alerts; the bad ones (or a bad message) are counted and logged."""
         try:
             payload = message.payload
-            data = json.loads(payload if isinstance(payload, bytes | str) else b"")
-            return parse_any(data, now=self._clock.now(), resolve_timeout=self._resolve_timeout)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            problem = f"the payload is not valid JSON: {exc}"
+            data = json_body(payload if isinstance(payload, bytes | str) else b"")
+            parsed = split_any(data, now=self._clock.now(), resolve_timeout=self._resolve_timeout)
         except PayloadError as exc:
-            problem = str(exc)
+            self._reject(message, str(exc))
+            return ()
+        if parsed.problems:
+            self._reject(message, parsed.message())
+        return parsed.alerts
+
+    def _reject(self, message: aiomqtt.Message, problem: str) -> None:
         self.rejected += 1
         suppressed = self._bad.allow()
         if suppressed is not None:
@@ -194,7 +199,6 @@ class MqttIngest:
                 suppressed_since_last=suppressed,
                 note="acknowledged and dropped; at most one such line a minute",
             )
-        return ()
 
     async def _store(self, alerts: tuple[Alert, ...]) -> None:
         """Submit until the sink has committed; messages stay unacknowledged meanwhile."""

@@ -9,14 +9,20 @@ Two shapes arrive from outside, by HTTP or MQTT:
   "status": "firing" | "resolved", "summary", "description"?, "labels"?, "time"?}`.
 
 Validation is strict (unknown fields are errors) and every problem names the alert and the
-field: `alert 3: labels: must contain at least one label`. A batch is accepted whole or not
-at all, so a sender never has to guess which of its alerts were kept.
+field: `alert 3: labels: must contain at least one label`. Each alert of a list is judged
+alone, as Alertmanager does: the valid ones are kept and the bad ones named, so one bad alert
+never costs its neighbours (Prometheus drops a batch answered with 400 and retries a 5xx
+forever). Text the store cannot keep (the NUL character, lone surrogates) and times outside
+1970-01-01T00:00:00Z .. 9999-12-31T23:59:59Z are refused, never clamped: a value changed on
+the way in would page about something the sender did not say.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal, NotRequired
@@ -54,7 +60,37 @@ class PayloadError(Exception):
         self.problems = problems
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """What a list-shaped payload holds: the valid alerts, and the bad ones' problems.
+
+    `rejected` counts the alerts (or events) refused; `problems` names each "<where>: <what>".
+    """
+
+    alerts: tuple[Alert, ...]
+    problems: tuple[str, ...] = ()
+    rejected: int = 0
+
+    def strict(self) -> tuple[Alert, ...]:
+        """All the alerts, or PayloadError if any was refused (all or nothing)."""
+        if self.problems:
+            raise PayloadError(list(self.problems))
+        return self.alerts
+
+    def message(self) -> str:
+        """The problems as one sentence, saying what happened to the rest of the payload."""
+        text = str(PayloadError(list(self.problems)))
+        if not self.alerts:
+            return text
+        total = len(self.alerts) + self.rejected
+        return f"{text}; the other {len(self.alerts)} of {total} were stored"
+
+
 RFC3339_EXAMPLE = "2024-05-01T12:00:00.000Z"
+MIN_TIME, MAX_TIME = 0.0, 253_402_300_799.0  # 1970-01-01T00:00:00Z, 9999-12-31T23:59:59Z
+TIME_RANGE = "1970-01-01T00:00:00Z .. 9999-12-31T23:59:59Z"
+# The one character PostgreSQL text cannot hold (lone surrogates fail as "string_unicode").
+NO_NUL = r"^[^\x00]*$"
 
 
 def _rfc3339(value: Any) -> float | None:
@@ -71,6 +107,11 @@ def _event_time(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not math.isfinite(value):
             raise ValueError("must be a finite number of seconds since the epoch")
+        if not MIN_TIME <= value <= MAX_TIME:
+            hint = " (seconds, not milliseconds)" if value > MAX_TIME else ""
+            raise ValueError(
+                f"{value!r} is not a time in {TIME_RANGE} as seconds since the epoch{hint}"
+            )
         return float(value)
     return _rfc3339(value)
 
@@ -87,7 +128,10 @@ def _parse_time(text: str) -> float | None:
         raise ValueError(f"{text!r} has no time zone (add Z or an offset such as +02:00)")
     if parsed.year == 1:  # Go's time.Time{} as Prometheus and Alertmanager send it
         return None
-    return parsed.timestamp()
+    seconds = parsed.timestamp()
+    if not MIN_TIME <= seconds <= MAX_TIME:  # e.g. 9999-12-31T23:59:59-23:59 is in year 10000
+        raise ValueError(f"{text!r} is not in {TIME_RANGE}")
+    return seconds
 
 
 Time = Annotated[float | None, BeforeValidator(_rfc3339)]
@@ -95,6 +139,8 @@ EventTime = Annotated[float | None, BeforeValidator(_event_time)]
 LABEL_PATTERN = "[a-zA-Z_][a-zA-Z0-9_]*"
 # Checked in pydantic's core: the names of every label of every alert pass through here.
 LabelName = Annotated[str, StringConstraints(pattern=f"^{LABEL_PATTERN}$")]
+# Any other text from outside: a label value, an annotation, an event's fields.
+Text = Annotated[str, StringConstraints(pattern=NO_NUL)]
 
 
 def _without_empty_values(labels: dict[str, str]) -> dict[str, str]:
@@ -116,11 +162,11 @@ class PostableAlert(TypedDict):
     the cheapest shape on the hottest path of ingestion.
     """
 
-    labels: Annotated[dict[LabelName, str], AfterValidator(_without_empty_values)]
-    annotations: NotRequired[dict[LabelName, str]]
+    labels: Annotated[dict[LabelName, Text], AfterValidator(_without_empty_values)]
+    annotations: NotRequired[dict[LabelName, Text]]
     startsAt: NotRequired[Time]
     endsAt: NotRequired[Time]
-    generatorURL: NotRequired[str]
+    generatorURL: NotRequired[Text]
 
 
 def _in_order(alert: PostableAlert) -> PostableAlert:
@@ -165,15 +211,15 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: str = Field(min_length=1)
-    item: str = Field(min_length=1)
-    check: str | None = Field(default=None, min_length=1)
-    alertname: str | None = Field(default=None, min_length=1)
-    severity: str = Field(min_length=1)
+    source: Text = Field(min_length=1)
+    item: Text = Field(min_length=1)
+    check: Text | None = Field(default=None, min_length=1)
+    alertname: Text | None = Field(default=None, min_length=1)
+    severity: Text = Field(min_length=1)
     status: Literal["firing", "resolved"]
-    summary: str = Field(min_length=1)
-    description: str | None = None
-    labels: dict[LabelName, str] = {}
+    summary: Text = Field(min_length=1)
+    description: Text | None = None
+    labels: dict[LabelName, Text] = {}
     time: EventTime = None
 
     @field_validator("labels")
@@ -223,82 +269,94 @@ class Event(BaseModel):
         )
 
 
-def parse_alertmanager(body: bytes, *, now: float, resolve_timeout: float) -> tuple[Alert, ...]:
+def parse_alertmanager(body: bytes, *, now: float, resolve_timeout: float) -> Parsed:
     """An Alertmanager API v2 alert list (the body of POST /api/v2/alerts) as Alerts.
 
     The body is parsed and validated in one pass by pydantic's core: this is the hot path of
-    ingestion, where Python-level parsing cost more than storing the alerts.
+    ingestion, where Python-level parsing cost more than storing the alerts. Only a list with
+    a bad alert is parsed again, alert by alert, to keep the good ones. A body that is not a
+    JSON list raises PayloadError.
     """
     try:
         posted = _ALERT_LIST.validate_json(body)
-    except ValidationError as exc:
-        raise PayloadError(_list_problems(body, exc)) from None
-    return tuple(to_alert(alert, now, resolve_timeout) for alert in posted)
+    except ValidationError:
+        return _alerts_one_by_one(body, now, resolve_timeout)
+    return Parsed(tuple(to_alert(alert, now, resolve_timeout) for alert in posted))
 
 
-def _list_problems(body: bytes, exc: ValidationError) -> list[str]:
-    errors = exc.errors(include_url=False)
-    if any(error["type"] == "json_invalid" for error in errors):
-        # The standard parser's message (line, column) is the one senders know.
-        try:
-            json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as bad:
-            return [f"body is not valid JSON: {bad}"]
-    problems: list[str] = []
-    for error in errors:
-        loc = error["loc"]
-        if not loc:
-            problems.append(f"the body must be a JSON list of alerts, not {_kind(error['input'])}")
-        else:
-            problems.append(_sentence(f"alert {loc[0]}", {**error, "loc": loc[1:]}))
-    return problems
+def _alerts_one_by_one(body: bytes, now: float, resolve_timeout: float) -> Parsed:
+    data = json_body(body)
+    if not isinstance(data, list):
+        raise PayloadError([f"the body must be a JSON list of alerts, not {_kind(data)}"])
+    return _each(data, lambda i, raw: _alertmanager(f"alert {i}", raw, now, resolve_timeout))
 
 
-def parse_events(data: Any, *, now: float) -> tuple[Alert, ...]:
-    """One event object or a list of them (the body of POST /api/v1/events) as Alerts."""
+def json_body(body: bytes | str) -> Any:
+    """`body` parsed as JSON, or PayloadError saying why it is not JSON."""
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as bad:
+        raise PayloadError([f"body is not valid JSON: {bad}"]) from None
+    except RecursionError:
+        raise PayloadError(["body is not valid JSON: it is nested too deeply"]) from None
+
+
+def parse_events(data: Any, *, now: float) -> Parsed:
+    """One event object or a list of them (the body of POST /api/v1/events) as Alerts.
+
+    Each event of a list is judged alone (see the module doc); a body that is neither an
+    object nor a list, or a single bad event, raises PayloadError.
+    """
     if isinstance(data, dict):
-        return (_event("event", data, now),)
+        return Parsed((_event("event", data, now),))
     if not isinstance(data, list):
         raise PayloadError(
             [f"the body must be an event object or a list of them, not {_kind(data)}"]
         )
-    problems: list[str] = []
-    alerts: list[Alert] = []
-    for i, raw in enumerate(data):
-        try:
-            alerts.append(_event(f"event {i}", raw, now))
-        except PayloadError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise PayloadError(problems)
-    return tuple(alerts)
+    return _each(data, lambda i, raw: _event(f"event {i}", raw, now))
 
 
 def parse_any(data: Any, *, now: float, resolve_timeout: float) -> tuple[Alert, ...]:
-    """Alerts from a payload in any accepted shape, told apart by their fields.
+    """Alerts from a payload in any accepted shape, all of them or PayloadError (see `split_any`)."""
+    return split_any(data, now=now, resolve_timeout=resolve_timeout).strict()
+
+
+def split_any(data: Any, *, now: float, resolve_timeout: float) -> Parsed:
+    """Alerts from a payload in any accepted shape, told apart by their fields; each judged alone.
 
     A list holds Alertmanager alerts or events; an object is one of either. An object with an
     "item" field is an event, any other is an Alertmanager alert (it needs "labels").
     """
-    items = data if isinstance(data, list) else [data]
     indexed = isinstance(data, list)
-    problems: list[str] = []
-    alerts: list[Alert] = []
-    for i, raw in enumerate(items):
+
+    def one(i: int, raw: Any) -> Alert:
         is_event = isinstance(raw, dict) and "item" in raw
         where = ("event" if is_event else "alert") + (f" {i}" if indexed else "")
+        if is_event:
+            return _event(where, raw, now)
+        return _alertmanager(where, raw, now, resolve_timeout)
+
+    return _each(data if indexed else [data], one)
+
+
+def _each(items: list[Any], parse: Callable[[int, Any], Alert]) -> Parsed:
+    problems: list[str] = []
+    alerts: list[Alert] = []
+    rejected = 0
+    for i, raw in enumerate(items):
         try:
-            if is_event:
-                alerts.append(_event(where, raw, now))
-            else:
-                alerts.append(to_alert(_ALERT.validate_python(raw), now, resolve_timeout))
-        except ValidationError as exc:
-            problems.extend(describe(where, exc))
+            alerts.append(parse(i, raw))
         except PayloadError as exc:
             problems.extend(exc.problems)
-    if problems:
-        raise PayloadError(problems)
-    return tuple(alerts)
+            rejected += 1
+    return Parsed(tuple(alerts), tuple(problems), rejected)
+
+
+def _alertmanager(where: str, raw: Any, now: float, resolve_timeout: float) -> Alert:
+    try:
+        return to_alert(_ALERT.validate_python(raw), now, resolve_timeout)
+    except ValidationError as exc:
+        raise PayloadError(describe(where, exc)) from None
 
 
 def _event(where: str, raw: Any, now: float) -> Alert:
@@ -316,6 +374,7 @@ _MESSAGES = {
     "model_attributes_type": "must be a JSON object",
     "literal_error": "must be one of 'firing' or 'resolved'",
     "string_too_short": "must not be empty",
+    "string_unicode": "must be valid Unicode text (it holds a lone surrogate such as \\ud800)",
 }
 
 
@@ -330,6 +389,8 @@ def _sentence(where: str, error: ErrorDetails) -> str:
         # A bad label or annotation name: say which, at the level of its mapping.
         noun = "annotation" if loc[-3] == "annotations" else "label"
         loc, problem = loc[:-2], f"{noun} name {value!r} must match {LABEL_PATTERN}"
+    elif kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == NO_NUL:
+        problem = "must not contain the NUL character (\\u0000)"
     elif kind == "dict_type" and not loc:
         problem = "must be a JSON object"
     elif kind == "extra_forbidden":

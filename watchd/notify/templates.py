@@ -34,7 +34,7 @@ class TemplateProblem(ValueError):
 def _time(value: Any) -> str:
     try:
         return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, OSError):  # not a time, or out of range
         return str(value)
 
 
