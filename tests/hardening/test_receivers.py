@@ -206,31 +206,70 @@ class _Sink:
         return None
 
 
-@pytest.mark.usefixtures("restore_logging")
-async def test_a_client_that_disconnects_mid_request_is_no_error() -> None:
-    """A sender that hangs up mid-body leaves a debug line, not an ERROR with a traceback."""
+async def _stream(request: web.Request) -> web.StreamResponse:
+    """A large answer written in parts, as a long export would be."""
+    response = web.StreamResponse()
+    await response.prepare(request)
+    for _ in range(2_000):
+        await response.write(b"x" * 100_000)
+    return response
+
+
+async def _database_down(request: web.Request) -> web.Response:
+    raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+
+
+async def _api_log(*requests: bytes) -> list[dict[str, Any]]:
+    """Send each raw request to the API (ingest routes plus /stream and /db), read a little of
+    the answer, hang up; the JSON log lines the API wrote meanwhile."""
     out = io.StringIO()
     configure_logging("debug", "json", stream=out)
     app = create_app(tokens={}, metrics=Metrics(), items=lambda: [], ready=lambda: True)
     add_routes(app, sink=_Sink(), clock=SystemClock())
+    app.router.add_get("/stream", _stream)
+    app.router.add_get("/db", _database_down)
     runner = await start_api(app, "127.0.0.1", 0)
     try:
-        _, writer = await asyncio.open_connection("127.0.0.1", runner.addresses[0][1])
-        writer.write(
-            b"POST /api/v2/alerts HTTP/1.1\r\nHost: localhost\r\n"
-            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{"
-        )
-        await writer.drain()
-        await asyncio.sleep(0.2)
-        writer.transport.abort()
-        for _ in range(50):
-            if out.getvalue():
-                break
-            await asyncio.sleep(0.02)
+        for raw in requests:
+            reader, writer = await asyncio.open_connection("127.0.0.1", runner.addresses[0][1])
+            writer.write(raw)
+            await writer.drain()
+            if raw.startswith(b"GET"):
+                await asyncio.wait_for(reader.read(1_000), 0.5)
+            await asyncio.sleep(0.2)
+            writer.transport.abort()
+            for _ in range(50):
+                if out.getvalue():
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
     finally:
         await runner.cleanup()
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+CUT_BODY = (
+    b"POST /api/v2/alerts HTTP/1.1\r\nHost: localhost\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{"
+)
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize(
+    "raw", [CUT_BODY, b"GET /stream HTTP/1.1\r\nHost: localhost\r\n\r\n"], ids=["read", "write"]
+)
+async def test_a_client_that_disconnects_mid_request_is_no_error(raw: bytes) -> None:
+    """A client that hangs up while its body is read or its answer written leaves a debug line, not an ERROR with a traceback."""
+    lines = await _api_log(raw)
     assert lines, "the disconnect was not logged at all"
     assert all(line["level"] not in ("error", "critical") for line in lines), lines
     assert not any("exception" in line for line in lines), lines
     assert any(line["event"] == "api client went away" for line in lines), lines
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_a_connection_error_of_the_server_itself_is_still_an_error() -> None:
+    """A connection error while the client is still there (a database refusing) stays an ERROR with its traceback."""
+    lines = await _api_log(b"GET /db HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    (line,) = [line for line in lines if line["event"] == "api handler failed"]
+    assert line["level"] == "error" and "ConnectionRefusedError" in line["exception"]

@@ -48,17 +48,24 @@ def error_middleware(max_body_bytes: int) -> Middleware:
             return error_response(
                 exc.status, _sentence(request, exc, max_body_bytes), _kept_headers(exc)
             )
-        except ConnectionResetError:
-            # The client went away mid-request (aiohttp's ClientConnectionResetError is one):
-            # routine for a sender that timed out or restarted, and nobody reads the answer.
-            log.debug("api client went away", method=request.method, path=request.path)
-            return error_response(400, "The client closed the connection mid-request.")
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, ConnectionError) and _client_gone(request):
+                # Reading the body or writing the answer found the client gone (aiohttp raises
+                # ConnectionResetError, its ClientConnectionResetError or ConnectionError):
+                # routine for a sender that timed out or restarted; nobody reads an answer.
+                log.debug("api client went away", method=request.method, path=request.path)
+                return error_response(400, "The client closed the connection mid-request.")
             # Never log headers or bodies here: they may carry tokens or secrets.
             log.exception("api handler failed", method=request.method, path=request.path)
             return error_response(500, "The server failed to handle the request; see its log.")
 
     return json_errors
+
+
+def _client_gone(request: web.Request) -> bool:
+    """Whether the client's connection is closed (not, say, the database's)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _sentence(request: web.Request, exc: web.HTTPException, max_body_bytes: int) -> str:
