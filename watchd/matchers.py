@@ -3,19 +3,75 @@
 Silences, maintenance windows, inhibit rules, escalation policies and the notification router all
 select alerts with these. As in Alertmanager, a regex must match the whole value (it is anchored),
 and a label the alert lacks compares as the empty string.
+
+Regexes are RE2 (google-re2), as Alertmanager's (Go regexp) are: matching takes time linear in
+the value, so a silence posted through the API cannot stall the event loop with `(a+)+b`. RE2 has
+no backreferences and no lookaround; such a pattern is refused when it is parsed.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Protocol
 
+import re2
 from pydantic import AfterValidator
 
 _OPS = ("=~", "!~", "!=", "=")
-_SYNTAX = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.DOTALL)
+# Applied to the stripped text: no `\s*$` after a lazy group, which backtracks quadratically
+# over a long run of spaces inside the value.
+_SYNTAX = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the error reaches the caller; RE2 would also print it to stderr
+
+
+class Regex(Protocol):
+    """A compiled RE2 pattern (the part of google-re2's `_Regexp` that watchd uses)."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    def fullmatch(self, text: str) -> object | None: ...
+
+    def search(self, text: str) -> object | None: ...
+
+
+class RegexError(ValueError):
+    """A pattern RE2 does not accept; `pattern` is the pattern, `reason` RE2's words."""
+
+    def __init__(self, pattern: str, reason: str) -> None:
+        hint = ""
+        if _python_accepts(pattern):
+            hint = " (RE2, as in Alertmanager, has no backreferences and no lookaround)"
+        super().__init__(f"the regular expression {pattern!r} is not valid: {reason}{hint}")
+        self.pattern = pattern
+        self.reason = reason
+
+
+def _python_accepts(pattern: str) -> bool:
+    try:
+        re.compile(pattern)  # compiling only: it is matching that backtracks
+    except re.error:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_regex(pattern: str) -> Regex:
+    """`pattern` compiled with RE2 (linear-time matching); raise RegexError if RE2 refuses it.
+
+    Cached: silences and inhibit rules are parsed again for every transaction.
+    """
+    try:
+        compiled: Regex = re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as exc:
+        raw = exc.args[0] if exc.args else exc
+        reason = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        raise RegexError(pattern, reason) from None
+    return compiled
 
 
 class MatcherError(ValueError):
@@ -37,7 +93,7 @@ class Matcher:
     label: str
     op: str
     value: str
-    regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    regex: Regex | None = field(default=None, compare=False, repr=False)
     # Alertmanager's regexes match the whole value; rule files' match anywhere (re.search).
     anchored: bool = True
 
@@ -58,17 +114,18 @@ class Matcher:
 
 def parse_matcher(text: str) -> Matcher:
     """Parse one matcher string; raise MatcherError naming the string and the problem."""
-    found = _SYNTAX.match(text)
+    stripped = text.strip()
+    found = _SYNTAX.match(stripped)
     if found is None:
         raise MatcherError(text, "it does not start with a label name followed by an operator")
-    label, op, raw = found.groups()
-    value = _unquote(text, raw)
+    label, op = found.groups()
+    value = _unquote(text, stripped[found.end() :].lstrip())
     regex = None
     if op in ("=~", "!~"):
         try:
-            regex = re.compile(value)
-        except re.error as exc:
-            raise MatcherError(text, f"the regular expression does not compile ({exc})") from exc
+            regex = compile_regex(value)
+        except RegexError as exc:
+            raise MatcherError(text, str(exc)) from exc
     return Matcher(label, op, value, regex)
 
 

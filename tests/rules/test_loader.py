@@ -32,7 +32,7 @@ EXPECTED = [
     ),
     (
         "bad_regex.yaml",
-        '4: rule "disk_full": match: label "mount": bad regular expression \'(unclosed\': missing ), unterminated subpattern at position 0',
+        '4: rule "disk_full": match: label "mount": the regular expression \'(unclosed\' is not valid: missing ): (unclosed',
     ),
     (
         "bad_severity.yaml",

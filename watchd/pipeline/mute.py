@@ -21,11 +21,28 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watchd.incidents.changes import Change, active_changes
 from watchd.incidents.model import FLAPPING_REASON
 from watchd.incidents.settings import IncidentSettings
+from watchd.logging import get_logger
 from watchd.maintenance import Coverage, with_descendants
-from watchd.matchers import Matcher, matches_all, parse_matchers
+from watchd.matchers import Matcher, MatcherError, matches_all, parse_matchers
 from watchd.model import fingerprint
 from watchd.pipeline.silences import Silence, list_silences
 from watchd.store.tables import alerts as al
+
+log = get_logger("watchd.alerts")
+# Silences stored before matchers were RE2 may hold a pattern RE2 refuses; each is logged once.
+_unusable_logged: set[str] = set()
+
+
+def _usable(silence: Silence) -> tuple[Matcher, ...] | None:
+    """The silence's matchers, or None (logged once) for one stored with a pattern RE2 refuses:
+    it mutes nothing, instead of failing every transaction that asks what is muted."""
+    try:
+        return silence.parsed()
+    except MatcherError as exc:
+        if silence.id not in _unusable_logged:
+            _unusable_logged.add(silence.id)
+            log.warning("silence_ignored", silence=silence.id, reason=str(exc))
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +63,9 @@ class MuteView:
         changes: Sequence[Change],
         firing: Sequence[Mapping[str, str]],
     ) -> None:
-        self._silences = [(s.id, s.parsed()) for s in silences if s.active(now)]
+        self._silences = [
+            (s.id, parsed) for s in silences if s.active(now) and (parsed := _usable(s)) is not None
+        ]
         self._windows = [
             Coverage.of(w, settings.inventory) for w in settings.maintenance if w.active(now)
         ]

@@ -21,7 +21,7 @@ import jinja2
 from collectors.contract import MetricNames
 from watchd.durations import parse_duration
 from watchd.flap import FlapPolicy
-from watchd.matchers import Matcher
+from watchd.matchers import Matcher, RegexError, compile_regex
 from watchd.rules.metrics import SHIPPED_METRICS
 from watchd.rules.model import (
     COUNTER_FUNCTIONS,
@@ -409,11 +409,9 @@ def _matcher(label: str, op: str, text: str, line: int) -> Matcher:
         raise _Invalid(f"expected a label name (letters, digits, _), got {label!r}", line)
     if op in ("=~", "!~"):
         try:
-            return Matcher(label, op, text, re.compile(text), anchored=False)
-        except re.error as exc:
-            raise _Invalid(
-                f'label "{label}": bad regular expression {text!r}: {exc}', line
-            ) from exc
+            return Matcher(label, op, text, compile_regex(text), anchored=False)
+        except RegexError as exc:
+            raise _Invalid(f'label "{label}": {exc}', line) from exc
     return Matcher(label, op, text)
 
 
