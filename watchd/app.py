@@ -39,6 +39,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -220,6 +221,8 @@ class Daemon:
             items=self.items_view,
             ready=lambda: self._ready,
             max_body_bytes=config.api.max_body_bytes,
+            allowed_hosts=_own_hosts(config),
+            trusted_proxies=config.api.trusted_proxies,
         )
         # Ingestion calls the pipeline itself: a failing store is a 503 the sender retries.
         http_ingest.add_routes(
@@ -376,6 +379,16 @@ def _needs_restart(old: Config, new: Config) -> Iterator[str]:
         yield "snmp_traps"
     if old.mqtt_ingest != new.mqtt_ingest:
         yield "mqtt_ingest"
+
+
+def _own_hosts(config: Config) -> list[str]:
+    """The host names browsers reach the API under: api.allowed_hosts, the listen address and
+    the host of notify.ack_links.base_url (how operators reach watchd, by definition)."""
+    hosts = [*config.api.allowed_hosts, config.api.host]
+    links = config.notify.ack_links
+    if links is not None and (name := urlsplit(links.base_url).hostname):
+        hosts.append(name)
+    return hosts
 
 
 def _safe_url(url: str) -> str:

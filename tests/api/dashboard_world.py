@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.api.conftest import TOKEN_NAMES
 from watchd.api import create_app, dashboard, reports, start_api
 from watchd.api import incidents as incident_routes
+from watchd.api import ingest as ingest_routes
 from watchd.api.reports import ReportSource
 from watchd.clock import FakeClock
 from watchd.config import parse_config
@@ -55,9 +57,10 @@ class Served:
 
 @asynccontextmanager
 async def served_dashboard(
-    tmp_path: Path, tokens: Mapping[str, frozenset[str]]
+    tmp_path: Path, tokens: Mapping[str, frozenset[str]], **web: Any
 ) -> AsyncIterator[Served]:
-    """The API with incidents, reports and dashboard routes on 127.0.0.1, one incident open."""
+    """The API with ingestion, incidents, reports and dashboard routes on 127.0.0.1, one
+    incident open; `web` goes to create_app (allowed_hosts, trusted_proxies)."""
     config = parse_config(RAW, Path("test.toml"))
     clock = FakeClock()
     store = await Store.open(f"sqlite:///{tmp_path}/dash.db", clock=clock)
@@ -79,8 +82,10 @@ async def served_dashboard(
         metrics=Metrics(),
         items=lambda: ITEMS,
         ready=lambda: True,
+        **web,
     )
     source = ReportSource(store.engine, lambda: catalog, clock)
+    ingest_routes.add_routes(app, sink=pipeline, clock=clock)
     incident_routes.add_routes(app, service)
     reports.add_routes(app, source)
     dashboard.add_routes(app, incidents=service, reports=source, tokens=tokens)

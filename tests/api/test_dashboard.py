@@ -39,19 +39,23 @@ async def test_pages_show_incidents_items_services_and_windows_without_auth(tmp_
             assert resp.status == 404
 
 
-async def test_with_tokens_a_page_asks_for_sign_in_and_a_token_link_sets_a_strict_cookie(
+async def test_with_tokens_a_page_asks_for_sign_in_and_the_form_sets_a_strict_cookie(
     tmp_path: Path,
 ) -> None:
-    """?token= once sets an HttpOnly SameSite=Strict cookie and redirects without the token."""
+    """Signing in once with a read token sets an HttpOnly SameSite=Strict cookie and returns to the page."""
     # unsafe=True: aiohttp's jar refuses cookies of IP hosts by default; browsers keep them.
     jar = aiohttp.CookieJar(unsafe=True)
     async with (
         served_dashboard(tmp_path, TOKENS) as dash,
         aiohttp.ClientSession(cookie_jar=jar) as http,
     ):
-        async with http.get(f"{dash.base}/") as resp:
-            assert resp.status == 401 and "Sign in" in await resp.text()
-        async with http.get(f"{dash.base}/items?token={READ}", allow_redirects=False) as resp:
+        async with http.get(f"{dash.base}/items") as resp:
+            page = await resp.text()
+            assert resp.status == 401 and "Sign in" in page
+            assert 'name="next" value="/items"' in page
+        async with http.post(
+            f"{dash.base}/login", data={"token": READ, "next": "/items"}, allow_redirects=False
+        ) as resp:
             assert resp.status == 303
             assert resp.headers["Location"] == "/items"
             cookie = resp.headers["Set-Cookie"]

@@ -32,7 +32,8 @@ CLOCK = web.AppKey("watchd.ack.clock", Clock)
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: with it, browsers send "Origin: null" on the page's own POST.
+    "Referrer-Policy": "same-origin",
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +12,7 @@ from watchd.api import health, keys, openapi
 from watchd.api import items as item_routes
 from watchd.api.auth import TokenTable, auth_middleware
 from watchd.api.errors import error_middleware
+from watchd.api.origin import POLICY, Network, WebPolicy, browser_middleware
 from watchd.metrics import Metrics
 
 
@@ -33,19 +34,29 @@ def create_app(
     ready: Callable[[], bool],
     max_body_bytes: int = 1_048_576,
     token_names: Mapping[str, str] | None = None,
+    allowed_hosts: Iterable[str] = (),
+    trusted_proxies: Iterable[str | Network] = (),
 ) -> web.Application:
     """The API application with its base routes; callers add theirs with `app.router.add_*`.
 
     `tokens` maps each token to its scopes; an empty mapping disables authentication (the
     default config listens on 127.0.0.1 only). `token_names` names them: a request's actor
     (who acknowledged, who silenced) defaults to its token's name. Request bodies over
-    `max_body_bytes` get 413.
+    `max_body_bytes` get 413. Requests naming a host that is neither local nor in
+    `allowed_hosts` get 421 and cross-origin writes from browsers 403 (watchd.api.origin);
+    `trusted_proxies` are the reverse proxies whose X-Forwarded-Host/-Proto are believed.
     """
     table = TokenTable(tokens, token_names)
+    policy = WebPolicy.build(allowed_hosts, trusted_proxies)
     app = web.Application(
         client_max_size=max_body_bytes,
-        middlewares=[error_middleware(max_body_bytes), auth_middleware(table)],
+        middlewares=[
+            error_middleware(max_body_bytes),
+            browser_middleware(policy, table),
+            auth_middleware(table),
+        ],
     )
+    app[POLICY] = policy
     app[keys.METRICS] = metrics
     app[keys.ITEMS] = items
     app[keys.READY] = ready

@@ -96,7 +96,8 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def _bearer(request: web.Request) -> str | None:
+def bearer(request: web.Request) -> str | None:
+    """The token of an 'Authorization: Bearer' header, or None."""
     header = request.headers.get("Authorization", "")
     kind, _, value = header.partition(" ")
     if kind.lower() != "bearer" or not value.strip():
@@ -107,14 +108,18 @@ def _bearer(request: web.Request) -> str | None:
 def auth_middleware(
     table: TokenTable,
 ) -> Middleware:
-    """Refuse requests without a valid token (401) or without the route's scope (403)."""
+    """Refuse requests without a valid token (401) or without the route's scope (403).
+
+    A path no route matches answers 404 (or 405) to everyone: there is nothing to protect.
+    """
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         needed = scope_of(request.match_info.handler)
-        if not table.enabled or needed == PUBLIC:
+        unrouted = request.match_info.http_exception is not None
+        if not table.enabled or needed == PUBLIC or unrouted:
             return await handler(request)
-        presented = _bearer(request)
+        presented = bearer(request)
         if presented is None:
             raise ApiError(
                 401,

@@ -1,17 +1,38 @@
-"""The `[api]` table of config.toml: where the HTTP API listens and the bearer tokens it takes."""
+"""The `[api]` table of config.toml: where the HTTP API listens, the bearer tokens it takes and
+what browsers may reach it as (watchd.api.origin)."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, IPvAnyNetwork
 
 from watchd.configbase import Strict
 from watchd.listen import ListenAddress, listen_host, listen_port
 from watchd.secrets import SecretRef
 
 Scope = Literal["read", "write", "ingest"]
+_NAME = re.compile(r"(\*\.)?[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?\.?", re.IGNORECASE)
+LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost", "ip6-loopback"})
+
+
+def _host_pattern(value: str) -> str:
+    if value == "*" or _NAME.fullmatch(value):
+        return value
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        raise ValueError(
+            "expected a host name such as watchd.example.com, *.example.com or *, without "
+            "scheme, port or path"
+        ) from None
+    return value
+
+
+HostPattern = Annotated[str, AfterValidator(_host_pattern)]
 
 
 class TokenConfig(Strict):
@@ -29,6 +50,11 @@ class ApiConfig(Strict):
     listen: ListenAddress = "127.0.0.1:9797"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     tokens: list[TokenConfig] = []
+    # Host names browsers may reach the API as, besides IP addresses, localhost, this
+    # machine's names and the listen address (DNS rebinding protection).
+    allowed_hosts: list[HostPattern] = []
+    # Reverse proxies whose X-Forwarded-Proto and X-Forwarded-Host are believed.
+    trusted_proxies: list[IPvAnyNetwork] = []
 
     @property
     def host(self) -> str:
@@ -37,3 +63,14 @@ class ApiConfig(Strict):
     @property
     def port(self) -> int:
         return listen_port(self.listen)
+
+    @property
+    def loopback_only(self) -> bool:
+        """Whether `listen` is a loopback address or name (reachable from this machine only)."""
+        host = self.host.lower()
+        if host in LOOPBACK_NAMES:
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False

@@ -5,17 +5,21 @@
     GET /incidents/{id}   one incident with its alerts and timeline
     GET /items            items and their check states
     GET /silences         active silences, maintenance windows and changes in effect
+    GET /login            the sign-in form
     POST /login           token → cookie (below)
 
 Authentication. With no tokens configured, pages and buttons need nothing (the default config
 listens on 127.0.0.1 only). With tokens, a browser cannot send a bearer header when it
-navigates, so pages accept a cookie instead: a read-scoped token given once, in the sign-in
-form (POST /login) or as `?token=` on any page, is set as an HttpOnly, SameSite=Strict cookie
-(Secure on https) and the browser is redirected to the same page without the token in its
-URL. The cookie is honoured by these pages only; the REST API still takes bearer tokens alone,
-so a cookie can never make a cross-site write. The ack/resolve buttons call the REST API with
-the write token typed once into the page's field and kept in the browser's localStorage.
-Every page is sent with a strict Content-Security-Policy: scripts only with the page's nonce.
+navigates, so pages accept a cookie instead: a read-scoped token typed once into the sign-in
+form (POST /login) is set as an HttpOnly, SameSite=Strict cookie, Secure when the browser came
+over TLS (directly or through a proxy in `[api] trusted_proxies`). A token in the address
+(`?token=`) is not taken: addresses are kept in browser history and proxy logs, and a link
+could sign a browser in as someone else; such a link is sent to the sign-in form with the token
+removed. The cookie is honoured by these pages only; the REST API still takes bearer tokens
+alone. The ack/resolve buttons call the REST API with the write token typed once into the
+page's field and kept in the browser's localStorage. Cross-origin POSTs, /login included, are
+refused by watchd.api.origin. Every page is sent with a strict Content-Security-Policy: scripts
+only with the page's nonce.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from aiohttp import web
 from watchd.api import keys
 from watchd.api.auth import TokenTable, public
 from watchd.api.errors import ApiError
+from watchd.api.origin import POLICY
 from watchd.api.reports import ReportSource
 from watchd.durations import format_duration
 from watchd.incidents.ledger import IncidentNotFound
@@ -75,7 +80,8 @@ def _page(request: web.Request, template: str, status: int = 200, **context: Any
         "base-uri 'none'"
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Not no-referrer: with it, browsers send "Origin: null" on the page's own POSTs.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -91,7 +97,7 @@ def _set_cookie(response: web.StreamResponse, request: web.Request, token: str) 
         token,
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=request.app[POLICY].secure(request),
         path="/",
         max_age=12 * 3600,
     )
@@ -102,20 +108,28 @@ async def _guard(request: web.Request) -> web.Response | None:
     table = request.app[DASHBOARD].tokens
     if not table.enabled:
         return None
-    given = request.query.get("token")
-    if given is not None:
-        if not _can_read(table, given):
-            return _page(
-                request, "login.html", 401, title="Sign in", next=request.path, failed=True
-            )
+    if "token" in request.query:
+        # Not taken (see the module docstring): off to the sign-in form, token dropped.
         rest = {k: v for k, v in request.query.items() if k != "token"}
         target = request.path + (f"?{urlencode(rest)}" if rest else "")
-        redirect = web.HTTPSeeOther(target)
-        _set_cookie(redirect, request, given)
-        raise redirect
+        raise web.HTTPSeeOther("/login?" + urlencode({"next": target, "notice": "url-token"}))
     if _can_read(table, request.cookies.get(COOKIE)):
         return None
-    return _page(request, "login.html", 401, title="Sign in", next=request.path, failed=False)
+    return _sign_in(request, request.path_qs, status=401)
+
+
+def _sign_in(
+    request: web.Request, target: str, *, status: int, failed: bool = False, notice: str = ""
+) -> web.Response:
+    return _page(
+        request,
+        "login.html",
+        status,
+        title="Sign in",
+        next=target,
+        failed=failed,
+        url_token=notice == "url-token",
+    )
 
 
 def _local_path(target: str) -> bool:
@@ -129,15 +143,28 @@ def _local_path(target: str) -> bool:
     )
 
 
+def _next(value: object) -> str:
+    target = str(value or "/")
+    return target if _local_path(target) else "/"  # only paths on this server: no open redirect
+
+
+@public
+async def sign_in_form(request: web.Request) -> web.Response:
+    return _sign_in(
+        request,
+        _next(request.query.get("next")),
+        status=200,
+        notice=request.query.get("notice", ""),
+    )
+
+
 @public
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     token = str(form.get("token", ""))
-    target = str(form.get("next", "/"))
-    if not _local_path(target):
-        target = "/"  # only paths on this server: no open redirect
+    target = _next(form.get("next"))
     if not _can_read(request.app[DASHBOARD].tokens, token):
-        return _page(request, "login.html", 401, title="Sign in", next=target, failed=True)
+        return _sign_in(request, target, status=401, failed=True)
     redirect = web.HTTPSeeOther(target)
     _set_cookie(redirect, request, token)
     raise redirect
@@ -265,4 +292,5 @@ def add_routes(
     app.router.add_get("/incidents/{id}", incident)
     app.router.add_get("/items", items)
     app.router.add_get("/silences", silences)
+    app.router.add_get("/login", sign_in_form)
     app.router.add_post("/login", login)

@@ -7,15 +7,18 @@ from aiohttp import web
 from watchd.api import keys
 from watchd.api.auth import public, require_scope
 from watchd.api.errors import error_response
+from watchd.api.origin import any_host
 
 
 @public
+@any_host
 async def healthz(request: web.Request) -> web.Response:
     """200 whenever the process serves requests: a liveness probe, never needs a token."""
     return web.json_response({"status": "ok"})
 
 
 @public
+@any_host
 async def readyz(request: web.Request) -> web.Response:
     """200 once watchd is ready to work (store open, schedule loaded), 503 before and after."""
     if request.app[keys.READY]():
