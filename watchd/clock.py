@@ -91,6 +91,11 @@ class FakeClock:
         self._set(target)
         await self._settle()
 
+    def step(self, seconds: float) -> None:
+        """Step the wall clock by `seconds` (negative: back), as NTP or an operator may; the
+        monotonic clock and the sleepers are not affected."""
+        self._now += seconds
+
     def _set(self, mono: float) -> None:
         delta = mono - self._mono
         if delta > 0:

@@ -13,8 +13,13 @@ MAX_RETRY_AFTER = 3600.0
 def backoff(attempt: int, initial: float, maximum: float, rand: random.Random) -> float:
     """Seconds before attempt `attempt + 1`: initial × 2^(attempt-1), capped, with "equal
     jitter" (half fixed, half random) so retries of many rows spread out but still grow."""
-    base = min(maximum, initial * 2.0 ** max(0, attempt - 1))
+    base = ceiling(attempt, initial, maximum)
     return base / 2 + rand.uniform(0.0, base / 2)
+
+
+def ceiling(attempt: int, initial: float, maximum: float) -> float:
+    """The longest `backoff` after attempt `attempt` can be (its jitter included)."""
+    return min(maximum, initial * 2.0 ** max(0, min(attempt, 64) - 1))
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

@@ -8,10 +8,17 @@ loop that wires the parts together:
                                (receiver.deliver, attempt.judge, record.Recorder,
                                health.ReceiverHealth: log lines and self-alerts)
                             ─► a finished task wakes the next pass
+    every lease / 3 (monotonic): the leases of the rows in flight are renewed
+    on stop: the leases of the rows in flight are given back (outbox.release)
     every repeat_check_interval: repeat.repeat (repeat_interval)
 
 A chain's next row waits until the one before it is delivered, failed (4xx) or expired; each
 receiver has its own tasks and concurrency limit, so one receiver's outage delays no other.
+
+Time: leases are short (the longest receiver timeout plus LEASE_MARGIN) and renewed while a
+delivery runs, so rows a crashed process held go out again within about a minute; waits in
+this process are on the monotonic clock; a stored retry time that a backward wall-clock step
+pushed further away than its delay is brought back (plan.rebase).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from watchd.logging import get_logger
 from watchd.model import AlertSink
 from watchd.notify import outbox, plan
 from watchd.notify.config import NotifyConfig
-from watchd.notify.delivery import Delivery
+from watchd.notify.delivery import GRACE, Delivery
 from watchd.notify.expiry import expire
 from watchd.notify.health import ReceiverHealth
 from watchd.notify.installed import ReceiverBuilder, install
@@ -46,7 +53,7 @@ from watchd.store.errors import StoreError
 
 log = get_logger("watchd.notify")
 
-LEASE = 120.0
+LEASE_MARGIN = 30.0  # seconds a lease outlasts its longest receiver call (GRACE included)
 RESCAN_DELAY = 0.02  # seconds a finished task waits for others to finish before a new scan
 
 Job = tuple[plan.Unit, list[list[Row]]]  # a unit and its claimed chains
@@ -89,7 +96,10 @@ class Dispatcher:
             log, failing="notify_store_failing", recovered="notify_store_back"
         )
         self._open_pairs: set[tuple[int, str]] = set()
-        self._last_repeat = float("-inf")
+        self._last_repeat = float("-inf")  # monotonic
+        self._closed = False
+        self._due: dict[plan.RetryKey, float] = {}  # retry times rebased after a clock step
+        self._ahead = float("-inf")  # the furthest the wall clock was ahead of the monotonic
         self._installed, _ = install(
             None,
             receivers,
@@ -101,7 +111,7 @@ class Dispatcher:
             engine=engine,
             build=build,
         )
-        self._health = ReceiverHealth(sink)
+        self._health = ReceiverHealth(sink, clock.monotonic)
         self._delivery = Delivery(
             clock=clock,
             rand=rand or random.Random(),
@@ -155,6 +165,7 @@ class Dispatcher:
     async def run(self) -> None:
         """Scan, deliver and wait (for a wake-up, the next due row or the poll interval)."""
         self._loop = asyncio.get_running_loop()
+        renewing = self._loop.create_task(self._renew_leases(), name="watchd.notify.leases")
         try:
             while True:
                 due = await self._cycle()
@@ -165,6 +176,7 @@ class Dispatcher:
                 )
                 await self._sleep_or_wake(wait)
         finally:
+            renewing.cancel()
             await self.aclose()
 
     async def run_once(self) -> int:
@@ -175,16 +187,48 @@ class Dispatcher:
             await asyncio.gather(*[t for ts in self._tasks.values() for t in ts])
         return self.delivered
 
+    def lease(self) -> float:
+        """Seconds a claim holds its rows: the longest receiver call and LEASE_MARGIN."""
+        longest = max((c.timeout for c in self._installed.configs.values()), default=0.0)
+        return longest + GRACE + LEASE_MARGIN
+
     async def aclose(self) -> None:
-        """Stop the deliveries in flight (their rows stay leased and go out after restart)."""
+        """Stop the deliveries in flight and give their rows back, so the next start (or
+        another node) sends them at once instead of after the lease (at least once: a row
+        whose receiver got it before the stop is sent again)."""
+        if self._closed:
+            return
+        self._closed = True
         self._unwatch()
+        held = list(self._inflight)
         tasks = [t for ts in self._tasks.values() for t in ts]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if held:
+            try:
+                released = await outbox.release(self._engine, held)
+            except StoreError as exc:
+                log.warning("leases_not_released", rows=len(held), error=exc.reason)
+            else:
+                log.info("leases_released", rows=released)
         for receiver in self._installed.receivers.values():
             with contextlib.suppress(Exception):
                 await receiver.aclose()
+
+    async def _renew_leases(self) -> None:
+        """Extend the leases of the rows in flight every third of a lease (monotonic sleeps),
+        so a slow delivery keeps its rows and a crashed one frees them within a lease."""
+        while True:
+            await self._clock.sleep(self.lease() / 3)
+            if not self._inflight:
+                continue
+            try:
+                await outbox.renew(
+                    self._engine, list(self._inflight), self._clock.now() + self.lease()
+                )
+            except StoreError as exc:
+                self._store_failures.failed(error=exc.reason.splitlines()[0])
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         if self._wake.is_set():
@@ -203,7 +247,10 @@ class Dispatcher:
         try:
             due = await self._dispatch()
             installed = self._installed
-            if self._clock.now() - self._last_repeat >= installed.notify.repeat_check_interval:
+            if (
+                self._clock.monotonic() - self._last_repeat
+                >= installed.notify.repeat_check_interval
+            ):
                 self._open_pairs |= await repeat(
                     self._engine,
                     installed.settings,
@@ -212,7 +259,7 @@ class Dispatcher:
                     self._open_pairs,
                     self._clock.now(),
                 )
-                self._last_repeat = self._clock.now()
+                self._last_repeat = self._clock.monotonic()
         except StoreError as exc:
             self._store_failures.failed(error=exc.reason.splitlines()[0])
             return None
@@ -223,8 +270,20 @@ class Dispatcher:
         """One pass: plan, expire, claim and start the delivery tasks; when next to look."""
         now = self._clock.now()
         installed = self._installed
+        rows = await outbox.open_rows(self._engine)
+        backoffs = {n: (c.backoff_initial, c.backoff_max) for n, c in installed.configs.items()}
+        keys = {(r.id, r.attempts) for r in rows}
+        self._due = {k: t for k, t in self._due.items() if k in keys}
+        new = [r for r in plan.suspect(rows, now, backoffs) if (r.id, r.attempts) not in self._due]
+        if new:
+            self._due |= plan.rebase(new, now, await outbox.last_tried(self._engine, new))
+        rows = plan.rebased(rows, self._due)
+        # How far the wall clock stepped back since this process saw it furthest ahead.
+        self._ahead = max(self._ahead, now - self._clock.monotonic())
+        skew = self._ahead - (now - self._clock.monotonic())
+        rows = plan.unskewed(rows, now, skew)
         found = plan.scan(
-            await outbox.open_rows(self._engine),
+            rows,
             now,
             max_age={n: c.max_age for n, c in installed.configs.items()},
             router=installed.router,
@@ -240,7 +299,9 @@ class Dispatcher:
                 self._health,
                 now,
             )
-        groups = await outbox.load_groups(self._engine, found.ready)
+        groups = plan.unskewed_groups(
+            await outbox.load_groups(self._engine, found.ready), now, skew
+        )
         batch = {n for n, r in installed.receivers.items() if r.batch}
         units, group_due = plan.units(found.ready, groups, now, batch=batch)
         free = {
@@ -257,8 +318,7 @@ class Dispatcher:
         ]
         if not rows:
             return
-        longest = max(c.timeout for c in self._installed.configs.values())
-        claimed = await outbox.claim(self._engine, rows, now, now + LEASE + longest * plan.PER_TASK)
+        claimed = await outbox.claim(self._engine, rows, now, now + self.lease())
         by_id = {r.id: r for r in claimed}
         for name, taken in slots.items():
             for slot in taken:

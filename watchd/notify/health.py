@@ -6,6 +6,8 @@ back edge into ingestion), so it is routed and notified too."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from watchd.logging import get_logger
@@ -18,24 +20,35 @@ SELF_ALERT = "NotificationsFailing"
 
 
 class ReceiverHealth:
-    """Since when each receiver has been failing, and which have a firing self-alert."""
+    """Since when each receiver has been failing, and which have a firing self-alert.
+    Durations and refresh intervals are on `monotonic` (a wall-clock step changes neither);
+    wall-clock times are only shown."""
 
-    def __init__(self, sink: AlertSink | None) -> None:
+    def __init__(
+        self, sink: AlertSink | None, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._sink = sink
-        self._first_failure: dict[str, float] = {}
-        self._alerting: dict[str, tuple[str, float]] = {}  # receiver -> (error, last sent)
+        self._monotonic = monotonic
+        self._first_failure: dict[str, float] = {}  # receiver -> wall-clock time
+        self._failing_since: dict[str, float] = {}  # receiver -> monotonic time
+        self._alerting: dict[
+            str, tuple[str, float]
+        ] = {}  # receiver -> (error, last sent: monotonic)
 
     async def track(self, name: str, status: Status, error: str, now: float) -> None:
         """Take the status of a delivery to receiver `name` (`error` when it failed)."""
         if status.sent:
             since = self._first_failure.pop(name, None)
-            if since is not None:
-                log.info("receiver_recovered", receiver=name, failing_for=round(now - since, 1))
+            began = self._failing_since.pop(name, None)
+            if began is not None:
+                failing_for = max(0.0, self._monotonic() - began)
+                log.info("receiver_recovered", receiver=name, failing_for=round(failing_for, 1))
             if self._alerting.pop(name, None) is not None:
                 await self._self_alert(name, since or now, now, firing=False, error="")
             return
         if name not in self._first_failure:
             self._first_failure[name] = now
+            self._failing_since[name] = self._monotonic()
             log.warning("receiver_failing", receiver=name, error=error)
         if status.gave_up:
             await self.gave_up(name, self._first_failure[name], now, error)
@@ -44,16 +57,17 @@ class ReceiverHealth:
         """Notifications to `name` were given up on; it has been failing since `since` (or
         earlier, if known): the self-alert fires."""
         since = self._first_failure.setdefault(name, since)
-        self._alerting[name] = (error, now)
+        self._failing_since.setdefault(name, self._monotonic())
+        self._alerting[name] = (error, self._monotonic())
         await self._self_alert(name, since, now, firing=True, error=error)
 
     async def refresh(self, now: float) -> None:
         """Send every firing self-alert again that was last sent SELF_ALERT_REFRESH ago."""
         for name, (error, sent) in list(self._alerting.items()):
-            if now - sent >= SELF_ALERT_REFRESH:
-                self._alerting[name] = (error, now)
+            if self._monotonic() - sent >= SELF_ALERT_REFRESH:
+                self._alerting[name] = (error, self._monotonic())
                 await self._self_alert(
-                    name, self._first_failure.get(name, sent), now, firing=True, error=error
+                    name, self._first_failure.get(name, now), now, firing=True, error=error
                 )
 
     async def _self_alert(

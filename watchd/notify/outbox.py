@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.incidents.ledger import routing_alert_labels
@@ -22,7 +22,10 @@ from watchd.store.engine import reading, writing
 from watchd.store.incident_tables import OutboxState
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.incident_tables import outbox as ob
+from watchd.store.notify_tables import deliveries as dl
 from watchd.store.notify_tables import notify_groups as ng
+
+CHUNK = 500  # ids per IN list
 
 OPEN_STATES = (OutboxState.PENDING, OutboxState.DELIVERING)
 
@@ -166,3 +169,53 @@ async def claim(engine: AsyncEngine, rows: Sequence[Row], now: float, until: flo
         for row in rows
         if row.id in got
     ]
+
+
+async def renew(engine: AsyncEngine, ids: Sequence[int], until: float) -> None:
+    """Extend the leases of rows this process is still delivering to `until`."""
+    async with writing(engine, "renew notification leases", full_reason=True) as conn:
+        for i in range(0, len(ids), CHUNK):
+            await conn.execute(
+                update(ob)
+                .where(
+                    ob.c.id.in_(ids[i : i + CHUNK]),
+                    ob.c.state == OutboxState.DELIVERING.value,
+                )
+                .values(claimed_until=until)
+            )
+
+
+async def release(engine: AsyncEngine, ids: Sequence[int]) -> int:
+    """Give back the leases of rows whose delivery was stopped (they are pending again and
+    go out on the next scan, here or on another node); how many were still leased."""
+    released = 0
+    async with writing(engine, "release notification leases", full_reason=True) as conn:
+        for i in range(0, len(ids), CHUNK):
+            result = await conn.execute(
+                update(ob)
+                .where(
+                    ob.c.id.in_(ids[i : i + CHUNK]),
+                    ob.c.state == OutboxState.DELIVERING.value,
+                )
+                .values(state=OutboxState.PENDING.value, claimed_until=None)
+            )
+            released += result.rowcount
+    return released
+
+
+async def last_tried(engine: AsyncEngine, rows: Sequence[Row]) -> dict[int, float]:
+    """When the last attempt of each of `rows` ended (wall clock, from the delivery log)."""
+    out: dict[int, float] = {}
+    async with reading(engine, "read the delivery log", full_reason=True) as conn:
+        for i in range(0, len(rows), CHUNK):
+            part = rows[i : i + CHUNK]
+            query = (
+                select(dl.c.outbox_id, func.max(dl.c.started_at + dl.c.latency))
+                .where(
+                    dl.c.incident_id.in_({r.incident_id for r in part}),
+                    dl.c.outbox_id.in_([r.id for r in part]),
+                )
+                .group_by(dl.c.outbox_id)
+            )
+            out.update({r[0]: float(r[1]) for r in await conn.execute(query)})
+    return out

@@ -2,6 +2,8 @@
 the open rows, the group timers and the time, so the rules read (and are tested) without a
 database:
 
+    rebase retry times a backward wall-clock step pushed away (suspect, then rebase with
+           the delivery log's time of each suspect row's last attempt, then rebased)
     scan   chains per (incident, receiver) in seq order; a chain waits while its head is
            leased, backing off (next_attempt_at) or its route is muted; rows past max_age
            expire; the due rows of a chain are its leading run of free, due rows
@@ -14,11 +16,14 @@ database:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+from watchd.notify.backoff import MAX_RETRY_AFTER, ceiling
 from watchd.notify.outbox import Group, Row
 from watchd.notify.router import Route, Router
+from watchd.store.incident_tables import OutboxState
 
 PER_TASK = 16  # rows one task takes on before it stops filling
 
@@ -52,6 +57,85 @@ class Scan:
     expired: tuple[Row, ...]
     ready: dict[GroupId, list[tuple[Route, Chain]]]
     next_due: float | None
+
+
+def suspect(
+    rows: Iterable[Row], now: float, backoff: Mapping[str, tuple[float, float]]
+) -> list[Row]:
+    """Retried rows that wait longer than their backoff allows (`backoff`: each receiver's
+    initial and maximum): a Retry-After asked for it, or the wall clock stepped back since
+    the retry time was stored."""
+    out = []
+    for row in rows:
+        if row.state is not OutboxState.PENDING or row.attempts == 0 or row.receiver not in backoff:
+            continue
+        initial, maximum = backoff[row.receiver]
+        if row.next_attempt_at - now > ceiling(row.attempts, initial, maximum):
+            out.append(row)
+    return out
+
+
+RetryKey = tuple[int, int]  # (row id, attempts): one stored retry time of one row
+
+
+def rebase(
+    rows: Iterable[Row], now: float, last_tried: Mapping[int, float]
+) -> dict[RetryKey, float]:
+    """When each of `rows` (suspects) is due, counted from `now`: a row whose last attempt
+    (`last_tried`) ended "after" now had its retry time stored before the wall clock went
+    back, so it waits its delay from now (at most MAX_RETRY_AFTER) instead of delay + step;
+    the others keep their stored time. The caller keeps these times (`rebased`) while the
+    rows wait: counted again on every scan, "from now" would never come."""
+    out = {}
+    for row in rows:
+        due = row.next_attempt_at
+        tried = last_tried.get(row.id)
+        if tried is not None and tried > now:
+            due = min(due, now + min(max(0.0, due - tried), MAX_RETRY_AFTER))
+        out[(row.id, row.attempts)] = due
+    return out
+
+
+def rebased(rows: Iterable[Row], due: Mapping[RetryKey, float]) -> list[Row]:
+    """`rows` with the retry times `due` (from `rebase`) in place of their stored ones."""
+    return [
+        dataclasses.replace(row, next_attempt_at=due[(row.id, row.attempts)])
+        if (row.id, row.attempts) in due
+        else row
+        for row in rows
+    ]
+
+
+def unskewed(rows: Iterable[Row], now: float, skew: float) -> list[Row]:
+    """`rows` with creation times from before a backward wall-clock step of `skew` seconds
+    (a time "after" now) moved back by the step, so group_wait and max_age count real time."""
+    if skew <= 0:
+        return list(rows)
+    return [
+        dataclasses.replace(row, created_at=row.created_at - skew) if row.created_at > now else row
+        for row in rows
+    ]
+
+
+def unskewed_groups(
+    groups: Mapping[GroupId, Group], now: float, skew: float
+) -> dict[GroupId, Group]:
+    """`groups` with timers from before a backward wall-clock step moved back by it (as
+    `unskewed`), so group_interval counts real time."""
+
+    def back(t: float) -> float:
+        return t - skew if t > now else t
+
+    if skew <= 0:
+        return dict(groups)
+    return {
+        key: Group(
+            back(g.first_at),
+            None if g.last_sent_at is None else back(g.last_sent_at),
+            g.firing,
+        )
+        for key, g in groups.items()
+    }
 
 
 def scan(
