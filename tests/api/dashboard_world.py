@@ -57,10 +57,11 @@ class Served:
 
 @asynccontextmanager
 async def served_dashboard(
-    tmp_path: Path, tokens: Mapping[str, frozenset[str]], **web: Any
+    tmp_path: Path, tokens: Mapping[str, frozenset[str]], *, port: int = 0, **web: Any
 ) -> AsyncIterator[Served]:
-    """The API with ingestion, incidents, reports and dashboard routes on 127.0.0.1, one
-    incident open; `web` goes to create_app (allowed_hosts, trusted_proxies)."""
+    """The API with ingestion, incidents, reports and dashboard routes on 127.0.0.1 (`port`,
+    by default a free one), one incident open; `web` goes to create_app (allowed_hosts,
+    trusted_proxies)."""
     config = parse_config(RAW, Path("test.toml"))
     clock = FakeClock()
     store = await Store.open(f"sqlite:///{tmp_path}/dash.db", clock=clock)
@@ -89,7 +90,7 @@ async def served_dashboard(
     incident_routes.add_routes(app, service)
     reports.add_routes(app, source)
     dashboard.add_routes(app, incidents=service, reports=source, tokens=tokens)
-    runner = await start_api(app, "127.0.0.1", 0)
+    runner = await start_api(app, "127.0.0.1", port)
     try:
         port = runner.addresses[0][1]
         yield Served(f"http://127.0.0.1:{port}", int(incident["id"]), service)
