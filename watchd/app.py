@@ -66,7 +66,7 @@ from watchd.model import Collector
 from watchd.report.burn import BurnRateMonitor
 from watchd.report.rollup import Rollup
 from watchd.sdnotify import SystemdNotifier
-from watchd.store import Store, StoreError
+from watchd.store import Store, StoreError, StoreLocked
 
 log = get_logger("watchd")
 
@@ -107,7 +107,11 @@ class Daemon:
                 flush_interval=config.store.flush_interval,
                 on_flush=self.metrics.observe_store_write,
                 sqlite_sync=config.store.sqlite_sync,
+                claim=True,
             )
+        except StoreLocked as exc:
+            log.error("store_locked", path=str(exc.path), holder=exc.holder, error=str(exc))
+            return 1
         except StoreError as exc:
             log.error("store_unavailable", store=_safe_url(config.store_url()), error=str(exc))
             return 1
@@ -148,6 +152,7 @@ class Daemon:
                 tasks += [
                     tg.create_task(self._persist_loop(), name="watchd.states"),
                     tg.create_task(self._heartbeat_loop(), name="watchd.heartbeat"),
+                    tg.create_task(store.watch_file(), name="watchd.store-file"),
                 ]
                 if config.mqtt_ingest.enabled:
                     mqtt = MqttIngest(
@@ -220,6 +225,7 @@ class Daemon:
             metrics=self.metrics,
             items=self.items_view,
             ready=lambda: self._ready,
+            not_ready=core.store.file_lost,
             max_body_bytes=config.api.max_body_bytes,
             allowed_hosts=_own_hosts(config),
             trusted_proxies=config.api.trusted_proxies,
@@ -360,6 +366,9 @@ class Daemon:
             await self.clock.sleep(interval)
 
     def _status_line(self) -> str:
+        lost = self.store.file_lost()
+        if lost is not None:
+            return f"not ready: {lost}"
         return (
             f"{self.scheduler.check_count} checks, {self.scheduler.runs} runs, "
             f"{self.store.pending_samples} samples pending"

@@ -32,6 +32,7 @@ def create_app(
     metrics: Metrics,
     items: Callable[[], list[dict[str, Any]]],
     ready: Callable[[], bool],
+    not_ready: Callable[[], str | None] = lambda: None,
     max_body_bytes: int = 1_048_576,
     token_names: Mapping[str, str] | None = None,
     allowed_hosts: Iterable[str] = (),
@@ -45,6 +46,8 @@ def create_app(
     `max_body_bytes` get 413. Requests naming a host that is neither local nor in
     `allowed_hosts` get 421 and cross-origin writes from browsers 403 (watchd.api.origin);
     `trusted_proxies` are the reverse proxies whose X-Forwarded-Host/-Proto are believed.
+    `not_ready` says why a running watchd cannot work (its database file vanished): /readyz
+    answers 503 with it.
     """
     table = TokenTable(tokens, token_names)
     policy = WebPolicy.build(allowed_hosts, trusted_proxies)
@@ -60,6 +63,7 @@ def create_app(
     app[keys.METRICS] = metrics
     app[keys.ITEMS] = items
     app[keys.READY] = ready
+    app[keys.NOT_READY] = not_ready
     health.add_routes(app)
     item_routes.add_routes(app)
     openapi.add_routes(app)

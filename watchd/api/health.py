@@ -20,7 +20,11 @@ async def healthz(request: web.Request) -> web.Response:
 @public
 @any_host
 async def readyz(request: web.Request) -> web.Response:
-    """200 once watchd is ready to work (store open, schedule loaded), 503 before and after."""
+    """200 once watchd is ready to work (store open, schedule loaded), 503 before and after,
+    and 503 saying why when it cannot work (its database file was deleted)."""
+    reason = request.app[keys.NOT_READY]()
+    if reason is not None:
+        return error_response(503, f"watchd is not ready: {reason}.")
     if request.app[keys.READY]():
         return web.json_response({"status": "ready"})
     return error_response(503, "watchd is not ready: it is starting up or shutting down.")

@@ -12,3 +12,4 @@ from watchd.metrics import Metrics
 METRICS = web.AppKey("watchd.metrics", Metrics)
 ITEMS = web.AppKey[Callable[[], list[dict[str, Any]]]]("watchd.items")
 READY = web.AppKey[Callable[[], bool]]("watchd.ready")
+NOT_READY = web.AppKey[Callable[[], str | None]]("watchd.not-ready")

@@ -9,6 +9,7 @@ from watchd.store import rollup_tables as rollup_tables  # registers them on the
 from watchd.store.errors import StoreError
 from watchd.store.migrate import upgrade
 from watchd.store.samples import AvailabilitySample
+from watchd.store.sqlite_file import StoreLocked
 from watchd.store.store import Store
 
-__all__ = ["AvailabilitySample", "Store", "StoreError", "upgrade"]
+__all__ = ["AvailabilitySample", "Store", "StoreError", "StoreLocked", "upgrade"]

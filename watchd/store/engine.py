@@ -10,7 +10,7 @@ writers wait for each other instead of failing with "database is locked".
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
@@ -44,7 +44,11 @@ def async_url(url: str) -> URL:
 
 
 def create_engine(
-    url: str, *, sqlite_sync: SqliteSync = "normal", in_loop: bool = False
+    url: str,
+    *,
+    sqlite_sync: SqliteSync = "normal",
+    in_loop: bool = False,
+    before_connect: Callable[[], None] | None = None,
 ) -> AsyncEngine:
     """Create the engine for `url`; for a SQLite file, create its directory first.
 
@@ -52,6 +56,8 @@ def create_engine(
     `in_loop` (SQLite only) runs SQLite on the event loop's thread over one connection, so
     transactions happen one at a time in the order asked and each is over when its await
     returns: for simulations on a fake clock (`watchd test-paging`), never for the daemon.
+    `before_connect` (SQLite only) runs before each new connection opens the file, and may
+    refuse it by raising.
     """
     parsed = async_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -59,10 +65,19 @@ def create_engine(
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     pool: dict[str, Any] = {"pool_size": 1, "max_overflow": 0} if in_loop else {}
-    engine = create_async_engine(parsed, async_creator=connector(parsed, in_loop=in_loop), **pool)
+    creator = connector(parsed, in_loop=in_loop, before=before_connect)
+    engine = create_async_engine(parsed, async_creator=creator, **pool)
     event.listen(engine.sync_engine, "connect", partial(_sqlite_on_connect, sqlite_sync))
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The absolute path of a SQLite URL's file; None for PostgreSQL and in-memory."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).resolve()
 
 
 def _sqlite_on_connect(sync: SqliteSync, dbapi_connection: Any, _record: Any) -> None:

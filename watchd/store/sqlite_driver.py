@@ -131,12 +131,16 @@ class BufferedCursor:
         self._rows = []
 
 
-def connector(url: URL, *, in_loop: bool = False) -> Callable[[], Awaitable[OneTripConnection]]:
+def connector(
+    url: URL, *, in_loop: bool = False, before: Callable[[], None] | None = None
+) -> Callable[[], Awaitable[OneTripConnection]]:
     """The `async_creator` for SQLAlchemy: a connected OneTripConnection to `url`'s file (an
-    InLoopConnection with `in_loop`)."""
+    InLoopConnection with `in_loop`); `before` runs first and may refuse by raising."""
     database = url.database or ":memory:"
 
     async def connect() -> OneTripConnection:
+        if before is not None:
+            before()
         if in_loop:
             return await InLoopConnection(lambda: sqlite3.connect(database), iter_chunk_size=64)
         connection = OneTripConnection(lambda: sqlite3.connect(database), iter_chunk_size=64)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import watchd.store.alerts as alert_queries
@@ -13,10 +14,18 @@ import watchd.store.states as state_queries
 from watchd.clock import Clock
 from watchd.logging import get_logger
 from watchd.model import Alert
-from watchd.store.engine import SqliteSync, create_engine, reading, writing
+from watchd.store.engine import (
+    SqliteSync,
+    create_engine,
+    reading,
+    sqlite_path,
+    store_errors,
+    writing,
+)
 from watchd.store.errors import StoreError
 from watchd.store.migrate import upgrade_engine
 from watchd.store.samples import AvailabilitySample
+from watchd.store.sqlite_file import SqliteFile
 from watchd.store.writer import SampleWriter
 
 log = get_logger("watchd.store")
@@ -27,10 +36,17 @@ DEFAULT_MAX_PENDING = 100_000
 class Store:
     """Samples (batched), states, and alerts in SQLite or PostgreSQL. Build it with `open`."""
 
-    def __init__(self, engine: AsyncEngine, clock: Clock, writer: SampleWriter) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        writer: SampleWriter,
+        sqlite_file: SqliteFile | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
         self._writer = writer
+        self._file = sqlite_file
 
     @classmethod
     async def open(
@@ -45,6 +61,7 @@ class Store:
         on_flush: Callable[[float], None] | None = None,
         sqlite_sync: SqliteSync = "normal",
         in_loop: bool = False,
+        claim: bool = False,
     ) -> Store:
         """Connect to `url` (sqlite:///path or postgresql://...), migrating to the newest schema.
 
@@ -52,13 +69,34 @@ class Store:
         oldest are dropped. `on_flush` is told each successful batch write's duration.
         `sqlite_sync` is SQLite's synchronous mode ("full" survives a power loss).
         `in_loop` runs SQLite on the event loop's thread (simulations only: see create_engine).
+        `claim` (the daemon) locks a SQLite file for this process, StoreLocked if another
+        daemon has it, and watches it: see watchd.store.sqlite_file.
         """
-        engine = create_engine(url, sqlite_sync=sqlite_sync, in_loop=in_loop)
+        path = sqlite_path(url)
+        claimed = None
+        if claim and path is not None:
+            with store_errors(f"lock {path}"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                claimed = SqliteFile.claim(path)
+        engine = create_engine(
+            url,
+            sqlite_sync=sqlite_sync,
+            in_loop=in_loop,
+            # Once the file is lost, no new connection may open the path: it would create an
+            # empty file there and reset the write-ahead log the old file's data is still in.
+            before_connect=claimed.refuse_lost if claimed is not None else None,
+        )
         try:
             if migrate:
                 await upgrade_engine(engine)
+            if claimed is not None:
+                with store_errors(f"open {path}"):
+                    claimed.watch()
+                event.listen(engine.sync_engine, "commit", claimed.refuse_lost)
         except BaseException:
             await engine.dispose()
+            if claimed is not None:
+                claimed.release()
             raise
         writer = SampleWriter(
             engine,
@@ -68,7 +106,7 @@ class Store:
             max_pending=max_pending,
             on_flush=on_flush,
         )
-        return cls(engine, clock, writer)
+        return cls(engine, clock, writer, claimed)
 
     async def close(self) -> None:
         """Flush pending samples, then release every connection.
@@ -82,6 +120,21 @@ class Store:
             log.error("samples lost at close", pending=self._writer.pending, reason=exc.reason)
         finally:
             await self._engine.dispose()
+            if self._file is not None:
+                self._file.release()
+
+    def file_lost(self) -> str | None:
+        """Why the store refuses writes for good, if its SQLite file was deleted or replaced."""
+        lost = self._file.check() if self._file is not None else None
+        return str(lost) if lost is not None else None
+
+    async def watch_file(self, interval: float = 1.0) -> None:
+        """Check every `interval` whether the claimed SQLite file is still there, until cancelled;
+        the first time it is not, log it once and save a copy (SqliteFile.report)."""
+        if self._file is None:
+            return
+        while not await self._file.report():
+            await self._clock.sleep(interval)
 
     @property
     def engine(self) -> AsyncEngine:
