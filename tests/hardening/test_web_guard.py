@@ -3,6 +3,8 @@ the session cookie, against a served API and dashboard over a real SQLite store.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -195,3 +197,46 @@ async def _signed_in_cookie(tmp_path: Path, trusted_proxies: list[str]) -> str:
         ) as resp,
     ):
         return resp.headers["Set-Cookie"]
+
+
+def _session(token: str, expires: int) -> str:
+    """A session cookie value as watchd signs it: expiry and an HMAC keyed by the token."""
+    key = hashlib.sha256(token.encode()).digest()
+    mac = hmac.new(key, f"watchd-session:{expires}".encode(), hashlib.sha256).hexdigest()
+    return f"{expires}.{mac}"
+
+
+async def test_the_session_cookie_carries_no_token_and_expires(tmp_path: Path) -> None:
+    """The cookie holds a signed expiry, not the token: a stolen one cannot call the API, and an expired, forged or old raw-token cookie signs nobody in."""
+    async with served_dashboard(tmp_path, TOKENS) as dash, aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{dash.base}/login", data={"token": WRITE, "next": "/"}, allow_redirects=False
+        ) as resp:
+            value = resp.cookies["watchd_session"].value
+        assert WRITE not in value
+        assert "Max-Age=43200" in resp.headers["Set-Cookie"]
+        now = int(await _server_now(dash))
+        for cookie, status in [
+            (value, 200),
+            (_session(READ, now + 3600), 200),
+            (_session(READ, now - 1), 401),  # expired
+            (_session(READ, now + 30 * 86400), 401),  # further ahead than a session lasts
+            (_session(INGEST, now + 3600), 401),  # a token without read
+            (_session("not-a-configured-token", now + 3600), 401),
+            (READ, 401),  # the raw token, as cookies held it before
+        ]:
+            async with http.get(
+                f"{dash.base}/items", headers={"Cookie": f"watchd_session={cookie}"}
+            ) as resp:
+                assert resp.status == status, cookie
+        async with http.post(
+            f"{dash.base}/api/v1/incidents/{dash.incident_id}/ack",
+            json={"by": "thief"},
+            headers={"Authorization": f"Bearer {value}"},
+        ) as resp:
+            assert resp.status == 401
+
+
+async def _server_now(dash: Served) -> float:
+    """The served dashboard's clock (a fake one), read from an incident it stamped."""
+    return float((await dash.incidents.get_incident(dash.incident_id))["opened_at"])

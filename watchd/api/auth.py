@@ -87,6 +87,21 @@ class TokenTable:
                 found = scopes
         return found
 
+    def sign(self, presented: str, message: str) -> str:
+        """An HMAC-SHA256 of `message` keyed by the token `presented` (by its digest, so the
+        key is never the token itself), as hex; `presented` must be a configured token."""
+        return _mac(_digest(presented), message)
+
+    def signed_by(self, message: str, mac: str) -> frozenset[str] | None:
+        """The scopes of the configured token whose `sign` made `mac` for `message`, or None.
+        Every token is compared in constant time, as in `scopes`."""
+        wanted = mac.encode("utf-8", "replace")
+        found: frozenset[str] | None = None
+        for digest, scopes in self._entries:
+            if hmac.compare_digest(_mac(digest, message).encode(), wanted):
+                found = scopes
+        return found
+
     def name(self, presented: str) -> str | None:
         """The configured name of a token already matched by `scopes`."""
         return self._names.get(_digest(presented))
@@ -94,6 +109,10 @@ class TokenTable:
 
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+def _mac(key: bytes, message: str) -> str:
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 def bearer(request: web.Request) -> str | None:

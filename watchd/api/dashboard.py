@@ -11,8 +11,9 @@
 Authentication. With no tokens configured, pages and buttons need nothing (the default config
 listens on 127.0.0.1 only). With tokens, a browser cannot send a bearer header when it
 navigates, so pages accept a cookie instead: a read-scoped token typed once into the sign-in
-form (POST /login) is set as an HttpOnly, SameSite=Strict cookie, Secure when the browser came
-over TLS (directly or through a proxy in `[api] trusted_proxies`). A token in the address
+form (POST /login) starts a 12-hour session: an HttpOnly, SameSite=Strict cookie, Secure when
+the browser came over TLS (directly or through a proxy in `[api] trusted_proxies`), holding its
+expiry signed with the token, never the token itself. A token in the address
 (`?token=`) is not taken: addresses are kept in browser history and proxy logs, and a link
 could sign a browser in as someone else; such a link is sent to the sign-in form with the token
 removed. The cookie is honoured by these pages only; the REST API still takes bearer tokens
@@ -49,6 +50,7 @@ from watchd.report.query import tallies
 from watchd.store.series import series_ids
 
 COOKIE = "watchd_session"
+SESSION_SECONDS = 12 * 3600
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("watchd.api", "templates"),
     autoescape=True,
@@ -91,15 +93,39 @@ def _can_read(table: TokenTable, token: str | None) -> bool:
     return scopes is not None and "read" in scopes
 
 
+def _session_message(expires: int) -> str:
+    return f"watchd-session:{expires}"
+
+
+def _session(table: TokenTable, token: str, now: float) -> str:
+    """A session cookie value: its expiry and an HMAC of it keyed by the token. It never holds
+    the token (a stolen cookie cannot call the API), ends after SESSION_SECONDS whatever the
+    browser does, and ends when the token is removed from the config."""
+    expires = int(now) + SESSION_SECONDS
+    return f"{expires}.{table.sign(token, _session_message(expires))}"
+
+
+def _session_reads(table: TokenTable, cookie: str | None, now: float) -> bool:
+    """Whether `cookie` is a running session of a token with the read scope."""
+    expires, _, mac = (cookie or "").partition(".")
+    if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
+        return False
+    if not now < int(expires) <= now + SESSION_SECONDS:
+        return False
+    scopes = table.signed_by(_session_message(int(expires)), mac)
+    return scopes is not None and "read" in scopes
+
+
 def _set_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:
+    dash = request.app[DASHBOARD]
     response.set_cookie(
         COOKIE,
-        token,
+        _session(dash.tokens, token, dash.reports.clock.now()),
         httponly=True,
         samesite="Strict",
         secure=request.app[POLICY].secure(request),
         path="/",
-        max_age=12 * 3600,
+        max_age=SESSION_SECONDS,
     )
 
 
@@ -113,7 +139,9 @@ async def _guard(request: web.Request) -> web.Response | None:
         rest = {k: v for k, v in request.query.items() if k != "token"}
         target = request.path + (f"?{urlencode(rest)}" if rest else "")
         raise web.HTTPSeeOther("/login?" + urlencode({"next": target, "notice": "url-token"}))
-    if _can_read(table, request.cookies.get(COOKIE)):
+    if _session_reads(
+        table, request.cookies.get(COOKIE), request.app[DASHBOARD].reports.clock.now()
+    ):
         return None
     return _sign_in(request, request.path_qs, status=401)
 
