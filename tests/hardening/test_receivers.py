@@ -29,6 +29,7 @@ from watchd.notify.receivers.ticket import Ticket, TicketReceiver
 EVIL_TITLE = "<!channel> disk full & more"
 EVIL_SUMMARY = (
     "see <http://evil.example/ack|Acknowledge> or [Acknowledge](http://evil.example/ack) @here"
+    ' or <a href="http://evil.example/ack">Acknowledge</a>'
 )
 ACK_URL = "http://watchd.example/ack/tok3n"
 
@@ -128,7 +129,8 @@ async def test_teams_text_has_no_link_the_alert_wrote(
     doc = await chat_message(capture, tmp_path, flavor)
     if flavor == "teams":
         texts = [doc["title"], doc["text"]]
-        assert "&lt;!channel&gt;" in doc["title"]
+        assert "&lt;!channel> disk full & more" in doc["title"]  # no HTML tag can start
+        assert "<a href" not in doc["text"] and "&lt;a href" in doc["text"]
     else:
         blocks = doc["attachments"][0]["content"]["body"]
         texts = [b["text"] for b in blocks]

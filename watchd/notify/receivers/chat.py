@@ -80,14 +80,12 @@ ESCAPES = {"slack": escape_slack, "teams": escape_teams, "teams_adaptive": escap
 
 def _finish(flavor: str, text: str) -> str:
     """The text as the flavour renders it: Slack's `<url|label>` links of the template become
-    Markdown links for Teams, then alert text gets its "<" back (an entity where Teams reads
-    HTML: MessageCard)."""
+    Markdown links for Teams, then alert text gets its "<" back, as an entity where Teams
+    reads HTML (MessageCard: no tag, such as a link, can start in alert text)."""
     if flavor == "slack":
         return text
     text = _plain_links(text)
-    if flavor == "teams":
-        return text.replace("&", "&amp;").replace(">", "&gt;").replace(_LT, "&lt;")
-    return text.replace(_LT, "<")
+    return text.replace(_LT, "&lt;" if flavor == "teams" else "<")
 
 
 def body(flavor: str, text: str, ctx: dict[str, Any]) -> dict[str, Any]:
