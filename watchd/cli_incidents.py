@@ -12,10 +12,11 @@ import asyncio
 import getpass
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from watchd.api.inputs import MAX_ID
 from watchd.clock import SystemClock
 from watchd.config import load_config
 from watchd.configbase import ConfigError
@@ -28,6 +29,7 @@ from watchd.loading import incident_settings
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.silences import SilenceError
 from watchd.store import Store, StoreError
+from watchd.timestamps import format_time
 
 Command = Callable[[str, str], argparse.ArgumentParser]
 
@@ -43,7 +45,7 @@ def add_commands(sub: Any, command: Command) -> None:
     cmd.set_defaults(func=_run(_incidents))
 
     cmd = command("incident", "Show one incident with its alerts and timeline.")
-    cmd.add_argument("id", type=int)
+    cmd.add_argument("id", type=stored_id)
     cmd.add_argument("--json", action="store_true", help="print JSON")
     cmd.set_defaults(func=_run(_incident))
 
@@ -54,13 +56,13 @@ def add_commands(sub: Any, command: Command) -> None:
         ("close", "Close an incident (final)."),
     ):
         cmd = command(name, help_text)
-        cmd.add_argument("id", type=int)
+        cmd.add_argument("id", type=stored_id)
         cmd.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
         cmd.add_argument("--comment", default="", help="a comment for the timeline")
         cmd.set_defaults(func=_run(_action), action=name)
 
     cmd = command("comment", "Add a comment to an incident's timeline.")
-    cmd.add_argument("id", type=int)
+    cmd.add_argument("id", type=stored_id)
     cmd.add_argument("text")
     cmd.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
     cmd.set_defaults(func=_run(_comment))
@@ -75,10 +77,11 @@ def add_commands(sub: Any, command: Command) -> None:
     cmd.add_argument("--json", action="store_true", help="print JSON")
     cmd.set_defaults(func=_run(_silence))
 
-    cmd = command("change", "Changes: add planned work on an item (mutes it and its children).")
-    cmd.add_argument("action", choices=["add"])
-    cmd.add_argument("item")
-    cmd.add_argument("summary")
+    cmd = command(
+        "change", "Changes: add planned work on an item (mutes it and its children), or end one."
+    )
+    cmd.add_argument("action", choices=["add", "end"])
+    cmd.add_argument("args", nargs="+", help="add: ITEM SUMMARY; end: change id")
     cmd.add_argument("--start", help="ISO time (default: now)")
     cmd.add_argument("--end", help="ISO time; or --duration")
     cmd.add_argument("--duration", default="1h", help="when --end is absent (default: %(default)s)")
@@ -93,10 +96,31 @@ def add_commands(sub: Any, command: Command) -> None:
 
     cmd = command("problem", "Problems: close one (its incidents stop counting towards a new one).")
     cmd.add_argument("action", choices=["close"])
-    cmd.add_argument("id", type=int)
+    cmd.add_argument("id", type=stored_id)
     cmd.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
     cmd.add_argument("--comment", default="", help="what was done about it")
     cmd.set_defaults(func=_run(_problem))
+
+
+def stored_id(text: str) -> int:
+    """An incident or problem id from the command line: a number a database id can be."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_ID:
+        raise argparse.ArgumentTypeError(f"expected an id (a whole number), got {text!r}")
+    return int(text)
+
+
+def _not_text(args: argparse.Namespace) -> str | None:
+    """The first argument that is not text (bytes that are not UTF-8 reach Python as lone
+    surrogates, which no store or page can hold), as an error line; None when all are."""
+    for name, value in sorted(vars(args).items()):
+        for one in value if isinstance(value, list) else [value]:
+            if isinstance(one, str):
+                try:
+                    one.encode("utf-8")
+                except UnicodeEncodeError:
+                    shown = one.encode("utf-8", "backslashreplace").decode()
+                    return f"error: {name} {shown!r} is not UTF-8 text"
+    return None
 
 
 Handler = Callable[[IncidentService, argparse.Namespace], Awaitable[int]]
@@ -104,6 +128,9 @@ Handler = Callable[[IncidentService, argparse.Namespace], Awaitable[int]]
 
 def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        if (problem := _not_text(args)) is not None:
+            print(problem)
+            return 2
         try:
             config = load_config(Path(args.config))
         except ConfigError as exc:
@@ -145,7 +172,7 @@ async def _with_service(url: str, config: Any, handler: Handler, args: argparse.
 def _when(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return format_time(seconds, "%Y-%m-%d %H:%M:%SZ")
 
 
 def _parse_time(text: str) -> float:
@@ -244,6 +271,24 @@ async def _silence(service: IncidentService, args: argparse.Namespace) -> int:
 
 
 async def _change(service: IncidentService, args: argparse.Namespace) -> int:
+    if args.action == "end":
+        if len(args.args) != 1:
+            print("error: `watchd change end` takes one change id")
+            return 2
+        try:
+            change_id = stored_id(args.args[0])
+        except argparse.ArgumentTypeError as exc:
+            print(f"error: {exc}")
+            return 2
+        if not await service.end_change(change_id):
+            print(f"error: there is no running or pending change {args.args[0]}")
+            return 1
+        print(f"change {change_id} ended")
+        return 0
+    if len(args.args) != 2:
+        print("error: `watchd change add` takes an item and a summary")
+        return 2
+    args.item, args.summary = args.args
     starts = _parse_time(args.start) if args.start else service.now()
     ends = _parse_time(args.end) if args.end else starts + parse_duration(args.duration)
     change = await service.add_change(

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from watchd.api.auth import public
+from watchd.api.inputs import form_body
 from watchd.clock import Clock
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.incidents.lifecycle import TransitionError
@@ -45,7 +46,14 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
         '<body style="font-family:sans-serif;max-width:30em;margin:2em auto">'
         f"<h1>{html.escape(title)}</h1>{body}</body></html>"
     )
-    return web.Response(text=text, content_type="text/html", status=status, headers=_HEADERS)
+    # backslashreplace: a lone surrogate in a stored title shows escaped instead of failing.
+    return web.Response(
+        body=text.encode("utf-8", "backslashreplace"),
+        content_type="text/html",
+        charset="utf-8",
+        status=status,
+        headers=_HEADERS,
+    )
 
 
 def _claim(request: web.Request) -> AckClaim | web.Response:
@@ -141,7 +149,7 @@ async def acknowledge(request: web.Request) -> web.Response:
     key = request.app[KEY]()
     if key is None:
         return _off()
-    typed = (await request.post()).get("name")
+    typed = (await form_body(request)).get("name")
     try:
         claim, incident = await acknowledge_by_link(
             request.app[SERVICE],

@@ -28,7 +28,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,6 +37,7 @@ from aiohttp import web
 from watchd.api import keys
 from watchd.api.auth import TokenTable, public
 from watchd.api.errors import ApiError
+from watchd.api.inputs import form_body, path_id
 from watchd.api.origin import POLICY
 from watchd.api.reports import ReportSource
 from watchd.durations import format_duration
@@ -48,6 +48,7 @@ from watchd.report.build import Period
 from watchd.report.metrics import figures
 from watchd.report.query import tallies
 from watchd.store.series import series_ids
+from watchd.timestamps import format_time
 
 COOKIE = "watchd_session"
 SESSION_SECONDS = 12 * 3600
@@ -56,9 +57,8 @@ _ENV = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.ChainableUndefined,
 )
-_ENV.filters["when"] = lambda t: datetime.fromtimestamp(float(t), UTC).strftime(
-    "%Y-%m-%d %H:%M:%S UTC"
-)
+# Stored times out of range (rows from before they were refused) are shown clamped and marked.
+_ENV.filters["when"] = lambda t: format_time(float(t))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +74,11 @@ DASHBOARD = web.AppKey("watchd.dashboard", Dashboard)
 def _page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     nonce = secrets.token_urlsafe(16)
     dash = request.app[DASHBOARD]
-    body = _ENV.get_template(template).render(nonce=nonce, auth=dash.tokens.enabled, **context)
-    response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+    text = _ENV.get_template(template).render(nonce=nonce, auth=dash.tokens.enabled, **context)
+    # A lone surrogate stored before text was checked (from the CLI's argv, say) cannot be
+    # UTF-8: it is shown escaped (\udc80) rather than failing the page.
+    body = text.encode("utf-8", "backslashreplace")
+    response = web.Response(body=body, status=status, content_type="text/html", charset="utf-8")
     response.headers["Content-Security-Policy"] = (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
         "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -188,7 +191,7 @@ async def sign_in_form(request: web.Request) -> web.Response:
 
 @public
 async def login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await form_body(request)
     token = str(form.get("token", ""))
     target = _next(form.get("next"))
     if not _can_read(request.app[DASHBOARD].tokens, token):
@@ -257,14 +260,12 @@ async def _service_availability(source: ReportSource) -> list[dict[str, Any]]:
 async def incident(request: web.Request) -> web.Response:
     if (denied := await _guard(request)) is not None:
         return denied
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise ApiError(404, f"There is no incident {raw!r}.")
+    incident_id = path_id(request, "incident", bad_status=404)
     try:
-        found = await request.app[DASHBOARD].incidents.get_incident(int(raw))
+        found = await request.app[DASHBOARD].incidents.get_incident(incident_id)
     except IncidentNotFound as exc:
         raise ApiError(404, str(exc)) from exc
-    return _page(request, "incident.html", title=f"Incident {raw}", incident=found)
+    return _page(request, "incident.html", title=f"Incident {incident_id}", incident=found)
 
 
 @public

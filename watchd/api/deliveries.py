@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.api.auth import require_scope
-from watchd.api.errors import ApiError
+from watchd.api.errors import json_response
+from watchd.api.inputs import query_int
 from watchd.store.engine import reading
 from watchd.store.notify_tables import deliveries as dl
 
@@ -41,26 +42,17 @@ async def list_deliveries(
         return [dict(r._mapping) for r in rows]
 
 
-def _int(request: web.Request, name: str, default: int | None) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit():
-        raise ApiError(400, f"The query parameter {name!r} must be a whole number, got {raw!r}.")
-    return int(raw)
-
-
 @require_scope("read")
 async def deliveries(request: web.Request) -> web.Response:
-    limit = _int(request, "limit", 200) or 200
+    limit = query_int(request, "limit", 200) or 200
     found = await list_deliveries(
         request.app[ENGINE],
-        incident=_int(request, "incident", None),
+        incident=query_int(request, "incident", None),
         receiver=request.query.get("receiver"),
         status=request.query.get("status"),
         limit=min(limit, MAX_LIMIT),
     )
-    return web.json_response({"deliveries": found})
+    return json_response({"deliveries": found})
 
 
 def add_routes(app: web.Application, engine: AsyncEngine) -> None:

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from watchd.api import keys
 from watchd.api.auth import public, require_scope
-from watchd.api.errors import error_response
+from watchd.api.errors import error_response, json_response
 from watchd.api.origin import any_host
 
 
@@ -14,7 +14,7 @@ from watchd.api.origin import any_host
 @any_host
 async def healthz(request: web.Request) -> web.Response:
     """200 whenever the process serves requests: a liveness probe, never needs a token."""
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 @public
@@ -26,7 +26,7 @@ async def readyz(request: web.Request) -> web.Response:
     if reason is not None:
         return error_response(503, f"watchd is not ready: {reason}.")
     if request.app[keys.READY]():
-        return web.json_response({"status": "ready"})
+        return json_response({"status": "ready"})
     return error_response(503, "watchd is not ready: it is starting up or shutting down.")
 
 

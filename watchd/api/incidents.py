@@ -4,7 +4,7 @@
     GET  /api/v1/incidents/{id}                       read   (alerts + timeline)
     POST /api/v1/incidents/{id}/ack|unack|resolve|close|comment   write  {"by", "comment"|"text"}
     GET  /api/v1/silences[?all=1]   POST /api/v1/silences   DELETE /api/v1/silences/{id}
-    GET  /api/v1/changes            POST /api/v1/changes
+    GET  /api/v1/changes            POST /api/v1/changes    DELETE /api/v1/changes/{id} (ends it)
     GET  /api/v1/problems[?state=]  POST /api/v1/problems/{id}/close  {"by", "comment"}
     GET  /api/v1/alerts[?status=]
 
@@ -22,7 +22,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from watchd.api.auth import actor, require_scope
-from watchd.api.errors import ApiError
+from watchd.api.errors import ApiError, json_response
+from watchd.api.inputs import json_body, path_id
 from watchd.api.openapi import accepts
 from watchd.durations import parse_duration
 from watchd.incidents.changes import ChangeError
@@ -31,6 +32,7 @@ from watchd.incidents.lifecycle import TransitionError
 from watchd.incidents.problems import ProblemClosed, ProblemNotFound
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.silences import SilenceError
+from watchd.timestamps import time_problem
 
 SERVICE = web.AppKey("watchd.incidents", IncidentService)
 
@@ -72,13 +74,7 @@ def _epoch(value: float | datetime) -> float:
 
 
 async def _body(request: web.Request, model: type[Any]) -> Any:
-    if not request.can_read_body:
-        raw: Any = {}
-    else:
-        try:
-            raw = await request.json()
-        except ValueError as exc:
-            raise ApiError(400, "The request body is not valid JSON.") from exc
+    raw = await json_body(request, empty={})
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -88,10 +84,7 @@ async def _body(request: web.Request, model: type[Any]) -> Any:
 
 
 def _id(request: web.Request, kind: str = "incident") -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
-        raise ApiError(400, f"The {kind} id must be a number, not {raw!r}.")
-    return int(raw)
+    return path_id(request, kind)
 
 
 async def _guard(call: Awaitable[Any]) -> Any:
@@ -113,12 +106,12 @@ async def list_incidents(request: web.Request) -> web.Response:
     found = await request.app[SERVICE].list_incidents(
         state=q.get("state"), severity=q.get("severity"), item=q.get("item")
     )
-    return web.json_response({"incidents": found})
+    return json_response({"incidents": found})
 
 
 @require_scope("read")
 async def get_incident(request: web.Request) -> web.Response:
-    return web.json_response(await _guard(request.app[SERVICE].get_incident(_id(request))))
+    return json_response(await _guard(request.app[SERVICE].get_incident(_id(request))))
 
 
 def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -139,7 +132,7 @@ def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
                 "close": service.close,
             }[name]
             result = await _guard(method(incident_id, actor(request, body.by), body.comment))
-        return web.json_response(result)
+        return json_response(result)
 
     return act
 
@@ -147,9 +140,7 @@ def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
 @require_scope("read")
 async def list_silences(request: web.Request) -> web.Response:
     include = request.query.get("all", "") in ("1", "true", "yes")
-    return web.json_response(
-        {"silences": await request.app[SERVICE].silences(include_expired=include)}
-    )
+    return json_response({"silences": await request.app[SERVICE].silences(include_expired=include)})
 
 
 @require_scope("write")
@@ -165,6 +156,10 @@ async def post_silence(request: web.Request) -> web.Response:
             ends = (starts if starts is not None else service.now()) + parse_duration(body.duration)
         except ValueError as exc:
             raise ApiError(400, f"Field 'duration': {exc}.") from exc
+        if (problem := time_problem(ends)) is not None:
+            raise ApiError(
+                400, f"Field 'duration': the silence would end at no valid time: {problem}."
+            )
     else:
         raise ApiError(400, "A silence needs 'ends_at' or 'duration'.")
     silence = await _guard(
@@ -176,7 +171,7 @@ async def post_silence(request: web.Request) -> web.Response:
             comment=body.comment,
         )
     )
-    return web.json_response(silence, status=201)
+    return json_response(silence, status=201)
 
 
 @require_scope("write")
@@ -184,12 +179,21 @@ async def delete_silence(request: web.Request) -> web.Response:
     silence_id = request.match_info["id"]
     if not await request.app[SERVICE].expire_silence(silence_id):
         raise ApiError(404, f"There is no running or pending silence {silence_id}.")
-    return web.json_response({"expired": silence_id})
+    return json_response({"expired": silence_id})
 
 
 @require_scope("read")
 async def list_changes(request: web.Request) -> web.Response:
-    return web.json_response({"changes": await request.app[SERVICE].changes()})
+    return json_response({"changes": await request.app[SERVICE].changes()})
+
+
+@require_scope("write")
+async def end_change(request: web.Request) -> web.Response:
+    """End a running or pending change now (its maintenance window closes)."""
+    change_id = _id(request, "change")
+    if not await request.app[SERVICE].end_change(change_id):
+        raise ApiError(404, f"There is no running or pending change {change_id}.")
+    return json_response({"ended": change_id})
 
 
 @require_scope("write")
@@ -206,13 +210,13 @@ async def post_change(request: web.Request) -> web.Response:
             created_by=actor(request, body.created_by),
         )
     )
-    return web.json_response(change, status=201)
+    return json_response(change, status=201)
 
 
 @require_scope("read")
 async def list_problems(request: web.Request) -> web.Response:
     found = await request.app[SERVICE].problems(state=request.query.get("state"))
-    return web.json_response({"problems": found})
+    return json_response({"problems": found})
 
 
 @require_scope("write")
@@ -224,13 +228,13 @@ async def close_problem(request: web.Request) -> web.Response:
     closed = await _guard(
         request.app[SERVICE].close_problem(problem_id, actor(request, body.by), body.comment)
     )
-    return web.json_response(closed)
+    return json_response(closed)
 
 
 @require_scope("read")
 async def list_alerts(request: web.Request) -> web.Response:
     found = await request.app[SERVICE].alerts(status=request.query.get("status"))
-    return web.json_response({"alerts": found})
+    return json_response({"alerts": found})
 
 
 def add_routes(app: web.Application, service: IncidentService) -> None:
@@ -245,6 +249,7 @@ def add_routes(app: web.Application, service: IncidentService) -> None:
     app.router.add_delete("/api/v1/silences/{id}", delete_silence)
     app.router.add_get("/api/v1/changes", list_changes)
     app.router.add_post("/api/v1/changes", post_change)
+    app.router.add_delete("/api/v1/changes/{id}", end_change)
     app.router.add_get("/api/v1/problems", list_problems)
     app.router.add_post("/api/v1/problems/{id}/close", close_problem)
     app.router.add_get("/api/v1/alerts", list_alerts)

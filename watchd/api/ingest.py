@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from watchd.api import ApiError, require_scope
+from watchd.api.inputs import read_body
 from watchd.api.openapi import accepts
 from watchd.clock import Clock
 from watchd.failures import FailureLog
@@ -57,8 +58,8 @@ def add_routes(
     @accepts(list[PostableAlert])
     async def post_alerts(request: web.Request) -> web.Response:
         """Accept an Alertmanager API v2 alert list; 200 once it is stored."""
-        # read() enforces the app's client_max_size: a larger body raises 413 before parsing.
-        body = await request.read()
+        # read_body enforces the app's client_max_size: a larger body raises 413 before parsing.
+        body = await read_body(request)
         parsed = _parsed(
             lambda: parse_alertmanager(body, now=clock.now(), resolve_timeout=resolve_timeout)
         )
@@ -77,8 +78,8 @@ def add_routes(
 
 
 async def _json_body(request: web.Request) -> Any:
-    # read() enforces the app's client_max_size: a larger body raises 413 before parsing.
-    body = await request.read()
+    # read_body enforces the app's client_max_size: a larger body raises 413 before parsing.
+    body = await read_body(request)
     try:
         return json_body(body)
     except PayloadError as exc:

@@ -6,12 +6,13 @@ from aiohttp import web
 
 from watchd.api import keys
 from watchd.api.auth import require_scope
+from watchd.api.errors import json_response
 
 
 @require_scope("read")
 async def list_items(request: web.Request) -> web.Response:
     """`{"items": [...]}`: every configured item as the composition root describes it."""
-    return web.json_response({"items": request.app[keys.ITEMS]()})
+    return json_response({"items": request.app[keys.ITEMS]()})
 
 
 def add_routes(app: web.Application) -> None:

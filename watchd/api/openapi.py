@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler
 from pydantic import TypeAdapter
 
 from watchd.api.auth import PUBLIC, public, scope_of
+from watchd.api.errors import json_response
 
 H = TypeVar("H", bound=Handler)
 
@@ -106,7 +107,7 @@ def _operation(handler: Any, path: str, schemas: dict[str, Any]) -> dict[str, An
 @public
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 document of this API."""
-    return web.json_response(document(request.app))
+    return json_response(document(request.app))
 
 
 def add_routes(app: web.Application) -> None:

@@ -17,7 +17,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.api.auth import require_scope
-from watchd.api.errors import ApiError
+from watchd.api.errors import ApiError, json_response
 from watchd.clock import Clock
 from watchd.report.build import Period, PeriodError, build_report
 from watchd.report.catalog import Catalog
@@ -63,7 +63,7 @@ async def availability(request: web.Request) -> web.Response:
         raise ApiError(400, f"The format must be one of json, csv, text, not {fmt!r}.")
     report = await request.app[SOURCE].report(request.query)
     if fmt == "json":
-        return web.json_response(report)
+        return json_response(report)
     return web.Response(text=render(report, fmt), content_type=_TYPES[fmt], charset="utf-8")
 
 

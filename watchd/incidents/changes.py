@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.inventory import Inventory
 from watchd.store.incident_tables import changes as t
+from watchd.timestamps import shown_time, time_problem
 
 
 class ChangeError(ValueError):
@@ -38,12 +39,14 @@ class Change:
         return self.starts_at <= now < self.ends_at
 
     def as_json(self) -> dict[str, Any]:
+        """The change for the API; times stored out of range (before they were refused) are
+        clamped into it, so the answer stays JSON."""
         return {
             "id": self.id,
             "item": self.item,
             "summary": self.summary,
-            "starts_at": self.starts_at,
-            "ends_at": self.ends_at,
+            "starts_at": shown_time(self.starts_at),
+            "ends_at": shown_time(self.ends_at),
             "ticket": self.ticket,
             "created_by": self.created_by,
             "created_at": self.created_at,
@@ -62,7 +65,11 @@ async def add_change(
     now: float,
     inventory: Inventory,
 ) -> Change:
-    """Record a change; raise ChangeError for an unknown item, no summary or end <= start."""
+    """Record a change; raise ChangeError for an unknown item, no summary, a start or end that
+    is no time (NaN, Infinity, after year 9999) or end <= start."""
+    for field, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if (problem := time_problem(value)) is not None:
+            raise ChangeError(field, f"The change's {field} is not valid: {problem}.")
     if item not in inventory:
         raise ChangeError("item", f'There is no configured item "{item}".')
     if not summary.strip():
@@ -83,6 +90,20 @@ async def add_change(
         .returning(t.c.id)
     )
     return Change(result.scalar_one(), item, summary, starts_at, ends_at, ticket, created_by, now)
+
+
+async def end_change(conn: AsyncConnection, change_id: int, now: float) -> bool:
+    """End a change now (its maintenance window closes); False when there is no such change or
+    it had already ended. Works on any stored end, however far it is (PostgreSQL sorts a
+    stored NaN above every number, so it is ended too)."""
+    result = await conn.execute(
+        update(t).where(t.c.id == change_id, t.c.ends_at > now).values(ends_at=now)
+    )
+    # A pending change ended before its start gets start == end: it never mutes.
+    await conn.execute(
+        update(t).where(t.c.id == change_id, t.c.starts_at > now).values(starts_at=now)
+    )
+    return bool(result.rowcount)
 
 
 def _change(r: Any) -> Change:

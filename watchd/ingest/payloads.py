@@ -44,6 +44,7 @@ from pydantic_core import ErrorDetails
 from typing_extensions import TypedDict
 
 from watchd.model import INTERNAL_SOURCES, Alert, AlertStatus
+from watchd.timestamps import EARLIEST, LATEST
 
 SOURCE_ALERTMANAGER = "alertmanager-api"
 EVENT_LABELS = frozenset({"alertname", "item", "severity"})
@@ -87,7 +88,7 @@ class Parsed:
 
 
 RFC3339_EXAMPLE = "2024-05-01T12:00:00.000Z"
-MIN_TIME, MAX_TIME = 0.0, 253_402_300_799.0  # 1970-01-01T00:00:00Z, 9999-12-31T23:59:59Z
+MIN_TIME, MAX_TIME = EARLIEST, LATEST  # 1970-01-01T00:00:00Z, 9999-12-31T23:59:59Z
 TIME_RANGE = "1970-01-01T00:00:00Z .. 9999-12-31T23:59:59Z"
 # The one character PostgreSQL text cannot hold (lone surrogates fail as "string_unicode").
 NO_NUL = r"^[^\x00]*$"

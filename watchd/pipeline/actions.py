@@ -143,6 +143,15 @@ class IncidentService:
         async with self._reading("list changes") as conn:
             return [c.as_json() for c in await change_ops.list_changes(conn)]
 
+    async def end_change(self, change_id: int) -> bool:
+        """End a change now (what its window held back is notified); False if none was running."""
+        now = self._clock.now()
+        async with self._writing("end a change") as conn:
+            ended = await change_ops.end_change(conn, change_id, now)
+            if ended:
+                await sweep.sweep(conn, now, self._settings())
+        return ended
+
     async def add_change(
         self,
         *,

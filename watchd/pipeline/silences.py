@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.matchers import Matcher, parse_matchers
 from watchd.store.incident_tables import silences as t
+from watchd.timestamps import shown_time, time_problem
 
 
 class SilenceError(ValueError):
@@ -43,11 +44,13 @@ class Silence:
         return "active" if now < self.ends_at else "expired"
 
     def as_json(self, now: float) -> dict[str, Any]:
+        """The silence for the API; times stored out of range (before they were refused) are
+        clamped into it, so the answer stays JSON."""
         return {
             "id": self.id,
             "matchers": list(self.matchers),
-            "starts_at": self.starts_at,
-            "ends_at": self.ends_at,
+            "starts_at": shown_time(self.starts_at),
+            "ends_at": shown_time(self.ends_at),
             "created_by": self.created_by,
             "comment": self.comment,
             "created_at": self.created_at,
@@ -65,7 +68,11 @@ async def add_silence(
     comment: str,
     now: float,
 ) -> Silence:
-    """Store a new silence; raise SilenceError for no matchers, bad matchers or end <= start."""
+    """Store a new silence; raise SilenceError for no matchers, bad matchers, a start or end
+    that is no time (NaN, Infinity, after year 9999) or end <= start."""
+    for field, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if (problem := time_problem(value)) is not None:
+            raise SilenceError(field, f"The silence's {field} is not valid: {problem}.")
     if not matchers:
         raise SilenceError("matchers", "A silence needs at least one matcher.")
     try:

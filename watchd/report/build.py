@@ -29,6 +29,7 @@ from watchd.report.query import tallies
 from watchd.report.rollup import DAY
 from watchd.store.series import series_ids
 from watchd.store.states import select_states
+from watchd.timestamps import time_problem
 
 TOP_OFFENDERS = 10
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -56,6 +57,9 @@ class Period:
         if not found or not 1 <= int(found[2]) <= 12:
             raise PeriodError(text, "expected a month as YYYY-MM, e.g. 2026-10")
         year, month = int(found[1]), int(found[2])
+        if not (1970, 1) <= (year, month) <= (9999, 11):
+            # Its end must be a time a report can show (datetime ends with year 9999).
+            raise PeriodError(text, "expected a month from 1970-01 to 9999-11")
         first = datetime(year, month, 1, tzinfo=UTC)
         days = calendar.monthrange(year, month)[1]
         return cls(first.timestamp(), first.timestamp() + days * DAY, text)
@@ -81,7 +85,10 @@ def _moment(text: str) -> float:
         raise PeriodError(text, "expected an ISO date or time, e.g. 2026-10-01") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    moment = parsed.timestamp()
+    if (problem := time_problem(moment)) is not None:
+        raise PeriodError(text, problem)
+    return moment
 
 
 def _iso(t: float) -> str:

@@ -1,0 +1,193 @@
+"""Reading what a request carries, for every route: a JSON body, a form, an id in the path, a
+whole number in the query. Anything malformed is an ApiError 4xx naming what is wrong, never an
+exception that becomes a 500.
+
+A JSON body must be UTF-8, at most MAX_DEPTH arrays/objects deep, with integers of at most
+MAX_INT_DIGITS digits, no `NaN`/`Infinity` (not JSON, though Python's parser takes them) and no
+lone surrogates (`"\\ud800"` is valid JSON but not text any store or page can hold).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
+from multidict import MultiDictProxy
+
+from watchd.api.errors import ApiError
+
+MAX_DEPTH = 64
+MAX_INT_DIGITS = 40
+MAX_ID = 2**63 - 1
+# What aiohttp decodes itself (brotli only with the optional Brotli package: not relied upon).
+_ENCODINGS = frozenset(
+    {"identity", "gzip", "x-gzip", "deflate"}
+)  # the largest id a database column holds (SQLite and PostgreSQL BIGINT)
+
+
+class _NotAccepted(ValueError):
+    """Raised by the JSON parser hooks; its message is the whole sentence of the 400."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotAccepted(f"The request body is not valid JSON: {name} is not a JSON number.")
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise _NotAccepted(
+            f"The request body has an integer of {digits} digits; "
+            f"at most {MAX_INT_DIGITS} are accepted."
+        )
+    return int(text)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body; 413 over the app's size limit, 415 for a Content-Encoding aiohttp does not
+    decode, 400 when the body does not decode."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in _ENCODINGS:
+        raise ApiError(
+            415,
+            f"The Content-Encoding {encoding!r} is not supported; send the body as "
+            f"{', '.join(sorted(_ENCODINGS))}.",
+        )
+    try:
+        return await request.read()
+    except (RequestPayloadError, HttpProcessingError) as exc:
+        raise ApiError(400, f"The request body could not be read: {_encoding(request)}.") from exc
+
+
+def _encoding(request: web.Request) -> str:
+    encoding = request.headers.get("Content-Encoding")
+    if encoding:
+        return f"it is not valid {encoding!r} data (Content-Encoding)"
+    return "the connection sent a malformed body"
+
+
+def parse_json(body: bytes | str) -> Any:
+    """Parse a request body as JSON for the API: ApiError 400 naming what is wrong."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400, f"The request body is not UTF-8 text (byte {exc.start} cannot be decoded)."
+        ) from None
+    try:
+        data = json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int)
+    except _NotAccepted as exc:
+        raise ApiError(400, str(exc)) from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            400,
+            f"The request body is not valid JSON: {exc.msg} (line {exc.lineno}, column "
+            f"{exc.colno}).",
+        ) from None
+    except RecursionError:
+        raise ApiError(400, _too_deep()) from None
+    check_text(data)
+    return data
+
+
+def _too_deep() -> str:
+    return f"The request body is nested more than {MAX_DEPTH} arrays or objects deep."
+
+
+def check_text(data: Any) -> None:
+    """ApiError 400 when `data` (parsed JSON) is nested deeper than MAX_DEPTH or holds a string
+    that is not text (a lone surrogate), naming where: `alerts[0].labels.item`."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, str):
+            _check_string(value, where or "the body")
+            continue
+        if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+            raise ApiError(400, _too_deep())
+        if isinstance(value, dict):
+            for key, item in value.items():
+                path = f"{where}.{key}" if where else str(key)
+                _check_string(key, f"a key in {where or 'the body'}")
+                stack.append((item, path, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+
+
+def _check_string(value: str, where: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ApiError(
+            400,
+            f"Field '{_printable(where)}': the text has a lone surrogate "
+            f"({value[exc.start]!r} at character {exc.start}), which is not valid Unicode; "
+            "send the character itself or its surrogate pair.",
+        ) from None
+
+
+def _printable(where: str) -> str:
+    return where.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+async def json_body(request: web.Request, *, empty: Any = None) -> Any:
+    """The request's body parsed as JSON (see parse_json); `empty` when there is none."""
+    body = await read_body(request)
+    if not body.strip():
+        if empty is not None:
+            return empty
+        raise ApiError(400, "The request body is empty; expected JSON.")
+    return parse_json(body)
+
+
+async def form_body(request: web.Request) -> MultiDictProxy[Any]:
+    """The request's form fields (urlencoded or multipart); 400 when the form is malformed."""
+    try:
+        form = await request.post()
+    except web.HTTPException:
+        raise  # 413 and the like keep their status
+    except (ValueError, AssertionError, RequestPayloadError, HttpProcessingError) as exc:
+        raise ApiError(
+            400, f"The form could not be read: {_reason(exc)}; send it as a browser does."
+        ) from None
+    for key, value in form.items():
+        if isinstance(value, str):
+            _check_string(value, key)
+    return form
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, HttpProcessingError):
+        return exc.message.rstrip(".") or "its multipart data is malformed"
+    text = str(exc).strip().splitlines()
+    return text[0].rstrip(".") if text else type(exc).__name__
+
+
+def path_id(request: web.Request, kind: str, *, bad_status: int = 400) -> int:
+    """The `{id}` of the path as a number: `bad_status` when it is not one (ASCII digits only:
+    "²" is a digit to Python but not a number), 404 when it is larger than any stored id."""
+    raw = request.match_info["id"]
+    if not (raw.isascii() and raw.isdigit()):
+        if bad_status == 404:
+            raise ApiError(404, f"There is no {kind} {raw!r}.")
+        raise ApiError(bad_status, f"The {kind} id must be a number, not {raw!r}.")
+    number = int(raw) if len(raw) <= 20 else MAX_ID + 1
+    if number > MAX_ID:
+        raise ApiError(404, f"There is no {kind} {raw}.")
+    return number
+
+
+def query_int(request: web.Request, name: str, default: int | None) -> int | None:
+    """A whole number from the query string (`default` when absent); 400 when it is not one
+    or is larger than any stored id."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > MAX_ID:
+        raise ApiError(
+            400, f"The query parameter {name!r} must be a whole number up to {MAX_ID}, got {raw!r}."
+        )
+    return int(raw)

@@ -1,0 +1,41 @@
+"""The range of times watchd stores and shows: from the epoch to the last second of year 9999.
+
+A time outside it cannot be shown as a date (Python's datetime stops at year 9999), is not
+JSON when it is infinite or NaN, and means nothing for a silence or a change. Input is checked
+with `time_problem` where it enters (API, CLI); rows stored before that check existed are shown
+with `shown_time` (clamped into the range) so a page never fails on them.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+EARLIEST = 0.0
+LATEST = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+_RANGE = "a time between 1970-01-01 and 9999-12-31 (UTC)"
+
+
+def time_problem(value: float) -> str | None:
+    """Why `value` (seconds since the epoch) is not a time watchd accepts, or None when it is."""
+    if not math.isfinite(value):
+        return f"expected {_RANGE}, got {value!r}"
+    if not EARLIEST <= value <= LATEST:
+        return f"expected {_RANGE}, got {value!r} seconds since the epoch"
+    return None
+
+
+def shown_time(value: float) -> float:
+    """`value` clamped into the range, for stored rows. NaN (only PostgreSQL stores it) counts
+    as the latest time: PostgreSQL sorts it above every number, so it acts like one."""
+    if math.isnan(value):
+        return LATEST
+    return min(max(value, EARLIEST), LATEST)
+
+
+def format_time(value: float, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
+    """A stored time as text in UTC; one outside the range is shown clamped and marked with
+    "(stored as <value>)" instead of failing."""
+    shown = shown_time(value)
+    text = datetime.fromtimestamp(shown, UTC).strftime(fmt)
+    return text if shown == value else f"{text} (stored as {value!r})"
