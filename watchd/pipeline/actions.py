@@ -22,8 +22,15 @@ from watchd.store.engine import reading, writing
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.tables import alerts as al
+from watchd.timestamps import shown_time
 
 T = TypeVar("T")
+
+
+def _shown(t: float | None) -> float | None:
+    """A stored alert time for the API: one stored out of range before it was refused at
+    ingestion (Infinity, 1e13) is clamped into it, so the answer stays JSON."""
+    return None if t is None else shown_time(t)
 
 
 class IncidentService:
@@ -76,8 +83,8 @@ class IncidentService:
                     "muted": a["muted"],
                     "labels": a["labels"],
                     "annotations": a["annotations"],
-                    "starts_at": a["starts_at"],
-                    "ends_at": a["ends_at"],
+                    "starts_at": _shown(a["starts_at"]),
+                    "ends_at": _shown(a["ends_at"]),
                     "source": a["source"],
                 }
                 for a in alerts
@@ -207,8 +214,8 @@ class IncidentService:
                     "labels": r.labels,
                     "annotations": r.annotations,
                     "status": r.status,
-                    "starts_at": r.starts_at,
-                    "ends_at": r.ends_at,
+                    "starts_at": _shown(r.starts_at),
+                    "ends_at": _shown(r.ends_at),
                     "source": r.source,
                     "updated_at": r.updated_at,
                     "incident": r.incident_id,
