@@ -12,17 +12,20 @@ Other modules add their routes to the returned app before it starts, declaring t
 on the handler itself::
 
     from watchd.api import ApiError, require_scope
+    from watchd.api.errors import json_response
+    from watchd.api.inputs import json_body
 
     @require_scope("ingest")
     async def post_alerts(request: web.Request) -> web.Response:
-        payload = await request.json()   # bodies over max_body_bytes raise 413 here
+        payload = await json_body(request)  # 413 over max_body_bytes, 400 naming what is wrong
         ...
         raise ApiError(400, "The alert list is empty.")  # -> {"error": "..."} with 400
 
     app.router.add_post("/api/v2/alerts", post_alerts)
 
 A handler without a declaration needs "read"; `@public` opens one to everyone. Every error
-is JSON `{"error": "<sentence>"}`. `start_api(app, host, port)` serves it and returns the
+is JSON `{"error": "<sentence>"}`; answers use `json_response` (strict JSON, no NaN); ids in
+paths go through `inputs.path_id`; a StoreError from a handler becomes 503 + Retry-After. `start_api(app, host, port)` serves it and returns the
 runner for the caller to clean up.
 """
 
