@@ -121,6 +121,30 @@ async def test_configured_hosts_bearer_clients_and_probes_pass_the_host_check(
                 assert resp.status == 200, probe
 
 
+async def test_senders_write_under_any_host_name_but_a_rebound_page_does_not(
+    tmp_path: Path,
+) -> None:
+    """Prometheus posting alerts to a DNS alias (no Origin) is never refused for the Host, while the same post from a rebound page is 421."""
+    async with served_dashboard(tmp_path, {}) as dash, aiohttp.ClientSession() as http:
+        alias = {"Host": "alertmanager.internal:9093"}
+        async with http.post(f"{dash.base}/api/v2/alerts", json=ALERT, headers=alias) as resp:
+            assert resp.status == 200
+        for rebound in (
+            {"Origin": "http://alertmanager.internal:9093"},
+            {"Sec-Fetch-Site": "same-origin"},
+        ):
+            async with http.post(
+                f"{dash.base}/api/v1/silences", json=SILENCE, headers={**alias, **rebound}
+            ) as resp:
+                assert resp.status == 421, rebound
+        async with http.get(f"{dash.base}/api/v1/alerts", headers=alias) as resp:
+            assert resp.status == 421  # reads by an unknown name still need allowed_hosts
+        assert await dash.incidents.silences() == []
+        assert [a["labels"]["alertname"] for a in await dash.incidents.alerts()].count(
+            "Injected"
+        ) == 1
+
+
 async def test_unknown_paths_answer_404_even_with_tokens(tmp_path: Path) -> None:
     """An unknown path is 404 (not 401) when tokens are configured, with or without a token."""
     async with served_dashboard(tmp_path, TOKENS) as dash, aiohttp.ClientSession() as http:

@@ -8,7 +8,9 @@ Host. A request must name this server: an IP address (a page served from an IP c
 rebound), `localhost` and `*.localhost`, this machine's host names, the listen address, or a
 name in `[api] allowed_hosts` (`*.example.com` for subdomains, `*` for any). Others get 421 naming
 the key, logged once per name. Exempt: a request with a valid bearer token (a rebinding page
-cannot know one) and the liveness/readiness probes (they reveal nothing).
+cannot know one), a write without Origin and Sec-Fetch-Site (browsers send one of them on every
+POST, so it is a sender such as Prometheus: its alerts are never refused for the name it used)
+and the liveness/readiness probes (they reveal nothing).
 
 Cross-origin writes. A request that may change state (not GET/HEAD/OPTIONS) sent by a
 browser for a page of another origin gets 403, like Go's `http.CrossOriginProtection`: the
@@ -95,7 +97,9 @@ class WebPolicy:
         hosts |= {_host_name(h) if h != "*" else h for h in allowed_hosts if h}
         return cls(frozenset(hosts), tuple(ipaddress.ip_network(p) for p in trusted_proxies))
 
-    def allows(self, host: str) -> bool:
+    def allows(self, host: str | None) -> bool:
+        if host is None:
+            return True  # HTTP/1.0 without Host: not a browser (they all send one)
         name = _host_name(host)
         if "*" in self.hosts or name in self.hosts or _is_ip(name):
             return True
@@ -115,9 +119,10 @@ class WebPolicy:
         # Each proxy appends; the last value is the one our own proxy set.
         return value.rsplit(",", 1)[-1].strip() or None
 
-    def host(self, request: web.Request) -> str:
-        """The Host the browser used: X-Forwarded-Host from a trusted proxy, else Host."""
-        return self._forwarded(request, "X-Forwarded-Host") or request.host
+    def host(self, request: web.Request) -> str | None:
+        """The Host the client used: X-Forwarded-Host from a trusted proxy, else Host (not
+        aiohttp's request.host, which asks the resolver when there is none)."""
+        return self._forwarded(request, "X-Forwarded-Host") or request.headers.get("Host")
 
     def secure(self, request: web.Request) -> bool:
         """Whether the browser reached us over TLS: directly, or via a trusted proxy."""
@@ -142,6 +147,10 @@ class _Once:
         log.warning(self._event, **fields)
 
 
+def _from_browser(request: web.Request) -> bool:
+    return "Origin" in request.headers or "Sec-Fetch-Site" in request.headers
+
+
 def _cross_origin(request: web.Request, policy: WebPolicy) -> str | None:
     """Why a state-changing request comes from another origin's page, or None."""
     site = request.headers.get("Sec-Fetch-Site")
@@ -152,7 +161,7 @@ def _cross_origin(request: web.Request, policy: WebPolicy) -> str | None:
         return None  # not sent by a browser
     if origin == "null":
         return "it comes from an opaque origin (a sandboxed frame or a local file)"
-    if urlsplit(origin).netloc.lower() != policy.host(request).lower():
+    if urlsplit(origin).netloc.lower() != (policy.host(request) or "").lower():
         return f"it comes from {origin}"
     return None
 
@@ -166,14 +175,21 @@ def browser_middleware(policy: WebPolicy, table: TokenTable) -> Middleware:
     host_refused = _Once("api_host_refused")
     origin_refused = _Once("api_cross_origin_refused")
 
-    def has_valid_token(request: web.Request) -> bool:
+    def _exempt(request: web.Request) -> bool:
+        """Answered under any Host: probes, bearer clients (a rebinding page cannot know a
+        token) and writes with no Origin or Sec-Fetch-Site, which browsers always send on a
+        POST: a sender posting alerts to a DNS alias must never lose them to this check."""
+        if _any_host(request):
+            return True
+        if request.method not in SAFE_METHODS and not _from_browser(request):
+            return True
         presented = bearer(request)
         return table.enabled and presented is not None and table.scopes(presented) is not None
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         host = policy.host(request)
-        if not policy.allows(host) and not (_any_host(request) or has_valid_token(request)):
+        if host is not None and not policy.allows(host) and not _exempt(request):
             name = _host_name(host)
             host_refused(name, host=name, hint="add it to api.allowed_hosts if it is this server")
             raise ApiError(
