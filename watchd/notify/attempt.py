@@ -82,7 +82,8 @@ def judge(
         if delay is None:
             delay = backoff(row.attempts + 1, config.backoff_initial, config.backoff_max, rand)
         next_at = now + delay
-    error = "; ".join(x for x in (outcome.error, *outcome.notes) if x)
+    error = storable("; ".join(x for x in (outcome.error, *outcome.notes) if x))
+    response = storable(outcome.response)
     detail = {
         "receiver": row.receiver,
         "notification": row.kind,
@@ -92,8 +93,8 @@ def judge(
         "http_status": outcome.status,
         "latency": round(latency, 4),
         **({"error": error} if error else {}),
-        **({"response": excerpt(outcome.response, 200)} if outcome.response else {}),
-        **outcome.detail,
+        **({"response": excerpt(response, 200)} if response else {}),
+        **{k: storable(v) if isinstance(v, str) else v for k, v in outcome.detail.items()},
     }
     # The timeline gets outcomes, not every retry: the first failure and the final word.
     event = None if status is Status.RETRY and row.attempts > 0 else (kind, detail)
@@ -103,11 +104,23 @@ def judge(
         latency=latency,
         status=status,
         http_status=outcome.status,
-        response=outcome.response,
+        response=response,
         error=error,
         next_attempt_at=next_at,
         event=event,
     )
+
+
+def storable(text: str) -> str:
+    """`text` from a receiver (an answer, a command's output, an error) as every store can
+    hold it: PostgreSQL refuses a NUL or a lone surrogate in text, and a delivery whose outcome
+    cannot be recorded would be leased and sent again, page after page."""
+    text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def expired(row: Row, now: float, reason: str) -> Attempt:
