@@ -5,8 +5,11 @@ away is not an error with a traceback."""
 from __future__ import annotations
 
 import asyncio
+import email
+import email.header
 import io
 import json
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiosmtpd.controller import Controller
 
 from watchd.api import create_app, start_api
 from watchd.api.ingest import add_routes
@@ -23,6 +27,7 @@ from watchd.metrics import Metrics
 from watchd.model import Alert
 from watchd.notify.model import Notification, ReceiverEnv
 from watchd.notify.receivers.chat import Chat, ChatReceiver
+from watchd.notify.receivers.email import Email, EmailReceiver
 from watchd.notify.receivers.exec import Exec, ExecReceiver
 from watchd.notify.receivers.ticket import Ticket, TicketReceiver
 
@@ -67,6 +72,7 @@ def note(title: str = EVIL_TITLE, summary: str = EVIL_SUMMARY, **labels: str) ->
         "item": labels.get("item", "db1"),
         "state": "open",
         "key": "db1/down",
+        "opened_at": 1_800_000_000.0,
     }
     alerts = [
         {
@@ -275,3 +281,45 @@ async def test_a_connection_error_of_the_server_itself_is_still_an_error() -> No
     lines = await _api_log(b"GET /db HTTP/1.1\r\nHost: localhost\r\n\r\n")
     (line,) = [line for line in lines if line["event"] == "api handler failed"]
     assert line["level"] == "error" and "ConnectionRefusedError" in line["exception"]
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.raw: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.raw.append(envelope.content)
+        return "250 OK queued"
+
+
+async def test_email_carries_no_nul_from_alert_text(tmp_path: Path) -> None:
+    """A NUL in an incident's title reaches the mail as U+FFFD: SMTP forbids a NUL in a message, and a server may refuse the mail for it (a 5xx is not retried)."""
+    inbox = _Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        receiver = Email(
+            EmailReceiver(
+                name="r",
+                kind="email",
+                host="127.0.0.1",
+                port=port,
+                security="none",
+                sender="watchd@example.com",
+                to=["oncall@example.com"],
+            ),
+            env(tmp_path),
+        )
+        outcome = await receiver.deliver([note(title="disk\x00full", summary="fs\x00/var")])
+    finally:
+        controller.stop()
+    assert outcome.ok, outcome.error
+    (raw,) = inbox.raw
+    assert b"\x00" not in raw
+    message = email.message_from_bytes(raw)
+    assert "disk\ufffdfull" in str(
+        email.header.make_header(email.header.decode_header(message["Subject"]))
+    )

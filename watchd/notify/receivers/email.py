@@ -57,6 +57,12 @@ class EmailReceiver(ReceiverBase):
                 yield key, reason
 
 
+def _no_nul(text: str) -> str:
+    """A mail may not hold a NUL (RFC 5322's text excludes it; a server may refuse the mail,
+    and a 5xx is not retried): one in alert text (a trap's octet string) is sent as U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 class Email:
     kind = "email"
     Config = EmailReceiver
@@ -83,14 +89,14 @@ class Email:
         ctx = group_context(notes)
         subject, text, html = (s.render(ctx) for s in (self._subject, self._text, self._html))
         msg = EmailMessage()
-        msg["Subject"] = " ".join(subject.text.split())[:200]
+        msg["Subject"] = " ".join(_no_nul(subject.text).split())[:200]
         msg["From"] = self._config.sender
         msg["To"] = ", ".join(self._config.to)
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = make_msgid(domain="watchd")
         msg["X-Watchd-Idempotency-Keys"] = " ".join(n.idempotency_key for n in notes)
-        msg.set_content(text.text)
-        msg.add_alternative(html.text, subtype="html")
+        msg.set_content(_no_nul(text.text))
+        msg.add_alternative(_no_nul(html.text), subtype="html")
         return msg, tuple(r.note for r in (subject, text, html) if r.note)
 
     async def deliver(self, notes: Sequence[Notification]) -> Outcome:
