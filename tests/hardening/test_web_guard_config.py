@@ -98,3 +98,10 @@ def test_the_daemon_warns_refuses_foreign_hosts_and_cross_site_writes(
     cross = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
     assert _request(open_daemon, "/api/v1/silences", cross, silence) == 403
     assert _request(open_daemon, "/api/v1/silences", {}, silence) == 201  # curl-like: no Origin
+    other = {"Origin": "http://other.example", "Content-Type": "application/x-www-form-urlencoded"}
+    assert _request(open_daemon, "/ack/secret-ack-link-token", other, b"name=x") == 403
+    logged = open_daemon.wait_for_log("api_cross_origin_refused", after=0)
+    assert logged["route"] == "/api/v1/silences"
+    ack = [e for e in open_daemon.log_lines() if e.get("origin") == "http://other.example"]
+    assert ack and ack[0]["route"] == "/ack/{token}"
+    assert "secret-ack-link-token" not in open_daemon.log.read_text()

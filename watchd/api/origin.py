@@ -147,6 +147,12 @@ class _Once:
         log.warning(self._event, **fields)
 
 
+def _route(request: web.Request) -> str:
+    """The route's pattern (/ack/{token}), never the path: an ack link's path is a credential."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
+
+
 def _from_browser(request: web.Request) -> bool:
     return "Origin" in request.headers or "Sec-Fetch-Site" in request.headers
 
@@ -201,7 +207,7 @@ def browser_middleware(policy: WebPolicy, table: TokenTable) -> Middleware:
             why = _cross_origin(request, policy)
             if why is not None:
                 origin = request.headers.get("Origin", "?")
-                origin_refused(origin, origin=origin, method=request.method, path=request.path)
+                origin_refused(origin, origin=origin, method=request.method, route=_route(request))
                 raise ApiError(
                     403,
                     f"Refused a cross-origin {request.method}: {why}. Only watchd's own pages "
