@@ -1,17 +1,19 @@
 """A served API for the input tests: incidents, silences, changes, problems, deliveries, reports,
-ack links and the dashboard over a real SQLite store holding one open incident (no tokens, as
-the shipped config runs)."""
+ack links and the dashboard over a real store (SQLite or PostgreSQL) holding one open incident
+(no tokens, as the shipped config runs)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.api.dashboard_world import ITEMS, RAW
+from tests.store.conftest import pg_create_database, pg_drop_database
 from watchd.api import ack, create_app, dashboard, deliveries, reports, start_api
 from watchd.api import incidents as incident_routes
 from watchd.api.reports import ReportSource
@@ -34,12 +36,24 @@ class Served:
     clock: FakeClock
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file, then a fresh PostgreSQL database (dropped
+    after the test: these tests store ids and rows of their own)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/watchd.db"
+        return
+    url = pg_create_database()
+    yield url
+    pg_drop_database(url)
+
+
 @asynccontextmanager
-async def served_api(db: Path) -> AsyncIterator[Served]:
-    """The API on 127.0.0.1 over the SQLite file `db`, with one open incident on web1."""
+async def served_api(url: str) -> AsyncIterator[Served]:
+    """The API on 127.0.0.1 over the store at `url`, with one open incident on web1."""
     config = parse_config(RAW, Path("test.toml"))
     clock = FakeClock()
-    store = await Store.open(f"sqlite:///{db}", clock=clock)
+    store = await Store.open(url, clock=clock)
     settings = incident_settings(config)
     pipeline = AlertPipeline(store.engine, clock=clock, settings=settings)
     labels = {"alertname": "HttpDown", "item": "web1", "severity": "critical"}

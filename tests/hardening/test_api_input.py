@@ -12,7 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.hardening.served import Served, served_api
+from tests.hardening.served import Served, served_api, store_url
+
+__all__ = ["store_url"]  # the fixture, used by name
 
 pytestmark = pytest.mark.integration
 JSON = {"Content-Type": "application/json"}
@@ -20,7 +22,7 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Served]:
-    async with served_api(tmp_path / "watchd.db") as served:
+    async with served_api(f"sqlite:///{tmp_path}/watchd.db") as served:
         yield served
 
 
@@ -199,15 +201,30 @@ async def test_a_report_month_out_of_range_is_a_400(
     assert status == 400 and period in body["error"]
 
 
-async def test_a_lone_surrogate_gets_a_clear_400(api: Served, http: aiohttp.ClientSession) -> None:
-    """`"\\ud800"` in an ack comment gets 400 naming the field and saying what is wrong."""
-    url = f"{api.base}/api/v1/incidents/{api.incident_id}/ack"
-    data = '{"by": "ana", "comment": "fixed \\ud800"}'
-    status, body = await call(http, "POST", url, data=data, headers=JSON)
-    assert status == 400
-    assert "'comment'" in body["error"] and "lone surrogate" in body["error"]
-    status, incident = await call(http, "GET", f"{api.base}/api/v1/incidents/{api.incident_id}")
-    assert incident["state"] == "open"
+@pytest.mark.parametrize(
+    ("text", "what"), [("fixed \\ud800", "lone surrogate"), ("fixed \\u0000", "NUL character")]
+)
+async def test_text_no_store_can_hold_gets_a_clear_400_on_both_stores(
+    store_url: str, http: aiohttp.ClientSession, text: str, what: str
+) -> None:
+    """`"\\ud800"` or `"\\u0000"` in an ack comment, a change summary or a silence comment gets
+    400 naming the field and what is wrong (on PostgreSQL a NUL was a 500), storing nothing."""
+    async with served_api(store_url) as api:
+        url = f"{api.base}/api/v1/incidents/{api.incident_id}/ack"
+        data = '{"by": "ana", "comment": "TEXT"}'.replace("TEXT", text)
+        status, body = await call(http, "POST", url, data=data, headers=JSON)
+        assert status == 400
+        assert "'comment'" in body["error"] and what in body["error"]
+        status, shown = await call(http, "GET", f"{api.base}/api/v1/incidents/{api.incident_id}")
+        assert shown["state"] == "open"
+        change = CHANGE.format(end="1.9e9").replace('"patch"', f'"{text}"')
+        silence = SILENCE.format(end="1.9e9").replace("}", f', "comment": "{text}"}}')
+        for path, data, field in (("changes", change, "summary"), ("silences", silence, "comment")):
+            url = f"{api.base}/api/v1/{path}"
+            status, body = await call(http, "POST", url, data=data, headers=JSON)
+            assert status == 400 and f"'{field}'" in body["error"] and what in body["error"]
+            status, listed = await call(http, "GET", url)
+            assert listed[path] == []
 
 
 async def test_a_body_that_is_not_utf8_is_a_400(api: Served, http: aiohttp.ClientSession) -> None:

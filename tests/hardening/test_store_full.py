@@ -21,7 +21,10 @@ async def test_writes_on_a_full_disk_get_503_and_work_again_once_space_returns(
 ) -> None:
     """On a full disk a silence, a change, an ack and a comment get 503 + Retry-After naming
     what could not be stored, logged once per route; once space is back they succeed."""
-    async with served_api(small_disk / "watchd.db") as api, aiohttp.ClientSession() as http:
+    async with (
+        served_api(f"sqlite:///{small_disk}/watchd.db") as api,
+        aiohttp.ClientSession() as http,
+    ):
         incident = f"{api.base}/api/v1/incidents/{api.incident_id}"
         writes = [
             ("silences", {"matchers": ['item="web1"'], "duration": "1h", "comment": "x" * 500}),

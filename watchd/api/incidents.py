@@ -149,6 +149,8 @@ async def post_silence(request: web.Request) -> web.Response:
     body = await _body(request, SilenceBody)
     service = request.app[SERVICE]
     starts = None if body.starts_at is None else _epoch(body.starts_at)
+    if starts is not None and (problem := time_problem(starts)) is not None:
+        raise ApiError(400, f"Field 'starts_at': {problem}.")
     if body.ends_at is not None:
         ends = _epoch(body.ends_at)
     elif body.duration is not None:

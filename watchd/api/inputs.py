@@ -3,8 +3,9 @@ whole number in the query. Anything malformed is an ApiError 4xx naming what is 
 exception that becomes a 500.
 
 A JSON body must be UTF-8, at most MAX_DEPTH arrays/objects deep, with integers of at most
-MAX_INT_DIGITS digits, no `NaN`/`Infinity` (not JSON, though Python's parser takes them) and no
-lone surrogates (`"\\ud800"` is valid JSON but not text any store or page can hold).
+MAX_INT_DIGITS digits, no `NaN`/`Infinity` (not JSON, though Python's parser takes them), no
+lone surrogates (`"\\ud800"` is valid JSON but not text any store or page can hold) and no NUL
+characters (PostgreSQL text cannot hold them); form fields are held to the same text rules.
 """
 
 from __future__ import annotations
@@ -118,6 +119,13 @@ def check_text(data: Any) -> None:
 
 
 def _check_string(value: str, where: str) -> None:
+    if "\x00" in value:
+        # PostgreSQL text cannot hold it: the write would fail as if the store were down.
+        raise ApiError(
+            400,
+            f"Field '{_printable(where)}': the text has a NUL character (\\u0000 at character "
+            f"{value.index(chr(0))}), which cannot be stored.",
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -149,7 +157,13 @@ async def form_body(request: web.Request) -> MultiDictProxy[Any]:
         form = await request.post()
     except web.HTTPException:
         raise  # 413 and the like keep their status
-    except (ValueError, AssertionError, RequestPayloadError, HttpProcessingError) as exc:
+    except (
+        ValueError,
+        LookupError,  # an unknown charset
+        AssertionError,
+        RequestPayloadError,
+        HttpProcessingError,
+    ) as exc:
         raise ApiError(
             400, f"The form could not be read: {_reason(exc)}; send it as a browser does."
         ) from None
