@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.api.conftest import TOKEN_NAMES
+from watchd.api import ack as ack_routes
 from watchd.api import create_app, dashboard, reports, start_api
 from watchd.api import incidents as incident_routes
 from watchd.api import ingest as ingest_routes
@@ -48,18 +49,23 @@ ITEMS = [
 ]
 
 
+ACK_KEY = b"ack-link-key-for-the-dashboard-tests"
+
+
 @dataclass
 class Served:
     base: str
     incident_id: int
     incidents: IncidentService
+    clock: FakeClock
 
 
 @asynccontextmanager
 async def served_dashboard(
     tmp_path: Path, tokens: Mapping[str, frozenset[str]], *, port: int = 0, **web: Any
 ) -> AsyncIterator[Served]:
-    """The API with ingestion, incidents, reports and dashboard routes on 127.0.0.1 (`port`,
+    """The API with ingestion, incidents, ack links (ACK_KEY), reports and dashboard routes on
+    127.0.0.1 (`port`,
     by default a free one), one incident open; `web` goes to create_app (allowed_hosts,
     trusted_proxies)."""
     config = parse_config(RAW, Path("test.toml"))
@@ -88,12 +94,13 @@ async def served_dashboard(
     source = ReportSource(store.engine, lambda: catalog, clock)
     ingest_routes.add_routes(app, sink=pipeline, clock=clock)
     incident_routes.add_routes(app, service)
+    ack_routes.add_routes(app, service=service, key=lambda: ACK_KEY, clock=clock)
     reports.add_routes(app, source)
     dashboard.add_routes(app, incidents=service, reports=source, tokens=tokens)
     runner = await start_api(app, "127.0.0.1", port)
     try:
         port = runner.addresses[0][1]
-        yield Served(f"http://127.0.0.1:{port}", int(incident["id"]), service)
+        yield Served(f"http://127.0.0.1:{port}", int(incident["id"]), service, clock)
     finally:
         await runner.cleanup()
         await store.close()

@@ -13,8 +13,9 @@ import pytest
 from aiohttp import web
 from playwright.async_api import BrowserContext, async_playwright
 
-from tests.api.dashboard_world import served_dashboard
+from tests.api.dashboard_world import ACK_KEY, served_dashboard
 from tests.integration.test_dashboard_browser import CHROMIUM, FLAGS
+from watchd.notify.acklinks import Recipient, make_token
 
 pytestmark = pytest.mark.integration
 REBOUND = "rebind.test"  # Chromium resolves it to 127.0.0.1, as a rebound DNS name would
@@ -125,3 +126,18 @@ async def test_a_rebound_page_cannot_read_incidents(tmp_path: Path) -> None:
     assert status == 421, text
     assert "HttpDown" not in text and REBOUND in text
     assert own == "opaque"  # and watchd's own address cannot be read cross-origin
+
+
+async def test_an_ack_link_page_still_acknowledges_in_the_browser(tmp_path: Path) -> None:
+    """The ack link's own page, opened in Chromium and its button pressed, acknowledges: its same-origin form passes the cross-origin check."""
+    async with served_dashboard(tmp_path, {}) as dash, _chromium(tmp_path) as browser:
+        recipient = Recipient("mail-alice", "alice@example.com")
+        token = make_token(ACK_KEY, dash.incident_id, dash.clock.now() + 3600, recipient)
+        page = await browser.new_page()
+        page.set_default_timeout(15_000)
+        await page.goto(f"{dash.base}/ack/{token}")
+        await page.click('button[type="submit"]')
+        await page.wait_for_selector("text=is acknowledged")
+        found = await dash.incidents.get_incident(dash.incident_id)
+    assert found["state"] == "acknowledged"
+    assert found["acknowledged_by"] == "alice@example.com via ack link to mail-alice"
