@@ -25,7 +25,10 @@ on the handler itself::
 
 A handler without a declaration needs "read"; `@public` opens one to everyone. Every error
 is JSON `{"error": "<sentence>"}`; answers use `json_response` (strict JSON, no NaN); ids in
-paths go through `inputs.path_id`; a StoreError from a handler becomes 503 + Retry-After. `start_api(app, host, port)` serves it and returns the
+paths go through `inputs.path_id`; a StoreError from a handler becomes 503 + Retry-After.
+Before any of that, every route is behind watchd.api.origin: a Host that is not this server
+gets 421 and a browser's write for another origin's page 403, so a new route needs nothing of
+its own against CSRF or DNS rebinding (`@any_host` for a probe that must answer any name). `start_api(app, host, port)` serves it and returns the
 runner for the caller to clean up.
 """
 
