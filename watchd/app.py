@@ -142,7 +142,13 @@ class Daemon:
             if config.api.enabled:
                 app = self._api(setup, core)
                 try:
-                    runner = await start_api(app, config.api.host, config.api.port)
+                    runner = await start_api(
+                        app,
+                        config.api.host,
+                        config.api.port,
+                        max_connections=config.api.max_connections,
+                        header_timeout=config.api.header_timeout,
+                    )
                 except ApiStartError as exc:
                     log.error("api_not_started", error=str(exc))
                     return 1
@@ -229,6 +235,7 @@ class Daemon:
             max_body_bytes=config.api.max_body_bytes,
             allowed_hosts=_own_hosts(config),
             trusted_proxies=config.api.trusted_proxies,
+            body_timeout=config.api.body_timeout,
         )
         # Ingestion calls the pipeline itself: a failing store is a 503 the sender retries.
         http_ingest.add_routes(

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +83,10 @@ def shipped_config_for(tmp: Path, port: int) -> Path:
     return path
 
 
-def start_daemon(tmp: Path, config: Path, port: int) -> RunningDaemon:
+def start_daemon(
+    tmp: Path, config: Path, port: int, *, preexec_fn: Callable[[], None] | None = None
+) -> RunningDaemon:
+    """`watchd run` on `config` answering /healthz; `preexec_fn` runs in the child first."""
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     (tmp / "notify.sock").unlink(missing_ok=True)
     notify.bind(str(tmp / "notify.sock"))
@@ -97,6 +100,7 @@ def start_daemon(tmp: Path, config: Path, port: int) -> RunningDaemon:
         env=env,
         cwd=tmp,
         text=True,
+        preexec_fn=preexec_fn,
     )
     daemon = RunningDaemon(proc, config, port, log, notify)
     deadline = time.monotonic() + 30

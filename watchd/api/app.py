@@ -13,7 +13,11 @@ from watchd.api import items as item_routes
 from watchd.api.auth import TokenTable, auth_middleware
 from watchd.api.errors import error_middleware
 from watchd.api.origin import POLICY, Network, WebPolicy, browser_middleware
+from watchd.api.serve import LimitedSite, body_deadline, connection_limit
+from watchd.logging import get_logger
 from watchd.metrics import Metrics
+
+log = get_logger(__name__)
 
 
 class ApiStartError(Exception):
@@ -37,6 +41,7 @@ def create_app(
     token_names: Mapping[str, str] | None = None,
     allowed_hosts: Iterable[str] = (),
     trusted_proxies: Iterable[str | Network] = (),
+    body_timeout: float = 30.0,
 ) -> web.Application:
     """The API application with its base routes; callers add theirs with `app.router.add_*`.
 
@@ -48,12 +53,14 @@ def create_app(
     `trusted_proxies` are the reverse proxies whose X-Forwarded-Host/-Proto are believed.
     `not_ready` says why a running watchd cannot work (its database file vanished): /readyz
     answers 503 with it.
+    A body not in within `body_timeout` seconds of its headers gets 408 (watchd.api.serve).
     """
     table = TokenTable(tokens, token_names)
     policy = WebPolicy.build(allowed_hosts, trusted_proxies)
     app = web.Application(
         client_max_size=max_body_bytes,
         middlewares=[
+            body_deadline(body_timeout),
             error_middleware(max_body_bytes),
             browser_middleware(policy, table),
             auth_middleware(table),
@@ -70,17 +77,34 @@ def create_app(
     return app
 
 
-async def start_api(app: web.Application, host: str, port: int) -> web.AppRunner:
+async def start_api(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    max_connections: int = 1000,
+    header_timeout: float = 15.0,
+) -> web.AppRunner:
     """Serve `app` on host:port and return the runner; the caller awaits `runner.cleanup()`.
 
     Port 0 picks a free port; `runner.addresses` tells which. Raises ApiStartError, naming
-    the address, when the port is taken or the address is not local.
+    the address, when the port is taken or the address is not local. At most
+    `max_connections` are open at once (and at most half the descriptor limit); a connection
+    that has not sent a request's headers `header_timeout` seconds after it opened or after
+    its previous answer is closed (watchd.api.serve).
     """
+    limit = connection_limit(max_connections)
+    if limit < max_connections:
+        log.info("api_connections_limited", max_connections=limit, configured=max_connections)
     # No access log: scrapes and probes every few seconds would drown the log (STYLE: log
-    # transitions, not repetitions); request counts belong in metrics.
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # transitions, not repetitions); request counts belong in metrics. aiohttp's keep-alive
+    # timer runs from the connection's start, and closes it only while no request is complete:
+    # it is the header timeout too.
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, keepalive_timeout=header_timeout
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = LimitedSite(runner, host, port, limit=limit)
     try:
         await site.start()
     except OSError as exc:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, IPvAnyNetwork
 
 from watchd.configbase import Strict
+from watchd.durations import Duration
 from watchd.listen import ListenAddress, listen_host, listen_port
 from watchd.secrets import SecretRef
 
@@ -49,6 +50,14 @@ class ApiConfig(Strict):
     enabled: bool = True
     listen: ListenAddress = "127.0.0.1:9797"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Connections held at once; past them, new ones wait in the kernel's backlog. Never more
+    # than half the process's descriptor limit (the rest is for the store, checks, receivers).
+    max_connections: int = Field(default=1000, ge=1)
+    # A client must send a request's headers within header_timeout of connecting or of its
+    # previous answer (an idle keep-alive connection is closed then too), and its body within
+    # body_timeout of its headers (else 408): slow clients cannot hold connections.
+    header_timeout: Annotated[Duration, Field(gt=0)] = 15.0
+    body_timeout: Annotated[Duration, Field(gt=0)] = 30.0
     tokens: list[TokenConfig] = []
     # Host names browsers may reach the API as, besides IP addresses, localhost, this
     # machine's names and the listen address (DNS rebinding protection).
