@@ -1,5 +1,5 @@
-"""A served API for the input tests: incidents, silences, changes, problems, deliveries, reports,
-ack links and the dashboard over a real store (SQLite or PostgreSQL) holding one open incident
+"""A served API for the input tests: ingestion, incidents, silences, changes, problems,
+deliveries, reports, ack links and the dashboard over a real store (SQLite or PostgreSQL) holding one open incident
 (no tokens, as the shipped config runs)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from tests.api.dashboard_world import ITEMS, RAW
 from tests.store.conftest import pg_create_database, pg_drop_database
 from watchd.api import ack, create_app, dashboard, deliveries, reports, start_api
 from watchd.api import incidents as incident_routes
+from watchd.api import ingest as ingest_routes
 from watchd.api.reports import ReportSource
 from watchd.clock import FakeClock
 from watchd.config import parse_config
@@ -63,6 +64,7 @@ async def served_api(url: str) -> AsyncIterator[Served]:
     catalog = report_catalog(config)
     app = create_app(tokens={}, metrics=Metrics(), items=lambda: ITEMS, ready=lambda: True)
     source = ReportSource(store.engine, lambda: catalog, clock)
+    ingest_routes.add_routes(app, sink=pipeline, clock=clock)
     incident_routes.add_routes(app, service)
     deliveries.add_routes(app, store.engine)
     reports.add_routes(app, source)

@@ -140,13 +140,17 @@ async def test_deep_nesting_is_a_400(api: Served, http: aiohttp.ClientSession) -
 
 
 async def test_a_5000_digit_integer_is_a_400(api: Served, http: aiohttp.ClientSession) -> None:
-    """A 5,000-digit integer (over Python's int-string limit) gets 400 naming its size."""
-    for path in ("changes", "silences"):
-        data = '{"ends_at": ' + "9" * 5000 + "}"
-        status, body = await call(
-            http, "POST", f"{api.base}/api/v1/{path}", data=data, headers=JSON
-        )
-        assert status == 400 and "5000 digits" in body["error"]
+    """A 5,000-digit integer (over Python's int-string limit) gets 400 naming its size, on the
+    silence and change routes and on alert and event ingestion."""
+    huge = "9" * 5000
+    for path, data in (
+        ("/api/v1/changes", '{"ends_at": ' + huge + "}"),
+        ("/api/v1/silences", '{"ends_at": ' + huge + "}"),
+        ("/api/v2/alerts", '[{"labels": {"alertname": "A"}, "startsAt": ' + huge + "}]"),
+        ("/api/v1/events", '{"item": "web1", "time": ' + huge + "}"),
+    ):
+        status, body = await call(http, "POST", api.base + path, data=data, headers=JSON)
+        assert status == 400 and "5000 digits" in body["error"], (path, body)
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,13 @@ whole number in the query. Anything malformed is an ApiError 4xx naming what is 
 exception that becomes a 500.
 
 A JSON body must be UTF-8, at most MAX_DEPTH arrays/objects deep, with integers of at most
-MAX_INT_DIGITS digits, no `NaN`/`Infinity` (not JSON, though Python's parser takes them), no
+40 digits (watchd.jsonbody), no `NaN`/`Infinity` (not JSON, though Python's parser takes them), no
 lone surrogates (`"\\ud800"` is valid JSON but not text any store or page can hold) and no NUL
 characters (PostgreSQL text cannot hold them); form fields are held to the same text rules.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -18,33 +17,15 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import MultiDictProxy
 
+from watchd import jsonbody
 from watchd.api.errors import ApiError
 
 MAX_DEPTH = 64
-MAX_INT_DIGITS = 40
 MAX_ID = 2**63 - 1
 # What aiohttp decodes itself (brotli only with the optional Brotli package: not relied upon).
 _ENCODINGS = frozenset(
     {"identity", "gzip", "x-gzip", "deflate"}
 )  # the largest id a database column holds (SQLite and PostgreSQL BIGINT)
-
-
-class _NotAccepted(ValueError):
-    """Raised by the JSON parser hooks; its message is the whole sentence of the 400."""
-
-
-def _no_constant(name: str) -> Any:
-    raise _NotAccepted(f"The request body is not valid JSON: {name} is not a JSON number.")
-
-
-def _bounded_int(text: str) -> int:
-    digits = len(text.lstrip("-"))
-    if digits > MAX_INT_DIGITS:
-        raise _NotAccepted(
-            f"The request body has an integer of {digits} digits; "
-            f"at most {MAX_INT_DIGITS} are accepted."
-        )
-    return int(text)
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -73,23 +54,9 @@ def _encoding(request: web.Request) -> str:
 def parse_json(body: bytes | str) -> Any:
     """Parse a request body as JSON for the API: ApiError 400 naming what is wrong."""
     try:
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
-    except UnicodeDecodeError as exc:
-        raise ApiError(
-            400, f"The request body is not UTF-8 text (byte {exc.start} cannot be decoded)."
-        ) from None
-    try:
-        data = json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int)
-    except _NotAccepted as exc:
-        raise ApiError(400, str(exc)) from None
-    except json.JSONDecodeError as exc:
-        raise ApiError(
-            400,
-            f"The request body is not valid JSON: {exc.msg} (line {exc.lineno}, column "
-            f"{exc.colno}).",
-        ) from None
-    except RecursionError:
-        raise ApiError(400, _too_deep()) from None
+        data = jsonbody.loads(body)
+    except jsonbody.JsonInputError as exc:
+        raise ApiError(400, f"The request body is not valid JSON: {exc.reason}.") from None
     check_text(data)
     return data
 
