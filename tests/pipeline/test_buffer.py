@@ -7,10 +7,11 @@ import asyncio
 from watchd.clock import FakeClock
 from watchd.model import Alert, AlertStatus
 from watchd.pipeline.buffer import BufferedSink
+from watchd.store import StoreError
 
 
 class FlakyPipeline:
-    """A pipeline that fails while `down` is set, as a locked or full store does."""
+    """A pipeline that fails while `down` is set, as it does on a locked or full store."""
 
     def __init__(self) -> None:
         self.down = False
@@ -18,7 +19,7 @@ class FlakyPipeline:
 
     async def submit(self, alerts: tuple[Alert, ...]) -> None:
         if self.down:
-            raise OSError("database is locked")
+            raise StoreError("process alerts", "database is locked")
         self.stored += [a.name for a in alerts]
 
 
@@ -75,7 +76,7 @@ class SlowPipeline(FlakyPipeline):
 
     async def submit(self, alerts: tuple[Alert, ...]) -> None:
         if self.down:
-            raise OSError("database is locked")
+            raise StoreError("process alerts", "database is locked")
         await self.release.wait()
         self.stored += [a.name for a in alerts]
 

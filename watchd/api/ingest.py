@@ -36,6 +36,7 @@ from watchd.ingest.payloads import (
 )
 from watchd.logging import get_logger
 from watchd.model import Alert, AlertSink
+from watchd.pipeline.isolate import Refused, submit_isolating
 from watchd.store import StoreError
 
 log = get_logger("watchd.api.ingest")
@@ -95,7 +96,9 @@ def _parsed(parse: Callable[[], Parsed]) -> Parsed:
 
 async def _stored(committer: _Committer, parsed: Parsed) -> web.Response:
     """Commit the valid alerts; 200 if that was all of them, else 400 naming the bad ones."""
-    await committer.submit(parsed.alerts)
+    refused = await committer.submit(parsed.alerts)
+    if refused:
+        parsed = parsed.without([(r.position, r.reason) for r in refused])
     if parsed.problems:
         raise ApiError(400, parsed.message())
     return web.Response(status=200)
@@ -108,22 +111,26 @@ class _Committer:
     for each other's locks. One task commits everything pending as one batch, then wakes
     each request with its outcome, so a 200 still means "this request's alerts are
     committed". A store that cannot commit becomes 503 + Retry-After for the requests of
-    that batch; it is logged when it starts refusing and when it accepts again.
+    that batch; it is logged when it starts refusing and when it accepts again. A batch that
+    fails for another reason is split (watchd.pipeline.isolate) until only the alerts that
+    fail alone do: the store refusing one is a 400 naming it, the pipeline failing on one a
+    500 for its request only; every other alert is stored.
     """
 
     def __init__(self, sink: AlertSink, max_batch: int = MAX_GROUP_ALERTS) -> None:
         self._sink = sink
         self._max_batch = max_batch
-        self._pending: deque[tuple[tuple[Alert, ...], asyncio.Future[None]]] = deque()
+        self._pending: deque[tuple[tuple[Alert, ...], asyncio.Future[list[Refused]]]] = deque()
         self._flusher: asyncio.Task[None] | None = None
         self._failures = FailureLog(
             log, failing="ingest_store_refused", recovered="ingest_store_accepting_again"
         )
 
-    async def submit(self, alerts: tuple[Alert, ...]) -> None:
+    async def submit(self, alerts: tuple[Alert, ...]) -> list[Refused]:
+        """Commit `alerts`; return those the store refused alone (by position), in order."""
         if not alerts:
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            return []
+        done: asyncio.Future[list[Refused]] = asyncio.get_running_loop().create_future()
         # A request cancelled while waiting must not leave an unread exception behind.
         done.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._pending.append((alerts, done))
@@ -131,7 +138,7 @@ class _Committer:
             self._flusher = asyncio.create_task(self._flush(), name="watchd.ingest-commit")
         try:
             # Shielded: a client that goes away does not stop the commit of its alerts.
-            await asyncio.shield(done)
+            return await asyncio.shield(done)
         except StoreError:
             raise ApiError(
                 503,
@@ -147,17 +154,27 @@ class _Committer:
                 group.append(self._pending.popleft())
                 size += len(group[-1][0])
             try:
-                await self._sink.submit(tuple(a for alerts, _ in group for a in alerts))
-            except Exception as exc:
+                refused = await submit_isolating(
+                    self._sink, tuple(a for alerts, _ in group for a in alerts)
+                )
+            except Exception as exc:  # a store outage: every request of the batch gets 503
                 self._refused(exc)
                 for _, done in group:
                     if not done.done():
                         done.set_exception(exc)
                 continue
             self._failures.recovered()
-            for _, done in group:
+            start = 0
+            for alerts, done in group:
+                end = start + len(alerts)
+                mine = [
+                    Refused(r.position - start, r.error)
+                    for r in refused
+                    if start <= r.position < end
+                ]
+                start = end
                 if not done.done():
-                    done.set_result(None)
+                    _answer(done, mine)
 
     def _refused(self, exc: Exception) -> None:
         if not isinstance(exc, StoreError):
@@ -165,3 +182,14 @@ class _Committer:
         self._failures.failed(
             operation=exc.operation, reason=exc.reason, note="senders get 503 and retry"
         )
+
+
+def _answer(done: asyncio.Future[list[Refused]], refused: list[Refused]) -> None:
+    """Wake one request: its refused alerts (400), or the pipeline's fault (500)."""
+    for r in refused:
+        if not isinstance(r.error, StoreError):
+            done.set_exception(r.error)  # the error middleware logs it with its traceback
+            return
+    for r in refused:
+        log.warning("ingest_alert_refused", reason=r.reason, note="the sender gets 400 naming it")
+    done.set_result(refused)

@@ -39,6 +39,7 @@ from watchd.ingest.mqtt_paho import paho_client
 from watchd.ingest.payloads import PayloadError, json_body, split_any
 from watchd.logging import get_logger
 from watchd.model import Alert, AlertSink
+from watchd.pipeline.isolate import submit_isolating
 from watchd.secrets import SecretError
 from watchd.store import StoreError
 
@@ -210,8 +211,8 @@ class MqttIngest:
         )
         while True:
             try:
-                await self._sink.submit(alerts)
-            except StoreError as exc:
+                refused = await submit_isolating(self._sink, alerts)
+            except StoreError as exc:  # an outage: submit_isolating raises nothing else
                 failures.failed(
                     reason=exc.reason,
                     alerts=len(alerts),
@@ -219,14 +220,21 @@ class MqttIngest:
                 )
                 await self._clock.sleep(backoff.next())
                 continue
-            except Exception:
-                # A fault of the pipeline itself, not of the store: retrying would block the
-                # session on these messages forever, so they are dropped, loudly.
-                log.exception("mqtt_alerts_dropped", alerts=len(alerts))
-                self.rejected += 1
-                return
             failures.recovered()
-            self.alerts += len(alerts)
+            for r in refused:
+                # It fails alone (the store refused it, or the pipeline failed on it): retrying
+                # would block the session on it forever, so it is dropped, counted and logged.
+                self.rejected += 1
+                suppressed = self._bad.allow()
+                if suppressed is not None:
+                    log.error(
+                        "mqtt_alert_dropped",
+                        alertname=alerts[r.position].name,
+                        reason=r.reason,
+                        suppressed_since_last=suppressed,
+                        note="acknowledged and dropped; at most one such line a minute",
+                    )
+            self.alerts += len(alerts) - len(refused)
             return
 
 

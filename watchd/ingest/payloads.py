@@ -20,7 +20,7 @@ the way in would page about something the sender did not say.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -66,11 +66,14 @@ class Parsed:
     """What a list-shaped payload holds: the valid alerts, and the bad ones' problems.
 
     `rejected` counts the alerts (or events) refused; `problems` names each "<where>: <what>".
+    `where` names each kept alert as problems do ("alert 3", "event 0"); empty means
+    "alert <position>" (a list where every alert was valid).
     """
 
     alerts: tuple[Alert, ...]
     problems: tuple[str, ...] = ()
     rejected: int = 0
+    where: tuple[str, ...] = ()
 
     def strict(self) -> tuple[Alert, ...]:
         """All the alerts, or PayloadError if any was refused (all or nothing)."""
@@ -85,6 +88,19 @@ class Parsed:
             return text
         total = len(self.alerts) + self.rejected
         return f"{text}; the other {len(self.alerts)} of {total} were stored"
+
+    def without(self, refused: Sequence[tuple[int, str]]) -> Parsed:
+        """These, less the alerts the store refused: (position in `alerts`, the store's reason)."""
+        gone = {position for position, _ in refused}
+        named = self.where or tuple(f"alert {i}" for i in range(len(self.alerts)))
+        problems = [f"{named[i]}: the store refused it: {reason}" for i, reason in refused]
+        kept = [i for i in range(len(self.alerts)) if i not in gone]
+        return Parsed(
+            tuple(self.alerts[i] for i in kept),
+            self.problems + tuple(problems),
+            self.rejected + len(gone),
+            tuple(named[i] for i in kept),
+        )
 
 
 RFC3339_EXAMPLE = "2024-05-01T12:00:00.000Z"
@@ -289,7 +305,11 @@ def _alerts_one_by_one(body: bytes, now: float, resolve_timeout: float) -> Parse
     data = json_body(body)
     if not isinstance(data, list):
         raise PayloadError([f"the body must be a JSON list of alerts, not {_kind(data)}"])
-    return _each(data, lambda i, raw: _alertmanager(f"alert {i}", raw, now, resolve_timeout))
+    return _each(
+        data,
+        lambda i, raw: _alertmanager(f"alert {i}", raw, now, resolve_timeout),
+        "alert {}".format,
+    )
 
 
 def json_body(body: bytes | str) -> Any:
@@ -308,12 +328,12 @@ def parse_events(data: Any, *, now: float) -> Parsed:
     object nor a list, or a single bad event, raises PayloadError.
     """
     if isinstance(data, dict):
-        return Parsed((_event("event", data, now),))
+        return Parsed((_event("event", data, now),), where=("event",))
     if not isinstance(data, list):
         raise PayloadError(
             [f"the body must be an event object or a list of them, not {_kind(data)}"]
         )
-    return _each(data, lambda i, raw: _event(f"event {i}", raw, now))
+    return _each(data, lambda i, raw: _event(f"event {i}", raw, now), "event {}".format)
 
 
 def parse_any(data: Any, *, now: float, resolve_timeout: float) -> tuple[Alert, ...]:
@@ -327,29 +347,33 @@ def split_any(data: Any, *, now: float, resolve_timeout: float) -> Parsed:
     A list holds Alertmanager alerts or events; an object is one of either. An object with an
     "item" field is an event, any other is an Alertmanager alert (it needs "labels").
     """
-    indexed = isinstance(data, list)
+    items = data if isinstance(data, list) else [data]
+
+    def where(i: int) -> str:
+        kind = "event" if isinstance(items[i], dict) and "item" in items[i] else "alert"
+        return f"{kind} {i}" if items is data else kind
 
     def one(i: int, raw: Any) -> Alert:
-        is_event = isinstance(raw, dict) and "item" in raw
-        where = ("event" if is_event else "alert") + (f" {i}" if indexed else "")
-        if is_event:
-            return _event(where, raw, now)
-        return _alertmanager(where, raw, now, resolve_timeout)
+        if where(i).startswith("event"):
+            return _event(where(i), raw, now)
+        return _alertmanager(where(i), raw, now, resolve_timeout)
 
-    return _each(data if indexed else [data], one)
+    return _each(items, one, where)
 
 
-def _each(items: list[Any], parse: Callable[[int, Any], Alert]) -> Parsed:
+def _each(
+    items: list[Any], parse: Callable[[int, Any], Alert], where: Callable[[int], str]
+) -> Parsed:
     problems: list[str] = []
     alerts: list[Alert] = []
-    rejected = 0
+    named: list[str] = []
     for i, raw in enumerate(items):
         try:
             alerts.append(parse(i, raw))
+            named.append(where(i))
         except PayloadError as exc:
             problems.extend(exc.problems)
-            rejected += 1
-    return Parsed(tuple(alerts), tuple(problems), rejected)
+    return Parsed(tuple(alerts), tuple(problems), len(items) - len(alerts), tuple(named))
 
 
 def _alertmanager(where: str, raw: Any, now: float, resolve_timeout: float) -> Alert:

@@ -10,6 +10,7 @@ change that re-decides them (time passing, operators acting), one transaction ea
     timers.py       the clock's loop: expire, sweep, escalation and SLA timers
     actions.py      what operators do (ack, resolve, silence, change) as transactions
     buffer.py       watchd's own producers' retry buffer in front of the pipeline
+    isolate.py      split a failing batch until only the alerts that fail alone do
 """
 
 from watchd.pipeline.alert_pipeline import AlertPipeline

@@ -4,16 +4,22 @@ HTTP and MQTT ingestion call the pipeline directly, so a failing store turns int
 unacknowledged message and the sender retries. Checks and rules have no sender to retry: their
 alerts wait here, in order, and are resubmitted with backoff until the store takes them. The
 failure and the recovery are each logged once.
+
+Only a store outage is retried. An alert the store refuses for what it holds, or that the
+pipeline fails on, fails the same way every time: it is found alone (watchd.pipeline.isolate),
+logged, counted in `refused` and dropped, so it never holds up the alerts behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 
 from watchd.clock import Clock
 from watchd.logging import get_logger
 from watchd.model import Alert, AlertSink
+from watchd.pipeline.isolate import Refused, submit_isolating
 
 log = get_logger("watchd.alerts")
 
@@ -28,6 +34,7 @@ class BufferedSink:
         self._pending: deque[Alert] = deque()
         self._kept = asyncio.Event()  # set while alerts wait: `run` sleeps until then
         self.dropped = 0
+        self.refused = 0  # alerts dropped because they failed alone (not a store outage)
 
     @property
     def pending(self) -> int:
@@ -39,7 +46,7 @@ class BufferedSink:
             self._keep(alerts)  # older alerts wait: keep the order
             return
         try:
-            await self._sink.submit(alerts)
+            self._drop(alerts, await submit_isolating(self._sink, alerts))
         except Exception as exc:
             log.error("alerts_not_stored", error=str(exc), count=len(alerts), note="kept, retrying")
             self._keep(alerts)
@@ -58,10 +65,11 @@ class BufferedSink:
                 continue
             batch = tuple(self._pending)
             try:
-                await self._sink.submit(batch)
-            except Exception:
+                refused = await submit_isolating(self._sink, batch)
+            except Exception:  # a store outage (submit_isolating raises nothing else)
                 failures += 1
                 continue
+            self._drop(batch, refused)
             # Only what is still at the head was stored by this call: while it ran, newer alerts
             # may have queued behind it, and a full queue may have dropped some of its oldest.
             for alert in batch:
@@ -69,6 +77,19 @@ class BufferedSink:
                     self._pending.popleft()
             log.info("alerts_stored_again", count=len(batch), after_failures=failures)
             failures = 0
+
+    def _drop(self, alerts: Sequence[Alert], refused: list[Refused]) -> None:
+        """Log and count the alerts that failed alone: retrying them would fail forever."""
+        for r in refused:
+            alert = alerts[r.position]
+            self.refused += 1
+            log.error(
+                "alert_refused",
+                alertname=alert.name,
+                fingerprint=alert.fingerprint,
+                reason=r.reason,
+                note="dropped: it fails alone, not because the store is down",
+            )
 
     def _keep(self, alerts: tuple[Alert, ...]) -> None:
         self._pending.extend(alerts)

@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from watchd.store.errors import StoreError
+from watchd.store.errors import StoreError, refused_data
 from watchd.store.sqlite_driver import connector
 
 BUSY_TIMEOUT_MS = 10_000
@@ -126,7 +126,7 @@ def store_errors(operation: str, *, full_reason: bool = False) -> Iterator[None]
         yield
     except (SQLAlchemyError, OSError) as exc:
         if full_reason:
-            raise StoreError(operation, str(exc)) from exc
+            raise StoreError(operation, str(exc), outage=not refused_data(exc)) from exc
         raise StoreError.wrap(operation, exc) from exc
 
 
