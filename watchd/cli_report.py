@@ -58,7 +58,7 @@ def _report(args: argparse.Namespace) -> int:
         return 1
     clock = SystemClock()
     try:
-        period = _period(args, clock.now())
+        period = _period(args, clock.now()).bounded(config.report.max_period)
     except PeriodError as exc:
         print(exc, file=sys.stderr)
         return 2

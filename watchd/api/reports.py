@@ -3,15 +3,17 @@
     GET /api/v1/reports/availability?period=YYYY-MM | from=&to= [&service=] [&format=json|csv|text]
     GET /api/v1/reports/html?...          one self-contained HTML file with charts
 
-Both need the "read" scope. Without a period, the current month (UTC).
+Both need the "read" scope. Without a period, the current month (UTC); a period longer than
+`[report] max_period` (400 days) is a 400. A report is built in a task of its own that is
+cancelled when its client hangs up or the API stops, so nobody waits for a report no one reads.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,19 +21,51 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from watchd.api.auth import require_scope
 from watchd.api.errors import ApiError, json_response
 from watchd.clock import Clock
+from watchd.logging import get_logger
 from watchd.report.build import Period, PeriodError, build_report
 from watchd.report.catalog import Catalog
 from watchd.report.charts import ChartsUnavailable
 from watchd.report.render import render, render_html
 
+log = get_logger("watchd.api")
+
+T = TypeVar("T")
+CLIENT_CHECK = 0.25  # seconds between looks at whether a report's client is still there
+
 
 @dataclass(frozen=True, slots=True)
 class ReportSource:
-    """What report handlers read: the store's engine, the catalog (current config), a clock."""
+    """What report handlers read: the store's engine, the catalog (current config), a clock;
+    `running` has the report builds in flight (cancelled when the API stops)."""
 
     engine: AsyncEngine
     catalog: Callable[[], Catalog]
     clock: Clock
+    running: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def while_connected(self, request: web.Request, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` in a task of its own and return its result; cancel it when the client
+        of `request` hangs up (ConnectionResetError: nobody reads the answer) or when this
+        handler is cancelled."""
+        task = asyncio.get_running_loop().create_task(work, name="watchd.api.report")
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=CLIENT_CHECK)
+                if done:
+                    return task.result()
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    log.info("report_cancelled", path=request.path, reason="client went away")
+                    raise ConnectionResetError("the client went away")
+        finally:
+            task.cancel()
+
+    def cancel_all(self) -> None:
+        """Cancel every report being built (the API is stopping)."""
+        for task in list(self.running):
+            task.cancel()
 
     async def report(self, query: Any) -> dict[str, Any]:
         """The report a request's query string asks for; ApiError 400/404 for bad input."""
@@ -43,6 +77,7 @@ class ReportSource:
                 period = Period.month(query["period"])
             else:
                 period = Period.this_month(now)
+            period = period.bounded(self.catalog().report.max_period)
         except PeriodError as exc:
             raise ApiError(400, str(exc)) from exc
         service = query.get("service") or None
@@ -61,7 +96,8 @@ async def availability(request: web.Request) -> web.Response:
     fmt = request.query.get("format", "json")
     if fmt not in _TYPES:
         raise ApiError(400, f"The format must be one of json, csv, text, not {fmt!r}.")
-    report = await request.app[SOURCE].report(request.query)
+    source = request.app[SOURCE]
+    report = await source.while_connected(request, source.report(request.query))
     if fmt == "json":
         return json_response(report)
     return web.Response(text=render(report, fmt), content_type=_TYPES[fmt], charset="utf-8")
@@ -69,7 +105,8 @@ async def availability(request: web.Request) -> web.Response:
 
 @require_scope("read")
 async def html(request: web.Request) -> web.Response:
-    report = await request.app[SOURCE].report(request.query)
+    source = request.app[SOURCE]
+    report = await source.while_connected(request, source.report(request.query))
     try:
         # matplotlib is CPU-bound: drawing in a thread keeps the event loop answering.
         body = await asyncio.to_thread(render_html, report)
@@ -81,5 +118,10 @@ async def html(request: web.Request) -> web.Response:
 def add_routes(app: web.Application, source: ReportSource) -> None:
     """Add the report routes to an app from watchd.api.create_app."""
     app[SOURCE] = source
+
+    async def stopping(_: web.Application) -> None:
+        source.cancel_all()
+
+    app.on_shutdown.append(stopping)
     app.router.add_get("/api/v1/reports/availability", availability)
     app.router.add_get("/api/v1/reports/html", html)

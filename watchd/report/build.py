@@ -72,6 +72,16 @@ class Period:
             raise PeriodError(f"{start}..{end}", "the end must come after the start")
         return cls(a, b, f"{start}..{end}")
 
+    def bounded(self, longest: float) -> Period:
+        """This period, if it spans at most `longest` seconds ([report] max_period)."""
+        if self.end - self.start > longest:
+            raise PeriodError(
+                self.label,
+                f"it spans {_days(self.end - self.start)}, more than the longest a report may "
+                f"cover, {_days(longest)} ([report] max_period)",
+            )
+        return self
+
     @classmethod
     def this_month(cls, now: float) -> Period:
         today = datetime.fromtimestamp(now, UTC)
@@ -89,6 +99,11 @@ def _moment(text: str) -> float:
     if (problem := time_problem(moment)) is not None:
         raise PeriodError(text, problem)
     return moment
+
+
+def _days(seconds: float) -> str:
+    days = seconds / DAY
+    return f"{days:,.0f} days" if days == int(days) or days >= 10 else f"{days:.1f} days"
 
 
 def _iso(t: float) -> str:

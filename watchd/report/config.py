@@ -10,6 +10,7 @@
 
     [report]
     rollup_interval = "5m"   hourly_retention = "90d"   maintenance_policy = "exclude"
+    max_period = "400d"      # the longest span a report may cover
 
 Raw samples are kept for `[store] sample_retention`; daily rollups are kept for good.
 """
@@ -65,11 +66,15 @@ class ReportConfig(Strict):
     # Rules whose series value is the days left on a certificate (rules/http.yaml).
     cert_expiry_rules: list[str] = ["TlsCertificateExpiring"]
     cert_warn_days: float = Field(default=30.0, gt=0)
+    # The longest period a report may cover (API and CLI): its cost grows with every day.
+    max_period: Duration = 400 * 86400.0
 
     @model_validator(mode="after")
     def _positive(self) -> ReportConfig:
         if self.rollup_interval <= 0 or self.burn_rate_interval <= 0:
             raise ValueError("expected rollup_interval and burn_rate_interval above zero")
+        if self.max_period < 86400:
+            raise ValueError("expected max_period of at least 1d")
         if self.hourly_retention < 2 * 86400:
             raise ValueError("expected hourly_retention of at least 2d (daily rollups need it)")
         return self
