@@ -44,6 +44,7 @@ async def _nothing_changed(dash: Served) -> None:
         {"Origin": EVIL, **FORM_PLAIN},  # a browser without Sec-Fetch-* headers
         {"Origin": "null", **FORM_PLAIN},  # a sandboxed frame or a data: page
         {"Sec-Fetch-Site": "same-site", **FORM_PLAIN},  # another port or subdomain of this site
+        {"Origin": "http://[::1", **FORM_PLAIN},  # malformed: refused, not a 500
     ],
 )
 async def test_a_page_on_another_origin_cannot_silence_inject_or_acknowledge(

@@ -30,7 +30,6 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, TypeVar
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -167,7 +166,9 @@ def _cross_origin(request: web.Request, policy: WebPolicy) -> str | None:
         return None  # not sent by a browser
     if origin == "null":
         return "it comes from an opaque origin (a sandboxed frame or a local file)"
-    if urlsplit(origin).netloc.lower() != (policy.host(request) or "").lower():
+    # An Origin is "scheme://host[:port]" and nothing else; not urlsplit, which raises on
+    # a malformed one ("http://[::1").
+    if origin.partition("://")[2].lower() != (policy.host(request) or "").lower():
         return f"it comes from {origin}"
     return None
 
