@@ -29,7 +29,9 @@ async def escalate_and_check_sla(
     """Take every escalation step and record every SLA breach that is due at `now`."""
     ledger = Ledger(conn, now, settings)
     rows = await conn.execute(
-        select(inc.c.id).where(inc.c.state.in_(ACTIVE_STATES), inc.c.notified == "firing")
+        select(inc.c.id)
+        .where(inc.c.state.in_(ACTIVE_STATES), inc.c.notified == "firing")
+        .order_by(inc.c.id)  # the ledger's lock order
     )
     for (incident_id,) in rows.all():
         incident = await ledger.load(incident_id)

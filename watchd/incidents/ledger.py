@@ -3,6 +3,15 @@ is notified, its outbox rows, all on the caller's connection (so in the caller's
 
     change ──► incidents row (seq + 1) ──► incident_events (seq) ──► outbox (one row per receiver,
                                                                       key "<incident>:<seq>")
+
+One lock order on PostgreSQL (issue 19, finding 7): a transaction waits for an incident row only
+in ascending id order, i.e. only while it holds no row with a higher id; a row below one it holds
+is locked NOWAIT, and if another transaction has it, PostgreSQL answers lock_not_available and the
+whole transaction runs again (watchd.store.engine.transact). Waits then only ever point to higher
+ids, so they cannot form a cycle: no deadlock among incident rows, whichever order the pipeline,
+timers, deliveries and operators meet incidents in. Rows are locked FOR NO KEY UPDATE (what an
+UPDATE takes), so inserting a row that references an incident (events, outbox, members) is never
+held up by it.
 """
 
 from __future__ import annotations
@@ -95,18 +104,46 @@ class Ledger:
         self.conn = conn
         self.now = now
         self.settings = settings
+        self._locked: set[int] = set()  # incident rows this transaction holds (PostgreSQL)
 
     @property
     def postgres(self) -> bool:
         return self.conn.dialect.name == "postgresql"
 
     async def load(self, incident_id: int, *, lock: bool = True) -> Incident:
-        """The incident, row-locked on PostgreSQL until the transaction ends."""
-        query = _LOAD_LOCKED if lock and self.postgres else _LOAD
+        """The incident, row-locked on PostgreSQL until the transaction ends (in the lock order
+        of the module doc)."""
+        query = _LOAD
+        if lock and self.postgres and incident_id not in self._locked:
+            query = _LOAD_LOCKED_NOWAIT if self._below_held(incident_id) else _LOAD_LOCKED
         row = (await self.conn.execute(query, {"incident_id": incident_id})).first()
         if row is None:
             raise IncidentNotFound(incident_id)
+        if query is not _LOAD:
+            self._locked.add(incident_id)
         return incident_from_row(row)
+
+    async def lock(self, incident_ids: Collection[int]) -> list[Incident]:
+        """Lock these incidents (PostgreSQL; in the module doc's order) and return them as they
+        are once locked, by id; those that do not exist are left out."""
+        ids = sorted(set(incident_ids))
+        if not self.postgres:
+            if not ids:
+                return []
+            return [incident_from_row(r) for r in await self.conn.execute(_LOAD_MANY, {"ids": ids})]
+        found: list[Incident] = []
+        below = [i for i in ids if self._below_held(i)]
+        above = [i for i in ids if not self._below_held(i)]
+        for query, chunk in ((_LOCK_MANY_NOWAIT, below), (_LOCK_MANY, above)):
+            if chunk:
+                found += [
+                    incident_from_row(r) for r in await self.conn.execute(query, {"ids": chunk})
+                ]
+                self._locked.update(chunk)
+        return sorted(found, key=lambda i: i.id)
+
+    def _below_held(self, incident_id: int) -> bool:
+        return bool(self._locked) and incident_id < max(self._locked)
 
     async def create(
         self, values: dict[str, Any], *, event: tuple[str, str, dict[str, Any]] | None = None
@@ -129,6 +166,7 @@ class Ledger:
         }
         result = await self.conn.execute(_CREATE, row)
         incident = incident_from_row(result.one())
+        self._locked.add(incident.id)  # a new row: no one else sees it before the commit
         if event is not None:
             kind, actor, detail = event
             await self._insert_event(Event(incident.id, 1, self.now, kind, actor, dict(detail)))
@@ -330,7 +368,11 @@ class Ledger:
 # The statements of the hot paths (opening, joining, settling, notifying) are built once:
 # building one per call cost as much CPU as running it (an update: 281 vs 141 µs).
 _LOAD = select(inc).where(inc.c.id == bindparam("incident_id"))
-_LOAD_LOCKED = _LOAD.with_for_update()
+_LOAD_LOCKED = _LOAD.with_for_update(key_share=True)
+_LOAD_LOCKED_NOWAIT = _LOAD.with_for_update(key_share=True, nowait=True)
+_LOAD_MANY = select(inc).where(inc.c.id.in_(bindparam("ids", expanding=True))).order_by(inc.c.id)
+_LOCK_MANY = _LOAD_MANY.with_for_update(key_share=True)  # locked in id order, as returned
+_LOCK_MANY_NOWAIT = _LOAD_MANY.with_for_update(key_share=True, nowait=True)
 _CREATE = insert(inc).returning(inc)
 _MEMBER_GROUPS = (
     select(ia.c.role, ia.c.status, ia.c.severity, ia.c.muted, func.count())

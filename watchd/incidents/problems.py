@@ -58,6 +58,7 @@ async def note_opened(ledger: Ledger, incident: Incident) -> Incident:
         .returning(t.c.id)
     )
     problem_id = result.scalar_one()
+    await ledger.lock(recent)  # in the ledger's lock order, before the UPDATE takes them
     await conn.execute(update(inc).where(inc.c.id.in_(recent)).values(problem_id=problem_id))
     incident = await ledger.load(incident.id, lock=False)
     detail = {"problem": problem_id, "incidents": sorted(recent), "period": cfg.problem_period}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
@@ -15,7 +16,7 @@ from watchd.incidents.ledger import Ledger
 from watchd.incidents.settings import IncidentSettings
 from watchd.notify.attempt import Attempt, Status
 from watchd.notify.outbox import Group
-from watchd.store.engine import writing
+from watchd.store.engine import transact
 from watchd.store.errors import StoreError
 from watchd.store.incident_tables import OutboxState
 from watchd.store.incident_tables import outbox as ob
@@ -71,7 +72,7 @@ async def _write_attempts(
             entry = (a.event[0], "watchd", a.event[1])
             events.setdefault(a.row.incident_id, []).append((entry, now))
     ledger = Ledger(conn, max(now for _, now in attempts), settings)
-    for incident_id, timed in events.items():
+    for incident_id, timed in sorted(events.items()):  # the ledger's lock order
         await ledger.append_events(
             await ledger.load(incident_id),
             [entry for entry, _ in timed],
@@ -117,7 +118,7 @@ async def _release_and_group(
                     "last_sent_at": state.last_sent_at,
                     "firing": state.firing,
                 }
-                for (receiver, key), state in latest.items()
+                for (receiver, key), state in sorted(latest.items())  # one row lock order
             ],
         )
 
@@ -167,16 +168,12 @@ class Recorder:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                async with writing(
-                    self._engine, "record notification deliveries", full_reason=True
-                ) as conn:
-                    attempts = [(a, q.now) for q in batch for a in q.attempts]
-                    await _write_attempts(conn, self._settings(), attempts)
-                    await _release_and_group(
-                        conn,
-                        [row_id for q in batch for row_id in q.release],
-                        [q.group for q in batch if q.group is not None],
-                    )
+                await transact(
+                    self._engine,
+                    "record notification deliveries",
+                    partial(_write_batch, settings=self._settings(), batch=batch),
+                    full_reason=True,
+                )
             except StoreError as exc:
                 for q in batch:
                     if not q.done.done():
@@ -191,5 +188,20 @@ async def record_expired(
     engine: AsyncEngine, settings: IncidentSettings, attempts: Sequence[Attempt], now: float
 ) -> None:
     """Write the given-up attempts of rows that outlived their max_age, in one transaction."""
-    async with writing(engine, "record expired notifications", full_reason=True) as conn:
-        await _write_attempts(conn, settings, [(a, now) for a in attempts])
+    await transact(
+        engine,
+        "record expired notifications",
+        lambda conn: _write_attempts(conn, settings, [(a, now) for a in attempts]),
+        full_reason=True,
+    )
+
+
+async def _write_batch(
+    conn: AsyncConnection, *, settings: IncidentSettings, batch: Sequence[_Queued]
+) -> None:
+    await _write_attempts(conn, settings, [(a, q.now) for q in batch for a in q.attempts])
+    await _release_and_group(
+        conn,
+        [row_id for q in batch for row_id in q.release],
+        [q.group for q in batch if q.group is not None],
+    )

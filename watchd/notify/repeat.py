@@ -4,9 +4,10 @@ notified longer than their route's repeat_interval ago are notified again ("repe
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from functools import partial
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watchd.incidents.ledger import (
     IncidentNotFound,
@@ -19,7 +20,7 @@ from watchd.incidents.settings import IncidentSettings
 from watchd.notify import outbox
 from watchd.notify.outbox import Group
 from watchd.notify.router import Route, Router, routing_labels
-from watchd.store.engine import reading, writing
+from watchd.store.engine import reading, transact
 from watchd.store.incident_tables import incidents as inc
 
 Pair = tuple[int, str]  # (incident id, receiver name)
@@ -88,12 +89,26 @@ async def repeat(
     written: set[Pair] = set()
     for incident_id, names in due.items():
         try:
-            async with writing(engine, "write repeated notifications", full_reason=True) as conn:
-                ledger = Ledger(conn, now, settings)
-                incident = await ledger.load(incident_id)
-                if incident.state is State.OPEN:
-                    await ledger.notify(incident, "repeated", {}, receivers=sorted(set(names)))
+            await transact(
+                engine,
+                "write repeated notifications",
+                partial(_repeat_one, settings, now, incident_id, sorted(set(names))),
+                full_reason=True,
+            )
         except IncidentNotFound:
             continue
         written.update((incident_id, n) for n in names)
     return written
+
+
+async def _repeat_one(
+    settings: IncidentSettings,
+    now: float,
+    incident_id: int,
+    names: list[str],
+    conn: AsyncConnection,
+) -> None:
+    ledger = Ledger(conn, now, settings)
+    incident = await ledger.load(incident_id)
+    if incident.state is State.OPEN:
+        await ledger.notify(incident, "repeated", {}, receivers=names)

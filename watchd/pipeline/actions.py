@@ -18,7 +18,7 @@ from watchd.incidents.ledger import Ledger, incident_from_row
 from watchd.incidents.model import Incident
 from watchd.incidents.settings import IncidentSettings
 from watchd.pipeline import silences, sweep
-from watchd.store.engine import reading, writing
+from watchd.store.engine import reading, transact, writing
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.tables import alerts as al
@@ -225,8 +225,12 @@ class IncidentService:
         return list(latest.values())
 
     async def _act(self, action: Callable[[Ledger], Awaitable[Incident]]) -> dict[str, Any]:
-        async with self._writing("change an incident") as conn:
-            incident = await action(Ledger(conn, self._clock.now(), self._settings()))
+        incident = await transact(
+            self._engine,
+            "change an incident",
+            lambda conn: action(Ledger(conn, self._clock.now(), self._settings())),
+            full_reason=True,
+        )
         return incident.as_json()
 
     def _writing(self, operation: str) -> AbstractAsyncContextManager[AsyncConnection]:

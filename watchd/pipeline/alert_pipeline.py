@@ -16,8 +16,8 @@ are committed: a sender that was told "stored" may forget its alerts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -32,9 +32,10 @@ from watchd.pipeline.dedup import dedup
 from watchd.pipeline.expire import stale_alerts
 from watchd.pipeline.mute import MuteView
 from watchd.store.alerts import refresh_alerts, stored_alerts, upsert_alerts
-from watchd.store.engine import writing
+from watchd.store.engine import transact
 
 log = get_logger("watchd.alerts")
+T = TypeVar("T")
 
 
 # Runs these (item, check) again now, for a fresh result; the composition root passes the
@@ -71,8 +72,10 @@ class AlertPipeline:
         """Store and process `alerts` in one transaction; return once it is committed."""
         if not alerts:
             return
-        async with self._writing(f"process {len(alerts)} alerts") as conn:
-            changed, rechecks = await self._process(conn, alerts, self._clock.now())
+        changed, rechecks = await self._transact(
+            f"process {len(alerts)} alerts",
+            lambda conn: self._process(conn, alerts, self._clock.now()),
+        )
         self.submitted += len(alerts)
         log_alerts(changed)
         self._request(rechecks)
@@ -88,6 +91,11 @@ class AlertPipeline:
     ) -> tuple[list[Alert], set[tuple[str, str]]]:
         """The alerts that changed, and the checks released symptoms await a fresh result of."""
         latest = {alert.fingerprint: alert for alert in alerts}
+        settings = self.settings
+        # First the keys (PostgreSQL): two nodes given the same alerts then take turns, and
+        # what they read of them below is what the other committed (issue 19, finding 7).
+        group_by = settings.incidents.group_by
+        await lock_keys(conn, (group_key(a.labels, group_by)[0] for a in latest.values()))
         stored = await stored_alerts(conn, list(latest))
         batch = dedup(latest, stored)
         await upsert_alerts(conn, batch.rewrites, now)
@@ -96,11 +104,6 @@ class AlertPipeline:
         if not changed and not batch.flapped:
             return [], set()
         attached = {fp for fp, known in stored.items() if known.attached}
-        settings = self.settings
-        await lock_keys(
-            conn,
-            [group_key(a.labels, settings.incidents.group_by)[0] for a in changed + batch.flapped],
-        )
         correlator = Correlator(
             Ledger(conn, now, settings),
             await MuteView.load(conn, now, settings),
@@ -122,26 +125,32 @@ class AlertPipeline:
 
     async def sweep(self) -> int:
         """Re-decide mutes now (windows, silences, parents); see watchd.pipeline.sweep."""
-        async with self._writing("sweep incident mutes") as conn:
-            flips, rechecks = await sweeping.sweep(conn, self._clock.now(), self.settings)
+        flips, rechecks = await self._transact(
+            "sweep incident mutes",
+            lambda conn: sweeping.sweep(conn, self._clock.now(), self.settings),
+        )
         self._request(rechecks)
         return flips
 
     async def expire(self) -> int:
         """Resolve alerts from outside whose end passed before they were sent again."""
         now = self._clock.now()
-        rechecks: set[tuple[str, str]] = set()
-        async with self._writing("expire stale alerts") as conn:
+
+        async def expire(conn: AsyncConnection) -> tuple[list[Alert], set[tuple[str, str]]]:
             stale = await stale_alerts(conn, now)
-            if stale:
-                _, rechecks = await self._process(conn, stale, now)
+            if not stale:
+                return stale, set()
+            return stale, (await self._process(conn, stale, now))[1]
+
+        stale, rechecks = await self._transact("expire stale alerts", expire)
         self._request(rechecks)
         for alert in stale:
             log.info("alert_expired", alertname=alert.name, fingerprint=alert.fingerprint)
         return len(stale)
 
-    def _writing(self, operation: str) -> AbstractAsyncContextManager[AsyncConnection]:
-        return writing(self._engine, operation, full_reason=True)
+    async def _transact(self, operation: str, body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """One transaction, run again when it lost a race on PostgreSQL (store.engine.transact)."""
+        return await transact(self._engine, operation, body, full_reason=True)
 
 
 def log_alerts(alerts: Iterable[Alert]) -> None:

@@ -20,6 +20,7 @@ nothing about whether it answers. UNREACHABLE applies recursively up the graph.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -52,17 +53,35 @@ def group_key(labels: Mapping[str, str], group_by: list[str]) -> tuple[str, dict
     return ",".join(f"{k}={v}" for k, v in group.items()), group
 
 
-async def lock_keys(conn: AsyncConnection, keys: list[str]) -> None:
+# Advisory locks of incident keys live in a space of their own (the two-int form, class
+# KEY_LOCK_CLASS) and are bucketed: a storm of 10,000 new keys takes at most KEY_LOCK_BUCKETS
+# locks, well inside PostgreSQL's shared lock table (64 per connection by default).
+KEY_LOCK_CLASS = 0x77_61_74_63  # "watc"
+KEY_LOCK_BUCKETS = 256
+
+
+def key_buckets(keys: Iterable[str]) -> list[int]:
+    """The sorted lock buckets of `keys` (stable across processes and nodes)."""
+    return sorted({zlib.crc32(key.encode()) % KEY_LOCK_BUCKETS for key in keys})
+
+
+async def lock_keys(conn: AsyncConnection, keys: Iterable[str]) -> None:
     """Serialize correlation per key across nodes sharing PostgreSQL (SQLite has one writer).
 
-    Locks are taken in sorted order so two transactions never wait for each other in a cycle.
+    One statement takes the keys' bucket locks in ascending order (unnest yields the array's
+    order), so two transactions never wait for each other in a cycle. The alert pipeline
+    takes them before it touches any alert or incident row: see AlertPipeline._process.
     """
     if conn.dialect.name != "postgresql":
         return
-    for key in sorted(set(keys)):
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key}
-        )
+    buckets = key_buckets(keys)
+    if buckets:
+        await conn.execute(_LOCK_BUCKETS, {"cls": KEY_LOCK_CLASS, "buckets": buckets})
+
+
+_LOCK_BUCKETS = text(
+    "SELECT pg_advisory_xact_lock(:cls, b) FROM unnest(CAST(:buckets AS integer[])) AS b"
+)
 
 
 class Correlator:
@@ -293,14 +312,12 @@ class Correlator:
             select(ia.c.incident_id).where(ia.c.fingerprint == fp, ia.c.status == AWAITING_RECHECK)
         )
         for (incident_id,) in rows.all():
+            incident = await self.ledger.load(incident_id)  # the incident first: the lock order
             await self.ledger.conn.execute(
                 delete(ia).where(ia.c.incident_id == incident_id, ia.c.fingerprint == fp)
             )
             await self.ledger.event(
-                await self.ledger.load(incident_id),
-                "alert_left",
-                SYSTEM,
-                {"fingerprint": fp, "reason": reason},
+                incident, "alert_left", SYSTEM, {"fingerprint": fp, "reason": reason}
             )
 
     async def down_items(self, items: Iterable[str]) -> dict[str, int]:
@@ -361,9 +378,19 @@ class Correlator:
                 and_(inc.c.state == State.RESOLVED.value, inc.c.resolved_at >= since),
             ),
         )
-        if self.ledger.postgres:
-            query = query.with_for_update()
         found = [incident_from_row(r) for r in await self.ledger.conn.execute(query)]
+        if found and self.ledger.postgres:
+            # Locked, in the ledger's order, and read again as they are once locked.
+            found = [
+                i
+                for i in await self.ledger.lock([i.id for i in found])
+                if i.state.active
+                or (
+                    i.state is State.RESOLVED
+                    and i.resolved_at is not None
+                    and i.resolved_at >= since
+                )
+            ]
         active = [i for i in found if i.state.active]
         if active:
             return max(active, key=lambda i: (i.opened_at, i.id)), None

@@ -19,7 +19,7 @@ from watchd.failures import FailureLog
 from watchd.incidents.escalation import escalate_and_check_sla
 from watchd.logging import get_logger
 from watchd.pipeline.alert_pipeline import AlertPipeline
-from watchd.store.engine import writing
+from watchd.store.engine import transact
 from watchd.store.errors import StoreError
 
 log = get_logger("watchd.incidents")
@@ -52,5 +52,9 @@ class IncidentTimers:
         await self._pipeline.expire()
         await self._pipeline.sweep()
         engine = self._pipeline.engine
-        async with writing(engine, "run escalation and SLA timers", full_reason=True) as conn:
-            await escalate_and_check_sla(conn, self._clock.now(), self._pipeline.settings)
+        await transact(
+            engine,
+            "run escalation and SLA timers",
+            lambda conn: escalate_and_check_sla(conn, self._clock.now(), self._pipeline.settings),
+            full_reason=True,
+        )

@@ -50,7 +50,7 @@ async def upsert_alerts(conn: AsyncConnection, alerts: Sequence[Alert], now: flo
             "first_seen": now,
             "updated_at": now,
         }
-        for fp, a in latest.items()
+        for fp, a in sorted(latest.items())  # rows are locked in this order: always the same
     ]
     await conn.execute(upsert(conn.dialect.name, t, ("fingerprint",), _UPDATED), rows)
 

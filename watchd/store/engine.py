@@ -10,19 +10,25 @@ writers wait for each other instead of failing with "database is locked".
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from watchd.logging import get_logger
 from watchd.store.errors import StoreError, refused_data
 from watchd.store.sqlite_driver import connector
+
+log = get_logger("watchd.store")
+T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
 SqliteSync = Literal["normal", "full"]
@@ -138,6 +144,45 @@ async def writing(
     with store_errors(operation, full_reason=full_reason):
         async with write_transaction(engine) as conn:
             yield conn
+
+
+# PostgreSQL's answers that say "this transaction lost a race, run it again": deadlock_detected,
+# serialization_failure, and lock_not_available (a NOWAIT lock another transaction held; see
+# watchd.incidents.ledger for why incident rows are locked NOWAIT out of id order).
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+TRANSACTION_ATTEMPTS = 5
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether `exc` is a transaction that lost a race with another and may simply run again."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    return getattr(orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+async def transact(
+    engine: AsyncEngine,
+    operation: str,
+    body: Callable[[AsyncConnection], Awaitable[T]],
+    *,
+    full_reason: bool = False,
+    attempts: int = TRANSACTION_ATTEMPTS,
+) -> T:
+    """`body` in a write_transaction, run again from the start (at most `attempts` times in
+    all) when PostgreSQL chose it as a deadlock's victim or refused a NOWAIT lock; then,
+    like `writing`, a StoreError. `body` must be safe to run again: it starts from the
+    database, never from what an attempt rolled back."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with store_errors(operation, full_reason=full_reason):
+                async with write_transaction(engine) as conn:
+                    return await body(conn)
+        except StoreError as exc:
+            if attempt == attempts or exc.__cause__ is None or not retryable(exc.__cause__):
+                raise
+            log.debug("transaction_retried", operation=operation, attempt=attempt)
+            # Real time, not the injected clock: this lets the other transaction finish.
+            await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @asynccontextmanager

@@ -21,7 +21,7 @@ async def upsert_states(
     stmt = upsert(conn.dialect.name, t, ("namespace", "key"), ("data", "updated_at"))
     rows = [
         {"namespace": namespace, "key": key, "data": data, "updated_at": now}
-        for key, data in items.items()
+        for key, data in sorted(items.items())  # rows are locked in this order: always the same
     ]
     await conn.execute(stmt, rows)
 
