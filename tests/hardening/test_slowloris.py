@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import resource
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -85,8 +86,14 @@ address = "127.0.0.1"
     running = start_daemon(tmp_path, config, port, preexec_fn=_low_nofile)
     yield running
     running.proc.terminate()
-    running.proc.wait(30)
-    running.notify.close()
+    try:
+        running.proc.wait(30)
+    except subprocess.TimeoutExpired:  # not this test's subject: say so, do not leave it behind
+        running.proc.kill()
+        running.proc.wait()
+        pytest.fail(f"watchd did not stop on SIGTERM:\n{running.log.read_text()[-3000:]}")
+    finally:
+        running.notify.close()
 
 
 def _closed_by_peer(sock: socket.socket, within: float) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import resource
 import socket
 from collections.abc import Iterable
@@ -106,10 +107,11 @@ class LimitedListener(asyncio.AbstractServer):
         await asyncio.gather(*self._tasks)
 
     def close(self) -> None:
-        for task in self._tasks:
+        # Each socket is closed once its accept has let go of it: closing it first would leave
+        # a reader registered on a descriptor number the next open() may reuse.
+        for task, sock in zip(self._tasks, self._sockets, strict=True):
+            task.add_done_callback(functools.partial(_close, sock))
             task.cancel()
-        for sock in self._sockets:
-            sock.close()
 
     async def wait_closed(self) -> None:
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -164,6 +166,10 @@ class LimitedSite(web.BaseSite):
         assert server is not None
         sockets = await _listen(self._host, self._port, self._backlog)
         self._server = LimitedListener(sockets, server, self._limit)
+
+
+def _close(sock: socket.socket, _: object) -> None:
+    sock.close()
 
 
 async def _listen(host: str, port: int, backlog: int) -> list[socket.socket]:
