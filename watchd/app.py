@@ -116,6 +116,7 @@ class Daemon:
             log.error("store_unavailable", store=_safe_url(config.store_url()), error=str(exc))
             return 1
         self.store = store
+        self.metrics.watch_store_file(lambda: store.file_lost() is not None)
         core = await build_core(
             setup, store, clock=self.clock, metrics=self.metrics, base=self.config_path.parent
         )

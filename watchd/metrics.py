@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -150,6 +150,12 @@ class Metrics:
             "Samples waiting to be written to the store.",
             registry=r,
         )
+        self._store_file_lost = Gauge(
+            "watchd_store_file_lost",
+            "1 when the SQLite file the daemon opened was deleted or replaced: writes are "
+            "refused until it is restarted.",
+            registry=r,
+        )
         self._schedule_lag = Gauge(
             "watchd_schedule_lag_seconds",
             "How late the last check run started compared with its schedule.",
@@ -197,6 +203,10 @@ class Metrics:
 
     def observe_store_write(self, seconds: float) -> None:
         self._store_write.observe(seconds)
+
+    def watch_store_file(self, lost: Callable[[], bool]) -> None:
+        """Read `lost` at each scrape for watchd_store_file_lost."""
+        self._store_file_lost.set_function(lambda: float(lost()))
 
     def set_pending_samples(self, n: int) -> None:
         self._pending.set(n)

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -103,6 +104,11 @@ def test_a_vanished_database_file_stops_acceptance_and_readiness(
     assert not any("AfterLoss" in name for name in names)
     time.sleep(1.5)  # the heartbeat and writes keep finding it gone: still one line
     assert [e["event"] for e in running.log_lines()].count("store_file_lost") == 1
+    scrape = urllib.request.Request(
+        running.url("/metrics"), headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    with urllib.request.urlopen(scrape, timeout=30) as metrics:
+        assert "watchd_store_file_lost 1.0" in metrics.read().decode()
     assert running.get("/healthz")[0] == 200
 
 

@@ -18,7 +18,7 @@ from watchd.incidents.ledger import Ledger, incident_from_row
 from watchd.incidents.model import Incident
 from watchd.incidents.settings import IncidentSettings
 from watchd.pipeline import silences, sweep
-from watchd.store.engine import reading, transact, writing
+from watchd.store.engine import reading, transact
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.tables import alerts as al
@@ -124,7 +124,8 @@ class IncidentService:
     ) -> dict[str, Any]:
         """Create a silence and apply it to incidents at once; SilenceError for bad input."""
         now = self._clock.now()
-        async with self._writing("add a silence") as conn:
+
+        async def add(conn: AsyncConnection) -> silences.Silence:
             silence = await silences.add_silence(
                 conn,
                 matchers=matchers,
@@ -135,16 +136,21 @@ class IncidentService:
                 now=now,
             )
             await sweep.sweep(conn, now, self._settings())
-        return silence.as_json(now)
+            return silence
+
+        return (await self._transact("add a silence", add)).as_json(now)
 
     async def expire_silence(self, silence_id: str) -> bool:
         """End a silence now (what it held back is notified); False if none was running."""
         now = self._clock.now()
-        async with self._writing("expire a silence") as conn:
+
+        async def expire(conn: AsyncConnection) -> bool:
             expired = await silences.expire_silence(conn, silence_id, now)
             if expired:
                 await sweep.sweep(conn, now, self._settings())
-        return expired
+            return expired
+
+        return await self._transact("expire a silence", expire)
 
     async def changes(self) -> list[dict[str, Any]]:
         async with self._reading("list changes") as conn:
@@ -153,11 +159,14 @@ class IncidentService:
     async def end_change(self, change_id: int) -> bool:
         """End a change now (what its window held back is notified); False if none was running."""
         now = self._clock.now()
-        async with self._writing("end a change") as conn:
+
+        async def end(conn: AsyncConnection) -> bool:
             ended = await change_ops.end_change(conn, change_id, now)
             if ended:
                 await sweep.sweep(conn, now, self._settings())
-        return ended
+            return ended
+
+        return await self._transact("end a change", end)
 
     async def add_change(
         self,
@@ -172,7 +181,8 @@ class IncidentService:
         """Record a change (a maintenance window for its item and children); ChangeError."""
         now = self._clock.now()
         settings = self._settings()
-        async with self._writing("add a change") as conn:
+
+        async def add(conn: AsyncConnection) -> change_ops.Change:
             change = await change_ops.add_change(
                 conn,
                 item=item,
@@ -185,7 +195,9 @@ class IncidentService:
                 inventory=settings.inventory,
             )
             await sweep.sweep(conn, now, settings)
-        return change.as_json()
+            return change
+
+        return (await self._transact("add a change", add)).as_json()
 
     async def problems(self, *, state: str | None = None) -> list[dict[str, Any]]:
         async with self._reading("list problems") as conn:
@@ -193,10 +205,12 @@ class IncidentService:
 
     async def close_problem(self, problem_id: int, by: str, resolution: str = "") -> dict[str, Any]:
         """Close an open problem (ProblemNotFound, ProblemClosed otherwise)."""
-        async with self._writing("close a problem") as conn:
-            return await problems.close_problem(
+        return await self._transact(
+            "close a problem",
+            lambda conn: problems.close_problem(
                 conn, problem_id, by=by, resolution=resolution, now=self._clock.now()
-            )
+            ),
+        )
 
     async def alerts(self, *, status: str | None = None) -> list[dict[str, Any]]:
         """Stored alerts with the incident they belong to and why they are muted, if they are."""
@@ -225,16 +239,15 @@ class IncidentService:
         return list(latest.values())
 
     async def _act(self, action: Callable[[Ledger], Awaitable[Incident]]) -> dict[str, Any]:
-        incident = await transact(
-            self._engine,
+        incident = await self._transact(
             "change an incident",
             lambda conn: action(Ledger(conn, self._clock.now(), self._settings())),
-            full_reason=True,
         )
         return incident.as_json()
 
-    def _writing(self, operation: str) -> AbstractAsyncContextManager[AsyncConnection]:
-        return writing(self._engine, operation, full_reason=True)
+    async def _transact(self, operation: str, body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """One write transaction, run again if it lost a race on PostgreSQL (store.engine)."""
+        return await transact(self._engine, operation, body, full_reason=True)
 
     def _reading(self, operation: str) -> AbstractAsyncContextManager[AsyncConnection]:
         return reading(self._engine, operation, full_reason=True)

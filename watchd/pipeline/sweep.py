@@ -70,7 +70,10 @@ async def sweep(
         await settle(ledger, incident)
     correlator = Correlator(ledger, view)
     with_symptoms = await conn.execute(
-        select(ia.c.incident_id).distinct().where(ia.c.role == "symptom", ia.c.status == "firing")
+        select(ia.c.incident_id)
+        .distinct()
+        .where(ia.c.role == "symptom", ia.c.status == "firing")
+        .order_by(ia.c.incident_id)  # the ledger's lock order
     )
     for (incident_id,) in with_symptoms.all():
         await correlator.release_symptoms(await ledger.load(incident_id))
