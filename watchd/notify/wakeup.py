@@ -29,7 +29,13 @@ def watch_outbox(engine: AsyncEngine, wake: Callable[[], None]) -> Callable[[], 
             conn.info[_MARK] = True
 
     def rollback(conn: Any) -> None:
-        conn.info.pop(_MARK, None)
+        # An invalidated connection (a statement was cancelled or the database went away)
+        # has no info to clear: its replacement starts with a fresh one. Asking for it
+        # raised "Can't reconnect until invalid transaction is rolled back" from inside
+        # the rollback, in place of the cancellation, and a loop that retries store
+        # errors then never stopped.
+        if not conn.invalidated:
+            conn.info.pop(_MARK, None)
 
     def checkin(_dbapi: Any, record: Any) -> None:
         if record is not None and record.info.pop(_MARK, False):

@@ -131,9 +131,23 @@ def store_errors(operation: str, *, full_reason: bool = False) -> Iterator[None]
     try:
         yield
     except (SQLAlchemyError, OSError) as exc:
+        if _while_cancelled(exc):
+            # Failing to clean up after a cancellation is still the cancellation: as a
+            # StoreError, a loop that retries store errors would never stop.
+            raise asyncio.CancelledError from exc
         if full_reason:
             raise StoreError(operation, str(exc), outage=not refused_data(exc)) from exc
         raise StoreError.wrap(operation, exc) from exc
+
+
+def _while_cancelled(exc: BaseException) -> bool:
+    """Whether `exc` was raised while a cancellation was being handled."""
+    seen: BaseException | None = exc.__context__
+    while seen is not None:
+        if isinstance(seen, asyncio.CancelledError):
+            return True
+        seen = seen.__context__
+    return False
 
 
 @asynccontextmanager

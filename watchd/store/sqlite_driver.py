@@ -44,11 +44,22 @@ class OneTripConnection(aiosqlite.Connection):
     def cursor(self) -> BufferedCursor:  # type: ignore[override]
         return BufferedCursor(self)
 
-    def in_thread(self, call: Callable[[sqlite3.Connection], _Outcome]) -> Awaitable[_Outcome]:
-        """Run `call` with the sqlite3 connection on the connection's thread."""
+    async def in_thread(self, call: Callable[[sqlite3.Connection], _Outcome]) -> _Outcome:
+        """Run `call` with the sqlite3 connection on the connection's thread.
+
+        A caller cancelled meanwhile interrupts the statement running there, so that it ends
+        now rather than when SQLite is done: SQLAlchemy drops a connection whose statement
+        was cancelled, and closing it waits for the thread. (A wait for another process's
+        lock is not interrupted; it ends within the busy timeout.)
+        """
         # aiosqlite internals (see the module doc); ruff's SLF001 does not flag `self._`.
-        outcome: Awaitable[_Outcome] = self._execute(lambda: call(self._conn))  # type: ignore[no-untyped-call]
-        return outcome
+        sqlite = self._conn
+        outcome: Awaitable[_Outcome] = self._execute(lambda: call(sqlite))  # type: ignore[no-untyped-call]
+        try:
+            return await outcome
+        except asyncio.CancelledError:
+            sqlite.interrupt()  # made to be called from another thread
+            raise
 
 
 class _RunNow:
