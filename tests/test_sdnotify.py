@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 from watchd.sdnotify import SystemdNotifier
@@ -55,3 +56,17 @@ def test_without_a_notify_socket_nothing_is_sent_and_nothing_fails() -> None:
 def test_a_vanished_socket_does_not_raise(tmp_path: Path) -> None:
     """If systemd's socket is gone, the daemon carries on."""
     SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "gone.sock")}).ready("x")
+
+
+def test_a_listener_that_does_not_read_never_blocks_the_daemon(tmp_path: Path) -> None:
+    """With the notify socket's queue full, notifications are dropped at once instead of
+    freezing the event loop until someone reads (issue 19, found with finding 12)."""
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(path))
+        notifier = SystemdNotifier({"NOTIFY_SOCKET": str(path)})
+        started = time.monotonic()
+        for _ in range(200):  # far more than the queue holds (net.unix.max_dgram_qlen)
+            notifier.watchdog()
+        assert time.monotonic() - started < 2.0
+        assert listener.recv(100) == b"WATCHDOG=1"

@@ -31,11 +31,14 @@ class SystemdNotifier:
         if not self._address:
             return
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            # Never wait: this runs on the event loop, and a listener that does not read (a
+            # full queue holds 10 datagrams by default) froze the whole daemon in sendall.
+            sock.setblocking(False)
             try:
                 sock.connect(self._address)
                 sock.sendall("\n".join(assignments).encode())
             except OSError:
-                pass  # systemd went away; the daemon's own work must go on
+                pass  # systemd went away or is behind; the daemon's own work must go on
 
     def ready(self, status: str) -> None:
         self.notify("READY=1", f"STATUS={status}")
