@@ -236,3 +236,25 @@ async def test_a_body_that_is_not_utf8_is_a_400(api: Served, http: aiohttp.Clien
     url = f"{api.base}/api/v1/incidents/{api.incident_id}/comment"
     status, body = await call(http, "POST", url, data=b'{"text": "\xff"}', headers=JSON)
     assert status == 400 and "UTF-8" in body["error"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/silences/%00",
+        "/api/v1/incidents?state=%00",
+        "/api/v1/incidents?item=web1%00",
+        "/api/v1/deliveries?receiver=%00",
+        "/api/v1/alerts?status=%00",
+        "/api/v1/problems?state=%00",
+    ],
+)
+async def test_a_nul_in_a_path_or_query_is_a_400_on_both_stores(
+    store_url: str, http: aiohttp.ClientSession, path: str
+) -> None:
+    """A NUL in an id or a filter gets 400 naming it on both stores: on PostgreSQL it failed
+    the query, a 500 (or a 503 "retry later" that no retry would fix)."""
+    async with served_api(store_url) as api:
+        method = "DELETE" if "silences" in path else "GET"
+        status, body = await call(http, method, api.base + path)
+        assert status == 400 and "NUL" in body["error"], body

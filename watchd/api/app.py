@@ -12,6 +12,7 @@ from watchd.api import health, keys, openapi
 from watchd.api import items as item_routes
 from watchd.api.auth import TokenTable, auth_middleware
 from watchd.api.errors import error_middleware
+from watchd.api.inputs import url_text
 from watchd.api.origin import POLICY, Network, WebPolicy, browser_middleware
 from watchd.api.serve import LimitedSite, body_deadline, connection_limit
 from watchd.logging import get_logger
@@ -64,6 +65,7 @@ def create_app(
             error_middleware(max_body_bytes),
             browser_middleware(policy, table),
             auth_middleware(table),
+            url_text,
         ],
     )
     app[POLICY] = policy

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import MultiDictProxy
 
@@ -85,20 +86,21 @@ def check_text(data: Any) -> None:
             stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
 
 
-def _check_string(value: str, where: str) -> None:
+def _check_string(value: str, where: str, kind: str = "Field") -> None:
     if "\x00" in value:
-        # PostgreSQL text cannot hold it: the write would fail as if the store were down.
+        # PostgreSQL text cannot hold it, nor compare with it: the query would fail as if the
+        # store were down.
         raise ApiError(
             400,
-            f"Field '{_printable(where)}': the text has a NUL character (\\u0000 at character "
-            f"{value.index(chr(0))}), which cannot be stored.",
+            f"{kind} '{_printable(where)}': the text has a NUL character (\\u0000 at character "
+            f"{value.index(chr(0))}), which cannot be stored or searched for.",
         )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ApiError(
             400,
-            f"Field '{_printable(where)}': the text has a lone surrogate "
+            f"{kind} '{_printable(where)}': the text has a lone surrogate "
             f"({value[exc.start]!r} at character {exc.start}), which is not valid Unicode; "
             "send the character itself or its surrogate pair.",
         ) from None
@@ -106,6 +108,18 @@ def _check_string(value: str, where: str) -> None:
 
 def _printable(where: str) -> str:
     return where.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@web.middleware
+async def url_text(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """400 for a NUL (or lone surrogate) in the path's parameters or the query string, which
+    would otherwise reach the store: on PostgreSQL a failure that looks like an outage."""
+    for name, value in request.match_info.items():
+        _check_string(value, name, "The path part")
+    for name, value in request.query.items():
+        _check_string(name, name, "The query parameter")
+        _check_string(value, name, "The query parameter")
+    return await handler(request)
 
 
 async def json_body(request: web.Request, *, empty: Any = None) -> Any:
