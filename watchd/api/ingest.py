@@ -142,7 +142,7 @@ class _Committer:
         except StoreError:
             raise ApiError(
                 503,
-                "The alerts could not be stored just now and none was accepted; retry later.",
+                "The alerts could not be stored just now; retry later (sending them again is safe).",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             ) from None
 

@@ -326,7 +326,7 @@ async def test_a_locked_store_gets_503_and_the_retry_succeeds(
         async with http.post(url, json=PROMETHEUS_BATCH) as resp:
             assert resp.status == 503
             assert resp.headers["Retry-After"] == "5"
-            assert "none was accepted; retry later" in (await resp.json())["error"]
+            assert "could not be stored just now; retry later" in (await resp.json())["error"]
         other.execute("ROLLBACK")
         assert (await post(http, url, PROMETHEUS_BATCH))[0] == 200
         assert len(await impatient_store.alerts()) == 2
