@@ -112,14 +112,15 @@ def _closed_by_peer(sock: socket.socket, within: float) -> bool:
 def test_slowloris_beyond_the_descriptor_limit_does_not_block_ingestion(
     daemon: RunningDaemon,
 ) -> None:
-    """With 256 descriptors, 400 half-sent requests are cut off and an authenticated alert post still gets 200 within seconds, with a log of a few lines."""
+    """With 256 descriptors, 400 half-sent requests are cut off and an authenticated alert post still gets 200 at once, with a log of a few lines."""
     half_sent = b"POST /api/v2/alerts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: app"
     attackers = [s for s in (_connect(daemon, half_sent) for _ in range(400)) if s is not None]
     try:
         started = time.monotonic()
         assert _post_alert(daemon, timeout=20) == 200
         answered = time.monotonic() - started
-        assert answered < 4 * HEADER_TIMEOUT, f"the alert post took {answered:.1f} s"
+        # Sooner than the header timeout: it took the place of a half-sent request.
+        assert answered < HEADER_TIMEOUT, f"the alert post took {answered:.1f} s"
         # Every connection the daemon took is closed by the header timeout, not held.
         assert len(attackers) >= NOFILE // 2
         held = [s for s in attackers[: NOFILE // 2] if not _closed_by_peer(s, HEADER_TIMEOUT + 3)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -14,7 +15,7 @@ from watchd.api.auth import TokenTable, auth_middleware
 from watchd.api.errors import error_middleware
 from watchd.api.inputs import url_text
 from watchd.api.origin import POLICY, Network, WebPolicy, browser_middleware
-from watchd.api.serve import LimitedSite, body_deadline, connection_limit
+from watchd.api.serve import BUSY, LimitedSite, connection_limit, request_guard
 from watchd.logging import get_logger
 from watchd.metrics import Metrics
 
@@ -58,10 +59,11 @@ def create_app(
     """
     table = TokenTable(tokens, token_names)
     policy = WebPolicy.build(allowed_hosts, trusted_proxies)
+    busy: set[asyncio.BaseTransport] = set()
     app = web.Application(
         client_max_size=max_body_bytes,
         middlewares=[
-            body_deadline(body_timeout),
+            request_guard(body_timeout, busy),
             error_middleware(max_body_bytes),
             browser_middleware(policy, table),
             auth_middleware(table),
@@ -69,6 +71,7 @@ def create_app(
         ],
     )
     app[POLICY] = policy
+    app[BUSY] = busy
     app[keys.METRICS] = metrics
     app[keys.ITEMS] = items
     app[keys.READY] = ready
@@ -91,7 +94,8 @@ async def start_api(
 
     Port 0 picks a free port; `runner.addresses` tells which. Raises ApiStartError, naming
     the address, when the port is taken or the address is not local. At most
-    `max_connections` are open at once (and at most half the descriptor limit); a connection
+    `max_connections` are open at once (and at most half the descriptor limit; at the limit a
+    new one replaces the oldest without a request in progress); a connection
     that has not sent a request's headers `header_timeout` seconds after it opened or after
     its previous answer is closed (watchd.api.serve).
     """
@@ -106,7 +110,7 @@ async def start_api(
         app, access_log=None, handle_signals=False, keepalive_timeout=header_timeout
     )
     await runner.setup()
-    site = LimitedSite(runner, host, port, limit=limit)
+    site = LimitedSite(runner, host, port, limit=limit, busy=app.get(BUSY, set()))
     try:
         await site.start()
     except OSError as exc:

@@ -50,8 +50,8 @@ class ApiConfig(Strict):
     enabled: bool = True
     listen: ListenAddress = "127.0.0.1:9797"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    # Connections held at once; past them, new ones wait in the kernel's backlog. Never more
-    # than half the process's descriptor limit (the rest is for the store, checks, receivers).
+    # Connections held at once (never more than half the process's descriptor limit: the rest
+    # is for the store, checks, receivers); at the limit a new one replaces the oldest idle one.
     max_connections: int = Field(default=1000, ge=1)
     # A client must send a request's headers within header_timeout of connecting or of its
     # previous answer (an idle keep-alive connection is closed then too), and its body within
