@@ -22,7 +22,7 @@ import os
 import re
 import threading
 import urllib.parse
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -180,7 +180,11 @@ times = st.one_of(st.sampled_from(TIMES), st.floats(allow_nan=True))
 
 
 @st.composite
-def fields(draw: st.DrawFn, required: dict[str, Any], optional: dict[str, Any]) -> Any:
+def fields(
+    draw: Callable[[st.SearchStrategy[Any]], Any],
+    required: dict[str, Any],
+    optional: dict[str, Any],
+) -> Any:
     """An object of the endpoint's shape, its values drawn hostile (NUL, surrogates, extreme
     times), then at most two fields replaced by junk, dropped, or added unknown."""
     found = {key: draw(strategy) for key, strategy in required.items()}
