@@ -22,11 +22,9 @@ from watchd import jsonbody
 from watchd.api.errors import ApiError
 
 MAX_DEPTH = 64
-MAX_ID = 2**63 - 1
+MAX_ID = 2**63 - 1  # the largest id a database column holds (SQLite and PostgreSQL BIGINT)
 # What aiohttp decodes itself (brotli only with the optional Brotli package: not relied upon).
-_ENCODINGS = frozenset(
-    {"identity", "gzip", "x-gzip", "deflate"}
-)  # the largest id a database column holds (SQLite and PostgreSQL BIGINT)
+_ENCODINGS = frozenset({"identity", "gzip", "x-gzip", "deflate"})
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -68,7 +66,7 @@ def _too_deep() -> str:
 
 def check_text(data: Any) -> None:
     """ApiError 400 when `data` (parsed JSON) is nested deeper than MAX_DEPTH or holds a string
-    that is not text (a lone surrogate), naming where: `alerts[0].labels.item`."""
+    no store can hold (a lone surrogate, a NUL), naming where: `alerts[0].labels.item`."""
     stack: list[tuple[Any, str, int]] = [(data, "", 0)]
     while stack:
         value, where, depth = stack.pop()
@@ -149,6 +147,7 @@ async def form_body(request: web.Request) -> MultiDictProxy[Any]:
             400, f"The form could not be read: {_reason(exc)}; send it as a browser does."
         ) from None
     for key, value in form.items():
+        _check_string(key, key)
         if isinstance(value, str):
             _check_string(value, key)
     return form
