@@ -16,7 +16,11 @@ are committed: a sender that was told "stored" may forget its alerts.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,13 +33,24 @@ from watchd.model import Alert
 from watchd.pipeline import sweep as sweeping
 from watchd.pipeline.correlate import Correlator, group_key, lock_keys
 from watchd.pipeline.dedup import dedup
-from watchd.pipeline.expire import stale_alerts
+from watchd.pipeline.expire import stale_alerts, stale_fingerprints
 from watchd.pipeline.mute import MuteView
 from watchd.store.alerts import refresh_alerts, stored_alerts, upsert_alerts
-from watchd.store.engine import transact
+from watchd.store.engine import reading, transact
 
 log = get_logger("watchd.alerts")
 T = TypeVar("T")
+
+# Expiry resolves at most EXPIRE_CHUNK alerts per transaction, EXPIRE_SLICE at a time, and
+# commits once a transaction has held SQLite's write lock for EXPIRE_HOLD seconds: 100,000
+# alerts ending at once took minutes in one transaction, while every other writer failed.
+EXPIRE_CHUNK = 200
+EXPIRE_SLICE = 20
+EXPIRE_HOLD = 0.1
+# The timers' sweep reads SWEEP_PAGE members per read and writes the mute changes of
+# SWEEP_INCIDENTS incidents per transaction.
+SWEEP_PAGE = 2_000
+SWEEP_INCIDENTS = 50
 
 
 # Runs these (item, check) again now, for a fresh result; the composition root passes the
@@ -124,33 +139,94 @@ class AlertPipeline:
         return changed, correlator.rechecks
 
     async def sweep(self) -> int:
-        """Re-decide mutes now (windows, silences, parents); see watchd.pipeline.sweep."""
-        flips, rechecks = await self._transact(
-            "sweep incident mutes",
-            lambda conn: sweeping.sweep(conn, self._clock.now(), self.settings),
+        """Re-decide mutes now (windows, silences, parents); see watchd.pipeline.sweep.
+
+        Members are read a page at a time without the write lock and their flips written a
+        few incidents per transaction, so however many alerts fire, no other writer waits
+        long and the event loop gets a turn between pages."""
+        now, settings = self._clock.now(), self.settings
+        async with reading(self._engine, "read incident mutes", full_reason=True) as conn:
+            view = await MuteView.load(conn, now, settings)
+        flips, after = 0, 0
+        while True:
+            async with reading(self._engine, "read incident mutes", full_reason=True) as conn:
+                touched, more = await sweeping.mute_flips(conn, view, after=after, limit=SWEEP_PAGE)
+            ids = list(touched)
+            for start in range(0, len(ids), SWEEP_INCIDENTS):
+                part = {i: touched[i] for i in ids[start : start + SWEEP_INCIDENTS]}
+                flips += await self._transact(
+                    "sweep incident mutes", partial(_apply_flips, now, settings, part)
+                )
+                await asyncio.sleep(0)
+            if more is None:
+                break
+            after = more
+            await asyncio.sleep(0)
+        rechecks = await self._transact(
+            "release symptoms",
+            lambda conn: sweeping.release(Ledger(conn, now, settings), view),
         )
         self._request(rechecks)
         return flips
 
     async def expire(self) -> int:
-        """Resolve alerts from outside whose end passed before they were sent again."""
+        """Resolve alerts from outside whose end passed before they were sent again.
+
+        A chunk per transaction, each holding the write lock for about EXPIRE_HOLD seconds,
+        so that senders (ingestion, notification outcomes, state saves) get their turn in
+        between however many alerts end at once; returns how many resolved.
+        """
         now = self._clock.now()
+        async with reading(self._engine, "find stale alerts", full_reason=True) as conn:
+            pending = deque(await stale_fingerprints(conn, now))
+        expired = 0
+        while pending:
+            chunk = [pending.popleft() for _ in range(min(EXPIRE_CHUNK, len(pending)))]
+            stale, done, rechecks = await self._transact(
+                "expire stale alerts", partial(self._expire_chunk, now, chunk)
+            )
+            pending.extendleft(reversed([a.fingerprint for a in stale[len(done) :]]))
+            self._request(rechecks)
+            for alert in done:
+                log.info("alert_expired", alertname=alert.name, fingerprint=alert.fingerprint)
+            expired += len(done)
+            await asyncio.sleep(0)  # a writer already waiting for the lock goes first
+        return expired
 
-        async def expire(conn: AsyncConnection) -> tuple[list[Alert], set[tuple[str, str]]]:
-            stale = await stale_alerts(conn, now)
-            if not stale:
-                return stale, set()
-            return stale, (await self._process(conn, stale, now))[1]
+    async def _expire_chunk(
+        self, now: float, chunk: Sequence[str], conn: AsyncConnection
+    ) -> tuple[list[Alert], Sequence[Alert], set[tuple[str, str]]]:
+        """Those of `chunk` still stale, those of them resolved, the checks to run again."""
+        stale = await stale_alerts(conn, now, chunk)
+        done, rechecks = await self._process_for(conn, stale, now, EXPIRE_HOLD)
+        return stale, done, rechecks
 
-        stale, rechecks = await self._transact("expire stale alerts", expire)
-        self._request(rechecks)
-        for alert in stale:
-            log.info("alert_expired", alertname=alert.name, fingerprint=alert.fingerprint)
-        return len(stale)
+    async def _process_for(
+        self, conn: AsyncConnection, alerts: Sequence[Alert], now: float, hold: float
+    ) -> tuple[Sequence[Alert], set[tuple[str, str]]]:
+        """Process `alerts` a slice at a time until `hold` seconds have passed (at least one
+        slice); the alerts processed and the checks to run again."""
+        started = time.monotonic()  # real time: this bounds how long the lock is held
+        rechecks: set[tuple[str, str]] = set()
+        end = 0
+        while end < len(alerts) and (end == 0 or time.monotonic() - started < hold):
+            part = alerts[end : end + EXPIRE_SLICE]
+            end += len(part)
+            rechecks |= (await self._process(conn, part, now))[1]
+        return alerts[:end], rechecks
 
     async def _transact(self, operation: str, body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """One transaction, run again when it lost a race on PostgreSQL (store.engine.transact)."""
         return await transact(self._engine, operation, body, full_reason=True)
+
+
+async def _apply_flips(
+    now: float,
+    settings: IncidentSettings,
+    touched: Mapping[int, list[sweeping.Flip]],
+    conn: AsyncConnection,
+) -> int:
+    return await sweeping.apply_flips(Ledger(conn, now, settings), touched, recheck=True)
 
 
 def log_alerts(alerts: Iterable[Alert]) -> None:

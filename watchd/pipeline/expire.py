@@ -5,9 +5,16 @@ computed at ingestion as Alertmanager does), and resolves then unless it is sent
 a trap or an MQTT message without an end stands for a state change, as Nagios and Zabbix send
 them: it holds until its resolved event (a trap rule's `ttl` gives a trap an end). Alerts made
 inside watchd (checks, rules) resolve only when their check or rule says so.
+
+Many alerts may end at once (a Prometheus that went away leaves all of its alerts to expire),
+so the pipeline finds them with a read (`stale_fingerprints`, no write lock) and resolves them a
+chunk per transaction, re-reading each chunk under the lock (`stale_alerts`): an alert sent
+again meanwhile is no longer stale and stays firing.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,16 +22,29 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watchd.model import INTERNAL_SOURCES, Alert, AlertStatus
 from watchd.store.tables import alerts as al
 
+_STALE = (
+    al.c.status == AlertStatus.FIRING.value,
+    al.c.source.not_in(INTERNAL_SOURCES),
+    al.c.ends_at.is_not(None),
+)
 
-async def stale_alerts(conn: AsyncConnection, now: float) -> list[Alert]:
-    """The firing external alerts whose end has passed at `now`, as their resolved alerts."""
+
+async def stale_fingerprints(conn: AsyncConnection, now: float) -> list[str]:
+    """The fingerprints of the firing external alerts whose end has passed at `now`, oldest
+    end first."""
     rows = await conn.execute(
-        select(al).where(
-            al.c.status == AlertStatus.FIRING.value,
-            al.c.source.not_in(INTERNAL_SOURCES),
-            al.c.ends_at.is_not(None),
-            al.c.ends_at <= now,
-        )
+        select(al.c.fingerprint).where(*_STALE, al.c.ends_at <= now).order_by(al.c.ends_at)
+    )
+    return list(rows.scalars())
+
+
+async def stale_alerts(
+    conn: AsyncConnection, now: float, fingerprints: Sequence[str]
+) -> list[Alert]:
+    """Those of `fingerprints` still firing with their end passed at `now`, as their resolved
+    alerts."""
+    rows = await conn.execute(
+        select(al).where(*_STALE, al.c.ends_at <= now, al.c.fingerprint.in_(fingerprints))
     )
     return [
         Alert(

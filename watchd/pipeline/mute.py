@@ -95,6 +95,12 @@ class MuteView:
             firing = [dict(labels) for (labels,) in rows]
         return cls(settings, now, silences, changes, firing)
 
+    @property
+    def mutes_nothing(self) -> bool:
+        """True when no silence, window, change or inhibiting alert is active: only flapping
+        can mute an alert now."""
+        return not (self._silences or self._windows or self._changes or self._sources)
+
     def reason(self, labels: Mapping[str, str], *, flapping: bool = False) -> str | None:
         """Why an alert with `labels` (whose source flaps, if `flapping`) is muted now, or None.
 

@@ -11,15 +11,17 @@ writers wait for each other instead of failing with "database is locked".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -112,12 +114,50 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
 
     On SQLite it starts with BEGIN IMMEDIATE, taking the write lock up front (waiting up to the
     busy timeout); a deferred transaction that reads first and writes later could instead fail
-    at once with SQLITE_BUSY when another connection wrote in between.
+    at once with SQLITE_BUSY when another connection wrote in between. The process's own
+    writers queue for that lock in order first (`_write_turn`).
     """
-    async with engine.connect() as conn:
+    async with _write_turn(engine), engine.connect() as conn:
         await conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         async with conn.begin():
             yield conn
+
+
+# SQLite's writers, by engine: the event loop and a lock that loop's writers queue on.
+_WRITE_TURNS: WeakKeyDictionary[Engine, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def _write_turn(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Wait for this process's earlier SQLite writers, first come first served.
+
+    SQLite's busy handler polls the lock with growing sleeps: a writer that commits and begins
+    again at once (a long sweep, a chunk at a time) took the lock again and again while the
+    others slept, and they failed after the busy timeout with "database is locked". The wait
+    here is bounded by the same busy timeout; PostgreSQL locks rows, not the database, and
+    needs no turn.
+    """
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    turn = _WRITE_TURNS.get(engine.sync_engine)
+    if turn is None or turn[0] is not loop:
+        turn = _WRITE_TURNS[engine.sync_engine] = (loop, asyncio.Lock())
+    lock = turn[1]
+    acquired = False
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(BUSY_TIMEOUT_MS / 1000):
+            acquired = await lock.acquire()
+    if not acquired:  # raised here, not while handling the timeout's own cancellation
+        seconds = BUSY_TIMEOUT_MS / 1000
+        raise TimeoutError(f"database is locked: other writers held it for {seconds:g}s")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @contextmanager
