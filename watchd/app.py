@@ -35,7 +35,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
+import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +73,12 @@ from watchd.store import Store, StoreError, StoreLocked
 
 log = get_logger("watchd")
 
+# Stopping may take `daemon.shutdown_grace` (running checks finish) plus this, then the
+# process exits anyway (`_stop_deadline`); systemd's TimeoutStopSec (30s in the shipped
+# unit) must be longer than both.
+STOP_MARGIN = 10.0
+STOP_SAVE_TIMEOUT = 3.0  # seconds each state save may take on a forced stop
+
 
 class Daemon:
     """The running watchd: `run()` returns the process exit code."""
@@ -84,6 +93,7 @@ class Daemon:
         self._started = 0.0
         self._reloads = 0
         self._background: set[asyncio.Task[None]] = set()
+        self._deadline: asyncio.Task[None] | None = None
 
     async def run(self) -> int:
         try:
@@ -212,16 +222,47 @@ class Daemon:
             for collector in scheduler.collectors():
                 with contextlib.suppress(Exception):
                     await collector.aclose()
-        uptime = format_duration(self.clock.monotonic() - self._started)
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._log_stopped(cancelled)
+        return 0
+
+    def _log_stopped(self, cancelled_runs: int, **extra: Any) -> None:
         log.info(
             "stopped",
-            uptime=uptime,
-            check_runs=scheduler.runs,
-            alerts=pipeline.submitted,
+            uptime=format_duration(self.clock.monotonic() - self._started),
+            check_runs=self.scheduler.runs,
+            alerts=self.core.pipeline.submitted,
             reloads=self._reloads,
-            cancelled_runs=cancelled,
+            cancelled_runs=cancelled_runs,
+            **extra,
         )
-        return 0
+
+    async def _stop_deadline(self, seconds: float) -> None:
+        """Stop the process after `seconds` of stopping, whatever still runs: save the check
+        and rule states (a few seconds at most), log which tasks did not end, and exit 1.
+
+        Stopping waits for every task to end. One that did not (a storm once left one
+        retrying forever) kept the daemon up, deaf to SIGTERM, until systemd's
+        TimeoutStopSec killed it without its states saved.
+        """
+        await self.clock.sleep(seconds)
+        me = asyncio.current_task()
+        running = sorted(t.get_name() for t in asyncio.all_tasks() if t is not me)
+        log.error(
+            "stop_overdue",
+            after=format_duration(seconds),
+            running=running,
+            note="saving states and exiting now",
+        )
+        for persist in (self.core.processor.persist, self.core.rules.persist):
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(STOP_SAVE_TIMEOUT):
+                    await persist()
+        self._log_stopped(-1, forced=True)
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(1)
 
     def _api(self, setup: Setup, core: Core) -> web.Application:
         """The HTTP API with every module's routes: ingestion, incidents, reports, dashboard."""
@@ -255,7 +296,13 @@ class Daemon:
         return app
 
     def request_stop(self) -> None:
+        """Stop (SIGTERM, SIGINT): from now on the stop has a deadline (`_stop_deadline`)."""
         self._stop.set()
+        if self._deadline is None:
+            self._deadline = asyncio.get_running_loop().create_task(
+                self._stop_deadline(self.config.daemon.shutdown_grace + STOP_MARGIN),
+                name="watchd.stop-deadline",
+            )
 
     def items_view(self) -> list[dict[str, Any]]:
         """Items with their checks' current states, for /api/v1/items."""
