@@ -135,6 +135,10 @@ class _Queued:
     done: asyncio.Future[None]
 
 
+# Seconds between the attempts to write delivery outcomes while the store fails (8 s in all).
+RECORD_RETRIES = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
 class Recorder:
     """Group commit of delivery outcomes: what concurrent deliveries finish while one
     transaction is being written goes into the next one, so SQLite's single writer is not
@@ -168,12 +172,7 @@ class Recorder:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                await transact(
-                    self._engine,
-                    "record notification deliveries",
-                    partial(_write_batch, settings=self._settings(), batch=batch),
-                    full_reason=True,
-                )
+                await self._write(batch)
             except StoreError as exc:
                 for q in batch:
                     if not q.done.done():
@@ -182,6 +181,25 @@ class Recorder:
                 for q in batch:
                     if not q.done.done():
                         q.done.set_result(None)
+
+    async def _write(self, batch: Sequence[_Queued]) -> None:
+        """Write `batch`, again after RECORD_RETRIES pauses while the store is failing (locked,
+        unreachable): an outcome given up on leaves its row leased, and it goes out again once
+        the lease ends, a duplicate for the receiver."""
+        for pause in (*RECORD_RETRIES, None):
+            try:
+                await transact(
+                    self._engine,
+                    "record notification deliveries",
+                    partial(_write_batch, settings=self._settings(), batch=batch),
+                    full_reason=True,
+                )
+                return
+            except StoreError as exc:
+                if pause is None or not exc.outage:
+                    raise
+            # Real time, not the injected clock: the store recovers in real time.
+            await asyncio.sleep(pause)
 
 
 async def record_expired(
