@@ -45,6 +45,9 @@ T = TypeVar("T")
 # commits once a transaction has held SQLite's write lock for EXPIRE_HOLD seconds: 100,000
 # alerts ending at once took minutes in one transaction, while every other writer failed.
 EXPIRE_CHUNK = 200
+EXPIRE_PAGE = (
+    5_000  # stale alerts looked up at a time (a read: the event loop turns them into rows)
+)
 EXPIRE_SLICE = 20
 EXPIRE_HOLD = 0.1
 # The timers' sweep reads SWEEP_PAGE members per read and writes the mute changes of
@@ -177,8 +180,20 @@ class AlertPipeline:
         between however many alerts end at once; returns how many resolved.
         """
         now = self._clock.now()
+        expired = 0
+        while True:
+            found = await self._stale_page(now)
+            before = expired
+            expired += await self._expire_page(now, deque(found))
+            if len(found) < EXPIRE_PAGE or expired == before:
+                return expired
+
+    async def _stale_page(self, now: float) -> list[str]:
         async with reading(self._engine, "find stale alerts", full_reason=True) as conn:
-            pending = deque(await stale_fingerprints(conn, now))
+            return await stale_fingerprints(conn, now, EXPIRE_PAGE)
+
+    async def _expire_page(self, now: float, pending: deque[str]) -> int:
+        """Resolve the `pending` alerts still stale, a chunk per transaction; how many."""
         expired = 0
         while pending:
             chunk = [pending.popleft() for _ in range(min(EXPIRE_CHUNK, len(pending)))]

@@ -29,11 +29,14 @@ _STALE = (
 )
 
 
-async def stale_fingerprints(conn: AsyncConnection, now: float) -> list[str]:
+async def stale_fingerprints(conn: AsyncConnection, now: float, limit: int) -> list[str]:
     """The fingerprints of the firing external alerts whose end has passed at `now`, oldest
-    end first."""
+    end first, `limit` at most."""
     rows = await conn.execute(
-        select(al.c.fingerprint).where(*_STALE, al.c.ends_at <= now).order_by(al.c.ends_at)
+        select(al.c.fingerprint)
+        .where(*_STALE, al.c.ends_at <= now)
+        .order_by(al.c.ends_at, al.c.fingerprint)
+        .limit(limit)
     )
     return list(rows.scalars())
 
