@@ -1,9 +1,10 @@
 """Serving the API without letting slow or idle clients take the daemon's descriptors.
 
-    listening socket ──► accept loop ──► aiohttp connection ──► headers ──► handler ──► body
-                         (pauses at        (closed when no        within      (408 and closed when
-                          max_connections)  request within        header_      the body is not in
-                                            header_timeout)        timeout     within body_timeout)
+    listening socket ──► accept loop ──────► aiohttp connection ──► headers ──► handler ──► body
+                         (at max_connections:  (closed when no        within      (408 and closed
+                          closes the oldest     request within        header_     when the body is
+                          idle one, or waits)   header_timeout)       timeout     not in within
+                                                                                  body_timeout)
 
 watchd accepts connections itself instead of through asyncio's server: asyncio's accept loop
 cannot stop at a limit, and when descriptors run out (EMFILE) it logs one error per try, many
@@ -193,14 +194,17 @@ class LimitedListener(asyncio.AbstractServer):
     def _make_room(self) -> bool:
         """Whether at most `limit` connections are open, after closing the oldest one without
         a request in progress (never the one accepted last) if there are more."""
+        count = len(self._server.connections)  # an upper bound: some may be closing
+        if count < 0.9 * self._limit:  # some slack, so as not to log every turn
+            self._full.recovered(replaced_connections=self._replaced)
+            self._replaced = 0
+        if count <= self._limit:
+            return True
         open_ = [
             h.transport
             for h in self._server.connections
             if h.transport is not None and not h.transport.is_closing()
         ]
-        if len(open_) < 0.9 * self._limit:  # some slack, so as not to log every turn
-            self._full.recovered(replaced_connections=self._replaced)
-            self._replaced = 0
         if len(open_) <= self._limit:
             return True
         idle = [t for t in open_ if t not in self._busy and t is not self._newest]
