@@ -183,7 +183,8 @@ def _parse_time(text: str) -> float:
 
 
 async def _incidents(service: IncidentService, args: argparse.Namespace) -> int:
-    found = await service.list_incidents(state=args.state, severity=args.severity, item=args.item)
+    listed = await service.incidents_page(state=args.state, severity=args.severity, item=args.item)
+    found = listed.items
     if args.json:
         print(json.dumps(found, indent=2))
         return 0
@@ -194,6 +195,8 @@ async def _incidents(service: IncidentService, args: argparse.Namespace) -> int:
             f"{i['id']:>6}  {i['state']:<12} {i['severity']:<9} {_when(i['opened_at'])}  "
             f"{i['title']}"
         )
+    if listed.total > len(found):
+        print(f"(the newest {len(found):,} of {listed.total:,}; narrow with --state or --item)")
     return 0
 
 

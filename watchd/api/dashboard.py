@@ -39,6 +39,7 @@ from watchd.api.auth import TokenTable, public
 from watchd.api.errors import ApiError
 from watchd.api.inputs import form_body, path_id
 from watchd.api.origin import POLICY
+from watchd.api.pages import Pager, page_of
 from watchd.api.reports import ReportSource
 from watchd.durations import format_duration
 from watchd.incidents.ledger import IncidentNotFound
@@ -206,7 +207,8 @@ async def index(request: web.Request) -> web.Response:
     if (denied := await _guard(request)) is not None:
         return denied
     dash = request.app[DASHBOARD]
-    incidents = await dash.incidents.list_incidents(state="open,acknowledged")
+    page = page_of(request)
+    incidents = await dash.incidents.incidents_page(state="open,acknowledged", page=page)
     items = request.app[keys.ITEMS]()
     failing = [
         (item, check)
@@ -218,7 +220,8 @@ async def index(request: web.Request) -> web.Response:
         request,
         "index.html",
         title="Incidents",
-        incidents=incidents,
+        incidents=incidents.items,
+        pager=Pager.of(request, incidents, page),
         services=await _service_availability(dash.reports),
         failing=failing,
     )
@@ -290,6 +293,8 @@ async def silences(request: web.Request) -> web.Response:
         for w in dash.reports.catalog().windows
         if w.active(now)
     ]
+    page = page_of(request)
+    silences = await dash.incidents.silences_page(page=page)
     for change in await dash.incidents.changes():
         if change["starts_at"] <= now < change["ends_at"]:
             windows.append(
@@ -303,7 +308,8 @@ async def silences(request: web.Request) -> web.Response:
         request,
         "silences.html",
         title="Silences",
-        silences=await dash.incidents.silences(),
+        silences=silences.items,
+        pager=Pager.of(request, silences, page),
         windows=windows,
     )
 

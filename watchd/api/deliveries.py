@@ -1,6 +1,6 @@
 """The delivery log over HTTP: every notification attempt, newest first.
 
-GET /api/v1/deliveries?incident=&receiver=&status=&limit=     read
+GET /api/v1/deliveries?incident=&receiver=&status=&limit=&offset=     read  (watchd.api.pages)
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.api.auth import require_scope
-from watchd.api.errors import json_response
 from watchd.api.inputs import query_int
+from watchd.api.pages import page_of, paged
 from watchd.store.engine import reading
 from watchd.store.notify_tables import deliveries as dl
+from watchd.store.pages import FIRST_PAGE, Listed, Page, count, sliced
 
 ENGINE = web.AppKey("watchd.deliveries.engine", AsyncEngine)
-MAX_LIMIT = 1000
 
 
 async def list_deliveries(
@@ -27,9 +27,10 @@ async def list_deliveries(
     incident: int | None = None,
     receiver: str | None = None,
     status: str | None = None,
-    limit: int = 200,
-) -> list[dict[str, Any]]:
-    """Delivery attempts, newest first, filtered by incident, receiver and status."""
+    page: Page = FIRST_PAGE,
+) -> Listed[dict[str, Any]]:
+    """One page of the delivery attempts, newest first, filtered by incident, receiver and
+    status, and how many match."""
     query = select(dl)
     if incident is not None:
         query = query.where(dl.c.incident_id == incident)
@@ -38,21 +39,22 @@ async def list_deliveries(
     if status:
         query = query.where(dl.c.status.in_(status.split(",")))
     async with reading(engine, "list deliveries", full_reason=True) as conn:
-        rows = await conn.execute(query.order_by(dl.c.id.desc()).limit(limit))
-        return [dict(r._mapping) for r in rows]
+        query = query.order_by(dl.c.id.desc())
+        rows = await conn.execute(sliced(query, page))
+        return Listed([dict(r._mapping) for r in rows], await count(conn, query))
 
 
 @require_scope("read")
 async def deliveries(request: web.Request) -> web.Response:
-    limit = query_int(request, "limit", 200) or 200
+    page = page_of(request)
     found = await list_deliveries(
         request.app[ENGINE],
         incident=query_int(request, "incident", None),
         receiver=request.query.get("receiver"),
         status=request.query.get("status"),
-        limit=min(limit, MAX_LIMIT),
+        page=page,
     )
-    return json_response({"deliveries": found})
+    return paged(request, "deliveries", found, page)
 
 
 def add_routes(app: web.Application, engine: AsyncEngine) -> None:

@@ -8,6 +8,9 @@
     GET  /api/v1/problems[?state=]  POST /api/v1/problems/{id}/close  {"by", "comment"}
     GET  /api/v1/alerts[?status=]
 
+Every list takes `limit` (default 200, at most 1000) and `offset` and answers with `total`,
+`limit`, `offset` and `next` beside the list (watchd.api.pages).
+
 The actor of an action is the `by` field of the body alongside the name of the request's token
 ("alice via token ops-dashboard"), either alone, else "api" (see watchd.api.auth.actor).
 """
@@ -25,6 +28,7 @@ from watchd.api.auth import actor, require_scope
 from watchd.api.errors import ApiError, json_response
 from watchd.api.inputs import json_body, path_id
 from watchd.api.openapi import accepts
+from watchd.api.pages import page_of, paged
 from watchd.durations import parse_duration
 from watchd.incidents.changes import ChangeError
 from watchd.incidents.ledger import IncidentNotFound
@@ -103,10 +107,11 @@ async def _guard(call: Awaitable[Any]) -> Any:
 @require_scope("read")
 async def list_incidents(request: web.Request) -> web.Response:
     q = request.query
-    found = await request.app[SERVICE].list_incidents(
-        state=q.get("state"), severity=q.get("severity"), item=q.get("item")
+    page = page_of(request)
+    found = await request.app[SERVICE].incidents_page(
+        state=q.get("state"), severity=q.get("severity"), item=q.get("item"), page=page
     )
-    return json_response({"incidents": found})
+    return paged(request, "incidents", found, page)
 
 
 @require_scope("read")
@@ -140,7 +145,9 @@ def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
 @require_scope("read")
 async def list_silences(request: web.Request) -> web.Response:
     include = request.query.get("all", "") in ("1", "true", "yes")
-    return json_response({"silences": await request.app[SERVICE].silences(include_expired=include)})
+    page = page_of(request)
+    found = await request.app[SERVICE].silences_page(include_expired=include, page=page)
+    return paged(request, "silences", found, page)
 
 
 @require_scope("write")
@@ -186,7 +193,8 @@ async def delete_silence(request: web.Request) -> web.Response:
 
 @require_scope("read")
 async def list_changes(request: web.Request) -> web.Response:
-    return json_response({"changes": await request.app[SERVICE].changes()})
+    page = page_of(request)
+    return paged(request, "changes", await request.app[SERVICE].changes_page(page), page)
 
 
 @require_scope("write")
@@ -217,8 +225,9 @@ async def post_change(request: web.Request) -> web.Response:
 
 @require_scope("read")
 async def list_problems(request: web.Request) -> web.Response:
-    found = await request.app[SERVICE].problems(state=request.query.get("state"))
-    return json_response({"problems": found})
+    page = page_of(request)
+    found = await request.app[SERVICE].problems_page(state=request.query.get("state"), page=page)
+    return paged(request, "problems", found, page)
 
 
 @require_scope("write")
@@ -235,8 +244,9 @@ async def close_problem(request: web.Request) -> web.Response:
 
 @require_scope("read")
 async def list_alerts(request: web.Request) -> web.Response:
-    found = await request.app[SERVICE].alerts(status=request.query.get("status"))
-    return json_response({"alerts": found})
+    page = page_of(request)
+    found = await request.app[SERVICE].alerts_page(status=request.query.get("status"), page=page)
+    return paged(request, "alerts", found, page)
 
 
 def add_routes(app: web.Application, service: IncidentService) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.inventory import Inventory
 from watchd.store.incident_tables import changes as t
+from watchd.store.pages import FIRST_PAGE, Listed, Page, count, sliced
 from watchd.timestamps import shown_time, time_problem
 
 
@@ -112,10 +113,11 @@ def _change(r: Any) -> Change:
     )
 
 
-async def list_changes(conn: AsyncConnection, *, limit: int = 100) -> list[Change]:
-    """Recent changes, latest start first."""
-    rows = await conn.execute(select(t).order_by(t.c.starts_at.desc(), t.c.id.desc()).limit(limit))
-    return [_change(r) for r in rows]
+async def list_changes(conn: AsyncConnection, page: Page = FIRST_PAGE) -> Listed[Change]:
+    """One page of the changes, latest start first, with their total."""
+    query = select(t).order_by(t.c.starts_at.desc(), t.c.id.desc())
+    rows = await conn.execute(sliced(query, page))
+    return Listed([_change(r) for r in rows], await count(conn, query))
 
 
 async def active_changes(conn: AsyncConnection, now: float, *, after: float = 0.0) -> list[Change]:

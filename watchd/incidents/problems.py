@@ -17,6 +17,7 @@ from watchd.incidents.ledger import Ledger
 from watchd.incidents.model import Incident
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.incident_tables import problems as t
+from watchd.store.pages import Listed, Page, count, sliced
 
 
 async def note_opened(ledger: Ledger, incident: Incident) -> Incident:
@@ -94,14 +95,19 @@ async def close_problem(
     if result.rowcount == 0:
         exists = (await conn.execute(select(t.c.id).where(t.c.id == problem_id))).first()
         raise ProblemClosed(problem_id) if exists else ProblemNotFound(problem_id)
-    [problem] = await list_problems(conn, problem_id=problem_id)
+    [problem] = (await list_problems(conn, problem_id=problem_id)).items
     return problem
 
 
 async def list_problems(
-    conn: AsyncConnection, *, state: str | None = None, problem_id: int | None = None
-) -> list[dict[str, Any]]:
-    """Problems, newest first, each with the ids of its incidents (or only `problem_id`)."""
+    conn: AsyncConnection,
+    *,
+    state: str | None = None,
+    problem_id: int | None = None,
+    page: Page | None = None,
+) -> Listed[dict[str, Any]]:
+    """Problems, newest first, each with the ids of its incidents (or only `problem_id`): all
+    of them or one `page`, with their total."""
     query = select(t, func.count(inc.c.id).label("incident_count")).select_from(
         t.outerjoin(inc, inc.c.problem_id == t.c.id)
     )
@@ -109,7 +115,9 @@ async def list_problems(
         query = query.where(t.c.state == state)
     if problem_id is not None:
         query = query.where(t.c.id == problem_id)
-    rows = (await conn.execute(query.group_by(t.c.id).order_by(t.c.opened_at.desc()))).all()
+    query = query.group_by(t.c.id).order_by(t.c.opened_at.desc(), t.c.id.desc())
+    rows = (await conn.execute(query if page is None else sliced(query, page))).all()
+    total = len(rows) if page is None else await count(conn, query)
     out = []
     for r in rows:
         ids = (await conn.execute(select(inc.c.id).where(inc.c.problem_id == r.id))).scalars()
@@ -126,4 +134,4 @@ async def list_problems(
                 "incidents": sorted(ids),
             }
         )
-    return out
+    return Listed(out, total)

@@ -21,6 +21,7 @@ from watchd.pipeline import silences, sweep
 from watchd.store.engine import reading, transact
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incidents as inc
+from watchd.store.pages import DEFAULT_LIMIT, FIRST_PAGE, Listed, Page, count, sliced
 from watchd.store.tables import alerts as al
 from watchd.timestamps import shown_time
 
@@ -52,9 +53,24 @@ class IncidentService:
         state: str | None = None,
         severity: str | None = None,
         item: str | None = None,
-        limit: int = 200,
+        limit: int = DEFAULT_LIMIT,
     ) -> list[dict[str, Any]]:
-        """Incidents, newest first, filtered by state, severity and item."""
+        """Incidents, newest first, filtered by state, severity and item (the first `limit`)."""
+        found = await self.incidents_page(
+            state=state, severity=severity, item=item, page=Page(limit)
+        )
+        return found.items
+
+    async def incidents_page(
+        self,
+        *,
+        state: str | None = None,
+        severity: str | None = None,
+        item: str | None = None,
+        page: Page = FIRST_PAGE,
+    ) -> Listed[dict[str, Any]]:
+        """One page of the incidents, newest first, filtered by state, severity and item, and
+        how many match."""
         query = select(inc)
         if state:
             query = query.where(inc.c.state.in_(state.split(",")))
@@ -62,9 +78,11 @@ class IncidentService:
             query = query.where(inc.c.severity.in_(severity.split(",")))
         if item:
             query = query.where(inc.c.item == item)
+        query = query.order_by(inc.c.id.desc())
         async with self._reading("list incidents") as conn:
-            rows = await conn.execute(query.order_by(inc.c.id.desc()).limit(limit))
-            return [incident_from_row(r).as_json() for r in rows]
+            rows = await conn.execute(sliced(query, page))
+            found = [incident_from_row(r).as_json() for r in rows]
+            return Listed(found, await count(conn, query))
 
     async def get_incident(self, incident_id: int) -> dict[str, Any]:
         """One incident with its alerts and its timeline; IncidentNotFound if there is none."""
@@ -108,10 +126,20 @@ class IncidentService:
         return await self._act(lambda led: lifecycle.comment(led, incident_id, by, text))
 
     async def silences(self, *, include_expired: bool = False) -> list[dict[str, Any]]:
+        """Every active and pending silence (expired ones too when asked), newest first."""
+        return (await self.silences_page(include_expired=include_expired)).items
+
+    async def silences_page(
+        self, *, include_expired: bool = False, page: Page | None = None
+    ) -> Listed[dict[str, Any]]:
+        """Active and pending silences (expired ones too when asked), newest first: all of
+        them or one `page`, with their total."""
         now = self._clock.now()
         async with self._reading("list silences") as conn:
-            found = await silences.list_silences(conn, now, include_expired=include_expired)
-        return [s.as_json(now) for s in found]
+            found = await silences.list_silences(
+                conn, now, include_expired=include_expired, page=page
+            )
+        return Listed([s.as_json(now) for s in found.items], found.total)
 
     async def add_silence(
         self,
@@ -153,8 +181,14 @@ class IncidentService:
         return await self._transact("expire a silence", expire)
 
     async def changes(self) -> list[dict[str, Any]]:
+        """The latest changes (the first page), latest start first."""
+        return (await self.changes_page()).items
+
+    async def changes_page(self, page: Page = FIRST_PAGE) -> Listed[dict[str, Any]]:
+        """One page of the changes, latest start first, with their total."""
         async with self._reading("list changes") as conn:
-            return [c.as_json() for c in await change_ops.list_changes(conn)]
+            found = await change_ops.list_changes(conn, page)
+        return Listed([c.as_json() for c in found.items], found.total)
 
     async def end_change(self, change_id: int) -> bool:
         """End a change now (what its window held back is notified); False if none was running."""
@@ -200,8 +234,15 @@ class IncidentService:
         return (await self._transact("add a change", add)).as_json()
 
     async def problems(self, *, state: str | None = None) -> list[dict[str, Any]]:
+        """Every problem (in `state`, if given), newest first."""
+        return (await self.problems_page(state=state)).items
+
+    async def problems_page(
+        self, *, state: str | None = None, page: Page | None = None
+    ) -> Listed[dict[str, Any]]:
+        """Problems, newest first (all or one `page`), with their total."""
         async with self._reading("list problems") as conn:
-            return await problems.list_problems(conn, state=state)
+            return await problems.list_problems(conn, state=state, page=page)
 
     async def close_problem(self, problem_id: int, by: str, resolution: str = "") -> dict[str, Any]:
         """Close an open problem (ProblemNotFound, ProblemClosed otherwise)."""
@@ -213,17 +254,32 @@ class IncidentService:
         )
 
     async def alerts(self, *, status: str | None = None) -> list[dict[str, Any]]:
-        """Stored alerts with the incident they belong to and why they are muted, if they are."""
-        query = select(al, ia.c.incident_id, ia.c.role, ia.c.muted).select_from(
-            al.outerjoin(ia, ia.c.fingerprint == al.c.fingerprint)
-        )
+        """The first page of the stored alerts (see alerts_page)."""
+        return (await self.alerts_page(status=status)).items
+
+    async def alerts_page(
+        self, *, status: str | None = None, page: Page = FIRST_PAGE
+    ) -> Listed[dict[str, Any]]:
+        """One page of the stored alerts (oldest first) with the incident each belongs to and
+        why it is muted, if it is, and how many alerts there are."""
+        query = select(al)
         if status:
             query = query.where(al.c.status == status)
+        query = query.order_by(al.c.first_seen, al.c.fingerprint)
         async with self._reading("list alerts") as conn:
-            rows = await conn.execute(query.order_by(al.c.first_seen, ia.c.incident_id))
-            latest: dict[str, dict[str, Any]] = {}
-            for r in rows:
-                latest[r.fingerprint] = {
+            rows = (await conn.execute(sliced(query, page))).all()
+            membership = await conn.execute(
+                select(ia.c.fingerprint, ia.c.incident_id, ia.c.role, ia.c.muted)
+                .where(ia.c.fingerprint.in_([r.fingerprint for r in rows]))
+                .order_by(ia.c.incident_id)
+            )
+            latest = {m.fingerprint: m for m in membership}  # the newest incident wins
+            total = await count(conn, query)
+        found = []
+        for r in rows:
+            m = latest.get(r.fingerprint)
+            found.append(
+                {
                     "fingerprint": r.fingerprint,
                     "labels": r.labels,
                     "annotations": r.annotations,
@@ -232,11 +288,12 @@ class IncidentService:
                     "ends_at": _shown(r.ends_at),
                     "source": r.source,
                     "updated_at": r.updated_at,
-                    "incident": r.incident_id,
-                    "role": r.role,
-                    "muted": r.muted,
+                    "incident": None if m is None else m.incident_id,
+                    "role": None if m is None else m.role,
+                    "muted": None if m is None else m.muted,
                 }
-        return list(latest.values())
+            )
+        return Listed(found, total)
 
     async def _act(self, action: Callable[[Ledger], Awaitable[Incident]]) -> dict[str, Any]:
         incident = await self._transact(

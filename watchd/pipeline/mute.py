@@ -87,7 +87,7 @@ class MuteView:
 
     @classmethod
     async def load(cls, conn: AsyncConnection, now: float, settings: IncidentSettings) -> MuteView:
-        silences = await list_silences(conn, now)
+        silences = (await list_silences(conn, now)).items
         changes = await active_changes(conn, now)
         firing: list[Mapping[str, str]] = []
         if settings.inhibit_rules:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.matchers import Matcher, parse_matchers
 from watchd.store.incident_tables import silences as t
+from watchd.store.pages import Listed, Page, count, sliced
 from watchd.timestamps import shown_time, time_problem
 
 
@@ -113,16 +114,32 @@ async def expire_silence(conn: AsyncConnection, silence_id: str, now: float) -> 
 
 
 async def list_silences(
-    conn: AsyncConnection, now: float, *, include_expired: bool = False
-) -> list[Silence]:
-    """Silences that are active or pending (and expired ones when asked), newest first."""
+    conn: AsyncConnection,
+    now: float,
+    *,
+    include_expired: bool = False,
+    page: Page | None = None,
+) -> Listed[Silence]:
+    """Silences that are active or pending (and expired ones when asked), newest first: all
+    of them, or one `page` of them; with their total."""
     query = select(t)
     if not include_expired:
         query = query.where(t.c.ends_at > now)
-    rows = await conn.execute(query.order_by(t.c.created_at.desc(), t.c.id))
-    return [
-        Silence(
-            r.id, tuple(r.matchers), r.starts_at, r.ends_at, r.created_by, r.comment, r.created_at
-        )
-        for r in rows
-    ]
+    query = query.order_by(t.c.created_at.desc(), t.c.id)
+    rows = (await conn.execute(query if page is None else sliced(query, page))).all()
+    total = len(rows) if page is None else await count(conn, query)
+    return Listed(
+        [
+            Silence(
+                r.id,
+                tuple(r.matchers),
+                r.starts_at,
+                r.ends_at,
+                r.created_by,
+                r.comment,
+                r.created_at,
+            )
+            for r in rows
+        ],
+        total,
+    )
