@@ -77,7 +77,7 @@ log = get_logger("watchd")
 # process exits anyway (`_stop_deadline`); systemd's TimeoutStopSec (30s in the shipped
 # unit) must be longer than both.
 STOP_MARGIN = 10.0
-STOP_SAVE_TIMEOUT = 3.0  # seconds each state save may take on a forced stop
+STOP_SAVE_TIMEOUT = 3.0  # seconds the state saves may take on a forced stop
 
 
 class Daemon:
@@ -94,6 +94,7 @@ class Daemon:
         self._reloads = 0
         self._background: set[asyncio.Task[None]] = set()
         self._deadline: asyncio.Task[None] | None = None
+        self._overdue = False
 
     async def run(self) -> int:
         try:
@@ -223,9 +224,16 @@ class Daemon:
                 with contextlib.suppress(Exception):
                     await collector.aclose()
         if self._deadline is not None:
+            if self._overdue:
+                await self._deadline  # it ends the process
             self._deadline.cancel()
         self._log_stopped(cancelled)
         return 0
+
+    async def _save_states(self) -> None:
+        for persist in (self.core.processor.persist, self.core.rules.persist):
+            with contextlib.suppress(Exception):
+                await persist()
 
     def _log_stopped(self, cancelled_runs: int, **extra: Any) -> None:
         log.info(
@@ -247,18 +255,19 @@ class Daemon:
         TimeoutStopSec killed it without its states saved.
         """
         await self.clock.sleep(seconds)
+        self._overdue = True
         me = asyncio.current_task()
-        running = sorted(t.get_name() for t in asyncio.all_tasks() if t is not me)
+        running = sorted(_where(t) for t in asyncio.all_tasks() if t is not me)
         log.error(
             "stop_overdue",
             after=format_duration(seconds),
             running=running,
             note="saving states and exiting now",
         )
-        for persist in (self.core.processor.persist, self.core.rules.persist):
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(STOP_SAVE_TIMEOUT):
-                    await persist()
+        # Not awaited past the timeout: a store that is stuck may not even let go when
+        # cancelled (SQLite waiting for another process's lock), and the process ends anyway.
+        saving = asyncio.ensure_future(self._save_states())
+        await asyncio.wait({saving}, timeout=STOP_SAVE_TIMEOUT)
         self._log_stopped(-1, forced=True)
         logging.shutdown()
         sys.stderr.flush()
@@ -428,6 +437,17 @@ class Daemon:
             f"{self.scheduler.check_count} checks, {self.scheduler.runs} runs, "
             f"{self.store.pending_samples} samples pending"
         )
+
+
+def _where(task: asyncio.Task[Any]) -> str:
+    """A task's name and the line it waits at (innermost frame), for `stop_overdue`."""
+    frames = task.get_stack()
+    if not frames:
+        return task.get_name()
+    code = frames[-1].f_code
+    return (
+        f"{task.get_name()} in {code.co_name} ({Path(code.co_filename).name}:{frames[-1].f_lineno})"
+    )
 
 
 def _needs_restart(old: Config, new: Config) -> Iterator[str]:

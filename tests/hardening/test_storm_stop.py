@@ -99,3 +99,45 @@ def test_sigterm_during_the_expiry_after_a_storm_stops_within_the_grace(
     with sqlite3.connect(tmp_path / "state" / "watchd.db") as db:
         saved = db.execute("SELECT count(*) FROM states WHERE namespace = 'check'").fetchone()
     assert saved[0] >= 1
+
+
+@pytest.fixture
+def short_grace(tmp_path: Path) -> Iterator[RunningDaemon]:
+    """The shipped config with a 2 s shutdown grace: the stop deadline is 12 s."""
+    port = free_port()
+    config = shipped_config_for(tmp_path, port)
+    config.write_text(config.read_text().replace('shutdown_grace = "10s"', 'shutdown_grace = "2s"'))
+    running = start_daemon(tmp_path, config, port)
+    yield running
+    if running.proc.poll() is None:
+        running.proc.kill()
+        running.proc.wait()
+    running.notify.close()
+
+
+def test_a_stop_that_cannot_finish_ends_at_the_deadline_with_the_tasks_named(
+    short_grace: RunningDaemon, tmp_path: Path
+) -> None:
+    """With another process holding SQLite's write lock for good, every write at shutdown
+    waits its 10 s busy timeout (20 s or more in all); the daemon still exits at
+    shutdown_grace + 10 s, exit 1, naming the tasks still running (`stop_overdue`)."""
+    daemon = short_grace
+    daemon.wait_for_log("started")
+    notifications = Notifications(daemon)
+    holder = sqlite3.connect(tmp_path / "state" / "watchd.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        time.sleep(1.0)
+        daemon.proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        code = daemon.proc.wait(timeout=60.0)
+        took = time.monotonic() - signalled
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        notifications.stop()
+    assert code == 1, f"exit {code} after {took:.1f}s"
+    assert 11.0 < took < 12.0 + 5.0, took
+    overdue = daemon.wait_for_log("stop_overdue")
+    assert overdue["running"], overdue
+    assert daemon.wait_for_log("stopped")["forced"] is True
