@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import AfterValidator
 
+from watchd.matchers import RegexError, compile_regex
+
 
 def _compiles(value: str) -> str:
     try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"not a valid regular expression: {exc}") from exc
+        compile_regex(value)
+    except RegexError as exc:
+        raise ValueError(str(exc)) from None
     return value
 
 
 Regex = Annotated[str, AfterValidator(_compiles)]
-"""A regular expression, checked to compile when the config is loaded."""
+"""A regular expression (RE2: matched in linear time, whatever the checked host answers),
+checked to compile when the config is loaded."""

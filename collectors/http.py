@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import re
 import socket
 import ssl
 import time
@@ -32,6 +31,7 @@ from yarl import URL
 from collectors.contract import FixedMetrics, MetricNames
 from collectors.fields import Regex
 from watchd.configbase import Strict
+from watchd.matchers import compile_regex
 from watchd.model import CheckContext, CheckResult, Sample, Status
 from watchd.secrets import SecretError, SecretRef
 
@@ -124,7 +124,7 @@ class HttpCollector(FixedMetrics):
     def __init__(self, config: HttpConfig) -> None:
         self.config = config
         self._what = f"{config.method} {config.url}"
-        self._regex = re.compile(config.body_regex) if config.body_regex else None
+        self._regex = compile_regex(config.body_regex) if config.body_regex else None
         self._session: aiohttp.ClientSession | None = None
 
     async def collect(self, ctx: CheckContext) -> CheckResult:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import time
 from typing import ClassVar
 
@@ -14,6 +13,7 @@ from pydantic import Field
 from collectors.contract import FixedMetrics, MetricNames
 from collectors.fields import Regex
 from watchd.configbase import Strict
+from watchd.matchers import CompiledRegex, compile_regex
 from watchd.model import CheckContext, CheckResult, Sample, Status
 
 QUIET_SECONDS = 0.5
@@ -36,7 +36,7 @@ class TcpCollector(FixedMetrics):
 
     def __init__(self, config: TcpConfig) -> None:
         self.config = config
-        self._expect = re.compile(config.expect) if config.expect else None
+        self._expect = compile_regex(config.expect) if config.expect else None
 
     async def collect(self, ctx: CheckContext) -> CheckResult:
         cfg = self.config
@@ -82,7 +82,7 @@ class TcpCollector(FixedMetrics):
 
 
 async def _read_until_match(
-    reader: asyncio.StreamReader, pattern: re.Pattern[str], limit: int
+    reader: asyncio.StreamReader, pattern: CompiledRegex, limit: int
 ) -> str:
     """Read until the pattern matches, `limit` bytes came, or the server falls quiet.
 

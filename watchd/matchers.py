@@ -28,7 +28,7 @@ _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # the error reaches the caller; RE2 would also print it to stderr
 
 
-class Regex(Protocol):
+class CompiledRegex(Protocol):
     """A compiled RE2 pattern (the part of google-re2's `_Regexp` that watchd uses)."""
 
     @property
@@ -60,13 +60,13 @@ def _python_accepts(pattern: str) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
-def compile_regex(pattern: str) -> Regex:
+def compile_regex(pattern: str) -> CompiledRegex:
     """`pattern` compiled with RE2 (linear-time matching); raise RegexError if RE2 refuses it.
 
     Cached: silences and inhibit rules are parsed again for every transaction.
     """
     try:
-        compiled: Regex = re2.compile(pattern, options=_RE2_OPTIONS)
+        compiled: CompiledRegex = re2.compile(pattern, options=_RE2_OPTIONS)
     except re2.error as exc:
         raw = exc.args[0] if exc.args else exc
         reason = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
@@ -93,7 +93,7 @@ class Matcher:
     label: str
     op: str
     value: str
-    regex: Regex | None = field(default=None, compare=False, repr=False)
+    regex: CompiledRegex | None = field(default=None, compare=False, repr=False)
     # Alertmanager's regexes match the whole value; rule files' match anywhere (re.search).
     anchored: bool = True
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from structlog.testing import capture_logs
 
+from collectors.http import HttpCollector, HttpConfig
+from collectors.tcp import TcpCollector, TcpConfig
 from tests.pipeline.conftest import BASE_CONFIG, settings_from
 from watchd.api import create_app, start_api
 from watchd.api.incidents import add_routes
@@ -18,6 +22,7 @@ from watchd.config import parse_config
 from watchd.configbase import ConfigError
 from watchd.matchers import parse_matcher
 from watchd.metrics import Metrics
+from watchd.model import CheckContext, CheckResult, Status
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.mute import MuteView
 from watchd.pipeline.silences import Silence
@@ -117,3 +122,64 @@ async def test_a_silence_with_a_lookaround_is_a_400_naming_the_field(api: str) -
         body["matchers"] = ['item=~"db-.*"']
         async with http.post(f"{api}/api/v1/silences", json=body, headers=headers) as created:
             assert created.status == 201
+
+
+@pytest.fixture
+async def catastrophic_answers() -> AsyncIterator[int]:
+    """A port whose HTTP and raw TCP answers are 100,000 "a"s: what a hostile checked host sends."""
+    text = "a" * 100_000
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=text)
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield runner.addresses[0][1]
+    await runner.cleanup()
+
+
+async def _graded_within_3_s(
+    collector: HttpCollector | TcpCollector, ctx: CheckContext
+) -> CheckResult:
+    try:
+        started = time.perf_counter()
+        result = await collector.collect(ctx)
+        assert time.perf_counter() - started < 3
+    finally:
+        await collector.aclose()
+    return result
+
+
+@pytest.mark.integration
+async def test_a_checked_host_cannot_stall_watchd_through_an_http_body_regex(
+    catastrophic_answers: int,
+) -> None:
+    """An HTTP check's body_regex "(a+)+b" against a 100,000-character answer grades it within seconds."""
+    ctx = CheckContext(item="web", check="page", address="127.0.0.1", timeout=5.0)
+    url = f"http://127.0.0.1:{catastrophic_answers}/"
+    result = await _graded_within_3_s(HttpCollector(HttpConfig(url=url, body_regex="(a+)+b")), ctx)
+    assert result.status is Status.CRITICAL
+    assert result.message.endswith("body does not match /(a+)+b/")
+
+
+@pytest.mark.integration
+async def test_a_checked_host_cannot_stall_watchd_through_a_tcp_expect_regex() -> None:
+    """A TCP check's expect "(a+)+b" against a banner of 4,000 "a"s grades it within seconds."""
+
+    async def banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"a" * 4000)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(banner, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    ctx = CheckContext(item="mail", check="banner", address="127.0.0.1", timeout=5.0)
+    try:
+        result = await _graded_within_3_s(TcpCollector(TcpConfig(port=port, expect="(a+)+b")), ctx)
+    finally:
+        server.close()
+    assert result.status is Status.CRITICAL
