@@ -578,6 +578,7 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
         "latency_ms": load.percentiles(),
         "latency_ms_after_warmup": load.percentiles(since=warmup),
         "resources": sampler.growth(warmup),
+        "samples": sampler.samples,  # (s since start, RSS MB, descriptors, CPU s): the curve
         "log_bytes": (tmp / "watchd.log").stat().st_size,
         "drain_seconds": drain,
         "stop_seconds": stop_seconds,
