@@ -34,10 +34,7 @@ def _daemon(tmp_path: Path, report: str = "") -> Iterator[RunningDaemon]:
         config.write_text(config.read_text() + f"\n[report]\n{report}\n")
     running = start_daemon(tmp_path, config, port)
     yield running
-    if running.proc.poll() is None:
-        running.proc.kill()
-        running.proc.wait()
-    running.notify.close()
+    running.discard()
 
 
 @pytest.fixture

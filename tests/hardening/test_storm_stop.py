@@ -31,10 +31,7 @@ def daemon(tmp_path: Path) -> Iterator[RunningDaemon]:
     port = free_port()
     running = start_daemon(tmp_path, shipped_config_for(tmp_path, port), port)
     yield running
-    if running.proc.poll() is None:
-        running.proc.kill()
-        running.proc.wait()
-    running.notify.close()
+    running.discard()
 
 
 def iso(at: float) -> str:
@@ -109,10 +106,7 @@ def short_grace(tmp_path: Path) -> Iterator[RunningDaemon]:
     config.write_text(config.read_text().replace('shutdown_grace = "10s"', 'shutdown_grace = "2s"'))
     running = start_daemon(tmp_path, config, port)
     yield running
-    if running.proc.poll() is None:
-        running.proc.kill()
-        running.proc.wait()
-    running.notify.close()
+    running.discard()
 
 
 def test_a_stop_that_cannot_finish_ends_at_the_deadline_with_the_tasks_named(

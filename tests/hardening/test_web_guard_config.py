@@ -67,9 +67,7 @@ def open_daemon(tmp_path: Path) -> Iterator[RunningDaemon]:
     config.write_text(text.replace("[api]\n", '[api]\nallowed_hosts = ["watchd.example.test"]\n'))
     running = start_daemon(tmp_path, config, port)
     yield running
-    running.proc.kill()
-    running.proc.wait()
-    running.notify.close()
+    running.discard()
 
 
 def _request(

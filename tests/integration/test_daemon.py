@@ -66,6 +66,14 @@ class RunningDaemon:
             time.sleep(0.1)
         raise AssertionError(f"no {event!r} log line within {timeout}s:\n{self.log.read_text()}")
 
+    def discard(self) -> None:
+        """Kill the daemon if it still runs (a test's end, not a stop under test) and close
+        its notify socket."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.notify.close()
+
     def notifications(self) -> list[str]:
         got = []
         while True:
@@ -121,10 +129,7 @@ def daemon(tmp_path: Path) -> Iterator[RunningDaemon]:
     port = free_port()
     running = start_daemon(tmp_path, shipped_config_for(tmp_path, port), port)
     yield running
-    if running.proc.poll() is None:
-        running.proc.kill()
-        running.proc.wait()
-    running.notify.close()
+    running.discard()
 
 
 def sample_rows(state_dir: Path) -> list[tuple[str, str, int]]:
