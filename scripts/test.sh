@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 ensure_python
 # Real peers the tests start on loopback: PostgreSQL, Mosquitto, net-snmp, Nagios plugins,
 # Prometheus and Alertmanager, Chromium for the dashboard, systemd-analyze for the unit file,
-# unshare (util-linux) for the DNS-failure test in an empty network namespace.
+# unshare (util-linux) for the DNS-failure test in an empty network namespace, libfaketime
+# (faketime) to step the real daemon's wall clock.
 apt_install postgresql mosquitto mosquitto-clients snmpd snmp snmptrapd \
   monitoring-plugins-basic monitoring-plugins-standard systemd iputils-ping util-linux \
-  prometheus prometheus-alertmanager chromium
+  prometheus prometheus-alertmanager chromium faketime
 install_project ".[test,report]"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
