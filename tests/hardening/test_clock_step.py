@@ -105,10 +105,7 @@ def stepped(
     )
     daemon = start_daemon(tmp_path, config, port)
     yield daemon, control
-    if daemon.proc.poll() is None:
-        daemon.proc.kill()
-        daemon.proc.wait()
-    daemon.notify.close()
+    daemon.discard()
 
 
 def stamp(line: dict[str, object]) -> float:
