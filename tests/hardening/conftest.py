@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from tests.integration.test_daemon import daemon  # noqa: F401  (`watchd run` on the shipped config)
 from tests.pipeline.conftest import Harness, db_url, harness  # noqa: F401  (fixtures)
 from tests.store.conftest import pg_url  # noqa: F401  (the session PostgreSQL database)
 from watchd.api import create_app, start_api

@@ -26,14 +26,6 @@ ENDS_IN = 30.0  # seconds after they are sent again, the storm's alerts all end 
 GRACE = 10.0  # the shipped config's daemon.shutdown_grace
 
 
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[RunningDaemon]:
-    port = free_port()
-    running = start_daemon(tmp_path, shipped_config_for(tmp_path, port), port)
-    yield running
-    running.discard()
-
-
 def iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
