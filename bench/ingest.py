@@ -265,13 +265,7 @@ async def bench_alertmanager(
         return None
     port = free_port()
     (tmp / "am.yml").write_text(AM_CONFIG)
-    argv = [
-        "taskset", "-c", str(core), binary,
-        f"--config.file={tmp / 'am.yml'}",
-        f"--storage.path={tmp / 'am-data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address=",
-    ]  # fmt: skip
+    argv = alertmanager_argv(binary, tmp, port, core)
     log = (tmp / "alertmanager.log").open("w")
     proc = await asyncio.create_subprocess_exec(*argv, stdout=log, stderr=log)
     try:
@@ -282,6 +276,17 @@ async def bench_alertmanager(
     finally:
         await stop(proc)
         log.close()
+
+
+def alertmanager_argv(binary: str, tmp: Path, port: int, core: int) -> list[str]:
+    """Alertmanager pinned to `core`, config tmp/am.yml, no cluster, its data in tmp."""
+    return [
+        "taskset", "-c", str(core), binary,
+        f"--config.file={tmp / 'am.yml'}",
+        f"--storage.path={tmp / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]  # fmt: skip
 
 
 async def main() -> None:

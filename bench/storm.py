@@ -1,0 +1,563 @@
+"""Alert storms on the real daemon: `watchd run` side by side with Debian's Alertmanager.
+
+The daemon is started as users start it, `watchd run -c CONFIG` (`python -m watchd.cli`), on a
+config with the shipped rule packs (`rules/*.yaml`, as config.toml has them), one webhook
+receiver on the default route (no wait), JSON logs at info and a fresh SQLite store in a temp
+dir (`--store postgresql`: a throwaway database on 127.0.0.1:5432 per run). The peer is
+prometheus-alertmanager 0.25 (`scripts/test.sh` installs it). Each server is pinned to one core;
+this process (the load generator and the webhook receiver) runs on the other. Loads, posted to
+POST /api/v2/alerts in batches of `--batch` (100), `--concurrency` (8) in flight:
+
+- baseline: `--alerts` (50,000) over 2,000 label sets without item/check labels: 50 alertnames
+  x 40 instances, so 50 incidents (watchd groups by alertname when no group_by label is there);
+- storm: `--alerts` over alerts/5 label sets on alerts/10 items, two alertnames per item, each
+  label set sent 5 times: alerts/10 new incidents (5,000 by default);
+- storm-e2e: alerts/10 new items, one alert each; both servers notify the webhook receiver in
+  this process (Alertmanager: group_by [item], group_wait 0s). Measured from the first POST
+  until the receiver has a notification for every item; the POSTs' own time is shown apart;
+- rss: `--rss-alerts` (100,000) distinct label sets on the baseline's 50 alertnames, all firing:
+  the server's peak RSS while they arrive and its RSS after `--settle` seconds idle.
+
+Alertmanager has a null receiver except in storm-e2e; watchd always has its webhook receiver,
+which gets a notification per new incident in every load. Rounds alternate the two servers
+(who goes first alternates too), each on a fresh store; medians are compared. After each
+watchd run its store is read: every label set must be stored, belong to an incident, and the
+incidents must be the expected number, or the run is reported as INVALID (exit status 1).
+`--profile FILE` records watchd with py-spy (on PATH or beside this Python) when it is
+installed, else with cProfile (`python -m cProfile -o FILE -m watchd.cli run ...`), one file per
+load and round.
+
+    .venv/bin/python bench/storm.py [--load baseline,storm,storm-e2e,rss] [--rounds 3]
+        [--alerts 50000] [--rss-alerts 100000] [--store sqlite|postgresql] [--profile FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import psutil
+from aiohttp import web
+from ingest import Result, alertmanager_argv, free_port, load, stop, wait_listening
+
+ROOT = Path(__file__).parents[1]
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+Labels = Callable[[int], dict[str, str]]
+
+
+def instance_labels(n: int) -> dict[str, str]:
+    """Label set n of the loads without item labels: 50 alertnames, grouped by alertname."""
+    return {
+        "alertname": f"BenchAlert{n % 50}",
+        "instance": f"host{n // 50}:9100",
+        "job": "node",
+        "severity": "warning",
+    }
+
+
+def item_pair_labels(n: int) -> dict[str, str]:
+    """Label set n of the storm: two alerts on each item, item n // 2."""
+    return {
+        "alertname": ("NodeDown", "NodeExporterDown")[n % 2],
+        "item": f"node{n // 2}",
+        "instance": f"node{n // 2}:9100",
+        "job": "node",
+        "severity": "critical",
+    }
+
+
+def item_labels(n: int) -> dict[str, str]:
+    """Label set n of the end-to-end storm: one alert (NodeDown) on item n."""
+    return item_pair_labels(2 * n)
+
+
+@dataclass(frozen=True)
+class Load:
+    """A load: how many alerts over how many label sets, and what the daemon must make of it."""
+
+    name: str
+    alerts: int
+    label_sets: int
+    labels: Labels
+    incidents: int
+    notify: bool = False  # wait until the receiver has every item (storm-e2e)
+    settle: float = 0.0  # seconds to watch the RSS after the load (rss)
+
+
+def loads(args: argparse.Namespace) -> dict[str, Load]:
+    """The four loads, scaled by --alerts and --rss-alerts."""
+    n = args.alerts
+    return {
+        "baseline": Load("baseline", n, 2_000, instance_labels, 50),
+        "storm": Load("storm", n, n // 5, item_pair_labels, n // 10),
+        "storm-e2e": Load("storm-e2e", n // 10, n // 10, item_labels, n // 10, notify=True),
+        "rss": Load(
+            "rss", args.rss_alerts, args.rss_alerts, instance_labels, 50, settle=args.settle
+        ),
+    }
+
+
+def bodies(load_: Load, batch: int) -> list[tuple[bytes, int]]:
+    """Request bodies as Prometheus sends them: firing, endsAt 10 minutes ahead."""
+    now = time.time()
+    starts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now - 60))
+    ends = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now + 600))
+    out = []
+    for first in range(0, load_.alerts, batch):
+        payload = []
+        for i in range(first, min(first + batch, load_.alerts)):
+            labels = load_.labels(i % load_.label_sets)
+            payload.append(
+                {
+                    "annotations": {"summary": f"{labels['instance']} is down"},
+                    "endsAt": ends,
+                    "startsAt": starts,
+                    "generatorURL": "http://prometheus:9090/graph?g0.expr=up+%3D%3D+0&g0.tab=1",
+                    "labels": labels,
+                }
+            )
+        out.append((json.dumps(payload).encode(), len(payload)))
+    return out
+
+
+class Receiver:
+    """The webhook endpoint both servers notify: when each item first arrived, per server."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, set[str]] = {}
+        self.last: dict[str, float] = {}
+        self.expect: dict[str, int] = {}
+        self.done: dict[str, asyncio.Event] = {}
+
+    def reset(self, path: str, expect: int) -> None:
+        """Start counting afresh for one run: done once `expect` distinct items arrived."""
+        self.items[path] = set()
+        self.expect[path] = expect
+        self.done[path] = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        path = request.match_info["path"]
+        doc = await request.json()
+        seen = self.items.setdefault(path, set())
+        before = len(seen)
+        seen.update(str(a["labels"].get("item", "")) for a in doc.get("alerts", []))
+        if len(seen) > before:
+            self.last[path] = time.perf_counter()
+        if path in self.done and len(seen) >= self.expect[path]:
+            self.done[path].set()
+        return web.Response(text="ok")
+
+    async def start(self) -> tuple[web.AppRunner, int]:
+        app = web.Application(client_max_size=64 * 2**20)
+        app.router.add_post("/{path}", self.handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner, port
+
+
+@dataclass
+class Run:
+    """One server's run of one load: the POSTs' result and what followed them."""
+
+    result: Result
+    delivered: float = 0.0  # first POST -> the receiver had every item (storm-e2e)
+    total_cpu: float = 0.0  # server CPU seconds until then
+    settled_mb: float = 0.0  # RSS after the settle time (rss)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def line(self, load_: Load) -> str:
+        text = self.result.line()
+        if load_.notify:
+            text += f"\n{'':<31}all {load_.incidents:,} items notified {self.delivered:.2f} s"
+            text += f" after the first POST (CPU {self.total_cpu:.1f} s)"
+        if load_.settle:
+            text += f"\n{'':<31}RSS {self.settled_mb:.0f} MB after {load_.settle:.0f} s idle"
+        for note in self.notes:
+            text += f"\n{'':<31}{note}"
+        for problem in self.problems:
+            text += f"\n{'':<31}INVALID: {problem}"
+        return text
+
+
+class Server:
+    """How to start one kind of server on a fresh store, and what to check after its run."""
+
+    name = ""
+
+    async def start(
+        self, tmp: Path, core: int, load_: Load
+    ) -> tuple[asyncio.subprocess.Process, str]:
+        raise NotImplementedError
+
+    async def check(self, load_: Load) -> tuple[list[str], list[str]]:
+        """What is wrong with the stopped server's store after the load, and what to note."""
+        return [], []
+
+    async def cleanup(self) -> None:
+        return None
+
+
+async def wait_ready(url: str, proc: asyncio.subprocess.Process, port: int) -> None:
+    """Listening is not enough: the daemon opens its store and loads rules before /readyz."""
+    await wait_listening(port, proc)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            async with http.get(url) as resp:
+                if resp.status == 200:
+                    return
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} was not ready within 30 s")
+
+
+class Watchd(Server):
+    """`watchd run -c CONFIG` with the shipped rule packs and one webhook receiver."""
+
+    name = "watchd"
+
+    def __init__(self, args: argparse.Namespace, hook: str) -> None:
+        self.args = args
+        self.hook = hook
+        self.database = ""
+        self.db_file = Path()
+        self.runs = 0
+        self.profiler: asyncio.subprocess.Process | None = None
+
+    def config(self, tmp: Path, port: int) -> Path:
+        store = ""
+        if self.database:
+            store = (
+                f'[store]\nurl = "postgresql+asyncpg://postgres@127.0.0.1:5432/{self.database}"\n'
+            )
+        text = f"""
+[daemon]
+state_dir = "state"
+log_level = "info"
+log_format = "json"
+
+{store}
+[api]
+listen = "127.0.0.1:{port}"
+
+[rules]
+files = ["{ROOT / "rules"}/*.yaml"]
+evaluation_interval = "15s"
+
+[[receivers]]
+name = "hook"
+kind = "webhook"
+url = "{self.hook}"
+
+[route]
+receivers = ["hook"]
+group_wait = "0s"
+group_interval = "0s"
+"""
+        path = tmp / "watchd.toml"
+        path.write_text(text)
+        return path
+
+    async def start(
+        self, tmp: Path, core: int, load_: Load
+    ) -> tuple[asyncio.subprocess.Process, str]:
+        self.runs += 1
+        if self.args.store == "postgresql":
+            self.database = f"watchd_bench_{os.getpid()}_{self.runs}"
+            await pg_admin(f'CREATE DATABASE "{self.database}"')
+        self.db_file = tmp / "state" / "watchd.db"
+        port = free_port()
+        config = self.config(tmp, port)
+        python = [sys.executable]
+        spy = py_spy()
+        profile = profile_path(self.args.profile, load_, self.runs)
+        if profile and not spy:
+            python += ["-m", "cProfile", "-o", str(profile)]
+        argv = ["taskset", "-c", str(core), *python, "-m", "watchd.cli", "run", "-c", str(config)]
+        log = (tmp / "watchd.log").open("w")
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=tmp, stdout=log, stderr=log, env=os.environ | {"PYTHONPATH": str(ROOT)}
+        )
+        log.close()
+        await wait_ready(f"http://127.0.0.1:{port}/readyz", proc, port)
+        if profile and spy:
+            self.profiler = await asyncio.create_subprocess_exec(
+                spy, "record", "--pid", str(proc.pid), "--rate", "200", "--nonblocking",
+                "--format", "speedscope", "-o", str(profile),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+        return proc, f"http://127.0.0.1:{port}/api/v2/alerts"
+
+    async def check(self, load_: Load) -> tuple[list[str], list[str]]:
+        """Read the stopped daemon's store: every label set stored, in one of the incidents.
+
+        Returns what is wrong (the run is invalid) and the daemon's own alerts, if it raised
+        any (a self-alert is the daemon's behaviour under the load, not the load's).
+        """
+        if self.profiler is not None:
+            await stop_profiler(self.profiler)
+            self.profiler = None
+        label = "labels::json ->> '{}'" if self.database else "json_extract(labels, '$.{}')"
+        job, name = label.format("job"), label.format("alertname")
+        ours = f"FROM alerts JOIN incident_alerts USING (fingerprint) WHERE {job} = 'node'"
+        queries = (
+            f"SELECT count(*) FROM alerts WHERE {job} = 'node'",
+            f"SELECT count(DISTINCT fingerprint) {ours}",
+            f"SELECT count(*) {ours}",
+            f"SELECT count(DISTINCT incident_id) {ours}",
+        )
+        others = f"SELECT {name} FROM alerts WHERE coalesce({job}, '') <> 'node'"
+        if self.database:
+            url = f"postgresql://postgres@127.0.0.1:5432/{self.database}"
+            conn = await asyncpg.connect(url)
+            try:
+                counts = [int(await conn.fetchval(q)) for q in queries]
+                extra = [str(row[0]) for row in await conn.fetch(others)]
+            finally:
+                await conn.close()
+        else:
+            with sqlite3.connect(self.db_file) as db:
+                counts = [int(db.execute(q).fetchone()[0]) for q in queries]
+                extra = [str(row[0]) for row in db.execute(others)]
+        want = (load_.label_sets, load_.label_sets, load_.label_sets, load_.incidents)
+        names = ("alerts stored", "in an incident", "incident memberships", "incidents")
+        problems = [
+            f"{got:,} {what}, expected {expected:,}"
+            for got, expected, what in zip(counts, want, names, strict=True)
+            if got != expected
+        ]
+        notes = [f"the daemon's own alerts: {', '.join(sorted(extra))}"] if extra else []
+        return problems, notes
+
+    async def cleanup(self) -> None:
+        if self.database:
+            await pg_admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            self.database = ""
+
+
+class Alertmanager(Server):
+    """prometheus-alertmanager with a null receiver, or the webhook receiver in storm-e2e."""
+
+    name = "alertmanager"
+
+    def __init__(self, binary: str, hook: str) -> None:
+        self.binary = binary
+        self.hook = hook
+
+    async def start(
+        self, tmp: Path, core: int, load_: Load
+    ) -> tuple[asyncio.subprocess.Process, str]:
+        if load_.notify:
+            config = (
+                "route:\n  receiver: hook\n  group_by: [item]\n  group_wait: 0s\n"
+                "  group_interval: 1s\n  repeat_interval: 4h\n"
+                f"receivers:\n  - name: hook\n    webhook_configs:\n      - url: {self.hook}\n"
+            )
+        else:
+            config = 'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n'
+        (tmp / "am.yml").write_text(config)
+        port = free_port()
+        argv = alertmanager_argv(self.binary, tmp, port, core)
+        log = (tmp / "alertmanager.log").open("w")
+        proc = await asyncio.create_subprocess_exec(*argv, stdout=log, stderr=log)
+        log.close()
+        await wait_ready(f"http://127.0.0.1:{port}/-/ready", proc, port)
+        return proc, f"http://127.0.0.1:{port}/api/v2/alerts"
+
+
+async def pg_admin(statement: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def py_spy() -> str:
+    """py-spy's path when it is installed (`pip install py-spy`), else ""."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy") or ""
+
+
+def profile_path(profile: str, load_: Load, run: int) -> Path | None:
+    if not profile:
+        return None
+    base = Path(profile).resolve()
+    base.parent.mkdir(parents=True, exist_ok=True)
+    return base.with_name(f"{base.stem}-{load_.name}-{run}{base.suffix}")
+
+
+async def stop_profiler(proc: asyncio.subprocess.Process) -> None:
+    """py-spy writes its file when interrupted (or when the daemon it records exits)."""
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGINT)
+    await asyncio.wait_for(proc.wait(), 60)
+
+
+async def run_one(
+    server: Server, load_: Load, work: list[tuple[bytes, int]], receiver: Receiver,
+    args: argparse.Namespace, core: int,
+) -> Run:  # fmt: skip
+    """Start the server on a fresh store, post the load, wait for what follows, stop, check."""
+    with tempfile.TemporaryDirectory(prefix="watchd-storm-") as tmp:
+        receiver.reset(server.name, load_.incidents if load_.notify else 0)
+        proc, url = await server.start(Path(tmp), core, load_)
+        try:
+            ps = psutil.Process(proc.pid)
+            cpu_before = sum(ps.cpu_times()[:2])
+            began = time.perf_counter()
+            result = await load(server.name, url, proc, work, args.concurrency)
+            run = Run(result)
+            if load_.notify:
+                await asyncio.wait_for(receiver.done[server.name].wait(), args.timeout)
+                run.delivered = receiver.last[server.name] - began
+            if load_.settle:
+                run.settled_mb = await watch_rss(ps, load_.settle, run)
+            run.total_cpu = sum(ps.cpu_times()[:2]) - cpu_before
+        finally:
+            await stop(proc)
+        try:
+            run.problems, run.notes = await server.check(load_)
+        finally:
+            await server.cleanup()
+    if result.failed:
+        run.problems.append(f"{result.failed} requests were refused")
+    return run
+
+
+async def watch_rss(ps: psutil.Process, seconds: float, run: Run) -> float:
+    """The RSS (MB) once the server has been idle for `seconds`; the peak is kept up to date."""
+    deadline = time.monotonic() + seconds
+    rss = 0.0
+    while time.monotonic() < deadline:
+        rss = ps.memory_info().rss / 2**20
+        run.result.rss_mb = max(run.result.rss_mb, rss)
+        await asyncio.sleep(0.5)
+    return ps.memory_info().rss / 2**20
+
+
+def median_run(runs: list[Run], load_: Load) -> Run:
+    """The median figures of several runs (each figure's own median)."""
+    results = [r.result for r in runs]
+    middle = sorted(results, key=lambda r: r.rate)[len(results) // 2]
+    latencies = middle.latencies  # p50/p99 of the median-throughput run
+    result = Result(
+        middle.name,
+        middle.accepted,
+        middle.failed,
+        statistics.median(r.seconds for r in results),
+        latencies,
+        statistics.median(r.cpu for r in results),
+        statistics.median(r.rss_mb for r in results),
+    )
+    return Run(
+        result,
+        delivered=statistics.median(r.delivered for r in runs),
+        total_cpu=statistics.median(r.total_cpu for r in runs),
+        settled_mb=statistics.median(r.settled_mb for r in runs),
+    )
+
+
+def verdict(load_: Load, ours: Run, theirs: Run | None) -> str:
+    """The issue 13 target of this load, met or not."""
+    p99 = percentile_ms(ours.result.latencies, 99)
+    if load_.name == "rss":
+        met = ours.result.rss_mb < 300
+        return f"target RSS < 300 MB at {load_.alerts:,} alerts: {'met' if met else 'NOT met'}"
+    if theirs is None:
+        return "no Alertmanager to compare with"
+    ratio = ours.result.rate / theirs.result.rate
+    if load_.notify:
+        met = ours.delivered <= theirs.delivered
+        return (
+            f"end to end watchd {ours.delivered:.2f} s, Alertmanager {theirs.delivered:.2f} s "
+            f"({ours.delivered / theirs.delivered:.1f}x the time): target <= 1.0x "
+            f"{'met' if met else 'NOT met'}"
+        )
+    if load_.name == "storm":
+        met = ratio >= 1.0 and p99 < 250
+        return f"ratio {ratio:.2f}x, p99 {p99:.0f} ms: target >= 1.0x, p99 < 250 ms {'met' if met else 'NOT met'}"
+    met = ratio >= 1.5
+    return f"ratio {ratio:.2f}x: target >= 1.5x {'met' if met else 'NOT met'}"
+
+
+def percentile_ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] * 1000
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--load", default="baseline,storm,storm-e2e,rss")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--alerts", type=int, default=50_000)
+    parser.add_argument("--rss-alerts", type=int, default=100_000)
+    parser.add_argument("--settle", type=float, default=30.0, help="rss: idle seconds")
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--timeout", type=float, default=600.0, help="storm-e2e: give up after")
+    parser.add_argument("--profile", default="", help="record watchd's runs (py-spy or cProfile)")
+    args = parser.parse_args()
+    known = loads(args)
+    chosen = [known[name] for name in args.load.split(",")]
+    cores = sorted(os.sched_getaffinity(0))
+    server_core, client_cores = cores[0], set(cores[1:]) or {cores[0]}
+    os.sched_setaffinity(0, client_cores)
+    receiver = Receiver()
+    runner, port = await receiver.start()
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    servers: list[Server] = [Watchd(args, f"http://127.0.0.1:{port}/watchd")]
+    if binary is None:
+        print("prometheus-alertmanager is not installed: bash scripts/test.sh installs it")
+    else:
+        servers.append(Alertmanager(binary, f"http://127.0.0.1:{port}/alertmanager"))
+    print(
+        f"servers on core {server_core}, load generator and receiver on {client_cores}; "
+        f"watchd store {args.store}; batches of {args.batch}, {args.concurrency} in flight; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    invalid = False
+    try:
+        for load_ in chosen:
+            work = bodies(load_, args.batch)
+            print(
+                f"\n== {load_.name}: {load_.alerts:,} alerts over {load_.label_sets:,} label sets, "
+                f"{load_.incidents:,} incidents expected"
+            )
+            runs: dict[str, list[Run]] = {s.name: [] for s in servers}
+            for round_ in range(1, args.rounds + 1):
+                # Alternate who goes first too: the machine's speed drifts within a minute.
+                order = servers if round_ % 2 else servers[::-1]
+                for server in order:
+                    run = await run_one(server, load_, work, receiver, args, server_core)
+                    runs[server.name].append(run)
+                    invalid |= bool(run.problems)
+                    print(f"round {round_}  {run.line(load_)}")
+            medians = {name: median_run(r, load_) for name, r in runs.items()}
+            for run in medians.values():
+                print(f"median   {run.line(load_)}")
+            print(f"{load_.name}: {verdict(load_, medians['watchd'], medians.get('alertmanager'))}")
+        print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    finally:
+        await runner.cleanup()
+    return 1 if invalid else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
