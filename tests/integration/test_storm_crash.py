@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,20 +236,20 @@ def _assert_each_alert_in_its_incident(acked: set[str], stored: Stored) -> None:
     """Every alert answered 200 is stored; every stored alert is a member of exactly one
     incident, its item's; one incident per group key, none without an alert."""
     lost = acked - stored.alerts.keys()
-    assert not lost, f"{len(lost)} of {len(acked)} alerts answered 200 are gone"
+    assert not lost, f"of {len(acked)} alerts answered 200, {_some(lost)} are gone"
     homes = {fp: stored.homes.get(fp, []) for fp in stored.alerts}
-    not_one = {fp: ids for fp, ids in homes.items() if len(ids) != 1}
-    assert not not_one, f"{len(not_one)} alerts not in exactly one incident: {not_one}"
-    misplaced = {
+    not_one = [f"{fp} in {ids}" for fp, ids in homes.items() if len(ids) != 1]
+    assert not not_one, f"stored alerts not in exactly one incident: {_some(not_one)}"
+    misplaced = [
         fp for fp, item in stored.alerts.items() if stored.incidents[homes[fp][0]][1] != item
-    }
-    assert not misplaced, f"{len(misplaced)} alerts in another item's incident"
+    ]
+    assert not misplaced, f"alerts in another item's incident: {_some(misplaced)}"
     # Nothing resolves in this test, so every incident is active: one per key.
     keys = Counter(key for key, _, _ in stored.incidents.values())
-    twice = {key: n for key, n in keys.items() if n > 1}
-    assert not twice, f"group keys with several incidents: {twice}"
+    twice = [key for key, n in keys.items() if n > 1]
+    assert not twice, f"group keys with several incidents: {_some(twice)}"
     empty = stored.incidents.keys() - {ids[0] for ids in homes.values()}
-    assert not empty, f"incidents without an alert: {sorted(empty)}"
+    assert not empty, f"incidents without an alert: {_some(empty)}"
     assert {state for _, _, state in stored.incidents.values()} == {"open"}
 
 
@@ -257,7 +257,11 @@ def _assert_told_once(name: str, hook: Hook, stored: Stored) -> None:
     """`hook` got every notification meant for it and only those; a repeat has the key of the
     first sending; each incident's opening came under one key."""
     seen = [(h["Idempotency-Key"], doc) for h, doc in zip(hook.headers, hook.received, strict=True)]
-    assert {key for key, _ in seen} == stored.outbox[name]
+    keys = {key for key, _ in seen}
+    meant = stored.outbox.get(name, set())
+    missed, unknown = meant - keys, keys - meant
+    assert not missed, f"{name} never got the notifications {_some(missed)}"
+    assert not unknown, f"{name} got notifications the outbox never had: {_some(unknown)}"
     opened: dict[int, set[str]] = defaultdict(set)
     for key, doc in seen:
         incident, event = doc["incident"], doc["event"]
@@ -268,6 +272,14 @@ def _assert_told_once(name: str, hook: Hook, stored: Stored) -> None:
         )
         if event["kind"] == "opened":
             opened[incident["id"]].add(key)
-    assert opened.keys() == stored.incidents.keys(), f"{name} missed openings"
-    told_twice = {incident: keys for incident, keys in opened.items() if len(keys) > 1}
-    assert not told_twice, f"{name} was told of these openings under several keys: {told_twice}"
+    unopened = stored.incidents.keys() - opened.keys()
+    assert not unopened, f"{name} was never told these incidents opened: {_some(unopened)}"
+    told_twice = [
+        f"{incident}: {sorted(under)}" for incident, under in opened.items() if len(under) > 1
+    ]
+    assert not told_twice, f"{name} was told of openings under several keys: {_some(told_twice)}"
+
+
+def _some(found: Collection[object]) -> str:
+    """How many, and the first few (sorted): a failure message stays readable."""
+    return f"{len(found)} ({', '.join(map(str, sorted(found, key=str)[:5]))}, ...)"
