@@ -20,9 +20,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from tests.integration.test_daemon import RunningDaemon, free_port, start_daemon
-from tests.notify.conftest import Hook, hook_server, ok  # noqa: F401  (hook_server: fixture)
+from tests.notify.conftest import Behaviour, Hook, hook_server  # noqa: F401  (hook_server: fixture)
 from tests.notify.test_daemon_restart import config_for
 from watchd.model import fingerprint
 
@@ -33,7 +34,7 @@ LAG = 2  # batches between an item's first alert and its second
 REPEATS = 5  # label sets of the batch before, posted again in each batch
 IN_FLIGHT = 8
 CUT_AFTER = 1_000  # alerts answered 200 before the SIGKILL mid-storm
-TOLD_BEFORE = 50  # notifications each receiver got before the SIGKILL while delivering
+TOLD_BEFORE = 50  # notifications each receiver answers before it holds its answers
 # Rows a SIGKILL cut short while they were being delivered stay leased for the receiver's
 # timeout (2 s) + 35 s; the rest is room for a loaded machine.
 SETTLE = 150.0
@@ -159,6 +160,20 @@ async def until(done: Callable[[], bool], what: str, seconds: float) -> None:
         raise AssertionError(f"{what} not within {seconds:.0f} s") from None
 
 
+def holding_after(answered: int, released: asyncio.Event) -> Behaviour:
+    """A receiver that accepts `answered` requests at once, then holds those that come until
+    `released` (it has the notification, the daemon is waiting for the answer) and refuses
+    them then; it accepts every request after that."""
+
+    async def behaviour(request: web.Request, n: int) -> web.Response | None:
+        if n < answered or released.is_set():
+            return None
+        await released.wait()
+        return web.Response(status=503)  # not counted as accepted (Hook.unique)
+
+    return behaviour
+
+
 def two_receivers(tmp: Path, port: int, hooks: list[Hook]) -> Path:
     """The minimal daemon config of the restart test with a second, identical webhook."""
     config = config_for(tmp, port, hooks[0].url)
@@ -185,7 +200,12 @@ async def test_a_storm_cut_by_sigkill_loses_no_alert_and_pages_each_incident_onc
     restarted with nothing sent again: every alert answered 200 is stored in one incident, the
     one of its item, one incident per key, and each receiver gets every incident's opening,
     repeated only under the same Idempotency-Key, and nothing for an incident that is not."""
-    hooks = [await hook_server(ok()) for _ in RECEIVERS]
+    # While delivering, the kill comes as the receivers hold their answers: notifications they
+    # have, which the daemon has yet to hear were delivered.
+    released = asyncio.Event()
+    if cut == "mid-storm":
+        released.set()
+    hooks = [await hook_server(holding_after(TOLD_BEFORE, released)) for _ in RECEIVERS]
     port = free_port()
     config = two_receivers(tmp_path, port, hooks)
     db = tmp_path / "state" / "watchd.db"
@@ -201,10 +221,11 @@ async def test_a_storm_cut_by_sigkill_loses_no_alert_and_pages_each_incident_onc
     else:
         await asyncio.wait_for(sending, 90)
         assert len(storm.acked) == 2 * items
-        told = f"{TOLD_BEFORE} notifications to each receiver"
-        await until(lambda: all(len(h.received) >= TOLD_BEFORE for h in hooks), told, 60)
+        held = f"answers held by both receivers after {TOLD_BEFORE} notifications"
+        await until(lambda: all(len(h.received) > TOLD_BEFORE for h in hooks), held, 60)
     daemon.proc.kill()
     await asyncio.to_thread(daemon.proc.wait, 10)
+    released.set()
     await asyncio.wait_for(sending, 30)
     cut_short = Stored.read(db)
     if cut == "mid-storm":
@@ -219,6 +240,9 @@ async def test_a_storm_cut_by_sigkill_loses_no_alert_and_pages_each_incident_onc
     _assert_each_alert_in_its_incident(storm.acked, stored)
     for name, hook in zip(RECEIVERS, hooks, strict=True):
         _assert_told_once(name, hook, stored)
+        if cut == "while-delivering":  # what the kill cut short was sent again
+            sent = Counter(headers["Idempotency-Key"] for headers in hook.headers)
+            assert max(sent.values()) > 1, f"{name} was sent nothing again after the restart"
 
 
 async def settled(db: Path) -> Stored:
@@ -254,13 +278,12 @@ def _assert_each_alert_in_its_incident(acked: set[str], stored: Stored) -> None:
 
 
 def _assert_told_once(name: str, hook: Hook, stored: Stored) -> None:
-    """`hook` got every notification meant for it and only those; a repeat has the key of the
-    first sending; each incident's opening came under one key."""
+    """`hook` accepted every notification meant for it and got no other; a repeat has the key
+    of the first sending; each incident's opening came under one key."""
     seen = [(h["Idempotency-Key"], doc) for h, doc in zip(hook.headers, hook.received, strict=True)]
-    keys = {key for key, _ in seen}
     meant = stored.outbox.get(name, set())
-    missed, unknown = meant - keys, keys - meant
-    assert not missed, f"{name} never got the notifications {_some(missed)}"
+    missed, unknown = meant - hook.unique.keys(), {key for key, _ in seen} - meant
+    assert not missed, f"{name} never accepted the notifications {_some(missed)}"
     assert not unknown, f"{name} got notifications the outbox never had: {_some(unknown)}"
     opened: dict[int, set[str]] = defaultdict(set)
     for key, doc in seen:
