@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -65,13 +66,20 @@ class Receiver:
         return web.Response(text="ok")
 
     async def start(self) -> tuple[web.AppRunner, int]:
-        app = web.Application()
-        app.router.add_post("/{name}", self.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        return runner, port
+        return await serve(self.handle)
+
+
+async def serve(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> tuple[web.AppRunner, int]:
+    """A loopback HTTP server answering POST /<any name> with `handler`: (runner, port)."""
+    app = web.Application()
+    app.router.add_post("/{name}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, port
 
 
 def alert(item: str) -> dict[str, object]:
@@ -124,7 +132,11 @@ async def start_watchd(tmp: Path, receivers: list[str]) -> tuple[asyncio.subproc
     return proc, f"http://127.0.0.1:{port}/api/v2/alerts"
 
 
-async def start_alertmanager(tmp: Path, url: str) -> tuple[asyncio.subprocess.Process, str] | None:
+async def start_alertmanager(
+    tmp: Path, url: str, core: int | None = None
+) -> tuple[asyncio.subprocess.Process, str] | None:
+    """Alertmanager with a webhook receiver at `url` (group_by item, group_wait 0), pinned to
+    `core` when given; None when it is not installed."""
     binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     if binary is None:
         print("prometheus-alertmanager is not installed: apt-get install prometheus-alertmanager")
@@ -136,8 +148,9 @@ async def start_alertmanager(tmp: Path, url: str) -> tuple[asyncio.subprocess.Pr
         f"receivers:\n  - name: hook\n    webhook_configs:\n      - url: {url}\n"
     )
     log = (tmp / "am.log").open("w")
+    pin = ["taskset", "-c", str(core)] if core is not None else []
     proc = await asyncio.create_subprocess_exec(
-        binary, f"--config.file={tmp / 'am.yml'}", f"--storage.path={tmp / 'am-data'}",
+        *pin, binary, f"--config.file={tmp / 'am.yml'}", f"--storage.path={tmp / 'am-data'}",
         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
         stdout=log, stderr=log,
     )  # fmt: skip

@@ -1,6 +1,6 @@
 """The dispatcher's planning, without a database: chain order per incident and receiver,
 backoff and leases holding a chain, max_age expiry, muted routes, group timers, batch
-receivers and the per-receiver task limits."""
+receivers and the rows a pass takes per receiver."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.notify.conftest import NOW
 from tests.notify.conftest import outbox_row as row
 from watchd.notify.config import RouteConfig, TimeInterval
 from watchd.notify.outbox import Group, Row
-from watchd.notify.plan import PER_TASK, Unit, earliest, scan, slots, units
+from watchd.notify.plan import Unit, earliest, scan, take, units
 from watchd.notify.router import Router
 from watchd.store.incident_tables import OutboxState
 
@@ -101,6 +101,22 @@ def test_a_muted_route_waits_until_it_is_unmuted() -> None:
     assert found.next_due == NOW + 3600
 
 
+def test_a_storm_held_by_a_week_long_mute_is_scanned_at_once() -> None:
+    """5,000 chains on a route muted for a week: the scan finds when the mute ends once for
+    the route, not by stepping through the week a minute at a time for every chain (which
+    took minutes per scan, while the storm's alerts were refused as the store timed out)."""
+    always = TimeInterval(name="always")
+    found = scan(
+        [row(i, incident=i) for i in range(1, 5001)],
+        NOW,
+        max_age={"hook": 3600.0},
+        router=router((always,), mute_time_intervals=["always"]),
+        inflight=frozenset(),
+    )
+    assert found.ready == {}
+    assert found.next_due is not None and found.next_due >= NOW + 7 * 86400
+
+
 def test_group_wait_counts_from_the_groups_first_row() -> None:
     """A group's first notification waits group_wait from its oldest row."""
     found = plan([row(1, created=NOW - 10)], group_wait=30)
@@ -139,17 +155,26 @@ def test_a_batch_receiver_gets_a_whole_group_the_others_a_chain_each() -> None:
     assert {u.group_key for u in got} == {"root|alertname=down"}
 
 
-def test_slots_respect_concurrency_and_fill_tasks_up_to_per_task_rows() -> None:
-    """Each receiver gets at most its free task slots; further units join the lightest task
-    until it holds PER_TASK rows, the rest wait."""
+def test_a_pass_takes_units_oldest_first_up_to_the_room_its_receiver_has() -> None:
+    """A receiver takes units in planning order (oldest incidents first) while they fit in
+    its room (rows it may still claim); one with no room takes none."""
     found = plan([row(i, incident=i) for i in range(1, 41)])
     got, _ = units(found.ready, {}, NOW, batch=set())
-    planned = slots(got, {"hook": 2})
-    sizes = [sum(u.size for u in task) for task in planned["hook"]]
-    assert sizes == [PER_TASK, PER_TASK]
-    taken = [r.id for task in planned["hook"] for u in task for c in u.chains for r in c]
-    assert len(set(taken)) == 2 * PER_TASK
-    assert slots(got, {"hook": 0}) == {"hook": []}
+    taken = take(got, {"hook": 25})
+    assert [r.id for u in taken["hook"] for c in u.chains for r in c] == list(range(1, 26))
+    assert take(got, {"hook": 0}) == {}
+    assert take(got, {}) == {}
+
+
+def test_a_group_larger_than_the_room_still_goes_first() -> None:
+    """A batch receiver's group of more rows than a pass may take goes whole (alone), so no
+    group is too big to ever be delivered."""
+    found = plan(
+        [row(i, incident=i, receiver="mail") for i in range(1, 41)], group_by=["alertname"]
+    )
+    got, _ = units(found.ready, {}, NOW, batch={"mail"})
+    taken = take(got, {"mail": 10})
+    assert [u.size for u in taken["mail"]] == [40]
 
 
 def test_earliest_ignores_what_does_not_wait() -> None:

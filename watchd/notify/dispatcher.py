@@ -3,17 +3,21 @@ incident and receiver, with backoff, grouping timers and a delivery log. This mo
 loop that wires the parts together:
 
     outbox rows (open_rows) ─► plan.scan ─► expiry.expire (rows past max_age)
-                            ─► group timers (load_groups) ─► plan.units ─► plan.slots
-                            ─► outbox.claim (lease) ─► one task per slot: delivery.Delivery
-                               (receiver.deliver, attempt.judge, record.Recorder,
-                               health.ReceiverHealth: log lines and self-alerts)
-                            ─► a finished task wakes the next pass
+                            ─► group timers (load_groups) ─► plan.units ─► plan.take
+                            ─► outbox.claim (lease) ─► the receiver's queue, served by up to
+                               `concurrency` workers: delivery.Delivery (receiver.deliver,
+                               attempt.judge, record.Recorder, health.ReceiverHealth: log
+                               lines and self-alerts)
+                            ─► a finished job wakes the next pass once its receiver's queue
+                               is down to half of plan.PER_PASS
     every lease / 3 (monotonic): the leases of the rows in flight are renewed
     on stop: the leases of the rows in flight are given back (outbox.release)
     every repeat_check_interval: repeat.repeat (repeat_interval)
 
 A chain's next row waits until the one before it is delivered, failed (4xx) or expired; each
-receiver has its own tasks and concurrency limit, so one receiver's outage delays no other.
+receiver has its own queue, workers and concurrency limit, so one receiver's outage delays no
+other. A storm's rows are claimed up to plan.PER_PASS per receiver at a time: a pass reads
+every open row, so a pass per few rows delivered made a storm's delivery quadratic.
 
 Time: leases are short (the longest receiver timeout plus LEASE_MARGIN) and renewed while a
 delivery runs, so rows a crashed process held go out again within about a minute; waits in
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -91,7 +96,9 @@ class Dispatcher:
         self._rescan: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: set[int] = set()
-        self._tasks: dict[str, set[asyncio.Task[None]]] = {}
+        self._tasks: dict[str, set[asyncio.Task[None]]] = {}  # workers per receiver
+        self._queues: dict[str, deque[Job]] = {}  # claimed jobs no worker has taken yet
+        self._queued: dict[str, int] = {}  # rows claimed per receiver, not yet finished
         self._store_failures = FailureLog(
             log, failing="notify_store_failing", recovered="notify_store_back"
         )
@@ -304,54 +311,77 @@ class Dispatcher:
         )
         batch = {n for n, r in installed.receivers.items() if r.batch}
         units, group_due = plan.units(found.ready, groups, now, batch=batch)
-        free = {
-            name: cfg.concurrency - len(self._tasks.get(name, ()))
-            for name, cfg in installed.configs.items()
-        }
-        await self._launch(plan.slots(units, free), now)
+        room = {name: plan.PER_PASS - self._queued.get(name, 0) for name in installed.configs}
+        await self._launch(plan.take(units, room), now)
         return plan.earliest(found.next_due, group_due)
 
-    async def _launch(self, slots: dict[str, list[list[plan.Unit]]], now: float) -> None:
-        """Claim the planned rows and start a task per slot with the rows it got."""
-        rows = [
-            r for taken in slots.values() for s in taken for u in s for c in u.chains for r in c
-        ]
-        if not rows:
-            return
-        claimed = await outbox.claim(self._engine, rows, now, now + self.lease())
+    async def _launch(self, taken: dict[str, list[plan.Unit]], now: float) -> None:
+        """Claim the planned rows, queue them as jobs for their receivers and start workers."""
+        rows = [r for units in taken.values() for u in units for c in u.chains for r in c]
+        claimed = await outbox.claim(self._engine, rows, now, now + self.lease()) if rows else []
         by_id = {r.id: r for r in claimed}
-        for name, taken in slots.items():
-            for slot in taken:
-                jobs: list[Job] = []
-                for unit in slot:
-                    chains = [[by_id[r.id] for r in c if r.id in by_id] for c in unit.chains]
-                    chains = [c for c in chains if c]
-                    if chains:
-                        jobs.append((unit, chains))
-                        self._inflight.update(r.id for c in chains for r in c)
-                if not jobs:
-                    continue
-                task = asyncio.get_running_loop().create_task(
-                    self._work(jobs), name=f"watchd.notify.{name}"
-                )
-                tasks = self._tasks.setdefault(name, set())
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+        for name, units in taken.items():
+            queue = self._queues.setdefault(name, deque())
+            for unit in units:
+                chains = [[by_id[r.id] for r in c if r.id in by_id] for c in unit.chains]
+                chains = [c for c in chains if c]
+                if chains:
+                    queue.append((unit, chains))
+                    ids = [r.id for c in chains for r in c]
+                    self._inflight.update(ids)
+                    self._queued[name] = self._queued.get(name, 0) + len(ids)
+        for name in self._queues:
+            self._staff(name)
 
-    async def _work(self, jobs: list[Job]) -> None:
+    def _limit(self, name: str) -> int:
+        config = self._installed.configs.get(name)
+        return config.concurrency if config is not None else 1
+
+    def _staff(self, name: str) -> None:
+        """Start workers for receiver `name`, up to its concurrency, while it has jobs queued
+        (each worker starts with a job, so none is started for nothing)."""
+        queue = self._queues[name]
+        workers = self._tasks.setdefault(name, set())
+        while queue and len(workers) < self._limit(name):
+            task = asyncio.get_running_loop().create_task(
+                self._work(name, queue.popleft()), name=f"watchd.notify.{name}"
+            )
+            workers.add(task)
+            task.add_done_callback(workers.discard)
+
+    async def _work(self, name: str, job: Job) -> None:
+        """Serve `job`, then the receiver's queue until it is empty (or the receiver's
+        concurrency was lowered by a reload)."""
+        queue = self._queues[name]
         try:
-            for unit, chains in jobs:
-                await self._delivery.deliver(unit, chains)
+            while True:
+                await self._serve(name, job)
+                if not queue or len(self._tasks.get(name, ())) > self._limit(name):
+                    return
+                job = queue.popleft()
         finally:
-            for _, chains in jobs:
-                for chain in chains:
-                    self._inflight.difference_update(r.id for r in chain)
             self._rescan_soon()
 
+    async def _serve(self, name: str, job: Job) -> None:
+        unit, chains = job
+        ids = [r.id for c in chains for r in c]
+        try:
+            if name in self._installed.receivers:
+                await self._delivery.deliver(unit, chains)
+            else:  # removed by a reload while queued: the rows wait for their receiver
+                with contextlib.suppress(StoreError):  # else their lease runs out
+                    await outbox.release(self._engine, ids)
+        finally:
+            self._inflight.difference_update(ids)
+            self._queued[name] -= len(ids)
+            if self._queued[name] <= plan.PER_PASS // 2:
+                self._rescan_soon()
+
     def _rescan_soon(self) -> None:
-        """Scan again shortly: the chains this task served may have more rows due. Tasks that
-        finish close together share one scan (a scan reads every open row: with thousands
-        waiting, a scan per finished task was most of the dispatcher's CPU)."""
+        """Scan again shortly: the chains a job served may have more rows due, and its
+        receiver's queue wants more. Jobs that finish close together share one scan (a scan
+        reads every open row: with thousands waiting, a scan per finished task was most of
+        the dispatcher's CPU)."""
         if self._rescan is None or self._rescan.cancelled():
             loop = asyncio.get_running_loop()
             self._rescan = loop.call_later(self._rescan_delay, self._rescanned)

@@ -10,8 +10,10 @@ database:
     units  per notification group: the first notification waits group_wait from the group's
            first row, later ones group_interval from the group's last send; a batch receiver
            gets the whole group as one unit, the others one unit per chain
-    slots  at most `concurrency` tasks per receiver (counting those running), each taking
-           units up to PER_TASK rows, so one pass serves a large backlog
+    take   per receiver, units up to PER_PASS rows (less those it still has queued), claimed
+           in one statement and queued for the receiver's `concurrency` workers: a storm's
+           thousands of rows are claimed in a few passes, not a pass per handful of rows (each
+           pass reads every open row)
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from watchd.notify.outbox import Group, Row
 from watchd.notify.router import Route, Router
 from watchd.store.incident_tables import OutboxState
 
-PER_TASK = 16  # rows one task takes on before it stops filling
+PER_PASS = 1000  # rows a receiver has claimed and queued at most (fewer: more passes)
 
 Chain = tuple[Row, ...]  # rows of one (incident, receiver) pair, in order
 GroupId = tuple[str, str]  # (receiver, group key)
@@ -157,6 +159,16 @@ def scan(
     expired: list[Row] = []
     ready: dict[GroupId, list[tuple[Route, Chain]]] = {}
 
+    # When each route reached unmutes (None: not muted now), worked out once per route: the
+    # search steps through the mute a minute at a time, too slow to repeat for every chain
+    # of a storm held by a mute.
+    unmuted: dict[int, float | None] = {}
+
+    def unmuted_at(route: Route) -> float | None:
+        if id(route) not in unmuted:
+            unmuted[id(route)] = route.unmuted_at(now) if route.muted(now) else None
+        return unmuted[id(route)]
+
     def busy(row: Row) -> bool:
         return row.leased(now) or row.id in inflight
 
@@ -176,8 +188,9 @@ def scan(
             waits.append(head.next_attempt_at)
             continue
         route, labels = router.route_for(head.label_sets, name)
-        if route.muted(now):
-            waits.append(route.unmuted_at(now))
+        until = unmuted_at(route)
+        if until is not None:
+            waits.append(until)
             continue
         due: list[Row] = []
         for row in live:
@@ -219,26 +232,22 @@ def units(
     return out, min(waits, default=None)
 
 
-def slots(units: Iterable[Unit], free: Mapping[str, int]) -> dict[str, list[list[Unit]]]:
-    """Units per new task, per receiver: up to `free[receiver]` tasks; once those are taken,
-    further units join the lightest task while it has fewer than PER_TASK rows (the rest wait
-    for the next pass)."""
-    plan: dict[str, list[list[Unit]]] = {}
-    sizes: dict[str, list[int]] = {}  # rows per slot, kept beside the slots (no recount)
+def take(units: Iterable[Unit], room: Mapping[str, int]) -> dict[str, list[Unit]]:
+    """The units to claim now, per receiver, in planning order (oldest incidents first): as
+    many as fit in `room[receiver]` rows. The first unit a receiver with room takes goes even
+    when it is larger, so no batch group is too big to ever go."""
+    out: dict[str, list[Unit]] = {}
+    left = dict(room)
     for unit in units:
-        taken = plan.setdefault(unit.receiver, [])
-        counts = sizes.setdefault(unit.receiver, [])
-        if len(taken) < free.get(unit.receiver, 0):
-            taken.append([unit])
-            counts.append(unit.size)
+        space = left.get(unit.receiver, 0)
+        if space <= 0:
             continue
-        if not taken:
+        taken = out.setdefault(unit.receiver, [])
+        if taken and unit.size > space:
             continue
-        lightest = min(range(len(taken)), key=counts.__getitem__)
-        if counts[lightest] < PER_TASK:
-            taken[lightest].append(unit)
-            counts[lightest] += unit.size
-    return plan
+        taken.append(unit)
+        left[unit.receiver] = space - unit.size
+    return out
 
 
 def earliest(*times: float | None) -> float | None:
