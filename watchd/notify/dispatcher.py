@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,6 +61,7 @@ log = get_logger("watchd.notify")
 
 LEASE_MARGIN = 30.0  # seconds a lease outlasts its longest receiver call (GRACE included)
 RESCAN_DELAY = 0.02  # seconds a finished task waits for others to finish before a new scan
+SCAN_PACING = 1.0  # after a scan of d seconds, the next starts no sooner than d later
 
 Job = tuple[plan.Unit, list[list[Row]]]  # a unit and its claimed chains
 
@@ -85,7 +87,8 @@ class Dispatcher:
     ) -> None:
         """`build` builds receivers from their config (default: the registry's real ones);
         `rescan_delay` is the real time finished deliveries wait before the next scan (0 on a
-        fake clock, where no real time may pass unnoticed)."""
+        fake clock, where no real time may pass unnoticed: scans are then not paced either,
+        see `_paced`)."""
         self._engine = engine
         self._clock = clock
         self._base = base
@@ -94,6 +97,7 @@ class Dispatcher:
         self._poll = poll_interval
         self._wake = asyncio.Event()
         self._rescan: asyncio.TimerHandle | None = None
+        self._next_scan = float("-inf")  # real monotonic time before which no scan starts
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: set[int] = set()
         self._tasks: dict[str, set[asyncio.Task[None]]] = {}  # workers per receiver
@@ -175,13 +179,17 @@ class Dispatcher:
         renewing = self._loop.create_task(self._renew_leases(), name="watchd.notify.leases")
         try:
             while True:
+                began = time.monotonic()
                 due = await self._cycle()
+                ended = time.monotonic()
+                self._next_scan = ended + (ended - began) * SCAN_PACING
                 wait = (
                     self._poll
                     if due is None
                     else min(self._poll, max(0.0, due - self._clock.now()))
                 )
                 await self._sleep_or_wake(wait)
+                await self._paced()
         finally:
             renewing.cancel()
             await self.aclose()
@@ -236,6 +244,15 @@ class Dispatcher:
                 )
             except StoreError as exc:
                 self._store_failures.failed(error=exc.reason.splitlines()[0])
+
+    async def _paced(self) -> None:
+        """Wait until `_next_scan`: a scan reads every open row, and in a storm the ingestion's
+        commits wake the dispatcher back to back, so unpaced, scanning thousands of rows again
+        and again took the core the ingestion needed. Pacing keeps scans to about half of
+        the loop's time; a scan of a few rows (a millisecond) delays nothing noticeable."""
+        rest = self._next_scan - time.monotonic()
+        if self._rescan_delay > 0 and rest > 0:
+            await asyncio.sleep(rest)
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         if self._wake.is_set():
