@@ -27,6 +27,8 @@ from sqlalchemy.sql.dml import ReturningUpdate
 from watchd.incidents.model import Event, Incident, MemberGroup, State
 from watchd.incidents.payload import notification_payload
 from watchd.incidents.settings import IncidentSettings
+from watchd.incidents.unwritten import UnwrittenIncidents
+from watchd.model import Alert
 from watchd.store.incident_tables import OutboxState
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incident_events as ev
@@ -64,7 +66,11 @@ class IncidentNotFound(LookupError):
 
 
 def incident_from_row(row: Row[Any]) -> Incident:
-    m = row._mapping
+    return incident_from_mapping(row._mapping)
+
+
+def incident_from_mapping(m: Mapping[Any, Any]) -> Incident:
+    """An Incident from an incidents row's columns."""
     return Incident(
         id=m["id"],
         key=m["key"],
@@ -98,13 +104,38 @@ def incident_from_row(row: Row[Any]) -> Incident:
 
 
 class Ledger:
-    """Incident reads and writes on one connection at one instant `now`."""
+    """Incident reads and writes on one connection at one instant `now`.
 
-    def __init__(self, conn: AsyncConnection, now: float, settings: IncidentSettings) -> None:
+    With `batch` (the alerts of an ingestion batch by fingerprint), the incidents it opens
+    are held in memory and written together by `write_new` (see watchd.incidents.unwritten):
+    the caller writes them before it reads the incident tables with SQL of its own, and at
+    the end of the batch.
+    """
+
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        now: float,
+        settings: IncidentSettings,
+        *,
+        batch: Mapping[str, Alert] | None = None,
+    ) -> None:
         self.conn = conn
         self.now = now
         self.settings = settings
         self._locked: set[int] = set()  # incident rows this transaction holds (PostgreSQL)
+        self._new = UnwrittenIncidents(batch) if batch is not None else None
+
+    def _held(self, incident_id: int) -> UnwrittenIncidents | None:
+        """The holder of the incident's rows when it is new and not written yet."""
+        new = self._new
+        return new if new is not None and incident_id in new else None
+
+    async def write_new(self) -> None:
+        """Write the incidents opened by this ledger and not written yet (one INSERT per
+        table); later changes to them are written as they happen."""
+        if self._new is not None:
+            await self._new.write(self.conn)
 
     @property
     def postgres(self) -> bool:
@@ -113,6 +144,9 @@ class Ledger:
     async def load(self, incident_id: int, *, lock: bool = True) -> Incident:
         """The incident, row-locked on PostgreSQL until the transaction ends (in the lock order
         of the module doc)."""
+        held = self._held(incident_id)
+        if held is not None:
+            return incident_from_mapping(held.row(incident_id))
         query = _LOAD
         if lock and self.postgres and incident_id not in self._locked:
             query = _LOAD_LOCKED_NOWAIT if self._below_held(incident_id) else _LOAD_LOCKED
@@ -126,7 +160,11 @@ class Ledger:
     async def lock(self, incident_ids: Collection[int]) -> list[Incident]:
         """Lock these incidents (PostgreSQL; in the module doc's order) and return them as they
         are once locked, by id; those that do not exist are left out."""
-        ids = sorted(set(incident_ids))
+        new = [i for i in set(incident_ids) if self._held(i) is not None]
+        held = [await self.load(i) for i in new]
+        ids = sorted(set(incident_ids) - set(new))
+        if held:
+            return sorted(held + await self.lock(ids), key=lambda i: i.id)
         if not self.postgres:
             if not ids:
                 return []
@@ -164,8 +202,11 @@ class Ledger:
             "state": State.OPEN.value,
             **values,
         }
-        result = await self.conn.execute(_CREATE, row)
-        incident = incident_from_row(result.one())
+        if self._new is not None:
+            row["id"] = await self._new.new_id(self.conn)
+            incident = incident_from_mapping(self._new.add(row))
+        else:
+            incident = incident_from_row((await self.conn.execute(_CREATE, row)).one())
         self._locked.add(incident.id)  # a new row: no one else sees it before the commit
         if event is not None:
             kind, actor, detail = event
@@ -176,6 +217,9 @@ class Ledger:
         """Change the incident's row; the new row comes back in the same statement (RETURNING:
         SQLite >= 3.35 and PostgreSQL), the incident is written several times per alert."""
         values = {"updated_at": self.now, **values}
+        held = self._held(incident.id)
+        if held is not None:
+            return incident_from_mapping(held.update(incident.id, values))
         result = await self.conn.execute(
             _incident_update(tuple(sorted(values))),
             {"incident_id": incident.id, **{f"new_{k}": v for k, v in values.items()}},
@@ -240,17 +284,26 @@ class Ledger:
         return incident, event
 
     async def _insert_event(self, event: Event) -> None:
-        await self.conn.execute(
-            insert(ev),
-            {
-                "incident_id": event.incident_id,
-                "seq": event.seq,
-                "time": event.time,
-                "kind": event.kind,
-                "actor": event.actor,
-                "detail": event.detail,
-            },
+        await self._insert_events(
+            event.incident_id,
+            [
+                {
+                    "incident_id": event.incident_id,
+                    "seq": event.seq,
+                    "time": event.time,
+                    "kind": event.kind,
+                    "actor": event.actor,
+                    "detail": event.detail,
+                }
+            ],
         )
+
+    async def _insert_events(self, incident_id: int, rows: list[dict[str, Any]]) -> None:
+        held = self._held(incident_id)
+        if held is not None:
+            held.add_events(rows)
+        else:
+            await self.conn.execute(insert(ev), rows)
 
     async def _outbox(
         self,
@@ -276,7 +329,11 @@ class Ledger:
             }
             for name in dict.fromkeys(names)
         ]
-        await self.conn.execute(insert(ob), rows)
+        held = self._held(incident.id)
+        if held is not None:
+            held.add_outbox(rows)
+        else:
+            await self.conn.execute(insert(ob), rows)
 
     async def member_groups(self, incident_id: int) -> list[MemberGroup]:
         """The incident's members grouped and counted: what settling needs, in O(groups) rows.
@@ -284,21 +341,36 @@ class Ledger:
         Settling runs for every alert that joins, so reading every member row each time would
         make an incident of n alerts cost n² (measured: 146 new alerts/s at 1,000 alerts).
         """
+        held = self._held(incident_id)
+        if held is not None:
+            return held.member_groups(incident_id)
         rows = await self.conn.execute(_MEMBER_GROUPS, {"incident_id": incident_id})
         return [MemberGroup(*row) for row in rows]
 
     async def alert_rows(self, incident_id: int) -> list[dict[str, Any]]:
         """The incident's alerts with their stored labels, annotations, times and mute reason."""
+        held = self._held(incident_id)
+        if held is not None:
+            found = held.alert_rows(incident_id)
+            if found is not None:
+                return found
+            await self.write_new()
         rows = await self.conn.execute(_ALERT_ROWS, {"incident_id": incident_id})
         return [dict(r._mapping) for r in rows]
 
     async def events(self, incident_id: int) -> list[Event]:
+        if self._held(incident_id) is not None:
+            await self.write_new()
         rows = await self.conn.execute(
             select(ev).where(ev.c.incident_id == incident_id).order_by(ev.c.seq)
         )
         return [Event(r.incident_id, r.seq, r.time, r.kind, r.actor, dict(r.detail)) for r in rows]
 
     async def set_member(self, incident_id: int, fingerprint: str, **values: Any) -> None:
+        held = self._held(incident_id)
+        if held is not None:
+            held.set_member(incident_id, fingerprint, {"updated_at": self.now, **values})
+            return
         await self.conn.execute(
             update(ia)
             .where(ia.c.incident_id == incident_id, ia.c.fingerprint == fingerprint)
@@ -311,7 +383,23 @@ class Ledger:
             {"incident_id": incident_id, "joined_at": self.now, "updated_at": self.now, **m}
             for m in members
         ]
-        await self.conn.execute(insert(ia), rows)
+        held = self._held(incident_id)
+        if held is None:
+            await self.conn.execute(insert(ia), rows)
+            return
+        for row in rows:
+            held.add_member(row)
+
+    async def member_status(self, incident_id: int, fingerprint: str) -> str | None:
+        """The status of the alert in the incident, or None when it is not one of its alerts."""
+        held = self._held(incident_id)
+        if held is not None:
+            return held.member_status(incident_id, fingerprint)
+        return (
+            await self.conn.execute(
+                _MEMBER_STATUS, {"incident_id": incident_id, "fingerprint": fingerprint}
+            )
+        ).scalar()
 
     async def append_events(
         self,
@@ -335,7 +423,7 @@ class Ledger:
             }
             for i, (kind, actor, detail) in enumerate(entries)
         ]
-        await self.conn.execute(insert(ev), rows)
+        await self._insert_events(incident.id, rows)
         return incident
 
     async def add_member(
@@ -349,19 +437,9 @@ class Ledger:
         status: str,
         muted: str | None,
     ) -> None:
-        await self.conn.execute(
-            insert(ia),
-            {
-                "incident_id": incident_id,
-                "fingerprint": fingerprint,
-                "role": role,
-                "item": item,
-                "severity": severity,
-                "status": status,
-                "muted": muted,
-                "joined_at": self.now,
-                "updated_at": self.now,
-            },
+        member = {"role": role, "item": item, "severity": severity, "status": status}
+        await self.add_members(
+            incident_id, [{"fingerprint": fingerprint, **member, "muted": muted}]
         )
 
 
@@ -374,6 +452,9 @@ _LOAD_MANY = select(inc).where(inc.c.id.in_(bindparam("ids", expanding=True))).o
 _LOCK_MANY = _LOAD_MANY.with_for_update(key_share=True)  # locked in id order, as returned
 _LOCK_MANY_NOWAIT = _LOAD_MANY.with_for_update(key_share=True, nowait=True)
 _CREATE = insert(inc).returning(inc)
+_MEMBER_STATUS = select(ia.c.status).where(
+    ia.c.incident_id == bindparam("incident_id"), ia.c.fingerprint == bindparam("fingerprint")
+)
 _MEMBER_GROUPS = (
     select(ia.c.role, ia.c.status, ia.c.severity, ia.c.muted, func.count())
     .where(ia.c.incident_id == bindparam("incident_id"))

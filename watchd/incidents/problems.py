@@ -8,37 +8,78 @@ incidents opened after the closing count towards a new problem.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.model import Incident
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.incident_tables import problems as t
+from watchd.store.members import bound_values, one_of
 from watchd.store.pages import Listed, Page, count, sliced
 
 
-async def note_opened(ledger: Ledger, incident: Incident) -> Incident:
-    """Link a newly opened incident to its key's problem, opening one at the threshold."""
+@dataclass(frozen=True, slots=True)
+class KeyHistory:
+    """What note_opened reads of a key before the incident opens: its latest problem (id,
+    state, closed_at) and when its incidents of the last problem_period opened. A storm reads
+    them for a whole batch of keys in two statements (key_histories)."""
+
+    latest: tuple[int, str, float | None] | None
+    opened: tuple[float, ...]
+
+
+async def key_histories(
+    conn: AsyncConnection, keys: Collection[str], now: float, period: float
+) -> dict[str, KeyHistory]:
+    """The KeyHistory of each of `keys`."""
+    dialect = conn.dialect.name
+    bound = {"keys": bound_values(dialect, sorted(keys)), "since": now - period}
+    latest: dict[str, tuple[int, str, float | None]] = {}
+    for key, problem_id, state, closed_at in await conn.execute(_latest_problems(dialect), bound):
+        latest[key] = (problem_id, state, closed_at)  # ordered by opening: the last one wins
+    opened: dict[str, list[float]] = {}
+    for key, opened_at in await conn.execute(_recent_openings(dialect), bound):
+        opened.setdefault(key, []).append(opened_at)
+    return {key: KeyHistory(latest.get(key), tuple(opened.get(key, ()))) for key in keys}
+
+
+async def note_opened(
+    ledger: Ledger, incident: Incident, history: KeyHistory | None = None
+) -> Incident:
+    """Link a newly opened incident to its key's problem, opening one at the threshold.
+
+    `history` is the key's, read before the incident was opened (else it is read here)."""
     cfg = ledger.settings.incidents
     conn = ledger.conn
-    latest = (
-        await conn.execute(
-            select(t.c.id, t.c.state, t.c.closed_at)
-            .where(t.c.key == incident.key)
-            .order_by(t.c.opened_at.desc(), t.c.id.desc())
-            .limit(1)
-        )
-    ).first()
-    if latest is not None and latest.state == "open":
-        incident = await ledger.update(incident, problem_id=latest.id)
-        return await ledger.event(incident, "problem_linked", "watchd", {"problem": latest.id})
+    if history is None:
+        row = (
+            await conn.execute(
+                select(t.c.id, t.c.state, t.c.closed_at)
+                .where(t.c.key == incident.key)
+                .order_by(t.c.opened_at.desc(), t.c.id.desc())
+                .limit(1)
+            )
+        ).first()
+        latest = None if row is None else (row.id, row.state, row.closed_at)
+    else:
+        latest = history.latest
+    if latest is not None and latest[1] == "open":
+        incident = await ledger.update(incident, problem_id=latest[0])
+        return await ledger.event(incident, "problem_linked", "watchd", {"problem": latest[0]})
     since = ledger.now - cfg.problem_period
-    if latest is not None and latest.closed_at is not None:
+    if latest is not None and latest[2] is not None:
         # The incidents that led to the closed problem were dealt with there.
-        since = max(since, latest.closed_at)
+        since = max(since, latest[2])
+    # The incident itself was opened after its history was read: + 1.
+    if history is not None and sum(t >= since for t in history.opened) + 1 < cfg.problem_threshold:
+        return incident
+    await ledger.write_new()  # the incidents of the key, this one too, are read below
     recent = list(
         (
             await conn.execute(
@@ -135,3 +176,20 @@ async def list_problems(
             }
         )
     return Listed(out, total)
+
+
+# Built once per dialect: constructing a statement costs more than running it.
+@cache
+def _latest_problems(dialect: str) -> Select[Any]:
+    return (
+        select(t.c.key, t.c.id, t.c.state, t.c.closed_at)
+        .where(one_of(dialect, t.c.key, "keys"))
+        .order_by(t.c.opened_at, t.c.id)
+    )
+
+
+@cache
+def _recent_openings(dialect: str) -> Select[Any]:
+    return select(inc.c.key, inc.c.opened_at).where(
+        one_of(dialect, inc.c.key, "keys"), inc.c.opened_at >= bindparam("since")
+    )

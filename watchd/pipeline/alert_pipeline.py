@@ -123,11 +123,12 @@ class AlertPipeline:
             return [], set()
         attached = {fp for fp, known in stored.items() if known.attached}
         correlator = Correlator(
-            Ledger(conn, now, settings),
+            Ledger(conn, now, settings, batch=latest),
             await MuteView.load(conn, now, settings),
             unattached=frozenset(a.fingerprint for a in changed if a.fingerprint not in attached),
             rechecking=frozenset(fp for fp, known in stored.items() if known.rechecking),
         )
+        await correlator.prepare(changed)
         # A stop is recorded before the change it comes with, a start after it: the incident's
         # timeline reads "flapping stopped, resolved" and "reopened, flapping started".
         for alert in batch.flapped:

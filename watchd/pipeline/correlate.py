@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, text
+from sqlalchemy import Select, and_, bindparam, delete, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.durations import format_duration
@@ -38,6 +39,7 @@ from watchd.pipeline.mute import MuteView
 from watchd.store.incident_tables import AWAITING_RECHECK
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incidents as inc
+from watchd.store.members import bound_values, one_of
 from watchd.store.tables import alerts as al
 
 
@@ -115,12 +117,54 @@ class Correlator:
         self._incident_of_key: dict[str, int] = {}
         self._queued: dict[int, list[tuple[Alert, str | None]]] = {}
         self._changes: list[Change] | None = None
+        # The incidents of the batch's keys, read for all of them at once (prepare): key →
+        # (its active incident, else the one it may reopen), checked again when used.
+        self._keys: dict[str, tuple[int | None, int | None]] = {}
+        self._histories: dict[str, problems.KeyHistory] = {}
+
+    async def prepare(self, alerts: Iterable[Alert]) -> None:
+        """Read what correlating these alerts needs of their keys' incidents and problems,
+        in three statements for the whole batch rather than two or three per new key (a
+        storm opens thousands)."""
+        group_by = self.settings.incidents.group_by
+        keys = {group_key(a.labels, group_by)[0] for a in alerts if a.status is AlertStatus.FIRING}
+        if not keys:
+            return
+        ledger, incidents = self.ledger, self.settings.incidents
+        since = ledger.now - incidents.reopen_window
+        found = [
+            incident_from_row(row)
+            for row in await ledger.conn.execute(
+                _key_incidents(ledger.conn.dialect.name),
+                {"keys": bound_values(ledger.conn.dialect.name, sorted(keys)), "since": since},
+            )
+        ]
+        if found and ledger.postgres:
+            found = await ledger.lock([i.id for i in found])  # as they are once locked
+        by_key: dict[str, list[Incident]] = {}
+        for incident in found:
+            by_key.setdefault(incident.key, []).append(incident)
+        for key in keys:
+            active, reopenable = _choose(by_key.get(key, []), since)
+            self._keys[key] = (
+                None if active is None else active.id,
+                None if reopenable is None else reopenable.id,
+            )
+        self._histories = await problems.key_histories(
+            ledger.conn, keys, ledger.now, incidents.problem_period
+        )
+
+    async def _before_sql(self) -> None:
+        """Write what this batch holds in memory (queued members, new incidents): the SQL
+        that follows reads the incident tables."""
+        await self._write_queued()
+        await self.ledger.write_new()
 
     async def apply(self, alert: Alert) -> None:
         if alert.status is AlertStatus.FIRING:
             await self.firing(alert)
         else:
-            await self._write_queued()
+            await self._before_sql()
             await self.resolved(alert)
 
     async def firing(self, alert: Alert) -> None:
@@ -160,6 +204,7 @@ class Correlator:
         if incident is None:
             incident = await self._open(alert, key, group)
         self._incident_of_key[key] = incident.id
+        self._keys[key] = (incident.id, None)
         if alert.fingerprint in self._unattached:
             self._queue(incident.id, alert, muted)
         else:
@@ -232,7 +277,8 @@ class Correlator:
         than the one last notified is notified (resolved, reopened, opened); the same state is
         not paged again.
         """
-        await self._write_queued()
+        await self._before_sql()
+        self._keys.clear()  # a stop settles incidents here: what was read of them may change
         fp = alert.fingerprint
         started = alert.flapping
         kind = "flapping_started" if started else "flapping_stopped"
@@ -267,7 +313,7 @@ class Correlator:
         check recovers, or recheck_timeout passes (see release_unconfirmed): a parent's
         recovery never hides that a child is still down.
         """
-        await self._write_queued()
+        await self._before_sql()
         rows = await self.ledger.conn.execute(
             select(ia.c.fingerprint, ia.c.item).where(
                 ia.c.incident_id == incident.id, ia.c.role == "symptom", ia.c.status == "firing"
@@ -295,6 +341,7 @@ class Correlator:
         """Symptoms that got no fresh result within recheck_timeout are correlated on their own
         (a child whose check cannot run still pages); resolved ones just leave."""
         timeout = self.settings.incidents.recheck_timeout
+        await self._before_sql()
         rows = await self.ledger.conn.execute(
             select(ia.c.fingerprint)
             .distinct()
@@ -308,6 +355,7 @@ class Correlator:
 
     async def _end_recheck(self, fp: str, reason: str) -> None:
         """The alert leaves the incidents where it awaited a fresh result."""
+        await self._before_sql()
         rows = await self.ledger.conn.execute(
             select(ia.c.incident_id).where(ia.c.fingerprint == fp, ia.c.status == AWAITING_RECHECK)
         )
@@ -355,7 +403,7 @@ class Correlator:
         inventory = self.settings.inventory
         if not item or not inventory.parents(item):
             return None
-        await self._write_queued()  # a parent's alert queued in this batch makes it down
+        await self._before_sql()  # a parent's alert queued in this batch makes it down
         down = await self.down_items([item])
         if not inventory.is_unreachable(item, down):
             return None
@@ -369,8 +417,20 @@ class Correlator:
 
     async def _incidents_of_key(self, key: str) -> tuple[Incident | None, Incident | None]:
         """The key's active incident (the latest opened) and, if none, the one resolved within
-        reopen_window (the latest resolved): one query, as a storm asks it for many new keys."""
+        reopen_window (the latest resolved): from what prepare() read, when that still holds,
+        else one query."""
         since = self.ledger.now - self.settings.incidents.reopen_window
+        known = self._keys.pop(key, None)
+        if known is not None:
+            active_id, reopenable_id = known
+            if active_id is None and reopenable_id is None:
+                return None, None
+            chosen = await self.ledger.load(active_id or reopenable_id or 0)
+            if active_id is not None and chosen.state.active:
+                return chosen, None
+            if active_id is None and _reopenable(chosen, since):
+                return None, chosen
+        await self._before_sql()
         query = select(inc).where(
             inc.c.key == key,
             or_(
@@ -381,21 +441,8 @@ class Correlator:
         found = [incident_from_row(r) for r in await self.ledger.conn.execute(query)]
         if found and self.ledger.postgres:
             # Locked, in the ledger's order, and read again as they are once locked.
-            found = [
-                i
-                for i in await self.ledger.lock([i.id for i in found])
-                if i.state.active
-                or (
-                    i.state is State.RESOLVED
-                    and i.resolved_at is not None
-                    and i.resolved_at >= since
-                )
-            ]
-        active = [i for i in found if i.state.active]
-        if active:
-            return max(active, key=lambda i: (i.opened_at, i.id)), None
-        resolved = [i for i in found if i.resolved_at is not None]
-        return None, max(resolved, key=lambda i: (i.resolved_at or 0.0, i.id), default=None)
+            found = await self.ledger.lock([i.id for i in found])
+        return _choose(found, since)
 
     async def _open(self, alert: Alert, key: str, group: dict[str, str]) -> Incident:
         labels = alert.labels
@@ -426,7 +473,7 @@ class Correlator:
                 SYSTEM,
                 {"change": change.id, "summary": change.summary, "ticket": change.ticket},
             )
-        return await problems.note_opened(self.ledger, incident)
+        return await problems.note_opened(self.ledger, incident, self._histories.pop(key, None))
 
     async def _recent_changes(self) -> list[Change]:
         """Changes running or ended within change_link_window: read once per batch, as a
@@ -450,10 +497,7 @@ class Correlator:
             self._unattached.discard(fp)
             member = None
         else:
-            probe = select(ia.c.status).where(
-                ia.c.incident_id == incident.id, ia.c.fingerprint == fp
-            )
-            member = (await self.ledger.conn.execute(probe)).first()
+            member = await self.ledger.member_status(incident.id, fp)
         if member is None:
             await self.ledger.add_member(incident.id, fp, **values)
             kind = "alert_joined"
@@ -481,6 +525,7 @@ class Correlator:
             if incident_id in self._resolutions:
                 self._resolutions.discard(incident_id)
                 await self.release_symptoms(incident)
+        await self.ledger.write_new()
 
     async def _stored_alert(self, fp: str) -> Alert | None:
         row = (await self.ledger.conn.execute(select(al).where(al.c.fingerprint == fp))).first()
@@ -495,3 +540,33 @@ class Correlator:
             source=row.source,
             generator_url=row.generator_url,
         )
+
+
+def _reopenable(incident: Incident, since: float) -> bool:
+    return (
+        incident.state is State.RESOLVED
+        and incident.resolved_at is not None
+        and incident.resolved_at >= since
+    )
+
+
+def _choose(found: list[Incident], since: float) -> tuple[Incident | None, Incident | None]:
+    """Of a key's incidents, the active one (the latest opened) and, if none, the latest
+    resolved since `since`."""
+    active = [i for i in found if i.state.active]
+    if active:
+        return max(active, key=lambda i: (i.opened_at, i.id)), None
+    resolved = [i for i in found if _reopenable(i, since)]
+    return None, max(resolved, key=lambda i: (i.resolved_at or 0.0, i.id), default=None)
+
+
+# Built once per dialect: constructing a statement costs more than running it.
+@cache
+def _key_incidents(dialect: str) -> Select[Any]:
+    return select(inc).where(
+        one_of(dialect, inc.c.key, "keys"),
+        or_(
+            inc.c.state.in_(ACTIVE_STATES),
+            and_(inc.c.state == State.RESOLVED.value, inc.c.resolved_at >= bindparam("since")),
+        ),
+    )
