@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 from sqlalchemy import event
 
 from tests.pipeline.conftest import Harness, alert
+from watchd.logging import configure_logging
 
 
 def count_statements(harness: Harness) -> list[str]:
@@ -55,3 +58,50 @@ async def test_incidents_opened_together_are_numbered_on_and_joined_later_as_any
         "notification",
         "alert_joined",
     ]
+
+
+def logged(out: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+async def test_a_storm_batch_logs_one_summary_line_and_a_few_changes_one_line_each(
+    harness: Harness,
+) -> None:
+    out = io.StringIO()
+    configure_logging("info", "json", stream=out)
+    try:
+        await harness.send(*(alert(f"host{i}") for i in range(30)))
+        storm = [line for line in logged(out) if line["event"] in ("alert", "alerts")]
+        assert storm == [
+            {
+                **storm[0],
+                "event": "alerts",
+                "alerts": 30,
+                "firing": 30,
+                "resolved": 0,
+                "alertnames": {"check_tcp": 30},
+                "items": 30,
+            }
+        ]
+        out.truncate(0)
+        out.seek(0)
+        await harness.send(alert("host1", firing=False), alert("host2", firing=False))
+        few = [line for line in logged(out) if line["event"] in ("alert", "alerts")]
+        assert [(line["event"], line["status"]) for line in few] == [
+            ("alert", "resolved"),
+            ("alert", "resolved"),
+        ]
+    finally:
+        configure_logging()
+
+
+async def test_at_debug_a_storm_batch_still_logs_every_alert(harness: Harness) -> None:
+    out = io.StringIO()
+    configure_logging("debug", "json", stream=out)
+    try:
+        await harness.send(*(alert(f"host{i}") for i in range(30)))
+        lines = logged(out)
+        assert [line["event"] for line in lines].count("alert") == 30
+        assert [line["event"] for line in lines].count("alerts") == 1
+    finally:
+        configure_logging()

@@ -17,11 +17,12 @@ are committed: a sender that was told "stored" may forget its alerts.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -203,8 +204,7 @@ class AlertPipeline:
             )
             pending.extendleft(reversed([a.fingerprint for a in stale[len(done) :]]))
             self._request(rechecks)
-            for alert in done:
-                log.info("alert_expired", alertname=alert.name, fingerprint=alert.fingerprint)
+            _log_each("alert_expired", "alerts_expired", done, _expired_fields)
             expired += len(done)
             await asyncio.sleep(0)  # a writer already waiting for the lock goes first
         return expired
@@ -245,15 +245,50 @@ async def _apply_flips(
     return await sweeping.apply_flips(Ledger(conn, now, settings), touched, recheck=True)
 
 
-def log_alerts(alerts: Iterable[Alert]) -> None:
-    """One `alert` log line per alert whose state changed."""
-    for alert in alerts:
+# A batch that changes more alerts than this is logged as one `alerts` summary line, the lines
+# per alert at debug: in a storm a line per alert cost as much CPU as storing the alert and
+# buried the rest of the journal.
+LOG_EACH_UP_TO = 20
+
+
+def log_alerts(alerts: Sequence[Alert]) -> None:
+    """One `alert` log line per alert whose state changed; for a storm's batch, one summary."""
+    _log_each("alert", "alerts", alerts, _changed_fields)
+
+
+def _changed_fields(alert: Alert) -> dict[str, Any]:
+    return {
+        "status": alert.status.value,
+        "alertname": alert.name,
+        "fingerprint": alert.fingerprint,
+        "labels": dict(alert.labels),
+        "summary": alert.annotations.get("summary", ""),
+        "source": alert.source,
+    }
+
+
+def _expired_fields(alert: Alert) -> dict[str, Any]:
+    return {"alertname": alert.name, "fingerprint": alert.fingerprint}
+
+
+def _log_each(
+    each: str, summary: str, alerts: Sequence[Alert], fields: Callable[[Alert], dict[str, Any]]
+) -> None:
+    """A line `each` per alert at info, or past LOG_EACH_UP_TO alerts one line `summary` (the
+    lines per alert at debug)."""
+    line = log.info
+    if len(alerts) > LOG_EACH_UP_TO:
+        statuses = Counter(alert.status.value for alert in alerts)
         log.info(
-            "alert",
-            status=alert.status.value,
-            alertname=alert.name,
-            fingerprint=alert.fingerprint,
-            labels=dict(alert.labels),
-            summary=alert.annotations.get("summary", ""),
-            source=alert.source,
+            summary,
+            alerts=len(alerts),
+            firing=statuses["firing"],
+            resolved=statuses["resolved"],
+            alertnames=dict(Counter(alert.name for alert in alerts).most_common(10)),
+            items=len({alert.labels.get("item", "") for alert in alerts} - {""}),
         )
+        if not log.is_enabled_for(logging.DEBUG):
+            return
+        line = log.debug
+    for alert in alerts:
+        line(each, **fields(alert))
