@@ -105,3 +105,21 @@ async def test_at_debug_a_storm_batch_still_logs_every_alert(harness: Harness) -
         assert [line["event"] for line in lines].count("alerts") == 1
     finally:
         configure_logging()
+
+
+async def test_a_hundred_alerts_resolving_at_once_cost_statements_per_incident_not_per_alert(
+    harness: Harness,
+) -> None:
+    harness.configure(incidents={"group_by": ["item"]})
+    await harness.send(*(alert(f"host{i % 2}", port=str(i)) for i in range(100)))
+    statements = count_statements(harness)
+    # Before: ~5 statements per resolved alert (its incidents, a lock, its row, an event).
+    await harness.send(*(alert(f"host{i % 2}", port=str(i), firing=False) for i in range(100)))
+    assert len(statements) <= 50, len(statements)
+    for incident in await harness.incidents():
+        assert incident["state"] == "resolved"
+        timeline = await harness.timeline(incident["id"])
+        assert timeline.count("alert_resolved") == 50
+        assert timeline[-3:] == ["alert_resolved", "resolved", "notification"]
+        members = await harness.members(incident["id"])
+        assert {m["status"] for m in members} == {"resolved"}

@@ -34,6 +34,7 @@ from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incident_events as ev
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.incident_tables import outbox as ob
+from watchd.store.members import bound_values, one_of
 from watchd.store.tables import alerts as al
 
 
@@ -375,6 +376,23 @@ class Ledger:
             update(ia)
             .where(ia.c.incident_id == incident_id, ia.c.fingerprint == fingerprint)
             .values(updated_at=self.now, **values)
+        )
+
+    async def set_members(
+        self, incident_id: int, fingerprints: Sequence[str], **values: Any
+    ) -> None:
+        """set_member for several alerts of the incident at once (the same values)."""
+        held = self._held(incident_id)
+        if held is not None:
+            for fingerprint in fingerprints:
+                held.set_member(incident_id, fingerprint, {"updated_at": self.now, **values})
+            return
+        dialect = self.conn.dialect.name
+        await self.conn.execute(
+            update(ia)
+            .where(ia.c.incident_id == incident_id, one_of(dialect, ia.c.fingerprint, "fps"))
+            .values(updated_at=self.now, **values),
+            {"fps": bound_values(dialect, fingerprints)},
         )
 
     async def add_members(self, incident_id: int, members: Sequence[dict[str, Any]]) -> None:

@@ -135,8 +135,7 @@ class AlertPipeline:
         for alert in batch.flapped:
             if not alert.flapping:
                 await correlator.flapping(alert)
-        for alert in changed:
-            await correlator.apply(alert)
+        await correlator.apply(changed)
         for alert in batch.flapped:
             if alert.flapping:
                 await correlator.flapping(alert)
