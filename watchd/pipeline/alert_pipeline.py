@@ -34,7 +34,7 @@ from watchd.model import Alert
 from watchd.pipeline import sweep as sweeping
 from watchd.pipeline.correlate import Correlator, group_key, lock_keys
 from watchd.pipeline.dedup import dedup
-from watchd.pipeline.expire import stale_alerts, stale_fingerprints
+from watchd.pipeline.expire import by_incident, stale_alerts, stale_fingerprints
 from watchd.pipeline.mute import MuteView
 from watchd.store.alerts import refresh_alerts, stored_alerts, upsert_alerts
 from watchd.store.engine import reading, transact
@@ -191,7 +191,7 @@ class AlertPipeline:
 
     async def _stale_page(self, now: float) -> list[str]:
         async with reading(self._engine, "find stale alerts", full_reason=True) as conn:
-            return await stale_fingerprints(conn, now, EXPIRE_PAGE)
+            return await by_incident(conn, await stale_fingerprints(conn, now, EXPIRE_PAGE))
 
     async def _expire_page(self, now: float, pending: deque[str]) -> int:
         """Resolve the `pending` alerts still stale, a chunk per transaction; how many."""
