@@ -6,13 +6,15 @@ concurrency, and the delivery log and timeline written for every outcome."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from typing import Any
 
 from aiohttp import web
 
 from tests.notify.conftest import Hook, alert
 from tests.notify.test_dispatcher import webhook
-from watchd.notify import plan
+from watchd.notify import outbox, plan
 
 STORM = 300  # more than the 64 rows a pass used to take (4 tasks x 16 rows)
 
@@ -78,3 +80,44 @@ async def test_a_storm_larger_than_a_pass_is_claimed_in_passes_and_kept_in_order
     assert sum(len(s) == 2 for s in seen.values()) == 100
     rows = await notify.outbox("hook")
     assert {r["state"] for r in rows} == {"delivered"}
+
+
+async def test_scans_woken_back_to_back_are_paced_by_their_own_cost(
+    make_notify: Any, hook_server: Any, monkeypatch: Any
+) -> None:
+    """A storm's commits wake the dispatcher back to back; each scan reads every open row (here
+    made to take 100 ms, as thousands of rows do). After a scan the next one waits at least as
+    long as it took, so scanning leaves the loop half its time for the ingestion."""
+    hook: Hook = await hook_server(Gauge())
+    notify = await make_notify(
+        {
+            "receivers": [webhook("hook", hook.url)],
+            "route": {"mute_time_intervals": ["always"]},
+            "notify": {"time_intervals": [{"name": "always"}]},
+        }
+    )
+    await notify.send(*[alert(f"host{i}") for i in range(20)])
+    scans: list[tuple[float, float]] = []
+    read = outbox.open_rows
+
+    async def slow_read(engine: Any) -> Any:
+        began = time.monotonic()
+        await asyncio.sleep(0.1)
+        try:
+            return await read(engine)
+        finally:
+            scans.append((began, time.monotonic()))
+
+    monkeypatch.setattr(outbox, "open_rows", slow_read)
+    running = asyncio.get_running_loop().create_task(notify.dispatcher.run())
+    try:
+        for _ in range(200):  # 1 s of wake-ups every 5 ms
+            notify.dispatcher.wake()
+            await asyncio.sleep(0.005)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    gaps = [later[0] - earlier[1] for earlier, later in itertools.pairwise(scans)]
+    assert hook.received == []
+    assert len(gaps) >= 2
+    assert min(gaps) >= 0.1
