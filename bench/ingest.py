@@ -1,5 +1,8 @@
 """Ingestion throughput: Alertmanager API v2 posts to watchd and to Debian's Alertmanager.
 
+This measures a server built from the ingest routes and the pipeline alone, to separate their
+cost from the rest of the daemon's; `bench/storm.py` measures the real daemon (`watchd run`).
+
 50,000 alerts over 1,000 label sets, in batches of 100, 8 requests in flight, to
 POST /api/v2/alerts of (1) watchd's API with the ingest routes and the incident pipeline on
 a durable SQLite store (WAL, a commit per request before the 200), run as a child process

@@ -44,6 +44,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,7 +187,8 @@ class Run:
         text = self.result.line()
         if load_.notify:
             text += f"\n{'':<31}all {load_.incidents:,} items notified {self.delivered:.2f} s"
-            text += f" after the first POST (CPU {self.total_cpu:.1f} s)"
+            text += f" after the first POST (all POSTs answered after {self.result.seconds:.2f} s;"
+            text += f" CPU {self.total_cpu:.1f} s)"
         if load_.settle:
             text += f"\n{'':<31}RSS {self.settled_mb:.0f} MB after {load_.settle:.0f} s idle"
         for note in self.notes:
@@ -236,6 +238,7 @@ class Watchd(Server):
         self.hook = hook
         self.database = ""
         self.db_file = Path()
+        self.log = Path()
         self.runs = 0
         self.profiler: asyncio.subprocess.Process | None = None
 
@@ -281,6 +284,7 @@ group_interval = "0s"
             self.database = f"watchd_bench_{os.getpid()}_{self.runs}"
             await pg_admin(f'CREATE DATABASE "{self.database}"')
         self.db_file = tmp / "state" / "watchd.db"
+        self.log = tmp / "watchd.log"
         port = free_port()
         config = self.config(tmp, port)
         python = [sys.executable]
@@ -289,7 +293,7 @@ group_interval = "0s"
         if profile and not spy:
             python += ["-m", "cProfile", "-o", str(profile)]
         argv = ["taskset", "-c", str(core), *python, "-m", "watchd.cli", "run", "-c", str(config)]
-        log = (tmp / "watchd.log").open("w")
+        log = self.log.open("w")
         proc = await asyncio.create_subprocess_exec(
             *argv, cwd=tmp, stdout=log, stderr=log, env=os.environ | {"PYTHONPATH": str(ROOT)}
         )
@@ -342,7 +346,7 @@ group_interval = "0s"
             if got != expected
         ]
         notes = [f"the daemon's own alerts: {', '.join(sorted(extra))}"] if extra else []
-        return problems, notes
+        return problems, [log_summary(self.log), *notes]
 
     async def cleanup(self) -> None:
         if self.database:
@@ -378,6 +382,24 @@ class Alertmanager(Server):
         log.close()
         await wait_ready(f"http://127.0.0.1:{port}/-/ready", proc, port)
         return proc, f"http://127.0.0.1:{port}/api/v2/alerts"
+
+
+def log_summary(path: Path) -> str:
+    """How many lines the daemon logged, and its warnings and errors by event."""
+    lines = 0
+    bad: Counter[str] = Counter()
+    with path.open() as log:
+        for line in log:
+            lines += 1
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                bad[line.strip()[:60]] += 1  # a traceback or a line not from structlog
+                continue
+            if doc.get("level") not in ("debug", "info"):
+                bad[f"{doc.get('level')} {doc.get('event')}"] += 1
+    worst = ", ".join(f"{event} x{n}" for event, n in bad.most_common(4))
+    return f"log: {lines:,} lines" + (f"; {worst}" if worst else "")
 
 
 async def pg_admin(statement: str) -> None:
