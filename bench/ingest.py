@@ -228,13 +228,17 @@ async def warm_up(
         print(f"  warm-up: {result.line()}")
 
 
-async def stop(proc: asyncio.subprocess.Process) -> None:
+async def stop(proc: asyncio.subprocess.Process, grace: float = 30) -> str:
+    """SIGTERM, then SIGKILL after `grace` seconds; says which of them ended the server."""
+    began = time.monotonic()
     proc.terminate()
     try:
-        await asyncio.wait_for(proc.wait(), 30)
+        await asyncio.wait_for(proc.wait(), grace)
     except TimeoutError:
         proc.kill()
         await proc.wait()
+        return f"KILLED: still running {grace:.0f} s after SIGTERM"
+    return f"exit status {proc.returncode} {time.monotonic() - began:.1f} s after SIGTERM"
 
 
 async def bench_watchd(

@@ -3,7 +3,8 @@
 The daemon is started as users start it, `watchd run -c CONFIG` (`python -m watchd.cli`), on a
 config with the shipped rule packs (`rules/*.yaml`, as config.toml has them), one webhook
 receiver on the default route (no wait), JSON logs at info and a fresh SQLite store in a temp
-dir (`--store postgresql`: a throwaway database on 127.0.0.1:5432 per run). The peer is
+dir (`--store postgresql`: a throwaway database on 127.0.0.1:5432 per run, whose backends'
+CPU is shown apart: PostgreSQL is not pinned). The peer is
 prometheus-alertmanager 0.25 (`scripts/test.sh` installs it). Each server is pinned to one core;
 this process (the load generator and the webhook receiver) runs on the other. Loads, posted to
 POST /api/v2/alerts in batches of `--batch` (100), `--concurrency` (8) in flight:
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -179,6 +181,7 @@ class Run:
     result: Result
     delivered: float = 0.0  # first POST -> the receiver had every item (storm-e2e)
     total_cpu: float = 0.0  # server CPU seconds until then
+    db_cpu: float = 0.0  # the PostgreSQL backends' CPU seconds (--store postgresql)
     settled_mb: float = 0.0  # RSS after the settle time (rss)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -189,6 +192,8 @@ class Run:
             text += f"\n{'':<31}all {load_.incidents:,} items notified {self.delivered:.2f} s"
             text += f" after the first POST (all POSTs answered after {self.result.seconds:.2f} s;"
             text += f" CPU {self.total_cpu:.1f} s)"
+        if self.db_cpu:
+            text += f"\n{'':<31}PostgreSQL backends: CPU {self.db_cpu:.1f} s (not pinned)"
         if load_.settle:
             text += f"\n{'':<31}RSS {self.settled_mb:.0f} MB after {load_.settle:.0f} s idle"
         for note in self.notes:
@@ -202,6 +207,7 @@ class Server:
     """How to start one kind of server on a fresh store, and what to check after its run."""
 
     name = ""
+    runs = 0
 
     async def start(
         self, tmp: Path, core: int, load_: Load
@@ -211,6 +217,10 @@ class Server:
     async def check(self, load_: Load) -> tuple[list[str], list[str]]:
         """What is wrong with the stopped server's store after the load, and what to note."""
         return [], []
+
+    def database_cpu(self) -> float:
+        """CPU seconds its database server spent for it, when that is a separate process."""
+        return 0.0
 
     async def cleanup(self) -> None:
         return None
@@ -239,7 +249,6 @@ class Watchd(Server):
         self.database = ""
         self.db_file = Path()
         self.log = Path()
-        self.runs = 0
         self.profiler: asyncio.subprocess.Process | None = None
 
     def config(self, tmp: Path, port: int) -> Path:
@@ -279,7 +288,6 @@ group_interval = "0s"
     async def start(
         self, tmp: Path, core: int, load_: Load
     ) -> tuple[asyncio.subprocess.Process, str]:
-        self.runs += 1
         if self.args.store == "postgresql":
             self.database = f"watchd_bench_{os.getpid()}_{self.runs}"
             await pg_admin(f'CREATE DATABASE "{self.database}"')
@@ -348,6 +356,16 @@ group_interval = "0s"
         notes = [f"the daemon's own alerts: {', '.join(sorted(extra))}"] if extra else []
         return problems, [log_summary(self.log), *notes]
 
+    def database_cpu(self) -> float:
+        """The CPU seconds of the PostgreSQL backends serving this run's database so far."""
+        total = 0.0
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            title = " ".join(proc.info["cmdline"] or ())
+            if self.database and proc.info["name"] == "postgres" and self.database in title:
+                with contextlib.suppress(psutil.Error):
+                    total += sum(proc.cpu_times()[:2])
+        return total
+
     async def cleanup(self) -> None:
         if self.database:
             await pg_admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
@@ -385,8 +403,9 @@ class Alertmanager(Server):
 
 
 def log_summary(path: Path) -> str:
-    """How many lines the daemon logged, and its warnings and errors by event."""
+    """How many lines the daemon logged: its three most frequent events, warnings and errors."""
     lines = 0
+    info: Counter[str] = Counter()
     bad: Counter[str] = Counter()
     with path.open() as log:
         for line in log:
@@ -396,10 +415,12 @@ def log_summary(path: Path) -> str:
             except ValueError:
                 bad[line.strip()[:60]] += 1  # a traceback or a line not from structlog
                 continue
-            if doc.get("level") not in ("debug", "info"):
-                bad[f"{doc.get('level')} {doc.get('event')}"] += 1
-    worst = ", ".join(f"{event} x{n}" for event, n in bad.most_common(4))
-    return f"log: {lines:,} lines" + (f"; {worst}" if worst else "")
+            level, event = doc.get("level"), str(doc.get("event"))
+            (info if level in ("debug", "info") else bad)[
+                event if level in ("debug", "info") else f"{level} {event}"
+            ] += 1
+    shown = [*info.most_common(3), *bad.most_common(6)]
+    return f"log: {lines:,} lines; " + ", ".join(f"{event} x{n:,}" for event, n in shown)
 
 
 async def pg_admin(statement: str) -> None:
@@ -436,7 +457,8 @@ async def run_one(
     args: argparse.Namespace, core: int,
 ) -> Run:  # fmt: skip
     """Start the server on a fresh store, post the load, wait for what follows, stop, check."""
-    with tempfile.TemporaryDirectory(prefix="watchd-storm-") as tmp:
+    server.runs += 1
+    with run_dir(args.keep, f"{server.name}-{load_.name}-{server.runs}") as tmp:
         receiver.reset(server.name, load_.incidents if load_.notify else 0)
         proc, url = await server.start(Path(tmp), core, load_)
         try:
@@ -451,15 +473,28 @@ async def run_one(
             if load_.settle:
                 run.settled_mb = await watch_rss(ps, load_.settle, run)
             run.total_cpu = sum(ps.cpu_times()[:2]) - cpu_before
+            run.db_cpu = server.database_cpu()
         finally:
-            await stop(proc)
+            stopped = await stop(proc, args.stop_grace)
         try:
             run.problems, run.notes = await server.check(load_)
+            run.notes.insert(0, stopped)
         finally:
-            await server.cleanup()
+            if not args.keep:
+                await server.cleanup()
     if result.failed:
         run.problems.append(f"{result.failed} requests were refused")
     return run
+
+
+def run_dir(keep: str, name: str) -> contextlib.AbstractContextManager[str]:
+    """A fresh temp dir for one run, or DIR/NAME with --keep DIR (kept, as its database)."""
+    if not keep:
+        return tempfile.TemporaryDirectory(prefix="watchd-storm-")
+    path = Path(keep).resolve() / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return contextlib.nullcontext(str(path))
 
 
 async def watch_rss(ps: psutil.Process, seconds: float, run: Run) -> float:
@@ -535,6 +570,12 @@ async def main() -> int:
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--timeout", type=float, default=600.0, help="storm-e2e: give up after")
     parser.add_argument("--profile", default="", help="record watchd's runs (py-spy or cProfile)")
+    parser.add_argument(
+        "--stop-grace", type=float, default=60.0, help="seconds from SIGTERM to SIGKILL"
+    )
+    parser.add_argument(
+        "--keep", default="", help="keep each run's dir (config, log, store) and database here"
+    )
     args = parser.parse_args()
     known = loads(args)
     chosen = [known[name] for name in args.load.split(",")]
