@@ -67,41 +67,7 @@ class IncidentNotFound(LookupError):
 
 
 def incident_from_row(row: Row[Any]) -> Incident:
-    return incident_from_mapping(row._mapping)
-
-
-def incident_from_mapping(m: Mapping[Any, Any]) -> Incident:
-    """An Incident from an incidents row's columns."""
-    return Incident(
-        id=m["id"],
-        key=m["key"],
-        group_labels=dict(m["group_labels"]),
-        title=m["title"],
-        item=m["item"],
-        state=State(m["state"]),
-        severity=m["severity"],
-        seq=m["seq"],
-        opened_at=m["opened_at"],
-        acknowledged_at=m["acknowledged_at"],
-        acknowledged_by=m["acknowledged_by"],
-        resolved_at=m["resolved_at"],
-        resolved_by=m["resolved_by"],
-        closed_at=m["closed_at"],
-        closed_by=m["closed_by"],
-        notified=m["notified"],
-        notified_at=m["notified_at"],
-        audible=bool(m["audible"]),
-        escalation_policy=m["escalation_policy"],
-        escalation_step=m["escalation_step"],
-        escalation_from=m["escalation_from"],
-        sla_ack_breached=bool(m["sla_ack_breached"]),
-        sla_resolve_breached=bool(m["sla_resolve_breached"]),
-        muted_since=m["muted_since"],
-        muted_seconds=m["muted_seconds"],
-        problem_id=m["problem_id"],
-        change_id=m["change_id"],
-        updated_at=m["updated_at"],
-    )
+    return Incident.from_mapping(row._mapping)
 
 
 class Ledger:
@@ -147,7 +113,7 @@ class Ledger:
         of the module doc)."""
         held = self._held(incident_id)
         if held is not None:
-            return incident_from_mapping(held.row(incident_id))
+            return held.incident(incident_id)
         query = _LOAD
         if lock and self.postgres and incident_id not in self._locked:
             query = _LOAD_LOCKED_NOWAIT if self._below_held(incident_id) else _LOAD_LOCKED
@@ -205,7 +171,7 @@ class Ledger:
         }
         if self._new is not None:
             row["id"] = await self._new.new_id(self.conn)
-            incident = incident_from_mapping(self._new.add(row))
+            incident = self._new.add(row)
         else:
             incident = incident_from_row((await self.conn.execute(_CREATE, row)).one())
         self._locked.add(incident.id)  # a new row: no one else sees it before the commit
@@ -220,7 +186,7 @@ class Ledger:
         values = {"updated_at": self.now, **values}
         held = self._held(incident.id)
         if held is not None:
-            return incident_from_mapping(held.update(incident.id, values))
+            return held.update(incident.id, values)
         result = await self.conn.execute(
             _incident_update(tuple(sorted(values))),
             {"incident_id": incident.id, **{f"new_{k}": v for k, v in values.items()}},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,40 @@ class Incident:
     problem_id: int | None
     change_id: int | None
     updated_at: float
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[Any, Any]) -> Incident:
+        """The incident of an incidents row's columns."""
+        return cls(
+            id=m["id"],
+            key=m["key"],
+            group_labels=dict(m["group_labels"]),
+            title=m["title"],
+            item=m["item"],
+            state=State(m["state"]),
+            severity=m["severity"],
+            seq=m["seq"],
+            opened_at=m["opened_at"],
+            acknowledged_at=m["acknowledged_at"],
+            acknowledged_by=m["acknowledged_by"],
+            resolved_at=m["resolved_at"],
+            resolved_by=m["resolved_by"],
+            closed_at=m["closed_at"],
+            closed_by=m["closed_by"],
+            notified=m["notified"],
+            notified_at=m["notified_at"],
+            audible=bool(m["audible"]),
+            escalation_policy=m["escalation_policy"],
+            escalation_step=m["escalation_step"],
+            escalation_from=m["escalation_from"],
+            sla_ack_breached=bool(m["sla_ack_breached"]),
+            sla_resolve_breached=bool(m["sla_resolve_breached"]),
+            muted_since=m["muted_since"],
+            muted_seconds=m["muted_seconds"],
+            problem_id=m["problem_id"],
+            change_id=m["change_id"],
+            updated_at=m["updated_at"],
+        )
 
     def muted_for(self, now: float) -> float:
         """Seconds the incident has been muted (silence, window, change, inhibit) up to `now`."""

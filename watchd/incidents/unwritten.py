@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from watchd.incidents.model import MemberGroup
+from watchd.incidents.model import Incident, MemberGroup
 from watchd.model import Alert
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incident_events as ev
@@ -46,6 +46,9 @@ class UnwrittenIncidents:
     def __init__(self, alerts: Mapping[str, Alert]) -> None:
         self._alerts = alerts
         self._rows: dict[int, dict[str, Any]] = {}
+        # Each held row as an Incident, built again only when the row changes: settling reads
+        # a new incident several times.
+        self._incidents: dict[int, Incident] = {}
         # Members by incident, in the order they joined (fingerprint → incident_alerts row).
         self._members: dict[int, dict[str, dict[str, Any]]] = {}
         self._events: list[dict[str, Any]] = []
@@ -68,21 +71,23 @@ class UnwrittenIncidents:
         self._last_id += 1
         return self._last_id
 
-    def add(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """Hold a new incident row (every column; `id` from `new_id`); the stored row."""
+    def add(self, row: Mapping[str, Any]) -> Incident:
+        """Hold a new incident row (every column; `id` from `new_id`); the incident."""
         stored = {**_EMPTY_ROW, **row}
         self._rows[stored["id"]] = stored
         self._members[stored["id"]] = {}
-        return stored
+        incident = self._incidents[stored["id"]] = Incident.from_mapping(stored)
+        return incident
 
-    def row(self, incident_id: int) -> dict[str, Any]:
-        return self._rows[incident_id]
+    def incident(self, incident_id: int) -> Incident:
+        return self._incidents[incident_id]
 
-    def update(self, incident_id: int, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Change the held row; the row as it is now."""
+    def update(self, incident_id: int, values: Mapping[str, Any]) -> Incident:
+        """Change the held row; the incident as it is now."""
         row = self._rows[incident_id]
         row.update(values)
-        return row
+        incident = self._incidents[incident_id] = Incident.from_mapping(row)
+        return incident
 
     def add_member(self, row: Mapping[str, Any]) -> None:
         self._members[row["incident_id"]][row["fingerprint"]] = dict(row)
@@ -142,6 +147,7 @@ class UnwrittenIncidents:
         if not self._rows:
             return
         rows, self._rows = self._rows, {}
+        self._incidents = {}
         members, self._members = self._members, {}
         events, self._events = self._events, []
         outbox, self._outbox = self._outbox, []
