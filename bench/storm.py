@@ -115,10 +115,14 @@ def loads(args: argparse.Namespace) -> dict[str, Load]:
 
 
 def bodies(load_: Load, batch: int) -> list[tuple[bytes, int]]:
-    """Request bodies as Prometheus sends them: firing, endsAt 10 minutes ahead."""
+    """Request bodies as Prometheus sends them, firing, made afresh for each run.
+
+    endsAt is an hour ahead, not Prometheus's few minutes: the bench sends each label set
+    only `alerts / label_sets` times, not every minute, and a slow run must not find its last
+    alerts already ended (they would arrive resolved and open no incident)."""
     now = time.time()
     starts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now - 60))
-    ends = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now + 600))
+    ends = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now + 3600))
     out = []
     for first in range(0, load_.alerts, batch):
         payload = []
@@ -453,11 +457,12 @@ async def stop_profiler(proc: asyncio.subprocess.Process) -> None:
 
 
 async def run_one(
-    server: Server, load_: Load, work: list[tuple[bytes, int]], receiver: Receiver,
+    server: Server, load_: Load, receiver: Receiver,
     args: argparse.Namespace, core: int,
 ) -> Run:  # fmt: skip
     """Start the server on a fresh store, post the load, wait for what follows, stop, check."""
     server.runs += 1
+    work = bodies(load_, args.batch)
     with run_dir(args.keep, f"{server.name}-{load_.name}-{server.runs}") as tmp:
         receiver.reset(server.name, load_.incidents if load_.notify else 0)
         proc, url = await server.start(Path(tmp), core, load_)
@@ -598,7 +603,6 @@ async def main() -> int:
     invalid = False
     try:
         for load_ in chosen:
-            work = bodies(load_, args.batch)
             print(
                 f"\n== {load_.name}: {load_.alerts:,} alerts over {load_.label_sets:,} label sets, "
                 f"{load_.incidents:,} incidents expected"
@@ -608,7 +612,7 @@ async def main() -> int:
                 # Alternate who goes first too: the machine's speed drifts within a minute.
                 order = servers if round_ % 2 else servers[::-1]
                 for server in order:
-                    run = await run_one(server, load_, work, receiver, args, server_core)
+                    run = await run_one(server, load_, receiver, args, server_core)
                     runs[server.name].append(run)
                     invalid |= bool(run.problems)
                     print(f"round {round_}  {run.line(load_)}")
