@@ -123,3 +123,49 @@ async def test_a_hundred_alerts_resolving_at_once_cost_statements_per_incident_n
         assert timeline[-3:] == ["alert_resolved", "resolved", "notification"]
         members = await harness.members(incident["id"])
         assert {m["status"] for m in members} == {"resolved"}
+
+
+async def test_hosts_behind_a_failed_switch_join_its_incident_in_a_handful_of_statements(
+    harness: Harness,
+) -> None:
+    """A core switch fails behind 100 hosts: its ping fails, then every host's check. The hosts
+    are UNREACHABLE: their alerts are symptoms of the switch's incident, written together."""
+    hosts = [f"host{i}" for i in range(100)]
+    harness.configure(
+        items=[
+            {"name": "switch", "checks": [{"name": "ping", "kind": "ping"}]},
+            *({"name": h, "parents": ["switch"]} for h in hosts),
+        ]
+    )
+    await harness.send(alert("switch", "check_ping"))
+    statements = count_statements(harness)
+    # Before: ~7 statements per host (what is down, the switch's incident, the member, an event).
+    await harness.send(*(alert(h) for h in hosts))
+    assert len(statements) <= 25, len(statements)
+    (switch,) = await harness.incidents()
+    symptoms = [m for m in await harness.members(switch["id"]) if m["role"] == "symptom"]
+    assert sorted(m["item"] for m in symptoms) == sorted(hosts)
+    assert {m["muted"] for m in symptoms} == {"unreachable:switch"}
+    assert (await harness.timeline(switch["id"])).count("alert_joined") == 101
+    assert len(await harness.notifications("pager")) == 1  # the switch's opening, nothing more
+
+
+async def test_a_switch_failing_in_the_same_batch_as_its_hosts_still_takes_them_in(
+    harness: Harness,
+) -> None:
+    hosts = [f"host{i}" for i in range(30)]
+    harness.configure(
+        items=[
+            {"name": "switch", "checks": [{"name": "ping", "kind": "ping"}]},
+            *({"name": h, "parents": ["switch"]} for h in hosts),
+        ]
+    )
+    await harness.send(
+        alert(hosts[0]), alert("switch", "check_ping"), *(alert(h) for h in hosts[1:])
+    )
+    incidents = await harness.incidents()
+    # The host whose alert came before the switch's opened its own incident; the rest joined.
+    assert sorted(i["item"] for i in incidents) == ["host0", "switch"]
+    switch = next(i for i in incidents if i["item"] == "switch")
+    symptoms = [m for m in await harness.members(switch["id"]) if m["role"] == "symptom"]
+    assert len(symptoms) == 29

@@ -115,21 +115,31 @@ class Correlator:
         # resolved to in this batch, and the new members queued for each incident. Anything
         # that reads membership (topology, resolutions) writes the queue first.
         self._incident_of_key: dict[str, int] = {}
-        self._queued: dict[int, list[tuple[Alert, str | None]]] = {}
+        self._queued: dict[int, list[tuple[Alert, str, str | None]]] = {}
         self._changes: list[Change] | None = None
         # The incidents of the batch's keys, read for all of them at once (prepare): key →
         # (its active incident, else the one it may reopen), checked again when used.
         self._keys: dict[str, tuple[int | None, int | None]] = {}
         self._histories: dict[str, problems.KeyHistory] = {}
+        # The batch's items that have parents, and what is down above them (_down_of): None
+        # when an alert of the batch may have changed it.
+        self._items: frozenset[str] = frozenset()
+        self._down: dict[str, int] | None = None
+        self._down_covers: frozenset[str] = frozenset()
 
     async def prepare(self, alerts: Iterable[Alert]) -> None:
         """Read what correlating these alerts needs of their keys' incidents and problems,
         in three statements for the whole batch rather than two or three per new key (a
         storm opens thousands)."""
         group_by = self.settings.incidents.group_by
-        keys = {group_key(a.labels, group_by)[0] for a in alerts if a.status is AlertStatus.FIRING}
+        firing = [a for a in alerts if a.status is AlertStatus.FIRING]
+        keys = {group_key(a.labels, group_by)[0] for a in firing}
         if not keys:
             return
+        inventory = self.settings.inventory
+        self._items = frozenset(
+            item for a in firing if (item := a.labels.get("item", "")) and inventory.parents(item)
+        )
         ledger, incidents = self.ledger, self.settings.incidents
         since = ledger.now - incidents.reopen_window
         found = [
@@ -179,11 +189,16 @@ class Correlator:
             await self._end_recheck(alert.fingerprint, "a fresh result still fails")
         labels = alert.labels
         muted = self.view.reason(labels, flapping=alert.flapping)
+        if self._host_check_alert(alert):
+            self._down = None  # this alert may make its item down: ask the store again
         root = await self._unreachable_root(labels.get("item", ""))
         if root is not None:
             incident_id, parent = root
-            parent_incident = await self.ledger.load(incident_id)
-            await self._attach(parent_incident, alert, "symptom", f"unreachable:{parent}")
+            if alert.fingerprint in self._unattached:
+                self._queue(incident_id, alert, f"unreachable:{parent}", role="symptom")
+            else:
+                parent_incident = await self.ledger.load(incident_id)
+                await self._attach(parent_incident, alert, "symptom", f"unreachable:{parent}")
             return
         key, group = group_key(labels, self.settings.incidents.group_by)
         known = self._incident_of_key.get(key)
@@ -215,9 +230,11 @@ class Correlator:
         else:
             await self._attach(incident, alert, "member", muted)
 
-    def _queue(self, incident_id: int, alert: Alert, muted: str | None) -> None:
+    def _queue(
+        self, incident_id: int, alert: Alert, muted: str | None, *, role: str = "member"
+    ) -> None:
         self._unattached.discard(alert.fingerprint)
-        self._queued.setdefault(incident_id, []).append((alert, muted))
+        self._queued.setdefault(incident_id, []).append((alert, role, muted))
 
     async def _write_queued(self) -> None:
         """Attach the queued new members: one insert of members and one of their timeline
@@ -227,19 +244,19 @@ class Correlator:
             incident = await self.ledger.load(incident_id)
             members = []
             events: list[tuple[str, str, dict[str, Any]]] = []
-            for alert, muted in joins:
+            for alert, role, muted in joins:
                 labels = alert.labels
                 members.append(
                     {
                         "fingerprint": alert.fingerprint,
-                        "role": "member",
+                        "role": role,
                         "item": labels.get("item", ""),
                         "severity": labels.get("severity", ""),
                         "status": "firing",
                         "muted": muted,
                     }
                 )
-                detail: dict[str, Any] = {"fingerprint": alert.fingerprint, "role": "member"}
+                detail: dict[str, Any] = {"fingerprint": alert.fingerprint, "role": role}
                 if muted:
                     detail["muted"] = muted
                 events.append(("alert_joined", SYSTEM, detail))
@@ -260,6 +277,8 @@ class Correlator:
         """
         if not alerts:
             return
+        if any(self._host_check_alert(a) for a in alerts):
+            self._down = None
         await self._before_sql()
         conn = self.ledger.conn
         found = await conn.execute(
@@ -320,7 +339,9 @@ class Correlator:
         not paged again.
         """
         await self._before_sql()
-        self._keys.clear()  # a stop settles incidents here: what was read of them may change
+        # A stop settles incidents here: what was read of them may change.
+        self._keys.clear()
+        self._down = None
         fp = alert.fingerprint
         started = alert.flapping
         kind = "flapping_started" if started else "flapping_stopped"
@@ -445,8 +466,7 @@ class Correlator:
         inventory = self.settings.inventory
         if not item or not inventory.parents(item):
             return None
-        await self._before_sql()  # a parent's alert queued in this batch makes it down
-        down = await self.down_items([item])
+        down = await self._down_of(item)
         if not inventory.is_unreachable(item, down):
             return None
         node = item
@@ -456,6 +476,25 @@ class Correlator:
             if direct:
                 return down[direct[0]], direct[0]
             node = parents[0]  # every parent is unreachable: follow the first one up
+
+    async def _down_of(self, item: str) -> dict[str, int]:
+        """down_items for the batch's items: read once, and again only after an alert that may
+        change it (a host check's). A switch failing behind 5,000 hosts asked it per alert."""
+        if self._down is None or item not in self._down_covers:
+            await self._before_sql()  # a parent's alert queued in this batch makes it down
+            self._down_covers = self._items | {item}
+            self._down = await self.down_items(self._down_covers)
+        return self._down
+
+    def _host_check_alert(self, alert: Alert) -> bool:
+        """Whether the alert is an item's host check's own: whether the item is down."""
+        item = alert.labels.get("item", "")
+        check = self.settings.inventory.host_check(item) if item else None
+        return (
+            check is not None
+            and alert.source == CHECK_SOURCE
+            and alert.labels.get("check") == check
+        )
 
     async def _incidents_of_key(self, key: str) -> tuple[Incident | None, Incident | None]:
         """The key's active incident (the latest opened) and, if none, the one resolved within
