@@ -8,6 +8,7 @@ import pytest
 from aiohttp import web
 
 from tests.notify.conftest import Hook, Notify, alert
+from tests.notify.test_storm import deliver_storm
 from tests.store.conftest import pg_url  # noqa: F401  (the session PostgreSQL database)
 
 pytestmark = pytest.mark.integration
@@ -41,3 +42,11 @@ async def test_failing_then_recovering_receiver_on_postgresql(
     assert len(hook.unique) == 3
     assert {r["state"] for r in await one.outbox("hook")} == {"delivered"}
     assert len(hook.received) == 2 + 3  # two 500s, then each notification exactly once
+
+
+async def test_a_storm_backlog_goes_out_in_one_pass_on_postgresql(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """300 new incidents in one pass on PostgreSQL: once each, within the concurrency, every
+    outcome recorded (a batch's incidents locked in one statement, in ascending id order)."""
+    await deliver_storm(make_notify, hook_server)

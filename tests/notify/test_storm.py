@@ -42,6 +42,11 @@ async def test_a_storm_backlog_goes_out_in_one_pass_once_each_within_the_concurr
     """300 new incidents are all delivered by one dispatcher pass (not 64 rows per pass, each
     pass reading every open row), each notification once, never more than `concurrency`
     requests at once, each outcome in the delivery log and on its incident's timeline."""
+    await deliver_storm(make_notify, hook_server)
+
+
+async def deliver_storm(make_notify: Any, hook_server: Any) -> None:
+    """The storm of the test above, on the store `make_notify` opens (test_postgres too)."""
     gauge = Gauge()
     hook: Hook = await hook_server(gauge)
     notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=5)]})
