@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import event
 
 from tests.notify.conftest import Hook, alert
 from tests.notify.test_dispatcher import webhook
@@ -126,3 +127,25 @@ async def test_scans_woken_back_to_back_are_paced_by_their_own_cost(
     assert hook.received == []
     assert len(gaps) >= 2
     assert min(gaps) >= 0.1
+
+
+async def test_a_storms_delivery_outcomes_are_put_on_the_timelines_a_batch_at_a_time(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """Each delivered notification adds a "delivered" event to its incident; a batch of
+    outcomes writes them with one UPDATE of the incidents and one INSERT (before: an UPDATE
+    and an INSERT per incident, 300 each)."""
+    hook: Hook = await hook_server(Gauge())
+    notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=5)]})
+    await notify.send(*[alert(f"host{i}") for i in range(STORM)])
+    statements: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(notify.store.engine.sync_engine, "before_cursor_execute", before)
+    assert await notify.dispatcher.run_once() == STORM
+    seq_updates = [s for s in statements if s.startswith("UPDATE incidents SET seq")]
+    assert 0 < len(seq_updates) <= STORM // 3, len(seq_updates)
+    for incident in (1, STORM // 2, STORM):
+        assert [k for k, _ in await notify.timeline(incident)][-1] == "delivered"

@@ -394,12 +394,43 @@ class Ledger:
     ) -> Incident:
         """Append several timeline events (kind, actor, detail) with consecutive seqs at once,
         at `times` (one per entry; default: the ledger's now)."""
-        first = incident.seq + 1
+        rows = self._event_rows(incident, entries, times)
         incident = await self.update(incident, seq=incident.seq + len(entries))
-        rows = [
+        await self._insert_events(incident.id, rows)
+        return incident
+
+    async def append_events_to_each(
+        self,
+        appends: Sequence[
+            tuple[Incident, Sequence[tuple[str, str, dict[str, Any]]], Sequence[float] | None]
+        ],
+    ) -> None:
+        """append_events for several incidents (each as read and locked in this transaction),
+        in two statements: the incidents' new seqs in one UPDATE, the events in one INSERT. A
+        storm's delivery outcomes append an event to an incident each."""
+        rows: list[dict[str, Any]] = []
+        seqs = []
+        for incident, entries, times in appends:
+            if self._held(incident.id) is not None:
+                await self.append_events(incident, entries, times=times)
+                continue
+            rows += self._event_rows(incident, entries, times)
+            seqs.append({"incident_id": incident.id, "new_seq": incident.seq + len(entries)})
+        if seqs:
+            await self.conn.execute(_SET_SEQ, [{**s, "new_updated_at": self.now} for s in seqs])
+            await self.conn.execute(insert(ev), rows)
+
+    def _event_rows(
+        self,
+        incident: Incident,
+        entries: Sequence[tuple[str, str, dict[str, Any]]],
+        times: Sequence[float] | None,
+    ) -> list[dict[str, Any]]:
+        """incident_events rows for `entries`, numbered on from the incident's seq."""
+        return [
             {
                 "incident_id": incident.id,
-                "seq": first + i,
+                "seq": incident.seq + 1 + i,
                 "time": times[i] if times is not None else self.now,
                 "kind": kind,
                 "actor": actor,
@@ -407,8 +438,6 @@ class Ledger:
             }
             for i, (kind, actor, detail) in enumerate(entries)
         ]
-        await self._insert_events(incident.id, rows)
-        return incident
 
     async def add_member(
         self,
@@ -436,6 +465,11 @@ _LOAD_MANY = select(inc).where(inc.c.id.in_(bindparam("ids", expanding=True))).o
 _LOCK_MANY = _LOAD_MANY.with_for_update(key_share=True)  # locked in id order, as returned
 _LOCK_MANY_NOWAIT = _LOAD_MANY.with_for_update(key_share=True, nowait=True)
 _CREATE = insert(inc).returning(inc)
+_SET_SEQ = (
+    update(inc)
+    .where(inc.c.id == bindparam("incident_id"))
+    .values(seq=bindparam("new_seq"), updated_at=bindparam("new_updated_at"))
+)
 _MEMBER_STATUS = select(ia.c.status).where(
     ia.c.incident_id == bindparam("incident_id"), ia.c.fingerprint == bindparam("fingerprint")
 )

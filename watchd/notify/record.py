@@ -74,11 +74,13 @@ async def _write_attempts(
     ledger = Ledger(conn, max(now for _, now in attempts), settings)
     # All the batch's incidents read (and locked, in the ledger's order) in one statement: a
     # storm's batch has an incident per outcome, and a load each was a third of the writing.
-    for incident in await ledger.lock(events):
-        timed = events[incident.id]
-        await ledger.append_events(
-            incident, [entry for entry, _ in timed], times=[at for _, at in timed]
-        )
+    await ledger.append_events_to_each(
+        [
+            (incident, [entry for entry, _ in timed], [at for _, at in timed])
+            for incident in await ledger.lock(events)
+            for timed in [events[incident.id]]
+        ]
+    )
 
 
 # One statement for every outcome of a batch (executemany), built once.
