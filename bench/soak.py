@@ -26,7 +26,11 @@ p99 and max of the ingest posts; then the load stops, the outbox drains, the dae
   different keys, or two incidents open at once for one incident key.
 
     .venv/bin/python bench/soak.py [--minutes 30] [--flappers 10] [--label-sets 500]
-        [--burst 400] [--keep DIR]
+        [--burst 400] [--keep DIR] [--tracemalloc DIR [--snap-every 300]]
+
+With --tracemalloc the daemon runs under bench/memtrace.py, which writes a tracemalloc snapshot
+every --snap-every seconds (`memtrace.py diff` shows what grew between two; tracing costs CPU
+and memory of its own, so such a run's figures are not the daemon's).
 """
 
 from __future__ import annotations
@@ -500,11 +504,17 @@ async def wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
     raise RuntimeError(f"{url} did not answer within 60 s")
 
 
-async def start_daemon(tmp: Path, path: Path, api_port: int) -> asyncio.subprocess.Process:
-    """`watchd run` as a user starts it, its log appended to watchd.log; once /readyz says so."""
+async def start_daemon(
+    tmp: Path, path: Path, api_port: int, trace: list[str] | None = None
+) -> asyncio.subprocess.Process:
+    """`watchd run` as a user starts it, its log appended to watchd.log; once /readyz says so.
+
+    With `trace` (memtrace.py's run options), under bench/memtrace.py: tracemalloc snapshots.
+    """
+    runner = [str(ROOT / "bench" / "memtrace.py"), "run", *trace] if trace else ["-m"]
     with (tmp / "watchd.log").open("a") as log:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "watchd.cli", "run", "-c", str(path),
+            sys.executable, *runner, "watchd.cli", "run", "-c", str(path),
             stdout=log, stderr=log, cwd=tmp, env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
     await wait_ready(f"http://127.0.0.1:{api_port}/readyz", proc)
@@ -531,7 +541,10 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
     base = f"http://127.0.0.1:{api_port}"
     proc: asyncio.subprocess.Process | None = None
     try:
-        proc = await start_daemon(tmp, path, api_port)
+        trace = None
+        if args.tracemalloc:
+            trace = ["--out", str(args.tracemalloc.resolve()), "--every", str(args.snap_every)]
+        proc = await start_daemon(tmp, path, api_port, trace)
         seconds = args.minutes * 60
         end = time.time() + seconds
         load = Load()
@@ -622,6 +635,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--tracemalloc", type=Path, help="run the daemon under memtrace.py, snapshots here"
+    )
+    parser.add_argument("--snap-every", type=float, default=300, help="seconds between snapshots")
     args = parser.parse_args()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
