@@ -17,10 +17,10 @@ held up by it.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Row, Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import ReturningUpdate
 
@@ -51,7 +51,10 @@ async def routing_alert_labels(
     """member_labels of several incidents in one query (the dispatcher's scan, the repeats)."""
     if not incident_ids:
         return {}
-    rows = await conn.execute(_MEMBER_LABELS, {"ids": sorted(incident_ids)})
+    dialect = conn.dialect.name
+    rows = await conn.execute(
+        _member_labels(dialect), {"ids": bound_values(dialect, sorted(incident_ids))}
+    )
     found: dict[int, list[dict[str, str]]] = {}
     for incident_id, labels in rows:
         found.setdefault(incident_id, []).append(dict(labels))
@@ -478,12 +481,20 @@ _MEMBER_GROUPS = (
     .where(ia.c.incident_id == bindparam("incident_id"))
     .group_by(ia.c.role, ia.c.status, ia.c.severity, ia.c.muted)
 )
-_MEMBER_LABELS = (
-    select(ia.c.incident_id, al.c.labels)
-    .select_from(ia.join(al, al.c.fingerprint == ia.c.fingerprint))
-    .where(ia.c.incident_id.in_(bindparam("ids", expanding=True)), ia.c.role == "member")
-    .order_by(ia.c.incident_id, ia.c.joined_at, ia.c.fingerprint)
-)
+
+
+# Built once per dialect, the ids bound as one value: the dispatcher asks for the incidents of
+# every open outbox row, a number that follows the load (see watchd.store.members).
+@cache
+def _member_labels(dialect: str) -> Select[int, dict[str, str]]:
+    return (
+        select(ia.c.incident_id, al.c.labels)
+        .select_from(ia.join(al, al.c.fingerprint == ia.c.fingerprint))
+        .where(one_of(dialect, ia.c.incident_id, "ids"), ia.c.role == "member")
+        .order_by(ia.c.incident_id, ia.c.joined_at, ia.c.fingerprint)
+    )
+
+
 _ALERT_ROWS = (
     select(
         ia.c.fingerprint,

@@ -22,10 +22,11 @@ from watchd.store.engine import reading, writing
 from watchd.store.incident_tables import OutboxState
 from watchd.store.incident_tables import incidents as inc
 from watchd.store.incident_tables import outbox as ob
+from watchd.store.members import bound_values, one_of
 from watchd.store.notify_tables import deliveries as dl
 from watchd.store.notify_tables import notify_groups as ng
 
-CHUNK = 500  # ids per IN list
+CHUNK = 500  # ids per statement
 
 OPEN_STATES = (OutboxState.PENDING, OutboxState.DELIVERING)
 
@@ -122,9 +123,11 @@ async def load_groups(
     wanted = set(keys)
     if not wanted:
         return {}
-    query = select(ng).where(ng.c.group_key.in_({k for _, k in wanted}))
     async with reading(engine, "read notification groups", full_reason=True) as conn:
-        rows = (await conn.execute(query)).all()
+        dialect = conn.dialect.name
+        query = select(ng).where(one_of(dialect, ng.c.group_key, "keys"))
+        group_keys = bound_values(dialect, sorted({k for _, k in wanted}))
+        rows = (await conn.execute(query, {"keys": group_keys})).all()
     return {
         (r.receiver, r.group_key): Group(r.first_at, r.last_sent_at, bool(r.firing))
         for r in rows
@@ -143,18 +146,23 @@ async def claim(engine: AsyncEngine, rows: Sequence[Row], now: float, until: flo
         and_(ob.c.state == OutboxState.DELIVERING.value, ob.c.claimed_until < now),
     )
     async with writing(engine, "claim notifications", full_reason=True) as conn:
-        if conn.dialect.name == "postgresql":
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
             locked = await conn.execute(
-                select(ob.c.id).where(ob.c.id.in_(ids), free).with_for_update(skip_locked=True)
+                select(ob.c.id)
+                .where(one_of(dialect, ob.c.id, "ids"), free)
+                .with_for_update(skip_locked=True),
+                {"ids": bound_values(dialect, ids)},
             )
             ids = [r.id for r in locked]
             if not ids:
                 return []
         result = await conn.execute(
             update(ob)
-            .where(ob.c.id.in_(ids), free)
+            .where(one_of(dialect, ob.c.id, "ids"), free)
             .values(state=OutboxState.DELIVERING.value, claimed_until=until)
-            .returning(ob.c.id, ob.c.attempts, ob.c.next_attempt_at, ob.c.payload)
+            .returning(ob.c.id, ob.c.attempts, ob.c.next_attempt_at, ob.c.payload),
+            {"ids": bound_values(dialect, ids)},
         )
         got = {r.id: r for r in result}
     return [
@@ -174,14 +182,16 @@ async def claim(engine: AsyncEngine, rows: Sequence[Row], now: float, until: flo
 async def renew(engine: AsyncEngine, ids: Sequence[int], until: float) -> None:
     """Extend the leases of rows this process is still delivering to `until`."""
     async with writing(engine, "renew notification leases", full_reason=True) as conn:
+        dialect = conn.dialect.name
         for i in range(0, len(ids), CHUNK):
             await conn.execute(
                 update(ob)
                 .where(
-                    ob.c.id.in_(ids[i : i + CHUNK]),
+                    one_of(dialect, ob.c.id, "ids"),
                     ob.c.state == OutboxState.DELIVERING.value,
                 )
-                .values(claimed_until=until)
+                .values(claimed_until=until),
+                {"ids": bound_values(dialect, ids[i : i + CHUNK])},
             )
 
 
@@ -190,14 +200,16 @@ async def release(engine: AsyncEngine, ids: Sequence[int]) -> int:
     go out on the next scan, here or on another node); how many were still leased."""
     released = 0
     async with writing(engine, "release notification leases", full_reason=True) as conn:
+        dialect = conn.dialect.name
         for i in range(0, len(ids), CHUNK):
             result = await conn.execute(
                 update(ob)
                 .where(
-                    ob.c.id.in_(ids[i : i + CHUNK]),
+                    one_of(dialect, ob.c.id, "ids"),
                     ob.c.state == OutboxState.DELIVERING.value,
                 )
-                .values(state=OutboxState.PENDING.value, claimed_until=None)
+                .values(state=OutboxState.PENDING.value, claimed_until=None),
+                {"ids": bound_values(dialect, ids[i : i + CHUNK])},
             )
             released += result.rowcount
     return released
@@ -207,15 +219,20 @@ async def last_tried(engine: AsyncEngine, rows: Sequence[Row]) -> dict[int, floa
     """When the last attempt of each of `rows` ended (wall clock, from the delivery log)."""
     out: dict[int, float] = {}
     async with reading(engine, "read the delivery log", full_reason=True) as conn:
+        dialect = conn.dialect.name
+        query = (
+            select(dl.c.outbox_id, func.max(dl.c.started_at + dl.c.latency))
+            .where(
+                one_of(dialect, dl.c.incident_id, "incidents"),
+                one_of(dialect, dl.c.outbox_id, "ids"),
+            )
+            .group_by(dl.c.outbox_id)
+        )
         for i in range(0, len(rows), CHUNK):
             part = rows[i : i + CHUNK]
-            query = (
-                select(dl.c.outbox_id, func.max(dl.c.started_at + dl.c.latency))
-                .where(
-                    dl.c.incident_id.in_({r.incident_id for r in part}),
-                    dl.c.outbox_id.in_([r.id for r in part]),
-                )
-                .group_by(dl.c.outbox_id)
-            )
-            out.update({r[0]: float(r[1]) for r in await conn.execute(query)})
+            values = {
+                "incidents": bound_values(dialect, sorted({r.incident_id for r in part})),
+                "ids": bound_values(dialect, [r.id for r in part]),
+            }
+            out.update({r[0]: float(r[1]) for r in await conn.execute(query, values)})
     return out

@@ -1,0 +1,188 @@
+"""Memory with many active alerts: the real daemon's RSS holding `--alerts` firing label sets.
+
+Starts `watchd run` (SQLite, JSON logs at info, one webhook receiver in this process answering
+200, default route) and posts `--alerts` (default 100,000) distinct label sets to
+POST /api/v2/alerts as Prometheus sends them (alertname, instance, job, severity, item, a
+summary annotation and generatorURL; batches of 100, 4 in flight; `--items` items, default
+10,000, so that many incidents), all firing with an end an hour ahead. Then it sends them all
+again (a sender's next evaluation: the dedup path) and lets the daemon sit for `--idle` seconds.
+Prints the daemon's RSS after start, after the first pass, after the resend, after the idle
+time and its maximum, with the post rate and the notifications received.
+
+    .venv/bin/python bench/active_alerts.py [--alerts 100000] [--items 10000] [--idle 60]
+        [--keep DIR] [--tracemalloc DIR]
+
+With --tracemalloc the daemon runs under bench/memtrace.py and a snapshot is taken after each
+phase (snap-000 after start, 001 after the first pass, 002 after the resend, 003 after idle);
+`memtrace.py top DIR/snap-003.pickle` shows what holds the memory. Tracing costs memory of
+its own: the RSS figures of such a run are not the daemon's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import psutil
+from aiohttp import web
+from soak import am_alert, free_port, start_daemon, stop
+
+
+class Receiver:
+    """A webhook receiver answering 200, counting what it got."""
+
+    def __init__(self) -> None:
+        self.received = 0
+
+    async def hook(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.received += 1
+        return web.Response(text="ok")
+
+    async def start(self) -> tuple[web.AppRunner, int]:
+        app = web.Application()
+        app.router.add_post("/hook", self.hook)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner, port
+
+
+def config(tmp: Path, api_port: int, hook_port: int) -> Path:
+    path = tmp / "config.toml"
+    path.write_text(f"""
+[daemon]
+state_dir = "state"
+log_format = "json"
+log_level = "info"
+
+[api]
+listen = "127.0.0.1:{api_port}"
+
+[[receivers]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{hook_port}/hook"
+""")
+    return path
+
+
+def alerts(count: int, items: int, now: float) -> list[dict[str, object]]:
+    """`count` distinct firing label sets over `items` items, ending an hour from `now`."""
+    out = []
+    for i in range(count):
+        host = f"host{i % items}"
+        labels = {
+            "alertname": f"Soak{i // items % 50}",
+            "instance": f"{host}.example.net:{9100 + i // items // 50}",
+            "job": "node",
+            "severity": "critical" if i % 3 else "warning",
+            "item": host,
+        }
+        out.append(am_alert(labels, now - 60, now + 3600))
+    return out
+
+
+async def post_all(base: str, batches: list[bytes], in_flight: int) -> tuple[float, int]:
+    """Post every batch, `in_flight` at a time; (seconds taken, posts not answered 200)."""
+    queue = list(reversed(batches))
+    failed = 0
+
+    async def worker(http: aiohttp.ClientSession) -> None:
+        nonlocal failed
+        while queue:
+            body = queue.pop()
+            async with http.post(
+                base + "/api/v2/alerts", data=body, headers={"Content-Type": "application/json"}
+            ) as resp:
+                await resp.read()
+                failed += resp.status != 200
+
+    started = time.perf_counter()
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        await asyncio.gather(*(worker(http) for _ in range(in_flight)))
+    return time.perf_counter() - started, failed
+
+
+async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
+    receiver = Receiver()
+    runner, hook_port = await receiver.start()
+    api_port = free_port()
+    path = config(tmp, api_port, hook_port)
+    base = f"http://127.0.0.1:{api_port}"
+    trace = None
+    if args.tracemalloc:
+        trace = ["--out", str(args.tracemalloc.resolve()), "--every", "1e9"]
+    result: dict[str, object] = {"alerts": args.alerts, "items": args.items}
+    peak = 0.0
+    proc = await start_daemon(tmp, path, api_port, trace)
+    try:
+        daemon = psutil.Process(proc.pid)
+
+        async def phase(name: str) -> None:
+            nonlocal peak
+            if args.tracemalloc:  # memtrace takes a snapshot within a second of this file
+                (args.tracemalloc / "snap-now").touch()
+                while (args.tracemalloc / "snap-now").exists():  # noqa: ASYNC110 (a file)
+                    await asyncio.sleep(0.5)
+            rss = daemon.memory_info().rss / 2**20
+            peak = max(peak, rss)
+            result[f"rss_mb_{name}"] = round(rss, 1)
+            print(f"{name}: RSS {rss:.0f} MB, notifications received {receiver.received}")
+
+        async def sample() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, daemon.memory_info().rss / 2**20)
+                await asyncio.sleep(1)
+
+        sampler = asyncio.create_task(sample())
+        await phase("started")
+        body = alerts(args.alerts, args.items, time.time())
+        batches = [json.dumps(body[i : i + 100]).encode() for i in range(0, len(body), 100)]
+        for name in ("first_pass", "resend"):
+            seconds, failed = await post_all(base, batches, args.in_flight)
+            result[f"{name}_alerts_per_s"] = round(args.alerts / seconds)
+            result[f"{name}_failed_posts"] = failed
+            await phase(name)
+        await asyncio.sleep(args.idle)
+        await phase("idle")
+        sampler.cancel()
+        result["rss_mb_max"] = round(peak, 1)
+        result["notifications_received"] = receiver.received
+        result["cpu_s"] = round(sum(daemon.cpu_times()[:2]), 1)
+    finally:
+        await stop(proc)
+        await runner.cleanup()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--in-flight", type=int, default=4)
+    parser.add_argument("--idle", type=float, default=60)
+    parser.add_argument("--keep", type=Path, help="run in this directory and keep it")
+    parser.add_argument(
+        "--tracemalloc", type=Path, help="run the daemon under memtrace.py, snapshots here"
+    )
+    args = parser.parse_args()
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        result = asyncio.run(measure(args, args.keep))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = asyncio.run(measure(args, Path(tmp)))
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
