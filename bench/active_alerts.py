@@ -10,7 +10,7 @@ Prints the daemon's RSS after start, after the first pass, after the resend, aft
 time and its maximum, with the post rate and the notifications received.
 
     .venv/bin/python bench/active_alerts.py [--alerts 100000] [--items 10000] [--idle 60]
-        [--keep DIR] [--tracemalloc DIR]
+        [--no-receiver] [--keep DIR] [--tracemalloc DIR]
 
 With --tracemalloc the daemon runs under bench/memtrace.py and a snapshot is taken after each
 phase (snap-000 after start, 001 after the first pass, 002 after the resend, 003 after idle);
@@ -54,9 +54,10 @@ class Receiver:
         return runner, port
 
 
-def config(tmp: Path, api_port: int, hook_port: int) -> Path:
+def config(tmp: Path, api_port: int, hook_port: int | None) -> Path:
+    """The daemon's config; with `hook_port`, one webhook receiver (the default route)."""
     path = tmp / "config.toml"
-    path.write_text(f"""
+    text = f"""
 [daemon]
 state_dir = "state"
 log_format = "json"
@@ -64,23 +65,29 @@ log_level = "info"
 
 [api]
 listen = "127.0.0.1:{api_port}"
-
+"""
+    if hook_port is not None:
+        text += f"""
 [[receivers]]
 name = "hook"
 kind = "webhook"
 url = "http://127.0.0.1:{hook_port}/hook"
-""")
+"""
+    path.write_text(text)
     return path
 
 
 def alerts(count: int, items: int, now: float) -> list[dict[str, object]]:
-    """`count` distinct firing label sets over `items` items, ending an hour from `now`."""
+    """`count` distinct firing label sets over `items` items, ending an hour from `now`; an
+    item's alerts come one after another (a batch holds one or two items' alerts)."""
     out = []
+    per_item = -(-count // items)
     for i in range(count):
-        host = f"host{i % items}"
+        host = f"host{i // per_item}"
+        n = i % per_item
         labels = {
-            "alertname": f"Soak{i // items % 50}",
-            "instance": f"{host}.example.net:{9100 + i // items // 50}",
+            "alertname": f"Soak{n % 50}",
+            "instance": f"{host}.example.net:{9100 + n // 50}",
             "job": "node",
             "severity": "critical" if i % 3 else "warning",
             "item": host,
@@ -115,7 +122,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
     receiver = Receiver()
     runner, hook_port = await receiver.start()
     api_port = free_port()
-    path = config(tmp, api_port, hook_port)
+    path = config(tmp, api_port, None if args.no_receiver else hook_port)
     base = f"http://127.0.0.1:{api_port}"
     trace = None
     if args.tracemalloc:
@@ -170,6 +177,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--in-flight", type=int, default=4)
     parser.add_argument("--idle", type=float, default=60)
+    parser.add_argument(
+        "--no-receiver", action="store_true", help="no receiver: the alerts and incidents alone"
+    )
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it")
     parser.add_argument(
         "--tracemalloc", type=Path, help="run the daemon under memtrace.py, snapshots here"
