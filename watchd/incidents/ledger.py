@@ -138,7 +138,8 @@ class Ledger:
         if not self.postgres:
             if not ids:
                 return []
-            return [incident_from_row(r) for r in await self.conn.execute(_LOAD_MANY, {"ids": ids})]
+            rows = await self.conn.execute(_LOAD_MANY_SQLITE, {"ids": bound_values("sqlite", ids)})
+            return [incident_from_row(r) for r in rows]
         found: list[Incident] = []
         below = [i for i in ids if self._below_held(i)]
         above = [i for i in ids if not self._below_held(i)]
@@ -465,6 +466,10 @@ _LOAD = select(inc).where(inc.c.id == bindparam("incident_id"))
 _LOAD_LOCKED = _LOAD.with_for_update(key_share=True)
 _LOAD_LOCKED_NOWAIT = _LOAD.with_for_update(key_share=True, nowait=True)
 _LOAD_MANY = select(inc).where(inc.c.id.in_(bindparam("ids", expanding=True))).order_by(inc.c.id)
+# On SQLite the ids are one value: a statement per number of ids filled the connections'
+# statement caches (see watchd.store.members). PostgreSQL's driver does not keep statements
+# that large, and its locking queries below stay as they are.
+_LOAD_MANY_SQLITE = select(inc).where(one_of("sqlite", inc.c.id, "ids")).order_by(inc.c.id)
 _LOCK_MANY = _LOAD_MANY.with_for_update(key_share=True)  # locked in id order, as returned
 _LOCK_MANY_NOWAIT = _LOAD_MANY.with_for_update(key_share=True, nowait=True)
 _CREATE = insert(inc).returning(inc)
