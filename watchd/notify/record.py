@@ -20,6 +20,7 @@ from watchd.store.engine import transact
 from watchd.store.errors import StoreError
 from watchd.store.incident_tables import OutboxState
 from watchd.store.incident_tables import outbox as ob
+from watchd.store.members import bound_values, one_of
 from watchd.store.notify_tables import deliveries as dl
 from watchd.store.notify_tables import notify_groups as ng
 from watchd.store.upsert import upsert
@@ -104,10 +105,13 @@ async def _release_and_group(
     """Give back leased rows not tried, and store the groups' timers (the last state of
     each group wins: `groups` are in the order they were decided)."""
     if release:
+        # The ids as one bound value: one SQL text whatever their number (issue 19, soak RSS).
+        dialect = conn.dialect.name
         await conn.execute(
             update(ob)
-            .where(ob.c.id.in_(release), ob.c.state == OutboxState.DELIVERING.value)
-            .values(state=OutboxState.PENDING.value, claimed_until=None)
+            .where(one_of(dialect, ob.c.id, "ids"), ob.c.state == OutboxState.DELIVERING.value)
+            .values(state=OutboxState.PENDING.value, claimed_until=None),
+            {"ids": bound_values(dialect, release)},
         )
     latest = {(receiver, key): state for receiver, key, state in groups}
     if latest:
