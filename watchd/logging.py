@@ -156,3 +156,10 @@ def get_logger(name: str, **initial: Any) -> structlog.typing.FilteringBoundLogg
     # Lazy: the logger follows whatever configure_logging set up when it is used.
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name, **initial)
     return logger
+
+
+def debug_enabled(name: str) -> bool:
+    """Whether logger `name` (one of watchd's own) writes debug lines: configure_logging gives
+    the stdlib loggers of watchd the level it gives structlog's (structlog's own
+    `is_enabled_for` is not in every structlog watchd supports)."""
+    return logging.getLogger(name).isEnabledFor(logging.DEBUG)

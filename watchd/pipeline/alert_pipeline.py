@@ -17,7 +17,6 @@ are committed: a sender that was told "stored" may forget its alerts.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -29,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from watchd.clock import Clock
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.settings import IncidentSettings
-from watchd.logging import get_logger
+from watchd.logging import debug_enabled, get_logger
 from watchd.model import Alert
 from watchd.pipeline import sweep as sweeping
 from watchd.pipeline.correlate import Correlator, group_key, lock_keys
@@ -286,7 +285,7 @@ def _log_each(
             alertnames=dict(Counter(alert.name for alert in alerts).most_common(10)),
             items=len({alert.labels.get("item", "") for alert in alerts} - {""}),
         )
-        if not log.is_enabled_for(logging.DEBUG):
+        if not debug_enabled("watchd.alerts"):
             return
         line = log.debug
     for alert in alerts:
