@@ -106,11 +106,11 @@ async def test_scans_woken_back_to_back_are_paced_by_their_own_cost(
     scans: list[tuple[float, float]] = []
     read = outbox.open_rows
 
-    async def slow_read(engine: Any) -> Any:
+    async def slow_read(*args: Any) -> Any:
         began = time.monotonic()
         await asyncio.sleep(0.1)
         try:
-            return await read(engine)
+            return await read(*args)
         finally:
             scans.append((began, time.monotonic()))
 
@@ -149,3 +149,43 @@ async def test_a_storms_delivery_outcomes_are_put_on_the_timelines_a_batch_at_a_
     assert 0 < len(seq_updates) <= STORM // 3, len(seq_updates)
     for incident in (1, STORM // 2, STORM):
         assert [k for k, _ in await notify.timeline(incident)][-1] == "delivered"
+
+
+async def test_scans_read_the_member_labels_only_of_incidents_that_changed(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """Each scan routes every open row on its incident's member labels. They are read again
+    only for an incident whose members changed since the last scan; routing sees a new member's
+    labels at once. Before, every scan read and decoded all of them."""
+    hook: Hook = await hook_server(Gauge())
+    notify = await make_notify(
+        {
+            "receivers": [webhook("hook", hook.url)],
+            "route": {"mute_time_intervals": ["always"]},  # the rows stay open
+            "notify": {"time_intervals": [{"name": "always"}]},
+        }
+    )
+    await notify.send(alert("host0"), alert("host1"))
+    reads: list[Any] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM incident_alerts JOIN alerts" in statement:
+            reads.append(parameters)
+
+    event.listen(notify.store.engine.sync_engine, "before_cursor_execute", before)
+    member_labels = outbox.MemberLabels()
+    first = await outbox.open_rows(notify.store.engine, member_labels)
+    assert len(reads) == 1
+    again = await outbox.open_rows(notify.store.engine, member_labels)
+    assert len(reads) == 1  # nothing changed: nothing read
+    assert [r.label_sets for r in again] == [r.label_sets for r in first]
+    await notify.send(alert("host0", port="2"))  # joins host0's incident
+    after = await outbox.open_rows(notify.store.engine, member_labels)
+    assert len(reads) == 2
+    host0 = next(r for r in after if r.incident_key.startswith("item=host0"))
+    assert {"2"} <= {labels.get("port") for labels in host0.label_sets}
+    host1 = next(r for r in after if r.incident_key.startswith("item=host1"))
+    assert (
+        host1.label_sets
+        == next(r for r in first if r.incident_key.startswith("item=host1")).label_sets
+    )

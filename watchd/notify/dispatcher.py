@@ -90,6 +90,7 @@ class Dispatcher:
         fake clock, where no real time may pass unnoticed: scans are then not paced either,
         see `_paced`)."""
         self._engine = engine
+        self._member_labels = outbox.MemberLabels()  # routing labels kept between scans
         self._clock = clock
         self._base = base
         self._build = build
@@ -294,7 +295,7 @@ class Dispatcher:
         """One pass: plan, expire, claim and start the delivery tasks; when next to look."""
         now = self._clock.now()
         installed = self._installed
-        rows = await outbox.open_rows(self._engine)
+        rows = await outbox.open_rows(self._engine, self._member_labels)
         backoffs = {n: (c.backoff_initial, c.backoff_max) for n, c in installed.configs.items()}
         keys = {(r.id, r.attempts) for r in rows}
         self._due = {k: t for k, t in self._due.items() if k in keys}
