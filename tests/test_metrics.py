@@ -51,6 +51,18 @@ def test_gauges_show_the_last_value_set() -> None:
     assert value(m, "watchd_store_write_seconds_count") == 1
 
 
+def test_schedule_lag_of_every_run_is_in_a_histogram() -> None:
+    """Each run's start lag lands in watchd_check_schedule_lag_seconds: a p99 can be read."""
+    m = Metrics()
+    for lag in (0.0, 0.003, 0.2, 0.7, 3.0):
+        m.set_schedule_lag(lag)
+    assert value(m, "watchd_schedule_lag_seconds") == 3.0
+    assert value(m, "watchd_check_schedule_lag_seconds_count") == 5
+    assert value(m, "watchd_check_schedule_lag_seconds_bucket", le="0.005") == 2
+    assert value(m, "watchd_check_schedule_lag_seconds_bucket", le="1.0") == 4
+    assert value(m, "watchd_check_schedule_lag_seconds_bucket", le="+Inf") == 5
+
+
 def test_two_instances_have_separate_registries() -> None:
     """Several Metrics objects coexist (no global registry clash) and do not share values."""
     a, b = Metrics(), Metrics()
