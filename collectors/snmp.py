@@ -12,6 +12,10 @@ A plain community string is accepted, for the conventional read-only "public" on
 anything worth hiding goes in a file or the environment. SNMPv3 takes `user`,
 `auth_protocol`/`auth_key`, `priv_protocol`/`priv_key` (keys as SecretRef) and `context`.
 
+Requests go through gufo-snmp (collectors/snmp_session.py: one socket per device, kept between
+polls). A v3 check with a `context` is polled through pysnmp, and a refused v3 request is
+explained through pysnmp (collectors/snmp_pysnmp.py): gufo-snmp can do neither.
+
 Counter rates are computed here, between two polls of the same check: a Counter32 that went
 down is a wrap unless the device uptime (`uptime_oid`, sysUpTime by default) went back too,
 which means the device restarted; the first poll after a restart gives no rate, like the
@@ -27,56 +31,63 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
-from pysnmp.hlapi.v3arch.asyncio import (
-    usmAesBlumenthalCfb192Protocol,
-    usmAesBlumenthalCfb256Protocol,
-    usmAesCfb128Protocol,
-    usmAesCfb256Protocol,
-    usmDESPrivProtocol,
-    usmHMAC128SHA224AuthProtocol,
-    usmHMAC192SHA256AuthProtocol,
-    usmHMAC256SHA384AuthProtocol,
-    usmHMAC384SHA512AuthProtocol,
-    usmHMACMD5AuthProtocol,
-    usmHMACSHAAuthProtocol,
+from gufo.snmp import (
+    Aes128Key,
+    Aes192Key,
+    Aes256Key,
+    BaseAuthKey,
+    BasePrivKey,
+    DesKey,
+    KeyExpansion,
+    Md5Key,
+    Sha1Key,
+    Sha224Key,
+    Sha256Key,
+    Sha384Key,
+    Sha512Key,
+    User,
 )
+from pydantic import Field, model_validator
 
+from collectors import snmp_pysnmp
 from collectors.contract import MetricNames
 from collectors.snmp_eval import PollData, evaluate
 from collectors.snmp_profile import Profile, load_file, shipped, shipped_names
 from collectors.snmp_rates import RateTracker
-from collectors.snmp_session import Endpoint, Session, SnmpError, community_auth, usm_auth
+from collectors.snmp_session import Community, Endpoint, Session, SnmpError
+from collectors.snmp_values import Declared, Value, typed
 from watchd.configbase import Strict
 from watchd.model import CheckContext, CheckResult, Sample, Status
 from watchd.secrets import SecretError, SecretRef
 
-AUTH_PROTOCOLS = {
-    "MD5": usmHMACMD5AuthProtocol,
-    "SHA": usmHMACSHAAuthProtocol,
-    "SHA-224": usmHMAC128SHA224AuthProtocol,
-    "SHA-256": usmHMAC192SHA256AuthProtocol,
-    "SHA-384": usmHMAC256SHA384AuthProtocol,
-    "SHA-512": usmHMAC384SHA512AuthProtocol,
+AUTH_PROTOCOLS: dict[str, type[BaseAuthKey]] = {
+    "MD5": Md5Key,
+    "SHA": Sha1Key,
+    "SHA-224": Sha224Key,
+    "SHA-256": Sha256Key,
+    "SHA-384": Sha384Key,
+    "SHA-512": Sha512Key,
 }
-# net-snmp's "AES-256" localises keys as Blumenthal's draft does; Cisco's as Reeder's ("-C").
-PRIV_PROTOCOLS = {
-    "DES": usmDESPrivProtocol,
-    "AES": usmAesCfb128Protocol,
-    "AES-128": usmAesCfb128Protocol,
-    "AES-192": usmAesBlumenthalCfb192Protocol,
-    "AES-256": usmAesBlumenthalCfb256Protocol,
-    "AES-256-C": usmAesCfb256Protocol,
+# net-snmp's "AES-192"/"AES-256" stretch a short localised key as Blumenthal's draft does;
+# Cisco's as Reeder's ("-C"). The stretch only matters when the auth key is shorter.
+PRIV_PROTOCOLS: dict[str, tuple[type[BasePrivKey], KeyExpansion]] = {
+    "DES": (DesKey, KeyExpansion.Blumenthal),
+    "AES": (Aes128Key, KeyExpansion.Blumenthal),
+    "AES-128": (Aes128Key, KeyExpansion.Blumenthal),
+    "AES-192": (Aes192Key, KeyExpansion.Blumenthal),
+    "AES-256": (Aes256Key, KeyExpansion.Blumenthal),
+    "AES-256-C": (Aes256Key, KeyExpansion.Cisco),
 }
 UPTIME_OID = "1.3.6.1.2.1.1.3.0"
 
 
 class OidMetric(Strict):
-    """A user's own scalar OID and the metric it becomes."""
+    """A user's own scalar OID and the metric it becomes (`type: timeticks` reads seconds)."""
 
     oid: str
     metric: str
     scale: float = 1.0
+    type: Declared = ""
 
 
 class SnmpConfig(Strict):
@@ -123,8 +134,28 @@ class SnmpCollector:
         self._monotonic = monotonic
         self._profiles = _profiles(config)
         self._rates = RateTracker()
-        self._session: Session | None = None
+        self._session: Session | snmp_pysnmp.PysnmpSession | None = None
         self._host = ""
+        # What every poll asks, worked out once: scalar OIDs (uptime first), walked columns,
+        # and the type each OID's profile declares.
+        self._uptime_oid = config.uptime_oid.lstrip(".")
+        self._types: dict[str, Declared] = {self._uptime_oid: "timeticks"}
+        for profile in self._profiles:
+            self._types.update((s.oid, s.type) for s in profile.scalars if s.type)
+            self._types.update((c.oid, c.type) for t in profile.tables for c in t.columns if c.type)
+        self._types.update((o.oid.lstrip("."), o.type) for o in config.oids if o.type)
+        scalars = [self._uptime_oid] + [s.oid for p in self._profiles for s in p.scalars]
+        self._scalar_oids = list(dict.fromkeys(scalars + [o.oid.lstrip(".") for o in config.oids]))
+        self._columns = list(
+            dict.fromkeys(
+                oid
+                for profile in self._profiles
+                for table in profile.tables
+                for column in table.columns
+                for oid in (column.oid, column.multiply_by)
+                if oid
+            )
+        )
 
     @classmethod
     def metric_names(cls, config: SnmpConfig | None) -> MetricNames:
@@ -136,25 +167,13 @@ class SnmpCollector:
         names = frozenset(own.metric for own in config.oids)
         return MetricNames(names.union(*(p.metric_names() for p in _profiles(config))))
 
-    def _session_for(self, host: str) -> Session:
+    def _session_for(self, host: str) -> Session | snmp_pysnmp.PysnmpSession:
         if self._session is None or self._host != host:
             cfg = self.config
             endpoint = Endpoint(host, cfg.port, cfg.request_timeout, cfg.retries)
-            if cfg.version == "3":
-                auth = usm_auth(
-                    cfg.user,
-                    auth_key=cfg.auth_key.reveal() if cfg.auth_key else None,
-                    auth_protocol=AUTH_PROTOCOLS[cfg.auth_protocol],
-                    priv_key=cfg.priv_key.reveal() if cfg.priv_key else None,
-                    priv_protocol=PRIV_PROTOCOLS[cfg.priv_protocol],
-                )
-            else:
-                community = cfg.community
-                secret = community.reveal() if isinstance(community, SecretRef) else community
-                auth = community_auth(secret, cfg.version)
             if self._session is not None:
                 self._session.close()
-            self._session = Session(endpoint, auth, version=cfg.version, context=cfg.context)
+            self._session = _session(cfg, endpoint)
             self._host = host
         return self._session
 
@@ -188,28 +207,24 @@ class SnmpCollector:
         message = f"{where}: {len(samples)} samples" + (f"; {', '.join(parts)}" if parts else "")
         return CheckResult(Status.OK, message, tuple(samples))
 
-    async def _poll(self, session: Session) -> PollData:
-        cfg = self.config
-        scalar_oids = [cfg.uptime_oid.lstrip(".")]
-        scalar_oids += [s.oid for p in self._profiles for s in p.scalars]
-        scalar_oids += [own.oid.lstrip(".") for own in cfg.oids]
-        scalar_oids = list(dict.fromkeys(scalar_oids))
-        columns = list(
-            dict.fromkeys(
-                oid
-                for profile in self._profiles
-                for table in profile.tables
-                for column in table.columns
-                for oid in (column.oid, column.multiply_by)
-                if oid
-            )
-        )
-        scalars = await session.get(scalar_oids)
-        rows = await session.walk(columns, max_repetitions=cfg.max_repetitions) if columns else {}
-        uptime = scalars.get(cfg.uptime_oid.lstrip("."))
+    async def _poll(self, session: Session | snmp_pysnmp.PysnmpSession) -> PollData:
+        types = self._types
+        raw = await session.get(self._scalar_oids)
+        scalars = {
+            oid: typed(value, types.get(oid, "")) for oid, value in raw.items() if value is not None
+        }
+        columns: dict[str, dict[str, Value]] = {}
+        if self._columns:
+            walked = await session.walk(self._columns, max_repetitions=self.config.max_repetitions)
+            for column, rows in walked.items():
+                kind = types.get(column, "")
+                columns[column] = {
+                    index: typed(value, kind) for index, value in rows.items() if value is not None
+                }
+        uptime = scalars.get(self._uptime_oid)
         return PollData(
-            scalars={oid: value for oid, value in scalars.items() if value is not None},
-            columns=rows,
+            scalars=scalars,
+            columns=columns,
             uptime=uptime.number if uptime is not None else None,
         )
 
@@ -241,3 +256,37 @@ def _profiles(config: SnmpConfig) -> list[Profile]:
     return [shipped(name) for name in config.profiles] + [
         load_file(path) for path in config.profile_files
     ]
+
+
+def _session(cfg: SnmpConfig, endpoint: Endpoint) -> Session | snmp_pysnmp.PysnmpSession:
+    """The device's session: gufo-snmp, or pysnmp for a v3 context (gufo-snmp sends none)."""
+    if cfg.version != "3":
+        community = cfg.community
+        secret = community.reveal() if isinstance(community, SecretRef) else community
+        return Session(endpoint, Community(secret), version=cfg.version)
+    auth_key = cfg.auth_key.reveal() if cfg.auth_key else None
+    priv_key = cfg.priv_key.reveal() if cfg.priv_key else None
+
+    def pysnmp_auth() -> object:
+        return snmp_pysnmp.usm_auth(
+            cfg.user,
+            auth_key=auth_key,
+            auth_protocol=cfg.auth_protocol,
+            priv_key=priv_key,
+            priv_protocol=cfg.priv_protocol,
+        )
+
+    if cfg.context:
+        return snmp_pysnmp.PysnmpSession(endpoint, pysnmp_auth(), context=cfg.context)
+    priv_class, expansion = PRIV_PROTOCOLS[cfg.priv_protocol]
+    user = User(
+        cfg.user,
+        auth_key=AUTH_PROTOCOLS[cfg.auth_protocol](auth_key.encode()) if auth_key else None,
+        priv_key=priv_class(priv_key.encode()) if priv_key and auth_key else None,
+        key_expansion=expansion,
+    )
+
+    async def diagnose(target: str) -> str:
+        return await snmp_pysnmp.diagnose(endpoint, pysnmp_auth())
+
+    return Session(endpoint, user, version="3", diagnose=diagnose)

@@ -5,6 +5,11 @@ together and joined by index). A table column is a metric or a label; `multiply_
 a column by another column of the same row (hrStorage allocation units); `derived` entries
 compute per-second rates of counters and ratios from the row's metrics. Shipped profiles
 live in collectors/snmp_profiles/; users can load their own files with the same schema.
+
+The SNMP values arrive without their type (collectors/snmp_values.py), so a scalar or column
+declares the `type` that changes what its number means: `timeticks` (hundredths of a second,
+read as seconds), `counter32` (wraps at 2**32) or `counter64` (going down is a reset); `gauge`
+documents a gauge. A column a `derived` rate is taken over must declare its counter type.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from collectors.snmp_values import Declared
 from watchd.configbase import Strict
 
 SHIPPED_DIR = Path(__file__).parent / "snmp_profiles"
@@ -54,6 +60,7 @@ class Scalar(Strict):
     metric: str = ""
     info: str = ""
     scale: float = 1.0
+    type: Declared = ""
 
     @field_validator("oid")
     @classmethod
@@ -69,6 +76,7 @@ class Column(Strict):
     label: str = ""
     scale: float = 1.0
     multiply_by: str = ""  # the OID of another column of the row
+    type: Declared = ""
 
     @field_validator("oid", "multiply_by")
     @classmethod
@@ -103,6 +111,19 @@ class Table(Strict):
     index: list[str] = Field(default_factory=lambda: ["index"], min_length=1)
     columns: list[Column] = Field(min_length=1)
     derived: list[Derived] = []
+
+    @model_validator(mode="after")
+    def _rates_over_counters(self) -> Table:
+        types = {column.metric: column.type for column in self.columns if column.metric}
+        for derived in self.derived:
+            for name in derived.rate:
+                if types.get(name, "counter64") not in ("counter32", "counter64"):
+                    raise ValueError(
+                        f"derived {derived.metric!r} takes a rate over {name!r}, whose column "
+                        "needs `type: counter32` or `type: counter64` (a Counter32 that goes "
+                        "down wrapped, a Counter64 was reset; the agent's answer does not say)"
+                    )
+        return self
 
 
 class Profile(Strict):

@@ -1,50 +1,48 @@
-"""SNMP requests with pysnmp's asyncio API: GET of scalars and GETBULK walks of columns.
+"""SNMP requests on gufo-snmp: GET of scalars, GETBULK (v2c/v3) or GETNEXT (v1) column walks.
 
-An SnmpEngine costs about 0.1 s of CPU and 0.8 MB to build, so v1/v2c sessions share one
-engine per event loop (community credentials are keyed by pysnmp per community and do not
-collide). A v3 session gets its own engine: USM users are keyed by user name, and two
-devices may use one name with different keys.
+One Session is one device: one connected UDP socket (gufo-snmp's Rust client socket: BER
+encoding, USM and the socket IO run in Rust), kept from poll to poll and closed by `close()`.
+Requests on a session go one at a time (the socket matches a reply by the last request id).
+
+This is watchd's one helper that reaches into gufo-snmp below its public `SnmpSession`: it
+drives the client sockets of `gufo.snmp._fast` (their typed stubs and `protocol.py` describe
+them) because `SnmpSession` lacks what a poller needs: retries, telling "port unreachable"
+from "no answer", and a timer per request instead of an `asyncio.wait_for` task per reply.
+gufo-snmp's own limits, and what watchd does about them:
+
+- values come back without their SNMP type (collectors/snmp_values.py: types from profiles);
+- a v3 Report is one `SnmpAuthError` whatever it says: the session refreshes the engine boots
+  and time once (a restarted agent) and retries; if it fails again, `diagnose` (pysnmp, in
+  collectors/snmp_pysnmp.py) asks once more to say whether the key or the user is wrong;
+- no v3 context name: a check with `context` polls through pysnmp (collectors/snmp_pysnmp.py);
+- responses are not checked for their HMAC (gufo-snmp 0.12/0.13 signs requests only): with
+  authPriv a forged reply must still decrypt with the privacy key;
+- host names are resolved here (gufo-snmp takes addresses), once per session.
 """
 
 from __future__ import annotations
 
 import asyncio
-import weakref
-from collections.abc import Sequence
+import socket
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
-from pysnmp.hlapi.v3arch.asyncio import (
-    CommunityData,
-    ContextData,
-    ObjectIdentity,
-    ObjectType,
-    SnmpEngine,
-    UdpTransportTarget,
-    UsmUserData,
-    bulk_cmd,
-    get_cmd,
-    next_cmd,
+from gufo.snmp import NoSuchInstance, SnmpAuthError, User
+from gufo.snmp._fast import (  # the client sockets: see the module docstring
+    GetIter,
+    SnmpV1ClientSocket,
+    SnmpV2cClientSocket,
+    SnmpV3ClientSocket,
 )
-from pysnmp.proto import errind
-from pysnmp.proto.rfc1902 import ObjectName
+from gufo.snmp.typing import ValueType
+from gufo.snmp.utils import format_sock_addr
 
-from collectors.snmp_values import Value, decode
-
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SnmpEngine] = (
-    weakref.WeakKeyDictionary()
-)
-
-# Errors a v3 agent reports (as a Report PDU) when the credentials are wrong.
-_AUTH_ERRORS = (
-    errind.WrongDigest,
-    errind.UnknownUserName,
-    errind.UnknownSecurityName,
-    errind.DecryptionError,
-    errind.UnsupportedSecurityLevel,
-    errind.AuthenticationFailure,
-    errind.AuthenticationError,
-)
+T = TypeVar("T")
+Socket = SnmpV1ClientSocket | SnmpV2cClientSocket | SnmpV3ClientSocket
+# An agent drops a v3 request whose engine time is more than 150 s off its own; gufo-snmp
+# takes the time from the last reply, so a session idle for longer asks the agent first.
+_RESYNC_AFTER = 120.0
 
 
 class SnmpError(Exception):
@@ -71,170 +69,297 @@ class Endpoint:
         return f"{host}:{self.port}"
 
 
-class Session:
-    """One device's SNMP session: credentials, transport target and the engine it uses.
+@dataclass(frozen=True, slots=True)
+class Community:
+    """SNMPv1/v2c credentials. Holds a secret: never formatted into a message."""
 
-    `auth` is pysnmp's CommunityData or UsmUserData; it holds secrets, so it is never
-    formatted into a message.
+    community: str = ""
+
+    def __repr__(self) -> str:
+        return "Community(<hidden>)"
+
+
+class Session:
+    """One device's SNMP session over gufo-snmp (see the module docstring).
+
+    `credentials` is a Community (v1, v2c) or a gufo-snmp `User` (v3). `diagnose`, if given,
+    is awaited after a v3 request was refused twice and returns the agent's reason.
     """
 
-    def __init__(self, endpoint: Endpoint, auth: Any, *, version: str, context: str = "") -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        credentials: Community | User,
+        *,
+        version: str,
+        diagnose: Callable[[str], Awaitable[str]] | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.version = version
-        self._auth = auth
-        self._context = ContextData(contextName=context) if context else ContextData()
-        self._own_engine: SnmpEngine | None = None
-        self._target: Any = None
+        self._credentials = credentials
+        self._diagnose = diagnose
+        self._sock: Socket | None = None
+        self._fd = -1
+        self._synced_at = -_RESYNC_AFTER  # loop time of the last v3 reply
+        self._target = str(endpoint)
 
-    def _engine(self) -> SnmpEngine:
-        if self.version != "3":
-            loop = asyncio.get_running_loop()
-            engine = _SHARED.get(loop)
-            if engine is None:
-                engine = _SHARED[loop] = SnmpEngine()
-            return engine
-        if self._own_engine is None:
-            self._own_engine = SnmpEngine()
-        return self._own_engine
-
-    async def _transport(self) -> Any:
-        if self._target is None:
-            ep = self.endpoint
-            try:
-                if ":" in ep.host:
-                    from pysnmp.hlapi.v3arch.asyncio import Udp6TransportTarget
-
-                    self._target = await Udp6TransportTarget.create(
-                        (ep.host, ep.port), timeout=ep.timeout, retries=ep.retries
-                    )
-                else:
-                    self._target = await UdpTransportTarget.create(
-                        (ep.host, ep.port), timeout=ep.timeout, retries=ep.retries
-                    )
-            except Exception as exc:  # pysnmp wraps name resolution errors in PySnmpError
-                raise SnmpError("transport", str(ep), f"cannot resolve {ep.host}: {exc}") from exc
-        return self._target
-
-    async def get(self, oids: Sequence[str]) -> dict[str, Value | None]:
-        """GET the given OIDs in one request; absent objects map to None."""
-        target = await self._transport()
-        result = await get_cmd(
-            self._engine(),
-            self._auth,
-            target,
-            self._context,
-            *(ObjectType(ObjectIdentity(oid)) for oid in oids),
-            lookupMib=False,
+    async def get(self, oids: Sequence[str]) -> dict[str, ValueType]:
+        """GET the given OIDs in one request; absent objects are left out."""
+        await self._open()
+        request = list(oids)
+        values: dict[str, ValueType] = await self._request(
+            lambda sock: sock.send_get_many(request), lambda sock: sock.recv_get_many()
         )
-        varbinds = self._check(result)
-        return {str(name): decode(value) for name, value in varbinds}
+        if self.version == "1" and len(values) < len(oids):
+            # SNMPv1 answers noSuchName for the whole request if one OID is absent: ask the
+            # others one by one rather than lose every scalar of the device.
+            for oid in oids:
+                if oid not in values:
+                    value = await self._get_one(oid)
+                    if value is not None:
+                        values[oid] = value
+        return values
+
+    async def _get_one(self, oid: str) -> ValueType | None:
+        try:
+            value: ValueType | None = await self._request(
+                lambda sock: sock.send_get(oid), lambda sock: sock.recv_get()
+            )
+        except NoSuchInstance:
+            return None
+        return value
 
     async def walk(
         self, columns: Sequence[str], *, max_repetitions: int, max_rows: int = 100_000
-    ) -> dict[str, dict[str, Value]]:
-        """Walk several table columns together: {column OID: {row index suffix: value}}.
+    ) -> dict[str, dict[str, ValueType]]:
+        """Walk table columns: {column OID: {row index suffix: value}}.
 
-        Each request asks for the next rows of every column not yet finished (GETBULK in
-        v2c/v3, GETNEXT in v1). A column ends at the first OID outside it, at endOfMibView,
-        or if the agent answers an OID that does not increase (a broken agent would loop).
+        Each column is walked by GETBULK (v2c/v3) or GETNEXT (v1) until the first OID outside
+        it or endOfMibView. An agent that answers an OID that does not increase (a broken
+        agent would loop) ends the column there.
         """
-        target = await self._transport()
-        engine = self._engine()
-        rows: dict[str, dict[str, Value]] = {column: {} for column in columns}
-        prefixes = {column: ObjectName(column) for column in columns}
-        cursor = {column: prefixes[column] for column in columns}
-        active = list(columns)
-        for _ in range(max_rows):
-            if not active:
+        await self._open()
+        return {
+            column: await self._walk_column(column, max_repetitions, max_rows) for column in columns
+        }
+
+    async def _walk_column(
+        self, column: str, max_repetitions: int, max_rows: int
+    ) -> dict[str, ValueType]:
+        rows: dict[str, ValueType] = {}
+        skip = len(column) + 1
+        last: tuple[int, ...] = ()
+        if self.version == "1":
+            it = GetIter(column)
+            while len(rows) < max_rows:
+                try:
+                    oid, value = await self._request(
+                        lambda sock: sock.send_get_next(it), lambda sock: sock.recv_get_next(it)
+                    )
+                except StopAsyncIteration:
+                    break
+                key = _oid_key(oid)
+                if key <= last:
+                    break
+                last = key
+                rows[oid[skip:]] = value
+            return rows
+        it = GetIter(column, max_repetitions)
+        while len(rows) < max_rows:
+            try:
+                batch = await self._request(
+                    lambda sock: sock.send_get_bulk(it), lambda sock: sock.recv_get_bulk(it)
+                )
+            except StopAsyncIteration:
                 break
-            request = [ObjectType(ObjectIdentity(cursor[column])) for column in active]
-            if self.version == "1":
-                result = await next_cmd(
-                    engine, self._auth, target, self._context, *request, lookupMib=False
-                )
-                varbinds = self._check(result, end_of_mib_ok=True)
-            else:
-                result = await bulk_cmd(
-                    engine,
-                    self._auth,
-                    target,
-                    self._context,
-                    0,
-                    max_repetitions,
-                    *request,
-                    lookupMib=False,
-                )
-                varbinds = self._check(result)
-            finished: set[str] = set()
-            for position, (name, value) in enumerate(varbinds):
-                column = active[position % len(active)]
-                if column in finished:
-                    continue
-                prefix = prefixes[column]
-                decoded = decode(value)
-                if decoded is None or not prefix.isPrefixOf(name) or name <= cursor[column]:
-                    finished.add(column)
-                    continue
-                rows[column][str(name)[len(str(prefix)) + 1 :]] = decoded
-                cursor[column] = name
-            if not varbinds:
-                finished.update(active)
-            active = [column for column in active if column not in finished]
+            end = batch[-1] is None
+            items = batch[:-1] if end else batch
+            if items:
+                key = _oid_key(items[-1][0])  # type: ignore[index]
+                if key <= last:
+                    break
+                last = key
+                for item in items:
+                    oid, value = item  # type: ignore[misc]
+                    rows[oid[skip:]] = value
+            if end or not items:
+                break
         return rows
 
-    def _check(self, result: Any, *, end_of_mib_ok: bool = False) -> Any:
-        error_indication, error_status, error_index, varbinds = result
-        target = str(self.endpoint)
-        if error_indication:
-            if isinstance(error_indication, errind.RequestTimedOut):
-                tries = self.endpoint.retries + 1
-                raise SnmpError(
-                    "timeout",
-                    target,
-                    f"no answer after {tries} tr{'y' if tries == 1 else 'ies'} of "
-                    f"{self.endpoint.timeout:g} s each",
-                )
-            if isinstance(error_indication, _AUTH_ERRORS):
-                raise SnmpError(
-                    "auth", target, f"the agent refused the credentials: {error_indication}"
-                )
-            raise SnmpError("agent", target, str(error_indication))
-        if error_status:
-            status = (
-                error_status.prettyPrint() if hasattr(error_status, "prettyPrint") else error_status
+    async def _open(self) -> None:
+        if self._sock is None:
+            self._sock = await self._connect()
+            self._fd = self._sock.get_fd()
+        loop = asyncio.get_running_loop()
+        if self.version == "3" and loop.time() - self._synced_at > _RESYNC_AFTER:
+            await self._sync()
+
+    async def _rediscover(self) -> None:
+        """v3: a new socket, engine id discovery and time synchronisation from scratch."""
+        self.close()
+        await self._open()
+
+    async def _connect(self) -> Socket:
+        ep = self.endpoint
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(ep.host, ep.port, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            raise SnmpError("transport", self._target, f"cannot resolve {ep.host}: {exc}") from exc
+        address = format_sock_addr(str(infos[0][4][0]), ep.port)
+        creds = self._credentials
+        try:
+            if isinstance(creds, Community):
+                kind = SnmpV1ClientSocket if self.version == "1" else SnmpV2cClientSocket
+                return kind(address, creds.community, 0, 0, 0, 0)
+            # Engine id discovery first, with the empty user; the keys are localised to the
+            # discovered engine id by `_sync`.
+            empty = User.default()
+            return SnmpV3ClientSocket(
+                address,
+                b"",
+                empty.name,
+                empty.get_auth_alg(),
+                empty.get_auth_key(),
+                empty.get_priv_alg(),
+                empty.get_priv_key(),
+                0,
+                0,
+                0,
+                0,
             )
-            if end_of_mib_ok and str(status) == "noSuchName":
-                return ()  # SNMPv1 says "end of the MIB" this way
-            raise SnmpError(
-                "agent", target, f"the agent answered {status} at varbind {int(error_index)}"
+        except OSError as exc:
+            raise SnmpError("transport", self._target, f"cannot open a socket: {exc}") from exc
+
+    async def _sync(self) -> None:
+        """v3: discover the engine id (first time), then the agent's engine boots and time."""
+        sock = self._sock
+        assert isinstance(sock, SnmpV3ClientSocket) and isinstance(self._credentials, User)
+        if not sock.get_engine_id():
+            await self._request(_send_refresh, _recv_refresh, sync=False)
+            user = self._credentials
+            sock.set_keys(
+                user.name,
+                user.get_auth_alg(),
+                user.get_auth_key(),
+                user.get_priv_alg(),
+                user.get_priv_key(),
             )
-        return varbinds
+        if self._credentials.require_auth():
+            await self._request(_send_refresh, _recv_refresh, sync=False)
+        self._synced_at = asyncio.get_running_loop().time()
+
+    async def _request(
+        self,
+        send: Callable[[Socket], None],
+        recv: Callable[[Socket], T],
+        *,
+        sync: bool = True,
+    ) -> T:
+        """Send, wait for the matching reply; retry after each timeout, then raise.
+
+        With `sync` (a v3 request, not a synchronisation itself): a Report, or a datagram
+        that could not be read (a Report about an encrypted request carries no request id
+        gufo-snmp can match), means the agent restarted or forgot us: discover its engine
+        again, once, and resend.
+        """
+        loop = asyncio.get_running_loop()
+        ep = self.endpoint
+        refused = resynced = False
+        resync = sync and self.version == "3"
+        for _ in range(ep.retries + 1):
+            deadline = loop.time() + ep.timeout
+            self._send(send)
+            while await self._readable(loop, deadline):
+                sock = self._sock
+                assert sock is not None
+                try:
+                    value = recv(sock)
+                except BlockingIOError:  # a datagram gufo-snmp dropped (not our reply)
+                    if resync and not resynced:
+                        resynced = True
+                        await self._rediscover()
+                        deadline = loop.time() + ep.timeout
+                        self._send(send)
+                    continue
+                except TimeoutError:
+                    # gufo-snmp's "connection refused": an ICMP port unreachable. The try
+                    # still lasts its timeout (the agent may be restarting), then the next.
+                    refused = True
+                    await asyncio.sleep(max(0.0, deadline - loop.time()))
+                    break
+                except SnmpAuthError:  # a Report: wrong keys, or an agent that restarted
+                    if not sync:
+                        raise
+                    if resync and not resynced:
+                        resynced = True
+                        await self._rediscover()
+                        deadline = loop.time() + ep.timeout
+                        self._send(send)
+                        continue
+                    raise await self._refused() from None
+                if self.version == "3":
+                    self._synced_at = loop.time()
+                return value
+        tries = ep.retries + 1
+        why = f" ({self.endpoint.host} says nothing listens on port {ep.port})" if refused else ""
+        raise SnmpError(
+            "timeout",
+            self._target,
+            f"no answer after {tries} tr{'y' if tries == 1 else 'ies'} of "
+            f"{ep.timeout:g} s each{why}",
+        )
+
+    def _send(self, send: Callable[[Socket], None]) -> None:
+        assert self._sock is not None
+        try:
+            send(self._sock)
+        except BlockingIOError:
+            pass  # the socket buffer is full: this try is lost, as a dropped datagram
+        except OSError as exc:
+            raise SnmpError("transport", self._target, f"cannot send: {exc}") from exc
+
+    async def _refused(self) -> SnmpError:
+        """The error for a v3 request the agent refused after a fresh discovery."""
+        reason = "the agent refused the credentials"
+        if self._diagnose is not None:
+            reason = f"{reason}: {await self._diagnose(self._target)}"
+        return SnmpError("auth", self._target, reason)
+
+    async def _readable(self, loop: asyncio.AbstractEventLoop, deadline: float) -> bool:
+        """Wait until the socket has a datagram (True) or the deadline passed (False)."""
+        if loop.time() >= deadline:
+            return False
+        waiter: asyncio.Future[bool] = loop.create_future()
+
+        def wake(result: bool) -> None:
+            if not waiter.done():
+                waiter.set_result(result)
+
+        loop.add_reader(self._fd, wake, True)
+        timer = loop.call_at(deadline, wake, False)
+        try:
+            return await waiter
+        finally:
+            loop.remove_reader(self._fd)
+            timer.cancel()
 
     def close(self) -> None:
-        """Release the session's own engine (v3); the shared engine lives with its loop."""
-        if self._own_engine is not None:
-            self._own_engine.close_dispatcher()
-            self._own_engine = None
+        """Close the socket; the next request opens a new one."""
+        self._sock = None  # gufo-snmp closes the socket when the object goes
+        self._fd = -1
+        self._synced_at = -_RESYNC_AFTER
 
 
-def community_auth(community: str, version: str) -> Any:
-    """pysnmp credentials for SNMPv1 (mpModel 0) or v2c (mpModel 1)."""
-    return CommunityData(community, mpModel=0 if version == "1" else 1)
+def _oid_key(oid: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in oid.split("."))
 
 
-def usm_auth(
-    user: str,
-    *,
-    auth_key: str | None,
-    auth_protocol: Any,
-    priv_key: str | None,
-    priv_protocol: Any,
-) -> Any:
-    """pysnmp USM credentials; absent keys mean noAuthNoPriv or authNoPriv."""
-    return UsmUserData(
-        user,
-        authKey=auth_key,
-        privKey=priv_key,
-        authProtocol=auth_protocol if auth_key else None,
-        privProtocol=priv_protocol if priv_key else None,
-    )
+def _send_refresh(sock: Socket) -> None:
+    assert isinstance(sock, SnmpV3ClientSocket)
+    sock.send_refresh()
+
+
+def _recv_refresh(sock: Socket) -> None:
+    assert isinstance(sock, SnmpV3ClientSocket)
+    sock.recv_refresh()

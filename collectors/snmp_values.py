@@ -1,57 +1,52 @@
 """SNMP values as Python values: numbers with their SNMP type, text for labels.
 
-TimeTicks become seconds; Counter32/Counter64 keep their width so rates can tell a wrap from
-a reset; OctetStrings become text (UTF-8 where it decodes, hex otherwise); the exception
-values noSuchObject/noSuchInstance/endOfMibView become None.
+gufo-snmp hands back plain Python values that no longer carry their SNMP type: Counter32,
+Counter64, Gauge32, TimeTicks and INTEGER all arrive as `int`, OCTET STRING and Opaque as
+`bytes`, IpAddress and OBJECT IDENTIFIER as `str`. The type a rate needs (a Counter32 wraps at
+2**32, a Counter64 that goes down was reset) therefore comes from the profile: a column or
+scalar declares `type: counter32`, `counter64` or `timeticks`, as snmp_exporter's generated
+modules do. TimeTicks become seconds; OCTET STRINGs become text (UTF-8 where it decodes, hex
+otherwise); a number in a string (UCD-SNMP's load averages) is a number.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
-from pyasn1.type import univ
-from pysnmp.proto import rfc1902, rfc1905
+# What the SNMP libraries give back for one varbind (gufo-snmp's ValueType without None).
+Raw = int | float | str | bytes
+# The types a profile can declare: the ones that change what a number means.
+Declared = Literal["", "counter32", "counter64", "timeticks", "gauge"]
+_BITS = {"counter32": 32, "counter64": 64}
 
 
 @dataclass(frozen=True, slots=True)
 class Value:
     """One decoded SNMP value: `number` when it has one, `text` always, `kind` its SNMP type."""
 
-    kind: str  # counter32, counter64, gauge, timeticks, integer, string, ipaddress, oid
+    kind: str  # counter32, counter64, gauge, timeticks, integer, string, text
     text: str
     number: float | None = None
 
     @property
     def counter_bits(self) -> int | None:
-        return {"counter32": 32, "counter64": 64}.get(self.kind)
+        return _BITS.get(self.kind)
 
 
-def decode(value: Any) -> Value | None:
-    """Decode one pysnmp value; None for the SNMP exception values and for absent ones."""
-    if value is None or isinstance(
-        value, rfc1905.NoSuchObject | rfc1905.NoSuchInstance | rfc1905.EndOfMibView | univ.Null
-    ):
-        return None
-    if isinstance(value, rfc1902.TimeTicks):
-        seconds = int(value) / 100.0
-        return Value("timeticks", f"{seconds:g}", seconds)
-    if isinstance(value, rfc1902.Counter64):
-        return Value("counter64", str(int(value)), float(int(value)))
-    if isinstance(value, rfc1902.Counter32):
-        return Value("counter32", str(int(value)), float(int(value)))
-    if isinstance(value, rfc1902.Gauge32 | rfc1902.Unsigned32):
-        return Value("gauge", str(int(value)), float(int(value)))
-    if isinstance(value, univ.Integer):
-        return Value("integer", str(int(value)), float(int(value)))
-    if isinstance(value, rfc1902.IpAddress):
-        return Value("ipaddress", value.prettyPrint())
-    if isinstance(value, univ.OctetString):
-        text = octets_text(bytes(value))
+def typed(raw: Raw, declared: Declared = "") -> Value:
+    """One raw value as the profile declares it; undeclared numbers are plain integers."""
+    if isinstance(raw, bytes):
+        text = octets_text(raw)
         return Value("string", text, _number(text))
-    if isinstance(value, univ.ObjectIdentifier):
-        return Value("oid", str(value))
-    return Value("other", value.prettyPrint())
+    if isinstance(raw, str):  # IpAddress (dotted quad) or OBJECT IDENTIFIER
+        return Value("text", raw)
+    if isinstance(raw, bool):  # BOOLEAN never appears in SNMP; keep it out of the numbers
+        return Value("text", str(raw))
+    if declared == "timeticks":
+        seconds = raw / 100.0
+        return Value("timeticks", f"{seconds:g}", seconds)
+    return Value(declared or "integer", str(raw), float(raw))
 
 
 def octets_text(raw: bytes) -> str:

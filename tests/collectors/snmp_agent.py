@@ -44,6 +44,8 @@ class SnmpAgent:
     priv_key: str
     workdir: Path
     process: subprocess.Popen[bytes] | None = None
+    # More v3 users with the same keys: (name, auth protocol, privacy protocol or "").
+    extra_users: tuple[tuple[str, str, str], ...] = ()
 
     def set_counter(self, value: int) -> None:
         (self.workdir / "counter").write_text(f"{value}\n")
@@ -58,7 +60,16 @@ class SnmpAgent:
             f"rocommunity {self.community} 127.0.0.1\n"
             f"createUser {self.user} SHA-256 {self.auth_key} AES {self.priv_key}\n"
             f"rouser {self.user} priv\n"
-            f"pass .1.3.6.1.4.1.8072.9999.1 /bin/sh {PASS_SCRIPT} {self.workdir}\n"
+            + "".join(
+                f"createUser {name} {auth} {self.auth_key}"
+                + (
+                    f" {priv} {self.priv_key}\nrouser {name} priv\n"
+                    if priv
+                    else f"\nrouser {name} auth\n"
+                )
+                for name, auth, priv in self.extra_users
+            )
+            + f"pass .1.3.6.1.4.1.8072.9999.1 /bin/sh {PASS_SCRIPT} {self.workdir}\n"
             "sysName watchd-test-agent\n"
             "sysDescr watchd test agent\n"
         )

@@ -7,8 +7,9 @@ from pysnmp.proto import rfc1902
 
 from collectors.snmp_eval import PollData, evaluate
 from collectors.snmp_profile import Column, Derived, Profile, Table
+from collectors.snmp_pysnmp import raw
 from collectors.snmp_rates import RateTracker
-from collectors.snmp_values import Value, decode
+from collectors.snmp_values import Value, typed
 
 IF = Profile(
     name="t",
@@ -18,7 +19,7 @@ IF = Profile(
             index=["ifIndex"],
             columns=[
                 Column(oid="1.1", label="ifName"),
-                Column(oid="1.2", metric="octets_total"),
+                Column(oid="1.2", metric="octets_total", type="counter64"),
                 Column(oid="1.3", metric="high_speed_mbps"),
                 Column(oid="1.4", metric="speed_bps"),
             ],
@@ -114,11 +115,32 @@ def test_multiply_by_scales_by_another_column() -> None:
     ]
 
 
-def test_decode_types() -> None:
-    """TimeTicks become seconds, counters keep their width, IP addresses read as dotted quads."""
-    assert decode(rfc1902.TimeTicks(12345)) == Value("timeticks", "123.45", 123.45)
-    assert decode(rfc1902.Counter32(5)).counter_bits == 32  # type: ignore[union-attr]
-    assert decode(rfc1902.Counter64(5)).counter_bits == 64  # type: ignore[union-attr]
-    assert decode(rfc1902.IpAddress("10.0.0.1")).text == "10.0.0.1"  # type: ignore[union-attr]
-    assert decode(rfc1902.OctetString(b"\x00\x1b\xff")).text == "00:1b:ff"  # type: ignore[union-attr]
-    assert decode(rfc1902.OctetString(b"0.25")).number == 0.25  # type: ignore[union-attr]
+def test_typed_values() -> None:
+    """Declared TimeTicks become seconds, declared counters keep their width, octets read as text."""
+    assert typed(12345, "timeticks") == Value("timeticks", "123.45", 123.45)
+    assert typed(5, "counter32").counter_bits == 32
+    assert typed(5, "counter64").counter_bits == 64
+    assert typed(5).counter_bits is None and typed(5).number == 5.0
+    assert typed("10.0.0.1").text == "10.0.0.1"
+    assert typed(b"\x00\x1b\xff").text == "00:1b:ff"
+    assert typed(b"0.25").number == 0.25
+
+
+def test_pysnmp_values_read_as_gufo_snmp_gives_them() -> None:
+    """The pysnmp fallback hands over the same raw values as gufo-snmp: ints, bytes, text."""
+    assert raw(rfc1902.TimeTicks(12345)) == 12345
+    assert raw(rfc1902.Counter64(2**40)) == 2**40
+    assert raw(rfc1902.IpAddress("10.0.0.1")) == "10.0.0.1"
+    assert raw(rfc1902.OctetString(b"\x00\x1b\xff")) == b"\x00\x1b\xff"
+    assert raw(rfc1902.ObjectName("1.3.6.1")) == "1.3.6.1"
+
+
+def test_a_rate_needs_a_declared_counter_type() -> None:
+    """A profile that takes a rate over a column without `type: counter32|counter64` is
+    rejected at load: the agent's answer does not say whether a drop is a wrap or a reset."""
+    with pytest.raises(ValueError, match="type: counter32"):
+        Table(
+            name="t",
+            columns=[Column(oid="1.2", metric="octets_total")],
+            derived=[Derived(metric="octets_per_second", rate=["octets_total"])],
+        )
