@@ -49,8 +49,10 @@ from snmp_poll import (
     ROOT,
     Side,
     cpu_seconds,
+    lag_note,
     loadavg,
     metric_value,
+    scrape,
     store_messages,
     store_runs,
     watch_rss,
@@ -170,9 +172,11 @@ async def bench_watchd(urls: list[str], core: int, args: argparse.Namespace) -> 
             await wait_ready(f"http://127.0.0.1:{port}/readyz", proc, port)
             rss = asyncio.create_task(watch_rss(ps, side, done))
             await asyncio.sleep(args.interval + args.warmup)
+            first = await scrape(port)
             cpu0, since = cpu_seconds(ps), time.time()
             await asyncio.sleep(args.duration)
             cpu1, until = cpu_seconds(ps), time.time()
+            text = await scrape(port)
             done.set()
             await rss
         finally:
@@ -183,7 +187,7 @@ async def bench_watchd(urls: list[str], core: int, args: argparse.Namespace) -> 
         runs = store_runs(db, since, until)
         side.polls = sum(sum(c.values()) for c in runs.values())
         side.ok = side.varbinds = sum(c[0] for c in runs.values())
-        side.notes += [stopped, log_summary(tmp / "watchd.log")]
+        side.notes += [lag_note(text, first), stopped, log_summary(tmp / "watchd.log")]
         failed = store_messages(db, since, until)
         if failed:
             side.notes.append("not OK: " + "; ".join(f"{n}x {m}" for m, n in failed.most_common(3)))

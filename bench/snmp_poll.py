@@ -320,26 +320,46 @@ def interfaces_seen(metrics_text: str) -> dict[str, set[tuple[str, str]]]:
     return seen
 
 
-def histogram_quantile(text: str, name: str, q: float) -> tuple[float, int]:
-    """The q-quantile of a label-less histogram in a scrape (linear within the bucket), count."""
-    buckets: list[tuple[float, float]] = []
+LAG = "watchd_check_schedule_lag_seconds"
+
+
+def histogram(text: str, name: str) -> dict[float, float]:
+    """A label-less histogram's cumulative bucket counts in a scrape, by upper bound."""
+    buckets: dict[float, float] = {}
     for line in text.splitlines():
         if line.startswith(f"{name}_bucket{{"):
             le = line.split('le="', 1)[1].split('"', 1)[0]
-            buckets.append((math.inf if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
-    buckets.sort()
+            buckets[math.inf if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def quantile(
+    after: dict[float, float], q: float, before: dict[float, float] | None = None
+) -> float:
+    """The q-quantile of the observations between two scrapes (linear within the bucket)."""
+    buckets = sorted((le, n - (before or {}).get(le, 0.0)) for le, n in after.items())
     total = buckets[-1][1] if buckets else 0.0
     if not total:
-        return math.nan, 0
+        return math.nan
     rank = q * total
     lower, below = 0.0, 0.0
     for bound, count in buckets:
         if count >= rank:
             if math.isinf(bound):
-                return lower, int(total)  # beyond the last finite bucket: at least that
-            return lower + (bound - lower) * (rank - below) / max(count - below, 1e-9), int(total)
+                return lower  # beyond the last finite bucket: at least that
+            return lower + (bound - lower) * (rank - below) / max(count - below, 1e-9)
         lower, below = bound, count
-    return lower, int(total)
+    return lower
+
+
+def lag_note(after: str, before: str = "") -> str:
+    """The schedule lag of the runs between two scrapes of the daemon's /metrics."""
+    a, b = histogram(after, LAG), histogram(before, LAG)
+    runs = a.get(math.inf, 0.0) - b.get(math.inf, 0.0)
+    return (
+        f"schedule lag over {runs:,.0f} runs: p50 {quantile(a, 0.5, b) * 1000:.0f} ms, "
+        f"p99 {quantile(a, 0.99, b) * 1000:.0f} ms"
+    )
 
 
 def metric_value(text: str, name: str) -> float:
@@ -373,6 +393,7 @@ async def bench_watchd(
         rss = asyncio.create_task(watch_rss(ps, side, done))
         try:
             await asyncio.sleep(args.interval + args.warmup)
+            first = await scrape(port)
             cpu0, since = cpu_seconds(ps), time.time()
             await asyncio.sleep(args.duration)
             cpu1, until = cpu_seconds(ps), time.time()
@@ -389,8 +410,7 @@ async def bench_watchd(
         side.polls = sum(sum(c.values()) for c in runs.values())
         side.ok = sum(c[0] for c in runs.values())
         side.varbinds = side.ok * per_poll
-        side.notes.append(stopped)
-        side.notes.append(log_summary(tmp / "watchd.log"))
+        side.notes += [lag_note(text, first), stopped, log_summary(tmp / "watchd.log")]
         failed = store_messages(db, since, until)
         if failed:
             side.notes.append("not OK: " + "; ".join(f"{n}x {m}" for m, n in failed.most_common(3)))
@@ -582,12 +602,11 @@ async def bench_scale(
         side.polls = sum(sum(c.values()) for c in runs.values())
         side.ok = sum(c[0] for c in runs.values())
         side.varbinds = side.ok * per_poll
-        p99, count = histogram_quantile(text, "watchd_check_schedule_lag_seconds", 0.99)
-        p50, _ = histogram_quantile(text, "watchd_check_schedule_lag_seconds", 0.50)
+        p99 = quantile(histogram(text, LAG), 0.99)
         overloaded = metric_value(text, "watchd_check_runs_overloaded_total")
         side.notes += [
             f"started and ready in {ready - began:.1f} s; RSS at the end {rss_end:.0f} MB",
-            f"schedule lag over {count:,} runs: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms; "
+            f"{lag_note(text)} (from the start); "
             f"{overloaded:.0f} runs withheld as 'poller overloaded'",
             stopped,
             log_summary(tmp / "watchd.log"),
