@@ -23,6 +23,7 @@ gufo-snmp's own limits, and what watchd does about them:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -100,6 +101,8 @@ class Session:
         self._diagnose = diagnose
         self._sock: Socket | None = None
         self._fd = -1
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the socket's reader is
+        self._waiter: asyncio.Future[bool] | None = None  # the request waiting for a datagram
         self._synced_at = -_RESYNC_AFTER  # loop time of the last v3 reply
         self._target = str(endpoint)
 
@@ -190,6 +193,8 @@ class Session:
         if self._sock is None:
             self._sock = await self._connect()
             self._fd = self._sock.get_fd()
+            self._loop = loop = asyncio.get_running_loop()
+            loop.add_reader(self._fd, self._on_readable)
         loop = asyncio.get_running_loop()
         if self.version == "3" and loop.time() - self._synced_at > _RESYNC_AFTER:
             await self._sync()
@@ -330,25 +335,39 @@ class Session:
         """Wait until the socket has a datagram (True) or the deadline passed (False)."""
         if loop.time() >= deadline:
             return False
-        waiter: asyncio.Future[bool] = loop.create_future()
-
-        def wake(result: bool) -> None:
-            if not waiter.done():
-                waiter.set_result(result)
-
-        loop.add_reader(self._fd, wake, True)
-        timer = loop.call_at(deadline, wake, False)
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_at(deadline, _wake, waiter, False)
         try:
-            return await waiter
+            readable: bool = await waiter
         finally:
-            loop.remove_reader(self._fd)
+            self._waiter = None
             timer.cancel()
+        return readable
+
+    def _on_readable(self) -> None:
+        # Registered once per socket (cheaper than a reader per request). Without a request
+        # waiting, a datagram is a late reply: read and drop it, or the loop would spin.
+        waiter = self._waiter
+        if waiter is None:
+            if self._sock is not None:
+                with contextlib.suppress(Exception):
+                    self._sock.recv_get_many()
+        elif not waiter.done():
+            waiter.set_result(True)
 
     def close(self) -> None:
         """Close the socket; the next request opens a new one."""
+        if self._loop is not None and self._fd >= 0 and not self._loop.is_closed():
+            self._loop.remove_reader(self._fd)
         self._sock = None  # gufo-snmp closes the socket when the object goes
         self._fd = -1
+        self._loop = None
         self._synced_at = -_RESYNC_AFTER
+
+
+def _wake(waiter: asyncio.Future[bool], result: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(result)
 
 
 def _oid_key(oid: str) -> tuple[int, ...]:
