@@ -54,6 +54,7 @@ from collectors.contract import MetricNames
 from collectors.snmp_eval import PollData, evaluate
 from collectors.snmp_profile import Profile, load_file, shipped, shipped_names
 from collectors.snmp_rates import RateTracker
+from collectors.snmp_rows import RowCache
 from collectors.snmp_session import Community, Endpoint, Session, SnmpError
 from collectors.snmp_values import Declared, Value, typed
 from watchd.configbase import Strict
@@ -104,6 +105,8 @@ class SnmpConfig(Strict):
     request_timeout: float = Field(default=2.0, gt=0)  # seconds per request try
     retries: int = Field(default=1, ge=0, le=10)
     max_repetitions: int = Field(default=25, ge=1, le=200)
+    # Seconds between table walks; polls in between GET the rows found (collectors/snmp_rows.py).
+    rewalk_interval: float = Field(default=300.0, ge=0)
     profiles: list[str] = []  # shipped profile names
     profile_files: list[Path] = []  # the user's own profiles, same YAML schema
     oids: list[OidMetric] = []
@@ -146,15 +149,18 @@ class SnmpCollector:
         self._types.update((o.oid.lstrip("."), o.type) for o in config.oids if o.type)
         scalars = [self._uptime_oid] + [s.oid for p in self._profiles for s in p.scalars]
         self._scalar_oids = list(dict.fromkeys(scalars + [o.oid.lstrip(".") for o in config.oids]))
-        self._columns = list(
-            dict.fromkeys(
-                oid
-                for profile in self._profiles
-                for table in profile.tables
-                for column in table.columns
-                for oid in (column.oid, column.multiply_by)
-                if oid
-            )
+        columns = dict.fromkeys(
+            oid
+            for profile in self._profiles
+            for table in profile.tables
+            for column in table.columns
+            for oid in (column.oid, column.multiply_by)
+            if oid
+        )
+        self._rows = RowCache(
+            list(columns),
+            rewalk_interval=config.rewalk_interval,
+            max_repetitions=config.max_repetitions,
         )
 
     @classmethod
@@ -185,17 +191,17 @@ class SnmpCollector:
             session = self._session_for(host)
         except SecretError as exc:
             return CheckResult(Status.UNKNOWN, f"{where}: {exc}")
+        now = self._monotonic()
         try:
             # Finish a little before the scheduler's deadline, so the answer says what happened.
             async with asyncio.timeout(max(ctx.timeout * 0.95, ctx.timeout - 0.5)):
-                data = await self._poll(session)
+                data = await self._poll(session, now)
         except SnmpError as exc:
             return self._failure(where, exc)
         except TimeoutError:
             return CheckResult(
                 self._unreachable(), f"{where}: the poll did not finish within {ctx.timeout:g} s"
             )
-        now = self._monotonic()
         samples, info = evaluate(self._profiles, data, self._rates, now)
         samples.extend(
             Sample(own.metric, value.number * own.scale)
@@ -207,20 +213,18 @@ class SnmpCollector:
         message = f"{where}: {len(samples)} samples" + (f"; {', '.join(parts)}" if parts else "")
         return CheckResult(Status.OK, message, tuple(samples))
 
-    async def _poll(self, session: Session | snmp_pysnmp.PysnmpSession) -> PollData:
+    async def _poll(self, session: Session | snmp_pysnmp.PysnmpSession, now: float) -> PollData:
         types = self._types
-        raw = await session.get(self._scalar_oids)
+        raw, walked = await self._rows.read(session, self._scalar_oids, self._uptime_oid, now)
         scalars = {
             oid: typed(value, types.get(oid, "")) for oid, value in raw.items() if value is not None
         }
         columns: dict[str, dict[str, Value]] = {}
-        if self._columns:
-            walked = await session.walk(self._columns, max_repetitions=self.config.max_repetitions)
-            for column, rows in walked.items():
-                kind = types.get(column, "")
-                columns[column] = {
-                    index: typed(value, kind) for index, value in rows.items() if value is not None
-                }
+        for column, rows in walked.items():
+            kind = types.get(column, "")
+            columns[column] = {
+                index: typed(value, kind) for index, value in rows.items() if value is not None
+            }
         uptime = scalars.get(self._uptime_oid)
         return PollData(
             scalars=scalars,

@@ -108,8 +108,8 @@ class PysnmpSession:
             self._target = await transport(self.endpoint)
         return self._engine, self._target
 
-    async def get(self, oids: Sequence[str]) -> dict[str, ValueType]:
-        """GET the given OIDs in one request; absent objects are left out."""
+    async def get(self, oids: Sequence[str], *, each: bool = True) -> dict[str, ValueType]:
+        """GET the given OIDs in one request; absent objects are left out (v3: `each` unused)."""
         engine, target = await self._transport()
         result = await get_cmd(
             engine,

@@ -106,16 +106,18 @@ class Session:
         self._synced_at = -_RESYNC_AFTER  # loop time of the last v3 reply
         self._target = str(endpoint)
 
-    async def get(self, oids: Sequence[str]) -> dict[str, ValueType]:
-        """GET the given OIDs in one request; absent objects are left out."""
+    async def get(self, oids: Sequence[str], *, each: bool = True) -> dict[str, ValueType]:
+        """GET the given OIDs in one request; absent objects are left out.
+
+        SNMPv1 answers noSuchName for the whole request if one OID is absent: with `each`,
+        the OIDs are then asked one by one rather than lose every one of them.
+        """
         await self._open()
         request = list(oids)
         values: dict[str, ValueType] = await self._request(
             lambda sock: sock.send_get_many(request), lambda sock: sock.recv_get_many()
         )
-        if self.version == "1" and len(values) < len(oids):
-            # SNMPv1 answers noSuchName for the whole request if one OID is absent: ask the
-            # others one by one rather than lose every scalar of the device.
+        if each and self.version == "1" and len(values) < len(oids):
             for oid in oids:
                 if oid not in values:
                     value = await self._get_one(oid)

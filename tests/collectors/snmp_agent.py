@@ -1,8 +1,8 @@
 """A real net-snmp agent for tests: snmpd on a free loopback port with a generated config.
 
 The agent answers v1/v2c with a random community and v3 with an authPriv user (SHA-256 and
-AES-128), and serves a controllable Counter32 and TimeTicks through a `pass` script under
-1.3.6.1.4.1.8072.9999.1 (values read from files the test writes).
+AES-128), and serves controllable Counter32s (a table of one or two rows) and a TimeTicks
+through a `pass` script under 1.3.6.1.4.1.8072.9999.1 (values read from files the test writes).
 """
 
 from __future__ import annotations
@@ -52,6 +52,14 @@ class SnmpAgent:
 
     def set_uptime(self, hundredths: int) -> None:
         (self.workdir / "uptime").write_text(f"{hundredths}\n")
+
+    def set_row1(self, value: int | None) -> None:
+        """Give the counter table a second row (index 1) with this value, or take it away."""
+        path = self.workdir / "row1"
+        if value is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(f"{value}\n")
 
     def write_config(self) -> Path:
         conf = self.workdir / "snmpd.conf"

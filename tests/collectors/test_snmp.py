@@ -344,3 +344,41 @@ async def test_v3_auth_and_privacy_protocols(snmp_agent: SnmpAgent, tmp_path: Pa
         if result.status is not Status.OK:
             failed.append(f"{auth}/{priv}: {result.message}")
     assert not failed
+
+
+@pytest.mark.parametrize("version", ["2c", "1"])
+async def test_rows_are_walked_again_on_time_and_when_one_goes(
+    snmp_agent: SnmpAgent, version: str
+) -> None:
+    """Between walks a poll GETs the rows it knows: a new row shows at the next walk
+    (`rewalk_interval`), a row that went away is gone from that very poll."""
+    clock = iter([0.0, 10.0, 400.0, 410.0, 420.0])
+    collector = SnmpCollector(
+        SnmpConfig(
+            port=snmp_agent.port,
+            version=version,  # type: ignore[arg-type]
+            community=snmp_agent.community,
+            profile_files=[COUNTER_PROFILE],
+            uptime_oid=UPTIME_OID,
+            rewalk_interval=300,
+        ),
+        monotonic=lambda: next(clock),
+    )
+
+    async def rows() -> dict[str, float]:
+        result = await collector.collect(CTX)
+        assert result.status is Status.OK, result.message
+        return {s.labels["index"]: s.value for s in _find(result, "test_octets_total")}
+
+    try:
+        snmp_agent.set_counter(100)
+        assert await rows() == {"0": 100}  # t=0: walked
+        snmp_agent.set_row1(7)
+        assert await rows() == {"0": 100}  # t=10: the known row by GET; row 1 not walked yet
+        assert await rows() == {"0": 100, "1": 7}  # t=400: walked again
+        snmp_agent.set_counter(150)
+        assert await rows() == {"0": 150, "1": 7}  # t=410: both by GET
+        snmp_agent.set_row1(None)
+        assert await rows() == {"0": 150}  # t=420: row 1 gone: walked at once
+    finally:
+        await collector.aclose()
