@@ -25,6 +25,10 @@ watchd / blackbox are printed (issue 14's target: <= 0.5), with the load average
 
     .venv/bin/python bench/http_checks.py [--targets 1000] [--interval 2] [--duration 60]
         [--rules shipped|none] [--side both|watchd|exporter] [--server nginx|aiohttp]
+        [--profile FILE]
+
+`--profile FILE` records watchd with py-spy (collapsed stacks, on core 0) over the measured
+window and prints the functions most samples were in.
 """
 
 from __future__ import annotations
@@ -52,12 +56,14 @@ from snmp_poll import (
     lag_note,
     loadavg,
     metric_value,
+    profile_summary,
     scrape,
+    start_profiler,
     store_messages,
     store_runs,
     watch_rss,
 )
-from storm import log_summary, wait_ready
+from storm import log_summary, stop_profiler, wait_ready
 
 BLACKBOX = "prometheus-blackbox-exporter"
 REGEX = "status: ok"
@@ -173,9 +179,12 @@ async def bench_watchd(urls: list[str], core: int, args: argparse.Namespace) -> 
             rss = asyncio.create_task(watch_rss(ps, side, done))
             await asyncio.sleep(args.interval + args.warmup)
             first = await scrape(port)
+            spy = await start_profiler(proc.pid, args.profile, args.others)
             cpu0, since = cpu_seconds(ps), time.time()
             await asyncio.sleep(args.duration)
             cpu1, until = cpu_seconds(ps), time.time()
+            if spy is not None:
+                await stop_profiler(spy)
             text = await scrape(port)
             done.set()
             await rss
@@ -315,10 +324,12 @@ async def main() -> int:
     parser.add_argument("--rules", choices=["shipped", "none"], default="shipped")
     parser.add_argument("--side", choices=["both", "watchd", "exporter"], default="both")
     parser.add_argument("--server", choices=["nginx", "aiohttp"], default="nginx")
+    parser.add_argument("--profile", default="", help="py-spy collapsed stacks of watchd here")
     args = parser.parse_args()
     cores = sorted(os.sched_getaffinity(0))
     poller, others = cores[-1], cores[0]
     os.sched_setaffinity(0, {others})
+    args.others = others
     with tempfile.TemporaryDirectory(prefix="http-targets-") as name:
         server, port, kind = await start_targets(Path(name), args.server, others)
         try:
@@ -336,6 +347,8 @@ async def main() -> int:
             if args.side in ("both", "watchd"):
                 sides.append(await bench_watchd(urls, poller, args))
                 print(line(sides[-1]), flush=True)
+                if args.profile:
+                    print(profile_summary(args.profile), flush=True)
             if args.side in ("both", "exporter"):
                 sides.append(await bench_blackbox(urls, poller, args))
                 print(line(sides[-1]), flush=True)

@@ -48,6 +48,9 @@ is on the branch it runs from.
     .venv/bin/python bench/snmp_poll.py [--devices 100] [--interval 2] [--duration 60]
         [--agents 4] [--rules shipped|none] [--side both|watchd|exporter]
     .venv/bin/python bench/snmp_poll.py --scale [--scale-devices 5000] [--scale-duration 180]
+
+`--profile FILE` records watchd with py-spy (collapsed stacks, on core 0) over the measured
+window and prints the functions most samples were in; `--keep DIR` keeps its config and log.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 from ingest import free_port, stop, wait_listening
-from storm import log_summary, wait_ready
+from storm import log_summary, py_spy, stop_profiler, wait_ready
 
 ROOT = Path(__file__).parents[1]
 SNMPD = "/usr/sbin/snmpd"
@@ -224,6 +227,45 @@ async def watch_rss(ps: psutil.Process, side: Side, stop_: asyncio.Event) -> Non
 # -- watchd ---------------------------------------------------------------------------------
 
 
+async def start_profiler(pid: int, path: str, core: int) -> asyncio.subprocess.Process | None:
+    """py-spy recording the daemon (collapsed stacks, `--format raw`), pinned off its core."""
+    spy = py_spy()
+    if not path:
+        return None
+    if not spy:
+        print("--profile needs py-spy (pip install py-spy): not recorded", flush=True)
+        return None
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # noqa: ASYNC240
+    return await asyncio.create_subprocess_exec(
+        "taskset", "-c", str(core), spy, "record", "--pid", str(pid), "--rate", "100",
+        "--nonblocking", "--format", "raw", "-o", path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def profile_summary(path: str, top: int = 12) -> str:
+    """The functions the recorded daemon spent most samples in, themselves and below them."""
+    own: Counter[str] = Counter()
+    below: Counter[str] = Counter()
+    total = 0
+    with contextlib.suppress(OSError), open(path) as raw:
+        for line in raw:
+            stack, _, count = line.rstrip().rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            n = int(count)
+            total += n
+            frames = [re.sub(r" \((.*/)?(site-packages/)?", " (", f) for f in stack.split(";")]
+            own[frames[-1]] += n
+            for frame in set(frames):
+                below[frame] += n
+    if not total:
+        return f"profile {path}: no samples"
+    lines = [f"profile {path}: {total:,} samples; most in themselves:"]
+    lines += [f"  {n / total * 100:5.1f}%  {f}" for f, n in own.most_common(top)]
+    return "\n".join(lines)
+
+
 def watchd_config(
     tmp: Path, api_port: int, devices: list[int], community: str, args: argparse.Namespace
 ) -> Path:
@@ -278,6 +320,15 @@ async def start_watchd(
     log.close()
     await wait_ready(f"http://127.0.0.1:{port}/readyz", proc, port)
     return proc, port
+
+
+def keep_log(tmp: Path, args: argparse.Namespace) -> None:
+    """With --keep DIR, the run's config and log are copied there."""
+    if args.keep:
+        keep = Path(args.keep)
+        keep.mkdir(parents=True, exist_ok=True)
+        for name in ("watchd.toml", "watchd.log"):
+            shutil.copy(tmp / name, keep / name)
 
 
 def store_runs(db: Path, since: float, until: float) -> dict[str, Counter[int]]:
@@ -394,9 +445,12 @@ async def bench_watchd(
         try:
             await asyncio.sleep(args.interval + args.warmup)
             first = await scrape(port)
+            spy = await start_profiler(proc.pid, args.profile, args.others)
             cpu0, since = cpu_seconds(ps), time.time()
             await asyncio.sleep(args.duration)
             cpu1, until = cpu_seconds(ps), time.time()
+            if spy is not None:
+                await stop_profiler(spy)
             scraped = time.time()
             text = await scrape(port)
         finally:
@@ -411,6 +465,7 @@ async def bench_watchd(
         side.ok = sum(c[0] for c in runs.values())
         side.varbinds = side.ok * per_poll
         side.notes += [lag_note(text, first), stopped, log_summary(tmp / "watchd.log")]
+        keep_log(tmp, args)
         failed = store_messages(db, since, until)
         if failed:
             side.notes.append("not OK: " + "; ".join(f"{n}x {m}" for m, n in failed.most_common(3)))
@@ -587,9 +642,12 @@ async def bench_scale(
         done = asyncio.Event()
         rss = asyncio.create_task(watch_rss(ps, side, done))
         try:
+            spy = await start_profiler(proc.pid, args.profile, args.others)
             cpu0 = cpu_seconds(ps)
             await asyncio.sleep(args.scale_duration)
             cpu1, until = cpu_seconds(ps), time.time()
+            if spy is not None:
+                await stop_profiler(spy)
             rss_end = ps.memory_info().rss / 2**20
             text = await scrape(port)
         finally:
@@ -611,6 +669,7 @@ async def bench_scale(
             stopped,
             log_summary(tmp / "watchd.log"),
         ]
+        keep_log(tmp, args)
         failed = store_messages(tmp / "state" / "watchd.db", ready, until)
         if failed:
             side.notes.append("not OK: " + "; ".join(f"{n}x {m}" for m, n in failed.most_common(3)))
@@ -659,11 +718,14 @@ async def main() -> int:
     parser.add_argument("--scale", action="store_true", help="5,000 devices every 60 s, watchd")
     parser.add_argument("--scale-devices", type=int, default=5000)
     parser.add_argument("--scale-duration", type=float, default=180.0)
+    parser.add_argument("--profile", default="", help="py-spy collapsed stacks of watchd here")
+    parser.add_argument("--keep", default="", help="copy watchd's config and log here")
     args = parser.parse_args()
     needs_net_snmp()
     cores = sorted(os.sched_getaffinity(0))
     poller, others = cores[-1], cores[0]
     os.sched_setaffinity(0, {others})
+    args.others = others
     community = "b" + secrets.token_hex(6)
     count = args.scale_devices if args.scale else args.devices
     with agents(args.agents, community, others) as ports:
@@ -678,6 +740,8 @@ async def main() -> int:
         if args.scale:
             side = await bench_scale(devices, community, rows, poller, args)
             print(side.line())
+            if args.profile:
+                print(profile_summary(args.profile))
             print(f"load average {loadavg()}")
             return 1 if side.problems else 0
         print(
@@ -690,6 +754,8 @@ async def main() -> int:
         if args.side in ("both", "watchd"):
             sides.append(await bench_watchd(devices, community, rows, poller, args))
             print(sides[-1].line(), flush=True)
+            if args.profile:
+                print(profile_summary(args.profile), flush=True)
         if args.side in ("both", "exporter"):
             sides.append(await bench_exporter(devices, community, rows, poller, args))
             print(sides[-1].line(), flush=True)
