@@ -125,6 +125,14 @@ class HttpCollector(FixedMetrics):
         self.config = config
         self._what = f"{config.method} {config.url}"
         self._regex = compile_regex(config.body_regex) if config.body_regex else None
+        # Built once: parsing the URL, encoding the body and building the headers per run
+        # showed in profiles of 500 checks/s. Headers with a secret are built per run.
+        self._url = URL(config.url)
+        self._data = config.body.encode() if config.body else None
+        self._plain_headers = {"User-Agent": "watchd", **config.headers}
+        self._has_secret = config.basic_auth is not None or config.bearer is not None
+        self._timeout: aiohttp.ClientTimeout | None = None
+        self._sslcontext: ssl.SSLContext | None = None
         self._session: aiohttp.ClientSession | None = None
 
     async def collect(self, ctx: CheckContext) -> CheckResult:
@@ -132,21 +140,23 @@ class HttpCollector(FixedMetrics):
             headers = self._headers()
         except SecretError as exc:
             return CheckResult(Status.UNKNOWN, f"{self._what}: {exc}")
-        try:
-            sslcontext = await self._ssl_context()
-        except (OSError, ssl.SSLError) as exc:
-            return CheckResult(
-                Status.UNKNOWN,
-                f"{self._what}: cannot load CA file {self.config.ca_file}: {_os_reason(exc)}",
-            )
+        session = self._session
+        if session is None or session.closed:
+            try:
+                sslcontext = await self._ssl_context()
+            except (OSError, ssl.SSLError) as exc:
+                return CheckResult(
+                    Status.UNKNOWN,
+                    f"{self._what}: cannot load CA file {self.config.ca_file}: {_os_reason(exc)}",
+                )
+            session = self._session = self._new_session(sslcontext)
+        else:
+            session.cookie_jar.clear()  # each run starts like a new visitor
         deadline = ctx.timeout * _TIMEOUT_SHARE
-        if self.config.fresh_connection:
-            async with self._new_session(sslcontext, fresh=True) as session:
-                return await self._request(session, headers, deadline)
-        if self._session is None or self._session.closed:
-            self._session = self._new_session(sslcontext, fresh=False)
-        self._session.cookie_jar.clear()  # each run starts like a new visitor
-        return await self._request(self._session, headers, deadline)
+        timeout = self._timeout
+        if timeout is None or timeout.total != deadline:
+            timeout = self._timeout = aiohttp.ClientTimeout(total=deadline)
+        return await self._request(session, headers, timeout, deadline)
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
@@ -155,7 +165,9 @@ class HttpCollector(FixedMetrics):
 
     def _headers(self) -> dict[str, str]:
         """Configured headers plus authorization; secrets are read per run, never kept."""
-        headers = {"User-Agent": "watchd", **self.config.headers}
+        if not self._has_secret:
+            return self._plain_headers
+        headers = dict(self._plain_headers)
         auth = self.config.basic_auth
         if auth is not None:
             pair = f"{auth.username}:{auth.password.reveal()}".encode()
@@ -175,7 +187,14 @@ class HttpCollector(FixedMetrics):
             context = _CONTEXTS.setdefault(key, context)
         return context
 
-    def _new_session(self, sslcontext: ssl.SSLContext, *, fresh: bool) -> aiohttp.ClientSession:
+    def _new_session(self, sslcontext: ssl.SSLContext) -> aiohttp.ClientSession:
+        """The check's session, kept between runs; its cookie jar is emptied before each run.
+
+        With fresh_connection the connector closes every connection after its answer
+        (force_close), so each run still connects anew, but the session, connector and jar
+        are built once instead of per run.
+        """
+        fresh = self.config.fresh_connection
         connector = aiohttp.TCPConnector(ssl=sslcontext, force_close=fresh)
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True))
 
@@ -183,6 +202,7 @@ class HttpCollector(FixedMetrics):
         self,
         session: aiohttp.ClientSession,
         headers: dict[str, str],
+        client_timeout: aiohttp.ClientTimeout,
         deadline: float,
     ) -> CheckResult:
         cfg = self.config
@@ -192,12 +212,12 @@ class HttpCollector(FixedMetrics):
         try:
             async with session.request(
                 cfg.method,
-                cfg.url,
+                self._url,
                 headers=headers,
-                data=cfg.body.encode() if cfg.body else None,
+                data=self._data,
                 allow_redirects=cfg.follow_redirects,
                 max_redirects=cfg.max_redirects,
-                timeout=aiohttp.ClientTimeout(total=deadline),
+                timeout=client_timeout,
             ) as resp:
                 answered = True
                 body, truncated = await _read_limited(resp, cfg.max_body_bytes)

@@ -67,8 +67,27 @@ def _app() -> web.Application:
         }
         return web.json_response(reply)
 
+    async def login(request: web.Request) -> web.Response:
+        found = web.HTTPFound("/private")
+        found.set_cookie("session", "s1")
+        raise found
+
+    async def private(request: web.Request) -> web.Response:
+        if request.cookies.get("session") != "s1":
+            return web.Response(status=403, text="who are you?")
+        return web.Response(text="members only")
+
+    async def visit(request: web.Request) -> web.Response:
+        seen = "seen" in request.cookies
+        response = web.Response(text="welcome back" if seen else "first visit")
+        response.set_cookie("seen", "1")
+        return response
+
     app = web.Application()
     app[PEERS] = []
+    app.router.add_get("/login", login)
+    app.router.add_get("/private", private)
+    app.router.add_get("/visit", visit)
     app.router.add_get("/ok", ok)
     app.router.add_get("/status/{code}", status)
     app.router.add_get("/redirect", redirect)
@@ -135,6 +154,28 @@ async def test_redirects_are_followed_or_checked(serve: Serve, ctx: CheckContext
         ctx, url=f"{base}/redirect", follow_redirects=False, expect_status=[302]
     )
     assert expected.status is Status.OK
+
+
+async def test_cookies_are_kept_across_redirects(serve: Serve, ctx: CheckContext) -> None:
+    """A cookie set by a redirecting answer is sent to where it leads, as a browser does."""
+    url = f"{await serve(_app())}/login"
+    result = await _check(ctx, url=url, body_regex="members only")
+    assert result.status is Status.OK, result.message
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+async def test_each_run_starts_without_cookies(
+    serve: Serve, ctx: CheckContext, fresh: bool
+) -> None:
+    """A cookie from one run is not sent in the next: each run is a new visitor."""
+    url = f"{await serve(_app())}/visit"
+    collector = HttpCollector(HttpConfig(url=url, body_regex="first visit", fresh_connection=fresh))
+    try:
+        for _ in range(2):
+            result = await collector.collect(ctx)
+            assert result.status is Status.OK, result.message
+    finally:
+        await collector.aclose()
 
 
 async def test_redirect_loop_is_critical(serve: Serve, ctx: CheckContext) -> None:
