@@ -392,6 +392,36 @@ async def test_state_survives_export_and_restore(tmp_path: Path) -> None:
     assert resolved.status is AlertStatus.RESOLVED and resolved.starts_at == T0
 
 
+def test_saving_writes_only_the_series_that_changed_and_adds_up_to_the_whole_state(
+    tmp_path: Path,
+) -> None:
+    """Each save exports the series a sample or a timer reached since the last one; saved over
+    the earlier saves they are the whole state, and a failed save's series go in the next."""
+    engine = RuleEngine(ruleset(tmp_path, DISK), clock=FakeClock(T0))
+    stored: dict[str, object] = {}
+
+    def save() -> set[str]:
+        states, _ = engine.export_changes()
+        stored.update(states)
+        return {json.loads(k)[1][-1][1] for k in states if k != "@engine"}
+
+    engine.observe(
+        [
+            sample("disk_used_percent", 90, 0, mount="/"),
+            sample("disk_used_percent", 10, 0, mount="/data"),
+        ]
+    )
+    assert save() == {"/", "/data"}
+    engine.observe([sample("disk_used_percent", 97, 60, mount="/")])
+    assert save() == {"/"}
+    assert save() == set()
+    engine.observe([sample("disk_used_percent", 11, 120, mount="/data")])
+    _, failed = engine.export_changes()
+    engine.not_saved(failed)  # the store refused the write
+    assert save() == {"/data"}
+    assert stored == json.loads(json.dumps(engine.export_state()))
+
+
 def test_restore_drops_state_of_changed_rules_and_skips_garbage(tmp_path: Path) -> None:
     """Saved state of a rule whose definition changed, or malformed entries, is not loaded."""
     engine = RuleEngine(ruleset(tmp_path, DISK), clock=FakeClock(T0))

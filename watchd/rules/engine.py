@@ -101,6 +101,8 @@ class RuleEngine:
         self._boots: dict[tuple[str, str], tuple[float, float]] = {}
         # Latest values of metrics that rules join (divide_by, require): (time, value).
         self._latest: dict[tuple[str, tuple[str, ...]], tuple[float, float]] = {}
+        # Series changed since their state was last exported for saving (by id: one entry each).
+        self._unsaved: dict[int, tuple[_Runtime, SeriesState]] = {}
         self._install(rules, {})
 
     # -- rules ------------------------------------------------------------------------------
@@ -171,6 +173,8 @@ class RuleEngine:
                 if pair not in self._pairs:
                     self._pairs[pair] = sample.time if sample.time is not None else now()
         index = self._index
+        unsaved = self._unsaved
+        keys: dict[int, frozenset[tuple[str, str]]] = {}
         isfinite = math.isfinite
         stats = self.stats
         evaluations = 0
@@ -192,7 +196,10 @@ class RuleEngine:
                     continue
                 rule = runtime.rule
                 if key is None:
-                    key = frozenset(labels.items())
+                    # Samples of one table row share their labels mapping: one key per row.
+                    key = keys.get(id(labels))
+                    if key is None:
+                        key = keys[id(labels)] = frozenset(labels.items())
                 state = runtime.states.get(key)
                 if state is None:
                     windowed = rule.over is not None or rule.forecast is not None
@@ -202,6 +209,7 @@ class RuleEngine:
                     continue
                 elif state.placeholder:
                     state.placeholder = False
+                unsaved[id(state)] = (runtime, state)
                 previous = state.last_time
                 state.last_time = t
                 if runtime.plain:
@@ -368,6 +376,7 @@ class RuleEngine:
                 self._evaluate_absent(runtime, now, alerts)
             elif rule.forecast is not None:
                 for state in runtime.states.values():
+                    self._unsaved[id(state)] = (runtime, state)  # the prediction moves with time
                     level = self._forecast_level(rule, state, now)
                     if level != state.level or state.level or state.firing:
                         self._step(runtime, state, level, now, alerts, observed=False)
@@ -406,6 +415,7 @@ class RuleEngine:
                     state.placeholder = True
                     state.last_time = first_seen
                     runtime.states[key] = state
+                    self._unsaved[id(state)] = (runtime, state)
         for state in runtime.states.values():
             # Series seen before a restart get a fresh `absent` span from the restart.
             quiet_since = max(state.last_time, self._started)
@@ -433,6 +443,7 @@ class RuleEngine:
         observed: bool,
     ) -> None:
         """Record a level at `now`, then settle what fires."""
+        self._unsaved[id(state)] = (runtime, state)
         for lvl in (1, 2):
             if level >= lvl:
                 if state.since[lvl] is None:
@@ -473,6 +484,7 @@ class RuleEngine:
     def _settle(
         self, runtime: _Runtime, state: SeriesState, now: float, alerts: list[Alert]
     ) -> None:
+        self._unsaved[id(state)] = (runtime, state)
         rule = runtime.rule
         target = 0
         levels = rule.levels or ((rule.absent_severity, None),)
@@ -562,20 +574,44 @@ class RuleEngine:
 
     def export_state(self) -> dict[str, dict[str, Any]]:
         """JSON-able state per rule-series key, plus the engine's own under "@engine"."""
-        out: dict[str, dict[str, Any]] = {}
-        for runtime in self._runtimes:
-            rule = runtime.rule
-            for state in runtime.states.values():
-                key = json.dumps([rule.name, sorted(state.labels.items())], ensure_ascii=False)
-                out[key] = state.to_json(rule.digest)
-        out[ENGINE_KEY] = {
+        out = {
+            _saved_key(runtime, state): state.to_json(runtime.rule.digest)
+            for runtime in self._runtimes
+            for state in runtime.states.values()
+        }
+        out[ENGINE_KEY] = self._engine_state()
+        return out
+
+    def export_changes(
+        self,
+    ) -> tuple[dict[str, dict[str, Any]], list[tuple[_Runtime, SeriesState]]]:
+        """Like `export_state`, but only the series changed since the last call (with the
+        engine's own state); and those series, to hand to `not_saved` if writing them failed.
+
+        Saved over the previous saves, the result is what `export_state` gives: a series no
+        sample, timer or rule reached since has the state saved last time. With thousands of
+        series (SNMP interfaces times rules) most are quiet between two saves."""
+        changed, self._unsaved = list(self._unsaved.values()), {}
+        out = {
+            _saved_key(runtime, state): state.to_json(runtime.rule.digest)
+            for runtime, state in changed
+        }
+        out[ENGINE_KEY] = self._engine_state()
+        return out, changed
+
+    def not_saved(self, changed: Sequence[tuple[_Runtime, SeriesState]]) -> None:
+        """Series from `export_changes` whose save failed: the next call exports them again."""
+        for runtime, state in changed:
+            self._unsaved.setdefault(id(state), (runtime, state))
+
+    def _engine_state(self) -> dict[str, Any]:
+        return {
             "pairs": [[item, check, t] for (item, check), t in self._pairs.items()],
             "boots": [[m, item, t, b] for (m, item), (t, b) in self._boots.items()],
             "seen_pairs": {
                 rt.rule.name: sorted(rt.seen_pairs) for rt in self._runtimes if rt.seen_pairs
             },
         }
-        return out
 
     def restore_state(self, states: Mapping[str, Mapping[str, Any]]) -> None:
         """Load state saved by `export_state`; entries of rules that changed or went are dropped.
@@ -606,3 +642,14 @@ class RuleEngine:
             runtime = by_name.get(name)
             if runtime is not None:
                 runtime.seen_pairs.update((str(i), str(c)) for i, c in pairs)
+
+
+def _saved_key(runtime: _Runtime, state: SeriesState) -> str:
+    """The store key of a series' state: its rule and labels as JSON, made once per series
+    (a series' labels never change; the JSON was half of the cost of saving states)."""
+    key = state.saved_key
+    if key is None:
+        key = state.saved_key = json.dumps(
+            [runtime.rule.name, sorted(state.labels.items())], ensure_ascii=False
+        )
+    return key

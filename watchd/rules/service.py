@@ -55,7 +55,13 @@ class RuleService:
             await self._sink.submit(tuple(alerts))
 
     async def persist(self) -> None:
-        await self._store.save_states(STATE_NAMESPACE, self.engine.export_state())
+        """Save the rule states changed since the last save (again, if that save failed)."""
+        states, changed = self.engine.export_changes()
+        try:
+            await self._store.save_states(STATE_NAMESPACE, states)
+        except Exception:
+            self.engine.not_saved(changed)
+            raise
 
     async def run(self) -> None:
         """Evaluate timers (for, absent, forecasts) and save state every interval, until cancelled."""
