@@ -46,55 +46,92 @@ def _table(
     profile: str, table: Table, data: PollData, rates: RateTracker, now: float
 ) -> list[Sample]:
     samples: list[Sample] = []
+    empty: dict[str, Value] = {}
+    cells = [(column, data.columns.get(column.oid) or empty) for column in table.columns]
+    labelled = [(column.label, rows) for column, rows in cells if column.label]
+    measured = [
+        (
+            column,
+            rows,
+            data.columns.get(column.multiply_by) or empty if column.multiply_by else None,
+        )
+        for column, rows in cells
+        if column.metric
+    ]
     indexes: dict[str, None] = {}
-    for column in table.columns:
-        indexes.update(dict.fromkeys(data.columns.get(column.oid, {})))
+    for _, rows in cells:
+        indexes.update(dict.fromkeys(rows))
     for index in indexes:
         labels = _index_labels(table.index, index)
-        for column in table.columns:
-            value = data.columns.get(column.oid, {}).get(index)
-            if column.label and value is not None and value.text:
-                labels[column.label] = value.text
+        for label, rows in labelled:
+            value = rows.get(index)
+            if value is not None and value.text:
+                labels[label] = value.text
         metrics: dict[str, tuple[float, int | None]] = {}
-        for column in table.columns:
-            value = data.columns.get(column.oid, {}).get(index)
-            if not column.metric or value is None or value.number is None:
+        for column, rows, factors in measured:
+            value = rows.get(index)
+            if value is None or value.number is None:
                 continue
             number = value.number * column.scale
-            if column.multiply_by:
-                factor = data.columns.get(column.multiply_by, {}).get(index)
+            if factors is not None:
+                factor = factors.get(index)
                 if factor is None or factor.number is None:
                     continue
                 number *= factor.number
             metrics[column.metric] = (number, value.counter_bits)
             samples.append(Sample(column.metric, number, labels))
-        row_rates: dict[str, float | None] = {}
-        for derived in table.derived:
-            source: float | None = None
-            if derived.rate:
-                name = next((m for m in derived.rate if m in metrics), None)
-                if name is not None:
-                    if name not in row_rates:
-                        number, bits = metrics[name]
-                        key = (profile, table.name, name, index)
-                        row_rates[name] = rates.rate(key, number, bits, now)
-                    source = row_rates[name]
-            else:
-                name = next((m for m in derived.value if m in metrics), None)
-                source = metrics[name][0] if name is not None else None
-            if source is None:
-                continue
-            result = source * derived.scale
-            if derived.divide_by:
-                divisor = next(
-                    (metrics[m][0] * f for m, f in derived.divide_by if metrics.get(m, (0,))[0]),
-                    None,
-                )
-                if divisor is None:
-                    continue
-                result /= divisor
-            samples.append(Sample(derived.metric, result, labels))
+        if table.derived:
+            samples.extend(_derived(profile, table, index, labels, metrics, rates, now))
     return samples
+
+
+def _derived(
+    profile: str,
+    table: Table,
+    index: str,
+    labels: dict[str, str],
+    metrics: dict[str, tuple[float, int | None]],
+    rates: RateTracker,
+    now: float,
+) -> list[Sample]:
+    """The row's derived samples: rates of its counters and ratios of its metrics."""
+    samples: list[Sample] = []
+    row_rates: dict[str, float | None] = {}
+    for derived in table.derived:
+        source: float | None = None
+        if derived.rate:
+            name = _first(derived.rate, metrics)
+            if name is not None:
+                if name not in row_rates:
+                    number, bits = metrics[name]
+                    key = (profile, table.name, name, index)
+                    row_rates[name] = rates.rate(key, number, bits, now)
+                source = row_rates[name]
+        else:
+            name = _first(derived.value, metrics)
+            source = metrics[name][0] if name is not None else None
+        if source is None:
+            continue
+        result = source * derived.scale
+        if derived.divide_by:
+            divisor = None
+            for metric, factor in derived.divide_by:
+                present = metrics.get(metric)
+                if present is not None and present[0]:
+                    divisor = present[0] * factor
+                    break
+            if divisor is None:
+                continue
+            result /= divisor
+        samples.append(Sample(derived.metric, result, labels))
+    return samples
+
+
+def _first(names: Sequence[str], metrics: dict[str, tuple[float, int | None]]) -> str | None:
+    for name in names:
+        if name in metrics:
+            return name
+    return None
 
 
 def _index_labels(names: Sequence[str], index: str) -> dict[str, str]:
