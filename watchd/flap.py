@@ -8,7 +8,7 @@ Flapping starts when the percent reaches `high` and stops when it falls to `low`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 HISTORY = 21
 
@@ -46,7 +46,8 @@ def record(state: FlapState, value: int, policy: FlapPolicy) -> tuple[FlapState,
     The change is True when flapping starts, False when it stops, None otherwise.
     """
     history = (*state.history, value)[-HISTORY:]
-    percent = percent_state_change(history)
+    # A steady history (most checks, most of the time) has no changes to weigh.
+    percent = 0.0 if history.count(value) == len(history) else percent_state_change(history)
     flapping = state.flapping
     if policy.enabled:
         if not flapping and percent >= policy.high:
@@ -56,4 +57,4 @@ def record(state: FlapState, value: int, policy: FlapPolicy) -> tuple[FlapState,
     else:
         flapping = False
     change = None if flapping == state.flapping else flapping
-    return replace(state, history=history, flapping=flapping, percent=percent), change
+    return FlapState(history, flapping, percent), change
