@@ -46,6 +46,8 @@ class SnmpAgent:
     process: subprocess.Popen[bytes] | None = None
     # More v3 users with the same keys: (name, auth protocol, privacy protocol or "").
     extra_users: tuple[tuple[str, str, str], ...] = ()
+    ipv6: bool = False  # also listen on [::1] at the same port
+    clock_speed: float = 1.0  # >1: the agent's clock runs that much faster (libfaketime)
 
     def set_counter(self, value: int) -> None:
         (self.workdir / "counter").write_text(f"{value}\n")
@@ -64,8 +66,13 @@ class SnmpAgent:
     def write_config(self) -> Path:
         conf = self.workdir / "snmpd.conf"
         conf.write_text(
-            f"agentAddress udp:127.0.0.1:{self.port}\n"
-            f"rocommunity {self.community} 127.0.0.1\n"
+            f"agentAddress udp:127.0.0.1:{self.port}"
+            + (
+                f",udp6:[::1]:{self.port}\nrocommunity6 {self.community} ::1\n"
+                if self.ipv6
+                else "\n"
+            )
+            + f"rocommunity {self.community} 127.0.0.1\n"
             f"createUser {self.user} SHA-256 {self.auth_key} AES {self.priv_key}\n"
             f"rouser {self.user} priv\n"
             + "".join(
@@ -87,9 +94,11 @@ class SnmpAgent:
         conf = self.write_config()
         # -C: only our config; persistent state in the workdir so v3 users never leak out.
         env = {"PATH": "/usr/sbin:/usr/bin:/bin", "SNMP_PERSISTENT_DIR": str(self.workdir)}
+        fast = ["faketime", "-f", f"+0 x{self.clock_speed:g}"] if self.clock_speed != 1 else []
         self.process = subprocess.Popen(
             # No MIB files: every OID here is numeric, and Debian ships the MIBs incomplete.
             [
+                *fast,
                 SNMPD,
                 "-f",
                 "-Lo",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from collectors.snmp import SnmpCollector, SnmpConfig
 from tests.collectors.snmp_agent import UPTIME_OID, SnmpAgent, free_udp_port, snmp_agent_fixture  # noqa: F401
+from tests.peers import require_installed
 from watchd.model import CheckContext, CheckResult, Sample, Status
 from watchd.secrets import SecretRef
 
@@ -382,3 +384,62 @@ async def test_rows_are_walked_again_on_time_and_when_one_goes(
         assert await rows() == {"0": 150}  # t=420: row 1 gone: walked at once
     finally:
         await collector.aclose()
+
+
+async def test_ipv6_v2c_and_v3(snmp_agent: SnmpAgent, tmp_path: Path) -> None:
+    """A device on an IPv6 address is polled in v2c and v3 alike."""
+    profiles = ["system", "if-mib"]
+    snmp_agent.ipv6 = True
+    snmp_agent.restart()
+    configs = [
+        SnmpConfig(
+            host="::1", port=snmp_agent.port, community=snmp_agent.community, profiles=profiles
+        ),
+        SnmpConfig(
+            host="::1",
+            port=snmp_agent.port,
+            version="3",
+            user=snmp_agent.user,
+            auth_protocol="SHA-256",
+            auth_key=_secret(tmp_path, "auth", snmp_agent.auth_key),
+            priv_key=_secret(tmp_path, "priv", snmp_agent.priv_key),
+            profiles=profiles,
+        ),
+    ]
+    for config in configs:
+        collector = SnmpCollector(config)
+        try:
+            result = await collector.collect(CTX)
+        finally:
+            await collector.aclose()
+        assert result.status is Status.OK, result.message
+        assert _find(result, "if_oper_status", ifName="lo")
+
+
+async def test_v3_session_follows_an_agent_clock_gone_ahead(
+    snmp_agent: SnmpAgent, tmp_path: Path
+) -> None:
+    """A v3 session whose engine time fell out of the agent's 150 s window (the agent's clock
+    ran 20x for 9 s) resynchronises instead of reporting refused credentials."""
+    require_installed(shutil.which("faketime") is not None, "libfaketime (apt package faketime)")
+    snmp_agent.clock_speed = 20
+    snmp_agent.restart()
+    collector = SnmpCollector(
+        SnmpConfig(
+            port=snmp_agent.port,
+            version="3",
+            user=snmp_agent.user,
+            auth_protocol="SHA-256",
+            auth_key=_secret(tmp_path, "auth", snmp_agent.auth_key),
+            priv_key=_secret(tmp_path, "priv", snmp_agent.priv_key),
+            request_timeout=1.0,
+            profiles=["system"],
+        )
+    )
+    try:
+        assert (await collector.collect(CTX)).status is Status.OK
+        await asyncio.sleep(9)
+        result = await collector.collect(CTX)
+    finally:
+        await collector.aclose()
+    assert result.status is Status.OK, result.message
