@@ -293,9 +293,14 @@ class RuleEngine:
             increase = counter_increase(
                 state.window[-1][1], value, bits=over.counter_bits, reset=reset
             )
-        state.window.append((t, value, increase))
-        evict(state.window, t, over.window)
-        aggregate = window_value(over, state.window)
+        window = state.window
+        window.append((t, value, increase))
+        state.increases += increase - evict(window, t, over.window)
+        state.increases_exact_in -= 1
+        if state.increases_exact_in <= 0:
+            state.increases = math.fsum(point[2] for point in window)
+            state.increases_exact_in = len(window)
+        aggregate = window_value(over, window, state.increases)
         if aggregate is not None and over.divide_by is not None:
             divisor = self._joined(over.divide_by, state.labels)
             if not divisor:

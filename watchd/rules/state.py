@@ -32,6 +32,8 @@ class SeriesState:
         "flap_last",
         "flap_marked",
         "flap_run",
+        "increases",
+        "increases_exact_in",
         "labels",
         "last_time",
         "level",
@@ -63,6 +65,11 @@ class SeriesState:
         self.flap_run = 0
         self.placeholder = False
         self.window: deque[Point] | None = deque() if windowed else None
+        # The sum of the window's counter increases, kept as points come and go so that a rate
+        # is O(1) per sample, not a sum over a window of hundreds of points; summed afresh
+        # when `increases_exact_in` runs out (once per window length) so rounding never builds.
+        self.increases = 0.0
+        self.increases_exact_in = 0
         self.fit: Fit | None = None
         self.predicted: float | None = None
 

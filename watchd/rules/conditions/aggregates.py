@@ -48,26 +48,34 @@ def aggregate(fn: str, values: Sequence[float], q: float = 0.0) -> float:
     raise ValueError(f"expected a gauge window function, got {fn!r}")
 
 
-def evict(points: deque[Point], now: float, window: float) -> None:
-    """Drop points older than the window (kept: time in (now - window, now])."""
+def evict(points: deque[Point], now: float, window: float) -> float:
+    """Drop points older than the window (kept: time in (now - window, now]); returns the sum
+    of the dropped points' increases."""
     cutoff = now - window
+    dropped = 0.0
     while points and points[0][0] <= cutoff:
-        points.popleft()
+        dropped += points.popleft()[2]
+    return dropped
 
 
-def window_value(over: Over, points: Sequence[Point]) -> float | None:
+def window_value(
+    over: Over, points: Sequence[Point], increases: float | None = None
+) -> float | None:
     """The aggregate over the points in the window; None when there are too few for `fn`.
 
     delta is the counter increase between the first and last point of the window; rate is that
-    increase per second over the time they span. Both need two points.
+    increase per second over the time they span. Both need two points. `increases`, when
+    given, is the sum of the points' increases (kept by the caller), else it is summed here.
     """
     if not points:
         return None
     if over.fn in ("rate", "delta"):
         if len(points) < 2:
             return None
+        if increases is None:
+            increases = math.fsum(point[2] for point in points)
         # The first point's increase is from before the window.
-        increase = math.fsum(point[2] for point in points) - points[0][2]
+        increase = increases - points[0][2]
         if over.fn == "delta":
             return increase
         span = points[-1][0] - points[0][0]
