@@ -58,6 +58,7 @@ from watchd.clock import Clock, SystemClock
 from watchd.config import Config
 from watchd.configbase import ConfigError
 from watchd.durations import format_duration
+from watchd.eventloop import running_loop_name
 from watchd.failures import FailureLog
 from watchd.housekeeping import Housekeeping, burn_rate_job, retention_job, rollup_job
 from watchd.ingest.mqtt import MqttIngest
@@ -200,6 +201,7 @@ class Daemon:
                     rules=len(setup.rules.rules),
                     store=_safe_url(config.store_url()),
                     api=config.api.listen if config.api.enabled else "disabled",
+                    event_loop=running_loop_name(),
                 )
                 self.notifier.ready(self._status_line())
                 await self._stop.wait()

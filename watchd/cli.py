@@ -18,6 +18,7 @@ from watchd.cli_paging import add_commands as add_paging_commands
 from watchd.cli_report import add_commands as add_report_commands
 from watchd.config import Config, load_config
 from watchd.configbase import ConfigError
+from watchd.eventloop import CHOICES, EventLoopUnavailable, loop_factory
 from watchd.logging import configure_logging
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -54,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
         return cmd
 
     run = command("run", "Run the daemon in the foreground.")
+    run.add_argument(
+        "--event-loop",
+        choices=CHOICES,
+        default="auto",
+        help="auto (default): uvloop when installed (pip install 'watchd[uvloop]'), else "
+        "asyncio's own loop",
+    )
     run.set_defaults(func=_run)
 
     check = command("check-config", "Validate the config file; print every problem; exit 1 on any.")
@@ -99,7 +107,13 @@ def _load_or_report(path: Path) -> Config | None:
 def _run(args: argparse.Namespace) -> int:
     from watchd.app import Daemon
 
-    return asyncio.run(Daemon(args.config).run())
+    try:
+        factory = loop_factory(args.event_loop)
+    except EventLoopUnavailable as exc:
+        print(f"watchd: {exc}", file=sys.stderr)
+        return 2
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(Daemon(args.config).run())
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,9 +92,15 @@ def shipped_config_for(tmp: Path, port: int) -> Path:
 
 
 def start_daemon(
-    tmp: Path, config: Path, port: int, *, preexec_fn: Callable[[], None] | None = None
+    tmp: Path,
+    config: Path,
+    port: int,
+    *,
+    preexec_fn: Callable[[], None] | None = None,
+    options: Sequence[str] = (),
 ) -> RunningDaemon:
-    """`watchd run` on `config` answering /healthz; `preexec_fn` runs in the child first."""
+    """`watchd run` on `config` (with `options`) answering /healthz; `preexec_fn` runs in the
+    child first."""
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     (tmp / "notify.sock").unlink(missing_ok=True)
     notify.bind(str(tmp / "notify.sock"))
@@ -102,7 +108,7 @@ def start_daemon(
     log = tmp / "daemon.log"
     env = {**os.environ, "NOTIFY_SOCKET": str(tmp / "notify.sock"), "WATCHDOG_USEC": "2000000"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "watchd.cli", "run", "-c", str(config)],
+        [sys.executable, "-m", "watchd.cli", "run", "-c", str(config), *options],
         stdout=subprocess.DEVNULL,
         stderr=log.open("a"),
         env=env,
@@ -190,6 +196,23 @@ def test_sighup_with_a_broken_config_keeps_the_old_one_running(daemon: RunningDa
     daemon.proc.send_signal(signal.SIGHUP)
     reloaded = daemon.wait_for_log("reloaded")
     assert reloaded["checks"] == len(list(_checks_of(good))) - 1
+
+
+def test_the_daemon_runs_on_uvloop_when_installed_and_on_asyncio_when_told(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    """uvloop (an extra the test install has) is the default loop; the started line says which
+    loop runs, and `--event-loop asyncio` opts out."""
+    assert daemon.wait_for_log("started")["event_loop"] == "uvloop"
+    daemon.discard()
+    port = free_port()
+    (tmp_path / "plain").mkdir()
+    config = shipped_config_for(tmp_path / "plain", port)
+    plain = start_daemon(tmp_path / "plain", config, port, options=["--event-loop", "asyncio"])
+    try:
+        assert plain.wait_for_log("started")["event_loop"] == "asyncio"
+    finally:
+        plain.discard()
 
 
 def _checks_of(config_text: str) -> list[str]:
