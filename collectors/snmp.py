@@ -202,6 +202,8 @@ class SnmpCollector:
             return CheckResult(
                 self._unreachable(), f"{where}: the poll did not finish within {ctx.timeout:g} s"
             )
+        finally:
+            session.release()
         samples, info = evaluate(self._profiles, data, self._rates, now)
         samples.extend(
             Sample(own.metric, value.number * own.scale)

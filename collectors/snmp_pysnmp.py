@@ -164,6 +164,9 @@ class PysnmpSession:
             active = [column for column in active if column not in finished]
         return rows
 
+    def release(self) -> None:
+        """The poll is over: the engine and its socket stay for the next one."""
+
     def close(self) -> None:
         """Release the session's engine."""
         if self._engine is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,18 @@ Socket = SnmpV1ClientSocket | SnmpV2cClientSocket | SnmpV3ClientSocket
 # An agent drops a v3 request whose engine time is more than 150 s off its own; gufo-snmp
 # takes the time from the last reply, so a session idle for longer asks the agent first.
 _RESYNC_AFTER = 120.0
+
+
+# Sockets open in this process, against a budget of a quarter of the descriptors it may open:
+# a session that opens its socket past the budget closes it after each poll (a v3 one then
+# discovers the engine again every poll) rather than fail on EMFILE with a default limit of
+# 1,024 descriptors and thousands of devices. (systemd/watchd.service allows 65,536.)
+_sockets = 0
+
+
+def _socket_budget() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return 1 << 30 if soft == resource.RLIM_INFINITY else soft // 4
 
 
 class SnmpError(Exception):
@@ -104,6 +117,7 @@ class Session:
         self._loop: asyncio.AbstractEventLoop | None = None  # where the socket's reader is
         self._waiter: asyncio.Future[bool] | None = None  # the request waiting for a datagram
         self._synced_at = -_RESYNC_AFTER  # loop time of the last v3 reply
+        self._keep = True  # keep the socket between polls (else closed by release())
         self._target = str(endpoint)
 
     async def get(self, oids: Sequence[str], *, each: bool = True) -> dict[str, ValueType]:
@@ -192,9 +206,12 @@ class Session:
         return rows
 
     async def _open(self) -> None:
+        global _sockets
         if self._sock is None:
             self._sock = await self._connect()
             self._fd = self._sock.get_fd()
+            self._keep = _sockets < _socket_budget()
+            _sockets += 1
             self._loop = loop = asyncio.get_running_loop()
             loop.add_reader(self._fd, self._on_readable)
         loop = asyncio.get_running_loop()
@@ -357,8 +374,16 @@ class Session:
         elif not waiter.done():
             waiter.set_result(True)
 
+    def release(self) -> None:
+        """The poll is over: close the socket unless the session may keep it (see _sockets)."""
+        if not self._keep:
+            self.close()
+
     def close(self) -> None:
         """Close the socket; the next request opens a new one."""
+        global _sockets
+        if self._sock is not None:
+            _sockets -= 1
         if self._loop is not None and self._fd >= 0 and not self._loop.is_closed():
             self._loop.remove_reader(self._fd)
         self._sock = None  # gufo-snmp closes the socket when the object goes

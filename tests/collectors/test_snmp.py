@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from collectors import snmp_session
 from collectors.snmp import SnmpCollector, SnmpConfig
 from tests.collectors.snmp_agent import UPTIME_OID, SnmpAgent, free_udp_port, snmp_agent_fixture  # noqa: F401
 from tests.peers import require_installed
@@ -443,3 +444,34 @@ async def test_v3_session_follows_an_agent_clock_gone_ahead(
     finally:
         await collector.aclose()
     assert result.status is Status.OK, result.message
+
+
+async def test_past_the_descriptor_budget_a_poll_closes_its_socket(
+    snmp_agent: SnmpAgent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no descriptors left in the SNMP budget (a low RLIMIT_NOFILE and many devices),
+    v2c and v3 sessions close their socket after each poll and the next poll opens one."""
+    monkeypatch.setattr(snmp_session, "_socket_budget", lambda: 0)
+    before = snmp_session._sockets
+    configs = [
+        SnmpConfig(port=snmp_agent.port, community=snmp_agent.community, profiles=["if-mib"]),
+        SnmpConfig(
+            port=snmp_agent.port,
+            version="3",
+            user=snmp_agent.user,
+            auth_protocol="SHA-256",
+            auth_key=_secret(tmp_path, "auth", snmp_agent.auth_key),
+            priv_key=_secret(tmp_path, "priv", snmp_agent.priv_key),
+            profiles=["if-mib"],
+        ),
+    ]
+    for config in configs:
+        collector = SnmpCollector(config)
+        try:
+            for _ in range(2):
+                result = await collector.collect(CTX)
+                assert result.status is Status.OK, result.message
+                assert snmp_session._sockets == before
+            assert _find(result, "if_in_octets_per_second", ifName="lo")
+        finally:
+            await collector.aclose()
