@@ -52,3 +52,4 @@ class RateTracker:
         """Forget counters not seen in this poll (an interface that went away)."""
         for key in self._last.keys() - self._seen:
             del self._last[key]
+        self._seen = set()  # not kept between polls: 2 KB a device

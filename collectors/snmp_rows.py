@@ -42,7 +42,9 @@ class RowCache:
         self._max_repetitions = max_repetitions
         self._per_get = 2 * max_repetitions  # varbinds per GET
         self._misses = 0  # polls in a row whose GETs came back empty
-        self._cells: list[tuple[str, str, str]] = []  # (OID, column, row index), known rows
+        # The row indexes of each column at the last walk; columns with the same rows share
+        # one tuple. The OIDs are built per poll: kept, they would hold 8 KB a device.
+        self._rows: dict[str, tuple[str, ...]] = {}
         self._walked_at = 0.0
         self._present: list[str] = []  # the scalars the agent had at the last walk
         self._uptime: ValueType = None
@@ -53,17 +55,18 @@ class RowCache:
         """This poll's scalars and columns ({column: {row index: value}}), walked or not."""
         if not self._columns:
             return await session.get(scalars), {}
-        if self._cells and now - self._walked_at < self._interval:
+        if self._rows and now - self._walked_at < self._interval:
             known = await self._get_known(session, uptime_oid)
             if known is not None:
                 return known
         values = await session.get(scalars)
         columns = await session.walk(self._columns, max_repetitions=self._max_repetitions)
-        self._cells = [
-            (f"{column}.{index}", column, index)
-            for column, rows in columns.items()
-            for index in rows
-        ]
+        shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._rows = {}
+        for column, rows in columns.items():
+            if rows:
+                indexes = tuple(rows)
+                self._rows[column] = shared.setdefault(indexes, indexes)
         self._walked_at = now
         self._present = [oid for oid in scalars if oid in values]
         self._uptime = values.get(uptime_oid)
@@ -73,7 +76,8 @@ class RowCache:
         self, session: Reader, uptime_oid: str
     ) -> tuple[dict[str, ValueType], dict[str, dict[str, ValueType]]] | None:
         """The known cells and scalars by GET; None if the table must be walked."""
-        oids = self._present + [oid for oid, _, _ in self._cells]
+        cells = [(column, index) for column, rows in self._rows.items() for index in rows]
+        oids = self._present + [f"{column}.{index}" for column, index in cells]
         values: dict[str, ValueType] = {}
         for start in range(0, len(oids), self._per_get):
             got = await session.get(oids[start : start + self._per_get], each=False)
@@ -91,10 +95,13 @@ class RowCache:
         restarted = (
             isinstance(uptime, int) and isinstance(self._uptime, int) and uptime < self._uptime
         )
-        if restarted or any(oid not in values for oid, _, _ in self._cells):
+        if restarted:
             return None
         self._uptime = uptime
         columns: dict[str, dict[str, ValueType]] = {column: {} for column in self._columns}
-        for oid, column, index in self._cells:
-            columns[column][index] = values.pop(oid)
+        for (column, index), oid in zip(cells, oids[len(self._present) :], strict=True):
+            value = values.pop(oid, None)
+            if value is None:
+                return None  # a row went away
+            columns[column][index] = value
         return values, columns
