@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import resource
 import socket
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -355,12 +356,13 @@ class Session:
         if loop.time() >= deadline:
             return False
         waiter = self._waiter = loop.create_future()
-        timer = loop.call_at(deadline, _wake, waiter, False)
+        deadlines = _deadlines(loop)
+        deadlines.add(waiter, deadline)
         try:
             readable: bool = await waiter
         finally:
             self._waiter = None
-            timer.cancel()
+            deadlines.discard(waiter)
         return readable
 
     def _on_readable(self) -> None:
@@ -392,9 +394,56 @@ class Session:
         self._synced_at = -_RESYNC_AFTER
 
 
-def _wake(waiter: asyncio.Future[bool], result: bool) -> None:
-    if not waiter.done():
-        waiter.set_result(result)
+class _Deadlines:
+    """The requests of one event loop waiting for a reply, swept every _TICK seconds.
+
+    One timer for all of them, not one per request: a request's timer is armed and cancelled
+    in well under a millisecond when the device answers, and that costs (a TimerHandle in
+    asyncio's heap, a libuv timer in uvloop) more than a dictionary entry. A timeout fires up
+    to _TICK late. The timer goes when no request waits, and the loop is held weakly, so a
+    finished loop does not stay in _DEADLINES.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = weakref.ref(loop)
+        self._waiters: dict[asyncio.Future[bool], float] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, waiter: asyncio.Future[bool], deadline: float) -> None:
+        self._waiters[waiter] = deadline
+        if self._timer is None:
+            self._timer = waiter.get_loop().call_later(_TICK, self._sweep)
+
+    def discard(self, waiter: asyncio.Future[bool]) -> None:
+        self._waiters.pop(waiter, None)
+        if not self._waiters and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _sweep(self) -> None:
+        loop = self._loop()
+        if loop is None:
+            return
+        now = loop.time()
+        expired = [waiter for waiter, deadline in self._waiters.items() if deadline <= now]
+        for waiter in expired:
+            del self._waiters[waiter]
+            if not waiter.done():
+                waiter.set_result(False)
+        self._timer = loop.call_later(_TICK, self._sweep) if self._waiters else None
+
+
+_TICK = 0.05
+_DEADLINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Deadlines] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _deadlines(loop: asyncio.AbstractEventLoop) -> _Deadlines:
+    deadlines = _DEADLINES.get(loop)
+    if deadlines is None:
+        deadlines = _DEADLINES[loop] = _Deadlines(loop)
+    return deadlines
 
 
 def _oid_key(oid: str) -> tuple[int, ...]:
