@@ -2,8 +2,12 @@
 
 Every outcome a person can act on is a CheckResult: refused, DNS failure, TLS failure, a
 transport timeout, an unexpected status or body, a slow answer, a certificate close to expiry.
-The certificate is read from the very connection that served the answer, through an
-`ssl.SSLObject` subclass that records the peer certificate when a handshake completes.
+The certificate is read from the very connection that served the answer.
+
+A check on a fresh connection (the default) goes through collectors/http_wire.py, a lean
+HTTP/1.1 client on an asyncio Protocol; a check with `fresh_connection = false` keeps an
+aiohttp session whose pooled connections are reused, and there the certificate is recorded by
+an `ssl.SSLObject` subclass when a handshake completes.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from yarl import URL
 
 from collectors.contract import FixedMetrics, MetricNames
 from collectors.fields import Regex
+from collectors.http_wire import Answer, Progress, Resolver, WireError, fetch
 from watchd.configbase import Strict
 from watchd.matchers import compile_regex
 from watchd.model import CheckContext, CheckResult, Sample, Status
@@ -97,6 +102,9 @@ class HttpConfig(Strict):
             raise ValueError("body_regex_invert needs body_regex")
         if self.basic_auth is not None and self.bearer is not None:
             raise ValueError("use either basic_auth or bearer, not both")
+        for key, value in self.headers.items():
+            if any(char in key + value for char in "\r\n"):
+                raise ValueError(f"the header {key!r} must be one line")
         has_auth_header = any(key.lower() == "authorization" for key in self.headers)
         if has_auth_header and (self.basic_auth is not None or self.bearer is not None):
             raise ValueError("an Authorization header cannot be combined with basic_auth/bearer")
@@ -134,25 +142,30 @@ class HttpCollector(FixedMetrics):
         self._timeout: aiohttp.ClientTimeout | None = None
         self._sslcontext: ssl.SSLContext | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._resolver = Resolver()
 
     async def collect(self, ctx: CheckContext) -> CheckResult:
         try:
             headers = self._headers()
         except SecretError as exc:
             return CheckResult(Status.UNKNOWN, f"{self._what}: {exc}")
-        session = self._session
-        if session is None or session.closed:
+        sslcontext = self._sslcontext
+        if sslcontext is None:
             try:
-                sslcontext = await self._ssl_context()
+                sslcontext = self._sslcontext = await self._ssl_context()
             except (OSError, ssl.SSLError) as exc:
                 return CheckResult(
                     Status.UNKNOWN,
                     f"{self._what}: cannot load CA file {self.config.ca_file}: {_os_reason(exc)}",
                 )
+        deadline = ctx.timeout * _TIMEOUT_SHARE
+        if self.config.fresh_connection:
+            return await self._fetch(headers, sslcontext, deadline)
+        session = self._session
+        if session is None or session.closed:
             session = self._session = self._new_session(sslcontext)
         else:
             session.cookie_jar.clear()  # each run starts like a new visitor
-        deadline = ctx.timeout * _TIMEOUT_SHARE
         timeout = self._timeout
         if timeout is None or timeout.total != deadline:
             timeout = self._timeout = aiohttp.ClientTimeout(total=deadline)
@@ -187,15 +200,39 @@ class HttpCollector(FixedMetrics):
             context = _CONTEXTS.setdefault(key, context)
         return context
 
-    def _new_session(self, sslcontext: ssl.SSLContext) -> aiohttp.ClientSession:
-        """The check's session, kept between runs; its cookie jar is emptied before each run.
+    async def _fetch(
+        self, headers: dict[str, str], sslcontext: ssl.SSLContext, deadline: float
+    ) -> CheckResult:
+        """One run on fresh connections, through the lean client."""
+        cfg = self.config
+        progress = Progress()
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(deadline):
+                answer = await fetch(
+                    self._url,
+                    cfg.method,
+                    headers,
+                    self._data,
+                    sslcontext=sslcontext,
+                    follow_redirects=cfg.follow_redirects,
+                    max_redirects=cfg.max_redirects,
+                    limit=cfg.max_body_bytes,
+                    resolver=self._resolver,
+                    progress=progress,
+                )
+        except WireError as exc:
+            return self._critical(str(exc))
+        except TimeoutError:
+            if progress.answered:
+                return self._critical(f"body not complete within {deadline:.3g} s")
+            return self._critical(f"no answer within {deadline:.3g} s")
+        return self._grade(answer, time.perf_counter() - started)
 
-        With fresh_connection the connector closes every connection after its answer
-        (force_close), so each run still connects anew, but the session, connector and jar
-        are built once instead of per run.
-        """
-        fresh = self.config.fresh_connection
-        connector = aiohttp.TCPConnector(ssl=sslcontext, force_close=fresh)
+    def _new_session(self, sslcontext: ssl.SSLContext) -> aiohttp.ClientSession:
+        """The kept session of a check with fresh_connection = false; its cookie jar is
+        emptied before each run."""
+        connector = aiohttp.TCPConnector(ssl=sslcontext)
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True))
 
     async def _request(
@@ -222,7 +259,10 @@ class HttpCollector(FixedMetrics):
                 answered = True
                 body, truncated = await _read_limited(resp, cfg.max_body_bytes)
                 elapsed = time.perf_counter() - started
-                return self._grade(resp, body, truncated, elapsed)
+                host = resp.url.host or ""
+                der = _PEER_CERTS.get(_host_key(host)) if resp.url.scheme == "https" else None
+                answer = Answer(resp.status, resp.url, _charset(resp), body, truncated, der)
+                return self._grade(answer, elapsed)
         except aiohttp.ClientConnectorDNSError as exc:
             reason = _os_reason(exc.os_error)
             return self._critical(f"DNS lookup of {exc.host} failed: {reason}")
@@ -255,10 +295,9 @@ class HttpCollector(FixedMetrics):
     def _critical(self, reason: str) -> CheckResult:
         return CheckResult(Status.CRITICAL, f"{self._what}: {reason}")
 
-    def _grade(
-        self, resp: aiohttp.ClientResponse, body: bytes, truncated: bool, elapsed: float
-    ) -> CheckResult:
+    def _grade(self, resp: Answer, elapsed: float) -> CheckResult:
         cfg = self.config
+        body = resp.body
         labels = {"url": cfg.url}
         samples = [  # content bytes are as read: after decompression, capped at max_body_bytes
             Sample("http_response_seconds", elapsed, labels),
@@ -271,7 +310,7 @@ class HttpCollector(FixedMetrics):
                 (Status.CRITICAL, f"got {resp.status}, expected {_codes(cfg.expect_status)}")
             )
         if self._regex is not None:
-            text = body.decode(_charset(resp), errors="replace")
+            text = body.decode(resp.charset, errors="replace")
             found = self._regex.search(text) is not None
             if found and cfg.body_regex_invert:
                 problems.append((Status.CRITICAL, f"body matches /{cfg.body_regex}/"))
@@ -281,11 +320,9 @@ class HttpCollector(FixedMetrics):
         if latency is not Status.OK:
             problems.append((latency, f"answer took {elapsed * 1000:.0f} ms"))
         summary = f"{resp.status} in {elapsed * 1000:.1f} ms, {len(body)} bytes"
-        if truncated:
+        if resp.truncated:
             summary += f" (read no further than {cfg.max_body_bytes})"
-        der = (
-            _PEER_CERTS.get(_host_key(resp.url.host or "")) if resp.url.scheme == "https" else None
-        )
+        der = resp.peer_cert
         if der is not None:
             days = _days_left(der)
             samples.append(Sample("tls_cert_expiry_days", days, labels))

@@ -3,10 +3,14 @@
 Every collector run in these tests also checks its samples against the metric names its kind
 declares for its config (`metric_names`): the rules' "unknown metric" check reads those
 declarations, so a sample name missing from them would draw false warnings.
+
+The http collector's tests run on asyncio's loop and on uvloop (the daemon's default when
+installed): the lean client's transports, TLS and end-of-stream handling differ between them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +25,23 @@ from collectors import REGISTRY
 from watchd.model import CheckContext, CheckResult
 
 Serve = Callable[..., Awaitable[str]]
+_BOTH_LOOPS = ("test_http.py", "test_http_wire.py")
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The loops a test runs on: both for the http collector's modules, else asyncio's."""
+    factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+        "asyncio": asyncio.new_event_loop
+    }
+    if item.path.name in _BOTH_LOOPS:
+        try:
+            import uvloop
+        except ImportError:
+            return factories
+        factories["uvloop"] = uvloop.new_event_loop
+    return factories
 
 
 @pytest.fixture(autouse=True)

@@ -502,6 +502,7 @@ def test_config_rejects_unknown_http_key_with_its_path() -> None:
         ({"url": "https://shop.example/", "warn_latency": 3, "crit_latency": 1}, "warn_latency"),
         ({"url": "https://shop.example/", "cert_warn_days": 3}, "cert_crit_days"),
         ({"url": "https://shop.example/", "method": "FETCH"}, "method"),
+        ({"url": "https://shop.example/", "headers": {"X-A": "1\r\nX-B: 2"}}, "one line"),
     ],
 )
 def test_config_rejects_inconsistent_http_settings(settings: dict[str, Any], fragment: str) -> None:

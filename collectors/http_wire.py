@@ -1,0 +1,444 @@
+"""A lean HTTP/1.1 client for checks that open a fresh connection per run.
+
+One request per connection ("Connection: close"), written on an asyncio Protocol and parsed by
+httptools (the C parser uvicorn uses): Content-Length, chunked and read-until-close bodies,
+gzip/deflate, redirects (relative Location, 301/302/303 turning a POST into a GET,
+credentials dropped when the origin changes, cookies set by a redirecting answer sent on),
+and the peer certificate of the connection that served the final answer. aiohttp's request
+machinery cost about as much CPU per check as the TCP connect itself; a check needs none of
+its pooling, so the common case skips it. Kept connections (`fresh_connection = false`) stay
+on aiohttp.
+
+Every failure is a `WireError` whose message is the reason a person reads after the request's
+name ("cannot connect to ...", "no answer within ..."), worded as for the aiohttp path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+import ssl
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any, cast
+
+import aiohttp
+import httptools
+from yarl import URL
+
+_REDIRECTS = frozenset((301, 302, 303, 307, 308))
+_DNS_TTL = 10.0  # seconds a lookup is reused, as aiohttp's connector does by default
+_READ_TO_CLOSE = 0  # a body with neither Content-Length nor chunked ends with the connection
+
+
+class WireError(Exception):
+    """A request that gave no gradable answer; the message is the reason, a full clause."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The final answer of a request (after redirects): what grading needs of it."""
+
+    status: int
+    url: URL
+    charset: str
+    body: bytes  # decompressed, at most the limit
+    truncated: bool  # more body was left unread past the limit
+    peer_cert: bytes | None  # DER certificate of the connection that served it (https)
+
+
+class Resolver:
+    """Address lookups of one check, each kept `_DNS_TTL` seconds; IP literals need none."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, int], tuple[float, list[str]]] = {}
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return [host]
+        now = time.monotonic()
+        cached = self._cache.get((host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG
+            )
+        except socket.gaierror as exc:
+            raise WireError(f"DNS lookup of {host} failed: {exc.strerror or exc}") from exc
+        found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not found:
+            raise WireError(f"DNS lookup of {host} failed: no address")
+        self._cache[(host, port)] = (now + _DNS_TTL, found)
+        return found
+
+
+@dataclass(slots=True)
+class Progress:
+    """How far the current request got: the timeout's message depends on it."""
+
+    answered: bool = False
+
+
+async def fetch(
+    url: URL,
+    method: str,
+    headers: dict[str, str],
+    data: bytes | None,
+    *,
+    sslcontext: ssl.SSLContext,
+    follow_redirects: bool,
+    max_redirects: int,
+    limit: int,
+    resolver: Resolver,
+    progress: Progress,
+) -> Answer:
+    """The final answer to `method url`, following redirects as aiohttp does.
+
+    `max_redirects` counts as in aiohttp: reaching it is an error, and 0 sets no limit.
+    """
+    jar: aiohttp.CookieJar | None = None
+    redirects = 0
+    request_headers = dict(headers)
+    while True:
+        cookie = _cookie_header(jar, url)
+        exchange = await _exchange(
+            url,
+            method,
+            request_headers,
+            data,
+            cookie,
+            sslcontext=sslcontext,
+            stop_at_redirect=follow_redirects,
+            limit=limit,
+            resolver=resolver,
+            progress=progress,
+        )
+        location = exchange.header(b"location") or exchange.header(b"uri")
+        if not (follow_redirects and exchange.status in _REDIRECTS and location is not None):
+            return exchange.answer(url)
+        cookies = exchange.headers_named(b"set-cookie")
+        if cookies:
+            if jar is None:
+                jar = aiohttp.CookieJar(unsafe=True)  # cookies of IP hosts too, as browsers
+            jar.update_cookies_from_headers(cookies, url)
+        redirects += 1
+        if max_redirects and redirects >= max_redirects:
+            raise WireError(f"more than {max_redirects} redirects")
+        if (exchange.status == 303 and method != "HEAD") or (
+            exchange.status in (301, 302) and method == "POST"
+        ):
+            method, data = "GET", None
+        target = _redirect_target(url, location)
+        if target.origin() != url.origin():
+            request_headers = {
+                name: value
+                for name, value in request_headers.items()
+                if name.lower() not in ("authorization", "cookie")
+            }
+        url = target
+
+
+def _redirect_target(url: URL, location: str) -> URL:
+    try:
+        target = URL(location)
+        if target.scheme not in ("http", "https", ""):
+            raise ValueError(location)
+        if not target.absolute:
+            target = url.join(target)
+        if not target.host:
+            raise ValueError(location)
+    except ValueError as exc:
+        raise WireError(f"redirected to an unusable URL: {location}") from exc
+    return target.with_fragment(None)
+
+
+def _cookie_header(jar: aiohttp.CookieJar | None, url: URL) -> str | None:
+    if jar is None:
+        return None
+    found = jar.filter_cookies(url)
+    return "; ".join(f"{morsel.key}={morsel.coded_value}" for morsel in found.values()) or None
+
+
+async def _exchange(
+    url: URL,
+    method: str,
+    headers: dict[str, str],
+    data: bytes | None,
+    cookie: str | None,
+    *,
+    sslcontext: ssl.SSLContext,
+    stop_at_redirect: bool,
+    limit: int,
+    resolver: Resolver,
+    progress: Progress,
+) -> _Exchange:
+    """One request on one new connection, read to the end of its answer (or the limit)."""
+    progress.answered = False
+    request = _request_bytes(url, method, headers, data, cookie)
+    host = url.host or ""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    tls = sslcontext if url.scheme == "https" else None
+    exchange = _Exchange(request, method == "HEAD", stop_at_redirect, limit, progress)
+    transport = await _connect(exchange, host, port, tls, resolver)
+    try:
+        await exchange.done
+    except BaseException:
+        transport.abort()  # cancelled, timed out or broken: drop it now, leave nothing open
+        raise
+    transport.close()
+    return exchange
+
+
+async def _connect(
+    exchange: _Exchange, host: str, port: int, tls: ssl.SSLContext | None, resolver: Resolver
+) -> asyncio.Transport:
+    loop = asyncio.get_running_loop()
+    failure: OSError | None = None
+    for address in await resolver.addresses(host, port):
+        try:
+            transport, _ = await loop.create_connection(
+                lambda: exchange,
+                address,
+                port,
+                ssl=tls,
+                server_hostname=host if tls is not None else None,
+            )
+        except ssl.SSLCertVerificationError as exc:
+            reason = exc.verify_message or exc.reason or str(exc)
+            raise WireError(f"TLS certificate verify failed: {reason}") from exc
+        except ssl.SSLError as exc:
+            raise WireError(f"TLS handshake failed: {exc.reason or exc}") from exc
+        except OSError as exc:
+            failure = exc
+            continue
+        return transport
+    reason = os.strerror(failure.errno) if failure and failure.errno else str(failure)
+    raise WireError(f"cannot connect to {host}:{port}: {reason}")
+
+
+def _request_bytes(
+    url: URL, method: str, headers: dict[str, str], data: bytes | None, cookie: str | None
+) -> bytes:
+    fields = {
+        "host": ("Host", url.host_port_subcomponent or ""),
+        "accept": ("Accept", "*/*"),
+        "accept-encoding": ("Accept-Encoding", "gzip, deflate"),
+    }
+    for name, value in headers.items():
+        fields[name.lower()] = (name, value)
+    if cookie is not None:
+        given = fields.get("cookie")
+        fields["cookie"] = ("Cookie", f"{given[1]}; {cookie}" if given else cookie)
+    if data is not None:
+        fields["content-length"] = ("Content-Length", str(len(data)))
+        fields.setdefault("content-type", ("Content-Type", "application/octet-stream"))
+    elif method in ("POST", "PUT", "PATCH"):
+        fields["content-length"] = ("Content-Length", "0")
+    fields["connection"] = ("Connection", "close")
+    lines = [f"{method} {url.raw_path_qs or '/'} HTTP/1.1"]
+    for name, value in fields.values():
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            raise WireError(f"the header {name} holds a line break")
+        lines.append(f"{name}: {value}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return head + data if data else head
+
+
+class _Exchange(asyncio.Protocol):
+    """Writes one request, parses its answer and resolves `done` when the answer is read."""
+
+    def __init__(
+        self,
+        request: bytes,
+        head_only: bool,
+        stop_at_redirect: bool,
+        limit: int,
+        progress: Progress,
+    ) -> None:
+        self._request = request
+        self._head_only = head_only
+        self._stop_at_redirect = stop_at_redirect
+        self._limit = limit
+        self._progress = progress
+        self._parser = httptools.HttpResponseParser(self)
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._interim = False  # inside a 1xx answer that a final one follows
+        self._length: int | None = None  # the body's framing, once the head is read
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._decoder: Any = None  # a zlib decompressobj for gzip/deflate bodies
+        self.status = 0
+        self.truncated = False
+        self.peer_cert: bytes | None = None
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        sslobject = transport.get_extra_info("ssl_object")  # the handshake is done here
+        if sslobject is not None:
+            self.peer_cert = sslobject.getpeercert(binary_form=True)
+        cast(asyncio.Transport, transport).write(self._request)  # uvloop's is no subclass
+
+    def data_received(self, data: bytes) -> None:
+        if self.done.done():
+            return
+        try:
+            self._parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            if not self.done.done():  # a callback may have finished, or failed, first
+                self._fail(WireError(f"invalid HTTP response: {exc or 'an upgrade'}"))
+
+    def eof_received(self) -> bool | None:
+        self._ended(None)
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended(exc)
+
+    # httptools callbacks
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            self._interim = True
+            self._headers.clear()
+            return
+        self.status = status
+        self._progress.answered = True
+        length = self.header(b"content-length")
+        chunked = "chunked" in (self.header(b"transfer-encoding") or "").lower()
+        self._length = None if chunked or length is not None else _READ_TO_CLOSE
+        stop = self._stop_at_redirect and status in _REDIRECTS and self.header(b"location")
+        if self._head_only or status in (204, 304) or stop:
+            self._finish()  # no body follows, or none is needed
+            return
+        encoding = (self.header(b"content-encoding") or "").strip().lower()
+        if encoding in ("gzip", "x-gzip"):
+            self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._decoder = _Deflate()
+
+    def on_body(self, body: bytes) -> None:
+        if self.done.done():
+            return
+        if self._decoder is not None:
+            try:
+                body = self._decoder.decompress(body, self._limit - self._size + 1)
+            except zlib.error as exc:
+                self._fail(WireError(f"the response body is broken: cannot decompress: {exc}"))
+                return
+        self._keep(body)
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
+        self._complete()
+
+    # the answer
+
+    def header(self, name: bytes) -> str | None:
+        """The first value of a header (lower-case name), or None."""
+        for key, value in self._headers:
+            if key == name:
+                return value.decode("latin-1")
+        return None
+
+    def headers_named(self, name: bytes) -> list[str]:
+        return [value.decode("latin-1") for key, value in self._headers if key == name]
+
+    def answer(self, url: URL) -> Answer:
+        return Answer(
+            self.status,
+            url,
+            _charset(self.header(b"content-type")),
+            b"".join(self._chunks),
+            self.truncated,
+            self.peer_cert,
+        )
+
+    def _keep(self, body: bytes) -> None:
+        room = self._limit - self._size
+        if len(body) > room:
+            body = body[:room]
+            self.truncated = True
+        if body:
+            self._chunks.append(body)
+            self._size += len(body)
+        if self.truncated:
+            self._finish()
+
+    def _complete(self) -> None:
+        if self.done.done():
+            return
+        if self._decoder is not None:
+            try:
+                self._keep(self._decoder.flush())
+            except zlib.error as exc:
+                self._fail(WireError(f"the response body is broken: cannot decompress: {exc}"))
+                return
+        self._finish()
+
+    def _ended(self, exc: Exception | None) -> None:
+        if self.done.done():
+            return
+        if not self._progress.answered:
+            self._fail(WireError("the server closed the connection without a complete answer"))
+        elif self._length == _READ_TO_CLOSE and exc is None:
+            self._complete()
+        else:
+            self._fail(
+                WireError("the response body is broken: the connection closed before its end")
+            )
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+
+class _Deflate:
+    """A "deflate" body: zlib-wrapped as the RFC says, or raw deflate as some servers send."""
+
+    def __init__(self) -> None:
+        self._inner: Any = None
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        if self._inner is None:
+            raw = bool(data) and (data[0] & 0x0F) != 8  # a zlib stream starts with CM = 8
+            self._inner = zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+        out: bytes = self._inner.decompress(data, max_length)
+        return out
+
+    def flush(self) -> bytes:
+        return b"" if self._inner is None else bytes(self._inner.flush())
+
+
+def _charset(content_type: str | None) -> str:
+    """The charset a Content-Type names, if Python knows it; else utf-8."""
+    charset = "utf-8"
+    for param in (content_type or "").split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip('"') or "utf-8"
+    try:
+        "".encode(charset)
+    except LookupError:
+        return "utf-8"
+    return charset
