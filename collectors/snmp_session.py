@@ -1,19 +1,23 @@
 """SNMP requests on gufo-snmp: GET of scalars, GETBULK (v2c/v3) or GETNEXT (v1) column walks.
 
 One Session is one device: one connected UDP socket (gufo-snmp's Rust client socket: BER
-encoding, USM and the socket IO run in Rust), kept from poll to poll and closed by `close()`.
-Requests on a session go one at a time (the socket matches a reply by the last request id).
+encoding, USM and the socket IO run in Rust), kept from poll to poll (within a descriptor
+budget, see `_sockets`) and closed by `close()`. Requests on a session go one at a time (the
+socket matches a reply by the last request id); the socket's reader is registered once, and
+the requests of an event loop share one timer (`_Deadlines`).
 
 This is watchd's one helper that reaches into gufo-snmp below its public `SnmpSession`: it
 drives the client sockets of `gufo.snmp._fast` (their typed stubs and `protocol.py` describe
 them) because `SnmpSession` lacks what a poller needs: retries, telling "port unreachable"
-from "no answer", and a timer per request instead of an `asyncio.wait_for` task per reply.
+from "no answer", and waiting without an `asyncio.wait_for` task and reader per reply.
 gufo-snmp's own limits, and what watchd does about them:
 
 - values come back without their SNMP type (collectors/snmp_values.py: types from profiles);
-- a v3 Report is one `SnmpAuthError` whatever it says: the session refreshes the engine boots
-  and time once (a restarted agent) and retries; if it fails again, `diagnose` (pysnmp, in
-  collectors/snmp_pysnmp.py) asks once more to say whether the key or the user is wrong;
+- a v3 Report is one `SnmpAuthError` whatever it says, and a Report about an encrypted
+  request is dropped unread (it carries no request id to match): the session discovers the
+  engine again once (a restarted agent, a clock out of the 150 s window) and resends; if it
+  is refused again, `diagnose` (pysnmp, in collectors/snmp_pysnmp.py) asks once more to say
+  whether the key or the user is wrong;
 - no v3 context name: a check with `context` polls through pysnmp (collectors/snmp_pysnmp.py);
 - responses are not checked for their HMAC (gufo-snmp 0.12/0.13 signs requests only): with
   authPriv a forged reply must still decrypt with the privacy key;
