@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import os
 import socket
 import ssl
@@ -32,6 +33,7 @@ from yarl import URL
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
 _DNS_TTL = 10.0  # seconds a lookup is reused, as aiohttp's connector does by default
 _READ_TO_CLOSE = 0  # a body with neither Content-Length nor chunked ends with the connection
+_MAX_HEAD = 65_536  # bytes before the answer's head ends: a server streaming headers is broken
 
 
 class WireError(Exception):
@@ -57,16 +59,17 @@ class Resolver:
         self._cache: dict[tuple[str, int], tuple[float, list[str]]] = {}
 
     async def addresses(self, host: str, port: int) -> list[str]:
+        now = time.monotonic()
+        cached = self._cache.get((host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
         try:
             ipaddress.ip_address(host)
         except ValueError:
             pass
         else:
+            self._cache[(host, port)] = (math.inf, [host])  # parsing it per run showed in profiles
             return [host]
-        now = time.monotonic()
-        cached = self._cache.get((host, port))
-        if cached is not None and cached[0] > now:
-            return cached[1]
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(
@@ -272,6 +275,8 @@ class _Exchange(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._headers: list[tuple[bytes, bytes]] = []
         self._interim = False  # inside a 1xx answer that a final one follows
+        self._head_size = 0  # of the header fields parsed
+        self._received = 0  # bytes received while the head has not ended
         self._length: int | None = None  # the body's framing, once the head is read
         self._chunks: list[bytes] = []
         self._size = 0
@@ -297,6 +302,11 @@ class _Exchange(asyncio.Protocol):
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             if not self.done.done():  # a callback may have finished, or failed, first
                 self._fail(WireError(f"invalid HTTP response: {exc or 'an upgrade'}"))
+            return
+        if not self._progress.answered:  # a head line that does not end (on_header waits)
+            self._received += len(data)
+            if self._received > _MAX_HEAD:
+                self._fail(WireError(f"invalid HTTP response: a head over {_MAX_HEAD} bytes"))
 
     def eof_received(self) -> bool | None:
         self._ended(None)
@@ -309,8 +319,13 @@ class _Exchange(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
+        self._head_size += len(name) + len(value)
+        if self._head_size > _MAX_HEAD:
+            self._fail(WireError(f"invalid HTTP response: a head over {_MAX_HEAD} bytes"))
 
     def on_headers_complete(self) -> None:
+        if self.done.done():
+            return
         status = self._parser.get_status_code()
         if 100 <= status < 200:
             self._interim = True
@@ -354,11 +369,13 @@ class _Exchange(asyncio.Protocol):
         """The first value of a header (lower-case name), or None."""
         for key, value in self._headers:
             if key == name:
-                return value.decode("latin-1")
+                return value.decode("utf-8", "surrogateescape")  # as aiohttp's parser
         return None
 
     def headers_named(self, name: bytes) -> list[str]:
-        return [value.decode("latin-1") for key, value in self._headers if key == name]
+        return [
+            value.decode("utf-8", "surrogateescape") for key, value in self._headers if key == name
+        ]
 
     def answer(self, url: URL) -> Answer:
         return Answer(

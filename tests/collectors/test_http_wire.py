@@ -80,6 +80,8 @@ ANSWERS: dict[str, tuple[bytes, bool]] = {
     "/garbage": (b"SSH-2.0-OpenSSH_9.2p1\r\n\r\n", True),
     "/stalled-body": (_head("200 OK", "Content-Length: 100") + b"partial", False),
     "/to-ftp": (_head("302 Found", "Location: ftp://files.example/", "Content-Length: 0"), False),
+    "/endless-line": (b"HTTP/1.1 200 OK\r\nX-Fill: " + b"a" * 100_000, False),
+    "/huge-head": (_head("200 OK", *(f"X-Fill-{n}: {'a' * 1000}" for n in range(100))), False),
 }
 
 
@@ -192,6 +194,15 @@ async def test_garbage_answer_is_invalid(raw: RawServer, ctx: CheckContext) -> N
     result = await _check(ctx, url=url)
     assert result.status is Status.CRITICAL
     assert result.message.startswith(f"GET {url}: invalid HTTP response: ")
+
+
+@pytest.mark.parametrize("path", ["/huge-head", "/endless-line"])
+async def test_endless_head_is_refused(raw: RawServer, ctx: CheckContext, path: str) -> None:
+    """A head of 100 kB (many fields, or one line) is not buffered to its end: past 64 KiB
+    the answer is invalid."""
+    url = raw.base + path
+    result = await _check(ctx, url=url)
+    assert result.message == f"GET {url}: invalid HTTP response: a head over 65536 bytes"
 
 
 async def test_stalled_body_is_named(raw: RawServer) -> None:
