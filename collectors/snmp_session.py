@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from gufo.snmp import NoSuchInstance, SnmpAuthError, User
+from gufo.snmp import SnmpError as GufoSnmpError
 from gufo.snmp._fast import (  # the client sockets: see the module docstring
     GetIter,
     SnmpV1ClientSocket,
@@ -327,6 +328,12 @@ class Session:
                         self._send(send)
                         continue
                     raise await self._refused() from None
+                except (NoSuchInstance, StopAsyncIteration):
+                    raise  # answers the caller reads: absent object, end of a walk
+                except GufoSnmpError as exc:  # a datagram it could not decode
+                    raise SnmpError("agent", self._target, f"unreadable answer: {exc}") from exc
+                except OSError as exc:
+                    raise SnmpError("transport", self._target, f"cannot receive: {exc}") from exc
                 if self.version == "3":
                     self._synced_at = loop.time()
                 return value

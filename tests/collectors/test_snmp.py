@@ -475,3 +475,26 @@ async def test_past_the_descriptor_budget_a_poll_closes_its_socket(
             assert _find(result, "if_in_octets_per_second", ifName="lo")
         finally:
             await collector.aclose()
+
+
+async def test_an_unreadable_answer_is_unknown_with_a_reason() -> None:
+    """A device answering with something that is not SNMP gives UNKNOWN saying so."""
+
+    class Garbage(asyncio.DatagramProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            self.transport.sendto(b"\x30\x03\x02\x01\xff-not-snmp", addr)  # type: ignore[attr-defined]
+
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(Garbage, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    collector = SnmpCollector(SnmpConfig(port=port, request_timeout=0.5, profiles=["system"]))
+    try:
+        result = await collector.collect(CTX)
+    finally:
+        await collector.aclose()
+        transport.close()
+    assert result.status is Status.UNKNOWN
+    assert "unreadable answer" in result.message
