@@ -22,7 +22,7 @@ install_project ".[test,report]"
 # Then on the lowest versions pyproject.toml allows, in a venv of their own, so a lower bound that
 # stopped being true fails here rather than on a user's install: the unit tests, and the tests that
 # drive the libraries whose internals watchd reaches (aiosqlite is in the unit tests; MQTT and
-# SNMP need the real peers above). Their warnings are the old versions' deprecations, not shown.
+# SNMP need the real peers above) or whose API a collector is built on (httptools). Their warnings are the old versions' deprecations, not shown.
 # A run of chosen tests ("$@") skips this.
 [ $# -eq 0 ] || exit 0
 [ -x .venv-lowest/bin/python ] || python3 -m venv .venv-lowest
@@ -33,3 +33,7 @@ python3 scripts/lowest_constraints.py >.venv-lowest/constraints.txt
 .venv-lowest/bin/pytest -q -p no:cacheprovider --disable-warnings -k "mqtt or snmp" \
   tests/ingest/test_mqtt_ingest.py tests/ingest/test_snmptrap.py tests/collectors/test_snmp.py \
   tests/notify/test_receivers.py
+# The http collector's tests: the lean client parses with httptools and takes its cookie jar and
+# URLs from aiohttp and yarl at their lowest versions.
+.venv-lowest/bin/pytest -q -p no:cacheprovider --disable-warnings \
+  tests/collectors/test_http_wire.py tests/collectors/test_http.py
