@@ -185,9 +185,9 @@ async def bench_watchd(urls: list[str], core: int, args: argparse.Namespace) -> 
             cpu1, until = cpu_seconds(ps), time.time()
             if spy is not None:
                 await stop_profiler(spy)
-            text = await scrape(port)
             done.set()
             await rss
+            text = await scrape(port)
         finally:
             stopped = await stop(proc, 60)
         side.cpu, side.seconds = cpu1 - cpu0, until - since
