@@ -306,6 +306,8 @@ def line(side: Side) -> str:
         f"{side.polls:,} checks ({side.due:,.0f} due), {side.ok:,} OK; "
         f"{per_check:.3f} ms CPU per check; peak RSS {side.rss_peak_mb:.0f} MB"
     )
+    if side.polls < 0.95 * side.due:
+        side.notes.append(f"NOT KEPT UP: {side.polls:,} of {side.due:,.0f} due checks started")
     for note in side.notes:
         text += f"\n{'':<10}{note}"
     for problem in side.problems:

@@ -3,9 +3,11 @@
 Setup: `--agents` (4) net-snmp snmpd agents on loopback, each on its own free port, pinned to
 core 0 with this process. `--devices` (100) devices are spread over them (device i polls
 agent i % agents: one agent answers as several devices). Each device poll fetches the shipped
-`if-mib` profile's 15 IF-MIB columns (one GETBULK walk of every interface of this machine)
-and sysUpTime: rows x 15 + 1 varbinds (61 with 4 interfaces), counted from the agent with
-`snmpbulkwalk` before the run.
+`if-mib` profile's 15 IF-MIB columns for every interface of this machine and sysUpTime:
+rows x 15 + 1 varbinds (61 with 4 interfaces), counted from the agent with `snmpbulkwalk`
+before the run. watchd fetches them as its collector does (since dca489c: a walk every
+`rewalk_interval`, 300 s by default, and GETs of the known rows in between;
+`--rewalk-interval 0` walks every poll, as the exporter does).
 
 1. watchd: `watchd run -c CONFIG` (`python -m watchd.cli`) as users start it, pinned to core 1:
    a config in a temp dir with one item per device, each with one check of kind "snmp"
@@ -49,6 +51,7 @@ is on the branch it runs from.
 
     .venv/bin/python bench/snmp_poll.py [--devices 100] [--interval 2] [--duration 60]
         [--agents 4] [--rules shipped|none] [--side both|watchd|exporter]
+        [--rewalk-interval SECONDS]
     .venv/bin/python bench/snmp_poll.py --scale [--scale-devices 5000] [--scale-duration 180]
 
 `--profile FILE` records watchd with py-spy (collapsed stacks, on core 0) over the measured
@@ -304,6 +307,11 @@ def watchd_config(
             f"  port = {port}",
             f'  community = "{community}"',
             '  profiles = ["if-mib"]',
+            *(
+                [f"  rewalk_interval = {args.rewalk_interval:g}"]
+                if args.rewalk_interval >= 0
+                else []
+            ),
             "",
         ]
     path = tmp / "watchd.toml"
@@ -725,6 +733,12 @@ async def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds after the first round")
     parser.add_argument("--rules", choices=["shipped", "none"], default="shipped")
+    parser.add_argument(
+        "--rewalk-interval",
+        type=float,
+        default=-1.0,
+        help="the checks' rewalk_interval (0: walk every poll, as the exporter); default: unset",
+    )
     parser.add_argument("--side", choices=["both", "watchd", "exporter"], default="both")
     parser.add_argument("--scale", action="store_true", help="5,000 devices every 60 s, watchd")
     parser.add_argument("--scale-devices", type=int, default=5000)
