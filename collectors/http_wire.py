@@ -32,7 +32,6 @@ from yarl import URL
 
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
 _DNS_TTL = 10.0  # seconds a lookup is reused, as aiohttp's connector does by default
-_READ_TO_CLOSE = 0  # a body with neither Content-Length nor chunked ends with the connection
 _MAX_HEAD = 65_536  # bytes before the answer's head ends: a server streaming headers is broken
 
 
@@ -277,7 +276,8 @@ class _Exchange(asyncio.Protocol):
         self._interim = False  # inside a 1xx answer that a final one follows
         self._head_size = 0  # of the header fields parsed
         self._received = 0  # bytes received while the head has not ended
-        self._length: int | None = None  # the body's framing, once the head is read
+        # A body with neither Content-Length nor chunked ends with the connection.
+        self._ends_at_close = False
         self._chunks: list[bytes] = []
         self._size = 0
         self._decoder: Any = None  # a zlib decompressobj for gzip/deflate bodies
@@ -335,7 +335,7 @@ class _Exchange(asyncio.Protocol):
         self._progress.answered = True
         length = self.header(b"content-length")
         chunked = "chunked" in (self.header(b"transfer-encoding") or "").lower()
-        self._length = None if chunked or length is not None else _READ_TO_CLOSE
+        self._ends_at_close = not chunked and length is None
         stop = self._stop_at_redirect and status in _REDIRECTS and self.header(b"location")
         if self._head_only or status in (204, 304) or stop:
             self._finish()  # no body follows, or none is needed
@@ -414,7 +414,7 @@ class _Exchange(asyncio.Protocol):
             return
         if not self._progress.answered:
             self._fail(WireError("the server closed the connection without a complete answer"))
-        elif self._length == _READ_TO_CLOSE and exc is None:
+        elif self._ends_at_close and exc is None:
             self._complete()
         else:
             self._fail(

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from aiohttp import web
 
 from collectors.http import HttpCollector, HttpConfig
@@ -118,6 +121,19 @@ async def raw() -> AsyncIterator[RawServer]:
         yield server
 
 
+@pytest.fixture
+async def raw_tls(ca: trustme.CA) -> AsyncIterator[RawServer]:
+    """The raw server behind TLS, with a certificate from the test CA for 127.0.0.1."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = RawServer()
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=context)
+    port = listener.sockets[0].getsockname()[1]
+    server.base = f"https://127.0.0.1:{port}"
+    async with listener:
+        yield server
+
+
 async def _check(ctx: CheckContext, **settings: Any) -> CheckResult:
     collector = HttpCollector(HttpConfig(**settings))
     try:
@@ -140,6 +156,18 @@ async def test_every_body_framing_is_read(raw: RawServer, ctx: CheckContext, pat
     result = await _check(ctx, url=raw.base + path, body_regex="systems go$")
     assert result.status is Status.OK, result.message
     assert _bytes(result) == len(BODY)
+
+
+@pytest.mark.parametrize("path", ["/to-close", "/chunked", "/gzip"])
+async def test_bodies_over_tls(
+    raw_tls: RawServer, ctx: CheckContext, ca_file: Path, path: str
+) -> None:
+    """Over TLS too, a body that ends with the connection (TLS's end of stream) or in chunks is
+    read whole, and the certificate's days are reported."""
+    result = await _check(ctx, url=raw_tls.base + path, ca_file=ca_file, body_regex="systems go$")
+    assert result.status is Status.OK, result.message
+    assert _bytes(result) == len(BODY)
+    assert "tls_cert_expiry_days" in {sample.metric for sample in result.samples}
 
 
 async def test_compressed_body_is_read_no_further_than_the_limit(
