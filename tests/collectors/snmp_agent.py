@@ -24,6 +24,7 @@ SNMPD = "/usr/sbin/snmpd"
 PASS_SCRIPT = Path(__file__).parent.parent / "data" / "snmp" / "pass_counter.sh"
 COUNTER_OID = "1.3.6.1.4.1.8072.9999.1.1.0"
 UPTIME_OID = "1.3.6.1.4.1.8072.9999.1.2.0"
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"  # Debian's faketime
 
 
 def free_udp_port() -> int:
@@ -94,11 +95,14 @@ class SnmpAgent:
         conf = self.write_config()
         # -C: only our config; persistent state in the workdir so v3 users never leak out.
         env = {"PATH": "/usr/sbin:/usr/bin:/bin", "SNMP_PERSISTENT_DIR": str(self.workdir)}
-        fast = ["faketime", "-f", f"+0 x{self.clock_speed:g}"] if self.clock_speed != 1 else []
+        if self.clock_speed != 1:
+            # libfaketime preloaded into snmpd itself: the `faketime` command would fork it as
+            # its child, and stopping the command would leave snmpd running.
+            env["LD_PRELOAD"] = FAKETIME_LIB
+            env["FAKETIME"] = f"+0 x{self.clock_speed:g}"
         self.process = subprocess.Popen(
             # No MIB files: every OID here is numeric, and Debian ships the MIBs incomplete.
             [
-                *fast,
                 SNMPD,
                 "-f",
                 "-Lo",
@@ -170,6 +174,11 @@ def make_agent(workdir: Path) -> SnmpAgent:
     agent.set_counter(0)
     agent.set_uptime(100)
     return agent
+
+
+def require_faketime() -> None:
+    """Skip unless libfaketime is installed (it runs an agent's clock fast)."""
+    require_installed(Path(FAKETIME_LIB).exists(), "libfaketime (apt package faketime)")
 
 
 @pytest.fixture(name="snmp_agent")

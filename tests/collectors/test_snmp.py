@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from pathlib import Path
 
@@ -12,8 +11,13 @@ from pydantic import ValidationError
 
 from collectors import snmp_session
 from collectors.snmp import SnmpCollector, SnmpConfig
-from tests.collectors.snmp_agent import UPTIME_OID, SnmpAgent, free_udp_port, snmp_agent_fixture  # noqa: F401
-from tests.peers import require_installed
+from tests.collectors.snmp_agent import (  # noqa: F401
+    UPTIME_OID,
+    SnmpAgent,
+    free_udp_port,
+    require_faketime,
+    snmp_agent_fixture,
+)
 from watchd.model import CheckContext, CheckResult, Sample, Status
 from watchd.secrets import SecretRef
 
@@ -422,7 +426,7 @@ async def test_v3_session_follows_an_agent_clock_gone_ahead(
 ) -> None:
     """A v3 session whose engine time fell out of the agent's 150 s window (the agent's clock
     ran 20x for 9 s) resynchronises instead of reporting refused credentials."""
-    require_installed(shutil.which("faketime") is not None, "libfaketime (apt package faketime)")
+    require_faketime()
     snmp_agent.clock_speed = 20
     snmp_agent.restart()
     collector = SnmpCollector(
