@@ -28,6 +28,9 @@ Serve = Callable[..., Awaitable[str]]
 _BOTH_LOOPS = ("test_http.py", "test_http_wire.py")
 
 
+# Newer pytest-asyncio releases have this hook; with an older one (CI's lowest-versions venv
+# resolves 1.1) the tests run on asyncio's loop alone instead of failing to collect.
+@pytest.hookimpl(optionalhook=True)
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
