@@ -25,6 +25,7 @@ Semantics (rules/README.md has the user's view):
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -588,21 +589,30 @@ class RuleEngine:
         return out
 
     def export_changes(
-        self,
+        self, limit: int | None = None, *, engine: bool = True
     ) -> tuple[dict[str, dict[str, Any]], list[tuple[_Runtime, SeriesState]]]:
-        """Like `export_state`, but only the series changed since the last call (with the
-        engine's own state); and those series, to hand to `not_saved` if writing them failed.
+        """Like `export_state`, but only the series changed since they were last exported, at
+        most `limit` of them (those unsaved longest first), with the engine's own state when
+        `engine`; and those series, to hand to `not_saved` if writing them failed.
 
-        Saved over the previous saves, the result is what `export_state` gives: a series no
+        Saved over the previous saves, the results are what `export_state` gives: a series no
         sample, timer or rule reached since has the state saved last time. With thousands of
         series (SNMP interfaces times rules) most are quiet between two saves."""
-        changed, self._unsaved = list(self._unsaved.values()), {}
+        if limit is None or limit >= len(self._unsaved):
+            changed, self._unsaved = list(self._unsaved.values()), {}
+        else:
+            changed = [self._unsaved.pop(k) for k in list(itertools.islice(self._unsaved, limit))]
         out = {
             _saved_key(runtime, state): state.to_json(runtime.rule.digest)
             for runtime, state in changed
         }
-        out[ENGINE_KEY] = self._engine_state()
+        if engine:
+            out[ENGINE_KEY] = self._engine_state()
         return out, changed
+
+    def unsaved_count(self) -> int:
+        """How many series changed since their state was last exported."""
+        return len(self._unsaved)
 
     def not_saved(self, changed: Sequence[tuple[_Runtime, SeriesState]]) -> None:
         """Series from `export_changes` whose save failed: the next call exports them again."""

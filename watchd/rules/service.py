@@ -7,6 +7,7 @@ run(): every evaluation_interval ──► RuleEngine.evaluate ──alerts─�
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 log = get_logger("watchd.rules")
 STATE_NAMESPACE = "rules"
+SAVE_CHUNK = 1_000  # rule series per state-saving transaction
 
 
 class RuleService:
@@ -55,13 +57,19 @@ class RuleService:
             await self._sink.submit(tuple(alerts))
 
     async def persist(self) -> None:
-        """Save the rule states changed since the last save (again, if that save failed)."""
-        states, changed = self.engine.export_changes()
-        try:
-            await self._store.save_states(STATE_NAMESPACE, states)
-        except Exception:
-            self.engine.not_saved(changed)
-            raise
+        """Save the rule states changed since the last save (again, if that save failed): a
+        transaction per SAVE_CHUNK series, the event loop free between them. At 5,000 SNMP
+        devices a quarter of 80,000 series change between two saves, and exporting, encoding
+        and writing them at once held the loop for seconds (polls late, bench/snmp_poll.py
+        --scale)."""
+        chunks = max(1, math.ceil(self.engine.unsaved_count() / SAVE_CHUNK))
+        for chunk in range(chunks):  # a bounded number: series changing meanwhile wait
+            states, changed = self.engine.export_changes(SAVE_CHUNK, engine=chunk == 0)
+            try:
+                await self._store.save_states(STATE_NAMESPACE, states)
+            except Exception:
+                self.engine.not_saved(changed)
+                raise
 
     async def run(self) -> None:
         """Evaluate timers (for, absent, forecasts) and save state every interval, until cancelled."""

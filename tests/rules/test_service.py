@@ -1,0 +1,55 @@
+"""The rule engine in the daemon: its states saved to the real store, a chunk at a time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.notify.conftest import RecordingSink
+from tests.rules.test_engine import DISK, T0, ruleset, sample
+from watchd.clock import FakeClock
+from watchd.rules import RuleEngine, service
+from watchd.rules.service import RuleService
+from watchd.store import Store
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(f"sqlite:///{tmp_path}/watchd.db", clock=FakeClock(T0))
+    yield opened
+    await opened.close()
+
+
+async def test_rule_states_are_saved_a_chunk_per_transaction_and_all_come_back(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five changed series with chunks of two: three transactions (the event loop gets a turn
+    between them), the engine's own state once, and a restarted engine restores all five."""
+    monkeypatch.setattr(service, "SAVE_CHUNK", 2)
+    rules = ruleset(tmp_path, DISK)
+    clock = FakeClock(T0)
+    rules_service = RuleService(
+        RuleEngine(rules, clock=clock), sink=RecordingSink(), store=store, clock=clock, interval=15
+    )
+    mounts = [f"/m{i}" for i in range(5)]
+    rules_service.engine.observe([sample("disk_used_percent", 90, 0, mount=m) for m in mounts])
+    writes: list[dict[str, Any]] = []
+    save = store.save_states
+
+    async def counted(namespace: str, items: dict[str, dict[str, Any]]) -> None:
+        writes.append(items)
+        await save(namespace, items)
+
+    monkeypatch.setattr(store, "save_states", counted)
+    await rules_service.persist()
+    assert [len(w) for w in writes] == [3, 2, 1]  # the first with the engine's own state
+    assert ["@engine" in w for w in writes] == [True, False, False]
+
+    restarted = RuleService(
+        RuleEngine(rules, clock=clock), sink=RecordingSink(), store=store, clock=clock, interval=15
+    )
+    await restarted.restore()
+    assert restarted.engine.export_state() == rules_service.engine.export_state()
