@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from watchd.metrics import Metrics, label_name, metric_name
@@ -183,3 +185,35 @@ def test_samples_that_already_carry_the_checks_item_and_check_labels_are_not_dup
         frozenset({("mount", "/"), ("item", "db1"), ("check", "disk")}),
     )
     assert got[key] == 40.0
+
+
+def test_probe_label_values_with_quotes_backslashes_and_newlines_scrape_back_unchanged() -> None:
+    """The probe lines watchd writes itself escape what the text format requires."""
+    m = Metrics()
+    odd = 'a "quoted" \\ back\nslash'
+    m.observe_samples("web1", "http", [Sample("up", float("inf"), {"url": odd})])
+    assert scrape(m)[
+        ("watchd_probe_up", frozenset({("url", odd), ("item", "web1"), ("check", "http")}))
+    ] == float("inf")
+
+
+def test_a_scrape_renders_only_the_checks_that_ran_since_the_last_one() -> None:
+    """Each check's probe lines are made once per run and reused by later scrapes: a second
+    scrape with no new runs builds nothing, and a new run replaces only its own check's lines."""
+    m = Metrics()
+    for i in range(3):
+        m.observe_samples(f"db{i}", "disk", [Sample("used", float(i), {"mount": "/"})])
+    first = m.render()[0]
+    made: list[str] = []
+    render_check = m._probes._render_check
+
+    def counted(item: str, check: str, samples: Any) -> dict[str, str]:
+        made.append(item)
+        return render_check(item, check, samples)
+
+    m._probes._render_check = counted  # type: ignore[method-assign]
+    assert m.render()[0] == first and made == []
+    m.observe_samples("db1", "disk", [Sample("used", 7.0, {"mount": "/"})])
+    assert value(m, "watchd_probe_used", mount="/", item="db1", check="disk") == 7.0
+    assert value(m, "watchd_probe_used", mount="/", item="db2", check="disk") == 2.0
+    assert made == ["db1"]
