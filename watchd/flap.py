@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 HISTORY = 21
+_STEADY: dict[int, tuple[int, ...]] = {}  # value -> the full history of only that value
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +47,13 @@ def record(state: FlapState, value: int, policy: FlapPolicy) -> tuple[FlapState,
     The change is True when flapping starts, False when it stops, None otherwise.
     """
     history = (*state.history, value)[-HISTORY:]
-    # A steady history (most checks, most of the time) has no changes to weigh.
-    percent = 0.0 if history.count(value) == len(history) else percent_state_change(history)
+    # A steady history (most checks and rule series, most of the time) has no changes to weigh,
+    # and a full one is the same tuple for every subject in that state: shared, not 200 bytes
+    # per check and per rule series.
+    steady = history.count(value) == len(history)
+    if steady and len(history) == HISTORY:
+        history = _STEADY.setdefault(value, history)
+    percent = 0.0 if steady else percent_state_change(history)
     flapping = state.flapping
     if policy.enabled:
         if not flapping and percent >= policy.high:

@@ -72,11 +72,12 @@ def test_a_reset_counts_from_zero_not_as_a_wrap(previous: int, current: int) -> 
 
 
 def test_rate_needs_two_points_and_evict_keeps_the_window() -> None:
-    """One point gives no rate; points at or before now - window are dropped."""
-    points: deque[tuple[float, float, float]] = deque([(0.0, 1.0, 0.0)])
+    """One point gives no rate; points at or before now - window are dropped, and evict says
+    how much counter increase left with them."""
+    points: list[tuple[float, float, float]] = [(0.0, 1.0, 0.0)]
     assert window_value(Over(window=300, fn="rate"), points) is None
     points.extend([(300.0, 2.0, 1.0), (301.0, 3.0, 1.0)])
-    evict(points, 600.0, 300.0)
+    assert evict(points, 600.0, 300.0) == 1.0
     assert [p[0] for p in points] == [301.0]
 
 

@@ -8,7 +8,6 @@ and never leaves the engine except as JSON.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,7 +63,7 @@ class SeriesState:
         self.flap_marked: set[int] = set()
         self.flap_run = 0
         self.placeholder = False
-        self.window: deque[Point] | None = deque() if windowed else None
+        self.window: list[Point] | None = [] if windowed else None
         # The sum of the window's counter increases, kept as points come and go so that a rate
         # is O(1) per sample, not a sum over a window of hundreds of points; summed afresh
         # when `increases_exact_in` runs out (once per window length) so rounding never builds.

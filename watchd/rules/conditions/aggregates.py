@@ -9,7 +9,6 @@ a wrap or a reset as a huge negative or positive jump.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Sequence
 
 from watchd.rules.model import Over
@@ -48,13 +47,23 @@ def aggregate(fn: str, values: Sequence[float], q: float = 0.0) -> float:
     raise ValueError(f"expected a gauge window function, got {fn!r}")
 
 
-def evict(points: deque[Point], now: float, window: float) -> float:
+def evict(points: list[Point], now: float, window: float) -> float:
     """Drop points older than the window (kept: time in (now - window, now]); returns the sum
-    of the dropped points' increases."""
+    of the dropped points' increases.
+
+    A list, not a deque: an empty deque takes 760 bytes and a window of ten points in a list
+    under 200, times every windowed series of every rule (5,000 SNMP devices: 60,000). Points
+    leave a few at a time, so the front deletion moves at most a window's pointers."""
     cutoff = now - window
+    old = 0
     dropped = 0.0
-    while points and points[0][0] <= cutoff:
-        dropped += points.popleft()[2]
+    for point in points:
+        if point[0] > cutoff:
+            break
+        dropped += point[2]
+        old += 1
+    if old:
+        del points[:old]
     return dropped
 
 
