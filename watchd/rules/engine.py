@@ -39,7 +39,7 @@ from watchd.model import Alert, AlertStatus, Sample, counter_increase
 from watchd.rules.alerts import rule_alert
 from watchd.rules.conditions.aggregates import evict, window_value
 from watchd.rules.model import Join, Rule, RuleSet
-from watchd.rules.state import SeriesState
+from watchd.rules.state import NO_LEVELS, SeriesState
 
 ENGINE_KEY = "@engine"
 _DEFAULT_FLAP = FlapPolicy()
@@ -526,7 +526,7 @@ class RuleEngine:
 
     def _unmark(self, runtime: _Runtime, state: SeriesState, now: float) -> list[Alert]:
         """Flapping stopped: each alert sent with the marker again without it, as it is now."""
-        marked, state.flap_marked = sorted(state.flap_marked), set()
+        marked, state.flap_marked = sorted(state.flap_marked), NO_LEVELS
         return [
             self._rule_alert(
                 runtime,
@@ -541,7 +541,7 @@ class RuleEngine:
 
     def _retire(self, runtime: _Runtime, state: SeriesState, now: float) -> list[Alert]:
         """Resolve whatever this series has sent (its rule or series goes away), unmarked."""
-        levels, state.flap_marked = sorted({state.emitted, *state.flap_marked} - {0}), set()
+        levels, state.flap_marked = sorted({state.emitted, *state.flap_marked} - {0}), NO_LEVELS
         return [
             self._rule_alert(runtime, state, level, AlertStatus.RESOLVED, now, flapping=False)
             for level in levels
@@ -561,7 +561,7 @@ class RuleEngine:
         that flapping stopping sends it again without)."""
         marked = state.flap.flapping if flapping is None else flapping
         if marked:
-            state.flap_marked.add(level)
+            state.flap_marked = state.flap_marked | {level}
         return rule_alert(
             runtime.rule, state, level, status, now, started=self._started, flapping=marked
         )

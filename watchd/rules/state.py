@@ -15,6 +15,10 @@ from watchd.flap import FlapState
 from watchd.rules.conditions.aggregates import Point
 from watchd.rules.conditions.forecast import Fit, fit_line
 
+# No level marked: one shared empty set, where a set per series took 216 bytes (a frozenset,
+# replaced, never changed in place, since every series starts with this one).
+NO_LEVELS: frozenset[int] = frozenset()
+
 
 class SeriesState:
     """Where one series stands for one rule. Levels: 0 ok, 1 warning, 2 critical."""
@@ -60,7 +64,8 @@ class SeriesState:
         self.flap = FlapState()
         self.flap_last = -1
         # Levels whose alert was sent with the flapping marker: sent again without when it stops.
-        self.flap_marked: set[int] = set()
+        # Replaced, never changed in place (see NO_LEVELS).
+        self.flap_marked: frozenset[int] = NO_LEVELS
         self.flap_run = 0
         self.placeholder = False
         self.window: list[Point] | None = [] if windowed else None
@@ -129,7 +134,7 @@ class SeriesState:
             flapping=bool(flap.get("flapping", False)),
             percent=float(flap.get("percent", 0.0)),
         )
-        state.flap_marked = {int(x) for x in flap.get("marked", ())}
+        state.flap_marked = frozenset(int(x) for x in flap.get("marked", ()))
         state.placeholder = bool(data.get("placeholder", False))
         if window is not None and state.window is not None:
             state.window.extend((float(t), float(v), float(i)) for t, v, i in window)
