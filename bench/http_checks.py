@@ -50,20 +50,18 @@ import aiohttp
 import psutil
 from ingest import free_port, stop, wait_listening
 from snmp_poll import (
-    ROOT,
     Side,
     cpu_seconds,
     lag_note,
     loadavg,
+    measure_window,
     metric_value,
     profile_summary,
-    scrape,
-    start_profiler,
-    store_messages,
-    store_runs,
+    start_watchd,
+    store_outcome,
     watch_rss,
 )
-from storm import log_summary, stop_profiler, wait_ready
+from storm import log_summary
 
 BLACKBOX = "prometheus-blackbox-exporter"
 REGEX = "status: ok"
@@ -121,26 +119,9 @@ async def start_targets(
     return proc, port, name
 
 
-def watchd_config(tmp: Path, api_port: int, urls: list[str], args: argparse.Namespace) -> Path:
-    rules = f'files = ["{ROOT / "rules"}/*.yaml"]' if args.rules == "shipped" else "files = []"
-    lines = [
-        "[daemon]",
-        'state_dir = "state"',
-        'log_level = "info"',
-        'log_format = "json"',
-        "",
-        "[api]",
-        f'listen = "127.0.0.1:{api_port}"',
-        "",
-        "[rules]",
-        rules,
-        "",
-        "[check_defaults]",
-        f"interval = {args.interval:g}",
-        f"jitter = {args.interval:g}",
-        f"timeout = {min(5.0, args.interval):g}",
-        "",
-    ]
+def target_items(urls: list[str]) -> list[str]:
+    """One item per target URL, each with an HTTP check on a fresh connection and the regex."""
+    lines: list[str] = []
     for i, url in enumerate(urls):
         lines += [
             "[[items]]",
@@ -154,55 +135,25 @@ def watchd_config(tmp: Path, api_port: int, urls: list[str], args: argparse.Name
             "  fresh_connection = true",
             "",
         ]
-    path = tmp / "watchd.toml"
-    path.write_text("\n".join(lines))
-    return path
+    return lines
 
 
 async def bench_watchd(urls: list[str], core: int, args: argparse.Namespace) -> Side:
     side = Side("watchd")
     with tempfile.TemporaryDirectory(prefix="watchd-http-") as name:
         tmp = Path(name)
-        port = free_port()
-        config = watchd_config(tmp, port, urls, args)
-        argv = ["taskset", "-c", str(core), sys.executable, "-m", "watchd.cli", "run", "-c",
-                str(config)]  # fmt: skip
-        log = (tmp / "watchd.log").open("w")
-        proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=tmp, stdout=log, stderr=log, env=os.environ | {"PYTHONPATH": str(ROOT)}
-        )
-        log.close()
-        ps = psutil.Process(proc.pid)
-        done = asyncio.Event()
-        try:
-            await wait_ready(f"http://127.0.0.1:{port}/readyz", proc, port)
-            rss = asyncio.create_task(watch_rss(ps, side, done))
-            await asyncio.sleep(args.interval + args.warmup)
-            first = await scrape(port)
-            spy = await start_profiler(proc.pid, args.profile, args.others)
-            cpu0, since = cpu_seconds(ps), time.time()
-            await asyncio.sleep(args.duration)
-            cpu1, until = cpu_seconds(ps), time.time()
-            if spy is not None:
-                await stop_profiler(spy)
-            done.set()
-            await rss
-            text = await scrape(port)
-        finally:
-            stopped = await stop(proc, 60)
-        side.cpu, side.seconds = cpu1 - cpu0, until - since
+        items = target_items(urls)
+        proc, port = await start_watchd(tmp, core, items, args, min(5.0, args.interval))
+        window = await measure_window(proc, port, side, args)
         side.due = len(urls) * side.seconds / args.interval
-        db = tmp / "state" / "watchd.db"
-        runs = store_runs(db, since, until)
-        side.polls = sum(sum(c.values()) for c in runs.values())
-        side.ok = side.varbinds = sum(c[0] for c in runs.values())
-        side.notes += [lag_note(text, first), stopped, log_summary(tmp / "watchd.log")]
-        failed = store_messages(db, since, until)
-        if failed:
-            side.notes.append("not OK: " + "; ".join(f"{n}x {m}" for m, n in failed.most_common(3)))
-        quiet = [f"web{i}" for i in range(len(urls)) if not runs.get(f"web{i}", Counter())[0]]
-        if quiet:
-            side.problems.append(f"{len(quiet)} targets without an OK check, e.g. {quiet[:3]}")
+        side.notes += [
+            lag_note(window.text, window.first),
+            window.stopped,
+            log_summary(tmp / "watchd.log"),
+        ]
+        names = [f"web{i}" for i in range(len(urls))]
+        store_outcome(side, tmp, window.since, window.until, names, "targets without an OK check")
+        side.varbinds = side.ok
     return side
 
 

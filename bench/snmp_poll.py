@@ -274,9 +274,12 @@ def profile_summary(path: str, top: int = 12) -> str:
     return "\n".join(lines)
 
 
-def watchd_config(
-    tmp: Path, api_port: int, devices: list[int], community: str, args: argparse.Namespace
+def daemon_config(
+    tmp: Path, api_port: int, args: argparse.Namespace, timeout: float, items: list[str]
 ) -> Path:
+    """The daemon's config of a polling bench (this one and http_checks.py): JSON logs at info,
+    the shipped rule packs or none (`args.rules`), every check due each `args.interval` with a
+    whole interval of jitter and `timeout`, then `items` (the [[items]] tables, as lines)."""
     rules = f'files = ["{ROOT / "rules"}/*.yaml"]' if args.rules == "shipped" else "files = []"
     lines = [
         "[daemon]",
@@ -293,9 +296,18 @@ def watchd_config(
         "[check_defaults]",
         f"interval = {args.interval:g}",
         f"jitter = {args.interval:g}",
-        f"timeout = {min(10.0, args.interval):g}",
+        f"timeout = {timeout:g}",
         "",
+        *items,
     ]
+    path = tmp / "watchd.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def device_items(devices: list[int], community: str, args: argparse.Namespace) -> list[str]:
+    """One item per device (its agent's port), each with the if-mib SNMP check."""
+    lines: list[str] = []
     for i, port in enumerate(devices):
         lines += [
             "[[items]]",
@@ -314,16 +326,16 @@ def watchd_config(
             ),
             "",
         ]
-    path = tmp / "watchd.toml"
-    path.write_text("\n".join(lines))
-    return path
+    return lines
 
 
 async def start_watchd(
-    tmp: Path, devices: list[int], community: str, core: int, args: argparse.Namespace
+    tmp: Path, core: int, items: list[str], args: argparse.Namespace, check_timeout: float
 ) -> tuple[asyncio.subprocess.Process, int]:
+    """`watchd run -c CONFIG` pinned to `core` on `daemon_config` (checks timing out after
+    `check_timeout`), once it is ready; its API port."""
     port = free_port()
-    config = watchd_config(tmp, port, devices, community, args)
+    config = daemon_config(tmp, port, args, check_timeout, items)
     argv = ["taskset", "-c", str(core), sys.executable, "-m", "watchd.cli", "run", "-c",
             str(config)]  # fmt: skip
     log = (tmp / "watchd.log").open("w")
@@ -333,6 +345,67 @@ async def start_watchd(
     log.close()
     await wait_ready(f"http://127.0.0.1:{port}/readyz", proc, port)
     return proc, port
+
+
+@dataclass
+class Window:
+    """What a measured window of a running daemon gave: the scrapes before and after it, its
+    wall-clock bounds, when the closing scrape began, and how the daemon stopped."""
+
+    first: str
+    text: str
+    since: float
+    until: float
+    scraped: float
+    stopped: str
+
+
+async def measure_window(
+    proc: asyncio.subprocess.Process, port: int, side: Side, args: argparse.Namespace
+) -> Window:
+    """Warm up one interval, then read the daemon's CPU over `args.duration` (into `side`,
+    with its peak RSS and, with --profile, a py-spy record), scrape /metrics, stop it."""
+    ps = psutil.Process(proc.pid)
+    done = asyncio.Event()
+    rss = asyncio.create_task(watch_rss(ps, side, done))
+    try:
+        await asyncio.sleep(args.interval + args.warmup)
+        first = await scrape(port)
+        spy = await start_profiler(proc.pid, args.profile, args.others)
+        cpu0, since = cpu_seconds(ps), time.time()
+        await asyncio.sleep(args.duration)
+        cpu1, until = cpu_seconds(ps), time.time()
+        if spy is not None:
+            await stop_profiler(spy)
+        done.set()
+        await rss  # the peak RSS of the polling, not of the scrape that follows
+        scraped = time.time()
+        text = await scrape(port)
+    finally:
+        done.set()
+        await rss
+        stopped = await stop(proc, 60)
+    side.cpu, side.seconds = cpu1 - cpu0, until - since
+    return Window(first, text, since, until, scraped, stopped)
+
+
+def store_outcome(
+    side: Side, tmp: Path, since: float, until: float, names: list[str], what: str
+) -> dict[str, Counter[int]]:
+    """The runs the store holds from `since` to `until` by item: the polls made and OK in
+    `side`, a note of what was not OK, and a problem for items in `names` without an OK run
+    (`what` names them: "devices without an OK poll")."""
+    db = tmp / "state" / "watchd.db"
+    runs = store_runs(db, since, until)
+    side.polls = sum(sum(c.values()) for c in runs.values())
+    side.ok = sum(c[0] for c in runs.values())
+    failed = store_messages(db, since, until)
+    if failed:
+        side.notes.append("not OK: " + "; ".join(f"{n}x {m}" for m, n in failed.most_common(3)))
+    quiet = [name for name in names if not runs.get(name, Counter())[0]]
+    if quiet:
+        side.problems.append(f"{len(quiet)} {what}, e.g. {quiet[:3]}")
+    return runs
 
 
 def keep_log(tmp: Path, args: argparse.Namespace) -> None:
@@ -451,48 +524,27 @@ async def bench_watchd(
     per_poll = rows * len(COLUMNS) + 1
     with tempfile.TemporaryDirectory(prefix="watchd-snmp-") as name:
         tmp = Path(name)
-        proc, port = await start_watchd(tmp, devices, community, core, args)
-        ps = psutil.Process(proc.pid)
-        done = asyncio.Event()
-        rss = asyncio.create_task(watch_rss(ps, side, done))
-        try:
-            await asyncio.sleep(args.interval + args.warmup)
-            first = await scrape(port)
-            spy = await start_profiler(proc.pid, args.profile, args.others)
-            cpu0, since = cpu_seconds(ps), time.time()
-            await asyncio.sleep(args.duration)
-            cpu1, until = cpu_seconds(ps), time.time()
-            if spy is not None:
-                await stop_profiler(spy)
-            done.set()
-            await rss  # the peak RSS of the polling, not of the scrape that follows
-            scraped = time.time()
-            text = await scrape(port)
-        finally:
-            done.set()
-            await rss
-            stopped = await stop(proc, 60)
-        side.cpu, side.seconds = cpu1 - cpu0, until - since
+        items = device_items(devices, community, args)
+        proc, port = await start_watchd(tmp, core, items, args, min(10.0, args.interval))
+        window = await measure_window(proc, port, side, args)
         side.due = len(devices) * side.seconds / args.interval
-        db = tmp / "state" / "watchd.db"
-        runs = store_runs(db, since, until)
-        side.polls = sum(sum(c.values()) for c in runs.values())
-        side.ok = sum(c[0] for c in runs.values())
-        side.varbinds = side.ok * per_poll
-        side.notes += [lag_note(text, first), stopped, log_summary(tmp / "watchd.log")]
+        side.notes += [
+            lag_note(window.text, window.first),
+            window.stopped,
+            log_summary(tmp / "watchd.log"),
+        ]
         keep_log(tmp, args)
-        failed = store_messages(db, since, until)
-        if failed:
-            side.notes.append("not OK: " + "; ".join(f"{n}x {m}" for m, n in failed.most_common(3)))
+        names = [f"dev{i}" for i in range(len(devices))]
+        store_outcome(side, tmp, window.since, window.until, names, "devices without an OK poll")
+        side.varbinds = side.ok * per_poll
+        text = window.text
         overloaded = metric_value(text, "watchd_check_runs_overloaded_total")
         if overloaded:
             side.notes.append(f"{overloaded:.0f} runs withheld as 'poller overloaded' in all")
-        quiet = [f"dev{i}" for i in range(len(devices)) if not runs.get(f"dev{i}", Counter())[0]]
-        if quiet:
-            side.problems.append(f"{len(quiet)} devices without an OK poll, e.g. {quiet[:3]}")
         # The series in the scrape come from each device's last finished run: check the
         # devices whose every run around the scrape was OK (a failed run drops its series).
-        recent = store_runs(db, scraped - args.interval - 10.0, scraped + 1.0)
+        db = tmp / "state" / "watchd.db"
+        recent = store_runs(db, window.scraped - args.interval - 10.0, window.scraped + 1.0)
         steady = [item for item, c in recent.items() if c[0] and sum(c.values()) == c[0]]
         seen = interfaces_seen(text)
         want = rows * len(WATCHD_COLUMN_METRICS)
@@ -651,7 +703,8 @@ async def bench_scale(
     with tempfile.TemporaryDirectory(prefix="watchd-snmp-scale-") as name:
         tmp = Path(name)
         began = time.time()
-        proc, port = await start_watchd(tmp, devices, community, core, args)
+        items = device_items(devices, community, args)
+        proc, port = await start_watchd(tmp, core, items, args, min(10.0, args.interval))
         ready = time.time()
         ps = psutil.Process(proc.pid)
         done = asyncio.Event()
@@ -674,10 +727,6 @@ async def bench_scale(
             stopped = await stop(proc, 60)
         side.cpu, side.seconds = cpu1 - cpu0, until - ready
         side.due = len(devices) * side.seconds / args.interval
-        runs = store_runs(tmp / "state" / "watchd.db", ready, until)
-        side.polls = sum(sum(c.values()) for c in runs.values())
-        side.ok = sum(c[0] for c in runs.values())
-        side.varbinds = side.ok * per_poll
         p99 = quantile(histogram(text, LAG), 0.99)
         overloaded = metric_value(text, "watchd_check_runs_overloaded_total")
         side.notes += [
@@ -689,12 +738,9 @@ async def bench_scale(
             log_summary(tmp / "watchd.log"),
         ]
         keep_log(tmp, args)
-        failed = store_messages(tmp / "state" / "watchd.db", ready, until)
-        if failed:
-            side.notes.append("not OK: " + "; ".join(f"{n}x {m}" for m, n in failed.most_common(3)))
-        quiet = [f"dev{i}" for i in range(len(devices)) if not runs.get(f"dev{i}", Counter())[0]]
-        if quiet:
-            side.problems.append(f"{len(quiet)} devices without an OK poll, e.g. {quiet[:3]}")
+        names = [f"dev{i}" for i in range(len(devices))]
+        store_outcome(side, tmp, ready, until, names, "devices without an OK poll")
+        side.varbinds = side.ok * per_poll
         met = p99 < 1.0 and side.rss_peak_mb < 300
         side.notes.append(
             f"target p99 lag < 1 s and RSS < 300 MB: {'MET' if met else 'NOT MET'} "
