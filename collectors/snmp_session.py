@@ -229,6 +229,13 @@ class Session:
         self.close()
         await self._open()
 
+    async def _resend_rediscovered(self, send: Callable[[Socket], None]) -> float:
+        """Discover the agent's engine again, send the request anew; its new deadline."""
+        await self._rediscover()
+        deadline = asyncio.get_running_loop().time() + self.endpoint.timeout
+        self._send(send)
+        return deadline
+
     async def _connect(self) -> Socket:
         ep = self.endpoint
         loop = asyncio.get_running_loop()
@@ -308,9 +315,7 @@ class Session:
                 except BlockingIOError:  # a datagram gufo-snmp dropped (not our reply)
                     if resync and not resynced:
                         resynced = True
-                        await self._rediscover()
-                        deadline = loop.time() + ep.timeout
-                        self._send(send)
+                        deadline = await self._resend_rediscovered(send)
                     continue
                 except TimeoutError:
                     # gufo-snmp's "connection refused": an ICMP port unreachable. The try
@@ -323,9 +328,7 @@ class Session:
                         raise
                     if resync and not resynced:
                         resynced = True
-                        await self._rediscover()
-                        deadline = loop.time() + ep.timeout
-                        self._send(send)
+                        deadline = await self._resend_rediscovered(send)
                         continue
                     raise await self._refused() from None
                 except (NoSuchInstance, StopAsyncIteration):
