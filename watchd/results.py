@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from watchd.check_config import ResolvedCheck
@@ -191,17 +192,9 @@ class ResultProcessor:
 
 
 def _moved(old: CheckState, new: CheckState) -> bool:
-    """Whether `new` stands elsewhere than `old`: anything but when it ran and its message."""
-    return (
-        old.status is not new.status
-        or old.state_type is not new.state_type
-        or old.hard_status is not new.hard_status
-        or old.attempt != new.attempt
-        or old.ok_streak != new.ok_streak
-        or old.hard_since != new.hard_since
-        or old.flap != new.flap
-        or old.flap_marked != new.flap_marked
-    )
+    """Whether `new` stands elsewhere than `old`: anything but when it ran and its message.
+    Derived from the state's own equality, so a field added to CheckState counts too."""
+    return replace(old, last_check=new.last_check, message=new.message) != new
 
 
 def _still_failing(result: CheckResult, state: CheckState) -> bool:
