@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
         "watchd.config",
         "watchd.paging",
     ),
+    ("watchd.cluster",),  # membership, check sharding, leases: uses the stages below it
     ("watchd.api",),
     ("watchd.ingest",),
     ("watchd.pipeline",),
