@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,11 @@ def problems_of(name: str) -> list[str]:
             "api.tokens[0](\"ops\").scopes[0]: Input should be 'read', 'write' or 'ingest'",
         ),
         ("not_toml.toml", "not valid TOML"),
+        (
+            "cluster_heartbeat_too_slow.toml",
+            "cluster.heartbeat_interval: expected less than half of cluster.dead_after (2s), "
+            "got 2s",
+        ),
         ("bad_sqlite_sync.toml", "store.sqlite_sync: Input should be 'normal' or 'full'"),
         (
             "maintenance_unknown_item.toml",
@@ -153,3 +159,11 @@ def test_an_items_host_check_defaults_to_its_ping_else_its_first_tcp_or_http_che
         item["host_check"] = host_check
     config = parse_config({"items": [item]}, Path("test.toml"))
     assert config.items[0].host_check_name() == expected
+
+
+def test_a_node_is_named_after_its_host_and_polls_the_default_zone_unless_configured() -> None:
+    """Without a [cluster] table a node is named after its host and polls the default zone."""
+    config = parse_config({}, Path("/etc/watchd/config.toml"))
+    assert config.cluster.node_name == socket.gethostname()
+    assert config.cluster.zones == ["default"]
+    assert (config.cluster.dead_after, config.cluster.heartbeat_interval) == (10.0, 2.0)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from collectors import REGISTRY
 from watchd.api.config import ApiConfig
 from watchd.check_config import CheckDefaults, CheckOptions, ResolvedCheck
+from watchd.cluster.config import ClusterConfig
 from watchd.configbase import ConfigError, ConfigProblem, Strict
 from watchd.durations import Duration
 from watchd.incidents.config import IncidentsConfig, InhibitRule
@@ -108,6 +109,7 @@ class Config(Strict):
     daemon: DaemonConfig = DaemonConfig()
     store: StoreConfig = StoreConfig()
     api: ApiConfig = ApiConfig()
+    cluster: ClusterConfig = ClusterConfig()
     check_defaults: CheckDefaults = CheckDefaults()
     items: list[ItemConfig] = []
     receivers: list[ReceiverConfig] = [LogReceiver(name="log")]
@@ -295,6 +297,7 @@ def _item_problems(items: Sequence[Any]) -> list[ConfigProblem]:
 def _semantic_problems(config: Config) -> Iterator[ConfigProblem]:
     """Problems no single key shows: duplicate names, unknown items named, dependency cycles."""
     yield from _item_problems(config.items)
+    yield from config.cluster.problems()
     for i, item in enumerate(config.items):
         where = f'items[{i}]("{item.name}")'
         seen_checks: set[str] = set()

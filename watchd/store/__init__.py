@@ -3,6 +3,7 @@
 Everything else in watchd reaches the database through `Store`; `upgrade` is `watchd db upgrade`.
 """
 
+from watchd.store import cluster_tables as cluster_tables  # registers them on the metadata
 from watchd.store import incident_tables as incident_tables  # registers them on the metadata
 from watchd.store import notify_tables as notify_tables  # registers them on the metadata
 from watchd.store import rollup_tables as rollup_tables  # registers them on the metadata
