@@ -10,6 +10,7 @@ import pytest
 import structlog
 
 from tests.mqtt_broker import Broker
+from tests.pg_server import PrivatePostgres
 
 
 @pytest.fixture
@@ -19,6 +20,19 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     running.start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A running PostgreSQL of this test's own (tests/pg_server.py) with an empty database
+    "watchd", free to stop, kill and restart; removed after the test."""
+    server = PrivatePostgres()
+    try:
+        server.start()
+        server.create_database("watchd")
+        yield server
+    finally:
+        server.cleanup()
 
 
 @pytest.fixture
