@@ -48,3 +48,24 @@ async def test_jobs_run_on_their_interval_and_a_failing_job_does_not_stop_others
     assert sorted(hk.job_ids()) == ["bad", "good"]
     assert calls["good"] >= 3
     assert calls["bad"] >= 3
+
+
+async def test_jobs_run_only_while_this_node_holds_the_singleton_lease() -> None:
+    """A node without the cluster's lease skips its housekeeping runs until it holds it."""
+    calls: list[str] = []
+    holding = False
+
+    async def prune() -> None:
+        calls.append("prune")
+
+    hk = Housekeeping(active=lambda: holding)
+    hk.add(Job("prune", prune, every=0.1))
+    hk.start()
+    try:
+        await asyncio.sleep(0.35)
+        assert calls == []
+        holding = True
+        await asyncio.sleep(0.35)
+    finally:
+        hk.shutdown()
+    assert len(calls) >= 2

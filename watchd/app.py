@@ -55,6 +55,8 @@ from watchd.api import reports as report_routes
 from watchd.api.reports import ReportSource
 from watchd.app_core import Core, build_core
 from watchd.clock import Clock, SystemClock
+from watchd.cluster.membership import Membership, NodeNameTaken
+from watchd.cluster.metrics import ClusterMetrics
 from watchd.config import Config
 from watchd.configbase import ConfigError
 from watchd.durations import format_duration
@@ -129,14 +131,28 @@ class Daemon:
             return 1
         self.store = store
         self.metrics.watch_store_file(lambda: store.file_lost() is not None)
+        # Singleton work (incident timers, housekeeping) runs only under the cluster's lease.
+        self.membership = membership = Membership(
+            store.engine,
+            config.cluster,
+            clock=self.clock,
+            checks_owned=lambda: self.scheduler.check_count,
+            api=config.api.listen if config.api.enabled else "",
+            metrics=ClusterMetrics(self.metrics.registry),
+        )
         core = await build_core(
-            setup, store, clock=self.clock, metrics=self.metrics, base=self.config_path.parent
+            setup,
+            store,
+            clock=self.clock,
+            metrics=self.metrics,
+            base=self.config_path.parent,
+            singleton=membership.lease.held,
         )
         self.core = core
         pipeline, scheduler = core.pipeline, core.scheduler
         self.scheduler, self.processor, self.rules = scheduler, core.processor, core.rules
         self.metrics.set_checks_scheduled(scheduler.check_count)
-        housekeeping = Housekeeping()
+        housekeeping = Housekeeping(active=membership.lease.held)
         housekeeping.add(retention_job(store, self.clock, config.store.sample_retention))
         self.catalog = report_catalog(config)
         rollup = Rollup(store.engine, clock=self.clock, catalog=lambda: self.catalog)
@@ -152,6 +168,19 @@ class Daemon:
         housekeeping.add(burn_rate_job(burn, config.report.burn_rate_interval))
         runner = None
         try:
+            try:
+                await membership.join()
+            except NodeNameTaken as exc:
+                node = exc.node
+                log.error(
+                    "cluster_node_name_taken",
+                    node=node.name,
+                    host=node.host,
+                    pid=node.pid,
+                    last_heartbeat_age=round(node.age, 1),
+                    error=str(exc),
+                )
+                return 1
             if config.api.enabled:
                 app = self._api(setup, core)
                 try:
@@ -173,6 +202,8 @@ class Daemon:
                     tg.create_task(self._heartbeat_loop(), name="watchd.heartbeat"),
                     tg.create_task(store.watch_file(), name="watchd.store-file"),
                 ]
+                heartbeat = tg.create_task(membership.run(), name="watchd.cluster")
+                tasks.append(heartbeat)
                 if config.mqtt_ingest.enabled:
                     mqtt = MqttIngest(
                         config.mqtt_ingest,
@@ -207,6 +238,11 @@ class Daemon:
                 await self._stop.wait()
                 self._ready = False
                 self.notifier.stopping()
+                # Leave first, so the others take over this node's checks and leases at once;
+                # the heartbeat must be over, or it would write the row back.
+                heartbeat.cancel()
+                await asyncio.wait({heartbeat})
+                await membership.leave()
                 cancelled = await scheduler.stop(config.daemon.shutdown_grace)
                 for task in tasks:
                     task.cancel()
@@ -457,6 +493,8 @@ def _needs_restart(old: Config, new: Config) -> Iterator[str]:
         yield "store.url"
     if old.api != new.api:
         yield "api"
+    if old.cluster != new.cluster:
+        yield "cluster"
     if old.daemon.state_dir != new.daemon.state_dir:
         yield "daemon.state_dir"
     if old.daemon.overload_lag != new.daemon.overload_lag:

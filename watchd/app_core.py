@@ -14,7 +14,7 @@ a fake clock with scripted collectors and capturing receivers, so what they test
 from __future__ import annotations
 
 import random
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,13 +91,14 @@ async def build_core(
     rescan_delay: float = RESCAN_DELAY,
     rng: random.Random | None = None,
     lag: LagSource | None = None,
+    singleton: Callable[[], bool] = lambda: True,
 ) -> Core:
     """Build the core from `setup` on `store`, restoring check and rule states.
 
     `checks` replaces the setup's collectors, `receivers` builds the receivers (default: the
     real ones), `rescan_delay` and `rng` go to the dispatcher and the scheduler (see them),
     `lag` replaces the event-loop probe (a simulation's scripted lag: a fake clock never
-    falls behind).
+    falls behind). The incident timers run only while `singleton()` (the cluster's lease).
     """
     config = setup.config
     # One route tree picks an incident's receivers (incidents) and drives delivery (notify).
@@ -159,7 +160,7 @@ async def build_core(
         store=store,
         pipeline=pipeline,
         sink=sink,
-        timers=IncidentTimers(pipeline, clock=clock),
+        timers=IncidentTimers(pipeline, clock=clock, active=singleton),
         dispatcher=dispatcher,
         processor=processor,
         rules=rules,

@@ -36,9 +36,14 @@ class Job:
 
 
 class Housekeeping:
-    """Owns the APScheduler instance; jobs log their failures once per failing streak."""
+    """Owns the APScheduler instance; jobs log their failures once per failing streak.
 
-    def __init__(self) -> None:
+    Jobs run only while `active()` says so: in a cluster, on the node holding the singleton
+    lease (a run that finds it not held is skipped, the next one asks again).
+    """
+
+    def __init__(self, *, active: Callable[[], bool] = lambda: True) -> None:
+        self._active = active
         self._scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
         self._failures = FailureLog(
             log, failing="housekeeping_failed", recovered="housekeeping_recovered"
@@ -66,6 +71,8 @@ class Housekeeping:
         return [job.id for job in self._scheduler.get_jobs()]
 
     async def _guarded(self, job: Job) -> None:
+        if not self._active():
+            return
         try:
             await job.run()
         except Exception as exc:  # one failing job must not stop the others

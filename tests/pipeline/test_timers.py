@@ -3,10 +3,13 @@ and the log receiver's delivery of the outbox."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 
 from tests.pipeline.conftest import Harness, alert
+from tests.store.conftest import eventually
 from watchd.incidents.problems import ProblemClosed, ProblemNotFound
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.timers import IncidentTimers
@@ -299,3 +302,37 @@ async def test_change_mutes_item_and_children_and_links_incidents(harness: Harne
     assert incident["change_id"] == change["id"]
     assert (await harness.members(incident["id"]))[0]["muted"] == f"change:{change['id']}"
     assert await harness.notifications() == []
+
+
+async def test_timers_run_only_on_the_node_holding_the_singleton_lease(harness: Harness) -> None:
+    """Escalations are sent by the lease holder only: a node without the lease sends none."""
+    harness.configure(
+        receivers=[{"name": "log"}, {"name": "pager"}],
+        incidents={
+            "escalation": [
+                {
+                    "name": "db",
+                    "matchers": ['item="db1"'],
+                    "steps": [{"after": "5m", "receivers": ["pager"]}],
+                }
+            ]
+        },
+    )
+    holding = False
+    timers = IncidentTimers(harness.pipeline, clock=harness.clock, active=lambda: holding)
+    running = asyncio.create_task(timers.run())
+    try:
+        await harness.send(alert("db1"))
+        await harness.clock.advance(400)
+        await asyncio.sleep(0.3)  # real time: a tick's transactions would be over by now
+        (incident,) = await harness.incidents()
+        assert (incident["id"], "escalated") not in await harness.notifications("pager")
+        holding = True
+        await harness.clock.advance(harness.settings.incidents.timer_interval)
+
+        async def escalated() -> bool:
+            return (incident["id"], "escalated") in await harness.notifications("pager")
+
+        await eventually(escalated)
+    finally:
+        running.cancel()

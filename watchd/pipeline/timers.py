@@ -11,6 +11,7 @@ Each step is its own short transaction; a failing database is logged once and re
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,11 +27,15 @@ log = get_logger("watchd.incidents")
 
 
 class IncidentTimers:
-    """Runs `tick` every `incidents.timer_interval` until cancelled."""
+    """Runs `tick` every `incidents.timer_interval` until cancelled, while `active()` says
+    so: in a cluster only the node holding the singleton lease runs the timers."""
 
-    def __init__(self, pipeline: AlertPipeline, *, clock: Clock) -> None:
+    def __init__(
+        self, pipeline: AlertPipeline, *, clock: Clock, active: Callable[[], bool] = lambda: True
+    ) -> None:
         self._pipeline = pipeline
         self._clock = clock
+        self._active = active
         self._failures = FailureLog(
             log, failing="incident_timers_failing", recovered="incident_timers_recovered"
         )
@@ -38,6 +43,8 @@ class IncidentTimers:
     async def run(self) -> None:
         while True:
             await self._clock.sleep(self._pipeline.settings.incidents.timer_interval)
+            if not self._active():
+                continue
             try:
                 await self.tick()
             except (StoreError, SQLAlchemyError, OSError) as exc:

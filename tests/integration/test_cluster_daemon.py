@@ -1,0 +1,86 @@
+"""Two real daemons on one PostgreSQL: they see each other, a third under a taken name is
+refused, and SIGTERM makes a node leave at once (its row gone, its lease taken over)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.integration.test_daemon import RunningDaemon, free_port, run_to_exit, start_daemon
+from tests.integration.test_pg_restart import pg_config
+from tests.store.conftest import pg_create_database, pg_drop_database
+
+pytestmark = pytest.mark.integration
+
+
+def cluster_config(tmp: Path, url: str, name: str) -> tuple[Path, int]:
+    """A daemon named `name` on `url`, its own directory and API port."""
+    home = tmp / name
+    home.mkdir()
+    port = free_port()
+    extra = f'[cluster]\nnode_name = "{name}"\ndead_after = "10s"\nheartbeat_interval = "2s"\n'
+    return pg_config(home, port, url, extra=extra), port
+
+
+def node_names(url: str) -> list[str]:
+    async def read() -> list[str]:
+        conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+        try:
+            rows = await conn.fetch("SELECT name FROM cluster_nodes ORDER BY name")
+        finally:
+            await conn.close()
+        return [row["name"] for row in rows]
+
+    return asyncio.run(read())
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    url = pg_create_database()
+    yield url
+    pg_drop_database(url)
+
+
+def test_sigterm_makes_a_node_leave_at_once_and_a_taken_name_is_refused(
+    tmp_path: Path, pg_database: str
+) -> None:
+    """Two nodes join; a third named like a live one exits 1 naming it; SIGTERM of a node
+    removes its row at once and the other takes its lease long before dead_after (10 s)."""
+    daemons: list[RunningDaemon] = []
+    try:
+        config_a, port_a = cluster_config(tmp_path, pg_database, "a")
+        daemons.append(start_daemon(config_a.parent, config_a, port_a))
+        a = daemons[0]
+        a.wait_for_log("lease_acquired")
+        config_b, port_b = cluster_config(tmp_path, pg_database, "b")
+        daemons.append(start_daemon(config_b.parent, config_b, port_b))
+        b = daemons[1]
+        joined = b.wait_for_log("cluster_joined")
+        assert joined["live"] == ["a", "b"]
+        assert a.wait_for_log("node_joined")["node"] == "b"
+        assert node_names(pg_database) == ["a", "b"]
+
+        config_a2, _ = cluster_config(tmp_path / "a", pg_database, "a")
+        code, lines = run_to_exit(config_a2)
+        assert code == 1
+        (refused,) = [line for line in lines if line.get("event") == "cluster_node_name_taken"]
+        assert refused["node"] == "a" and refused["pid"] == a.proc.pid
+
+        a.proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        taken = b.wait_for_log("lease_acquired", timeout=10)
+        took = time.monotonic() - sent
+        assert took < 5.0, took  # dead_after is 10 s: this came from the leave, not a death
+        assert b.wait_for_log("node_left")["node"] == "a"
+        assert node_names(pg_database) == ["b"]
+        assert taken["node"] == "b"
+        assert a.proc.wait(timeout=20) == 0
+    finally:
+        for daemon in daemons:
+            daemon.discard()
