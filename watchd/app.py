@@ -48,6 +48,7 @@ from aiohttp import web
 
 from watchd.api import ApiStartError, create_app, dashboard, start_api
 from watchd.api import ack as ack_routes
+from watchd.api import cluster as cluster_routes
 from watchd.api import deliveries as delivery_routes
 from watchd.api import incidents as incident_routes
 from watchd.api import ingest as http_ingest
@@ -57,6 +58,7 @@ from watchd.app_core import Core, build_core
 from watchd.clock import Clock, SystemClock
 from watchd.cluster.membership import Membership, NodeNameTaken
 from watchd.cluster.metrics import ClusterMetrics
+from watchd.cluster.status import read_status
 from watchd.config import Config
 from watchd.configbase import ConfigError
 from watchd.durations import format_duration
@@ -340,7 +342,15 @@ class Daemon:
         reports = ReportSource(core.store.engine, lambda: self.catalog, self.clock)
         report_routes.add_routes(app, reports)
         dashboard.add_routes(app, incidents=incidents, reports=reports, tokens=setup.tokens)
+        cluster_routes.add_routes(app, self._cluster_status)
         return app
+
+    async def _cluster_status(self) -> dict[str, Any]:
+        """The cluster's nodes and leases from the store, for the API and the dashboard."""
+        status = await read_status(
+            self.store.engine, dead_after=self.config.cluster.dead_after, clock=self.clock
+        )
+        return status.to_dict()
 
     def request_stop(self) -> None:
         """Stop (SIGTERM, SIGINT): from now on the stop has a deadline (`_stop_deadline`)."""

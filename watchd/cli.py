@@ -1,4 +1,5 @@
-"""The `watchd` command: run, check-config, test-rules, test-paging, probe, db upgrade.
+"""The `watchd` command: run, check-config, test-rules, test-paging, probe, cluster status,
+db upgrade.
 
 Human output by default; `--json` where a script would parse it (DESIGN.md §5).
 """
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from watchd.cli_cluster import add_commands as add_cluster_commands
 from watchd.cli_incidents import add_commands as add_incident_commands
 from watchd.cli_notify import add_commands as add_notify_commands
 from watchd.cli_paging import add_commands as add_paging_commands
@@ -88,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     add_incident_commands(sub, command)
     add_notify_commands(sub, command)
     add_report_commands(sub, command)
+    add_cluster_commands(sub, command)
 
     db = command("db", "Database maintenance.")
     db.add_argument("action", choices=["upgrade"], help="upgrade: apply schema migrations")
