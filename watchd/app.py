@@ -341,7 +341,13 @@ class Daemon:
         ack_routes.add_routes(app, service=incidents, key=core.dispatcher.ack_key, clock=self.clock)
         reports = ReportSource(core.store.engine, lambda: self.catalog, self.clock)
         report_routes.add_routes(app, reports)
-        dashboard.add_routes(app, incidents=incidents, reports=reports, tokens=setup.tokens)
+        dashboard.add_routes(
+            app,
+            incidents=incidents,
+            reports=reports,
+            tokens=setup.tokens,
+            cluster=self._cluster_status,
+        )
         cluster_routes.add_routes(app, self._cluster_status)
         return app
 

@@ -15,6 +15,9 @@ from watchd.api import incidents as incident_routes
 from watchd.api import ingest as ingest_routes
 from watchd.api.reports import ReportSource
 from watchd.clock import FakeClock
+from watchd.cluster.config import ClusterConfig
+from watchd.cluster.membership import Membership
+from watchd.cluster.status import read_status
 from watchd.config import parse_config
 from watchd.loading import incident_settings, report_catalog
 from watchd.metrics import Metrics
@@ -96,7 +99,15 @@ async def served_dashboard(
     incident_routes.add_routes(app, service)
     ack_routes.add_routes(app, service=service, key=lambda: ACK_KEY, clock=clock)
     reports.add_routes(app, source)
-    dashboard.add_routes(app, incidents=service, reports=source, tokens=tokens)
+    membership = Membership(
+        store.engine, ClusterConfig(node_name="node-1"), clock=clock, checks_owned=lambda: 2
+    )
+    await membership.join()
+
+    async def cluster() -> dict[str, Any]:
+        return (await read_status(store.engine, dead_after=10.0, clock=clock)).to_dict()
+
+    dashboard.add_routes(app, incidents=service, reports=source, tokens=tokens, cluster=cluster)
     runner = await start_api(app, "127.0.0.1", port)
     try:
         port = runner.addresses[0][1]

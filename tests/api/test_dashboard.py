@@ -24,6 +24,8 @@ async def test_pages_show_incidents_items_services_and_windows_without_auth(tmp_
             assert f'data-id="{dash.incident_id}" data-action="ack"' in page
             assert "shop" in page  # service availability this month
             assert "connection refused" in page  # checks not OK
+            assert '<table id="cluster">' in page and "node-1" in page  # the cluster's panel
+            assert "singleton" in page and "single node" in page
             assert "Write token" not in page  # no token field when auth is off
             assert 'id="user"' in page  # but the name an ack is recorded under
             csp = resp.headers["Content-Security-Policy"]

@@ -1,7 +1,7 @@
 """The web dashboard: server-rendered pages (Jinja2, inline CSS, no build step), phone-sized.
 
     GET /                 open incidents (ack/resolve buttons), service availability this
-                          month, checks not OK
+                          month, checks not OK, the cluster's nodes and leases
     GET /incidents/{id}   one incident with its alerts and timeline
     GET /items            items and their check states
     GET /silences         active silences, maintenance windows and changes in effect
@@ -36,6 +36,7 @@ from aiohttp import web
 
 from watchd.api import keys
 from watchd.api.auth import TokenTable, public
+from watchd.api.cluster import ClusterSource
 from watchd.api.errors import ApiError
 from watchd.api.inputs import form_body, path_id
 from watchd.api.origin import POLICY
@@ -67,6 +68,7 @@ class Dashboard:
     incidents: IncidentService
     reports: ReportSource
     tokens: TokenTable
+    cluster: ClusterSource | None = None
 
 
 DASHBOARD = web.AppKey("watchd.dashboard", Dashboard)
@@ -224,6 +226,7 @@ async def index(request: web.Request) -> web.Response:
         pager=Pager.of(request, incidents, page),
         services=await _service_availability(dash.reports),
         failing=failing,
+        cluster=await dash.cluster() if dash.cluster is not None else None,
     )
 
 
@@ -320,9 +323,11 @@ def add_routes(
     incidents: IncidentService,
     reports: ReportSource,
     tokens: Mapping[str, frozenset[str]],
+    cluster: ClusterSource | None = None,
 ) -> None:
-    """Add the dashboard pages to an app from watchd.api.create_app (same `tokens`)."""
-    app[DASHBOARD] = Dashboard(incidents, reports, TokenTable(tokens))
+    """Add the dashboard pages to an app from watchd.api.create_app (same `tokens`); with
+    `cluster` (what GET /api/v1/cluster answers) the index shows the cluster's panel."""
+    app[DASHBOARD] = Dashboard(incidents, reports, TokenTable(tokens), cluster)
     app.router.add_get("/", index)
     app.router.add_get("/incidents/{id}", incident)
     app.router.add_get("/items", items)
