@@ -183,6 +183,9 @@ class Daemon:
                     error=str(exc),
                 )
                 return 1
+            except StoreError as exc:
+                log.error("store_unavailable", store=_safe_url(config.store_url()), error=str(exc))
+                return 1
             if config.api.enabled:
                 app = self._api(setup, core)
                 try:

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from watchd.cli_cluster import add_commands as add_cluster_commands
+from watchd.cli_config import load_or_report
 from watchd.cli_incidents import add_commands as add_incident_commands
 from watchd.cli_notify import add_commands as add_notify_commands
 from watchd.cli_paging import add_commands as add_paging_commands
 from watchd.cli_report import add_commands as add_report_commands
-from watchd.config import Config, load_config
+from watchd.config import Config
 from watchd.configbase import ConfigError
 from watchd.eventloop import CHOICES, EventLoopUnavailable, loop_factory
 from watchd.logging import configure_logging
@@ -98,15 +99,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_or_report(path: Path) -> Config | None:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"{exc.file}: {problem}", file=sys.stderr)
-        return None
-
-
 def _run(args: argparse.Namespace) -> int:
     from watchd.app import Daemon
 
@@ -163,7 +155,7 @@ def _test_rules(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    config = _load_or_report(args.config)
+    config = load_or_report(args.config)
     if config is None:
         return 1
     checks = [c for c in config.checks() if c.item == args.item and args.check in (None, c.name)]
@@ -224,7 +216,7 @@ async def _probe_checks(config: Config, checks: list) -> list[dict]:  # type: ig
 def _db(args: argparse.Namespace) -> int:
     from watchd.store import upgrade
 
-    config = _load_or_report(args.config)
+    config = load_or_report(args.config)
     if config is None:
         return 1
     asyncio.run(upgrade(config.store_url()))

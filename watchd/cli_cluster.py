@@ -13,10 +13,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from watchd.cli_config import load_or_report
 from watchd.clock import SystemClock
 from watchd.cluster.status import ClusterStatus, read_status, render_text
-from watchd.config import load_config
-from watchd.configbase import ConfigError
 from watchd.store import Store, StoreError
 
 Command = Callable[[str, str], argparse.ArgumentParser]
@@ -32,11 +31,8 @@ def add_commands(sub: Any, command: Command) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        for line in exc.lines():
-            print(line, file=sys.stderr)
+    config = load_or_report(args.config)
+    if config is None:
         return 1
     try:
         status = asyncio.run(_read(config.store_url(), config.cluster.dead_after))

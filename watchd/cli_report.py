@@ -13,9 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from watchd.cli_config import load_or_report
 from watchd.clock import SystemClock
-from watchd.config import load_config
-from watchd.configbase import ConfigError
 from watchd.loading import report_catalog
 from watchd.report.build import Period, PeriodError, build_report
 from watchd.report.catalog import Catalog
@@ -50,11 +49,8 @@ def _period(args: argparse.Namespace, now: float) -> Period:
 
 
 def _report(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        for line in exc.lines():
-            print(line, file=sys.stderr)
+    config = load_or_report(args.config)
+    if config is None:
         return 1
     clock = SystemClock()
     try:
