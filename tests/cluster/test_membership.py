@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from structlog.testing import capture_logs
 
 from tests.cluster.conftest import StartNode, wait_for
@@ -128,3 +129,26 @@ async def test_on_sqlite_the_one_node_is_the_cluster_and_holds_every_lease(
     assert names == ["a"]
     await asyncio.sleep(0.5)
     assert node.membership.lease.held()  # renewed by the heartbeat
+
+
+async def test_a_node_dead_for_a_day_is_forgotten(
+    cluster_pg_url: str, start_node: StartNode
+) -> None:
+    """A node gone without leaving is listed dead, and its row removed after a day."""
+    a = await start_node("a", cluster_pg_url)
+    async with a.store.engine.begin() as conn:
+        for name, age in (("gone-long-ago", 86400 + 60), ("gone-lately", 3600)):
+            await conn.execute(
+                insert(cluster_nodes).values(
+                    name=name, zones=["default"], host="h", pid=1, api="", started_at=0.0,
+                    heartbeat_at=time.time() - age, checks_owned=0,
+                )
+            )  # fmt: skip
+
+    async def names() -> list[str]:
+        async with a.store.engine.connect() as conn:
+            return list((await conn.execute(select(cluster_nodes.c.name))).scalars())
+
+    await asyncio.sleep(0.5)  # two heartbeats
+    assert sorted(await names()) == ["a", "gone-lately"]
+    assert a.live() == ["a"]

@@ -42,6 +42,8 @@ from watchd.store.errors import StoreError
 log = get_logger("watchd.cluster")
 
 ViewCallback = Callable[[ClusterView], Awaitable[None]]
+# A dead node's row is kept this long, for `watchd cluster status` and the dead-nodes metric.
+FORGET_DEAD_AFTER = 86400.0
 
 
 class NodeNameTaken(Exception):
@@ -202,6 +204,7 @@ class Membership:
                 await queries.register(conn, self._row, now, checks_owned=owned, stale_before=None)
                 log.warning("cluster_rejoined", node=self.me, note="its row had disappeared")
             grant = await self._renew(conn, now)
+            await queries.forget_dead(conn, now, older_than=FORGET_DEAD_AFTER)
             records = await queries.nodes(conn, now)
         self.lease.settle(grant, started)
         if self._failing:

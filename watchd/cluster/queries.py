@@ -119,6 +119,14 @@ async def heartbeat(
     return result.rowcount == 1
 
 
+async def forget_dead(
+    conn: AsyncConnection, now: ColumnElement[float], *, older_than: float
+) -> None:
+    """Remove the rows of nodes without a heartbeat for `older_than` seconds: a node taken
+    away without a SIGTERM would otherwise be listed (and counted) dead forever."""
+    await conn.execute(delete(cluster_nodes).where(cluster_nodes.c.heartbeat_at < now - older_than))
+
+
 async def nodes(conn: AsyncConnection, now: ColumnElement[float]) -> list[NodeRecord]:
     """Every node's row, sorted by name, with its heartbeat's age."""
     c = cluster_nodes.c
