@@ -209,3 +209,32 @@ async def test_an_incident_muted_at_0008_keeps_its_sla_clocks_paused(empty_db_ur
     assert await read_rows(
         empty_db_url, "SELECT key, muted_since, muted_seconds FROM incidents ORDER BY id"
     ) == [("silenced", 130.0, 0.0), ("audible", None, 0.0), ("flapping", None, 0.0)]
+
+
+async def test_states_saved_before_0010_load_by_their_check(
+    empty_db_url: str, clock: FakeClock
+) -> None:
+    """After 0010 a check's state and the rule series its samples fed, saved before it, load
+    by that check; the rules engine's own state and a series without a check do not."""
+
+    def state(namespace: str, key: str) -> str:
+        return (
+            "INSERT INTO states (namespace, key, data, updated_at) "
+            f"VALUES ('{namespace}', '{key}', '{{}}', 1.0)"
+        )
+
+    series = '["Down", [["check", "ping"], ["item", "db1"], ["kind", "ping"]]]'
+    await upgrade_over(
+        empty_db_url,
+        "0009",
+        state("check", "db1/ping"),
+        state("rules", series),
+        state("rules", '["Hot", [["sensor", "t1"]]]'),
+        state("rules", "@engine"),
+    )
+    store = await Store.open(empty_db_url, clock=clock)
+    try:
+        assert list(await store.load_states_of("check", ["db1/ping"])) == ["db1/ping"]
+        assert list(await store.load_states_of("rules", ["db1/ping"])) == [series]
+    finally:
+        await store.close()

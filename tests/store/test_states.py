@@ -45,3 +45,21 @@ async def test_states_survive_a_reopen(db_url: str, store: Store, clock: FakeClo
         }
     finally:
         await reopened.close()
+
+
+async def test_states_of_some_checks_load_without_the_rest(store: Store) -> None:
+    """A node taking checks over loads the states saved as theirs, across more keys than one
+    query's list holds, and nothing of other checks or of states saved without a check."""
+    items = {f"host{i}/ping": {"v": i} for i in range(2_500)}
+    await store.save_states("check", items, {key: key for key in items})
+    await store.save_states(
+        "rules",
+        {'["Down", "host1"]': {"v": "r1"}, '["Down", "host2"]': {"v": "r2"}, "@engine": {}},
+        {'["Down", "host1"]': "host1/ping", '["Down", "host2"]': "host2/ping"},
+    )
+    wanted = [f"host{i}/ping" for i in range(0, 2_500, 2)]
+    assert await store.load_states_of("check", wanted) == {k: items[k] for k in wanted}
+    assert await store.load_states_of("rules", ["host1/ping", "host3/ping"]) == {
+        '["Down", "host1"]': {"v": "r1"}
+    }
+    assert await store.load_states_of("check", []) == {}

@@ -23,6 +23,8 @@ class AvailabilitySample:
 
     `status` is a watchd.model.Status value (0..3); `latency` is None when the check gave none.
     `message` is stored for runs that were not OK only, and reads back empty otherwise.
+    `node` is read back only: the cluster node that polled it, which its writer stamps (None
+    on a single node).
     """
 
     item: str
@@ -31,17 +33,20 @@ class AvailabilitySample:
     status: int
     latency: float | None
     message: str = ""
+    node: str | None = None
 
 
 async def insert_samples(
     conn: AsyncConnection,
     batch: Sequence[AvailabilitySample],
     known: Mapping[Key, int] | None = None,
+    node: str | None = None,
 ) -> dict[Key, int]:
     """Insert `batch` with one executemany on `conn` (the caller owns the transaction).
 
     `known` are series ids the caller has seen committed; the others are looked up or created
     in this transaction and returned, for the caller to remember once it has committed.
+    `node` (the cluster node that polled them all) goes on every row; None leaves it NULL.
     """
     known = known or {}
     missing = {(str(s.item), str(s.check)) for s in batch} - known.keys()
@@ -59,6 +64,9 @@ async def insert_samples(
         }
         for s in batch
     ]
+    if node is not None:
+        for row in rows:
+            row["node"] = node
     # A second sample of one check at the very same time is the same run: keep the first.
     await conn.execute(_insert_ignore(conn.dialect.name), rows)
     return created
@@ -81,7 +89,7 @@ async def select_samples(
 ) -> list[AvailabilitySample]:
     """Samples matching every given filter (`since` inclusive, `until` exclusive), oldest first."""
     query = select(
-        series.c.item, series.c.check, t.c.time, t.c.status, t.c.latency, t.c.message
+        series.c.item, series.c.check, t.c.time, t.c.status, t.c.latency, t.c.message, t.c.node
     ).select_from(t.join(series, series.c.id == t.c.series_id))
     if item is not None:
         query = query.where(series.c.item == item)
@@ -96,8 +104,8 @@ async def select_samples(
         query = query.limit(limit)
     result = await conn.execute(query)
     return [
-        AvailabilitySample(item, check, time, status, latency, message or "")
-        for item, check, time, status, latency, message in result
+        AvailabilitySample(item, check, time, status, latency, message or "", node)
+        for item, check, time, status, latency, message, node in result
     ]
 
 

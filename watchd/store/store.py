@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import event
@@ -62,6 +62,7 @@ class Store:
         sqlite_sync: SqliteSync = "normal",
         in_loop: bool = False,
         claim: bool = False,
+        node: str | None = None,
     ) -> Store:
         """Connect to `url` (sqlite:///path or postgresql://...), migrating to the newest schema.
 
@@ -71,6 +72,8 @@ class Store:
         `in_loop` runs SQLite on the event loop's thread (simulations only: see create_engine).
         `claim` (the daemon) locks a SQLite file for this process, StoreLocked if another
         daemon has it, and watches it: see watchd.store.sqlite_file.
+        `node` is this cluster node's name, stamped on every sample it writes (samples.node);
+        None (one node does all the polling) leaves it NULL.
         """
         path = sqlite_path(url)
         claimed = None
@@ -105,6 +108,7 @@ class Store:
             flush_interval=flush_interval,
             max_pending=max_pending,
             on_flush=on_flush,
+            node=node,
         )
         return cls(engine, clock, writer, claimed)
 
@@ -175,15 +179,33 @@ class Store:
         """Store `data` (JSON-able) as the state of `key` in `namespace`, replacing any old one."""
         await self.save_states(namespace, {key: data})
 
-    async def save_states(self, namespace: str, items: dict[str, dict[str, Any]]) -> None:
-        """Store many states of one namespace in one transaction."""
+    async def save_states(
+        self,
+        namespace: str,
+        items: dict[str, dict[str, Any]],
+        check_keys: Mapping[str, str] | None = None,
+    ) -> None:
+        """Store many states of one namespace in one transaction; `check_keys` says which
+        check ("item/check") each key belongs to, for `load_states_of`."""
         async with writing(self._engine, f"save {len(items)} {namespace} states") as conn:
-            await state_queries.upsert_states(conn, namespace, items, self._clock.now())
+            await state_queries.upsert_states(conn, namespace, items, self._clock.now(), check_keys)
 
     async def load_states(self, namespace: str) -> dict[str, dict[str, Any]]:
         """Every state stored in `namespace`, by key."""
         async with reading(self._engine, f"load {namespace} states") as conn:
             return await state_queries.select_states(conn, namespace)
+
+    async def load_states_of(
+        self, namespace: str, check_keys: Collection[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The states in `namespace` saved as belonging to the checks `check_keys`, by key:
+        a cluster node taking checks over reads theirs, not every node's."""
+        if not check_keys:
+            return {}
+        async with reading(
+            self._engine, f"load {len(check_keys)} checks' {namespace} states"
+        ) as conn:
+            return await state_queries.select_states_of(conn, namespace, check_keys)
 
     async def delete_state(self, namespace: str, key: str) -> None:
         """Forget the state of `key` in `namespace`."""

@@ -50,6 +50,8 @@ samples = Table(
     Column("status", SmallInteger, nullable=False),
     Column("latency", Double, nullable=True),
     Column("message", Text, nullable=True),
+    # The cluster node that polled it; NULL where one node does all the polling (SQLite).
+    Column("node", String(), nullable=True),
     sqlite_with_rowid=False,
 )
 
@@ -60,6 +62,10 @@ states = Table(
     Column("key", String(), primary_key=True),
     Column("data", JSON, nullable=False),
     Column("updated_at", Double, nullable=False),
+    # "item/check" of the check a state belongs to (a check's state, a rule series fed by
+    # it), so a cluster node taking checks over loads just theirs.
+    Column("check_key", String(), nullable=True),
+    Index("ix_states_namespace_check_key", "namespace", "check_key"),
 )
 
 alerts = Table(

@@ -40,8 +40,10 @@ class SampleWriter:
         flush_interval: float,
         max_pending: int,
         on_flush: Callable[[float], None] | None = None,
+        node: str | None = None,
     ) -> None:
         self._engine = engine
+        self._node = node  # the cluster node name stamped on every sample; None: one node
         self._on_flush = on_flush
         self._series: dict[tuple[str, str], int] = {}  # series ids by (item, check)
         self._clock = clock
@@ -85,7 +87,7 @@ class SampleWriter:
             started = time.perf_counter()
             try:
                 async with writing(self._engine, f"write {len(batch)} samples") as conn:
-                    created = await insert_samples(conn, batch, self._series)
+                    created = await insert_samples(conn, batch, self._series, self._node)
             except StoreError as error:
                 # Samples recorded meanwhile are newer: they go behind the failed batch.
                 batch.extend(self._pending)
