@@ -438,8 +438,7 @@ class Daemon:
             log.warning("config_warning", warning=warning)
         for what in _needs_restart(self.config, config):
             log.warning("reload_needs_restart", setting=what)
-        retired = self.scheduler.set_checks(collectors)
-        self.processor.forget({check.key for check, _ in collectors})
+        retired = await self.core.sharding.reconfigure(collectors)
         self._spawn(self._close_later(retired, config), "watchd.close-retired")
         await self.rules.replace_rules(setup.rules)
         self.core.reconfigure(config)

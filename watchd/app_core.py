@@ -5,6 +5,8 @@
       │                                                ▲ IncidentService (operator actions)
       └─ recheck: a parent recovered, its children's checks run now ─┘
   LoopLag (event-loop stalls) ─► Scheduler (overloaded runs are UNKNOWN) ─► OverloadAlarm
+  Sharding (cluster/sharding.py): the checks this node owns ─► Scheduler; their states handed
+      over through the store (ResultProcessor, RuleService); unserved zones ─► BufferedSink
 
 The daemon (watchd/app.py) adds what only a running process has around it (the API, MQTT and
 SNMP ingestion, housekeeping, systemd); the paging tests (watchd/paging) run the same core on
@@ -21,6 +23,8 @@ from typing import Any
 
 from watchd.check_config import ResolvedCheck
 from watchd.clock import Clock
+from watchd.cluster.model import ClusterView, NodeView
+from watchd.cluster.sharding import Sharding
 from watchd.config import Config
 from watchd.loading import Setup, incident_settings, notify_router
 from watchd.metrics import Metrics
@@ -51,6 +55,7 @@ class Core:
     processor: ResultProcessor
     rules: RuleService
     scheduler: Scheduler
+    sharding: Sharding  # which of the checks the scheduler runs: those this node owns
     loop_lag: LoopLag | None  # the loop probe; None where `build_core` was given a lag source
     alarm: OverloadAlarm
     incidents: IncidentService
@@ -66,6 +71,7 @@ class Core:
             "watchd.incidents": self.timers.run(),
             "watchd.outbox": self.dispatcher.run(),
             "watchd.overload": self.alarm.run(),
+            "watchd.sharding": self.sharding.run(),
         }
         if self.loop_lag is not None:
             loops["watchd.looplag"] = self.loop_lag.run()
@@ -92,6 +98,7 @@ async def build_core(
     rng: random.Random | None = None,
     lag: LagSource | None = None,
     singleton: Callable[[], bool] = lambda: True,
+    view: ClusterView | None = None,
 ) -> Core:
     """Build the core from `setup` on `store`, restoring check and rule states.
 
@@ -99,6 +106,8 @@ async def build_core(
     real ones), `rescan_delay` and `rng` go to the dispatcher and the scheduler (see them),
     `lag` replaces the event-loop probe (a simulation's scripted lag: a fake clock never
     falls behind). The incident timers run only while `singleton()` (the cluster's lease).
+    `view` is the cluster's first view, which decides the checks this node starts with
+    (default: this node alone, as on SQLite, owning every check of its zones).
     """
     config = setup.config
     # One route tree picks an incident's receivers (incidents) and drives delivery (notify).
@@ -155,7 +164,16 @@ async def build_core(
         overload_lag=overload_lag,
         alarm=alarm,
     )
-    scheduler.set_checks(setup.collectors if checks is None else checks)
+    sharding = Sharding(
+        setup.collectors if checks is None else checks,
+        scheduler=scheduler,
+        processor=processor,
+        rules=rules,
+        sink=sink,
+        clock=clock,
+        handover_delay=config.cluster.heartbeat_interval,
+    )
+    await sharding.apply(view or single_node_view(config))
     return Core(
         store=store,
         pipeline=pipeline,
@@ -165,8 +183,15 @@ async def build_core(
         processor=processor,
         rules=rules,
         scheduler=scheduler,
+        sharding=sharding,
         loop_lag=loop_lag,
         alarm=alarm,
         incidents=IncidentService(store.engine, clock=clock, settings=lambda: pipeline.settings),
         restored=restored,
     )
+
+
+def single_node_view(config: Config) -> ClusterView:
+    """The view of a node alone (SQLite, or before membership has seen the others)."""
+    me = NodeView(config.cluster.node_name, frozenset(config.cluster.zones))
+    return ClusterView(me=me.name, live=(me,), epoch=0)

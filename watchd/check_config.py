@@ -56,6 +56,7 @@ class ResolvedCheck:
     max_attempts: int
     recover_attempts: int
     settings: CheckOptions
+    zone: str = "default"  # the item's zone: which cluster nodes may poll it
 
     @property
     def key(self) -> tuple[str, str]:

@@ -87,6 +87,9 @@ class ItemConfig(Strict):
     # HARD CRITICAL or UNKNOWN makes the item's children UNREACHABLE. None: the default
     # (see host_check_name); "": no host check, the item is never down for topology.
     host_check: str | None = None
+    # The nodes whose `[cluster] zones` name this zone poll the item's checks (a remote site's
+    # node polls only its site); a zone no live node serves raises ClusterZoneUnserved.
+    zone: str = Field(default="default", min_length=1)
 
     def host_check_name(self) -> str | None:
         """The item's host check: as configured, else its ping check, else its first TCP or
@@ -150,6 +153,7 @@ class Config(Strict):
                     max_attempts=_pick(check.max_attempts, defaults.max_attempts),
                     recover_attempts=_pick(check.recover_attempts, defaults.recover_attempts),
                     settings=check,
+                    zone=item.zone,
                 )
 
 

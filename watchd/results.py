@@ -14,7 +14,7 @@ check's state as it was: no SOFT attempt, no HARD change, no flap history, no sa
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +86,9 @@ class ResultProcessor:
         self._states: dict[CheckKey, CheckState] = {}
         self._dirty: set[CheckKey] = set()
         self._marked_at: dict[CheckKey, float] = {}  # monotonic: when last marked for saving
+        # Checks handed to another cluster node: a run of theirs still under way when they
+        # went must not bring a state back here (it would be saved over the new owner's).
+        self._away: set[CheckKey] = set()
 
     def add_observer(self, observer: SamplesObserver) -> None:
         """Also hand every run's samples to `observer` (the rules engine)."""
@@ -93,13 +96,18 @@ class ResultProcessor:
 
     async def restore(self) -> int:
         """Load persisted check states; returns how many were restored."""
-        for key, data in (await self._store.load_states(STATE_NAMESPACE)).items():
+        self._load(await self._store.load_states(STATE_NAMESPACE))
+        return len(self._states)
+
+    def _load(self, saved: dict[str, dict[str, Any]]) -> None:
+        for key, data in saved.items():
             item, _, check = key.partition("/")
             try:
                 self._states[(item, check)] = CheckState.from_json(data)
             except (KeyError, ValueError, TypeError) as exc:
                 log.warning("check_state_unreadable", item=item, check=check, error=str(exc))
-        return len(self._states)
+                continue
+            self._dirty.discard((item, check))
 
     async def persist(self) -> int:
         """Write the states changed since the last call in one transaction."""
@@ -108,11 +116,33 @@ class ResultProcessor:
         dirty, self._dirty = self._dirty, set()
         payload = {state_key(k): self._states[k].to_json() for k in dirty if k in self._states}
         try:
-            await self._store.save_states(STATE_NAMESPACE, payload)
+            await self._store.save_states(STATE_NAMESPACE, payload, {k: k for k in payload})
         except Exception:
             self._dirty |= dirty
             raise
         return len(payload)
+
+    async def release(self, keys: Collection[CheckKey]) -> None:
+        """Hand checks over to another cluster node: save their changed states now, then
+        forget them here (states and metric series). Raises if the save failed; they are
+        forgotten all the same (the new owner goes on from the state saved before)."""
+        self._away.update(keys)
+        unsaved = {k: self._states[k] for k in keys if k in self._dirty and k in self._states}
+        try:
+            if unsaved:
+                payload = {state_key(k): state.to_json() for k, state in unsaved.items()}
+                await self._store.save_states(STATE_NAMESPACE, payload, {k: k for k in payload})
+        finally:
+            self._drop(keys)
+
+    async def acquire(self, keys: Collection[CheckKey]) -> int:
+        """Take checks over from another cluster node: load their states from the store (the
+        previous owner saved them), so a HARD problem stays HARD and its flap history goes on.
+        Returns how many states were found; a check without one starts PENDING."""
+        self._away.difference_update(keys)
+        saved = await self._store.load_states_of(STATE_NAMESPACE, [state_key(k) for k in keys])
+        self._load(saved)
+        return len(saved)
 
     def state(self, key: CheckKey) -> CheckState | None:
         return self._states.get(key)
@@ -120,16 +150,18 @@ class ResultProcessor:
     def states(self) -> dict[CheckKey, CheckState]:
         return dict(self._states)
 
-    def forget(self, keep: set[CheckKey]) -> None:
-        """Drop the in-memory state of checks no longer configured (after a reload)."""
-        for key in [k for k in self._states if k not in keep]:
-            del self._states[key]
+    def _drop(self, keys: Iterable[CheckKey]) -> None:
+        for key in keys:
+            self._states.pop(key, None)
+            self._dirty.discard(key)
             self._marked_at.pop(key, None)
             self._metrics.forget(*key)
 
     async def handle(self, check: ResolvedCheck, result: CheckResult, run: RunInfo) -> bool:
         """The scheduler's result handler; returns True while the check is retrying."""
         key = check.key
+        if key in self._away:
+            return False
         previous = self._states.get(key, CheckState())
         if run.overloaded:
             return self._withheld(check, result, run, previous)

@@ -39,9 +39,11 @@ async def test_rule_states_are_saved_a_chunk_per_transaction_and_all_come_back(
     writes: list[dict[str, Any]] = []
     save = store.save_states
 
-    async def counted(namespace: str, items: dict[str, dict[str, Any]]) -> None:
+    async def counted(
+        namespace: str, items: dict[str, dict[str, Any]], check_keys: dict[str, str]
+    ) -> None:
         writes.append(items)
-        await save(namespace, items)
+        await save(namespace, items, check_keys)
 
     monkeypatch.setattr(store, "save_states", counted)
     await rules_service.persist()

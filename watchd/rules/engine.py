@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -610,6 +610,41 @@ class RuleEngine:
             out[ENGINE_KEY] = self._engine_state()
         return out, changed
 
+    def release(
+        self, pairs: Collection[tuple[str, str]]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """Stop evaluating every series fed by the checks `pairs` ((item, check)): another
+        cluster node polls them now. Their series are dropped here, timers and `absent`
+        included (a series whose check moved away is not missing); returns the states of those
+        changed since their last save, to save for the new owner, with their checks'
+        keys."""
+        wanted = set(pairs)
+        changed: list[tuple[_Runtime, SeriesState]] = []
+        for runtime in self._runtimes:
+            gone = [k for k, st in runtime.states.items() if _pair(st.labels) in wanted]
+            for key in gone:
+                state = runtime.states.pop(key)
+                if self._unsaved.pop(id(state), None) is not None:
+                    changed.append((runtime, state))
+            runtime.seen_pairs -= wanted
+        for pair in wanted:
+            self._pairs.pop(pair, None)
+        states = {
+            _saved_key(runtime, state): state.to_json(runtime.rule.digest)
+            for runtime, state in changed
+        }
+        return states, self.check_keys(changed)
+
+    @staticmethod
+    def check_keys(changed: Sequence[tuple[_Runtime, SeriesState]]) -> dict[str, str]:
+        """The check ("item/check") each of these series is fed by, by its store key."""
+        keys = {}
+        for runtime, state in changed:
+            item, check = _pair(state.labels)
+            if item and check:
+                keys[_saved_key(runtime, state)] = f"{item}/{check}"
+        return keys
+
     def unsaved_count(self) -> int:
         """How many series changed since their state was last exported."""
         return len(self._unsaved)
@@ -645,6 +680,10 @@ class RuleEngine:
                     continue
                 state = SeriesState.from_json(data)
                 runtime.states[frozenset(state.labels.items())] = state
+                if runtime.pair_matchers and not state.placeholder:
+                    # A real series of this pair was seen (by this node or the one it took
+                    # the check over from): no placeholder stands in for it.
+                    runtime.seen_pairs.add(_pair(state.labels))
             except (KeyError, TypeError, ValueError):
                 continue
 
@@ -657,6 +696,11 @@ class RuleEngine:
             runtime = by_name.get(name)
             if runtime is not None:
                 runtime.seen_pairs.update((str(i), str(c)) for i, c in pairs)
+
+
+def _pair(labels: Mapping[str, str]) -> tuple[str, str]:
+    """The (item, check) whose samples fed a series."""
+    return (labels.get("item", ""), labels.get("check", ""))
 
 
 def _saved_key(runtime: _Runtime, state: SeriesState) -> str:

@@ -8,7 +8,7 @@ run(): every evaluation_interval ──► RuleEngine.evaluate ──alerts─�
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from watchd.clock import Clock
@@ -44,6 +44,23 @@ class RuleService:
         self.engine.restore_state(states)
         return len(states)
 
+    async def release(self, pairs: Collection[tuple[str, str]]) -> None:
+        """Hand the rule series fed by the checks `pairs` ((item, check)) to another cluster
+        node: they stop evaluating here at once (no `absent` for a check that moved away) and
+        their changed states are saved for the new owner (raises if that save failed)."""
+        states, check_keys = self.engine.release(pairs)
+        if states:
+            await self._store.save_states(STATE_NAMESPACE, states, check_keys)
+
+    async def acquire(self, pairs: Collection[tuple[str, str]]) -> int:
+        """Load the rule series states of checks taken over from another cluster node (their
+        windows, timers, flap history), before the checks first run here; returns how many."""
+        states = await self._store.load_states_of(
+            STATE_NAMESPACE, [f"{item}/{check}" for item, check in pairs]
+        )
+        self.engine.restore_state(states)
+        return len(states)
+
     async def observe(self, samples: Sequence[Sample]) -> None:
         """The ResultProcessor observer: evaluate the samples, submit what changed."""
         alerts = self.engine.observe(samples)
@@ -66,7 +83,9 @@ class RuleService:
         for chunk in range(chunks):  # a bounded number: series changing meanwhile wait
             states, changed = self.engine.export_changes(SAVE_CHUNK, engine=chunk == 0)
             try:
-                await self._store.save_states(STATE_NAMESPACE, states)
+                await self._store.save_states(
+                    STATE_NAMESPACE, states, self.engine.check_keys(changed)
+                )
             except Exception:
                 self.engine.not_saved(changed)
                 raise
