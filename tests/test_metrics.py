@@ -43,7 +43,7 @@ def test_gauges_show_the_last_value_set() -> None:
     m = Metrics()
     m.set_pending_samples(17)
     m.set_schedule_lag(0.25)
-    m.set_checks_scheduled(1200)
+    m.watch_checks_scheduled(lambda: 1200)
     m.set_check_status("web1", "http", Status.CRITICAL)
     m.observe_store_write(0.003)
     assert value(m, "watchd_store_pending_samples") == 17
@@ -68,7 +68,7 @@ def test_schedule_lag_of_every_run_is_in_a_histogram() -> None:
 def test_two_instances_have_separate_registries() -> None:
     """Several Metrics objects coexist (no global registry clash) and do not share values."""
     a, b = Metrics(), Metrics()
-    a.set_checks_scheduled(5)
+    a.watch_checks_scheduled(lambda: 5)
     assert value(a, "watchd_checks_scheduled") == 5
     assert value(b, "watchd_checks_scheduled") == 0
 

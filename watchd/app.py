@@ -58,6 +58,7 @@ from watchd.app_core import Core, build_core
 from watchd.clock import Clock, SystemClock
 from watchd.cluster.membership import Membership, NodeNameTaken
 from watchd.cluster.metrics import ClusterMetrics
+from watchd.cluster.remote import RemoteStates
 from watchd.cluster.status import read_status
 from watchd.config import Config
 from watchd.configbase import ConfigError
@@ -124,6 +125,7 @@ class Daemon:
                 on_flush=self.metrics.observe_store_write,
                 sqlite_sync=config.store.sqlite_sync,
                 claim=True,
+                node=config.cluster.node_name,
             )
         except StoreLocked as exc:
             log.error("store_locked", path=str(exc.path), holder=exc.holder, error=str(exc))
@@ -138,7 +140,7 @@ class Daemon:
             store.engine,
             config.cluster,
             clock=self.clock,
-            checks_owned=lambda: self.scheduler.check_count,
+            checks_owned=lambda: self.core.sharding.owned_count(),
             api=config.api.listen if config.api.enabled else "",
             metrics=ClusterMetrics(self.metrics.registry),
         )
@@ -149,11 +151,15 @@ class Daemon:
             metrics=self.metrics,
             base=self.config_path.parent,
             singleton=membership.lease.held,
+            joining=True,
         )
         self.core = core
+        # The checks this node polls follow the live set, from the first view (at join) on.
+        membership.on_change(core.sharding.apply)
+        self.remote = RemoteStates(store, clock=self.clock, elsewhere=core.sharding.elsewhere)
         pipeline, scheduler = core.pipeline, core.scheduler
         self.scheduler, self.processor, self.rules = scheduler, core.processor, core.rules
-        self.metrics.set_checks_scheduled(scheduler.check_count)
+        self.metrics.watch_checks_scheduled(lambda: scheduler.check_count)
         housekeeping = Housekeeping(active=membership.lease.held)
         housekeeping.add(retention_job(store, self.clock, config.store.sample_retention))
         self.catalog = report_catalog(config)
@@ -208,6 +214,7 @@ class Daemon:
                     tg.create_task(store.watch_file(), name="watchd.store-file"),
                 ]
                 heartbeat = tg.create_task(membership.run(), name="watchd.cluster")
+                tasks.append(tg.create_task(self.remote.run(), name="watchd.remote-states"))
                 tasks.append(heartbeat)
                 if config.mqtt_ingest.enabled:
                     mqtt = MqttIngest(
@@ -371,18 +378,24 @@ class Daemon:
             )
 
     def items_view(self) -> list[dict[str, Any]]:
-        """Items with their checks' current states, for /api/v1/items."""
+        """Items with their checks' current states and the cluster node polling each (None:
+        disabled, or no live node serves the item's zone), for /api/v1/items. A check another
+        node polls shows the state that node last saved."""
         states = self.processor.states()
         enabled = {check.key: check for check in self.config.checks()}
+        sharding = self.core.sharding
         view = []
         for item in self.config.items:
             checks = []
             for check in item.checks:
-                state = states.get((item.name, check.name))
+                key = (item.name, check.name)
+                node = sharding.owner(key)
+                state = states.get(key) if node == sharding.me else self.remote.get(key)
                 entry: dict[str, Any] = {
                     "name": check.name,
                     "kind": check.kind,
-                    "enabled": (item.name, check.name) in enabled,
+                    "enabled": key in enabled,
+                    "node": node,
                 }
                 if state is not None:
                     entry |= {
@@ -445,7 +458,6 @@ class Daemon:
         self.catalog = report_catalog(config)
         self.config = config
         self._reloads += 1
-        self.metrics.set_checks_scheduled(self.scheduler.check_count)
         log.info("reloaded", checks=self.scheduler.check_count)
         self.notifier.ready(self._status_line())
         return True

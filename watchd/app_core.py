@@ -99,6 +99,7 @@ async def build_core(
     lag: LagSource | None = None,
     singleton: Callable[[], bool] = lambda: True,
     view: ClusterView | None = None,
+    joining: bool = False,
 ) -> Core:
     """Build the core from `setup` on `store`, restoring check and rule states.
 
@@ -107,7 +108,8 @@ async def build_core(
     `lag` replaces the event-loop probe (a simulation's scripted lag: a fake clock never
     falls behind). The incident timers run only while `singleton()` (the cluster's lease).
     `view` is the cluster's first view, which decides the checks this node starts with
-    (default: this node alone, as on SQLite, owning every check of its zones).
+    (default: this node alone, owning every check of its zones). `joining` (the daemon)
+    schedules no check yet: the first view comes from membership's join (`core.sharding.apply`).
     """
     config = setup.config
     # One route tree picks an incident's receivers (incidents) and drives delivery (notify).
@@ -173,7 +175,8 @@ async def build_core(
         clock=clock,
         handover_delay=config.cluster.heartbeat_interval,
     )
-    await sharding.apply(view or single_node_view(config))
+    if not joining:
+        await sharding.apply(view or single_node_view(config))
     return Core(
         store=store,
         pipeline=pipeline,

@@ -24,6 +24,22 @@ class Clock(Protocol):
         ...
 
 
+async def sleep_or_wakeup(clock: Clock, seconds: float, wakeup: asyncio.Event) -> None:
+    """Wait `seconds` on `clock`, or less if `wakeup` is set (at once if it is already);
+    `wakeup` is clear on return, so a loop wakes again only for what happens from then on."""
+    if wakeup.is_set():
+        wakeup.clear()
+        return
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waiter = asyncio.ensure_future(wakeup.wait())
+    try:
+        await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waiter.cancel()
+    wakeup.clear()
+
+
 class SystemClock:
     """The real clock."""
 

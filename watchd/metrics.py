@@ -270,8 +270,10 @@ class Metrics:
         self._schedule_lag.set(seconds)
         self._schedule_lag_seconds.observe(seconds)
 
-    def set_checks_scheduled(self, n: int) -> None:
-        self._scheduled.set(n)
+    def watch_checks_scheduled(self, count: Callable[[], int]) -> None:
+        """Read `count` at each scrape for watchd_checks_scheduled (a cluster node's share
+        changes with every membership change and handover)."""
+        self._scheduled.set_function(lambda: float(count()))
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every metric, and its content type."""

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from watchd.check_config import ResolvedCheck
-from watchd.clock import Clock
+from watchd.clock import Clock, sleep_or_wakeup
 from watchd.durations import format_duration
 from watchd.model import CheckContext, CheckResult, Collector, Status
 from watchd.overload import LagSource, OverloadAlarm, overloaded_result
@@ -178,7 +178,7 @@ class Scheduler:
                 delay = 3600.0  # only a finishing run frees a slot, and it wakes this loop
             else:
                 delay = self._heap[0][0] - now if self._heap else 3600.0
-            await self._sleep_or_wakeup(delay)
+            await sleep_or_wakeup(self._clock, delay, self._wakeup)
 
     async def stop(self, grace: float) -> int:
         """Launch nothing more; wait up to `grace` seconds for running checks, cancel the rest.
@@ -315,16 +315,3 @@ class Scheduler:
         return result, RunInfo(
             started_wall, duration, lag, failed, behind=behind, overloaded=overloaded
         )
-
-    async def _sleep_or_wakeup(self, delay: float) -> None:
-        if self._wakeup.is_set():
-            self._wakeup.clear()
-            return
-        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
-        waiter = asyncio.ensure_future(self._wakeup.wait())
-        try:
-            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waiter.cancel()
-        self._wakeup.clear()

@@ -18,11 +18,11 @@ nothing moves, and taking the first view loads nothing (build_core restored ever
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from watchd.check_config import ResolvedCheck
+from watchd.clock import sleep_or_wakeup
 from watchd.cluster.assign import CheckKey, Placed, owners
 from watchd.cluster.model import ClusterView
 from watchd.cluster.zones import ZoneAlarm
@@ -83,6 +83,11 @@ class Sharding:
         not configured)."""
         return self._owners.get(key)
 
+    def elsewhere(self) -> list[CheckKey]:
+        """The configured checks another live node owns."""
+        me = self.me
+        return [key for key, name in self._owners.items() if name is not None and name != me]
+
     @property
     def me(self) -> str | None:
         """This node's name in the view applied last."""
@@ -121,7 +126,9 @@ class Sharding:
             refresh = self._zones.next_refresh()
             if refresh is not None:
                 waits.append(refresh)
-            await self._sleep_or_change(max(0.0, min(waits)) if waits else 3600.0)
+            await sleep_or_wakeup(
+                self._clock, max(0.0, min(waits)) if waits else 3600.0, self._changed
+            )
             async with self._lock:
                 await self._start_due()
             await self._zones.refresh()
@@ -233,21 +240,6 @@ class Sharding:
                     error=str(exc),
                     note="the new owner goes on from the states saved before",
                 )
-
-    async def _sleep_or_change(self, delay: float) -> None:
-        if self._changed.is_set():
-            self._changed.clear()
-            return
-        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
-        waiter = asyncio.ensure_future(self._changed.wait())
-        try:
-            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(sleeper, waiter, return_exceptions=True)
-        self._changed.clear()
 
 
 def _unserved(

@@ -73,7 +73,7 @@ class Store:
         `claim` (the daemon) locks a SQLite file for this process, StoreLocked if another
         daemon has it, and watches it: see watchd.store.sqlite_file.
         `node` is this cluster node's name, stamped on every sample it writes (samples.node);
-        None (one node does all the polling) leaves it NULL.
+        SQLite (always one node) and None leave it NULL, which costs nothing per sample.
         """
         path = sqlite_path(url)
         claimed = None
@@ -108,7 +108,7 @@ class Store:
             flush_interval=flush_interval,
             max_pending=max_pending,
             on_flush=on_flush,
-            node=node,
+            node=node if path is None else None,
         )
         return cls(engine, clock, writer, claimed)
 
