@@ -188,7 +188,7 @@ class Sharding:
         await self._start(start, load=not first)
         await self._zones.update(_unserved(self._checks, placed))
         self._changed.set()
-        if released or start or self._pending:
+        if released or self._pending or (start and not first):  # not a single node's start
             log.info(
                 "cluster_checks_moved",
                 epoch=view.epoch,
