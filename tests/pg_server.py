@@ -100,13 +100,16 @@ class PrivatePostgres:
         finally:
             await conn.close()
 
-    async def fetch(self, sql: str, database: str = "watchd") -> Sequence[asyncpg.Record]:
-        """The rows of one query on `database`, in a connection of its own."""
+    async def fetch(
+        self, sql: str, *args: object, database: str = "watchd"
+    ) -> Sequence[asyncpg.Record]:
+        """The rows of one query (with `args` for its $1, $2...) on `database`, in a
+        connection of its own."""
         conn = await asyncpg.connect(
             host="127.0.0.1", port=self.port, user="postgres", database=database, timeout=5
         )
         try:
-            return await conn.fetch(sql)
+            return await conn.fetch(sql, *args)
         finally:
             await conn.close()
 

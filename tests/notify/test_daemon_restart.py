@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,11 +23,13 @@ pytestmark = pytest.mark.integration
 
 
 class Receiver:
-    """A loopback webhook receiver in a thread: 503 while `down`, else 200; keeps keys."""
+    """A loopback webhook receiver in a thread: 503 while `down`, else 200; keeps keys, and
+    each delivery as (path, key, body): several receivers may post to paths of one server."""
 
     def __init__(self) -> None:
         self.down = True
         self.keys: list[str] = []
+        self.deliveries: list[tuple[str, str, dict[str, Any]]] = []
         self.unique: dict[str, dict[str, object]] = {}
         outer = self
 
@@ -39,6 +42,7 @@ class Receiver:
                     return
                 key = self.headers["Idempotency-Key"]
                 outer.keys.append(key)
+                outer.deliveries.append((self.path, key, json.loads(body)))
                 outer.unique.setdefault(key, json.loads(body))
                 self.send_response(200)
                 self.end_headers()

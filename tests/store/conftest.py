@@ -107,9 +107,12 @@ async def store(db_url: str, clock: FakeClock) -> AsyncIterator[Store]:
     await opened.close()
 
 
-async def eventually(condition: Callable[[], Awaitable[bool]]) -> None:
-    """Wait, at most 10 s, for real I/O done by a background task to make `condition` true."""
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], within: float = 10.0, poll: float = 0.01
+) -> None:
+    """Wait, at most `within` seconds, for real I/O done by a background task (or another
+    process) to make `condition` true, asking it every `poll` seconds."""
     # Polling on purpose: the condition is a database query, there is no event to wait on.
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(within):
         while not await condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(poll)
