@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from watchd.clock import Clock
+from watchd.clock import Clock, sleep_or_wakeup
 from watchd.cluster import queries
 from watchd.cluster.config import ClusterConfig
 from watchd.cluster.lease import SINGLETON, Grant, Lease
@@ -183,15 +183,7 @@ class Membership:
             await self._clock.sleep(self._config.heartbeat_interval)
             return
         await self._wakeup.ensure()
-        event = self._wakeup.event
-        sleeping = asyncio.ensure_future(self._clock.sleep(self._config.heartbeat_interval))
-        woken = asyncio.ensure_future(event.wait())
-        try:
-            await asyncio.wait({sleeping, woken}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeping.cancel()
-            woken.cancel()
-        event.clear()
+        await sleep_or_wakeup(self._clock, self._config.heartbeat_interval, self._wakeup.event)
 
     async def beat(self) -> None:
         """One heartbeat: stamp this node's row, renew the lease, read every node."""
