@@ -302,3 +302,29 @@ async def test_a_single_node_owns_everything_and_a_reload_keeps_sharding(tmp_pat
         assert len(retired) == 24  # 14 removed, and the new copies of the 10 kept
     finally:
         await store.close()
+
+
+async def test_a_view_applied_under_a_cancelled_heartbeat_is_applied_whole(
+    nodes: list[Node],
+) -> None:
+    """Membership's heartbeat may time out while a view is applied: the checks taken over
+    from a dead node still all start, with their states, rather than some being dropped."""
+    a, b = nodes
+    key = sorted(a.owned())[0]
+    for _ in range(3):
+        await a.clock.advance(60)
+        await a.run(key, Status.CRITICAL)
+    await a.core.processor.persist()
+
+    beat = asyncio.create_task(b.core.sharding.apply(_view("b", "b", epoch=2)))
+    await asyncio.sleep(0)  # it began: releasing nothing, loading a's states
+    beat.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await beat
+
+    async def taken_over() -> bool:
+        return b.core.scheduler.check_count == 24
+
+    await eventually(taken_over)
+    state = b.core.processor.state(key)
+    assert state is not None and state.hard_status is Status.CRITICAL

@@ -71,6 +71,7 @@ class Sharding:
         self._pending: dict[CheckKey, tuple[str, float]] = {}
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
+        self._applying: set[asyncio.Future[None]] = set()  # views being applied
 
     # -- what the rest of the daemon reads --------------------------------------------------
 
@@ -102,7 +103,16 @@ class Sharding:
 
     async def apply(self, view: ClusterView) -> None:
         """Take a new view of the live nodes (membership's callback); an older one than the
-        view applied last (a smaller epoch) is ignored."""
+        view applied last (a smaller epoch) is ignored.
+
+        Once begun, applying finishes even if the caller is cancelled (membership's heartbeat
+        has a timeout): stopped halfway, checks would be released but never started."""
+        task = asyncio.ensure_future(self._apply_newer(view))
+        self._applying.add(task)
+        task.add_done_callback(self._applying.discard)
+        await asyncio.shield(task)
+
+    async def _apply_newer(self, view: ClusterView) -> None:
         async with self._lock:
             if self._view is not None and view.epoch < self._view.epoch:
                 return
