@@ -243,3 +243,19 @@ async def test_a_recheck_during_a_run_runs_the_check_again_after_it() -> None:
     task.cancel()
     assert [info.recheck for _, info in rec.results] == [False, True]
     assert rec.runs["c"] == [2.0, 2.0]
+
+
+async def test_a_check_taken_over_first_runs_when_it_is_due_where_it_ran_before() -> None:
+    """A new check given a first due time runs first then, not within its jitter; unchanged
+    checks keep their schedule whatever they are given."""
+    clock = FakeClock()
+    rec = Recorder(clock)
+    sched = Scheduler(clock=clock, handler=rec, max_concurrent=10)
+    check = make_check(interval="10s", jitter="5s")
+    sched.set_checks([(check, ScriptedCollector())], first_due={check.key: 7.5})
+    task = await start(sched)
+    await clock.advance(12)
+    sched.set_checks([(check, ScriptedCollector())], first_due={check.key: 30.0})
+    await clock.advance(6)
+    task.cancel()
+    assert rec.runs["c"] == [7.5, 17.5]

@@ -123,11 +123,13 @@ class ResultProcessor:
         return len(payload)
 
     async def release(self, keys: Collection[CheckKey]) -> None:
-        """Hand checks over to another cluster node: save their changed states now, then
-        forget them here (states and metric series). Raises if the save failed; they are
-        forgotten all the same (the new owner goes on from the state saved before)."""
+        """Hand checks over to another cluster node: save the states of those that ran here
+        now (with when they last ran, so the new owner keeps their rhythm), then forget them
+        here (states and metric series). Raises if the save failed; they are forgotten all the
+        same (the new owner goes on from the state saved before)."""
         self._away.update(keys)
-        unsaved = {k: self._states[k] for k in keys if k in self._dirty and k in self._states}
+        # A state restored at start-up and never run here may be older than the owner's.
+        unsaved = {k: self._states[k] for k in keys if k in self._marked_at and k in self._states}
         try:
             if unsaved:
                 payload = {state_key(k): state.to_json() for k, state in unsaved.items()}

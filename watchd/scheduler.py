@@ -23,7 +23,7 @@ import asyncio
 import heapq
 import itertools
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from watchd.check_config import ResolvedCheck
@@ -122,8 +122,13 @@ class Scheduler:
         """How many runs may go at once now: `max_concurrent`, less while overloaded."""
         return int(self._cap)
 
-    def set_checks(self, checks: Iterable[tuple[ResolvedCheck, Collector]]) -> list[Collector]:
-        """Install a new set of checks; unchanged ones keep their schedule.
+    def set_checks(
+        self,
+        checks: Iterable[tuple[ResolvedCheck, Collector]],
+        first_due: Mapping[CheckKey, float] | None = None,
+    ) -> list[Collector]:
+        """Install a new set of checks; unchanged ones keep their schedule. A new one runs
+        first at its `first_due` time (monotonic) if given, else within its jitter.
 
         Returns the collectors that are no longer used, for the caller to close once idle.
         """
@@ -139,7 +144,9 @@ class Scheduler:
             if old is not None:
                 old.removed = True
                 retired.append(old.collector)
-            first = now + self._rng.uniform(0.0, min(check.jitter, check.interval))
+            first = (first_due or {}).get(check.key)
+            if first is None:
+                first = now + self._rng.uniform(0.0, min(check.jitter, check.interval))
             entry = _Entry(check, collector, first, next(self._generation))
             new[check.key] = entry
             self._push(entry)

@@ -248,6 +248,28 @@ async def test_a_node_that_joins_takes_its_checks_after_the_owner_saved_them(
         ]
         assert {(al.labels["item"], al.labels["check"]) for al in slow} == set(moved)
 
+        # b keeps a's rhythm: each moved check runs first one interval after its last run on
+        # a (a minute, default), neither sooner (twice in an interval) nor later (a gap).
+        last_run = clock.now() - HEARTBEAT
+        scheduler = asyncio.create_task(b.core.scheduler.run())
+        try:
+            await clock.advance(60 - HEARTBEAT - 1)
+            assert b.core.scheduler.runs == 0
+            await clock.advance(1)
+
+            async def ran() -> bool:
+                return b.core.scheduler.runs == len(moved)
+
+            await eventually(ran)
+        finally:
+            scheduler.cancel()
+            await asyncio.gather(scheduler, return_exceptions=True)
+        await store_b.flush()
+        firsts = {
+            (s.item, s.check): (s.time, s.node) for s in await store_b.samples(since=last_run + 1)
+        }
+        assert firsts == {key: (last_run + 60, "b") for key in moved}
+
         await clock.advance(600)  # far past `absent`: the moved series are not missing on a
         fired = a.core.rules.engine.evaluate()
         assert not {(al.labels["item"], al.labels["check"]) for al in fired} & moved

@@ -232,7 +232,26 @@ class Sharding:
                     note="starting them from fresh states",
                 )
         self._running = {key for key in self._running | keys if key in self._checks}
-        self._scheduler.set_checks(self._checks[key] for key in sorted(self._running))
+        first_due = self._rhythm(keys) if load else None
+        self._scheduler.set_checks((self._checks[key] for key in sorted(self._running)), first_due)
+
+    def _rhythm(self, keys: set[CheckKey]) -> dict[CheckKey, float]:
+        """When each taken-over check is next due where it ran before (monotonic): one interval
+        (or retry interval) after its last run there, so the move neither skips a run nor
+        polls twice. Checks overdue (their node died) are left to the scheduler's jitter,
+        which spreads them instead of starting them all at once."""
+        now, mono = self._clock.now(), self._clock.monotonic()
+        due = {}
+        for key in keys:
+            state = self._processor.state(key)
+            if key not in self._checks or state is None or state.last_check is None:
+                continue
+            check = self._checks[key][0]
+            wait = check.retry_interval if state.retrying else check.interval
+            ahead = state.last_check + wait - now
+            if ahead >= 0:
+                due[key] = mono + ahead
+        return due
 
     async def _release(self, keys: set[CheckKey]) -> None:
         """Stop polling `keys`, then save and forget their check and rule states."""
