@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import deque
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from watchd.model import counter_increase
-from watchd.rules.conditions.aggregates import aggregate, evict, percentile, window_value
+from watchd.rules.conditions.aggregates import Window, aggregate, percentile, window_value
 from watchd.rules.conditions.forecast import fit_line
 from watchd.rules.model import OPERATORS, Over, Threshold
 
@@ -55,10 +54,10 @@ def test_delta_over_a_wrapping_counter_is_the_true_growth(
     readings = [start]
     for inc in increments:
         readings.append((readings[-1] + inc) % 2**bits)
-    points: deque[tuple[float, float, float]] = deque([(0.0, float(readings[0]), 0.0)])
+    points = Window([(0.0, float(readings[0]), 0.0)])
     for i in range(1, len(readings)):
         inc = counter_increase(readings[i - 1], readings[i], bits=bits)
-        points.append((float(i * 60), float(readings[i]), inc))
+        points.add(float(i * 60), float(readings[i]), inc)
     over = Over(window=1e9, fn="delta", counter_bits=bits)
     assert window_value(over, points) == sum(increments)
     rate = window_value(Over(window=1e9, fn="rate", counter_bits=bits), points)
@@ -74,11 +73,12 @@ def test_a_reset_counts_from_zero_not_as_a_wrap(previous: int, current: int) -> 
 def test_rate_needs_two_points_and_evict_keeps_the_window() -> None:
     """One point gives no rate; points at or before now - window are dropped, and evict says
     how much counter increase left with them."""
-    points: list[tuple[float, float, float]] = [(0.0, 1.0, 0.0)]
+    points = Window([(0.0, 1.0, 0.0)])
     assert window_value(Over(window=300, fn="rate"), points) is None
-    points.extend([(300.0, 2.0, 1.0), (301.0, 3.0, 1.0)])
-    assert evict(points, 600.0, 300.0) == 1.0
-    assert [p[0] for p in points] == [301.0]
+    points.add(300.0, 2.0, 1.0)
+    points.add(301.0, 3.0, 1.0)
+    assert points.evict(600.0, 300.0) == 1.0
+    assert points.points() == [[301.0, 3.0, 1.0]]
 
 
 @given(
@@ -87,8 +87,8 @@ def test_rate_needs_two_points_and_evict_keeps_the_window() -> None:
 )
 def test_a_fit_through_a_line_finds_its_crossing(intercept: float, slope: float) -> None:
     """Points on an exact line give back the slope and the time it meets a threshold."""
-    points = [(t * 600.0, intercept + slope * t * 600.0) for t in range(10)]
-    fit = fit_line(points)
+    times = [t * 600.0 for t in range(10)]
+    fit = fit_line(times, [intercept + slope * t for t in times])
     assert fit is not None and math.isclose(fit.slope, slope, rel_tol=1e-6)
     target = intercept + slope * 1e6
     op = ">=" if slope > 0 else "<="
@@ -100,4 +100,4 @@ def test_a_fit_through_a_line_finds_its_crossing(intercept: float, slope: float)
 
 def test_a_fit_needs_two_distinct_times() -> None:
     """No line through a single instant."""
-    assert fit_line([(1.0, 1.0), (1.0, 2.0)]) is None
+    assert fit_line([1.0, 1.0], [1.0, 2.0]) is None

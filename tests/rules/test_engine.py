@@ -13,7 +13,7 @@ from watchd.clock import FakeClock
 from watchd.flap import FlapPolicy
 from watchd.model import Alert, AlertStatus, Sample
 from watchd.rules import RuleEngine, RuleSet, load_rules
-from watchd.rules.conditions.aggregates import window_value
+from watchd.rules.conditions.aggregates import Window, window_value
 
 T0 = 1_800_000_000.0
 WEB = {"item": "web1", "check": "local"}
@@ -377,10 +377,10 @@ def test_a_window_rate_kept_as_points_come_and_go_equals_the_rate_summed_afresh(
             engine = RuleEngine(rules, clock=FakeClock(T0))
             engine.restore_state(saved)
         (state,) = [v for k, v in engine.export_state().items() if k != "@engine"]
-        points = [tuple(p) for p in state["window"]]
-        if len(points) >= 2:
+        points = Window(state["window"])
+        if points.size >= 2:
             assert state["value"] == pytest.approx(window_value(over, points), rel=1e-12)
-    assert len(points) == 150  # the 5-minute window of 2 s samples, evicting all along
+    assert points.size == 150  # the 5-minute window of 2 s samples, evicting all along
 
 
 def test_require_evaluates_only_while_the_joined_metric_meets_its_condition(tmp_path: Path) -> None:

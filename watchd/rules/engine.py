@@ -37,9 +37,16 @@ from watchd.flap import HISTORY, FlapPolicy, record
 from watchd.matchers import Matcher
 from watchd.model import Alert, AlertStatus, Sample, counter_increase
 from watchd.rules.alerts import rule_alert
-from watchd.rules.conditions.aggregates import evict, window_value
+from watchd.rules.conditions.aggregates import window_value
 from watchd.rules.model import Join, Rule, RuleSet
-from watchd.rules.state import NO_LEVELS, SeriesState
+from watchd.rules.state import (
+    NO_LEVELS,
+    NOT_COUNTED,
+    NOT_HELD,
+    SeriesKey,
+    SeriesState,
+    series_key,
+)
 
 ENGINE_KEY = "@engine"
 _DEFAULT_FLAP = FlapPolicy()
@@ -65,7 +72,7 @@ class _Runtime:
         self.plain = rule.plain
         self.accepts = _compile_matchers(rule.matchers)
         self.flap = rule.flap if rule.flap is not None else flap
-        self.states: dict[frozenset[tuple[str, str]], SeriesState] = {}
+        self.states: dict[SeriesKey, SeriesState] = {}
         self.pair_matchers = tuple(m for m in rule.matchers if m.label in _PAIR_LABELS)
         # (item, check) pairs this absent rule has seen a real series for.
         self.seen_pairs: set[tuple[str, str]] = set()
@@ -175,7 +182,7 @@ class RuleEngine:
                     self._pairs[pair] = sample.time if sample.time is not None else now()
         index = self._index
         unsaved = self._unsaved
-        keys: dict[int, frozenset[tuple[str, str]]] = {}
+        keys: dict[int, SeriesKey] = {}
         isfinite = math.isfinite
         stats = self.stats
         evaluations = 0
@@ -189,7 +196,7 @@ class RuleEngine:
                 continue
             t = sample.time if sample.time is not None else now()
             labels = sample.labels
-            key: frozenset[tuple[str, str]] | None = None
+            key: SeriesKey | None = None
             for runtime in runtimes:
                 evaluations += 1
                 accepts = runtime.accepts
@@ -200,7 +207,7 @@ class RuleEngine:
                     # Samples of one table row share their labels mapping: one key per row.
                     key = keys.get(id(labels))
                     if key is None:
-                        key = keys[id(labels)] = frozenset(labels.items())
+                        key = keys[id(labels)] = series_key(labels)
                 state = runtime.states.get(key)
                 if state is None:
                     windowed = rule.over is not None or rule.forecast is not None
@@ -292,15 +299,15 @@ class RuleEngine:
             boot = self._boots.get((over.reset_metric, state.labels.get("item", "")))
             reset = boot is not None and boot[1] > previous
             increase = counter_increase(
-                state.window[-1][1], value, bits=over.counter_bits, reset=reset
+                state.window.last_value, value, bits=over.counter_bits, reset=reset
             )
         window = state.window
-        window.append((t, value, increase))
-        state.increases += increase - evict(window, t, over.window)
+        window.add(t, value, increase)
+        state.increases += increase - window.evict(t, over.window)
         state.increases_exact_in -= 1
         if state.increases_exact_in <= 0:
-            state.increases = math.fsum(point[2] for point in window)
-            state.increases_exact_in = len(window)
+            state.increases = math.fsum(window.increases())
+            state.increases_exact_in = window.size
         aggregate = window_value(over, window, state.increases)
         if aggregate is not None and over.divide_by is not None:
             divisor = self._joined(over.divide_by, state.labels)
@@ -329,11 +336,12 @@ class RuleEngine:
     ) -> None:
         forecast = runtime.rule.forecast
         assert forecast is not None and state.window is not None
-        state.window.append((t, value, 0.0))
-        evict(state.window, t, forecast.window)
+        window = state.window
+        window.add(t, value, 0.0)
+        window.evict(t, forecast.window)
         state.value = value
-        span = state.window[-1][0] - state.window[0][0]
-        if len(state.window) >= forecast.min_samples and span >= forecast.min_span:
+        span = window.last_time - window.first_time
+        if window.size >= forecast.min_samples and span >= forecast.min_span:
             state.refit()
         else:
             state.fit = None
@@ -392,10 +400,8 @@ class RuleEngine:
                         self._settle(runtime, state, now, alerts)
         return alerts
 
-    def _placeholder_key(
-        self, runtime: _Runtime, pair: tuple[str, str]
-    ) -> frozenset[tuple[str, str]]:
-        return frozenset(self._placeholder_labels(runtime, pair).items())
+    def _placeholder_key(self, runtime: _Runtime, pair: tuple[str, str]) -> SeriesKey:
+        return series_key(self._placeholder_labels(runtime, pair))
 
     @staticmethod
     def _placeholder_labels(runtime: _Runtime, pair: tuple[str, str]) -> dict[str, str]:
@@ -415,7 +421,7 @@ class RuleEngine:
                 if not all(m.matches(pair_labels) for m in runtime.pair_matchers):
                     continue
                 labels = self._placeholder_labels(runtime, pair)
-                key = frozenset(labels.items())
+                key = series_key(labels)
                 if key not in runtime.states:
                     state = SeriesState(labels)
                     state.placeholder = True
@@ -450,15 +456,17 @@ class RuleEngine:
     ) -> None:
         """Record a level at `now`, then settle what fires."""
         self._unsaved[id(state)] = (runtime, state)
-        for lvl in (1, 2):
-            if level >= lvl:
-                if state.since[lvl] is None:
-                    state.since[lvl] = now
-                if observed:
-                    state.count[lvl] += 1
-            else:
-                state.since[lvl] = None
-                state.count[lvl] = 0
+        if level == 0:
+            state.since, state.count = NOT_HELD, NOT_COUNTED
+        else:
+            (_, warn_since, crit_since), (_, warn_count, crit_count) = state.since, state.count
+            step = 1 if observed else 0
+            state.since = (
+                None,
+                now if warn_since is None else warn_since,
+                None if level < 2 else now if crit_since is None else crit_since,
+            )
+            state.count = (0, warn_count + step, 0 if level < 2 else crit_count + step)
         state.level = level
         if observed and runtime.flap.enabled:
             self._record_flap(runtime, state, level, now, alerts)
@@ -679,7 +687,7 @@ class RuleEngine:
                 if runtime is None or data.get("digest") != runtime.rule.digest:
                     continue
                 state = SeriesState.from_json(data)
-                runtime.states[frozenset(state.labels.items())] = state
+                runtime.states[series_key(state.labels)] = state
                 if runtime.pair_matchers and not state.placeholder:
                     # A real series of this pair was seen (by this node or the one it took
                     # the check over from): no placeholder stands in for it.

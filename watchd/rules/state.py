@@ -9,15 +9,34 @@ and never leaves the engine except as JSON.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import chain
 from typing import Any
 
 from watchd.flap import FlapState
-from watchd.rules.conditions.aggregates import Point
+from watchd.rules.conditions.aggregates import Window
 from watchd.rules.conditions.forecast import Fit, fit_line
 
 # No level marked: one shared empty set, where a set per series took 216 bytes (a frozenset,
 # replaced, never changed in place, since every series starts with this one).
 NO_LEVELS: frozenset[int] = frozenset()
+
+# Since when levels 1 and 2 have held, and for how many consecutive samples (index 0, ok, is
+# never read). A series at ok, most of them most of the time, shares these two tuples instead
+# of two lists of its own (176 bytes a series); they are replaced, never changed in place.
+# A series is known by its labels, sorted, as one flat tuple (name, value, name, value, ...):
+# 150 bytes for an interface's six labels, where a frozenset of their pairs took a kilobyte.
+SeriesKey = tuple[str, ...]
+
+
+def series_key(labels: Mapping[str, str]) -> SeriesKey:
+    """The key of the series with these labels, whatever their order."""
+    return tuple(chain.from_iterable(sorted(labels.items())))
+
+
+Since = tuple[float | None, float | None, float | None]
+Counts = tuple[int, int, int]
+NOT_HELD: Since = (None, None, None)
+NOT_COUNTED: Counts = (0, 0, 0)
 
 
 class SeriesState:
@@ -54,8 +73,8 @@ class SeriesState:
         self.last_time = float("-inf")
         self.value = float("nan")
         self.level = 0
-        self.since: list[float | None] = [None, None, None]
-        self.count = [0, 0, 0]
+        self.since = NOT_HELD
+        self.count = NOT_COUNTED
         self.firing = 0
         self.firing_since: float | None = None
         self.below_since: float | None = None
@@ -68,7 +87,7 @@ class SeriesState:
         self.flap_marked: frozenset[int] = NO_LEVELS
         self.flap_run = 0
         self.placeholder = False
-        self.window: list[Point] | None = [] if windowed else None
+        self.window: Window | None = Window() if windowed else None
         # The sum of the window's counter increases, kept as points come and go so that a rate
         # is O(1) per sample, not a sum over a window of hundreds of points; summed afresh
         # when `increases_exact_in` runs out (once per window length) so rounding never builds.
@@ -82,7 +101,7 @@ class SeriesState:
         return self.flap.flapping
 
     def refit(self) -> None:
-        self.fit = fit_line([(t, v) for t, v, _ in self.window]) if self.window else None
+        self.fit = fit_line(self.window.times(), self.window.values()) if self.window else None
 
     def to_json(self, digest: str) -> dict[str, Any]:
         return {
@@ -105,7 +124,7 @@ class SeriesState:
                 "marked": sorted(self.flap_marked),
             },
             "placeholder": self.placeholder,
-            "window": [list(point) for point in self.window] if self.window is not None else None,
+            "window": self.window.points() if self.window is not None else None,
             "predicted": self.predicted,
         }
 
@@ -121,8 +140,12 @@ class SeriesState:
         value = data.get("value")
         state.value = float(value) if value is not None else float("nan")
         state.level = int(data["level"])
-        state.since = [_opt_float(x) for x in data["since"]][:3]
-        state.count = [int(x) for x in data["count"]][:3]
+        since = tuple(_opt_float(x) for x in data["since"])
+        count = tuple(int(x) for x in data["count"])
+        if len(since) != 3 or len(count) != 3:
+            raise ValueError("since and count must have three entries, one per level")
+        state.since = NOT_HELD if since == NOT_HELD else since
+        state.count = NOT_COUNTED if count == NOT_COUNTED else count
         state.firing = int(data["firing"])
         state.firing_since = _opt_float(data.get("firing_since"))
         state.below_since = _opt_float(data.get("below_since"))
@@ -137,7 +160,7 @@ class SeriesState:
         state.flap_marked = frozenset(int(x) for x in flap.get("marked", ()))
         state.placeholder = bool(data.get("placeholder", False))
         if window is not None and state.window is not None:
-            state.window.extend((float(t), float(v), float(i)) for t, v, i in window)
+            state.window = Window((t, v, i) for t, v, i in window)
             state.refit()
         state.predicted = _opt_float(data.get("predicted"))
         return state

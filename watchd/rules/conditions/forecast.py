@@ -31,15 +31,16 @@ class Fit:
         return max(when, now)
 
 
-def fit_line(points: Sequence[tuple[float, float]]) -> Fit | None:
-    """Ordinary least squares over (time, value) points; None with fewer than two distinct times."""
-    n = len(points)
+def fit_line(times: Sequence[float], values: Sequence[float]) -> Fit | None:
+    """Ordinary least squares over points (times[i], values[i]); None with fewer than two
+    distinct times."""
+    n = len(times)
     if n < 2:
         return None
-    t_mean = math.fsum(t for t, _ in points) / n
-    v_mean = math.fsum(v for _, v in points) / n
-    sxx = math.fsum((t - t_mean) ** 2 for t, _ in points)
+    t_mean = math.fsum(times) / n
+    v_mean = math.fsum(values) / n
+    sxx = math.fsum((t - t_mean) ** 2 for t in times)
     if sxx <= 0:
         return None
-    sxy = math.fsum((t - t_mean) * (v - v_mean) for t, v in points)
+    sxy = math.fsum((t - t_mean) * (v - v_mean) for t, v in zip(times, values, strict=True))
     return Fit(slope=sxy / sxx, t_mean=t_mean, v_mean=v_mean)
