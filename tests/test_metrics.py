@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.utils import floatToGoString
 
-from watchd.metrics import Metrics, label_name, metric_name
+from watchd.metrics import Metrics, go_float, label_name, metric_name
 from watchd.model import Sample, Status
 
 
@@ -197,23 +198,38 @@ def test_probe_label_values_with_quotes_backslashes_and_newlines_scrape_back_unc
     ] == float("inf")
 
 
-def test_a_scrape_renders_only_the_checks_that_ran_since_the_last_one() -> None:
-    """Each check's probe lines are made once per run and reused by later scrapes: a second
-    scrape with no new runs builds nothing, and a new run replaces only its own check's lines."""
+def test_each_scrape_shows_every_checks_latest_run_and_a_run_replaces_only_its_own_check() -> None:
+    """Scrapes with no runs in between give the same text; a new run of one check changes its
+    series and no other's, and a series its new run no longer has is gone."""
     m = Metrics()
     for i in range(3):
         m.observe_samples(f"db{i}", "disk", [Sample("used", float(i), {"mount": "/"})])
     first = m.render()[0]
-    made: list[str] = []
-    render_check = m._probes._render_check
-
-    def counted(item: str, check: str, samples: Any) -> dict[str, str]:
-        made.append(item)
-        return render_check(item, check, samples)
-
-    m._probes._render_check = counted  # type: ignore[method-assign]
-    assert m.render()[0] == first and made == []
-    m.observe_samples("db1", "disk", [Sample("used", 7.0, {"mount": "/"})])
-    assert value(m, "watchd_probe_used", mount="/", item="db1", check="disk") == 7.0
+    assert m.render()[0] == first
+    m.observe_samples("db1", "disk", [Sample("used", 7.0, {"mount": "/var"})])
+    assert value(m, "watchd_probe_used", mount="/var", item="db1", check="disk") == 7.0
+    assert value(m, "watchd_probe_used", mount="/", item="db1", check="disk") is None
     assert value(m, "watchd_probe_used", mount="/", item="db2", check="disk") == 2.0
-    assert made == ["db1"]
+
+
+def test_samples_of_one_row_with_the_same_name_and_labels_export_the_newest_value() -> None:
+    """Two samples of one run with equal names and label sets (different mappings) make one
+    series, the later value: a duplicate series would make Prometheus refuse the scrape."""
+    m = Metrics()
+    m.observe_samples(
+        "db1",
+        "disk",
+        [
+            Sample("used", 1.0, {"mount": "/", "fs": "ext4"}),
+            Sample("used", 2.0, {"fs": "ext4", "mount": "/"}),
+        ],
+    )
+    body = m.render()[0].decode()
+    assert body.count("watchd_probe_used{") == 1
+    assert value(m, "watchd_probe_used", mount="/", fs="ext4", item="db1", check="disk") == 2.0
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_probe_values_are_written_as_prometheus_client_writes_them(number: float) -> None:
+    """go_float gives floatToGoString's text for every float (Go's exponent rule, +Inf, NaN)."""
+    assert go_float(number) == floatToGoString(number)
