@@ -26,7 +26,7 @@ def evaluate(
     """Samples of every profile, and the info texts (sysName, ...) for the check message."""
     samples: list[Sample] = []
     info: dict[str, str] = {}
-    rates.begin(data.uptime)
+    rates.begin(data.uptime, now)
     for profile in profiles:
         for scalar in profile.scalars:
             value = data.scalars.get(scalar.oid)
@@ -105,7 +105,7 @@ def _derived(
                 if name not in row_rates:
                     number, bits = metrics[name]
                     key = (profile, table.name, name, index)
-                    row_rates[name] = rates.rate(key, number, bits, now)
+                    row_rates[name] = rates.rate(key, number, bits)
                 source = row_rates[name]
         else:
             name = _first(derived.value, metrics)

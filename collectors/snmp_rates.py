@@ -14,19 +14,35 @@ from watchd.model import counter_increase
 
 
 class RateTracker:
-    """Previous counter readings of one check; `begin` each poll, `rate` per counter, `end`."""
+    """Previous counter readings of one check; `begin` each poll, `rate` per counter, `end`.
+
+    Every reading kept was taken at the previous poll (`end` forgets the counters a poll did
+    not see), so one time per check is kept, not one per counter: a float a counter instead of
+    a tuple of two (5,000 devices with four interfaces: 140,000 counters, 11 MB less).
+    """
 
     def __init__(self) -> None:
-        self._last: dict[Hashable, tuple[float, float]] = {}
+        self._last: dict[Hashable, float] = {}
         self._seen: set[Hashable] = set()
         self._uptime: float | None = None
         self._restarted = False
+        self._time = 0.0  # this poll's
+        self._last_time: float | None = None  # the previous poll's, when it ended
+        self._open = False
 
-    def begin(self, uptime: float | None) -> None:
-        """Start a poll; `uptime` is the device's uptime in seconds (None if unknown)."""
+    def begin(self, uptime: float | None, now: float) -> None:
+        """Start a poll taken at `now`; `uptime` is the device's uptime in seconds (None if
+        unknown)."""
+        if self._open:
+            # The previous poll never ended (it raised midway): which readings it replaced is
+            # unknown, so none gives a rate against this poll.
+            self._last.clear()
+            self._last_time = None
         self._restarted = uptime is not None and self._uptime is not None and uptime < self._uptime
         if uptime is not None:
             self._uptime = uptime
+        self._time = now
+        self._open = True
         self._seen = set()
 
     @property
@@ -34,22 +50,24 @@ class RateTracker:
         """Whether the device uptime went back since the previous poll."""
         return self._restarted
 
-    def rate(self, key: Hashable, value: float, bits: int | None, now: float) -> float | None:
-        """Per-second increase of one counter since its previous reading, None if unknown."""
+    def rate(self, key: Hashable, value: float, bits: int | None) -> float | None:
+        """Per-second increase of one counter since the previous poll, None if unknown."""
         self._seen.add(key)
         previous = self._last.get(key)
-        self._last[key] = (value, now)
-        if previous is None or self._restarted:
+        self._last[key] = value
+        if previous is None or self._restarted or self._last_time is None:
             return None
-        last_value, last_time = previous
-        elapsed = now - last_time
+        elapsed = self._time - self._last_time
         if elapsed <= 0:
             return None
-        increase = counter_increase(last_value, value, bits=32 if bits == 32 else None)
+        increase = counter_increase(previous, value, bits=32 if bits == 32 else None)
         return increase / elapsed
 
     def end(self) -> None:
-        """Forget counters not seen in this poll (an interface that went away)."""
-        for key in self._last.keys() - self._seen:
-            del self._last[key]
+        """End the poll: forget counters not seen in it (an interface that went away)."""
+        if len(self._seen) != len(self._last):
+            for key in self._last.keys() - self._seen:
+                del self._last[key]
         self._seen = set()  # not kept between polls: 2 KB a device
+        self._last_time = self._time
+        self._open = False

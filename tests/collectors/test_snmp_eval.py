@@ -66,29 +66,52 @@ def test_utilisation_falls_back_to_if_speed_when_high_speed_is_zero() -> None:
 def test_counter64_going_down_is_a_reset_not_a_wrap() -> None:
     """A Counter64 that goes down gives a small rate from zero, never a 2**64 spike."""
     rates = RateTracker()
-    assert rates.rate("k", 1000.0, 64, 0.0) is None
-    assert rates.rate("k", 100.0, 64, 10.0) == pytest.approx(10.0)
+    rates.begin(None, 0.0)
+    assert rates.rate("k", 1000.0, 64) is None
+    rates.end()
+    rates.begin(None, 10.0)
+    assert rates.rate("k", 100.0, 64) == pytest.approx(10.0)
 
 
 def test_counter32_going_down_wraps() -> None:
     """A Counter32 that goes down while the device stays up wrapped at 2**32."""
     rates = RateTracker()
-    rates.begin(100.0)
-    rates.rate("k", 2**32 - 10.0, 32, 0.0)
-    rates.begin(110.0)
-    assert rates.rate("k", 10.0, 32, 10.0) == pytest.approx(2.0)
+    rates.begin(100.0, 0.0)
+    rates.rate("k", 2**32 - 10.0, 32)
+    rates.end()
+    rates.begin(110.0, 10.0)
+    assert rates.rate("k", 10.0, 32) == pytest.approx(2.0)
 
 
 def test_uptime_going_back_skips_the_rate_once() -> None:
     """After the device uptime goes back the next rate is withheld, then rates resume."""
     rates = RateTracker()
-    rates.begin(1000.0)
-    rates.rate("k", 5000.0, 32, 0.0)
-    rates.begin(5.0)
+    rates.begin(1000.0, 0.0)
+    rates.rate("k", 5000.0, 32)
+    rates.end()
+    rates.begin(5.0, 10.0)
     assert rates.restarted
-    assert rates.rate("k", 100.0, 32, 10.0) is None
-    rates.begin(15.0)
-    assert rates.rate("k", 200.0, 32, 20.0) == pytest.approx(10.0)
+    assert rates.rate("k", 100.0, 32) is None
+    rates.end()
+    rates.begin(15.0, 20.0)
+    assert rates.rate("k", 200.0, 32) == pytest.approx(10.0)
+
+
+def test_a_poll_that_never_ended_gives_no_rates_against_the_next() -> None:
+    """A poll that raised midway left some readings replaced and some not: the next poll
+    gives no rate rather than one over the wrong span, then rates resume."""
+    rates = RateTracker()
+    rates.begin(None, 0.0)
+    rates.rate("a", 0.0, 64)
+    rates.rate("b", 0.0, 64)
+    rates.end()
+    rates.begin(None, 10.0)
+    rates.rate("a", 100.0, 64)  # the poll stops here: "b" keeps its reading of time 0
+    rates.begin(None, 20.0)
+    assert rates.rate("b", 200.0, 64) is None
+    rates.end()
+    rates.begin(None, 30.0)
+    assert rates.rate("b", 300.0, 64) == pytest.approx(10.0)
 
 
 def test_multiply_by_scales_by_another_column() -> None:
