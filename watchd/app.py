@@ -48,11 +48,13 @@ from aiohttp import web
 
 from watchd.api import ApiStartError, create_app, dashboard, start_api
 from watchd.api import ack as ack_routes
+from watchd.api import alertmanager as am_routes
 from watchd.api import cluster as cluster_routes
 from watchd.api import deliveries as delivery_routes
 from watchd.api import incidents as incident_routes
 from watchd.api import ingest as http_ingest
 from watchd.api import reports as report_routes
+from watchd.api.am_shapes import routes_text
 from watchd.api.reports import ReportSource
 from watchd.app_core import Core, build_core
 from watchd.clock import Clock, SystemClock
@@ -359,6 +361,20 @@ class Daemon:
             cluster=self._cluster_status,
         )
         cluster_routes.add_routes(app, self._cluster_status)
+        am_routes.add_routes(
+            app,
+            incidents,
+            am_routes.AmSources(
+                router=lambda: core.dispatcher.router,
+                receivers=lambda: [r.name for r in self.config.receivers],
+                node_name=config.cluster.node_name,
+                started_at=self.clock.now(),
+                cluster=self._cluster_status,
+                config_text=lambda: routes_text(
+                    self.config.route, [r.name for r in self.config.receivers]
+                ),
+            ),
+        )
         return app
 
     async def _cluster_status(self) -> dict[str, Any]:

@@ -112,14 +112,20 @@ class Matcher:
         return f"{self.label}{self.op}{_quote(self.value)}"
 
 
-def parse_matcher(text: str) -> Matcher:
-    """Parse one matcher string; raise MatcherError naming the string and the problem."""
+def split_matcher(text: str) -> tuple[str, str, str]:
+    """The label, operator and value of a matcher string, its regex not compiled (a silence
+    stored before matchers were RE2 still shows what it says); MatcherError for bad syntax."""
     stripped = text.strip()
     found = _SYNTAX.match(stripped)
     if found is None:
         raise MatcherError(text, "it does not start with a label name followed by an operator")
     label, op = found.groups()
-    value = _unquote(text, stripped[found.end() :].lstrip())
+    return label, op, _unquote(text, stripped[found.end() :].lstrip())
+
+
+def parse_matcher(text: str) -> Matcher:
+    """Parse one matcher string; raise MatcherError naming the string and the problem."""
+    label, op, value = split_matcher(text)
     regex = None
     if op in ("=~", "!~"):
         try:

@@ -52,7 +52,7 @@ def document(app: web.Application) -> dict[str, Any]:
         paths.setdefault(path, {})[method] = _operation(route.handler, path, schemas)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "watchd", "version": _version()},
+        "info": {"title": "watchd", "version": package_version()},
         "paths": dict(sorted(paths.items())),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -61,7 +61,8 @@ def document(app: web.Application) -> dict[str, Any]:
     }
 
 
-def _version() -> str:
+def package_version() -> str:
+    """The installed watchd's version, or "unknown" in a checkout never installed."""
     try:
         return metadata.version("watchd")
     except metadata.PackageNotFoundError:  # run from a checkout that was never installed

@@ -134,6 +134,11 @@ class Dispatcher:
         self._unwatch = watch_outbox(engine, self.wake)
 
     @property
+    def router(self) -> Router:
+        """The route tree in force (the latest reload's)."""
+        return self._installed.router
+
+    @property
     def delivered(self) -> int:
         """Rows delivered (or skipped: send_resolved = false) since start."""
         return self._delivery.delivered

@@ -18,6 +18,8 @@ from watchd.incidents.ledger import Ledger, incident_from_row
 from watchd.incidents.model import Incident
 from watchd.incidents.settings import IncidentSettings
 from watchd.pipeline import silences, sweep
+from watchd.pipeline.current import CurrentAlert, current_alerts
+from watchd.pipeline.silences import Silence
 from watchd.store.engine import reading, transact
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incidents as inc
@@ -149,11 +151,20 @@ class IncidentService:
         created_by: str,
         comment: str = "",
         starts_at: float | None = None,
+        replacing: str | None = None,
     ) -> dict[str, Any]:
-        """Create a silence and apply it to incidents at once; SilenceError for bad input."""
+        """Create a silence and apply it to incidents at once; SilenceError for bad input.
+
+        With `replacing`, that silence ends now (if it had not) in the same transaction, so
+        what both mute stays muted: how Alertmanager updates a silence it cannot edit in place
+        (SilenceNotFound if there is no such silence)."""
         now = self._clock.now()
 
-        async def add(conn: AsyncConnection) -> silences.Silence:
+        async def add(conn: AsyncConnection) -> Silence:
+            if replacing is not None:
+                if await silences.get_silence(conn, replacing) is None:
+                    raise silences.SilenceNotFound(replacing)
+                await silences.expire_silence(conn, replacing, now)
             silence = await silences.add_silence(
                 conn,
                 matchers=matchers,
@@ -167,6 +178,22 @@ class IncidentService:
             return silence
 
         return (await self._transact("add a silence", add)).as_json(now)
+
+    async def silences_with_expired(
+        self, expired_limit: int
+    ) -> tuple[list[Silence], Listed[Silence]]:
+        """Every active and pending silence, and the `expired_limit` that ended last with how
+        many have ended."""
+        now = self._clock.now()
+        async with self._reading("list silences") as conn:
+            current = await silences.list_silences(conn, now)
+            expired = await silences.expired_silences(conn, now, expired_limit)
+        return current.items, expired
+
+    async def find_silence(self, silence_id: str) -> Silence | None:
+        """The silence `silence_id` in whatever state, or None if there is none."""
+        async with self._reading("read a silence") as conn:
+            return await silences.get_silence(conn, silence_id)
 
     async def expire_silence(self, silence_id: str) -> bool:
         """End a silence now (what it held back is notified); False if none was running."""
@@ -294,6 +321,11 @@ class IncidentService:
                 }
             )
         return Listed(found, total)
+
+    async def current_alerts(self) -> list[CurrentAlert]:
+        """Every firing alert with what mutes it now (watchd.pipeline.current)."""
+        async with self._reading("list current alerts") as conn:
+            return await current_alerts(conn, self._clock.now(), self._settings())
 
     async def _act(self, action: Callable[[Ledger], Awaitable[Incident]]) -> dict[str, Any]:
         incident = await self._transact(

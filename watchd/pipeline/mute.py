@@ -12,7 +12,7 @@ A MuteView is loaded once per transaction and answers for any number of alerts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -106,9 +106,8 @@ class MuteView:
 
         Flapping comes last: an alert that is also silenced says so, and stays muted by the
         silence when its flapping stops."""
-        for silence_id, matchers in self._silences:
-            if matches_all(matchers, labels):
-                return f"silence:{silence_id}"
+        for silence_id in self._silencing(labels):
+            return f"silence:{silence_id}"
         item = labels.get("item", "")
         for window in self._windows:
             if window.covers(item, labels):
@@ -116,10 +115,30 @@ class MuteView:
         for change_id, items in self._changes:
             if item and item in items:
                 return f"change:{change_id}"
+        for source_fp in self._inhibiting(labels):
+            return f"inhibited:{source_fp}"
+        return FLAPPING_REASON if flapping else None
+
+    def silenced_by(self, labels: Mapping[str, str]) -> list[str]:
+        """The ids of every active silence that matches `labels` (Alertmanager's silencedBy)."""
+        return list(self._silencing(labels))
+
+    def inhibited_by(self, labels: Mapping[str, str]) -> list[str]:
+        """The fingerprints of every firing alert inhibiting one with `labels`, each once
+        (Alertmanager's inhibitedBy)."""
+        return list(dict.fromkeys(self._inhibiting(labels)))
+
+    def _silencing(self, labels: Mapping[str, str]) -> Iterator[str]:
+        for silence_id, matchers in self._silences:
+            if matches_all(matchers, labels):
+                yield silence_id
+
+    def _inhibiting(self, labels: Mapping[str, str]) -> Iterator[str]:
+        if not self._sources:
+            return
         own = fingerprint(labels)
         for rule, source, source_fp in self._sources:
             if source_fp == own or not matches_all(rule.target, labels):
                 continue
             if all(source.get(name, "") == labels.get(name, "") for name in rule.equal):
-                return f"inhibited:{source_fp}"
-        return FLAPPING_REASON if flapping else None
+                yield source_fp

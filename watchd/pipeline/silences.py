@@ -23,6 +23,14 @@ class SilenceError(ValueError):
         self.field = field
 
 
+class SilenceNotFound(LookupError):
+    """There is no silence `silence_id`."""
+
+    def __init__(self, silence_id: str) -> None:
+        super().__init__(f"There is no silence {silence_id}.")
+        self.silence_id = silence_id
+
+
 @dataclass(frozen=True, slots=True)
 class Silence:
     id: str
@@ -128,18 +136,23 @@ async def list_silences(
     query = query.order_by(t.c.created_at.desc(), t.c.id)
     rows = (await conn.execute(query if page is None else sliced(query, page))).all()
     total = len(rows) if page is None else await count(conn, query)
-    return Listed(
-        [
-            Silence(
-                r.id,
-                tuple(r.matchers),
-                r.starts_at,
-                r.ends_at,
-                r.created_by,
-                r.comment,
-                r.created_at,
-            )
-            for r in rows
-        ],
-        total,
+    return Listed([_silence(r) for r in rows], total)
+
+
+async def expired_silences(conn: AsyncConnection, now: float, limit: int) -> Listed[Silence]:
+    """The `limit` silences that ended last, latest end first, and how many have ended."""
+    query = select(t).where(t.c.ends_at <= now).order_by(t.c.ends_at.desc(), t.c.id)
+    rows = (await conn.execute(sliced(query, Page(limit)))).all()
+    return Listed([_silence(r) for r in rows], await count(conn, query))
+
+
+async def get_silence(conn: AsyncConnection, silence_id: str) -> Silence | None:
+    """The silence `silence_id` (active, pending or expired), or None if there is none."""
+    row = (await conn.execute(select(t).where(t.c.id == silence_id))).first()
+    return None if row is None else _silence(row)
+
+
+def _silence(r: Any) -> Silence:
+    return Silence(
+        r.id, tuple(r.matchers), r.starts_at, r.ends_at, r.created_by, r.comment, r.created_at
     )

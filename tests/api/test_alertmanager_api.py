@@ -1,0 +1,387 @@
+"""Alertmanager's API v2 read and silence side on a real loopback server, backed by a real
+store: the shapes amtool, Karma and Grafana read, filters, one silence model, scopes, caps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from sqlalchemy import insert
+
+from tests.api.conftest import TOKEN_NAMES
+from tests.pipeline.conftest import BASE_CONFIG, alert, settings_from
+from watchd.api import alertmanager
+from watchd.api import incidents as v1_routes
+from watchd.api.alertmanager import AmSources
+from watchd.clock import FakeClock
+from watchd.config import parse_config
+from watchd.loading import notify_router
+from watchd.pipeline import AlertPipeline
+from watchd.pipeline.actions import IncidentService
+from watchd.store import Store
+from watchd.store.incident_tables import silences as silences_table
+
+Headers = dict[str, dict[str, str]]
+
+ROUTED: dict[str, Any] = {
+    "route": {
+        "receivers": ["log"],
+        "group_by": ["item"],
+        "routes": [{"matchers": ['team="db"'], "receivers": ["pager"], "continue": True}],
+    },
+    "inhibit_rules": [
+        {
+            "source_matchers": ['alertname="HostDown"'],
+            "target_matchers": ['severity="warning"'],
+            "equal": ["item"],
+        }
+    ],
+}
+NOW = 1_800_000_100.0
+
+
+@pytest.fixture
+async def pipeline(tmp_path: Path) -> AsyncIterator[AlertPipeline]:
+    clock = FakeClock(NOW)
+    store = await Store.open(f"sqlite:///{tmp_path}/watchd.db", clock=clock)
+    yield AlertPipeline(store.engine, clock=clock, settings=settings_from(ROUTED))
+    await store.close()
+
+
+@pytest.fixture
+async def base(
+    make_app: Callable[..., web.Application],
+    serve: Callable[[web.Application], Awaitable[str]],
+    pipeline: AlertPipeline,
+) -> str:
+    config = parse_config({**BASE_CONFIG, **ROUTED}, Path("test.toml"))
+    service = IncidentService(
+        pipeline.engine, clock=FakeClock(NOW), settings=lambda: pipeline.settings
+    )
+
+    async def cluster() -> dict[str, Any]:
+        return {"single_node": True, "nodes": []}
+
+    app = make_app(token_names=TOKEN_NAMES)
+    v1_routes.add_routes(app, service)
+    alertmanager.add_routes(
+        app,
+        service,
+        AmSources(
+            router=lambda: notify_router(config),
+            receivers=lambda: ["log", "pager"],
+            node_name="node-a",
+            started_at=NOW - 60,
+            cluster=cluster,
+            config_text=lambda: "# routes\n",
+        ),
+    )
+    return await serve(app)
+
+
+async def _get(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> Any:
+    async with http.get(url, headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+def _silence(matchers: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "matchers": matchers,
+        "startsAt": "2027-01-15T08:00:00Z",  # before NOW: starts now, as in Alertmanager
+        "endsAt": "2027-01-15T12:00:00Z",
+        "createdBy": "alice",
+        "comment": "disk swap",
+        **extra,
+    }
+
+
+async def test_firing_alerts_are_listed_in_alertmanagers_shape_with_their_receivers(
+    base: str, http: aiohttp.ClientSession, auth: Headers, pipeline: AlertPipeline
+) -> None:
+    """Each firing alert shows labels, annotations, times, fingerprint and the receivers its
+    labels route to; a resolved alert is not listed."""
+    await pipeline.submit(
+        (alert("db1", team="db"), alert("web1", "check_http"), alert("router", firing=False))
+    )
+    found = await _get(http, f"{base}/api/v2/alerts", auth["read"])
+    by_item = {a["labels"]["item"]: a for a in found}
+    assert set(by_item) == {"db1", "web1"}
+    db1 = by_item["db1"]
+    assert [r["name"] for r in db1["receivers"]] == ["pager"]
+    assert [r["name"] for r in by_item["web1"]["receivers"]] == ["log"]
+    assert db1["annotations"] == {"summary": "check_tcp on db1"}
+    assert db1["status"] == {"state": "active", "silencedBy": [], "inhibitedBy": []}
+    assert db1["startsAt"] == "2027-01-15T08:00:00.000Z"
+    assert db1["endsAt"] == "0001-01-01T00:00:00.000Z"  # a check alert has no end
+    assert len(db1["fingerprint"]) == 16 and "generatorURL" in db1 and "updatedAt" in db1
+
+
+async def test_alerts_are_filtered_by_matchers_and_receiver_regex(
+    base: str, http: aiohttp.ClientSession, auth: Headers, pipeline: AlertPipeline
+) -> None:
+    """`filter` takes Alertmanager matchers (all must match, regexes anchored); `receiver`
+    keeps alerts with a receiver whose whole name matches; bad input is a 400 naming it."""
+    await pipeline.submit((alert("db1", team="db"), alert("db2"), alert("web1", "check_http")))
+    url = f"{base}/api/v2/alerts?filter=item%3D~%22db.%22&filter=alertname%3D%22check_tcp%22"
+    assert {a["labels"]["item"] for a in await _get(http, url, auth["read"])} == {"db1", "db2"}
+    url = f"{base}/api/v2/alerts?receiver=pag"
+    assert await _get(http, url, auth["read"]) == []
+    url = f"{base}/api/v2/alerts?receiver=pag.*"
+    assert [a["labels"]["item"] for a in await _get(http, url, auth["read"])] == ["db1"]
+    for query, word in (("filter=item%3D~%22(%22", "filter"), ("active=maybe", "active")):
+        async with http.get(f"{base}/api/v2/alerts?{query}", headers=auth["read"]) as resp:
+            assert resp.status == 400
+            assert word in (await resp.json())["error"]
+
+
+async def test_a_silence_posted_like_amtool_shows_in_both_apis_and_mutes_the_alert(
+    base: str, http: aiohttp.ClientSession, auth: Headers, pipeline: AlertPipeline
+) -> None:
+    """POST /api/v2/silences answers the silenceID; the silence is watchd's own (listed by
+    /api/v1/silences with the token's name), the alert it matches is suppressed with its id
+    in silencedBy, and `silenced=false` leaves that alert out."""
+    await pipeline.submit((alert("db1"), alert("web1", "check_http")))
+    body = _silence([{"name": "item", "value": "db1", "isRegex": False, "isEqual": True}])
+    async with http.post(f"{base}/api/v2/silences", json=body, headers=auth["write"]) as resp:
+        assert resp.status == 200, await resp.text()
+        silence_id = (await resp.json())["silenceID"]
+    (v1,) = (await _get(http, f"{base}/api/v1/silences", auth["read"]))["silences"]
+    assert v1["id"] == silence_id and v1["matchers"] == ['item="db1"']
+    assert v1["created_by"] == "alice via token ops-dashboard"
+    assert v1["starts_at"] == NOW  # a start in the past means now
+    by_item = {
+        a["labels"]["item"]: a for a in await _get(http, f"{base}/api/v2/alerts", auth["read"])
+    }
+    assert by_item["db1"]["status"] == {
+        "state": "suppressed",
+        "silencedBy": [silence_id],
+        "inhibitedBy": [],
+    }
+    url = f"{base}/api/v2/alerts?silenced=false"
+    assert [a["labels"]["item"] for a in await _get(http, url, auth["read"])] == ["web1"]
+    url = f"{base}/api/v2/alerts?active=false"
+    assert [a["labels"]["item"] for a in await _get(http, url, auth["read"])] == ["db1"]
+
+
+async def test_a_silence_made_in_watchd_shows_with_alertmanager_matchers(
+    base: str, http: aiohttp.ClientSession, auth: Headers
+) -> None:
+    """A silence from /api/v1/silences is listed by /api/v2/silences and /api/v2/silence/{id}
+    with its matchers as Alertmanager objects; `filter` selects silences by their matchers."""
+    body = {"matchers": ['item!~"db.*"', 'team="ops"'], "duration": "1h", "created_by": "bob"}
+    async with http.post(f"{base}/api/v1/silences", json=body, headers=auth["write"]) as resp:
+        silence_id = (await resp.json())["id"]
+    (shown,) = await _get(http, f"{base}/api/v2/silences", auth["read"])
+    assert shown == await _get(http, f"{base}/api/v2/silence/{silence_id}", auth["read"])
+    assert (
+        shown["status"] == {"state": "active"}
+        and shown["createdBy"] == "bob via token ops-dashboard"
+    )
+    assert shown["matchers"] == [
+        {"name": "item", "value": "db.*", "isRegex": True, "isEqual": False},
+        {"name": "team", "value": "ops", "isRegex": False, "isEqual": True},
+    ]
+    assert shown["endsAt"] == "2027-01-15T09:01:40.000Z"
+    url = f"{base}/api/v2/silences?filter=team%3D%22ops%22"
+    assert len(await _get(http, url, auth["read"])) == 1
+    url = f"{base}/api/v2/silences?filter=team%3D%22db%22"
+    assert await _get(http, url, auth["read"]) == []
+
+
+async def test_a_silence_is_updated_by_id_and_expired_by_delete(
+    base: str, http: aiohttp.ClientSession, auth: Headers, pipeline: AlertPipeline
+) -> None:
+    """Posting with an id replaces that silence by a new one (the old one expired at once),
+    an unknown id is 404; DELETE expires a silence (404 the second time) and the alert it
+    held is active again."""
+    await pipeline.submit((alert("db1"),))
+    matcher = {"name": "item", "value": "db1", "isRegex": False}
+    async with http.post(
+        f"{base}/api/v2/silences", json=_silence([matcher]), headers=auth["write"]
+    ) as resp:
+        first = (await resp.json())["silenceID"]
+    update = _silence([matcher], id=first, endsAt="2027-01-15T14:00:00Z")
+    async with http.post(f"{base}/api/v2/silences", json=update, headers=auth["write"]) as resp:
+        assert resp.status == 200
+        second = (await resp.json())["silenceID"]
+    assert second != first
+    old = await _get(http, f"{base}/api/v2/silence/{first}", auth["read"])
+    assert old["status"]["state"] == "expired"
+    unknown = _silence([matcher], id="00000000-0000-0000-0000-000000000000")
+    async with http.post(f"{base}/api/v2/silences", json=unknown, headers=auth["write"]) as resp:
+        assert resp.status == 404
+    url = f"{base}/api/v2/silence/{second}"
+    async with http.delete(url, headers=auth["write"]) as resp:
+        assert resp.status == 200
+    async with http.delete(url, headers=auth["write"]) as resp:
+        assert resp.status == 404
+    (db1,) = await _get(http, f"{base}/api/v2/alerts", auth["read"])
+    assert db1["status"]["state"] == "active"
+    states = [
+        s["status"]["state"] for s in await _get(http, f"{base}/api/v2/silences", auth["read"])
+    ]
+    assert states == ["expired", "expired"]
+
+
+async def test_a_bad_silence_is_refused_naming_the_field(
+    base: str, http: aiohttp.ClientSession, auth: Headers
+) -> None:
+    """No matchers, a regex RE2 refuses, or an end before now is a 400 naming what is wrong."""
+    cases = [
+        (_silence([]), "matchers"),
+        (_silence([{"name": "a", "value": "(", "isRegex": True}]), "matchers"),
+        (
+            _silence(
+                [{"name": "a", "value": "b", "isRegex": False}], endsAt="2027-01-15T08:00:00Z"
+            ),
+            "ends_at",
+        ),
+    ]
+    for body, field in cases:
+        async with http.post(f"{base}/api/v2/silences", json=body, headers=auth["write"]) as resp:
+            assert resp.status == 400
+            assert field in (await resp.json())["error"]
+
+
+async def test_an_inhibited_alert_names_the_alert_that_inhibits_it(
+    base: str, http: aiohttp.ClientSession, auth: Headers, pipeline: AlertPipeline
+) -> None:
+    """A warning on an item whose HostDown fires is suppressed with HostDown's fingerprint in
+    inhibitedBy; `inhibited=false` leaves it out."""
+    await pipeline.submit(
+        (alert("db1", "HostDown"), alert("db1", "check_disk", severity="warning"))
+    )
+    found = {
+        a["labels"]["alertname"]: a for a in await _get(http, f"{base}/api/v2/alerts", auth["read"])
+    }
+    assert found["check_disk"]["status"]["inhibitedBy"] == [found["HostDown"]["fingerprint"]]
+    assert found["check_disk"]["status"]["state"] == "suppressed"
+    url = f"{base}/api/v2/alerts?inhibited=false"
+    assert [a["labels"]["alertname"] for a in await _get(http, url, auth["read"])] == ["HostDown"]
+
+
+async def test_alert_groups_follow_the_routes_group_by_per_receiver(
+    base: str, http: aiohttp.ClientSession, auth: Headers, pipeline: AlertPipeline
+) -> None:
+    """Groups are per receiver and the route's group_by labels, as Alertmanager groups them."""
+    await pipeline.submit(
+        (
+            alert("db1", team="db"),
+            alert("db1", "check_disk", team="db"),
+            alert("web1", "check_http"),
+        )
+    )
+    groups = await _get(http, f"{base}/api/v2/alerts/groups", auth["read"])
+    shown = sorted(
+        (g["receiver"]["name"], g["labels"].get("item"), len(g["alerts"])) for g in groups
+    )
+    assert shown == [("log", "web1", 1), ("pager", "db1", 2)]
+
+
+async def test_reads_need_the_read_scope_and_silence_writes_the_write_scope(
+    base: str, http: aiohttp.ClientSession, auth: Headers
+) -> None:
+    """Without a token 401; an ingest token cannot read; a read token cannot silence."""
+    async with http.get(f"{base}/api/v2/alerts") as resp:
+        assert resp.status == 401
+    async with http.get(f"{base}/api/v2/silences", headers=auth["ingest"]) as resp:
+        assert resp.status == 403
+    body = _silence([{"name": "a", "value": "b", "isRegex": False}])
+    async with http.post(f"{base}/api/v2/silences", json=body, headers=auth["read"]) as resp:
+        assert resp.status == 403
+    async with http.delete(f"{base}/api/v2/silence/x", headers=auth["read"]) as resp:
+        assert resp.status == 403
+
+
+async def test_status_and_receivers_answer_in_alertmanagers_shape(
+    base: str, http: aiohttp.ClientSession, auth: Headers
+) -> None:
+    """Status names the node, a single node's cluster as disabled, the version, the routes
+    and the start time; receivers lists the configured names."""
+    status = await _get(http, f"{base}/api/v2/status", auth["read"])
+    assert status["cluster"] == {"name": "node-a", "status": "disabled", "peers": []}
+    assert set(status["versionInfo"]) == {
+        "version",
+        "revision",
+        "branch",
+        "buildUser",
+        "buildDate",
+        "goVersion",
+    }
+    assert status["config"] == {"original": "# routes\n"}
+    assert status["uptime"] == "2027-01-15T08:00:40.000Z"
+    receivers = await _get(http, f"{base}/api/v2/receivers", auth["read"])
+    assert receivers == [{"name": "log"}, {"name": "pager"}]
+
+
+async def test_a_list_longer_than_the_cap_says_how_long_it_is(
+    base: str,
+    http: aiohttp.ClientSession,
+    auth: Headers,
+    pipeline: AlertPipeline,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alertmanager's API has no paging: past MAX_ALERTS the list stops, and the headers say
+    it was cut and how many alerts the query selects."""
+    monkeypatch.setattr(alertmanager, "MAX_ALERTS", 2)
+    await pipeline.submit(tuple(alert(f"db{i}") for i in range(5)))
+    async with http.get(f"{base}/api/v2/alerts", headers=auth["read"]) as resp:
+        assert len(await resp.json()) == 2
+        assert resp.headers["X-Total-Count"] == "5"
+        assert resp.headers["X-Watchd-Truncated"] == "true"
+    async with http.get(
+        f"{base}/api/v2/alerts?filter=item%3D%22db1%22", headers=auth["read"]
+    ) as resp:
+        assert len(await resp.json()) == 1
+        assert "X-Watchd-Truncated" not in resp.headers
+
+
+async def test_the_openapi_document_lists_the_alertmanager_routes_with_their_scopes(
+    base: str, http: aiohttp.ClientSession
+) -> None:
+    """Every v2 route is in /api/openapi.json with its scope; the silence body's schema too."""
+    async with http.get(f"{base}/api/openapi.json") as resp:
+        doc = await resp.json()
+    paths = doc["paths"]
+    for path, method, scope in (
+        ("/api/v2/alerts", "get", "read"),
+        ("/api/v2/alerts/groups", "get", "read"),
+        ("/api/v2/silences", "get", "read"),
+        ("/api/v2/silences", "post", "write"),
+        ("/api/v2/silence/{id}", "get", "read"),
+        ("/api/v2/silence/{id}", "delete", "write"),
+        ("/api/v2/status", "get", "read"),
+        ("/api/v2/receivers", "get", "read"),
+    ):
+        assert paths[path][method]["security"] == [{"bearer": [scope]}], (path, method)
+    body = paths["/api/v2/silences"]["post"]["requestBody"]["content"]["application/json"]
+    assert {"matchers", "startsAt", "endsAt", "createdBy"} <= set(body["schema"]["properties"])
+    assert "isRegex" in doc["components"]["schemas"]["AmMatcher"]["properties"]
+
+
+async def test_a_silence_stored_before_matchers_were_re2_is_still_listed(
+    base: str, http: aiohttp.ClientSession, auth: Headers, pipeline: AlertPipeline
+) -> None:
+    """A stored silence whose regex RE2 refuses (it mutes nothing) still shows what it says,
+    instead of failing the whole list."""
+    async with pipeline.engine.begin() as conn:
+        await conn.execute(
+            insert(silences_table).values(
+                id="old-silence",
+                matchers=['item=~"(?!db).*"'],
+                starts_at=NOW - 10,
+                ends_at=NOW + 3600,
+                created_by="carol",
+                comment="",
+                created_at=NOW - 10,
+            )
+        )
+    (shown,) = await _get(http, f"{base}/api/v2/silences?filter=item%3D~%22.%2A%22", auth["read"])
+    assert shown["matchers"] == [
+        {"name": "item", "value": "(?!db).*", "isRegex": True, "isEqual": True}
+    ]
