@@ -37,17 +37,25 @@ def request(port: int, method: str, path: str, body: object = None) -> tuple[int
         return exc.code, json.loads(exc.read().decode() or "{}")
 
 
-def test_alert_to_incident_ack_by_api_resolve_by_cli(tmp_path: Path) -> None:
-    """POST /api/v2/alerts opens an incident; ack over the API and resolve with `watchd resolve` show in its timeline."""
+def config_with_token(tmp_path: Path, port: int, extra: str = "") -> Path:
+    """The shipped config on `port` with TOKEN as token "ops" (read, write, ingest) and
+    `extra` TOML appended."""
     (tmp_path / "ops.token").write_text(TOKEN + "\n")
-    port = free_port()
     config = shipped_config_for(tmp_path, port)
     config.write_text(
         config.read_text().replace(
             "# [[api.tokens]]",
             '[[api.tokens]]\nname = "ops"\nscopes = ["read", "write", "ingest"]\nfile = "ops.token"\n# ',
         )
+        + extra
     )
+    return config
+
+
+def test_alert_to_incident_ack_by_api_resolve_by_cli(tmp_path: Path) -> None:
+    """POST /api/v2/alerts opens an incident; ack over the API and resolve with `watchd resolve` show in its timeline."""
+    port = free_port()
+    config = config_with_token(tmp_path, port)
     daemon = start_daemon(tmp_path, config, port)
     try:
         alert = {

@@ -1,0 +1,153 @@
+"""Debian's real amtool against the real daemon: alert queries with matchers, silences added,
+queried and expired, one silence model with watchd's own API, and a silence muting for real."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_daemon import free_port, start_daemon
+from tests.integration.test_daemon_incidents import TOKEN, config_with_token, request
+from tests.peers import require_installed
+
+pytestmark = pytest.mark.integration
+
+AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"
+
+
+class Hook:
+    """A webhook receiver on loopback keeping every notification's alerts' items."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []  # (item, status) per alert per notification
+        received = self.items
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                received.extend((a["labels"]["item"], a["status"]) for a in body["alerts"])
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, item: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while (item, "firing") not in self.items:
+            assert time.monotonic() < deadline, f"no notification for {item}: {self.items}"
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    served = Hook()
+    yield served
+    served.server.shutdown()
+
+
+def amtool(tmp: Path, port: int, *args: str) -> str:
+    """Run amtool against the daemon with the token in --http.config.file; its stdout."""
+    done = subprocess.run(
+        [
+            AMTOOL,
+            f"--alertmanager.url=http://127.0.0.1:{port}/",
+            f"--http.config.file={tmp / 'amtool-http.yml'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, f"amtool {args}: {done.stderr}"
+    return done.stdout
+
+
+def firing(item: str) -> dict[str, Any]:
+    return {
+        "labels": {"alertname": "DiskFull", "item": item, "severity": "critical"},
+        "annotations": {"summary": f"disk / on {item} is full"},
+        "endsAt": "2099-01-01T00:00:00Z",
+    }
+
+
+def test_amtool_queries_alerts_and_adds_queries_and_expires_silences(
+    tmp_path: Path, hook: Hook
+) -> None:
+    """amtool's alert query filters by matchers; `silence add` makes a watchd silence that
+    keeps db2's alert from the webhook and shows silenced in amtool; a silence made in watchd
+    shows in `silence query`; `silence expire` ends it and db2 is notified."""
+    require_installed(Path(AMTOOL).exists(), "prometheus-alertmanager (amtool)")
+    (tmp_path / "amtool-http.yml").write_text(
+        f"authorization:\n  type: Bearer\n  credentials: {TOKEN}\n"
+    )
+    port = free_port()
+    receiver = (
+        f'\n[[receivers]]\nname = "hook"\nkind = "webhook"\nurl = "http://127.0.0.1:{hook.port}/"\n'
+    )
+    config = config_with_token(tmp_path, port, receiver)
+    daemon = start_daemon(tmp_path, config, port)
+    try:
+        added = amtool(
+            tmp_path,
+            port,
+            "silence",
+            "add",
+            "item=db2",
+            "--comment=disk swap",
+            "--duration=1h",
+            "--author=alice",
+        ).strip()
+        (v1,) = request(port, "GET", "/api/v1/silences")[1]["silences"]
+        assert v1["id"] == added and v1["matchers"] == ['item="db2"']
+        assert v1["created_by"] == "alice via token ops"
+
+        for item in ("db1", "db2", "web1"):
+            assert request(port, "POST", "/api/v2/alerts", [firing(item)])[0] == 200
+        hook.wait_for("db1")
+        hook.wait_for("web1")
+
+        shown = json.loads(
+            amtool(tmp_path, port, "alert", "query", "-o", "json", "alertname=DiskFull")
+        )
+        assert sorted(a["labels"]["item"] for a in shown) == ["db1", "web1"]  # db2 is silenced
+        shown = json.loads(
+            amtool(tmp_path, port, "alert", "query", "-o", "json", "-s", 'item=~"db.*"')
+        )
+        states = {a["labels"]["item"]: a["status"] for a in shown}  # -s alone: the silenced
+        assert states == {"db2": {"state": "suppressed", "silencedBy": [added], "inhibitedBy": []}}
+        simple = amtool(tmp_path, port, "alert", "query", "item=web1")
+        assert "DiskFull" in simple and "disk / on web1 is full" in simple
+
+        made = request(
+            port,
+            "POST",
+            "/api/v1/silences",
+            {"matchers": ['item=~"web.*"'], "duration": "2h", "created_by": "bob"},
+        )[1]["id"]
+        listed = amtool(tmp_path, port, "silence", "query", "-q").split()
+        assert sorted(listed) == sorted([added, made])
+        extended = amtool(tmp_path, port, "silence", "query", "item=db2")
+        assert added in extended and "alice" in extended and made not in extended
+
+        assert ("db2", "firing") not in hook.items  # muted all along
+        amtool(tmp_path, port, "silence", "expire", added)
+        hook.wait_for("db2")  # the end of its silence notifies what it held back
+        assert amtool(tmp_path, port, "silence", "query", "-q").split() == [made]
+        assert added in amtool(tmp_path, port, "silence", "query", "--expired", "-q").split()
+    finally:
+        daemon.discard()
