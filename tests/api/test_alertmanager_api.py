@@ -210,6 +210,14 @@ async def test_a_silence_is_updated_by_id_and_expired_by_delete(
         assert resp.status == 200
         second = (await resp.json())["silenceID"]
     assert second != first
+    new = await _get(http, f"{base}/api/v2/silence/{second}", auth["read"])
+    assert new["endsAt"] == "2027-01-15T14:00:00.000Z"
+    # amtool's update sends back the createdBy it read: the token is not named twice.
+    again = _silence([matcher], id=second, createdBy=new["createdBy"])
+    async with http.post(f"{base}/api/v2/silences", json=again, headers=auth["write"]) as resp:
+        second = (await resp.json())["silenceID"]
+    shown = await _get(http, f"{base}/api/v2/silence/{second}", auth["read"])
+    assert shown["createdBy"] == "alice via token ops-dashboard"
     old = await _get(http, f"{base}/api/v2/silence/{first}", auth["read"])
     assert old["status"]["state"] == "expired"
     unknown = _silence([matcher], id="00000000-0000-0000-0000-000000000000")
@@ -225,7 +233,7 @@ async def test_a_silence_is_updated_by_id_and_expired_by_delete(
     states = [
         s["status"]["state"] for s in await _get(http, f"{base}/api/v2/silences", auth["read"])
     ]
-    assert states == ["expired", "expired"]
+    assert states == ["expired", "expired", "expired"]
 
 
 async def test_a_bad_silence_is_refused_naming_the_field(
