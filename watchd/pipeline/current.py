@@ -73,13 +73,12 @@ async def current_alerts(
 
 def _current(row: Any, member: Any, view: MuteView) -> CurrentAlert:
     labels = dict(row.labels)
-    flapping = member is not None and member.muted == FLAPPING_REASON
-    reason = view.reason(labels, flapping=flapping)
-    held = None
-    if reason is not None and not reason.startswith(("silence:", "inhibited:")):
-        held = reason
-    elif member is not None and member.role == "symptom":
-        held = TOPOLOGY
+    held = view.window(labels)
+    if held is None and member is not None:
+        if member.muted == FLAPPING_REASON:
+            held = FLAPPING_REASON
+        elif member.role == "symptom":
+            held = TOPOLOGY
     return CurrentAlert(
         fingerprint=row.fingerprint,
         labels=labels,

@@ -108,6 +108,15 @@ class MuteView:
         silence when its flapping stops."""
         for silence_id in self._silencing(labels):
             return f"silence:{silence_id}"
+        if (window := self.window(labels)) is not None:
+            return window
+        for source_fp in self._inhibiting(labels):
+            return f"inhibited:{source_fp}"
+        return FLAPPING_REASON if flapping else None
+
+    def window(self, labels: Mapping[str, str]) -> str | None:
+        """The maintenance window ("maintenance:NAME") or change ("change:ID") that covers an
+        alert with `labels` now, or None."""
         item = labels.get("item", "")
         for window in self._windows:
             if window.covers(item, labels):
@@ -115,9 +124,7 @@ class MuteView:
         for change_id, items in self._changes:
             if item and item in items:
                 return f"change:{change_id}"
-        for source_fp in self._inhibiting(labels):
-            return f"inhibited:{source_fp}"
-        return FLAPPING_REASON if flapping else None
+        return None
 
     def silenced_by(self, labels: Mapping[str, str]) -> list[str]:
         """The ids of every active silence that matches `labels` (Alertmanager's silencedBy)."""
