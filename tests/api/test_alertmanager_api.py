@@ -55,10 +55,18 @@ async def pipeline(tmp_path: Path) -> AsyncIterator[AlertPipeline]:
 
 
 @pytest.fixture
+def cluster_status() -> dict[str, Any]:
+    """What the routes read as the cluster's status (watchd.cluster.status); a single node
+    unless a test says otherwise."""
+    return {"single_node": True, "nodes": []}
+
+
+@pytest.fixture
 async def base(
     make_app: Callable[..., web.Application],
     serve: Callable[[web.Application], Awaitable[str]],
     pipeline: AlertPipeline,
+    cluster_status: dict[str, Any],
 ) -> str:
     config = parse_config({**BASE_CONFIG, **ROUTED}, Path("test.toml"))
     service = IncidentService(
@@ -66,7 +74,7 @@ async def base(
     )
 
     async def cluster() -> dict[str, Any]:
-        return {"single_node": True, "nodes": []}
+        return cluster_status
 
     app = make_app(token_names=TOKEN_NAMES)
     v1_routes.add_routes(app, service)
@@ -415,3 +423,27 @@ async def test_an_alert_in_a_maintenance_window_is_suppressed_and_counts_as_sile
     assert [a["labels"]["item"] for a in await _get(http, url, auth["read"])] == ["db1"]
     url = f"{base}/api/v2/alerts?silenced=false&inhibited=true&active=false"
     assert await _get(http, url, auth["read"]) == []
+
+
+async def test_a_cluster_on_postgresql_is_ready_with_its_live_nodes_as_peers(
+    base: str, http: aiohttp.ClientSession, auth: Headers, cluster_status: dict[str, Any]
+) -> None:
+    """On PostgreSQL the status shows the cluster ready, with each live node (not the dead
+    ones) as a peer named with its API address."""
+    cluster_status.update(
+        single_node=False,
+        nodes=[
+            {"name": "node-a", "state": "live", "api": "10.0.0.1:9797", "host": "a"},
+            {"name": "node-b", "state": "live", "api": "", "host": "b.example"},
+            {"name": "node-c", "state": "dead", "api": "10.0.0.3:9797", "host": "c"},
+        ],
+    )
+    status = await _get(http, f"{base}/api/v2/status", auth["read"])
+    assert status["cluster"] == {
+        "name": "node-a",
+        "status": "ready",
+        "peers": [
+            {"name": "node-a", "address": "10.0.0.1:9797"},
+            {"name": "node-b", "address": "b.example"},
+        ],
+    }
