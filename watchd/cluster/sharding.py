@@ -175,7 +175,7 @@ class Sharding:
         alive = {node.name for node in view.live}
         owned = {key for key, name in placed.items() if name == view.me}
         now = self._clock.monotonic()
-        for key in [k for k, (prev, _) in self._pending.items() if k not in owned]:
+        for key in [k for k in self._pending if k not in owned]:
             del self._pending[key]
         start: set[CheckKey] = set()
         for key in owned - self._running:
