@@ -15,7 +15,8 @@ from sqlalchemy import event
 
 from tests.notify.conftest import Hook, alert
 from tests.notify.test_dispatcher import webhook
-from watchd.notify import outbox, plan
+from watchd.notify import outbox, plan, record
+from watchd.store.incident_tables import OutboxState
 
 STORM = 300  # more than the 64 rows a pass used to take (4 tasks x 16 rows)
 
@@ -154,12 +155,13 @@ async def test_a_storms_delivery_outcomes_are_put_on_the_timelines_a_batch_at_a_
         assert [k for k, _ in await notify.timeline(incident)][-1] == "delivered"
 
 
-async def test_scans_read_the_member_labels_only_of_incidents_that_changed(
+async def test_scans_read_in_full_only_the_rows_that_are_new_or_whose_incident_changed(
     make_notify: Any, hook_server: Any
 ) -> None:
-    """Each scan routes every open row on its incident's member labels. They are read again
-    only for an incident whose members changed since the last scan; routing sees a new member's
-    labels at once. Before, every scan read and decoded all of them."""
+    """Each scan routes every open row on its incident's member labels. A row is read in full
+    (its incident's labels, its members' labels) only when it is new or its incident changed
+    since the last scan; routing sees a new member's labels at once, and a row whose state
+    changed is seen with its new state. Before, every scan read and decoded all of them."""
     hook: Hook = await hook_server(Gauge())
     notify = await make_notify(
         {
@@ -169,26 +171,108 @@ async def test_scans_read_the_member_labels_only_of_incidents_that_changed(
         }
     )
     await notify.send(alert("host0"), alert("host1"))
-    reads: list[Any] = []
+    members: list[Any] = []
+    whole: list[Any] = []
 
     def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         if "FROM incident_alerts JOIN alerts" in statement:
-            reads.append(parameters)
+            members.append(parameters)
+        if "outbox.idempotency_key" in statement:
+            whole.append(parameters)
 
     event.listen(notify.store.engine.sync_engine, "before_cursor_execute", before)
-    member_labels = outbox.MemberLabels()
-    first = await outbox.open_rows(notify.store.engine, member_labels)
-    assert len(reads) == 1
-    again = await outbox.open_rows(notify.store.engine, member_labels)
-    assert len(reads) == 1  # nothing changed: nothing read
-    assert [r.label_sets for r in again] == [r.label_sets for r in first]
+    kept = outbox.KeptRows()
+    first = await outbox.open_rows(notify.store.engine, kept)
+    assert len(members) == len(whole) == 1
+    again = await outbox.open_rows(notify.store.engine, kept)
+    assert len(members) == len(whole) == 1  # nothing changed: nothing read in full
+    assert again == first
     await notify.send(alert("host0", port="2"))  # joins host0's incident
-    after = await outbox.open_rows(notify.store.engine, member_labels)
-    assert len(reads) == 2
+    after = await outbox.open_rows(notify.store.engine, kept)
+    assert len(members) == len(whole) == 2
     host0 = next(r for r in after if r.incident_key.startswith("item=host0"))
     assert {"2"} <= {labels.get("port") for labels in host0.label_sets}
     host1 = next(r for r in after if r.incident_key.startswith("item=host1"))
-    assert (
-        host1.label_sets
-        == next(r for r in first if r.incident_key.startswith("item=host1")).label_sets
-    )
+    assert host1 is next(r for r in first if r.incident_key.startswith("item=host1"))
+    now = notify.clock.now()
+    await outbox.claim(notify.store.engine, [host1], now, now + 60)
+    leased = await outbox.open_rows(notify.store.engine, kept)
+    assert len(whole) == 2  # a new state is read with the changing columns alone
+    host1_now = next(r for r in leased if r.id == host1.id)
+    assert (host1_now.state, host1_now.claimed_until) == (OutboxState.DELIVERING, now + 60)
+    assert host1_now.label_sets == host1.label_sets
+
+
+async def test_a_worker_sends_the_next_notification_while_the_last_outcome_is_committed(
+    make_notify: Any, hook_server: Any, monkeypatch: Any
+) -> None:
+    """With one request at a time, the next incident's notification is sent while the outcome
+    of the one before is still being committed (before, each waited for its commit, behind
+    the ingestion's writes in a storm); every outcome is still recorded, each row once."""
+    write = record._write_batch
+
+    async def slow_write(*args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(0.05)
+        await write(*args, **kwargs)
+
+    monkeypatch.setattr(record, "_write_batch", slow_write)
+    delivered_before: list[int] = []
+    notify: Any = None
+
+    async def count(request: web.Request, n: int) -> None:
+        rows = await notify.outbox("hook")
+        delivered_before.append(sum(r["state"] == "delivered" for r in rows))
+
+    hook: Hook = await hook_server(count)
+    notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=1)]})
+    await notify.send(*[alert(f"host{i}") for i in range(6)])
+    assert await notify.dispatcher.run_once() == 6
+    assert len(hook.unique) == 6 == len(hook.received)
+    assert any(done < n for n, done in enumerate(delivered_before))
+    assert {r["state"] for r in await notify.outbox("hook")} == {"delivered"}
+    assert len(await notify.deliveries("hook")) == 6
+
+
+async def test_wake_ups_do_not_scan_while_the_receivers_queue_is_more_than_half_full(
+    make_notify: Any, hook_server: Any, monkeypatch: Any
+) -> None:
+    """While a receiver has more than half a pass of claimed rows queued, the commits that
+    wake the dispatcher start no scan (in a storm, one per ingestion commit, each reading
+    every open row); the queue going down to half starts the next one, and every
+    notification goes out once."""
+    monkeypatch.setattr(plan, "PER_PASS", 4)
+    go, arrived = asyncio.Event(), asyncio.Event()
+
+    async def held(request: web.Request, n: int) -> None:
+        arrived.set()
+        await go.wait()
+
+    hook: Hook = await hook_server(held)
+    notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=1)]})
+    await notify.send(*[alert(f"host{i}") for i in range(10)])
+    scans = 0
+    read = outbox.open_rows
+
+    async def counted(*args: Any) -> Any:
+        nonlocal scans
+        scans += 1
+        return await read(*args)
+
+    monkeypatch.setattr(outbox, "open_rows", counted)
+    running = asyncio.get_running_loop().create_task(notify.dispatcher.run())
+    try:
+        await asyncio.wait_for(arrived.wait(), 10)
+        for _ in range(20):
+            notify.dispatcher.wake()
+            await asyncio.sleep(0.01)
+        assert scans == 1
+        go.set()
+        for _ in range(500):
+            if len(hook.unique) == 10:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert len(hook.unique) == 10 == len(hook.received)
+    assert scans > 1

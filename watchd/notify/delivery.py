@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from watchd.clock import Clock
 from watchd.logging import get_logger
@@ -47,30 +48,38 @@ class Delivery:
         self._current = current
         self.delivered = 0
 
-    async def deliver(self, unit: Unit, chains: Sequence[Sequence[Row]]) -> None:
-        """Send the claimed `chains` of `unit`; a store failure leaves the rows leased."""
+    async def deliver(
+        self, unit: Unit, chains: Sequence[Sequence[Row]]
+    ) -> Coroutine[Any, Any, None]:
+        """Send the claimed `chains` of `unit`, each row after the outcome of the row before
+        it in its chain was committed; return once the last request was answered, with what
+        is left to await: the commit of the last outcome. The caller may send other units
+        meanwhile (their rows belong to other incidents): a storm's deliveries waited for a
+        commit each, behind the ingestion's writes. A store failure leaves the rows leased."""
         receiver = self._current().receivers[unit.receiver]
+        pending: Coroutine[Any, Any, None] | None = None
         try:
             if receiver.batch:
-                await self._attempt(unit, receiver, [r for c in chains for r in c], [])
+                _, pending = await self._attempt(unit, receiver, [r for c in chains for r in c], [])
             else:
                 for chain in chains:
                     for i, row in enumerate(chain):
+                        if pending is not None:
+                            await pending
                         rest = [r.id for r in chain[i + 1 :]]
-                        if not await self._attempt(unit, receiver, [row], rest):
+                        go, pending = await self._attempt(unit, receiver, [row], rest)
+                        if not go:
                             break
         except StoreError as exc:
-            # The rows keep their lease and go out again when it ends: at least once.
-            log.error(
-                "notification_not_recorded",
-                receiver=unit.receiver,
-                error=exc.reason.splitlines()[0],
-            )
+            _not_recorded(unit.receiver, exc)
+            pending = None
+        return _recorded(unit.receiver, pending)
 
     async def _attempt(
         self, unit: Unit, receiver: Receiver, rows: Sequence[Row], rest: Sequence[int]
-    ) -> bool:
-        """Send `rows` once, record the outcome; True when the chain may go on."""
+    ) -> tuple[bool, Coroutine[Any, Any, None]]:
+        """Send `rows` once and queue the outcome for the recorder; whether the chain may go
+        on, and what waits for the outcome's commit (then tracks the receiver's health)."""
         installed = self._current()
         cfg = installed.configs[unit.receiver]
         notes = [self._note(installed, r) for r in rows]
@@ -106,11 +115,24 @@ class Delivery:
             first = unit.group.first_at if unit.group is not None else started_at
             group = (unit.receiver, unit.group_key, Group(first, now, firing))
         release = rest if status is Status.RETRY else ()
-        await self._recorder.record(attempts, release=release, group=group, now=now)
-        await self._health.track(unit.receiver, status, outcome.error, now)
-        if status.sent:
-            self.delivered += len(rows)
-        return status is not Status.RETRY
+        committed = self._recorder.submit(attempts, release=release, group=group, now=now)
+        sent = len(rows) if status.sent else 0
+        return status is not Status.RETRY, self._settle(
+            committed, unit.receiver, status, outcome.error, now, sent
+        )
+
+    async def _settle(
+        self,
+        committed: asyncio.Future[None],
+        name: str,
+        status: Status,
+        error: str,
+        now: float,
+        sent: int,
+    ) -> None:
+        await committed
+        await self._health.track(name, status, error, now)
+        self.delivered += sent
 
     def _note(self, installed: Installed, row: Row) -> Notification:
         links = installed.links
@@ -131,6 +153,21 @@ class Delivery:
                 else {}
             ),
         )
+
+
+def _not_recorded(receiver: str, exc: StoreError) -> None:
+    # The rows keep their lease and go out again when it ends: at least once.
+    log.error("notification_not_recorded", receiver=receiver, error=exc.reason.splitlines()[0])
+
+
+async def _recorded(receiver: str, pending: Coroutine[Any, Any, None] | None) -> None:
+    """Wait for the commit of a unit's last outcome."""
+    if pending is None:
+        return
+    try:
+        await pending
+    except StoreError as exc:
+        _not_recorded(receiver, exc)
 
 
 async def _call(receiver: Receiver, notes: list[Notification], limit: float) -> Outcome:

@@ -32,8 +32,9 @@ import contextlib
 import random
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -90,7 +91,7 @@ class Dispatcher:
         fake clock, where no real time may pass unnoticed: scans are then not paced either,
         see `_paced`)."""
         self._engine = engine
-        self._member_labels = outbox.MemberLabels()  # routing labels kept between scans
+        self._kept = outbox.KeptRows()  # open rows as routed, kept between scans
         self._clock = clock
         self._base = base
         self._build = build
@@ -275,7 +276,7 @@ class Dispatcher:
         self._wake.clear()
         await self._health.refresh(self._clock.now())
         try:
-            due = await self._dispatch()
+            due = None if self._saturated() else await self._dispatch()
             installed = self._installed
             if (
                 self._clock.monotonic() - self._last_repeat
@@ -296,11 +297,21 @@ class Dispatcher:
         self._store_failures.recovered()
         return due
 
+    def _saturated(self) -> bool:
+        """Every receiver has more than half a pass queued: a pass now would only queue rows
+        behind those, and its queue going down to half starts the next pass anyway
+        (`_serve`). In a storm each commit of the ingestion woke a pass that read every open
+        row for nothing."""
+        configs = self._installed.configs
+        return bool(configs) and all(
+            self._queued.get(name, 0) > plan.PER_PASS // 2 for name in configs
+        )
+
     async def _dispatch(self) -> float | None:
         """One pass: plan, expire, claim and start the delivery tasks; when next to look."""
         now = self._clock.now()
         installed = self._installed
-        rows = await outbox.open_rows(self._engine, self._member_labels)
+        rows = await outbox.open_rows(self._engine, self._kept)
         backoffs = {n: (c.backoff_initial, c.backoff_max) for n, c in installed.configs.items()}
         keys = {(r.id, r.attempts) for r in rows}
         self._due = {k: t for k, t in self._due.items() if k in keys}
@@ -374,31 +385,49 @@ class Dispatcher:
 
     async def _work(self, name: str, job: Job) -> None:
         """Serve `job`, then the receiver's queue until it is empty (or the receiver's
-        concurrency was lowered by a reload)."""
+        concurrency was lowered by a reload). A job's outcome is committed while the worker
+        sends the next one; a worker has at most those two jobs open."""
         queue = self._queues[name]
+        settling: deque[Coroutine[Any, Any, None]] = deque()
         try:
             while True:
-                await self._serve(name, job)
+                settling.append(await self._serve(name, job))
+                if len(settling) > 1:
+                    await settling.popleft()
                 if not queue or len(self._tasks.get(name, ())) > self._limit(name):
                     return
                 job = queue.popleft()
         finally:
+            while settling:
+                await settling.popleft()
             self._rescan_soon()
 
-    async def _serve(self, name: str, job: Job) -> None:
+    async def _serve(self, name: str, job: Job) -> Coroutine[Any, Any, None]:
+        """Send `job`; return what waits for its outcomes' commit and then lets its rows go
+        (the next scan may plan them again, with the rows after them)."""
         unit, chains = job
         ids = [r.id for c in chains for r in c]
         try:
             if name in self._installed.receivers:
-                await self._delivery.deliver(unit, chains)
+                recorded = await self._delivery.deliver(unit, chains)
             else:  # removed by a reload while queued: the rows wait for their receiver
-                with contextlib.suppress(StoreError):  # else their lease runs out
-                    await outbox.release(self._engine, ids)
+                recorded = _released(self._engine, ids)
+        except BaseException:
+            self._settled(name, ids)
+            raise
+        return self._settle(name, ids, recorded)
+
+    async def _settle(self, name: str, ids: list[int], recorded: Awaitable[None]) -> None:
+        try:
+            await recorded
         finally:
-            self._inflight.difference_update(ids)
-            self._queued[name] -= len(ids)
-            if self._queued[name] <= plan.PER_PASS // 2:
-                self._rescan_soon()
+            self._settled(name, ids)
+
+    def _settled(self, name: str, ids: list[int]) -> None:
+        self._inflight.difference_update(ids)
+        self._queued[name] -= len(ids)
+        if self._queued[name] <= plan.PER_PASS // 2:
+            self._rescan_soon()
 
     def _rescan_soon(self) -> None:
         """Scan again shortly: the chains a job served may have more rows due, and its
@@ -419,3 +448,8 @@ class Dispatcher:
         for receiver in receivers:
             with contextlib.suppress(Exception):
                 await receiver.aclose()
+
+
+async def _released(engine: AsyncEngine, ids: list[int]) -> None:
+    with contextlib.suppress(StoreError):  # else their lease runs out
+        await outbox.release(engine, ids)

@@ -65,88 +65,140 @@ class Group:
     firing: bool
 
 
-class MemberLabels:
-    """The labels of the member alerts of the incidents with open rows, kept from one scan to
-    the next while the incident is unchanged.
+Version = tuple[int, int, int, float]  # (incident id, row seq, incident seq, opened_at)
 
-    Every scan needs them to route each row, and reading and decoding them each time made a
-    scan cost as much as the incidents' alerts (34,611 label sets, 17 s and 30 MB in one scan
-    of a storm's backlog). Members only join or leave with a timeline event, which moves the
-    incident's seq: an incident (id, opened_at) at the same seq has the same members. Only the
-    incidents of the last scan are kept, so it holds no more than one scan does.
+
+class KeptRows:
+    """The open rows of the last scan as routed, kept for the next one.
+
+    A storm's scans read thousands of open rows again and again while little changed
+    between two of them; reading each in full (its incident's labels as JSON, the labels of
+    its member alerts, routed afresh) was most of the dispatcher's CPU (bench/README.md,
+    issue 13). A scan now reads the open rows' changing columns only (state, attempts, retry
+    time, lease, and their incident's seq and opened_at) and reads in full just the rows it
+    has not seen at that version: members join or leave an incident, and its severity moves,
+    only with a timeline event, which moves the incident's seq, so an incident (id,
+    opened_at) at the same seq routes the same. Only the rows of the last scan are kept, so
+    it holds no more than one scan does.
     """
 
     def __init__(self) -> None:
-        self._kept: dict[int, tuple[tuple[int, float], list[dict[str, str]]]] = {}
+        self._kept: dict[int, tuple[Version, Row]] = {}
 
-    async def of(
-        self, conn: AsyncConnection, versions: dict[int, tuple[int, float]]
-    ) -> dict[int, list[dict[str, str]]]:
-        """The member labels of these incidents, given each one's (seq, opened_at) now."""
-        stale = {i for i, version in versions.items() if self._kept.get(i, (None,))[0] != version}
-        fresh = await routing_alert_labels(conn, stale)
-        kept = {i: self._kept[i] for i in versions if i not in stale}
-        kept.update({i: (versions[i], fresh.get(i, [])) for i in stale})
+    async def read(self, engine: AsyncEngine) -> list[Row]:
+        """Every pending or leased row, in delivery order per incident and receiver."""
+        async with reading(engine, "read the outbox", full_reason=True) as conn:
+            current = [
+                (row_id, (incident, seq, incident_seq, opened_at), changing)
+                for row_id, incident, seq, incident_seq, opened_at, *changing in (
+                    await conn.execute(_CURRENT)
+                )
+            ]
+            before = self._kept
+            fresh = await _routed(
+                conn,
+                [i for i, version, _ in current if i not in before or before[i][0] != version],
+            )
+        kept: dict[int, tuple[Version, Row]] = {}
+        for row_id, version, (state, attempts, next_at, claimed) in current:
+            row = fresh.get(row_id)
+            if row is None:
+                if row_id not in before:  # final between the two reads (PostgreSQL): next scan
+                    continue
+                row = before[row_id][1]
+                if (row.attempts, row.next_attempt_at, row.claimed_until, row.state.value) != (
+                    attempts,
+                    next_at,
+                    claimed,
+                    state,
+                ):
+                    row = dataclasses.replace(
+                        row,
+                        state=OutboxState(state),
+                        attempts=attempts,
+                        next_attempt_at=next_at,
+                        claimed_until=claimed,
+                    )
+            kept[row_id] = (version, row)
         self._kept = kept
-        return {i: labels for i, (_, labels) in kept.items()}
+        return [row for _, row in kept.values()]
 
 
-async def open_rows(engine: AsyncEngine, member_labels: MemberLabels | None = None) -> list[Row]:
-    """Every pending or leased row, in delivery order per incident and receiver (routed on the
-    member labels `member_labels` keeps, when given)."""
-    query = (
-        select(
-            ob.c.id,
-            ob.c.incident_id,
-            ob.c.seq,
-            ob.c.receiver,
-            ob.c.kind,
-            ob.c.state,
-            ob.c.attempts,
-            ob.c.created_at,
-            ob.c.next_attempt_at,
-            ob.c.claimed_until,
-            ob.c.idempotency_key,
-            inc.c.key,
-            inc.c.group_labels,
-            inc.c.severity,
-            inc.c.item,
-            inc.c.seq.label("incident_seq"),
-            inc.c.opened_at,
-        )
-        .select_from(ob.join(inc, inc.c.id == ob.c.incident_id))
-        .where(ob.c.state.in_([s.value for s in OPEN_STATES]))
-        .order_by(ob.c.incident_id, ob.c.receiver, ob.c.seq, ob.c.id)
+_JOIN = ob.join(inc, inc.c.id == ob.c.incident_id)
+
+# The columns of the open rows that change while a row stays open, and its incident's version.
+_CURRENT = (
+    select(
+        ob.c.id,
+        ob.c.incident_id,
+        ob.c.seq,
+        inc.c.seq,
+        inc.c.opened_at,
+        ob.c.state,
+        ob.c.attempts,
+        ob.c.next_attempt_at,
+        ob.c.claimed_until,
     )
-    async with reading(engine, "read the outbox", full_reason=True) as conn:
-        rows = (await conn.execute(query)).all()
-        if member_labels is None:
-            alert_labels = await routing_alert_labels(conn, {r.incident_id for r in rows})
-        else:
-            versions = {r.incident_id: (r.incident_seq, r.opened_at) for r in rows}
-            alert_labels = await member_labels.of(conn, versions)
-    out = []
+    .select_from(_JOIN)
+    .where(ob.c.state.in_([s.value for s in OPEN_STATES]))
+    .order_by(ob.c.incident_id, ob.c.receiver, ob.c.seq, ob.c.id)
+)
+
+_WHOLE = select(
+    ob.c.id,
+    ob.c.incident_id,
+    ob.c.seq,
+    ob.c.receiver,
+    ob.c.kind,
+    ob.c.state,
+    ob.c.attempts,
+    ob.c.created_at,
+    ob.c.next_attempt_at,
+    ob.c.claimed_until,
+    ob.c.idempotency_key,
+    inc.c.key,
+    inc.c.group_labels,
+    inc.c.severity,
+    inc.c.item,
+).select_from(_JOIN)
+
+
+async def _routed(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Row]:
+    """The outbox rows `ids` in full, with the label sets their incidents route on."""
+    if not ids:
+        return {}
+    dialect = conn.dialect.name
+    rows = (
+        await conn.execute(
+            _WHOLE.where(one_of(dialect, ob.c.id, "ids")), {"ids": bound_values(dialect, ids)}
+        )
+    ).all()
+    alert_labels = await routing_alert_labels(conn, {r.incident_id for r in rows})
+    out = {}
     for r in rows:
         own = {"group_labels": r.group_labels, "severity": r.severity, "item": r.item}
-        labels = routing_labels(own, alert_labels.get(r.incident_id, ()))
-        out.append(
-            Row(
-                r.id,
-                r.incident_id,
-                r.seq,
-                r.receiver,
-                r.kind,
-                OutboxState(r.state),
-                r.attempts,
-                r.created_at,
-                r.next_attempt_at,
-                r.claimed_until,
-                r.idempotency_key,
-                r.key,
-                labels,
-            )
+        out[r.id] = Row(
+            r.id,
+            r.incident_id,
+            r.seq,
+            r.receiver,
+            r.kind,
+            OutboxState(r.state),
+            r.attempts,
+            r.created_at,
+            r.next_attempt_at,
+            r.claimed_until,
+            r.idempotency_key,
+            r.key,
+            routing_labels(own, alert_labels.get(r.incident_id, ())),
         )
     return out
+
+
+async def open_rows(engine: AsyncEngine, kept: KeptRows | None = None) -> list[Row]:
+    """Every pending or leased row, in delivery order per incident and receiver; with `kept`,
+    the rows it kept from the last scan are not read again unless they changed."""
+    return await (kept or KeptRows()).read(engine)
 
 
 async def load_groups(

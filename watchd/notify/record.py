@@ -149,7 +149,7 @@ RECORD_RETRIES = (0.25, 0.5, 1.0, 2.0, 4.0)
 class Recorder:
     """Group commit of delivery outcomes: what concurrent deliveries finish while one
     transaction is being written goes into the next one, so SQLite's single writer is not
-    paid for once per notification. `record` returns once its outcome is committed."""
+    paid for once per notification. `submit` gives a future done once committed."""
 
     def __init__(self, engine: AsyncEngine, settings: Callable[[], IncidentSettings]) -> None:
         self._engine = engine
@@ -157,23 +157,24 @@ class Recorder:
         self._queue: list[_Queued] = []
         self._flushing: asyncio.Task[None] | None = None
 
-    async def record(
+    def submit(
         self,
         attempts: Sequence[Attempt],
         *,
         release: Sequence[int] = (),
         group: tuple[str, str, Group] | None = None,
         now: float,
-    ) -> None:
-        """Write `attempts`, give back the leased rows `release` (not tried) and store the
-        group's new timers; returns once committed (StoreError when that failed)."""
-        done = asyncio.get_running_loop().create_future()
+    ) -> asyncio.Future[None]:
+        """Queue `attempts` to be written, the leased rows `release` (not tried) to be given
+        back and the group's new timers to be stored; the future is done once they are
+        committed (its exception: StoreError when that failed). Outcomes are committed in
+        the order queued, so a later outcome is never stored before an earlier one."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
         self._queue.append(_Queued(attempts, release, group, now, done))
         if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.get_running_loop().create_task(
-                self._flush(), name="watchd.notify.record"
-            )
-        await done
+            self._flushing = loop.create_task(self._flush(), name="watchd.notify.record")
+        return done
 
     async def _flush(self) -> None:
         while self._queue:
