@@ -78,7 +78,7 @@ def test_rate_needs_two_points_and_evict_keeps_the_window() -> None:
     points.add(300.0, 2.0, 1.0)
     points.add(301.0, 3.0, 1.0)
     assert points.evict(600.0, 300.0) == 1.0
-    assert points.points() == [[301.0, 3.0, 1.0]]
+    assert points.tolist() == [301.0, 3.0, 1.0]
 
 
 @given(

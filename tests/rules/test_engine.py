@@ -377,7 +377,7 @@ def test_a_window_rate_kept_as_points_come_and_go_equals_the_rate_summed_afresh(
             engine = RuleEngine(rules, clock=FakeClock(T0))
             engine.restore_state(saved)
         (state,) = [v for k, v in engine.export_state().items() if k != "@engine"]
-        points = Window(state["window"])
+        points = Window.from_flat(state["window"])
         if points.size >= 2:
             assert state["value"] == pytest.approx(window_value(over, points), rel=1e-12)
     assert points.size == 150  # the 5-minute window of 2 s samples, evicting all along
@@ -424,8 +424,10 @@ async def test_state_survives_export_and_restore(tmp_path: Path) -> None:
 def test_saving_writes_only_the_series_that_changed_and_adds_up_to_the_whole_state(
     tmp_path: Path,
 ) -> None:
-    """Each save exports the series a sample or a timer reached since the last one; saved over
-    the earlier saves they are the whole state, and a failed save's series go in the next."""
+    """Each save exports the series that are new or whose level, timers or alerts a sample or
+    a timer moved since the last one; a series whose value alone moved waits for the next
+    steady save. Saved over the earlier saves they are the whole state, and a failed save's
+    series go in the next."""
     engine = RuleEngine(ruleset(tmp_path, DISK), clock=FakeClock(T0))
     stored: dict[str, object] = {}
 
@@ -445,6 +447,8 @@ def test_saving_writes_only_the_series_that_changed_and_adds_up_to_the_whole_sta
     assert save() == {"/"}
     assert save() == set()
     engine.observe([sample("disk_used_percent", 11, 120, mount="/data")])
+    assert save() == set()  # only its value moved
+    engine.save_steady()
     _, failed = engine.export_changes()
     engine.not_saved(failed)  # the store refused the write
     assert save() == {"/data"}
@@ -486,3 +490,23 @@ def test_rules_are_indexed_by_metric(tmp_path: Path) -> None:
     engine.observe([sample("disk_used_percent", 10, 0)] * 1)
     assert engine.stats.evaluations == 1
     assert engine.known_metrics() == {"load1", "load5", "load15", "disk_used_percent"}
+
+
+def test_a_window_saved_as_lists_by_an_older_version_is_restored(tmp_path: Path) -> None:
+    """Windows were saved as [t, value, increase] lists before they were saved flat: a state
+    saved that way comes back with the same points."""
+    body = '  - {name: r, metric: octets_total, over: {window: 5m, fn: rate}, warn: "> 1e12"}\n'
+    rules = ruleset(tmp_path, body)
+    engine = RuleEngine(rules, clock=FakeClock(T0))
+    for i in range(3):
+        engine.observe([sample("octets_total", 100.0 * i, 10.0 * i)])
+    saved = engine.export_state()
+    (key,) = [k for k in saved if k != "@engine"]
+    flat = saved[key]["window"]
+    old = {
+        **saved,
+        key: {**saved[key], "window": [flat[i : i + 3] for i in range(0, len(flat), 3)]},
+    }
+    restored = RuleEngine(rules, clock=FakeClock(T0))
+    restored.restore_state(old)
+    assert restored.export_state()[key]["window"] == flat

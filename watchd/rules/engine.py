@@ -111,6 +111,11 @@ class RuleEngine:
         self._latest: dict[tuple[str, tuple[str, ...]], tuple[float, float]] = {}
         # Series changed since their state was last exported for saving (by id: one entry each).
         self._unsaved: dict[int, tuple[_Runtime, SeriesState]] = {}
+        # Series whose value, window or flap history moved but nothing they decide on (level,
+        # timers, counts, what fires): saved with the next `save_steady`, not at every save.
+        # Windowed series move with every sample; saving them all each time was a fifth of
+        # the daemon's CPU at 5,000 SNMP devices (bench/README.md, issue 14).
+        self._touched: dict[int, tuple[_Runtime, SeriesState]] = {}
         self._install(rules, {})
 
     # -- rules ------------------------------------------------------------------------------
@@ -181,7 +186,7 @@ class RuleEngine:
                 if pair not in self._pairs:
                     self._pairs[pair] = sample.time if sample.time is not None else now()
         index = self._index
-        unsaved = self._unsaved
+        touched = self._touched
         keys: dict[int, SeriesKey] = {}
         isfinite = math.isfinite
         stats = self.stats
@@ -212,12 +217,14 @@ class RuleEngine:
                 if state is None:
                     windowed = rule.over is not None or rule.forecast is not None
                     state = runtime.states[key] = SeriesState(labels, windowed=windowed)
+                    self._unsaved[id(state)] = (runtime, state)
                 elif t <= state.last_time:
                     stats.out_of_order += 1
                     continue
                 elif state.placeholder:
                     state.placeholder = False
-                unsaved[id(state)] = (runtime, state)
+                    self._unsaved[id(state)] = (runtime, state)
+                touched[id(state)] = (runtime, state)
                 previous = state.last_time
                 state.last_time = t
                 if runtime.plain:
@@ -390,7 +397,7 @@ class RuleEngine:
                 self._evaluate_absent(runtime, now, alerts)
             elif rule.forecast is not None:
                 for state in runtime.states.values():
-                    self._unsaved[id(state)] = (runtime, state)  # the prediction moves with time
+                    self._touched[id(state)] = (runtime, state)  # the prediction moves with time
                     level = self._forecast_level(rule, state, now)
                     if level != state.level or state.level or state.firing:
                         self._step(runtime, state, level, now, alerts, observed=False)
@@ -455,7 +462,8 @@ class RuleEngine:
         observed: bool,
     ) -> None:
         """Record a level at `now`, then settle what fires."""
-        self._unsaved[id(state)] = (runtime, state)
+        if level or state.level:  # the level, or since when and how often it held, moves
+            self._unsaved[id(state)] = (runtime, state)
         if level == 0:
             state.since, state.count = NOT_HELD, NOT_COUNTED
         else:
@@ -482,6 +490,8 @@ class RuleEngine:
         else:
             state.flap_last, state.flap_run = level, 1
         state.flap, change = record(state.flap, level, runtime.flap)
+        if change is not None:
+            self._unsaved[id(state)] = (runtime, state)
         if change is True and state.emitted:
             # The alert firing now carries the marker from here on, so its changes are held.
             alerts.append(self._rule_alert(runtime, state, state.emitted, AlertStatus.FIRING, now))
@@ -498,7 +508,6 @@ class RuleEngine:
     def _settle(
         self, runtime: _Runtime, state: SeriesState, now: float, alerts: list[Alert]
     ) -> None:
-        self._unsaved[id(state)] = (runtime, state)
         rule = runtime.rule
         target = 0
         levels = rule.levels or ((rule.absent_severity, None),)
@@ -506,6 +515,7 @@ class RuleEngine:
             if state.level >= level and self._held(rule, state, level, now):
                 target = level
                 break
+        below_since = state.below_since
         if target < state.firing and rule.recover_after:
             if state.below_since is None:
                 state.below_since = now
@@ -515,6 +525,8 @@ class RuleEngine:
                 state.below_since = None
         else:
             state.below_since = None
+        if below_since != state.below_since or target != state.firing:
+            self._unsaved[id(state)] = (runtime, state)
         if target != state.firing:
             state.firing = target
             state.firing_since = state.since[target] if target else None
@@ -524,6 +536,7 @@ class RuleEngine:
         """Send what changed since the last alert sent for this series."""
         if state.emitted == state.firing:
             return
+        self._unsaved[id(state)] = (runtime, state)
         if state.emitted:
             alerts.append(
                 self._rule_alert(runtime, state, state.emitted, AlertStatus.RESOLVED, now)
@@ -610,6 +623,9 @@ class RuleEngine:
             changed, self._unsaved = list(self._unsaved.values()), {}
         else:
             changed = [self._unsaved.pop(k) for k in list(itertools.islice(self._unsaved, limit))]
+        if self._touched:
+            for _, state in changed:
+                self._touched.pop(id(state), None)
         out = {
             _saved_key(runtime, state): state.to_json(runtime.rule.digest)
             for runtime, state in changed
@@ -632,7 +648,8 @@ class RuleEngine:
             gone = [k for k, st in runtime.states.items() if _pair(st.labels) in wanted]
             for key in gone:
                 state = runtime.states.pop(key)
-                if self._unsaved.pop(id(state), None) is not None:
+                touched = self._touched.pop(id(state), None) is not None
+                if self._unsaved.pop(id(state), None) is not None or touched:
                     changed.append((runtime, state))
             runtime.seen_pairs -= wanted
         for pair in wanted:
@@ -652,6 +669,13 @@ class RuleEngine:
             if item and check:
                 keys[_saved_key(runtime, state)] = f"{item}/{check}"
         return keys
+
+    def save_steady(self) -> None:
+        """Have the next `export_changes` include the series that only moved (their values,
+        windows, flap histories or predictions) since they were last exported."""
+        for key, entry in self._touched.items():
+            self._unsaved.setdefault(key, entry)
+        self._touched = {}
 
     def unsaved_count(self) -> int:
         """How many series changed since their state was last exported."""

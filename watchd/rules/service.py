@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 log = get_logger("watchd.rules")
 STATE_NAMESPACE = "rules"
 SAVE_CHUNK = 1_000  # rule series per state-saving transaction
+# How often series that only moved (values, windows, flap histories) are saved while running;
+# a change of what a series decides on (level, timers, counts, what fires) is saved at the
+# next interval, and everything at a stop and a handover. After a crash a window restored
+# from up to this long ago misses those points: its rate or delta still spans the gap (the
+# first point after it counts the whole increase), an average or maximum does without them.
+STEADY_SAVE = 300.0
 
 
 class RuleService:
@@ -37,6 +43,7 @@ class RuleService:
         self._clock = clock
         self._interval = interval
         self._saving_failed = False
+        self._steady_due = clock.monotonic() + STEADY_SAVE
 
     async def restore(self) -> int:
         """Load the saved rule states (pending-since, attempts, flap history, firing since)."""
@@ -73,12 +80,14 @@ class RuleService:
         if alerts:
             await self._sink.submit(tuple(alerts))
 
-    async def persist(self) -> None:
-        """Save the rule states changed since the last save (again, if that save failed): a
-        transaction per SAVE_CHUNK series, the event loop free between them. At 5,000 SNMP
-        devices a quarter of 80,000 series change between two saves, and exporting, encoding
-        and writing them at once held the loop for seconds (polls late, bench/snmp_poll.py
-        --scale)."""
+    async def persist(self, *, steady: bool = True) -> None:
+        """Save the rule states changed since the last save (again, if that save failed),
+        those that only moved (see STEADY_SAVE) too when `steady`: a transaction per
+        SAVE_CHUNK series, the event loop free between them. At 5,000 SNMP devices a quarter
+        of 80,000 series change between two saves, and exporting, encoding and writing them at
+        once held the loop for seconds (polls late, bench/snmp_poll.py --scale)."""
+        if steady:
+            self.engine.save_steady()
         chunks = max(1, math.ceil(self.engine.unsaved_count() / SAVE_CHUNK))
         for chunk in range(chunks):  # a bounded number: series changing meanwhile wait
             states, changed = self.engine.export_changes(SAVE_CHUNK, engine=chunk == 0)
@@ -97,8 +106,11 @@ class RuleService:
             alerts = self.engine.evaluate()
             if alerts:
                 await self._sink.submit(tuple(alerts))
+            steady = self._clock.monotonic() >= self._steady_due
+            if steady:
+                self._steady_due = self._clock.monotonic() + STEADY_SAVE
             try:
-                await self.persist()
+                await self.persist(steady=steady)
             except Exception as exc:
                 if not self._saving_failed:
                     log.error(

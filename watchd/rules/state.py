@@ -124,7 +124,8 @@ class SeriesState:
                 "marked": sorted(self.flap_marked),
             },
             "placeholder": self.placeholder,
-            "window": self.window.points() if self.window is not None else None,
+            # Flat: t, value, increase, t, value, ... (nested lists until issue 14's session 7).
+            "window": self.window.tolist() if self.window is not None else None,
             "predicted": self.predicted,
         }
 
@@ -160,10 +161,17 @@ class SeriesState:
         state.flap_marked = frozenset(int(x) for x in flap.get("marked", ()))
         state.placeholder = bool(data.get("placeholder", False))
         if window is not None and state.window is not None:
-            state.window = Window((t, v, i) for t, v, i in window)
+            state.window = _window_from_json(window)
             state.refit()
         state.predicted = _opt_float(data.get("predicted"))
         return state
+
+
+def _window_from_json(saved: list[Any]) -> Window:
+    """A window saved flat (t, value, increase, ...) or, by older versions, as [t, v, i] lists."""
+    if saved and isinstance(saved[0], list):
+        return Window((t, v, i) for t, v, i in saved)
+    return Window.from_flat(saved)
 
 
 def _opt_float(value: Any) -> float | None:

@@ -34,6 +34,15 @@ class Window(_Doubles):
     def __new__(cls, points: Iterable[Sequence[float]] = ()) -> Window:
         return super().__new__(cls, "d", [float(x) for point in points for x in point[:3]])  # type: ignore[return-value]  # array.__new__ is typed as returning array
 
+    @classmethod
+    def from_flat(cls, numbers: Sequence[float]) -> Window:
+        """The window of `numbers` as `tolist` gives them: t, value, increase, t, ..."""
+        if len(numbers) % 3:
+            raise ValueError("a window holds three numbers per point")
+        window = cls()
+        window.extend(float(x) for x in numbers)
+        return window
+
     @property
     def size(self) -> int:
         """The number of points."""
@@ -62,10 +71,6 @@ class Window(_Doubles):
 
     def increases(self) -> Sequence[float]:
         return self[2::3]
-
-    def points(self) -> list[list[float]]:
-        """The points as [t, value, increase] lists, for JSON."""
-        return [list(self[i : i + 3]) for i in range(0, len(self), 3)]
 
     def evict(self, now: float, span: float) -> float:
         """Drop points older than the window (kept: time in (now - span, now]); returns the sum
