@@ -20,7 +20,7 @@ from watchd.api.alertmanager import AmSources
 from watchd.clock import FakeClock
 from watchd.config import parse_config
 from watchd.loading import notify_router
-from watchd.pipeline import AlertPipeline
+from watchd.pipeline import AlertPipeline, current
 from watchd.pipeline.actions import IncidentService
 from watchd.store import Store
 from watchd.store.incident_tables import silences as silences_table
@@ -47,8 +47,12 @@ NOW = 1_800_000_100.0
 
 
 @pytest.fixture
-async def pipeline(tmp_path: Path) -> AsyncIterator[AlertPipeline]:
-    clock = FakeClock(NOW)
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+async def pipeline(tmp_path: Path, clock: FakeClock) -> AsyncIterator[AlertPipeline]:
     store = await Store.open(f"sqlite:///{tmp_path}/watchd.db", clock=clock)
     yield AlertPipeline(store.engine, clock=clock, settings=settings_from(ROUTED))
     await store.close()
@@ -66,12 +70,11 @@ async def base(
     make_app: Callable[..., web.Application],
     serve: Callable[[web.Application], Awaitable[str]],
     pipeline: AlertPipeline,
+    clock: FakeClock,
     cluster_status: dict[str, Any],
 ) -> str:
     config = parse_config({**BASE_CONFIG, **ROUTED}, Path("test.toml"))
-    service = IncidentService(
-        pipeline.engine, clock=FakeClock(NOW), settings=lambda: pipeline.settings
-    )
+    service = IncidentService(pipeline.engine, clock=clock, settings=lambda: pipeline.settings)
 
     async def cluster() -> dict[str, Any]:
         return cluster_status
@@ -337,26 +340,58 @@ async def test_status_and_receivers_answer_in_alertmanagers_shape(
     assert receivers == [{"name": "log"}, {"name": "pager"}]
 
 
-async def test_a_list_longer_than_the_cap_says_how_long_it_is(
+async def test_alerts_are_read_in_chunks_and_a_list_past_the_cap_says_it_was_cut(
     base: str,
     http: aiohttp.ClientSession,
     auth: Headers,
     pipeline: AlertPipeline,
+    clock: FakeClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Alertmanager's API has no paging: past MAX_ALERTS the list stops, and the headers say
-    it was cut and how many alerts the query selects."""
-    monkeypatch.setattr(alertmanager, "MAX_ALERTS", 2)
-    await pipeline.submit(tuple(alert(f"db{i}") for i in range(5)))
+    """Alerts are read a chunk at a time, oldest first, none lost or repeated between chunks;
+    Alertmanager's API has no paging, so past MAX_ALERTS the list stops and a header says so
+    (for groups too)."""
+    monkeypatch.setattr(current, "CHUNK", 2)
+    for i in range(5):
+        await pipeline.submit((alert(f"db{i}"),))
+        clock.step(1)  # first seen one after another
+    items = [a["labels"]["item"] for a in await _get(http, f"{base}/api/v2/alerts", auth["read"])]
+    assert items == ["db0", "db1", "db2", "db3", "db4"]
+    monkeypatch.setattr(alertmanager, "MAX_ALERTS", 3)
     async with http.get(f"{base}/api/v2/alerts", headers=auth["read"]) as resp:
-        assert len(await resp.json()) == 2
-        assert resp.headers["X-Total-Count"] == "5"
+        assert [a["labels"]["item"] for a in await resp.json()] == ["db0", "db1", "db2"]
         assert resp.headers["X-Watchd-Truncated"] == "true"
-    async with http.get(
-        f"{base}/api/v2/alerts?filter=item%3D%22db1%22", headers=auth["read"]
-    ) as resp:
-        assert len(await resp.json()) == 1
+    async with http.get(f"{base}/api/v2/alerts/groups", headers=auth["read"]) as resp:
+        assert len(await resp.json()) == 3  # one group per item
+        assert resp.headers["X-Watchd-Truncated"] == "true"
+    url = f"{base}/api/v2/alerts?filter=item%3D~%22db%5B34%5D%22"
+    async with http.get(url, headers=auth["read"]) as resp:
+        assert len(await resp.json()) == 2
         assert "X-Watchd-Truncated" not in resp.headers
+
+
+async def test_silences_past_the_expired_cap_say_so_and_how_many_there_are(
+    base: str, http: aiohttp.ClientSession, auth: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every current silence is listed, expired ones up to MAX_EXPIRED_SILENCES (the latest
+    ended first); the headers say the list was cut and how many silences there are."""
+    monkeypatch.setattr(alertmanager, "MAX_EXPIRED_SILENCES", 1)
+    matcher = [{"name": "item", "value": "db1", "isRegex": False}]
+    ids = []
+    for _ in range(3):
+        async with http.post(
+            f"{base}/api/v2/silences", json=_silence(matcher), headers=auth["write"]
+        ) as resp:
+            ids.append((await resp.json())["silenceID"])
+    for silence_id in ids[:2]:
+        async with http.delete(f"{base}/api/v2/silence/{silence_id}", headers=auth["write"]):
+            pass
+    async with http.get(f"{base}/api/v2/silences", headers=auth["read"]) as resp:
+        shown = await resp.json()
+        assert resp.headers["X-Total-Count"] == "3"
+        assert resp.headers["X-Watchd-Truncated"] == "true"
+    assert [s["status"]["state"] for s in shown] == ["active", "expired"]
+    assert shown[0]["id"] == ids[2]
 
 
 async def test_the_openapi_document_lists_the_alertmanager_routes_with_their_scopes(

@@ -11,13 +11,15 @@ Alertmanager data source work against watchd (its ingestion side is watchd.api.i
 Reads need the `read` scope. Everything comes from watchd's own store: the alerts firing now
 with what mutes them (watchd.pipeline.current), and watchd's silences, one model for both
 APIs. Alertmanager's API has no paging: a list stops at MAX_ALERTS alerts or every current
-silence plus MAX_EXPIRED_SILENCES expired ones, and says so in `X-Total-Count` and
-`X-Watchd-Truncated: true`.
+silence plus MAX_EXPIRED_SILENCES expired ones, and says so with `X-Watchd-Truncated: true`
+(silences also give `X-Total-Count`, all of them, before `filter`). Alerts are read, judged and
+encoded a thousand at a time, so a long list never stalls the event loop for long.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,7 @@ from pydantic import ValidationError
 
 from watchd.api.am_shapes import PostableSilence, alert_json, am_time, silence_json
 from watchd.api.auth import actor, require_scope
-from watchd.api.errors import ApiError, json_response
+from watchd.api.errors import ApiError, json_response, strict_dumps
 from watchd.api.inputs import json_body
 from watchd.api.openapi import accepts, package_version
 from watchd.matchers import (
@@ -34,10 +36,11 @@ from watchd.matchers import (
     MatcherError,
     RegexError,
     compile_regex,
+    matches_all,
     parse_matchers,
     split_matcher,
 )
-from watchd.notify.router import Router
+from watchd.notify.router import Route, Router
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.current import TOPOLOGY, CurrentAlert
 from watchd.pipeline.silences import SilenceError, SilenceNotFound
@@ -108,58 +111,77 @@ def _wanted(request: web.Request) -> Callable[[CurrentAlert], bool]:
     return wanted
 
 
-async def _matching(request: web.Request) -> tuple[list[tuple[CurrentAlert, list[str]]], int]:
-    """The current alerts the query selects with their receivers (at most MAX_ALERTS), and
-    how many it selects."""
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """A selected alert: its labels, the routes they reach and its gettableAlert as JSON text
+    (encoded once, as it is read: a group lists it again for each receiver)."""
+
+    labels: Mapping[str, str]
+    routes: list[Route]
+    text: str
+
+
+async def _matching(request: web.Request) -> tuple[list[_Shown], bool]:
+    """The current alerts the query selects (at most MAX_ALERTS), and whether there were more.
+
+    Reading stops at MAX_ALERTS + 1: counting the rest would judge every firing alert for an
+    answer that shows none of them."""
     filters = _filters(request)
     wanted = _wanted(request)
     receiver_ok = _receiver_match(request)
     router = request.app[SOURCES].router()
-    found: list[tuple[CurrentAlert, list[str]]] = []
-    total = 0
-    for alert in await request.app[SERVICE].current_alerts():
-        if not wanted(alert) or not all(m.matches(alert.labels) for m in filters):
-            continue
-        receivers = router.receivers((alert.labels,))
-        if not receiver_ok(receivers):
-            continue
-        total += 1
-        if len(found) < MAX_ALERTS:
-            found.append((alert, receivers))
-    return found, total
+    found: list[_Shown] = []
+    chunks = request.app[SERVICE].current_alerts(lambda labels: matches_all(filters, labels))
+    async with aclosing(chunks):
+        async for chunk in chunks:
+            for alert in chunk:
+                if not wanted(alert):
+                    continue
+                receivers = router.receivers((alert.labels,))
+                if not receiver_ok(receivers):
+                    continue
+                if len(found) == MAX_ALERTS:
+                    return found, True
+                text = strict_dumps(alert_json(alert, receivers))
+                found.append(_Shown(alert.labels, router.match(alert.labels), text))
+    return found, False
 
 
-def _bounded(data: Any, shown: int, total: int) -> web.Response:
-    headers = {"X-Total-Count": str(total)}
-    if shown < total:
-        headers["X-Watchd-Truncated"] = "true"
-    return json_response(data, headers=headers)
+def _truncated(truncated: bool) -> dict[str, str]:
+    return {"X-Watchd-Truncated": "true"} if truncated else {}
+
+
+def _array(texts: Iterable[str], *, truncated: bool) -> web.Response:
+    """A JSON array of already encoded `texts`; a header says when the list was cut short."""
+    body = "[" + ",".join(texts) + "]"
+    return web.Response(text=body, content_type="application/json", headers=_truncated(truncated))
 
 
 @require_scope("read")
 async def get_alerts(request: web.Request) -> web.Response:
     """Alertmanager's gettableAlerts: the alerts firing now, filtered as the query asks."""
-    found, total = await _matching(request)
-    return _bounded([alert_json(a, r) for a, r in found], len(found), total)
+    found, truncated = await _matching(request)
+    return _array((f.text for f in found), truncated=truncated)
 
 
 @require_scope("read")
 async def get_alert_groups(request: web.Request) -> web.Response:
     """Alertmanager's alertGroups: the firing alerts by receiver and route group_by labels."""
-    found, total = await _matching(request)
-    router = request.app[SOURCES].router()
-    groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[dict[str, Any]]] = {}
-    for alert, receivers in found:
-        shown = alert_json(alert, receivers)
-        for route in router.match(alert.labels):
-            labels = tuple((n, alert.labels[n]) for n in route.group_by if n in alert.labels)
+    found, truncated = await _matching(request)
+    groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[str]] = {}
+    for shown in found:
+        for route in shown.routes:
+            labels = tuple((n, shown.labels[n]) for n in route.group_by if n in shown.labels)
             for receiver in route.receivers:
-                groups.setdefault((receiver, route.path, labels), []).append(shown)
-    body = [
-        {"labels": dict(labels), "receiver": {"name": receiver}, "alerts": alerts}
+                groups.setdefault((receiver, route.path, labels), []).append(shown.text)
+    texts = (
+        strict_dumps({"labels": dict(labels), "receiver": {"name": receiver}})[:-1]
+        + ',"alerts":['
+        + ",".join(alerts)
+        + "]}"
         for (receiver, _, labels), alerts in groups.items()
-    ]
-    return _bounded(body, len(found), total)
+    )
+    return _array(texts, truncated=truncated)
 
 
 def _silence_matches(filters: tuple[Matcher, ...], matchers: tuple[str, ...]) -> bool:
@@ -183,8 +205,9 @@ async def get_silences(request: web.Request) -> web.Response:
         key=lambda s: (s.state(now) != "active", s.ends_at if s.active(now) else s.starts_at)
     )
     chosen = [s for s in current + expired.items if _silence_matches(filters, s.matchers)]
-    body = [silence_json(s, now) for s in chosen]
-    return _bounded(body, len(current) + len(expired.items), len(current) + expired.total)
+    headers = {"X-Total-Count": str(len(current) + expired.total)}
+    headers |= _truncated(len(expired.items) < expired.total)
+    return json_response([silence_json(s, now) for s in chosen], headers=headers)
 
 
 @require_scope("write")

@@ -4,7 +4,7 @@ running or stopped (SQLite WAL lets them share the file)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -322,10 +322,16 @@ class IncidentService:
             )
         return Listed(found, total)
 
-    async def current_alerts(self) -> list[CurrentAlert]:
-        """Every firing alert with what mutes it now (watchd.pipeline.current)."""
+    async def current_alerts(
+        self, labels_match: Callable[[Mapping[str, str]], bool] = lambda _: True
+    ) -> AsyncGenerator[list[CurrentAlert], None]:
+        """The firing alerts whose labels pass `labels_match`, with what mutes them now, in
+        chunks (watchd.pipeline.current); close it (contextlib.aclosing) if you stop early."""
         async with self._reading("list current alerts") as conn:
-            return await current_alerts(conn, self._clock.now(), self._settings())
+            async for chunk in current_alerts(
+                conn, self._clock.now(), self._settings(), labels_match=labels_match
+            ):
+                yield chunk
 
     async def _act(self, action: Callable[[Ledger], Awaitable[Incident]]) -> dict[str, Any]:
         incident = await self._transact(

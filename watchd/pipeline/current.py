@@ -8,6 +8,7 @@ that decides notifications (watchd.pipeline.mute), so amtool and the pipeline ne
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.tables import alerts as al
 from watchd.timestamps import shown_time
 
+CHUNK = 250  # alerts read and judged at a time: about 15 ms of CPU between the loop's turns
 TOPOLOGY = "topology"  # a symptom of an UNREACHABLE item: notified with its parent's incident
 
 
@@ -47,28 +49,35 @@ class CurrentAlert:
 
 
 async def current_alerts(
-    conn: AsyncConnection, now: float, settings: IncidentSettings
-) -> list[CurrentAlert]:
-    """Every alert firing at `now` (its endsAt, if any, still ahead), oldest first."""
-    rows = (
-        await conn.execute(
-            select(al)
-            .where(al.c.status == "firing", or_(al.c.ends_at.is_(None), al.c.ends_at > now))
-            .order_by(al.c.first_seen, al.c.fingerprint)
-        )
-    ).all()
-    if not rows:
-        return []
-    # The newest incident membership of each alert says whether it flaps or is a symptom.
-    membership = await conn.execute(
-        select(ia.c.fingerprint, ia.c.role, ia.c.muted)
-        .join(al, al.c.fingerprint == ia.c.fingerprint)
-        .where(al.c.status == "firing")
-        .order_by(ia.c.incident_id)
-    )
-    latest = {m.fingerprint: m for m in membership}
+    conn: AsyncConnection,
+    now: float,
+    settings: IncidentSettings,
+    *,
+    labels_match: Callable[[Mapping[str, str]], bool] = lambda _: True,
+) -> AsyncGenerator[list[CurrentAlert], None]:
+    """Every alert firing at `now` (its endsAt, if any, still ahead) whose labels pass
+    `labels_match`, oldest first, CHUNK rows read at a time: the event loop runs between
+    chunks, so a list of 100,000 alerts never stalls it, and a caller that has enough stops."""
     view = await MuteView.load(conn, now, settings)
-    return [_current(r, latest.get(r.fingerprint), view) for r in rows]
+    query = (
+        select(al)
+        .where(al.c.status == "firing", or_(al.c.ends_at.is_(None), al.c.ends_at > now))
+        .order_by(al.c.first_seen, al.c.fingerprint)
+    )
+    # One query, its rows fetched a chunk at a time (a server-side cursor on PostgreSQL).
+    result = await conn.stream(query.execution_options(yield_per=CHUNK))
+    async for rows in result.partitions(CHUNK):
+        kept = [r for r in rows if labels_match(r.labels)]
+        if not kept:
+            continue
+        # The newest incident membership of each alert says whether it flaps or is a symptom.
+        membership = await conn.execute(
+            select(ia.c.fingerprint, ia.c.role, ia.c.muted)
+            .where(ia.c.fingerprint.in_([r.fingerprint for r in kept]))
+            .order_by(ia.c.incident_id)
+        )
+        latest = {m.fingerprint: m for m in membership}
+        yield [_current(r, latest.get(r.fingerprint), view) for r in kept]
 
 
 def _current(row: Any, member: Any, view: MuteView) -> CurrentAlert:
