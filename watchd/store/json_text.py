@@ -1,0 +1,45 @@
+"""The JSON text the store writes into its JSON columns (the engine's json_serializer).
+
+pydantic-core's encoder (Rust, already a dependency through pydantic) writes the same values
+as json.dumps, 3-4x faster: in an alert storm json.dumps of notification payloads, timeline
+details and alert labels took about a tenth of the daemon's CPU. The text differs only in form
+(no spaces, UTF-8 instead of \\u escapes); every reader decodes it with json.loads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from pydantic_core import PydanticSerializationError, to_json
+
+
+def _encoder() -> Callable[[Any], bytes] | None:
+    """pydantic-core's encoder when it writes NaN and Infinity as json.dumps does (it can since
+    it has inf_nan_mode; older versions wrote null, which would change a stored value)."""
+    try:
+        encode = partial(to_json, inf_nan_mode="constants")
+        keeps = encode([math.nan, math.inf, -math.inf]) == b"[NaN,Infinity,-Infinity]"
+    except TypeError:  # no inf_nan_mode
+        return None
+    return encode if keeps else None
+
+
+_ENCODE = _encoder()
+
+
+def dumps(value: Any) -> str:
+    """`value` as JSON text, with the values json.dumps accepts (NaN and Infinity included).
+
+    What pydantic-core will not encode (a lone surrogate, which UTF-8 cannot hold; an object
+    of no JSON type) goes to json.dumps, which escapes the one and refuses the other as before.
+    """
+    if _ENCODE is None:
+        return json.dumps(value)
+    try:
+        return _ENCODE(value).decode()
+    except PydanticSerializationError:
+        return json.dumps(value)
