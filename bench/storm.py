@@ -24,12 +24,15 @@ which gets a notification per new incident in every load. Rounds alternate the t
 (who goes first alternates too), each on a fresh store; medians are compared. After each
 watchd run its store is read: every label set must be stored, belong to an incident, and the
 incidents must be the expected number, or the run is reported as INVALID (exit status 1).
+`--inhibit` gives both servers the inhibit rule of Alertmanager's documentation (severity
+"critical" mutes "warning" of the same item; the loads' alerts are all critical).
 `--profile FILE` records watchd with py-spy (on PATH or beside this Python) when it is
 installed, else with cProfile (`python -m cProfile -o FILE -m watchd.cli run ...`), one file per
 load and round.
 
     .venv/bin/python bench/storm.py [--load baseline,storm,storm-e2e,rss] [--rounds 3]
-        [--alerts 50000] [--rss-alerts 100000] [--store sqlite|postgresql] [--profile FILE]
+        [--alerts 50000] [--rss-alerts 100000] [--store sqlite|postgresql] [--inhibit]
+        [--profile FILE]
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ from ingest import Result, alertmanager_argv, free_port, load, stop, wait_listen
 
 ROOT = Path(__file__).parents[1]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# --inhibit: the rule of Alertmanager's documentation, by item (the storm's alerts are critical).
+INHIBIT_SOURCE, INHIBIT_TARGET = 'severity="critical"', 'severity="warning"'
 Labels = Callable[[int], dict[str, str]]
 
 
@@ -285,6 +290,13 @@ receivers = ["hook"]
 group_wait = "0s"
 group_interval = "0s"
 """
+        if self.args.inhibit:
+            text += f"""
+[[inhibit_rules]]
+source_matchers = ['{INHIBIT_SOURCE}']
+target_matchers = ['{INHIBIT_TARGET}']
+equal = ["item"]
+"""
         path = tmp / "watchd.toml"
         path.write_text(text)
         return path
@@ -381,9 +393,10 @@ class Alertmanager(Server):
 
     name = "alertmanager"
 
-    def __init__(self, binary: str, hook: str) -> None:
+    def __init__(self, binary: str, hook: str, *, inhibit: bool = False) -> None:
         self.binary = binary
         self.hook = hook
+        self.inhibit = inhibit
 
     async def start(
         self, tmp: Path, core: int, load_: Load
@@ -396,6 +409,11 @@ class Alertmanager(Server):
             )
         else:
             config = 'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n'
+        if self.inhibit:
+            config += (
+                f"inhibit_rules:\n  - source_matchers: ['{INHIBIT_SOURCE}']\n"
+                f"    target_matchers: ['{INHIBIT_TARGET}']\n    equal: [item]\n"
+            )
         (tmp / "am.yml").write_text(config)
         port = free_port()
         argv = alertmanager_argv(self.binary, tmp, port, core)
@@ -574,6 +592,11 @@ async def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--timeout", type=float, default=600.0, help="storm-e2e: give up after")
+    parser.add_argument(
+        "--inhibit",
+        action="store_true",
+        help="both servers get Alertmanager's usual inhibit rule (critical mutes warning)",
+    )
     parser.add_argument("--profile", default="", help="record watchd's runs (py-spy or cProfile)")
     parser.add_argument(
         "--stop-grace", type=float, default=60.0, help="seconds from SIGTERM to SIGKILL"
@@ -594,7 +617,9 @@ async def main() -> int:
     if binary is None:
         print("prometheus-alertmanager is not installed: bash scripts/test.sh installs it")
     else:
-        servers.append(Alertmanager(binary, f"http://127.0.0.1:{port}/alertmanager"))
+        servers.append(
+            Alertmanager(binary, f"http://127.0.0.1:{port}/alertmanager", inhibit=args.inhibit)
+        )
     print(
         f"servers on core {server_core}, load generator and receiver on {client_cores}; "
         f"watchd store {args.store}; batches of {args.batch}, {args.concurrency} in flight; "

@@ -124,7 +124,10 @@ class AlertPipeline:
         attached = {fp for fp, known in stored.items() if known.attached}
         correlator = Correlator(
             Ledger(conn, now, settings, batch=latest),
-            await MuteView.load(conn, now, settings),
+            # The view answers for the batch's changed and flapping alerts only.
+            await MuteView.load(
+                conn, now, settings, asked=[a.labels for a in (*changed, *batch.flapped)]
+            ),
             unattached=frozenset(a.fingerprint for a in changed if a.fingerprint not in attached),
             rechecking=frozenset(fp for fp, known in stored.items() if known.rechecking),
         )

@@ -12,7 +12,7 @@ A MuteView is loaded once per transaction and answers for any number of alerts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -52,6 +52,15 @@ class _Inhibit:
     equal: tuple[str, ...]
 
 
+def _inhibits(settings: IncidentSettings) -> list[_Inhibit]:
+    return [
+        _Inhibit(
+            parse_matchers(r.source_matchers), parse_matchers(r.target_matchers), tuple(r.equal)
+        )
+        for r in settings.inhibit_rules
+    ]
+
+
 class MuteView:
     """Active silences, windows and inhibiting alerts at one instant."""
 
@@ -61,8 +70,10 @@ class MuteView:
         now: float,
         silences: Sequence[Silence],
         changes: Sequence[Change],
-        firing: Sequence[Mapping[str, str]],
+        firing: Sequence[Mapping[str, str]] | None,
     ) -> None:
+        """`firing`: the labels of every firing alert, or None when no alert this view will be
+        asked about is the target of an inhibit rule (see `load`)."""
         self._silences = [
             (s.id, parsed) for s in silences if s.active(now) and (parsed := _usable(s)) is not None
         ]
@@ -72,25 +83,39 @@ class MuteView:
         self._changes = [
             (c.id, with_descendants([c.item], settings.inventory)) for c in changes if c.active(now)
         ]
-        self._inhibits = [
-            _Inhibit(
-                parse_matchers(r.source_matchers), parse_matchers(r.target_matchers), tuple(r.equal)
-            )
-            for r in settings.inhibit_rules
-        ]
-        self._sources = [
-            (rule, labels, fingerprint(labels))
-            for rule in self._inhibits
-            for labels in firing
-            if matches_all(rule.source, labels)
-        ]
+        self._inhibits = _inhibits(settings)
+        # Per rule, the fingerprints of the firing alerts its source matchers match, by their
+        # values of the rule's `equal` labels, in the order read: an alert asks one dict per rule
+        # instead of scanning every firing alert (with 10,000 firing, a storm of new alerts
+        # spent 45 s of CPU here for 50,000 alerts instead of 2).
+        self._sources: list[dict[tuple[str, ...], list[str]]] | None = None
+        if firing is not None:
+            self._sources = [{} for _ in self._inhibits]
+            for rule, by_equal in zip(self._inhibits, self._sources, strict=True):
+                for labels in firing:
+                    if matches_all(rule.source, labels):
+                        key = tuple(labels.get(name, "") for name in rule.equal)
+                        by_equal.setdefault(key, []).append(fingerprint(labels))
 
     @classmethod
-    async def load(cls, conn: AsyncConnection, now: float, settings: IncidentSettings) -> MuteView:
+    async def load(
+        cls,
+        conn: AsyncConnection,
+        now: float,
+        settings: IncidentSettings,
+        asked: Iterable[Mapping[str, str]] | None = None,
+    ) -> MuteView:
+        """The view at `now`. `asked`: the labels of every alert `reason` will be asked about
+        (None: any alert). Firing alerts are read only when one of those is the target of an
+        inhibit rule: in a storm of alerts no rule targets, a batch reads none of them."""
         silences = (await list_silences(conn, now)).items
         changes = await active_changes(conn, now)
-        firing: list[Mapping[str, str]] = []
-        if settings.inhibit_rules:
+        firing: list[Mapping[str, str]] | None = None
+        inhibits = _inhibits(settings)
+        if inhibits and (
+            asked is None
+            or any(matches_all(rule.target, labels) for labels in asked for rule in inhibits)
+        ):
             rows = await conn.execute(select(al.c.labels).where(al.c.status == "firing"))
             firing = [dict(labels) for (labels,) in rows]
         return cls(settings, now, silences, changes, firing)
@@ -99,7 +124,8 @@ class MuteView:
     def mutes_nothing(self) -> bool:
         """True when no silence, window, change or inhibiting alert is active: only flapping
         can mute an alert now."""
-        return not (self._silences or self._windows or self._changes or self._sources)
+        sources = self._sources or ()
+        return not (self._silences or self._windows or self._changes or any(sources))
 
     def reason(self, labels: Mapping[str, str], *, flapping: bool = False) -> str | None:
         """Why an alert with `labels` (whose source flaps, if `flapping`) is muted now, or None.
@@ -141,11 +167,16 @@ class MuteView:
                 yield silence_id
 
     def _inhibiting(self, labels: Mapping[str, str]) -> Iterator[str]:
-        if not self._sources:
-            return
-        own = fingerprint(labels)
-        for rule, source, source_fp in self._sources:
-            if source_fp == own or not matches_all(rule.target, labels):
+        own: str | None = None
+        for index, rule in enumerate(self._inhibits):
+            if not matches_all(rule.target, labels):
                 continue
-            if all(source.get(name, "") == labels.get(name, "") for name in rule.equal):
-                yield source_fp
+            if self._sources is None:
+                raise LookupError(
+                    f"asked about {dict(labels)}, not among the alerts it was loaded for"
+                )
+            key = tuple(labels.get(name, "") for name in rule.equal)
+            own = own or fingerprint(labels)
+            for source_fp in self._sources[index].get(key, ()):
+                if source_fp != own:
+                    yield source_fp
