@@ -257,9 +257,13 @@ class Daemon:
                 self._ready = False
                 self.notifier.stopping()
                 # Leave first, so the others take over this node's checks and leases at once;
-                # the heartbeat must be over, or it would write the row back.
+                # the heartbeat must be over, or it would write the row back. Before leaving,
+                # the checks are handed over with their latest states saved: the others load
+                # them as soon as they see the leave.
                 heartbeat.cancel()
                 await asyncio.wait({heartbeat})
+                if not membership.single_node:
+                    await core.sharding.hand_over()
                 await membership.leave()
                 cancelled = await scheduler.stop(config.daemon.shutdown_grace)
                 for task in tasks:

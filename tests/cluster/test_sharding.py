@@ -189,6 +189,33 @@ async def test_a_hard_critical_check_moves_to_a_surviving_node_without_a_second_
     assert await _count(b.store, outbox) == queued
 
 
+async def test_a_stopping_node_hands_its_checks_over_with_states_not_yet_saved(
+    nodes: list[Node],
+) -> None:
+    """Node a stops: before it leaves, hand_over stops its checks and saves the state of a
+    HARD CRITICAL one that its periodic save had not written yet, so b, taking the check over
+    at the leave, keeps it HARD CRITICAL without a second alert; a run of a still in flight
+    is dropped."""
+    a, b = nodes
+    key = sorted(a.owned())[0]
+    for _ in range(3):
+        await a.clock.advance(60)
+        await a.run(key, Status.CRITICAL)  # not persisted: no periodic save ran
+    await a.core.sharding.hand_over()
+    assert a.core.scheduler.check_count == 0 and a.core.sharding.owned_count() == 0
+    await a.run(key, Status.OK)  # a run that was in flight at the stop
+    assert a.core.processor.state(key) is None
+
+    await b.core.sharding.apply(_view("b", "b", epoch=2))  # a left
+    moved = b.core.processor.state(key)
+    assert moved is not None and moved.hard_status is Status.CRITICAL
+    queued = await _count(b.store, outbox)
+    await b.clock.advance(60)
+    await b.run(key, Status.CRITICAL)
+    assert await _count(b.store, incidents) == 1
+    assert await _count(b.store, outbox) == queued
+
+
 async def test_a_node_that_joins_takes_its_checks_after_the_owner_saved_them(
     tmp_path: Path, pg_db: str
 ) -> None:

@@ -261,6 +261,11 @@ class Membership:
             if live[name].zones != self._live[name].zones:
                 log.info("node_zones_changed", node=name, zones=sorted(live[name].zones))
 
+    @property
+    def single_node(self) -> bool:
+        """Whether this daemon is the only node there can be (SQLite)."""
+        return self._single
+
     async def leave(self) -> None:
         """Leave the cluster now: delete this node's row, release its leases, wake the
         others. If the database is unreachable they see this node dead after dead_after."""

@@ -253,6 +253,14 @@ class Sharding:
                 due[key] = mono + ahead
         return due
 
+    async def hand_over(self) -> None:
+        """Stopping in a cluster: stop polling every check and save their check and rule
+        states now, before this node leaves, so the nodes that take them over at the leave go
+        on from this node's latest states (results of runs still in flight are dropped)."""
+        async with self._lock:
+            self._pending.clear()
+            await self._release(set(self._running))
+
     async def _release(self, keys: set[CheckKey]) -> None:
         """Stop polling `keys`, then save and forget their check and rule states."""
         if not keys:
