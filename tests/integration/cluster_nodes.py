@@ -4,9 +4,10 @@ about who polled what (samples.node)."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,37 +24,35 @@ CheckKey = tuple[str, str]  # (item, check)
 
 
 class LoopbackServers:
-    """`count` TCP servers on loopback that accept a connection and close it, served by an
-    event loop in a thread of their own (the test's own blocking calls must not stall them),
-    and one port that refuses connections (a check of it is CRITICAL)."""
+    """`count` TCP servers on loopback that accept a connection and close it, each in a thread
+    of its own blocked in accept() (no event loop: thousands of connections a second must not
+    wait behind the test's own work), and one port that refuses connections (a check of it
+    is CRITICAL)."""
 
     def __init__(self, count: int) -> None:
-        self.ports: list[int] = []
         self.closed_port = free_port()
-        self._loop = asyncio.new_event_loop()
-        self._servers: list[asyncio.Server] = []
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
+        self._sockets: list[socket.socket] = []
         for _ in range(count):
-            server = asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
-            self._servers.append(server)
-            self.ports.append(server.sockets[0].getsockname()[1])
+            listener = socket.create_server(("127.0.0.1", 0), backlog=4096)
+            self._sockets.append(listener)
+            threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        self.ports = [int(s.getsockname()[1]) for s in self._sockets]
 
-    async def _serve(self) -> asyncio.Server:
-        async def close(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            writer.close()
-
-        return await asyncio.start_server(close, "127.0.0.1", 0, backlog=1024)
+    @staticmethod
+    def _accept(listener: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # closed
+                return
+            conn.close()
 
     def close(self) -> None:
-        async def close_all() -> None:
-            for server in self._servers:
-                server.close()
-
-        asyncio.run_coroutine_threadsafe(close_all(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        for listener in self._sockets:
+            # shutdown() wakes the thread blocked in accept(); close() alone would not.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
 
 
 def check_items(
