@@ -31,7 +31,7 @@ ROUTED: dict[str, Any] = {
     "route": {
         "receivers": ["log"],
         "group_by": ["item"],
-        "routes": [{"matchers": ['team="db"'], "receivers": ["pager"], "continue": True}],
+        "routes": [{"matchers": ['team="db"'], "receivers": ["pager", "log"], "continue": True}],
     },
     "items": [*BASE_CONFIG["items"], {"name": "lab1"}],
     "maintenance": [{"name": "patching", "items": ["lab1"], "cron": "0 8 * * *", "duration": "1h"}],
@@ -125,7 +125,7 @@ async def test_firing_alerts_are_listed_in_alertmanagers_shape_with_their_receiv
     by_item = {a["labels"]["item"]: a for a in found}
     assert set(by_item) == {"db1", "web1"}
     db1 = by_item["db1"]
-    assert [r["name"] for r in db1["receivers"]] == ["pager"]
+    assert [r["name"] for r in db1["receivers"]] == ["pager", "log"]
     assert [r["name"] for r in by_item["web1"]["receivers"]] == ["log"]
     assert db1["annotations"] == {"summary": "check_tcp on db1"}
     assert db1["status"] == {"state": "active", "silencedBy": [], "inhibitedBy": []}
@@ -301,7 +301,9 @@ async def test_alert_groups_follow_the_routes_group_by_per_receiver(
     shown = sorted(
         (g["receiver"]["name"], g["labels"].get("item"), len(g["alerts"])) for g in groups
     )
-    assert shown == [("log", "web1", 1), ("pager", "db1", 2)]
+    assert shown == [("log", "db1", 2), ("log", "web1", 1), ("pager", "db1", 2)]
+    groups = await _get(http, f"{base}/api/v2/alerts/groups?receiver=pag.*", auth["read"])
+    assert [(g["receiver"]["name"], len(g["alerts"])) for g in groups] == [("pager", 2)]
 
 
 async def test_reads_need_the_read_scope_and_silence_writes_the_write_scope(

@@ -121,14 +121,16 @@ class _Shown:
     text: str
 
 
-async def _matching(request: web.Request) -> tuple[list[_Shown], bool]:
-    """The current alerts the query selects (at most MAX_ALERTS), and whether there were more.
+async def _matching(
+    request: web.Request, receiver_ok: Callable[[Iterable[str]], bool]
+) -> tuple[list[_Shown], bool]:
+    """The current alerts the query selects, with a receiver `receiver_ok` accepts (at most
+    MAX_ALERTS), and whether there were more.
 
     Reading stops at MAX_ALERTS + 1: counting the rest would judge every firing alert for an
     answer that shows none of them."""
     filters = _filters(request)
     wanted = _wanted(request)
-    receiver_ok = _receiver_match(request)
     router = request.app[SOURCES].router()
     found: list[_Shown] = []
     chunks = request.app[SERVICE].current_alerts(lambda labels: matches_all(filters, labels))
@@ -160,19 +162,23 @@ def _array(texts: Iterable[str], *, truncated: bool) -> web.Response:
 @require_scope("read")
 async def get_alerts(request: web.Request) -> web.Response:
     """Alertmanager's gettableAlerts: the alerts firing now, filtered as the query asks."""
-    found, truncated = await _matching(request)
+    found, truncated = await _matching(request, _receiver_match(request))
     return _array((f.text for f in found), truncated=truncated)
 
 
 @require_scope("read")
 async def get_alert_groups(request: web.Request) -> web.Response:
-    """Alertmanager's alertGroups: the firing alerts by receiver and route group_by labels."""
-    found, truncated = await _matching(request)
+    """Alertmanager's alertGroups: the firing alerts by receiver and route group_by labels;
+    `receiver` selects groups by their receiver's name, as in Alertmanager."""
+    receiver_ok = _receiver_match(request)
+    found, truncated = await _matching(request, receiver_ok)
     groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[str]] = {}
     for shown in found:
         for route in shown.routes:
             labels = tuple((n, shown.labels[n]) for n in route.group_by if n in shown.labels)
             for receiver in route.receivers:
+                if not receiver_ok((receiver,)):
+                    continue
                 groups.setdefault((receiver, route.path, labels), []).append(shown.text)
     texts = (
         strict_dumps({"labels": dict(labels), "receiver": {"name": receiver}})[:-1]
