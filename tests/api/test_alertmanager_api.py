@@ -484,3 +484,16 @@ async def test_a_cluster_on_postgresql_is_ready_with_its_live_nodes_as_peers(
             {"name": "node-b", "address": "b.example"},
         ],
     }
+
+
+async def test_a_silence_time_without_a_zone_is_utc(
+    base: str, http: aiohttp.ClientSession, auth: Headers
+) -> None:
+    """An endsAt without a zone is read as UTC, whatever the host's zone."""
+    body = _silence(
+        [{"name": "item", "value": "db1", "isRegex": False}], endsAt="2027-01-15T12:00:00"
+    )
+    async with http.post(f"{base}/api/v2/silences", json=body, headers=auth["write"]) as resp:
+        silence_id = (await resp.json())["silenceID"]
+    shown = await _get(http, f"{base}/api/v2/silence/{silence_id}", auth["read"])
+    assert shown["endsAt"] == "2027-01-15T12:00:00.000Z"

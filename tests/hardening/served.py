@@ -1,5 +1,5 @@
 """A served API for the input tests: ingestion, incidents, silences, changes, problems,
-deliveries, reports, ack links and the dashboard over a real store (SQLite or PostgreSQL) holding one open incident
+deliveries, reports, ack links, the dashboard and Alertmanager's API v2 over a real store (SQLite or PostgreSQL) holding one open incident
 (no tokens, as the shipped config runs)."""
 
 from __future__ import annotations
@@ -8,19 +8,20 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.api.dashboard_world import ITEMS, RAW
 from tests.store.conftest import pg_create_database, pg_drop_database
-from watchd.api import ack, create_app, dashboard, deliveries, reports, start_api
+from watchd.api import ack, alertmanager, create_app, dashboard, deliveries, reports, start_api
 from watchd.api import incidents as incident_routes
 from watchd.api import ingest as ingest_routes
 from watchd.api.reports import ReportSource
 from watchd.clock import FakeClock
-from watchd.config import parse_config
-from watchd.loading import incident_settings, report_catalog
+from watchd.config import Config, parse_config
+from watchd.loading import incident_settings, notify_router, report_catalog
 from watchd.metrics import Metrics
 from watchd.model import Alert, AlertStatus
 from watchd.pipeline import AlertPipeline
@@ -49,6 +50,20 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     pg_drop_database(url)
 
 
+def _am_sources(config: Config, clock: FakeClock) -> alertmanager.AmSources:
+    async def single_node() -> dict[str, Any]:
+        return {"single_node": True, "nodes": []}
+
+    return alertmanager.AmSources(
+        router=lambda: notify_router(config),
+        receivers=lambda: [r.name for r in config.receivers],
+        node_name="test",
+        started_at=clock.now(),
+        cluster=single_node,
+        config_text=lambda: "",
+    )
+
+
 @asynccontextmanager
 async def served_api(url: str) -> AsyncIterator[Served]:
     """The API on 127.0.0.1 over the store at `url`, with one open incident on web1."""
@@ -70,6 +85,7 @@ async def served_api(url: str) -> AsyncIterator[Served]:
     reports.add_routes(app, source)
     ack.add_routes(app, service=service, key=lambda: b"k" * 32, clock=clock)
     dashboard.add_routes(app, incidents=service, reports=source, tokens={})
+    alertmanager.add_routes(app, service, _am_sources(config, clock))
     runner = await start_api(app, "127.0.0.1", 0)
     try:
         port = runner.addresses[0][1]

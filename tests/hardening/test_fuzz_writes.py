@@ -1,7 +1,7 @@
 """Issue 19: a property-based fuzzer (hypothesis) over every write endpoint of the API.
 
 Each example sends one request to one of the write routes (alert and event ingestion, incident
-actions, silences, changes, problems, ack links, login) of a served API over a real store,
+actions, silences of both APIs, changes, problems, ack links, login) of a served API over a real store,
 with bodies, ids and form fields drawn from valid shapes mutated by hostile values (NUL, lone
 surrogates, huge or non-finite numbers, impossible times, wrong types, deep junk). It checks:
 
@@ -244,10 +244,41 @@ changes = fields(
     },
     {"ticket": texts, "created_by": texts},
 )
+ids = st.one_of(st.sampled_from(["1", "2", "0", "-1", "²", "1" * 26, "1e3", "x"]), texts)
+am_times = st.one_of(
+    st.just("2027-01-15T09:00:00Z"),  # an hour after the served clock's start: valid
+    times,
+    st.sampled_from(
+        [
+            "2027-01-15T08:00:00Z",
+            "2027-01-15T08:00:00",
+            "9999-12-31T23:59:59-23:00",
+            "0001-01-01T00:00:00+01:00",
+            "2027-02-30T00:00:00Z",
+        ]
+    ),
+    texts,
+)
+am_silences = fields(
+    {
+        "matchers": st.lists(
+            fields(
+                {"name": names, "value": texts, "isRegex": st.booleans()},
+                {"isEqual": st.booleans()},
+            ),
+            min_size=1,  # none is a plain 400; the fields' mutations still send none
+            max_size=3,
+        ),
+        "startsAt": am_times,
+        "endsAt": am_times,
+        "createdBy": texts,
+        "comment": texts,
+    },
+    {"id": st.one_of(ids, st.just("00000000-0000-0000-0000-000000000000"))},
+)
 actions = st.one_of(
     fields({}, {"by": texts, "comment": texts}), fields({"text": texts}, {"by": texts})
 )
-ids = st.one_of(st.sampled_from(["1", "2", "0", "-1", "²", "1" * 26, "1e3", "x"]), texts)
 
 
 def _quote(value: str) -> str:
@@ -320,6 +351,8 @@ def test_no_write_endpoint_answers_5xx_or_stores_half_a_request(
                 "action",
                 "silence",
                 "expire",
+                "am_silence",
+                "am_expire",
                 "change",
                 "end",
                 "problem",
@@ -349,6 +382,10 @@ def test_no_write_endpoint_answers_5xx_or_stores_half_a_request(
     elif route in ("expire", "end"):
         kind = "silences" if route == "expire" else "changes"
         method, path, body = "DELETE", f"/api/v1/{kind}/{_quote(data.draw(ids))}", None
+    elif route == "am_silence":
+        method, path, body = "POST", "/api/v2/silences", _json(data.draw(am_silences))
+    elif route == "am_expire":
+        method, path, body = "DELETE", f"/api/v2/silence/{_quote(data.draw(ids))}", None
     elif route == "problem":
         method, path = "POST", f"/api/v1/problems/{_quote(data.draw(ids))}/close"
         body = _json(data.draw(actions))

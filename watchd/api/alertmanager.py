@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -216,6 +217,11 @@ async def get_silences(request: web.Request) -> web.Response:
     return json_response([silence_json(s, now) for s in chosen], headers=headers)
 
 
+def _epoch(moment: datetime) -> float:
+    """A silence's time as epoch seconds; one without a zone is UTC, not this host's zone."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
 @require_scope("write")
 @accepts(PostableSilence)
 async def post_silence(request: web.Request) -> web.Response:
@@ -229,12 +235,12 @@ async def post_silence(request: web.Request) -> web.Response:
         raise ApiError(400, f"Field '{where}': {first['msg']}.") from exc
     service = request.app[SERVICE]
     # As Alertmanager: a start in the past means now.
-    starts = max(body.startsAt.timestamp(), service.now())
+    starts = max(_epoch(body.startsAt), service.now())
     try:
         silence = await service.add_silence(
             matchers=[m.as_text() for m in body.matchers],
             starts_at=starts,
-            ends_at=body.endsAt.timestamp(),
+            ends_at=_epoch(body.endsAt),
             created_by=actor(request, body.createdBy),
             comment=body.comment,
             replacing=body.id or None,
