@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -77,6 +78,19 @@ def amtool(tmp: Path, port: int, *args: str) -> str:
     return done.stdout
 
 
+def watchd(config: Path, *args: str) -> str:
+    """Run the watchd CLI on `config`; its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-m", "watchd.cli", *args, "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, f"watchd {args}: {done.stderr}"
+    return done.stdout
+
+
 def firing(item: str) -> dict[str, Any]:
     return {
         "labels": {"alertname": "DiskFull", "item": item, "severity": "critical"},
@@ -88,9 +102,10 @@ def firing(item: str) -> dict[str, Any]:
 def test_amtool_queries_alerts_and_adds_queries_and_expires_silences(
     tmp_path: Path, hook: Hook
 ) -> None:
-    """amtool's alert query filters by matchers; `silence add` makes a watchd silence that
-    keeps db2's alert from the webhook and shows silenced in amtool; a silence made in watchd
-    shows in `silence query`; `silence expire` ends it and db2 is notified."""
+    """amtool's alert query filters by matchers; `silence add` makes a watchd silence (listed
+    by watchd's API and `watchd silence list`) that keeps db2's alert from the webhook and
+    shows silenced in amtool; one made with `watchd silence add` shows in `silence query`;
+    `silence update` keeps db2 muted; `silence expire` ends it and db2 is notified."""
     require_installed(Path(AMTOOL).exists(), "prometheus-alertmanager (amtool)")
     (tmp_path / "amtool-http.yml").write_text(
         f"authorization:\n  type: Bearer\n  credentials: {TOKEN}\n"
@@ -141,12 +156,12 @@ def test_amtool_queries_alerts_and_adds_queries_and_expires_silences(
         simple = amtool(tmp_path, port, "alert", "query", "item=web1")
         assert "DiskFull" in simple and "disk / on web1 is full" in simple
 
-        made = request(
-            port,
-            "POST",
-            "/api/v1/silences",
-            {"matchers": ['item=~"web.*"'], "duration": "2h", "created_by": "bob"},
-        )[1]["id"]
+        # watchd's CLI lists the amtool silence, and one it adds shows in amtool.
+        listed = json.loads(watchd(config, "silence", "list", "--json"))
+        assert [(s["id"], s["matchers"]) for s in listed] == [(added, ['item="db2"'])]
+        made = json.loads(
+            watchd(config, "silence", "add", 'item=~"web.*"', "--duration=2h", "--by=bob", "--json")
+        )["id"]
         listed = amtool(tmp_path, port, "silence", "query", "-q").split()
         assert sorted(listed) == sorted([added, made])
         extended = amtool(tmp_path, port, "silence", "query", "item=db2")
