@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp import web
 from sqlalchemy import insert
 
@@ -17,6 +18,7 @@ from tests.pipeline.conftest import BASE_CONFIG, alert, settings_from
 from watchd.api import alertmanager
 from watchd.api import incidents as v1_routes
 from watchd.api.alertmanager import AmSources
+from watchd.api.am_shapes import routes_text
 from watchd.clock import FakeClock
 from watchd.config import parse_config
 from watchd.loading import notify_router
@@ -497,3 +499,27 @@ async def test_a_silence_time_without_a_zone_is_utc(
         silence_id = (await resp.json())["silenceID"]
     shown = await _get(http, f"{base}/api/v2/silence/{silence_id}", auth["read"])
     assert shown["endsAt"] == "2027-01-15T12:00:00.000Z"
+
+
+def test_the_status_config_is_the_route_tree_and_receiver_names_without_their_settings() -> None:
+    """config.original shows the routes (durations in seconds) and the receivers' names only:
+    a receiver's URL may carry a secret."""
+    raw = {
+        **BASE_CONFIG,
+        **ROUTED,
+        "receivers": [{"name": "hook", "kind": "webhook", "url": "http://x/?key=s3cret"}],
+    }
+    raw["route"] = {**ROUTED["route"], "receivers": ["hook"], "group_wait": "30s"}
+    raw["route"]["routes"] = [{"matchers": ['team="db"'], "receivers": ["hook"]}]
+    config = parse_config(raw, Path("test.toml"))
+    text = routes_text(config.route, [r.name for r in config.receivers])
+    assert yaml.safe_load(text) == {
+        "route": {
+            "receivers": ["hook"],
+            "group_by": ["item"],
+            "group_wait": 30.0,
+            "routes": [{"matchers": ['team="db"'], "receivers": ["hook"]}],
+        },
+        "receivers": [{"name": "hook"}],
+    }
+    assert "s3cret" not in text
