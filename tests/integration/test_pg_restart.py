@@ -13,8 +13,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.integration.cluster_nodes import LoopbackServers
 from tests.integration.test_daemon import RunningDaemon, free_port, start_daemon
 from tests.pg_server import PrivatePostgres, StopMode
+from tests.store.conftest import eventually
 from watchd.model import fingerprint
 
 pytestmark = pytest.mark.integration
@@ -102,18 +104,41 @@ async def sample_times(pg: PrivatePostgres) -> list[float]:
 
 
 @pytest.fixture
-def daemon_on_pg(tmp_path: Path, private_pg: PrivatePostgres) -> Iterator[RunningDaemon]:
+def target() -> Iterator[LoopbackServers]:
+    """A TCP server the daemon's "target/tcp" check connects to; closing it fails the check."""
+    servers = LoopbackServers(1)
+    yield servers
+    servers.close()
+
+
+@pytest.fixture
+def daemon_on_pg(
+    tmp_path: Path, private_pg: PrivatePostgres, target: LoopbackServers
+) -> Iterator[RunningDaemon]:
     port = free_port()
-    running = start_daemon(tmp_path, pg_config(tmp_path, port, private_pg.url("watchd")), port)
+    item = (
+        '[[items]]\nname = "target"\naddress = "127.0.0.1"\n'
+        f'  [[items.checks]]\n  name = "tcp"\n  kind = "tcp"\n  port = {target.ports[0]}\n'
+        "  max_attempts = 1\n"
+    )
+    config = pg_config(tmp_path, port, private_pg.url("watchd"), extra=item)
+    running = start_daemon(tmp_path, config, port)
     yield running
     running.discard()
 
 
+async def target_alert(pg: PrivatePostgres) -> str | None:
+    """The status of the target check's alert in the store, None while there is none."""
+    rows = await pg.fetch("SELECT status FROM alerts WHERE labels->>'item' = 'target'")
+    return str(rows[0]["status"]) if rows else None
+
+
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
 async def test_a_postgresql_restart_loses_nothing_answered_200(
-    daemon_on_pg: RunningDaemon, private_pg: PrivatePostgres, mode: StopMode
-) -> None:
-    """While PostgreSQL restarts (shut down cleanly, or aborted like a crash) ingestion answers 503 with Retry-After, never 500 and never hangs; the daemon reconnects by itself, every alert answered 200 is stored, and the check samples taken while it was down are written afterwards."""
+    daemon_on_pg: RunningDaemon, private_pg: PrivatePostgres, target: LoopbackServers,
+    mode: StopMode,
+) -> None:  # fmt: skip
+    """While PostgreSQL restarts (shut down cleanly, or aborted like a crash) ingestion answers 503 with Retry-After, never 500 and never hangs; the daemon reconnects by itself, every alert answered 200 is stored, and the check samples taken and the check alert raised while it was down are written afterwards."""
     posted, stop = Posted(), asyncio.Event()
     sender = asyncio.create_task(
         post_continuously([daemon_on_pg.url("/api/v2/alerts")], posted, stop, itertools.count())
@@ -122,6 +147,7 @@ async def test_a_postgresql_restart_loses_nothing_answered_200(
     went_down = time.monotonic()
     down_wall = time.time()
     await asyncio.to_thread(private_pg.stop, mode)
+    target.close()  # its check goes HARD CRITICAL while nothing can be stored
     await asyncio.sleep(DOWN_SECONDS)
     ready_while_down = daemon_on_pg.get("/readyz")[0]
     back_wall = time.time()
@@ -155,3 +181,8 @@ async def test_a_postgresql_restart_loses_nothing_answered_200(
                 break
             await asyncio.sleep(0.5)
     assert "sample writes recovered" in {e.get("event") for e in daemon_on_pg.log_lines()}
+
+    async def alert_stored() -> bool:
+        return await target_alert(private_pg) == "firing"
+
+    await eventually(alert_stored, within=30, poll=0.5)
