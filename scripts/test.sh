@@ -9,10 +9,11 @@ ensure_python
 # Real peers the tests start on loopback: PostgreSQL, Mosquitto, net-snmp, Nagios plugins,
 # Prometheus and Alertmanager, Chromium for the dashboard, systemd-analyze for the unit file,
 # unshare (util-linux) for the DNS-failure test in an empty network namespace, libfaketime
-# (faketime) to step the real daemon's wall clock and to run an snmpd's clock fast.
+# (faketime) to step the real daemon's wall clock and to run an snmpd's clock fast, dnsmasq
+# (dnsmasq-base: the binary without the system service) as the DNS server the dns check asks.
 apt_install postgresql mosquitto mosquitto-clients snmpd snmp snmptrapd \
   monitoring-plugins-basic monitoring-plugins-standard systemd iputils-ping util-linux \
-  prometheus prometheus-alertmanager chromium faketime
+  prometheus prometheus-alertmanager chromium faketime dnsmasq-base
 install_project ".[test,report]"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

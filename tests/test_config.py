@@ -66,6 +66,15 @@ def problems_of(name: str) -> list[str]:
             'maintenance[0]("patching").items[1]: unknown item "wbe"',
         ),
         (
+            "dns_bad_options.toml",
+            'items[0]("web").checks[0]("www").resolver: Value error, expected an IP '
+            "address[:port], got 'dns.example.com'",
+        ),
+        (
+            "dns_bad_options.toml",
+            "items[0](\"web\").checks[0](\"www\").record_type: Input should be 'A', 'AAAA', ",
+        ),
+        (
             "unknown_time_zones.toml",
             'maintenance[0]("patching").timezone: Value error, unknown time zone '
             "'Europe/Pariss' (expected e.g. UTC, Europe/Paris)",
