@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import platform
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from watchd.api.openapi import package_version
 from watchd.cli_cluster import add_commands as add_cluster_commands
 from watchd.cli_config import load_or_report
 from watchd.cli_incidents import add_commands as add_incident_commands
@@ -21,7 +23,12 @@ from watchd.cli_paging import add_commands as add_paging_commands
 from watchd.cli_report import add_commands as add_report_commands
 from watchd.config import Config
 from watchd.configbase import ConfigError
-from watchd.eventloop import CHOICES, EventLoopUnavailable, loop_factory
+from watchd.eventloop import (
+    CHOICES,
+    EventLoopUnavailable,
+    default_loop_description,
+    loop_factory,
+)
 from watchd.logging import configure_logging
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -43,6 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="watchd", description="Monitoring and alert-ingestion daemon."
+    )
+    parser.add_argument(
+        "-V",
+        "--version",
+        action="version",
+        version=_version_text(),
+        help="print watchd's version, its Python and the event loop `run` uses, and exit",
     )
     sub = parser.add_subparsers(metavar="COMMAND")
 
@@ -97,6 +111,14 @@ def _parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade"], help="upgrade: apply schema migrations")
     db.set_defaults(func=_db)
     return parser
+
+
+def _version_text() -> str:
+    """`watchd 0.1.0 (Python 3.12.3, event loop uvloop 0.21.0)`: what a bug report needs."""
+    return (
+        f"watchd {package_version()} "
+        f"(Python {platform.python_version()}, event loop {default_loop_description()})"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -42,3 +42,13 @@ def running_loop_name() -> str:
     """ "uvloop" or "asyncio": the implementation of the running loop, for the started line."""
     module = type(asyncio.get_running_loop()).__module__
     return "uvloop" if module.startswith("uvloop") else "asyncio"
+
+
+def default_loop_description() -> str:
+    """The loop `watchd run` picks by default, with uvloop's version: "uvloop 0.21.0" or
+    "asyncio" (for `watchd --version`)."""
+    if importlib.util.find_spec("uvloop") is None:
+        return "asyncio"
+    from importlib import metadata
+
+    return f"uvloop {metadata.version('uvloop')}"
