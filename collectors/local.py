@@ -45,7 +45,7 @@ _PROBE_METRICS: dict[Probe, MetricNames] = {
     "memory": MetricNames.of("memory_used_percent", "memory_available_bytes", "memory_total_bytes"),
     "swap": MetricNames.of("swap_used_percent", "swap_used_bytes", "swap_total_bytes"),
     "load": MetricNames.of(
-        "cpu_count",
+        "cpu_cores",
         "load1",
         "load5",
         "load15",
@@ -71,7 +71,7 @@ _PROBE_METRICS: dict[Probe, MetricNames] = {
         "net_recv_drops_total",
         "net_sent_drops_total",
     ),
-    "process": MetricNames.of("process_count"),
+    "process": MetricNames.of("process_instances"),
 }
 # Read-only images (snaps, live media) are always 100% full: never a disk-space problem.
 _IMAGE_FSTYPES = frozenset({"squashfs", "iso9660", "udf", "erofs"})
@@ -245,7 +245,7 @@ class LocalCollector:
         cores = psutil.cpu_count() or 1
         per_core = [load / cores for load in loads]
         status = self._grade(per_core[1])
-        samples = [Sample("cpu_count", cores)]
+        samples = [Sample("cpu_cores", cores)]
         for minutes, load, share in zip((1, 5, 15), loads, per_core, strict=True):
             samples.append(Sample(f"load{minutes}", load))
             samples.append(Sample(f"load{minutes}_per_core", share))
@@ -367,7 +367,7 @@ class LocalCollector:
     def _process(self) -> CheckResult:
         name, wanted = self.config.process, self.config.min_count
         count = sum(1 for proc in psutil.process_iter(["name"]) if proc.info["name"] == name)
-        sample = Sample("process_count", count, {"name": name})
+        sample = Sample("process_instances", count, {"name": name})
         if count < wanted:
             return CheckResult(
                 Status.CRITICAL,

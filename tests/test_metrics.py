@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
+from watchd.cluster.metrics import ClusterMetrics
 from watchd.metrics import Metrics, go_float, label_name, metric_name
 from watchd.model import Sample, Status
 
@@ -233,3 +236,43 @@ def test_samples_of_one_row_with_the_same_name_and_labels_export_the_newest_valu
 def test_probe_values_are_written_as_prometheus_client_writes_them(number: float) -> None:
     """go_float gives floatToGoString's text for every float (Go's exponent rule, +Inf, NaN)."""
     assert go_float(number) == floatToGoString(number)
+
+
+def promtool_findings(body: bytes) -> str:
+    """What Debian's `promtool check metrics` says about an exposition ("" when it is clean)."""
+    done = subprocess.run(
+        ["promtool", "check", "metrics"], input=body, capture_output=True, check=False
+    )
+    return (done.stdout + done.stderr).decode().strip()
+
+
+def test_every_instrument_probe_counter_and_cluster_metric_passes_promtool() -> None:
+    """watchd's instruments, the cluster's, counter and gauge probe samples and the build info
+    scrape with no promtool finding, and no `_created` series."""
+    m = Metrics()
+    ClusterMetrics(m.registry).observe(live=2, dead=1, checks_owned=40)
+    m.set_build_info(version="0.1.0", python="3.11.7", event_loop="uvloop")
+    m.observe_check("local", Status.OK, 0.01, failed=False)
+    m.observe_store_write(0.002)
+    m.observe_samples(
+        "localhost",
+        "diskio",
+        [Sample("disk_reads_total", 1234, {"device": "sda"}), Sample("cpu_cores", 2)],
+    )
+    body, _ = m.render()
+    assert promtool_findings(body) == ""
+    assert b"_created" not in body
+    assert b"# TYPE watchd_probe_disk_reads_total counter" in body
+    assert b"# TYPE watchd_probe_cpu_cores gauge" in body
+    assert value(m, "watchd_build_info", version="0.1.0", python="3.11.7", event_loop="uvloop") == 1
+
+
+def test_process_metrics_of_the_daemon_itself_are_exported() -> None:
+    """CPU seconds, resident memory, open fds and start time of this process are scraped."""
+    scraped = {name for name, _ in scrape(Metrics())}
+    assert {
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    } <= scraped

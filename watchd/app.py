@@ -37,6 +37,7 @@ import contextlib
 import gc
 import logging
 import os
+import platform
 import signal
 import sys
 from collections.abc import Iterator
@@ -55,6 +56,7 @@ from watchd.api import incidents as incident_routes
 from watchd.api import ingest as http_ingest
 from watchd.api import reports as report_routes
 from watchd.api.am_shapes import routes_text
+from watchd.api.openapi import package_version
 from watchd.api.reports import ReportSource
 from watchd.app_core import Core, build_core
 from watchd.clock import Clock, SystemClock
@@ -73,7 +75,9 @@ from watchd.ingest.snmptrap import SnmpTrapReceiver
 from watchd.loading import Setup, load_setup, report_catalog
 from watchd.logging import configure_logging, get_logger
 from watchd.metrics import Metrics
+from watchd.metrics_flow import CountedSink
 from watchd.model import Collector
+from watchd.notify.outbox import backlog as outbox_backlog
 from watchd.report.burn import BurnRateMonitor
 from watchd.report.rollup import Rollup
 from watchd.sdnotify import SystemdNotifier
@@ -122,6 +126,11 @@ class Daemon:
             log.warning("config_warning", warning=warning)
         self.config = config
         self._started = self.clock.monotonic()
+        self.metrics.set_build_info(
+            version=package_version(),
+            python=platform.python_version(),
+            event_loop=running_loop_name(),
+        )
         try:
             store = await Store.open(
                 config.store_url(),
@@ -166,6 +175,7 @@ class Daemon:
         pipeline, scheduler = core.pipeline, core.scheduler
         self.scheduler, self.processor, self.rules = scheduler, core.processor, core.rules
         self.metrics.watch_checks_scheduled(lambda: scheduler.check_count)
+        self.metrics.flow.watch_outbox(lambda: outbox_backlog(store.engine, self.clock.now()))
         housekeeping = Housekeeping(active=membership.lease.held)
         housekeeping.add(retention_job(store, self.clock, config.store.sample_retention))
         self.catalog = report_catalog(config)
@@ -225,10 +235,11 @@ class Daemon:
                 if config.mqtt_ingest.enabled:
                     mqtt = MqttIngest(
                         config.mqtt_ingest,
-                        sink=pipeline,
+                        sink=CountedSink(pipeline, self.metrics.flow, "mqtt"),
                         clock=self.clock,
                         resolve_timeout=config.incidents.resolve_timeout,
                     )
+                    self._watch_mqtt(mqtt)
                     tasks.append(tg.create_task(mqtt.run(), name="watchd.mqtt-ingest"))
                 if config.snmp_traps.enabled:
                     traps = SnmpTrapReceiver(
@@ -237,6 +248,7 @@ class Daemon:
                         items_by_address={i.address: i.name for i in config.items if i.address},
                         clock=self.clock,
                     )
+                    self._watch_traps(traps)
                     tasks.append(tg.create_task(traps.run(), name="watchd.snmptrap"))
                     await traps.wait_ready()
                 housekeeping.start()
@@ -345,6 +357,30 @@ class Daemon:
         sys.stderr.flush()
         os._exit(1)
 
+    def _watch_mqtt(self, mqtt: MqttIngest) -> None:
+        """watchd_mqtt_messages_*: the MQTT ingest's own tallies, read at scrape time."""
+        self.metrics.flow.watch_messages(
+            "mqtt",
+            (
+                "MQTT messages received and acknowledged, refused ones included.",
+                lambda: mqtt.messages,
+            ),
+            lambda: {"invalid": mqtt.rejected},
+        )
+
+    def _watch_traps(self, traps: SnmpTrapReceiver) -> None:
+        """watchd_snmptrap_messages_*: the trap receiver's own tallies, read at scrape time."""
+        stats = traps.stats
+        self.metrics.flow.watch_messages(
+            "snmptrap",
+            ("SNMP traps accepted (known community or v3 user) and mapped.", lambda: stats.traps),
+            lambda: {
+                "rejected": stats.rejected,
+                "garbled": stats.garbled,
+                "dropped": stats.dropped,
+            },
+        )
+
     def _api(self, setup: Setup, core: Core) -> web.Application:
         """The HTTP API with every module's routes: ingestion, incidents, reports, dashboard."""
         config = setup.config
@@ -363,7 +399,8 @@ class Daemon:
         # Ingestion calls the pipeline itself: a failing store is a 503 the sender retries.
         http_ingest.add_routes(
             app,
-            sink=core.pipeline,
+            sink=CountedSink(core.pipeline, self.metrics.flow, "http"),
+            invalid=lambda n: self.metrics.flow.count_ingested("http", "refused", n),
             clock=self.clock,
             resolve_timeout=config.incidents.resolve_timeout,
         )

@@ -28,6 +28,7 @@ from watchd.cluster.sharding import Sharding
 from watchd.config import Config
 from watchd.loading import Setup, incident_settings, notify_router
 from watchd.metrics import Metrics
+from watchd.metrics_flow import CountedSink
 from watchd.model import Collector
 from watchd.notify.dispatcher import RESCAN_DELAY, Dispatcher
 from watchd.notify.installed import ReceiverBuilder
@@ -125,7 +126,7 @@ async def build_core(
     )
     # watchd's own producers (checks, rules, traps) have no sender to retry for them;
     # HTTP and MQTT ingestion call the pipeline directly so their senders retry.
-    sink = BufferedSink(pipeline, clock=clock)
+    sink = BufferedSink(CountedSink(pipeline, metrics.flow), clock=clock)
     dispatcher = Dispatcher(
         store.engine,
         clock=clock,
@@ -138,6 +139,7 @@ async def build_core(
         rand=rng,
         build=receivers,
         rescan_delay=rescan_delay,
+        count=metrics.flow.count_notifications,
     )
     processor = ResultProcessor(clock=clock, store=store, metrics=metrics, sink=sink)
     restored = await processor.restore()

@@ -19,12 +19,31 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from watchd.metrics_flow import FlowMetrics
 from watchd.model import Labels, Sample, Status
 
 PROBE_PREFIX = "watchd_probe_"
+# A sample metric named `..._total` is a cumulative counter (psutil's disk and network counters,
+# SNMP counter columns): its family is typed counter, as Prometheus names them, so promtool and
+# PromQL's rate() treat it as one. Every other sample is the gauge of its latest value.
+COUNTER_SUFFIX = "_total"
+
+# The `_created` series prometheus_client adds to each counter and histogram (a timestamp per
+# child) are an OpenMetrics notion that the 0.0.4 text format served here shows as extra
+# gauges, doubling the series count of each counter; nothing of watchd's needs them.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus_client
 _GO_SPECIAL = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
 
 
@@ -129,7 +148,8 @@ class ProbeSamples:
         out = []
         for name, lines in families.items():
             help_text = self._help[name].replace("\\", r"\\").replace("\n", r"\n")
-            out.append(f"# HELP {name} {help_text}\n# TYPE {name} gauge\n".encode())
+            kind = "counter" if name.endswith(COUNTER_SUFFIX) else "gauge"
+            out.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n".encode())
             out.append("".join(lines).encode())
             lines.clear()  # the family's lines go as soon as they are encoded
         return b"".join(out)
@@ -233,7 +253,20 @@ class Metrics:
             ["item", "check"],
             registry=r,
         )
+        self._build = Info(
+            "watchd_build",
+            "watchd's version, the Python it runs on and its event loop; the value is always 1.",
+            registry=r,
+        )
+        # CPU seconds, resident memory, open and maximum file descriptors and start time of
+        # this process (process_*), on the daemon's own registry.
+        ProcessCollector(registry=r)
+        self.flow = FlowMetrics(r)  # alerts ingested, notifications, outbox backlog
         self._probes = ProbeSamples()  # rendered beside the registry: see ProbeSamples
+
+    def set_build_info(self, *, version: str, python: str, event_loop: str) -> None:
+        """watchd_build_info{version, python, event_loop} 1."""
+        self._build.info({"version": version, "python": python, "event_loop": event_loop})
 
     def observe_check(self, kind: str, status: Status, duration: float, failed: bool) -> None:
         """Count one check run; `failed` means the run raised or timed out."""
@@ -297,6 +330,10 @@ class Metrics:
         """Read `count` at each scrape for watchd_checks_scheduled (a cluster node's share
         changes with every membership change and handover)."""
         self._scheduled.set_function(lambda: float(count()))
+
+    async def refresh(self) -> None:
+        """Read what is read from the store at scrape time (the outbox backlog)."""
+        await self.flow.refresh()
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every metric, and its content type."""

@@ -106,7 +106,7 @@ async def test_load_is_given_per_core_too(ctx: CheckContext) -> None:
     result = await _probe(ctx, probe="load")
     values = _values(result)
     cores = psutil.cpu_count()
-    assert values["cpu_count"] == cores
+    assert values["cpu_cores"] == cores
     for minutes in (1, 5, 15):
         assert values[f"load{minutes}"] >= 0
         assert values[f"load{minutes}_per_core"] == pytest.approx(values[f"load{minutes}"] / cores)
@@ -222,12 +222,12 @@ async def test_process_probe_counts_by_name(ctx: CheckContext) -> None:
     name = psutil.Process().name()
     found = await _probe(ctx, probe="process", process=name)
     assert found.status is Status.OK
-    assert _values(found)["process_count"] >= 1
+    assert _values(found)["process_instances"] >= 1
     assert found.samples[0].labels == {"name": name}
     absent = await _probe(ctx, probe="process", process="no-such-daemon-xyz")
     assert absent.status is Status.CRITICAL
     assert absent.message == "process no-such-daemon-xyz: 0 running, expected at least 1"
-    assert absent.samples == (Sample("process_count", 0, {"name": "no-such-daemon-xyz"}),)
+    assert absent.samples == (Sample("process_instances", 0, {"name": "no-such-daemon-xyz"}),)
     too_few = await _probe(ctx, probe="process", process=name, min_count=100_000)
     assert too_few.status is Status.CRITICAL
 

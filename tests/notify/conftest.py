@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from watchd.clock import FakeClock
 from watchd.config import Config, parse_config
 from watchd.loading import incident_settings, notify_router
+from watchd.metrics import Metrics
 from watchd.model import Alert, AlertStatus
 from watchd.notify.dispatcher import Dispatcher
 from watchd.notify.outbox import Row
@@ -115,6 +116,7 @@ class Notify:
         self.router = notify_router(self.config)
         self.settings = incident_settings(self.config, self.router)
         self.pipeline = AlertPipeline(store.engine, clock=clock, settings=self.settings)
+        self.metrics = Metrics()  # the dispatcher counts each row's outcome on it
         self.dispatcher = Dispatcher(
             store.engine,
             clock=clock,
@@ -124,6 +126,7 @@ class Notify:
             settings=self.settings,
             sink=self.sink,
             base=base,
+            count=self.metrics.flow.count_notifications,
         )
 
     async def send(self, *alerts: Alert) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from tests.notify.conftest import Hook, alert, ok
@@ -149,7 +150,8 @@ async def test_a_4xx_is_not_retried_raises_a_self_alert_and_later_rows_still_go(
 async def test_rows_expire_after_max_age_with_a_self_alert(
     make_notify: Any, hook_server: Any
 ) -> None:
-    """A receiver down longer than max_age gets its rows expired and a self-alert saying since when."""
+    """A receiver down longer than max_age gets its rows expired (counted in
+    watchd_notifications_total) and a self-alert saying since when."""
 
     async def down(request: web.Request, n: int) -> web.Response:
         return web.Response(status=503)
@@ -166,6 +168,13 @@ async def test_rows_expire_after_max_age_with_a_self_alert(
     assert row["state"] == "expired"
     assert any(a.labels.get("alertname") == "NotificationsFailing" for a in notify.sink.alerts)
     assert "delivery_expired" in [k for k, _ in await notify.timeline(1)]
+    counted = {
+        (s.labels["outcome"], s.value)
+        for f in text_string_to_metric_families(notify.metrics.render()[0].decode())
+        if f.name == "watchd_notifications"
+        for s in f.samples
+    }
+    assert ("expired", 1) in counted
 
 
 async def test_notifications_failing_keeps_firing_while_the_receiver_stays_down(

@@ -162,7 +162,7 @@ async def test_absent_fires_for_a_series_that_stops_and_resolves_when_it_returns
 async def test_absent_never_seen_metric_waits_for_items_to_be_old_enough(tmp_path: Path) -> None:
     """An item whose check never sent the metric fires only once the item is older than `absent`."""
     clock = FakeClock(T0)
-    body = "  - {name: sshd_missing, metric: process_count, match: {check: local, name: sshd}, absent: 10m}\n"
+    body = "  - {name: sshd_missing, metric: process_instances, match: {check: local, name: sshd}, absent: 10m}\n"
     engine = RuleEngine(ruleset(tmp_path, body), clock=clock)
     await clock.advance(300)
     engine.observe([sample("cpu_usage_percent", 5, 300)])  # web1/local exists from now on
@@ -176,7 +176,7 @@ async def test_absent_never_seen_metric_waits_for_items_to_be_old_enough(tmp_pat
         "alertname": "sshd_missing",
         "severity": "warning",
     }
-    (resolved,) = engine.observe([sample("process_count", 1, 960, name="sshd")])
+    (resolved,) = engine.observe([sample("process_instances", 1, 960, name="sshd")])
     assert resolved.status is AlertStatus.RESOLVED and resolved.labels == alert.labels
 
 

@@ -33,7 +33,9 @@ async def readyz(request: web.Request) -> web.Response:
 @require_scope("read")
 async def metrics(request: web.Request) -> web.Response:
     """The Prometheus text exposition of watchd's metrics and latest probe samples."""
-    body, content_type = request.app[keys.METRICS].render()
+    metrics = request.app[keys.METRICS]
+    await metrics.refresh()
+    body, content_type = metrics.render()
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

@@ -46,14 +46,25 @@ MAX_GROUP_ALERTS = 5_000  # alerts committed in one transaction at most (one req
 
 
 def add_routes(
-    app: web.Application, *, sink: AlertSink, clock: Clock, resolve_timeout: float = 300.0
+    app: web.Application,
+    *,
+    sink: AlertSink,
+    clock: Clock,
+    resolve_timeout: float = 300.0,
+    invalid: Callable[[int], None] | None = None,
 ) -> None:
     """Add POST /api/v2/alerts and POST /api/v1/events to `app`, submitting to `sink`.
 
     `resolve_timeout` is how long an Alertmanager alert without endsAt stays firing unless
-    it is sent again.
+    it is sent again; `invalid` is told how many alerts of a request were refused as invalid
+    (watchd_alerts_ingested_total{outcome="refused"}).
     """
     committer = _Committer(sink)
+
+    async def _stored(parsed: Parsed) -> web.Response:
+        if parsed.rejected and invalid is not None:
+            invalid(parsed.rejected)
+        return await _committed(committer, parsed)
 
     @require_scope("ingest")
     @accepts(list[PostableAlert])
@@ -64,7 +75,7 @@ def add_routes(
         parsed = _parsed(
             lambda: parse_alertmanager(body, now=clock.now(), resolve_timeout=resolve_timeout)
         )
-        return await _stored(committer, parsed)
+        return await _stored(parsed)
 
     @require_scope("ingest")
     @accepts(Event | list[Event])
@@ -72,7 +83,7 @@ def add_routes(
         """Accept one event or a list of events; 200 once they are stored."""
         data = await _json_body(request)
         parsed = _parsed(lambda: parse_events(data, now=clock.now()))
-        return await _stored(committer, parsed)
+        return await _stored(parsed)
 
     app.router.add_post("/api/v2/alerts", post_alerts)
     app.router.add_post("/api/v1/events", post_events)
@@ -94,7 +105,7 @@ def _parsed(parse: Callable[[], Parsed]) -> Parsed:
         raise ApiError(400, str(exc)) from None
 
 
-async def _stored(committer: _Committer, parsed: Parsed) -> web.Response:
+async def _committed(committer: _Committer, parsed: Parsed) -> web.Response:
     """Commit the valid alerts; 200 if that was all of them, else 400 naming the bad ones."""
     refused = await committer.submit(parsed.alerts)
     if refused:

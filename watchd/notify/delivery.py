@@ -27,6 +27,16 @@ log = get_logger("watchd.notify")
 # Receivers keep their own timeouts; a call is cut off this long after its receiver's.
 GRACE = 5.0
 
+# Counts `n` rows of a receiver with an outcome (delivered, skipped, retried, failed, expired):
+# the composition root passes watchd_notifications_total's.
+CountOutcome = Callable[[str, str, int], None]
+# A row's attempt status as the notification counter names it.
+OUTCOME = {Status.RETRY: "retried"}
+
+
+def uncounted(receiver: str, outcome: str, n: int) -> None:
+    """The default: outcomes are not counted (tests and tools without metrics)."""
+
 
 class Delivery:
     """Delivers claimed rows with the current configuration; `delivered` counts the rows
@@ -40,8 +50,10 @@ class Delivery:
         recorder: Recorder,
         health: ReceiverHealth,
         current: Callable[[], Installed],
+        count: CountOutcome = uncounted,
     ) -> None:
         self._clock = clock
+        self._count = count
         self._rand = rand
         self._recorder = recorder
         self._health = health
@@ -116,9 +128,8 @@ class Delivery:
             group = (unit.receiver, unit.group_key, Group(first, now, firing))
         release = rest if status is Status.RETRY else ()
         committed = self._recorder.submit(attempts, release=release, group=group, now=now)
-        sent = len(rows) if status.sent else 0
         return status is not Status.RETRY, self._settle(
-            committed, unit.receiver, status, outcome.error, now, sent
+            committed, unit.receiver, status, outcome.error, now, len(rows)
         )
 
     async def _settle(
@@ -128,11 +139,13 @@ class Delivery:
         status: Status,
         error: str,
         now: float,
-        sent: int,
+        rows: int,
     ) -> None:
         await committed
         await self._health.track(name, status, error, now)
-        self.delivered += sent
+        self._count(name, OUTCOME.get(status, status.value), rows)
+        if status.sent:
+            self.delivered += rows
 
     def _note(self, installed: Installed, row: Row) -> Notification:
         links = installed.links

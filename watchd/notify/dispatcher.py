@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from watchd.logging import get_logger
 from watchd.model import AlertSink
 from watchd.notify import outbox, plan
 from watchd.notify.config import NotifyConfig
-from watchd.notify.delivery import GRACE, Delivery
+from watchd.notify.delivery import GRACE, CountOutcome, Delivery, uncounted
 from watchd.notify.expiry import expire
 from watchd.notify.health import ReceiverHealth
 from watchd.notify.installed import ReceiverBuilder, install
@@ -85,12 +85,14 @@ class Dispatcher:
         rand: random.Random | None = None,
         build: ReceiverBuilder | None = None,
         rescan_delay: float = RESCAN_DELAY,
+        count: CountOutcome = uncounted,
     ) -> None:
         """`build` builds receivers from their config (default: the registry's real ones);
         `rescan_delay` is the real time finished deliveries wait before the next scan (0 on a
         fake clock, where no real time may pass unnoticed: scans are then not paced either,
-        see `_paced`)."""
+        see `_paced`); `count` counts each row's outcome by receiver (watchd_notifications_total)."""
         self._engine = engine
+        self._count = count
         self._kept = outbox.KeptRows()  # open rows as routed, kept between scans
         self._clock = clock
         self._base = base
@@ -131,6 +133,7 @@ class Dispatcher:
             recorder=Recorder(engine, lambda: self._installed.settings),
             health=self._health,
             current=lambda: self._installed,
+            count=count,
         )
         self._unwatch = watch_outbox(engine, self.wake)
 
@@ -340,6 +343,8 @@ class Dispatcher:
                 self._health,
                 now,
             )
+            for name, n in Counter(r.receiver for r in found.expired).items():
+                self._count(name, "expired", n)
         groups = plan.unskewed_groups(
             await outbox.load_groups(self._engine, found.ready), now, skew
         )

@@ -17,6 +17,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watchd.incidents.ledger import routing_alert_labels
+from watchd.metrics_flow import OutboxFigures
 from watchd.notify.router import LabelSets, routing_labels
 from watchd.store.engine import reading, writing
 from watchd.store.incident_tables import OutboxState
@@ -321,3 +322,26 @@ async def last_tried(engine: AsyncEngine, rows: Sequence[Row]) -> dict[int, floa
             }
             out.update({r[0]: float(r[1]) for r in await conn.execute(query, values)})
     return out
+
+
+async def backlog(engine: AsyncEngine, now: float) -> OutboxFigures:
+    """The outbox's backlog for /metrics, in one statement the state index serves: the rows
+    not final, the age of the first inserted of them, how long the pending row due longest
+    ago has waited. (Ids grow with insertion, so the lowest open id is the oldest row, found
+    in the index; its created_at is one primary-key lookup.)"""
+    is_open = ob.c.state.in_([s.value for s in OPEN_STATES])
+    first_open = select(func.min(ob.c.id)).where(is_open).scalar_subquery()
+    query = select(
+        select(func.count()).select_from(ob).where(is_open).scalar_subquery(),
+        select(ob.c.created_at).where(ob.c.id == first_open).scalar_subquery(),
+        select(func.min(ob.c.next_attempt_at))
+        .where(ob.c.state == OutboxState.PENDING.value)
+        .scalar_subquery(),
+    )
+    async with reading(engine, "read the outbox backlog") as conn:
+        count, created, due = (await conn.execute(query)).one()
+    return OutboxFigures(
+        pending=int(count),
+        oldest_age=max(0.0, now - created) if created is not None else 0.0,
+        oldest_due=max(0.0, now - due) if due is not None else 0.0,
+    )

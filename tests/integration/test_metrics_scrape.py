@@ -1,0 +1,94 @@
+"""The real daemon's /metrics with checks, rules, alerts and notifications flowing, read by
+Debian's promtool and by the counters operators alert on."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.test_daemon import free_port, start_daemon
+from tests.integration.test_daemon_incidents import TOKEN, config_with_token, request
+
+pytestmark = pytest.mark.integration
+
+
+def scrape(port: int) -> str:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return str(resp.read().decode())
+
+
+def values(body: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
+
+
+def test_a_busy_daemons_metrics_pass_promtool_and_count_alerts_and_notifications(
+    tmp_path: Path,
+) -> None:
+    """With probes, rules, a failing check, alerts posted (one invalid) and notifications sent,
+    `promtool check metrics` finds nothing, and the ingestion, notification, outbox, build,
+    process and cluster series are there with the counts that happened."""
+    port = free_port()
+    closed = free_port()
+    config = config_with_token(
+        tmp_path,
+        port,
+        f'\n[[items]]\nname = "db9"\naddress = "127.0.0.1"\n  [[items.checks]]\n  name = "pg"\n'
+        f'  kind = "tcp"\n  port = {closed}\n  interval = "1s"\n  retry_interval = "1s"\n'
+        "  max_attempts = 2\n",
+    )
+    daemon = start_daemon(tmp_path, config, port)
+    try:
+        alert = {"labels": {"alertname": "DiskFull", "item": "db1"}}
+        status, _ = request(port, "POST", "/api/v2/alerts", [alert, {"labels": {}}])
+        assert status == 400  # the second one has no labels; the first is stored
+        daemon.wait_for_log("check_problem", timeout=30)
+        deadline = time.monotonic() + 30
+        found = values(scrape(port))
+        delivered = (
+            "watchd_notifications_total",
+            frozenset({("receiver", "log"), ("outcome", "delivered")}),
+        )
+        while time.monotonic() < deadline and found.get(delivered, 0) < 2:
+            time.sleep(0.3)
+            found = values(scrape(port))
+        body = scrape(port)
+        found = values(body)
+        checked = subprocess.run(
+            ["promtool", "check", "metrics"], input=body, capture_output=True, text=True
+        )
+        assert checked.returncode == 0 and not (checked.stdout + checked.stderr).strip(), (
+            checked.stdout + checked.stderr
+        )
+        assert "_created" not in body
+
+        def at(name: str, **labels: str) -> float | None:
+            return found.get((name, frozenset(labels.items())))
+
+        assert at("watchd_alerts_ingested_total", source="http", outcome="stored") == 1
+        assert at("watchd_alerts_ingested_total", source="http", outcome="refused") == 1
+        assert (at("watchd_alerts_ingested_total", source="checks", outcome="stored") or 0) >= 1
+        assert (at("watchd_notifications_total", receiver="log", outcome="delivered") or 0) >= 2
+        assert at("watchd_outbox_pending") is not None
+        assert at("watchd_outbox_oldest_due_seconds") is not None
+        assert any(name == "watchd_build_info" for name, _ in found)
+        assert (at("process_resident_memory_bytes") or 0) > 0
+        assert at("watchd_cluster_checks_owned") is not None
+        assert "# TYPE watchd_probe_net_recv_bytes_total counter" in body
+        assert "watchd_probe_disk_used_percent{" in body
+    finally:
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.proc.wait(timeout=20)
+        daemon.notify.close()
