@@ -82,6 +82,7 @@ from watchd.report.burn import BurnRateMonitor
 from watchd.report.rollup import Rollup
 from watchd.sdnotify import SystemdNotifier
 from watchd.store import Store, StoreError, StoreLocked
+from watchd.store.committed import on_commit
 
 log = get_logger("watchd")
 
@@ -176,6 +177,7 @@ class Daemon:
         self.scheduler, self.processor, self.rules = scheduler, core.processor, core.rules
         self.metrics.watch_checks_scheduled(lambda: scheduler.check_count)
         self.metrics.flow.watch_outbox(lambda: outbox_backlog(store.engine, self.clock.now()))
+        on_commit(store.engine, self.metrics.flow.count_incidents)
         housekeeping = Housekeeping(active=membership.lease.held)
         housekeeping.add(retention_job(store, self.clock, config.store.sample_retention))
         self.catalog = report_catalog(config)

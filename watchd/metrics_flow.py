@@ -80,6 +80,13 @@ class FlowMetrics:
             "dispatcher's lag (rows held behind a retried one in their chain count too).",
             registry=registry,
         )
+        self._incidents = Counter(
+            "watchd_incidents",
+            "Incidents opened, reopened and resolved (by hand or when their alerts resolved) "
+            "by this node, counted when the change is committed.",
+            ["event"],
+            registry=registry,
+        )
         self._children: dict[tuple[str, str], Any] = {}
         self._sent: dict[tuple[str, str], Any] = {}
         self._outbox: Callable[[], Awaitable[OutboxFigures]] | None = None
@@ -90,6 +97,11 @@ class FlowMetrics:
         if child is None:
             child = self._children[(source, outcome)] = self._ingested.labels(source, outcome)
         child.inc(n)
+
+    def count_incidents(self, events: Mapping[str, int]) -> None:
+        """A committed transaction's incident events by kind (opened, reopened, resolved)."""
+        for kind, n in events.items():
+            self._incidents.labels(kind).inc(n)
 
     def count_notifications(self, receiver: str, outcome: str, n: int = 1) -> None:
         """`n` notification rows of `receiver` had `outcome` (delivered, skipped, retried,

@@ -81,6 +81,7 @@ def test_a_busy_daemons_metrics_pass_promtool_and_count_alerts_and_notifications
         assert at("watchd_alerts_ingested_total", source="http", outcome="refused") == 1
         assert (at("watchd_alerts_ingested_total", source="checks", outcome="stored") or 0) >= 1
         assert (at("watchd_notifications_total", receiver="log", outcome="delivered") or 0) >= 2
+        assert (at("watchd_incidents_total", event="opened") or 0) >= 2  # the alert, the check
         assert at("watchd_outbox_pending") is not None
         assert at("watchd_outbox_oldest_due_seconds") is not None
         assert any(name == "watchd_build_info" for name, _ in found)

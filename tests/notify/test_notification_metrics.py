@@ -8,9 +8,10 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.notify.conftest import Notify, alert
+from tests.notify.conftest import Notify, alert, ok
 from tests.notify.test_dispatcher import webhook
 from watchd.notify.outbox import backlog
+from watchd.store.committed import on_commit
 
 
 async def scraped(notify: Notify) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -75,3 +76,20 @@ async def test_the_backlog_shows_undelivered_rows_their_age_and_how_late_the_due
     await notify.pump(3)
     figures = await backlog(notify.store.engine, notify.clock.now())
     assert (figures.pending, figures.oldest_age, figures.oldest_due) == (0, 0.0, 0.0)
+
+
+async def test_incidents_opened_and_resolved_are_counted_once_committed(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """An alert that fires opens an incident and its resolution resolves it: one each in
+    watchd_incidents_total; a repeat of the firing alert counts nothing."""
+    hook = await hook_server(ok())
+    notify = await make_notify({"receivers": [webhook("hook", hook.url)]})
+    on_commit(notify.store.engine, notify.metrics.flow.count_incidents)
+    await notify.send(alert("db1"))
+    await notify.send(alert("db1"))
+    found = await scraped(notify)
+    assert found[("watchd_incidents_total", frozenset({("event", "opened")}))] == 1
+    await notify.send(alert("db1", firing=False))
+    found = await scraped(notify)
+    assert found[("watchd_incidents_total", frozenset({("event", "resolved")}))] == 1

@@ -29,6 +29,7 @@ from watchd.incidents.payload import notification_payload
 from watchd.incidents.settings import IncidentSettings
 from watchd.incidents.unwritten import UnwrittenIncidents
 from watchd.model import Alert
+from watchd.store.committed import tally
 from watchd.store.incident_tables import OutboxState
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incident_events as ev
@@ -36,6 +37,9 @@ from watchd.store.incident_tables import incidents as inc
 from watchd.store.incident_tables import outbox as ob
 from watchd.store.members import bound_values, one_of
 from watchd.store.tables import alerts as al
+
+# Timeline events counted in watchd_incidents_total{event} (at their transaction's commit).
+COUNTED_EVENTS = frozenset({"opened", "reopened", "resolved"})
 
 
 def member_labels(alerts: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
@@ -270,6 +274,10 @@ class Ledger:
         )
 
     async def _insert_events(self, incident_id: int, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            if row["kind"] in COUNTED_EVENTS:
+                # watchd_incidents_total{event}: counted when this transaction commits.
+                tally(self.conn, row["kind"])
         held = self._held(incident_id)
         if held is not None:
             held.add_events(rows)

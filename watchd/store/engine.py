@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from watchd.logging import get_logger
+from watchd.store import committed as committed_tallies
 from watchd.store.errors import StoreError, refused_data
 from watchd.store.json_text import dumps
 from watchd.store.sqlite_driver import connector
@@ -120,8 +121,13 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
     """
     async with _write_turn(engine), engine.connect() as conn:
         await conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-        async with conn.begin():
-            yield conn
+        try:
+            async with conn.begin():
+                yield conn
+        except BaseException:
+            committed_tallies.take(conn)  # rolled back: nothing it counted happened
+            raise
+        committed_tallies.committed(engine, committed_tallies.take(conn))
 
 
 # SQLite's writers, by engine: the event loop and a lock that loop's writers queue on.
