@@ -7,11 +7,12 @@ classmethod `metric_names(config)` declaring the metric names it emits (collecto
 
 from __future__ import annotations
 
-from collectors import dns, http, local, nagios, ping, snmp, tcp
+from collectors import dns, heartbeat, http, local, nagios, ping, snmp, tcp
 from collectors.contract import CollectorKind
 
 REGISTRY: dict[str, CollectorKind] = {
     dns.DnsCollector.kind: dns.DnsCollector,
+    heartbeat.HeartbeatCollector.kind: heartbeat.HeartbeatCollector,
     http.HttpCollector.kind: http.HttpCollector,
     local.LocalCollector.kind: local.LocalCollector,
     nagios.NagiosCollector.kind: nagios.NagiosCollector,

@@ -9,6 +9,7 @@ import pytest
 
 from watchd.config import load_config, parse_config
 from watchd.configbase import ConfigError
+from watchd.loading import load_setup
 
 DATA = Path(__file__).parent / "data" / "config"
 SHIPPED = Path(__file__).parent.parent / "config.toml"
@@ -73,6 +74,11 @@ def problems_of(name: str) -> list[str]:
         (
             "dns_bad_options.toml",
             "items[0](\"web\").checks[0](\"www\").record_type: Input should be 'A', 'AAAA', ",
+        ),
+        (
+            "heartbeat_bad_cron.toml",
+            'items[0]("backup").checks[0]("nightly").cron: Value error, expected a crontab line '
+            "of 5 fields like '0 3 * * *', got '0 3 * *'",
         ),
         (
             "unknown_time_zones.toml",
@@ -176,3 +182,19 @@ def test_a_node_is_named_after_its_host_and_polls_the_default_zone_unless_config
     assert config.cluster.node_name == socket.gethostname()
     assert config.cluster.zones == ["default"]
     assert (config.cluster.dead_after, config.cluster.heartbeat_interval) == (10.0, 2.0)
+
+
+def test_a_heartbeat_secret_that_cannot_be_read_is_a_problem_at_its_key(tmp_path: Path) -> None:
+    """A heartbeat check whose secret's environment variable is unset does not load."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[[items]]\nname = "backup"\n  [[items.checks]]\n  name = "nightly"\n'
+        '  kind = "heartbeat"\n  period = "1d"\n'
+        '  secret = { env = "WATCHD_TEST_NO_SUCH_VARIABLE" }\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_setup(config)
+    assert [str(p) for p in caught.value.problems] == [
+        'items("backup").checks("nightly").secret: secret from environment variable '
+        "WATCHD_TEST_NO_SUCH_VARIABLE could not be read: it is not set"
+    ]

@@ -52,6 +52,7 @@ from watchd.api import ack as ack_routes
 from watchd.api import alertmanager as am_routes
 from watchd.api import cluster as cluster_routes
 from watchd.api import deliveries as delivery_routes
+from watchd.api import heartbeat as heartbeat_routes
 from watchd.api import incidents as incident_routes
 from watchd.api import ingest as http_ingest
 from watchd.api import reports as report_routes
@@ -83,6 +84,7 @@ from watchd.report.rollup import Rollup
 from watchd.sdnotify import SystemdNotifier
 from watchd.store import Store, StoreError, StoreLocked
 from watchd.store.committed import on_commit
+from watchd.store.heartbeat_pings import record_ping
 
 log = get_logger("watchd")
 
@@ -112,6 +114,7 @@ class Daemon:
         self._background: set[asyncio.Task[None]] = set()
         self._deadline: asyncio.Task[None] | None = None
         self._overdue = False
+        self._heartbeats: dict[str, str | None] = {}  # heartbeat check key -> its secret
 
     async def run(self) -> int:
         try:
@@ -126,6 +129,7 @@ class Daemon:
         for warning in setup.warnings:
             log.warning("config_warning", warning=warning)
         self.config = config
+        self._heartbeats = setup.heartbeats
         self._started = self.clock.monotonic()
         self.metrics.set_build_info(
             version=package_version(),
@@ -420,6 +424,12 @@ class Daemon:
             cluster=self._cluster_status,
         )
         cluster_routes.add_routes(app, self._cluster_status)
+        heartbeat_routes.add_routes(
+            app,
+            secrets=lambda: self._heartbeats,
+            record=lambda key, kind, at, code: record_ping(core.store.engine, key, kind, at, code),
+            clock=self.clock,
+        )
         am_routes.add_routes(
             app,
             incidents,
@@ -532,6 +542,7 @@ class Daemon:
         self.core.reconfigure(config)
         self.catalog = report_catalog(config)
         self.config = config
+        self._heartbeats = setup.heartbeats
         self._reloads += 1
         log.info("reloaded", checks=self.scheduler.check_count)
         self.notifier.ready(self._status_line())

@@ -42,6 +42,7 @@ from watchd.rules import RuleEngine
 from watchd.rules.service import RuleService
 from watchd.scheduler import Scheduler
 from watchd.store import Store
+from watchd.store.heartbeat_pings import read_pings
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,8 @@ async def build_core(
         lag=lag,
         overload_lag=overload_lag,
         alarm=alarm,
+        # Heartbeat checks read the pings any node's API stored for them.
+        pings=lambda key: read_pings(store.engine, key),
     )
     sharding = Sharding(
         setup.collectors if checks is None else checks,

@@ -9,13 +9,14 @@ collectors, tokens, rules) or none of it. The stages take their slices of the co
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from collectors import REGISTRY
 from watchd.check_config import ResolvedCheck
 from watchd.config import Config, load_config
 from watchd.configbase import ConfigError, ConfigProblem
+from watchd.heartbeats import HeartbeatConfig
 from watchd.incidents.settings import IncidentSettings
 from watchd.inventory import Inventory
 from watchd.model import Collector
@@ -66,6 +67,8 @@ class Setup:
     token_names: dict[str, str]
     rules: RuleSet
     warnings: list[str]
+    # Each heartbeat check's key ("item/check") -> its secret (None: none configured).
+    heartbeats: dict[str, str | None] = field(default_factory=dict)
 
     async def close_collectors(self) -> None:
         for _, collector in self.collectors:
@@ -85,6 +88,7 @@ def build_setup(config: Config, path: Path) -> Setup:
     problems: list[ConfigProblem] = []
     collectors = _build_collectors(config, problems)
     tokens, token_names = _read_tokens(config, problems)
+    heartbeats = _heartbeat_secrets(config, problems)
     rule_paths = config.rules.paths(path.resolve().parent)
     # The checks that could be built say which of their own metric names rules may name.
     known = known_metrics((check.kind, check.settings) for check, _ in collectors)
@@ -103,7 +107,7 @@ def build_setup(config: Config, path: Path) -> Setup:
     warnings = [str(p) for p in rule_problems if not p.is_error] + notify_warnings
     warnings += [str(w) for w in unset_label_warnings(config.route, alert_labels(config, rules))]
     warnings += _api_warnings(config)
-    return Setup(path, config, collectors, tokens, token_names, rules, warnings)
+    return Setup(path, config, collectors, tokens, token_names, rules, warnings, heartbeats)
 
 
 def alert_labels(config: Config, rules: RuleSet) -> set[str]:
@@ -210,6 +214,31 @@ def _read_tokens(
         tokens[value] = frozenset(token.scopes)
         names[value] = token.name
     return tokens, names
+
+
+def _heartbeat_secrets(config: Config, problems: list[ConfigProblem]) -> dict[str, str | None]:
+    """Each heartbeat check's key -> its secret, read now from its file or the environment."""
+    secrets: dict[str, str | None] = {}
+    for check in config.checks():
+        if not isinstance(check.settings, HeartbeatConfig):
+            continue
+        key = f"{check.item}/{check.name}"
+        if check.settings.secret is None:
+            secrets[key] = None
+            continue
+        where = f'items("{check.item}").checks("{check.name}").secret'
+        try:
+            value = check.settings.secret.reveal()
+        except SecretError as exc:
+            problems.append(ConfigProblem(where, str(exc)))
+            continue
+        if len(value) < MIN_TOKEN_LENGTH:
+            problems.append(
+                ConfigProblem(where, f"expected a secret of at least {MIN_TOKEN_LENGTH} characters")
+            )
+            continue
+        secrets[key] = value
+    return secrets
 
 
 def _rule_problem(problem: RuleProblem) -> ConfigProblem:

@@ -13,7 +13,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from watchd.heartbeats import PingReader
 
 Labels = Mapping[str, str]
 
@@ -66,6 +69,9 @@ class CheckContext:
     address: str = ""
     labels: Labels = field(default_factory=dict)
     timeout: float = 10.0
+    # The stored pings of heartbeat checks, read by their key "item/check" (None: no store,
+    # as in `watchd probe`).
+    pings: PingReader | None = None
 
 
 class Collector(Protocol):

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from watchd.check_config import ResolvedCheck
 from watchd.clock import Clock, sleep_or_wakeup
 from watchd.durations import format_duration
+from watchd.heartbeats import PingReader
 from watchd.model import CheckContext, CheckResult, Collector, Status
 from watchd.overload import LagSource, OverloadAlarm, overloaded_result
 
@@ -59,6 +60,7 @@ class _Entry:
     collector: Collector
     due: float
     generation: int
+    pings: PingReader | None = None
     running: bool = False
     removed: bool = False
     retrying: bool = False
@@ -72,11 +74,13 @@ class _Entry:
             address=self.check.address,
             labels=self.check.labels,
             timeout=self.check.timeout,
+            pings=self.pings,
         )
 
 
 class Scheduler:
-    """Runs checks on time and hands each result to `handler`."""
+    """Runs checks on time and hands each result to `handler`; `pings` reads heartbeat checks'
+    stored pings (collectors see it in their CheckContext)."""
 
     def __init__(
         self,
@@ -88,8 +92,10 @@ class Scheduler:
         lag: LagSource | None = None,
         overload_lag: float = 0.5,
         alarm: OverloadAlarm | None = None,
+        pings: PingReader | None = None,
     ) -> None:
         self._clock = clock
+        self._pings = pings
         self._handler = handler
         self._max_concurrent = max_concurrent
         self._cap = float(max_concurrent)  # runs let in at once; lowered while overloaded
@@ -147,7 +153,7 @@ class Scheduler:
             first = (first_due or {}).get(check.key)
             if first is None:
                 first = now + self._rng.uniform(0.0, min(check.jitter, check.interval))
-            entry = _Entry(check, collector, first, next(self._generation))
+            entry = _Entry(check, collector, first, next(self._generation), self._pings)
             new[check.key] = entry
             self._push(entry)
         for key, old in self._entries.items():
@@ -228,7 +234,7 @@ class Scheduler:
         self, check: ResolvedCheck, collector: Collector
     ) -> tuple[CheckResult, RunInfo]:
         """Run one check at once, outside the schedule (for `watchd probe`)."""
-        entry = _Entry(check, collector, self._clock.monotonic(), -1)
+        entry = _Entry(check, collector, self._clock.monotonic(), -1, self._pings)
         return await self._collect(entry, lag=0.0)
 
     def _push(self, entry: _Entry) -> None:

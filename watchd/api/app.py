@@ -11,7 +11,7 @@ from aiohttp import web
 
 from watchd.api import health, keys, openapi
 from watchd.api import items as item_routes
-from watchd.api.auth import TokenTable, auth_middleware
+from watchd.api.auth import TOKENS, TokenTable, auth_middleware
 from watchd.api.errors import error_middleware
 from watchd.api.inputs import url_text
 from watchd.api.origin import POLICY, Network, WebPolicy, browser_middleware
@@ -71,6 +71,7 @@ def create_app(
         ],
     )
     app[POLICY] = policy
+    app[TOKENS] = table
     app[BUSY] = busy
     app[keys.METRICS] = metrics
     app[keys.ITEMS] = items

@@ -109,6 +109,10 @@ class TokenTable:
         return self._names.get(_digest(presented))
 
 
+TOKENS = web.AppKey("watchd.tokens", TokenTable)
+"""The configured tokens, for a public route that may also be called with one."""
+
+
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 

@@ -4,6 +4,7 @@ Everything else in watchd reaches the database through `Store`; `upgrade` is `wa
 """
 
 from watchd.store import cluster_tables as cluster_tables  # registers them on the metadata
+from watchd.store import heartbeat_pings as heartbeat_pings  # registers it on the metadata
 from watchd.store import incident_tables as incident_tables  # registers them on the metadata
 from watchd.store import notify_tables as notify_tables  # registers them on the metadata
 from watchd.store import rollup_tables as rollup_tables  # registers them on the metadata
