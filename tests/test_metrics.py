@@ -254,6 +254,10 @@ def test_every_instrument_probe_counter_and_cluster_metric_passes_promtool() -> 
     m.set_build_info(version="0.1.0", python="3.11.7", event_loop="uvloop")
     m.observe_check("local", Status.OK, 0.01, failed=False)
     m.observe_store_write(0.002)
+    m.flow.count_ingested("http", "stored", 3)
+    m.flow.count_notifications("log", "delivered", 1, 0.002)
+    m.flow.count_incidents({"opened": 1})
+    m.flow.watch_messages("mqtt", ("MQTT messages received.", lambda: 5), lambda: {"invalid": 1})
     m.observe_samples(
         "localhost",
         "diskio",

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -30,6 +30,9 @@ log = get_logger("watchd.metrics")
 # the label: its values stay few.
 CHANNEL_OF_SOURCE = {"check": "checks", "rules": "rules", "snmptrap": "trap"}
 OWN_CHANNEL = "watchd"
+# From a local receiver (a log, a capture server: 1 ms) to a webhook's default timeout (10 s)
+# and the grace after it.
+SEND_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
 # How long a scrape waits for the outbox figures before it shows the previous ones.
 REFRESH_TIMEOUT = 2.0
 
@@ -64,6 +67,13 @@ class FlowMetrics:
             ["receiver", "outcome"],
             registry=registry,
         )
+        self._send_seconds = Histogram(
+            "watchd_notification_send_seconds",
+            "Time a receiver took to answer one attempt (one row, or a batch receiver's rows).",
+            ["receiver"],
+            buckets=SEND_BUCKETS,
+            registry=registry,
+        )
         self._outbox_pending = Gauge(
             "watchd_outbox_pending",
             "Outbox rows not delivered yet (pending or being delivered), read at scrape time.",
@@ -89,6 +99,7 @@ class FlowMetrics:
         )
         self._children: dict[tuple[str, str], Any] = {}
         self._sent: dict[tuple[str, str], Any] = {}
+        self._timers: dict[str, Any] = {}
         self._outbox: Callable[[], Awaitable[OutboxFigures]] | None = None
 
     def count_ingested(self, source: str, outcome: str, n: int) -> None:
@@ -103,13 +114,20 @@ class FlowMetrics:
         for kind, n in events.items():
             self._incidents.labels(kind).inc(n)
 
-    def count_notifications(self, receiver: str, outcome: str, n: int = 1) -> None:
+    def count_notifications(
+        self, receiver: str, outcome: str, n: int = 1, seconds: float | None = None
+    ) -> None:
         """`n` notification rows of `receiver` had `outcome` (delivered, skipped, retried,
-        failed or expired)."""
+        failed or expired), after `seconds` waiting for the receiver (None: not called)."""
         child = self._sent.get((receiver, outcome))
         if child is None:
             child = self._sent[(receiver, outcome)] = self._notifications.labels(receiver, outcome)
         child.inc(n)
+        if seconds is not None:
+            timer = self._timers.get(receiver)
+            if timer is None:
+                timer = self._timers[receiver] = self._send_seconds.labels(receiver)
+            timer.observe(seconds)
 
     def watch_messages(
         self,

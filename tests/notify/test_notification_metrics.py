@@ -51,6 +51,9 @@ async def test_each_rows_outcome_is_counted_by_receiver(make_notify: Any, hook_s
     assert sent(found, "hook", "retried") == 1
     assert sent(found, "hook", "delivered") == 2
     assert sent(found, "strict", "failed") == 2
+    # Each attempt's answer time, by receiver: 3 calls to hook, 2 to strict.
+    timed = ("watchd_notification_send_seconds_count", frozenset({("receiver", "hook")}))
+    assert found[timed] == 3
 
 
 async def test_the_backlog_shows_undelivered_rows_their_age_and_how_late_the_due_one_is(

@@ -27,14 +27,15 @@ log = get_logger("watchd.notify")
 # Receivers keep their own timeouts; a call is cut off this long after its receiver's.
 GRACE = 5.0
 
-# Counts `n` rows of a receiver with an outcome (delivered, skipped, retried, failed, expired):
-# the composition root passes watchd_notifications_total's.
-CountOutcome = Callable[[str, str, int], None]
+# Counts `n` rows of a receiver with an outcome (delivered, skipped, retried, failed, expired)
+# and the seconds the receiver took to answer (None when it was not called): the composition
+# root passes watchd_notifications_total's and watchd_notification_send_seconds'.
+CountOutcome = Callable[[str, str, int, float | None], None]
 # A row's attempt status as the notification counter names it.
 OUTCOME = {Status.RETRY: "retried"}
 
 
-def uncounted(receiver: str, outcome: str, n: int) -> None:
+def uncounted(receiver: str, outcome: str, n: int, seconds: float | None) -> None:
     """The default: outcomes are not counted (tests and tools without metrics)."""
 
 
@@ -128,8 +129,9 @@ class Delivery:
             group = (unit.receiver, unit.group_key, Group(first, now, firing))
         release = rest if status is Status.RETRY else ()
         committed = self._recorder.submit(attempts, release=release, group=group, now=now)
+        called = None if skipped else latency
         return status is not Status.RETRY, self._settle(
-            committed, unit.receiver, status, outcome.error, now, len(rows)
+            committed, unit.receiver, status, outcome.error, now, len(rows), called
         )
 
     async def _settle(
@@ -140,10 +142,11 @@ class Delivery:
         error: str,
         now: float,
         rows: int,
+        seconds: float | None,
     ) -> None:
         await committed
         await self._health.track(name, status, error, now)
-        self._count(name, OUTCOME.get(status, status.value), rows)
+        self._count(name, OUTCOME.get(status, status.value), rows, seconds)
         if status.sent:
             self.delivered += rows
 

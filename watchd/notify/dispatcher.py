@@ -344,7 +344,7 @@ class Dispatcher:
                 now,
             )
             for name, n in Counter(r.receiver for r in found.expired).items():
-                self._count(name, "expired", n)
+                self._count(name, "expired", n, None)
         groups = plan.unskewed_groups(
             await outbox.load_groups(self._engine, found.ready), now, skew
         )
