@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.test_daemon import free_port, start_daemon
+from tests.integration.test_cluster_daemon import cluster_config, pg_database
+from tests.integration.test_daemon import RunningDaemon, free_port, start_daemon
 from tests.integration.test_daemon_incidents import TOKEN, config_with_token, request
 
 pytestmark = pytest.mark.integration
+__all__ = ["pg_database"]  # the fixture, shared with the cluster tests
 
 
 def scrape(port: int) -> str:
@@ -93,3 +95,34 @@ def test_a_busy_daemons_metrics_pass_promtool_and_count_alerts_and_notifications
         daemon.proc.send_signal(signal.SIGTERM)
         daemon.proc.wait(timeout=20)
         daemon.notify.close()
+
+
+def test_two_cluster_nodes_metrics_pass_promtool_with_the_cluster_and_outbox_on_postgresql(
+    tmp_path: Path, pg_database: str
+) -> None:
+    """Two nodes on one PostgreSQL: each scrape passes promtool, each sees two live nodes,
+    exactly one holds the lease, and the outbox backlog is read from PostgreSQL."""
+    daemons: list[RunningDaemon] = []
+    try:
+        for name in ("a", "b"):
+            config, port = cluster_config(tmp_path, pg_database, name)
+            daemons.append(start_daemon(config.parent, config, port))
+        daemons[1].wait_for_log("cluster_joined")
+        daemons[0].wait_for_log("node_joined")
+        bodies = [daemon.get("/metrics")[1] for daemon in daemons]
+        held = 0.0
+        for body in bodies:
+            checked = subprocess.run(
+                ["promtool", "check", "metrics"], input=body, capture_output=True, text=True
+            )
+            assert checked.returncode == 0 and not (checked.stdout + checked.stderr).strip(), (
+                checked.stdout + checked.stderr
+            )
+            found = values(body)
+            assert found[("watchd_cluster_nodes", frozenset({("state", "live")}))] == 2
+            assert found[("watchd_outbox_pending", frozenset())] == 0
+            held += sum(v for (n, _), v in found.items() if n == "watchd_cluster_lease_held")
+        assert held == 1
+    finally:
+        for daemon in daemons:
+            daemon.discard()
