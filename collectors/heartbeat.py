@@ -7,7 +7,6 @@ The check's `interval` is how soon a miss is seen: keep it well under `grace`.
 
 from __future__ import annotations
 
-import time
 from typing import ClassVar
 
 from collectors.contract import FixedMetrics, MetricNames
@@ -24,16 +23,15 @@ class HeartbeatCollector(FixedMetrics):
 
     def __init__(self, config: HeartbeatConfig) -> None:
         self.config = config
-        # When this check started being watched: a job gets its grace from here.
-        self._started_at = time.time()
         self._duration_of: float | None = None  # the success whose duration was sampled
 
     async def collect(self, ctx: CheckContext) -> CheckResult:
-        if ctx.pings is None:
+        source = ctx.pings
+        if source is None:
             return CheckResult(Status.UNKNOWN, "heartbeat pings are read by the daemon only")
-        record = await ctx.pings(f"{ctx.item}/{ctx.check}")
-        now = time.time()
-        verdict = judge(self.config, record, now=now, started_at=self._started_at)
+        record = await source.read(f"{ctx.item}/{ctx.check}")
+        now = source.now()
+        verdict = judge(self.config, record, now=now, started_at=source.started_at)
         samples: list[Sample] = []
         if record is not None and record.success_at is not None:
             samples.append(Sample("heartbeat_age_seconds", max(0.0, now - record.success_at)))

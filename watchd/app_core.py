@@ -26,6 +26,7 @@ from watchd.clock import Clock
 from watchd.cluster.model import ClusterView, NodeView
 from watchd.cluster.sharding import Sharding
 from watchd.config import Config
+from watchd.heartbeats import PingSource
 from watchd.loading import Setup, incident_settings, notify_router
 from watchd.metrics import Metrics
 from watchd.metrics_flow import CountedSink
@@ -169,7 +170,9 @@ async def build_core(
         overload_lag=overload_lag,
         alarm=alarm,
         # Heartbeat checks read the pings any node's API stored for them.
-        pings=lambda key: read_pings(store.engine, key),
+        pings=PingSource(
+            read=lambda key: read_pings(store.engine, key), now=clock.now, started_at=clock.now()
+        ),
     )
     sharding = Sharding(
         setup.collectors if checks is None else checks,

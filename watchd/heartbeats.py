@@ -86,8 +86,16 @@ class PingRecord:
 PingKind = Literal["success", "start", "fail"]
 """What a ping says: the job succeeded, started or failed."""
 
-PingReader = Callable[[str], Awaitable[PingRecord | None]]
-"""Reads the stored pings of a check by its key ("item/check")."""
+
+@dataclass(frozen=True, slots=True)
+class PingSource:
+    """What a heartbeat check reads on each run: `read` the stored pings of a check by its
+    key ("item/check"), `now` the time, and `started_at` when this watchd process started
+    (a job's grace restarts with the process, never with a reload)."""
+
+    read: Callable[[str], Awaitable[PingRecord | None]]
+    now: Callable[[], float]
+    started_at: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from watchd.heartbeats import PingReader
+    from watchd.heartbeats import PingSource
 
 Labels = Mapping[str, str]
 
@@ -71,7 +71,7 @@ class CheckContext:
     timeout: float = 10.0
     # The stored pings of heartbeat checks, read by their key "item/check" (None: no store,
     # as in `watchd probe`).
-    pings: PingReader | None = None
+    pings: PingSource | None = None
 
 
 class Collector(Protocol):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from watchd.check_config import ResolvedCheck
 from watchd.clock import Clock, sleep_or_wakeup
 from watchd.durations import format_duration
-from watchd.heartbeats import PingReader
+from watchd.heartbeats import PingSource
 from watchd.model import CheckContext, CheckResult, Collector, Status
 from watchd.overload import LagSource, OverloadAlarm, overloaded_result
 
@@ -60,7 +60,7 @@ class _Entry:
     collector: Collector
     due: float
     generation: int
-    pings: PingReader | None = None
+    pings: PingSource | None = None
     running: bool = False
     removed: bool = False
     retrying: bool = False
@@ -79,8 +79,8 @@ class _Entry:
 
 
 class Scheduler:
-    """Runs checks on time and hands each result to `handler`; `pings` reads heartbeat checks'
-    stored pings (collectors see it in their CheckContext)."""
+    """Runs checks on time and hands each result to `handler`; `pings` is where heartbeat
+    checks read their stored pings (collectors see it in their CheckContext)."""
 
     def __init__(
         self,
@@ -92,7 +92,7 @@ class Scheduler:
         lag: LagSource | None = None,
         overload_lag: float = 0.5,
         alarm: OverloadAlarm | None = None,
-        pings: PingReader | None = None,
+        pings: PingSource | None = None,
     ) -> None:
         self._clock = clock
         self._pings = pings

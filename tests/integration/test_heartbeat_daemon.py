@@ -150,3 +150,19 @@ def test_a_restarted_daemon_remembers_the_last_ping_and_gives_the_job_its_grace(
         assert time.monotonic() - started >= 1.5  # not before the grace from the start
     finally:
         second.discard()
+
+
+def test_a_reload_does_not_give_a_missed_job_its_grace_again(daemon: RunningDaemon) -> None:
+    """A SIGHUP that changes a missed heartbeat check (here its retry interval, so it gets a
+    new collector) keeps it CRITICAL: grace restarts with the process, not with a reload."""
+    assert _ping(daemon) == 200
+    _wait_for(daemon, "CRITICAL", 10, "missed the ping due at")
+    text = daemon.config.read_text()
+    daemon.config.write_text(text.replace('retry_interval = "0.5s"', 'retry_interval = "0.4s"'))
+    daemon.proc.send_signal(signal.SIGHUP)
+    daemon.wait_for_log("reloaded")
+    deadline = time.monotonic() + 2.0  # four runs
+    while time.monotonic() < deadline:
+        check = _check(daemon)
+        assert check["status"] == "CRITICAL", json.dumps(check)
+        time.sleep(0.1)
