@@ -3,7 +3,9 @@ Debian's promtool and by the counters operators alert on."""
 
 from __future__ import annotations
 
+import json
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -15,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.test_cluster_daemon import cluster_config, pg_database
 from tests.integration.test_daemon import RunningDaemon, free_port, start_daemon
 from tests.integration.test_daemon_incidents import TOKEN, config_with_token, request
+from tests.mqtt_broker import TOPIC, Broker
 
 pytestmark = pytest.mark.integration
 __all__ = ["pg_database"]  # the fixture, shared with the cluster tests
@@ -126,3 +129,68 @@ def test_two_cluster_nodes_metrics_pass_promtool_with_the_cluster_and_outbox_on_
     finally:
         for daemon in daemons:
             daemon.discard()
+
+
+def test_mqtt_and_trap_messages_are_counted_received_and_refused(tmp_path: Path) -> None:
+    """A daemon taking alerts from a real Mosquitto and SNMP traps counts a good and a bad
+    MQTT message and a trap with the right and one with a wrong community, and promtool
+    still finds nothing."""
+    broker = Broker(tmp_path)
+    broker.start()
+    port, trap_port = free_port(), free_udp_port()
+    config = config_with_token(
+        tmp_path,
+        port,
+        f'\n[mqtt_ingest]\nenabled = true\nport = {broker.port}\ntopics = ["{TOPIC}"]\n'
+        f'\n[snmp_traps]\nenabled = true\nlisten = "127.0.0.1:{trap_port}"\n'
+        'communities = ["public"]\n',
+    )
+    daemon = start_daemon(tmp_path, config, port)
+    try:
+        daemon.wait_for_log("mqtt_connected")
+        good = [{"labels": {"alertname": "QueueFull", "item": "mq1"}}]
+        for payload in (json.dumps(good), "not json"):
+            subprocess.run(
+                ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+                 "-t", TOPIC, "-m", payload],
+                check=True, timeout=10,
+            )  # fmt: skip
+        for community in ("public", "wrong"):
+            subprocess.run(
+                ["snmptrap", "-v", "2c", "-c", community, f"127.0.0.1:{trap_port}", "",
+                 "1.3.6.1.4.1.8072.2.3.0.1"],
+                check=True, timeout=10,
+            )  # fmt: skip
+        received = ("watchd_mqtt_messages_received_total", frozenset())
+        trapped = ("watchd_snmptrap_messages_received_total", frozenset())
+        deadline = time.monotonic() + 20
+        found = values(scrape(port))
+        while time.monotonic() < deadline and (found.get(received), found.get(trapped)) != (2, 1):
+            time.sleep(0.2)
+            found = values(scrape(port))
+        body = scrape(port)
+        found = values(body)
+        checked = subprocess.run(
+            ["promtool", "check", "metrics"], input=body, capture_output=True, text=True
+        )
+        assert not (checked.stdout + checked.stderr).strip(), checked.stdout + checked.stderr
+
+        def at(name: str, **labels: str) -> float | None:
+            return found.get((name, frozenset(labels.items())))
+
+        assert at("watchd_mqtt_messages_received_total") == 2
+        assert at("watchd_mqtt_messages_refused_total", reason="invalid") == 1
+        assert at("watchd_alerts_ingested_total", source="mqtt", outcome="stored") == 1
+        assert at("watchd_snmptrap_messages_received_total") == 1
+        assert at("watchd_snmptrap_messages_refused_total", reason="rejected") == 1
+    finally:
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.proc.wait(timeout=20)
+        daemon.notify.close()
+        broker.stop()
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
