@@ -166,3 +166,45 @@ def test_a_reload_does_not_give_a_missed_job_its_grace_again(daemon: RunningDaem
         check = _check(daemon)
         assert check["status"] == "CRITICAL", json.dumps(check)
         time.sleep(0.1)
+
+
+def test_with_api_tokens_a_ping_needs_the_secret_or_an_ingest_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an API with tokens: an ingest token pings a check, a read-only token gets 403, and a
+    check without a secret refuses a ping without a token (401)."""
+    monkeypatch.setenv("WATCHD_TEST_HEARTBEAT", SECRET)
+    monkeypatch.setenv("WATCHD_TEST_INGEST", "ingest-token-0123456789")
+    monkeypatch.setenv("WATCHD_TEST_READ", "read-token-0123456789")
+    port = free_port()
+    config = _config(tmp_path, port)
+    text = config.read_text().replace(
+        "[check_defaults]",
+        '[[api.tokens]]\nname = "jobs"\nscopes = ["ingest"]\nenv = "WATCHD_TEST_INGEST"\n'
+        '[[api.tokens]]\nname = "viewer"\nscopes = ["read"]\nenv = "WATCHD_TEST_READ"\n\n'
+        "[check_defaults]",
+    )
+    text += '\n  [[items.checks]]\n  name = "open"\n  kind = "heartbeat"\n  period = "1h"\n'
+    config.write_text(text)
+    daemon = start_daemon(tmp_path, config, port)
+    try:
+
+        def ping(check: str, token: str | None) -> int:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            request = urllib.request.Request(
+                daemon.url(f"/api/v1/heartbeat/backup/{check}"), method="POST", headers=headers
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as resp:
+                    return int(resp.status)
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert ping("nightly", "ingest-token-0123456789") == 200
+        assert ping("nightly", "read-token-0123456789") == 403
+        assert ping("open", None) == 401
+        assert ping("open", "ingest-token-0123456789") == 200
+        assert ping("missing", "ingest-token-0123456789") == 404
+        assert ping("missing", None) == 401  # no check names told to strangers
+    finally:
+        daemon.discard()
