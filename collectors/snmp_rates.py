@@ -9,8 +9,13 @@ Counter64 that went down was reset (a 64-bit counter does not wrap in a device's
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import cast
 
 from watchd.model import counter_increase
+
+# Between polls every tracker points here instead of keeping an empty set of its own; frozen,
+# so a rate() outside a poll fails loudly instead of filling a set all trackers share.
+_NOT_POLLING = cast(set[Hashable], frozenset())
 
 
 class RateTracker:
@@ -23,7 +28,7 @@ class RateTracker:
 
     def __init__(self) -> None:
         self._last: dict[Hashable, float] = {}
-        self._seen: set[Hashable] = set()
+        self._seen = _NOT_POLLING  # the counters this poll has seen
         self._uptime: float | None = None
         self._restarted = False
         self._time = 0.0  # this poll's
@@ -68,6 +73,6 @@ class RateTracker:
         if len(self._seen) != len(self._last):
             for key in self._last.keys() - self._seen:
                 del self._last[key]
-        self._seen = set()  # not kept between polls: 2 KB a device
+        self._seen = _NOT_POLLING  # not kept between polls: 216 bytes to 2 KB a device
         self._last_time = self._time
         self._open = False

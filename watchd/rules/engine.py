@@ -736,11 +736,7 @@ def _pair(labels: Mapping[str, str]) -> tuple[str, str]:
 
 
 def _saved_key(runtime: _Runtime, state: SeriesState) -> str:
-    """The store key of a series' state: its rule and labels as JSON, made once per series
-    (a series' labels never change; the JSON was half of the cost of saving states)."""
-    key = state.saved_key
-    if key is None:
-        key = state.saved_key = json.dumps(
-            [runtime.rule.name, sorted(state.labels.items())], ensure_ascii=False
-        )
-    return key
+    """The store key of a series' state: its rule and labels as JSON. Made at each save, not
+    kept: kept, the keys took 11 MB at 5,000 SNMP devices (80,000 series), and since series
+    that only moved are saved every STEADY_SAVE, making them is a few µs a series each time."""
+    return json.dumps([runtime.rule.name, sorted(state.labels.items())], ensure_ascii=False)

@@ -61,7 +61,6 @@ class SeriesState:
         "level",
         "placeholder",
         "predicted",
-        "saved_key",
         "since",
         "value",
         "window",
@@ -69,7 +68,6 @@ class SeriesState:
 
     def __init__(self, labels: Mapping[str, str], *, windowed: bool = False) -> None:
         self.labels = labels
-        self.saved_key: str | None = None  # made by the engine when the state is first saved
         self.last_time = float("-inf")
         self.value = float("nan")
         self.level = 0
