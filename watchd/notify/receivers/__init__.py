@@ -15,7 +15,7 @@ from pydantic import Discriminator, Tag
 
 from watchd.notify.config import ReceiverBase
 from watchd.notify.model import ReceiverClass
-from watchd.notify.receivers import chat, email, exec, log, mqtt, ticket, webhook
+from watchd.notify.receivers import chat, email, exec, log, mqtt, robots, ticket, webhook
 
 # In the order check-config lists them when a kind is unknown.
 REGISTRY: dict[str, ReceiverClass] = {
@@ -24,6 +24,9 @@ REGISTRY: dict[str, ReceiverClass] = {
     ticket.Ticket.kind: ticket.Ticket,
     email.Email.kind: email.Email,
     chat.Chat.kind: chat.Chat,
+    robots.DingTalk.kind: robots.DingTalk,
+    robots.WeCom.kind: robots.WeCom,
+    robots.Feishu.kind: robots.Feishu,
     mqtt.Mqtt.kind: mqtt.Mqtt,
     exec.Exec.kind: exec.Exec,
 }

@@ -57,7 +57,7 @@ _MASS_MENTION = re.compile(r"@(?=(?:channel|here|all|everyone)\b)", re.IGNORECAS
 _LT = "\ue000"
 
 
-def _common(text: str) -> str:
+def defuse(text: str) -> str:
     """What every flavour needs: no control characters, no mass mention, no Markdown link
     or reference (`[label](url)`, `[label][ref]`, `[ref]: url` need "]" right before)."""
     text = _CONTROLS.sub("\ufffd", text)
@@ -67,12 +67,12 @@ def _common(text: str) -> str:
 
 def escape_slack(text: str) -> str:
     """Slack mrkdwn (and Mattermost, Rocket.Chat): &, < and > as entities, as Slack asks."""
-    return _common(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+    return defuse(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
 
 
 def escape_teams(text: str) -> str:
     """Teams: "<" held back until the template's links are Markdown (see `_finish`)."""
-    return _common(text.replace("<", _LT))
+    return defuse(text.replace("<", _LT))
 
 
 ESCAPES = {"slack": escape_slack, "teams": escape_teams, "teams_adaptive": escape_teams}
