@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from watchd.api.openapi import package_version
@@ -32,6 +33,8 @@ from watchd.eventloop import (
 from watchd.logging import configure_logging
 
 DEFAULT_CONFIG = Path("config.toml")
+CONFIG_ENV = "WATCHD_CONFIG"
+_CONFIG_HELP = f"config file (default: ${CONFIG_ENV}, else {DEFAULT_CONFIG})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,11 +43,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 2
+    # test-paging has no default file: its scenarios usually carry their own config.
+    fallback = getattr(args, "config_fallback", DEFAULT_CONFIG)
+    args.config = config_path(args.config, os.environ, fallback)
     # Commands print their results on stdout; what the code they call logs goes to stderr, at
     # warning and above, so `--json` output stays parseable. `run` sets up its own logging.
     configure_logging("warning", stream=sys.stderr)
     code: int = args.func(args)
     return code
+
+
+def config_path(
+    given: Path | None, environ: Mapping[str, str], fallback: Path | None = DEFAULT_CONFIG
+) -> Path | None:
+    """The config file a command reads: `-c` wherever it was given, else $WATCHD_CONFIG (so a
+    shell or unit sets it once), else `fallback` (./config.toml)."""
+    if given is not None:
+        return given
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    return fallback
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,17 +76,15 @@ def _parser() -> argparse.ArgumentParser:
         version=_version_text(),
         help="print watchd's version, its Python and the event loop `run` uses, and exit",
     )
+    # `-c` is accepted before the command (`watchd -c F incidents`) and after it (`watchd
+    # incidents -c F`). The command's copy defaults to SUPPRESS so that, when absent, it does not
+    # overwrite a value given before the command; main() then falls back to $WATCHD_CONFIG.
+    parser.add_argument("-c", "--config", type=Path, default=None, help=_CONFIG_HELP)
     sub = parser.add_subparsers(metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        cmd.add_argument(
-            "-c",
-            "--config",
-            type=Path,
-            default=DEFAULT_CONFIG,
-            help="config file (default: %(default)s)",
-        )
+        cmd.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS, help=_CONFIG_HELP)
         return cmd
 
     run = command("run", "Run the daemon in the foreground.")

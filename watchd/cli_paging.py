@@ -37,11 +37,11 @@ def add_commands(sub: Any) -> None:
         "-c",
         "--config",
         type=Path,
-        default=None,
-        help="config file for the scenarios that have no inline config",
+        default=argparse.SUPPRESS,
+        help="config file for the scenarios that have no inline config (default: $WATCHD_CONFIG)",
     )
     cmd.add_argument("--json", action="store_true", help="print what each run produced as JSON")
-    cmd.set_defaults(func=_test_paging)
+    cmd.set_defaults(func=_test_paging, config_fallback=None)
 
 
 def _test_paging(args: argparse.Namespace) -> int:
