@@ -163,7 +163,7 @@ async def test_a_rate_limit_answer_is_retried_and_order_per_incident_is_kept(
     assert [r["state"] for r in await notify.outbox(platform)] == ["delivered"] * 4
     texts = [text_of(platform, d) for d in robot.accepted]
     for item in ("db1", "web1"):
-        kinds = [t.split()[1] for t in texts if f"Item: {item}" in t]
+        kinds = [t.split()[0].strip("*") for t in texts if f"Item: {item}" in t]
         assert kinds == ["OPENED", "RESOLVED"]
     log = await notify.deliveries(platform)
     retries = [d for d in log if d["status"] == "retry"]
