@@ -98,6 +98,13 @@ def test_each_bad_config_gets_a_precise_problem(fixture: str, expected: str) -> 
     assert any(expected in p for p in problems), problems
 
 
+def test_a_key_of_another_receiver_kind_is_unknown_without_suggesting_itself() -> None:
+    """`secret` on a WeCom robot (DingTalk and Feishu have one) is an unknown key, with no
+    "did you mean 'secret'?" hint that names the very key refused."""
+    problems = problems_of("wecom_with_secret.toml")
+    assert problems == ['receivers[0]("ops-wecom").secret: unknown key'], problems
+
+
 def test_every_problem_is_reported_not_only_the_first() -> None:
     """A file with three problems lists all three."""
     problems = problems_of("many_problems.toml")

@@ -230,7 +230,8 @@ def _known_keys() -> frozenset[str]:
 
 
 def _did_you_mean(key: str) -> str:
-    close = difflib.get_close_matches(key, _known_keys(), n=1, cutoff=0.75)
+    # The key itself may be known in another table (another receiver kind's): no hint then.
+    close = difflib.get_close_matches(key, _known_keys() - {key}, n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
