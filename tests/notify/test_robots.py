@@ -194,3 +194,23 @@ def test_wecom_text_is_cut_at_a_utf8_boundary_within_4096_bytes() -> None:
     cut = truncate_utf8("磁盘已满" * 2000, 4096)
     assert len(cut.encode()) <= 4096 and cut.endswith("…")
     assert cut.encode().decode() == cut
+
+
+async def test_a_token_file_that_is_missing_is_retried_until_it_comes_back(
+    make_notify: Any, robot_server: Any, tmp_path: Path
+) -> None:
+    """An unreadable token is a retry that names the file, not a lost message; once the file is back the message is delivered."""
+    robot = await robot_server("wecom")
+    cfg = receiver(robot, tmp_path)
+    (tmp_path / "token").unlink()
+    notify: Notify = await make_notify({"receivers": [cfg]})
+    await notify.send(alert("db1"))
+    await notify.pump(1)
+    (first,) = await notify.deliveries("wecom")
+    assert first["status"] == "retry" and "credentials" in first["error"]
+    assert str(tmp_path / "token") in first["error"]
+    (tmp_path / "token").write_text(TOKEN)
+    await notify.clock.advance(30)
+    await notify.pump(1)
+    assert len(robot.accepted) == 1
+    assert [r["state"] for r in await notify.outbox("wecom")] == ["delivered"]
