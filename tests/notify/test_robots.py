@@ -34,6 +34,7 @@ class Robot:
     accepted: list[dict[str, Any]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)  # full URLs, to check no secret leaks
     url: str = ""
+    code_field: str = ""  # the answer's result field; the platform's current one by default
 
     def _signed(self, request: web.Request, doc: dict[str, Any]) -> bool:
         if self.platform == "dingtalk":
@@ -56,7 +57,7 @@ class Robot:
         doc = await request.json()
         n = len(self.requests)
         self.requests.append(str(request.url))
-        field_ = "code" if self.platform == "feishu" else "errcode"
+        field_ = self.code_field or ("code" if self.platform == "feishu" else "errcode")
         if not self._signed(request, doc):
             bad = {"dingtalk": 310000, "wecom": 93000, "feishu": 19021}[self.platform]
             return web.json_response({field_: bad, "msg": "sign match fail"})
@@ -214,3 +215,18 @@ async def test_a_token_file_that_is_missing_is_retried_until_it_comes_back(
     await notify.pump(1)
     assert len(robot.accepted) == 1
     assert [r["state"] for r in await notify.outbox("wecom")] == ["delivered"]
+
+
+async def test_a_feishu_bot_answering_the_older_statuscode_form_is_understood(
+    make_notify: Any, robot_server: Any, tmp_path: Path
+) -> None:
+    """Older Feishu bots answer {"StatusCode": 0}: delivered; a rate limit in that form is retried."""
+    robot = await robot_server("feishu", lambda n: 11232 if n == 0 else 0)
+    robot.code_field = "StatusCode"
+    notify: Notify = await make_notify({"receivers": [receiver(robot, tmp_path)]})
+    await notify.send(alert("db1"))
+    await notify.pump(1)
+    await notify.clock.advance(30)
+    await notify.pump(1)
+    assert [d["status"] for d in await notify.deliveries("feishu")] == ["retry", "delivered"]
+    assert len(robot.accepted) == 1

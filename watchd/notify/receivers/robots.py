@@ -128,8 +128,9 @@ class _Robot:
 
     kind: ClassVar[str]
     batch = False
-    # The answer's field with the result code, and the codes that mean "try again later".
-    code_field: ClassVar[str] = "errcode"
+    # The answer's fields with the result code (the first present counts), and the codes that
+    # mean "try again later".
+    code_fields: ClassVar[tuple[str, ...]] = ("errcode",)
     retry_codes: ClassVar[frozenset[int]] = frozenset()
 
     def __init__(self, config: RobotReceiver, env: ReceiverEnv) -> None:
@@ -170,14 +171,18 @@ class _Robot:
         """A 200 whose body carries a non-zero code is a failure; retried for rate limits."""
         if not outcome.ok:
             return outcome
-        code = answer.get(self.code_field) if isinstance(answer, dict) else None
+        answer = answer if isinstance(answer, dict) else {}
+        field = next((name for name in self.code_fields if name in answer), self.code_fields[0])
+        code = answer.get(field)
         if code == 0:
             return outcome
         if isinstance(code, int):
-            message = excerpt(str(answer.get("errmsg") or answer.get("msg") or ""))
-            error = f"{self.code_field} {code}: {message}"
+            message = excerpt(
+                str(answer.get("errmsg") or answer.get("msg") or answer.get("StatusMessage") or "")
+            )
+            error = f"{field} {code}: {message}"
         else:  # not the robot's answer (a proxy?): nothing says the message was shown
-            error = f"answer without an integer {self.code_field}"
+            error = f"answer without an integer {field}"
         return Outcome(
             False,
             retryable=isinstance(code, int) and code in self.retry_codes,
@@ -233,7 +238,8 @@ class WeCom(_Robot):
 class Feishu(_Robot):
     kind = "feishu"
     Config = FeishuReceiver
-    code_field = "code"
+    # Older Feishu bots answer {"StatusCode": 0, "StatusMessage": ...} without `code`.
+    code_fields = ("code", "StatusCode")
     # 11232: frequency limited (100 a minute, 5 a second per bot).
     retry_codes = frozenset({11232})
 
