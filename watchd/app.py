@@ -57,6 +57,7 @@ from watchd.api import incidents as incident_routes
 from watchd.api import ingest as http_ingest
 from watchd.api import reports as report_routes
 from watchd.api.am_shapes import routes_text
+from watchd.api.config import ApiConfig
 from watchd.api.openapi import package_version
 from watchd.api.reports import ReportSource
 from watchd.app_core import Core, build_core
@@ -268,6 +269,9 @@ class Daemon:
                     rules=len(setup.rules.rules),
                     store=_safe_url(config.store_url()),
                     api=config.api.listen if config.api.enabled else "disabled",
+                    dashboard=config.api.dashboard_url if config.api.enabled else "disabled",
+                    # "none": anyone who reaches the API reads, injects, silences and acks.
+                    api_auth=_api_auth(config.api),
                     event_loop=running_loop_name(),
                 )
                 self.notifier.ready(self._status_line())
@@ -591,6 +595,13 @@ class Daemon:
             f"{self.scheduler.check_count} checks, {self.scheduler.runs} runs, "
             f"{self.store.pending_samples} samples pending"
         )
+
+
+def _api_auth(api: ApiConfig) -> str:
+    """The started line's `api_auth`: disabled, none (open to anyone who reaches it) or tokens."""
+    if not api.enabled:
+        return "disabled"
+    return "none" if api.open_without_tokens else "tokens"
 
 
 def _where(task: asyncio.Task[Any]) -> str:

@@ -106,6 +106,7 @@ def build_setup(config: Config, path: Path) -> Setup:
         raise ConfigError(path, [_rule_problem(p) for p in exc.problems if p.is_error]) from exc
     warnings = [str(p) for p in rule_problems if not p.is_error] + notify_warnings
     warnings += [str(w) for w in unset_label_warnings(config.route, alert_labels(config, rules))]
+    warnings += config.rules.unmatched_warnings(path.resolve().parent)
     warnings += _api_warnings(config)
     return Setup(path, config, collectors, tokens, token_names, rules, warnings, heartbeats)
 
@@ -184,7 +185,7 @@ def _api_warnings(config: Config) -> list[str]:
     """An API open to the network: a warning at every start and in `watchd check-config`, not a
     refusal (a daemon that stops starting after an upgrade pages nobody)."""
     api = config.api
-    if not api.enabled or api.tokens or api.loopback_only:
+    if not api.open_without_tokens or api.loopback_only:
         return []
     return [
         f"api.listen: {api.listen} is reachable from other machines and no [[api.tokens]] are "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -72,6 +73,23 @@ class ApiConfig(Strict):
     @property
     def port(self) -> int:
         return listen_port(self.listen)
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's address as the startup line shows it: the listen address, with a
+        wildcard host (0.0.0.0, ::) replaced by this machine's name, since a browser cannot
+        open a wildcard address."""
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):
+            host = socket.gethostname()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/"
+
+    @property
+    def open_without_tokens(self) -> bool:
+        """Whether the API answers everyone: enabled and no [[api.tokens]]."""
+        return self.enabled and not self.tokens
 
     @property
     def loopback_only(self) -> bool:

@@ -42,10 +42,24 @@ class RulesConfig(Strict):
         """
         found: dict[Path, None] = {}
         for pattern in self.files:
-            full = pattern if Path(pattern).is_absolute() else str(base / pattern)
-            if glob.has_magic(full):
-                for match in sorted(glob.glob(full, recursive=True)):
-                    found[Path(match)] = None
-            else:
-                found[Path(full)] = None
+            for match in _matches(pattern, base):
+                found[match] = None
         return list(found)
+
+    def unmatched_warnings(self, base: Path) -> list[str]:
+        """A warning line for each wildcard pattern that matches no file: a mistyped directory
+        would otherwise load no rules at all without a word."""
+        return [
+            f'rules.files[{i}]: "{pattern}" matches no file (relative to {base})'
+            for i, pattern in enumerate(self.files)
+            if not _matches(pattern, base)
+        ]
+
+
+def _matches(pattern: str, base: Path) -> list[Path]:
+    """The files a pattern names, sorted; a pattern without wildcards names its one file, which
+    may not exist."""
+    full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+    if not glob.has_magic(full):
+        return [Path(full)]
+    return [Path(match) for match in sorted(glob.glob(full, recursive=True))]
