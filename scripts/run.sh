@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_python
-install_project .
+# The extras the operating guide uses: HTML reports (matplotlib) and the faster event loop.
+install_project '.[report,uvloop]'
 exec .venv/bin/watchd run -c "${WATCHD_CONFIG:-config.toml}"

@@ -30,6 +30,7 @@ from watchd.eventloop import (
     default_loop_description,
     loop_factory,
 )
+from watchd.extras import install_hint
 from watchd.logging import configure_logging
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -92,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         "--event-loop",
         choices=CHOICES,
         default="auto",
-        help="auto (default): uvloop when installed (pip install 'watchd[uvloop]'), else "
+        help=f"auto (default): uvloop when installed ({install_hint('uvloop')}), else "
         "asyncio's own loop",
     )
     run.set_defaults(func=_run)

@@ -2,7 +2,7 @@
 
 uvloop (libuv, Cython) runs the same asyncio code with cheaper socket and timer handling: on
 `watchd run` with 1,000 HTTP checks every 2 s it took the daemon's CPU per check from 0.69 to
-0.56 ms (bench/README.md). It is an optional extra (`pip install 'watchd[uvloop]'`), installed
+0.56 ms (bench/README.md). It is an optional extra (`uvloop`), installed
 by the production install in README.md; `watchd run --event-loop asyncio` opts out, e.g. to
 rule it out when a problem shows.
 """
@@ -13,6 +13,8 @@ import asyncio
 import importlib.util
 from collections.abc import Callable
 from typing import Literal
+
+from watchd.extras import install_hint
 
 EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 CHOICES: tuple[EventLoopChoice, ...] = ("auto", "uvloop", "asyncio")
@@ -30,7 +32,7 @@ def loop_factory(choice: EventLoopChoice) -> Callable[[], asyncio.AbstractEventL
     if importlib.util.find_spec("uvloop") is None:
         if choice == "uvloop":
             raise EventLoopUnavailable(
-                "--event-loop uvloop: uvloop is not installed (pip install 'watchd[uvloop]')"
+                f"--event-loop uvloop: uvloop is not installed ({install_hint('uvloop')})"
             )
         return asyncio.new_event_loop
     import uvloop

@@ -1,4 +1,4 @@
-"""Charts for the HTML report, drawn with matplotlib (the optional extra `watchd[report]`) as
+"""Charts for the HTML report, drawn with matplotlib (the optional extra `report`) as
 inline base64 PNGs, so the report is one self-contained file.
 
 matplotlib is imported only when a chart is drawn; without it, ChartsUnavailable says how to
@@ -12,6 +12,8 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
+from watchd.extras import install_hint
+
 # The API serves these from worker threads too; keep charts small and legible on a phone.
 _SIZE = (7.0, 3.0)
 _DPI = 90
@@ -21,7 +23,7 @@ class ChartsUnavailable(RuntimeError):
     """matplotlib is not installed; `hint` says how to install it."""
 
     def __init__(self) -> None:
-        self.hint = "pip install 'watchd[report]'"
+        self.hint = install_hint("report")
         super().__init__(
             f"HTML reports draw their charts with matplotlib, which is not installed ({self.hint})."
         )
