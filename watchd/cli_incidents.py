@@ -24,6 +24,7 @@ from watchd.durations import parse_duration
 from watchd.incidents.changes import ChangeError
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.incidents.lifecycle import TransitionError
+from watchd.incidents.model import State
 from watchd.incidents.problems import ProblemNotFound
 from watchd.loading import incident_settings
 from watchd.pipeline.actions import IncidentService
@@ -34,11 +35,19 @@ from watchd.timestamps import format_time
 Command = Callable[[str, str], argparse.ArgumentParser]
 
 
+INCIDENT_STATES = tuple(state.value for state in State)
+PROBLEM_STATES = ("open", "closed")
+
+
 def add_commands(sub: Any, command: Command) -> None:
     """Register the incident commands on the `watchd` parser (`command` adds -c/--config)."""
     del sub  # every command is built through `command`, which adds the shared --config
     cmd = command("incidents", "List incidents (newest first).")
-    cmd.add_argument("--state", help="only these states, comma-separated (open,acknowledged,...)")
+    cmd.add_argument(
+        "--state",
+        type=_known("state", INCIDENT_STATES),
+        help=f"only these states, comma-separated ({','.join(INCIDENT_STATES)})",
+    )
     cmd.add_argument("--severity", help="only these severities, comma-separated")
     cmd.add_argument("--item", help="only incidents of this item")
     cmd.add_argument("--json", action="store_true", help="print JSON")
@@ -59,12 +68,14 @@ def add_commands(sub: Any, command: Command) -> None:
         cmd.add_argument("id", type=stored_id)
         cmd.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
         cmd.add_argument("--comment", default="", help="a comment for the timeline")
+        cmd.add_argument("--json", action="store_true", help="print the incident as JSON")
         cmd.set_defaults(func=_run(_action), action=name)
 
     cmd = command("comment", "Add a comment to an incident's timeline.")
     cmd.add_argument("id", type=stored_id)
     cmd.add_argument("text")
     cmd.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
+    cmd.add_argument("--json", action="store_true", help="print the incident as JSON")
     cmd.set_defaults(func=_run(_comment))
 
     cmd = command("silence", "Silences: add, list, expire.")
@@ -87,10 +98,11 @@ def add_commands(sub: Any, command: Command) -> None:
     cmd.add_argument("--duration", default="1h", help="when --end is absent (default: %(default)s)")
     cmd.add_argument("--ticket", default="", help="ticket reference")
     cmd.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
+    cmd.add_argument("--json", action="store_true", help="print the change as JSON")
     cmd.set_defaults(func=_run(_change))
 
     cmd = command("problems", "List problems (recurring incidents).")
-    cmd.add_argument("--state", help="open or closed")
+    cmd.add_argument("--state", type=_known("state", PROBLEM_STATES), help="open or closed")
     cmd.add_argument("--json", action="store_true", help="print JSON")
     cmd.set_defaults(func=_run(_problems))
 
@@ -99,7 +111,23 @@ def add_commands(sub: Any, command: Command) -> None:
     cmd.add_argument("id", type=stored_id)
     cmd.add_argument("--by", default=getpass.getuser(), help="who (default: %(default)s)")
     cmd.add_argument("--comment", default="", help="what was done about it")
+    cmd.add_argument("--json", action="store_true", help="print the problem as JSON")
     cmd.set_defaults(func=_run(_problem))
+
+
+def _known(what: str, allowed: tuple[str, ...]) -> Callable[[str], str]:
+    """An argparse type for a comma-separated filter of known values: a typo exits 2 naming the
+    valid values, instead of listing nothing as if nothing matched."""
+
+    def parse(text: str) -> str:
+        unknown = [value for value in text.split(",") if value not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what} {', '.join(map(repr, unknown))} (expected {', '.join(allowed)})"
+            )
+        return text
+
+    return parse
 
 
 def stored_id(text: str) -> int:
@@ -230,14 +258,18 @@ async def _action(service: IncidentService, args: argparse.Namespace) -> int:
         "close": service.close,
     }[args.action]
     result = await method(args.id, args.by, args.comment)
-    print(f"incident {result['id']} is {result['state']}")
+    print(_json(result) if args.json else f"incident {result['id']} is {result['state']}")
     return 0
 
 
 async def _comment(service: IncidentService, args: argparse.Namespace) -> int:
-    await service.comment(args.id, args.by, args.text)
-    print(f"comment added to incident {args.id}")
+    result = await service.comment(args.id, args.by, args.text)
+    print(_json(result) if args.json else f"comment added to incident {args.id}")
     return 0
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2)
 
 
 async def _silence(service: IncidentService, args: argparse.Namespace) -> int:
@@ -257,7 +289,8 @@ async def _silence(service: IncidentService, args: argparse.Namespace) -> int:
         if not await service.expire_silence(args.args[0]):
             print(f"error: there is no running or pending silence {args.args[0]}")
             return 1
-        print(f"silence {args.args[0]} expired")
+        expired = {"id": args.args[0], "expired": True}
+        print(_json(expired) if args.json else f"silence {args.args[0]} expired")
         return 0
     found = await service.silences(include_expired=args.all)
     if args.json:
@@ -286,7 +319,7 @@ async def _change(service: IncidentService, args: argparse.Namespace) -> int:
         if not await service.end_change(change_id):
             print(f"error: there is no running or pending change {args.args[0]}")
             return 1
-        print(f"change {change_id} ended")
+        print(_json({"id": change_id, "ended": True}) if args.json else f"change {change_id} ended")
         return 0
     if len(args.args) != 2:
         print("error: `watchd change add` takes an item and a summary")
@@ -302,7 +335,10 @@ async def _change(service: IncidentService, args: argparse.Namespace) -> int:
         ticket=args.ticket,
         created_by=args.by,
     )
-    print(f"change {change['id']} on {change['item']} until {_when(change['ends_at'])}")
+    if args.json:
+        print(_json(change))
+    else:
+        print(f"change {change['id']} on {change['item']} until {_when(change['ends_at'])}")
     return 0
 
 
@@ -320,5 +356,7 @@ async def _problems(service: IncidentService, args: argparse.Namespace) -> int:
 
 async def _problem(service: IncidentService, args: argparse.Namespace) -> int:
     problem = await service.close_problem(args.id, args.by, args.comment)
-    print(f"problem {problem['id']} closed by {problem['closed_by']}")
+    print(
+        _json(problem) if args.json else f"problem {problem['id']} closed by {problem['closed_by']}"
+    )
     return 0
