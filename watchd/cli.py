@@ -110,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     test_rules.add_argument(
         "files", nargs="+", help="rule test files, e.g. rules/tests/*.test.yaml"
     )
+    test_rules.add_argument("--json", action="store_true", help="print every case as JSON")
     test_rules.set_defaults(func=_test_rules)
     add_paging_commands(sub)
 
@@ -189,7 +190,7 @@ def _test_rules(args: argparse.Namespace) -> int:
     from watchd.rules.testing import run_rule_tests
 
     report = run_rule_tests([Path(f) for f in args.files])
-    print(report.text)
+    print(json.dumps(report.as_json(), indent=2) if args.json else report.text)
     return 0 if report.ok else 1
 
 

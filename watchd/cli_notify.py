@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ def add_commands(sub: Any, command: Command) -> None:
     cmd = command("notify", "Send a test notification through a receiver and print the outcome.")
     cmd.add_argument("action", choices=["test"], help="test: send one test notification")
     cmd.add_argument("receiver", help="receiver name from the config")
+    cmd.add_argument("--json", action="store_true", help="print the outcome as JSON")
     cmd.set_defaults(func=_test)
 
 
@@ -132,10 +134,25 @@ def _test(args: argparse.Namespace) -> int:
             f"error: no receiver named {args.receiver!r} (configured: {', '.join(found) or 'none'})"
         )
         return 1
-    return asyncio.run(_send(config, found[args.receiver], Path(args.config).parent))
+    return asyncio.run(
+        _send(config, found[args.receiver], Path(args.config).parent, as_json=args.json)
+    )
 
 
-async def _send(config: Any, receiver_config: Any, base: Path) -> int:
+def outcome_json(outcome: Outcome, seconds: float) -> dict[str, Any]:
+    """`watchd notify test --json`'s account of one delivery."""
+    return {
+        "ok": outcome.ok,
+        "retryable": None if outcome.ok else outcome.retryable,
+        "status": outcome.status,
+        "duration_ms": round(seconds * 1000),
+        "error": outcome.error,
+        "notes": list(outcome.notes),
+        "response": outcome.response,
+    }
+
+
+async def _send(config: Any, receiver_config: Any, base: Path, *, as_json: bool) -> int:
     clock = SystemClock()
     links: dict[str, str] = {}
     if config.notify.ack_links is not None:
@@ -151,16 +168,25 @@ async def _send(config: Any, receiver_config: Any, base: Path) -> int:
     note = test_notification(receiver_config.name, clock.now(), links)
     started = time.monotonic()
     cleaned = True
+    report: dict[str, Any] = {"receiver": receiver_config.name, "kind": receiver_config.kind}
     try:
         outcome = await _deliver(receiver, note, receiver_config.timeout)
-        print(
-            f"{receiver_config.name} ({receiver_config.kind}): {describe(outcome, time.monotonic() - started)}"
-        )
+        seconds = time.monotonic() - started
+        report.update(outcome_json(outcome, seconds))
+        if not as_json:  # at once: closing a test ticket may take a while more
+            print(f"{receiver_config.name} ({receiver_config.kind}): {describe(outcome, seconds)}")
         ticket_id = outcome.detail.get("ticket_id") if outcome.ok else None
         if ticket_id is not None:
-            cleaned = await _close_test_ticket(receiver, receiver_config, str(ticket_id), links)
+            cleaned, what = await _close_test_ticket(
+                receiver, receiver_config, str(ticket_id), links
+            )
+            report["ticket"] = {"id": str(ticket_id), "closed": cleaned, "message": what}
+            if not as_json:
+                print(what)
     finally:
         await receiver.aclose()
+    if as_json:
+        print(json.dumps(report, indent=2))
     return 0 if outcome.ok and cleaned else 1
 
 
@@ -176,9 +202,9 @@ async def _deliver(receiver: Any, note: Notification, seconds: float) -> Outcome
 
 async def _close_test_ticket(
     receiver: Any, receiver_config: Any, ticket_id: str, links: dict[str, str]
-) -> bool:
-    """Resolve and close the test incident, so the ticket it opened does not stay open; print
-    what became of the ticket and return whether it was closed."""
+) -> tuple[bool, str]:
+    """Resolve and close the test incident, so the ticket it opened does not stay open; whether
+    it was closed, and a line saying what became of the ticket."""
     done: list[str] = []
     for kind in ("resolved", "closed"):
         note = test_notification(receiver_config.name, time.time(), links, kind)
@@ -186,12 +212,9 @@ async def _close_test_ticket(
         outcome = await _deliver(receiver, note, receiver_config.timeout)
         if not outcome.ok:
             line = describe(outcome, time.monotonic() - started)
-            print(f"test ticket {ticket_id} left open: {kind}: {line}")
-            return False
+            return False, f"test ticket {ticket_id} left open: {kind}: {line}"
         done += str(outcome.detail.get("ticket_action", "")).split("+")
     if "resolve" in done or "close" in done:
         calls = ", ".join(a for a in done if a in ("resolve", "close"))
-        print(f"test ticket {ticket_id} closed again ({calls})")
-        return True
-    print(f"test ticket {ticket_id} left open: the receiver has no resolve or close call")
-    return False
+        return True, f"test ticket {ticket_id} closed again ({calls})"
+    return False, f"test ticket {ticket_id} left open: the receiver has no resolve or close call"

@@ -4,6 +4,7 @@ like Jira, ServiceNow, Zammad and GLPI: one ticket per incident, updated and clo
 from __future__ import annotations
 
 import copy
+import json
 import tomllib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -227,7 +228,7 @@ async def test_notify_test_closes_the_ticket_it_opened(
     """`watchd notify test` on a ticket receiver opens a test ticket, then resolves and closes it and says so; a receiver without a resolve or close call says the ticket is left open and exits 1."""
     db, url = await product("servicenow")
     config = parse_config(example("servicenow", url, tmp_path), tmp_path / "config.toml")
-    assert await _send(config, config.receivers[0], tmp_path) == 0
+    assert await _send(config, config.receivers[0], tmp_path, as_json=False) == 0
     assert db.history == [(SN1, "6"), (SN1, "7")]
     out = capsys.readouterr().out
     assert out.startswith("servicenow (ticket): delivered (HTTP 201")
@@ -235,7 +236,30 @@ async def test_notify_test_closes_the_ticket_it_opened(
     raw = example("servicenow", url, tmp_path)
     del raw["receivers"][0]["resolve"], raw["receivers"][0]["close"]
     config = parse_config(raw, tmp_path / "config.toml")
-    assert await _send(config, config.receivers[0], tmp_path) == 1
+    assert await _send(config, config.receivers[0], tmp_path, as_json=False) == 1
     assert f"test ticket {SN2} left open: the receiver has no resolve or close call" in (
         capsys.readouterr().out
     )
+
+
+async def test_notify_test_json_gives_the_outcome_and_the_test_ticket(
+    product: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`watchd notify test --json`: one JSON object with the delivery's outcome and what became
+    of the test ticket, for a script that checks its receivers."""
+    db, url = await product("servicenow")
+    config = parse_config(example("servicenow", url, tmp_path), tmp_path / "config.toml")
+    assert await _send(config, config.receivers[0], tmp_path, as_json=True) == 0
+    assert db.history == [(SN1, "6"), (SN1, "7")]
+    report = json.loads(capsys.readouterr().out)
+    assert (report["receiver"], report["kind"], report["ok"], report["status"]) == (
+        "servicenow",
+        "ticket",
+        True,
+        201,
+    )
+    assert report["ticket"] == {
+        "id": SN1,
+        "closed": True,
+        "message": f"test ticket {SN1} closed again (resolve, close)",
+    }

@@ -101,6 +101,18 @@ class RuleTestReport:
         )
         return "\n".join(lines)
 
+    def as_json(self) -> dict[str, Any]:
+        """What `watchd test-rules --json` prints: every case with its failures, file errors."""
+        return {
+            "ok": self.ok,
+            "passed": sum(case.ok for case in self.cases),
+            "cases": [
+                {"file": str(c.file), "name": c.name, "ok": c.ok, "failures": list(c.failures)}
+                for c in self.cases
+            ],
+            "errors": list(self.errors),
+        }
+
 
 def expand_values(spec: Any) -> list[float | None]:
     """Values in promtool's notation ("1+2x3" is 1 3 5 7, "_x2" skips three steps) or a list."""
