@@ -35,10 +35,12 @@ def private_pg() -> Iterator[PrivatePostgres]:
         server.cleanup()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
     """Undo what `watchd.cli.main` does to logging: it points structlog and the root logger at
-    this test's captured stderr, at its own levels, and later tests must not write there."""
+    this test's captured stderr, at its own levels, and later tests must not write there.
+    Every test gets it: a test that runs a command in the process and forgot it left structlog
+    filtering below warning for all the tests after it (their captured info lines were lost)."""
     saved = structlog.get_config()
     handlers = list(logging.getLogger().handlers)
     levels = {name: logging.getLogger(name).level for name in ("", "watchd", "collectors")}

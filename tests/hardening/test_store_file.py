@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -57,6 +58,6 @@ async def test_a_lost_file_refuses_writes_and_leaves_a_full_copy(
         await store.close()
     (copy,) = [p for p in os.listdir(tmp_path) if p.startswith("watchd.db.lost-")]
     with sqlite3.connect(tmp_path / copy) as saved:
-        labels = [row[0] for row in saved.execute("SELECT labels FROM alerts")]
-    assert labels == ['{"alertname": "Before"}']
+        labels = [json.loads(row[0]) for row in saved.execute("SELECT labels FROM alerts")]
+    assert labels == [{"alertname": "Before"}]
     assert not replace or db.stat().st_size == 0  # the replacement is left alone

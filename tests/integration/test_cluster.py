@@ -206,12 +206,19 @@ async def test_a_killed_nodes_checks_and_lease_move_within_15s_and_come_back_aft
     # Restart it: its checks come back to it.
     await asyncio.to_thread(victim.start)
     restarted_at = time.time()
-    await asyncio.sleep(3 * INTERVAL)
+    settled = restarted_at + 2 * INTERVAL
+
+    async def back_on_victim() -> bool:
+        # Read from the samples the nodes write in batches: a run is seen a flush after it.
+        runs = await runs_since(cluster.pg, settled)
+        return all(any(n == victim.name for _, n in runs.get(key, [])) for key in mine)
+
+    await eventually(back_on_victim, within=30, poll=0.5)
+    await asyncio.sleep(2 * INTERVAL)
     stop.set()
     await sender
 
     runs = await runs_since(cluster.pg, max(taken.values()))
-    settled = restarted_at + 2 * INTERVAL
     for key in mine:
         times = [t for t, _ in runs[key]]
         gaps = [b - a for a, b in itertools.pairwise(times)]
