@@ -8,10 +8,11 @@ import logging
 import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from watchd.logging import REDACTED, configure_logging, get_logger
+from watchd.logging import REDACTED, configure_logging, get_logger, is_journal_stream
 
 
 @pytest.fixture(autouse=True)
@@ -143,3 +144,71 @@ def test_an_unknown_level_is_refused_with_the_choices() -> None:
     """A misspelled level raises an error naming the accepted levels."""
     with pytest.raises(ValueError, match="debug, info, warning"):
         configure_logging("verbose", "json", stream=io.StringIO())
+
+
+def _journal_file(monkeypatch: pytest.MonkeyPatch, path: Path) -> Path:
+    """Create `path` and name its file in JOURNAL_STREAM, as systemd names the journal's stream."""
+    path.touch()
+    found = os.stat(path)
+    monkeypatch.setenv("JOURNAL_STREAM", f"{found.st_dev}:{found.st_ino}")
+    return path
+
+
+def test_json_lines_to_journald_start_with_their_syslog_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On journald's stream each JSON line starts with `<N>`, its level's syslog priority
+    (debug 7, info 6, warning 4, error 3, critical 2), libraries' lines too, so
+    `journalctl -p warning` filters."""
+    path = _journal_file(monkeypatch, tmp_path / "journal-stream")
+    with path.open("w") as stream:
+        configure_logging("debug", "auto", stream=stream)
+        log = get_logger("watchd.app")
+        log.debug("d")
+        log.info("i")
+        log.warning("w")
+        log.error("e")
+        log.critical("c")
+        logging.getLogger("aiohttp.server").error("library trouble")
+    written = path.read_text().splitlines()
+    assert [line[:3] for line in written] == ["<7>", "<6>", "<4>", "<3>", "<2>", "<3>"]
+    events = [json.loads(line[3:])["event"] for line in written]
+    assert events == ["d", "i", "w", "e", "c", "library trouble"]
+
+
+@pytest.mark.parametrize("journal_stream", ["another file", "not:a-number", None])
+def test_json_lines_elsewhere_have_no_priority_prefix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, journal_stream: str | None
+) -> None:
+    """Output redirected away from the journal (JOURNAL_STREAM names another file, is malformed,
+    or is absent) stays plain JSON lines that `jq` and log shippers parse."""
+    if journal_stream == "another file":
+        _journal_file(monkeypatch, tmp_path / "journal-stream")
+    elif journal_stream is None:
+        monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    else:
+        monkeypatch.setenv("JOURNAL_STREAM", journal_stream)
+    path = tmp_path / "redirected.log"
+    with path.open("w") as stream:
+        configure_logging("info", "json", stream=stream)
+        get_logger("watchd.app").warning("plain")
+    assert json.loads(path.read_text())["event"] == "plain"
+
+
+def test_journald_detection_compares_the_streams_file_with_journal_stream(
+    tmp_path: Path,
+) -> None:
+    """A stream is journald's only when its device and inode are the ones JOURNAL_STREAM gives
+    (a child that inherited the variable but writes to a pipe is not)."""
+    path = tmp_path / "stream"
+    path.touch()
+    found = os.stat(path)
+    named = {"JOURNAL_STREAM": f"{found.st_dev}:{found.st_ino}"}
+    with path.open("w") as stream:
+        assert is_journal_stream(stream, named)
+        assert not is_journal_stream(stream, {})
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "w") as pipe:
+        assert not is_journal_stream(pipe, named)
+    os.close(read_end)
+    assert not is_journal_stream(io.StringIO(), named)

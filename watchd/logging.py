@@ -6,7 +6,9 @@ One handler on the root logger renders every record, from structlog or from a li
 - on a terminal (or `fmt="console"`): structlog's console renderer, for people;
 - otherwise (`fmt="json"`, or `auto` under systemd): one JSON object per line with
   `timestamp` (ISO 8601, UTC), `level`, `event`, `logger` and the bound fields, for journald
-  and log shippers.
+  and log shippers. When the stream is journald's own (systemd's `JOURNAL_STREAM` names it),
+  each JSON line starts with its syslog priority (`<4>` for a warning, sd-daemon(3)), which
+  journald strips and keeps as the entry's priority, so `journalctl -p warning` filters.
 
 watchd's loggers (`watchd.*`, `collectors.*`) log at the configured level; libraries log at
 WARNING and above only. Values of keys that look like credentials are replaced by
@@ -16,6 +18,7 @@ WARNING and above only. Values of keys that look like credentials are replaced b
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -40,6 +43,9 @@ _LEVELS = {
     "error": logging.ERROR,
     "critical": logging.CRITICAL,
 }
+# syslog priorities (sd-daemon(3) prefixes) of structlog's level names.
+_PRIORITIES = {"debug": 7, "info": 6, "warning": 4, "error": 3, "critical": 2}
+_NOTICE = 5  # a level without a name above (none is expected): between info and warning
 
 
 class _NamedWriteLogger(structlog.WriteLogger):
@@ -93,15 +99,40 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+def is_journal_stream(stream: TextIO, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether `stream` is connected to journald: systemd sets `JOURNAL_STREAM=DEV:INODE` for a
+    service whose output goes to the journal, and the stream's file is that one (systemd.exec(5)
+    says to compare, as a child may have redirected its output, or inherited the variable)."""
+    dev, _, inode = environ.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        expected = (int(dev), int(inode))
+        found = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        # No (or a malformed) variable, or no file behind the stream (a StringIO).
+        return False
+    return (found.st_dev, found.st_ino) == expected
+
+
+def _with_priority(render: structlog.processors.JSONRenderer) -> Processor:
+    """`render`, with the line prefixed by `<N>`, the syslog priority of its level."""
+
+    def prefixed(logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
+        priority = _PRIORITIES.get(str(event_dict.get("level", "")), _NOTICE)
+        # json.dumps, the renderer's serializer here, gives str (bytes only from orjson).
+        line = cast(str, render(logger, method, event_dict))
+        return f"<{priority}>{line}"
+
+    return prefixed
+
+
 def _renderer(fmt: Format, stream: TextIO) -> list[Processor]:
     if fmt == "auto":
         fmt = "console" if stream.isatty() else "json"
     if fmt == "console":
         return [structlog.dev.ConsoleRenderer(colors=stream.isatty())]
-    return [
-        structlog.processors.format_exc_info,
-        structlog.processors.JSONRenderer(default=str),
-    ]
+    json_lines = structlog.processors.JSONRenderer(default=str)
+    render = _with_priority(json_lines) if is_journal_stream(stream) else json_lines
+    return [structlog.processors.format_exc_info, render]
 
 
 def configure_logging(
