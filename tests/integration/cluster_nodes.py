@@ -22,6 +22,38 @@ from tests.pg_server import PrivatePostgres
 
 CheckKey = tuple[str, str]  # (item, check)
 
+CHECKS = 5
+
+
+def pg_config(tmp: Path, port: int, url: str, *, extra: str = "") -> Path:
+    """A daemon on PostgreSQL `url` with CHECKS one-second TCP checks of its own API port."""
+    checks = "".join(
+        f'\n  [[items.checks]]\n  name = "tcp{n}"\n  kind = "tcp"\n  port = {port}\n'
+        for n in range(CHECKS)
+    )
+    path = tmp / "config.toml"
+    path.write_text(
+        f"""
+[daemon]
+log_format = "json"
+[store]
+url = "{url}"
+flush_interval = "0.2s"
+[api]
+listen = "127.0.0.1:{port}"
+[check_defaults]
+interval = "1s"
+jitter = "0s"
+timeout = "1s"
+[[items]]
+name = "self"
+address = "127.0.0.1"
+{checks}
+{extra}
+"""
+    )
+    return path
+
 
 class LoopbackServers:
     """`count` TCP servers on loopback that accept a connection and close it, each in a thread
@@ -176,3 +208,23 @@ async def runs_since(pg: PrivatePostgres, since: float) -> dict[CheckKey, list[t
     for row in rows:
         runs[(row["item"], row["check"])].append((row["time"], row["node"]))
     return runs
+
+
+def start_pg_nodes(tmp_path: Path, database: str, extra: str) -> dict[str, RunningDaemon]:
+    """Nodes "a" then "b" on PostgreSQL `database` (tests.integration.test_pg_restart's
+    config, heartbeats every second, plus `extra`), each once it logged `started`."""
+    daemons: dict[str, RunningDaemon] = {}
+    try:
+        for name in ("a", "b"):
+            home = tmp_path / name
+            home.mkdir()
+            port = free_port()
+            cluster = f'[cluster]\nnode_name = "{name}"\nheartbeat_interval = "1s"\n'
+            config = pg_config(home, port, database, extra=cluster + extra)
+            daemons[name] = start_daemon(home, config, port)
+            daemons[name].wait_for_log("started")
+    except BaseException:
+        for daemon in daemons.values():
+            daemon.discard()
+        raise
+    return daemons

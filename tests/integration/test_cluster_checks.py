@@ -7,30 +7,20 @@ import asyncio
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from tests.integration.test_daemon import RunningDaemon, free_port, start_daemon
-from tests.integration.test_pg_restart import pg_config
-from tests.store.conftest import pg_create_database, pg_drop_database
+from tests.integration.cluster_nodes import LoopbackServers, start_pg_nodes
 
 pytestmark = pytest.mark.integration
 
 ITEMS = 30
 
 
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    url = pg_create_database()
-    yield url
-    pg_drop_database(url)
-
-
 def _items(port: int) -> str:
-    """ITEMS items with a one-second TCP check each, of the API port `port`."""
+    """ITEMS items with a one-second TCP check each, of the loopback server on `port`."""
     return "".join(
         f'[[items]]\nname = "h{i}"\naddress = "127.0.0.1"\n'
         f'[[items.checks]]\nname = "api"\nkind = "tcp"\nport = {port}\n'
@@ -65,21 +55,10 @@ def test_two_daemons_poll_each_check_on_exactly_one_node(
     """Node b joins node a: after the handover each of 35 checks is polled by one node only,
     both nodes poll some, and a's /api/v1/items names every check's node and shows the checks
     b polls with b's state, not PENDING."""
-    daemons: list[RunningDaemon] = []
+    servers = LoopbackServers(1)
+    daemons = start_pg_nodes(tmp_path, pg_database, _items(servers.ports[0]))
     try:
-        first_port = 0
-        for name in ("a", "b"):
-            home = tmp_path / name
-            home.mkdir()
-            port = free_port()
-            first_port = first_port or port
-            extra = f'[cluster]\nnode_name = "{name}"\nheartbeat_interval = "1s"\n' + _items(
-                first_port
-            )
-            config = pg_config(home, port, pg_database, extra=extra)
-            daemons.append(start_daemon(home, config, port))
-            daemons[-1].wait_for_log("started")
-        a, b = daemons
+        a, b = daemons["a"], daemons["b"]
         b.wait_for_log("cluster_handover_done", timeout=20)
         settled = time.time() + 1.0  # a has let go of b's checks (it saw b join at once)
         time.sleep(4.0)
@@ -101,5 +80,6 @@ def test_two_daemons_poll_each_check_on_exactly_one_node(
         assert owners == {"a", "b"}
         assert pending == []
     finally:
-        for daemon in daemons:
+        for daemon in daemons.values():
             daemon.discard()
+        servers.close()

@@ -8,7 +8,6 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -16,9 +15,8 @@ import asyncpg
 import pytest
 from aiohttp import web
 
+from tests.integration.cluster_nodes import pg_config
 from tests.integration.test_daemon import RunningDaemon, free_port, run_to_exit, start_daemon
-from tests.integration.test_pg_restart import pg_config
-from tests.store.conftest import pg_create_database, pg_drop_database
 
 pytestmark = pytest.mark.integration
 
@@ -42,13 +40,6 @@ def node_names(url: str) -> list[str]:
         return [row["name"] for row in rows]
 
     return asyncio.run(read())
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    url = pg_create_database()
-    yield url
-    pg_drop_database(url)
 
 
 def test_sigterm_makes_a_node_leave_at_once_and_a_taken_name_is_refused(

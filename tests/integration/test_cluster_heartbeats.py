@@ -5,25 +5,16 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_daemon import RunningDaemon, free_port, start_daemon
-from tests.integration.test_pg_restart import pg_config
-from tests.store.conftest import pg_create_database, pg_drop_database
+from tests.integration.cluster_nodes import start_pg_nodes
+from tests.integration.test_daemon import RunningDaemon
 
 pytestmark = pytest.mark.integration
 
 JOBS = 8
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    url = pg_create_database()
-    yield url
-    pg_drop_database(url)
 
 
 def _jobs() -> str:
@@ -51,17 +42,8 @@ def test_a_ping_to_any_node_reaches_the_check_on_the_node_that_runs_it(
 ) -> None:
     """Two nodes on one PostgreSQL: each job pings the node that does not run its check, and
     the owner's state of the check shows the ping at its next run."""
-    daemons: dict[str, RunningDaemon] = {}
+    daemons = start_pg_nodes(tmp_path, pg_database, _jobs())
     try:
-        for name in ("a", "b"):
-            home = tmp_path / name
-            home.mkdir()
-            port = free_port()
-            extra = f'[cluster]\nnode_name = "{name}"\nheartbeat_interval = "1s"\n' + _jobs()
-            daemons[name] = start_daemon(
-                home, pg_config(home, port, pg_database, extra=extra), port
-            )
-            daemons[name].wait_for_log("started")
         daemons["b"].wait_for_log("cluster_handover_done", timeout=20)
         time.sleep(2.0)  # a has let go of b's checks
         owners = {job: str(check["node"]) for job, check in _beats(daemons["a"]).items()}

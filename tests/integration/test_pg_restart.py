@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.integration.cluster_nodes import LoopbackServers
+from tests.integration.cluster_nodes import CHECKS, LoopbackServers, pg_config
 from tests.integration.test_daemon import RunningDaemon, free_port, start_daemon
 from tests.pg_server import PrivatePostgres, StopMode
 from tests.store.conftest import eventually
@@ -21,38 +21,7 @@ from watchd.model import fingerprint
 
 pytestmark = pytest.mark.integration
 
-CHECKS = 5
 DOWN_SECONDS = 4.0
-
-
-def pg_config(tmp: Path, port: int, url: str, *, extra: str = "") -> Path:
-    """A daemon on PostgreSQL `url` with CHECKS one-second TCP checks of its own API port."""
-    checks = "".join(
-        f'\n  [[items.checks]]\n  name = "tcp{n}"\n  kind = "tcp"\n  port = {port}\n'
-        for n in range(CHECKS)
-    )
-    path = tmp / "config.toml"
-    path.write_text(
-        f"""
-[daemon]
-log_format = "json"
-[store]
-url = "{url}"
-flush_interval = "0.2s"
-[api]
-listen = "127.0.0.1:{port}"
-[check_defaults]
-interval = "1s"
-jitter = "0s"
-timeout = "1s"
-[[items]]
-name = "self"
-address = "127.0.0.1"
-{checks}
-{extra}
-"""
-    )
-    return path
 
 
 @dataclass
