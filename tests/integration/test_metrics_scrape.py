@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.test_cluster_daemon import cluster_config, pg_database
+from tests.integration.test_cluster_daemon import cluster_config
 from tests.integration.test_daemon import RunningDaemon, free_port, start_daemon
 from tests.integration.test_daemon_incidents import TOKEN, config_with_token, request
 from tests.mqtt_broker import TOPIC, Broker
 
 pytestmark = pytest.mark.integration
-__all__ = ["pg_database"]  # the fixture, shared with the cluster tests
 
 
 def scrape(port: int) -> str:
