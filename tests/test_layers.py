@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("watchd.pipeline",),
     ("watchd.notify",),
     ("watchd.incidents",),
+    ("watchd.people",),  # users, teams, schedules: escalation resolves who is on call here
     (
         "watchd.report",
         "watchd.rules",

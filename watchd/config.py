@@ -31,6 +31,7 @@ from watchd.maintenance import MaintenanceWindow
 from watchd.notify.config import NotifyConfig, RouteConfig
 from watchd.notify.receivers import AnyReceiver
 from watchd.notify.receivers.log import LogReceiver
+from watchd.people.config import PeopleConfig, ScheduleConfig, TeamConfig, UserConfig
 from watchd.report.config import ReportConfig, ServiceConfig
 from watchd.rules.config import RulesConfig
 from watchd.store.config import StoreConfig
@@ -126,6 +127,13 @@ class Config(Strict):
     rules: RulesConfig = RulesConfig()
     services: list[ServiceConfig] = []
     report: ReportConfig = ReportConfig()
+    users: list[UserConfig] = []
+    teams: list[TeamConfig] = []
+    schedules: list[ScheduleConfig] = []
+
+    def people(self) -> PeopleConfig:
+        """The users, teams and on-call schedules, for the stages that page people."""
+        return PeopleConfig(users=self.users, teams=self.teams, schedules=self.schedules)
 
     def store_url(self) -> str:
         """The SQLAlchemy URL of the store; SQLite in the state directory by default."""
@@ -336,6 +344,7 @@ def _semantic_problems(config: Config) -> Iterator[ConfigProblem]:
                 f'receiver "{receiver.name}" is defined twice',
             )
         seen_receivers.add(receiver.name)
+    yield from config.people().problems(seen_receivers)
     seen_tokens: set[str] = set()
     for i, token in enumerate(config.api.tokens):
         where = f'api.tokens[{i}]("{token.name}")'
