@@ -17,7 +17,6 @@ import functools
 import re
 from array import array
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -31,7 +30,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from watchd.metrics_flow import FlowMetrics
+from watchd.metrics_flow import Children, FlowMetrics
 from watchd.model import Labels, Sample, Status
 
 PROBE_PREFIX = "watchd_probe_"
@@ -245,14 +244,15 @@ class Metrics:
         self._scheduled = Gauge(
             "watchd_checks_scheduled", "Checks currently on the schedule.", registry=r
         )
-        self._run_children: dict[tuple[str, Status], tuple[Any, Any]] = {}
-        self._status_children: dict[tuple[str, str], Any] = {}
         self._check_status = Gauge(
             "watchd_check_status",
             "Current HARD state per check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
             ["item", "check"],
             registry=r,
         )
+        self._checks_by = Children(self._checks)
+        self._duration_by = Children(self._duration)
+        self._check_status_by = Children(self._check_status)
         self._build = Info(
             "watchd_build",
             "watchd's version, the Python it runs on and its event loop; the value is always 1.",
@@ -270,16 +270,8 @@ class Metrics:
 
     def observe_check(self, kind: str, status: Status, duration: float, failed: bool) -> None:
         """Count one check run; `failed` means the run raised or timed out."""
-        # The labelled children are looked up once: prometheus_client's labels() validates and
-        # locks on every call, a few µs on each of hundreds of runs a second.
-        children = self._run_children.get((kind, status))
-        if children is None:
-            children = self._run_children[(kind, status)] = (
-                self._checks.labels(kind=kind, status=status.name.lower()),
-                self._duration.labels(kind=kind),
-            )
-        children[0].inc()
-        children[1].observe(duration)
+        self._checks_by(kind, status.name.lower()).inc()
+        self._duration_by(kind).observe(duration)
         if failed:
             self._failures.labels(kind=kind).inc()
 
@@ -293,12 +285,7 @@ class Metrics:
 
     def set_check_status(self, item: str, check: str, status: Status) -> None:
         """Record the current HARD state of a check."""
-        child = self._status_children.get((item, check))
-        if child is None:
-            child = self._status_children[(item, check)] = self._check_status.labels(
-                item=item, check=check
-            )
-        child.set(int(status))
+        self._check_status_by(item, check).set(int(status))
 
     def observe_samples(self, item: str, check: str, samples: Sequence[Sample]) -> None:
         """Export the latest samples of (item, check), replacing those of its previous run."""
@@ -306,8 +293,7 @@ class Metrics:
 
     def forget(self, item: str, check: str) -> None:
         """Remove every series of a check that no longer exists (state and probe samples)."""
-        self._status_children.pop((item, check), None)
-        self._check_status.remove(item, check)
+        self._check_status_by.remove(item, check)
         self._probes.forget(item, check)
 
     def observe_store_write(self, seconds: float) -> None:

@@ -37,6 +37,30 @@ SEND_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 
 REFRESH_TIMEOUT = 2.0
 
 
+class Children:
+    """The labelled children of one metric, each looked up once and kept: prometheus_client's
+    labels() validates and locks on every call, a few µs on paths taken thousands of times a
+    second (alerts in a storm, check runs)."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        """The child for these label values, in the metric's label order."""
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
+    def remove(self, *values: str) -> None:
+        """Drop the child and its series (a check that no longer exists)."""
+        if self._children.pop(values, None) is not None:
+            self._metric.remove(*values)
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxFigures:
     """The outbox's backlog: rows not yet final, the age of the oldest, and how long the row
@@ -97,37 +121,29 @@ class FlowMetrics:
             ["event"],
             registry=registry,
         )
-        self._children: dict[tuple[str, str], Any] = {}
-        self._sent: dict[tuple[str, str], Any] = {}
-        self._timers: dict[str, Any] = {}
+        self._ingested_by = Children(self._ingested)
+        self._incidents_by = Children(self._incidents)
+        self._sent_by = Children(self._notifications)
+        self._send_seconds_by = Children(self._send_seconds)
         self._outbox: Callable[[], Awaitable[OutboxFigures]] | None = None
 
     def count_ingested(self, source: str, outcome: str, n: int) -> None:
         """`n` alerts of one channel had `outcome` (stored, refused or error)."""
-        child = self._children.get((source, outcome))
-        if child is None:
-            child = self._children[(source, outcome)] = self._ingested.labels(source, outcome)
-        child.inc(n)
+        self._ingested_by(source, outcome).inc(n)
 
     def count_incidents(self, events: Mapping[str, int]) -> None:
         """A committed transaction's incident events by kind (opened, reopened, resolved)."""
         for kind, n in events.items():
-            self._incidents.labels(kind).inc(n)
+            self._incidents_by(kind).inc(n)
 
     def count_notifications(
         self, receiver: str, outcome: str, n: int = 1, seconds: float | None = None
     ) -> None:
         """`n` notification rows of `receiver` had `outcome` (delivered, skipped, retried,
         failed or expired), after `seconds` waiting for the receiver (None: not called)."""
-        child = self._sent.get((receiver, outcome))
-        if child is None:
-            child = self._sent[(receiver, outcome)] = self._notifications.labels(receiver, outcome)
-        child.inc(n)
+        self._sent_by(receiver, outcome).inc(n)
         if seconds is not None:
-            timer = self._timers.get(receiver)
-            if timer is None:
-                timer = self._timers[receiver] = self._send_seconds.labels(receiver)
-            timer.observe(seconds)
+            self._send_seconds_by(receiver).observe(seconds)
 
     def watch_messages(
         self,
