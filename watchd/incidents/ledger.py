@@ -24,8 +24,8 @@ from sqlalchemy import Row, Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import ReturningUpdate
 
-from watchd.incidents.model import Event, Incident, MemberGroup, State
-from watchd.incidents.payload import notification_payload
+from watchd.incidents.model import Event, Incident, MemberGroup, Page, State
+from watchd.incidents.payload import idempotency_key, notification_payload
 from watchd.incidents.settings import IncidentSettings
 from watchd.incidents.unwritten import UnwrittenIncidents
 from watchd.model import Alert
@@ -215,12 +215,15 @@ class Ledger:
         detail: dict[str, Any] | None = None,
         *,
         receivers: Sequence[str] | None = None,
+        pages: Sequence[Page] = (),
         changes: dict[str, Any] | None = None,
     ) -> Incident:
         """A notification intent: a "notification" timeline event and one outbox row per
         receiver, keyed "<incident>:<seq>", in the caller's transaction.
 
         `receivers` overrides the route tree (escalation steps name their own receivers).
+        `pages` are people, each reached through one receiver at their own address: a row
+        each, keyed per person and contact, and listed in the event as who was paged.
         `changes` are written to the incident row in the same statement as the event's seq.
         """
         alerts = await self.alert_rows(incident.id)
@@ -229,17 +232,17 @@ class Ledger:
             if receivers is not None
             else self.settings.receivers_for(incident, member_labels(alerts))
         )
+        about: dict[str, Any] = {"kind": kind, "receivers": names}
+        if pages:
+            about["pages"] = [page.summary() for page in pages]
         incident, event = await self._append(
-            incident,
-            "notification",
-            "watchd",
-            {"kind": kind, "receivers": names, **(detail or {})},
-            changes,
+            incident, "notification", "watchd", {**about, **(detail or {})}, changes
         )
         await self._outbox(
             incident,
             Event(incident.id, event.seq, self.now, kind, "watchd", dict(detail or {})),
-            names,
+            [(name, None) for name in dict.fromkeys(names)]
+            + [(page.receiver, page) for page in dict.fromkeys(pages)],
             alerts,
         )
         return incident
@@ -288,25 +291,25 @@ class Ledger:
         self,
         incident: Incident,
         event: Event,
-        names: Sequence[str],
+        targets: Sequence[tuple[str, Page | None]],
         alerts: Sequence[dict[str, Any]],
     ) -> None:
-        if not names:
+        if not targets:
             return
         rows = [
             {
                 "incident_id": incident.id,
                 "seq": event.seq,
-                "idempotency_key": f"{incident.id}:{event.seq}",
+                "idempotency_key": idempotency_key(incident.id, event.seq, page),
                 "receiver": name,
                 "kind": event.kind,
-                "payload": notification_payload(incident, event, alerts, name),
+                "payload": notification_payload(incident, event, alerts, name, page),
                 "state": OutboxState.PENDING.value,
                 "attempts": 0,
                 "created_at": self.now,
                 "next_attempt_at": self.now,
             }
-            for name in dict.fromkeys(names)
+            for name, page in targets
         ]
         held = self._held(incident.id)
         if held is not None:

@@ -177,6 +177,32 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class Page:
+    """One person reached through one of their contact methods: the outbox row goes to
+    `receiver`, which delivers to `address` (a mail address, a chat handle, a phone number for
+    an SMS gateway, an MQTT topic) instead of its own configured destination."""
+
+    user: str
+    name: str  # how people read the user ("Alice Li"), else the user name
+    contact: str
+    receiver: str
+    address: str
+
+    def recipient(self) -> dict[str, str]:
+        """The `recipient` object of the notification payload."""
+        return {
+            "user": self.user,
+            "name": self.name,
+            "contact": self.contact,
+            "address": self.address,
+        }
+
+    def summary(self) -> dict[str, str]:
+        """Who was paged through what, for the timeline (the address stays in the config)."""
+        return {"user": self.user, "contact": self.contact, "receiver": self.receiver}
+
+
+@dataclass(frozen=True, slots=True)
 class MemberGroup:
     """Members of an incident that share role, status, severity and mute reason, counted."""
 

@@ -7,11 +7,12 @@ watchd's own receivers also read `incident` and `event` (DESIGN.md §4 Notificat
 from __future__ import annotations
 
 import math
+import urllib.parse
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from watchd.incidents.model import Event, Incident
+from watchd.incidents.model import Event, Incident, Page
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 _LAST_TIME = "9999-12-31T23:59:59Z"
@@ -30,10 +31,25 @@ def rfc3339(seconds: float | None) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
+def idempotency_key(incident_id: int, seq: int, page: Page | None = None) -> str:
+    """ "<incident>:<seq>" for a receiver's own destination; a page to a person adds the user
+    and the contact ("<incident>:<seq>:alice:sms"), so two people paged through one receiver
+    for one event get two keys. The contact is percent-encoded: the key is an HTTP header."""
+    key = f"{incident_id}:{seq}"
+    if page is None:
+        return key
+    return f"{key}:{page.user}:{urllib.parse.quote(page.contact, safe='')}"
+
+
 def notification_payload(
-    incident: Incident, event: Event, alerts: Sequence[dict[str, Any]], receiver: str
+    incident: Incident,
+    event: Event,
+    alerts: Sequence[dict[str, Any]],
+    receiver: str,
+    page: Page | None = None,
 ) -> dict[str, Any]:
-    """The JSON document one receiver gets for one incident event."""
+    """The JSON document one receiver gets for one incident event; for a page to a person,
+    `recipient` says whom (user, name, contact) and where (`address`) to deliver it."""
     entries = [
         {
             # A symptom awaiting a fresh result ("recheck") is still a firing alert.
@@ -50,7 +66,7 @@ def notification_payload(
         for a in alerts
     ]
     firing = incident.state.active
-    return {
+    document = {
         "version": "4",
         "groupKey": incident.key,
         "truncatedAlerts": 0,
@@ -63,8 +79,11 @@ def notification_payload(
         "alerts": entries,
         "incident": incident.as_json(),
         "event": event.as_json(),
-        "idempotencyKey": f"{incident.id}:{event.seq}",
+        "idempotencyKey": idempotency_key(incident.id, event.seq, page),
     }
+    if page is not None:
+        document["recipient"] = page.recipient()
+    return document
 
 
 def _common(maps: Sequence[dict[str, str]]) -> dict[str, str]:

@@ -84,8 +84,10 @@ def judge(
         next_at = now + delay
     error = storable("; ".join(x for x in (outcome.error, *outcome.notes) if x))
     response = storable(outcome.response)
+    person = (row.payload or {}).get("recipient")
     detail = {
         "receiver": row.receiver,
+        **({"recipient": person.get("user", "")} if isinstance(person, dict) else {}),
         "notification": row.kind,
         "seq": row.seq,
         "attempt": row.attempts + 1,

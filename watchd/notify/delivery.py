@@ -153,7 +153,11 @@ class Delivery:
     def _note(self, installed: Installed, row: Row) -> Notification:
         links = installed.links
         config = installed.configs.get(row.receiver)
-        recipient = Recipient(row.receiver, config.address() if config is not None else "")
+        address = config.address() if config is not None else ""
+        person = (row.payload or {}).get("recipient")
+        if isinstance(person, dict):  # a page to a person: the link names them
+            address = str(person.get("user", ""))
+        recipient = Recipient(row.receiver, address)
         return Notification(
             outbox_id=row.id,
             incident_id=row.incident_id,

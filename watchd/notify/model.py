@@ -31,6 +31,14 @@ class Notification:
     attempt: int
     context: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def recipient(self) -> dict[str, str] | None:
+        """The person this notification pages (`user`, `name`, `contact`, and the `address`
+        the receiver delivers to instead of its own destination), or None for the
+        receiver's own destination."""
+        found = self.payload.get("recipient")
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else None
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:

@@ -149,6 +149,8 @@ def context(note: Notification) -> dict[str, Any]:
         "group_labels": dict(payload.get("groupLabels") or {}),
         "common_labels": dict(payload.get("commonLabels") or {}),
         "summary": summary or incident.get("title", ""),
+        "recipient": note.recipient or {},
+        "mention": "",  # a chat receiver's markup for the recipient's handle, set by it
         "payload": payload,
         "ack_url": "",
         "incident_url": "",

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from markupsafe import Markup
 from pydantic import Field
 
 from watchd.notify.config import HttpReceiverBase
@@ -155,6 +156,10 @@ class Chat:
     async def deliver(self, notes: Sequence[Notification]) -> Outcome:
         (note,) = notes
         ctx = context(note)
+        # A page to a person mentions them: their contact's address is the flavour's markup
+        # for it ("<@U024BE7LH>" on Slack, "@alice" on Mattermost), from the config, so it
+        # is printed as it is.
+        ctx["mention"] = Markup(ctx["recipient"].get("address", ""))
         rendered = self._template.render(ctx)
         text = _finish(self._config.flavor, rendered.text)
         doc = body(self._config.flavor, text, ctx)

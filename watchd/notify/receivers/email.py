@@ -1,5 +1,6 @@
 """The email receiver: one message per notification group over SMTP (aiosmtplib), with a
-templated subject, plain-text and HTML body; STARTTLS or implicit TLS, optional login."""
+templated subject, plain-text and HTML body; STARTTLS or implicit TLS, optional login. A page
+to a person goes to the person's address (their contact's), not to `to`."""
 
 from __future__ import annotations
 
@@ -63,6 +64,20 @@ def _no_nul(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
+def _addressees(note: Notification) -> list[str]:
+    """The person's address when the notification pages one, else [] (the configured `to`)."""
+    address = (note.recipient or {}).get("address", "")
+    return [address] if address else []
+
+
+def _by_addressee(notes: Sequence[Notification]) -> list[list[Notification]]:
+    """`notes` split by whom they go to, in order of first appearance."""
+    shares: dict[tuple[str, ...], list[Notification]] = {}
+    for note in notes:
+        shares.setdefault(tuple(_addressees(note)), []).append(note)
+    return list(shares.values())
+
+
 class Email:
     kind = "email"
     Config = EmailReceiver
@@ -85,13 +100,14 @@ class Email:
         self._tls: ssl.SSLContext | None = context if isinstance(context, ssl.SSLContext) else None
 
     def message(self, notes: Sequence[Notification]) -> tuple[EmailMessage, tuple[str, ...]]:
-        """The message for a group of notifications and the template notes (fallbacks)."""
+        """The message for a group of notifications (to one recipient) and the template
+        notes (fallbacks)."""
         ctx = group_context(notes)
         subject, text, html = (s.render(ctx) for s in (self._subject, self._text, self._html))
         msg = EmailMessage()
         msg["Subject"] = " ".join(_no_nul(subject.text).split())[:200]
         msg["From"] = self._config.sender
-        msg["To"] = ", ".join(self._config.to)
+        msg["To"] = ", ".join(_addressees(notes[0]) or self._config.to)
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = make_msgid(domain="watchd")
         msg["X-Watchd-Idempotency-Keys"] = " ".join(n.idempotency_key for n in notes)
@@ -100,6 +116,18 @@ class Email:
         return msg, tuple(r.note for r in (subject, text, html) if r.note)
 
     async def deliver(self, notes: Sequence[Notification]) -> Outcome:
+        """One message per recipient: the group's notifications for the configured `to`, and
+        for each person paged through this receiver, theirs to their own address. The first
+        failure is the outcome (the whole group is tried again: a message that went out may
+        go out twice, never none)."""
+        outcome = Outcome(True)
+        for share in _by_addressee(notes):
+            outcome = await self._send(share)
+            if not outcome.ok:
+                return outcome
+        return outcome
+
+    async def _send(self, notes: Sequence[Notification]) -> Outcome:
         msg, template_notes = self.message(notes)
         cfg = self._config
         password = cfg.password.reveal() if cfg.password is not None else None

@@ -1,6 +1,7 @@
 """The exec receiver: run a command (an argument list, never a shell) for remediation or local
 integrations. It gets a restricted environment (PATH, LANG and the configured `env`) plus the
-incident as WATCHD_* variables and the full JSON on stdin; a timeout kills its whole process
+incident as WATCHD_* variables (a page to a person adds WATCHD_RECIPIENT_USER, _CONTACT and
+_ADDRESS) and the full JSON on stdin; a timeout kills its whole process
 group. Exit 0 is delivered; other exits are retried; the status and an output excerpt go to
 the delivery log and the incident's timeline."""
 
@@ -53,6 +54,15 @@ def environment(config: ExecReceiver, note: Notification) -> dict[str, str]:
             "WATCHD_ACK_URL": str(note.context.get("ack_url", "")),
         }
     )
+    person = note.recipient
+    if person is not None:  # a page to a person: whom, and where
+        env.update(
+            {
+                "WATCHD_RECIPIENT_USER": person.get("user", ""),
+                "WATCHD_RECIPIENT_CONTACT": person.get("contact", ""),
+                "WATCHD_RECIPIENT_ADDRESS": person.get("address", ""),
+            }
+        )
     return {name: env_value(value) for name, value in env.items()}
 
 

@@ -32,6 +32,7 @@ class Log:
         (note,) = notes
         incident = note.payload.get("incident", {})
         rendered = self._line.render(context(note))
+        person = note.recipient
         log.info(
             "notification",
             receiver=note.receiver,
@@ -43,6 +44,7 @@ class Log:
             status=note.payload.get("status"),
             alerts=len(note.payload.get("alerts", [])),
             message=rendered.text,
+            **({"recipient": person.get("user", "")} if person else {}),
         )
         return Outcome(True, response=rendered.text)
 

@@ -1,6 +1,7 @@
 """The mqtt receiver: each incident event is published as JSON to `topic` with QoS 1 (the
-broker's PUBACK is the delivery); optionally the incident's current state is published,
-retained, to `state_topic` with `{id}` replaced, so late subscribers see every incident's state.
+broker's PUBACK is the delivery), a page to a person to that person's topic (their contact's
+address) instead; optionally the incident's current state is published, retained, to
+`state_topic` with `{id}` replaced, so late subscribers see every incident's state.
 
 One connection is kept and shared by concurrent deliveries (connecting per message cost a TCP
 and MQTT handshake each, and a broker sees a client come and go per page). A publish that fails
@@ -67,10 +68,12 @@ class Mqtt:
         (note,) = notes
         cfg = self._config
         event = json.dumps(note.payload | {"links": note.context}, separators=(",", ":"))
+        # A page to a person goes to their own topic (their contact's address).
+        topic = (note.recipient or {}).get("address") or cfg.topic
         client: aiomqtt.Client | None = None
         try:
             client = await self._session()
-            await client.publish(cfg.topic, event, qos=1, timeout=cfg.timeout)
+            await client.publish(topic, event, qos=1, timeout=cfg.timeout)
             if cfg.state_topic:
                 topic = cfg.state_topic.replace("{id}", str(note.incident_id))
                 state = json.dumps(note.payload.get("incident", {}), separators=(",", ":"))
@@ -79,7 +82,7 @@ class Mqtt:
             if client is not None:
                 await self._drop(client)
             return Outcome(False, error=excerpt(f"MQTT: {exc}"))
-        return Outcome(True, response=f"published to {cfg.topic}")
+        return Outcome(True, response=f"published to {topic}")
 
     async def _session(self) -> aiomqtt.Client:
         """The shared connection, made on first use or after one failed."""

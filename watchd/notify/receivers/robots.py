@@ -11,6 +11,10 @@ Feishu): a non-zero code is a failure, retried only for the codes that mean "lat
 limits, system busy). The webhook token and the signing secret are secrets (a file or an
 environment variable): they are read when sending and never written to the delivery log.
 
+A page to a person mentions them: the contact's address is a phone number or user id for
+DingTalk (also named in the message's `at`, which is what notifies), a user id for WeCom
+(`<@userid>`), an open_id or user_id for Feishu (`<at id=...>`).
+
 Alert text is escaped (see `escape_markdown`): it shows as typed and cannot add a link or
 mention someone (WeCom's `<@userid>`, Feishu's `<at id=all>`, a fake Acknowledge).
 """
@@ -22,12 +26,14 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from markupsafe import Markup
 from pydantic import Field
 
 from watchd.clock import Clock
@@ -43,6 +49,9 @@ from watchd.notify.templates import (
     override_problem,
 )
 from watchd.secrets import SecretError, SecretRef
+
+# A contact address DingTalk reads as a phone number (atMobiles) rather than a user id.
+_PHONE = re.compile(r"\+?\d{5,20}")
 
 # WeCom refuses Markdown content over 4096 bytes (UTF-8).
 WECOM_MAX_BYTES = 4096
@@ -147,9 +156,16 @@ class _Robot:
         """The URL and JSON document for one message; secrets are read here."""
         raise NotImplementedError
 
+    def mention(self, address: str) -> str:
+        """The platform's markup that mentions the person whose id (or phone) is `address`."""
+        raise NotImplementedError
+
     async def deliver(self, notes: Sequence[Notification]) -> Outcome:
         (note,) = notes
         ctx = context(note)
+        address = ctx["recipient"].get("address", "")
+        # A page to a person mentions them (an id from the config, not alert text: markup).
+        ctx["mention"] = Markup(self.mention(address)) if address else ""
         rendered = self._template.render(ctx)
         try:
             token = self._config.token.reveal()
@@ -218,8 +234,19 @@ class DingTalk(_Robot):
             }
         url = f"{self._config.url}?{urllib.parse.urlencode(query)}"
         # The title shows in the notification list only: plain text, no markup to escape.
-        doc = {"msgtype": "markdown", "markdown": {"title": _title(ctx), "text": text}}
+        doc: dict[str, Any] = {
+            "msgtype": "markdown",
+            "markdown": {"title": _title(ctx), "text": text},
+        }
+        address = ctx["recipient"].get("address", "")
+        if address:  # DingTalk notifies whom `at` names (the text's "@..." only shows it)
+            field = "atMobiles" if _PHONE.fullmatch(address) else "atUserIds"
+            doc["at"] = {field: [address.lstrip("+")]}
         return url, doc
+
+    def mention(self, address: str) -> str:
+        """ "@" and the phone number or user id, as DingTalk shows a mention."""
+        return f"@{address.lstrip('+')}"
 
 
 class WeCom(_Robot):
@@ -233,6 +260,10 @@ class WeCom(_Robot):
         url = f"{self._config.url}?{urllib.parse.urlencode({'key': token})}"
         content = truncate_utf8(text, WECOM_MAX_BYTES)
         return url, {"msgtype": "markdown", "markdown": {"content": content}}
+
+    def mention(self, address: str) -> str:
+        """WeCom's Markdown mention of a user id."""
+        return f"<@{address}>"
 
 
 class Feishu(_Robot):
@@ -262,3 +293,7 @@ class Feishu(_Robot):
             now = math.floor(self._clock.now())
             doc |= {"timestamp": str(now), "sign": feishu_sign(self._config.secret.reveal(), now)}
         return f"{self._config.url.rstrip('/')}/{urllib.parse.quote(token, safe='')}", doc
+
+    def mention(self, address: str) -> str:
+        """lark_md's mention of an open_id (ou_...) or user_id."""
+        return f"<at id={address}></at>"
