@@ -90,6 +90,11 @@ def problems_of(name: str) -> list[str]:
             'notify.time_intervals[0]("business-hours").location: Value error, unknown time zone '
             "'Mars/Base' (expected e.g. UTC, Europe/Paris)",
         ),
+        (
+            "daemon_bad_timezone.toml",
+            "daemon.timezone: Value error, unknown time zone 'Asia/Shangai' (expected e.g. UTC, "
+            "Europe/Paris)",
+        ),
     ],
 )
 def test_each_bad_config_gets_a_precise_problem(fixture: str, expected: str) -> None:
@@ -103,6 +108,15 @@ def test_a_key_of_another_receiver_kind_is_unknown_without_suggesting_itself() -
     "did you mean 'secret'?" hint that names the very key refused."""
     problems = problems_of("wecom_with_secret.toml")
     assert problems == ['receivers[0]("ops-wecom").secret: unknown key'], problems
+
+
+def test_a_bad_daemon_timezone_is_one_problem_at_its_own_key() -> None:
+    """A misspelt [daemon] timezone is reported once, not again on the windows defaulting to it."""
+    problems = problems_of("daemon_bad_timezone.toml")
+    assert problems == [
+        "daemon.timezone: Value error, unknown time zone 'Asia/Shangai' (expected e.g. UTC, "
+        "Europe/Paris) (got 'Asia/Shangai')"
+    ], problems
 
 
 def test_every_problem_is_reported_not_only_the_first() -> None:

@@ -160,3 +160,42 @@ def test_the_mute_step_and_the_report_agree_on_when_a_check_is_in_maintenance() 
             assert muted == counted, (labels, datetime.fromtimestamp(now, UTC))
             muted_minutes += muted
     assert muted_minutes == 120 + 20 + 30  # the two Paris runs, one midnight run, the one-off
+
+
+def test_windows_without_a_zone_run_in_the_daemon_time_zone_and_explicit_zones_stay() -> None:
+    """With [daemon] timezone = "Asia/Shanghai", a nightly "0 2 * * *" window without a zone
+    runs at 02:00 Shanghai time (18:00 UTC) and mutes then; a window naming its own zone keeps it."""
+    raw = {
+        "daemon": {"timezone": "Asia/Shanghai"},
+        "items": ITEMS,
+        "maintenance": [
+            {"name": "local", "items": ["db1"], "cron": "0 2 * * *", "duration": "1h"},
+            {
+                "name": "paris",
+                "items": ["web1"],
+                "cron": "0 2 * * *",
+                "duration": "1h",
+                "timezone": "Europe/Paris",
+            },
+            {
+                "name": "once",
+                "items": ["db1"],
+                "start": "2026-11-03T09:00:00",
+                "end": "2026-11-03T10:00:00",
+            },
+        ],
+    }
+    config = parse_config(raw, Path("t.toml"))
+    local, paris, once = config.maintenance
+    assert local.timezone == "Asia/Shanghai" and paris.timezone == "Europe/Paris"
+    day = ts("2026-11-02T00:00")
+    assert local.intervals(day, day + 86400) == [(ts("2026-11-02T18:00"), ts("2026-11-02T19:00"))]
+    assert paris.intervals(day, day + 86400) == [(ts("2026-11-02T01:00"), ts("2026-11-02T02:00"))]
+    assert once.intervals(day, day + 3 * 86400) == [
+        (ts("2026-11-03T01:00"), ts("2026-11-03T02:00"))
+    ]
+    view = MuteView(
+        incident_settings(config), ts("2026-11-02T18:30"), silences=(), changes=(), firing=()
+    )
+    assert view.reason({"item": "db1", "check": "tcp"}) is not None
+    assert view.reason({"item": "web1", "check": "http"}) is None

@@ -16,9 +16,10 @@ from typing import Any
 from watchd.cli_config import load_or_report
 from watchd.clock import SystemClock
 from watchd.loading import report_catalog
-from watchd.report.build import Period, PeriodError, build_report
+from watchd.report.build import build_report
 from watchd.report.catalog import Catalog
 from watchd.report.charts import ChartsUnavailable
+from watchd.report.period import Period, PeriodError
 from watchd.report.render import FORMATS, render
 from watchd.store import Store, StoreError
 
@@ -28,9 +29,13 @@ Command = Callable[[str, str], argparse.ArgumentParser]
 def add_commands(sub: Any, command: Command) -> None:
     """Register `report` on the `watchd` parser (`command` adds -c/--config)."""
     del sub  # built through `command`, which adds the shared --config
-    cmd = command("report", "Availability report for a month or a span (UTC).")
+    cmd = command(
+        "report", "Availability report for a month or a span ([daemon] timezone, default UTC)."
+    )
     cmd.add_argument("--period", help="a month, YYYY-MM (default: this month)")
-    cmd.add_argument("--from", dest="start", help="start, ISO date or time (with --to)")
+    cmd.add_argument(
+        "--from", dest="start", help="start, ISO date or time, local unless it has an offset"
+    )
     cmd.add_argument("--to", dest="end", help="end (exclusive), ISO date or time")
     cmd.add_argument("--service", help="only this service from [[services]]")
     cmd.add_argument("--format", choices=FORMATS, default="text", help="default: %(default)s")
@@ -38,14 +43,14 @@ def add_commands(sub: Any, command: Command) -> None:
     cmd.set_defaults(func=_report)
 
 
-def _period(args: argparse.Namespace, now: float) -> Period:
+def _period(args: argparse.Namespace, now: float, zone: str) -> Period:
     if args.period and (args.start or args.end):
         raise PeriodError(args.period, "give either --period or --from/--to, not both")
     if args.start or args.end:
         if not (args.start and args.end):
             raise PeriodError(args.start or args.end, "--from and --to go together")
-        return Period.between(args.start, args.end)
-    return Period.month(args.period) if args.period else Period.this_month(now)
+        return Period.between(args.start, args.end, zone)
+    return Period.month(args.period, zone) if args.period else Period.this_month(now, zone)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -54,7 +59,9 @@ def _report(args: argparse.Namespace) -> int:
         return 1
     clock = SystemClock()
     try:
-        period = _period(args, clock.now()).bounded(config.report.max_period)
+        period = _period(args, clock.now(), config.daemon.timezone).bounded(
+            config.report.max_period
+        )
     except PeriodError as exc:
         print(exc, file=sys.stderr)
         return 2

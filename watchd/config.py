@@ -15,13 +15,13 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union
 
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
 from collectors import REGISTRY
 from watchd.api.config import ApiConfig
 from watchd.check_config import CheckDefaults, CheckOptions, ResolvedCheck
 from watchd.cluster.config import ClusterConfig
-from watchd.configbase import ConfigError, ConfigProblem, Strict
+from watchd.configbase import ConfigError, ConfigProblem, Strict, TimeZone, is_zone
 from watchd.durations import Duration
 from watchd.incidents.config import IncidentsConfig, InhibitRule
 from watchd.ingest.config import MqttIngestConfig
@@ -47,6 +47,9 @@ class DaemonConfig(Strict):
     overload_lag: Duration = Field(default=0.5, gt=0)
     shutdown_grace: Duration = 10.0
     watchdog_interval: Duration = 0.0  # 0: half of systemd's WATCHDOG_USEC when it is set
+    # Report months and days, displayed report times and maintenance windows without a
+    # `timezone` of their own are in this zone; the store keeps UTC.
+    timezone: TimeZone = "UTC"
 
 
 @cache
@@ -134,6 +137,23 @@ class Config(Strict):
     def people(self) -> PeopleConfig:
         """The users, teams and on-call schedules, for the stages that page people."""
         return PeopleConfig(users=self.users, teams=self.teams, schedules=self.schedules)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_maintenance(cls, raw: Any) -> Any:
+        """Maintenance windows without a `timezone` take `[daemon] timezone` (if it is valid:
+        an invalid one is reported once, at its own key)."""
+        if not isinstance(raw, dict):
+            return raw
+        daemon, windows = raw.get("daemon"), raw.get("maintenance")
+        zone = daemon.get("timezone") if isinstance(daemon, dict) else None
+        if not isinstance(windows, list) or not isinstance(zone, str) or not is_zone(zone):
+            return raw
+        local = [
+            {**w, "timezone": zone} if isinstance(w, dict) and "timezone" not in w else w
+            for w in windows
+        ]
+        return {**raw, "maintenance": local}
 
     def store_url(self) -> str:
         """The SQLAlchemy URL of the store; SQLite in the state directory by default."""

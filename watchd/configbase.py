@@ -22,11 +22,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _known_zone(value: str) -> str:
+def is_zone(value: str) -> bool:
+    """True for a time zone name zoneinfo knows (an IANA name such as Asia/Shanghai)."""
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r} (expected e.g. UTC, Europe/Paris)") from exc
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _known_zone(value: str) -> str:
+    if not is_zone(value):
+        raise ValueError(f"unknown time zone {value!r} (expected e.g. UTC, Europe/Paris)")
     return value
 
 

@@ -165,6 +165,7 @@ def report_catalog(config: Config) -> Catalog:
         services=config.services,
         windows=config.maintenance,
         inventory=item_inventory(config),
+        timezone=config.daemon.timezone,
     )
 
 

@@ -39,6 +39,8 @@ class MaintenanceWindow(Strict):
     end: datetime | None = None
     cron: str | None = None
     duration: Duration | None = None
+    # The zone of `cron` and of a start/end without an offset. The root config fills in
+    # `[daemon] timezone` when a window names none; UTC for a window built on its own.
     timezone: TimeZone = "UTC"
 
     @field_validator("cron")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 
 import pytest
 
-from watchd.report.build import Period, PeriodError, build_report
+from watchd.report.build import build_report
+from watchd.report.period import Period, PeriodError
 from watchd.report.render import CSV_COLUMNS, render
 
 from .conftest import NOW, World
@@ -116,6 +118,26 @@ async def test_html_is_one_file_with_inline_chart_images(world: World) -> None:
     assert "http://" not in html and "<script" not in html
     text = render(report, "text")
     assert "Service shop:" in text and "Maintenance candidates:" in text
+
+
+async def test_a_shanghai_report_covers_the_local_month_with_local_days_and_times(
+    world: World,
+) -> None:
+    """With [daemon] timezone Asia/Shanghai, October starts at Sep 30 16:00 UTC (no samples
+    yet: 8 h unmonitored), days and weeks are local, and times carry +08:00 to the second."""
+    catalog = dataclasses.replace(world.catalog, timezone="Asia/Shanghai")
+    period = Period.month("2026-10", "Asia/Shanghai")
+    report = await build_report(world.store.engine, catalog, period, now=NOW)
+    assert report["period"]["from"] == "2026-10-01T00:00:00+08:00"
+    assert report["period"]["timezone"] == "Asia/Shanghai"
+    assert report["generated_at"] == "2026-10-20T20:00:00+08:00"
+    web = next(c for c in report["checks"] if c["check"] == "http")
+    assert web["seconds"]["unmonitored"] == 8 * 3600
+    assert web["downtime_seconds"] == 3600
+    assert report["daily"][0]["date"] == "2026-10-01"
+    assert len(report["daily"]) == 20  # Oct 1 .. Oct 20 (local), NOW is Oct 20 20:00 there
+    assert report["incidents"]["list"][0]["opened_at"] == "2026-10-10T18:00:00+08:00"
+    assert report["incidents"]["weekly"][0]["week"] == "2026-09-28"
 
 
 def test_a_bad_period_names_what_was_expected() -> None:

@@ -46,8 +46,8 @@ from watchd.durations import format_duration
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.pipeline.actions import IncidentService
 from watchd.report.availability import total
-from watchd.report.build import Period
 from watchd.report.metrics import figures
+from watchd.report.period import Period
 from watchd.report.query import tallies
 from watchd.store.series import series_ids
 from watchd.timestamps import format_time
@@ -235,7 +235,7 @@ async def _service_availability(source: ReportSource) -> list[dict[str, Any]]:
     if not catalog.services:
         return []
     now = source.clock.now()
-    month = Period.this_month(now)
+    month = Period.this_month(now, catalog.timezone)
     out = []
     async with source.engine.connect() as conn:
         known = list(await series_ids(conn))

@@ -3,7 +3,8 @@
     GET /api/v1/reports/availability?period=YYYY-MM | from=&to= [&service=] [&format=json|csv|text]
     GET /api/v1/reports/html?...          one self-contained HTML file with charts
 
-Both need the "read" scope. Without a period, the current month (UTC); a period longer than
+Both need the "read" scope. Months, days and times are in `[daemon] timezone` (from/to
+without an offset too). Without a period, the current month; a period longer than
 `[report] max_period` (400 days) is a 400. A report is built in a task of its own that is
 cancelled when its client hangs up or the API stops, so nobody waits for a report no one reads.
 """
@@ -22,9 +23,10 @@ from watchd.api.auth import require_scope
 from watchd.api.errors import ApiError, json_response
 from watchd.clock import Clock
 from watchd.logging import get_logger
-from watchd.report.build import Period, PeriodError, build_report
+from watchd.report.build import build_report
 from watchd.report.catalog import Catalog
 from watchd.report.charts import ChartsUnavailable
+from watchd.report.period import Period, PeriodError
 from watchd.report.render import render, render_html
 
 log = get_logger("watchd.api")
@@ -70,19 +72,21 @@ class ReportSource:
     async def report(self, query: Any) -> dict[str, Any]:
         """The report a request's query string asks for; ApiError 400/404 for bad input."""
         now = self.clock.now()
+        catalog = self.catalog()
+        zone = catalog.timezone
         try:
             if query.get("from") or query.get("to"):
-                period = Period.between(query.get("from", ""), query.get("to", ""))
+                period = Period.between(query.get("from", ""), query.get("to", ""), zone)
             elif query.get("period"):
-                period = Period.month(query["period"])
+                period = Period.month(query["period"], zone)
             else:
-                period = Period.this_month(now)
-            period = period.bounded(self.catalog().report.max_period)
+                period = Period.this_month(now, zone)
+            period = period.bounded(catalog.report.max_period)
         except PeriodError as exc:
             raise ApiError(400, str(exc)) from exc
         service = query.get("service") or None
         try:
-            return await build_report(self.engine, self.catalog(), period, now=now, service=service)
+            return await build_report(self.engine, catalog, period, now=now, service=service)
         except KeyError as exc:
             raise ApiError(404, f"There is no service {service!r}.") from exc
 

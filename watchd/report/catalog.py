@@ -18,7 +18,8 @@ Key = tuple[str, str]  # (item, check)
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
-    """Checks by (item, check) with labels and intervals; services; maintenance windows."""
+    """Checks by (item, check) with labels and intervals; services; maintenance windows;
+    the time zone of report periods."""
 
     report: ReportConfig
     labels: Mapping[Key, Mapping[str, str]] = field(default_factory=dict)
@@ -27,6 +28,7 @@ class Catalog:
     services: Sequence[ServiceConfig] = ()
     windows: Sequence[MaintenanceWindow] = ()
     inventory: Inventory = field(default_factory=lambda: Inventory([]))
+    timezone: str = "UTC"  # [daemon] timezone: report months, days and displayed times
 
     @classmethod
     def from_checks(
@@ -38,6 +40,7 @@ class Catalog:
         services: Sequence[ServiceConfig],
         windows: Sequence[MaintenanceWindow],
         inventory: Inventory,
+        timezone: str,
     ) -> Catalog:
         """The catalog of the enabled `checks`; `default_interval` covers checks not listed."""
         labels: dict[Key, dict[str, str]] = {}
@@ -53,6 +56,7 @@ class Catalog:
             services=tuple(services),
             windows=tuple(windows),
             inventory=inventory,
+            timezone=timezone,
         )
 
     def gap(self, key: Key) -> float:

@@ -19,8 +19,9 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from watchd.report.period import iso
 
 DAY = 86400.0
 MIN_DAYS = 7
@@ -67,16 +68,14 @@ def fit_trend(points: Sequence[tuple[float, float]]) -> Trend | None:
     return Trend(slope, t, my, n)
 
 
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="minutes")
-
-
 def _days(seconds: float) -> str:
     return f"{seconds / DAY:.1f} days"
 
 
-def forecasts(rule_states: Mapping[str, Mapping[str, Any]], now: float) -> list[dict[str, Any]]:
-    """Forecast rule series with a predicted crossing, soonest first."""
+def forecasts(
+    rule_states: Mapping[str, Mapping[str, Any]], now: float, zone: str
+) -> list[dict[str, Any]]:
+    """Forecast rule series with a predicted crossing, soonest first (times in `zone`)."""
     out = []
     for key, state in rule_states.items():
         predicted = state.get("predicted")
@@ -90,7 +89,7 @@ def forecasts(rule_states: Mapping[str, Mapping[str, Any]], now: float) -> list[
                 "labels": labels,
                 "value": state.get("value"),
                 "predicted_at": float(predicted),
-                "predicted": _iso(float(predicted)),
+                "predicted": iso(float(predicted), zone),
                 "days_left": round(max(0.0, float(predicted) - now) / DAY, 2),
             }
         )
@@ -98,9 +97,13 @@ def forecasts(rule_states: Mapping[str, Mapping[str, Any]], now: float) -> list[
 
 
 def certificates(
-    rule_states: Mapping[str, Mapping[str, Any]], rules: Sequence[str], now: float
+    rule_states: Mapping[str, Mapping[str, Any]],
+    rules: Sequence[str],
+    now: float,
+    zone: str,
 ) -> list[dict[str, Any]]:
-    """Certificates seen by the `rules` with the days left now, fewest first."""
+    """Certificates seen by the `rules` with the days left now, fewest first (times in
+    `zone`)."""
     out = []
     for key, state in rule_states.items():
         if key.startswith("@"):
@@ -116,7 +119,7 @@ def certificates(
                 "item": labels.get("item", ""),
                 "labels": labels,
                 "days_left": round(days_left, 2),
-                "expires": _iso(now + days_left * DAY),
+                "expires": iso(now + days_left * DAY, zone),
             }
         )
     return sorted(out, key=lambda c: c["days_left"])

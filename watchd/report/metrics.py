@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from statistics import fmean
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.report.availability import Tally
 from watchd.report.config import MaintenancePolicy
+from watchd.report.period import local_date, midnight
 from watchd.store.incident_tables import incident_events as ev
 from watchd.store.incident_tables import incidents as inc
 
@@ -166,25 +167,24 @@ def mtta_by_acknowledger(rows: Iterable[IncidentRow]) -> list[dict[str, Any]]:
     ]
 
 
-def week_start(t: float) -> float:
-    """The Monday 00:00 UTC at or before `t`."""
-    day = datetime.fromtimestamp(t, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (day - timedelta(days=day.weekday())).timestamp()
+def week_start(t: float, zone: str) -> date:
+    """The local date of the Monday at or before `t` in `zone`."""
+    day = local_date(t, zone)
+    return day - timedelta(days=day.weekday())
 
 
-def weekly(rows: Iterable[IncidentRow], start: float, end: float) -> list[dict[str, Any]]:
-    """Incidents opened and their MTTR per week (Monday, UTC) from `start` to `end`."""
-    by_week: dict[float, list[IncidentRow]] = {}
-    w = week_start(start)
-    while w < end:
+def weekly(
+    rows: Iterable[IncidentRow], start: float, end: float, zone: str
+) -> list[dict[str, Any]]:
+    """Incidents opened and their MTTR per local week (starting Monday in `zone`) from
+    `start` to `end`."""
+    by_week: dict[date, list[IncidentRow]] = {}
+    w = week_start(start, zone)
+    while midnight(w, zone) < end:
         by_week[w] = []
-        w += 7 * DAY
+        w += timedelta(days=7)
     for row in rows:
-        by_week.setdefault(week_start(row.opened_at), []).append(row)
+        by_week.setdefault(week_start(row.opened_at, zone), []).append(row)
     return [
-        {
-            "week": datetime.fromtimestamp(w, UTC).date().isoformat(),
-            **incident_figures(found),
-        }
-        for w, found in sorted(by_week.items())
+        {"week": w.isoformat(), **incident_figures(found)} for w, found in sorted(by_week.items())
     ]
