@@ -219,3 +219,28 @@ def test_a_heartbeat_secret_that_cannot_be_read_is_a_problem_at_its_key(tmp_path
         'items("backup").checks("nightly").secret: secret from environment variable '
         "WATCHD_TEST_NO_SUCH_VARIABLE could not be read: it is not set"
     ]
+
+
+def test_users_and_schedules_without_a_zone_take_the_daemon_time_zone() -> None:
+    """With [daemon] timezone Asia/Shanghai, a user and a schedule naming no zone are in
+    Shanghai time; one naming its own zone keeps it."""
+    raw = {
+        "daemon": {"timezone": "Asia/Shanghai"},
+        "users": [{"name": "alice"}, {"name": "bob", "timezone": "Europe/Berlin"}],
+        "schedules": [
+            {
+                "name": "primary",
+                "layers": [
+                    {
+                        "name": "weekly",
+                        "users": ["alice"],
+                        "start": "2026-11-02T09:00",
+                        "rotation": "1w",
+                    }
+                ],
+            }
+        ],
+    }
+    config = parse_config(raw, Path("t.toml"))
+    assert [u.timezone for u in config.users] == ["Asia/Shanghai", "Europe/Berlin"]
+    assert config.schedules[0].timezone == "Asia/Shanghai"

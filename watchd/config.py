@@ -112,6 +112,10 @@ class ItemConfig(Strict):
 ReceiverConfig = AnyReceiver
 
 
+# Arrays of tables whose entries have a `timezone` that defaults to `[daemon] timezone`.
+_ZONED_TABLES = ("maintenance", "users", "schedules")
+
+
 class Config(Strict):
     daemon: DaemonConfig = DaemonConfig()
     store: StoreConfig = StoreConfig()
@@ -140,20 +144,23 @@ class Config(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _local_maintenance(cls, raw: Any) -> Any:
-        """Maintenance windows without a `timezone` take `[daemon] timezone` (if it is valid:
-        an invalid one is reported once, at its own key)."""
+    def _local_zones(cls, raw: Any) -> Any:
+        """Maintenance windows, users and schedules without a `timezone` take `[daemon]
+        timezone` (if it is valid: an invalid one is reported once, at its own key)."""
         if not isinstance(raw, dict):
             return raw
-        daemon, windows = raw.get("daemon"), raw.get("maintenance")
+        daemon = raw.get("daemon")
         zone = daemon.get("timezone") if isinstance(daemon, dict) else None
-        if not isinstance(windows, list) or not isinstance(zone, str) or not is_zone(zone):
+        if not isinstance(zone, str) or not is_zone(zone):
             return raw
-        local = [
-            {**w, "timezone": zone} if isinstance(w, dict) and "timezone" not in w else w
-            for w in windows
-        ]
-        return {**raw, "maintenance": local}
+        local = dict(raw)
+        for table in _ZONED_TABLES:
+            if isinstance(entries := raw.get(table), list):
+                local[table] = [
+                    {**e, "timezone": zone} if isinstance(e, dict) and "timezone" not in e else e
+                    for e in entries
+                ]
+        return local
 
     def store_url(self) -> str:
         """The SQLAlchemy URL of the store; SQLite in the state directory by default."""
