@@ -56,6 +56,7 @@ from watchd.api import heartbeat as heartbeat_routes
 from watchd.api import incidents as incident_routes
 from watchd.api import ingest as http_ingest
 from watchd.api import reports as report_routes
+from watchd.api import runbooks as runbook_routes
 from watchd.api.am_shapes import routes_text
 from watchd.api.config import ApiConfig
 from watchd.api.openapi import package_version
@@ -116,6 +117,7 @@ class Daemon:
         self._deadline: asyncio.Task[None] | None = None
         self._overdue = False
         self._heartbeats: dict[str, str | None] = {}  # heartbeat check key -> its secret
+        self._runbooks: dict[str, Path] = {}  # Markdown runbook name -> its file
 
     async def run(self) -> int:
         try:
@@ -131,6 +133,7 @@ class Daemon:
             log.warning("config_warning", warning=warning)
         self.config = config
         self._heartbeats = setup.heartbeats
+        self._runbooks = setup.runbooks
         self._started = self.clock.monotonic()
         self.metrics.set_build_info(
             version=package_version(),
@@ -427,6 +430,7 @@ class Daemon:
             tokens=setup.tokens,
             cluster=self._cluster_status,
         )
+        runbook_routes.add_routes(app, lambda: self._runbooks)
         cluster_routes.add_routes(app, self._cluster_status)
         heartbeat_routes.add_routes(
             app,
@@ -547,6 +551,7 @@ class Daemon:
         self.catalog = report_catalog(config)
         self.config = config
         self._heartbeats = setup.heartbeats
+        self._runbooks = setup.runbooks
         self._reloads += 1
         log.info("reloaded", checks=self.scheduler.check_count)
         self.notifier.ready(self._status_line())

@@ -29,6 +29,9 @@ class CheckOptions(Strict):
     max_attempts: int | None = Field(default=None, ge=1)
     recover_attempts: int | None = Field(default=None, ge=1)
     labels: dict[str, str] = {}
+    # A URL, or a Markdown file relative to the config file (watchd.runbooks): the alert's
+    # runbook_url annotation.
+    runbook: str | None = Field(default=None, min_length=1, max_length=2048)
 
 
 class CheckDefaults(Strict):
@@ -57,6 +60,7 @@ class ResolvedCheck:
     recover_attempts: int
     settings: CheckOptions
     zone: str = "default"  # the item's zone: which cluster nodes may poll it
+    runbook_url: str | None = None  # its `runbook` as a link (watchd.loading resolves it)
 
     @property
     def key(self) -> tuple[str, str]:

@@ -9,7 +9,7 @@ collectors, tokens, rules) or none of it. The stages take their slices of the co
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from collectors import REGISTRY
@@ -31,6 +31,7 @@ from watchd.rules import (
     known_metrics,
     load_rules,
 )
+from watchd.runbooks import RunbookError, RunbookLinks, runbook_file
 from watchd.secrets import SecretError
 
 MIN_TOKEN_LENGTH = 16
@@ -69,6 +70,8 @@ class Setup:
     warnings: list[str]
     # Each heartbeat check's key ("item/check") -> its secret (None: none configured).
     heartbeats: dict[str, str | None] = field(default_factory=dict)
+    # The Markdown runbooks rules and checks name: name (in /runbooks/<name>) -> file.
+    runbooks: dict[str, Path] = field(default_factory=dict)
 
     async def close_collectors(self) -> None:
         for _, collector in self.collectors:
@@ -86,13 +89,17 @@ def build_setup(config: Config, path: Path) -> Setup:
     `path`: relative paths are taken from its directory. Raise ConfigError listing every
     problem. `watchd test-paging` calls it for a scenario's inline config."""
     problems: list[ConfigProblem] = []
-    collectors = _build_collectors(config, problems)
+    links = runbook_links(config, path)
+    runbooks: dict[str, Path] = {}
+    collectors = _build_collectors(config, problems, links, runbooks)
     tokens, token_names = _read_tokens(config, problems)
     heartbeats = _heartbeat_secrets(config, problems)
     rule_paths = config.rules.paths(path.resolve().parent)
     # The checks that could be built say which of their own metric names rules may name.
     known = known_metrics((check.kind, check.settings) for check, _ in collectors)
-    rule_problems = check_rules(rule_paths, known_metrics=known) if rule_paths else []
+    rule_problems = (
+        check_rules(rule_paths, known_metrics=known, runbooks=links) if rule_paths else []
+    )
     problems += [_rule_problem(p) for p in rule_problems if p.is_error]
     notify_errors, notify_warnings = notify_problems(
         config.receivers, config.route, config.notify, config.incidents.escalation, path.parent
@@ -101,14 +108,25 @@ def build_setup(config: Config, path: Path) -> Setup:
     if problems:
         raise ConfigError(path, problems)
     try:
-        rules = load_rules(rule_paths, known_metrics=known)
+        rules = load_rules(rule_paths, known_metrics=known, runbooks=links)
     except RuleError as exc:  # check_rules found none; keep the daemon's promise all the same
         raise ConfigError(path, [_rule_problem(p) for p in exc.problems if p.is_error]) from exc
+    runbooks |= {links.name(r.runbook_file): r.runbook_file for r in rules.rules if r.runbook_file}
     warnings = [str(p) for p in rule_problems if not p.is_error] + notify_warnings
     warnings += [str(w) for w in unset_label_warnings(config.route, alert_labels(config, rules))]
     warnings += config.rules.unmatched_warnings(path.resolve().parent)
     warnings += _api_warnings(config)
-    return Setup(path, config, collectors, tokens, token_names, rules, warnings, heartbeats)
+    return Setup(
+        path, config, collectors, tokens, token_names, rules, warnings, heartbeats, runbooks
+    )
+
+
+def runbook_links(config: Config, path: Path) -> RunbookLinks:
+    """How runbook files next to the config file at `path` are named and linked: from the
+    address operators reach watchd by (notify.ack_links.base_url, else the dashboard's)."""
+    links = config.notify.ack_links
+    base = links.base_url if links is not None else config.api.dashboard_url
+    return RunbookLinks(path.resolve().parent, base.rstrip("/"))
 
 
 def alert_labels(config: Config, rules: RuleSet) -> set[str]:
@@ -170,10 +188,24 @@ def report_catalog(config: Config) -> Catalog:
 
 
 def _build_collectors(
-    config: Config, problems: list[ConfigProblem]
+    config: Config, problems: list[ConfigProblem], links: RunbookLinks, runbooks: dict[str, Path]
 ) -> list[tuple[ResolvedCheck, Collector]]:
+    """The enabled checks, each with its collector and its runbook's link; the Markdown
+    runbooks they name are added to `runbooks`."""
     built: list[tuple[ResolvedCheck, Collector]] = []
     for check in config.checks():
+        if check.settings.runbook is not None:
+            try:
+                found = runbook_file(check.settings.runbook, links.root)
+            except RunbookError as exc:
+                where = f'items("{check.item}").checks("{check.name}").runbook'
+                problems.append(ConfigProblem(where, exc.reason))
+                continue
+            url = check.settings.runbook
+            if found is not None:
+                runbooks[links.name(found)] = found
+                url = links.link(found)
+            check = replace(check, runbook_url=url)
         try:
             built.append((check, REGISTRY[check.kind](check.settings)))
         except Exception as exc:

@@ -42,6 +42,7 @@ from watchd.model import (
     Sample,
     Status,
 )
+from watchd.runbooks import RUNBOOK_ANNOTATION
 from watchd.scheduler import CheckKey, RunInfo
 from watchd.store import AvailabilitySample
 
@@ -285,6 +286,8 @@ def check_alert(
         "summary": f"{check.item}/{check.name} is {status.name}: {state.message}",
         "status": status.name,
     }
+    if check.runbook_url is not None:
+        annotations[RUNBOOK_ANNOTATION] = check.runbook_url
     if flapping:
         annotations[FLAPPING] = "true"
     return Alert(

@@ -13,6 +13,7 @@ from watchd.api import ack as ack_routes
 from watchd.api import create_app, dashboard, reports, start_api
 from watchd.api import incidents as incident_routes
 from watchd.api import ingest as ingest_routes
+from watchd.api import runbooks as runbook_routes
 from watchd.api.reports import ReportSource
 from watchd.clock import FakeClock
 from watchd.cluster.config import ClusterConfig
@@ -52,6 +53,7 @@ ITEMS = [
 ]
 
 
+RUNBOOK_URL = "https://wiki.example/runbooks/web-down"
 ACK_KEY = b"ack-link-key-for-the-dashboard-tests"
 
 
@@ -65,12 +67,16 @@ class Served:
 
 @asynccontextmanager
 async def served_dashboard(
-    tmp_path: Path, tokens: Mapping[str, frozenset[str]], *, port: int = 0, **web: Any
+    tmp_path: Path,
+    tokens: Mapping[str, frozenset[str]],
+    *,
+    port: int = 0,
+    runbooks: Mapping[str, Path] | None = None,
+    **web: Any,
 ) -> AsyncIterator[Served]:
-    """The API with ingestion, incidents, ack links (ACK_KEY), reports and dashboard routes on
-    127.0.0.1 (`port`,
-    by default a free one), one incident open; `web` goes to create_app (allowed_hosts,
-    trusted_proxies)."""
+    """The API with ingestion, incidents, ack links (ACK_KEY), reports, dashboard and runbook
+    routes (serving `runbooks`) on 127.0.0.1 (`port`, by default a free one), one incident open
+    (its alert names RUNBOOK_URL); `web` goes to create_app (allowed_hosts, trusted_proxies)."""
     config = parse_config(RAW, Path("test.toml"))
     clock = FakeClock()
     store = await Store.open(f"sqlite:///{tmp_path}/dash.db", clock=clock)
@@ -81,7 +87,14 @@ async def served_dashboard(
     pipeline = AlertPipeline(store.engine, clock=clock, settings=settings)
     labels = {"alertname": "HttpDown", "item": "web1", "severity": "critical"}
     await pipeline.submit(
-        (Alert(labels, AlertStatus.FIRING, clock.now(), annotations={"summary": "web1 is down"}),)
+        (
+            Alert(
+                labels,
+                AlertStatus.FIRING,
+                clock.now(),
+                annotations={"summary": "web1 is down", "runbook_url": RUNBOOK_URL},
+            ),
+        )
     )
     service = IncidentService(store.engine, clock=clock, settings=lambda: settings)
     (incident,) = await service.list_incidents()
@@ -108,6 +121,7 @@ async def served_dashboard(
         return (await read_status(store.engine, dead_after=10.0, clock=clock)).to_dict()
 
     dashboard.add_routes(app, incidents=service, reports=source, tokens=tokens, cluster=cluster)
+    runbook_routes.add_routes(app, lambda: runbooks or {})
     runner = await start_api(app, "127.0.0.1", port)
     try:
         port = runner.addresses[0][1]

@@ -102,6 +102,20 @@ EXPECTED = [
         "unknown_metric.yaml",
         '3: rule "disk_full": warning: unknown metric "disk_usd_percent" (did you mean "disk_used_percent"?)',
     ),
+    (
+        "runbook_missing.yaml",
+        '5: rule "disk_full": runbook: cannot read {dir}/runbooks/disk.md: No such file or directory',
+    ),
+    (
+        "runbook_not_markdown.yaml",
+        '5: rule "disk_full": runbook: expected a URL (http:// or https://) or a Markdown file '
+        "ending in .md",
+    ),
+    (
+        "runbook_twice.yaml",
+        "5: rule \"disk_full\": give the runbook either as 'runbook' or as the annotation "
+        "'runbook_url', not both",
+    ),
     ("unknown_top_level.yaml", '1: unknown top-level field "rulez" (did you mean "rules"?)'),
 ]
 
@@ -118,7 +132,10 @@ def test_each_bad_file_reports_its_problems(name: str) -> None:
     """Each bad rule file gets exactly its FILE:LINE: rule "NAME": message lines."""
     path = DATA / name
     got = [str(problem) for problem in check_rules([path])]
-    assert got == [f"{path}:{text.replace('{path}', str(path))}" for text in _by_file()[name]]
+    assert got == [
+        f"{path}:{text.replace('{path}', str(path)).replace('{dir}', str(DATA))}"
+        for text in _by_file()[name]
+    ]
 
 
 def test_every_fixture_file_has_an_expected_message() -> None:

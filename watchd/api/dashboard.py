@@ -49,6 +49,7 @@ from watchd.report.availability import total
 from watchd.report.metrics import figures
 from watchd.report.period import Period
 from watchd.report.query import tallies
+from watchd.runbooks import runbook_urls
 from watchd.store.series import series_ids
 from watchd.timestamps import format_time
 
@@ -61,6 +62,7 @@ _ENV = jinja2.Environment(
 )
 # Stored times out of range (rows from before they were refused) are shown clamped and marked.
 _ENV.filters["when"] = lambda t: format_time(float(t))
+_ENV.filters["runbooks"] = lambda alerts: runbook_urls(a.get("annotations") or {} for a in alerts)
 
 
 @dataclass(frozen=True, slots=True)

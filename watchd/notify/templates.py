@@ -20,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from watchd.notify.model import Notification
+from watchd.runbooks import runbook_urls
 
 
 class TemplateProblem(ValueError):
@@ -151,6 +152,7 @@ def context(note: Notification) -> dict[str, Any]:
         "summary": summary or incident.get("title", ""),
         "recipient": note.recipient or {},
         "mention": "",  # a chat receiver's markup for the recipient's handle, set by it
+        "runbooks": runbook_urls(alert.get("annotations") or {} for alert in alerts),
         "payload": payload,
         "ack_url": "",
         "incident_url": "",

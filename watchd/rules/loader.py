@@ -42,6 +42,7 @@ from watchd.rules.model import (
 )
 from watchd.rules.templates import compile_template
 from watchd.rules.yamlsrc import LineDict, YamlSyntaxError, load_yaml
+from watchd.runbooks import RUNBOOK_ANNOTATION, RunbookError, RunbookLinks, runbook_file
 
 FILE_FIELDS = ("rules",)
 RULE_FIELDS = (
@@ -62,6 +63,7 @@ RULE_FIELDS = (
     "require",
     "labels",
     "annotations",
+    "runbook",
     "flap",
 )
 OVER_FIELDS = ("window", "fn", "q", "counter_bits", "reset_metric", "divide_by")
@@ -87,9 +89,12 @@ class _Invalid(Exception):
 class _Collector:
     """Problems found in one file, each with its line and rule."""
 
-    def __init__(self, file: Path, known_metrics: MetricNames | None) -> None:
+    def __init__(
+        self, file: Path, known_metrics: MetricNames | None, runbooks: RunbookLinks
+    ) -> None:
         self.file = file
         self.known_metrics = known_metrics
+        self.runbooks = runbooks
         self.problems: list[RuleProblem] = []
 
     def add(self, line: int, rule: str, message: str, level: str = "error") -> None:
@@ -107,34 +112,43 @@ class _Collector:
 
 
 def load_rules(
-    paths: Sequence[Path], *, known_metrics: MetricNames | None = SHIPPED_METRICS
+    paths: Sequence[Path],
+    *,
+    known_metrics: MetricNames | None = SHIPPED_METRICS,
+    runbooks: RunbookLinks | None = None,
 ) -> RuleSet:
     """Load and validate rule files; raise RuleError listing every problem when any is an error.
 
     Rule names are unique across all files. Unknown metrics (not in `known_metrics`, by default
     what watchd ships emits; None turns the check off) are warnings, kept in `RuleSet.warnings`.
+    `runbooks` names and links Markdown runbooks; by default they are named from each rule
+    file's directory and linked without a host (`/runbooks/<name>`), as `watchd test-rules` sees
+    them.
     """
-    rules, problems = _load(paths, known_metrics)
+    rules, problems = _load(paths, known_metrics, runbooks)
     if any(problem.is_error for problem in problems):
         raise RuleError(problems)
     return RuleSet(rules=tuple(rules), warnings=tuple(problems))
 
 
 def check_rules(
-    paths: Sequence[Path], *, known_metrics: MetricNames | None = SHIPPED_METRICS
+    paths: Sequence[Path],
+    *,
+    known_metrics: MetricNames | None = SHIPPED_METRICS,
+    runbooks: RunbookLinks | None = None,
 ) -> list[RuleProblem]:
     """Every problem in the rule files, errors and warnings, in file and line order."""
-    return _load(paths, known_metrics)[1]
+    return _load(paths, known_metrics, runbooks)[1]
 
 
 def _load(
-    paths: Sequence[Path], known_metrics: MetricNames | None
+    paths: Sequence[Path], known_metrics: MetricNames | None, runbooks: RunbookLinks | None
 ) -> tuple[list[Rule], list[RuleProblem]]:
     rules: list[Rule] = []
     problems: list[RuleProblem] = []
     first_seen: dict[str, Rule] = {}
     for path in paths:
-        found = _Collector(path, known_metrics)
+        found = _Collector(path, known_metrics, runbooks or RunbookLinks(path.parent))
         for rule in _load_file(path, found):
             previous = first_seen.get(rule.name)
             if previous is not None:
@@ -243,6 +257,18 @@ def _parse_rule(path: Path, node: LineDict, found: _Collector, index: int) -> Ru
         "annotations", _parse_annotations
     ) or ({}, {})
     flap = field("flap", _parse_flap)
+    runbook = field("runbook", _parse_runbook, path.parent, found.runbooks)
+    if runbook is not None:
+        if RUNBOOK_ANNOTATION in annotations[0]:
+            problem(
+                "runbook",
+                f"give the runbook either as 'runbook' or as the annotation "
+                f"'{RUNBOOK_ANNOTATION}', not both",
+            )
+        url = runbook[0]
+        # Raw: a URL holding "{{" is text, not a template.
+        annotations[0][RUNBOOK_ANNOTATION] = compile_template(f"{{% raw %}}{url}{{% endraw %}}")
+        annotations[1][RUNBOOK_ANNOTATION] = url
 
     has = {key for key in RULE_FIELDS if key in node}
     if "threshold" in has and has & {"warn", "crit"}:
@@ -314,7 +340,19 @@ def _parse_rule(path: Path, node: LineDict, found: _Collector, index: int) -> Ru
         annotations=annotations[0],
         annotation_sources=annotations[1],
         flap=flap,
+        runbook_file=runbook[1] if runbook is not None else None,
     )
+
+
+def _parse_runbook(value: Any, base: Path, links: RunbookLinks) -> tuple[str, Path | None]:
+    """A rule's `runbook`: its runbook_url and the Markdown file it names (None for a URL)."""
+    if not isinstance(value, str):
+        raise _Invalid(f"expected a URL or a Markdown file path, got {_kind(value)}")
+    try:
+        path = runbook_file(value, base)
+    except RunbookError as exc:
+        raise _Invalid(exc.reason) from exc
+    return (value if path is None else links.link(path)), path
 
 
 def _digest(node: LineDict) -> str:

@@ -121,6 +121,8 @@ class Rule:
     annotations: Mapping[str, Any] = field(default_factory=dict)  # name -> compiled template
     annotation_sources: Mapping[str, str] = field(default_factory=dict)
     flap: FlapPolicy | None = None
+    # The Markdown file named by `runbook:` (served at /runbooks/...), None for a URL or none.
+    runbook_file: Path | None = None
 
     @property
     def plain(self) -> bool:
