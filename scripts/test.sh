@@ -10,10 +10,12 @@ ensure_python
 # Prometheus and Alertmanager, Chromium for the dashboard, systemd-analyze for the unit file,
 # unshare (util-linux) for the DNS-failure test in an empty network namespace, libfaketime
 # (faketime) to step the real daemon's wall clock and to run an snmpd's clock fast, dnsmasq
-# (dnsmasq-base: the binary without the system service) as the DNS server the dns check asks.
+# (dnsmasq-base: the binary without the system service) as the DNS server the dns check asks,
+# zsh and fish for the completion scripts (bash is there already); systemd brings
+# systemd-journald, which tests/integration/test_journald.py runs in a namespace of its own.
 apt_install postgresql mosquitto mosquitto-clients snmpd snmp snmptrapd \
   monitoring-plugins-basic monitoring-plugins-standard systemd iputils-ping util-linux \
-  prometheus prometheus-alertmanager chromium faketime dnsmasq-base
+  prometheus prometheus-alertmanager chromium faketime dnsmasq-base zsh fish
 install_project ".[test,report]"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -1,5 +1,5 @@
 """The `watchd` command: run, check-config, test-rules, test-paging, probe, cluster status,
-db upgrade.
+db upgrade, completion.
 
 Human output by default; `--json` where a script would parse it (DESIGN.md §5).
 """
@@ -17,6 +17,8 @@ from pathlib import Path
 
 from watchd.api.openapi import package_version
 from watchd.cli_cluster import add_commands as add_cluster_commands
+from watchd.cli_completion import add_command as add_completion_command
+from watchd.cli_completion import file_names
 from watchd.cli_config import load_or_report
 from watchd.cli_incidents import add_commands as add_incident_commands
 from watchd.cli_notify import add_commands as add_notify_commands
@@ -80,12 +82,16 @@ def _parser() -> argparse.ArgumentParser:
     # `-c` is accepted before the command (`watchd -c F incidents`) and after it (`watchd
     # incidents -c F`). The command's copy defaults to SUPPRESS so that, when absent, it does not
     # overwrite a value given before the command; main() then falls back to $WATCHD_CONFIG.
-    parser.add_argument("-c", "--config", type=Path, default=None, help=_CONFIG_HELP)
+    file_names(parser.add_argument("-c", "--config", type=Path, default=None, help=_CONFIG_HELP))
     sub = parser.add_subparsers(metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        cmd.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS, help=_CONFIG_HELP)
+        file_names(
+            cmd.add_argument(
+                "-c", "--config", type=Path, default=argparse.SUPPRESS, help=_CONFIG_HELP
+            )
+        )
         return cmd
 
     run = command("run", "Run the daemon in the foreground.")
@@ -107,8 +113,10 @@ def _parser() -> argparse.ArgumentParser:
         help="Run rule unit tests (YAML: input series -> expected alerts).",
         description="Run rule unit tests written in YAML; exit 1 with a diff on any failure.",
     )
-    test_rules.add_argument(
-        "files", nargs="+", help="rule test files, e.g. rules/tests/*.test.yaml"
+    file_names(
+        test_rules.add_argument(
+            "files", nargs="+", type=Path, help="rule test files, e.g. rules/tests/*.test.yaml"
+        )
     )
     test_rules.add_argument("--json", action="store_true", help="print every case as JSON")
     test_rules.set_defaults(func=_test_rules)
@@ -128,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     db = command("db", "Database maintenance.")
     db.add_argument("action", choices=["upgrade"], help="upgrade: apply schema migrations")
     db.set_defaults(func=_db)
+    add_completion_command(sub, _parser)
     return parser
 
 
@@ -189,7 +198,7 @@ def _check_config(args: argparse.Namespace) -> int:
 def _test_rules(args: argparse.Namespace) -> int:
     from watchd.rules.testing import run_rule_tests
 
-    report = run_rule_tests([Path(f) for f in args.files])
+    report = run_rule_tests(args.files)
     print(json.dumps(report.as_json(), indent=2) if args.json else report.text)
     return 0 if report.ok else 1
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from watchd.cli_completion import file_names
 from watchd.logging import configure_logging
 from watchd.paging.report import judge, outcome_json
 from watchd.paging.runner import run_scenario
@@ -32,13 +33,19 @@ def add_commands(sub: Any) -> None:
             "2 when a file has problems."
         ),
     )
-    cmd.add_argument("files", nargs="+", type=Path, help="scenario files, e.g. scenarios/*.yaml")
-    cmd.add_argument(
-        "-c",
-        "--config",
-        type=Path,
-        default=argparse.SUPPRESS,
-        help="config file for the scenarios that have no inline config (default: $WATCHD_CONFIG)",
+    file_names(
+        cmd.add_argument(
+            "files", nargs="+", type=Path, help="scenario files, e.g. scenarios/*.yaml"
+        )
+    )
+    file_names(
+        cmd.add_argument(
+            "-c",
+            "--config",
+            type=Path,
+            default=argparse.SUPPRESS,
+            help="config file for the scenarios that have no inline config (default: $WATCHD_CONFIG)",
+        )
     )
     cmd.add_argument("--json", action="store_true", help="print what each run produced as JSON")
     cmd.set_defaults(func=_test_paging, config_fallback=None)

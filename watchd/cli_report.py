@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from watchd.cli_completion import file_names
 from watchd.cli_config import load_or_report
 from watchd.clock import SystemClock
 from watchd.loading import report_catalog
@@ -39,7 +40,7 @@ def add_commands(sub: Any, command: Command) -> None:
     cmd.add_argument("--to", dest="end", help="end (exclusive), ISO date or time")
     cmd.add_argument("--service", help="only this service from [[services]]")
     cmd.add_argument("--format", choices=FORMATS, default="text", help="default: %(default)s")
-    cmd.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    file_names(cmd.add_argument("--output", type=Path, help="write to this file instead of stdout"))
     cmd.set_defaults(func=_report)
 
 
