@@ -146,7 +146,12 @@ async def build_core(
     processor = ResultProcessor(clock=clock, store=store, metrics=metrics, sink=sink)
     restored = await processor.restore()
     rules = RuleService(
-        RuleEngine(setup.rules, clock=clock, flap=config.rules.flap_policy()),
+        RuleEngine(
+            setup.rules,
+            clock=clock,
+            flap=config.rules.flap_policy(),
+            node=config.cluster.node_name,
+        ),
         sink=sink,
         store=store,
         clock=clock,

@@ -90,3 +90,39 @@ async def test_a_window_moved_only_by_samples_is_saved_every_steady_save_and_at_
     restarted = RuleEngine(rules, clock=clock)
     restarted.restore_state(await store.load_states(service.STATE_NAMESPACE))
     assert restarted.export_state() == rules_service.engine.export_state()
+
+
+SSHD_MISSING = (
+    "  - {name: sshd_missing, metric: process_instances, match: {check: local, name: sshd},"
+    " absent: 10m}\n"
+)
+
+
+async def test_each_cluster_node_keeps_its_own_engine_state_and_a_taker_gets_the_checks_it_takes(
+    store: Store, tmp_path: Path
+) -> None:
+    """Nodes a and b save their engine states side by side (one shared key kept only the last
+    writer's): a restarted a still knows since when web1 ran without sshd and fires at 10
+    minutes, and node c taking web1 over from a does the same, with nothing of b's web2."""
+    rules = ruleset(tmp_path, SSHD_MISSING)
+    clock = FakeClock(T0)
+
+    def node(name: str) -> RuleService:
+        engine = RuleEngine(rules, clock=clock, node=name)
+        return RuleService(engine, sink=RecordingSink(), store=store, clock=clock, interval=15)
+
+    a, b = node("a"), node("b")
+    await clock.advance(300)
+    a.engine.observe([sample("cpu_usage_percent", 5, 300)])  # web1/local runs on a
+    b.engine.observe([sample("cpu_usage_percent", 5, 300, item="web2")])
+    await a.persist()
+    await b.persist()
+
+    restarted_a, c = node("a"), node("c")
+    await restarted_a.restore()
+    await restarted_a.release([("web2", "local")])  # b's check, as the first view decides
+    await c.acquire([("web1", "local")])
+    await clock.advance(600)
+    for taker in (restarted_a, c):
+        (alert,) = taker.engine.evaluate()
+        assert (alert.labels["item"], alert.labels["alertname"]) == ("web1", "sshd_missing")

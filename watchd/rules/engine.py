@@ -48,6 +48,10 @@ from watchd.rules.state import (
     series_key,
 )
 
+# The engine's own state (when each check was last seen, device boots, the checks each absent
+# rule saw) is saved under ENGINE_KEY + "/" + the node's name: in a cluster every node saves
+# its own, where one shared key kept only the last writer's. Restoring merges every node's
+# (and "@engine" alone, as saved before); a node keeps what belongs to the checks it runs.
 ENGINE_KEY = "@engine"
 _DEFAULT_FLAP = FlapPolicy()
 _PAIR_LABELS = ("item", "check")
@@ -100,8 +104,11 @@ class RuleEngine:
     evaluation_interval) for what time alone changes: `for` timers, `absent`, forecasts.
     """
 
-    def __init__(self, rules: RuleSet, *, clock: Clock, flap: FlapPolicy = _DEFAULT_FLAP) -> None:
+    def __init__(
+        self, rules: RuleSet, *, clock: Clock, flap: FlapPolicy = _DEFAULT_FLAP, node: str = ""
+    ) -> None:
         self._clock = clock
+        self.engine_key = f"{ENGINE_KEY}/{node}" if node else ENGINE_KEY
         self._flap = flap
         self._started = clock.now()
         self.stats = EngineStats()
@@ -606,7 +613,7 @@ class RuleEngine:
             for runtime in self._runtimes
             for state in runtime.states.values()
         }
-        out[ENGINE_KEY] = self._engine_state()
+        out[self.engine_key] = self._engine_state()
         return out
 
     def export_changes(
@@ -631,7 +638,7 @@ class RuleEngine:
             for runtime, state in changed
         }
         if engine:
-            out[ENGINE_KEY] = self._engine_state()
+            out[self.engine_key] = self._engine_state()
         return out, changed
 
     def release(
@@ -695,16 +702,22 @@ class RuleEngine:
             },
         }
 
-    def restore_state(self, states: Mapping[str, Mapping[str, Any]]) -> None:
+    def restore_state(
+        self,
+        states: Mapping[str, Mapping[str, Any]],
+        pairs: Collection[tuple[str, str]] | None = None,
+    ) -> None:
         """Load state saved by `export_state`; entries of rules that changed or went are dropped.
+        The engines' own states (every node's) give only what concerns the checks `pairs`
+        ((item, check)) when given: the checks a cluster node takes over.
 
         A malformed entry is skipped, never fatal: losing one series' state beats not starting.
         """
         by_name = {rt.rule.name: rt for rt in self._runtimes}
         for key, data in states.items():
             try:
-                if key == ENGINE_KEY:
-                    self._restore_engine(data, by_name)
+                if is_engine_key(key):
+                    self._restore_engine(data, by_name, None if pairs is None else set(pairs))
                     continue
                 name, _ = json.loads(key)
                 runtime = by_name.get(name)
@@ -719,15 +732,31 @@ class RuleEngine:
             except (KeyError, TypeError, ValueError):
                 continue
 
-    def _restore_engine(self, data: Mapping[str, Any], by_name: Mapping[str, _Runtime]) -> None:
+    def _restore_engine(
+        self,
+        data: Mapping[str, Any],
+        by_name: Mapping[str, _Runtime],
+        wanted: set[tuple[str, str]] | None,
+    ) -> None:
         for item, check, t in data.get("pairs", []):
-            self._pairs.setdefault((str(item), str(check)), float(t))
+            pair = (str(item), str(check))
+            if wanted is None or pair in wanted:
+                self._pairs.setdefault(pair, float(t))
         for metric, item, t, boot in data.get("boots", []):
-            self._boots[(str(metric), str(item))] = (float(t), float(boot))
-        for name, pairs in data.get("seen_pairs", {}).items():
+            key = (str(metric), str(item))
+            seen = self._boots.get(key)
+            if seen is None or float(t) > seen[0]:  # the latest reading of any node
+                self._boots[key] = (float(t), float(boot))
+        for name, seen_pairs in data.get("seen_pairs", {}).items():
             runtime = by_name.get(name)
             if runtime is not None:
-                runtime.seen_pairs.update((str(i), str(c)) for i, c in pairs)
+                restored = {(str(i), str(c)) for i, c in seen_pairs}
+                runtime.seen_pairs |= restored if wanted is None else restored & wanted
+
+
+def is_engine_key(key: str) -> bool:
+    """Whether a saved rule state is an engine's own (any node's) rather than a series'."""
+    return key == ENGINE_KEY or key.startswith(ENGINE_KEY + "/")
 
 
 def _pair(labels: Mapping[str, str]) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from watchd.clock import Clock
 from watchd.logging import get_logger
 from watchd.model import AlertSink, Sample
-from watchd.rules.engine import RuleEngine
+from watchd.rules.engine import ENGINE_KEY, RuleEngine
 from watchd.rules.model import RuleSet
 
 if TYPE_CHECKING:
@@ -65,7 +65,10 @@ class RuleService:
         states = await self._store.load_states_of(
             STATE_NAMESPACE, [f"{item}/{check}" for item, check in pairs]
         )
-        self.engine.restore_state(states)
+        # When those checks were last seen and which absent rules saw them: in the engine
+        # states of the nodes that ran them.
+        engines = await self._store.load_states_of(STATE_NAMESPACE, [ENGINE_KEY])
+        self.engine.restore_state({**states, **engines}, pairs)
         return len(states)
 
     async def observe(self, samples: Sequence[Sample]) -> None:
@@ -91,10 +94,11 @@ class RuleService:
         chunks = max(1, math.ceil(self.engine.unsaved_count() / SAVE_CHUNK))
         for chunk in range(chunks):  # a bounded number: series changing meanwhile wait
             states, changed = self.engine.export_changes(SAVE_CHUNK, engine=chunk == 0)
+            # The engine's own state is filed under ENGINE_KEY in place of a check, so that a
+            # node taking checks over finds every node's (`acquire`).
+            check_keys = self.engine.check_keys(changed) | {self.engine.engine_key: ENGINE_KEY}
             try:
-                await self._store.save_states(
-                    STATE_NAMESPACE, states, self.engine.check_keys(changed)
-                )
+                await self._store.save_states(STATE_NAMESPACE, states, check_keys)
             except Exception:
                 self.engine.not_saved(changed)
                 raise
