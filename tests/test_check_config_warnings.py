@@ -98,3 +98,36 @@ def test_the_started_line_tells_an_open_api_from_one_with_tokens_or_none() -> No
     assert _api_auth(ApiConfig()) == "none"
     assert _api_auth(ApiConfig.model_validate({"tokens": [token]})) == "tokens"
     assert _api_auth(ApiConfig(enabled=False)) == "disabled"
+
+
+def test_a_schedule_with_gaps_is_a_warning_and_a_bad_contact_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A business-hours-only schedule passes check-config with a warning naming its gaps; a
+    contact naming no receiver fails it with the key path."""
+    path = tmp_path / "config.toml"
+    people = """
+[[users]]
+name = "alice"
+[[users.contacts]]
+name = "mail"
+receiver = "{receiver}"
+address = "alice@example.com"
+
+[[schedules]]
+name = "office"
+[[schedules.layers]]
+name = "days"
+users = ["alice"]
+start = "2026-11-02T09:00"
+rotation = "1w"
+restrictions = [{{ days = ["mon", "tue", "wed", "thu", "fri"], from = "09:00", to = "18:00" }}]
+"""
+    path.write_text(people.format(receiver="log"))
+    assert cli.main(["check-config", "-c", str(path)]) == 0
+    (warning,) = capsys.readouterr().err.splitlines()
+    assert warning.startswith('schedules[0]("office"): nobody is on call for 492 h of the next')
+    path.write_text(people.format(receiver="pager"))
+    assert cli.main(["check-config", "-c", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert 'users[0]("alice").contacts[0]("mail").receiver: unknown receiver "pager"' in err

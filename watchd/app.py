@@ -55,10 +55,12 @@ from watchd.api import deliveries as delivery_routes
 from watchd.api import heartbeat as heartbeat_routes
 from watchd.api import incidents as incident_routes
 from watchd.api import ingest as http_ingest
+from watchd.api import oncall as oncall_routes
 from watchd.api import reports as report_routes
 from watchd.api import runbooks as runbook_routes
 from watchd.api.am_shapes import routes_text
 from watchd.api.config import ApiConfig
+from watchd.api.oncall import OncallSource
 from watchd.api.openapi import package_version
 from watchd.api.reports import ReportSource
 from watchd.app_core import Core, build_core
@@ -432,6 +434,9 @@ class Daemon:
         )
         runbook_routes.add_routes(app, lambda: self._runbooks)
         cluster_routes.add_routes(app, self._cluster_status)
+        oncall_routes.add_routes(
+            app, OncallSource(lambda: self.config.people(), core.store.engine, self.clock)
+        )
         heartbeat_routes.add_routes(
             app,
             secrets=lambda: self._heartbeats,

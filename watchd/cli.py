@@ -22,6 +22,7 @@ from watchd.cli_completion import file_names
 from watchd.cli_config import load_or_report
 from watchd.cli_incidents import add_commands as add_incident_commands
 from watchd.cli_notify import add_commands as add_notify_commands
+from watchd.cli_oncall import add_commands as add_oncall_commands
 from watchd.cli_paging import add_commands as add_paging_commands
 from watchd.cli_report import add_commands as add_report_commands
 from watchd.config import Config
@@ -131,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     add_incident_commands(sub, command)
     add_notify_commands(sub, command)
     add_report_commands(sub, command)
+    add_oncall_commands(sub, command)
     add_cluster_commands(sub, command)
 
     db = command("db", "Database maintenance.")

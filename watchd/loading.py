@@ -9,6 +9,7 @@ collectors, tokens, rules) or none of it. The stages take their slices of the co
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from watchd.inventory import Inventory
 from watchd.model import Collector
 from watchd.notify.checks import notify_problems
 from watchd.notify.router import Router, unset_label_warnings
+from watchd.people.oncall import gap_warnings
 from watchd.report.catalog import Catalog
 from watchd.rules import (
     RuleError,
@@ -84,10 +86,11 @@ def load_setup(path: Path) -> Setup:
     return build_setup(load_config(path), path)
 
 
-def build_setup(config: Config, path: Path) -> Setup:
+def build_setup(config: Config, path: Path, now: float | None = None) -> Setup:
     """Everything `config` names (collectors, tokens, rules), checked as if it came from
     `path`: relative paths are taken from its directory. Raise ConfigError listing every
-    problem. `watchd test-paging` calls it for a scenario's inline config."""
+    problem. `watchd test-paging` calls it for a scenario's inline config. `now` (default:
+    the wall clock) starts the four weeks in which schedules must have someone on call."""
     problems: list[ConfigProblem] = []
     links = runbook_links(config, path)
     runbooks: dict[str, Path] = {}
@@ -116,6 +119,7 @@ def build_setup(config: Config, path: Path) -> Setup:
     warnings += [str(w) for w in unset_label_warnings(config.route, alert_labels(config, rules))]
     warnings += config.rules.unmatched_warnings(path.resolve().parent)
     warnings += _api_warnings(config)
+    warnings += gap_warnings(config.schedules, time.time() if now is None else now)
     return Setup(
         path, config, collectors, tokens, token_names, rules, warnings, heartbeats, runbooks
     )

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from watchd.people.config import ScheduleConfig
 from watchd.people.model import Override, Shift
-from watchd.people.oncall import gaps, on_call, shifts
+from watchd.people.oncall import gap_warnings, gaps, on_call, shifts
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -244,3 +244,25 @@ def test_shifts_tile_the_range_and_agree_with_on_call(
     for s in found:
         for at in (s.start, (s.start + s.end) / 2):
             assert on_call(sched, at, []) == (s.user,)
+
+
+def test_a_schedule_with_nobody_on_call_gets_a_warning_listing_the_gaps() -> None:
+    """check-config's warning names the schedule, the hours uncovered in the next 4 weeks and
+    the first gaps in local time; a schedule covered around the clock gets none."""
+    office = schedule(
+        "Europe/Berlin",
+        daily("2026-11-30T09:00", ["alice"])
+        | {
+            "restrictions": [
+                {"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "18:00"}
+            ]
+        },
+    )
+    (warning,) = gap_warnings([office], ts("2026-11-30T09:00", "Europe/Berlin"))
+    assert warning.startswith(
+        'schedules[0]("primary"): nobody is on call for 492 h of the next 4 weeks: '
+        "2026-11-30T18:00+01:00 .. 2026-12-01T09:00+01:00, "
+    )
+    assert " and 15 more; add a layer or widen the restrictions" in warning
+    always = schedule("Europe/Berlin", daily("2026-11-01T09:00", ["alice", "bob"]))
+    assert gap_warnings([always], ts("2026-11-30T09:00", "Europe/Berlin")) == []

@@ -22,11 +22,11 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from watchd.api.auth import actor, require_scope
 from watchd.api.errors import ApiError, json_response
-from watchd.api.inputs import json_body, path_id
+from watchd.api.inputs import StrictBody, model_body, path_id
 from watchd.api.openapi import accepts
 from watchd.api.pages import page_of, paged
 from watchd.durations import parse_duration
@@ -41,21 +41,17 @@ from watchd.timestamps import time_problem
 SERVICE = web.AppKey("watchd.incidents", IncidentService)
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ActionBody(_Body):
+class ActionBody(StrictBody):
     by: str | None = Field(default=None, min_length=1)
     comment: str = ""
 
 
-class CommentBody(_Body):
+class CommentBody(StrictBody):
     by: str | None = Field(default=None, min_length=1)
     text: str = Field(min_length=1)
 
 
-class SilenceBody(_Body):
+class SilenceBody(StrictBody):
     matchers: list[str] = Field(min_length=1)
     starts_at: float | datetime | None = None
     ends_at: float | datetime | None = None
@@ -64,7 +60,7 @@ class SilenceBody(_Body):
     comment: str = ""
 
 
-class ChangeBody(_Body):
+class ChangeBody(StrictBody):
     item: str = Field(min_length=1)
     summary: str = Field(min_length=1)
     starts_at: float | datetime
@@ -75,16 +71,6 @@ class ChangeBody(_Body):
 
 def _epoch(value: float | datetime) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
-
-
-async def _body(request: web.Request, model: type[Any]) -> Any:
-    raw = await json_body(request, empty={})
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise ApiError(400, f"Field '{where}': {first['msg']}.") from exc
 
 
 def _id(request: web.Request, kind: str = "incident") -> int:
@@ -126,10 +112,10 @@ def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         incident_id = _id(request)
         service = request.app[SERVICE]
         if name == "comment":
-            body = await _body(request, CommentBody)
+            body = await model_body(request, CommentBody)
             result = await _guard(service.comment(incident_id, actor(request, body.by), body.text))
         else:
-            body = await _body(request, ActionBody)
+            body = await model_body(request, ActionBody)
             method = {
                 "ack": service.acknowledge,
                 "unack": service.unacknowledge,
@@ -153,7 +139,7 @@ async def list_silences(request: web.Request) -> web.Response:
 @require_scope("write")
 @accepts(SilenceBody)
 async def post_silence(request: web.Request) -> web.Response:
-    body = await _body(request, SilenceBody)
+    body = await model_body(request, SilenceBody)
     service = request.app[SERVICE]
     starts = None if body.starts_at is None else _epoch(body.starts_at)
     if starts is not None and (problem := time_problem(starts)) is not None:
@@ -209,7 +195,7 @@ async def end_change(request: web.Request) -> web.Response:
 @require_scope("write")
 @accepts(ChangeBody)
 async def post_change(request: web.Request) -> web.Response:
-    body = await _body(request, ChangeBody)
+    body = await model_body(request, ChangeBody)
     change = await _guard(
         request.app[SERVICE].add_change(
             item=body.item,
@@ -235,7 +221,7 @@ async def list_problems(request: web.Request) -> web.Response:
 async def close_problem(request: web.Request) -> web.Response:
     """Close an open problem; `comment` records what was done about it."""
     problem_id = _id(request, "problem")
-    body = await _body(request, ActionBody)
+    body = await model_body(request, ActionBody)
     closed = await _guard(
         request.app[SERVICE].close_problem(problem_id, actor(request, body.by), body.comment)
     )

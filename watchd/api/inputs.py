@@ -17,6 +17,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 from multidict import MultiDictProxy
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from watchd import jsonbody
 from watchd.api.errors import ApiError
@@ -128,6 +129,24 @@ async def json_body(request: web.Request, *, empty: Any = None) -> Any:
             return empty
         raise ApiError(400, "The request body is empty; expected JSON.")
     return parse_json(body)
+
+
+class StrictBody(BaseModel):
+    """Base of a JSON body model: unknown fields are a 400, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+async def model_body(request: web.Request, model: type[Any]) -> Any:
+    """The request's JSON body validated as `model` (an empty body is `{}`); a 400 naming the
+    first field at fault."""
+    raw = await json_body(request, empty={})
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError(400, f"Field '{where}': {first['msg']}.") from exc
 
 
 async def form_body(request: web.Request) -> MultiDictProxy[Any]:

@@ -106,7 +106,9 @@ class Restriction(Strict):
 
     @model_validator(mode="after")
     def _not_empty(self) -> Restriction:
-        if clock_minutes(self.from_) % 1440 == clock_minutes(self.to) % 1440:
+        if self.from_ == "24:00":
+            raise ValueError("'from' is a time of the day it starts on: 00:00 to 23:59")
+        if self.from_ == self.to:
             raise ValueError(
                 f"'from' and 'to' are the same time ({self.from_}); "
                 "for the whole day write from = '00:00', to = '24:00'"

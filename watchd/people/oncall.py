@@ -181,3 +181,33 @@ def gaps(
     if cursor < end:
         found.append((cursor, end))
     return found
+
+
+GAP_HORIZON = 28 * 86400.0  # check-config looks four weeks ahead
+_GAPS_SHOWN = 5
+
+
+def gap_warnings(schedules: Sequence[ScheduleConfig], now: float) -> list[str]:
+    """One warning per schedule with nobody on call at some time in the next four weeks,
+    listing the first gaps in the schedule's local time (overrides, which live in the store,
+    are not counted: they are a stopgap, not the plan)."""
+    warnings = []
+    for i, schedule in enumerate(schedules):
+        found = gaps(schedule, now, now + GAP_HORIZON)
+        if not found:
+            continue
+        zone = ZoneInfo(schedule.timezone)
+        shown = ", ".join(
+            f"{_minute(a, zone)} .. {_minute(b, zone)}" for a, b in found[:_GAPS_SHOWN]
+        )
+        more = f" and {len(found) - _GAPS_SHOWN} more" if len(found) > _GAPS_SHOWN else ""
+        hours = sum(b - a for a, b in found) / 3600
+        warnings.append(
+            f'schedules[{i}]("{schedule.name}"): nobody is on call for {hours:.0f} h of the '
+            f"next 4 weeks: {shown}{more}; add a layer or widen the restrictions to cover them"
+        )
+    return warnings
+
+
+def _minute(at: float, zone: ZoneInfo) -> str:
+    return datetime.fromtimestamp(at, zone).isoformat(timespec="minutes")

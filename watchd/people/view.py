@@ -1,0 +1,91 @@
+"""What `watchd oncall` and `/api/v1/oncall` show: per schedule, who is on call at a moment and
+the shifts of a range, as JSON-ready dicts and as text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from watchd.people.config import PeopleConfig, ScheduleConfig
+from watchd.people.model import Override, Shift
+from watchd.people.oncall import gaps, shifts
+
+MAX_RANGE = 92 * 86400.0  # a quarter: enough to plan, bounded for the API
+DEFAULT_RANGE = 7 * 86400.0
+LOOK_AHEAD = 31 * 86400.0  # how far "on call until" looks; beyond it the end is not given
+
+
+def schedule_view(
+    people: PeopleConfig,
+    schedule: ScheduleConfig,
+    *,
+    at: float,
+    start: float,
+    end: float,
+    overrides: Sequence[Override],
+) -> dict[str, Any]:
+    """The schedule's state: who is on call at `at` (and until when), the shifts and the gaps
+    (nobody on call) of [start, end)."""
+    zone = ZoneInfo(schedule.timezone)
+    horizon = at + LOOK_AHEAD
+    # The shift holding `at` is the first one from `at` on, when it starts there.
+    current = [_shift(people, s, zone) for s in shifts(schedule, at, horizon, overrides)[:1]]
+    current = [s for s in current if s["start"] == at]
+    for entry in current:
+        if entry["end"] >= horizon:  # it goes on past what was looked at: end unknown
+            entry["end"] = entry["end_local"] = None
+    return {
+        "schedule": schedule.name,
+        "timezone": schedule.timezone,
+        "at": at,
+        "on_call": current,
+        "from": start,
+        "to": end,
+        "shifts": [_shift(people, s, zone) for s in shifts(schedule, start, end, overrides)],
+        "gaps": [
+            {"start": a, "end": b, "start_local": _local(a, zone), "end_local": _local(b, zone)}
+            for a, b in gaps(schedule, start, end, overrides)
+        ],
+    }
+
+
+def _shift(people: PeopleConfig, shift: Shift, zone: ZoneInfo) -> dict[str, Any]:
+    user = people.user(shift.user)
+    return {
+        "user": shift.user,
+        "display_name": user.display_name if user is not None else "",
+        "layer": shift.layer,
+        "start": shift.start,
+        "end": shift.end,
+        "start_local": _local(shift.start, zone),
+        "end_local": _local(shift.end, zone),
+    }
+
+
+def _local(at: float, zone: ZoneInfo) -> str:
+    return datetime.fromtimestamp(at, zone).isoformat(timespec="minutes")
+
+
+def render_text(views: Sequence[dict[str, Any]]) -> str:
+    """The views as text: one block per schedule, times local to the schedule."""
+    lines: list[str] = []
+    for view in views:
+        lines.append(f"{view['schedule']} ({view['timezone']})")
+        for s in view["on_call"]:
+            until = s["end_local"] or "more than 31 days ahead"
+            lines.append(f"  on call now: {_who(s)} until {until}  [{s['layer']}]")
+        if not view["on_call"]:
+            lines.append("  on call now: nobody")
+        rows = [(s["start"], f"{_who(s)}  [{s['layer']}]", s) for s in view["shifts"]]
+        rows += [(g["start"], "nobody on call", g) for g in view["gaps"]]
+        for _, what, span in sorted(rows, key=lambda row: row[0]):
+            lines.append(f"  {span['start_local']} .. {span['end_local']}  {what}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _who(shift: dict[str, Any]) -> str:
+    name = shift["display_name"]
+    return f"{name} ({shift['user']})" if name else str(shift["user"])
