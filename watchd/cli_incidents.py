@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from watchd.api.inputs import MAX_ID
+from watchd.api.inputs import MAX_ID, id_number
 from watchd.clock import SystemClock
 from watchd.config import load_config
 from watchd.configbase import ConfigError
@@ -132,9 +132,10 @@ def _known(what: str, allowed: tuple[str, ...]) -> Callable[[str], str]:
 
 def stored_id(text: str) -> int:
     """An incident or problem id from the command line: a number a database id can be."""
-    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_ID:
+    number = id_number(text)
+    if number is None or number > MAX_ID:
         raise argparse.ArgumentTypeError(f"expected an id (a whole number), got {text!r}")
-    return int(text)
+    return number
 
 
 def _not_text(args: argparse.Namespace) -> str | None:

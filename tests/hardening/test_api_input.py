@@ -131,6 +131,19 @@ async def test_a_query_number_like_superscript_two_is_a_400(
         assert query.split("=")[0] in body["error"]
 
 
+async def test_a_zero_padded_id_names_the_same_incident_in_a_path_and_a_query(
+    api: Served, http: aiohttp.ClientSession
+) -> None:
+    """An id written with leading zeros, 24 characters long, reads as the same number in a
+    path and in a query (the path took it as "no such incident", the query refused it)."""
+    padded = str(api.incident_id).rjust(24, "0")
+    status, body = await call(http, "GET", f"{api.base}/api/v1/incidents/{padded}")
+    assert status == 200, body
+    assert body["id"] == api.incident_id
+    status, body = await call(http, "GET", f"{api.base}/api/v1/deliveries?incident={padded}")
+    assert status == 200, body
+
+
 async def test_deep_nesting_is_a_400(api: Served, http: aiohttp.ClientSession) -> None:
     """A body nested 100,000 arrays deep (RecursionError in the parser) gets 400 saying so."""
     deep = '{"text": ' + "[" * 100_000 + "]" * 100_000 + "}"

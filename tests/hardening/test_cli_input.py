@@ -49,6 +49,8 @@ def test_change_end_ends_a_change_stored_with_an_end_at_1e300(
     assert run(config, "change", "end", "1") == 1
     assert run(config, "change", "end", "²") == 2
     assert "expected an id" in capsys.readouterr().out
+    assert run(config, "change", "end", "1".rjust(24, "0")) == 1  # the same change, ended
+    assert "no running or pending change" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -179,15 +179,27 @@ def _reason(exc: Exception) -> str:
     return text[0].rstrip(".") if text else type(exc).__name__
 
 
+def id_number(text: str) -> int | None:
+    """The whole number `text` writes in ASCII digits, leading zeros allowed, or None when it
+    is not one ("²" is a digit to Python but not a number). A number past MAX_ID comes back as
+    MAX_ID + 1, never converted whole: no stored id is that large, and int() of thousands of
+    digits is slow enough to be an attack. The API's paths and queries and the CLI's id
+    arguments all read ids with it."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0")
+    return int(digits or "0") if len(digits) <= 19 else MAX_ID + 1
+
+
 def path_id(request: web.Request, kind: str, *, bad_status: int = 400) -> int:
-    """The `{id}` of the path as a number: `bad_status` when it is not one (ASCII digits only:
-    "²" is a digit to Python but not a number), 404 when it is larger than any stored id."""
+    """The `{id}` of the path as a number (see `id_number`): `bad_status` when it is not one,
+    404 when it is larger than any stored id."""
     raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit()):
+    number = id_number(raw)
+    if number is None:
         if bad_status == 404:
             raise ApiError(404, f"There is no {kind} {raw!r}.")
         raise ApiError(bad_status, f"The {kind} id must be a number, not {raw!r}.")
-    number = int(raw) if len(raw) <= 20 else MAX_ID + 1
     if number > MAX_ID:
         raise ApiError(404, f"There is no {kind} {raw}.")
     return number
@@ -199,8 +211,9 @@ def query_int(request: web.Request, name: str, default: int | None) -> int | Non
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > MAX_ID:
+    number = id_number(raw)
+    if number is None or number > MAX_ID:
         raise ApiError(
             400, f"The query parameter {name!r} must be a whole number up to {MAX_ID}, got {raw!r}."
         )
-    return int(raw)
+    return number
