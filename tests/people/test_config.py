@@ -185,6 +185,10 @@ def _layer(**changes: Any) -> dict[str, Any]:
             'layers[0]("weekly").users: List should have at least 1 item',
         ),
         (
+            {"schedules": [_layer() | {"name": "override"}]},
+            'schedules[0]("override").name: "override" is reserved',
+        ),
+        (
             {"users": [{"name": "Alice Li"}], "teams": [], "schedules": []},
             'users[0]("Alice Li").name: String should match pattern',
         ),

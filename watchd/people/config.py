@@ -30,6 +30,7 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 MINUTES_PER_WEEK = 7 * 1440
+RESERVED_SCHEDULE = "override"  # `watchd oncall override` is the overrides' command
 
 
 class ContactMethod(Strict):
@@ -195,6 +196,12 @@ class PeopleConfig(Strict):
                     yield _unknown_user(f'teams[{i}]("{team.name}").members[{j}]', member)
         for i, schedule in enumerate(self.schedules):
             where = f'schedules[{i}]("{schedule.name}")'
+            if schedule.name == RESERVED_SCHEDULE:
+                yield ConfigProblem(
+                    f"{where}.name",
+                    f'"{RESERVED_SCHEDULE}" is reserved (`watchd oncall override ...` manages '
+                    "overrides); choose another name",
+                )
             yield from _duplicates(f"{where}.layers", "layer", schedule.layers)
             for j, layer in enumerate(schedule.layers):
                 at = f'{where}.layers[{j}]("{layer.name}")'
