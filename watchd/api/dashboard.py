@@ -45,7 +45,7 @@ from watchd.api.reports import ReportSource
 from watchd.durations import format_duration
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.pipeline.actions import IncidentService
-from watchd.report.availability import total
+from watchd.report.combine import query_keys, service_total
 from watchd.report.metrics import figures
 from watchd.report.period import Period
 from watchd.report.query import tallies
@@ -243,12 +243,10 @@ async def _service_availability(source: ReportSource) -> list[dict[str, Any]]:
         known = list(await series_ids(conn))
         for service in catalog.services:
             members = catalog.members(service, known)
-            found = await tallies(conn, catalog, month.start, month.end, now=now, keys=members)
-            shown = (
-                figures(total(found.values()), catalog.policy(service), members=len(members))
-                if found
-                else None
-            )
+            keys = query_keys(service, members)
+            found = await tallies(conn, catalog, month.start, month.end, now=now, keys=keys)
+            tally, n = service_total(service, found, members)
+            shown = figures(tally, catalog.policy(service), members=n) if found else None
             pct = shown["availability_percent"] if shown else None
             out.append(
                 {

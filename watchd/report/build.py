@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from watchd.report import maintenance, metrics
 from watchd.report.availability import Tally, total
 from watchd.report.catalog import Catalog, Key
+from watchd.report.combine import is_service_key, query_keys, service_total
 from watchd.report.config import ServiceConfig
 from watchd.report.period import Period, iso, local_days
 from watchd.report.query import tallies
@@ -49,19 +50,20 @@ async def build_report(
             raise KeyError(service)
         services = (found,)
     async with engine.connect() as conn:
-        known = list(await series_ids(conn))
+        known = [k for k in await series_ids(conn) if not is_service_key(k)]
         members = {s.name: catalog.members(s, known) for s in services}
         keys = (
             sorted({k for ks in members.values() for k in ks})
             if service is not None
             else sorted({*known, *catalog.labels})
         )
+        asked = sorted({*keys, *(k for s in services for k in query_keys(s, members[s.name]))})
         days: list[tuple[float, dict[Key, Tally]]] = []
         for a, b in local_days(period.start, min(period.end, now), period.zone):
-            days.append((a, await tallies(conn, catalog, a, b, now=now, keys=keys)))
+            days.append((a, await tallies(conn, catalog, a, b, now=now, keys=asked)))
         incidents = await metrics.load_incidents(conn, period.start, period.end)
         rule_states = await select_states(conn, "rules")
-    per_check: dict[Key, Tally] = {k: total(d[k] for _, d in days if k in d) for k in keys}
+    per_check: dict[Key, Tally] = {k: total(d[k] for _, d in days if k in d) for k in asked}
     items = sorted({k[0] for k in keys})
     if service is not None:
         incidents = [i for i in incidents if i.item in items]
@@ -78,20 +80,21 @@ async def build_report(
     for s in services:
         ks = members[s.name]
         pol = catalog.policy(s)
-        tally = total(per_check[k] for k in ks)
+        tally, n = service_total(s, per_check, ks)
         service_items = {k[0] for k in ks}
         service_rows.append(
             {
                 "name": s.name,
                 "objective_percent": s.objective,
                 "maintenance_policy": pol,
+                "availability_rule": s.availability,
                 "checks": [f"{i}/{c}" for i, c in ks],
-                **metrics.figures(tally, pol, members=len(ks)),
+                **metrics.figures(tally, pol, members=n),
                 "error_budget": metrics.error_budget(
                     tally,
                     pol,
                     s.objective,
-                    members=len(ks),
+                    members=n,
                     period_seconds=period.end - period.start,
                 ),
                 "incidents": metrics.incident_figures(
@@ -101,7 +104,7 @@ async def build_report(
                     {
                         "date": iso(d, zone)[:10],
                         "availability_percent": metrics.figures(
-                            total(t[k] for k in ks if k in t), pol, members=len(ks)
+                            service_total(s, t, ks)[0], pol, members=n
                         )["availability_percent"],
                     }
                     for d, t in days
@@ -159,7 +162,7 @@ async def build_report(
             {
                 "date": iso(d, zone)[:10],
                 "availability_percent": metrics.figures(
-                    total(t.values()), policy, members=max(1, len(t))
+                    total(t[k] for k in keys if k in t), policy, members=max(1, len(keys))
                 )["availability_percent"],
             }
             for d, t in days

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from watchd.clock import Clock
 from watchd.durations import format_duration
 from watchd.model import Alert, AlertSink, AlertStatus
-from watchd.report.availability import total
 from watchd.report.catalog import Catalog
+from watchd.report.combine import query_keys, service_total
 from watchd.report.config import ServiceConfig
 from watchd.report.query import tallies
 from watchd.store.series import series_ids
@@ -74,8 +74,10 @@ class BurnRateMonitor:
                 members = catalog.members(service, known)
                 rates: dict[float, float | None] = {}
                 for span in sorted({w for b in WINDOWS for w in (b.long, b.short)}):
-                    found = await tallies(conn, catalog, now - span, now, now=now, keys=members)
-                    availability = total(found.values()).availability(catalog.policy(service))
+                    keys = query_keys(service, members)
+                    found = await tallies(conn, catalog, now - span, now, now=now, keys=keys)
+                    tally, _ = service_total(service, found, members)
+                    availability = tally.availability(catalog.policy(service))
                     allowed = 1 - service.objective / 100
                     rates[span] = None if availability is None else (1 - availability) / allowed
                 for window in WINDOWS:

@@ -14,6 +14,9 @@ from watchd.matchers import matches_all, parse_matchers
 from watchd.report.config import MaintenancePolicy, ReportConfig, ServiceConfig
 
 Key = tuple[str, str]  # (item, check)
+# The item of the rollup series of combined services (watchd.report.combine): no configured
+# item has an empty name (ItemConfig.name has min_length 1).
+SERVICE_ITEM = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,8 @@ class Catalog:
         matchers = parse_matchers(service.matchers)
         found: set[Key] = set()
         for key in {*self.labels, *known}:
+            if key[0] == SERVICE_ITEM:
+                continue
             name = f"{key[0]}/{key[1]}"
             if any(fnmatch.fnmatchcase(name, pattern) for pattern in service.checks) or (
                 matchers and key in self.labels and matches_all(matchers, self.labels[key])

@@ -7,6 +7,7 @@
     objective = 99.9                         # percent per period
     period = "month"
     maintenance_policy = "exclude"           # up | exclude | down (default: [report])
+    availability = "all"                     # all | any | weighted: how members combine
 
     [report]
     rollup_interval = "5m"   hourly_retention = "90d"   maintenance_policy = "exclude"
@@ -26,10 +27,11 @@ from watchd.durations import Duration
 from watchd.matchers import Matchers
 
 MaintenancePolicy = Literal["up", "exclude", "down"]
+AvailabilityRule = Literal["all", "any", "weighted"]
 
 
 class ServiceConfig(Strict):
-    """A set of checks with an availability objective, measured per calendar month (UTC)."""
+    """A set of checks with an availability objective, measured per calendar month (local)."""
 
     name: str = Field(min_length=1)
     checks: list[str] = []
@@ -37,6 +39,9 @@ class ServiceConfig(Strict):
     objective: float = Field(default=99.9, gt=0, lt=100)
     period: Literal["month"] = "month"
     maintenance_policy: MaintenancePolicy | None = None
+    # How members make the service's availability (watchd.report.combine): "all" down when any
+    # member is down, "any" down only when every member is down, "weighted" their mean.
+    availability: AvailabilityRule = "all"
 
     @field_validator("checks")
     @classmethod

@@ -9,7 +9,7 @@ hourly one, raw samples the rest. Time no source covers is unmonitored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Table, func, select
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.report.availability import Tally, tally_span
 from watchd.report.catalog import Catalog, Key
+from watchd.report.combine import is_service_key, service_key, service_tallies
 from watchd.report.rollup import DAY, HOUR, Watermark, load_watermark, read_samples
 from watchd.report.windows import load_plan
 from watchd.store.rollup_tables import rollups_daily, rollups_hourly
@@ -64,19 +65,22 @@ async def tallies(
 ) -> dict[Key, Tally]:
     """Each check's Tally over [start, min(end, now)); every tally's total is that length.
 
-    `keys` None means every check known to the rollups or the configuration.
+    `keys` None means every check known to the rollups or the configuration; a combined
+    service's series (watchd.report.combine.service_key) is computed from its members where
+    no rollup row has it yet.
     """
     end = min(end, now)
     if end <= start:
         return {}
     mark = await load_watermark(conn)
     ids = await series_ids(conn)
-    wanted = sorted(set(keys) if keys is not None else {*ids, *catalog.labels})
+    every_check = {*(k for k in ids if not is_service_key(k)), *catalog.labels}
+    wanted = sorted(set(keys) if keys is not None else every_check)
     by_id = {ids[k]: k for k in wanted if k in ids}
     out: dict[Key, Tally] = {}
     for span in plan_spans(start, end, mark):
         if span.source == "raw":
-            found = await _raw(conn, catalog, span, wanted)
+            found = await _raw(conn, catalog, span, wanted, ids)
         else:
             table = rollups_daily if span.source == "daily" else rollups_hourly
             found = await _rows(conn, table, span, by_id)
@@ -150,17 +154,29 @@ async def _rows(
 
 
 async def _raw(
-    conn: AsyncConnection, catalog: Catalog, span: Span, wanted: Sequence[Key]
+    conn: AsyncConnection,
+    catalog: Catalog,
+    span: Span,
+    wanted: Sequence[Key],
+    known: Iterable[Key],
 ) -> dict[Key, Tally]:
-    by_check = await read_samples(conn, span.start - catalog.max_gap(), span.end, wanted)
-    plan = await load_plan(conn, catalog.windows, catalog.inventory, span.start, span.end)
-    return {
+    asked = set(wanted)
+    services = [k for k in wanted if is_service_key(k)]
+    by_name = {service_key(s): s for s in catalog.services}
+    members = {m for k in services if k in by_name for m in catalog.members(by_name[k], known)}
+    checks = sorted({*(k for k in wanted if not is_service_key(k)), *members})
+    lookback = span.start - catalog.max_gap()
+    by_check = await read_samples(conn, lookback, span.end, checks)
+    plan = await load_plan(conn, catalog.windows, catalog.inventory, lookback, span.end)
+    out = {
         key: tally_span(
-            checks,
+            samples,
             start=span.start,
             end=span.end,
             max_gap=catalog.gap(key),
             maintenance=plan.intervals(key[0], catalog.check_labels(key)),
         )
-        for key, checks in by_check.items()
+        for key, samples in by_check.items()
+        if key in asked
     }
+    return out | service_tallies(catalog, services, by_check, plan, span.start, span.end)

@@ -2,6 +2,7 @@
 
     every rollup_interval:  watermark ──► each closed hour (at most `max_hours` per run)
                               samples [hour - max gap, hour + 1h) ─► tally per check ─► upsert
+                                                   └─► combined services (rule all/any) ─┘
                               hour closes a day ─► daily rows = sums of its hourly rows
                               watermark moves on ── in the same transaction as the rows
     once an hour:           hourly rows older than hourly_retention are deleted
@@ -9,7 +10,8 @@
 The watermark is a state row (namespace "report", key "rollup"), so a restart resumes where
 the job stopped and re-rolling an hour replaces its rows instead of adding to them. An hour is
 rolled once SETTLE seconds have passed after it, so samples still in the writer's queue land
-first. Maintenance windows and changes are applied as known when the hour is rolled.
+first. Maintenance windows and changes are applied as known when the hour is rolled, and so
+are the services' members and rules (watchd.report.combine).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from watchd.clock import Clock
 from watchd.logging import get_logger
 from watchd.report.availability import Tally, tally_buckets
 from watchd.report.catalog import Catalog, Key
+from watchd.report.combine import service_key, service_tallies
 from watchd.report.windows import load_plan
 from watchd.store.engine import write_transaction
 from watchd.store.rollup_tables import rollup_series, rollups_daily, rollups_hourly
@@ -163,7 +166,11 @@ class Rollup:
         catalog = self._catalog()
         end = hour + HOUR
         by_check = await read_samples(conn, hour - catalog.max_gap(), end)
-        plan = await load_plan(conn, catalog.windows, catalog.inventory, hour, end)
+        # From the lookback on: combined services tell a failure at the hour's start from
+        # downtime going on.
+        plan = await load_plan(
+            conn, catalog.windows, catalog.inventory, hour - catalog.max_gap(), end
+        )
         tallies: dict[Key, Tally] = {}
         for key, checks in by_check.items():
             maintenance = plan.intervals(key[0], catalog.check_labels(key))
@@ -177,6 +184,10 @@ class Rollup:
             )
             if tally.unmonitored < HOUR or tally.checks:
                 tallies[key] = tally
+        combined = service_tallies(
+            catalog, [service_key(s) for s in catalog.services], by_check, plan, hour, end
+        )
+        tallies.update({k: t for k, t in combined.items() if t.unmonitored < HOUR})
         await conn.execute(delete(rollups_hourly).where(rollups_hourly.c.start == hour))
         if not tallies:
             return
