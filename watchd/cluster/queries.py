@@ -41,14 +41,9 @@ class NodeRow:
 
 
 @dataclass(frozen=True, slots=True)
-class NodeRecord:
+class NodeRecord(NodeRow):
     """A node's row as read, with the age of its last heartbeat (seconds, database clock)."""
 
-    name: str
-    zones: tuple[str, ...]
-    host: str
-    pid: int
-    api: str
     started_at: float
     heartbeat_at: float
     checks_owned: int
