@@ -266,3 +266,26 @@ def test_a_schedule_with_nobody_on_call_gets_a_warning_listing_the_gaps() -> Non
     assert " and 15 more; add a layer or widen the restrictions" in warning
     always = schedule("Europe/Berlin", daily("2026-11-01T09:00", ["alice", "bob"]))
     assert gap_warnings([always], ts("2026-11-30T09:00", "Europe/Berlin")) == []
+
+
+def test_restrictions_on_dst_days_run_from_wall_time_to_wall_time() -> None:
+    """A restriction starting in the hour Berlin's spring-forward skips starts an hour later on
+    the new clock (02:30 is 03:30 CEST); one over the repeated hour of the fall-back runs from
+    its first 02:00 to 03:00 on the winter clock, two hours."""
+
+    def sunday(start: str, range_from: str, range_to: str) -> ScheduleConfig:
+        restriction = {"days": ["sun"], "from": range_from, "to": range_to}
+        return schedule(
+            "Europe/Berlin",
+            daily(start, ["owl"]) | {"rotation": "1w", "restrictions": [restriction]},
+        )
+
+    spring = sunday("2026-03-23T00:00", "02:30", "04:00")
+    assert on_call(spring, ts("2026-03-29T01:29Z"), []) == ()
+    assert on_call(spring, ts("2026-03-29T01:30Z"), []) == ("owl",)
+    (shift,) = shifts(spring, ts("2026-03-29T00:00Z"), ts("2026-03-30T00:00Z"), [])
+    assert (shift.start, shift.end) == (ts("2026-03-29T03:30+02:00"), ts("2026-03-29T04:00+02:00"))
+    autumn = sunday("2026-10-19T00:00", "02:00", "03:00")
+    (shift,) = shifts(autumn, ts("2026-10-25T00:00Z"), ts("2026-10-26T00:00Z"), [])
+    assert (shift.start, shift.end) == (ts("2026-10-25T02:00+02:00"), ts("2026-10-25T03:00+01:00"))
+    assert shift.end - shift.start == 2 * HOUR
