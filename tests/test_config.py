@@ -78,7 +78,7 @@ def problems_of(name: str) -> list[str]:
         (
             "heartbeat_bad_cron.toml",
             'items[0]("backup").checks[0]("nightly").cron: Value error, expected a crontab line '
-            "of 5 fields like '0 3 * * *', got '0 3 * *'",
+            "of 5 fields like '0 3 * * *', or @daily, @weekly, ... (got '0 3 * *')",
         ),
         (
             "unknown_time_zones.toml",

@@ -18,29 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from watchd.configbase import Strict, TimeZone
+from watchd.crontab import Crontab, cron_times
 from watchd.durations import Duration, format_duration
 from watchd.secrets import SecretRef
-
-
-def _crontab(value: str) -> str:
-    try:
-        CronTrigger.from_crontab(value, timezone=UTC)
-    except ValueError as exc:
-        raise ValueError(
-            f"expected a crontab line of 5 fields like '0 3 * * *', got {value!r}: {exc}"
-        ) from None
-    return value
-
-
-Crontab = Annotated[str, AfterValidator(_crontab)]
 
 
 class HeartbeatConfig(Strict):
@@ -65,11 +52,8 @@ class HeartbeatConfig(Strict):
         if self.period is not None:
             return after + self.period
         assert self.cron is not None  # one of the two, checked at load
-        trigger = CronTrigger.from_crontab(self.cron, timezone=ZoneInfo(self.timezone))
         # The next time strictly after the ping: a job pinging at 03:00:00 is the 03:00 run.
-        start = datetime.fromtimestamp(after, UTC) + timedelta(seconds=1)
-        fire = trigger.get_next_fire_time(None, start)
-        return fire.timestamp() if fire is not None else float("inf")
+        return next(cron_times(self.cron, ZoneInfo(self.timezone), after))
 
 
 @dataclass(frozen=True, slots=True)

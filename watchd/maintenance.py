@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from croniter import croniter
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from watchd.configbase import Strict, TimeZone
+from watchd.crontab import Crontab, cron_times
 from watchd.durations import Duration
 from watchd.inventory import Inventory
 from watchd.matchers import Matcher, Matchers, matches_all, parse_matchers
@@ -37,20 +37,11 @@ class MaintenanceWindow(Strict):
     items: list[str] = []
     start: datetime | None = None
     end: datetime | None = None
-    cron: str | None = None
+    cron: Crontab | None = None
     duration: Duration | None = None
     # The zone of `cron` and of a start/end without an offset. The root config fills in
     # `[daemon] timezone` when a window names none; UTC for a window built on its own.
     timezone: TimeZone = "UTC"
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str | None) -> str | None:
-        if value is not None and not croniter.is_valid(value):
-            raise ValueError(
-                f"not a valid cron expression: {value!r} (expected e.g. '0 2 * * sun')"
-            )
-        return value
 
     @model_validator(mode="after")
     def _shape(self) -> MaintenanceWindow:
@@ -82,13 +73,12 @@ class MaintenanceWindow(Strict):
         found: list[tuple[float, float]] = []
         # Start one duration early: a run that began before `start` may still go on. Step back
         # in epoch seconds, not on the wall clock: a wall time inside a DST gap does not exist.
-        it = croniter(self.cron, datetime.fromtimestamp(start - duration - 1.0, zone))
-        while True:
-            at = float(it.get_next(datetime).timestamp())
+        for at in cron_times(self.cron, zone, start - duration - 1.0):
             if at >= end:
-                return found
+                break
             if at + duration > start:
                 found.append((at, at + duration))
+        return found
 
     def active(self, now: float) -> bool:
         """True while `now` falls inside one of the window's runs."""
