@@ -182,7 +182,7 @@ async def _override(config: Config, args: argparse.Namespace) -> int:
         name = _schedule(people, rest[0]).name if rest else None
         since = None if args.all else SystemClock().now()
         async with _store(config) as store, store.engine.connect() as conn:
-            found = await list_overrides(conn, name, since=since)
+            found = (await list_overrides(conn, name, since=since)).items
         if args.json:
             print(json.dumps([override_dict(o) for o in found], indent=2))
             return 0

@@ -126,8 +126,10 @@ async def test_an_override_is_added_listed_and_deleted_with_its_author(
         "override",
         "2026-12-01T12:00+01:00",
     )
-    async with http.get(url, headers=auth["read"]) as resp:
-        assert [o["id"] for o in (await resp.json())["overrides"]] == [added["id"]]
+    async with http.get(f"{url}?limit=1", headers=auth["read"]) as resp:
+        listed = await resp.json()
+    assert [o["id"] for o in listed["overrides"]] == [added["id"]]
+    assert (listed["total"], listed["limit"], listed["next"]) == (1, 1, None)
     async with http.delete(f"{url}/{added['id']}", headers=auth["write"]) as resp:
         assert resp.status == 200
     async with http.delete(f"{url}/{added['id']}", headers=auth["write"]) as resp:

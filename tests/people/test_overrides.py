@@ -21,6 +21,7 @@ from watchd.people.overrides import (
     list_overrides,
 )
 from watchd.store import Store
+from watchd.store.pages import Page
 
 pytestmark = pytest.mark.integration
 
@@ -81,8 +82,10 @@ async def test_an_override_is_stored_listed_and_takes_the_shift(store: Store) ->
         assert await active_overrides(conn, "primary", T0 + 3599, T0 + 7200) == [added]
         assert await active_overrides(conn, "primary", T0 + 3600, T0 + 7200) == []
         assert len(await active_overrides(conn, None, T0, T0 + 1)) == 2
-        assert await list_overrides(conn, "primary", since=T0 + 3600) == []
-        assert await list_overrides(conn, "primary") == [added]
+        assert (await list_overrides(conn, "primary", since=T0 + 3600)).items == []
+        assert (await list_overrides(conn, "primary")).items == [added]
+        first = await list_overrides(conn, None, page=Page(limit=1))
+        assert (len(first.items), first.total) == (1, 2)
         overrides = await active_overrides(conn, "primary", T0, T0 + 1)
     schedule = PEOPLE.schedule("primary")
     assert schedule is not None
@@ -92,7 +95,7 @@ async def test_an_override_is_stored_listed_and_takes_the_shift(store: Store) ->
         assert await delete_override(conn, "other", added.id) is None  # not that schedule's
         assert await delete_override(conn, "primary", added.id) == added
         assert await delete_override(conn, "primary", added.id) is None
-        assert await list_overrides(conn, "primary") == []
+        assert (await list_overrides(conn, "primary")).total == 0
 
 
 @pytest.mark.parametrize(

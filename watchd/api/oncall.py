@@ -2,7 +2,8 @@
 
     GET    /api/v1/oncall                              read   every schedule: who now, next shifts
     GET    /api/v1/oncall/{schedule}?at=&from=&to=     read   one schedule over a range
-    GET    /api/v1/oncall/{schedule}/overrides[?all=1] read   current and coming (all: past too)
+    GET    /api/v1/oncall/{schedule}/overrides[?all=1] read   current and coming (all: past too),
+                                                        paged like every /api/v1 list
     POST   /api/v1/oncall/{schedule}/overrides         write  {"user", "start", "end", "reason", "by"}
     DELETE /api/v1/oncall/{schedule}/overrides/{id}    write
 
@@ -27,6 +28,7 @@ from watchd.api.auth import actor, require_scope
 from watchd.api.errors import ApiError, json_response
 from watchd.api.inputs import StrictBody, model_body, path_id
 from watchd.api.openapi import accepts
+from watchd.api.pages import page_of, paged
 from watchd.clock import Clock
 from watchd.people.config import PeopleConfig, ScheduleConfig
 from watchd.people.overrides import (
@@ -42,6 +44,7 @@ from watchd.people.overrides import (
 )
 from watchd.people.view import DEFAULT_RANGE, LOOK_AHEAD, MAX_RANGE, schedule_view
 from watchd.store import StoreError
+from watchd.store.pages import Listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,16 +144,18 @@ async def get_oncall(request: web.Request) -> web.Response:
 
 @require_scope("read")
 async def get_overrides(request: web.Request) -> web.Response:
-    """The schedule's current and coming overrides (`all=1`: past ones too)."""
+    """The schedule's current and coming overrides (`all=1`: past ones too), in pages."""
     _, schedule = _schedule(request)
     source = request.app[SOURCE]
     since = None if request.query.get("all") in ("1", "true") else source.clock.now()
+    page = page_of(request)
     try:
         async with source.engine.connect() as conn:
-            found = await list_overrides(conn, schedule.name, since=since)
+            found = await list_overrides(conn, schedule.name, since=since, page=page)
     except StoreError as exc:
         raise ApiError(503, str(exc)) from exc
-    return json_response({"overrides": [override_dict(o) for o in found]})
+    listed = Listed([override_dict(o) for o in found.items], found.total)
+    return paged(request, "overrides", listed, page)
 
 
 @require_scope("write")

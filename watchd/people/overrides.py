@@ -19,6 +19,7 @@ from watchd.people.config import PeopleConfig
 from watchd.people.model import Override
 from watchd.store.errors import StoreError
 from watchd.store.oncall_tables import oncall_overrides as t
+from watchd.store.pages import Listed, Page, count, sliced
 from watchd.timestamps import time_problem
 
 MAX_REASON = 1000  # characters: a sentence or two, not a document
@@ -88,16 +89,29 @@ async def add_override(
 
 
 async def list_overrides(
-    conn: AsyncConnection, schedule: str | None = None, *, since: float | None = None
-) -> list[Override]:
-    """Overrides (of one schedule, or all) in start order; with `since`, only those that
-    end after it (the current and coming ones)."""
+    conn: AsyncConnection,
+    schedule: str | None = None,
+    *,
+    since: float | None = None,
+    page: Page | None = None,
+) -> Listed[Override]:
+    """Overrides (of one schedule, or all) in start order, with their total; with `since`,
+    only those that end after it (the current and coming ones); `page` cuts the list (None:
+    all of it)."""
     query = select(t).order_by(t.c.start, t.c.id)
     if schedule is not None:
         query = query.where(t.c.schedule == schedule)
     if since is not None:
         query = query.where(t.c.end > since)
-    return await _fetch(conn, query)
+    if page is None:
+        found = await _fetch(conn, query)
+        return Listed(found, len(found))
+    found = await _fetch(conn, sliced(query, page))
+    try:
+        total = await count(conn, query)
+    except SQLAlchemyError as exc:
+        raise StoreError.wrap("count on-call overrides", exc) from exc
+    return Listed(found, total)
 
 
 async def active_overrides(
