@@ -105,7 +105,12 @@ def build_setup(config: Config, path: Path, now: float | None = None) -> Setup:
     )
     problems += [_rule_problem(p) for p in rule_problems if p.is_error]
     notify_errors, notify_warnings = notify_problems(
-        config.receivers, config.route, config.notify, config.incidents.escalation, path.parent
+        config.receivers,
+        config.route,
+        config.notify,
+        config.incidents.escalation,
+        path.parent,
+        config.people(),
     )
     problems += notify_errors
     if problems:
@@ -169,6 +174,7 @@ def incident_settings(config: Config, router: Router | None = None) -> IncidentS
         maintenance=tuple(config.maintenance),
         inventory=item_inventory(config),
         receivers_for=router.incident_receivers,
+        people=config.people(),
     )
 
 

@@ -20,6 +20,7 @@ from watchd.cluster.config import ClusterConfig
 from watchd.cluster.membership import Membership
 from watchd.cluster.status import read_status
 from watchd.config import parse_config
+from watchd.incidents.settings import IncidentSettings
 from watchd.loading import incident_settings, report_catalog
 from watchd.metrics import Metrics
 from watchd.model import Alert, AlertStatus
@@ -63,6 +64,8 @@ class Served:
     incident_id: int
     incidents: IncidentService
     clock: FakeClock
+    store: Store
+    settings: IncidentSettings
 
 
 @asynccontextmanager
@@ -125,7 +128,9 @@ async def served_dashboard(
     runner = await start_api(app, "127.0.0.1", port)
     try:
         port = runner.addresses[0][1]
-        yield Served(f"http://127.0.0.1:{port}", int(incident["id"]), service, clock)
+        yield Served(
+            f"http://127.0.0.1:{port}", int(incident["id"]), service, clock, store, settings
+        )
     finally:
         await runner.cleanup()
         await store.close()

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+
+from watchd.incidents.ledger import Ledger
+from watchd.incidents.model import Page
+from watchd.store.engine import transact
 
 from .conftest import TOKENS
 from .dashboard_world import served_dashboard
@@ -39,6 +44,26 @@ async def test_pages_show_incidents_items_services_and_windows_without_auth(tmp_
             assert "backup" in await resp.text()  # the maintenance window in effect
         async with http.get(f"{dash.base}/incidents/999") as resp:
             assert resp.status == 404
+
+
+async def test_the_incident_page_says_who_was_paged_through_which_contact(tmp_path: Path) -> None:
+    """A page to people shows in the incident's timeline as "paged: alice via sms (sms-gateway)"."""
+    async with served_dashboard(tmp_path, {}) as dash, aiohttp.ClientSession() as http:
+
+        async def page(conn: Any) -> None:
+            ledger = Ledger(conn, dash.clock.now(), dash.settings)
+            incident = await ledger.load(dash.incident_id)
+            pages = [
+                Page("alice", "Alice Li", "sms", "sms-gateway", "+8613800000001"),
+                Page("bob", "bob", "chat", "ops-chat", "@bob"),
+            ]
+            await ledger.notify(incident, "escalated", {"step": 1}, receivers=[], pages=pages)
+
+        await transact(dash.store.engine, "page", page)
+        async with http.get(f"{dash.base}/incidents/{dash.incident_id}") as resp:
+            text = await resp.text()
+        assert "paged: alice via sms (sms-gateway), bob via chat (ops-chat)" in text
+        assert "+8613800000001" not in text  # the number stays in the config
 
 
 async def test_with_tokens_a_page_asks_for_sign_in_and_the_form_sets_a_strict_cookie(

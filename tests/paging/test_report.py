@@ -96,6 +96,7 @@ def test_json_gives_every_field_and_lines_ready_for_expect(tmp_path: Path) -> No
         "receiver": "oncall",
         "incident": 1,
         "event": "opened",
+        "to": None,
         "severity": "critical",
         "state": "open",
         "calls": None,

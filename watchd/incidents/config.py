@@ -1,7 +1,8 @@
 """Config tables for incidents and inhibit rules (DESIGN.md §4).
 
     [incidents]             group_by, reopen_window, resolve_timeout, problems, changes, SLA
-    [[incidents.escalation]] name, matchers, steps = [{after, receivers}]
+    [[incidents.escalation]] name, matchers, repeat, repeat_after,
+                            steps = [{after, receivers, users, teams, schedules}]
     [[inhibit_rules]]       source_matchers, target_matchers, equal
 
 [[maintenance]] windows live in watchd.maintenance: muting and reports both read them.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from watchd.configbase import Strict
 from watchd.durations import Duration
@@ -33,20 +34,58 @@ class SlaConfig(Strict):
 
 
 class EscalationStep(Strict):
+    """What one step pages, `after` the policy started: receivers (their own destinations) and
+    people — users, every member of a team, whoever is on call in a schedule when the step
+    fires — each through their own notification rules."""
+
     after: Duration
-    receivers: list[str] = Field(min_length=1)
+    receivers: list[str] = []
+    users: list[str] = []
+    teams: list[str] = []
+    schedules: list[str] = []
+
+    @model_validator(mode="after")
+    def _targets(self) -> EscalationStep:
+        if not (self.receivers or self.users or self.teams or self.schedules):
+            raise ValueError("expected at least one target: receivers, users, teams or schedules")
+        return self
 
 
 class EscalationPolicy(Strict):
     """Steps run after the incident was first notified, in order, until someone acknowledges;
-    when the incident's severity changes the policy is picked again (lifecycle.settle)."""
+    when the incident's severity changes the policy is picked again (lifecycle.settle). With
+    `repeat`, the steps run again that many times while nobody acknowledges, each round
+    starting `repeat_after` after the previous round's last step."""
 
     name: str = Field(min_length=1)
     matchers: Matchers = []
     steps: list[EscalationStep] = Field(min_length=1)
+    repeat: int = Field(default=0, ge=0, le=100)
+    repeat_after: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _round(self) -> EscalationPolicy:
+        if self.repeat and self.repeat_after <= 0:
+            raise ValueError(
+                "repeat needs repeat_after: how long after the last step the policy starts over"
+            )
+        return self
 
     def parsed(self) -> tuple[Matcher, ...]:
         return parse_matchers(self.matchers)
+
+    @property
+    def total_steps(self) -> int:
+        """Steps taken in all, counting every round."""
+        return len(self.steps) * (self.repeat + 1)
+
+    def step_at(self, index: int) -> tuple[EscalationStep, int, float]:
+        """The step taken `index`-th (from 0, across rounds), its round (from 0), and when it
+        is due, in seconds after the policy started."""
+        round_, position = divmod(index, len(self.steps))
+        period = self.steps[-1].after + self.repeat_after
+        step = self.steps[position]
+        return step, round_, round_ * period + step.after
 
 
 class IncidentsConfig(Strict):

@@ -1,33 +1,46 @@
 """Escalation steps and SLA timers of active incidents, at one moment.
 
-An unacknowledged, audible incident walks its escalation policy's steps as their delays pass
-(counted from its first notification, its last unacknowledgement, the end of its flapping, or
-the severity change that picked its policy: lifecycle.settle re-selects the policy when the
-severity changes); each severity's SLA gives a time to acknowledge and a time to resolve,
-counted while the incident is not muted (`pause_while_muted`, the default; lifecycle keeps the
-mute clock), and a breach is recorded once, as a timeline event and a notification. Neither runs while the
-incident is held because its alert flaps: its notifications are suppressed.
+An unacknowledged, audible incident walks its escalation policy's steps (round after round
+with `repeat`) as their delays pass, counted from its first notification, its last
+unacknowledgement, the end of its flapping, or the severity change that picked its policy
+(lifecycle.settle re-selects the policy when the severity changes). A step pages its receivers
+and its people (watchd.incidents.targets): each person's contacts due at once go out with the
+step, later ones wait in the store (watchd.incidents.later) and go out when due only if the
+incident still waits for them. Each severity's SLA gives a time to acknowledge and a time to
+resolve, counted while the incident is not muted (`pause_while_muted`, the default; lifecycle
+keeps the mute clock), and a breach is recorded once, as a timeline event and a notification.
+Neither runs while the incident is held because its alert flaps: its notifications are
+suppressed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watchd.incidents import later
+from watchd.incidents.config import EscalationPolicy, EscalationStep
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.lifecycle import SYSTEM
-from watchd.incidents.model import ACTIVE_STATES, FLAPPING_REASON, Incident, State
+from watchd.incidents.model import ACTIVE_STATES, FLAPPING_REASON, Incident, Page, State
 from watchd.incidents.settings import IncidentSettings
+from watchd.incidents.targets import page_of, resolve_step
+from watchd.logging import get_logger
 from watchd.store.incident_tables import incidents as inc
+
+log = get_logger("watchd.incidents")
 
 
 async def escalate_and_check_sla(
     conn: AsyncConnection, now: float, settings: IncidentSettings
 ) -> None:
-    """Take every escalation step and record every SLA breach that is due at `now`."""
+    """Take every escalation step, send every later contact and record every SLA breach that
+    is due at `now`."""
     ledger = Ledger(conn, now, settings)
+    due = await later.due(conn, now)
     rows = await conn.execute(
         select(inc.c.id)
         .where(inc.c.state.in_(ACTIVE_STATES), inc.c.notified == "firing")
@@ -36,27 +49,113 @@ async def escalate_and_check_sla(
     for (incident_id,) in rows.all():
         incident = await ledger.load(incident_id)
         incident = await _escalate(ledger, incident, now, settings)
+        incident = await _send_later(ledger, incident, due.get(incident_id, []), settings)
         await _check_sla(ledger, incident, now, settings)
+    if due:  # sent above, or their incident is no longer waiting for them
+        await later.forget_due(conn, now)
+
+
+def _policy(incident: Incident, settings: IncidentSettings) -> EscalationPolicy | None:
+    return next(
+        (p for p in settings.incidents.escalation if p.name == incident.escalation_policy), None
+    )
+
+
+def _base(incident: Incident) -> float:
+    """When the running policy's step delays started."""
+    return incident.escalation_from if incident.escalation_from is not None else incident.opened_at
+
+
+def _step_detail(policy: EscalationPolicy, index: int) -> dict[str, Any]:
+    """How the timeline names the step taken `index`-th: its number, and its round when the
+    policy repeats."""
+    round_, position = divmod(index, len(policy.steps))
+    detail: dict[str, Any] = {"policy": policy.name, "step": position + 1}
+    if policy.repeat:
+        detail["round"] = round_ + 1
+    return detail
 
 
 async def _escalate(
     ledger: Ledger, incident: Incident, now: float, settings: IncidentSettings
 ) -> Incident:
-    policy = next(
-        (p for p in settings.incidents.escalation if p.name == incident.escalation_policy), None
-    )
+    policy = _policy(incident, settings)
     if policy is None or incident.state is not State.OPEN or not incident.audible:
         return incident
-    base = incident.escalation_from if incident.escalation_from is not None else incident.opened_at
+    base = _base(incident)
     step = incident.escalation_step
-    while step < len(policy.steps) and now >= base + policy.steps[step].after:
-        detail = {"policy": policy.name, "step": step + 1}
-        incident = await ledger.event(incident, "escalated", SYSTEM, detail)
-        incident = await ledger.notify(
-            incident, "escalated", detail, receivers=policy.steps[step].receivers
-        )
+    while step < policy.total_steps:
+        target, _, offset = policy.step_at(step)
+        if now < base + offset:
+            break
+        incident = await _take_step(ledger, incident, policy, step, target, base)
         step += 1
         incident = await ledger.update(incident, escalation_step=step)
+    return incident
+
+
+async def _take_step(
+    ledger: Ledger,
+    incident: Incident,
+    policy: EscalationPolicy,
+    index: int,
+    target: EscalationStep,
+    base: float,
+) -> Incident:
+    """Page the step's receivers and people now, and keep the people's later contacts for
+    their time; the "escalated" event says who is reached, when, and who is not."""
+    detail = _step_detail(policy, index)
+    people = await resolve_step(
+        ledger.conn, target, ledger.settings.people, incident.severity, ledger.now
+    )
+    now = [c.page for c in people.contacts if c.after <= 0]
+    waiting = [c for c in people.contacts if c.after > 0]
+    about = dict(detail)
+    if waiting:
+        about["later"] = [{**c.page.summary(), "after": c.after} for c in waiting]
+    if people.nobody_on_call:
+        about["nobody_on_call"] = list(people.nobody_on_call)
+    if people.unreachable:
+        about["unreachable"] = list(people.unreachable)
+    if people.nobody_on_call or people.unreachable:
+        log.warning(
+            "escalation_reaches_nobody",
+            incident=incident.id,
+            schedules=list(people.nobody_on_call),
+            users=list(people.unreachable),
+            **detail,
+        )
+    incident = await ledger.event(incident, "escalated", SYSTEM, about)
+    if target.receivers or now:
+        incident = await ledger.notify(
+            incident, "escalated", detail, receivers=target.receivers, pages=now
+        )
+    await later.keep(ledger.conn, incident.id, base, policy.name, index, waiting, ledger.now)
+    return incident
+
+
+async def _send_later(
+    ledger: Ledger,
+    incident: Incident,
+    due: Sequence[later.Waiting],
+    settings: IncidentSettings,
+) -> Incident:
+    """Send the later contacts now due, if the incident still waits for them: open (nobody
+    acknowledged), audible, and its escalation not started over since they were planned."""
+    policy = _policy(incident, settings)
+    if policy is None or incident.state is not State.OPEN or not incident.audible:
+        return incident
+    live = [w for w in due if w.policy == policy.name and w.since == _base(incident)]
+    batches: dict[tuple[int, float], list[Page]] = {}
+    for waiting in live:
+        user = settings.people.user(waiting.user)
+        contact = user.contact(waiting.contact) if user is not None else None
+        if user is None or contact is None:  # gone from the config since (a reload)
+            continue
+        batches.setdefault((waiting.step, waiting.after), []).append(page_of(user, contact))
+    for (index, after), pages in batches.items():
+        detail = {**_step_detail(policy, index), "after": after}
+        incident = await ledger.notify(incident, "escalated", detail, receivers=[], pages=pages)
     return incident
 
 

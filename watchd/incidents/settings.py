@@ -5,12 +5,13 @@ on reload."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from watchd.incidents.config import IncidentsConfig, InhibitRule
 from watchd.incidents.model import Incident
 from watchd.inventory import Inventory
 from watchd.maintenance import MaintenanceWindow
+from watchd.people.config import PeopleConfig
 
 # The receivers that hear of an incident's event, given the incident and the labels of its member
 # alerts. The notification route tree decides (without a [route] table every configured receiver
@@ -26,3 +27,5 @@ class IncidentSettings:
     maintenance: tuple[MaintenanceWindow, ...]
     inventory: Inventory
     receivers_for: ReceiverSelector
+    # The users, teams and schedules escalation steps page.
+    people: PeopleConfig = field(default_factory=PeopleConfig)

@@ -91,6 +91,7 @@ class Sent:
     severity: str
     state: str
     calls: str | None = None  # a ticket receiver's calls, "resolve+close" ("none": no call)
+    to: str | None = None  # the user a page to a person reached through this receiver
 
 
 class Capture:
@@ -132,6 +133,7 @@ class Capture:
                     severity=str(incident.get("severity", "")),
                     state=str(incident.get("state", "")),
                     calls=tickets.calls(note) if tickets is not None else None,
+                    to=(note.recipient or {}).get("user"),
                 )
             )
 

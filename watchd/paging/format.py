@@ -219,12 +219,14 @@ class Step(Strict):
 
 class NotificationSpec(Strict):
     """One expected notification; severity, state and a ticket receiver's calls
-    (`resolve+close`, `none`) are compared when given."""
+    (`resolve+close`, `none`) are compared when given. `to` is the user a page to a person
+    reached (always compared: a page to alice is not a page to bob)."""
 
     at: Duration
     receiver: str = Field(min_length=1)
     incident: int = Field(ge=1)
     event: str = Field(min_length=1)
+    to: str | None = Field(default=None, min_length=1)
     severity: str | None = None
     state: Literal["open", "acknowledged", "resolved", "closed"] | None = None
     calls: str | None = Field(default=None, min_length=1)
@@ -263,13 +265,13 @@ class ScenarioFile(Strict):
 
 
 # One-line forms, as the report prints them:
-#   "2m30s oncall incident 1 opened [severity=critical] [state=open] [calls=open]"
+#   "2m30s oncall incident 1 opened [to=alice] [severity=critical] [state=open] [calls=open]"
 #   "incident 1 resolved critical [alerts=2] [acknowledged_by=alice] [change=1]"
 # (no "#1": in YAML a " #" starts a comment)
 _NOTIFICATION = re.compile(r"^(\S+)\s+(\S+)\s+incident\s+(\d+)\s+(\S+)((?:\s+\w+=\S+)*)\s*$")
 _INCIDENT = re.compile(r"^incident\s+(\d+)\s+(\S+)\s+(\S+)((?:\s+\w+=\S+)*)\s*$")
 NOTIFICATION_FORM = (
-    "AT RECEIVER incident ID EVENT [severity=S] [state=S] [calls=C], "
+    "AT RECEIVER incident ID EVENT [to=USER] [severity=S] [state=S] [calls=C], "
     "e.g. '2m oncall incident 1 opened'"
 )
 INCIDENT_FORM = (

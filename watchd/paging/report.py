@@ -22,7 +22,8 @@ from watchd.paging.format import Expect, IncidentSpec, NotificationSpec
 from watchd.paging.runner import IncidentState, Outcome
 from watchd.paging.scenario import Scenario
 
-NoteKey = tuple[str, str, int, str]  # (at as printed, receiver, incident, event)
+# (at as printed, receiver, incident, event, the user a page to a person reached or "")
+NoteKey = tuple[str, str, int, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +77,16 @@ def _at(seconds: float) -> str:
 
 
 def _notification_lines(expect: Expect, sent: Sequence[Sent]) -> tuple[list[str], list[str]]:
-    wanted = sorted(expect.notifications, key=lambda n: (_ms(n.at), n.incident, n.receiver))
+    wanted = sorted(
+        expect.notifications, key=lambda n: (_ms(n.at), n.incident, n.receiver, n.to or "")
+    )
     pending: dict[NoteKey, list[NotificationSpec]] = {}
     for note in wanted:
-        pending.setdefault((_at(note.at), note.receiver, note.incident, note.event), []).append(
-            note
-        )
+        key = (_at(note.at), note.receiver, note.incident, note.event, note.to or "")
+        pending.setdefault(key, []).append(note)
     actual = []
-    for got in sorted(sent, key=lambda s: (_ms(s.at), s.incident, s.receiver, s.seq)):
-        same = pending.get((_at(got.at), got.receiver, got.incident, got.event))
+    for got in sorted(sent, key=lambda s: (_ms(s.at), s.incident, s.receiver, s.seq, s.to or "")):
+        same = pending.get((_at(got.at), got.receiver, got.incident, got.event, got.to or ""))
         like = same.pop(0) if same else None
         actual.append(
             notification_line(
@@ -92,6 +94,7 @@ def _notification_lines(expect: Expect, sent: Sequence[Sent]) -> tuple[list[str]
                 got.receiver,
                 got.incident,
                 got.event,
+                to=got.to,
                 severity=got.severity if like is not None and like.severity is not None else None,
                 state=got.state if like is not None and like.state is not None else None,
                 calls=got.calls if like is not None and like.calls is not None else None,
@@ -99,7 +102,14 @@ def _notification_lines(expect: Expect, sent: Sequence[Sent]) -> tuple[list[str]
         )
     expected = [
         notification_line(
-            n.at, n.receiver, n.incident, n.event, severity=n.severity, state=n.state, calls=n.calls
+            n.at,
+            n.receiver,
+            n.incident,
+            n.event,
+            to=n.to,
+            severity=n.severity,
+            state=n.state,
+            calls=n.calls,
         )
         for n in wanted
     ]
@@ -147,13 +157,14 @@ def notification_line(
     incident: int,
     event: str,
     *,
+    to: str | None = None,
     severity: str | None = None,
     state: str | None = None,
     calls: str | None = None,
 ) -> str:
     """A notification in the one-line form scenarios use."""
     line = f"{_at(at)} {receiver} incident {incident} {event}"
-    for name, value in (("severity", severity), ("state", state), ("calls", calls)):
+    for name, value in (("to", to), ("severity", severity), ("state", state), ("calls", calls)):
         if value is not None:
             line += f" {name}={value}"
     return line
@@ -194,6 +205,7 @@ def outcome_json(scenario: Scenario, outcome: Outcome) -> dict[str, Any]:
                 "receiver": s.receiver,
                 "incident": s.incident,
                 "event": s.event,
+                "to": s.to,
                 "severity": s.severity,
                 "state": s.state,
                 "calls": s.calls,
@@ -215,7 +227,7 @@ def outcome_json(scenario: Scenario, outcome: Outcome) -> dict[str, Any]:
         "errors": list(outcome.errors),
         "expect": {
             "notifications": [
-                notification_line(s.at, s.receiver, s.incident, s.event, calls=s.calls)
+                notification_line(s.at, s.receiver, s.incident, s.event, to=s.to, calls=s.calls)
                 for s in notes
             ],
             "incidents": [incident_line(i.id, i.state, i.severity) for i in outcome.incidents],

@@ -160,6 +160,25 @@ outbox = Table(
     Index("ix_outbox_state_next", "state", "next_attempt_at"),
 )
 
+# The later contacts of people an escalation step paged (a user's "SMS after 5 minutes"),
+# waiting for their time: sent then if the incident is still open, audible and its escalation
+# has not started over since (`since` is the time its step delays counted from), else
+# dropped. Rows live minutes, so no foreign key holds incidents back.
+escalation_pages = Table(
+    "escalation_pages",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", _BigId, nullable=False),
+    Column("since", Double, nullable=False),
+    Column("policy", String(), nullable=False),
+    Column("step", Integer, nullable=False),  # the step taken, from 0 across rounds
+    Column("user", String(), nullable=False),
+    Column("contact", String(), nullable=False),
+    Column("after", Double, nullable=False),  # seconds after the step
+    Column("due_at", Double, nullable=False),
+    Index("ix_escalation_pages_due_at", "due_at"),
+)
+
 silences = Table(
     "silences",
     metadata,
