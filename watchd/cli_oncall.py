@@ -128,7 +128,8 @@ async def _show(config: Config, args: argparse.Namespace) -> int:
         schedule_view(people, s, at=at, start=start, end=end, overrides=overrides) for s in chosen
     ]
     if args.json:
-        print(json.dumps(views if not args.words else views[0], indent=2))
+        # The API's shapes: GET /api/v1/oncall/{schedule}, GET /api/v1/oncall.
+        print(json.dumps(views[0] if args.words else {"schedules": views}, indent=2))
     elif not views:
         print("no schedules configured")
     else:

@@ -61,7 +61,8 @@ def test_oncall_shows_who_and_the_shifts_in_the_schedules_time(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Times without an offset are the schedule's; the shifts keep their 09:00 hand-off over
-    Berlin's 2030-03-31 spring-forward, the text names people by display name."""
+    Berlin's 2030-03-31 spring-forward, the text names people by display name; --json has the
+    API's shapes (one schedule, or all under "schedules")."""
     code, out, _ = run(
         config, capsys, "primary", "--at", "2030-03-30T10:00", "--to", "2030-04-01T09:00"
     )
@@ -72,6 +73,8 @@ def test_oncall_shows_who_and_the_shifts_in_the_schedules_time(
         "  2030-03-30T10:00+01:00 .. 2030-03-31T09:00+02:00  bob  [daily]",
         "  2030-03-31T09:00+02:00 .. 2030-04-01T09:00+02:00  Alice Li (alice)  [daily]",
     ]
+    code, out, _ = run(config, capsys, "--at", "2030-03-29T10:00Z", "--json")
+    assert [v["schedule"] for v in json.loads(out)["schedules"]] == ["primary", "weekend"]
     code, out, _ = run(config, capsys, "weekend", "--at", "2030-03-29T10:00", "--json")
     view = json.loads(out)
     assert view["on_call"] == [] and view["shifts"][0]["start_local"] == "2030-03-30T00:00+00:00"
