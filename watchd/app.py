@@ -58,7 +58,7 @@ from watchd.api import ingest as http_ingest
 from watchd.api import oncall as oncall_routes
 from watchd.api import reports as report_routes
 from watchd.api import runbooks as runbook_routes
-from watchd.api.am_shapes import routes_text
+from watchd.api.am_config import alertmanager_config
 from watchd.api.config import ApiConfig
 from watchd.api.oncall import OncallSource
 from watchd.api.openapi import package_version
@@ -452,8 +452,11 @@ class Daemon:
                 node_name=config.cluster.node_name,
                 started_at=self.clock.now(),
                 cluster=self._cluster_status,
-                config_text=lambda: routes_text(
-                    self.config.route, [r.name for r in self.config.receivers]
+                config_text=lambda: alertmanager_config(
+                    self.config.route,
+                    [r.name for r in self.config.receivers],
+                    self.config.notify.time_intervals,
+                    self.config.inhibit_rules,
                 ),
             ),
         )

@@ -18,7 +18,7 @@ from tests.pipeline.conftest import BASE_CONFIG, alert, settings_from
 from watchd.api import alertmanager
 from watchd.api import incidents as v1_routes
 from watchd.api.alertmanager import AmSources
-from watchd.api.am_shapes import routes_text
+from watchd.api.am_config import alertmanager_config
 from watchd.clock import FakeClock
 from watchd.config import parse_config
 from watchd.loading import notify_router
@@ -447,15 +447,16 @@ async def test_a_silence_stored_before_matchers_were_re2_is_still_listed(
 async def test_an_alert_in_a_maintenance_window_is_suppressed_and_counts_as_silenced(
     base: str, http: aiohttp.ClientSession, auth: Headers, pipeline: AlertPipeline
 ) -> None:
-    """A maintenance window, which Alertmanager lacks, suppresses an alert with no silence id
-    to name; `silenced=false` leaves it out, as it does silenced alerts."""
+    """A maintenance window, which Alertmanager lacks, suppresses an alert and is named in its
+    silencedBy ("maintenance:NAME", no silence id); `silenced=false` leaves it out, as it does
+    silenced alerts."""
     await pipeline.submit((alert("lab1"), alert("db1")))
     by_item = {
         a["labels"]["item"]: a for a in await _get(http, f"{base}/api/v2/alerts", auth["read"])
     }
     assert by_item["lab1"]["status"] == {
         "state": "suppressed",
-        "silencedBy": [],
+        "silencedBy": ["maintenance:patching"],
         "inhibitedBy": [],
     }
     url = f"{base}/api/v2/alerts?silenced=false"
@@ -501,25 +502,39 @@ async def test_a_silence_time_without_a_zone_is_utc(
     assert shown["endsAt"] == "2027-01-15T12:00:00.000Z"
 
 
-def test_the_status_config_is_the_route_tree_and_receiver_names_without_their_settings() -> None:
-    """config.original shows the routes (durations in seconds) and the receivers' names only:
-    a receiver's URL may carry a secret."""
+def test_the_status_config_is_the_route_tree_as_alertmanager_config_without_settings() -> None:
+    """config.original is an Alertmanager config of watchd's tree: one receiver per route
+    (several joined with +, the root's unset receivers all of them), Go durations, the inhibit
+    rules, and the receivers' names only: a receiver's URL may carry a secret."""
     raw = {
         **BASE_CONFIG,
         **ROUTED,
-        "receivers": [{"name": "hook", "kind": "webhook", "url": "http://x/?key=s3cret"}],
+        "receivers": [
+            {"name": "hook", "kind": "webhook", "url": "http://x/?key=s3cret"},
+            {"name": "log", "kind": "log"},
+        ],
     }
-    raw["route"] = {**ROUTED["route"], "receivers": ["hook"], "group_wait": "30s"}
-    raw["route"]["routes"] = [{"matchers": ['team="db"'], "receivers": ["hook"]}]
+    raw["route"] = {"group_by": ["item"], "group_wait": "30s", "repeat_interval": "90m"}
+    raw["route"]["routes"] = [
+        {"matchers": ['team="db"'], "receivers": ["hook"], "continue": True},
+        {"matchers": ['severity="critical"'], "group_interval": "0s"},
+    ]
     config = parse_config(raw, Path("test.toml"))
-    text = routes_text(config.route, [r.name for r in config.receivers])
+    text = alertmanager_config(
+        config.route, [r.name for r in config.receivers], (), config.inhibit_rules
+    )
     assert yaml.safe_load(text) == {
         "route": {
-            "receivers": ["hook"],
+            "receiver": "hook+log",
             "group_by": ["item"],
-            "group_wait": 30.0,
-            "routes": [{"matchers": ['team="db"'], "receivers": ["hook"]}],
+            "group_wait": "30s",
+            "repeat_interval": "1h30m",
+            "routes": [
+                {"receiver": "hook", "continue": True, "matchers": ['team="db"']},
+                {"matchers": ['severity="critical"']},  # inherits; no zero group_interval
+            ],
         },
-        "receivers": [{"name": "hook"}],
+        "receivers": [{"name": "hook"}, {"name": "log"}, {"name": "hook+log"}],
+        "inhibit_rules": ROUTED["inhibit_rules"],
     }
     assert "s3cret" not in text

@@ -186,3 +186,79 @@ def test_amtool_queries_alerts_and_adds_queries_and_expires_silences(
         assert {s["createdBy"] for s in shown} == {"alice via token ops"}
     finally:
         daemon.discard()
+
+
+ROUTES = """
+[[receivers]]
+name = "pager"
+kind = "webhook"
+url = "http://127.0.0.1:{port}/pager"
+
+[[receivers]]
+name = "mail"
+kind = "webhook"
+url = "http://127.0.0.1:{port}/mail"
+
+[route]
+receivers = ["log"]
+group_by = ["item"]
+group_wait = "30s"
+
+  [[route.routes]]
+  matchers = ['severity="critical"']
+  receivers = ["pager", "mail"]
+  continue = true
+
+  [[route.routes]]
+  matchers = ['team="db"']
+  receivers = ["mail"]
+
+[[inhibit_rules]]
+source_matchers = ['alertname="HostDown"']
+target_matchers = ['severity="warning"']
+equal = ["item"]
+
+[[maintenance]]
+name = "patching"
+matchers = ['item="lab1"']
+start = 2020-01-01T00:00:00Z
+end = 2099-01-01T00:00:00Z
+"""
+
+
+def test_amtool_draws_and_tests_watchds_routes_and_names_maintenance_in_silenced_by(
+    tmp_path: Path, hook: Hook
+) -> None:
+    """`amtool config routes` parses /api/v2/status and draws watchd's route tree (several
+    receivers as one named a+b), `config routes test` picks the receivers watchd would, and an
+    alert muted by a maintenance window shows `maintenance:patching` in silencedBy."""
+    require_installed(Path(AMTOOL).exists(), "prometheus-alertmanager (amtool)")
+    (tmp_path / "amtool-http.yml").write_text(
+        f"authorization:\n  type: Bearer\n  credentials: {TOKEN}\n"
+    )
+    port = free_port()
+    config = config_with_token(tmp_path, port, ROUTES.format(port=hook.port))
+    daemon = start_daemon(tmp_path, config, port)
+    try:
+        tree = amtool(tmp_path, port, "config", "routes")
+        assert "receiver: log" in tree
+        assert '{severity="critical"}  continue: true  receiver: pager+mail' in tree
+        assert '{team="db"}  receiver: mail' in tree
+
+        def routed(*labels: str) -> str:
+            return amtool(tmp_path, port, "config", "routes", "test", *labels).strip()
+
+        assert routed("severity=critical", "team=db") == "pager+mail,mail"
+        assert routed("team=db") == "mail"
+        assert routed("team=web") == "log"
+
+        assert request(port, "POST", "/api/v2/alerts", [firing("lab1")])[0] == 200
+        shown = json.loads(amtool(tmp_path, port, "alert", "query", "-o", "json", "-s"))
+        assert [(a["labels"]["item"], a["status"]) for a in shown] == [
+            (
+                "lab1",
+                {"state": "suppressed", "silencedBy": ["maintenance:patching"], "inhibitedBy": []},
+            )
+        ]
+    finally:
+        daemon.discard()

@@ -86,3 +86,28 @@ async def test_inhibited_and_symptom_alerts_say_why(harness: Harness) -> None:
     source = by_name[("db1", "HostDown")]
     assert by_name[("db1", "check_disk")].inhibited_by == (source.fingerprint,)
     assert by_name[("web1", "check_http")].held == current.TOPOLOGY
+    # As GET /api/v2/alerts shows them: topology in inhibitedBy, beside inhibiting alerts.
+    assert by_name[("web1", "check_http")].inhibited_entries == (current.TOPOLOGY,)
+    assert by_name[("web1", "check_http")].silenced_entries == ()
+    assert by_name[("db1", "check_disk")].inhibited_entries == (source.fingerprint,)
+
+
+@pytest.mark.parametrize("held", ["maintenance:patching", "change:42", "flapping"])
+def test_what_holds_an_alert_back_for_a_while_is_named_among_its_silences(held: str) -> None:
+    """A maintenance window, a change or flapping shows in the alert's silence entries (after
+    its silences' IDs), never with empty reasons, and not among what inhibits it."""
+    muted = CurrentAlert(
+        fingerprint="f",
+        labels={},
+        annotations={},
+        starts_at=0.0,
+        ends_at=None,
+        updated_at=0.0,
+        generator_url="",
+        silenced_by=("s1",),
+        inhibited_by=(),
+        held=held,
+    )
+    assert muted.suppressed
+    assert muted.silenced_entries == ("s1", held)
+    assert muted.inhibited_entries == ()

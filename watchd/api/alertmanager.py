@@ -43,7 +43,7 @@ from watchd.matchers import (
 )
 from watchd.notify.router import Route, Router
 from watchd.pipeline.actions import IncidentService
-from watchd.pipeline.current import TOPOLOGY, CurrentAlert
+from watchd.pipeline.current import CurrentAlert
 from watchd.pipeline.silences import SilenceError, SilenceNotFound
 
 MAX_ALERTS = 10_000
@@ -103,10 +103,9 @@ def _wanted(request: web.Request) -> Callable[[CurrentAlert], bool]:
     _flag(request, "unprocessed")  # validated; nothing is unprocessed
 
     def wanted(alert: CurrentAlert) -> bool:
-        is_inhibited = bool(alert.inhibited_by) or alert.held == TOPOLOGY
-        is_silenced = bool(alert.silenced_by) or alert.held not in (None, TOPOLOGY)
         if not alert.suppressed:
             return active
+        is_silenced, is_inhibited = bool(alert.silenced_entries), bool(alert.inhibited_entries)
         return (silenced or not is_silenced) and (inhibited or not is_inhibited)
 
     return wanted

@@ -11,11 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from watchd.matchers import Matcher, split_matcher
-from watchd.notify.config import RouteConfig
 from watchd.pipeline.current import CurrentAlert
 from watchd.pipeline.silences import Silence
 
@@ -87,7 +85,8 @@ def silence_json(silence: Silence, now: float) -> dict[str, Any]:
 
 def alert_json(alert: CurrentAlert, receivers: list[str]) -> dict[str, Any]:
     """A current alert as Alertmanager's gettableAlert; `receivers` are those its labels route
-    to. An alert with no end (watchd's own check alerts fire until they recover) has Go's zero
+    to. Every suppressed alert names what suppresses it: maintenance, changes and flapping in
+    `silencedBy`, topology in `inhibitedBy` (see CurrentAlert). An alert with no end (watchd's own check alerts fire until they recover) has Go's zero
     time as endsAt, as Alertmanager writes an unset time: the spec requires the field."""
     return {
         "labels": alert.labels,
@@ -100,21 +99,7 @@ def alert_json(alert: CurrentAlert, receivers: list[str]) -> dict[str, Any]:
         "generatorURL": alert.generator_url,
         "status": {
             "state": "suppressed" if alert.suppressed else "active",
-            "silencedBy": list(alert.silenced_by),
-            "inhibitedBy": list(alert.inhibited_by),
+            "silencedBy": list(alert.silenced_entries),
+            "inhibitedBy": list(alert.inhibited_entries),
         },
     }
-
-
-def routes_text(route: RouteConfig, receivers: list[str]) -> str:
-    """What `GET /api/v2/status` shows as the config: watchd's route tree and receiver names
-    as YAML (receivers' settings are left out: they hold URLs and secrets). It is watchd's
-    tree, not an Alertmanager config: a watchd route may name several receivers."""
-    tree = {
-        "route": route.model_dump(by_alias=True, exclude_defaults=True),
-        "receivers": [{"name": name} for name in receivers],
-    }
-    return _HEADER + yaml.safe_dump(tree, sort_keys=False)
-
-
-_HEADER = "# watchd's route tree and receiver names (config.toml [route] and [[receivers]])\n"

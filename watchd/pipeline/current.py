@@ -47,6 +47,22 @@ class CurrentAlert:
         """Whether anything keeps the alert from being notified now."""
         return bool(self.silenced_by or self.inhibited_by or self.held)
 
+    @property
+    def silenced_entries(self) -> tuple[str, ...]:
+        """What silences the alert, as Alertmanager's `silencedBy` lists it: the silences'
+        IDs, then what else holds it back for a while ("maintenance:NAME", "change:ID",
+        "flapping"), which Alertmanager has no field of its own for."""
+        held = () if self.held in (None, TOPOLOGY) else (self.held,)
+        return (*self.silenced_by, *held)
+
+    @property
+    def inhibited_entries(self) -> tuple[str, ...]:
+        """What inhibits the alert, as Alertmanager's `inhibitedBy`: the inhibiting alerts'
+        fingerprints, then "topology" for a symptom of an UNREACHABLE item (its parent's
+        down alert inhibits it)."""
+        held = (TOPOLOGY,) if self.held == TOPOLOGY else ()
+        return (*self.inhibited_by, *held)
+
 
 async def current_alerts(
     conn: AsyncConnection,
