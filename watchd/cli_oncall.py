@@ -32,7 +32,13 @@ from watchd.people.overrides import (
     list_overrides,
     override_dict,
 )
-from watchd.people.view import DEFAULT_RANGE, LOOK_AHEAD, MAX_RANGE, render_text, schedule_view
+from watchd.people.view import (
+    DEFAULT_RANGE,
+    LOOK_AHEAD,
+    range_problem,
+    render_text,
+    schedule_view,
+)
 from watchd.store import Store, StoreError
 from watchd.timestamps import format_time
 
@@ -118,10 +124,8 @@ async def _show(config: Config, args: argparse.Namespace) -> int:
     at = _time(args.at, zone, now, "--at")
     start = _time(args.start, zone, at, "--from")
     end = _time(args.end, zone, start + DEFAULT_RANGE, "--to")
-    if end <= start:
-        raise UsageError("--to must be after --from")
-    if end - start > MAX_RANGE:
-        raise UsageError(f"--from to --to spans more than {MAX_RANGE / 86400:.0f} days")
+    if (problem := range_problem(at, start, end)) is not None:
+        raise UsageError(f"--{problem[0]}: {problem[1]}")
     async with _store(config) as store, store.engine.connect() as conn:
         overrides = await active_overrides(conn, None, min(at, start), max(end, at + LOOK_AHEAD))
     views = [

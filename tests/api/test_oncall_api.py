@@ -189,13 +189,16 @@ async def test_a_bad_override_is_refused_naming_the_field(
         ("/api/v1/oncall/primary?from=2026-12-01&to=2026-11-01", 400),
         ("/api/v1/oncall/primary?from=2026-01-01&to=2026-12-01", 400),
         ("/api/v1/oncall/primary?at=inf", 400),
+        ("/api/v1/oncall/primary?at=1e300", 400),
+        ("/api/v1/oncall/primary?from=9999-12-31T00:00", 400),
+        ("/api/v1/oncall?from=-5", 400),
     ],
 )
 async def test_an_unknown_schedule_is_404_and_a_bad_range_400(
     base: str, http: aiohttp.ClientSession, auth: Headers, path: str, status: int
 ) -> None:
-    """An unknown schedule is 404; an unreadable time, an inverted range or one over 92 days
-    is 400."""
+    """An unknown schedule is 404; an unreadable time, one past year 9000 or before 1970, an
+    inverted range or one over 92 days is 400."""
     async with http.get(f"{base}{path}", headers=auth["read"]) as resp:
         assert resp.status == status, await resp.text()
 

@@ -181,6 +181,10 @@ def _layer(**changes: Any) -> dict[str, Any]:
             'layers[0]("weekly").start: Value error, expected a local time of the schedule without an offset',
         ),
         (
+            {"schedules": [_layer(start="9999-12-31T09:00")]},
+            "start: Value error, expected a time between 1970 and 9000",
+        ),
+        (
             {"schedules": [_layer(users=[])]},
             'layers[0]("weekly").users: List should have at least 1 item',
         ),

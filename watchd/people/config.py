@@ -151,6 +151,8 @@ class LayerConfig(Strict):
                 "expected a local time of the schedule without an offset, "
                 f"like 2026-11-02T09:00 (got {value.isoformat()})"
             )
+        if not 1970 <= value.year < 9000:  # hand-offs and look-aheads must stay dates
+            raise ValueError(f"expected a time between 1970 and 9000, got {value.isoformat()}")
         return value
 
 

@@ -3,8 +3,9 @@ the shifts of a range, as JSON-ready dicts and as text."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,21 @@ from watchd.people.oncall import gaps, shifts
 MAX_RANGE = 92 * 86400.0  # a quarter: enough to plan, bounded for the API
 DEFAULT_RANGE = 7 * 86400.0
 LOOK_AHEAD = 31 * 86400.0  # how far "on call until" looks; beyond it the end is not given
+# Times asked about: from the epoch to year 9000, so every range and look-ahead stays a date.
+LAST_TIME = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+
+
+def range_problem(at: float, start: float, end: float) -> tuple[str, str] | None:
+    """What is wrong with asking who is on call at `at` and the shifts of [start, end), as
+    (the input at fault: "at", "from" or "to", a sentence), or None."""
+    for name, value in (("at", at), ("from", start), ("to", end)):
+        if not (math.isfinite(value) and 0 <= value < LAST_TIME):
+            return name, "expected a time between 1970-01-01 and 9000-01-01 (UTC)"
+    if end <= start:
+        return "to", "the range must end after it starts"
+    if end - start > MAX_RANGE:
+        return "to", f"a range is at most {MAX_RANGE / 86400:.0f} days"
+    return None
 
 
 def schedule_view(
