@@ -83,6 +83,7 @@ from watchd.metrics import Metrics
 from watchd.metrics_flow import CountedSink
 from watchd.model import Collector
 from watchd.notify.outbox import backlog as outbox_backlog
+from watchd.people.passwords import Account
 from watchd.report.burn import BurnRateMonitor
 from watchd.report.rollup import Rollup
 from watchd.sdnotify import SystemdNotifier
@@ -120,6 +121,7 @@ class Daemon:
         self._overdue = False
         self._heartbeats: dict[str, str | None] = {}  # heartbeat check key -> its secret
         self._runbooks: dict[str, Path] = {}  # Markdown runbook name -> its file
+        self._accounts: dict[str, Account] = {}  # users who may sign in with a password
 
     async def run(self) -> int:
         try:
@@ -136,6 +138,7 @@ class Daemon:
         self.config = config
         self._heartbeats = setup.heartbeats
         self._runbooks = setup.runbooks
+        self._accounts = setup.accounts
         self._started = self.clock.monotonic()
         self.metrics.set_build_info(
             version=package_version(),
@@ -402,6 +405,7 @@ class Daemon:
         app = create_app(
             tokens=setup.tokens,
             token_names=setup.token_names,
+            token_users=setup.token_users,
             metrics=self.metrics,
             items=self.items_view,
             ready=lambda: self._ready,
@@ -431,6 +435,7 @@ class Daemon:
             reports=reports,
             tokens=setup.tokens,
             cluster=self._cluster_status,
+            accounts=lambda: self._accounts,
         )
         runbook_routes.add_routes(app, lambda: self._runbooks)
         cluster_routes.add_routes(app, self._cluster_status)
@@ -560,6 +565,7 @@ class Daemon:
         self.config = config
         self._heartbeats = setup.heartbeats
         self._runbooks = setup.runbooks
+        self._accounts = setup.accounts
         self._reloads += 1
         log.info("reloaded", checks=self.scheduler.check_count)
         self.notifier.ready(self._status_line())

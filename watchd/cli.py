@@ -25,6 +25,7 @@ from watchd.cli_notify import add_commands as add_notify_commands
 from watchd.cli_oncall import add_commands as add_oncall_commands
 from watchd.cli_paging import add_commands as add_paging_commands
 from watchd.cli_report import add_commands as add_report_commands
+from watchd.cli_user import add_commands as add_user_commands
 from watchd.config import Config
 from watchd.configbase import ConfigError
 from watchd.eventloop import (
@@ -134,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     add_report_commands(sub, command)
     add_oncall_commands(sub, command)
     add_cluster_commands(sub, command)
+    add_user_commands(sub)
 
     db = command("db", "Database maintenance.")
     db.add_argument("action", choices=["upgrade"], help="upgrade: apply schema migrations")

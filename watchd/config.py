@@ -240,9 +240,13 @@ def _problem(raw: Any, error: Any) -> ConfigProblem:
         key_path += ".kind"
         kinds = ", ".join(sorted(REGISTRY))
         message = f"unknown check kind {error['input'].get('kind')!r} (expected one of: {kinds})"
-    elif "input" in error:
+    elif "input" in error and not (error["loc"] and error["loc"][-1] in _NOT_ECHOED):
         message = f"{message} (got {error['input']!r})"
     return ConfigProblem(key_path, message)
+
+
+# Keys whose wrong value is not repeated in the problem: it may be a password pasted by mistake.
+_NOT_ECHOED = frozenset({"password_hash"})
 
 
 @cache

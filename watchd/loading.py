@@ -24,6 +24,7 @@ from watchd.model import Collector
 from watchd.notify.checks import notify_problems
 from watchd.notify.router import Router, unset_label_warnings
 from watchd.people.oncall import gap_warnings
+from watchd.people.passwords import Account, read_password_hash
 from watchd.report.catalog import Catalog
 from watchd.rules import (
     RuleError,
@@ -34,7 +35,7 @@ from watchd.rules import (
     load_rules,
 )
 from watchd.runbooks import RunbookError, RunbookLinks, runbook_file
-from watchd.secrets import SecretError
+from watchd.secrets import SecretError, SecretRef
 
 MIN_TOKEN_LENGTH = 16
 
@@ -74,6 +75,10 @@ class Setup:
     heartbeats: dict[str, str | None] = field(default_factory=dict)
     # The Markdown runbooks rules and checks name: name (in /runbooks/<name>) -> file.
     runbooks: dict[str, Path] = field(default_factory=dict)
+    # Personal tokens: token value -> how its user is recorded ("Alice Li (alice)").
+    token_users: dict[str, str] = field(default_factory=dict)
+    # Users who may sign in to the dashboard with a password, by user name.
+    accounts: dict[str, Account] = field(default_factory=dict)
 
     async def close_collectors(self) -> None:
         for _, collector in self.collectors:
@@ -96,6 +101,8 @@ def build_setup(config: Config, path: Path, now: float | None = None) -> Setup:
     runbooks: dict[str, Path] = {}
     collectors = _build_collectors(config, problems, links, runbooks)
     tokens, token_names = _read_tokens(config, problems)
+    token_users = _read_user_tokens(config, problems, tokens, token_names)
+    accounts = _read_accounts(config, problems)
     heartbeats = _heartbeat_secrets(config, problems)
     rule_paths = config.rules.paths(path.resolve().parent)
     # The checks that could be built say which of their own metric names rules may name.
@@ -126,7 +133,17 @@ def build_setup(config: Config, path: Path, now: float | None = None) -> Setup:
     warnings += _api_warnings(config)
     warnings += gap_warnings(config.schedules, time.time() if now is None else now)
     return Setup(
-        path, config, collectors, tokens, token_names, rules, warnings, heartbeats, runbooks
+        path,
+        config,
+        collectors,
+        tokens,
+        token_names,
+        rules,
+        warnings,
+        heartbeats,
+        runbooks,
+        token_users,
+        accounts,
     )
 
 
@@ -245,19 +262,63 @@ def _read_tokens(
     names: dict[str, str] = {}
     for i, token in enumerate(config.api.tokens):
         where = f'api.tokens[{i}]("{token.name}")'
-        try:
-            value = token.secret().reveal()
-        except SecretError as exc:
-            problems.append(ConfigProblem(where, str(exc)))
-            continue
-        if len(value) < MIN_TOKEN_LENGTH:
-            problems.append(
-                ConfigProblem(where, f"expected a token of at least {MIN_TOKEN_LENGTH} characters")
-            )
-            continue
-        tokens[value] = frozenset(token.scopes)
-        names[value] = token.name
+        value = _token_value(token.secret(), where, problems)
+        if value is not None:
+            tokens[value] = frozenset(token.scopes)
+            names[value] = token.name
     return tokens, names
+
+
+def _token_value(secret: SecretRef, where: str, problems: list[ConfigProblem]) -> str | None:
+    """The token read from its file or the environment, or None after adding the problem."""
+    try:
+        value = secret.reveal()
+    except SecretError as exc:
+        problems.append(ConfigProblem(where, str(exc)))
+        return None
+    if len(value) < MIN_TOKEN_LENGTH:
+        problems.append(
+            ConfigProblem(where, f"expected a token of at least {MIN_TOKEN_LENGTH} characters")
+        )
+        return None
+    return value
+
+
+def _read_user_tokens(
+    config: Config,
+    problems: list[ConfigProblem],
+    tokens: dict[str, frozenset[str]],
+    names: dict[str, str],
+) -> dict[str, str]:
+    """Add the users' personal tokens to `tokens` and `names`; return token value -> user."""
+    users: dict[str, str] = {}
+    for i, user in enumerate(config.users):
+        for j, token in enumerate(user.tokens):
+            where = f'users[{i}]("{user.name}").tokens[{j}]("{token.name}")'
+            value = _token_value(token.secret(), where, problems)
+            if value is None:
+                continue
+            if value in tokens:
+                problems.append(ConfigProblem(where, "the same token is configured twice"))
+                continue
+            tokens[value] = frozenset(token.scopes)
+            names[value] = token.name
+            users[value] = user.label()
+    return users
+
+
+def _read_accounts(config: Config, problems: list[ConfigProblem]) -> dict[str, Account]:
+    """The users with a password, their hash read from the config or their password_file."""
+    accounts: dict[str, Account] = {}
+    for i, user in enumerate(config.users):
+        try:
+            hashed = read_password_hash(user)
+        except SecretError as exc:
+            problems.append(ConfigProblem(f'users[{i}]("{user.name}").password_file', str(exc)))
+            continue
+        if hashed is not None:
+            accounts[user.name] = Account(user.name, user.label(), hashed)
+    return accounts
 
 
 def _heartbeat_secrets(config: Config, problems: list[ConfigProblem]) -> dict[str, str | None]:

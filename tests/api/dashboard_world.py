@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from watchd.incidents.settings import IncidentSettings
 from watchd.loading import incident_settings, report_catalog
 from watchd.metrics import Metrics
 from watchd.model import Alert, AlertStatus
+from watchd.people.passwords import Account
 from watchd.pipeline import AlertPipeline
 from watchd.pipeline.actions import IncidentService
 from watchd.store import AvailabilitySample, Store
@@ -75,11 +76,13 @@ async def served_dashboard(
     *,
     port: int = 0,
     runbooks: Mapping[str, Path] | None = None,
+    accounts: Callable[[], Mapping[str, Account]] = dict,
     **web: Any,
 ) -> AsyncIterator[Served]:
     """The API with ingestion, incidents, ack links (ACK_KEY), reports, dashboard and runbook
     routes (serving `runbooks`) on 127.0.0.1 (`port`, by default a free one), one incident open
-    (its alert names RUNBOOK_URL); `web` goes to create_app (allowed_hosts, trusted_proxies)."""
+    (its alert names RUNBOOK_URL); `accounts` may sign in with a password; `web` goes to
+    create_app (allowed_hosts, trusted_proxies, token_users)."""
     config = parse_config(RAW, Path("test.toml"))
     clock = FakeClock()
     store = await Store.open(f"sqlite:///{tmp_path}/dash.db", clock=clock)
@@ -104,7 +107,7 @@ async def served_dashboard(
     catalog = report_catalog(config)
     app = create_app(
         tokens=tokens,
-        token_names=TOKEN_NAMES,
+        token_names={**TOKEN_NAMES, **web.pop("token_names", {})},
         metrics=Metrics(),
         items=lambda: ITEMS,
         ready=lambda: True,
@@ -123,7 +126,9 @@ async def served_dashboard(
     async def cluster() -> dict[str, Any]:
         return (await read_status(store.engine, dead_after=10.0, clock=clock)).to_dict()
 
-    dashboard.add_routes(app, incidents=service, reports=source, tokens=tokens, cluster=cluster)
+    dashboard.add_routes(
+        app, incidents=service, reports=source, tokens=tokens, cluster=cluster, accounts=accounts
+    )
     runbook_routes.add_routes(app, lambda: runbooks or {})
     runner = await start_api(app, "127.0.0.1", port)
     try:

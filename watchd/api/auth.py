@@ -3,6 +3,12 @@
 A handler declares what it needs with `@require_scope("read" | "write" | "ingest")`, or
 `@public` for the few endpoints that must answer without a token (health probes). A handler
 that declares nothing needs `read`: forgetting the decorator never makes a route public.
+
+Who acts. A user's personal token (`[[users.tokens]]`) makes its requests act as that user;
+so does a browser signed in to the dashboard with the user's password, on the requests its
+pages send with the `X-Watchd-Session: 1` header (a header no cross-site form can send and no
+cross-origin script may send without a CORS permission watchd never grants). A session has the
+read and write scopes. Actions record the person ("Alice Li (alice)"), not a claimed name.
 """
 
 from __future__ import annotations
@@ -49,12 +55,24 @@ def scope_of(handler: object) -> str:
 
 TOKEN_NAME = web.RequestKey("watchd.token_name", str)
 """The name of the token that authenticated a request (absent when the API is open)."""
+USER = web.RequestKey("watchd.user", str)
+"""The person a request acts as, "Alice Li (alice)": by a personal token or a signed-in session."""
+SESSION_HEADER = "X-Watchd-Session"
+SESSION_SCOPES: Final = frozenset({"read", "write"})
+SESSIONS: web.AppKey[Callable[[web.Request], str | None]] = web.AppKey("watchd.sessions")
+"""Reads a request's dashboard session cookie: the signed-in person, or None (set by the
+dashboard)."""
 
 
 def actor(request: web.Request, given: str | None = None) -> str:
-    """Who does what a request asks: `given` (a `by` field, a claim) alongside the name of the
-    token that proved it ("alice via token ops-dashboard"), either alone, else "api"."""
+    """Who does what a request asks: the person of a personal token or a signed-in session
+    ("Alice Li (alice)", "Alice Li (alice) via token laptop"), whatever `given` claims; else
+    `given` (a `by` field, a claim) alongside the name of the token that proved it ("alice via
+    token ops-dashboard"), either alone, else "api"."""
     token = request.get(TOKEN_NAME)
+    person = request.get(USER)
+    if person is not None:
+        return f"{person} via token {token}" if token else person
     # A client writing back what it read (amtool's `silence update` sends the old createdBy)
     # already names the token: it is not named twice.
     if given and token and given != token and not given.endswith(f" via token {token}"):
@@ -66,11 +84,14 @@ class TokenTable:
     """The configured tokens, kept only as SHA-256 digests, matched in constant time."""
 
     def __init__(
-        self, tokens: Mapping[str, frozenset[str]], names: Mapping[str, str] | None = None
+        self,
+        tokens: Mapping[str, frozenset[str]],
+        names: Mapping[str, str] | None = None,
+        users: Mapping[str, str] | None = None,
     ) -> None:
-        names = names or {}
         self._entries = [(_digest(token), scopes) for token, scopes in tokens.items()]
-        self._names = {_digest(token): name for token, name in names.items()}
+        self._names = {_digest(token): name for token, name in (names or {}).items()}
+        self._users = {_digest(token): user for token, user in (users or {}).items()}
 
     @property
     def enabled(self) -> bool:
@@ -108,6 +129,10 @@ class TokenTable:
         """The configured name of a token already matched by `scopes`."""
         return self._names.get(_digest(presented))
 
+    def user(self, presented: str) -> str | None:
+        """The person a personal token (already matched by `scopes`) acts as, else None."""
+        return self._users.get(_digest(presented))
+
 
 TOKENS = web.AppKey("watchd.tokens", TokenTable)
 """The configured tokens, for a public route that may also be called with one."""
@@ -142,9 +167,14 @@ def auth_middleware(
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
         needed = scope_of(request.match_info.handler)
         unrouted = request.match_info.http_exception is not None
+        presented = bearer(request)
+        person = _session_person(request) if presented is None else None
+        if person is not None:
+            request[USER] = person
         if not table.enabled or needed == PUBLIC or unrouted:
             return await handler(request)
-        presented = bearer(request)
+        if person is not None and needed in SESSION_SCOPES:
+            return await handler(request)
         if presented is None:
             raise ApiError(
                 401,
@@ -165,6 +195,17 @@ def auth_middleware(
         name = table.name(presented)
         if name is not None:
             request[TOKEN_NAME] = name
+        user = table.user(presented)
+        if user is not None:
+            request[USER] = user
         return await handler(request)
 
     return authenticate
+
+
+def _session_person(request: web.Request) -> str | None:
+    """The signed-in person of a request its page marked with SESSION_HEADER, else None."""
+    read = request.app.get(SESSIONS)
+    if read is None or request.headers.get(SESSION_HEADER) != "1":
+        return None
+    return read(request)

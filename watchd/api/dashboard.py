@@ -6,7 +6,8 @@
     GET /items            items and their check states
     GET /silences         active silences, maintenance windows and changes in effect
     GET /login            the sign-in form
-    POST /login           token → cookie (below)
+    POST /login           user name and password, or a token → cookie (below)
+    POST /logout          ends the session
 
 Authentication. With no tokens configured, pages and buttons need nothing (the default config
 listens on 127.0.0.1 only). With tokens, a browser cannot send a bearer header when it
@@ -18,16 +19,23 @@ expiry signed with the token, never the token itself. A token in the address
 could sign a browser in as someone else; such a link is sent to the sign-in form with the token
 removed. The cookie is honoured by these pages only; the REST API still takes bearer tokens
 alone. The ack/resolve buttons call the REST API with the write token typed once into the
-page's field and kept in the browser's localStorage. Cross-origin POSTs, /login included, are
+page's field and kept in the browser's localStorage.
+
+A user with a password (`[[users]] password_hash` or `password_file`) signs in with their name
+and password instead (watchd.api.accounts: throttled failures, a session cookie naming them);
+the buttons then act as that person through the session (watchd.api.auth, X-Watchd-Session),
+and the timeline records "Alice Li (alice)". Cross-origin POSTs, /login included, are
 refused by watchd.api.origin. Every page is sent with a strict Content-Security-Policy: scripts
 only with the page's nonce.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,7 +43,8 @@ import jinja2
 from aiohttp import web
 
 from watchd.api import keys
-from watchd.api.auth import TokenTable, public
+from watchd.api.accounts import SignInLimiter, UserSessions
+from watchd.api.auth import SESSIONS, TokenTable, public
 from watchd.api.cluster import ClusterSource
 from watchd.api.errors import ApiError
 from watchd.api.inputs import form_body, path_id
@@ -44,6 +53,8 @@ from watchd.api.pages import Pager, page_of
 from watchd.api.reports import ReportSource
 from watchd.durations import format_duration
 from watchd.incidents.ledger import IncidentNotFound
+from watchd.logging import get_logger
+from watchd.people.passwords import Account, verify_password
 from watchd.pipeline.actions import IncidentService
 from watchd.report.combine import query_keys, service_total
 from watchd.report.metrics import figures
@@ -53,8 +64,11 @@ from watchd.runbooks import runbook_urls
 from watchd.store.series import series_ids
 from watchd.timestamps import format_time
 
+log = get_logger(__name__)
 COOKIE = "watchd_session"
 SESSION_SECONDS = 12 * 3600
+_USER_LIMIT = 64  # characters of a typed user name
+_PASSWORD_LIMIT = 1024  # characters of a typed password (Argon2 takes any length: bound the work)
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("watchd.api", "templates"),
     autoescape=True,
@@ -65,12 +79,25 @@ _ENV.filters["when"] = lambda t: format_time(float(t))
 _ENV.filters["runbooks"] = lambda alerts: runbook_urls(a.get("annotations") or {} for a in alerts)
 
 
+def _no_accounts() -> Mapping[str, Account]:
+    return {}
+
+
 @dataclass(frozen=True, slots=True)
 class Dashboard:
     incidents: IncidentService
     reports: ReportSource
     tokens: TokenTable
     cluster: ClusterSource | None = None
+    accounts: Callable[[], Mapping[str, Account]] = _no_accounts
+    limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    sessions: UserSessions = field(default_factory=lambda: UserSessions(SESSION_SECONDS))
+
+    def person(self, request: web.Request) -> Account | None:
+        """The user signed in with a password in this browser, or None."""
+        return self.sessions.read(
+            request.cookies.get(COOKIE), self.accounts(), self.reports.clock.now()
+        )
 
 
 DASHBOARD = web.AppKey("watchd.dashboard", Dashboard)
@@ -79,7 +106,14 @@ DASHBOARD = web.AppKey("watchd.dashboard", Dashboard)
 def _page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     nonce = secrets.token_urlsafe(16)
     dash = request.app[DASHBOARD]
-    text = _ENV.get_template(template).render(nonce=nonce, auth=dash.tokens.enabled, **context)
+    person = dash.person(request)
+    text = _ENV.get_template(template).render(
+        nonce=nonce,
+        auth=dash.tokens.enabled,
+        accounts=bool(dash.accounts()),
+        person=person.label if person is not None else None,
+        **context,
+    )
     # A lone surrogate stored before text was checked (from the CLI's argv, say) cannot be
     # UTF-8: it is shown escaped (\udc80) rather than failing the page.
     body = text.encode("utf-8", "backslashreplace")
@@ -124,11 +158,10 @@ def _session_reads(table: TokenTable, cookie: str | None, now: float) -> bool:
     return scopes is not None and "read" in scopes
 
 
-def _set_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:
-    dash = request.app[DASHBOARD]
+def _set_cookie(response: web.StreamResponse, request: web.Request, value: str) -> None:
     response.set_cookie(
         COOKIE,
-        _session(dash.tokens, token, dash.reports.clock.now()),
+        value,
         httponly=True,
         samesite="Strict",
         secure=request.app[POLICY].secure(request),
@@ -149,15 +182,21 @@ async def _guard(request: web.Request) -> web.Response | None:
         raise web.HTTPSeeOther("/login?" + urlencode({"next": target, "notice": "url-token"}))
     if _session_reads(
         table, request.cookies.get(COOKIE), request.app[DASHBOARD].reports.clock.now()
-    ):
+    ) or request.app[DASHBOARD].person(request):
         return None
     return _sign_in(request, request.path_qs, status=401)
 
 
 def _sign_in(
-    request: web.Request, target: str, *, status: int, failed: bool = False, notice: str = ""
+    request: web.Request,
+    target: str,
+    *,
+    status: int,
+    failed: bool = False,
+    notice: str = "",
+    wait: int = 0,
 ) -> web.Response:
-    return _page(
+    response = _page(
         request,
         "login.html",
         status,
@@ -165,7 +204,11 @@ def _sign_in(
         next=target,
         failed=failed,
         url_token=notice == "url-token",
+        wait=wait,
     )
+    if wait:
+        response.headers["Retry-After"] = str(wait)
+    return response
 
 
 def _local_path(target: str) -> bool:
@@ -197,12 +240,56 @@ async def sign_in_form(request: web.Request) -> web.Response:
 @public
 async def login(request: web.Request) -> web.StreamResponse:
     form = await form_body(request)
-    token = str(form.get("token", ""))
     target = _next(form.get("next"))
-    if not _can_read(request.app[DASHBOARD].tokens, token):
-        return _sign_in(request, target, status=401, failed=True)
+    dash = request.app[DASHBOARD]
+    if form.get("user"):
+        user = str(form["user"]).strip()[:_USER_LIMIT]
+        account = await _password_sign_in(request, user, str(form.get("password", "")), target)
+        if isinstance(account, web.Response):
+            return account
+        value = dash.sessions.issue(account, dash.reports.clock.now())
+    else:
+        token = str(form.get("token", ""))
+        if not _can_read(dash.tokens, token):
+            return _sign_in(request, target, status=401, failed=True)
+        value = _session(dash.tokens, token, dash.reports.clock.now())
     redirect = web.HTTPSeeOther(target)
-    _set_cookie(redirect, request, token)
+    _set_cookie(redirect, request, value)
+    raise redirect
+
+
+async def _password_sign_in(
+    request: web.Request, user: str, password: str, target: str
+) -> Account | web.Response:
+    """The account whose password was typed, or the sign-in page saying why not (401, or 429
+    while failures for the name or the address are over the limit)."""
+    dash = request.app[DASHBOARD]
+    address = request.app[POLICY].client(request)
+    now = dash.reports.clock.now()
+    wait = dash.limiter.wait(user, address, now)
+    if wait > 0:
+        log.warning("sign_in_throttled", user=user, address=address)
+        return _sign_in(request, target, status=429, wait=math.ceil(wait))
+    account = dash.accounts().get(user)
+    hashed = account.password_hash if account is not None else None
+    # Argon2 takes tens of milliseconds of CPU on purpose: off the event loop.
+    typed = password[:_PASSWORD_LIMIT]
+    good = await asyncio.to_thread(verify_password, hashed, typed) and typed == password
+    if account is None or not good:
+        dash.limiter.failed(user, address, now)
+        log.warning("sign_in_failed", user=user, address=address)
+        return _sign_in(request, target, status=401, failed=True)
+    dash.limiter.succeeded(user)
+    log.info("signed_in", user=user, address=address)
+    return account
+
+
+@public
+async def logout(request: web.Request) -> web.StreamResponse:
+    """End this browser's session (the cookie is dropped; its value stays valid until it
+    expires only for whoever copied it, as with any bearer cookie)."""
+    redirect = web.HTTPSeeOther("/login")
+    redirect.del_cookie(COOKIE, path="/")
     raise redirect
 
 
@@ -324,13 +411,18 @@ def add_routes(
     reports: ReportSource,
     tokens: Mapping[str, frozenset[str]],
     cluster: ClusterSource | None = None,
+    accounts: Callable[[], Mapping[str, Account]] = _no_accounts,
 ) -> None:
     """Add the dashboard pages to an app from watchd.api.create_app (same `tokens`); with
-    `cluster` (what GET /api/v1/cluster answers) the index shows the cluster's panel."""
-    app[DASHBOARD] = Dashboard(incidents, reports, TokenTable(tokens), cluster)
+    `cluster` (what GET /api/v1/cluster answers) the index shows the cluster's panel;
+    `accounts` returns the users who may sign in with a password (as of the last reload)."""
+    dash = Dashboard(incidents, reports, TokenTable(tokens), cluster, accounts)
+    app[DASHBOARD] = dash
+    app[SESSIONS] = lambda request: p.label if (p := dash.person(request)) else None
     app.router.add_get("/", index)
     app.router.add_get("/incidents/{id}", incident)
     app.router.add_get("/items", items)
     app.router.add_get("/silences", silences)
     app.router.add_get("/login", sign_in_form)
     app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)

@@ -123,6 +123,11 @@ class WebPolicy:
         aiohttp's request.host, which asks the resolver when there is none)."""
         return self._forwarded(request, "X-Forwarded-Host") or request.headers.get("Host")
 
+    def client(self, request: web.Request) -> str:
+        """The client's address: the one a trusted proxy put last in X-Forwarded-For, else
+        the peer's ("unix" for a Unix socket peer)."""
+        return self._forwarded(request, "X-Forwarded-For") or request.remote or "unix"
+
     def secure(self, request: web.Request) -> bool:
         """Whether the browser reached us over TLS: directly, or via a trusted proxy."""
         forwarded = self._forwarded(request, "X-Forwarded-Proto")

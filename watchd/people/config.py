@@ -1,6 +1,7 @@
 """Config of people (DESIGN.md §5 People): users, teams and on-call schedules, as config as code.
 
-    [[users]]                 name, display_name, timezone
+    [[users]]                 name, display_name, timezone, password_hash | password_file
+    [[users.tokens]]          name, scopes, token_file | token_env (personal API tokens)
     [[users.contacts]]        name, receiver (a [[receivers]] name), address (per recipient)
     [[users.notify]]          severity = [...], contact, after
     [[teams]]                 name, members
@@ -17,12 +18,14 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from watchd.configbase import ConfigProblem, Strict, TimeZone
 from watchd.durations import Duration
+from watchd.secrets import SecretRef
 
 # Names appear in URLs (/api/v1/oncall/{schedule}) and on command lines: keep them plain.
 NAME_PATTERN = r"^[a-z0-9_.-]+$"
@@ -55,12 +58,53 @@ class NotifyRule(Strict):
         return not self.severity or severity in self.severity
 
 
+class UserToken(Strict):
+    """A personal API token: a request bearing it acts as the user, with these scopes."""
+
+    name: str = Field(min_length=1, max_length=64)
+    scopes: list[Literal["read", "write", "ingest"]] = Field(min_length=1)
+    token_file: Path | None = None
+    token_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> UserToken:
+        if (self.token_file is None) == (self.token_env is None):
+            raise ValueError("expected exactly one of 'token_file' or 'token_env'")
+        return self
+
+    def secret(self) -> SecretRef:
+        """Where the token's value is read from."""
+        return SecretRef(file=self.token_file, env=self.token_env)
+
+
 class UserConfig(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     display_name: str = ""
     timezone: TimeZone = "UTC"
     contacts: list[ContactMethod] = []
     notify: list[NotifyRule] = []
+    # Dashboard sign-in: an Argon2 hash from `watchd user hash-password`, in the config or in
+    # a file (which may hold the password itself); never a plain password in config.toml.
+    password_hash: str | None = None
+    password_file: Path | None = None
+    tokens: list[UserToken] = []
+
+    @field_validator("password_hash")
+    @classmethod
+    def _hashed(cls, value: str | None) -> str | None:
+        # The message never repeats the value: it may be a password pasted by mistake.
+        if value is not None and not value.startswith(("$argon2id$", "$argon2i$", "$argon2d$")):
+            raise ValueError(
+                "expected an Argon2 hash from `watchd user hash-password` (never a plain "
+                "password in the config; or use password_file)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_password(self) -> UserConfig:
+        if self.password_hash is not None and self.password_file is not None:
+            raise ValueError("expected at most one of 'password_hash' or 'password_file'")
+        return self
 
     def contact(self, name: str) -> ContactMethod | None:
         """The contact method called `name`, or None."""

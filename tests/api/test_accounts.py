@@ -1,0 +1,151 @@
+"""Per-user identity on a served dashboard: password sign-in (throttled), the session naming the
+person, personal API tokens, and every action recorded as by that person."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from watchd.api.accounts import WINDOW
+from watchd.people.passwords import Account, hash_password
+
+from .conftest import TOKENS
+from .dashboard_world import served_dashboard
+
+pytestmark = pytest.mark.integration
+PASSWORD = "correct horse battery"
+ALICE = Account("alice", "Alice Li (alice)", hash_password(PASSWORD))
+ALICE_TOKEN = "alice-laptop-token-9f3e2a"
+WITH_ALICE = {**TOKENS, ALICE_TOKEN: frozenset({"read", "write"})}
+SESSION = {"X-Watchd-Session": "1"}
+
+
+def _jar() -> aiohttp.CookieJar:
+    # unsafe=True: aiohttp's jar refuses cookies of IP hosts by default; browsers keep them.
+    return aiohttp.CookieJar(unsafe=True)
+
+
+async def _sign_in(http: aiohttp.ClientSession, base: str, password: str = PASSWORD) -> int:
+    async with http.post(
+        f"{base}/login",
+        data={"user": "alice", "password": password, "next": "/"},
+        allow_redirects=False,
+    ) as resp:
+        return resp.status
+
+
+async def test_a_user_signs_in_with_a_password_and_acts_as_themselves(tmp_path: Path) -> None:
+    """Name and password start a session naming the user; the page's ack is recorded as "Alice Li (alice)", whatever name the body claims."""
+    async with (
+        served_dashboard(tmp_path, TOKENS, accounts=lambda: {"alice": ALICE}) as dash,
+        aiohttp.ClientSession(cookie_jar=_jar()) as http,
+    ):
+        async with http.get(f"{dash.base}/login") as resp:
+            assert 'name="password"' in await resp.text()
+        async with http.post(
+            f"{dash.base}/login",
+            data={"user": "alice", "password": PASSWORD, "next": "/items"},
+            allow_redirects=False,
+        ) as resp:
+            assert resp.status == 303 and resp.headers["Location"] == "/items"
+            cookie = resp.headers["Set-Cookie"]
+            assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+            assert PASSWORD not in cookie and ALICE.password_hash not in cookie
+        async with http.get(f"{dash.base}/") as resp:
+            page = await resp.text()
+            assert resp.status == 200
+            assert "Signed in as" in page and "Alice Li (alice)" in page
+            assert 'id="token"' not in page  # no write token needed: the session acts
+        url = f"{dash.base}/api/v1/incidents/{dash.incident_id}/ack"
+        async with http.post(url, json={"by": "mallory"}) as resp:
+            assert resp.status == 401  # the cookie alone is not taken by the REST API
+        async with http.post(url, json={"by": "mallory"}, headers=SESSION) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["acknowledged_by"] == "Alice Li (alice)"
+        async with http.post(
+            f"{dash.base}/api/v1/incidents/{dash.incident_id}/comment",
+            json={"text": "looking at the load balancer"},
+            headers={**SESSION, "Sec-Fetch-Site": "cross-site"},
+        ) as resp:
+            assert resp.status == 403  # another site's page cannot use the session
+        found = await dash.incidents.get_incident(dash.incident_id)
+        acks = [e for e in found["timeline"] if e["kind"] == "acknowledged"]
+        assert [e["actor"] for e in acks] == ["Alice Li (alice)"]
+        async with http.post(f"{dash.base}/logout", allow_redirects=False) as resp:
+            assert resp.status == 303
+        async with http.get(f"{dash.base}/items") as resp:
+            assert resp.status == 401  # signed out
+
+
+async def test_wrong_passwords_are_refused_and_throttled_per_user(tmp_path: Path) -> None:
+    """Five wrong passwords for a name lock its sign-in for a quarter of an hour (429, Retry-After), even with the right password; then it works again."""
+    async with (
+        served_dashboard(tmp_path, TOKENS, accounts=lambda: {"alice": ALICE}) as dash,
+        aiohttp.ClientSession(cookie_jar=_jar()) as http,
+    ):
+        for _ in range(5):
+            assert await _sign_in(http, dash.base, "guess") == 401
+        async with http.post(
+            f"{dash.base}/login", data={"user": "alice", "password": PASSWORD}
+        ) as resp:
+            assert resp.status == 429
+            assert 0 < int(resp.headers["Retry-After"]) <= WINDOW
+            assert "Too many failed sign-ins" in await resp.text()
+        await dash.clock.advance(WINDOW + 1)
+        assert await _sign_in(http, dash.base) == 303
+
+
+async def test_failures_from_one_address_are_throttled_across_names(tmp_path: Path) -> None:
+    """Twenty failures from one address, spread over many names, stop further tries from it, the unknown names' included."""
+    async with (
+        served_dashboard(tmp_path, TOKENS, accounts=lambda: {"alice": ALICE}) as dash,
+        aiohttp.ClientSession() as http,
+    ):
+        for n in range(20):
+            async with http.post(
+                f"{dash.base}/login", data={"user": f"user{n}", "password": "x"}
+            ) as resp:
+                assert resp.status == 401
+        assert await _sign_in(http, dash.base) == 429
+
+
+async def test_a_changed_password_ends_the_session(tmp_path: Path) -> None:
+    """After a reload changes the user's password, the old session no longer opens pages."""
+    accounts = {"alice": ALICE}
+    async with (
+        served_dashboard(tmp_path, TOKENS, accounts=lambda: accounts) as dash,
+        aiohttp.ClientSession(cookie_jar=_jar()) as http,
+    ):
+        assert await _sign_in(http, dash.base) == 303
+        async with http.get(f"{dash.base}/items") as resp:
+            assert resp.status == 200
+        accounts["alice"] = dataclasses.replace(ALICE, password_hash=hash_password("new one!"))
+        async with http.get(f"{dash.base}/items") as resp:
+            assert resp.status == 401
+
+
+async def test_a_personal_token_acts_as_its_user(tmp_path: Path) -> None:
+    """A request with a user's token records the person (ack and silence's createdBy), not the name in the body."""
+    users = {ALICE_TOKEN: "Alice Li (alice)"}
+    names = {ALICE_TOKEN: "laptop"}
+    async with (
+        served_dashboard(tmp_path, WITH_ALICE, token_users=users, token_names=names) as dash,
+        aiohttp.ClientSession() as http,
+    ):
+        bearer = {"Authorization": f"Bearer {ALICE_TOKEN}"}
+        async with http.post(
+            f"{dash.base}/api/v1/incidents/{dash.incident_id}/ack",
+            json={"by": "bob"},
+            headers=bearer,
+        ) as resp:
+            assert (await resp.json())["acknowledged_by"] == "Alice Li (alice) via token laptop"
+        async with http.post(
+            f"{dash.base}/api/v1/silences",
+            json={"matchers": ["item=web1"], "duration": "1h", "comment": "deploy"},
+            headers=bearer,
+        ) as resp:
+            assert resp.status == 201, await resp.text()
+            assert (await resp.json())["created_by"] == "Alice Li (alice) via token laptop"
