@@ -79,7 +79,10 @@ async def test_every_schedule_shows_who_is_on_call_now_and_the_week_ahead(
         primary, office = (await resp.json())["schedules"]
     (now,) = primary["on_call"]
     assert (now["user"], now["display_name"], now["layer"]) == ("bob", "", "daily")
-    assert now["end_local"] == "2026-12-02T09:00+01:00"
+    assert (now["start_local"], now["end_local"]) == (
+        "2026-12-01T09:00+01:00",
+        "2026-12-02T09:00+01:00",
+    )
     assert len(primary["shifts"]) == 8 and primary["gaps"] == []
     assert (
         office["on_call"] == [] and office["shifts"][0]["start_local"] == "2026-12-07T09:00+00:00"

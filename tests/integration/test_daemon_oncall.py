@@ -85,7 +85,10 @@ def test_overrides_reach_the_daemon_and_the_cli_and_a_reload_changes_the_rotatio
             (by_api["id"], "dave via token ops"),
         ]
         code, out, _ = oncall(config, "primary", "--at", "2030-01-02T09:30")
-        assert "on call now: Alice Li (alice) until 2030-01-02T10:00+01:00  [override]" in out
+        assert (
+            "on call now: Alice Li (alice) since 2030-01-02T09:00+01:00 until 2030-01-02T10:00+01:00"
+            in out
+        )
         status, _ = request(port, "DELETE", f"/api/v1/oncall/primary/overrides/{by_cli['id']}")
         assert status == 200
         assert on_call(daemon) == [("alice", "daily")]

@@ -69,7 +69,7 @@ def test_oncall_shows_who_and_the_shifts_in_the_schedules_time(
     assert code == 0
     assert out.splitlines() == [
         "primary (Europe/Berlin)",
-        "  on call now: bob until 2030-03-31T09:00+02:00  [daily]",
+        "  on call now: bob since 2030-03-30T09:00+01:00 until 2030-03-31T09:00+02:00  [daily]",
         "  2030-03-30T10:00+01:00 .. 2030-03-31T09:00+02:00  bob  [daily]",
         "  2030-03-31T09:00+02:00 .. 2030-04-01T09:00+02:00  Alice Li (alice)  [daily]",
     ]

@@ -15,7 +15,7 @@ from watchd.people.oncall import gaps, shifts
 
 MAX_RANGE = 92 * 86400.0  # a quarter: enough to plan, bounded for the API
 DEFAULT_RANGE = 7 * 86400.0
-LOOK_AHEAD = 31 * 86400.0  # how far "on call until" looks; beyond it the end is not given
+LOOK_AHEAD = 31 * 86400.0  # how far "on call since/until" looks; beyond it, not given
 # Times asked about: from the epoch to year 9000, so every range and look-ahead stays a date.
 LAST_TIME = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
 
@@ -42,15 +42,17 @@ def schedule_view(
     end: float,
     overrides: Sequence[Override],
 ) -> dict[str, Any]:
-    """The schedule's state: who is on call at `at` (and until when), the shifts and the gaps
-    (nobody on call) of [start, end)."""
+    """The schedule's state: who is on call at `at` (since and until when, each None when more
+    than 31 days away), the shifts and the gaps (nobody on call) of [start, end)."""
     zone = ZoneInfo(schedule.timezone)
-    horizon = at + LOOK_AHEAD
-    # The shift holding `at` is the first one from `at` on, when it starts there.
-    current = [_shift(people, s, zone) for s in shifts(schedule, at, horizon, overrides)[:1]]
-    current = [s for s in current if s["start"] == at]
+    since, until = max(0.0, at - LOOK_AHEAD), at + LOOK_AHEAD
+    around = shifts(schedule, since, until, overrides)
+    current = [_shift(people, s, zone) for s in around if s.start <= at < s.end]
     for entry in current:
-        if entry["end"] >= horizon:  # it goes on past what was looked at: end unknown
+        # A shift reaching past what was looked at has an unknown start or end.
+        if entry["start"] <= since:
+            entry["start"] = entry["start_local"] = None
+        if entry["end"] >= until:
             entry["end"] = entry["end_local"] = None
     return {
         "schedule": schedule.name,
@@ -90,8 +92,9 @@ def render_text(views: Sequence[dict[str, Any]]) -> str:
     for view in views:
         lines.append(f"{view['schedule']} ({view['timezone']})")
         for s in view["on_call"]:
+            since = s["start_local"] or "more than 31 days ago"
             until = s["end_local"] or "more than 31 days ahead"
-            lines.append(f"  on call now: {_who(s)} until {until}  [{s['layer']}]")
+            lines.append(f"  on call now: {_who(s)} since {since} until {until}  [{s['layer']}]")
         if not view["on_call"]:
             lines.append("  on call now: nobody")
         rows = [(s["start"], f"{_who(s)}  [{s['layer']}]", s) for s in view["shifts"]]
