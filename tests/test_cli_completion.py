@@ -1,11 +1,14 @@
 """`watchd completion bash|zsh|fish`: the scripts complete commands, options, choices and file
-names in the real shells (bash and fish asked what they would offer; zsh parses and registers
-the script)."""
+names in the real shells (bash and fish asked what they would offer, zsh typed into on a
+pseudo-terminal)."""
 
 from __future__ import annotations
 
+import os
+import select
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -93,22 +96,63 @@ def test_fish_completes_commands_options_and_choices(
     assert offered("watchd run --event-loop ") == {"auto", "asyncio", "uvloop"}
 
 
+def _read_until(fd: int, wanted: str, timeout: float) -> str:
+    """What the terminal `fd` shows until `wanted` appears (an AssertionError after `timeout`)."""
+    shown = ""
+    deadline = time.monotonic() + timeout
+    while wanted not in shown:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{wanted!r} never showed: {shown!r}"
+        if select.select([fd], [], [], min(left, 0.2))[0]:
+            shown += os.read(fd, 65536).decode(errors="replace")
+    return shown
+
+
+def zsh_tab(functions: Path, line: str, wanted: str, cwd: Path) -> str:
+    """Type `line` and Tab into an interactive zsh on a pseudo-terminal, its completion
+    system started with `functions` on $fpath; what the terminal shows until `wanted`."""
+    primary, secondary = os.openpty()
+    env = {"PATH": os.environ["PATH"], "TERM": "dumb", "HOME": str(cwd), "PS1": "> "}
+    shell = subprocess.Popen(
+        ["zsh", "-f", "-i"],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    try:
+        setup = f"fpath=({functions} $fpath); autoload -U compinit; compinit -u -D; print SET''UP\n"
+        os.write(primary, setup.encode())
+        _read_until(primary, "SETUP", 30)  # the echoed command shows SET''UP, not SETUP
+        os.write(primary, f"{line}\t".encode())
+        return _read_until(primary, wanted, 30)
+    finally:
+        shell.kill()
+        shell.wait()
+        os.close(primary)
+
+
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="needs zsh")
-def test_zsh_parses_the_script_and_registers_watchd(
+def test_zsh_completes_commands_options_choices_and_files(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """The zsh script is valid zsh (a #compdef file for $fpath) and, evaluated after compinit,
-    makes zsh complete `watchd` with it."""
+    """The zsh script, installed as `_watchd` on $fpath, makes Tab in zsh complete a command,
+    an option, an option's choices and a config file name."""
     path = script("zsh", capsys, tmp_path)
     assert path.read_text().startswith("#compdef watchd\n")
-    shell_run(["zsh", "-n", str(path)], tmp_path)
-    registered = shell_run(
-        [
-            "zsh",
-            "-fc",
-            f'autoload -U compinit && compinit -u -D && eval "$(<{path})" && print -r -- '
-            "$_comps[watchd]",
-        ],
-        tmp_path,
-    )
-    assert registered.strip() == "_shtab_watchd"
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    path.rename(functions / "_watchd")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "config.toml").touch()
+
+    # zsh_tab fails unless the terminal shows its third argument.
+    zsh_tab(functions, "watchd si", "watchd silence ", work)
+    zsh_tab(functions, "watchd incidents --st", "--state ", work)
+    choices = zsh_tab(functions, "watchd run --event-loop ", "uvloop", work)
+    assert "asyncio" in choices and "auto" in choices
+    zsh_tab(functions, "watchd -c conf", "config.toml", work)
