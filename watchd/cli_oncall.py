@@ -34,7 +34,7 @@ from watchd.people.overrides import (
 )
 from watchd.people.view import (
     DEFAULT_RANGE,
-    LOOK_AHEAD,
+    override_window,
     range_problem,
     render_text,
     schedule_view,
@@ -127,7 +127,7 @@ async def _show(config: Config, args: argparse.Namespace) -> int:
     if (problem := range_problem(at, start, end)) is not None:
         raise UsageError(f"--{problem[0]}: {problem[1]}")
     async with _store(config) as store, store.engine.connect() as conn:
-        overrides = await active_overrides(conn, None, min(at, start), max(end, at + LOOK_AHEAD))
+        overrides = await active_overrides(conn, None, *override_window(at, start, end))
     views = [
         schedule_view(people, s, at=at, start=start, end=end, overrides=overrides) for s in chosen
     ]

@@ -219,3 +219,17 @@ async def test_the_openapi_document_lists_the_oncall_routes(
     assert post["security"] == [{"bearer": ["write"]}]
     schema = post["requestBody"]["content"]["application/json"]["schema"]
     assert {"user", "start", "end", "reason"} <= set(schema["required"])
+
+
+async def test_the_current_shift_starts_where_an_earlier_override_ended(
+    base: str, http: aiohttp.ClientSession, auth: Headers
+) -> None:
+    """An override that is over already still bounds the shift after it: bob is on call since
+    its end (09:30), not since his hand-off (09:00)."""
+    body = {"user": "alice", "start": "2026-12-01T09:00", "end": "2026-12-01T09:30", "reason": "x"}
+    url = f"{base}/api/v1/oncall/primary"
+    async with http.post(f"{url}/overrides", json=body, headers=auth["write"]) as resp:
+        assert resp.status == 201
+    async with http.get(url, headers=auth["read"]) as resp:
+        (now,) = (await resp.json())["on_call"]
+    assert (now["user"], now["start_local"]) == ("bob", "2026-12-01T09:30+01:00")

@@ -41,7 +41,7 @@ from watchd.people.overrides import (
     list_overrides,
     override_dict,
 )
-from watchd.people.view import DEFAULT_RANGE, LOOK_AHEAD, range_problem, schedule_view
+from watchd.people.view import DEFAULT_RANGE, override_window, range_problem, schedule_view
 from watchd.store import StoreError
 from watchd.store.pages import Listed
 
@@ -110,9 +110,7 @@ async def _view(
         raise ApiError(400, f"The query parameter {problem[0]!r}: {problem[1]}.")
     try:
         async with source.engine.connect() as conn:
-            overrides = await active_overrides(
-                conn, None, min(at, start), max(end, at + LOOK_AHEAD)
-            )
+            overrides = await active_overrides(conn, None, *override_window(at, start, end))
     except StoreError as exc:
         raise ApiError(503, str(exc)) from exc
     return [

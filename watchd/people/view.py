@@ -33,6 +33,11 @@ def range_problem(at: float, start: float, end: float) -> tuple[str, str] | None
     return None
 
 
+def override_window(at: float, start: float, end: float) -> tuple[float, float]:
+    """The span whose overrides `schedule_view` needs: the range and a look around `at`."""
+    return min(start, max(0.0, at - LOOK_AHEAD)), max(end, at + LOOK_AHEAD)
+
+
 def schedule_view(
     people: PeopleConfig,
     schedule: ScheduleConfig,
