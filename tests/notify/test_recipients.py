@@ -20,6 +20,7 @@ from tests.notify.test_receivers import Inbox, free_port, mail_receiver
 from tests.notify.test_robots import Robot, receiver, robot_server, text_of  # noqa: F401  (robot_server: fixture)
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.model import Page
+from watchd.notify.acklinks import verify_token
 from watchd.store.engine import transact
 
 ALICE = Page("alice", "Alice Li", "sms", "gateway", "+8613800000001")
@@ -103,7 +104,7 @@ async def test_email_pages_go_to_each_persons_address_in_a_mail_of_their_own(
 async def test_a_chat_page_mentions_the_person_and_its_ack_link_names_them(
     make_notify: Any, hook_server: Any, tmp_path: Path
 ) -> None:
-    """A chat page starts with the person's handle as the contact gives it (a real mention), and its acknowledge link is signed for that person."""
+    """A chat page starts with the person's handle as the contact gives it (a real mention), and its acknowledge link is signed for that person, who is named as "Display (user)" when it acknowledges."""
     (tmp_path / "ack.key").write_text("k" * 32)
     slack = await hook_server(ok())
     notify: Notify = await make_notify(
@@ -124,7 +125,9 @@ async def test_a_chat_page_mentions_the_person_and_its_ack_link_names_them(
     assert msg["text"].startswith("<@U024BE7LH> ")
     token = msg["text"].split("/ack/")[1].split("|")[0]
     who = json.loads(_unb64(token.split(".")[3]))
-    assert who == ["slack", "alice"]
+    assert who == ["slack", "Alice Li (alice)"]
+    claim = verify_token(b"k" * 32, token, notify.clock.now())
+    assert claim.actor() == "Alice Li (alice) via ack link to slack"
 
 
 def _unb64(text: str) -> bytes:

@@ -155,8 +155,8 @@ class Delivery:
         config = installed.configs.get(row.receiver)
         address = config.address() if config is not None else ""
         person = (row.payload or {}).get("recipient")
-        if isinstance(person, dict):  # a page to a person: the link names them
-            address = str(person.get("user", ""))
+        if isinstance(person, dict):  # a page to a person: the link names them as people read them
+            address = _person_label(person)
         recipient = Recipient(row.receiver, address)
         return Notification(
             outbox_id=row.id,
@@ -198,3 +198,10 @@ async def _call(receiver: Receiver, notes: list[Notification], limit: float) -> 
         return Outcome(False, error=f"no answer within {limit + GRACE:.0f}s (timeout)")
     except Exception as exc:  # a receiver bug must not lose the row: retried, logged
         return Outcome(False, error=excerpt(f"{type(exc).__name__}: {exc}"))
+
+
+def _person_label(person: dict[str, Any]) -> str:
+    """ "Alice Li (alice)" for a page's recipient with a display name, else the user name: an
+    acknowledgement through the link is recorded as the dashboard and tokens record the person."""
+    user, name = str(person.get("user", "")), str(person.get("name", ""))
+    return f"{name} ({user})" if name and name != user else user
