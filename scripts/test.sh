@@ -11,11 +11,12 @@ ensure_python
 # unshare (util-linux) for the DNS-failure test in an empty network namespace, libfaketime
 # (faketime) to step the real daemon's wall clock and to run an snmpd's clock fast, dnsmasq
 # (dnsmasq-base: the binary without the system service) as the DNS server the dns check asks,
-# zsh and fish for the completion scripts (bash is there already); systemd brings
+# zsh and fish for the completion scripts (bash is there already), fonts-wqy-microhei for
+# Chinese text in report charts (as scripts/run.sh installs it); systemd brings
 # systemd-journald, which tests/integration/test_journald.py runs in a namespace of its own.
 apt_install postgresql mosquitto mosquitto-clients snmpd snmp snmptrapd \
   monitoring-plugins-basic monitoring-plugins-standard systemd iputils-ping util-linux \
-  prometheus prometheus-alertmanager chromium faketime dnsmasq-base zsh fish
+  prometheus prometheus-alertmanager chromium faketime dnsmasq-base zsh fish fonts-wqy-microhei
 install_project ".[test,report]"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

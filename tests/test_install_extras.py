@@ -32,6 +32,18 @@ def test_run_sh_installs_every_extra_of_the_readme_production_install() -> None:
     assert _extras(run.group(1)) <= set(defined)
 
 
+def test_every_install_path_brings_the_cjk_font_of_report_charts() -> None:
+    """Chinese names in report charts need a CJK font: scripts/run.sh, scripts/test.sh and the
+    README's service install all install fonts-wqy-microhei with the report extra."""
+    for script in ("scripts/run.sh", "scripts/test.sh"):
+        text = (ROOT / script).read_text().replace("\\\n", " ")  # join continued lines
+        lines = re.findall(r"^apt_install (.*)$", text, re.M)
+        assert any("fonts-wqy-microhei" in line.split() for line in lines), script
+    readme = (ROOT / "README.md").read_text()
+    install = readme.index("/opt/watchd/bin/pip install")
+    assert "apt-get install -y fonts-wqy-microhei" in readme[install - 200 : install]
+
+
 def test_without_matplotlib_an_html_report_says_how_to_install_it_from_the_checkout() -> None:
     """The hint is the editable install of the checkout: watchd is on no package index, so the
     old `pip install 'watchd[report]'` could not work."""

@@ -144,6 +144,49 @@ async def test_a_shanghai_report_covers_the_local_month_with_local_days_and_time
     assert report["incidents"]["weekly"][0]["week"] == "2026-09-28"
 
 
+async def test_the_review_report_lists_outages_and_judges_each_service(world: World) -> None:
+    """Each incident is an outage with its start and duration to the second and its cause (the
+    root alert); each service gets one sentence on its objective, in text and HTML."""
+    report = await build_report(world.store.engine, world.catalog, Period.month("2026-10"), now=NOW)
+    (outage,) = report["incidents"]["list"]
+    assert (outage["opened_at"], outage["resolved_at"]) == (
+        "2026-10-10T10:00:00Z",
+        "2026-10-10T11:00:00Z",
+    )
+    assert outage["cause"] == "HttpDown"  # the root alert's name: it has no summary
+    html, text = render(report, "html"), render(report, "text")
+    sentence = "shop missed its 99.5% objective: 99.083% available, 1h down"
+    assert sentence in html and sentence in text
+    assert "web missed its 99.9% objective: 99.786% available, 1h down" in html
+    assert (
+        "<tr><td>2026-10-10 10:00:00</td><td>1h</td><td>web1</td><td>critical</td>"
+        '<td class="wrap">HttpDown</td></tr>'
+    ) in html
+    assert "times in UTC" in html
+
+
+async def test_a_period_is_compared_with_the_one_before(world: World) -> None:
+    """Oct 15-20 against Oct 10-15 (the outage): the web service gained 1.389 points of
+    availability and had one incident fewer; October against an empty September has no
+    availability change to show."""
+    span = Period.between("2026-10-15", "2026-10-20")
+    report = await build_report(world.store.engine, world.catalog, span, now=NOW)
+    web = next(s for s in report["services"] if s["name"] == "web")
+    assert web["previous"] == {
+        "availability_percent": pytest.approx(100 * (1 - 3600 / (5 * 86400)), abs=1e-4),
+        "incidents": 1,
+        "availability_delta": pytest.approx(100 * 3600 / (5 * 86400), abs=1e-3),
+        "incidents_delta": -1,
+    }
+    assert report["previous"]["period"]["label"] == "before 2026-10-15..2026-10-20"
+    assert report["previous"]["incidents_delta"] == -1
+    assert ">+0.8333</td>" in render(report, "html")
+    month = await build_report(world.store.engine, world.catalog, Period.month("2026-10"), now=NOW)
+    shop = next(s for s in month["services"] if s["name"] == "shop")
+    assert shop["previous"]["availability_delta"] is None
+    assert month["previous"]["period"]["label"] == "2026-09"
+
+
 def test_a_bad_period_names_what_was_expected() -> None:
     """A month like 2026-13 is refused with the expected form."""
     with pytest.raises(PeriodError, match="YYYY-MM"):

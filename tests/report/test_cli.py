@@ -75,7 +75,8 @@ def test_report_json_for_a_month_on_stdout(
 
 
 def test_report_html_to_a_file_for_a_span(config: Path, tmp_path: Path) -> None:
-    """--from/--to with --format html --output writes one HTML file with inline charts."""
+    """--from/--to with --format html --output writes one HTML file with inline charts, and
+    says "no data" for the charts that have none."""
     out = tmp_path / "r.html"
     code = run(
         "report",
@@ -93,7 +94,10 @@ def test_report_html_to_a_file_for_a_span(config: Path, tmp_path: Path) -> None:
         str(out),
     )
     assert code == 0
-    assert out.read_text().count("data:image/png;base64,") == 5
+    html = out.read_text()
+    # Availability and the 30-minute offender are drawn; no incidents or forecasts: "no data".
+    assert html.count("data:image/png;base64,") == 2
+    assert "Incidents per week: no data" in html and "Forecasts and certificates: no data" in html
 
 
 def test_unknown_service_and_bad_period_exit_2(

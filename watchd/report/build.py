@@ -22,6 +22,7 @@ from watchd.report import maintenance, metrics
 from watchd.report.availability import Tally, total
 from watchd.report.catalog import Catalog, Key
 from watchd.report.combine import is_service_key, query_keys, service_total
+from watchd.report.compare import change, previous_period
 from watchd.report.config import ServiceConfig
 from watchd.report.period import Period, iso, local_days
 from watchd.report.query import tallies
@@ -62,11 +63,21 @@ async def build_report(
         for a, b in local_days(period.start, min(period.end, now), period.zone):
             days.append((a, await tallies(conn, catalog, a, b, now=now, keys=asked)))
         incidents = await metrics.load_incidents(conn, period.start, period.end)
+        if service is not None:
+            incidents = [i for i in incidents if i.item in {k[0] for k in keys}]
+        causes = await metrics.load_causes(conn, [r.id for r in incidents])
         rule_states = await select_states(conn, "rules")
+        before = await previous_period(
+            conn,
+            catalog,
+            period,
+            services,
+            members,
+            now=now,
+            items=None if service is None else sorted({k[0] for k in keys}),
+        )
     per_check: dict[Key, Tally] = {k: total(d[k] for _, d in days if k in d) for k in asked}
     items = sorted({k[0] for k in keys})
-    if service is not None:
-        incidents = [i for i in incidents if i.item in items]
     policy = catalog.report.maintenance_policy
     zone = period.zone
     by_item: dict[str, list[Key]] = defaultdict(list)
@@ -82,6 +93,9 @@ async def build_report(
         pol = catalog.policy(s)
         tally, n = service_total(s, per_check, ks)
         service_items = {k[0] for k in ks}
+        shown = metrics.figures(tally, pol, members=n)
+        opened = sum(1 for r in incidents if r.item in service_items)
+        then = before["services"][s.name]
         service_rows.append(
             {
                 "name": s.name,
@@ -89,7 +103,7 @@ async def build_report(
                 "maintenance_policy": pol,
                 "availability_rule": s.availability,
                 "checks": [f"{i}/{c}" for i, c in ks],
-                **metrics.figures(tally, pol, members=n),
+                **shown,
                 "error_budget": metrics.error_budget(
                     tally,
                     pol,
@@ -100,6 +114,13 @@ async def build_report(
                 "incidents": metrics.incident_figures(
                     [r for r in incidents if r.item in service_items]
                 ),
+                "previous": {
+                    **then,
+                    "availability_delta": change(
+                        shown["availability_percent"], then["availability_percent"]
+                    ),
+                    "incidents_delta": opened - then["incidents"],
+                },
                 "daily": [
                     {
                         "date": iso(d, zone)[:10],
@@ -158,6 +179,11 @@ async def build_report(
         "service": service,
         "maintenance_policy": policy,
         "services": service_rows,
+        "previous": {
+            "period": {k: before[k] for k in ("label", "from", "to")},
+            "incidents": before["incidents"],
+            "incidents_delta": len(incidents) - before["incidents"],
+        },
         "daily": [
             {
                 "date": iso(d, zone)[:10],
@@ -181,9 +207,11 @@ async def build_report(
                     "severity": r.severity,
                     "state": r.state,
                     "opened_at": iso(r.opened_at, zone),
+                    "resolved_at": None if r.resolved_at is None else iso(r.resolved_at, zone),
                     "mttr_seconds": None
                     if r.resolved_at is None
                     else round(r.resolved_at - r.opened_at, 3),
+                    "cause": causes.get(r.id) or r.title,
                     "sla_breaches": r.sla_breaches,
                 }
                 for r in incidents

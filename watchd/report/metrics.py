@@ -25,8 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from watchd.report.availability import Tally
 from watchd.report.config import MaintenancePolicy
 from watchd.report.period import local_date, midnight
+from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incident_events as ev
 from watchd.store.incident_tables import incidents as inc
+from watchd.store.tables import alerts as al
 
 DAY = 86400.0
 
@@ -138,6 +140,25 @@ async def load_incidents(conn: AsyncConnection, start: float, end: float) -> lis
     )
     # tuple(): mypy reads a ten-column Row as more arguments than IncidentRow takes.
     return [IncidentRow(*tuple(row)) for row in await conn.execute(query)]
+
+
+async def load_causes(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, str]:
+    """Each incident's cause as its root alert tells it: the summary annotation (else the
+    alertname) of the first of its own alerts to join it. Incidents without alerts are absent."""
+    if not ids:
+        return {}
+    query = (
+        select(ia.c.incident_id, al.c.labels, al.c.annotations)
+        .select_from(ia.join(al, al.c.fingerprint == ia.c.fingerprint))
+        .where(ia.c.incident_id.in_(list(ids)), ia.c.role == "member")
+        .order_by(ia.c.incident_id, ia.c.joined_at)
+    )
+    causes: dict[int, str] = {}
+    for incident_id, labels, notes in await conn.execute(query):
+        if int(incident_id) not in causes:
+            cause = (notes or {}).get("summary") or (labels or {}).get("alertname", "")
+            causes[int(incident_id)] = str(cause)
+    return causes
 
 
 def incident_figures(rows: Sequence[IncidentRow]) -> dict[str, Any]:

@@ -56,18 +56,45 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}%"
 
 
+def _delta(value: float | None, unit: str = "") -> str:
+    return "-" if value is None else f"{value:+g}{unit}"
+
+
+def verdict(service: Mapping[str, Any]) -> str:
+    """One sentence saying whether `service` (a report's service row) met its objective."""
+    name, objective = service["name"], service["objective_percent"]
+    met = service["error_budget"]["objective_met"]
+    if met is None:
+        return f"{name}: no data in this period, so its {objective}% objective cannot be judged."
+    budget = service["error_budget"]
+    left = (
+        f"{_dur(budget['remaining_seconds'])} of its error budget left"
+        if budget["remaining_seconds"] >= 0
+        else "its error budget exhausted"
+    )
+    return (
+        f"{name} {'met' if met else 'missed'} its {objective}% objective: "
+        f"{_pct(service['availability_percent'])} available, "
+        f"{_dur(service['downtime_seconds'])} down, {left}."
+    )
+
+
 def render_text(report: Mapping[str, Any]) -> str:
     p = report["period"]
     out = [
-        f"Availability report {p['label']}: {p['from']} .. {p['to']} (data to {p['elapsed_to']})"
+        f"Availability report {p['label']}: {p['from']} .. {p['to']} (data to {p['elapsed_to']}, "
+        f"times in {p['timezone']})"
     ]
     for s in report["services"]:
         b = s["error_budget"]
-        met = {True: "met", False: "MISSED", None: "no data"}[b["objective_met"]]
+        before = s["previous"]
         out += [
             "",
+            verdict(s),
             f"Service {s['name']}: {_pct(s['availability_percent'])} "
-            f"(objective {s['objective_percent']}%: {met}; maintenance {s['maintenance_policy']})",
+            f"(rule {s['availability_rule']}; maintenance {s['maintenance_policy']}; previous "
+            f"period {_pct(before['availability_percent'])}, "
+            f"{_delta(before['availability_delta'], ' points')})",
             f"  downtime {_dur(s['downtime_seconds'])}, unmonitored {_dur(s['seconds']['unmonitored'])}, "
             f"failures {s['failures']}, MTBF {_dur(s['mtbf_seconds'])}, MTTR {_dur(s['mttr_seconds'])}",
             f"  error budget {_dur(b['budget_seconds'])}, used {_dur(b['used_seconds'])}, "
@@ -79,8 +106,14 @@ def render_text(report: Mapping[str, Any]) -> str:
     inc = report["incidents"]
     out += [
         "",
-        f"Incidents: {inc['count']} opened, {inc['resolved']} resolved, MTTA {_dur(inc['mtta_seconds'])}, "
+        f"Incidents: {inc['count']} opened ({_delta(report['previous']['incidents_delta'])} on "
+        f"the previous period), {inc['resolved']} resolved, MTTA {_dur(inc['mtta_seconds'])}, "
         f"MTTR {_dur(inc['mttr_seconds'])}, SLA breaches {inc['sla_breaches']}",
+    ]
+    out += [
+        f"  {r['opened_at']} {_dur(r['mttr_seconds']) if r['resolved_at'] else 'ongoing'} "
+        f"{r['item']}: {r['cause']}"
+        for r in inc["list"]
     ]
     out += [
         f"  acknowledged by {a['by']}: {a['acknowledged']}, MTTA {_dur(a['mtta_seconds'])}"
@@ -152,6 +185,10 @@ _ENV = jinja2.Environment(
 )
 _ENV.filters["dur"] = _dur
 _ENV.filters["pct"] = _pct
+_ENV.filters["delta"] = _delta
+_ENV.filters["verdict"] = verdict
+# "2026-10-01T08:00:00+08:00" as "2026-10-01 08:00:00": the page says the zone once.
+_ENV.filters["when"] = lambda iso: "-" if iso is None else iso[:19].replace("T", " ")
 
 
 def render_html(report: Mapping[str, Any]) -> str:
