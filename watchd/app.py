@@ -58,6 +58,7 @@ from watchd.api import ingest as http_ingest
 from watchd.api import oncall as oncall_routes
 from watchd.api import reports as report_routes
 from watchd.api import runbooks as runbook_routes
+from watchd.api import status as status_routes
 from watchd.api.am_config import alertmanager_config
 from watchd.api.config import ApiConfig
 from watchd.api.oncall import OncallSource
@@ -438,6 +439,12 @@ class Daemon:
             accounts=lambda: self._accounts,
         )
         runbook_routes.add_routes(app, lambda: self._runbooks)
+        status_routes.add_routes(
+            app,
+            status_routes.StatusSource(
+                reports, incidents, self.items_view, lambda: self.config.status_pages
+            ),
+        )
         cluster_routes.add_routes(app, self._cluster_status)
         oncall_routes.add_routes(
             app, OncallSource(lambda: self.config.people(), core.store.engine, self.clock)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model, model_vali
 
 from collectors import REGISTRY
 from watchd.api.config import ApiConfig
+from watchd.api.status_config import StatusPageConfig, status_page_problems
 from watchd.check_config import CheckDefaults, CheckOptions, ResolvedCheck
 from watchd.cluster.config import ClusterConfig
 from watchd.configbase import ConfigError, ConfigProblem, Strict, TimeZone, is_zone
@@ -133,6 +134,7 @@ class Config(Strict):
     mqtt_ingest: MqttIngestConfig = MqttIngestConfig()
     rules: RulesConfig = RulesConfig()
     services: list[ServiceConfig] = []
+    status_pages: list[StatusPageConfig] = []
     report: ReportConfig = ReportConfig()
     users: list[UserConfig] = []
     teams: list[TeamConfig] = []
@@ -376,6 +378,7 @@ def _semantic_problems(config: Config) -> Iterator[ConfigProblem]:
             )
         seen_receivers.add(receiver.name)
     yield from config.people().problems(seen_receivers)
+    yield from status_page_problems(config.status_pages, (s.name for s in config.services))
     seen_tokens: set[str] = set()
     for i, token in enumerate(config.api.tokens):
         where = f'api.tokens[{i}]("{token.name}")'
