@@ -26,6 +26,7 @@ from watchd.notify.router import Router, unset_label_warnings
 from watchd.people.oncall import gap_warnings
 from watchd.people.passwords import Account, read_password_hash
 from watchd.report.catalog import Catalog
+from watchd.report.people import Person
 from watchd.rules import (
     RuleError,
     RuleProblem,
@@ -211,6 +212,15 @@ def report_catalog(config: Config) -> Catalog:
         windows=config.maintenance,
         inventory=item_inventory(config),
         timezone=config.daemon.timezone,
+        people=[
+            Person(
+                u.name,
+                u.label(),
+                u.timezone,
+                tuple(t.name for t in config.teams if u.name in t.members),
+            )
+            for u in config.users
+        ],
     )
 
 

@@ -3,6 +3,7 @@
     period ─► local days ─► tallies per check and day (query.tallies) ─┬─► checks, items, services
                                                                      ├─► daily availability
     incidents opened in the period ─► MTTR, MTTA, SLA breaches, per week
+    incidents and pages of the period ─► MTTA/MTTR per person and team, pages, night pages
     rule states ─► forecasts, certificates ─┐
     daily latency and failures ─► trends ───┴─► maintenance candidates
 
@@ -24,6 +25,7 @@ from watchd.report.catalog import Catalog, Key
 from watchd.report.combine import is_service_key, query_keys, service_total
 from watchd.report.compare import change, previous_period
 from watchd.report.config import ServiceConfig
+from watchd.report.people import load_pages, people_section
 from watchd.report.period import Period, iso, local_days
 from watchd.report.query import tallies
 from watchd.store.series import series_ids
@@ -66,6 +68,9 @@ async def build_report(
         if service is not None:
             incidents = [i for i in incidents if i.item in {k[0] for k in keys}]
         causes = await metrics.load_causes(conn, [r.id for r in incidents])
+        pages = await load_pages(conn, period.start, period.end)
+        if service is not None:
+            pages = [p for p in pages if p.item in {k[0] for k in keys}]
         rule_states = await select_states(conn, "rules")
         before = await previous_period(
             conn,
@@ -217,6 +222,7 @@ async def build_report(
                 for r in incidents
             ],
         },
+        "people": people_section(catalog.people, incidents, pages),
         "top_offenders": [
             {"item": r["item"], "check": r["check"], "downtime_seconds": r["downtime_seconds"]}
             for r in offenders

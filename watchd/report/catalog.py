@@ -12,6 +12,7 @@ from watchd.inventory import Inventory
 from watchd.maintenance import MaintenanceWindow
 from watchd.matchers import matches_all, parse_matchers
 from watchd.report.config import MaintenancePolicy, ReportConfig, ServiceConfig
+from watchd.report.people import Person
 
 Key = tuple[str, str]  # (item, check)
 # The item of the rollup series of combined services (watchd.report.combine): no configured
@@ -32,6 +33,7 @@ class Catalog:
     windows: Sequence[MaintenanceWindow] = ()
     inventory: Inventory = field(default_factory=lambda: Inventory([]))
     timezone: str = "UTC"  # [daemon] timezone: report months, days and displayed times
+    people: Sequence[Person] = ()  # the configured users, for the per-person figures
 
     @classmethod
     def from_checks(
@@ -44,6 +46,7 @@ class Catalog:
         windows: Sequence[MaintenanceWindow],
         inventory: Inventory,
         timezone: str,
+        people: Sequence[Person] = (),
     ) -> Catalog:
         """The catalog of the enabled `checks`; `default_interval` covers checks not listed."""
         labels: dict[Key, dict[str, str]] = {}
@@ -60,6 +63,7 @@ class Catalog:
             windows=tuple(windows),
             inventory=inventory,
             timezone=timezone,
+            people=tuple(people),
         )
 
     def gap(self, key: Key) -> float:

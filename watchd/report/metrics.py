@@ -111,6 +111,7 @@ class IncidentRow:
     resolved_at: float | None
     sla_breaches: int
     acknowledged_by: str | None
+    resolved_by: str | None = None
 
 
 async def load_incidents(conn: AsyncConnection, start: float, end: float) -> list[IncidentRow]:
@@ -133,12 +134,13 @@ async def load_incidents(conn: AsyncConnection, start: float, end: float) -> lis
             inc.c.resolved_at,
             func.coalesce(breaches.c.n, 0),
             inc.c.acknowledged_by,
+            inc.c.resolved_by,
         )
         .select_from(inc.outerjoin(breaches, breaches.c.incident_id == inc.c.id))
         .where(inc.c.opened_at >= start, inc.c.opened_at < end)
         .order_by(inc.c.opened_at)
     )
-    # tuple(): mypy reads a ten-column Row as more arguments than IncidentRow takes.
+    # tuple(): mypy reads an eleven-column Row as more arguments than IncidentRow takes.
     return [IncidentRow(*tuple(row)) for row in await conn.execute(query)]
 
 

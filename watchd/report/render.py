@@ -119,6 +119,7 @@ def render_text(report: Mapping[str, Any]) -> str:
         f"  acknowledged by {a['by']}: {a['acknowledged']}, MTTA {_dur(a['mtta_seconds'])}"
         for a in inc["mtta_by_acknowledger"]
     ]
+    out += _people_lines(report["people"])
     out += [
         "",
         "Checks (availability, downtime, unmonitored, failures):",
@@ -134,6 +135,21 @@ def render_text(report: Mapping[str, Any]) -> str:
             where = f"{m['item']}/{m['check']}" if m["check"] else m["item"]
             out.append(f"  {m['rank']}. {where}: {m['reason']}")
     return "\n".join(out) + "\n"
+
+
+def _people_lines(section: Mapping[str, Any]) -> list[str]:
+    """The people section: per person, then per team; nothing when no users are configured."""
+    if not section["people"]:
+        return []
+    out = ["", f"People (night: {section['night_hours']} in each person's time zone):"]
+    for row in [*section["people"], *section["teams"]]:
+        who = row["name"] if "user" in row else f"team {row['team']}"
+        out.append(
+            f"  {who}: acknowledged {row['acknowledged']}, MTTA {_dur(row['mtta_seconds'])}, "
+            f"resolved {row['resolved']}, MTTR {_dur(row['mttr_seconds'])}, "
+            f"pages {row['pages']}, at night {row['night_pages']}"
+        )
+    return out
 
 
 def render_csv(report: Mapping[str, Any]) -> str:
