@@ -10,6 +10,7 @@ from playwright.async_api import async_playwright
 
 from tests.api.conftest import TOKENS
 from tests.api.dashboard_world import served_dashboard
+from watchd.people.passwords import Account, hash_password
 
 pytestmark = pytest.mark.integration
 
@@ -88,3 +89,54 @@ async def test_an_operator_signs_in_sees_the_incident_and_acknowledges_it(
         found = await dash.incidents.get_incident(dash.incident_id)
         assert found["acknowledged_by"] == "alice via token ops-dashboard"
         assert found["state"] == "resolved" and found["resolved_by"] == "ops-dashboard"
+
+
+async def test_a_user_signs_in_with_a_password_and_their_ack_names_them(
+    tmp_path: Path, artifacts: Path
+) -> None:
+    """Sign in with user name and password, click Acknowledge on the incident's page with no token typed: the timeline names "Alice Li (alice)", and Resolve from the list too."""
+    assert CHROMIUM, "Debian's chromium is needed: apt-get install -y chromium"
+    alice = Account("alice", "Alice Li (alice)", hash_password("correct horse battery"))
+    async with (
+        served_dashboard(tmp_path, TOKENS, accounts=lambda: {"alice": alice}) as dash,
+        async_playwright() as pw,
+    ):
+        browser = await pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 412, "height": 915},
+            timeout=30_000,
+        )
+        try:
+            page = await browser.new_page()
+            page.set_default_timeout(15_000)
+            await page.goto(f"{dash.base}/incidents/{dash.incident_id}")
+            form = page.locator("#password-sign-in")
+            await form.locator('input[name="user"]').fill("alice")
+            await form.locator('input[name="password"]').fill("correct horse battery")
+            await form.locator('button[type="submit"]').click()
+            await page.wait_for_url(f"{dash.base}/incidents/{dash.incident_id}")
+            assert (await page.locator("#person").inner_text()) == "Alice Li (alice)"
+            assert await page.locator("#token").count() == 0  # no token asked for
+            await page.locator('button[data-action="ack"]').click()
+            await page.wait_for_function(
+                "() => document.getElementById('timeline')?.textContent.includes('Alice Li (alice)')"
+            )
+            await page.screenshot(
+                path=str(artifacts / "dashboard-signed-in-ack.png"), full_page=True
+            )
+            await page.goto(f"{dash.base}/")
+            await page.locator(
+                f'tr[data-incident="{dash.incident_id}"] button[data-action="resolve"]'
+            ).click()
+            await page.wait_for_function(
+                'id => !document.querySelector(`tr[data-incident="${id}"]`)',
+                arg=dash.incident_id,
+            )
+        finally:
+            await browser.close()
+        found = await dash.incidents.get_incident(dash.incident_id)
+        assert found["acknowledged_by"] == "Alice Li (alice)"
+        assert found["resolved_by"] == "Alice Li (alice)"
