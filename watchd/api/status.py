@@ -14,23 +14,27 @@ or "Investigating an issue with <service>" - never labels, item or check names, 
 titles or other annotations. States and days follow watchd.report.status.
 
 Cheap to serve: the daily figures are computed at most once per HISTORY_TTL per page, the
-current part at most once per CURRENT_TTL; concurrent requests wait for one computation.
+current part at most once per CURRENT_TTL, and both answers are rendered then, once, for every
+reader until the next; concurrent requests wait for one computation.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
+import base64
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from watchd.api.auth import TOKENS, bearer, public
 from watchd.api.dashboard import DASHBOARD, _guard
-from watchd.api.errors import ApiError, json_response
+from watchd.api.errors import ApiError, strict_dumps
 from watchd.api.reports import ReportSource
 from watchd.api.status_config import StatusPageConfig, StatusServiceConfig
 from watchd.pipeline.actions import IncidentService
@@ -71,6 +75,23 @@ _ENV = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
+# One fixed style sheet, allowed by its hash: the page needs no nonce, so one rendering serves
+# every reader until the next computation.
+_CSS = (resources.files("watchd.api") / "templates" / "status.css").read_text(encoding="utf-8")
+_CSP = (
+    "default-src 'none'; style-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
+    + "'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A page's content (`view`, JSON-able) and its two answers, rendered once."""
+
+    view: dict[str, Any]
+    html: bytes
+    json: bytes
 
 
 @dataclass(slots=True)
@@ -97,15 +118,16 @@ class StatusSource:
         """The configured page called `name`, or None."""
         return next((p for p in self.pages() if p.name == name), None)
 
-    async def view(self, page: StatusPageConfig) -> dict[str, Any]:
-        """The page's content as JSON-able data (what status.json answers), from the caches."""
+    async def rendered(self, page: StatusPageConfig) -> Rendered:
+        """The page's content and answers, from the caches."""
         async with self._lock:
             now = self.reports.clock.now()
             cached = self._current.get(page.name)
             if cached is None or cached.page != page or not 0 <= now - cached.at < CURRENT_TTL:
-                cached = _Cached(now, page, await self._build(page, now))
+                cached = _Cached(now, page, _render(await self._build(page, now)))
                 self._current[page.name] = cached
-            return dict(cached.value)
+            rendered: Rendered = cached.value
+            return rendered
 
     async def _histories(self, page: StatusPageConfig, now: float) -> dict[str, Any]:
         cached = self._history.get(page.name)
@@ -272,13 +294,7 @@ def _level(percent: float | None, objective: float) -> str:
     return "low" if percent >= 95.0 else "bad"
 
 
-@public
-async def page_html(request: web.Request) -> web.Response:
-    """A configured status page (public, or with a read token or dashboard session)."""
-    page = _configured(request)
-    if (denied := await _denied(request, page, html=True)) is not None:
-        return denied
-    view = await request.app[SOURCE].view(page)
+def _render(view: dict[str, Any]) -> Rendered:
     bars = [
         [
             (d["date"], d["availability_percent"], _level(d["availability_percent"], objective))
@@ -287,19 +303,27 @@ async def page_html(request: web.Request) -> web.Response:
         for s in view["services"]
         for objective in (s["objective_percent"],)
     ]
-    nonce = secrets.token_urlsafe(16)
-    text = _ENV.get_template("status.html").render(view=view, bars=bars, nonce=nonce)
-    headers = _headers(page)
-    # No script at all; styles only from the page's own nonced block.
-    headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src 'nonce-{nonce}'; form-action 'none'; "
-        "frame-ancestors 'none'; base-uri 'none'"
+    text = _ENV.get_template("status.html").render(view=view, bars=bars, css=Markup(_CSS))
+    # The objective picks the bars' colours; the JSON gives the figures alone.
+    services = [{k: v for k, v in s.items() if k != "objective_percent"} for s in view["services"]]
+    return Rendered(
+        view,
+        text.encode("utf-8", "backslashreplace"),
+        strict_dumps({**view, "services": services}).encode(),
     )
+
+
+@public
+async def page_html(request: web.Request) -> web.Response:
+    """A configured status page (public, or with a read token or dashboard session)."""
+    page = _configured(request)
+    if (denied := await _denied(request, page, html=True)) is not None:
+        return denied
+    rendered = await request.app[SOURCE].rendered(page)
+    headers = _headers(page)
+    headers["Content-Security-Policy"] = _CSP  # no script at all; only the page's own style
     return web.Response(
-        body=text.encode("utf-8", "backslashreplace"),
-        content_type="text/html",
-        charset="utf-8",
-        headers=headers,
+        body=rendered.html, content_type="text/html", charset="utf-8", headers=headers
     )
 
 
@@ -308,9 +332,8 @@ async def page_json(request: web.Request) -> web.Response:
     """A configured status page as JSON: services with states and days, ongoing incidents."""
     page = _configured(request)
     await _denied(request, page, html=False)
-    view = await request.app[SOURCE].view(page)
-    services = [{k: v for k, v in s.items() if k != "objective_percent"} for s in view["services"]]
-    return json_response({**view, "services": services}, headers=_headers(page))
+    rendered = await request.app[SOURCE].rendered(page)
+    return web.Response(body=rendered.json, content_type="application/json", headers=_headers(page))
 
 
 def add_routes(app: web.Application, source: StatusSource) -> None:
