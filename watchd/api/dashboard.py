@@ -1,7 +1,10 @@
 """The web dashboard: server-rendered pages (Jinja2, inline CSS, no build step), phone-sized.
 
-    GET /                 open incidents (ack/resolve buttons), service availability this
-                          month, checks not OK, the cluster's nodes and leases
+    GET /                 open incidents (ack/resolve buttons; filter, sort and search kept
+                          in the address, watchd.api.dashboard_filters), service
+                          availability this month, checks not OK, the cluster's nodes
+    GET /history          resolved and closed incidents, paged, by the period they opened in
+    GET /fragments/incidents  the incident list alone: the pages poll it while visible
     GET /incidents/{id}   one incident with its alerts and timeline
     GET /items            items and their check states
     GET /silences         active silences, maintenance windows and changes in effect
@@ -41,11 +44,13 @@ from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
+from yarl import URL
 
 from watchd.api import keys
 from watchd.api.accounts import SignInLimiter, UserSessions
 from watchd.api.auth import SESSIONS, TokenTable, public
 from watchd.api.cluster import ClusterSource
+from watchd.api.dashboard_filters import HISTORY, OPEN, SEVERITIES, STATES, parse_filters
 from watchd.api.errors import ApiError
 from watchd.api.inputs import form_body, path_id
 from watchd.api.origin import POLICY
@@ -56,6 +61,7 @@ from watchd.incidents.ledger import IncidentNotFound
 from watchd.logging import get_logger
 from watchd.people.passwords import Account, verify_password
 from watchd.pipeline.actions import IncidentService
+from watchd.pipeline.incident_query import ORDERS
 from watchd.report.combine import query_keys, service_total
 from watchd.report.metrics import figures
 from watchd.report.period import Period
@@ -76,6 +82,7 @@ _ENV = jinja2.Environment(
 )
 # Stored times out of range (rows from before they were refused) are shown clamped and marked.
 _ENV.filters["when"] = lambda t: format_time(float(t))
+_ENV.globals.update(states=STATES, severities=SEVERITIES, orders=ORDERS)
 _ENV.filters["runbooks"] = lambda alerts: runbook_urls(a.get("annotations") or {} for a in alerts)
 
 
@@ -298,8 +305,6 @@ async def index(request: web.Request) -> web.Response:
     if (denied := await _guard(request)) is not None:
         return denied
     dash = request.app[DASHBOARD]
-    page = page_of(request)
-    incidents = await dash.incidents.incidents_page(state="open,acknowledged", page=page)
     items = request.app[keys.ITEMS]()
     failing = [
         (item, check)
@@ -311,12 +316,59 @@ async def index(request: web.Request) -> web.Response:
         request,
         "index.html",
         title="Incidents",
-        incidents=incidents.items,
-        pager=Pager.of(request, incidents, page),
+        **await _incident_list(request, OPEN),
         services=await _service_availability(dash.reports),
         failing=failing,
         cluster=await dash.cluster() if dash.cluster is not None else None,
     )
+
+
+@public
+async def history(request: web.Request) -> web.Response:
+    """Resolved and closed incidents (any state by the filter), by the period they opened in."""
+    if (denied := await _guard(request)) is not None:
+        return denied
+    return _page(request, "history.html", title="History", **await _incident_list(request, HISTORY))
+
+
+@public
+async def incident_rows(request: web.Request) -> web.Response:
+    """The incident list alone, for the page's refresh (GET /fragments/incidents?view=open or
+    view=history with the page's filters): the page polls it while it is visible, so a daemon
+    nobody watches does no work for the dashboard."""
+    if (denied := await _guard(request)) is not None:
+        return denied
+    default = HISTORY if request.query.get("view") == "history" else OPEN
+    text = _ENV.get_template("_incidents.html").render(**await _incident_list(request, default))
+    response = web.Response(
+        body=text.encode("utf-8", "backslashreplace"), content_type="text/html", charset="utf-8"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+async def _incident_list(request: web.Request, default: tuple[str, ...]) -> dict[str, Any]:
+    """One page of the incidents the address's filters pick, and the filter form's state."""
+    dash = request.app[DASHBOARD]
+    filters = parse_filters(request.query, dash.reports.catalog(), default_state=default)
+    page = page_of(request)
+    listed = await dash.incidents.incidents_page(where=filters.query, page=page)
+    view = "history" if default == HISTORY else "open"
+    live = {k: v for k, v in filters.values.items() if v}
+    # The pager links to the page itself, also when the fragment is asked for.
+    shown = URL("/history" if view == "history" else "/").with_query({**live, **_paging(request)})
+    return {
+        "incidents": listed.items,
+        "pager": Pager.of(request, listed, page, url=shown),
+        "filters": filters,
+        "view": view,
+        "live": "/fragments/incidents?" + urlencode({"view": view, **live, **_paging(request)}),
+    }
+
+
+def _paging(request: web.Request) -> dict[str, str]:
+    return {k: request.query[k] for k in ("limit", "offset") if k in request.query}
 
 
 async def _service_availability(source: ReportSource) -> list[dict[str, Any]]:
@@ -420,6 +472,8 @@ def add_routes(
     app[DASHBOARD] = dash
     app[SESSIONS] = lambda request: p.label if (p := dash.person(request)) else None
     app.router.add_get("/", index)
+    app.router.add_get("/history", history)
+    app.router.add_get("/fragments/incidents", incident_rows)
     app.router.add_get("/incidents/{id}", incident)
     app.router.add_get("/items", items)
     app.router.add_get("/silences", silences)

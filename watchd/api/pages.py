@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from watchd.api.errors import ApiError, json_response
 from watchd.store.pages import DEFAULT_LIMIT, MAX_LIMIT, Listed, Page
@@ -67,12 +68,17 @@ class Pager:
     next: str | None
 
     @classmethod
-    def of(cls, request: web.Request, listed: Listed[Any], page: Page) -> Pager:
+    def of(
+        cls, request: web.Request, listed: Listed[Any], page: Page, *, url: URL | None = None
+    ) -> Pager:
+        """The pager of `page`, linking to `url` (by default the request's own) with other
+        offsets."""
         shown = len(listed.items)
         end = page.offset + shown
+        base = request.rel_url if url is None else url
 
         def at(offset: int) -> str:
-            return str(request.rel_url.update_query(offset=offset, limit=page.limit))
+            return str(base.update_query(offset=offset, limit=page.limit))
 
         return cls(
             first=page.offset + 1 if shown else 0,

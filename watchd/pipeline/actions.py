@@ -19,6 +19,7 @@ from watchd.incidents.model import Incident
 from watchd.incidents.settings import IncidentSettings
 from watchd.pipeline import silences, sweep
 from watchd.pipeline.current import CurrentAlert, current_alerts
+from watchd.pipeline.incident_query import IncidentFilter, filtered
 from watchd.pipeline.silences import Silence
 from watchd.store.engine import reading, transact
 from watchd.store.incident_tables import incident_alerts as ia
@@ -70,17 +71,17 @@ class IncidentService:
         severity: str | None = None,
         item: str | None = None,
         page: Page = FIRST_PAGE,
+        where: IncidentFilter | None = None,
     ) -> Listed[dict[str, Any]]:
-        """One page of the incidents, newest first, filtered by state, severity and item, and
-        how many match."""
-        query = select(inc)
-        if state:
-            query = query.where(inc.c.state.in_(state.split(",")))
-        if severity:
-            query = query.where(inc.c.severity.in_(severity.split(",")))
-        if item:
-            query = query.where(inc.c.item == item)
-        query = query.order_by(inc.c.id.desc())
+        """One page of the incidents, newest first, filtered by state, severity and item (or
+        filtered and sorted by `where`, which the dashboard builds), and how many match."""
+        if where is None:
+            where = IncidentFilter(
+                state=tuple(state.split(",")) if state else (),
+                severity=tuple(severity.split(",")) if severity else (),
+                items=(item,) if item else None,
+            )
+        query = filtered(select(inc), where)
         async with self._reading("list incidents") as conn:
             rows = await conn.execute(sliced(query, page))
             found = [incident_from_row(r).as_json() for r in rows]
