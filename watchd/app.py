@@ -76,6 +76,7 @@ from watchd.durations import format_duration
 from watchd.eventloop import running_loop_name
 from watchd.failures import FailureLog
 from watchd.housekeeping import Housekeeping, burn_rate_job, retention_job, rollup_job
+from watchd.incidents.reach import teams_reached
 from watchd.ingest.mqtt import MqttIngest
 from watchd.ingest.snmptrap import SnmpTrapReceiver
 from watchd.loading import Setup, load_setup, report_catalog
@@ -400,6 +401,12 @@ class Daemon:
             },
         )
 
+    def _teams_reached(self, policy: str | None) -> frozenset[str]:
+        """The teams the escalation policy called `policy` pages, by the running config."""
+        config = self.config
+        found = next((p for p in config.incidents.escalation if p.name == policy), None)
+        return teams_reached(found, config.people())
+
     def _api(self, setup: Setup, core: Core) -> web.Application:
         """The HTTP API with every module's routes: ingestion, incidents, reports, dashboard."""
         config = setup.config
@@ -407,6 +414,7 @@ class Daemon:
             tokens=setup.tokens,
             token_names=setup.token_names,
             token_users=setup.token_users,
+            token_teams=setup.token_teams,
             metrics=self.metrics,
             items=self.items_view,
             ready=lambda: self._ready,
@@ -425,7 +433,7 @@ class Daemon:
             resolve_timeout=config.incidents.resolve_timeout,
         )
         incidents = core.incidents
-        incident_routes.add_routes(app, incidents)
+        incident_routes.add_routes(app, incidents, reach=self._teams_reached)
         delivery_routes.add_routes(app, core.store.engine)
         ack_routes.add_routes(app, service=incidents, key=core.dispatcher.ack_key, clock=self.clock)
         reports = ReportSource(core.store.engine, lambda: self.catalog, self.clock)

@@ -80,6 +80,8 @@ class Setup:
     token_users: dict[str, str] = field(default_factory=dict)
     # Users who may sign in to the dashboard with a password, by user name.
     accounts: dict[str, Account] = field(default_factory=dict)
+    # Personal tokens restricted to teams: token value -> the teams.
+    token_teams: dict[str, frozenset[str]] = field(default_factory=dict)
 
     async def close_collectors(self) -> None:
         for _, collector in self.collectors:
@@ -102,7 +104,7 @@ def build_setup(config: Config, path: Path, now: float | None = None) -> Setup:
     runbooks: dict[str, Path] = {}
     collectors = _build_collectors(config, problems, links, runbooks)
     tokens, token_names = _read_tokens(config, problems)
-    token_users = _read_user_tokens(config, problems, tokens, token_names)
+    token_users, token_teams = _read_user_tokens(config, problems, tokens, token_names)
     accounts = _read_accounts(config, problems)
     heartbeats = _heartbeat_secrets(config, problems)
     rule_paths = config.rules.paths(path.resolve().parent)
@@ -145,6 +147,7 @@ def build_setup(config: Config, path: Path, now: float | None = None) -> Setup:
         runbooks,
         token_users,
         accounts,
+        token_teams,
     )
 
 
@@ -299,9 +302,11 @@ def _read_user_tokens(
     problems: list[ConfigProblem],
     tokens: dict[str, frozenset[str]],
     names: dict[str, str],
-) -> dict[str, str]:
-    """Add the users' personal tokens to `tokens` and `names`; return token value -> user."""
+) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
+    """Add the users' personal tokens to `tokens` and `names`; return token value -> user and
+    token value -> teams (of the tokens restricted to teams)."""
     users: dict[str, str] = {}
+    teams: dict[str, frozenset[str]] = {}
     for i, user in enumerate(config.users):
         for j, token in enumerate(user.tokens):
             where = f'users[{i}]("{user.name}").tokens[{j}]("{token.name}")'
@@ -314,7 +319,9 @@ def _read_user_tokens(
             tokens[value] = frozenset(token.scopes)
             names[value] = token.name
             users[value] = user.label()
-    return users
+            if token.teams:
+                teams[value] = frozenset(token.teams)
+    return users, teams
 
 
 def _read_accounts(config: Config, problems: list[ConfigProblem]) -> dict[str, Account]:

@@ -77,11 +77,13 @@ async def served_dashboard(
     port: int = 0,
     runbooks: Mapping[str, Path] | None = None,
     accounts: Callable[[], Mapping[str, Account]] = dict,
+    reach: Callable[[str | None], frozenset[str]] = lambda policy: frozenset(),
     **web: Any,
 ) -> AsyncIterator[Served]:
     """The API with ingestion, incidents, ack links (ACK_KEY), reports, dashboard and runbook
     routes (serving `runbooks`) on 127.0.0.1 (`port`, by default a free one), one incident open
-    (its alert names RUNBOOK_URL); `accounts` may sign in with a password; `web` goes to
+    (its alert names RUNBOOK_URL); `accounts` may sign in with a password; `reach` gives the
+    teams an escalation policy pages; `web` goes to
     create_app (allowed_hosts, trusted_proxies, token_users)."""
     config = parse_config(RAW, Path("test.toml"))
     clock = FakeClock()
@@ -115,7 +117,7 @@ async def served_dashboard(
     )
     source = ReportSource(store.engine, lambda: catalog, clock)
     ingest_routes.add_routes(app, sink=pipeline, clock=clock)
-    incident_routes.add_routes(app, service)
+    incident_routes.add_routes(app, service, reach=reach)
     ack_routes.add_routes(app, service=service, key=lambda: ACK_KEY, clock=clock)
     reports.add_routes(app, source)
     membership = Membership(

@@ -149,3 +149,37 @@ async def test_a_personal_token_acts_as_its_user(tmp_path: Path) -> None:
         ) as resp:
             assert resp.status == 201, await resp.text()
             assert (await resp.json())["created_by"] == "Alice Li (alice) via token laptop"
+
+
+async def test_a_token_restricted_to_a_team_acts_only_on_that_teams_incidents(
+    tmp_path: Path,
+) -> None:
+    """A personal token restricted to team ops gets 403 on an incident whose escalation pages no ops member, acknowledges one that does (as the person), and may not create silences."""
+    reached: set[str] = set()
+    async with (
+        served_dashboard(
+            tmp_path,
+            WITH_ALICE,
+            token_users={ALICE_TOKEN: "Alice Li (alice)"},
+            token_teams={ALICE_TOKEN: frozenset({"ops"})},
+            reach=lambda policy: frozenset(reached),
+        ) as dash,
+        aiohttp.ClientSession() as http,
+    ):
+        bearer = {"Authorization": f"Bearer {ALICE_TOKEN}"}
+        url = f"{dash.base}/api/v1/incidents/{dash.incident_id}/ack"
+        async with http.post(url, json={}, headers=bearer) as resp:
+            assert resp.status == 403
+            assert "escalation pages none of them" in (await resp.json())["error"]
+        reached.add("ops")
+        async with http.post(url, json={}, headers=bearer) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["acknowledged_by"] == "Alice Li (alice)"
+        async with http.post(
+            f"{dash.base}/api/v1/silences",
+            json={"matchers": ["item=web1"], "duration": "1h"},
+            headers=bearer,
+        ) as resp:
+            assert resp.status == 403  # a silence is not one team's incident
+        async with http.get(f"{dash.base}/api/v1/incidents", headers=bearer) as resp:
+            assert resp.status == 200  # reading is not restricted

@@ -91,3 +91,17 @@ def test_hash_password_prints_a_hash_of_the_password_read_from_stdin(
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert main(["user", "hash-password"]) == 1
     assert "at least 8 characters" in capsys.readouterr().err
+
+
+def test_a_token_restricted_to_an_unknown_team_is_named_by_its_key_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check-config names a personal token's team that is not in [[teams]], by its key path."""
+    monkeypatch.setenv("ALICE_TOKEN", TOKEN)
+    token = {"name": "laptop", "scopes": ["write"], "token_env": "ALICE_TOKEN", "teams": ["opz"]}
+    with pytest.raises(ConfigError) as caught:
+        _setup(tmp_path, tokens=[token])
+    assert [str(p) for p in caught.value.problems] == [
+        'users[0]("alice").tokens[0]("laptop").teams[0]: unknown team "opz" '
+        "(expected the name of a team in [[teams]])"
+    ]

@@ -42,6 +42,7 @@ def create_app(
     max_body_bytes: int = 1_048_576,
     token_names: Mapping[str, str] | None = None,
     token_users: Mapping[str, str] | None = None,
+    token_teams: Mapping[str, frozenset[str]] | None = None,
     allowed_hosts: Iterable[str] = (),
     trusted_proxies: Iterable[str | Network] = (),
     body_timeout: float = 30.0,
@@ -51,7 +52,7 @@ def create_app(
     `tokens` maps each token to its scopes; an empty mapping disables authentication (the
     default config listens on 127.0.0.1 only). `token_names` names them: a request's actor
     (who acknowledged, who silenced) defaults to its token's name; `token_users` maps personal
-    tokens to the person they act as. Request bodies over
+    tokens to the person they act as, `token_teams` those restricted to teams to their teams. Request bodies over
     `max_body_bytes` get 413. Requests naming a host that is neither local nor in
     `allowed_hosts` get 421 and cross-origin writes from browsers 403 (watchd.api.origin);
     `trusted_proxies` are the reverse proxies whose X-Forwarded-Host/-Proto are believed.
@@ -59,7 +60,7 @@ def create_app(
     answers 503 with it.
     A body not in within `body_timeout` seconds of its headers gets 408 (watchd.api.serve).
     """
-    table = TokenTable(tokens, token_names, token_users)
+    table = TokenTable(tokens, token_names, token_users, token_teams)
     policy = WebPolicy.build(allowed_hosts, trusted_proxies)
     busy: set[asyncio.BaseTransport] = set()
     app = web.Application(

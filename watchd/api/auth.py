@@ -29,6 +29,7 @@ H = TypeVar("H", bound=Handler)
 PUBLIC: Final = "public"
 DEFAULT_SCOPE: Final[Scope] = "read"
 _SCOPE_ATTR = "__watchd_scope__"
+_TEAM_ATTR = "__watchd_team_checked__"
 _CHALLENGE = 'Bearer realm="watchd"'
 
 
@@ -40,6 +41,13 @@ def require_scope(scope: Scope) -> Callable[[H], H]:
         return handler
 
     return mark
+
+
+def team_checked(handler: H) -> H:
+    """Mark a write handler as checking a team-restricted token's teams itself; every other
+    write handler refuses such a token (it could otherwise silence anything)."""
+    setattr(handler, _TEAM_ATTR, True)
+    return handler
 
 
 def public(handler: H) -> H:
@@ -55,6 +63,8 @@ def scope_of(handler: object) -> str:
 
 TOKEN_NAME = web.RequestKey("watchd.token_name", str)
 """The name of the token that authenticated a request (absent when the API is open)."""
+TEAMS = web.RequestKey("watchd.teams", frozenset[str])
+"""The teams a personal token is restricted to (absent: not restricted)."""
 USER = web.RequestKey("watchd.user", str)
 """The person a request acts as, "Alice Li (alice)": by a personal token or a signed-in session."""
 SESSION_HEADER = "X-Watchd-Session"
@@ -88,10 +98,12 @@ class TokenTable:
         tokens: Mapping[str, frozenset[str]],
         names: Mapping[str, str] | None = None,
         users: Mapping[str, str] | None = None,
+        teams: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self._entries = [(_digest(token), scopes) for token, scopes in tokens.items()]
         self._names = {_digest(token): name for token, name in (names or {}).items()}
         self._users = {_digest(token): user for token, user in (users or {}).items()}
+        self._teams = {_digest(token): names for token, names in (teams or {}).items()}
 
     @property
     def enabled(self) -> bool:
@@ -132,6 +144,10 @@ class TokenTable:
     def user(self, presented: str) -> str | None:
         """The person a personal token (already matched by `scopes`) acts as, else None."""
         return self._users.get(_digest(presented))
+
+    def teams(self, presented: str) -> frozenset[str] | None:
+        """The teams a personal token is restricted to, or None when it is not."""
+        return self._teams.get(_digest(presented))
 
 
 TOKENS = web.AppKey("watchd.tokens", TokenTable)
@@ -198,6 +214,15 @@ def auth_middleware(
         user = table.user(presented)
         if user is not None:
             request[USER] = user
+        teams = table.teams(presented)
+        if teams is not None:
+            if needed == "write" and not getattr(request.match_info.handler, _TEAM_ATTR, False):
+                raise ApiError(
+                    403,
+                    "The token is restricted to teams "
+                    f"({', '.join(sorted(teams))}): it may only act on their incidents.",
+                )
+            request[TEAMS] = teams
         return await handler(request)
 
     return authenticate

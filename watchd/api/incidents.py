@@ -12,7 +12,9 @@ Every list takes `limit` (default 200, at most 1000) and `offset` and answers wi
 `limit`, `offset` and `next` beside the list (watchd.api.pages).
 
 The actor of an action is the `by` field of the body alongside the name of the request's token
-("alice via token ops-dashboard"), either alone, else "api" (see watchd.api.auth.actor).
+("alice via token ops-dashboard"), either alone, else "api"; with a personal token or a signed-in
+dashboard session, the person (see watchd.api.auth.actor). A personal token restricted to teams
+acts only on incidents whose escalation policy pages one of them (`reach`), else 403.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
-from watchd.api.auth import actor, require_scope
+from watchd.api.auth import TEAMS, actor, require_scope, team_checked
 from watchd.api.errors import ApiError, json_response
 from watchd.api.inputs import StrictBody, model_body, path_id
 from watchd.api.openapi import accepts
@@ -105,12 +107,32 @@ async def get_incident(request: web.Request) -> web.Response:
     return json_response(await _guard(request.app[SERVICE].get_incident(_id(request))))
 
 
+REACH: web.AppKey[Callable[[str | None], frozenset[str]]] = web.AppKey("watchd.incident_reach")
+"""The teams an escalation policy (by name) pages."""
+
+
+async def _within_teams(request: web.Request, incident_id: int) -> None:
+    """403 unless the request's token is unrestricted or the incident reaches one of its teams."""
+    teams = request.get(TEAMS)
+    if teams is None:
+        return
+    incident = await _guard(request.app[SERVICE].get_incident(incident_id))
+    if not teams & request.app[REACH](incident.get("escalation_policy")):
+        raise ApiError(
+            403,
+            f"The token is restricted to teams ({', '.join(sorted(teams))}) and incident "
+            f"{incident_id}'s escalation pages none of them.",
+        )
+
+
 def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     @require_scope("write")
+    @team_checked
     @accepts(CommentBody if name == "comment" else ActionBody)
     async def act(request: web.Request) -> web.Response:
         incident_id = _id(request)
         service = request.app[SERVICE]
+        await _within_teams(request, incident_id)
         if name == "comment":
             body = await model_body(request, CommentBody)
             result = await _guard(service.comment(incident_id, actor(request, body.by), body.text))
@@ -235,9 +257,19 @@ async def list_alerts(request: web.Request) -> web.Response:
     return paged(request, "alerts", found, page)
 
 
-def add_routes(app: web.Application, service: IncidentService) -> None:
-    """Add the incident routes to an app from watchd.api.create_app."""
+def _no_team(policy: str | None) -> frozenset[str]:
+    return frozenset()
+
+
+def add_routes(
+    app: web.Application,
+    service: IncidentService,
+    reach: Callable[[str | None], frozenset[str]] = _no_team,
+) -> None:
+    """Add the incident routes to an app from watchd.api.create_app; `reach` gives the teams
+    an escalation policy pages (for tokens restricted to teams)."""
     app[SERVICE] = service
+    app[REACH] = reach
     app.router.add_get("/api/v1/incidents", list_incidents)
     app.router.add_get("/api/v1/incidents/{id}", get_incident)
     for name in ("ack", "unack", "resolve", "close", "comment"):

@@ -65,6 +65,9 @@ class UserToken(Strict):
     scopes: list[Literal["read", "write", "ingest"]] = Field(min_length=1)
     token_file: Path | None = None
     token_env: str | None = None
+    # Restricted to these teams: its write scope only acknowledges, resolves and comments on
+    # incidents whose escalation policy pages one of them (watchd.incidents.reach).
+    teams: list[str] = []
 
     @model_validator(mode="after")
     def _one_source(self) -> UserToken:
@@ -236,6 +239,15 @@ class PeopleConfig(Strict):
         users = {u.name for u in self.users}
         for i, user in enumerate(self.users):
             yield from _user_problems(f'users[{i}]("{user.name}")', user, receivers)
+        team_names = {t.name for t in self.teams}
+        for i, user in enumerate(self.users):
+            for j, token in enumerate(user.tokens):
+                for k, name in enumerate(token.teams):
+                    if name not in team_names:
+                        yield ConfigProblem(
+                            f'users[{i}]("{user.name}").tokens[{j}]("{token.name}").teams[{k}]',
+                            f'unknown team "{name}" (expected the name of a team in [[teams]])',
+                        )
         for i, team in enumerate(self.teams):
             for j, member in enumerate(team.members):
                 if member not in users:
