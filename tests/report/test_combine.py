@@ -155,3 +155,28 @@ async def test_reports_give_each_rule_its_availability_from_rollups_and_raw_samp
     assert by_name["any"]["downtime_seconds"] == 0
     assert [d["availability_percent"] for d in by_name["all"]["daily"]] == [50.0, 50.0]
     assert [c["check"] for c in report["checks"]] == ["a", "b"]  # no service series among them
+
+
+async def test_hours_rolled_before_a_service_had_its_rule_are_combined_from_kept_samples(
+    store: Store,
+) -> None:
+    """The first day was rolled up while no service was configured (as before availability
+    rules existed); once they are, the next rollup run combines that day again from the raw
+    samples still kept: "all" reads 50 % on both days, from daily rows."""
+    clock = FakeClock(DAY0 + 86400 + 600)
+    before = report_catalog(config_of({**RAW, "services": []}))
+    assert await Rollup(store.engine, clock=clock, catalog=lambda: before, max_hours=100).run()
+    catalog = report_catalog(config_of(RAW))
+    await Rollup(store.engine, clock=clock, catalog=lambda: catalog, max_hours=100).run()
+    report = await build_report(
+        store.engine, catalog, Period.between("2026-10-05", "2026-10-06"), now=DAY0 + 86400
+    )
+    every = next(s for s in report["services"] if s["name"] == "all")
+    assert (every["availability_percent"], every["downtime_seconds"]) == (50.0, 43200)
+    assert every["seconds"]["unmonitored"] == 0
+    again = Rollup(store.engine, clock=clock, catalog=lambda: catalog, max_hours=100)
+    await again.run()  # the series exist now: nothing is written twice
+    twice = await build_report(
+        store.engine, catalog, Period.between("2026-10-05", "2026-10-06"), now=DAY0 + 86400
+    )
+    assert twice["services"] == report["services"]

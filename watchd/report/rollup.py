@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watchd.clock import Clock
 from watchd.logging import get_logger
-from watchd.report.availability import Tally, tally_buckets
+from watchd.report.availability import Tally, tally_buckets, total
 from watchd.report.catalog import Catalog, Key
 from watchd.report.combine import service_key, service_tallies
 from watchd.report.windows import load_plan
@@ -129,6 +129,7 @@ class Rollup:
         """Roll up every closed hour since the watermark (up to `max_hours`); return how many."""
         now = self._clock.now()
         closed_until = floor_to(now - SETTLE, HOUR)
+        await self._backfill_services()
         rolled = 0
         while rolled < self._max_hours:
             async with write_transaction(self._engine) as conn:
@@ -195,6 +196,48 @@ class Rollup:
         rows = [row_of(ids[key], hour, tally) for key, tally in tallies.items()]
         await conn.execute(insert(rollups_hourly), rows)
 
+    async def _backfill_services(self) -> None:
+        """Rows for combined services that have none yet (a new service or rule, a store from
+        before availability rules): the hours already rolled up are combined again from the
+        raw samples still kept, so only hours older than `[store] sample_retention` stay
+        without them. A service's series is created here even when it gets no row, so this
+        runs once per service."""
+        catalog = self._catalog()
+        combined = {service_key(s): s for s in catalog.services if s.availability != "weighted"}
+        async with write_transaction(self._engine) as conn:
+            known = list(await series_ids(conn))
+            missing = sorted(set(combined) - set(known))
+            mark = await load_watermark(conn)
+            if not missing or mark.hourly_until is None:
+                return
+            first = (await conn.execute(select(func.min(sm.c.time)))).scalar()
+            members = sorted({m for k in missing for m in catalog.members(combined[k], known)})
+            hours: dict[Key, dict[float, Tally]] = {k: {} for k in missing}
+            hour = mark.hourly_until if first is None else floor_to(float(first), HOUR)
+            while hour < mark.hourly_until:
+                lookback = hour - catalog.max_gap()
+                by_check = await read_samples(conn, lookback, hour + HOUR, members)
+                plan = await load_plan(
+                    conn, catalog.windows, catalog.inventory, lookback, hour + HOUR
+                )
+                found = service_tallies(catalog, missing, by_check, plan, hour, hour + HOUR)
+                for key, tally in found.items():
+                    if tally.unmonitored < HOUR:
+                        hours[key][hour] = tally
+                hour += HOUR
+            ids = await series_ids(conn, missing)
+            hourly = [row_of(ids[k], h, t) for k, found in hours.items() for h, t in found.items()]
+            daily = [
+                row_of(ids[k], day, _day_tally(found, day))
+                for k, found in hours.items()
+                for day in sorted({floor_to(h, DAY) for h in found})
+                if mark.daily_until is not None and day + DAY <= mark.daily_until
+            ]
+            for table, rows in ((rollups_hourly, hourly), (rollups_daily, daily)):
+                if rows:
+                    await conn.execute(insert(table), rows)
+        log.info("service_rollups_backfilled", services=len(missing), hours=len(hourly))
+
     async def prune(self, now: float) -> int:
         """Delete hourly rows older than hourly_retention; daily rows are kept for good."""
         keep = self._catalog().report.hourly_retention
@@ -209,6 +252,12 @@ class Rollup:
         if removed:
             log.info("hourly_rollups_pruned", removed=removed)
         return removed
+
+
+def _day_tally(hours: Mapping[float, Tally], day: float) -> Tally:
+    """A day's Tally from its hours in `hours`; hours without one are unmonitored."""
+    summed = total(t for h, t in hours.items() if day <= h < day + DAY)
+    return summed + Tally(unmonitored=DAY - summed.total)
 
 
 async def roll_day(conn: AsyncConnection, day: float) -> None:
