@@ -49,6 +49,7 @@ def report_of(services: list[dict[str, Any]], daily: list[dict[str, Any]]) -> di
         "forecasts": [],
         "certificates": [],
         "maintenance_candidates": [],
+        "people": {"people": [], "teams": [], "night_hours": "22:00-07:00"},
     }
 
 
