@@ -3,13 +3,14 @@ person, personal API tokens, and every action recorded as by that person."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from watchd.api.accounts import WINDOW
+from watchd.api.accounts import WINDOW, PasswordChecks
 from watchd.people.passwords import Account, hash_password
 
 from .conftest import TOKENS
@@ -183,3 +184,13 @@ async def test_a_token_restricted_to_a_team_acts_only_on_that_teams_incidents(
             assert resp.status == 403  # a silence is not one team's incident
         async with http.get(f"{dash.base}/api/v1/incidents", headers=bearer) as resp:
             assert resp.status == 200  # reading is not restricted
+
+
+async def test_password_checks_run_one_at_a_time_and_turn_away_a_crowd() -> None:
+    """With one check running and the queue full, another sign-in is turned away (None) at once instead of taking more CPU; the running check still answers."""
+    checks = PasswordChecks(queue=1)
+    results = await asyncio.gather(
+        checks.verify(ALICE.password_hash, PASSWORD), checks.verify(ALICE.password_hash, PASSWORD)
+    )
+    assert results == [True, None]
+    assert await checks.verify(ALICE.password_hash, "wrong") is False  # the queue is free again

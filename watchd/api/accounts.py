@@ -14,13 +14,14 @@ expiry whatever the browser does, when the user's password changes or the user i
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
 from collections import deque
 from collections.abc import Mapping
 
-from watchd.people.passwords import Account
+from watchd.people.passwords import Account, verify_password
 
 USER_SESSION_PREFIX = "u~"
 WINDOW = 900.0
@@ -67,6 +68,29 @@ class SignInLimiter:
         if len(self._failures) >= _TRACKED_LIMIT:
             for key in list(self._failures)[: _TRACKED_LIMIT // 2]:
                 del self._failures[key]
+
+
+class PasswordChecks:
+    """Password checks one at a time, with at most `queue` waiting (more are turned away):
+    Argon2 costs about 0.3 CPU-seconds a check on purpose, and sign-in attempts from many
+    addresses must not take the CPU that checks and notifications need."""
+
+    def __init__(self, queue: int = 8) -> None:
+        self._one = asyncio.Semaphore(1)
+        self._waiting = 0
+        self._queue = queue
+
+    async def verify(self, hashed: str | None, password: str) -> bool | None:
+        """Whether `password` matches `hashed` (checked off the event loop); None when
+        `queue` checks are already waiting."""
+        if self._waiting >= self._queue:
+            return None
+        self._waiting += 1
+        try:
+            async with self._one:
+                return await asyncio.to_thread(verify_password, hashed, password)
+        finally:
+            self._waiting -= 1
 
 
 class UserSessions:

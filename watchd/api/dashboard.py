@@ -34,7 +34,6 @@ only with the page's nonce.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import secrets
 from collections.abc import Callable, Mapping
@@ -47,7 +46,7 @@ from aiohttp import web
 from yarl import URL
 
 from watchd.api import keys
-from watchd.api.accounts import SignInLimiter, UserSessions
+from watchd.api.accounts import PasswordChecks, SignInLimiter, UserSessions
 from watchd.api.auth import SESSIONS, TokenTable, public
 from watchd.api.cluster import ClusterSource
 from watchd.api.dashboard_filters import HISTORY, OPEN, SEVERITIES, STATES, parse_filters
@@ -59,7 +58,7 @@ from watchd.api.reports import ReportSource
 from watchd.durations import format_duration
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.logging import get_logger
-from watchd.people.passwords import Account, verify_password
+from watchd.people.passwords import Account
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.incident_query import ORDERS
 from watchd.report.combine import query_keys, service_total
@@ -74,6 +73,7 @@ log = get_logger(__name__)
 COOKIE = "watchd_session"
 SESSION_SECONDS = 12 * 3600
 _USER_LIMIT = 64  # characters of a typed user name
+_BUSY_WAIT = 5  # seconds a sign-in turned away while others are checked is asked to wait
 _PASSWORD_LIMIT = 1024  # characters of a typed password (Argon2 takes any length: bound the work)
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("watchd.api", "templates"),
@@ -98,6 +98,7 @@ class Dashboard:
     cluster: ClusterSource | None = None
     accounts: Callable[[], Mapping[str, Account]] = _no_accounts
     limiter: SignInLimiter = field(default_factory=SignInLimiter)
+    checks: PasswordChecks = field(default_factory=PasswordChecks)
     sessions: UserSessions = field(default_factory=lambda: UserSessions(SESSION_SECONDS))
 
     def person(self, request: web.Request) -> Account | None:
@@ -202,6 +203,7 @@ def _sign_in(
     failed: bool = False,
     notice: str = "",
     wait: int = 0,
+    busy: bool = False,
 ) -> web.Response:
     response = _page(
         request,
@@ -212,6 +214,7 @@ def _sign_in(
         failed=failed,
         url_token=notice == "url-token",
         wait=wait,
+        busy=busy,
     )
     if wait:
         response.headers["Retry-After"] = str(wait)
@@ -269,7 +272,8 @@ async def _password_sign_in(
     request: web.Request, user: str, password: str, target: str
 ) -> Account | web.Response:
     """The account whose password was typed, or the sign-in page saying why not (401, or 429
-    while failures for the name or the address are over the limit)."""
+    while failures for the name or the address are over the limit or too many sign-ins are
+    being checked at once)."""
     dash = request.app[DASHBOARD]
     address = request.app[POLICY].client(request)
     now = dash.reports.clock.now()
@@ -279,10 +283,12 @@ async def _password_sign_in(
         return _sign_in(request, target, status=429, wait=math.ceil(wait))
     account = dash.accounts().get(user)
     hashed = account.password_hash if account is not None else None
-    # Argon2 takes tens of milliseconds of CPU on purpose: off the event loop.
     typed = password[:_PASSWORD_LIMIT]
-    good = await asyncio.to_thread(verify_password, hashed, typed) and typed == password
-    if account is None or not good:
+    good = await dash.checks.verify(hashed, typed)
+    if good is None:
+        log.warning("sign_in_busy", user=user, address=address)
+        return _sign_in(request, target, status=429, wait=_BUSY_WAIT, busy=True)
+    if account is None or not good or typed != password:
         dash.limiter.failed(user, address, now)
         log.warning("sign_in_failed", user=user, address=address)
         return _sign_in(request, target, status=401, failed=True)
