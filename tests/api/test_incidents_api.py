@@ -102,6 +102,27 @@ async def test_silences_are_created_listed_and_expired(
         assert (await resp.json())["silences"] == []
 
 
+async def test_a_silence_is_extended_by_replacing_it_in_one_step(
+    base: str, http: aiohttp.ClientSession, auth: Headers
+) -> None:
+    """POST with replaces ends the old silence and starts its longer successor together (one running, never none); replacing an unknown silence is a 404 and adds nothing."""
+    body = {"matchers": ['item="db1"'], "duration": "1h", "created_by": "ops"}
+    async with http.post(f"{base}/api/v1/silences", json=body, headers=auth["write"]) as resp:
+        old = await resp.json()
+    longer = {**body, "duration": "3h", "replaces": old["id"]}
+    async with http.post(f"{base}/api/v1/silences", json=longer, headers=auth["write"]) as resp:
+        assert resp.status == 201
+        new = await resp.json()
+    async with http.get(f"{base}/api/v1/silences", headers=auth["read"]) as resp:
+        assert [s["id"] for s in (await resp.json())["silences"]] == [new["id"]]
+    assert new["ends_at"] == old["ends_at"] + 7200
+    unknown = {**body, "replaces": "no-such-silence"}
+    async with http.post(f"{base}/api/v1/silences", json=unknown, headers=auth["write"]) as resp:
+        assert resp.status == 404
+    async with http.get(f"{base}/api/v1/silences", headers=auth["read"]) as resp:
+        assert len((await resp.json())["silences"]) == 1
+
+
 async def test_changes_reject_unknown_items(
     base: str, http: aiohttp.ClientSession, auth: Headers
 ) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright
 
 from tests.api.conftest import TOKENS
 from tests.api.status_world import SECRETS, served_status
-from tests.integration.test_dashboard_browser import ARTIFACTS, CHROMIUM, FLAGS
+from tests.integration.chromium import chromium
+from tests.integration.test_dashboard_browser import ARTIFACTS
 from watchd.api.status import DAYS
 
 pytestmark = pytest.mark.integration
@@ -44,41 +44,29 @@ def _luminance(rgb: str) -> float:
 
 async def test_the_status_page_fits_desktop_and_phone_in_light_and_dark(tmp_path: Path) -> None:
     """At 1280 and 360 pixels wide, in a light and a dark system theme, the public page shows 90 visible bars per service with nothing overflowing sideways, follows the theme, and Chromium reports no CSP violation; screenshots go to test-artifacts/."""
-    assert CHROMIUM, "Debian's chromium is needed: apt-get install -y chromium"
-    ARTIFACTS.mkdir(exist_ok=True)
-    async with served_status(tmp_path, TOKENS) as world, async_playwright() as pw:
+    async with served_status(tmp_path, TOKENS) as world, chromium(tmp_path) as browser:
         world.set_status("mx-int-1", "CRITICAL")
-        browser = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=FLAGS,
-            timeout=30_000,
-        )
-        try:
-            page = await browser.new_page()
-            page.set_default_timeout(15_000)
-            console: list[str] = []
-            page.on("console", lambda message: console.append(message.text))
-            for size, (width, height) in SIZES.items():
-                for theme in ("light", "dark"):
-                    await page.set_viewport_size({"width": width, "height": height})
-                    await page.emulate_media(color_scheme=theme)
-                    await page.goto(f"{world.base}/status/public")
-                    text = await page.locator("body").inner_text()
-                    assert "E-mail" in text and "Down" in text
-                    assert not [s for s in SECRETS if s.lower() in text.lower()]
-                    assert await page.locator(".service").count() == 3
-                    assert await page.locator(".bars li").count() == 3 * DAYS
-                    fit = await page.evaluate(OVERFLOW)
-                    assert fit["scroll"] <= fit["width"] and not fit["wide"], (size, theme, fit)
-                    look = await page.evaluate(LOOK)
-                    assert look["barWidth"] > 0.5 and look["barHeight"] >= 30, look
-                    dark = _luminance(look["background"]) < 60
-                    assert dark == (theme == "dark"), (theme, look)
-                    await page.screenshot(
-                        path=str(ARTIFACTS / f"status-{size}-{theme}.png"), full_page=True
-                    )
-        finally:
-            await browser.close()
+        page = await browser.new_page()
+        page.set_default_timeout(15_000)
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        for size, (width, height) in SIZES.items():
+            for theme in ("light", "dark"):
+                await page.set_viewport_size({"width": width, "height": height})
+                await page.emulate_media(color_scheme=theme)
+                await page.goto(f"{world.base}/status/public")
+                text = await page.locator("body").inner_text()
+                assert "E-mail" in text and "Down" in text
+                assert not [s for s in SECRETS if s.lower() in text.lower()]
+                assert await page.locator(".service").count() == 3
+                assert await page.locator(".bars li").count() == 3 * DAYS
+                fit = await page.evaluate(OVERFLOW)
+                assert fit["scroll"] <= fit["width"] and not fit["wide"], (size, theme, fit)
+                look = await page.evaluate(LOOK)
+                assert look["barWidth"] > 0.5 and look["barHeight"] >= 30, look
+                dark = _luminance(look["background"]) < 60
+                assert dark == (theme == "dark"), (theme, look)
+                await page.screenshot(
+                    path=str(ARTIFACTS / f"status-{size}-{theme}.png"), full_page=True
+                )
     assert not [m for m in console if "Content Security Policy" in m], console

@@ -37,7 +37,7 @@ from watchd.incidents.ledger import IncidentNotFound
 from watchd.incidents.lifecycle import TransitionError
 from watchd.incidents.problems import ProblemClosed, ProblemNotFound
 from watchd.pipeline.actions import IncidentService
-from watchd.pipeline.silences import SilenceError
+from watchd.pipeline.silences import SilenceError, SilenceNotFound
 from watchd.timestamps import time_problem
 
 SERVICE = web.AppKey("watchd.incidents", IncidentService)
@@ -60,6 +60,8 @@ class SilenceBody(StrictBody):
     duration: str | None = None
     created_by: str | None = Field(default=None, min_length=1)
     comment: str = ""
+    # The silence this one replaces (ended in the same transaction): how a silence is extended.
+    replaces: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class ChangeBody(StrictBody):
@@ -82,7 +84,7 @@ def _id(request: web.Request, kind: str = "incident") -> int:
 async def _guard(call: Awaitable[Any]) -> Any:
     try:
         return await call
-    except (IncidentNotFound, ProblemNotFound) as exc:
+    except (IncidentNotFound, ProblemNotFound, SilenceNotFound) as exc:
         raise ApiError(404, str(exc)) from exc
     except (TransitionError, ProblemClosed) as exc:
         raise ApiError(409, str(exc)) from exc
@@ -186,6 +188,7 @@ async def post_silence(request: web.Request) -> web.Response:
             ends_at=ends,
             created_by=actor(request, body.created_by),
             comment=body.comment,
+            replacing=body.replaces,
         )
     )
     return json_response(silence, status=201)
