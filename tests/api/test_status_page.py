@@ -9,7 +9,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from watchd.api.status import CURRENT_TTL, DAYS
+from watchd.api.status import CURRENT_TTL, DAYS, SHOWN_INCIDENTS
+from watchd.config import parse_config
+from watchd.loading import incident_settings
+from watchd.model import Alert, AlertStatus
+from watchd.pipeline import AlertPipeline
 
 from .conftest import TOKENS
 from .status_world import RAW, SECRETS, served_status
@@ -117,3 +121,26 @@ async def test_only_configured_pages_are_served_and_host_checks_still_apply(
         http.get(f"{world.base}/status/public") as resp,
     ):
         assert resp.status == 404
+
+
+async def test_an_incident_past_the_listed_ones_still_degrades_its_service(tmp_path: Path) -> None:
+    """With more ongoing incidents than the page lists (the oldest 20), a service whose only incident is not listed still shows degraded."""
+    raw = {
+        **RAW,
+        "maintenance": [],
+        "status_pages": [{"name": "p", "services": ["reports", "mail"]}],
+    }
+    async with served_status(tmp_path, {}, raw=raw) as world, aiohttp.ClientSession() as http:
+        settings = incident_settings(parse_config(raw, Path("test.toml")))
+        pipeline = AlertPipeline(world.store.engine, clock=world.clock, settings=settings)
+        now = world.clock.now()
+        more = [
+            {"alertname": "Q", "item": "mx-int-1", "check": f"q{n}"} for n in range(SHOWN_INCIDENTS)
+        ]
+        for labels in [*more, {"alertname": "R", "item": "rep-9", "check": "tcp"}]:
+            await pipeline.submit((Alert(labels, AlertStatus.FIRING, now),))
+        async with http.get(f"{world.base}/status/p/status.json") as resp:
+            body = await resp.json()
+    assert len(body["incidents"]) == SHOWN_INCIDENTS
+    assert all(i["services"] == ["mail"] for i in body["incidents"])
+    assert {s["name"]: s["state"] for s in body["services"]}["reports"] == "degraded"

@@ -153,14 +153,18 @@ class StatusSource:
         }
         async with self.reports.engine.connect() as conn:
             plan = await load_plan(conn, catalog.windows, catalog.inventory, now - 1, now + 1)
-        ongoing = await self._ongoing(entries, members)
+        listed = await self.incidents.incidents_page(
+            state="open,acknowledged", page=Page(MAX_LIMIT)
+        )
+        troubled = {str(i["item"]) for i in listed.items}
+        ongoing = await self._ongoing(entries, members, listed.items)
         services: list[dict[str, Any]] = []
         for entry, service in entries:
             states = [
                 figures.member_state(hard.get(k), k, catalog, plan, now)
                 for k in members[entry.service]
             ]
-            touched = any(entry.shown in i["services"] for i in ongoing)
+            touched = any(k[0] in troubled for k in members[entry.service])
             state = figures.service_state(service, states, incident=touched)
             history = histories.get(service.name)
             services.append(
@@ -196,18 +200,17 @@ class StatusSource:
         self,
         entries: Sequence[tuple[StatusServiceConfig, Any]],
         members: dict[str, list[tuple[str, str]]],
+        open_incidents: Sequence[dict[str, Any]],
     ) -> list[dict[str, Any]]:
-        """Open and acknowledged incidents on an item of the page's services, oldest first,
-        each with its public summary and the display names of the services it touches."""
+        """The first SHOWN_INCIDENTS of `open_incidents` on an item of the page's services,
+        oldest first, each with its public summary and the display names of the services it
+        touches."""
         shown_by_item: dict[str, list[str]] = {}
         for entry, _ in entries:
             for item in sorted({k[0] for k in members[entry.service]}):
                 shown_by_item.setdefault(item, []).append(entry.shown)
-        listed = await self.incidents.incidents_page(
-            state="open,acknowledged", page=Page(MAX_LIMIT)
-        )
         touching = sorted(
-            (i for i in listed.items if i["item"] in shown_by_item), key=lambda i: i["id"]
+            (i for i in open_incidents if i["item"] in shown_by_item), key=lambda i: i["id"]
         )[:SHOWN_INCIDENTS]
         out = []
         for incident in touching:
