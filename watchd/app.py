@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from watchd.api import ApiStartError, create_app, dashboard, start_api
+from watchd.api import ApiStartError, create_app, dashboard, review_pages, start_api
 from watchd.api import ack as ack_routes
 from watchd.api import alertmanager as am_routes
 from watchd.api import cluster as cluster_routes
@@ -57,6 +57,7 @@ from watchd.api import incidents as incident_routes
 from watchd.api import ingest as http_ingest
 from watchd.api import oncall as oncall_routes
 from watchd.api import reports as report_routes
+from watchd.api import reviews as review_routes
 from watchd.api import runbooks as runbook_routes
 from watchd.api import status as status_routes
 from watchd.api.am_config import alertmanager_config
@@ -86,6 +87,7 @@ from watchd.metrics_flow import CountedSink
 from watchd.model import Collector
 from watchd.notify.outbox import backlog as outbox_backlog
 from watchd.people.passwords import Account
+from watchd.pipeline.reviews import ReviewService
 from watchd.report.burn import BurnRateMonitor
 from watchd.report.rollup import Rollup
 from watchd.sdnotify import SystemdNotifier
@@ -453,6 +455,8 @@ class Daemon:
                 reports, incidents, self.items_view, lambda: self.config.status_pages
             ),
         )
+        review_routes.add_routes(app, ReviewService(core.store.engine, clock=self.clock))
+        review_pages.add_routes(app)
         cluster_routes.add_routes(app, self._cluster_status)
         oncall_routes.add_routes(
             app, OncallSource(lambda: self.config.people(), core.store.engine, self.clock)

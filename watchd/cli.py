@@ -25,6 +25,7 @@ from watchd.cli_notify import add_commands as add_notify_commands
 from watchd.cli_oncall import add_commands as add_oncall_commands
 from watchd.cli_paging import add_commands as add_paging_commands
 from watchd.cli_report import add_commands as add_report_commands
+from watchd.cli_reviews import add_commands as add_review_commands
 from watchd.cli_user import add_commands as add_user_commands
 from watchd.config import Config
 from watchd.configbase import ConfigError
@@ -131,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     probe.set_defaults(func=_probe)
 
     add_incident_commands(sub, command)
+    add_review_commands(command)
     add_notify_commands(sub, command)
     add_report_commands(sub, command)
     add_oncall_commands(sub, command)

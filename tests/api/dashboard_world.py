@@ -10,9 +10,10 @@ from typing import Any
 
 from tests.api.conftest import TOKEN_NAMES
 from watchd.api import ack as ack_routes
-from watchd.api import create_app, dashboard, reports, start_api
+from watchd.api import create_app, dashboard, reports, review_pages, start_api
 from watchd.api import incidents as incident_routes
 from watchd.api import ingest as ingest_routes
+from watchd.api import reviews as review_routes
 from watchd.api import runbooks as runbook_routes
 from watchd.api.reports import ReportSource
 from watchd.clock import FakeClock
@@ -27,6 +28,7 @@ from watchd.model import Alert, AlertStatus
 from watchd.people.passwords import Account
 from watchd.pipeline import AlertPipeline
 from watchd.pipeline.actions import IncidentService
+from watchd.pipeline.reviews import ReviewService
 from watchd.store import AvailabilitySample, Store
 
 RAW = {
@@ -67,6 +69,7 @@ class Served:
     clock: FakeClock
     store: Store
     settings: IncidentSettings
+    reviews: ReviewService
 
 
 @asynccontextmanager
@@ -132,11 +135,20 @@ async def served_dashboard(
         app, incidents=service, reports=source, tokens=tokens, cluster=cluster, accounts=accounts
     )
     runbook_routes.add_routes(app, lambda: runbooks or {})
+    review_service = ReviewService(store.engine, clock=clock)
+    review_routes.add_routes(app, review_service)
+    review_pages.add_routes(app)
     runner = await start_api(app, "127.0.0.1", port)
     try:
         port = runner.addresses[0][1]
         yield Served(
-            f"http://127.0.0.1:{port}", int(incident["id"]), service, clock, store, settings
+            f"http://127.0.0.1:{port}",
+            int(incident["id"]),
+            service,
+            clock,
+            store,
+            settings,
+            review_service,
         )
     finally:
         await runner.cleanup()

@@ -183,6 +183,8 @@ def test_the_openapi_document_lists_every_route_with_its_scope_and_body(tmp_path
         "/api/v1/silences",
         "/api/v1/deliveries",
         "/api/v1/reports/availability",
+        "/api/v1/reviews",
+        "/api/v1/reviews/{id}/actions/{action}",
     ):
         assert path in paths, path
     assert paths["/healthz"]["get"]["security"] == []
@@ -195,3 +197,4 @@ def test_the_openapi_document_lists_every_route_with_its_scope_and_body(tmp_path
     assert ack["security"] == [{"bearer": ["write"]}]
     assert ack["parameters"][0]["name"] == "id"
     assert "by" in ack["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert paths["/api/v1/reviews/{id}"]["patch"]["security"] == [{"bearer": ["write"]}]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import BrowserContext, Playwright, async_playwright
 
 from tests.api.conftest import TOKENS
 from tests.api.dashboard_world import served_dashboard
@@ -28,6 +29,19 @@ FLAGS = [
 ]
 
 
+def launch(pw: Playwright, profile: Path) -> Awaitable[BrowserContext]:
+    """Debian's chromium, headless, phone-sized, with a fresh profile directory of its own (a
+    persistent context is how Playwright takes a --user-data-dir)."""
+    return pw.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=FLAGS,
+        viewport={"width": 412, "height": 915},  # a phone
+        timeout=30_000,
+    )
+
+
 @pytest.fixture
 def artifacts() -> Path:
     """test-artifacts/ at the repository root (gitignored), for screenshots."""
@@ -41,15 +55,7 @@ async def test_an_operator_signs_in_sees_the_incident_and_acknowledges_it(
     """Sign in with a read token in the form, type the write token and a name once, click Acknowledge: the page shows it acknowledged by that name via the token, and Resolve with no name is recorded as the token's name."""
     assert CHROMIUM, "Debian's chromium is needed: apt-get install -y chromium"
     async with served_dashboard(tmp_path, TOKENS) as dash, async_playwright() as pw:
-        # A persistent context is how Playwright takes a fresh --user-data-dir of our own.
-        browser = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 412, "height": 915},  # a phone
-            timeout=30_000,
-        )
+        browser = await launch(pw, tmp_path / "profile")
         try:
             page = await browser.new_page()
             page.set_default_timeout(15_000)
@@ -101,14 +107,7 @@ async def test_a_user_signs_in_with_a_password_and_their_ack_names_them(
         served_dashboard(tmp_path, TOKENS, accounts=lambda: {"alice": alice}) as dash,
         async_playwright() as pw,
     ):
-        browser = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 412, "height": 915},
-            timeout=30_000,
-        )
+        browser = await launch(pw, tmp_path / "profile")
         try:
             page = await browser.new_page()
             page.set_default_timeout(15_000)

@@ -196,8 +196,8 @@ def outbox_row(
 
 
 TABLES = (
-    "alerts, deliveries, tickets, notify_groups, outbox, incident_events, incident_alerts, "
-    "incidents, problems, changes, silences"
+    "review_actions, reviews, alerts, deliveries, tickets, notify_groups, outbox, "
+    "incident_events, incident_alerts, incidents, problems, changes, silences"
 )
 
 

@@ -28,6 +28,7 @@ from watchd.report.config import ServiceConfig
 from watchd.report.people import load_pages, people_section
 from watchd.report.period import Period, iso, local_days
 from watchd.report.query import tallies
+from watchd.report.reviews import review_section
 from watchd.store.series import series_ids
 from watchd.store.states import select_states
 
@@ -71,6 +72,14 @@ async def build_report(
         pages = await load_pages(conn, period.start, period.end)
         if service is not None:
             pages = [p for p in pages if p.item in {k[0] for k in keys}]
+        review_list = await review_section(
+            conn,
+            period.start,
+            period.end,
+            now=now,
+            zone=period.zone,
+            incidents=None if service is None else {i.id for i in incidents},
+        )
         rule_states = await select_states(conn, "rules")
         before = await previous_period(
             conn,
@@ -229,6 +238,7 @@ async def build_report(
         ],
         "forecasts": forecast_list,
         "certificates": cert_list,
+        "reviews": review_list,
         "maintenance_candidates": maintenance.candidates(
             forecast_list=forecast_list,
             cert_list=cert_list,

@@ -8,6 +8,7 @@ from watchd.store import heartbeat_pings as heartbeat_pings  # registers it on t
 from watchd.store import incident_tables as incident_tables  # registers them on the metadata
 from watchd.store import notify_tables as notify_tables  # registers them on the metadata
 from watchd.store import oncall_tables as oncall_tables  # registers it on the metadata
+from watchd.store import review_tables as review_tables  # registers them on the metadata
 from watchd.store import rollup_tables as rollup_tables  # registers them on the metadata
 from watchd.store.errors import StoreError
 from watchd.store.migrate import upgrade
