@@ -144,3 +144,22 @@ async def test_an_incident_past_the_listed_ones_still_degrades_its_service(tmp_p
     assert len(body["incidents"]) == SHOWN_INCIDENTS
     assert all(i["services"] == ["mail"] for i in body["incidents"])
     assert {s["name"]: s["state"] for s in body["services"]}["reports"] == "degraded"
+
+
+async def test_a_public_summary_is_shown_as_text_never_as_markup(tmp_path: Path) -> None:
+    """A public_summary holding HTML is shown escaped, as the words typed, and cut to 300 characters."""
+    async with served_status(tmp_path, {}) as world, aiohttp.ClientSession() as http:
+        settings = incident_settings(parse_config(RAW, Path("test.toml")))
+        pipeline = AlertPipeline(world.store.engine, clock=world.clock, settings=settings)
+        text = '<img src=x onerror="alert(1)"> Reports are slow ' + "x" * 400
+        labels = {"alertname": "R", "item": "rep-9", "check": "tcp"}
+        annotations = {"public_summary": text}
+        alert = Alert(labels, AlertStatus.FIRING, world.clock.now(), annotations=annotations)
+        await pipeline.submit((alert,))
+        async with http.get(f"{world.base}/status/public") as resp:
+            page = await resp.text()
+        async with http.get(f"{world.base}/status/public/status.json") as resp:
+            body = await resp.json()
+    assert "<img" not in page and "&lt;img src=x onerror=" in page
+    (summary,) = [i["summary"] for i in body["incidents"] if i["services"] == ["reports"]]
+    assert summary.startswith("<img src=x") and len(summary) == 300 and summary.endswith("…")
