@@ -96,6 +96,16 @@ def alerts(count: int, items: int, now: float) -> list[dict[str, object]]:
     return out
 
 
+async def post_firing(base: str, count: int, items: int) -> None:
+    """Post `count` firing alerts over `items` items (alerts()), 100 a request, 4 at a time;
+    RuntimeError if any post is not answered 200."""
+    sets = alerts(count, items, time.time())
+    batches = [json.dumps(sets[i : i + 100]).encode() for i in range(0, len(sets), 100)]
+    _, failed = await post_all(base, batches, 4)
+    if failed:
+        raise RuntimeError(f"{failed} posts were not answered 200")
+
+
 async def post_all(base: str, batches: list[bytes], in_flight: int) -> tuple[float, int]:
     """Post every batch, `in_flight` at a time; (seconds taken, posts not answered 200)."""
     queue = list(reversed(batches))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import aiohttp
 import psutil
-from active_alerts import alerts, config, post_all
+from active_alerts import config, post_firing
 from soak import free_port, start_daemon, stop
 
 
@@ -70,11 +70,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> list[dict[str, float]]
     base = f"http://127.0.0.1:{api_port}"
     proc = await start_daemon(tmp, config(tmp, api_port, None), api_port)
     try:
-        sets = alerts(args.alerts, args.items, time.time())
-        batches = [json.dumps(sets[i : i + 100]).encode() for i in range(0, len(sets), 100)]
-        _, failed = await post_all(base, batches, 4)
-        if failed:
-            raise RuntimeError(f"{failed} posts were not answered 200")
+        await post_firing(base, args.alerts, args.items)
         async with aiohttp.ClientSession() as http:
             for n in range(args.silences):
                 silence = {
