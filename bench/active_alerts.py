@@ -5,17 +5,25 @@ Starts `watchd run` (SQLite, JSON logs at info, one webhook receiver in this pro
 POST /api/v2/alerts as Prometheus sends them (alertname, instance, job, severity, item, a
 summary annotation and generatorURL; batches of 100, 4 in flight; `--items` items, default
 10,000, so that many incidents), all firing with an end an hour ahead. Then it sends them all
-again (a sender's next evaluation: the dedup path) and lets the daemon sit for `--idle` seconds.
-Prints the daemon's RSS after start, after the first pass, after the resend, after the idle
-time and its maximum, with the post rate and the notifications received.
+again (a sender's next evaluation: the dedup path), reads them as a dashboard and amtool do
+(`GET /api/v2/alerts`, the first page of `GET /api/v1/alerts`, `--reads` times each), lets
+the daemon sit for `--idle` seconds, resolves them all (the same label sets with endsAt now,
+as Prometheus sends a resolution) and lets it sit again: what the alerts leave behind.
+Prints the daemon's RSS after each phase and its maximum, with the post rates and the
+notifications received. The daemon inherits this process's environment (try
+MALLOC_ARENA_MAX=2).
 
     .venv/bin/python bench/active_alerts.py [--alerts 100000] [--items 10000] [--idle 60]
-        [--no-receiver] [--keep DIR] [--tracemalloc DIR]
+        [--reads 3] [--no-resolve] [--no-receiver] [--keep DIR] [--tracemalloc DIR | --stats DIR]
 
 With --tracemalloc the daemon runs under bench/memtrace.py and a snapshot is taken after each
-phase (snap-000 after start, 001 after the first pass, 002 after the resend, 003 after idle);
-`memtrace.py top DIR/snap-003.pickle` shows what holds the memory. Tracing costs memory of
-its own: the RSS figures of such a run are not the daemon's.
+phase (snap-000 after start, 001 after the first pass, 002 after the resend, 003 after the
+reads, 004 after idle, 005 after the resolution, 006 after idle again); `memtrace.py top
+DIR/snap-004.pickle` shows what holds the memory. Tracing costs memory of its own: the RSS
+figures of such a run are not the daemon's. With --stats DIR the daemon runs under memtrace.py
+without tracing: DIR/stats.tsv gets a line per phase (glibc's heap, pymalloc's arenas,
+SQLite's memory), and at the end glibc's malloc_trim(0) shows how much of the RSS is free
+memory kept by the allocator (`rss_mb_trimmed`).
 """
 
 from __future__ import annotations
@@ -77,9 +85,9 @@ url = "http://127.0.0.1:{hook_port}/hook"
     return path
 
 
-def alerts(count: int, items: int, now: float) -> list[dict[str, object]]:
-    """`count` distinct firing label sets over `items` items, ending an hour from `now`; an
-    item's alerts come one after another (a batch holds one or two items' alerts)."""
+def alerts(count: int, items: int, now: float, ends: float) -> list[dict[str, object]]:
+    """`count` distinct label sets over `items` items, started a minute before `now` and ending
+    at `ends`; an item's alerts come one after another (a batch holds one or two items')."""
     out = []
     per_item = -(-count // items)
     for i in range(count):
@@ -92,18 +100,29 @@ def alerts(count: int, items: int, now: float) -> list[dict[str, object]]:
             "severity": "critical" if i % 3 else "warning",
             "item": host,
         }
-        out.append(am_alert(labels, now - 60, now + 3600))
+        out.append(am_alert(labels, now - 60, ends))
     return out
 
 
 async def post_firing(base: str, count: int, items: int) -> None:
     """Post `count` firing alerts over `items` items (alerts()), 100 a request, 4 at a time;
     RuntimeError if any post is not answered 200."""
-    sets = alerts(count, items, time.time())
-    batches = [json.dumps(sets[i : i + 100]).encode() for i in range(0, len(sets), 100)]
-    _, failed = await post_all(base, batches, 4)
+    now = time.time()
+    _, failed = await post_all(base, encoded(alerts(count, items, now, now + 3600)), 4)
     if failed:
         raise RuntimeError(f"{failed} posts were not answered 200")
+
+
+async def probed(trigger: Path) -> None:
+    """Ask bench/memtrace.py for a snapshot or a trim, and wait until it is done."""
+    trigger.touch()  # noqa: ASYNC240 (a local file: no wait worth a thread)
+    while trigger.exists():  # noqa: ASYNC110, ASYNC240 (as above)
+        await asyncio.sleep(0.5)
+
+
+def encoded(body: list[dict[str, object]]) -> list[bytes]:
+    """The alerts as POST bodies of 100."""
+    return [json.dumps(body[i : i + 100]).encode() for i in range(0, len(body), 100)]
 
 
 async def post_all(base: str, batches: list[bytes], in_flight: int) -> tuple[float, int]:
@@ -135,8 +154,10 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
     path = config(tmp, api_port, None if args.no_receiver else hook_port)
     base = f"http://127.0.0.1:{api_port}"
     trace = None
-    if args.tracemalloc:
-        trace = ["--out", str(args.tracemalloc.resolve()), "--every", "1e9"]
+    probe: Path | None = args.tracemalloc or args.stats
+    if probe:
+        trace = ["--out", str(probe), "--every", "1e9"]
+        trace += [] if args.tracemalloc else ["--no-trace"]
     result: dict[str, object] = {"alerts": args.alerts, "items": args.items}
     peak = 0.0
     proc = await start_daemon(tmp, path, api_port, trace)
@@ -145,10 +166,8 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
 
         async def phase(name: str) -> None:
             nonlocal peak
-            if args.tracemalloc:  # memtrace takes a snapshot within a second of this file
-                (args.tracemalloc / "snap-now").touch()
-                while (args.tracemalloc / "snap-now").exists():  # noqa: ASYNC110 (a file)
-                    await asyncio.sleep(0.5)
+            if probe:  # memtrace takes a snapshot within a second of this file
+                await probed(probe / "snap-now")
             rss = daemon.memory_info().rss / 2**20
             peak = max(peak, rss)
             result[f"rss_mb_{name}"] = round(rss, 1)
@@ -160,18 +179,35 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
                 peak = max(peak, daemon.memory_info().rss / 2**20)
                 await asyncio.sleep(1)
 
-        sampler = asyncio.create_task(sample())
-        await phase("started")
-        body = alerts(args.alerts, args.items, time.time())
-        batches = [json.dumps(body[i : i + 100]).encode() for i in range(0, len(body), 100)]
-        for name in ("first_pass", "resend"):
+        async def post_phase(name: str, batches: list[bytes]) -> None:
             seconds, failed = await post_all(base, batches, args.in_flight)
             result[f"{name}_alerts_per_s"] = round(args.alerts / seconds)
             result[f"{name}_failed_posts"] = failed
             await phase(name)
+
+        sampler = asyncio.create_task(sample())
+        await phase("started")
+        began = time.time()
+        batches = encoded(alerts(args.alerts, args.items, began, began + 3600))
+        for name in ("first_pass", "resend"):
+            await post_phase(name, batches)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http:
+            for _ in range(args.reads):
+                for path in ("/api/v2/alerts", "/api/v1/alerts"):
+                    async with http.get(base + path) as resp:
+                        result[f"read_bytes {path}"] = len(await resp.read())
+        await phase("reads")
         await asyncio.sleep(args.idle)
         await phase("idle")
+        if not args.no_resolve:
+            now = time.time()
+            await post_phase("resolved", encoded(alerts(args.alerts, args.items, began, now)))
+            await asyncio.sleep(args.idle)
+            await phase("idle_resolved")
         sampler.cancel()
+        if args.stats:
+            await probed(args.stats / "trim-now")
+            result["rss_mb_trimmed"] = round(daemon.memory_info().rss / 2**20, 1)
         result["rss_mb_max"] = round(peak, 1)
         result["notifications_received"] = receiver.received
         result["cpu_s"] = round(sum(daemon.cpu_times()[:2]), 1)
@@ -187,6 +223,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--in-flight", type=int, default=4)
     parser.add_argument("--idle", type=float, default=60)
+    parser.add_argument("--reads", type=int, default=3, help="GETs of each alert list")
+    parser.add_argument("--no-resolve", action="store_true", help="stop before resolving")
     parser.add_argument(
         "--no-receiver", action="store_true", help="no receiver: the alerts and incidents alone"
     )
@@ -194,7 +232,13 @@ def main() -> None:
     parser.add_argument(
         "--tracemalloc", type=Path, help="run the daemon under memtrace.py, snapshots here"
     )
+    parser.add_argument(
+        "--stats", type=Path, help="run the daemon under memtrace.py --no-trace, stats here"
+    )
     args = parser.parse_args()
+    for probe in ("tracemalloc", "stats"):  # the daemon runs in another directory
+        if getattr(args, probe):
+            setattr(args, probe, getattr(args, probe).resolve())
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         result = asyncio.run(measure(args, args.keep))

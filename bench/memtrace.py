@@ -3,22 +3,32 @@
 A debug aid for the memory benches (bench/soak.py --tracemalloc, bench/active_alerts.py), not
 part of the product:
 
-    python bench/memtrace.py run --out DIR [--every 300] [--frames 8] -- MODULE ARG...
+    python bench/memtrace.py run --out DIR [--every 300] [--frames 8] [--no-trace] -- MODULE ARG...
         runs `python -m MODULE ARG...` with tracemalloc on, writing DIR/snap-NNN.pickle every
-        `--every` seconds and when DIR/snap-now appears (removed once taken);
+        `--every` seconds and when DIR/snap-now appears (removed once taken), and a line of
+        DIR/stats.tsv (below) each time; with --no-trace only the line (no tracing, so the
+        process's own figures); DIR/trim-now makes it call glibc's malloc_trim(0) and write
+        a line before and after (how much of the RSS is free memory glibc keeps);
     python bench/memtrace.py top SNAP [--top 25] [--by traceback|lineno|filename]
         the biggest allocation groups still held at that snapshot;
     python bench/memtrace.py diff OLD NEW [--top 25] [--by ...]
         the groups that grew most between two snapshots (a leak grows in every pair).
 
 tracemalloc counts Python allocations only (not SQLite's page cache or the allocator's free
-lists), and tracing slows the process down two to three times.
+lists), and tracing slows the process down two to three times. stats.tsv has what it does not
+see, in MB: RSS; glibc's heap (mallinfo2: arenas' size, in use, free, mmapped blocks);
+pymalloc's arenas and the blocks allocated in them (sys._debugmallocstats); SQLite's memory
+(sqlite3_memory_used: page caches, prepared statements); Python's traced memory if tracing.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import linecache
+import os
+import re
 import runpy
 import sys
 import threading
@@ -35,28 +45,95 @@ IGNORED = (
 )
 
 
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c"))
+_LIBC.mallinfo2.restype = _Mallinfo2
+_SQLITE = ctypes.CDLL(ctypes.util.find_library("sqlite3"))  # the one _sqlite3 links against
+_SQLITE.sqlite3_memory_used.restype = ctypes.c_int64
+STATS = "time\tlabel\trss\theap\theap_used\theap_free\tmmapped\tpymalloc\tpy_blocks\tsqlite\ttraced"
+
+
+def _pymalloc(out: Path) -> tuple[int, int]:
+    """Bytes in pymalloc's arenas now and in their allocated blocks (small objects alive):
+    sys._debugmallocstats writes to C's stderr only, so stderr goes to a file meanwhile."""
+    path = out / "mallocstats.txt"
+    with path.open("w") as file:
+        saved = os.dup(2)
+        os.dup2(file.fileno(), 2)
+        try:
+            sys._debugmallocstats()  # noqa: SLF001 (the only way to read pymalloc's figures)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    text = path.read_text()
+    found = [
+        re.search(rf"{what}\s*=\s*([\d,]+)", text)
+        for what in (r"arenas \* \d+ bytes/arena", "# bytes in allocated blocks")
+    ]
+    arenas, blocks = (int(m[1].replace(",", "")) if m else -1 for m in found)
+    return arenas, blocks
+
+
+def _stats(out: Path, label: str) -> None:
+    """Append a line of STATS to out/stats.tsv."""
+    info = _LIBC.mallinfo2()
+    with open("/proc/self/statm") as statm:
+        rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else float("nan")
+    mb = (
+        rss, info.arena, info.uordblks, info.fordblks, info.hblkhd,
+        *_pymalloc(out), _SQLITE.sqlite3_memory_used(), traced,
+    )  # fmt: skip
+    stats = out / "stats.tsv"
+    with stats.open("a") as file:
+        if file.tell() == 0:
+            file.write(STATS + "\n")
+        file.write(
+            f"{time.time():.0f}\t{label}\t" + "\t".join(f"{v / 2**20:.1f}" for v in mb) + "\n"
+        )
+
+
 def _snapshots(out: Path, every: float) -> None:
-    """Take a snapshot every `every` seconds, or at once when `out/snap-now` appears."""
+    """Take a snapshot every `every` seconds, or at once when `out/snap-now` appears; trim
+    when `out/trim-now` appears."""
     out.mkdir(parents=True, exist_ok=True)
     trigger = out / "snap-now"
+    trim = out / "trim-now"
     n = 0
     last = time.monotonic()
     while True:
         time.sleep(1)
+        if trim.exists():
+            _stats(out, "before-trim")
+            _LIBC.malloc_trim(0)
+            _stats(out, "after-trim")
+            trim.unlink()
         if trigger.exists() or time.monotonic() - last >= every:
+            if tracemalloc.is_tracing():
+                snap = tracemalloc.take_snapshot().filter_traces(IGNORED)
+                snap.dump(str(out / f"snap-{n:03d}.pickle"))
+                traced, peak = tracemalloc.get_traced_memory()
+                (out / "index.tsv").open("a").write(
+                    f"{n}\t{time.time():.0f}\t{traced / 2**20:.1f}\t{peak / 2**20:.1f}\n"
+                )
+            _stats(out, f"snap-{n:03d}")
             trigger.unlink(missing_ok=True)
-            snap = tracemalloc.take_snapshot().filter_traces(IGNORED)
-            snap.dump(str(out / f"snap-{n:03d}.pickle"))
-            traced, peak = tracemalloc.get_traced_memory()
-            (out / "index.tsv").open("a").write(
-                f"{n}\t{time.time():.0f}\t{traced / 2**20:.1f}\t{peak / 2**20:.1f}\n"
-            )
             n += 1
             last = time.monotonic()
 
 
 def run(args: argparse.Namespace) -> None:
-    tracemalloc.start(args.frames)
+    if not args.no_trace:
+        tracemalloc.start(args.frames)
     threading.Thread(
         target=_snapshots, args=(args.out, args.every), name="memtrace", daemon=True
     ).start()
@@ -99,6 +176,7 @@ def main() -> None:
     p_run.add_argument("--out", type=Path, required=True)
     p_run.add_argument("--every", type=float, default=300)
     p_run.add_argument("--frames", type=int, default=8)
+    p_run.add_argument("--no-trace", action="store_true", help="stats.tsv only, no tracing")
     p_run.add_argument("module")
     p_run.add_argument("argv", nargs=argparse.REMAINDER)
     p_run.set_defaults(func=run)

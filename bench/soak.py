@@ -26,10 +26,12 @@ p99 and max of the ingest posts; then the load stops, the outbox drains, the dae
   different keys, or two incidents open at once for one incident key.
 
     .venv/bin/python bench/soak.py [--minutes 30] [--flappers 10] [--label-sets 500]
-        [--burst 400] [--keep DIR] [--tracemalloc DIR [--snap-every 300]]
+        [--burst 400] [--keep DIR] [--tracemalloc DIR | --stats DIR] [--snap-every 300]
 
-With --tracemalloc the daemon runs under bench/memtrace.py, which writes a tracemalloc snapshot
-every --snap-every seconds (`memtrace.py diff` shows what grew between two; tracing costs CPU
+With --stats the daemon runs under bench/memtrace.py without tracing, which writes a line of
+DIR/stats.tsv every --snap-every seconds: where the RSS is (glibc's heap, pymalloc's arenas,
+SQLite's memory) at the daemon's own speed. With --tracemalloc it also writes a tracemalloc
+snapshot each time (`memtrace.py diff` shows what grew between two; tracing costs CPU
 and memory of its own, so such a run's figures are not the daemon's).
 """
 
@@ -543,8 +545,10 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
     proc: asyncio.subprocess.Process | None = None
     try:
         trace = None
-        if args.tracemalloc:
-            trace = ["--out", str(args.tracemalloc.resolve()), "--every", str(args.snap_every)]
+        if args.tracemalloc or args.stats:
+            out = (args.tracemalloc or args.stats).resolve()
+            trace = ["--out", str(out), "--every", str(args.snap_every)]
+            trace += [] if args.tracemalloc else ["--no-trace"]
         proc = await start_daemon(tmp, path, api_port, trace)
         seconds = args.minutes * 60
         end = time.time() + seconds
@@ -638,6 +642,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
         "--tracemalloc", type=Path, help="run the daemon under memtrace.py, snapshots here"
+    )
+    parser.add_argument(
+        "--stats", type=Path, help="run the daemon under memtrace.py --no-trace, stats here"
     )
     parser.add_argument("--snap-every", type=float, default=300, help="seconds between snapshots")
     args = parser.parse_args()
