@@ -230,8 +230,8 @@ class Load:
             ) as resp:
                 await resp.read()
                 status = resp.status
-        except aiohttp.ClientError:
-            status = 0
+        except (aiohttp.ClientError, TimeoutError):  # a post unanswered in 5 minutes fails,
+            status = 0  # it does not end the soak (three runs on a load-20 box did)
         done = time.perf_counter()
         self.latencies[kind].append((started - self.began, done - started))
         self.statuses[(kind, status)] += 1
