@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -10,14 +11,21 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont
 from matplotlib.ft2font import FT2Font
 
+from watchd.clock import FakeClock
+from watchd.loading import report_catalog
+from watchd.report.build import build_report
 from watchd.report.charts import CJK_FAMILIES, all_charts, availability_limits, font_families
+from watchd.report.period import Period
 from watchd.report.render import render_html
+from watchd.store import Store
+
+from .conftest import NOW, RAW_CONFIG, config_of
 
 LABEL = "支付服务可用性"
 
 
 def report_of(services: list[dict[str, Any]], daily: list[dict[str, Any]]) -> dict[str, Any]:
-    """The parts of a report the charts and the HTML read, with no incidents or forecasts."""
+    """The parts of a report the charts read, with no incidents or forecasts."""
     return {
         "period": {
             "label": "2026-10",
@@ -26,15 +34,8 @@ def report_of(services: list[dict[str, Any]], daily: list[dict[str, Any]]) -> di
             "to": "2026-11-01T00:00:00+08:00",
             "elapsed_to": "2026-10-03T00:00:00+08:00",
         },
-        "generated_at": "2026-10-03T00:00:00+08:00",
         "services": services,
-        "previous": {
-            "period": {"label": "2026-09", "from": "", "to": ""},
-            "incidents": 0,
-            "incidents_delta": 0,
-        },
         "daily": daily,
-        "checks": [],
         "incidents": {
             "count": 0,
             "resolved": 0,
@@ -48,8 +49,6 @@ def report_of(services: list[dict[str, Any]], daily: list[dict[str, Any]]) -> di
         "top_offenders": [],
         "forecasts": [],
         "certificates": [],
-        "maintenance_candidates": [],
-        "people": {"people": [], "teams": [], "night_hours": "22:00-07:00"},
     }
 
 
@@ -91,10 +90,21 @@ def test_a_service_with_a_chinese_name_gets_its_chart() -> None:
     assert not [w for w in caught if "missing from font" in str(w.message)]
 
 
-def test_charts_without_data_are_not_drawn_and_the_page_says_no_data() -> None:
-    """No availability, incidents, downtime or forecasts: no chart is drawn, and the HTML
-    says "no data" for each instead of an empty frame."""
-    report = report_of([], [{"date": "2026-10-01", "availability_percent": None}])
+async def test_charts_without_data_are_not_drawn_and_the_page_says_no_data(
+    tmp_path: Path,
+) -> None:
+    """A month of a service with no samples, incidents or forecasts: no chart is drawn, and
+    the HTML says "no data" for each instead of an empty frame."""
+    store = await Store.open(f"sqlite:///{tmp_path}/empty.db", clock=FakeClock(NOW))
+    try:
+        report = await build_report(
+            store.engine,
+            report_catalog(config_of(RAW_CONFIG)),
+            Period.month("2026-10"),
+            now=NOW,
+        )
+    finally:
+        await store.close()
     assert all_charts(report) == dict.fromkeys(
         ("availability", "incidents", "mttr", "offenders", "forecasts")
     )
