@@ -4,9 +4,10 @@ and the log receiver's delivery of the outbox."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests.pipeline.conftest import Harness, alert
 from tests.store.conftest import eventually
@@ -144,6 +145,37 @@ async def test_sla_breach_is_a_timeline_event_and_a_notification(harness: Harnes
     (incident,) = await harness.incidents()
     assert (await harness.timeline(incident["id"])).count("sla_breach") == 1
     assert [k for _, k in await harness.notifications()] == ["opened", "sla_breach"]
+
+
+async def test_a_tick_reads_only_the_incidents_with_a_timer_due(harness: Harness) -> None:
+    """With 30 incidents open and no SLA due, a timer tick sends as many statements as with
+    one (after a storm, every tick loaded each open incident); once due, all 30 breach."""
+    harness.configure(incidents={"sla": {"critical": {"ack": "10m"}}})
+    timers = IncidentTimers(harness.pipeline, clock=harness.clock)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    async def tick_statements() -> int:
+        statements.clear()
+        event.listen(harness.store.engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            await timers.tick()
+        finally:
+            event.remove(harness.store.engine.sync_engine, "before_cursor_execute", seen)
+        return len(statements)
+
+    await harness.send(alert("db0"))
+    await harness.clock.advance(60)
+    one = await tick_statements()
+    await harness.send(*[alert(f"db{n}") for n in range(1, 30)])
+    await harness.clock.advance(60)
+    assert await tick_statements() == one
+    await harness.clock.advance(600)
+    await timers.tick()
+    breached = [kind for _, kind in await harness.notifications() if kind == "sla_breach"]
+    assert len(breached) == 30
 
 
 async def muted_for_an_hour(harness: Harness, sla: dict[str, object]) -> IncidentTimers:

@@ -18,14 +18,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.incidents import later
-from watchd.incidents.config import EscalationPolicy, EscalationStep
+from watchd.incidents.config import EscalationPolicy, EscalationStep, IncidentsConfig, SlaConfig
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.lifecycle import SYSTEM
-from watchd.incidents.model import ACTIVE_STATES, FLAPPING_REASON, Incident, Page, State
+from watchd.incidents.model import (
+    ACTIVE_STATES,
+    FLAPPING_REASON,
+    Incident,
+    Page,
+    State,
+    muted_total,
+)
 from watchd.incidents.settings import IncidentSettings
 from watchd.incidents.targets import page_of, resolve_step
 from watchd.logging import get_logger
@@ -38,27 +45,97 @@ async def escalate_and_check_sla(
     conn: AsyncConnection, now: float, settings: IncidentSettings
 ) -> None:
     """Take every escalation step, send every later contact and record every SLA breach that
-    is due at `now`."""
+    is due at `now`.
+
+    The candidates' timer columns are read in one statement, unlocked; only an incident with
+    a step, a later contact or a breach due is loaded (locked on PostgreSQL) and judged again
+    as it is then. Loading every active incident each pass cost a statement each: 5,000 open
+    incidents after a storm were 5,000 loads every timer_interval, for as long as they stayed
+    open (bench/README.md, issue 13).
+    """
     ledger = Ledger(conn, now, settings)
     due = await later.due(conn, now)
-    rows = await conn.execute(
-        select(inc.c.id)
-        .where(inc.c.state.in_(ACTIVE_STATES), inc.c.notified == "firing")
-        .order_by(inc.c.id)  # the ledger's lock order
-    )
-    for (incident_id,) in rows.all():
-        incident = await ledger.load(incident_id)
-        incident = await _escalate(ledger, incident, now, settings)
-        incident = await _send_later(ledger, incident, due.get(incident_id, []), settings)
-        await _check_sla(ledger, incident, now, settings)
+    config = settings.incidents
+    if config.escalation or config.sla or due:
+        rows = await conn.execute(_TIMER_COLUMNS)
+        for row in rows.all():  # in id order, the ledger's lock order
+            if row.id not in due and not _due(row, now, config):
+                continue
+            incident = await ledger.load(row.id)
+            incident = await _escalate(ledger, incident, now, settings)
+            incident = await _send_later(ledger, incident, due.get(row.id, []), settings)
+            await _check_sla(ledger, incident, now, settings)
     if due:  # sent above, or their incident is no longer waiting for them
         await later.forget_due(conn, now)
 
 
-def _policy(incident: Incident, settings: IncidentSettings) -> EscalationPolicy | None:
-    return next(
-        (p for p in settings.incidents.escalation if p.name == incident.escalation_policy), None
+# What _escalate and _check_sla look at, of the incidents they may act on.
+_TIMER_COLUMNS = (
+    select(
+        inc.c.id,
+        inc.c.state,
+        inc.c.audible,
+        inc.c.severity,
+        inc.c.opened_at,
+        inc.c.escalation_policy,
+        inc.c.escalation_step,
+        inc.c.escalation_from,
+        inc.c.sla_ack_breached,
+        inc.c.sla_resolve_breached,
+        inc.c.muted_since,
+        inc.c.muted_seconds,
     )
+    .where(inc.c.state.in_(ACTIVE_STATES), inc.c.notified == "firing")
+    .order_by(inc.c.id)
+)
+
+
+def _due(row: Row[*tuple[Any, ...]], now: float, config: IncidentsConfig) -> bool:
+    """Whether _escalate or _check_sla would act on an incident with these columns at `now`
+    (the same conditions, before flapping is asked about)."""
+    state = State(row.state)
+    policy = _named(config, row.escalation_policy)
+    if policy is not None and state is State.OPEN and row.audible:
+        base = row.escalation_from if row.escalation_from is not None else row.opened_at
+        if _step_due(policy, row.escalation_step, base, now):
+            return True
+    sla = config.sla.get(row.severity)
+    if sla is None:
+        return False
+    muted = muted_total(row.muted_seconds, row.muted_since, now)
+    age, _ = _sla_age(sla, row.opened_at, muted, now)
+    return any(_breaches(sla, state, row.sla_ack_breached, row.sla_resolve_breached, age))
+
+
+def _named(config: IncidentsConfig, name: str | None) -> EscalationPolicy | None:
+    return next((p for p in config.escalation if p.name == name), None)
+
+
+def _step_due(policy: EscalationPolicy, step: int, base: float, now: float) -> bool:
+    """Whether the step taken `step`-th (from 0, across rounds), counted from `base`, is due
+    at `now`."""
+    return step < policy.total_steps and now >= base + policy.step_at(step)[2]
+
+
+def _sla_age(sla: SlaConfig, opened_at: float, muted: float, now: float) -> tuple[float, float]:
+    """How long the SLA's clocks have run, and how long they stood still (muted)."""
+    # The clocks stop while the incident is muted (planned work); the breach records how long.
+    paused = muted if sla.pause_while_muted else 0.0
+    return now - opened_at - paused, paused
+
+
+def _breaches(
+    sla: SlaConfig, state: State, ack_breached: bool, resolve_breached: bool, age: float
+) -> tuple[bool, bool]:
+    """Whether the time to acknowledge, and the time to resolve, is breached now and was not
+    before."""
+    ack = bool(sla.ack) and state is State.OPEN and not ack_breached and age >= sla.ack
+    resolve = bool(sla.resolve) and not resolve_breached and age >= sla.resolve
+    return ack, resolve
+
+
+def _policy(incident: Incident, settings: IncidentSettings) -> EscalationPolicy | None:
+    return _named(settings.incidents, incident.escalation_policy)
 
 
 def _base(incident: Incident) -> float:
@@ -84,10 +161,8 @@ async def _escalate(
         return incident
     base = _base(incident)
     step = incident.escalation_step
-    while step < policy.total_steps:
-        target, _, offset = policy.step_at(step)
-        if now < base + offset:
-            break
+    while _step_due(policy, step, base, now):
+        target, _, _ = policy.step_at(step)
         incident = await _take_step(ledger, incident, policy, step, target, base)
         step += 1
         incident = await ledger.update(incident, escalation_step=step)
@@ -165,23 +240,19 @@ async def _check_sla(
     sla = settings.incidents.sla.get(incident.severity)
     if sla is None or await _held_by_flapping(ledger, incident):
         return
-    # The clocks stop while the incident is muted (planned work); the breach records how long.
-    paused = incident.muted_for(now) if sla.pause_while_muted else 0.0
-    age = now - incident.opened_at - paused
+    age, paused = _sla_age(sla, incident.opened_at, incident.muted_for(now), now)
+    ack, resolve = _breaches(
+        sla, incident.state, incident.sla_ack_breached, incident.sla_resolve_breached, age
+    )
     about: dict[str, Any] = {"severity": incident.severity}
     if paused:
         about["paused"] = round(paused, 3)
-    if (
-        sla.ack
-        and incident.state is State.OPEN
-        and not incident.sla_ack_breached
-        and age >= sla.ack
-    ):
+    if ack:
         detail = {"target": "acknowledge", "within": sla.ack, **about}
         incident = await ledger.update(incident, sla_ack_breached=True)
         incident = await ledger.event(incident, "sla_breach", SYSTEM, detail)
         incident = await ledger.notify(incident, "sla_breach", detail)
-    if sla.resolve and not incident.sla_resolve_breached and age >= sla.resolve:
+    if resolve:
         detail = {"target": "resolve", "within": sla.resolve, **about}
         incident = await ledger.update(incident, sla_resolve_breached=True)
         incident = await ledger.event(incident, "sla_breach", SYSTEM, detail)

@@ -58,6 +58,12 @@ NOTIFIED_KINDS = frozenset(
 )
 
 
+def muted_total(seconds: float, since: float | None, now: float) -> float:
+    """Seconds muted up to `now`: `seconds` of mutes that ended, and the one running since
+    `since` (None: not muted now)."""
+    return seconds + (now - since if since is not None else 0.0)
+
+
 @dataclass(frozen=True, slots=True)
 class Incident:
     """One incident row as stored."""
@@ -127,8 +133,7 @@ class Incident:
 
     def muted_for(self, now: float) -> float:
         """Seconds the incident has been muted (silence, window, change, inhibit) up to `now`."""
-        running = now - self.muted_since if self.muted_since is not None else 0.0
-        return self.muted_seconds + running
+        return muted_total(self.muted_seconds, self.muted_since, now)
 
     def as_json(self) -> dict[str, Any]:
         return {
