@@ -4,13 +4,14 @@ receivers and the rows a pass takes per receiver."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tests.notify.conftest import NOW
 from tests.notify.conftest import outbox_row as row
 from watchd.notify.config import RouteConfig, TimeInterval
 from watchd.notify.outbox import Group, Row
-from watchd.notify.plan import Unit, earliest, scan, take, units
+from watchd.notify.plan import KeptRoutes, Unit, earliest, scan, take, units
 from watchd.notify.router import Router
 from watchd.store.incident_tables import OutboxState
 
@@ -181,3 +182,42 @@ def test_earliest_ignores_what_does_not_wait() -> None:
     """The next look is at the earliest wait; None when nothing waits on time."""
     assert earliest(None, NOW + 5, NOW + 2) == NOW + 2
     assert earliest(None, None) is None
+
+
+class CountingRouter(Router):
+    """A real route tree that counts how often a chain is routed."""
+
+    calls = 0
+
+    def route_for(self, label_sets: Any, receiver: str) -> Any:
+        self.calls += 1
+        return super().route_for(label_sets, receiver)
+
+
+def test_a_storms_chains_are_routed_once_not_on_every_pass() -> None:
+    """Scanning the same 100 open rows again routes none of them again (a storm's passes each
+    routed every due chain anew), and the plan is the same."""
+    tree = CountingRouter(router(group_by=["item"]).root)
+    rows = [row(n, incident=n) for n in range(1, 101)]
+    kept = KeptRoutes()
+    ages = {"hook": 3600.0}
+    first = scan(rows, NOW, max_age=ages, router=tree, inflight=frozenset(), routes=kept)
+    again = scan(rows, NOW, max_age=ages, router=tree, inflight=frozenset(), routes=kept)
+    assert tree.calls == 100
+    assert again.ready.keys() == first.ready.keys()
+
+
+def test_kept_routes_follow_a_reload_and_an_incidents_new_labels() -> None:
+    """A reloaded route tree, or a row whose incident's labels changed, is routed afresh."""
+    kept = KeptRoutes()
+    ages = {"hook": 3600.0}
+    head = row(1, labels={"item": "db1", "severity": "critical"})
+    by_item = router(group_by=["item"])
+    found = scan([head], NOW, max_age=ages, router=by_item, inflight=frozenset(), routes=kept)
+    assert list(found.ready) == [("hook", "root|item=db1")]
+    by_severity = router(group_by=["severity"])
+    found = scan([head], NOW, max_age=ages, router=by_severity, inflight=frozenset(), routes=kept)
+    assert list(found.ready) == [("hook", "root|severity=critical")]
+    moved = dataclasses.replace(head, label_sets=({"item": "db1", "severity": "warning"},))
+    found = scan([moved], NOW, max_age=ages, router=by_severity, inflight=frozenset(), routes=kept)
+    assert list(found.ready) == [("hook", "root|severity=warning")]

@@ -94,6 +94,7 @@ class Dispatcher:
         self._engine = engine
         self._count = count
         self._kept = outbox.KeptRows()  # open rows as routed, kept between scans
+        self._routes = plan.KeptRoutes()  # their chains' routes, kept between scans
         self._clock = clock
         self._base = base
         self._build = build
@@ -332,6 +333,7 @@ class Dispatcher:
             max_age={n: c.max_age for n, c in installed.configs.items()},
             router=installed.router,
             inflight=self._inflight,
+            routes=self._routes,
         )
         self._open_pairs = set(found.pairs)
         if found.expired:

@@ -19,12 +19,13 @@ database:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from watchd.notify.backoff import MAX_RETRY_AFTER, ceiling
 from watchd.notify.outbox import Group, Row
-from watchd.notify.router import Route, Router
+from watchd.notify.router import LabelSets, Route, Router
 from watchd.store.incident_tables import OutboxState
 
 PER_PASS = 1000  # rows a receiver has claimed and queued at most (fewer: more passes)
@@ -140,6 +141,37 @@ def unskewed_groups(
     }
 
 
+class KeptRoutes:
+    """The route of each chain's head row, kept between scans.
+
+    A storm's passes each scan every open chain and routed every due one again: 5,000
+    chains routed on each of the ten or so passes that deliver them. An open row keeps its
+    label sets between scans (outbox.KeptRows) until its incident changes, so the route is
+    kept while the row, its label sets and the router are the same; only the rows of the
+    last scan are kept.
+    """
+
+    def __init__(self) -> None:
+        self._router: Router | None = None
+        # By row id: the row's label sets when routed, and the route they reached.
+        self._kept: dict[int, tuple[LabelSets, tuple[Route, dict[str, str]]]] = {}
+        self._seen: dict[int, tuple[LabelSets, tuple[Route, dict[str, str]]]] = {}
+
+    def route_for(self, router: Router, row: Row) -> tuple[Route, dict[str, str]]:
+        """router.route_for of the row's label sets and receiver."""
+        if router is not self._router:  # a reload: routes found before may have changed
+            self._router, self._kept = router, {}
+        kept = self._kept.get(row.id)
+        if kept is None or kept[0] is not row.label_sets:
+            kept = (row.label_sets, router.route_for(row.label_sets, row.receiver))
+        self._seen[row.id] = kept
+        return kept[1]
+
+    def finish(self) -> None:
+        """End the scan: keep only the routes it asked for."""
+        self._kept, self._seen = self._seen, {}
+
+
 def scan(
     rows: Iterable[Row],
     now: float,
@@ -147,11 +179,29 @@ def scan(
     max_age: Mapping[str, float],
     router: Router,
     inflight: Collection[int],
+    routes: KeptRoutes | None = None,
 ) -> Scan:
     """Sort the open rows (in delivery order per incident and receiver, as
     outbox.open_rows reads them) into expired and due chains. `max_age` has the configured
     receivers (rows for others wait for their receiver to return); `inflight` the rows this
-    process is delivering now."""
+    process is delivering now; `routes` keeps the chains' routes for the next scan."""
+    kept = routes if routes is not None else KeptRoutes()
+    try:
+        return _scan(
+            rows, now, max_age=max_age, route_for=partial(kept.route_for, router), inflight=inflight
+        )
+    finally:
+        kept.finish()
+
+
+def _scan(
+    rows: Iterable[Row],
+    now: float,
+    *,
+    max_age: Mapping[str, float],
+    route_for: Callable[[Row], tuple[Route, dict[str, str]]],
+    inflight: Collection[int],
+) -> Scan:
     chains: dict[tuple[int, str], list[Row]] = {}
     for row in rows:
         chains.setdefault((row.incident_id, row.receiver), []).append(row)
@@ -187,7 +237,7 @@ def scan(
         if head.next_attempt_at > now:
             waits.append(head.next_attempt_at)
             continue
-        route, labels = router.route_for(head.label_sets, name)
+        route, labels = route_for(head)
         until = unmuted_at(route)
         if until is not None:
             waits.append(until)
