@@ -55,3 +55,25 @@ def test_json_text_is_what_json_dumps_means() -> None:
         assert dumps({"a": [1, "é"]}) == '{"a":[1,"é"]}'  # its form: the fast path
     with pytest.raises(TypeError):
         dumps({"a": object()})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps(EVERYDAY),
+        dumps(EVERYDAY),
+        "[NaN, Infinity, -Infinity, 1e400, -1e400, -0.0, 1.5e-320]",
+        '"\\ud800 lone" ',
+        '{"a": 1, "a": 2}',
+        "123456789012345678901234567890",
+    ],
+)
+def test_json_text_reads_as_json_loads_does(text: str) -> None:
+    """The store's decoder reads every text to json.loads's value (NaN compared as text)."""
+    assert repr(json_text.loads(text)) == repr(json.loads(text))
+
+
+def test_json_text_refuses_what_json_loads_refuses() -> None:
+    """Text that is not JSON is an error, as with json.loads."""
+    with pytest.raises(ValueError):
+        json_text.loads('{"a": ')

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from watchd.logging import get_logger
 from watchd.store import committed as committed_tallies
 from watchd.store.errors import StoreError, refused_data
-from watchd.store.json_text import dumps
+from watchd.store.json_text import dumps, loads
 from watchd.store.sqlite_driver import connector
 
 log = get_logger("watchd.store")
@@ -71,12 +71,20 @@ def create_engine(
     """
     parsed = async_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(parsed, pool_pre_ping=True, json_serializer=dumps)
+        return create_async_engine(
+            parsed, pool_pre_ping=True, json_serializer=dumps, json_deserializer=loads
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     pool: dict[str, Any] = {"pool_size": 1, "max_overflow": 0} if in_loop else {}
     creator = connector(parsed, in_loop=in_loop, before=before_connect)
-    engine = create_async_engine(parsed, async_creator=creator, json_serializer=dumps, **pool)
+    engine = create_async_engine(
+        parsed,
+        async_creator=creator,
+        json_serializer=dumps,
+        json_deserializer=loads,
+        **pool,
+    )
     event.listen(engine.sync_engine, "connect", partial(_sqlite_on_connect, sqlite_sync))
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine
