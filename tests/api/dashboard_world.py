@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.api.conftest import TOKEN_NAMES
 from watchd.api import ack as ack_routes
-from watchd.api import create_app, dashboard, reports, review_pages, start_api
+from watchd.api import create_app, dashboard, reports, review_pages, start_api, work_pages
 from watchd.api import incidents as incident_routes
 from watchd.api import ingest as ingest_routes
 from watchd.api import reviews as review_routes
@@ -138,6 +138,7 @@ async def served_dashboard(
     review_service = ReviewService(store.engine, clock=clock)
     review_routes.add_routes(app, review_service)
     review_pages.add_routes(app)
+    work_pages.add_routes(app)
     runner = await start_api(app, "127.0.0.1", port)
     try:
         port = runner.addresses[0][1]

@@ -1,5 +1,6 @@
 """The live dashboard in real headless Chromium: rows arriving without a reload, silences made,
-extended and expired from the page, a phone layout with every button on screen, a dark theme."""
+extended and expired from the page, problems closed and changes ended from theirs, a phone
+layout with every button on screen, a dark theme."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from tests.api.dashboard_world import Served, served_dashboard
 from tests.integration.chromium import chromium
 from tests.integration.test_dashboard_browser import ARTIFACTS
+from tests.pipeline.conftest import alert
+from watchd.pipeline import AlertPipeline
 
 pytestmark = pytest.mark.integration
 
@@ -131,7 +134,7 @@ async def test_a_silence_made_on_the_page_mutes_the_next_alert_and_can_be_extend
 async def test_every_acknowledge_button_is_on_screen_without_sideways_scrolling(
     tmp_path: Path, name: str, width: int, height: int
 ) -> None:
-    """At desktop and 390-pixel phone width, the front page, the history and the silences page scroll only up and down, every Acknowledge button is inside the screen and no script breaks the CSP; screenshots go to test-artifacts/."""
+    """At desktop and 390-pixel phone width, the front page, the history, silences, problems and changes scroll only up and down, every Acknowledge button is inside the screen and no script breaks the CSP; screenshots go to test-artifacts/."""
     async with (
         served_dashboard(tmp_path, {}) as dash,
         chromium(tmp_path, viewport={"width": width, "height": height}) as browser,
@@ -142,11 +145,11 @@ async def test_every_acknowledge_button_is_on_screen_without_sideways_scrolling(
         page.set_default_timeout(15_000)
         console: list[str] = []
         page.on("console", lambda message: console.append(message.text))
-        for path in ("/", "/history?state=open", "/silences"):
+        for path in ("/", "/history?state=open", "/silences", "/problems", "/changes"):
             await page.goto(f"{dash.base}{path}")
             fit = await page.evaluate(FIT)
             assert fit["scroll"] <= fit["width"], (path, fit)
-            assert len(fit["buttons"]) == {"/": 4, "/silences": 0}.get(path, 4)
+            assert len(fit["buttons"]) == {"/": 4, "/history?state=open": 4}.get(path, 0)
             for box in fit["buttons"]:
                 assert box["width"] > 0 and box["left"] >= 0 and box["right"] <= fit["width"]
         await page.goto(f"{dash.base}/")
@@ -172,3 +175,53 @@ async def test_the_dashboard_follows_a_dark_system_theme_with_readable_text(tmp_
         assert _contrast(colours["text"], colours["background"]) >= 4.5, colours
         assert _contrast(colours["state"], colours["row"]) >= 4.5, colours
         assert _contrast(colours["link"], colours["row"]) >= 4.5, colours
+
+
+async def test_a_problem_is_closed_and_a_change_ended_from_their_pages(tmp_path: Path) -> None:
+    """/problems lists a recurring key's problem, its page lists its incidents and closes it with what was done; /changes lists a running change whose page ends it now."""
+    async with served_dashboard(tmp_path, {}) as dash, chromium(tmp_path) as browser:
+        driver = AlertPipeline(dash.store.engine, clock=dash.clock, settings=dash.settings)
+        for _ in range(3):  # the key recurring three times in a week opens a problem
+            await driver.submit((alert("db1"),))
+            await driver.submit((alert("db1", firing=False),))
+            await dash.clock.advance(7200)
+        (problem,) = await dash.incidents.problems(state="open")
+        now = dash.clock.now()
+        change = await dash.incidents.add_change(
+            item="web1",
+            summary="kernel update",
+            starts_at=now - 60,
+            ends_at=now + 3600,
+            created_by="ops",
+        )
+        page = await browser.new_page()
+        page.set_default_timeout(15_000)
+        await page.goto(f"{dash.base}/problems")
+        await page.click(f'tr[data-problem="{problem["id"]}"] a >> nth=0')
+        await page.wait_for_url(f"{dash.base}/problems/{problem['id']}")
+        shown = {
+            int(i)
+            for i in await page.locator("tr[data-incident]").evaluate_all(
+                "rows => rows.map(r => r.dataset.incident)"
+            )
+        }
+        assert shown == set(problem["incidents"])
+        await page.fill("#resolution", "replaced the disk")
+        await page.click("text=Close problem")
+        await page.wait_for_function(
+            "() => document.getElementById('state')?.textContent === 'closed'"
+        )
+        assert "replaced the disk" in await page.locator("main").inner_text()
+        closed = await dash.incidents.get_problem(problem["id"])
+        assert (closed["state"], closed["resolution"]) == ("closed", "replaced the disk")
+
+        await page.goto(f"{dash.base}/changes")
+        row = page.locator(f'tr[data-change="{change["id"]}"]')
+        assert "kernel update" in await row.inner_text()
+        await row.locator("a >> nth=0").click()
+        await page.click("text=End now")
+        await page.locator(".actions .muted", has_text="ended").wait_for()
+        ended = await dash.incidents.get_change(change["id"])
+        assert ended is not None and ended["ends_at"] == dash.clock.now()
+        for missing in ("/problems/999", "/changes/999"):
+            assert (await page.goto(f"{dash.base}{missing}")).status == 404

@@ -7,7 +7,9 @@
     GET /fragments/incidents  the incident list alone: the pages poll it while visible
     GET /incidents/{id}   one incident with its alerts and timeline
     GET /items            items and their check states
-    GET /silences         active silences, maintenance windows and changes in effect
+    GET /silences         active silences (create, extend, expire), maintenance windows and
+                          changes in effect
+    GET /problems, /changes and one of each: watchd.api.work_pages
     GET /login            the sign-in form
     POST /login           user name and password, or a token → cookie (below)
     POST /logout          ends the session

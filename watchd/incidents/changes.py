@@ -120,6 +120,12 @@ async def list_changes(conn: AsyncConnection, page: Page = FIRST_PAGE) -> Listed
     return Listed([_change(r) for r in rows], await count(conn, query))
 
 
+async def get_change(conn: AsyncConnection, change_id: int) -> Change | None:
+    """The change `change_id`, or None if there is none."""
+    row = (await conn.execute(select(t).where(t.c.id == change_id))).first()
+    return None if row is None else _change(row)
+
+
 async def active_changes(conn: AsyncConnection, now: float, *, after: float = 0.0) -> list[Change]:
     """Changes that have started and end after now - `after` (0: running right now)."""
     rows = await conn.execute(

@@ -272,6 +272,20 @@ class IncidentService:
         async with self._reading("list problems") as conn:
             return await problems.list_problems(conn, state=state, page=page)
 
+    async def get_problem(self, problem_id: int) -> dict[str, Any]:
+        """One problem with the ids of its incidents; ProblemNotFound if there is none."""
+        async with self._reading(f"read problem {problem_id}") as conn:
+            found = (await problems.list_problems(conn, problem_id=problem_id)).items
+        if not found:
+            raise problems.ProblemNotFound(problem_id)
+        return found[0]
+
+    async def get_change(self, change_id: int) -> dict[str, Any] | None:
+        """One change, or None if there is none."""
+        async with self._reading(f"read change {change_id}") as conn:
+            found = await change_ops.get_change(conn, change_id)
+        return None if found is None else found.as_json()
+
     async def close_problem(self, problem_id: int, by: str, resolution: str = "") -> dict[str, Any]:
         """Close an open problem (ProblemNotFound, ProblemClosed otherwise)."""
         return await self._transact(

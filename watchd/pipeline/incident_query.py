@@ -30,6 +30,8 @@ class IncidentFilter:
     text: str = ""
     opened_from: float | None = None
     opened_before: float | None = None
+    problem_id: int | None = None
+    change_id: int | None = None
     order: Order = "newest"
 
 
@@ -64,6 +66,10 @@ def _conditions(f: IncidentFilter) -> list[ColumnElement[bool]]:
                 labelled.exists(),
             )
         )
+    if f.problem_id is not None:
+        where.append(inc.c.problem_id == f.problem_id)
+    if f.change_id is not None:
+        where.append(inc.c.change_id == f.change_id)
     if f.opened_from is not None:
         where.append(inc.c.opened_at >= f.opened_from)
     if f.opened_before is not None:
