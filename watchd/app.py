@@ -76,7 +76,13 @@ from watchd.configbase import ConfigError
 from watchd.durations import format_duration
 from watchd.eventloop import running_loop_name
 from watchd.failures import FailureLog
-from watchd.housekeeping import Housekeeping, burn_rate_job, retention_job, rollup_job
+from watchd.housekeeping import (
+    Housekeeping,
+    burn_rate_job,
+    handoff_job,
+    retention_job,
+    rollup_job,
+)
 from watchd.incidents.reach import teams_reached
 from watchd.ingest.mqtt import MqttIngest
 from watchd.ingest.snmptrap import SnmpTrapReceiver
@@ -85,6 +91,7 @@ from watchd.logging import configure_logging, get_logger
 from watchd.metrics import Metrics
 from watchd.metrics_flow import CountedSink
 from watchd.model import Collector
+from watchd.notify.handoffs import HandoffNotices
 from watchd.notify.outbox import backlog as outbox_backlog
 from watchd.people.passwords import Account
 from watchd.pipeline.reviews import ReviewService
@@ -209,6 +216,13 @@ class Daemon:
             valid_for=3 * config.report.burn_rate_interval,
         )
         housekeeping.add(burn_rate_job(burn, config.report.burn_rate_interval))
+        notices = HandoffNotices(
+            store.engine,
+            clock=self.clock,
+            people=lambda: self.config.people(),
+            installed=lambda: core.dispatcher.installed,
+        )
+        housekeeping.add(handoff_job(notices, config.incidents.timer_interval))
         runner = None
         try:
             try:

@@ -21,6 +21,7 @@ from watchd.failures import FailureLog
 from watchd.logging import get_logger
 
 if TYPE_CHECKING:
+    from watchd.notify.handoffs import HandoffNotices
     from watchd.report.burn import BurnRateMonitor
     from watchd.report.rollup import Rollup
     from watchd.store import Store
@@ -101,3 +102,8 @@ def rollup_job(rollup: Rollup, every: float) -> Job:
 def burn_rate_job(monitor: BurnRateMonitor, every: float) -> Job:
     """Evaluate the services' error-budget burn rates every `every` seconds."""
     return Job("report.burn_rate", monitor.evaluate, every)
+
+
+def handoff_job(notices: HandoffNotices, every: float) -> Job:
+    """Tell the people who came on call, and retry their notices, every `every` seconds."""
+    return Job("people.handoffs", notices.run, every)

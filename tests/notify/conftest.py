@@ -196,7 +196,7 @@ def outbox_row(
 
 
 TABLES = (
-    "review_actions, reviews, alerts, deliveries, tickets, notify_groups, outbox, "
+    "handoff_notices, review_actions, reviews, alerts, deliveries, tickets, notify_groups, outbox, "
     "incident_events, incident_alerts, incidents, problems, changes, silences"
 )
 

@@ -8,6 +8,9 @@ import pytest
 from aiohttp import web
 
 from tests.notify.conftest import Hook, Notify, alert
+from tests.notify.test_handoffs import (
+    test_the_incoming_person_gets_one_notice_through_their_gateway as the_incoming_person_gets_one_notice,
+)
 from tests.notify.test_storm import deliver_storm
 from tests.store.conftest import pg_url  # noqa: F401  (the session PostgreSQL database)
 
@@ -50,3 +53,10 @@ async def test_a_storm_backlog_goes_out_in_one_pass_on_postgresql(
     """300 new incidents in one pass on PostgreSQL: once each, within the concurrency, every
     outcome recorded (a batch's incidents locked in one statement, in ascending id order)."""
     await deliver_storm(make_notify, hook_server)
+
+
+async def test_a_hand_off_notice_goes_out_once_on_postgresql(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """On PostgreSQL too the incoming person gets exactly one notice however often the job runs (the insert that skips a stored hand-off)."""
+    await the_incoming_person_gets_one_notice(make_notify, hook_server)

@@ -69,19 +69,18 @@ def judge(
 ) -> Attempt:
     """The attempt `outcome` makes of `row` for the receiver `config`: delivered (or skipped),
     failed (not retryable), expired (past max_age) or retried after Retry-After or backoff."""
-    next_at = row.next_attempt_at
-    if outcome.ok:
-        status, kind = (Status.SKIPPED if skipped else Status.DELIVERED), "delivered"
-    elif not outcome.retryable:
-        status, kind = Status.FAILED, "delivery_failed"
-    elif now - row.created_at >= config.max_age:
-        status, kind = Status.EXPIRED, "delivery_expired"
-    else:
-        status, kind = Status.RETRY, "delivery_retrying"
-        delay = outcome.retry_after
-        if delay is None:
-            delay = backoff(row.attempts + 1, config.backoff_initial, config.backoff_max, rand)
-        next_at = now + delay
+    status, next_at = decide(
+        outcome,
+        config,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        now=now,
+        rand=rand,
+    )
+    if status is Status.DELIVERED and skipped:
+        status = Status.SKIPPED
+    kind = _EVENT[status]
     error = storable("; ".join(x for x in (outcome.error, *outcome.notes) if x))
     response = storable(outcome.response)
     person = (row.payload or {}).get("recipient")
@@ -111,6 +110,40 @@ def judge(
         next_attempt_at=next_at,
         event=event,
     )
+
+
+_EVENT = {
+    Status.DELIVERED: "delivered",
+    Status.SKIPPED: "delivered",
+    Status.FAILED: "delivery_failed",
+    Status.EXPIRED: "delivery_expired",
+    Status.RETRY: "delivery_retrying",
+}
+
+
+def decide(
+    outcome: Outcome,
+    config: AnyReceiver,
+    *,
+    attempts: int,
+    created_at: float,
+    next_attempt_at: float,
+    now: float,
+    rand: random.Random,
+) -> tuple[Status, float]:
+    """What an attempt's `outcome` makes of a row with `attempts` before it, created at
+    `created_at`: delivered, failed (not retryable), expired (past the receiver's max_age) or
+    retried, and when it is tried next (Retry-After, else backoff)."""
+    if outcome.ok:
+        return Status.DELIVERED, next_attempt_at
+    if not outcome.retryable:
+        return Status.FAILED, next_attempt_at
+    if now - created_at >= config.max_age:
+        return Status.EXPIRED, next_attempt_at
+    delay = outcome.retry_after
+    if delay is None:
+        delay = backoff(attempts + 1, config.backoff_initial, config.backoff_max, rand)
+    return Status.RETRY, now + delay
 
 
 def storable(text: str) -> str:

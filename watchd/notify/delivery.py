@@ -105,7 +105,7 @@ class Delivery:
         if skipped:
             outcome = Outcome(True, response="not sent: send_resolved = false")
         else:
-            outcome = await _call(receiver, notes, cfg.timeout)
+            outcome = await call(receiver, notes, cfg.timeout)
         latency = time.monotonic() - started
         now = self._clock.now()
         attempts = [
@@ -190,7 +190,9 @@ async def _recorded(receiver: str, pending: Coroutine[Any, Any, None] | None) ->
         _not_recorded(receiver, exc)
 
 
-async def _call(receiver: Receiver, notes: list[Notification], limit: float) -> Outcome:
+async def call(receiver: Receiver, notes: list[Notification], limit: float) -> Outcome:
+    """Send `notes` through `receiver` once: its outcome, or a retryable failure when it does
+    not answer within `limit` (plus a grace) or raises."""
     try:
         async with asyncio.timeout(limit + GRACE):
             return await receiver.deliver(notes)

@@ -48,7 +48,7 @@ from watchd.notify.config import NotifyConfig
 from watchd.notify.delivery import GRACE, CountOutcome, Delivery, uncounted
 from watchd.notify.expiry import expire
 from watchd.notify.health import ReceiverHealth
-from watchd.notify.installed import ReceiverBuilder, install
+from watchd.notify.installed import Installed, ReceiverBuilder, install
 from watchd.notify.model import Receiver
 from watchd.notify.outbox import Row
 from watchd.notify.receivers import AnyReceiver
@@ -142,6 +142,11 @@ class Dispatcher:
     def router(self) -> Router:
         """The route tree in force (the latest reload's)."""
         return self._installed.router
+
+    @property
+    def installed(self) -> Installed:
+        """The receivers and settings in force (the latest reload's)."""
+        return self._installed
 
     @property
     def delivered(self) -> int:

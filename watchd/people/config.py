@@ -5,7 +5,7 @@
     [[users.contacts]]        name, receiver (a [[receivers]] name), address (per recipient)
     [[users.notify]]          severity = [...], contact, after
     [[teams]]                 name, members
-    [[schedules]]             name, timezone
+    [[schedules]]             name, timezone, notify_handoff
     [[schedules.layers]]      name, users (rotation order), start (local), rotation, restrictions
 
 The root config holds the three lists; `PeopleConfig` bundles them with lookups and the
@@ -209,6 +209,9 @@ class ScheduleConfig(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     timezone: TimeZone = "UTC"
     layers: list[LayerConfig] = Field(min_length=1)
+    # The person who comes on call gets a notice through their first webhook contact
+    # (watchd.notify.handoffs); false for schedules nobody should be told about.
+    notify_handoff: bool = True
 
 
 class PeopleConfig(Strict):
