@@ -79,6 +79,12 @@ def test_unit_declares_the_service_contract() -> None:
     assert {key: found.get(key, [None])[-1] for key in expected} == expected
 
 
+def test_unit_limits_glibc_to_two_malloc_arenas() -> None:
+    """The service runs with MALLOC_ARENA_MAX=2, so memory freed by one thread is reused by
+    the others instead of staying in one arena per thread (bench/README.md, issue 19)."""
+    assert "MALLOC_ARENA_MAX=2" in settings(UNIT.read_text()).get("Environment", [])
+
+
 def test_unit_grants_only_the_two_network_capabilities() -> None:
     """Only CAP_NET_BIND_SERVICE is granted (SNMP traps on 162); CAP_NET_RAW is bounded only."""
     found = settings(UNIT.read_text())
