@@ -95,6 +95,7 @@ def problems_of(name: str) -> list[str]:
             "daemon.timezone: Value error, unknown time zone 'Asia/Shangai' (expected e.g. UTC, "
             "Europe/Paris)",
         ),
+        ("daemon_bad_locale.toml", "daemon.locale: Input should be 'en' or 'zh_CN'"),
     ],
 )
 def test_each_bad_config_gets_a_precise_problem(fixture: str, expected: str) -> None:

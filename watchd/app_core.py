@@ -85,7 +85,9 @@ class Core:
         router = notify_router(config)
         settings = incident_settings(config, router)
         self.pipeline.reconfigure(settings)
-        self.dispatcher.reconfigure(config.receivers, config.notify, router, settings)
+        self.dispatcher.reconfigure(
+            config.receivers, config.notify, router, settings, config.daemon.locale
+        )
 
 
 async def build_core(
@@ -142,6 +144,7 @@ async def build_core(
         build=receivers,
         rescan_delay=rescan_delay,
         count=metrics.flow.count_notifications,
+        locale=config.daemon.locale,
     )
     processor = ResultProcessor(clock=clock, store=store, metrics=metrics, sink=sink)
     restored = await processor.restore()

@@ -164,7 +164,9 @@ async def _send(config: Any, receiver_config: Any, base: Path, *, as_json: bool)
     if getattr(receiver_config, "lookup", None) is not None:
         # Every test is incident 0: a lookup would find an earlier test's (closed) ticket.
         receiver_config = receiver_config.model_copy(update={"lookup": None})
-    receiver = build_receiver(receiver_config, clock=clock, base=base, engine=None)
+    receiver = build_receiver(
+        receiver_config, clock=clock, base=base, engine=None, locale=config.daemon.locale
+    )
     note = test_notification(receiver_config.name, clock.now(), links)
     started = time.monotonic()
     cleaned = True

@@ -24,6 +24,7 @@ from watchd.check_config import CheckDefaults, CheckOptions, ResolvedCheck
 from watchd.cluster.config import ClusterConfig
 from watchd.configbase import ConfigError, ConfigProblem, Strict, TimeZone, is_zone
 from watchd.durations import Duration
+from watchd.i18n import Locale
 from watchd.incidents.config import IncidentsConfig, InhibitRule
 from watchd.ingest.config import MqttIngestConfig
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig
@@ -51,6 +52,8 @@ class DaemonConfig(Strict):
     # Report months and days, displayed report times and maintenance windows without a
     # `timezone` of their own are in this zone; the store keeps UTC.
     timezone: TimeZone = "UTC"
+    # The language of the default notification templates (watchd/locale has the catalogs).
+    locale: Locale = "en"
 
 
 @cache

@@ -127,6 +127,7 @@ class Notify:
             sink=self.sink,
             base=base,
             count=self.metrics.flow.count_notifications,
+            locale=self.config.daemon.locale,
         )
 
     async def send(self, *alerts: Alert) -> None:

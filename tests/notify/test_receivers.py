@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.header
 import json
 import socket
 import sys
@@ -16,6 +17,7 @@ from aiosmtpd.controller import Controller
 
 from tests.mqtt_broker import Broker
 from tests.notify.conftest import Hook, Notify, alert, ok
+from watchd.config import parse_config
 
 
 def _gone(pid: int) -> bool:
@@ -57,6 +59,30 @@ def mail_receiver(port: int, **extra: Any) -> dict[str, Any]:
     }
 
 
+async def one_mail(
+    notify: Notify, port: int, wait: float = 1.0
+) -> tuple[email.message.Message, str, dict[str, str]]:
+    """Start a real aiosmtpd server on `port`, deliver what is due in `wait` seconds, and give
+    the one mail that arrived, its decoded subject and its parts by content type."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        await notify.clock.advance(wait)
+        await notify.pump(2)
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1
+    (msg,) = inbox.messages
+    parts = {
+        p.get_content_type(): p.get_payload(decode=True).decode()
+        for p in msg.walk()
+        if not p.is_multipart()
+    }
+    subject = str(email.header.make_header(email.header.decode_header(msg["Subject"])))
+    return msg, subject, parts
+
+
 @pytest.mark.integration
 async def test_email_waits_for_the_smtp_server_and_sends_one_mail_per_group(
     make_notify: Any,
@@ -74,23 +100,9 @@ async def test_email_waits_for_the_smtp_server_and_sends_one_mail_per_group(
     await notify.pump(1)
     log = await notify.deliveries("mail")
     assert {d["status"] for d in log} == {"retry"}
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        await notify.clock.advance(10)
-        await notify.pump(2)
-    finally:
-        controller.stop()
-    assert len(inbox.messages) == 1
-    (msg,) = inbox.messages
+    msg, subject, parts = await one_mail(notify, port, 10)
     assert msg["To"] == "oncall@example.com"
-    assert "2 incident updates" in msg["Subject"]
-    parts = {
-        p.get_content_type(): p.get_payload(decode=True).decode()
-        for p in msg.walk()
-        if not p.is_multipart()
-    }
+    assert "2 incident updates" in subject
     assert "down on db1" in parts["text/plain"] and "down on web1" in parts["text/plain"]
     assert "<h3>" in parts["text/html"]
     assert {r["state"] for r in await notify.outbox("mail")} == {"delivered"}
@@ -377,3 +389,48 @@ async def test_mqtt_keeps_one_connection_and_reconnects_after_a_broker_restart(
             break
         await notify.clock.advance(2)
     assert [r["state"] for r in await notify.outbox("bus")] == ["delivered"] * 4
+
+
+async def test_a_zh_cn_daemon_mails_its_pages_in_chinese(make_notify: Any, tmp_path: Path) -> None:
+    """With `[daemon] locale = "zh_CN"` the default mail's subject, text and HTML are Chinese,
+    with the incident's own values (title, item, links) as they are."""
+    port = free_port()
+    (tmp_path / "ack.key").write_text("k" * 32)
+    notify: Notify = await make_notify(
+        {
+            "daemon": {"locale": "zh_CN"},
+            "receivers": [mail_receiver(port)],
+            "route": {"group_by": ["severity"], "group_wait": "0s"},
+            "notify": {
+                "ack_links": {
+                    "base_url": "https://watchd.example",
+                    "key": {"file": str(tmp_path / "ack.key")},
+                }
+            },
+        }
+    )
+    await notify.send(alert("db1"), alert("web1"))
+    _, subject, parts = await one_mail(notify, port)
+    assert subject == "[watchd] 2 条事件更新"
+    text, html = parts["text/plain"], parts["text/html"]
+    assert "对象： db1" in text and "摘要： down on db1" in text and "发生时间：" in text
+    assert "确认： https://watchd.example/" in text and "Acknowledge" not in text
+    assert "对象 db1" in html and ">确认</a>" in html and "opened" not in html
+
+
+async def test_a_reload_to_another_locale_rebuilds_the_receivers(
+    make_notify: Any, tmp_path: Path
+) -> None:
+    """Changing only `[daemon] locale` and reloading switches the mails' language: the
+    unchanged receiver is rebuilt, not kept speaking the old language."""
+    port = free_port()
+    raw = {"receivers": [mail_receiver(port)], "route": {"group_wait": "0s"}}
+    notify: Notify = await make_notify(raw)
+    chinese = parse_config({**raw, "daemon": {"locale": "zh_CN"}}, tmp_path / "config.toml")
+    notify.dispatcher.reconfigure(
+        chinese.receivers, chinese.notify, notify.router, notify.settings, "zh_CN"
+    )
+    await notify.send(alert("db1"))
+    _, subject, parts = await one_mail(notify, port)
+    assert subject == "[watchd] [CRITICAL] opened: down on db1"  # titles and kinds stay
+    assert "对象： db1" in parts["text/plain"] and "Item:" not in parts["text/plain"]

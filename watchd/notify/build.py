@@ -15,17 +15,32 @@ from watchd.notify.receivers import BY_CONFIG, AnyReceiver
 
 
 def build_receiver(
-    config: AnyReceiver, *, clock: Clock, base: Path, engine: AsyncEngine | None
+    config: AnyReceiver,
+    *,
+    clock: Clock,
+    base: Path,
+    engine: AsyncEngine | None,
+    locale: str = "en",
 ) -> Receiver:
-    """The receiver for one `[[receivers]]` table; relative paths are taken from `base`."""
-    return BY_CONFIG[type(config)](anchored(config, base), ReceiverEnv(clock, base, engine))
+    """The receiver for one `[[receivers]]` table; relative paths are taken from `base`, its
+    default templates speak `locale`."""
+    env = ReceiverEnv(clock, base, engine, locale)
+    return BY_CONFIG[type(config)](anchored(config, base), env)
 
 
 def build_receivers(
-    configs: Sequence[AnyReceiver], *, clock: Clock, base: Path, engine: AsyncEngine | None
+    configs: Sequence[AnyReceiver],
+    *,
+    clock: Clock,
+    base: Path,
+    engine: AsyncEngine | None,
+    locale: str = "en",
 ) -> dict[str, Receiver]:
     """The receivers of the `[[receivers]]` tables, by name."""
-    return {c.name: build_receiver(c, clock=clock, base=base, engine=engine) for c in configs}
+    return {
+        c.name: build_receiver(c, clock=clock, base=base, engine=engine, locale=locale)
+        for c in configs
+    }
 
 
 M = TypeVar("M", bound=BaseModel)

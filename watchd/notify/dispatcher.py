@@ -86,8 +86,10 @@ class Dispatcher:
         build: ReceiverBuilder | None = None,
         rescan_delay: float = RESCAN_DELAY,
         count: CountOutcome = uncounted,
+        locale: str = "en",
     ) -> None:
-        """`build` builds receivers from their config (default: the registry's real ones);
+        """`build` builds receivers from their config (default: the registry's real ones),
+        whose default templates speak `locale` (`[daemon] locale`);
         `rescan_delay` is the real time finished deliveries wait before the next scan (0 on a
         fake clock, where no real time may pass unnoticed: scans are then not paced either,
         see `_paced`); `count` counts each row's outcome by receiver (watchd_notifications_total)."""
@@ -126,6 +128,7 @@ class Dispatcher:
             base=base,
             engine=engine,
             build=build,
+            locale=locale,
         )
         self._health = ReceiverHealth(sink, clock.monotonic)
         self._delivery = Delivery(
@@ -159,8 +162,10 @@ class Dispatcher:
         notify: NotifyConfig,
         router: Router,
         settings: IncidentSettings,
+        locale: str = "en",
     ) -> None:
-        """Apply a reloaded config: changed receivers are rebuilt, the old ones closed later."""
+        """Apply a reloaded config: changed receivers (all of them when `locale` changed) are
+        rebuilt, the old ones closed later."""
         self._installed, replaced = install(
             self._installed,
             receivers,
@@ -171,6 +176,7 @@ class Dispatcher:
             base=self._base,
             engine=self._engine,
             build=self._build,
+            locale=locale,
         )
         if replaced and self._loop is not None:
             self._loop.create_task(self._close_when_idle(replaced), name="watchd.notify.close")

@@ -30,7 +30,7 @@ ReceiverBuilder = Callable[[Sequence[AnyReceiver]], dict[str, Receiver]]
 @dataclass(frozen=True, slots=True)
 class Installed:
     """One configuration the dispatcher works with; `receivers` and `configs` have the same
-    names."""
+    names, and the receivers' default templates speak `locale`."""
 
     receivers: Mapping[str, Receiver]
     configs: Mapping[str, AnyReceiver]
@@ -38,6 +38,7 @@ class Installed:
     settings: IncidentSettings
     notify: NotifyConfig
     links: LinkMaker | None
+    locale: str
 
 
 def install(
@@ -51,21 +52,24 @@ def install(
     base: Path,
     engine: AsyncEngine,
     build: ReceiverBuilder | None = None,
+    locale: str = "en",
 ) -> tuple[Installed, list[Receiver]]:
-    """The configuration for `receivers` etc., reusing `previous`'s receivers whose config is
-    unchanged, and the receivers it replaced (to close once idle). `build` builds the new
-    ones (default: the real receivers of the registry)."""
+    """The configuration for `receivers` etc., reusing `previous`'s receivers whose config
+    (and locale) is unchanged, and the receivers it replaced (to close once idle). `build`
+    builds the new ones (default: the real receivers of the registry, speaking `locale`)."""
     configs = {r.name: r for r in receivers}
+    kept = previous is not None and previous.locale == locale
     old: Mapping[str, Receiver] = previous.receivers if previous is not None else {}
-    old_configs: Mapping[str, AnyReceiver] = previous.configs if previous is not None else {}
+    old_configs: Mapping[str, AnyReceiver] = previous.configs if kept and previous else {}
     built = {n: old[n] for n, cfg in configs.items() if n in old and old_configs.get(n) == cfg}
     missing = [c for n, c in configs.items() if n not in built]
     if build is None:
-        built.update(build_receivers(missing, clock=clock, base=base, engine=engine))
+        built.update(build_receivers(missing, clock=clock, base=base, engine=engine, locale=locale))
     else:
         built.update(build(missing))
     replaced = [r for n, r in old.items() if built.get(n) is not r]
-    return Installed(built, configs, router, settings, notify, _links(notify)), replaced
+    links = _links(notify)
+    return Installed(built, configs, router, settings, notify, links, locale), replaced
 
 
 def _links(notify: NotifyConfig) -> LinkMaker | None:

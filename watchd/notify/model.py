@@ -74,11 +74,13 @@ class Receiver(Protocol):
 @dataclass(frozen=True, slots=True)
 class ReceiverEnv:
     """What a receiver may need besides its config: the clock, the directory relative paths
-    are taken from, and the store (None for `watchd notify test`)."""
+    are taken from, the store (None for `watchd notify test`) and the locale of its default
+    templates (`[daemon] locale`)."""
 
     clock: Clock
     base: Path
     engine: AsyncEngine | None
+    locale: str = "en"
 
 
 class ReceiverClass(Protocol):

@@ -1,6 +1,9 @@
 """Notification templates: sandboxed Jinja2, a shipped default for every receiver, user
 overrides by file.
 
+The shipped templates go through gettext (Jinja2's i18n extension, `{% trans %}` and `_()`),
+in the `[daemon] locale` a receiver is built with; user templates may use the same tags.
+
 A user template that does not compile is a config problem (check-config says so); one that
 fails while rendering falls back to the default, and the error goes to the delivery log:
 a notification is never dropped because of a template.
@@ -11,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from watchd.i18n import translations
 from watchd.notify.model import Notification
 from watchd.runbooks import runbook_urls
 
@@ -40,10 +45,11 @@ def _time(value: Any) -> str:
 
 
 def environment(
-    *, html: bool = False, escape: Callable[[str], str] | None = None
+    *, html: bool = False, escape: Callable[[str], str] | None = None, locale: str = "en"
 ) -> SandboxedEnvironment:
-    """A template environment; `escape` is applied to every value a template prints (not
-    to the template's own text), unless the template marks it `| safe`."""
+    """A template environment whose `{% trans %}` and `_()` text is in `locale`; `escape` is
+    applied to every value a template prints (not to the template's own text), unless the
+    template marks it `| safe`."""
     finalize = None
     if escape is not None:
         quote = escape
@@ -53,17 +59,26 @@ def environment(
                 return value
             return quote(str(value))
 
-    env = SandboxedEnvironment(autoescape=html, keep_trailing_newline=False, finalize=finalize)
+    env = SandboxedEnvironment(
+        autoescape=html,
+        keep_trailing_newline=False,
+        finalize=finalize,
+        extensions=["jinja2.ext.i18n"],
+    )
+    # newstyle: a `{% trans %}` block's variables are escaped like any printed value.
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters["time"] = _time
     return env
 
 
-_TEXT = environment()
-_HTML = environment(html=True)
+@cache
+def plain_environment(html: bool, locale: str) -> SandboxedEnvironment:
+    """The shared environment of templates without an escape of their own (email, log)."""
+    return environment(html=html, locale=locale)
 
 
 def _env(name: str) -> SandboxedEnvironment:
-    return _HTML if name.endswith(".html.j2") else _TEXT
+    return plain_environment(name.endswith(".html.j2"), "en")
 
 
 def default_source(name: str) -> str:

@@ -148,7 +148,7 @@ class Chat:
         self.name = config.name
         self._config = config
         self._http = HttpClient(config, clock=env.clock, base=env.base)
-        markup = environment(escape=ESCAPES[config.flavor])
+        markup = environment(escape=ESCAPES[config.flavor], locale=env.locale)
         self._template = TemplateSlot(
             "chat.j2", load_override(config.template, env.base, "chat.j2", markup), markup
         )

@@ -17,7 +17,13 @@ from pydantic import Field
 from watchd.notify.config import ReceiverBase, TlsOptions
 from watchd.notify.model import Notification, Outcome, ReceiverEnv, excerpt
 from watchd.notify.receivers.http import ssl_context
-from watchd.notify.templates import TemplateSlot, group_context, load_override, override_problem
+from watchd.notify.templates import (
+    TemplateSlot,
+    group_context,
+    load_override,
+    override_problem,
+    plain_environment,
+)
 from watchd.secrets import SecretRef
 
 # SMTP reply codes that will not get better by retrying (RFC 5321 5yz, bar 552 "try later").
@@ -87,14 +93,19 @@ class Email:
         base = env.base
         self.name = config.name
         self._config = config
+        text, html = plain_environment(False, env.locale), plain_environment(True, env.locale)
         self._subject = TemplateSlot(
-            "email_subject.j2", load_override(config.subject_template, base, "subject.j2")
+            "email_subject.j2",
+            load_override(config.subject_template, base, "subject.j2", text),
+            text,
         )
         self._text = TemplateSlot(
-            "email_text.j2", load_override(config.text_template, base, "text.j2")
+            "email_text.j2", load_override(config.text_template, base, "text.j2", text), text
         )
         self._html = TemplateSlot(
-            "email_html.html.j2", load_override(config.html_template, base, "body.html.j2")
+            "email_html.html.j2",
+            load_override(config.html_template, base, "body.html.j2", html),
+            html,
         )
         context = ssl_context(config.tls, base)
         self._tls: ssl.SSLContext | None = context if isinstance(context, ssl.SSLContext) else None

@@ -9,7 +9,7 @@ from typing import Literal
 from watchd.logging import get_logger
 from watchd.notify.config import ReceiverBase
 from watchd.notify.model import Notification, Outcome, ReceiverEnv
-from watchd.notify.templates import TemplateSlot, context
+from watchd.notify.templates import TemplateSlot, context, plain_environment
 
 log = get_logger("watchd.notify")
 
@@ -24,9 +24,8 @@ class Log:
     batch = False
 
     def __init__(self, config: LogReceiver, env: ReceiverEnv) -> None:
-        del env  # a log line needs nothing else
         self.name = config.name
-        self._line = TemplateSlot("log.j2")
+        self._line = TemplateSlot("log.j2", None, plain_environment(False, env.locale))
 
     async def deliver(self, notes: Sequence[Notification]) -> Outcome:
         (note,) = notes

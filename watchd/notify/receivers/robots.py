@@ -147,7 +147,7 @@ class _Robot:
         self._config = config
         self._clock: Clock = env.clock
         self._http = HttpClient(config, clock=env.clock, base=env.base)
-        markup = environment(escape=escape_markdown)
+        markup = environment(escape=escape_markdown, locale=env.locale)
         self._template = TemplateSlot(
             "robot.j2", load_override(config.template, env.base, "robot.j2", markup), markup
         )
