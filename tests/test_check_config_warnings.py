@@ -103,8 +103,9 @@ def test_the_started_line_tells_an_open_api_from_one_with_tokens_or_none() -> No
 def test_a_schedule_with_gaps_is_a_warning_and_a_bad_contact_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A business-hours-only schedule passes check-config with a warning naming its gaps; a
-    contact naming no receiver fails it with the key path."""
+    """A business-hours-only schedule passes check-config with a warning naming its gaps (and
+    one naming alice, whom its hand-off notices cannot reach); a contact naming no receiver
+    fails it with the key path."""
     path = tmp_path / "config.toml"
     people = """
 [[users]]
@@ -125,8 +126,12 @@ restrictions = [{{ days = ["mon", "tue", "wed", "thu", "fri"], from = "09:00", t
 """
     path.write_text(people.format(receiver="log"))
     assert cli.main(["check-config", "-c", str(path)]) == 0
-    (warning,) = capsys.readouterr().err.splitlines()
-    assert warning.startswith('schedules[0]("office"): nobody is on call for 492 h of the next')
+    gaps, handoffs = capsys.readouterr().err.splitlines()
+    assert gaps.startswith('schedules[0]("office"): nobody is on call for 492 h of the next')
+    assert handoffs == (
+        'schedules[0]("office"): hand-off notices go through webhook contacts only, and alice '
+        "has none: give them one or set notify_handoff = false"
+    )
     path.write_text(people.format(receiver="pager"))
     assert cli.main(["check-config", "-c", str(path)]) == 1
     err = capsys.readouterr().err

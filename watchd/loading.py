@@ -22,6 +22,7 @@ from watchd.incidents.settings import IncidentSettings
 from watchd.inventory import Inventory
 from watchd.model import Collector
 from watchd.notify.checks import notify_problems
+from watchd.notify.handoffs import handoff_warnings
 from watchd.notify.router import Router, unset_label_warnings
 from watchd.people.oncall import gap_warnings
 from watchd.people.passwords import Account, read_password_hash
@@ -135,6 +136,7 @@ def build_setup(config: Config, path: Path, now: float | None = None) -> Setup:
     warnings += config.rules.unmatched_warnings(path.resolve().parent)
     warnings += _api_warnings(config)
     warnings += gap_warnings(config.schedules, time.time() if now is None else now)
+    warnings += handoff_warnings(config.people(), config.receivers)
     return Setup(
         path,
         config,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +32,7 @@ from watchd.notify.attempt import Status, decide, storable
 from watchd.notify.delivery import call
 from watchd.notify.installed import Installed
 from watchd.notify.model import Notification
+from watchd.notify.receivers import AnyReceiver
 from watchd.notify.receivers.webhook import WebhookReceiver
 from watchd.people.config import PeopleConfig, UserConfig
 from watchd.people.handoffs import END_HORIZON, Handoff, handoffs, notice_text
@@ -176,6 +177,25 @@ class HandoffNotices:
                 .where(hn.c.id == notice)
                 .values(state=state, attempts=attempts, finished_at=now, error=error)
             )
+
+
+def handoff_warnings(people: PeopleConfig, receivers: Sequence[AnyReceiver]) -> list[str]:
+    """One check-config warning per schedule that tells its hand-offs while people in its
+    layers have no contact through a webhook receiver: their notices would only be logged."""
+    webhooks = {r.name for r in receivers if isinstance(r, WebhookReceiver)}
+    warnings = []
+    for i, schedule in enumerate(people.schedules):
+        if not schedule.notify_handoff:
+            continue
+        names = dict.fromkeys(user for layer in schedule.layers for user in layer.users)
+        missing = [n for n in names if _target(people.user(n), webhooks) is None]
+        if missing:
+            warnings.append(
+                f'schedules[{i}]("{schedule.name}"): hand-off notices go through webhook '
+                f"contacts only, and {', '.join(missing)} {'has' if len(missing) == 1 else 'have'}"
+                " none: give them one or set notify_handoff = false"
+            )
+    return warnings
 
 
 def _target(user: UserConfig | None, webhooks: set[str]) -> _Target | None:
