@@ -65,7 +65,7 @@ def _contrast(a: str, b: str) -> float:
 
 
 async def test_a_new_alert_appears_on_the_open_page_without_a_reload(tmp_path: Path) -> None:
-    """In the real daemon (`watchd run`, the shipped config), an alert posted while the dashboard is open shows up as a new row within one refresh without the page reloading, and its Acknowledge button works."""
+    """In the real daemon (`watchd run`, the shipped config), an alert posted while the dashboard is open shows up as a new row within one refresh without the page reloading, and its Acknowledge button works; once the daemon is gone the page says the list is not refreshing."""
     port = free_port()
     daemon = await asyncio.to_thread(
         start_daemon, tmp_path, shipped_config_for(tmp_path, port), port
@@ -88,6 +88,9 @@ async def test_a_new_alert_appears_on_the_open_page_without_a_reload(tmp_path: P
             assert await page.evaluate("() => window.notReloaded === true")
             await row.locator('button[data-action="ack"]').click()
             await page.locator("tr[data-incident]", has_text="acknowledged").wait_for()
+            assert await page.locator("#stale").inner_text() == ""
+            await asyncio.to_thread(daemon.discard)  # watchd gone: the page must not look live
+            await page.locator("#stale", has_text="not refreshing").wait_for()
     finally:
         await asyncio.to_thread(daemon.discard)
 
