@@ -95,6 +95,13 @@ def alert(item: str = "db1", name: str = "down", *, firing: bool = True, **label
     )
 
 
+def ack_links(tmp_path: Path) -> dict[str, Any]:
+    """A `[notify]` table with signed acknowledge links (its key file written in `tmp_path`)."""
+    (tmp_path / "ack.key").write_text("k" * 32)
+    key = {"file": str(tmp_path / "ack.key")}
+    return {"ack_links": {"base_url": "http://127.0.0.1:9797", "key": key}}
+
+
 class RecordingSink:
     """An AlertSink that keeps what it is given (the dispatcher's self-alerts)."""
 

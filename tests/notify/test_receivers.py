@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.mqtt_broker import Broker
-from tests.notify.conftest import Hook, Notify, alert, ok
+from tests.notify.conftest import Hook, Notify, ack_links, alert, ok
 from watchd.config import parse_config
 
 
@@ -237,35 +237,39 @@ async def test_routes_match_alert_labels_that_are_not_group_labels(
     assert other.received == []
 
 
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("en", ("on db&lt;1&gt;", "Incident 1 is open", "Acknowledge")),
+        ("zh_CN", ("（对象 db&lt;1&gt;）", "事件 1 状态：open", "确认")),
+    ],
+)
 async def test_chat_message_is_readable_and_shaped_per_flavor(
-    make_notify: Any, hook_server: Any, tmp_path: Path
+    make_notify: Any, hook_server: Any, tmp_path: Path, locale: str, words: tuple[str, ...]
 ) -> None:
-    """Slack gets text with severity, item, summary and an ack link; Teams gets a MessageCard with an Acknowledge action."""
-    (tmp_path / "ack.key").write_text("k" * 32)
+    """Slack gets text with severity, item (escaped), state and an ack link, Teams a
+    MessageCard with an Acknowledge action, both in `[daemon] locale` (en or zh_CN)."""
+    item, state, ack = words
     slack = await hook_server(ok())
     teams = await hook_server(ok())
     notify: Notify = await make_notify(
         {
+            "daemon": {"locale": locale},
             "receivers": [
                 {"name": "slack", "kind": "chat", "url": slack.url},
                 {"name": "teams", "kind": "chat", "url": teams.url, "flavor": "teams"},
             ],
-            "notify": {
-                "ack_links": {
-                    "base_url": "http://127.0.0.1:9797",
-                    "key": {"file": str(tmp_path / "ack.key")},
-                }
-            },
+            "notify": ack_links(tmp_path),
         }
     )
-    await notify.send(alert("db1"))
+    await notify.send(alert("db<1>"))
     await notify.pump(1)
     (msg,) = slack.received
-    assert "[critical] down" in msg["text"] and "db1" in msg["text"]
-    assert "|Acknowledge>" in msg["text"] and "/ack/" in msg["text"]
+    assert "[critical] down" in msg["text"] and item in msg["text"] and state in msg["text"]
+    assert f"|{ack}>" in msg["text"] and "/ack/" in msg["text"]
     (card,) = teams.received
     assert card["@type"] == "MessageCard"
-    assert card["potentialAction"][0]["name"] == "Acknowledge"
+    assert card["potentialAction"][0]["name"] == ack
 
 
 async def test_a_template_that_raises_falls_back_to_the_default_and_says_so(
@@ -395,18 +399,12 @@ async def test_a_zh_cn_daemon_mails_its_pages_in_chinese(make_notify: Any, tmp_p
     """With `[daemon] locale = "zh_CN"` the default mail's subject, text and HTML are Chinese,
     with the incident's own values (title, item, links) as they are."""
     port = free_port()
-    (tmp_path / "ack.key").write_text("k" * 32)
     notify: Notify = await make_notify(
         {
             "daemon": {"locale": "zh_CN"},
             "receivers": [mail_receiver(port)],
             "route": {"group_by": ["severity"], "group_wait": "0s"},
-            "notify": {
-                "ack_links": {
-                    "base_url": "https://watchd.example",
-                    "key": {"file": str(tmp_path / "ack.key")},
-                }
-            },
+            "notify": ack_links(tmp_path),
         }
     )
     await notify.send(alert("db1"), alert("web1"))
@@ -414,7 +412,7 @@ async def test_a_zh_cn_daemon_mails_its_pages_in_chinese(make_notify: Any, tmp_p
     assert subject == "[watchd] 2 条事件更新"
     text, html = parts["text/plain"], parts["text/html"]
     assert "对象： db1" in text and "摘要： down on db1" in text and "发生时间：" in text
-    assert "确认： https://watchd.example/" in text and "Acknowledge" not in text
+    assert "确认： http://127.0.0.1:9797/ack/" in text and "Acknowledge" not in text
     assert "对象 db1" in html and ">确认</a>" in html and "opened" not in html
 
 

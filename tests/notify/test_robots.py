@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.notify.conftest import Notify, alert
+from tests.notify.conftest import Notify, ack_links, alert
 from watchd.notify.receivers.robots import truncate_utf8
 
 SECRET = "SEC0123456789abcdef"
@@ -113,22 +113,30 @@ def text_of(platform: str, doc: dict[str, Any]) -> str:
     return str(doc["markdown"]["content"])
 
 
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("en", ("Item: db1", "State: open", "Time:", "Acknowledge")),
+        ("zh_CN", ("对象： db1", "状态： open", "时间：", "确认")),
+    ],
+)
 @pytest.mark.parametrize("platform", ["dingtalk", "wecom", "feishu"])
 async def test_each_robot_gets_a_signed_markdown_message_with_an_ack_link(
-    make_notify: Any, robot_server: Any, tmp_path: Path, platform: str
+    make_notify: Any,
+    robot_server: Any,
+    tmp_path: Path,
+    platform: str,
+    locale: str,
+    words: tuple[str, ...],
 ) -> None:
-    """The robot accepts the signature and shows title, severity, state, item, UTC time, summary and an Acknowledge link; alert text cannot add a link or mention."""
-    (tmp_path / "ack.key").write_text("k" * 32)
+    """The robot accepts the signature and shows title, severity, state, item, UTC time, summary and an Acknowledge link, in `[daemon] locale` (en or zh_CN); alert text cannot add a link or mention."""
+    item, state, time, ack = words
     robot = await robot_server(platform)
     notify: Notify = await make_notify(
         {
+            "daemon": {"locale": locale},
             "receivers": [receiver(robot, tmp_path)],
-            "notify": {
-                "ack_links": {
-                    "base_url": "http://127.0.0.1:9797",
-                    "key": {"file": str(tmp_path / "ack.key")},
-                }
-            },
+            "notify": ack_links(tmp_path),
         }
     )
     evil = alert("db1")
@@ -137,9 +145,9 @@ async def test_each_robot_gets_a_signed_markdown_message_with_an_ack_link(
     await notify.pump(1)
     (doc,) = robot.accepted
     text = text_of(platform, doc)
-    assert "[critical] disk full" in text and "Item: db1" in text and "State: open" in text
-    assert "UTC" in text and "disk full" in text
-    assert "[Acknowledge](http://127.0.0.1:9797/ack/" in text
+    assert "[critical] disk full" in text and item in text and state in text
+    assert time in text and "UTC" in text and "disk full" in text
+    assert f"[{ack}](http://127.0.0.1:9797/ack/" in text
     assert "](http://evil" not in text and "<@all>" not in text and "<at id" not in text
     (entry,) = await notify.deliveries(platform)
     assert entry["status"] == "delivered"

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from markupsafe import Markup
 from pydantic import Field
 
+from watchd.i18n import translations
 from watchd.notify.config import HttpReceiverBase
 from watchd.notify.model import Notification, Outcome, ReceiverEnv
 from watchd.notify.receivers.http import HttpClient
@@ -89,8 +90,14 @@ def _finish(flavor: str, text: str) -> str:
     return text.replace(_LT, "&lt;" if flavor == "teams" else "<")
 
 
-def body(flavor: str, text: str, ctx: dict[str, Any]) -> dict[str, Any]:
-    """The JSON document each chat flavour expects for `text`."""
+def body(
+    flavor: str,
+    text: str,
+    ctx: dict[str, Any],
+    labels: tuple[str, str] = ("Acknowledge", "Details"),
+) -> dict[str, Any]:
+    """The JSON document each chat flavour expects for `text`; a card's buttons say `labels`
+    (acknowledge, details)."""
     incident = ctx["incident"]
     colour = _COLOURS.get(incident.get("severity", ""), "1f77b4")
     if ctx["status"] != "firing":
@@ -101,7 +108,7 @@ def body(flavor: str, text: str, ctx: dict[str, Any]) -> dict[str, Any]:
     title = _finish(flavor, f"[{escape(severity)}] {escape(name)}")
     if flavor == "slack":
         return {"text": text, "attachments": [{"color": f"#{colour}", "fallback": title}]}
-    actions = [("Acknowledge", ctx["ack_url"]), ("Details", ctx["incident_url"])]
+    actions = [(labels[0], ctx["ack_url"]), (labels[1], ctx["incident_url"])]
     actions = [(label, url) for label, url in actions if url]
     if flavor == "teams":
         return {
@@ -152,6 +159,8 @@ class Chat:
         self._template = TemplateSlot(
             "chat.j2", load_override(config.template, env.base, "chat.j2", markup), markup
         )
+        _ = translations(env.locale).gettext  # the card buttons speak the templates' language
+        self._labels = (_("Acknowledge"), _("Details"))
 
     async def deliver(self, notes: Sequence[Notification]) -> Outcome:
         (note,) = notes
@@ -162,7 +171,7 @@ class Chat:
         ctx["mention"] = Markup(ctx["recipient"].get("address", ""))
         rendered = self._template.render(ctx)
         text = _finish(self._config.flavor, rendered.text)
-        doc = body(self._config.flavor, text, ctx)
+        doc = body(self._config.flavor, text, ctx, self._labels)
         outcome, _ = await self._http.request(
             "POST",
             self._config.url,
