@@ -461,6 +461,7 @@ class Daemon:
             tokens=setup.tokens,
             cluster=self._cluster_status,
             accounts=lambda: self._accounts,
+            session_key=setup.session_key,
         )
         runbook_routes.add_routes(app, lambda: self._runbooks)
         status_routes.add_routes(

@@ -83,6 +83,8 @@ class Setup:
     accounts: dict[str, Account] = field(default_factory=dict)
     # Personal tokens restricted to teams: token value -> the teams.
     token_teams: dict[str, frozenset[str]] = field(default_factory=dict)
+    # [api] session_key as read (None: not configured, a random key per start).
+    session_key: str | None = None
 
     async def close_collectors(self) -> None:
         for _, collector in self.collectors:
@@ -107,6 +109,9 @@ def build_setup(config: Config, path: Path, now: float | None = None) -> Setup:
     tokens, token_names = _read_tokens(config, problems)
     token_users, token_teams = _read_user_tokens(config, problems, tokens, token_names)
     accounts = _read_accounts(config, problems)
+    session_key = None
+    if config.api.session_key is not None:
+        session_key = _token_value(config.api.session_key, "api.session_key", problems)
     heartbeats = _heartbeat_secrets(config, problems)
     rule_paths = config.rules.paths(path.resolve().parent)
     # The checks that could be built say which of their own metric names rules may name.
@@ -150,6 +155,7 @@ def build_setup(config: Config, path: Path, now: float | None = None) -> Setup:
         token_users,
         accounts,
         token_teams,
+        session_key,
     )
 
 

@@ -81,12 +81,13 @@ async def served_dashboard(
     runbooks: Mapping[str, Path] | None = None,
     accounts: Callable[[], Mapping[str, Account]] = dict,
     reach: Callable[[str | None], frozenset[str]] = lambda policy: frozenset(),
+    session_key: str | None = None,
     **web: Any,
 ) -> AsyncIterator[Served]:
     """The API with ingestion, incidents, ack links (ACK_KEY), reports, dashboard and runbook
     routes (serving `runbooks`) on 127.0.0.1 (`port`, by default a free one), one incident open
     (its alert names RUNBOOK_URL); `accounts` may sign in with a password; `reach` gives the
-    teams an escalation policy pages; `web` goes to
+    teams an escalation policy pages; `session_key` signs their sessions; `web` goes to
     create_app (allowed_hosts, trusted_proxies, token_users)."""
     config = parse_config(RAW, Path("test.toml"))
     clock = FakeClock()
@@ -132,7 +133,13 @@ async def served_dashboard(
         return (await read_status(store.engine, dead_after=10.0, clock=clock)).to_dict()
 
     dashboard.add_routes(
-        app, incidents=service, reports=source, tokens=tokens, cluster=cluster, accounts=accounts
+        app,
+        incidents=service,
+        reports=source,
+        tokens=tokens,
+        cluster=cluster,
+        accounts=accounts,
+        session_key=session_key,
     )
     runbook_routes.add_routes(app, lambda: runbooks or {})
     review_service = ReviewService(store.engine, clock=clock)

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from watchd.api.accounts import WINDOW, PasswordChecks
+from watchd.api.dashboard import COOKIE
 from watchd.people.passwords import Account, hash_password
 
 from .conftest import TOKENS
@@ -79,6 +80,39 @@ async def test_a_user_signs_in_with_a_password_and_acts_as_themselves(tmp_path: 
             assert resp.status == 303
         async with http.get(f"{dash.base}/items") as resp:
             assert resp.status == 401  # signed out
+
+
+@pytest.mark.parametrize(
+    ("keys", "signed_in_there"),
+    [
+        (("shared-session-key-0123456789", "shared-session-key-0123456789"), True),
+        ((None, None), False),
+    ],
+)
+async def test_a_session_key_in_the_config_lets_a_session_work_on_every_node_and_after_a_restart(
+    tmp_path: Path, keys: tuple[str | None, str | None], signed_in_there: bool
+) -> None:
+    """With `[api] session_key` shared, a browser signed in on one daemon is signed in on
+    another (a cluster node behind a load balancer, or the same one restarted); without it
+    each process signs its own sessions and the other asks to sign in again."""
+    async with (
+        served_dashboard(
+            tmp_path / "a", TOKENS, accounts=lambda: {"alice": ALICE}, session_key=keys[0]
+        ) as first,
+        served_dashboard(
+            tmp_path / "b", TOKENS, accounts=lambda: {"alice": ALICE}, session_key=keys[1]
+        ) as second,
+        aiohttp.ClientSession(cookie_jar=_jar()) as http,
+    ):
+        assert await _sign_in(http, first.base) == 303
+        (cookie,) = [c for c in http.cookie_jar if c.key == COOKIE]
+        async with (
+            aiohttp.ClientSession() as other,
+            other.get(
+                f"{second.base}/items", headers={"Cookie": f"{COOKIE}={cookie.value}"}
+            ) as resp,
+        ):
+            assert (resp.status == 200) is signed_in_there, resp.status
 
 
 async def test_wrong_passwords_are_refused_and_throttled_per_user(tmp_path: Path) -> None:

@@ -105,3 +105,18 @@ def test_a_token_restricted_to_an_unknown_team_is_named_by_its_key_path(
         'users[0]("alice").tokens[0]("laptop").teams[0]: unknown team "opz" '
         "(expected the name of a team in [[teams]])"
     ]
+
+
+def test_a_short_session_key_is_named_by_its_key_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`[api] session_key` from the environment is read at load; a key too short to sign
+    sessions is a problem at api.session_key."""
+    monkeypatch.setenv("WATCHD_SESSION_KEY", "short")
+    path = tmp_path / "config.toml"
+    raw = {"api": {"session_key": {"env": "WATCHD_SESSION_KEY"}}}
+    with pytest.raises(ConfigError) as raised:
+        build_setup(parse_config(raw, path), path)
+    assert "api.session_key" in str(raised.value)
+    monkeypatch.setenv("WATCHD_SESSION_KEY", "long-enough-session-key-42")
+    assert build_setup(parse_config(raw, path), path).session_key == "long-enough-session-key-42"

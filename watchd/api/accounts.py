@@ -96,8 +96,14 @@ class PasswordChecks:
 class UserSessions:
     """Issues and reads user session cookie values (see the module docstring)."""
 
-    def __init__(self, seconds: int) -> None:
-        self._key = secrets.token_bytes(32)
+    def __init__(self, seconds: int, key: str | None = None) -> None:
+        # A configured key (shared by a cluster's nodes, kept across restarts) is used through
+        # a hash of its own purpose, never as it is; else a random one per start.
+        self._key = (
+            hashlib.sha256(f"watchd-user-sessions:{key}".encode()).digest()
+            if key is not None
+            else secrets.token_bytes(32)
+        )
         self._seconds = seconds
 
     def issue(self, account: Account, now: float) -> str:

@@ -60,6 +60,11 @@ class ApiConfig(Strict):
     header_timeout: Annotated[Duration, Field(gt=0)] = 15.0
     body_timeout: Annotated[Duration, Field(gt=0)] = 30.0
     tokens: list[TokenConfig] = []
+    # The key that signs password sign-in sessions (`{file = ...}` or `{env = ...}`, read at
+    # start). Without it each start makes a random one: a restart signs everyone out, and
+    # behind a load balancer a session works only on the node that made it. Nodes of one
+    # cluster share it.
+    session_key: SecretRef | None = None
     # Host names browsers may reach the API as, besides IP addresses, localhost, this
     # machine's names and the listen address (DNS rebinding protection).
     allowed_hosts: list[HostPattern] = []

@@ -472,11 +472,20 @@ def add_routes(
     tokens: Mapping[str, frozenset[str]],
     cluster: ClusterSource | None = None,
     accounts: Callable[[], Mapping[str, Account]] = _no_accounts,
+    session_key: str | None = None,
 ) -> None:
     """Add the dashboard pages to an app from watchd.api.create_app (same `tokens`); with
     `cluster` (what GET /api/v1/cluster answers) the index shows the cluster's panel;
-    `accounts` returns the users who may sign in with a password (as of the last reload)."""
-    dash = Dashboard(incidents, reports, TokenTable(tokens), cluster, accounts)
+    `accounts` returns the users who may sign in with a password (as of the last reload),
+    whose sessions `session_key` signs (None: a random key of this process)."""
+    dash = Dashboard(
+        incidents,
+        reports,
+        TokenTable(tokens),
+        cluster,
+        accounts,
+        sessions=UserSessions(SESSION_SECONDS, session_key),
+    )
     app[DASHBOARD] = dash
     app[SESSIONS] = lambda request: p.label if (p := dash.person(request)) else None
     app.router.add_get("/", index)
