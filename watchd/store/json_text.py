@@ -34,6 +34,23 @@ def _encoder() -> Callable[[Any], bytes] | None:
 _ENCODE = _encoder()
 
 
+def _decoder() -> Callable[[str | bytes], Any] | None:
+    """pydantic-core's decoder when it reads escaped characters right: the one of pydantic 2.7
+    (pydantic-core 2.18) read the escape of "Ü" as "Ã" and a control character, which would
+    corrupt every label json.dumps wrote escaped; json.loads reads them there."""
+    # Keys only in pydantic-core's string cache: values kept there one here, one there,
+    # pin the memory of a whole storm (as in watchd.ingest.payloads; issue 19).
+    decode = partial(from_json, allow_inf_nan=True, cache_strings="keys")
+    try:
+        right = decode('{"\\u00dc": "\\u4ea4\\ud83d\\udd25"}') == {"\u00dc": "\u4ea4\U0001f525"}
+    except (TypeError, ValueError):
+        return None
+    return decode if right else None
+
+
+_DECODE = _decoder()
+
+
 def dumps(value: Any) -> str:
     """`value` as JSON text, with the values json.dumps accepts (NaN and Infinity included).
 
@@ -55,9 +72,9 @@ def loads(text: str | bytes) -> Any:
     number beyond a float's range, which json.loads makes infinite) goes to json.loads, which
     also refuses what is not JSON as before.
     """
+    if _DECODE is None:
+        return json.loads(text)
     try:
-        # Keys only in pydantic-core's string cache: values kept there one here, one there,
-        # pin the memory of a whole storm (as in watchd.ingest.payloads; issue 19).
-        return from_json(text, allow_inf_nan=True, cache_strings="keys")
+        return _DECODE(text)
     except ValueError:
         return json.loads(text)
