@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
-from playwright.async_api import BrowserContext, Playwright, async_playwright
+from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
 
 from tests.api.conftest import TOKENS
 from tests.api.dashboard_world import served_dashboard
@@ -27,6 +27,14 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+async def sign_in_with_read_token(page: Page, url: str) -> None:
+    """Open `url`, sign in through its form with the read token, and wait to be back on it."""
+    await page.goto(url)
+    await page.fill('input[name="token"]', "read-token-5f1c")
+    await page.click('button[type="submit"]')
+    await page.wait_for_url(url)
 
 
 def launch(pw: Playwright, profile: Path) -> Awaitable[BrowserContext]:
@@ -59,10 +67,7 @@ async def test_an_operator_signs_in_sees_the_incident_and_acknowledges_it(
         try:
             page = await browser.new_page()
             page.set_default_timeout(15_000)
-            await page.goto(f"{dash.base}/")
-            await page.fill('input[name="token"]', "read-token-5f1c")
-            await page.click('button[type="submit"]')
-            await page.wait_for_url(f"{dash.base}/")
+            await sign_in_with_read_token(page, f"{dash.base}/")
             row = page.locator(f'tr[data-incident="{dash.incident_id}"]')
             await row.wait_for()
             assert "open" in await row.locator("td").nth(1).inner_text()

@@ -10,7 +10,7 @@ from playwright.async_api import async_playwright
 
 from tests.api.conftest import TOKENS
 from tests.api.dashboard_world import served_dashboard
-from tests.integration.test_dashboard_browser import CHROMIUM, launch
+from tests.integration.test_dashboard_browser import CHROMIUM, launch, sign_in_with_read_token
 from watchd.incidents.reviews import Target
 
 pytestmark = pytest.mark.integration
@@ -24,10 +24,7 @@ async def test_an_operator_writes_a_review_in_the_dashboard(tmp_path: Path) -> N
         try:
             page = await browser.new_page()
             page.set_default_timeout(15_000)
-            await page.goto(f"{dash.base}/incidents/{dash.incident_id}")
-            await page.fill('input[name="token"]', "read-token-5f1c")
-            await page.click('button[type="submit"]')
-            await page.wait_for_url(f"{dash.base}/incidents/{dash.incident_id}")
+            await sign_in_with_read_token(page, f"{dash.base}/incidents/{dash.incident_id}")
             await page.fill("#token", "write-token-77aa")
             await page.fill("#user", "carol")
             await page.click("#save-token")
