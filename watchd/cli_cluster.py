@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from watchd.cli_config import load_or_report
+from watchd.cli_store import opened_store
 from watchd.clock import SystemClock
 from watchd.cluster.status import ClusterStatus, read_status, render_text
-from watchd.store import Store, StoreError
+from watchd.store import StoreError
 
 Command = Callable[[str, str], argparse.ArgumentParser]
 
@@ -48,8 +49,5 @@ def _status(args: argparse.Namespace) -> int:
 
 async def _read(url: str, dead_after: float) -> ClusterStatus:
     clock = SystemClock()
-    store = await Store.open(url, clock=clock)
-    try:
+    async with opened_store(url, clock) as store:
         return await read_status(store.engine, dead_after=dead_after, clock=clock)
-    finally:
-        await store.close()

@@ -12,11 +12,11 @@ import asyncio
 import getpass
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from watchd.api.inputs import MAX_ID, id_number
+from watchd.cli_store import opened_store, parse_local_time
 from watchd.clock import SystemClock
 from watchd.config import load_config
 from watchd.configbase import ConfigError
@@ -29,7 +29,7 @@ from watchd.incidents.problems import ProblemNotFound
 from watchd.loading import incident_settings
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.silences import SilenceError
-from watchd.store import Store, StoreError
+from watchd.store import StoreError
 from watchd.timestamps import format_time
 
 Command = Callable[[str, str], argparse.ArgumentParser]
@@ -172,43 +172,28 @@ def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
 
 async def _with_service(url: str, config: Any, handler: Handler, args: argparse.Namespace) -> int:
     clock = SystemClock()
-    try:
-        store = await Store.open(url, clock=clock)
-    except StoreError as exc:
-        print(f"error: {exc}")
-        return 1
     settings = incident_settings(config)
-    service = IncidentService(store.engine, clock=clock, settings=lambda: settings)
     try:
-        return await handler(service, args)
-    except (  # ProblemClosed is a ValueError
+        async with opened_store(url, clock) as store:
+            service = IncidentService(store.engine, clock=clock, settings=lambda: settings)
+            return await handler(service, args)
+    except (  # ProblemClosed is a ValueError, so is a time that is not one
         IncidentNotFound,
         ProblemNotFound,
         TransitionError,
         SilenceError,
         ChangeError,
         ValueError,
+        StoreError,
     ) as exc:
         print(f"error: {exc}")
         return 1
-    except StoreError as exc:
-        print(f"error: {exc}")
-        return 1
-    finally:
-        await store.close()
 
 
 def _when(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return format_time(seconds, "%Y-%m-%d %H:%M:%SZ")
-
-
-def _parse_time(text: str) -> float:
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # a time without zone is local time
-    return moment.timestamp()
 
 
 async def _incidents(service: IncidentService, args: argparse.Namespace) -> int:
@@ -326,8 +311,8 @@ async def _change(service: IncidentService, args: argparse.Namespace) -> int:
         print("error: `watchd change add` takes an item and a summary")
         return 2
     args.item, args.summary = args.args
-    starts = _parse_time(args.start) if args.start else service.now()
-    ends = _parse_time(args.end) if args.end else starts + parse_duration(args.duration)
+    starts = parse_local_time(args.start) if args.start else service.now()
+    ends = parse_local_time(args.end) if args.end else starts + parse_duration(args.duration)
     change = await service.add_change(
         item=args.item,
         summary=args.summary,

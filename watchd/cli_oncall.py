@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import getpass
 import json
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from watchd.cli_config import load_or_report
+from watchd.cli_store import opened_store
 from watchd.clock import SystemClock
 from watchd.config import Config
 from watchd.people.config import PeopleConfig, ScheduleConfig
@@ -39,7 +39,7 @@ from watchd.people.view import (
     render_text,
     schedule_view,
 )
-from watchd.store import Store, StoreError
+from watchd.store import StoreError
 from watchd.timestamps import format_time
 
 Command = Callable[[str, str], argparse.ArgumentParser]
@@ -126,7 +126,10 @@ async def _show(config: Config, args: argparse.Namespace) -> int:
     end = _time(args.end, zone, start + DEFAULT_RANGE, "--to")
     if (problem := range_problem(at, start, end)) is not None:
         raise UsageError(f"--{problem[0]}: {problem[1]}")
-    async with _store(config) as store, store.engine.connect() as conn:
+    async with (
+        opened_store(config.store_url(), SystemClock()) as store,
+        store.engine.connect() as conn,
+    ):
         overrides = await active_overrides(conn, None, *override_window(at, start, end))
     views = [
         schedule_view(people, s, at=at, start=start, end=end, overrides=overrides) for s in chosen
@@ -156,7 +159,10 @@ async def _override(config: Config, args: argparse.Namespace) -> int:
         end = _time(args.end, zone, now, "--to")
         fields = {"schedule": schedule.name, "user": args.user, "start": start, "end": end}
         check_override(people, **fields, author=args.by, reason=args.reason)
-        async with _store(config) as store, store.engine.begin() as conn:
+        async with (
+            opened_store(config.store_url(), SystemClock()) as store,
+            store.engine.begin() as conn,
+        ):
             added = await add_override(conn, **fields, author=args.by, reason=args.reason, now=now)
         if args.json:
             print(json.dumps(override_dict(added), indent=2))
@@ -170,7 +176,10 @@ async def _override(config: Config, args: argparse.Namespace) -> int:
         if len(rest) != 2 or not rest[1].isdigit():
             raise UsageError("usage: watchd oncall override delete SCHEDULE ID")
         schedule = _schedule(people, rest[0])
-        async with _store(config) as store, store.engine.begin() as conn:
+        async with (
+            opened_store(config.store_url(), SystemClock()) as store,
+            store.engine.begin() as conn,
+        ):
             deleted = await delete_override(conn, schedule.name, int(rest[1]))
         if deleted is None:
             print(f"error: schedule {schedule.name} has no override {rest[1]}", file=sys.stderr)
@@ -186,7 +195,10 @@ async def _override(config: Config, args: argparse.Namespace) -> int:
             raise UsageError("usage: watchd oncall override list [SCHEDULE] [--all]")
         name = _schedule(people, rest[0]).name if rest else None
         since = None if args.all else SystemClock().now()
-        async with _store(config) as store, store.engine.connect() as conn:
+        async with (
+            opened_store(config.store_url(), SystemClock()) as store,
+            store.engine.connect() as conn,
+        ):
             found = (await list_overrides(conn, name, since=since)).items
         if args.json:
             print(json.dumps([override_dict(o) for o in found], indent=2))
@@ -204,13 +216,3 @@ async def _override(config: Config, args: argparse.Namespace) -> int:
 
 def _when(at: float) -> str:
     return format_time(at, "%Y-%m-%d %H:%MZ")
-
-
-@contextlib.asynccontextmanager
-async def _store(config: Config) -> AsyncIterator[Store]:
-    """The store for one command, closed after it."""
-    store = await Store.open(config.store_url(), clock=SystemClock())
-    try:
-        yield store
-    finally:
-        await store.close()

@@ -15,6 +15,7 @@ from typing import Any
 
 from watchd.cli_completion import file_names
 from watchd.cli_config import load_or_report
+from watchd.cli_store import opened_store
 from watchd.clock import SystemClock
 from watchd.loading import report_catalog
 from watchd.report.build import build_report
@@ -22,7 +23,7 @@ from watchd.report.catalog import Catalog
 from watchd.report.charts import ChartsUnavailable
 from watchd.report.period import Period, PeriodError
 from watchd.report.render import FORMATS, render
-from watchd.store import Store, StoreError
+from watchd.store import StoreError
 
 Command = Callable[[str, str], argparse.ArgumentParser]
 
@@ -85,11 +86,8 @@ def _report(args: argparse.Namespace) -> int:
 
 async def _build(url: str, catalog: Catalog, period: Period, args: argparse.Namespace) -> str:
     clock = SystemClock()
-    store = await Store.open(url, clock=clock)
-    try:
+    async with opened_store(url, clock) as store:
         report = await build_report(
             store.engine, catalog, period, now=clock.now(), service=args.service
         )
-    finally:
-        await store.close()
     return render(report, args.format)

@@ -15,11 +15,11 @@ import argparse
 import asyncio
 import getpass
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from watchd.cli_incidents import stored_id
+from watchd.cli_store import opened_store, parse_local_time
 from watchd.clock import SystemClock
 from watchd.config import load_config
 from watchd.configbase import ConfigError
@@ -31,7 +31,7 @@ from watchd.incidents.reviews import (
     Target,
 )
 from watchd.pipeline.reviews import ReviewService
-from watchd.store import Store, StoreError
+from watchd.store import StoreError
 from watchd.timestamps import format_time
 
 
@@ -73,21 +73,14 @@ def _run(args: argparse.Namespace) -> int:
 async def _with_service(url: str, args: argparse.Namespace) -> int:
     clock = SystemClock()
     try:
-        store = await Store.open(url, clock=clock)
-    except StoreError as exc:
-        print(f"error: {exc}")
-        return 1
-    service = ReviewService(store.engine, clock=clock)
-    try:
-        review = await _act(service, args)
+        async with opened_store(url, clock) as store:
+            review = await _act(ReviewService(store.engine, clock=clock), args)
     except _Usage as exc:
         print(f"error: {exc}")
         return 2
     except (ReviewNotFound, ReviewExists, ReviewInvalid, StoreError) as exc:
         print(f"error: {exc}")
         return 1
-    finally:
-        await store.close()
     print(json.dumps(review, indent=2) if args.json else _text(review))
     return 0
 
@@ -126,7 +119,7 @@ async def _action(service: ReviewService, args: argparse.Namespace) -> dict[str,
             raise _Usage(
                 f"`watchd review action REVIEW add` needs {', '.join(missing) or 'no more words'}"
             )
-        action = ActionInput(args.kind, args.text, args.owner, _parse_time(args.due))
+        action = ActionInput(args.kind, args.text, args.owner, _due(args.due))
         return await service.add_action(review_id, action, by=args.by)
     if len(words) != 3:
         raise _Usage("`watchd review action REVIEW done` takes the action's id")
@@ -164,16 +157,11 @@ def _number(text: str, what: str) -> int:
         raise _Usage(f"{what}: {exc}") from exc
 
 
-def _parse_time(text: str) -> float:
+def _due(text: str) -> float:
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_local_time(text)
     except ValueError as exc:
-        raise _Usage(
-            f"--due: expected an ISO date or time such as 2026-12-15, got {text!r}"
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # a time without zone is local time
-    return moment.timestamp()
+        raise _Usage(f"--due: {exc}") from exc
 
 
 def _when(seconds: float | None) -> str:

@@ -100,6 +100,18 @@ def test_cli_change_add_and_problems(config: Path, capsys: pytest.CaptureFixture
     assert "There is no problem 7" in capsys.readouterr().out
 
 
+def test_cli_change_with_a_start_that_is_not_a_time_says_what_it_expected(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped `--start` gets one line naming the expected form, not Python's wording."""
+    assert run(config, "change", "add", "db1", "patching", "--start", "tomorrow 9am") == 1
+    out = capsys.readouterr().out
+    assert "expected an ISO date or time such as 2026-12-15" in out
+    assert "'tomorrow 9am'" in out
+    assert run(config, "change", "add", "db1", "patching", "--start", "2026-12-15T09:30") == 0
+    assert "change 1 on db1" in capsys.readouterr().out  # nothing was stored by the mistyped one
+
+
 def test_cli_problem_close(
     config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
