@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sqlite3
 import time
 from pathlib import Path
 
@@ -129,6 +130,27 @@ async def test_on_sqlite_the_one_node_is_the_cluster_and_holds_every_lease(
     assert names == ["a"]
     await asyncio.sleep(0.5)
     assert node.membership.lease.held()  # renewed by the heartbeat
+
+
+async def test_a_heartbeat_the_store_does_not_answer_in_time_is_logged_saying_so(
+    tmp_path: Path, start_node: StartNode
+) -> None:
+    """A SQLite file held locked by another writer past the heartbeat's time limit (half of
+    dead_after) gets a failing line that says the store did not answer, not an empty error,
+    and a recovered line once the lock is gone."""
+    db = tmp_path / "watchd.db"
+    node = await start_node("a", f"sqlite:///{db}")
+    holder = sqlite3.connect(db, isolation_level=None)
+    with capture_logs() as logs:
+        holder.execute("BEGIN IMMEDIATE")  # what a long write of another process does
+        await asyncio.sleep(1.5)  # dead_after is 1 s: the heartbeat gives up after 0.5 s
+        holder.execute("ROLLBACK")
+        await wait_for(lambda: any(e["event"] == "cluster_heartbeat_recovered" for e in logs), 15)
+    holder.close()
+    failing = [e for e in logs if e["event"] == "cluster_heartbeat_failing"]
+    assert len(failing) == 1
+    assert failing[0]["error"] == "the store did not answer within 0.5 s"
+    assert node.live() == ["a"]
 
 
 async def test_a_node_dead_for_a_day_is_forgotten(

@@ -165,8 +165,9 @@ class Membership:
         """Heartbeat until cancelled; failures are logged once per outage and keep the view."""
         while True:
             await self._pause()
+            within = self._config.dead_after / 2
             try:
-                async with asyncio.timeout(self._config.dead_after / 2):
+                async with asyncio.timeout(within):
                     await self.beat()
             except (StoreError, TimeoutError) as exc:
                 self._failing = True
@@ -174,7 +175,10 @@ class Membership:
                 if self._metrics is not None:
                     self._metrics.heartbeat_failed()
                 self._failures.failed(
-                    node=self.me, error=str(exc), note="keeping the last view of the cluster"
+                    node=self.me,
+                    # A timeout has no text of its own: say what did not happen.
+                    error=str(exc) or f"the store did not answer within {within:g} s",
+                    note="keeping the last view of the cluster",
                 )
 
     async def _pause(self) -> None:
@@ -279,7 +283,8 @@ class Membership:
             log.warning(
                 "cluster_leave_failed",
                 node=self.me,
-                error=str(exc),
+                error=str(exc)
+                or f"the store did not answer within {self._config.heartbeat_interval:g} s",
                 note="the other nodes see it dead after cluster.dead_after",
             )
         else:
