@@ -52,7 +52,8 @@ class DaemonConfig(Strict):
     # Report months and days, displayed report times and maintenance windows without a
     # `timezone` of their own are in this zone; the store keeps UTC.
     timezone: TimeZone = "UTC"
-    # The language of the default notification templates (watchd/locale has the catalogs).
+    # The language of the default notification templates, and of the dashboard and status pages
+    # for readers whose browser asks for none watchd has (watchd/locale has the catalogs).
     locale: Locale = "en"
 
 

@@ -223,6 +223,7 @@ def report_catalog(config: Config) -> Catalog:
         windows=config.maintenance,
         inventory=item_inventory(config),
         timezone=config.daemon.timezone,
+        locale=config.daemon.locale,
         people=[
             Person(
                 u.name,
@@ -342,7 +343,7 @@ def _read_accounts(config: Config, problems: list[ConfigProblem]) -> dict[str, A
             problems.append(ConfigProblem(f'users[{i}]("{user.name}").password_file', str(exc)))
             continue
         if hashed is not None:
-            accounts[user.name] = Account(user.name, user.label(), hashed)
+            accounts[user.name] = Account(user.name, user.label(), hashed, user.locale)
     return accounts
 
 

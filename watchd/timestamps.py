@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from watchd.locale_format import format_moment
+
 EARLIEST = 0.0
 LATEST = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 _RANGE = "a time between 1970-01-01 and 9999-12-31 (UTC)"
@@ -33,9 +35,13 @@ def shown_time(value: float) -> float:
     return min(max(value, EARLIEST), LATEST)
 
 
-def format_time(value: float, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
-    """A stored time as text in UTC; one outside the range is shown clamped and marked with
-    "(stored as <value>)" instead of failing."""
+def format_time(value: float, fmt: str = "%Y-%m-%d %H:%M:%S UTC", locale: str = "en") -> str:
+    """A stored time as text in UTC (`fmt` in English, the locale's date and time otherwise,
+    marked UTC); one outside the range is shown clamped and marked with "(stored as <value>)"
+    instead of failing."""
     shown = shown_time(value)
-    text = datetime.fromtimestamp(shown, UTC).strftime(fmt)
+    moment = datetime.fromtimestamp(shown, UTC)
+    text = format_moment(moment, locale, fmt)
+    if locale != "en":
+        text += " UTC"  # the locale's own pattern names no zone
     return text if shown == value else f"{text} (stored as {value!r})"

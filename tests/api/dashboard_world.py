@@ -82,14 +82,16 @@ async def served_dashboard(
     accounts: Callable[[], Mapping[str, Account]] = dict,
     reach: Callable[[str | None], frozenset[str]] = lambda policy: frozenset(),
     session_key: str | None = None,
+    raw: Mapping[str, Any] = RAW,
     **web: Any,
 ) -> AsyncIterator[Served]:
     """The API with ingestion, incidents, ack links (ACK_KEY), reports, dashboard and runbook
     routes (serving `runbooks`) on 127.0.0.1 (`port`, by default a free one), one incident open
     (its alert names RUNBOOK_URL); `accounts` may sign in with a password; `reach` gives the
-    teams an escalation policy pages; `session_key` signs their sessions; `web` goes to
-    create_app (allowed_hosts, trusted_proxies, token_users)."""
-    config = parse_config(RAW, Path("test.toml"))
+    teams an escalation policy pages; `session_key` signs their sessions; `raw` is the config
+    (RAW with other [daemon] settings, say); `web` goes to create_app (allowed_hosts,
+    trusted_proxies, token_users)."""
+    config = parse_config(dict(raw), Path("test.toml"))
     clock = FakeClock()
     store = await Store.open(f"sqlite:///{tmp_path}/dash.db", clock=clock)
     settings = incident_settings(config)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,10 +13,12 @@ from tests.integration.test_dashboard_browser import ARTIFACTS, CHROMIUM, FLAGS
 
 
 @asynccontextmanager
-async def chromium(tmp_path: Path, **options: Any) -> AsyncIterator[BrowserContext]:
+async def chromium(
+    tmp_path: Path, *, flags: Sequence[str] = (), **options: Any
+) -> AsyncIterator[BrowserContext]:
     """A headless chromium with a fresh profile under `tmp_path` (a persistent context is how
-    Playwright takes a --user-data-dir of our own); `options` go to the browser context.
-    test-artifacts/ exists for screenshots."""
+    Playwright takes a --user-data-dir of our own), started with FLAGS and `flags`; `options`
+    go to the browser context. test-artifacts/ exists for screenshots."""
     assert CHROMIUM, "Debian's chromium is needed: apt-get install -y chromium"
     ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as pw:
@@ -24,7 +26,7 @@ async def chromium(tmp_path: Path, **options: Any) -> AsyncIterator[BrowserConte
             str(tmp_path / "profile"),
             executable_path=CHROMIUM,
             headless=True,
-            args=FLAGS,
+            args=[*FLAGS, *flags],
             timeout=30_000,
             **options,
         )

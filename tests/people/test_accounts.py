@@ -60,6 +60,24 @@ def test_a_password_file_may_hold_the_password_or_its_hash(tmp_path: Path) -> No
     assert str(problem).startswith('users[0]("alice").password_file: secret from file')
 
 
+def test_a_users_dashboard_language_is_kept_with_their_account(tmp_path: Path) -> None:
+    """locale = "zh_CN" on a user comes with their account (the dashboard speaks it once they sign in); no locale leaves it to the browser."""
+    hashed = hash_password("s3cret-enough")
+    assert (
+        _setup(tmp_path, password_hash=hashed, locale="zh_CN").accounts["alice"].locale == "zh_CN"
+    )
+    assert _setup(tmp_path, password_hash=hashed).accounts["alice"].locale is None
+
+
+def test_a_locale_watchd_does_not_ship_is_refused_at_its_key(tmp_path: Path) -> None:
+    """A user's locale that is not one watchd ships is a config error naming the key and the choices."""
+    with pytest.raises(ConfigError) as caught:
+        _setup(tmp_path, locale="zh_TW")
+    (problem,) = caught.value.problems
+    assert str(problem).startswith('users[0]("alice").locale:')
+    assert "'en'" in str(problem) and "'zh_CN'" in str(problem)
+
+
 def test_personal_tokens_name_their_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A user's token is read from the environment with its scopes and acts as the user; a short one is named by its key path."""
     monkeypatch.setenv("ALICE_TOKEN", TOKEN)

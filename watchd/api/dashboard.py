@@ -40,6 +40,7 @@ import math
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -54,10 +55,13 @@ from watchd.api.cluster import ClusterSource
 from watchd.api.dashboard_filters import HISTORY, OPEN, SEVERITIES, STATES, parse_filters
 from watchd.api.errors import ApiError
 from watchd.api.inputs import form_body, path_id
+from watchd.api.language import page_locale, vary_on_language
 from watchd.api.origin import POLICY
+from watchd.api.page_env import page_environment
 from watchd.api.pages import Pager, page_of
 from watchd.api.reports import ReportSource
 from watchd.durations import format_duration
+from watchd.i18n import html_lang
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.logging import get_logger
 from watchd.people.passwords import Account
@@ -69,7 +73,6 @@ from watchd.report.period import Period
 from watchd.report.query import tallies
 from watchd.runbooks import runbook_urls
 from watchd.store.series import series_ids
-from watchd.timestamps import format_time
 
 log = get_logger(__name__)
 COOKIE = "watchd_session"
@@ -77,15 +80,17 @@ SESSION_SECONDS = 12 * 3600
 _USER_LIMIT = 64  # characters of a typed user name
 _BUSY_WAIT = 5  # seconds a sign-in turned away while others are checked is asked to wait
 _PASSWORD_LIMIT = 1024  # characters of a typed password (Argon2 takes any length: bound the work)
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("watchd.api", "templates"),
-    autoescape=True,
-    undefined=jinja2.ChainableUndefined,
-)
-# Stored times out of range (rows from before they were refused) are shown clamped and marked.
-_ENV.filters["when"] = lambda t: format_time(float(t))
-_ENV.globals.update(states=STATES, severities=SEVERITIES, orders=ORDERS)
-_ENV.filters["runbooks"] = lambda alerts: runbook_urls(a.get("annotations") or {} for a in alerts)
+
+
+@cache
+def _env(locale: str) -> jinja2.Environment:
+    """The dashboard's templates in `locale` (watchd.api.page_env), built once per locale."""
+    env = page_environment(locale)
+    env.globals.update(states=STATES, severities=SEVERITIES, orders=ORDERS)
+    env.filters["runbooks"] = lambda alerts: runbook_urls(
+        a.get("annotations") or {} for a in alerts
+    )
+    return env
 
 
 def _no_accounts() -> Mapping[str, Account]:
@@ -109,6 +114,11 @@ class Dashboard:
             request.cookies.get(COOKIE), self.accounts(), self.reports.clock.now()
         )
 
+    def locale(self, request: web.Request, person: Account | None) -> str:
+        """The language of `request`'s page: `person`'s own, the browser's, the daemon's."""
+        user = person.locale if person is not None else None
+        return page_locale(request, user=user, default=self.reports.catalog().locale)
+
 
 DASHBOARD = web.AppKey("watchd.dashboard", Dashboard)
 
@@ -117,12 +127,17 @@ def _page(request: web.Request, template: str, status: int = 200, **context: Any
     nonce = secrets.token_urlsafe(16)
     dash = request.app[DASHBOARD]
     person = dash.person(request)
-    text = _ENV.get_template(template).render(
-        nonce=nonce,
-        auth=dash.tokens.enabled,
-        accounts=bool(dash.accounts()),
-        person=person.label if person is not None else None,
-        **context,
+    locale = dash.locale(request, person)
+    text = (
+        _env(locale)
+        .get_template(template)
+        .render(
+            nonce=nonce,
+            auth=dash.tokens.enabled,
+            accounts=bool(dash.accounts()),
+            person=person.label if person is not None else None,
+            **context,
+        )
     )
     # A lone surrogate stored before text was checked (from the CLI's argv, say) cannot be
     # UTF-8: it is shown escaped (\udc80) rather than failing the page.
@@ -137,7 +152,13 @@ def _page(request: web.Request, template: str, status: int = 200, **context: Any
     # Not no-referrer: with it, browsers send "Origin: null" on the page's own POSTs.
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-store"
+    _language_headers(response, locale)
     return response
+
+
+def _language_headers(response: web.StreamResponse, locale: str) -> None:
+    response.headers["Content-Language"] = html_lang(locale)
+    vary_on_language(response)
 
 
 def _can_read(table: TokenTable, token: str | None) -> bool:
@@ -211,7 +232,6 @@ def _sign_in(
         request,
         "login.html",
         status,
-        title="Sign in",
         next=target,
         failed=failed,
         url_token=notice == "url-token",
@@ -323,7 +343,6 @@ async def index(request: web.Request) -> web.Response:
     return _page(
         request,
         "index.html",
-        title="Incidents",
         **await _incident_list(request, OPEN),
         services=await _service_availability(dash.reports),
         failing=failing,
@@ -336,7 +355,7 @@ async def history(request: web.Request) -> web.Response:
     """Resolved and closed incidents (any state by the filter), by the period they opened in."""
     if (denied := await _guard(request)) is not None:
         return denied
-    return _page(request, "history.html", title="History", **await _incident_list(request, HISTORY))
+    return _page(request, "history.html", **await _incident_list(request, HISTORY))
 
 
 @public
@@ -347,12 +366,16 @@ async def incident_rows(request: web.Request) -> web.Response:
     if (denied := await _guard(request)) is not None:
         return denied
     default = HISTORY if request.query.get("view") == "history" else OPEN
-    text = _ENV.get_template("_incidents.html").render(**await _incident_list(request, default))
+    dash = request.app[DASHBOARD]
+    locale = dash.locale(request, dash.person(request))
+    template = _env(locale).get_template("_incidents.html")
+    text = template.render(**await _incident_list(request, default))
     response = web.Response(
         body=text.encode("utf-8", "backslashreplace"), content_type="text/html", charset="utf-8"
     )
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
+    _language_headers(response, locale)
     return response
 
 
@@ -398,7 +421,7 @@ async def _service_availability(source: ReportSource) -> list[dict[str, Any]]:
             out.append(
                 {
                     "name": service.name,
-                    "availability": "no data" if pct is None else f"{pct:.3f}%",
+                    "availability": pct,
                     "met": pct is not None and pct >= service.objective,
                     "objective": service.objective,
                     "unmonitored": format_duration(shown["seconds"]["unmonitored"])
@@ -418,14 +441,14 @@ async def incident(request: web.Request) -> web.Response:
         found = await request.app[DASHBOARD].incidents.get_incident(incident_id)
     except IncidentNotFound as exc:
         raise ApiError(404, str(exc)) from exc
-    return _page(request, "incident.html", title=f"Incident {incident_id}", incident=found)
+    return _page(request, "incident.html", incident=found)
 
 
 @public
 async def items(request: web.Request) -> web.Response:
     if (denied := await _guard(request)) is not None:
         return denied
-    return _page(request, "items.html", title="Items", items=request.app[keys.ITEMS]())
+    return _page(request, "items.html", items=request.app[keys.ITEMS]())
 
 
 @public
@@ -449,15 +472,15 @@ async def silences(request: web.Request) -> web.Response:
         if change["starts_at"] <= now < change["ends_at"]:
             windows.append(
                 {
-                    "name": f"change {change['id']}: {change['summary']}",
-                    "scope": f"{change['item']} and below",
+                    "name": change["summary"],
+                    "change": change["id"],
+                    "scope": change["item"],
                     "until": change["ends_at"],
                 }
             )
     return _page(
         request,
         "silences.html",
-        title="Silences",
         silences=silences.items,
         pager=Pager.of(request, silences, page),
         windows=windows,

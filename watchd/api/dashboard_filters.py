@@ -1,6 +1,6 @@
 """The dashboard's incident filters from the address (?state=&severity=&service=&item=&q=&sort=
 &from=&to=), so a filtered view is a link to share. A bad value is named on the page and
-ignored, never a blank page."""
+ignored, never a blank page (in the page's language: a `Problem` is translated when shown)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from watchd.i18n import N_
 from watchd.pipeline.incident_query import ORDERS, IncidentFilter
 from watchd.report.catalog import Catalog
 from watchd.report.period import zone_of
@@ -21,24 +22,45 @@ TEXT_LIMIT = 200  # characters of a search, item or service name
 
 
 @dataclass(frozen=True, slots=True)
+class Problem:
+    """A bad filter value: a catalog message and the values its placeholders take."""
+
+    text: str
+    values: Mapping[str, str]
+
+
+_NOT_ONE_OF = N_("Ignored %(field)s: %(value)s is not one of %(choices)s.")
+_NOT_A_DATE = N_("Ignored %(field)s: %(value)s is not a date like 2026-11-30.")
+_NO_SERVICE = N_("Ignored service: no service is named %(value)s.")
+
+
+@dataclass(frozen=True, slots=True)
 class Filters:
     """What the filter form shows (the address's values) and the query it makes."""
 
     query: IncidentFilter
     values: Mapping[str, str]
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     services: tuple[str, ...] = ()
 
 
-def _choices(raw: str, allowed: tuple[str, ...], name: str, problems: list[str]) -> tuple[str, ...]:
+def _not_one_of(name: str, value: str, allowed: tuple[str, ...]) -> Problem:
+    return Problem(
+        _NOT_ONE_OF, {"field": name, "value": repr(value[:40]), "choices": ", ".join(allowed)}
+    )
+
+
+def _choices(
+    raw: str, allowed: tuple[str, ...], name: str, problems: list[Problem]
+) -> tuple[str, ...]:
     chosen = tuple(v for v in raw.split(",") if v)
     bad = [v for v in chosen if v not in allowed]
     if bad:
-        problems.append(f"{name}: {bad[0][:40]!r} is not one of {', '.join(allowed)}")
+        problems.append(_not_one_of(name, bad[0], allowed))
     return tuple(v for v in chosen if v in allowed)
 
 
-def _day(raw: str, name: str, problems: list[str]) -> dt.date | None:
+def _day(raw: str, name: str, problems: list[Problem]) -> dt.date | None:
     """The date `raw` (YYYY-MM-DD), or None (with a problem if it is not one)."""
     if not raw:
         return None
@@ -47,7 +69,7 @@ def _day(raw: str, name: str, problems: list[str]) -> dt.date | None:
             return dt.date.fromisoformat(raw)
     except ValueError:
         pass
-    problems.append(f"{name}: {raw[:40]!r} is not a date like 2026-11-30")
+    problems.append(Problem(_NOT_A_DATE, {"field": name, "value": repr(raw[:40])}))
     return None
 
 
@@ -63,7 +85,7 @@ def parse_filters(
 ) -> Filters:
     """The filters the address asks for; states default to `default_state` (open incidents on
     the front page, ended ones in the history)."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     values = {k: query.get(k, "")[:TEXT_LIMIT].strip() for k in _KEYS}
     state = _choices(values["state"], STATES, "state", problems) or default_state
     severity = _choices(values["severity"], SEVERITIES, "severity", problems)
@@ -72,13 +94,13 @@ def parse_filters(
     if values["service"]:
         service = next((s for s in catalog.services if s.name == values["service"]), None)
         if service is None:
-            problems.append(f"service: no service is named {values['service'][:40]!r}")
+            problems.append(Problem(_NO_SERVICE, {"value": repr(values["service"][:40])}))
         else:
             members = {key[0] for key in catalog.members(service, ())}
             items = tuple(sorted(members if items is None else members & set(items)))
     order = values["sort"] or "newest"
     if order not in ORDERS:
-        problems.append(f"sort: {order[:40]!r} is not one of {', '.join(ORDERS)}")
+        problems.append(_not_one_of("sort", order, ORDERS))
         order = "newest"
     start = _day(values["from"], "from", problems)
     last = _day(values["to"], "to", problems)  # the last day shown, whole

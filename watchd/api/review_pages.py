@@ -38,7 +38,6 @@ async def incident_review(request: web.Request) -> web.StreamResponse:
         return _page(
             request,
             "review_start.html",
-            title=f"Review of incident {incident_id}",
             incident=incident,
         )
     raise web.HTTPSeeOther(f"/reviews/{review['id']}")
@@ -58,7 +57,6 @@ async def review_page(request: web.Request) -> web.Response:
     return _page(
         request,
         "review.html",
-        title=f"Review {review_id}",
         review=review,
         now=service.now(),
         limits=LIMITS,

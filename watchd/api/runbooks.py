@@ -46,7 +46,7 @@ async def runbook(request: web.Request) -> web.Response:
     except OSError as exc:
         raise ApiError(404, f"The runbook {name!r} cannot be read: {exc.strerror}.") from exc
     text = data.decode("utf-8", "replace")
-    return _page(request, "runbook.html", title=f"Runbook {name}", body=render_markdown(text))
+    return _page(request, "runbook.html", name=name, body=render_markdown(text))
 
 
 def _read(path: Path) -> bytes:

@@ -14,8 +14,9 @@ or "Investigating an issue with <service>" - never labels, item or check names, 
 titles or other annotations. States and days follow watchd.report.status.
 
 Cheap to serve: the daily figures are computed at most once per HISTORY_TTL per page, the
-current part at most once per CURRENT_TTL, and both answers are rendered then, once, for every
-reader until the next; concurrent requests wait for one computation.
+current part at most once per CURRENT_TTL, and both answers are rendered once per language
+(watchd.api.language: the browser's Accept-Language, else `[daemon] locale`) for every reader
+until the next; concurrent requests wait for one computation. Answers vary on Accept-Language.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import base64
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -35,8 +37,11 @@ from markupsafe import Markup
 from watchd.api.auth import TOKENS, bearer, public
 from watchd.api.dashboard import DASHBOARD, _guard
 from watchd.api.errors import ApiError, strict_dumps
+from watchd.api.language import page_locale
+from watchd.api.page_env import page_environment
 from watchd.api.reports import ReportSource
 from watchd.api.status_config import StatusPageConfig, StatusServiceConfig
+from watchd.i18n import N_, html_lang, translations
 from watchd.pipeline.actions import IncidentService
 from watchd.report import status as figures
 from watchd.report.period import iso
@@ -57,24 +62,29 @@ _WORST_FIRST = (
     figures.OPERATIONAL,
 )
 _HEADLINES = {
-    figures.OUTAGE: "Some services are down",
-    figures.DEGRADED: "Some services are degraded",
-    figures.UNDER_MAINTENANCE: "Maintenance in progress",
-    figures.NO_DATA: "Some services have no current data",
-    figures.OPERATIONAL: "All services are operational",
+    figures.OUTAGE: N_("Some services are down"),
+    figures.DEGRADED: N_("Some services are degraded"),
+    figures.UNDER_MAINTENANCE: N_("Maintenance in progress"),
+    figures.NO_DATA: N_("Some services have no current data"),
+    figures.OPERATIONAL: N_("All services are operational"),
 }
 _STATE_TEXT = {
-    figures.OUTAGE: "Down",
-    figures.DEGRADED: "Degraded",
-    figures.UNDER_MAINTENANCE: "Under maintenance",
-    figures.NO_DATA: "No data",
-    figures.OPERATIONAL: "Operational",
+    figures.OUTAGE: N_("Down"),
+    figures.DEGRADED: N_("Degraded"),
+    figures.UNDER_MAINTENANCE: N_("Under maintenance"),
+    figures.NO_DATA: N_("No data"),
+    figures.OPERATIONAL: N_("Operational"),
 }
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("watchd.api", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
+_GENERIC = N_("Investigating an issue with %(services)s")
+_AND = N_(" and ")  # between the services of the generic sentence
+_INCIDENT_STATUS = {"investigating": N_("Investigating"), "identified": N_("Identified")}
+
+
+@cache
+def _env(locale: str) -> jinja2.Environment:
+    return page_environment(locale, undefined=jinja2.StrictUndefined)
+
+
 # One fixed style sheet, allowed by its hash: the page needs no nonce, so one rendering serves
 # every reader until the next computation.
 _CSS = (resources.files("watchd.api") / "templates" / "status.css").read_text(encoding="utf-8")
@@ -87,7 +97,7 @@ _CSP = (
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """A page's content (`view`, JSON-able) and its two answers, rendered once."""
+    """A page's content (`view`, JSON-able, in one language) and its two answers."""
 
     view: dict[str, Any]
     html: bytes
@@ -118,15 +128,19 @@ class StatusSource:
         """The configured page called `name`, or None."""
         return next((p for p in self.pages() if p.name == name), None)
 
-    async def rendered(self, page: StatusPageConfig) -> Rendered:
-        """The page's content and answers, from the caches."""
+    async def rendered(self, page: StatusPageConfig, locale: str) -> Rendered:
+        """The page's content and answers in `locale`, from the caches (the figures are
+        shared by every language; each language's answers are rendered once)."""
         async with self._lock:
             now = self.reports.clock.now()
             cached = self._current.get(page.name)
             if cached is None or cached.page != page or not 0 <= now - cached.at < CURRENT_TTL:
-                cached = _Cached(now, page, _render(await self._build(page, now)))
+                cached = _Cached(now, page, (await self._build(page, now), {}))
                 self._current[page.name] = cached
-            rendered: Rendered = cached.value
+            view, answers = cached.value
+            if locale not in answers:
+                answers[locale] = _render(view, locale)
+            rendered: Rendered = answers[locale]
             return rendered
 
     async def _histories(self, page: StatusPageConfig, now: float) -> dict[str, Any]:
@@ -172,7 +186,6 @@ class StatusSource:
                     "name": entry.shown,
                     "description": entry.description,
                     "state": state,
-                    "state_text": _STATE_TEXT[state],
                     "objective_percent": service.objective,
                     "availability_percent": history.availability_percent if history else None,
                     "days": [
@@ -188,7 +201,6 @@ class StatusSource:
             "name": page.name,
             "title": page.title,
             "state": worst,
-            "headline": _HEADLINES[worst],
             "timezone": catalog.timezone,
             "generated_at": iso(now, catalog.timezone),
             "days": DAYS,
@@ -221,7 +233,7 @@ class StatusSource:
                     "status": "identified"
                     if incident["state"] == "acknowledged"
                     else "investigating",
-                    "summary": public_summary(full.get("alerts", []), services),
+                    "summary": public_summary(full.get("alerts", [])),
                     "since": float(incident["opened_at"]),
                     "services": services,
                 }
@@ -229,16 +241,17 @@ class StatusSource:
         return out
 
 
-def public_summary(alerts: Sequence[dict[str, Any]], services: Sequence[str]) -> str:
-    """The first `public_summary` annotation of the incident's alerts (firing ones first),
-    else a generic sentence naming the page's display names of its services."""
+def public_summary(alerts: Sequence[dict[str, Any]]) -> str | None:
+    """The first `public_summary` annotation of the incident's alerts (firing ones first), or
+    None: the page then shows a generic sentence naming the display names of its services
+    in the reader's language (`_localised`)."""
     ordered = sorted(alerts, key=lambda a: a.get("status") != "firing")
     for alert in ordered:
         text = (alert.get("annotations") or {}).get(PUBLIC_SUMMARY)
         if isinstance(text, str) and text.strip():
             clean = " ".join(text.split())
             return clean if len(clean) <= SUMMARY_LIMIT else clean[: SUMMARY_LIMIT - 1] + "…"
-    return f"Investigating an issue with {' and '.join(services)}"
+    return None
 
 
 SOURCE = web.AppKey("watchd.status", StatusSource)
@@ -276,15 +289,24 @@ def _configured(request: web.Request) -> StatusPageConfig:
     return page
 
 
-def _headers(page: StatusPageConfig) -> dict[str, str]:
-    # A public page may be kept by browsers and proxies as long as it is reused here; a
-    # private one is no one else's to keep.
+def _headers(page: StatusPageConfig, locale: str) -> dict[str, str]:
+    # A public page may be kept by browsers and proxies as long as it is reused here (one copy
+    # per language: Vary); a private one is no one else's to keep.
     cache = f"public, max-age={int(CURRENT_TTL)}" if page.public else "private, no-store"
     return {
         "Cache-Control": cache,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
+        "Content-Language": html_lang(locale),
+        "Vary": "Accept-Language",
     }
+
+
+async def _answer(request: web.Request, page: StatusPageConfig) -> tuple[Rendered, dict[str, str]]:
+    """The page's answers in the reader's language, and the headers they go with."""
+    source = request.app[SOURCE]
+    locale = page_locale(request, user=None, default=source.reports.catalog().locale)
+    return await source.rendered(page, locale), _headers(page, locale)
 
 
 def _level(percent: float | None, objective: float) -> str:
@@ -297,7 +319,27 @@ def _level(percent: float | None, objective: float) -> str:
     return "low" if percent >= 95.0 else "bad"
 
 
-def _render(view: dict[str, Any]) -> Rendered:
+def _localised(view: dict[str, Any], locale: str) -> dict[str, Any]:
+    """`view` with its words in `locale`: the headline, each service's state and each
+    incident's status, and the generic sentence of an incident with no public summary."""
+    # Not named _: the texts are marked where they are defined (N_), and pybabel
+    # 2.16 (the lowest allowed) takes a key inside _(...) for a message.
+    say = translations(locale).gettext
+    services = [{**s, "state_text": say(_STATE_TEXT[s["state"]])} for s in view["services"]]
+    incidents = [
+        {
+            **i,
+            "status_text": say(_INCIDENT_STATUS[i["status"]]),
+            "summary": i["summary"] or say(_GENERIC) % {"services": say(_AND).join(i["services"])},
+        }
+        for i in view["incidents"]
+    ]
+    headline = say(_HEADLINES[view["state"]])
+    return {**view, "headline": headline, "services": services, "incidents": incidents}
+
+
+def _render(neutral: dict[str, Any], locale: str) -> Rendered:
+    view = _localised(neutral, locale)
     bars = [
         [
             (d["date"], d["availability_percent"], _level(d["availability_percent"], objective))
@@ -306,13 +348,14 @@ def _render(view: dict[str, Any]) -> Rendered:
         for s in view["services"]
         for objective in (s["objective_percent"],)
     ]
-    text = _ENV.get_template("status.html").render(view=view, bars=bars, css=Markup(_CSS))
+    text = _env(locale).get_template("status.html").render(view=view, bars=bars, css=Markup(_CSS))
     # The objective picks the bars' colours; the JSON gives the figures alone.
     services = [{k: v for k, v in s.items() if k != "objective_percent"} for s in view["services"]]
+    incidents = [{k: v for k, v in i.items() if k != "status_text"} for i in view["incidents"]]
     return Rendered(
         view,
         text.encode("utf-8", "backslashreplace"),
-        strict_dumps({**view, "services": services}).encode(),
+        strict_dumps({**view, "services": services, "incidents": incidents}).encode(),
     )
 
 
@@ -322,8 +365,7 @@ async def page_html(request: web.Request) -> web.Response:
     page = _configured(request)
     if (denied := await _denied(request, page, html=True)) is not None:
         return denied
-    rendered = await request.app[SOURCE].rendered(page)
-    headers = _headers(page)
+    rendered, headers = await _answer(request, page)
     headers["Content-Security-Policy"] = _CSP  # no script at all; only the page's own style
     return web.Response(
         body=rendered.html, content_type="text/html", charset="utf-8", headers=headers
@@ -335,8 +377,8 @@ async def page_json(request: web.Request) -> web.Response:
     """A configured status page as JSON: services with states and days, ongoing incidents."""
     page = _configured(request)
     await _denied(request, page, html=False)
-    rendered = await request.app[SOURCE].rendered(page)
-    return web.Response(body=rendered.json, content_type="application/json", headers=_headers(page))
+    rendered, headers = await _answer(request, page)
+    return web.Response(body=rendered.json, content_type="application/json", headers=headers)
 
 
 def add_routes(app: web.Application, source: StatusSource) -> None:

@@ -26,13 +26,12 @@ from watchd.store.pages import Listed, Page
 
 
 def _listing(
-    request: web.Request, template: str, title: str, found: Listed[Any], page: Page, **context: Any
+    request: web.Request, template: str, found: Listed[Any], page: Page, **context: Any
 ) -> web.Response:
     """A list page: one page of `found` as `rows`, with its pager."""
     return _page(
         request,
         template,
-        title=title,
         rows=found.items,
         pager=Pager.of(request, found, page),
         now=request.app[DASHBOARD].reports.clock.now(),
@@ -68,7 +67,7 @@ async def problems_list(request: web.Request) -> web.Response:
     found = await request.app[DASHBOARD].incidents.problems_page(
         state=state if state in ("open", "closed") else None, page=page
     )
-    return _listing(request, "problems.html", "Problems", found, page, state=state)
+    return _listing(request, "problems.html", found, page, state=state)
 
 
 @public
@@ -82,9 +81,7 @@ async def problem(request: web.Request) -> web.Response:
     except ProblemNotFound as exc:
         raise ApiError(404, str(exc)) from exc
     where = IncidentFilter(problem_id=problem_id)
-    return await _with_incidents(
-        request, "problem.html", where, title=f"Problem {problem_id}", problem=found
-    )
+    return await _with_incidents(request, "problem.html", where, problem=found)
 
 
 @public
@@ -94,7 +91,7 @@ async def changes_list(request: web.Request) -> web.Response:
         return denied
     page = page_of(request)
     found = await request.app[DASHBOARD].incidents.changes_page(page)
-    return _listing(request, "changes.html", "Changes", found, page)
+    return _listing(request, "changes.html", found, page)
 
 
 @public
@@ -107,9 +104,7 @@ async def change(request: web.Request) -> web.Response:
     if found is None:
         raise ApiError(404, f"There is no change {change_id}.")
     where = IncidentFilter(change_id=change_id)
-    return await _with_incidents(
-        request, "change.html", where, title=f"Change {change_id}", change=found
-    )
+    return await _with_incidents(request, "change.html", where, change=found)
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,6 +1,6 @@
 """Config of people (DESIGN.md §5 People): users, teams and on-call schedules, as config as code.
 
-    [[users]]                 name, display_name, timezone, password_hash | password_file
+    [[users]]                 name, display_name, timezone, locale, password_hash | password_file
     [[users.tokens]]          name, scopes, token_file | token_env (personal API tokens)
     [[users.contacts]]        name, receiver (a [[receivers]] name), address (per recipient)
     [[users.notify]]          severity = [...], contact, after
@@ -25,6 +25,7 @@ from pydantic import Field, field_validator, model_validator
 
 from watchd.configbase import ConfigProblem, Strict, TimeZone
 from watchd.durations import Duration
+from watchd.i18n import Locale
 from watchd.secrets import SecretRef
 
 # Names appear in URLs (/api/v1/oncall/{schedule}) and on command lines: keep them plain.
@@ -84,6 +85,8 @@ class UserConfig(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     display_name: str = ""
     timezone: TimeZone = "UTC"
+    # The language of the dashboard once they sign in (None: their browser's, else [daemon]'s).
+    locale: Locale | None = None
     contacts: list[ContactMethod] = []
     notify: list[NotifyRule] = []
     # Dashboard sign-in: an Argon2 hash from `watchd user hash-password`, in the config or in

@@ -61,3 +61,4 @@ class Account:
     user: str
     label: str  # "Alice Li (alice)": how actions they take are recorded
     password_hash: str
+    locale: str | None = None  # the dashboard's language for them (None: the browser's)

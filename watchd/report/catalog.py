@@ -23,7 +23,7 @@ SERVICE_ITEM = ""
 @dataclass(frozen=True, slots=True)
 class Catalog:
     """Checks by (item, check) with labels and intervals; services; maintenance windows;
-    the time zone of report periods."""
+    the time zone of report periods and the language pages default to."""
 
     report: ReportConfig
     labels: Mapping[Key, Mapping[str, str]] = field(default_factory=dict)
@@ -34,6 +34,7 @@ class Catalog:
     inventory: Inventory = field(default_factory=lambda: Inventory([]))
     timezone: str = "UTC"  # [daemon] timezone: report months, days and displayed times
     people: Sequence[Person] = ()  # the configured users, for the per-person figures
+    locale: str = "en"  # [daemon] locale: pages and reports unless a reader asks for another
 
     @classmethod
     def from_checks(
@@ -47,6 +48,7 @@ class Catalog:
         inventory: Inventory,
         timezone: str,
         people: Sequence[Person] = (),
+        locale: str = "en",
     ) -> Catalog:
         """The catalog of the enabled `checks`; `default_interval` covers checks not listed."""
         labels: dict[Key, dict[str, str]] = {}
@@ -64,6 +66,7 @@ class Catalog:
             inventory=inventory,
             timezone=timezone,
             people=tuple(people),
+            locale=locale,
         )
 
     def gap(self, key: Key) -> float:
