@@ -34,11 +34,12 @@ from yarl import URL
 
 from collectors.contract import FixedMetrics, MetricNames
 from collectors.fields import Regex
-from collectors.http_wire import Answer, Progress, Resolver, WireError, fetch
+from collectors.http_wire import Answer, Progress, fetch
 from watchd.configbase import Strict
 from watchd.matchers import compile_regex
 from watchd.model import CheckContext, CheckResult, Sample, Status
 from watchd.secrets import SecretError, SecretRef
+from watchd.wire.connect import Resolver, WireError
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 StatusCode = Annotated[int, Field(ge=100, le=599)]

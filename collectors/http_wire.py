@@ -10,18 +10,15 @@ its pooling, so the common case skips it. Kept connections (`fresh_connection = 
 on aiohttp.
 
 Every failure is a `WireError` whose message is the reason a person reads after the request's
-name ("cannot connect to ...", "no answer within ..."), worded as for the aiohttp path.
+name ("cannot connect to ...", "no answer within ..."), worded as for the aiohttp path. The
+address lookups, the connection, the request head and WireError live in watchd.wire.connect,
+shared with the notification receivers' keep-alive client.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import math
-import os
-import socket
 import ssl
-import time
 import zlib
 from dataclasses import dataclass
 from typing import Any, cast
@@ -30,13 +27,10 @@ import aiohttp
 import httptools
 from yarl import URL
 
+from watchd.wire.connect import Resolver, WireError, charset, connect, request_head
+
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
-_DNS_TTL = 10.0  # seconds a lookup is reused, as aiohttp's connector does by default
 _MAX_HEAD = 65_536  # bytes before the answer's head ends: a server streaming headers is broken
-
-
-class WireError(Exception):
-    """A request that gave no gradable answer; the message is the reason, a full clause."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,38 +43,6 @@ class Answer:
     body: bytes  # decompressed, at most the limit
     truncated: bool  # more body was left unread past the limit
     peer_cert: bytes | None  # DER certificate of the connection that served it (https)
-
-
-class Resolver:
-    """Address lookups of one check, each kept `_DNS_TTL` seconds; IP literals need none."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, int], tuple[float, list[str]]] = {}
-
-    async def addresses(self, host: str, port: int) -> list[str]:
-        now = time.monotonic()
-        cached = self._cache.get((host, port))
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            pass
-        else:
-            self._cache[(host, port)] = (math.inf, [host])  # parsing it per run showed in profiles
-            return [host]
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG
-            )
-        except socket.gaierror as exc:
-            raise WireError(f"DNS lookup of {host} failed: {exc.strerror or exc}") from exc
-        found = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        if not found:
-            raise WireError(f"DNS lookup of {host} failed: no address")
-        self._cache[(host, port)] = (now + _DNS_TTL, found)
-        return found
 
 
 @dataclass(slots=True)
@@ -190,7 +152,7 @@ async def _exchange(
     port = url.port or (443 if url.scheme == "https" else 80)
     tls = sslcontext if url.scheme == "https" else None
     exchange = _Exchange(request, method == "HEAD", stop_at_redirect, limit, progress)
-    transport = await _connect(exchange, host, port, tls, resolver)
+    transport = await connect(lambda: exchange, host, port, tls, resolver)
     try:
         await exchange.done
     except BaseException:
@@ -198,33 +160,6 @@ async def _exchange(
         raise
     transport.close()
     return exchange
-
-
-async def _connect(
-    exchange: _Exchange, host: str, port: int, tls: ssl.SSLContext | None, resolver: Resolver
-) -> asyncio.Transport:
-    loop = asyncio.get_running_loop()
-    failure: OSError | None = None
-    for address in await resolver.addresses(host, port):
-        try:
-            transport, _ = await loop.create_connection(
-                lambda: exchange,
-                address,
-                port,
-                ssl=tls,
-                server_hostname=host if tls is not None else None,
-            )
-        except ssl.SSLCertVerificationError as exc:
-            reason = exc.verify_message or exc.reason or str(exc)
-            raise WireError(f"TLS certificate verify failed: {reason}") from exc
-        except ssl.SSLError as exc:
-            raise WireError(f"TLS handshake failed: {exc.reason or exc}") from exc
-        except OSError as exc:
-            failure = exc
-            continue
-        return transport
-    reason = os.strerror(failure.errno) if failure and failure.errno else str(failure)
-    raise WireError(f"cannot connect to {host}:{port}: {reason}")
 
 
 def _request_bytes(
@@ -246,12 +181,7 @@ def _request_bytes(
     elif method in ("POST", "PUT", "PATCH"):
         fields["content-length"] = ("Content-Length", "0")
     fields["connection"] = ("Connection", "close")
-    lines = [f"{method} {url.raw_path_qs or '/'} HTTP/1.1"]
-    for name, value in fields.values():
-        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
-            raise WireError(f"the header {name} holds a line break")
-        lines.append(f"{name}: {value}")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    head = request_head(method, url.raw_path_qs or "/", fields.values())
     return head + data if data else head
 
 
@@ -381,7 +311,7 @@ class _Exchange(asyncio.Protocol):
         return Answer(
             self.status,
             url,
-            _charset(self.header(b"content-type")),
+            charset(self.header(b"content-type")),
             b"".join(self._chunks),
             self.truncated,
             self.peer_cert,
@@ -445,17 +375,3 @@ class _Deflate:
 
     def flush(self) -> bytes:
         return b"" if self._inner is None else bytes(self._inner.flush())
-
-
-def _charset(content_type: str | None) -> str:
-    """The charset a Content-Type names, if Python knows it; else utf-8."""
-    charset = "utf-8"
-    for param in (content_type or "").split(";")[1:]:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset":
-            charset = value.strip().strip('"') or "utf-8"
-    try:
-        "".encode(charset)
-    except LookupError:
-        return "utf-8"
-    return charset

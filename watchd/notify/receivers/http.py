@@ -1,22 +1,25 @@
-"""What the HTTP receivers (webhook, ticket, chat) share: a session with TLS options and
-authentication from secrets, and one call that turns any answer or failure into an Outcome."""
+"""What the HTTP receivers (webhook, ticket, chat, robots) share: kept connections with TLS
+options, authentication from secrets, and one call that turns any answer or failure into an
+Outcome."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import ssl
 import time
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 from watchd.clock import Clock
 from watchd.notify.backoff import parse_retry_after
 from watchd.notify.config import HttpReceiverBase, TlsOptions
 from watchd.notify.model import Outcome, excerpt, http_outcome
+from watchd.wire.connect import WireError
+from watchd.wire.pool import KeepAlivePool
 
 USER_AGENT = "watchd-notify/1"
 
@@ -48,21 +51,20 @@ def auth_headers(config: HttpReceiverBase) -> dict[str, str]:
 
 
 class HttpClient:
-    """One aiohttp session per receiver; requests never raise, they return an Outcome."""
+    """The kept connections of one receiver (watchd.wire.pool); requests never raise, they
+    return an Outcome. Redirects are not followed (a 3xx is a retried failure), no proxy is
+    used (as with the aiohttp session before), at most `concurrency` requests run at once."""
 
     def __init__(self, config: HttpReceiverBase, *, clock: Clock, base: Path) -> None:
         self._config = config
         self._clock = clock
-        self._ssl = ssl_context(config.tls, base)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._config.timeout),
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=self._config.concurrency),
-            )
-        return self._session
+        tls = ssl_context(config.tls, base)
+        self._pool = KeepAlivePool(
+            tls=tls if isinstance(tls, ssl.SSLContext) else _system_tls(),
+            timeout=config.timeout,
+            max_idle=config.concurrency,
+        )
+        self._slots = asyncio.Semaphore(config.concurrency)
 
     async def request(
         self,
@@ -79,21 +81,18 @@ class HttpClient:
             return Outcome(False, error=f"credentials: {exc}"), None
         started = time.monotonic()
         try:
-            async with self._open().request(
-                method, url, data=body, headers=all_headers, allow_redirects=False
-            ) as response:
-                text = await response.text(errors="replace")
-                retry_after = parse_retry_after(
-                    response.headers.get("Retry-After"), self._clock.now()
+            async with self._slots:
+                reply = await self._pool.request(
+                    method, url, headers=all_headers.items(), body=body
                 )
-                outcome = http_outcome(response.status, text, retry_after)
         except TimeoutError:
             elapsed = time.monotonic() - started
             return Outcome(False, error=f"no answer within {elapsed:.1f}s (timeout)"), None
-        except aiohttp.ClientError as exc:
+        except (WireError, OSError, ValueError) as exc:
             return Outcome(False, error=excerpt(f"{type(exc).__name__}: {exc}")), None
-        except (OSError, ValueError) as exc:
-            return Outcome(False, error=excerpt(f"{type(exc).__name__}: {exc}")), None
+        text = reply.text()
+        retry_after = parse_retry_after(reply.header("retry-after"), self._clock.now())
+        outcome = http_outcome(reply.status, text, retry_after)
         try:
             decoded = _json(text)
         except ValueError:
@@ -101,8 +100,13 @@ class HttpClient:
         return outcome, decoded
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        self._pool.close()
+
+
+@cache
+def _system_tls() -> ssl.SSLContext:
+    """The system's CAs, verified as browsers do; loaded once (it reads the CA bundle)."""
+    return ssl.create_default_context()
 
 
 def _json(text: str) -> Any:
