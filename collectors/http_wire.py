@@ -27,10 +27,9 @@ import aiohttp
 import httptools
 from yarl import URL
 
-from watchd.wire.connect import Resolver, WireError, charset, connect, request_head
+from watchd.wire.connect import MAX_HEAD, Resolver, WireError, charset, connect, request_head
 
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
-_MAX_HEAD = 65_536  # bytes before the answer's head ends: a server streaming headers is broken
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,8 +234,8 @@ class _Exchange(asyncio.Protocol):
             return
         if not self._progress.answered:  # a head line that does not end (on_header waits)
             self._received += len(data)
-            if self._received > _MAX_HEAD:
-                self._fail(WireError(f"invalid HTTP response: a head over {_MAX_HEAD} bytes"))
+            if self._received > MAX_HEAD:
+                self._fail(WireError(f"invalid HTTP response: a head over {MAX_HEAD} bytes"))
 
     def eof_received(self) -> bool | None:
         self._ended(None)
@@ -250,8 +249,8 @@ class _Exchange(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
         self._head_size += len(name) + len(value)
-        if self._head_size > _MAX_HEAD:
-            self._fail(WireError(f"invalid HTTP response: a head over {_MAX_HEAD} bytes"))
+        if self._head_size > MAX_HEAD:
+            self._fail(WireError(f"invalid HTTP response: a head over {MAX_HEAD} bytes"))
 
     def on_headers_complete(self) -> None:
         if self.done.done():

@@ -328,3 +328,18 @@ async def test_tls_with_a_self_signed_certificate_is_verified_against_the_given_
         assert len(peers.bodies) == 3 and len(set(peers.ports)) == 1
     finally:
         await runner.cleanup()
+
+
+async def test_an_answer_whose_head_does_not_end_is_refused(
+    raw: Callable[[Answer], Awaitable[Raw]],
+) -> None:
+    """Header fields over 64 KiB are an error, the connection dropped."""
+
+    async def answer(n: int, conn: int, request: bytes) -> tuple[bytes | None, bool]:
+        fields = [f"X-Filler-{i}: {'y' * 1000}" for i in range(70)]
+        return _ok(b"{}", *fields), False
+
+    server = await raw(answer)
+    pool = _pool()
+    with pytest.raises(WireError, match="a head over 65536 bytes"):
+        await pool.request("POST", server.url, headers=JSON, body=b"{}")

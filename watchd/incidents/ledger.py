@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Integer, Row, Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import ReturningUpdate
 
@@ -29,6 +29,7 @@ from watchd.incidents.payload import idempotency_key, notification_payload
 from watchd.incidents.settings import IncidentSettings
 from watchd.incidents.unwritten import UnwrittenIncidents
 from watchd.model import Alert
+from watchd.store.bound_rows import Columns, bound_rows, bound_table
 from watchd.store.committed import tally
 from watchd.store.incident_tables import OutboxState
 from watchd.store.incident_tables import incident_alerts as ia
@@ -144,16 +145,24 @@ class Ledger:
                 return []
             rows = await self.conn.execute(_LOAD_MANY_SQLITE, {"ids": bound_values("sqlite", ids)})
             return [incident_from_row(r) for r in rows]
-        found: list[Incident] = []
+        found = [
+            incident_from_row(r) for r in await self._lock_rows(ids, _LOCK_MANY, _LOCK_MANY_NOWAIT)
+        ]
+        return sorted(found, key=lambda i: i.id)
+
+    async def _lock_rows(
+        self, ids: Sequence[int], query: Select[Any], nowait: Select[Any]
+    ) -> list[Row[Any]]:
+        """Lock the incident rows `ids` (PostgreSQL) in the module doc's order with `query`
+        (`nowait` for those below a row already held); the rows it selects."""
+        found: list[Row[Any]] = []
         below = [i for i in ids if self._below_held(i)]
         above = [i for i in ids if not self._below_held(i)]
-        for query, chunk in ((_LOCK_MANY_NOWAIT, below), (_LOCK_MANY, above)):
+        for statement, chunk in ((nowait, below), (query, above)):
             if chunk:
-                found += [
-                    incident_from_row(r) for r in await self.conn.execute(query, {"ids": chunk})
-                ]
+                found += (await self.conn.execute(statement, {"ids": chunk})).all()
                 self._locked.update(chunk)
-        return sorted(found, key=lambda i: i.id)
+        return found
 
     def _below_held(self, incident_id: int) -> bool:
         return bool(self._locked) and incident_id < max(self._locked)
@@ -416,23 +425,46 @@ class Ledger:
 
     async def append_events_to_each(
         self,
-        appends: Sequence[
-            tuple[Incident, Sequence[tuple[str, str, dict[str, Any]]], Sequence[float] | None]
-        ],
+        appends: Mapping[int, tuple[Sequence[tuple[str, str, dict[str, Any]]], Sequence[float]]],
     ) -> None:
-        """append_events for several incidents (each as read and locked in this transaction),
-        in two statements: the incidents' new seqs in one UPDATE, the events in one INSERT. A
-        storm's delivery outcomes append an event to an incident each."""
+        """append_events for several incidents by id, each entry (kind, actor, detail) at its
+        time, without reading them: their seqs move on in one UPDATE that returns them (after
+        a lock of the ids alone on PostgreSQL, in the module doc's order), the events go in in
+        one INSERT. A storm's delivery outcomes append an event to an incident each; loading
+        each incident (its JSON columns decoded) for its seq cost more than the writes. An id
+        with no incident is left out."""
+        rest: dict[int, tuple[Sequence[tuple[str, str, dict[str, Any]]], Sequence[float]]] = {}
+        for incident_id, (entries, times) in appends.items():
+            if self._held(incident_id) is not None:
+                await self.append_events(await self.load(incident_id), entries, times=times)
+            elif entries:
+                rest[incident_id] = (entries, times)
+        if not rest:
+            return
+        ids = sorted(rest)
+        dialect = self.conn.dialect.name
+        if self.postgres:
+            await self._lock_rows(
+                [i for i in ids if i not in self._locked], _LOCK_IDS, _LOCK_IDS_NOWAIT
+            )
+        counts = bound_rows(dialect, "v", _SEQ_STEPS, [(i, len(rest[i][0])) for i in ids])
+        moved = await self.conn.execute(_bump_seqs(dialect), {**counts, "now": self.now})
         rows: list[dict[str, Any]] = []
-        seqs = []
-        for incident, entries, times in appends:
-            if self._held(incident.id) is not None:
-                await self.append_events(incident, entries, times=times)
-                continue
-            rows += self._event_rows(incident, entries, times)
-            seqs.append({"incident_id": incident.id, "new_seq": incident.seq + len(entries)})
-        if seqs:
-            await self.conn.execute(_SET_SEQ, [{**s, "new_updated_at": self.now} for s in seqs])
+        for incident_id, seq in moved:
+            entries, times = rest[incident_id]
+            first = seq - len(entries)  # the seq before these events
+            rows += [
+                {
+                    "incident_id": incident_id,
+                    "seq": first + 1 + n,
+                    "time": times[n],
+                    "kind": kind,
+                    "actor": actor,
+                    "detail": dict(detail),
+                }
+                for n, (kind, actor, detail) in enumerate(entries)
+            ]
+        if rows:
             await self.conn.execute(insert(ev), rows)
 
     def _event_rows(
@@ -484,11 +516,26 @@ _LOAD_MANY_SQLITE = select(inc).where(one_of("sqlite", inc.c.id, "ids")).order_b
 _LOCK_MANY = _LOAD_MANY.with_for_update(key_share=True)  # locked in id order, as returned
 _LOCK_MANY_NOWAIT = _LOAD_MANY.with_for_update(key_share=True, nowait=True)
 _CREATE = insert(inc).returning(inc)
-_SET_SEQ = (
-    update(inc)
-    .where(inc.c.id == bindparam("incident_id"))
-    .values(seq=bindparam("new_seq"), updated_at=bindparam("new_updated_at"))
-)
+# append_events_to_each's lock (PostgreSQL only): the ids as one array, one SQL text for any number.
+_LOAD_IDS = select(inc.c.id).where(one_of("postgresql", inc.c.id, "ids"))
+_LOCK_IDS = _LOAD_IDS.order_by(inc.c.id).with_for_update(key_share=True)
+_LOCK_IDS_NOWAIT = _LOAD_IDS.order_by(inc.c.id).with_for_update(key_share=True, nowait=True)
+# (incident id, events appended) rows of append_events_to_each, bound as one parameter.
+_SEQ_STEPS: Columns = (("id", BigInteger()), ("n", Integer()))
+
+
+@cache
+def _bump_seqs(dialect: str) -> ReturningUpdate[Any]:
+    """UPDATE incidents SET seq = seq + n FROM the bound (id, n) rows RETURNING id, seq."""
+    steps = bound_table(dialect, "v", _SEQ_STEPS)
+    return (
+        update(inc)
+        .where(inc.c.id == steps.c.id)
+        .values(seq=inc.c.seq + steps.c.n, updated_at=bindparam("now"))
+        .returning(inc.c.id, inc.c.seq)
+    )
+
+
 _MEMBER_STATUS = select(ia.c.status).where(
     ia.c.incident_id == bindparam("incident_id"), ia.c.fingerprint == bindparam("fingerprint")
 )

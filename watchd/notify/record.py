@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import BigInteger, Double, Integer, String, Text, Update, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.settings import IncidentSettings
 from watchd.notify.attempt import Attempt, Status
 from watchd.notify.outbox import Group
+from watchd.store.bound_rows import Columns, bound_rows, bound_table
 from watchd.store.engine import transact
 from watchd.store.errors import StoreError
 from watchd.store.incident_tables import OutboxState
@@ -30,8 +31,8 @@ async def _write_attempts(
     conn: AsyncConnection, settings: IncidentSettings, attempts: Sequence[tuple[Attempt, float]]
 ) -> None:
     """The delivery log rows, the outbox rows' new states and the timeline events of
-    `attempts` (each with the time its outcome was known), a statement of each kind for all
-    of them instead of three or four per attempt."""
+    `attempts` (each with the time its outcome was known): one statement of each kind for
+    all of them, the incidents' seqs moved on without reading the incidents."""
     if not attempts:
         return
     await conn.execute(
@@ -53,50 +54,58 @@ async def _write_attempts(
             for a, _ in attempts
         ],
     )
-    await conn.execute(
-        _OUTCOME,
-        [
-            {
-                "row_id": a.row.id,
-                "new_state": a.status.state.value,
-                "tried": int(a.tried),
-                "next_at": a.next_attempt_at,
-                "delivered": now if a.status is Status.DELIVERED else None,
-                "error": a.error or None,
-            }
-            for a, now in attempts
-        ],
-    )
-    events: dict[int, list[tuple[tuple[str, str, dict[str, Any]], float]]] = {}
+    dialect = conn.dialect.name
+    outcomes = [
+        (
+            a.row.id,
+            a.status.state.value,
+            int(a.tried),
+            a.next_attempt_at,
+            now if a.status is Status.DELIVERED else None,
+            a.error or None,
+        )
+        for a, now in attempts
+    ]
+    await conn.execute(_outcome(dialect), bound_rows(dialect, "v", _OUTCOME_COLUMNS, outcomes))
+    events: dict[int, tuple[list[tuple[str, str, dict[str, Any]]], list[float]]] = {}
     for a, now in attempts:
         if a.event is not None:
-            entry = (a.event[0], "watchd", a.event[1])
-            events.setdefault(a.row.incident_id, []).append((entry, now))
+            entries, times = events.setdefault(a.row.incident_id, ([], []))
+            entries.append((a.event[0], "watchd", a.event[1]))
+            times.append(now)
     ledger = Ledger(conn, max(now for _, now in attempts), settings)
-    # All the batch's incidents read (and locked, in the ledger's order) in one statement: a
-    # storm's batch has an incident per outcome, and a load each was a third of the writing.
-    await ledger.append_events_to_each(
-        [
-            (incident, [entry for entry, _ in timed], [at for _, at in timed])
-            for incident in await ledger.lock(events)
-            for timed in [events[incident.id]]
-        ]
-    )
+    await ledger.append_events_to_each(events)
 
 
-# One statement for every outcome of a batch (executemany), built once.
-_OUTCOME = (
-    update(ob)
-    .where(ob.c.id == bindparam("row_id"))
-    .values(
-        state=bindparam("new_state"),
-        attempts=ob.c.attempts + bindparam("tried"),
-        next_attempt_at=bindparam("next_at"),
-        claimed_until=None,
-        delivered_at=bindparam("delivered"),
-        last_error=bindparam("error"),
-    )
+# The new state of each outbox row of a batch: (row id, state, 1 if tried, next attempt,
+# delivered at, error), bound as one parameter whatever the batch's size.
+_OUTCOME_COLUMNS: Columns = (
+    ("id", BigInteger()),
+    ("state", String()),
+    ("tried", Integer()),
+    ("next_at", Double()),
+    ("delivered", Double()),
+    ("error", Text()),
 )
+
+
+@cache
+def _outcome(dialect: str) -> Update:
+    """One UPDATE ... FROM for every outcome of a batch (a row is in a batch once: it is
+    leased to the delivery that tried it)."""
+    v = bound_table(dialect, "v", _OUTCOME_COLUMNS)
+    return (
+        update(ob)
+        .where(ob.c.id == v.c.id)
+        .values(
+            state=v.c.state,
+            attempts=ob.c.attempts + v.c.tried,
+            next_attempt_at=v.c.next_at,
+            claimed_until=None,
+            delivered_at=v.c.delivered,
+            last_error=v.c.error,
+        )
+    )
 
 
 async def _release_and_group(

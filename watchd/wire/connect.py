@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 
 _DNS_TTL = 10.0  # seconds a lookup is reused, as aiohttp's connector does by default
+MAX_HEAD = 65_536  # bytes before an answer's head ends: a server streaming headers is broken
 
 
 class WireError(Exception):

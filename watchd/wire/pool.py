@@ -32,7 +32,7 @@ from typing import cast
 import httptools
 from yarl import URL
 
-from watchd.wire.connect import Resolver, WireError, charset, connect, request_head
+from watchd.wire.connect import MAX_HEAD, Resolver, WireError, charset, connect, request_head
 
 IDLE = 15.0  # seconds a connection may wait unused and still be reused (aiohttp's default)
 MAX_BODY = 4 * 1024 * 1024  # bytes of an answer's body read at most
@@ -102,6 +102,7 @@ class _Connection(asyncio.Protocol):
         self._began = False  # a byte of the current answer has come
         self._interim = False  # inside a 1xx answer that a final one follows
         self._headers: list[tuple[str, str]] = []
+        self._head_size = 0  # bytes of the answer's header fields
         self._chunks: list[bytes] = []
         self._size = 0
         self._status = 0
@@ -114,7 +115,7 @@ class _Connection(asyncio.Protocol):
         assert self._transport is not None and self._answer is None
         self._answer = asyncio.get_running_loop().create_future()
         self._began = self._ends_at_close = False
-        self._status = 0
+        self._status = self._head_size = 0
         self._headers, self._chunks, self._size = [], [], 0
         self._transport.write(request)
         return self._answer
@@ -159,6 +160,10 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value)
+        if self._head_size > MAX_HEAD:
+            self._fail(WireError(f"invalid HTTP response: a head over {MAX_HEAD} bytes"))
+            return
         self._headers.append(
             (name.decode("latin-1").lower(), value.decode("utf-8", "surrogateescape"))
         )
