@@ -17,6 +17,7 @@ from watchd.cli_completion import file_names
 from watchd.cli_config import load_or_report
 from watchd.cli_store import opened_store
 from watchd.clock import SystemClock
+from watchd.i18n import LOCALES
 from watchd.loading import report_catalog
 from watchd.report.build import build_report
 from watchd.report.catalog import Catalog
@@ -41,6 +42,11 @@ def add_commands(sub: Any, command: Command) -> None:
     cmd.add_argument("--to", dest="end", help="end (exclusive), ISO date or time")
     cmd.add_argument("--service", help="only this service from [[services]]")
     cmd.add_argument("--format", choices=FORMATS, default="text", help="default: %(default)s")
+    cmd.add_argument(
+        "--locale",
+        choices=LOCALES,
+        help="the language of text and HTML (default: [daemon] locale)",
+    )
     file_names(cmd.add_argument("--output", type=Path, help="write to this file instead of stdout"))
     cmd.set_defaults(func=_report)
 
@@ -90,4 +96,4 @@ async def _build(url: str, catalog: Catalog, period: Period, args: argparse.Name
         report = await build_report(
             store.engine, catalog, period, now=clock.now(), service=args.service
         )
-    return render(report, args.format)
+    return render(report, args.format, args.locale or catalog.locale)

@@ -136,3 +136,17 @@ async def test_the_status_page_speaks_the_readers_language_from_one_computation(
         _speaks(page, ("Some services are down", "Investigating an issue with Web shop"), ("今天",))
         page, _ = await _get(http, f"{world.base}/status/public", {})
         assert "Some services are down" in page  # no Accept-Language: [daemon] locale (en)
+
+
+async def test_a_report_over_http_is_in_the_readers_language(tmp_path: Path) -> None:
+    """GET /api/v1/reports/html and ?format=text from a Chinese browser are in Chinese, from an English one in English, and both vary on Accept-Language; JSON keeps its English keys."""
+    async with served_dashboard(tmp_path, {}) as dash, aiohttp.ClientSession() as http:
+        page, headers = await _get(http, f"{dash.base}/api/v1/reports/html", ZH)
+        assert '<html lang="zh-CN">' in page and "<h2>中断与事件</h2>" in page
+        assert "Accept-Language" in headers["Vary"]
+        text, _ = await _get(http, f"{dash.base}/api/v1/reports/availability?format=text", ZH)
+        assert text.startswith("可用性报告 ")
+        text, _ = await _get(http, f"{dash.base}/api/v1/reports/availability?format=text", EN)
+        assert text.startswith("Availability report ")
+        body, _ = await _get(http, f"{dash.base}/api/v1/reports/availability", ZH)
+        assert "availability_percent" in body

@@ -165,6 +165,19 @@ async def test_the_review_report_lists_outages_and_judges_each_service(world: Wo
     assert "times in UTC" in html
 
 
+async def test_the_review_report_in_chinese_judges_each_service_in_chinese(world: World) -> None:
+    """In zh_CN the HTML and text reports say each service's verdict in Chinese, with Chinese headings and table heads and none of the English ones left; the figures are the same."""
+    report = await build_report(world.store.engine, world.catalog, Period.month("2026-10"), now=NOW)
+    html, text = render(report, "html", "zh_CN"), render(report, "text", "zh_CN")
+    sentence = "shop 未达成 99.5% 的目标：可用率 99.083%，中断 1h"
+    assert sentence in html and sentence in text
+    assert '<html lang="zh-CN">' in html and "<h2>中断与事件</h2>" in html
+    assert "<th>可用率</th>" in html and "<td>严重</td>" in html and "时区 UTC" in html
+    english = ("Availability report", "Summary", "Outages and incidents", "Downtime", "missed")
+    assert not [w for w in english if w in html or w in text]
+    assert text.startswith("可用性报告 2026-10：")
+
+
 async def test_a_period_is_compared_with_the_one_before(world: World) -> None:
     """Oct 15-20 against Oct 10-15 (the outage): the web service gained 1.389 points of
     availability and had one incident fewer; October against an empty September has no

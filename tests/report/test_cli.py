@@ -108,3 +108,20 @@ def test_unknown_service_and_bad_period_exit_2(
     assert "There is no service 'nope'" in capsys.readouterr().err
     assert run("report", "-c", str(config), "--period", "October") == 2
     assert "YYYY-MM" in capsys.readouterr().err
+
+
+def test_report_in_the_daemons_locale_or_the_one_asked_for(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With [daemon] locale = "zh_CN" the text report is in Chinese; --locale en gives English for the same config, and --locale zh_CN a Chinese HTML page."""
+    config.write_text(CONFIG.replace("[daemon]\n", '[daemon]\nlocale = "zh_CN"\n'))
+    assert run("report", "-c", str(config), "--period", "2026-10") == 0
+    text = capsys.readouterr().out
+    assert text.startswith("可用性报告 2026-10：") and "服务 shop：" in text
+    assert run("report", "-c", str(config), "--period", "2026-10", "--locale", "en") == 0
+    assert capsys.readouterr().out.startswith("Availability report 2026-10: ")
+    out = tmp_path / "r.html"
+    argv = ["--period", "2026-10", "--format", "html", "--output", str(out)]
+    assert run("report", "-c", str(config), *argv, "--locale", "zh_CN") == 0
+    html = out.read_text()
+    assert '<html lang="zh-CN">' in html and "每周事件数：无数据" in html

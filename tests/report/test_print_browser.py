@@ -39,12 +39,11 @@ async def _tables(page: Page, media: str) -> dict[str, dict[str, Any]]:
     return {t["id"]: t for t in await page.evaluate(PROBE)}
 
 
+@pytest.mark.parametrize("locale", ["en", "zh_CN"])
 async def test_the_printed_report_keeps_every_column_of_every_table_on_a4(
-    world: World, tmp_path: Path
+    world: World, tmp_path: Path, locale: str
 ) -> None:
-    """Laid out for print at A4's width, no table is wider than the page (the Services table
-    keeps all 14 columns, long Chinese service names wrap), while on screen the same table
-    scrolls; Chromium's print-to-PDF gives A4 pages."""
+    """Laid out for print at A4's width, in English and in Chinese, no table is wider than the page (the Services table keeps all 14 columns, long Chinese service names wrap), while on screen the same table scrolls; Chromium's print-to-PDF gives A4 pages."""
     assert CHROMIUM, "Debian's chromium is needed: apt-get install -y chromium"
     long_names = [
         ServiceConfig(name="支付与结算服务 payment-and-settlement-gateway", checks=["web1/*"]),
@@ -53,7 +52,7 @@ async def test_the_printed_report_keeps_every_column_of_every_table_on_a4(
     catalog = dataclasses.replace(world.catalog, services=(*world.catalog.services, *long_names))
     report = await build_report(world.store.engine, catalog, Period.month("2026-10"), now=NOW)
     page_file = tmp_path / "report.html"
-    page_file.write_text(render_html(report))
+    page_file.write_text(render_html(report, locale))
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         try:
@@ -75,4 +74,4 @@ async def test_the_printed_report_keeps_every_column_of_every_table_on_a4(
         sizes
     )  # A4 in points
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "report-a4.pdf").write_bytes(pdf)
+    (ARTIFACTS / f"report-a4-{locale}.pdf").write_bytes(pdf)

@@ -57,13 +57,13 @@ from watchd.api.errors import ApiError
 from watchd.api.inputs import form_body, path_id
 from watchd.api.language import page_locale, vary_on_language
 from watchd.api.origin import POLICY
-from watchd.api.page_env import page_environment
 from watchd.api.pages import Pager, page_of
 from watchd.api.reports import ReportSource
 from watchd.durations import format_duration
 from watchd.i18n import html_lang
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.logging import get_logger
+from watchd.page_templates import localised_environment
 from watchd.people.passwords import Account
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.incident_query import ORDERS
@@ -84,8 +84,8 @@ _PASSWORD_LIMIT = 1024  # characters of a typed password (Argon2 takes any lengt
 
 @cache
 def _env(locale: str) -> jinja2.Environment:
-    """The dashboard's templates in `locale` (watchd.api.page_env), built once per locale."""
-    env = page_environment(locale)
+    """The dashboard's templates in `locale` (watchd.page_templates), built once per locale."""
+    env = localised_environment("watchd.api", locale)
     env.globals.update(states=STATES, severities=SEVERITIES, orders=ORDERS)
     env.filters["runbooks"] = lambda alerts: runbook_urls(
         a.get("annotations") or {} for a in alerts

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from watchd.api.auth import require_scope
 from watchd.api.errors import ApiError, json_response
+from watchd.api.language import page_locale, vary_on_language
 from watchd.clock import Clock
 from watchd.logging import get_logger
 from watchd.report.build import build_report
@@ -104,7 +105,18 @@ async def availability(request: web.Request) -> web.Response:
     report = await source.while_connected(request, source.report(request.query))
     if fmt == "json":
         return json_response(report)
-    return web.Response(text=render(report, fmt), content_type=_TYPES[fmt], charset="utf-8")
+    locale = _locale(request)
+    response = web.Response(
+        text=render(report, fmt, locale), content_type=_TYPES[fmt], charset="utf-8"
+    )
+    vary_on_language(response)
+    return response
+
+
+def _locale(request: web.Request) -> str:
+    """The language of a text or HTML report: the reader's (Accept-Language), else the
+    daemon's."""
+    return page_locale(request, user=None, default=request.app[SOURCE].catalog().locale)
 
 
 @require_scope("read")
@@ -113,10 +125,12 @@ async def html(request: web.Request) -> web.Response:
     report = await source.while_connected(request, source.report(request.query))
     try:
         # matplotlib is CPU-bound: drawing in a thread keeps the event loop answering.
-        body = await asyncio.to_thread(render_html, report)
+        body = await asyncio.to_thread(render_html, report, _locale(request))
     except ChartsUnavailable as exc:
         raise ApiError(501, str(exc)) from exc
-    return web.Response(text=body, content_type="text/html", charset="utf-8")
+    response = web.Response(text=body, content_type="text/html", charset="utf-8")
+    vary_on_language(response)
+    return response
 
 
 def add_routes(app: web.Application, source: ReportSource) -> None:

@@ -38,10 +38,10 @@ from watchd.api.auth import TOKENS, bearer, public
 from watchd.api.dashboard import DASHBOARD, _guard
 from watchd.api.errors import ApiError, strict_dumps
 from watchd.api.language import page_locale
-from watchd.api.page_env import page_environment
 from watchd.api.reports import ReportSource
 from watchd.api.status_config import StatusPageConfig, StatusServiceConfig
 from watchd.i18n import N_, html_lang, translations
+from watchd.page_templates import localised_environment
 from watchd.pipeline.actions import IncidentService
 from watchd.report import status as figures
 from watchd.report.period import iso
@@ -82,7 +82,7 @@ _INCIDENT_STATUS = {"investigating": N_("Investigating"), "identified": N_("Iden
 
 @cache
 def _env(locale: str) -> jinja2.Environment:
-    return page_environment(locale, undefined=jinja2.StrictUndefined)
+    return localised_environment("watchd.api", locale, undefined=jinja2.StrictUndefined)
 
 
 # One fixed style sheet, allowed by its hash: the page needs no nonce, so one rendering serves

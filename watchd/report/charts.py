@@ -17,10 +17,13 @@ import base64
 import functools
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from watchd.extras import install_hint
+from watchd.i18n import N_, translations
+
+Say = Callable[[str], str]  # a locale's gettext: chart titles and axes are written in it
 
 # The API serves these from worker threads too; keep charts small and legible on a phone.
 _SIZE = (7.0, 3.0)
@@ -110,11 +113,11 @@ def availability_limits(values: Sequence[float]) -> tuple[float, float]:
     return max(0.0, low - max(0.05, (100 - low) * 0.1)), 100 + max(0.01, (100 - low) * 0.05)
 
 
-def availability_over_time(report: Mapping[str, Any]) -> str | None:
+def availability_over_time(report: Mapping[str, Any], say: Say = str) -> str | None:
     """Daily availability, one line per service (or all checks when there is no service)."""
     _require_matplotlib()
     lines = [(s["name"], s["daily"]) for s in report["services"]] or [
-        ("all checks", report["daily"])
+        (say(N_("all checks")), report["daily"])
     ]
     values = [d["availability_percent"] for _, daily in lines for d in daily]
     known = [v for v in values if v is not None]
@@ -129,15 +132,17 @@ def availability_over_time(report: Mapping[str, Any]) -> str | None:
     for objective in objectives:
         ax.axhline(objective, linestyle="--", linewidth=0.8, color="grey")
     ax.set_ylim(*availability_limits([*known, *objectives]))
-    ax.set_ylabel("availability %")
-    ax.set_title(f"Availability per day ({report['period']['timezone']})")
+    ax.set_ylabel(say(N_("availability %")))
+    ax.set_title(
+        say(N_("Availability per day (%(zone)s)")) % {"zone": report["period"]["timezone"]}
+    )
     ax.tick_params(axis="x", labelrotation=60, labelsize=7)
     if len(lines) > 1 or report["services"]:
         ax.legend(fontsize=7)
     return _png(fig)
 
 
-def incidents_per_week(report: Mapping[str, Any]) -> str | None:
+def incidents_per_week(report: Mapping[str, Any], say: Say = str) -> str | None:
     _require_matplotlib()
     weeks = report["incidents"]["weekly"]
     counts = [w["count"] for w in weeks]
@@ -147,12 +152,12 @@ def incidents_per_week(report: Mapping[str, Any]) -> str | None:
     ax.bar([w["week"][5:] for w in weeks], counts, color="#c0504d")
     ax.set_ylim(0, max(counts) * 1.1)
     _whole_numbers(ax.yaxis)
-    ax.set_ylabel("incidents opened")
-    ax.set_title("Incidents per week (weeks start Monday)")
+    ax.set_ylabel(say(N_("incidents opened")))
+    ax.set_title(say(N_("Incidents per week (weeks start Monday)")))
     return _png(fig)
 
 
-def mttr_trend(report: Mapping[str, Any]) -> str | None:
+def mttr_trend(report: Mapping[str, Any], say: Say = str) -> str | None:
     _require_matplotlib()
     weeks = report["incidents"]["weekly"]
     hours = [
@@ -163,8 +168,8 @@ def mttr_trend(report: Mapping[str, Any]) -> str | None:
     fig, ax = _figure()
     ax.plot([w["week"][5:] for w in weeks], hours, marker="o")
     ax.set_ylim(0, max(h for h in hours if not math.isnan(h)) * 1.15 or 1)
-    ax.set_ylabel("MTTR (hours)")
-    ax.set_title("Mean time to resolve, per week of opening")
+    ax.set_ylabel(say(N_("MTTR (hours)")))
+    ax.set_title(say(N_("Mean time to resolve, per week of opening")))
     return _png(fig)
 
 
@@ -180,7 +185,7 @@ def _barh(
     return _png(fig)
 
 
-def top_offenders(report: Mapping[str, Any]) -> str | None:
+def top_offenders(report: Mapping[str, Any], say: Say = str) -> str | None:
     _require_matplotlib()
     rows = list(reversed(report["top_offenders"]))
     if not rows:
@@ -189,12 +194,12 @@ def top_offenders(report: Mapping[str, Any]) -> str | None:
         [f"{r['item']}/{r['check']}" for r in rows],
         [float(r["downtime_seconds"]) / 60 for r in rows],
         "#4f81bd",
-        "downtime (minutes)",
-        "Top offenders by downtime",
+        say(N_("downtime (minutes)")),
+        say(N_("Top offenders by downtime")),
     )
 
 
-def forecasts(report: Mapping[str, Any]) -> str | None:
+def forecasts(report: Mapping[str, Any], say: Say = str) -> str | None:
     """Days left before forecast exhaustion and certificate expiry, soonest at the top."""
     _require_matplotlib()
     entries = [(f"{f['rule']} {f['item']}", float(f["days_left"])) for f in report["forecasts"]] + [
@@ -208,17 +213,19 @@ def forecasts(report: Mapping[str, Any]) -> str | None:
         [e[0] for e in entries],
         [max(0.0, e[1]) for e in entries],
         "#9bbb59",
-        "days left",
-        "Forecast exhaustion and certificate expiry",
+        say(N_("days left")),
+        say(N_("Forecast exhaustion and certificate expiry")),
     )
 
 
-def all_charts(report: Mapping[str, Any]) -> dict[str, str | None]:
-    """Every chart of the HTML report as a data: URL by name; None for one with no data."""
+def all_charts(report: Mapping[str, Any], locale: str = "en") -> dict[str, str | None]:
+    """Every chart of the HTML report as a data: URL by name, titled in `locale`; None for
+    one with no data."""
+    say = translations(locale).gettext
     return {
-        "availability": availability_over_time(report),
-        "incidents": incidents_per_week(report),
-        "mttr": mttr_trend(report),
-        "offenders": top_offenders(report),
-        "forecasts": forecasts(report),
+        "availability": availability_over_time(report, say),
+        "incidents": incidents_per_week(report, say),
+        "mttr": mttr_trend(report, say),
+        "offenders": top_offenders(report, say),
+        "forecasts": forecasts(report, say),
     }

@@ -1,10 +1,12 @@
-"""The Jinja2 environments of the dashboard and the status pages, one per locale.
+"""Jinja2 environments for HTML written in one locale: the dashboard, the status pages and
+the HTML report.
 
 Templates mark their text with `{% trans %}` and `_()` (Jinja2's i18n extension, newstyle:
-printed variables are escaped as usual) and read it in the request's locale
-(watchd.api.language). `when` writes a time, `number` a number and `word` one of the fixed
-values below (an incident's state, a severity, a sort order) as the locale writes them; values
-stay English in addresses, forms and the API.
+printed variables are escaped as usual) and read it in the locale the environment is built
+for (pages: the reader's, watchd.api.language; the report: `--locale`). `when` writes a stored
+time, `number` a number, `day` an ISO date and `word` one of the fixed values below (an
+incident's state, a severity, a sort order) as the locale writes them; values stay English in
+addresses, forms, JSON and the API.
 """
 
 from __future__ import annotations
@@ -48,13 +50,13 @@ WORDS = {
 }
 
 
-def page_environment(
-    locale: str, *, undefined: type[jinja2.Undefined] = jinja2.ChainableUndefined
+def localised_environment(
+    package: str, locale: str, *, undefined: type[jinja2.Undefined] = jinja2.ChainableUndefined
 ) -> jinja2.Environment:
-    """An environment over watchd/api/templates whose text, times and numbers are `locale`'s;
-    `lang` (for `<html lang>`) is among its globals."""
+    """An environment over `package`'s templates/ whose text, times and numbers are
+    `locale`'s; `lang` (for `<html lang>`) is among its globals."""
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("watchd.api", "templates"),
+        loader=jinja2.PackageLoader(package, "templates"),
         autoescape=True,
         undefined=undefined,
         extensions=["jinja2.ext.i18n"],
