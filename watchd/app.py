@@ -451,7 +451,13 @@ class Daemon:
         incidents = core.incidents
         incident_routes.add_routes(app, incidents, reach=self._teams_reached)
         delivery_routes.add_routes(app, core.store.engine)
-        ack_routes.add_routes(app, service=incidents, key=core.dispatcher.ack_key, clock=self.clock)
+        ack_routes.add_routes(
+            app,
+            service=incidents,
+            key=core.dispatcher.ack_key,
+            clock=self.clock,
+            locale=lambda: self.config.daemon.locale,
+        )
         reports = ReportSource(core.store.engine, lambda: self.catalog, self.clock)
         report_routes.add_routes(app, reports)
         dashboard.add_routes(

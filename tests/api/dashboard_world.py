@@ -124,7 +124,9 @@ async def served_dashboard(
     source = ReportSource(store.engine, lambda: catalog, clock)
     ingest_routes.add_routes(app, sink=pipeline, clock=clock)
     incident_routes.add_routes(app, service, reach=reach)
-    ack_routes.add_routes(app, service=service, key=lambda: ACK_KEY, clock=clock)
+    ack_routes.add_routes(
+        app, service=service, key=lambda: ACK_KEY, clock=clock, locale=lambda: catalog.locale
+    )
     reports.add_routes(app, source)
     membership = Membership(
         store.engine, ClusterConfig(node_name="node-1"), clock=clock, checks_owned=lambda: 2

@@ -213,3 +213,25 @@ async def test_deliveries_are_listed_with_a_read_token(served: Any) -> None:
         entry["incident_id"] == 2 and entry["status"] == "delivered" and entry["http_status"] == 200
     )
     assert entry["latency"] >= 0
+
+
+async def test_an_ack_link_page_speaks_the_readers_language(served: Any) -> None:
+    """A phone set to Chinese opening a link from a Chinese notification gets the page, its button, the confirmation and a refusal in Chinese (lang="zh-CN"); the acknowledgement itself is recorded as always."""
+    notify, base, _ = served
+    await notify.send(alert())
+    now = notify.clock.now()
+    token = make_token(KEY, 1, now + 3600, ALICE)
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    async with aiohttp.ClientSession(headers=zh) as http:
+        async with http.get(f"{base}/ack/{token}") as page:
+            text = await page.text()
+            assert page.status == 200 and '<html lang="zh-CN">' in text
+            assert "<title>事件 1</title>" in text and "确认</button>" in text
+            assert "<b>待处理</b>" in text and "你将以 alice@example.com" in text
+            assert page.headers["Vary"] == "Accept-Language"
+        async with http.post(f"{base}/ack/{make_token(KEY, 1, now - 1, ALICE)}") as refused:
+            assert refused.status == 403 and "链接已过期" in await refused.text()
+        async with http.post(f"{base}/ack/{token}") as done:
+            assert done.status == 200 and "已确认；升级停止。" in await done.text()
+    row = (await notify.rows("SELECT acknowledged_by FROM incidents"))[0]
+    assert row["acknowledged_by"] == "alice@example.com via ack link to pager-alice"

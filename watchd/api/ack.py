@@ -8,6 +8,7 @@ constant time); GET changes nothing, because link previews and mail scanners ope
 own. The acknowledgement is recorded as by the link's recipient; a link sent to a team or channel
 (no address signed in) asks for the name of whoever presses the button ("alice via ack link to
 ops-chat"). A forged, altered or expired link gets a 403 page saying so and what to do instead.
+The pages are in the reader's language (Accept-Language, else `[daemon] locale`).
 """
 
 from __future__ import annotations
@@ -20,15 +21,19 @@ from aiohttp import web
 
 from watchd.api.auth import public
 from watchd.api.inputs import form_body
+from watchd.api.language import page_locale
 from watchd.clock import Clock
+from watchd.i18n import N_, html_lang, translations
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.incidents.lifecycle import TransitionError
 from watchd.notify.acklinks import AckClaim, AckLinkError, verify_token
+from watchd.page_templates import WORDS
 from watchd.pipeline.actions import IncidentService
 
 SERVICE = web.AppKey("watchd.ack.service", IncidentService)
 KEY: web.AppKey[Callable[[], bytes | None]] = web.AppKey("watchd.ack.key")
 CLOCK = web.AppKey("watchd.ack.clock", Clock)
+LOCALE: web.AppKey[Callable[[], str]] = web.AppKey("watchd.ack.locale")
 
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
@@ -38,9 +43,15 @@ _HEADERS = {
 }
 
 
-def _page(title: str, body: str, status: int = 200) -> web.Response:
+def _locale(request: web.Request) -> str:
+    return page_locale(request, user=None, default=request.app[LOCALE]())
+
+
+def _page(request: web.Request, title: str, body: str, status: int = 200) -> web.Response:
+    """A page titled `title` (already in the reader's language) around `body` (HTML)."""
+    locale = _locale(request)
     text = (
-        "<!doctype html><html><head><meta charset=utf-8>"
+        f'<!doctype html><html lang="{html_lang(locale)}"><head><meta charset=utf-8>'
         '<meta name=viewport content="width=device-width">'
         f"<title>{html.escape(title)}</title></head>"
         '<body style="font-family:sans-serif;max-width:30em;margin:2em auto">'
@@ -52,38 +63,55 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
         content_type="text/html",
         charset="utf-8",
         status=status,
-        headers=_HEADERS,
+        headers={**_HEADERS, "Content-Language": html_lang(locale), "Vary": "Accept-Language"},
     )
+
+
+def _say(request: web.Request, message: str, **values: str) -> str:
+    """`message` in the reader's language with `values` put in, escaped for HTML."""
+    text = translations(_locale(request)).gettext(message)
+    return text % {k: html.escape(v) for k, v in values.items()} if values else text
 
 
 def _claim(request: web.Request) -> AckClaim | web.Response:
     key = request.app[KEY]()
     if key is None:
-        return _off()
+        return _off(request)
     try:
         return verify_token(key, request.match_info["token"], request.app[CLOCK].now())
     except AckLinkError as exc:
-        return _refused(exc)
+        return _refused(request, exc)
 
 
-def _off() -> web.Response:
-    return _page("Acknowledge links are off", "<p>This watchd has no ack link key.</p>", 404)
+def _off(request: web.Request) -> web.Response:
+    body = f"<p>{_say(request, _NO_KEY)}</p>"
+    return _page(request, _say(request, N_("Acknowledge links are off")), body, 404)
 
 
-def _refused(exc: AckLinkError) -> web.Response:
-    return _page("Link not valid", _REFUSED.get(exc.reason, _REFUSED["malformed"]), 403)
+def _refused(request: web.Request, exc: AckLinkError) -> web.Response:
+    reason = _say(request, _REFUSED.get(exc.reason, _REFUSED["malformed"]))
+    body = f"<p>{html.escape(reason)}</p><p>{_say(request, _ALTERNATIVE)}</p>"
+    return _page(request, _say(request, N_("Link not valid")), body, 403)
 
 
-_ALTERNATIVE = '<p>Acknowledge the incident on the <a href="/">dashboard</a> instead.</p>'
+def _gone(request: web.Request) -> web.Response:
+    body = f"<p>{_say(request, _GONE)}</p>"
+    return _page(request, _say(request, N_("No such incident")), body, 404)
+
+
+_NO_KEY = N_("This watchd has no ack link key.")
+_GONE = N_("The incident does not exist any more.")
+_ALTERNATIVE = N_('Acknowledge the incident on the <a href="/">dashboard</a> instead.')
 _REFUSED = {
-    reason: f"<p>{html.escape(text)}</p>{_ALTERNATIVE}"
-    for reason, text in {
-        "malformed": "This acknowledge link is incomplete or garbled (cut short when copied?). "
-        "Nothing was acknowledged.",
-        "bad signature": "This acknowledge link was not signed by this watchd, or was altered "
-        "after it was sent. Nothing was acknowledged.",
-        "expired": "This acknowledge link has expired. Nothing was acknowledged.",
-    }.items()
+    "malformed": N_(
+        "This acknowledge link is incomplete or garbled (cut short when copied?). "
+        "Nothing was acknowledged."
+    ),
+    "bad signature": N_(
+        "This acknowledge link was not signed by this watchd, or was altered after it was "
+        "sent. Nothing was acknowledged."
+    ),
+    "expired": N_("This acknowledge link has expired. Nothing was acknowledged."),
 }
 _NAME_LIMIT = 64
 
@@ -101,24 +129,37 @@ async def confirm(request: web.Request) -> web.Response:
     try:
         incident = await request.app[SERVICE].get_incident(claim.incident_id)
     except IncidentNotFound:
-        return _page("No such incident", "<p>The incident does not exist any more.</p>", 404)
-    title = html.escape(str(incident["title"]))
+        return _gone(request)
+    words = translations(_locale(request))
+    state = WORDS.get(str(incident["state"]))
+    sentence = _say(
+        request,
+        N_("[%(severity)s] %(title)s is <b>%(state)s</b>."),
+        severity=str(incident["severity"]),
+        title=str(incident["title"]),
+        state=words.gettext(state) if state else str(incident["state"]),
+    )
+    button = _say(request, N_("Acknowledge"))
     return _page(
-        f"Incident {claim.incident_id}",
-        f"<p>[{html.escape(str(incident['severity']))}] {title} is "
-        f"<b>{html.escape(str(incident['state']))}</b>.</p>"
-        f'<form method="post">{_name_field(claim)}<button type="submit">Acknowledge</button></form>',
+        request,
+        _say(request, N_("Incident %(id)s"), id=str(claim.incident_id)),
+        f'<p>{sentence}</p><form method="post">{_name_field(request, claim)}'
+        f'<button type="submit">{button}</button></form>',
     )
 
 
-def _name_field(claim: AckClaim) -> str:
+def _name_field(request: web.Request, claim: AckClaim) -> str:
     """A name field when the link names no person (sent to a team or channel)."""
     if claim.recipient is not None and claim.recipient.address:
-        return f"<p>You are acknowledging as {html.escape(claim.actor())}.</p>"
+        who = _say(request, N_("You are acknowledging as %(name)s."), name=claim.actor())
+        return f"<p>{who}</p>"
     return (
-        '<p><label>Your name <input name="name" autocomplete="name" '
+        f'<p><label>{_say(request, _YOUR_NAME)} <input name="name" autocomplete="name" '
         f'maxlength="{_NAME_LIMIT}"></label></p>'
     )
+
+
+_YOUR_NAME = N_("Your name")
 
 
 def _actor(claim: AckClaim, typed: str) -> str:
@@ -148,7 +189,7 @@ async def acknowledge_by_link(
 async def acknowledge(request: web.Request) -> web.Response:
     key = request.app[KEY]()
     if key is None:
-        return _off()
+        return _off(request)
     typed = (await form_body(request)).get("name")
     try:
         claim, incident = await acknowledge_by_link(
@@ -159,24 +200,34 @@ async def acknowledge(request: web.Request) -> web.Response:
             str(typed or ""),
         )
     except AckLinkError as exc:
-        return _refused(exc)
+        return _refused(request, exc)
     except IncidentNotFound:
-        return _page("No such incident", "<p>The incident does not exist any more.</p>", 404)
+        return _gone(request)
     except TransitionError as exc:
-        return _page("Nothing to acknowledge", f"<p>{html.escape(str(exc))}</p>", 409)
-    return _page(
-        "Acknowledged",
-        f"<p>Incident {claim.incident_id} ({html.escape(str(incident['title']))}) "
-        "is acknowledged; escalation stops.</p>",
+        title = _say(request, N_("Nothing to acknowledge"))
+        return _page(request, title, f"<p>{html.escape(str(exc))}</p>", 409)
+    done = _say(
+        request,
+        N_("Incident %(id)s (%(title)s) is acknowledged; escalation stops."),
+        id=str(claim.incident_id),
+        title=str(incident["title"]),
     )
+    return _page(request, _say(request, N_("Acknowledged")), f"<p>{done}</p>")
 
 
 def add_routes(
-    app: web.Application, *, service: IncidentService, key: Callable[[], bytes | None], clock: Clock
+    app: web.Application,
+    *,
+    service: IncidentService,
+    key: Callable[[], bytes | None],
+    clock: Clock,
+    locale: Callable[[], str] = lambda: "en",
 ) -> None:
-    """`key` returns the current HMAC key (None when ack links are not configured)."""
+    """`key` returns the current HMAC key (None when ack links are not configured); `locale`
+    the language for readers whose browser asks for none watchd has (`[daemon] locale`)."""
     app[SERVICE] = service
     app[KEY] = key
     app[CLOCK] = clock
+    app[LOCALE] = locale
     app.router.add_get("/ack/{token}", confirm)
     app.router.add_post("/ack/{token}", acknowledge)
