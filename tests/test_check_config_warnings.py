@@ -104,8 +104,8 @@ def test_a_schedule_with_gaps_is_a_warning_and_a_bad_contact_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A business-hours-only schedule passes check-config with a warning naming its gaps (and
-    one naming alice, whom its hand-off notices cannot reach); a contact naming no receiver
-    fails it with the key path."""
+    one naming bob, who has no contact for its hand-off notices, while alice's log contact
+    can take them); a contact naming no receiver fails it with the key path."""
     path = tmp_path / "config.toml"
     people = """
 [[users]]
@@ -115,11 +115,14 @@ name = "mail"
 receiver = "{receiver}"
 address = "alice@example.com"
 
+[[users]]
+name = "bob"
+
 [[schedules]]
 name = "office"
 [[schedules.layers]]
 name = "days"
-users = ["alice"]
+users = ["alice", "bob"]
 start = "2026-11-02T09:00"
 rotation = "1w"
 restrictions = [{{ days = ["mon", "tue", "wed", "thu", "fri"], from = "09:00", to = "18:00" }}]
@@ -129,8 +132,8 @@ restrictions = [{{ days = ["mon", "tue", "wed", "thu", "fri"], from = "09:00", t
     gaps, handoffs = capsys.readouterr().err.splitlines()
     assert gaps.startswith('schedules[0]("office"): nobody is on call for 492 h of the next')
     assert handoffs == (
-        'schedules[0]("office"): hand-off notices go through webhook contacts only, and alice '
-        "has none: give them one or set notify_handoff = false"
+        'schedules[0]("office"): bob has no contact that can take a hand-off notice (any '
+        "receiver but a ticket): give them one or set notify_handoff = false"
     )
     path.write_text(people.format(receiver="pager"))
     assert cli.main(["check-config", "-c", str(path)]) == 1

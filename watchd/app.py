@@ -221,6 +221,7 @@ class Daemon:
             clock=self.clock,
             people=lambda: self.config.people(),
             installed=lambda: core.dispatcher.installed,
+            locale=lambda: self.config.daemon.locale,
         )
         housekeeping.add(handoff_job(notices, config.incidents.timer_interval))
         runner = None

@@ -100,7 +100,7 @@ def test_an_override_notifies_bob_once_and_a_restart_does_not_again(tmp_path: Pa
         )
         stop(daemon)
         daemon = start_daemon(tmp_path, config, port)
-        # alice taking over proves the restarted daemon looks (she has no webhook contact,
+        # alice taking over proves the restarted daemon looks (she has no contact at all,
         # so it warns); bob's hand-off, stored already, is not sent again.
         override(port, "alice")
         unreachable = daemon.wait_for_log("handoff_unreachable")

@@ -3,23 +3,25 @@
     every run (under the cluster's lease): people.handoffs over the last CATCH_UP
         ─► one handoff_notices row per (schedule, start), inserted if missing: stored before
            it is sent, and sent once however many runs, restarts or nodes see the hand-off
-        ─► pending rows due ─► the user's first webhook contact (delivery.call)
+        ─► pending rows due ─► the person's notice contact (delivery.call)
         ─► attempt.decide: delivered | failed | expired (the receiver's max_age) | retried
            with the receiver's backoff
 
 Notices are not incident events, so they are not outbox rows (each of those belongs to an
-incident, and the dispatcher routes, groups and renders them by it). They go through webhook
-contacts only, whose body is the stored JSON with the person's address in `recipient` (an SMS
-gateway, a chat bridge): the other receiver kinds render incident templates, which a notice
-has nothing for. A user with no webhook contact gets a row marked failed and a warning.
+incident, and the dispatcher routes, groups and renders them by it). A notice goes to one
+contact: the one that would page the person first (`notice_contact`), through the receiver's
+own code with its notice template (Notification.kind "handoff": a mail with its subject, text
+and HTML; a chat or robot message mentioning them; the JSON on their MQTT topic, to a webhook
+or on an exec command's stdin; a log line). A ticket receiver takes no notice (a ticket per
+shift is not one). A person with no contact that can take one gets a row marked failed and a
+warning; check-config names them beforehand.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,11 +33,10 @@ from watchd.logging import get_logger
 from watchd.notify.attempt import Status, decide, storable
 from watchd.notify.delivery import call
 from watchd.notify.installed import Installed
-from watchd.notify.model import Notification
-from watchd.notify.receivers import AnyReceiver
-from watchd.notify.receivers.webhook import WebhookReceiver
-from watchd.people.config import PeopleConfig, UserConfig
-from watchd.people.handoffs import END_HORIZON, Handoff, handoffs, notice_text
+from watchd.notify.model import HANDOFF, Notification
+from watchd.notify.receivers import REGISTRY, AnyReceiver
+from watchd.people.config import ContactMethod, PeopleConfig, UserConfig
+from watchd.people.handoffs import END_HORIZON, Handoff, handoffs, local_times, notice_text
 from watchd.people.overrides import active_overrides
 from watchd.store.engine import reading, writing
 from watchd.store.oncall_tables import handoff_notices as hn
@@ -50,12 +51,8 @@ PER_RUN = 50  # notices sent per run at most; the rest wait for the next run
 
 PENDING, DELIVERED, FAILED, EXPIRED = "pending", "delivered", "failed", "expired"
 
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    contact: str
-    receiver: str
-    address: str
+# The receiver kinds that can take a notice: all but ticket (a ticket per shift is no notice).
+NOTICE_KINDS = frozenset(REGISTRY) - {"ticket"}
 
 
 class HandoffNotices:
@@ -68,12 +65,14 @@ class HandoffNotices:
         clock: Clock,
         people: Callable[[], PeopleConfig],
         installed: Callable[[], Installed],
+        locale: Callable[[], str] = lambda: "en",
         rand: random.Random | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._people = people
         self._installed = installed
+        self._locale = locale
         self._rand = rand or random.Random()
 
     async def run(self) -> None:
@@ -95,13 +94,13 @@ class HandoffNotices:
         found = [h for s in schedules for h in handoffs(s, since, now, overrides)]
         if not found:
             return 0
-        configs = self._installed().configs
-        webhooks = {name for name, cfg in configs.items() if isinstance(cfg, WebhookReceiver)}
+        takers = _takers(self._installed().configs.values())
+        locale = self._locale()
         added = 0
         async with writing(self._engine, "store hand-off notices") as conn:
             for handoff in found:
                 user = people.user(handoff.user)
-                added += await _store(conn, handoff, user, webhooks, now)
+                added += await _store(conn, handoff, user, takers, locale, now)
         return added
 
     async def deliver(self, now: float) -> None:
@@ -122,18 +121,18 @@ class HandoffNotices:
         installed = self._installed()
         receiver = installed.receivers.get(row.receiver)
         config = installed.configs.get(row.receiver)
-        if receiver is None or not isinstance(config, WebhookReceiver):
-            error = f"the receiver {row.receiver!r} is no longer a configured webhook"
+        if receiver is None or config is None or not _takes_notices(config):
+            error = f"the receiver {row.receiver!r} can no longer take a notice"
             await self._finish(row.id, FAILED, row.attempts, self._clock.now(), error)
             log.error("handoff_notice_failed", schedule=row.schedule, user=row.user, error=error)
             return
         note = Notification(
             outbox_id=row.id,
-            incident_id=0,  # no incident: the webhook sends the payload as it is
+            incident_id=0,  # no incident: each receiver renders it with its notice template
             seq=0,
             idempotency_key=f"handoff:{row.schedule}:{row.start:.0f}",
             receiver=row.receiver,
-            kind="handoff",
+            kind=HANDOFF,
             payload=json.loads(row.payload),
             attempt=row.attempts + 1,
         )
@@ -181,30 +180,47 @@ class HandoffNotices:
 
 def handoff_warnings(people: PeopleConfig, receivers: Sequence[AnyReceiver]) -> list[str]:
     """One check-config warning per schedule that tells its hand-offs while people in its
-    layers have no contact through a webhook receiver: their notices would only be logged."""
-    webhooks = {r.name for r in receivers if isinstance(r, WebhookReceiver)}
+    layers have no contact that can take a notice: theirs would only be marked failed."""
+    takers = _takers(receivers)
     warnings = []
     for i, schedule in enumerate(people.schedules):
         if not schedule.notify_handoff:
             continue
         names = dict.fromkeys(user for layer in schedule.layers for user in layer.users)
-        missing = [n for n in names if _target(people.user(n), webhooks) is None]
+        missing = [n for n in names if notice_contact(people.user(n), takers) is None]
         if missing:
             warnings.append(
-                f'schedules[{i}]("{schedule.name}"): hand-off notices go through webhook '
-                f"contacts only, and {', '.join(missing)} {'has' if len(missing) == 1 else 'have'}"
-                " none: give them one or set notify_handoff = false"
+                f'schedules[{i}]("{schedule.name}"): '
+                + ", ".join(missing)
+                + " "
+                + f"{'has' if len(missing) == 1 else 'have'} no contact that can take a hand-off "
+                "notice (any receiver but a ticket): give them one or set notify_handoff = false"
             )
     return warnings
 
 
-def _target(user: UserConfig | None, webhooks: set[str]) -> _Target | None:
-    """The user's first contact through a webhook receiver, or None."""
+def _takes_notices(config: AnyReceiver) -> bool:
+    return str(getattr(config, "kind", "log")) in NOTICE_KINDS  # no `kind`: the log receiver
+
+
+def _takers(configs: Iterable[AnyReceiver]) -> set[str]:
+    """The names of the receivers that can take a notice."""
+    return {c.name for c in configs if _takes_notices(c)}
+
+
+def notice_contact(user: UserConfig | None, takers: Collection[str]) -> ContactMethod | None:
+    """The contact a hand-off notice goes to: the one that pages the person first, i.e. the
+    contact of their notify rule with the shortest delay (the first such rule on a tie), then
+    the other rules' and their remaining contacts in that order, skipping any whose receiver
+    cannot take a notice (`takers` are those that can); None when none can."""
     if user is None:
         return None
-    for contact in user.contacts:
-        if contact.receiver in webhooks:
-            return _Target(contact.name, contact.receiver, contact.address)
+    rules = sorted(enumerate(user.notify), key=lambda pair: (pair[1].after, pair[0]))
+    order = [rule.contact for _, rule in rules] + [c.name for c in user.contacts]
+    for name in dict.fromkeys(order):
+        contact = user.contact(name)
+        if contact is not None and contact.receiver in takers:
+            return contact
     return None
 
 
@@ -212,33 +228,39 @@ async def _store(
     conn: AsyncConnection,
     handoff: Handoff,
     user: UserConfig | None,
-    webhooks: set[str],
+    takers: Collection[str],
+    locale: str,
     now: float,
 ) -> int:
     """Insert the notice of `handoff` unless it is stored already; 1 if it was new."""
-    target = _target(user, webhooks)
+    target = notice_contact(user, takers)
     timezone = user.timezone if user is not None else "UTC"
+    start_local, end_local = local_times(handoff, timezone)
     payload = {
-        "kind": "handoff",
+        "kind": HANDOFF,
         "schedule": handoff.schedule,
         "user": handoff.user,
         "start": _iso(handoff.start),
         "end": _iso(handoff.end),
-        "text": notice_text(handoff, timezone),
+        # What the notice templates print: the shift in the person's own time zone.
+        "start_local": start_local,
+        "end_local": end_local,
+        "timezone": timezone,
+        "text": notice_text(handoff, timezone, locale),
         "recipient": {
             "user": handoff.user,
             "name": user.display_name if user is not None else "",
-            "contact": target.contact if target is not None else "",
+            "contact": target.name if target is not None else "",
             "address": target.address if target is not None else "",
         },
     }
-    error = "" if target is not None else f"{handoff.user} has no contact through a webhook"
+    error = "" if target is not None else f"{handoff.user} has no contact that can take a notice"
     values = {
         "schedule": handoff.schedule,
         "start": handoff.start,
         "end": handoff.end,
         "user": handoff.user,
-        "contact": target.contact if target is not None else "",
+        "contact": target.name if target is not None else "",
         "receiver": target.receiver if target is not None else "",
         "payload": json.dumps(payload, ensure_ascii=False),
         "state": PENDING if target is not None else FAILED,

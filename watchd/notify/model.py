@@ -12,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from watchd.clock import Clock
 
 EXCERPT = 500
+# The `kind` of a hand-off notice (watchd.notify.handoffs): about a shift, not an incident, so
+# each receiver renders it with its notice template, not its incident one.
+HANDOFF = "handoff"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from watchd.i18n import translations
-from watchd.notify.model import Notification
+from watchd.notify.model import HANDOFF, Notification
 from watchd.runbooks import runbook_urls
 
 
@@ -171,8 +171,20 @@ def context(note: Notification) -> dict[str, Any]:
         "payload": payload,
         "ack_url": "",
         "incident_url": "",
+        # A hand-off notice's fields (schedule, start_local, end_local, timezone, text).
+        "handoff": dict(payload) if note.kind == HANDOFF else {},
         **note.context,
     }
+
+
+def heading(ctx: dict[str, Any], locale: str) -> str:
+    """A message's title as plain text: "[severity] title" of its incident, or "On call:
+    SCHEDULE" for a hand-off notice (a card's title, a robot's notification list)."""
+    if ctx["handoff"]:
+        _ = translations(locale).gettext
+        return _("On call: %(schedule)s") % {"schedule": ctx["handoff"].get("schedule", "")}
+    incident = ctx["incident"]
+    return f"[{incident.get('severity', '')}] {incident.get('title', '')}"
 
 
 def group_context(notes: Sequence[Notification]) -> dict[str, Any]:

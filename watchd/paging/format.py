@@ -220,11 +220,12 @@ class Step(Strict):
 class NotificationSpec(Strict):
     """One expected notification; severity, state and a ticket receiver's calls
     (`resolve+close`, `none`) are compared when given. `to` is the user a page to a person
-    reached (always compared: a page to alice is not a page to bob)."""
+    reached (always compared: a page to alice is not a page to bob). Incident 0 is none: a
+    hand-off notice (event `handoff`) to the person who came on call."""
 
     at: Duration
     receiver: str = Field(min_length=1)
-    incident: int = Field(ge=1)
+    incident: int = Field(ge=0)
     event: str = Field(min_length=1)
     to: str | None = Field(default=None, min_length=1)
     severity: str | None = None

@@ -8,6 +8,10 @@ store, with scripted collectors and capturing receivers, driven step by step:
         the step happens before anything else due at that same time
     then time runs to the scenario's end, everything due then included
 
+Hand-off notices (watchd.notify.handoffs), a housekeeping job of the daemon, run here every
+`timer_interval` of fake time from time 0, as the daemon's lease holder runs them; a notice
+reaches its capturing receiver as "incident 0 handoff to=USER".
+
 What comes out is every notification the receivers got and every incident's final state.
 """
 
@@ -34,6 +38,7 @@ from watchd.ingest.payloads import parse_any
 from watchd.loading import Setup
 from watchd.metrics import Metrics
 from watchd.notify.acklinks import AckLinkError
+from watchd.notify.handoffs import HandoffNotices
 from watchd.paging.fakes import Capture, Script, ScriptedCollector, ScriptedLag, Sent
 from watchd.paging.scenario import (
     Act,
@@ -169,9 +174,27 @@ class _Run:
         if self.tasks or self.core is None:
             return
         loops = self.core.loops()
+        if any(s.notify_handoff for s in self.config.people().schedules):  # else it finds none
+            loops["watchd.handoffs"] = self._handoffs()
         self.tasks = [
             asyncio.get_running_loop().create_task(loop, name=name) for name, loop in loops.items()
         ]
+
+    async def _handoffs(self) -> None:
+        """The daemon's hand-off job, every timer_interval (a housekeeping job there)."""
+        assert self.core is not None
+        core = self.core
+        notices = HandoffNotices(
+            self.store.engine,
+            clock=self.clock,
+            people=lambda: self.config.people(),
+            installed=lambda: core.dispatcher.installed,
+            locale=lambda: self.config.daemon.locale,
+            rand=random.Random(0),
+        )
+        while True:
+            await notices.run()
+            await self.clock.sleep(self.config.incidents.timer_interval)
 
     async def stop(self) -> None:
         for task in self.tasks:

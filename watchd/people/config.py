@@ -212,8 +212,9 @@ class ScheduleConfig(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     timezone: TimeZone = "UTC"
     layers: list[LayerConfig] = Field(min_length=1)
-    # The person who comes on call gets a notice through their first webhook contact
-    # (watchd.notify.handoffs); false for schedules nobody should be told about.
+    # The person who comes on call gets a notice through the contact that would page them
+    # first (watchd.notify.handoffs.notice_contact); false for schedules nobody should be told
+    # about.
     notify_handoff: bool = True
 
 

@@ -22,12 +22,13 @@ from pydantic import Field
 
 from watchd.i18n import translations
 from watchd.notify.config import HttpReceiverBase
-from watchd.notify.model import Notification, Outcome, ReceiverEnv
+from watchd.notify.model import HANDOFF, Notification, Outcome, ReceiverEnv
 from watchd.notify.receivers.http import HttpClient
 from watchd.notify.templates import (
     TemplateSlot,
     context,
     environment,
+    heading,
     load_override,
     override_problem,
 )
@@ -95,17 +96,23 @@ def body(
     text: str,
     ctx: dict[str, Any],
     labels: tuple[str, str] = ("Acknowledge", "Details"),
+    locale: str = "en",
 ) -> dict[str, Any]:
     """The JSON document each chat flavour expects for `text`; a card's buttons say `labels`
-    (acknowledge, details)."""
+    (acknowledge, details), a hand-off notice's title is in `locale`."""
     incident = ctx["incident"]
     colour = _COLOURS.get(incident.get("severity", ""), "1f77b4")
     if ctx["status"] != "firing":
         colour = "2ca02c"
-    severity, name = str(incident.get("severity", "")), str(incident.get("title", ""))
-    plain = f"[{severity}] {name}"
     escape = ESCAPES.get(flavor, escape_slack)
-    title = _finish(flavor, f"[{escape(severity)}] {escape(name)}")
+    if ctx["handoff"]:
+        colour = "1f77b4"
+        plain = heading(ctx, locale)
+        title = _finish(flavor, escape(plain))
+    else:
+        severity, name = str(incident.get("severity", "")), str(incident.get("title", ""))
+        plain = f"[{severity}] {name}"
+        title = _finish(flavor, f"[{escape(severity)}] {escape(name)}")
     if flavor == "slack":
         return {"text": text, "attachments": [{"color": f"#{colour}", "fallback": title}]}
     actions = [(labels[0], ctx["ack_url"]), (labels[1], ctx["incident_url"])]
@@ -159,6 +166,8 @@ class Chat:
         self._template = TemplateSlot(
             "chat.j2", load_override(config.template, env.base, "chat.j2", markup), markup
         )
+        self._notice = TemplateSlot("handoff_chat.j2", None, markup)
+        self._locale = env.locale
         _ = translations(env.locale).gettext  # the card buttons speak the templates' language
         self._labels = (_("Acknowledge"), _("Details"))
 
@@ -169,9 +178,10 @@ class Chat:
         # for it ("<@U024BE7LH>" on Slack, "@alice" on Mattermost), from the config, so it
         # is printed as it is.
         ctx["mention"] = Markup(ctx["recipient"].get("address", ""))
-        rendered = self._template.render(ctx)
+        slot = self._notice if note.kind == HANDOFF else self._template
+        rendered = slot.render(ctx)
         text = _finish(self._config.flavor, rendered.text)
-        doc = body(self._config.flavor, text, ctx, self._labels)
+        doc = body(self._config.flavor, text, ctx, self._labels, self._locale)
         outcome, _ = await self._http.request(
             "POST",
             self._config.url,

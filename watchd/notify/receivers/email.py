@@ -15,7 +15,7 @@ import aiosmtplib
 from pydantic import Field
 
 from watchd.notify.config import ReceiverBase, TlsOptions
-from watchd.notify.model import Notification, Outcome, ReceiverEnv, excerpt
+from watchd.notify.model import HANDOFF, Notification, Outcome, ReceiverEnv, excerpt
 from watchd.notify.receivers.http import ssl_context
 from watchd.notify.templates import (
     TemplateSlot,
@@ -107,6 +107,12 @@ class Email:
             load_override(config.html_template, base, "body.html.j2", html),
             html,
         )
+        # A hand-off notice's mail (the shipped templates only: no incident to override for).
+        self._notice = (
+            TemplateSlot("handoff_email_subject.j2", None, text),
+            TemplateSlot("handoff_email_text.j2", None, text),
+            TemplateSlot("handoff_email_html.html.j2", None, html),
+        )
         context = ssl_context(config.tls, base)
         self._tls: ssl.SSLContext | None = context if isinstance(context, ssl.SSLContext) else None
 
@@ -114,7 +120,10 @@ class Email:
         """The message for a group of notifications (to one recipient) and the template
         notes (fallbacks)."""
         ctx = group_context(notes)
-        subject, text, html = (s.render(ctx) for s in (self._subject, self._text, self._html))
+        slots = (self._subject, self._text, self._html)
+        if notes[0].kind == HANDOFF:  # sent alone, never in an incident group
+            slots = self._notice
+        subject, text, html = (s.render(ctx) for s in slots)
         msg = EmailMessage()
         msg["Subject"] = " ".join(_no_nul(subject.text).split())[:200]
         msg["From"] = self._config.sender

@@ -1,8 +1,8 @@
 """The exec receiver: run a command (an argument list, never a shell) for remediation or local
 integrations. It gets a restricted environment (PATH, LANG and the configured `env`) plus the
 incident as WATCHD_* variables (a page to a person adds WATCHD_RECIPIENT_USER, _CONTACT and
-_ADDRESS) and the full JSON on stdin; a timeout kills its whole process
-group. Exit 0 is delivered; other exits are retried; the status and an output excerpt go to
+_ADDRESS; a hand-off notice WATCHD_SCHEDULE, _SHIFT_START, _SHIFT_END and _MESSAGE) and the
+full JSON on stdin; a timeout kills its whole process group. Exit 0 is delivered; other exits are retried; the status and an output excerpt go to
 the delivery log and the incident's timeline."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import Field
 
 from watchd.notify.config import ReceiverBase
-from watchd.notify.model import Notification, Outcome, ReceiverEnv, excerpt
+from watchd.notify.model import HANDOFF, Notification, Outcome, ReceiverEnv, excerpt
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 # A variable's value, at most (Linux refuses one string over 128 KiB: E2BIG, every attempt).
@@ -61,6 +61,16 @@ def environment(config: ExecReceiver, note: Notification) -> dict[str, str]:
                 "WATCHD_RECIPIENT_USER": person.get("user", ""),
                 "WATCHD_RECIPIENT_CONTACT": person.get("contact", ""),
                 "WATCHD_RECIPIENT_ADDRESS": person.get("address", ""),
+            }
+        )
+    if note.kind == HANDOFF:  # a hand-off notice: which shift, and its sentence
+        payload = note.payload
+        env.update(
+            {
+                "WATCHD_SCHEDULE": str(payload.get("schedule", "")),
+                "WATCHD_SHIFT_START": str(payload.get("start", "")),
+                "WATCHD_SHIFT_END": str(payload.get("end", "")),
+                "WATCHD_MESSAGE": str(payload.get("text", "")),
             }
         )
     return {name: env_value(value) for name, value in env.items()}

@@ -8,7 +8,7 @@ from typing import Literal
 
 from watchd.logging import get_logger
 from watchd.notify.config import ReceiverBase
-from watchd.notify.model import Notification, Outcome, ReceiverEnv
+from watchd.notify.model import HANDOFF, Notification, Outcome, ReceiverEnv
 from watchd.notify.templates import TemplateSlot, context, plain_environment
 
 log = get_logger("watchd.notify")
@@ -25,12 +25,14 @@ class Log:
 
     def __init__(self, config: LogReceiver, env: ReceiverEnv) -> None:
         self.name = config.name
-        self._line = TemplateSlot("log.j2", None, plain_environment(False, env.locale))
+        plain = plain_environment(False, env.locale)
+        self._line = TemplateSlot("log.j2", None, plain)
+        self._notice = TemplateSlot("handoff_log.j2", None, plain)
 
     async def deliver(self, notes: Sequence[Notification]) -> Outcome:
         (note,) = notes
         incident = note.payload.get("incident", {})
-        rendered = self._line.render(context(note))
+        rendered = (self._notice if note.kind == HANDOFF else self._line).render(context(note))
         person = note.recipient
         log.info(
             "notification",

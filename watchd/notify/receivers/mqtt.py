@@ -22,7 +22,7 @@ import aiomqtt
 from pydantic import Field
 
 from watchd.notify.config import ReceiverBase
-from watchd.notify.model import Notification, Outcome, ReceiverEnv, excerpt
+from watchd.notify.model import HANDOFF, Notification, Outcome, ReceiverEnv, excerpt
 from watchd.secrets import SecretRef
 
 
@@ -74,7 +74,7 @@ class Mqtt:
         try:
             client = await self._session()
             await client.publish(topic, event, qos=1, timeout=cfg.timeout)
-            if cfg.state_topic:
+            if cfg.state_topic and note.kind != HANDOFF:  # a notice has no incident state
                 topic = cfg.state_topic.replace("{id}", str(note.incident_id))
                 state = json.dumps(note.payload.get("incident", {}), separators=(",", ":"))
                 await client.publish(topic, state, qos=1, retain=True, timeout=cfg.timeout)

@@ -38,13 +38,14 @@ from pydantic import Field
 
 from watchd.clock import Clock
 from watchd.notify.config import HttpReceiverBase
-from watchd.notify.model import Notification, Outcome, ReceiverEnv, excerpt
+from watchd.notify.model import HANDOFF, Notification, Outcome, ReceiverEnv, excerpt
 from watchd.notify.receivers.chat import defuse
 from watchd.notify.receivers.http import HttpClient
 from watchd.notify.templates import (
     TemplateSlot,
     context,
     environment,
+    heading,
     load_override,
     override_problem,
 )
@@ -151,6 +152,8 @@ class _Robot:
         self._template = TemplateSlot(
             "robot.j2", load_override(config.template, env.base, "robot.j2", markup), markup
         )
+        self._notice = TemplateSlot("handoff_robot.j2", None, markup)
+        self._locale = env.locale
 
     def request(self, token: str, text: str, ctx: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The URL and JSON document for one message; secrets are read here."""
@@ -166,7 +169,7 @@ class _Robot:
         address = ctx["recipient"].get("address", "")
         # A page to a person mentions them (an id from the config, not alert text: markup).
         ctx["mention"] = Markup(self.mention(address)) if address else ""
-        rendered = self._template.render(ctx)
+        rendered = (self._notice if note.kind == HANDOFF else self._template).render(ctx)
         try:
             token = self._config.token.reveal()
             url, doc = self.request(token, rendered.text, ctx)
@@ -207,13 +210,12 @@ class _Robot:
             error=error,
         )
 
+    def title(self, ctx: dict[str, Any]) -> str:
+        """The message's plain-text title (an incident's, or a hand-off notice's)."""
+        return heading(ctx, self._locale)[:200]
+
     async def aclose(self) -> None:
         await self._http.aclose()
-
-
-def _title(ctx: dict[str, Any]) -> str:
-    incident = ctx["incident"]
-    return f"[{incident.get('severity', '')}] {incident.get('title', '')}"[:200]
 
 
 class DingTalk(_Robot):
@@ -236,7 +238,7 @@ class DingTalk(_Robot):
         # The title shows in the notification list only: plain text, no markup to escape.
         doc: dict[str, Any] = {
             "msgtype": "markdown",
-            "markdown": {"title": _title(ctx), "text": text},
+            "markdown": {"title": self.title(ctx), "text": text},
         }
         address = ctx["recipient"].get("address", "")
         if address:  # DingTalk notifies whom `at` names (the text's "@..." only shows it)
@@ -283,8 +285,8 @@ class Feishu(_Robot):
             "msg_type": "interactive",
             "card": {
                 "header": {
-                    "title": {"tag": "plain_text", "content": _title(ctx)},
-                    "template": "red" if firing else "green",
+                    "title": {"tag": "plain_text", "content": self.title(ctx)},
+                    "template": "blue" if ctx["handoff"] else "red" if firing else "green",
                 },
                 "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": text}}],
             },
