@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from tests.mqtt_broker import Broker
@@ -19,6 +20,7 @@ from tests.notify.conftest import Hook, Notify, alert, ok
 from tests.notify.test_receivers import Inbox, free_port, mail_receiver
 from tests.notify.test_robots import Robot, receiver, robot_server, text_of  # noqa: F401  (robot_server: fixture)
 from watchd.incidents.ledger import Ledger
+from watchd.incidents.lifecycle import acknowledge
 from watchd.incidents.model import Page
 from watchd.notify.acklinks import verify_token
 from watchd.store.engine import transact
@@ -198,3 +200,49 @@ async def test_an_mqtt_page_goes_to_the_persons_topic(make_notify: Any, broker: 
     assert json.loads(out)["recipient"]["user"] == "alice"
     (entry,) = await notify.deliveries("bus")
     assert entry["response"] == "published to people/alice"
+
+
+async def test_an_acknowledgement_follow_up_reaches_the_paged_person_only_after_their_page(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """alice's SMS page meets a gateway answering 503 twice; bob acknowledges meanwhile: alice's "acknowledged" follow-up goes through the same gateway only after her page got through, keyed per person, and bob, who acknowledged, gets none."""
+
+    async def flaky(request: Any, n: int) -> Any:
+        return web.Response(status=503) if n < 2 else None
+
+    hook: Hook = await hook_server(flaky)
+    people = {
+        "users": [
+            {"name": "alice", "display_name": "Alice Li", "contacts": [_sms(ALICE)]},
+            {"name": "bob", "contacts": [_sms(BOB)]},
+        ]
+    }
+    notify: Notify = await make_notify(
+        config({"name": "gateway", "kind": "webhook", "url": hook.url, **FAST}, **people)
+    )
+    await notify.send(alert("db1"))
+    await page(notify, ALICE, BOB)
+    await notify.pump(2)
+
+    async def ack(conn: Any) -> None:
+        await acknowledge(Ledger(conn, notify.clock.now(), notify.settings), 1, "bob")
+
+    await transact(notify.store.engine, "ack", ack)
+    for _ in range(10):
+        notify.clock.step(5.0)
+        await notify.pump(2)
+    kinds = [(d["recipient"]["user"], d["event"]["kind"]) for d in hook.unique.values()]
+    assert kinds == [("alice", "escalated"), ("bob", "escalated"), ("alice", "acknowledged")]
+    page_key, _, ack_key = hook.unique
+    assert ack_key.endswith(":alice:sms") and ack_key != page_key
+    delivered = [(d["recipient"]["user"], d["event"]["kind"]) for d in hook.received]
+    assert delivered.index(("alice", "acknowledged")) > max(
+        i for i, d in enumerate(delivered) if d == ("alice", "escalated")
+    )
+
+
+FAST = {"backoff_initial": "1s", "backoff_max": "2s"}
+
+
+def _sms(page: Page) -> dict[str, str]:
+    return {"name": page.contact, "receiver": page.receiver, "address": page.address}

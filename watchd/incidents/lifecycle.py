@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from itertools import takewhile
 
+from watchd.incidents.followups import followups
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.model import (
     FLAPPING_REASON,
@@ -90,8 +91,15 @@ async def settle(
     if not incident.state.active and incident.notified == "firing":
         held = sorted({m.muted for m in own if m.muted})
         if not held:
+            # Whoever resolved it by hand knows; an automatic recovery is news to everyone.
+            pages = await followups(
+                ledger.conn, incident.id, ledger.settings.people, incident.resolved_by
+            )
             incident = await ledger.notify(
-                incident, "resolved", changes={"notified": "resolved", "notified_at": ledger.now}
+                incident,
+                "resolved",
+                changes={"notified": "resolved", "notified_at": ledger.now},
+                pages=pages,
             )
         elif resolved_now:
             incident = await ledger.event(
@@ -173,7 +181,10 @@ async def acknowledge(ledger: Ledger, incident_id: int, by: str, comment: str = 
     )
     incident = await ledger.event(incident, "acknowledged", by, _comment(comment))
     if incident.notified == "firing":
-        incident = await ledger.notify(incident, "acknowledged", {"by": by, **_comment(comment)})
+        pages = await followups(ledger.conn, incident.id, ledger.settings.people, by)
+        incident = await ledger.notify(
+            incident, "acknowledged", {"by": by, **_comment(comment)}, pages=pages
+        )
     return incident
 
 
