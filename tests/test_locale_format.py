@@ -30,3 +30,11 @@ def test_chinese_writes_cldr_dates_with_24_hour_times_and_grouped_numbers() -> N
 def test_a_stored_time_out_of_range_is_shown_clamped_and_marked_in_every_locale() -> None:
     """A row stored before times were checked shows clamped with its stored value, in Chinese too."""
     assert format_time(-5.0, locale="zh_CN") == "1970年1月1日 00:00:00 UTC (stored as -5.0)"
+
+
+def test_a_time_in_the_daemons_zone_is_shown_with_its_offset() -> None:
+    """With a time zone other than UTC a stored time is shown local to the second with its offset, in English and Chinese."""
+    assert format_time(MOMENT.timestamp(), zone="Asia/Shanghai") == "2026-11-30 10:05:03 +08:00"
+    shanghai = format_time(MOMENT.timestamp(), locale="zh_CN", zone="Asia/Shanghai")
+    assert shanghai == "2026年11月30日 10:05:03 +08:00"
+    assert format_time(MOMENT.timestamp(), zone="America/New_York") == "2026-11-29 21:05:03 -05:00"

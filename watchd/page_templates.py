@@ -51,10 +51,15 @@ WORDS = {
 
 
 def localised_environment(
-    package: str, locale: str, *, undefined: type[jinja2.Undefined] = jinja2.ChainableUndefined
+    package: str,
+    locale: str,
+    *,
+    undefined: type[jinja2.Undefined] = jinja2.ChainableUndefined,
+    zone: str = "UTC",
 ) -> jinja2.Environment:
     """An environment over `package`'s templates/ whose text, times and numbers are
-    `locale`'s; `lang` (for `<html lang>`) is among its globals."""
+    `locale`'s, stored times shown in `zone`; `lang` (for `<html lang>`) is among its
+    globals."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader(package, "templates"),
         autoescape=True,
@@ -64,7 +69,7 @@ def localised_environment(
     words = translations(locale)
     env.install_gettext_translations(words, newstyle=True)  # type: ignore[attr-defined]
     # Stored times out of range (rows from before they were refused) are shown clamped and marked.
-    env.filters["when"] = lambda t: format_time(float(t), locale=locale)
+    env.filters["when"] = lambda t: format_time(float(t), locale=locale, zone=zone)
     env.filters["number"] = lambda n, digits=0: format_number(n, locale, digits)
     env.filters["day"] = lambda iso: format_day(dt.date.fromisoformat(iso), locale)
     env.filters["word"] = lambda value: words.gettext(WORDS[value]) if value in WORDS else value

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from watchd.locale_format import format_moment
 
@@ -35,13 +36,20 @@ def shown_time(value: float) -> float:
     return min(max(value, EARLIEST), LATEST)
 
 
-def format_time(value: float, fmt: str = "%Y-%m-%d %H:%M:%S UTC", locale: str = "en") -> str:
-    """A stored time as text in UTC (`fmt` in English, the locale's date and time otherwise,
-    marked UTC); one outside the range is shown clamped and marked with "(stored as <value>)"
-    instead of failing."""
+def format_time(
+    value: float, fmt: str = "%Y-%m-%d %H:%M:%S UTC", locale: str = "en", zone: str = "UTC"
+) -> str:
+    """A stored time as text: in UTC as `fmt` says (English) or as the locale writes a date and
+    time, marked UTC; in another `zone` (an IANA name), to the second with its offset
+    ("2026-11-30 10:05:03 +08:00"). One outside the range is shown clamped and marked with
+    "(stored as <value>)" instead of failing."""
     shown = shown_time(value)
-    moment = datetime.fromtimestamp(shown, UTC)
-    text = format_moment(moment, locale, fmt)
-    if locale != "en":
-        text += " UTC"  # the locale's own pattern names no zone
+    if zone == "UTC":
+        text = format_moment(datetime.fromtimestamp(shown, UTC), locale, fmt)
+        if locale != "en":
+            text += " UTC"  # the locale's own pattern names no zone
+    else:
+        moment = datetime.fromtimestamp(shown, ZoneInfo(zone))
+        offset = moment.strftime("%z")
+        text = f"{format_moment(moment, locale, '%Y-%m-%d %H:%M:%S')} {offset[:3]}:{offset[3:]}"
     return text if shown == value else f"{text} (stored as {value!r})"

@@ -4,6 +4,7 @@ the browser's Accept-Language, else `[daemon] locale`; answers vary on Accept-La
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,19 @@ async def test_the_daemons_locale_is_the_default_a_browser_can_change(tmp_path: 
         _speaks(page, CHINESE, ENGLISH)
         page, _ = await _get(http, f"{dash.base}/", EN)
         _speaks(page, ENGLISH, CHINESE)
+
+
+async def test_dashboard_times_are_in_the_daemons_time_zone(tmp_path: Path) -> None:
+    """With [daemon] timezone = "Asia/Shanghai" the incident list shows when the incident opened in Shanghai time with its offset (the zone its history days are in), in English and Chinese."""
+    raw = {**RAW, "daemon": {"timezone": "Asia/Shanghai"}}
+    async with served_dashboard(tmp_path, {}, raw=raw) as dash, aiohttp.ClientSession() as http:
+        (incident,) = await dash.incidents.list_incidents()
+        offset = 8 * 3600
+        local = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(incident["opened_at"] + offset))
+        page, _ = await _get(http, f"{dash.base}/", EN)
+        assert f"{local} +08:00" in page and " UTC<" not in page
+        page, _ = await _get(http, f"{dash.base}/", ZH)
+        assert f"{local[11:]} +08:00" in page and "年" in page
 
 
 async def test_a_signed_in_users_locale_wins_over_their_browsers(tmp_path: Path) -> None:

@@ -83,9 +83,10 @@ _PASSWORD_LIMIT = 1024  # characters of a typed password (Argon2 takes any lengt
 
 
 @cache
-def _env(locale: str) -> jinja2.Environment:
-    """The dashboard's templates in `locale` (watchd.page_templates), built once per locale."""
-    env = localised_environment("watchd.api", locale)
+def _env(locale: str, zone: str) -> jinja2.Environment:
+    """The dashboard's templates in `locale` with times in `zone` ([daemon] timezone, the zone
+    the history's days are in; watchd.page_templates), built once per pair."""
+    env = localised_environment("watchd.api", locale, zone=zone)
     env.globals.update(states=STATES, severities=SEVERITIES, orders=ORDERS)
     env.filters["runbooks"] = lambda alerts: runbook_urls(
         a.get("annotations") or {} for a in alerts
@@ -129,7 +130,7 @@ def _page(request: web.Request, template: str, status: int = 200, **context: Any
     person = dash.person(request)
     locale = dash.locale(request, person)
     text = (
-        _env(locale)
+        _env(locale, dash.reports.catalog().timezone)
         .get_template(template)
         .render(
             nonce=nonce,
@@ -368,7 +369,7 @@ async def incident_rows(request: web.Request) -> web.Response:
     default = HISTORY if request.query.get("view") == "history" else OPEN
     dash = request.app[DASHBOARD]
     locale = dash.locale(request, dash.person(request))
-    template = _env(locale).get_template("_incidents.html")
+    template = _env(locale, dash.reports.catalog().timezone).get_template("_incidents.html")
     text = template.render(**await _incident_list(request, default))
     response = web.Response(
         body=text.encode("utf-8", "backslashreplace"), content_type="text/html", charset="utf-8"
