@@ -11,8 +11,9 @@ last 2 days of raw samples, in a temporary SQLite store. Then it measures
     .venv/bin/python bench/report_month.py [--checks 10000] [--raw-days 2] [--keep DIR]
         [--timezone Asia/Shanghai] [--rule all]
 
---timezone reports local months and days (outside UTC a local day is read from hourly rows, not
-daily ones); --rule gives every service that availability rule. This bench writes the checks'
+--timezone reports local months and days; the daily rows are that zone's local days, as the
+rollup job cuts them (the first and last local day, not covered whole, come from hourly rows
+and raw samples); --rule gives every service that availability rule. This bench writes the checks'
 rollups only, so an "all"/"any" service has combined figures for the raw days alone (the rollup
 job, not run here, writes the combined rows): that measures combining members' raw samples.
 Times are wall and CPU seconds (process time), CPU being the figure on a loaded machine.
@@ -33,8 +34,9 @@ from watchd.clock import FakeClock
 from watchd.report.build import build_report
 from watchd.report.catalog import Catalog
 from watchd.report.config import AvailabilityRule, ReportConfig, ServiceConfig
-from watchd.report.period import Period
+from watchd.report.period import Period, local_days
 from watchd.report.render import render
+from watchd.report.rollup import day_end, day_start
 from watchd.store import Store
 
 DAY0 = 1_790_812_800.0  # 2026-10-01T00:00:00Z
@@ -48,8 +50,9 @@ def keys(n: int) -> list[tuple[str, str]]:
     return [(f"host{i // CHECKS_PER_ITEM:05d}", f"check{i % CHECKS_PER_ITEM}") for i in range(n)]
 
 
-def fill(db: Path, n: int, raw_days: float) -> dict[str, float]:
-    """Write series, hourly and daily rollups and raw samples with plain sqlite3; seconds taken."""
+def fill(db: Path, n: int, raw_days: float, zone: str) -> dict[str, float]:
+    """Write series, hourly rollups, daily rollups of the local days of `zone` they cover whole
+    (as the rollup job cuts them) and raw samples with plain sqlite3; seconds taken."""
     rng = random.Random(7)
     con = sqlite3.connect(db)
     con.execute("PRAGMA journal_mode=WAL")
@@ -60,11 +63,15 @@ def fill(db: Path, n: int, raw_days: float) -> dict[str, float]:
         'INSERT INTO rollup_series (id, item, "check") VALUES (?, ?, ?)',
         [(i + 1, item, check) for i, (item, check) in enumerate(keys(n))],
     )
+    end = DAY0 + ROLLED_DAYS * DAY
+    days = [(a, b) for a, b in local_days(DAY0, end, zone) if day_end(a, zone) == b]
+    days = [(a, b) for a, b in days if a >= DAY0 and day_start(a, zone) == a]
+    totals: dict[tuple[int, float], list[float]] = {}
     for day in range(ROLLED_DAYS):
         hourly = []
-        daily = []
+        starts = [DAY0 + day * DAY + hour * HOUR for hour in range(24)]
+        local_day = [next((a for a, b in days if a <= t < b), None) for t in starts]
         for sid in range(1, n + 1):
-            totals = [0.0] * 5 + [0, 0, 0.0, 0, 0.0, 0.0]
             for hour in range(24):
                 down = rng.choice((0.0,) * 60 + (60.0, 600.0))
                 lat = rng.uniform(0.01, 0.2)
@@ -81,15 +88,25 @@ def fill(db: Path, n: int, raw_days: float) -> dict[str, float]:
                     lat * 2,
                     lat * 1.5,
                 )
-                hourly.append((sid, DAY0 + day * DAY + hour * HOUR, *row))
+                hourly.append((sid, starts[hour], *row))
+                if local_day[hour] is None:
+                    continue
+                sums = totals.setdefault((sid, local_day[hour]), [0.0] * 11)
                 for k in range(9):
-                    totals[k] += row[k]
-                totals[9] = max(totals[9], row[9])
-                totals[10] = max(totals[10], row[10])
-            daily.append((sid, DAY0 + day * DAY, *totals))
+                    sums[k] += row[k]
+                sums[9] = max(sums[9], row[9])
+                sums[10] = max(sums[10], row[10])
         con.executemany(f"INSERT INTO rollups_hourly VALUES ({', '.join('?' * 13)})", hourly)
-        con.executemany(f"INSERT INTO rollups_daily VALUES ({', '.join('?' * 13)})", daily)
         con.commit()
+    con.executemany(
+        f"INSERT INTO rollups_daily VALUES ({', '.join('?' * 13)})",
+        [(sid, a, *sums) for (sid, a), sums in totals.items()],
+    )
+    con.executemany(
+        'INSERT INTO rollup_days (start, "end", zone) VALUES (?, ?, ?)',
+        [(a, b, zone) for a, b in days],
+    )
+    con.commit()
     timings["rollups"] = time.perf_counter() - started
     started = time.perf_counter()
     t = NOW - raw_days * DAY
@@ -105,10 +122,7 @@ def fill(db: Path, n: int, raw_days: float) -> dict[str, float]:
     timings["raw"] = time.perf_counter() - started
     con.execute(
         "INSERT INTO states (namespace, key, data, updated_at) VALUES ('report', 'rollup', ?, ?)",
-        (
-            f'{{"hourly_until": {DAY0 + ROLLED_DAYS * DAY}, "daily_until": {DAY0 + ROLLED_DAYS * DAY}}}',
-            NOW,
-        ),
+        (f'{{"hourly_until": {end}, "daily_until": {days[-1][1]}}}', NOW),
     )
     con.commit()
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -190,7 +204,7 @@ def main() -> None:
     db = tmp / "watchd.db"
     try:
         asyncio.run(_migrate(db))
-        timings = fill(db, args.checks, args.raw_days)
+        timings = fill(db, args.checks, args.raw_days, args.timezone)
         total = sum(p.stat().st_size for p in tmp.glob("watchd.db*"))
         raw = args.checks * args.raw_days * 1440
         print(

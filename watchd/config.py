@@ -50,7 +50,8 @@ class DaemonConfig(Strict):
     shutdown_grace: Duration = 10.0
     watchdog_interval: Duration = 0.0  # 0: half of systemd's WATCHDOG_USEC when it is set
     # Report months and days, displayed report times and maintenance windows without a
-    # `timezone` of their own are in this zone; the store keeps UTC.
+    # `timezone` of their own are in this zone, and daily rollups are cut at its midnights;
+    # the store keeps UTC.
     timezone: TimeZone = "UTC"
     # The language of the default notification templates, and of the dashboard and status pages
     # for readers whose browser asks for none watchd has (watchd/locale has the catalogs).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,12 @@ def series(check: str, start: float, steps: list[tuple[float, int, float | None]
 
 
 async def _compare(
-    db: Path, a: list[AvailabilitySample], b: list[AvailabilitySample], start: float, end: float
+    db: Path,
+    a: list[AvailabilitySample],
+    b: list[AvailabilitySample],
+    start: float,
+    end: float,
+    catalog: Catalog = CATALOG,
 ) -> None:
     clock = FakeClock(DAY0)
     store = await Store.open(f"sqlite:///{db}", clock=clock)
@@ -53,13 +59,13 @@ async def _compare(
         for s in sorted(a + b, key=lambda s: s.time):
             store.record_sample(s)
         await store.flush()
-        rollup = Rollup(store.engine, clock=clock, catalog=lambda: CATALOG, max_hours=9)
+        rollup = Rollup(store.engine, clock=clock, catalog=lambda: catalog, max_hours=9)
         horizon = DAY0 + 4 * DAY
         while clock.now() < horizon:  # several runs, each rolling at most 9 hours
             await clock.advance(5 * HOUR)
             await rollup.run()
         async with store.engine.connect() as conn:
-            got = await tallies(conn, CATALOG, start, end, now=clock.now())
+            got = await tallies(conn, catalog, start, end, now=clock.now())
         for check, samples in (("a", a), ("b", b)):
             want = tally_span(samples, start=start, end=end, max_gap=GAP)
             have = got[("web1", check)]
@@ -93,6 +99,27 @@ def test_rollups_add_up_to_the_raw_computation(
     second = series("b", DAY0 + 7 * HOUR, b, stretch)
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(_compare(Path(tmp) / "w.db", first, second, start, end))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    a=steps,
+    stretch=st.sampled_from([10.0, 60.0]),
+    offset=st.floats(min_value=0, max_value=DAY),
+    length=st.floats(min_value=DAY, max_value=2 * DAY),
+)
+def test_days_cut_off_the_hour_add_up_to_the_raw_computation(
+    a: list, stretch: float, offset: float, length: float
+) -> None:
+    """In Asia/Kolkata (UTC+05:30) a day's half-hours at each end come from raw samples: daily
+    rows of its local days + hourly rows + raw tail still give the raw tally."""
+    start = DAY0 + offset
+    end = min(DAY0 + 3 * DAY, start + length)
+    kolkata = replace(CATALOG, timezone="Asia/Kolkata")
+    first = series("a", DAY0 + 1800, a, stretch)
+    second = series("b", DAY0 + 7 * HOUR, a, stretch / 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(_compare(Path(tmp) / "w.db", first, second, start, end, kolkata))
 
 
 async def test_hourly_rollups_beyond_retention_are_pruned_daily_rows_kept(tmp_path: Path) -> None:

@@ -82,6 +82,18 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_db_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]:
+    """A database of its own for one test: a SQLite file, or a fresh PostgreSQL database
+    dropped after it (import it into a test module to use it there)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/watchd.db"
+        return
+    url = pg_create_database()
+    yield url
+    pg_drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
     """A database URL, once for SQLite (a file in a not yet existing directory), once for PG."""
     if request.param == "sqlite":

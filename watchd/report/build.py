@@ -26,8 +26,8 @@ from watchd.report.combine import is_service_key, query_keys, service_total
 from watchd.report.compare import change, previous_period
 from watchd.report.config import ServiceConfig
 from watchd.report.people import load_pages, people_section
-from watchd.report.period import Period, iso, local_days
-from watchd.report.query import tallies
+from watchd.report.period import Period, iso
+from watchd.report.query import daily_tallies, other_zone_days
 from watchd.report.reviews import review_section
 from watchd.store.series import series_ids
 from watchd.store.states import select_states
@@ -62,9 +62,10 @@ async def build_report(
             else sorted({*known, *catalog.labels})
         )
         asked = sorted({*keys, *(k for s in services for k in query_keys(s, members[s.name]))})
-        days: list[tuple[float, dict[Key, Tally]]] = []
-        for a, b in local_days(period.start, min(period.end, now), period.zone):
-            days.append((a, await tallies(conn, catalog, a, b, now=now, keys=asked)))
+        days = await daily_tallies(
+            conn, catalog, period.start, period.end, zone=period.zone, now=now, keys=asked
+        )
+        cut_elsewhere = await other_zone_days(conn, period.start, period.end, period.zone)
         incidents = await metrics.load_incidents(conn, period.start, period.end)
         if service is not None:
             incidents = [i for i in incidents if i.item in {k[0] for k in keys}]
@@ -188,6 +189,12 @@ async def build_report(
             "from": iso(period.start, zone),
             "to": iso(period.end, zone),
             "elapsed_to": iso(min(period.end, max(period.start, now)), zone),
+            # Days rolled up in another zone (before a `[daemon] timezone` change): their
+            # hours older than hourly_retention count as unmonitored in this zone's days.
+            "days_cut_in_other_zones": [
+                {"timezone": cut, "from": iso(a, zone), "to": iso(b, zone)}
+                for cut, a, b in cut_elsewhere
+            ],
         },
         "generated_at": iso(now, zone),
         "service": service,

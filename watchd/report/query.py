@@ -3,24 +3,27 @@
     [start ─────────────────────────────────────────────── end)   (end capped at now)
      raw │ hourly rows │ daily rows ... daily rows │ hourly rows │ raw (not rolled up yet)
 
-Daily rows serve whole days before the daily watermark, hourly rows whole hours before the
-hourly one, raw samples the rest. Time no source covers is unmonitored.
+Daily rows serve the rolled days (rollup_days: local days of the zone they were cut in) that
+lie whole inside the span, hourly rows whole hours before the hourly watermark, raw samples
+the rest. Time no source covers is unmonitored. `daily_tallies` cuts a span into local days
+for the report's and the status page's per-day figures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import bisect
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from watchd.report.availability import Tally, tally_span
+from watchd.report.availability import Tally
 from watchd.report.catalog import Catalog, Key
-from watchd.report.combine import is_service_key, service_key, service_tallies
-from watchd.report.rollup import DAY, HOUR, Watermark, load_watermark, read_samples
-from watchd.report.windows import load_plan
-from watchd.store.rollup_tables import rollups_daily, rollups_hourly
+from watchd.report.combine import is_service_key
+from watchd.report.period import local_days
+from watchd.report.rollup import HOUR, Watermark, load_watermark, raw_tallies, summed_rows
+from watchd.store.rollup_tables import rollup_days, rollups_daily, rollups_hourly
 from watchd.store.series import series_ids
 
 
@@ -31,13 +34,19 @@ class Span:
     end: float
 
 
-def plan_spans(start: float, end: float, mark: Watermark) -> list[Span]:
-    """Cut [start, end) into runs served by daily rows, hourly rows or raw samples."""
+def plan_spans(
+    start: float, end: float, mark: Watermark, days: Mapping[float, float] | None = None
+) -> list[Span]:
+    """Cut [start, end) into runs served by daily rows, hourly rows or raw samples; `days`
+    maps each rolled day's start to its end."""
+    days = days or {}
+    starts = sorted(days)
     spans: list[Span] = []
     t = start
     while t < end:
-        if mark.daily_until is not None and t % DAY == 0 and t + DAY <= min(end, mark.daily_until):
-            source, step = "daily", DAY
+        ends = days.get(t)
+        if mark.daily_until is not None and ends is not None and ends <= min(end, mark.daily_until):
+            source, step = "daily", ends - t
         elif (
             mark.hourly_until is not None
             and t % HOUR == 0
@@ -45,13 +54,37 @@ def plan_spans(start: float, end: float, mark: Watermark) -> list[Span]:
         ):
             source, step = "hourly", HOUR
         else:
-            source, step = "raw", min(end, (t // HOUR + 1) * HOUR) - t
+            # Up to the next hour, or the next day where that comes first (a zone whose
+            # midnight is not on the hour).
+            i = bisect.bisect_right(starts, t)
+            stop = min(end, (t // HOUR + 1) * HOUR, starts[i] if i < len(starts) else end)
+            source, step = "raw", stop - t
         if spans and spans[-1].source == source and spans[-1].end == t:
             spans[-1] = Span(source, spans[-1].start, t + step)
         else:
             spans.append(Span(source, t, t + step))
         t += step
     return spans
+
+
+@dataclass(frozen=True, slots=True)
+class _Sources:
+    """What the store holds for a span: the watermark, the series and the rolled days."""
+
+    mark: Watermark
+    ids: Mapping[Key, int]
+    days: Mapping[float, float]
+
+
+async def _sources(conn: AsyncConnection, start: float, end: float) -> _Sources:
+    found = await conn.execute(
+        select(rollup_days.c.start, rollup_days.c.end).where(
+            rollup_days.c.start >= start, rollup_days.c.start < end
+        )
+    )
+    return _Sources(
+        await load_watermark(conn), await series_ids(conn), {a: b for a, b in found.all()}
+    )
 
 
 async def tallies(
@@ -72,18 +105,72 @@ async def tallies(
     end = min(end, now)
     if end <= start:
         return {}
-    mark = await load_watermark(conn)
-    ids = await series_ids(conn)
+    return await _tallies(conn, catalog, start, end, await _sources(conn, start, end), keys)
+
+
+async def daily_tallies(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    start: float,
+    end: float,
+    *,
+    zone: str,
+    now: float,
+    keys: Sequence[Key] | None = None,
+) -> list[tuple[float, dict[Key, Tally]]]:
+    """(day start, tallies as `tallies` gives them) for each local day of `zone` in
+    [start, min(end, now)), the first and last day clipped to the span."""
+    end = min(end, now)
+    if end <= start:
+        return []
+    sources = await _sources(conn, start, end)
+    return [
+        (a, await _tallies(conn, catalog, a, b, sources, keys))
+        for a, b in local_days(start, end, zone)
+    ]
+
+
+async def other_zone_days(
+    conn: AsyncConnection, start: float, end: float, zone: str
+) -> list[tuple[str, float, float]]:
+    """Runs of rolled days overlapping [start, end) that were cut in another zone than
+    `zone`, as (zone, first day's start, last day's end): a report in `zone` reads those
+    days' hours from hourly rows, and as unmonitored once hourly_retention dropped them."""
+    d = rollup_days.c
+    rows = await conn.execute(
+        select(d.start, d.end, d.zone).where(d.end > start, d.start < end).order_by(d.start)
+    )
+    runs: list[tuple[str, float, float]] = []
+    for a, b, cut in rows:
+        if cut == zone:
+            continue
+        if runs and runs[-1][0] == cut and runs[-1][2] == a:
+            runs[-1] = (cut, runs[-1][1], b)
+        else:
+            runs.append((cut, a, b))
+    return runs
+
+
+async def _tallies(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    start: float,
+    end: float,
+    sources: _Sources,
+    keys: Sequence[Key] | None,
+) -> dict[Key, Tally]:
+    ids = sources.ids
     every_check = {*(k for k in ids if not is_service_key(k)), *catalog.labels}
     wanted = sorted(set(keys) if keys is not None else every_check)
     by_id = {ids[k]: k for k in wanted if k in ids}
     out: dict[Key, Tally] = {}
-    for span in plan_spans(start, end, mark):
+    for span in plan_spans(start, end, sources.mark, sources.days):
         if span.source == "raw":
-            found = await _raw(conn, catalog, span, wanted, ids)
+            found = await raw_tallies(conn, catalog, span.start, span.end, wanted, ids)
         else:
             table = rollups_daily if span.source == "daily" else rollups_hourly
-            found = await _rows(conn, table, span, by_id)
+            rows = await summed_rows(conn, table, span.start, span.end, by_id)
+            found = {by_id[sid]: tally for sid, tally in rows.items()}
         for key, tally in found.items():
             out[key] = out[key] + tally if key in out else tally
     length = end - start
@@ -94,89 +181,3 @@ async def tallies(
             got = got + Tally(unmonitored=missing)
         out[key] = got
     return out
-
-
-async def _rows(
-    conn: AsyncConnection, table: Table, span: Span, by_id: dict[int, Key]
-) -> dict[Key, Tally]:
-    c = table.c
-    query = (
-        select(
-            c.series_id,
-            func.sum(c.up),
-            func.sum(c.down),
-            func.sum(c.unknown),
-            func.sum(c.maintenance),
-            func.sum(c.unmonitored),
-            func.sum(c.checks),
-            func.sum(c.failures),
-            func.sum(c.latency_sum),
-            func.sum(c.latency_count),
-            func.max(c.latency_max),
-            func.max(c.latency_p95),
-        )
-        .where(c.start >= span.start, c.start < span.end)
-        .group_by(c.series_id)
-    )
-    if len(by_id) <= 500:
-        query = query.where(c.series_id.in_(list(by_id)))
-    out: dict[Key, Tally] = {}
-    for (
-        sid,
-        up,
-        down,
-        unk,
-        mnt,
-        unmon,
-        checks,
-        fails,
-        lsum,
-        lcount,
-        lmax,
-        p95,
-    ) in await conn.execute(query):
-        key = by_id.get(sid)
-        if key is not None:
-            out[key] = Tally(
-                float(up),
-                float(down),
-                float(unk),
-                float(mnt),
-                float(unmon),
-                int(checks),
-                int(fails),
-                float(lsum),
-                int(lcount),
-                None if lmax is None else float(lmax),
-                None if p95 is None else float(p95),
-            )
-    return out
-
-
-async def _raw(
-    conn: AsyncConnection,
-    catalog: Catalog,
-    span: Span,
-    wanted: Sequence[Key],
-    known: Iterable[Key],
-) -> dict[Key, Tally]:
-    asked = set(wanted)
-    services = [k for k in wanted if is_service_key(k)]
-    by_name = {service_key(s): s for s in catalog.services}
-    members = {m for k in services if k in by_name for m in catalog.members(by_name[k], known)}
-    checks = sorted({*(k for k in wanted if not is_service_key(k)), *members})
-    lookback = span.start - catalog.max_gap()
-    by_check = await read_samples(conn, lookback, span.end, checks)
-    plan = await load_plan(conn, catalog.windows, catalog.inventory, lookback, span.end)
-    out = {
-        key: tally_span(
-            samples,
-            start=span.start,
-            end=span.end,
-            max_gap=catalog.gap(key),
-            maintenance=plan.intervals(key[0], catalog.check_labels(key)),
-        )
-        for key, samples in by_check.items()
-        if key in asked
-    }
-    return out | service_tallies(catalog, services, by_check, plan, span.start, span.end)

@@ -16,20 +16,21 @@ first result. The service's state combines them by its availability rule
                operational    otherwise
 
 Days are local days of `[daemon] timezone`; a service's availability of a day follows its
-rule and maintenance policy exactly as `watchd report` counts it (query.tallies,
-combine.service_total, metrics.figures), from daily or hourly rollups and raw samples.
+rule and maintenance policy exactly as `watchd report` counts it (the same days from
+query.daily_tallies, combine.service_total, metrics.figures), from daily or hourly rollups
+and raw samples.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.model import Status
-from watchd.report.availability import DOWN, UP, Tally, status_class, total
+from watchd.report.availability import DOWN, UP, status_class, total
 from watchd.report.catalog import Catalog, Key
 from watchd.report.combine import (
     MAINTENANCE,
@@ -41,8 +42,8 @@ from watchd.report.combine import (
 )
 from watchd.report.config import ServiceConfig
 from watchd.report.metrics import figures
-from watchd.report.period import iso, local_date, local_days, midnight
-from watchd.report.query import tallies
+from watchd.report.period import iso, local_date, midnight
+from watchd.report.query import daily_tallies
 from watchd.report.windows import MaintenancePlan
 from watchd.store.series import series_ids
 
@@ -120,9 +121,7 @@ async def daily_history(
     known = [k for k in await series_ids(conn) if not is_service_key(k)]
     members = {s.name: catalog.members(s, known) for s in services}
     asked = sorted({k for s in services for k in query_keys(s, members[s.name])})
-    found: list[tuple[float, Mapping[Key, Tally]]] = []
-    for a, b in local_days(first, now, zone):
-        found.append((a, await tallies(conn, catalog, a, b, now=now, keys=asked)))
+    found = await daily_tallies(conn, catalog, first, now, zone=zone, now=now, keys=asked)
     out: dict[str, History] = {}
     for s in services:
         ks, policy = members[s.name], catalog.policy(s)

@@ -2,6 +2,11 @@
 state, check counts, failures and latency. They live on the same MetaData as tables.py;
 migration 0003 creates them.
 
+A daily row's day is the span of its `start` in rollup_days (migration 0016): days are cut at
+local midnight of `[daemon] timezone` as it was when the day was rolled up, so they are 23, 24
+or 25 hours long, and the first day after a zone change runs from the last day's end to the
+next midnight of the new zone.
+
 Rows carry the series id of tables.rollup_series (one number per item and check). Rollup
 tables are WITHOUT ROWID on SQLite: the primary key is the table, which halves their size
 (bench/report_month.py).
@@ -13,12 +18,13 @@ from sqlalchemy import (
     Column,
     Double,
     Integer,
+    String,
     Table,
 )
 
 from watchd.store.tables import metadata, rollup_series
 
-__all__ = ["rollup_series", "rollups_daily", "rollups_hourly"]
+__all__ = ["rollup_days", "rollup_series", "rollups_daily", "rollups_hourly"]
 
 
 def _rollup_table(name: str) -> Table:
@@ -45,3 +51,12 @@ def _rollup_table(name: str) -> Table:
 
 rollups_hourly = _rollup_table("rollups_hourly")
 rollups_daily = _rollup_table("rollups_daily")
+
+# One row per rolled-up day: [start, end) and the IANA zone whose midnights cut it.
+rollup_days = Table(
+    "rollup_days",
+    metadata,
+    Column("start", Double, primary_key=True, autoincrement=False),
+    Column("end", Double, nullable=False),
+    Column("zone", String, nullable=False),
+)
