@@ -195,7 +195,11 @@ def _in_order(alert: PostableAlert) -> PostableAlert:
 
 _Postable = Annotated[PostableAlert, AfterValidator(_in_order)]
 _ALERT = TypeAdapter(_Postable)
-_ALERT_LIST = TypeAdapter(list[_Postable])
+# pydantic's JSON parser keeps up to 16,384 recent strings by default; label values from a storm
+# of distinct label sets, kept one here and one there, pinned pymalloc arenas of the whole storm
+# (100,000 label sets: ~55 of 1 MiB each after everything was freed; issue 19). Keys (label
+# names) repeat and stay cached; values are made afresh, for no measurable CPU.
+_ALERT_LIST = TypeAdapter(list[_Postable], config=ConfigDict(cache_strings="keys"))
 
 
 def to_alert(posted: PostableAlert, now: float, resolve_timeout: float) -> Alert:
