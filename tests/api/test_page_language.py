@@ -139,7 +139,9 @@ async def test_the_status_page_speaks_the_readers_language_from_one_computation(
             "public"
         )
         _speaks(
-            page, ("部分服务中断", "进行中的事件", "正在调查 Web shop 的问题", "今天"), ("Today",)
+            page,
+            ("部分服务中断", "进行中的事件", "正在调查 Web shop 的问题", "今天", "低于 95 %"),
+            ("Today", "Under"),
         )
         text, _ = await _get(http, f"{world.base}/status/public/status.json", ZH)
         body = json.loads(text)

@@ -42,9 +42,23 @@ def _luminance(rgb: str) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
-async def test_the_status_page_fits_desktop_and_phone_in_light_and_dark(tmp_path: Path) -> None:
-    """At 1280 and 360 pixels wide, in a light and a dark system theme, the public page shows 90 visible bars per service with nothing overflowing sideways, follows the theme, and Chromium reports no CSP violation; screenshots go to test-artifacts/."""
-    async with served_status(tmp_path, TOKENS) as world, chromium(tmp_path) as browser:
+# A browser set to English and one set to Chinese, and a word of each page's state.
+LANGUAGES = {
+    "en": ({"locale": "en-US"}, "Down"),
+    "zh": ({"locale": "zh-CN", "flags": ["--lang=zh-CN"]}, "中断"),
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_the_status_page_fits_desktop_and_phone_in_light_and_dark(
+    tmp_path: Path, language: str
+) -> None:
+    """At 1280 and 360 pixels wide, in a light and a dark system theme, in English and in Chinese, the public page shows 90 visible bars per service with nothing overflowing sideways, follows the theme, and Chromium reports no CSP violation; screenshots go to test-artifacts/."""
+    options, down = LANGUAGES[language]
+    async with (
+        served_status(tmp_path, TOKENS) as world,
+        chromium(tmp_path, **options) as browser,
+    ):
         world.set_status("mx-int-1", "CRITICAL")
         page = await browser.new_page()
         page.set_default_timeout(15_000)
@@ -56,7 +70,7 @@ async def test_the_status_page_fits_desktop_and_phone_in_light_and_dark(tmp_path
                 await page.emulate_media(color_scheme=theme)
                 await page.goto(f"{world.base}/status/public")
                 text = await page.locator("body").inner_text()
-                assert "E-mail" in text and "Down" in text
+                assert "E-mail" in text and down in text
                 assert not [s for s in SECRETS if s.lower() in text.lower()]
                 assert await page.locator(".service").count() == 3
                 assert await page.locator(".bars li").count() == 3 * DAYS
@@ -67,6 +81,6 @@ async def test_the_status_page_fits_desktop_and_phone_in_light_and_dark(tmp_path
                 dark = _luminance(look["background"]) < 60
                 assert dark == (theme == "dark"), (theme, look)
                 await page.screenshot(
-                    path=str(ARTIFACTS / f"status-{size}-{theme}.png"), full_page=True
+                    path=str(ARTIFACTS / f"status-{language}-{size}-{theme}.png"), full_page=True
                 )
     assert not [m for m in console if "Content Security Policy" in m], console
