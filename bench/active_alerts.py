@@ -23,7 +23,8 @@ DIR/snap-004.pickle` shows what holds the memory. Tracing costs memory of its ow
 figures of such a run are not the daemon's. With --stats DIR the daemon runs under memtrace.py
 without tracing: DIR/stats.tsv gets a line per phase (glibc's heap, pymalloc's arenas,
 SQLite's memory), and at the end glibc's malloc_trim(0) shows how much of the RSS is free
-memory kept by the allocator (`rss_mb_trimmed`).
+memory kept by the allocator (`rss_mb_trimmed`); DIR/pins.txt then shows the objects in
+pymalloc's emptiest arenas (what keeps them from being given back).
 """
 
 from __future__ import annotations
@@ -171,7 +172,10 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
             rss = daemon.memory_info().rss / 2**20
             peak = max(peak, rss)
             result[f"rss_mb_{name}"] = round(rss, 1)
-            print(f"{name}: RSS {rss:.0f} MB, notifications received {receiver.received}")
+            print(
+                f"{name}: RSS {rss:.0f} MB (at most {peak:.0f} MB so far), "
+                f"notifications received {receiver.received}"
+            )
 
         async def sample() -> None:
             nonlocal peak
@@ -208,6 +212,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, object]:
         if args.stats:
             await probed(args.stats / "trim-now")
             result["rss_mb_trimmed"] = round(daemon.memory_info().rss / 2**20, 1)
+            await probed(args.stats / "pins-now")
         result["rss_mb_max"] = round(peak, 1)
         result["notifications_received"] = receiver.received
         result["cpu_s"] = round(sum(daemon.cpu_times()[:2]), 1)

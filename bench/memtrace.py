@@ -8,7 +8,8 @@ part of the product:
         `--every` seconds and when DIR/snap-now appears (removed once taken), and a line of
         DIR/stats.tsv (below) each time; with --no-trace only the line (no tracing, so the
         process's own figures); DIR/trim-now makes it call glibc's malloc_trim(0) and write
-        a line before and after (how much of the RSS is free memory glibc keeps);
+        a line before and after (how much of the RSS is free memory glibc keeps); DIR/pins-now
+        writes DIR/pins.txt: the objects found in the emptiest pymalloc arenas (what keeps them);
     python bench/memtrace.py top SNAP [--top 25] [--by traceback|lineno|filename]
         the biggest allocation groups still held at that snapshot;
     python bench/memtrace.py diff OLD NEW [--top 25] [--by ...]
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
+import gc
 import linecache
 import os
 import re
@@ -34,6 +36,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from collections import Counter, defaultdict
 from pathlib import Path
 
 # Frames of the tracer itself and of the import machinery say nothing about the program.
@@ -102,12 +105,61 @@ def _stats(out: Path, label: str) -> None:
         )
 
 
+# CPython 3.10-3.13's pool header: the arena's index follows four pointers (ref, freeblock,
+# nextpool, prevpool); pools are 16 KiB, aligned.
+_POOL_MASK = ~(2**14 - 1)
+_ARENA_INDEX_AT = 32
+
+
+def _pins(out: Path, sparse: int = 100) -> None:
+    """Write out/pins.txt: what the objects alive in pymalloc's sparse arenas (fewer than
+    `sparse` objects found in them) are, by type, with a few of each: what keeps arenas that
+    are mostly free from being given back. Objects are those gc tracks and, through them,
+    the strings, numbers and untracked tuples and dicts (labels) they hold."""
+    gc.collect()
+    seen: dict[int, object] = {}
+    todo = gc.get_objects()
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen[id(obj)] = obj
+        for ref in gc.get_referents(obj):
+            small_int = isinstance(ref, int) and -5 <= ref <= 256  # static, in no arena
+            if not (gc.is_tracked(ref) or small_int or id(ref) in seen):
+                todo.append(ref)
+    arenas: dict[int, list[object]] = defaultdict(list)
+    for address, obj in seen.items():
+        if sys.getsizeof(obj) <= 512 and not isinstance(obj, type):  # pymalloc's objects
+            index = ctypes.c_uint.from_address((address & _POOL_MASK) + _ARENA_INDEX_AT).value
+            if index < 1 << 16:  # else a static object's neighbourhood, not a pool header
+                arenas[index].append(obj)
+    del seen
+    few = {index: objs for index, objs in arenas.items() if len(objs) < sparse}
+    kinds = Counter(type(obj).__name__ for objs in few.values() for obj in objs)
+    with (out / "pins.txt").open("w") as file:
+        file.write(
+            f"{len(arenas)} arenas hold objects found; {len(few)} hold fewer than {sparse}:"
+            f" {sum(map(len, few.values()))} objects, {kinds.most_common(12)}\n"
+        )
+        for kind, _ in kinds.most_common(12):
+            some = [obj for objs in few.values() for obj in objs if type(obj).__name__ == kind]
+            file.write(f"{kind}:\n")
+            for obj in some[:: max(1, len(some) // 8)][:8]:
+                try:
+                    shown = repr(obj)[:160]
+                except Exception as error:  # a library's repr may fail: say so
+                    shown = f"<{type(obj).__name__}: repr failed: {error!r}>"
+                file.write(f"    {shown}\n")
+
+
 def _snapshots(out: Path, every: float) -> None:
     """Take a snapshot every `every` seconds, or at once when `out/snap-now` appears; trim
     when `out/trim-now` appears."""
     out.mkdir(parents=True, exist_ok=True)
     trigger = out / "snap-now"
     trim = out / "trim-now"
+    pins = out / "pins-now"
     n = 0
     last = time.monotonic()
     while True:
@@ -117,6 +169,9 @@ def _snapshots(out: Path, every: float) -> None:
             _LIBC.malloc_trim(0)
             _stats(out, "after-trim")
             trim.unlink()
+        if pins.exists():
+            _pins(out)
+            pins.unlink()
         if trigger.exists() or time.monotonic() - last >= every:
             if tracemalloc.is_tracing():
                 snap = tracemalloc.take_snapshot().filter_traces(IGNORED)
