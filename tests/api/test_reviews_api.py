@@ -212,3 +212,47 @@ async def test_writing_reviews_needs_a_write_token(
         f"{world.base}/api/v1/reviews/1", json={"cause": "x"}, headers=auth["write"]
     ) as resp:
         assert resp.status == 404
+
+
+async def test_an_edit_from_a_stale_copy_gets_409_instead_of_undoing_anothers(
+    world: World, http: aiohttp.ClientSession, auth: Headers
+) -> None:
+    """Two editors read the review at version 1; the first saves (version 2, its ETag), the second's save from version 1 - as a `version` field, an If-Match header, or an action added or ticked - gets 409 saying who changed it and to reload, and the first's cause stays; with the current version it goes through."""
+    base, write = world.base, auth["write"]
+    start = {"incident": world.incident_id, "by": "carol"}
+    async with http.post(f"{base}/api/v1/reviews", json=start, headers=write) as resp:
+        review = await resp.json()
+    url = f"{base}/api/v1/reviews/{review['id']}"
+    async with http.get(url, headers=auth["read"]) as resp:
+        assert (await resp.json())["version"] == 1 and resp.headers["ETag"] == '"1"'
+    first = {"cause": "the disk filled up", "by": "alice", "version": 1}
+    async with http.patch(url, json=first, headers=write) as resp:
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["version"] == 2 and resp.headers["ETag"] == '"2"'
+    stale = {"cause": "a network blip", "by": "bob", "version": 1}
+    async with http.patch(url, json=stale, headers=write) as resp:
+        assert resp.status == 409
+        error = (await resp.json())["error"]
+    assert error == (
+        f"Review {review['id']} was changed by alice via token ops-dashboard since you read it "
+        "(your version 1, now 2): reload it and make your change again."
+    )
+    by_header = {**write, "If-Match": '"1"'}
+    async with http.patch(url, json={"cause": "a network blip"}, headers=by_header) as resp:
+        assert resp.status == 409
+    action = {"kind": "corrective", "text": "alert at 80%", "owner": "bob", "due": 2e9}
+    async with http.post(f"{url}/actions", json={**action, "version": 1}, headers=write) as resp:
+        assert resp.status == 409
+    async with http.get(url, headers=auth["read"]) as resp:
+        now = await resp.json()
+    assert (now["cause"], now["version"], now["actions"]) == ("the disk filled up", 2, [])
+    async with http.post(f"{url}/actions", json={**action, "version": 2}, headers=write) as resp:
+        assert resp.status == 201
+        added = await resp.json()
+    tick = f"{url}/actions/{added['actions'][0]['id']}"
+    async with http.patch(tick, json={"done": True, "version": 2}, headers=write) as resp:
+        assert resp.status == 409
+    async with http.patch(tick, json={"done": True, "version": 3}, headers=write) as resp:
+        assert resp.status == 200 and (await resp.json())["version"] == 4
+    async with http.patch(url, json={"cause": "x"}, headers={**write, "If-Match": "v1"}) as resp:
+        assert resp.status == 400 and "If-Match" in (await resp.json())["error"]

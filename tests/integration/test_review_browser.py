@@ -1,5 +1,6 @@
 """A post-incident review edited in real headless Chromium: started from the incident page,
-impact and cause saved through the form, an action added and marked done."""
+impact and cause saved through the form, an action added and marked done; a save from a page
+someone else's edit made stale is refused, and the page says so."""
 
 from __future__ import annotations
 
@@ -52,12 +53,27 @@ async def test_an_operator_writes_a_review_in_the_dashboard(tmp_path: Path) -> N
                 "() => document.querySelector('#actions').textContent.includes('done')"
             )
             assert "carol" in await page.locator("#actions").inner_text()
+
+            # alice saves from another dashboard meanwhile: carol's page is now stale.
+            current = await dash.reviews.of(Target("incident", dash.incident_id))
+            await dash.reviews.edit(
+                current["id"],
+                {"cause": "a full disk, no alert at 80%"},
+                by="alice",
+                expected=current["version"],
+            )
+            await page.fill('textarea[name="cause"]', "a network blip")
+            await page.click('#review-form button[type="submit"]')
+            await page.wait_for_function(
+                "() => document.getElementById('msg').textContent.includes('reload it')"
+            )
+            assert "was changed by alice" in await page.locator("#msg").inner_text()
         finally:
             await browser.close()
         review = await dash.reviews.of(Target("incident", dash.incident_id))
     assert review["impact"] == "checkout down for 3 minutes"
-    assert review["cause"] == "a <b>full</b> disk"
-    assert review["updated_by"] == "carol via token ops-dashboard"
+    assert review["cause"] == "a full disk, no alert at 80%"  # alice's, not overwritten
+    assert review["updated_by"] == "alice"
     (action,) = review["actions"]
     assert (action["kind"], action["owner"], action["done"]) == ("preventive", "bob", True)
     assert action["due"] == 1896048000.0  # 2030-01-31, midnight UTC

@@ -6,11 +6,17 @@
                                                               "cause", "actions", "by"} -> 201
     GET   /api/v1/reviews/{id}                        read
     PATCH /api/v1/reviews/{id}                        write  {"title", "impact", "cause",
-                                                              "timeline", "by"}
-    POST  /api/v1/reviews/{id}/actions                write  {"kind", "text", "owner", "due"}
+                                                              "timeline", "by", "version"}
+    POST  /api/v1/reviews/{id}/actions                write  {"kind", "text", "owner", "due",
+                                                              "version"}
     PATCH /api/v1/reviews/{id}/actions/{action}       write  {"kind", "text", "owner", "due",
-                                                              "done"}
+                                                              "done", "version"}
     GET   /api/v1/reviews/overdue                     read   (actions past their due date)
+
+A review carries a `version` (also its ETag), raised by every edit. An edit that names the
+version it was made from - the `version` field, or an `If-Match: "3"` header - is refused with
+409 when the review changed since (someone else saved in between); without either, the edit
+applies as it comes (last write wins, as before).
 
 Times are epoch seconds or RFC 3339 (a date or a time without an offset is UTC). Text fields
 have the limits of watchd.incidents.reviews; bodies the API's size limit.
@@ -36,6 +42,7 @@ from watchd.incidents.reviews import (
     MAX_TEXT,
     MAX_TIMELINE,
     ActionInput,
+    ReviewChanged,
     ReviewExists,
     ReviewInvalid,
     ReviewNotFound,
@@ -55,6 +62,7 @@ class ActionBody(StrictBody):
     owner: str = Field(min_length=1, max_length=MAX_NAME)
     due: Time
     by: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
+    version: int | None = Field(default=None, ge=1)
 
 
 class ActionPatch(StrictBody):
@@ -64,6 +72,7 @@ class ActionPatch(StrictBody):
     due: Time | None = None
     done: bool | None = None
     by: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
+    version: int | None = Field(default=None, ge=1)
 
 
 class NewReview(StrictBody):
@@ -86,6 +95,7 @@ class ReviewPatch(StrictBody):
     cause: str | None = Field(default=None, max_length=MAX_TEXT)
     timeline: list[TimelineEntry] | None = Field(default=None, max_length=MAX_TIMELINE + 1)
     by: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
+    version: int | None = Field(default=None, ge=1)
 
 
 def epoch(value: float | datetime | date, field: str) -> float:
@@ -107,10 +117,32 @@ async def _guard(call: Any) -> Any:
         return await call
     except ReviewNotFound as exc:
         raise ApiError(404, str(exc)) from exc
-    except ReviewExists as exc:
+    except (ReviewExists, ReviewChanged) as exc:
         raise ApiError(409, str(exc)) from exc
     except ReviewInvalid as exc:
         raise ApiError(400, f"Field '{exc.field}': {exc.reason}.") from exc
+
+
+def expected_version(request: web.Request, version: int | None) -> int | None:
+    """The version an edit was made from: the body's `version`, else the If-Match header's
+    ("3", W/"3" or 3); ApiError 400 for an If-Match that is no version, or one that differs
+    from the body's."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return version
+    raw = header.strip().removeprefix("W/").strip('"')
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise ApiError(400, 'Header If-Match: expected a review version, e.g. "3".')
+    if version is not None and version != int(raw):
+        raise ApiError(400, "The If-Match header and the field 'version' name different versions.")
+    return int(raw)
+
+
+def reviewed(review: dict[str, Any], status: int = 200) -> web.Response:
+    """A review as JSON with its version as the ETag (for a later If-Match)."""
+    response = json_response(review, status=status)
+    response.headers["ETag"] = f'"{review["version"]}"'
+    return response
 
 
 def _action(body: ActionBody, field: str) -> ActionInput:
@@ -158,7 +190,7 @@ async def post_review(request: web.Request) -> web.Response:
 async def get_review(request: web.Request) -> web.Response:
     """One review with its actions."""
     review_id = path_id(request, "review")
-    return json_response(await _guard(request.app[REVIEWS].get(review_id)))
+    return reviewed(await _guard(request.app[REVIEWS].get(review_id)))
 
 
 @require_scope("write")
@@ -167,7 +199,9 @@ async def patch_review(request: web.Request) -> web.Response:
     """Change a review's title, impact, cause or timeline; other fields keep their value."""
     review_id = path_id(request, "review")
     body = await model_body(request, ReviewPatch)
-    changes: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"by", "timeline"})
+    changes: dict[str, Any] = body.model_dump(
+        exclude_unset=True, exclude={"by", "timeline", "version"}
+    )
     if body.timeline is not None:
         changes["timeline"] = [
             {"time": epoch(e.time, f"timeline.{i}.time"), "text": e.text}
@@ -175,8 +209,11 @@ async def patch_review(request: web.Request) -> web.Response:
         ]
     if any(value is None for value in changes.values()):
         raise ApiError(400, "A field given must have a value; leave it out to keep it.")
-    edited = request.app[REVIEWS].edit(review_id, changes, by=actor(request, body.by))
-    return json_response(await _guard(edited))
+    expected = expected_version(request, body.version)
+    edited = request.app[REVIEWS].edit(
+        review_id, changes, by=actor(request, body.by), expected=expected
+    )
+    return reviewed(await _guard(edited))
 
 
 @require_scope("write")
@@ -186,9 +223,12 @@ async def post_action(request: web.Request) -> web.Response:
     review_id = path_id(request, "review")
     body = await model_body(request, ActionBody)
     added = request.app[REVIEWS].add_action(
-        review_id, _action(body, "action"), by=actor(request, body.by)
+        review_id,
+        _action(body, "action"),
+        by=actor(request, body.by),
+        expected=expected_version(request, body.version),
     )
-    return json_response(await _guard(added), status=201)
+    return reviewed(await _guard(added), status=201)
 
 
 @require_scope("write")
@@ -200,15 +240,19 @@ async def patch_action(request: web.Request) -> web.Response:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise ApiError(404, f"There is no action {raw[:40]!r}.")
     body = await model_body(request, ActionPatch)
-    changes: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"by", "due"})
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"by", "due", "version"})
     if body.due is not None:
         changes["due"] = epoch(body.due, "due")
     if any(value is None for value in changes.values()):
         raise ApiError(400, "A field given must have a value; leave it out to keep it.")
     edited = request.app[REVIEWS].edit_action(
-        review_id, int(raw), changes, by=actor(request, body.by)
+        review_id,
+        int(raw),
+        changes,
+        by=actor(request, body.by),
+        expected=expected_version(request, body.version),
     )
-    return json_response(await _guard(edited))
+    return reviewed(await _guard(edited))
 
 
 @require_scope("read")

@@ -6,6 +6,10 @@ its timeline is filled in from the incident's timeline (for a problem, from the 
 its incidents), impact and cause are empty, and actions are added as they are agreed, each
 corrective or preventive, with an owner, a due date and a done flag. Every field stays editable;
 an action not done by its due date is overdue (the monthly report lists those).
+
+Every edit (of the review or of an action) raises the review's `version`. An edit may name the
+version it was read at (`expected`): when another edit came in between, it is refused with
+ReviewChanged, so two people editing one review never silently undo each other.
 """
 
 from __future__ import annotations
@@ -55,6 +59,20 @@ class ReviewExists(ValueError):
         self.target = target
         self.target_id = target_id
         self.review_id = review_id
+
+
+class ReviewChanged(ValueError):
+    """The review was edited since the version the edit was made from."""
+
+    def __init__(self, review_id: int, expected: int, current: int, by: str) -> None:
+        super().__init__(
+            f"Review {review_id} was changed by {by} since you read it (your version {expected}, "
+            f"now {current}): reload it and make your change again."
+        )
+        self.review_id = review_id
+        self.expected = expected
+        self.current = current
+        self.by = by
 
 
 class ReviewInvalid(ValueError):
@@ -176,9 +194,10 @@ async def edit_review(
     *,
     by: str,
     now: float,
+    expected: int | None = None,
 ) -> dict[str, Any]:
     """Change a review's title, impact, cause or timeline (a list of {time, text}); the keys
-    not in `changes` keep their value."""
+    not in `changes` keep their value. ReviewChanged when `expected` is not its version."""
     values: dict[str, Any] = {}
     for key, value in changes.items():
         if key == "title":
@@ -190,31 +209,29 @@ async def edit_review(
         else:
             raise ReviewInvalid(key, "not a field of a review")
         values[key] = value
-    result = await conn.execute(
-        update(rev).where(rev.c.id == review_id).values(updated_at=now, updated_by=by, **values)
-    )
-    if result.rowcount == 0:
-        raise ReviewNotFound("review", review_id)
+    await _edited(conn, review_id, expected, by=by, now=now, **values)
     return await get_review(conn, review_id)
 
 
 async def add_action(
-    conn: AsyncConnection, review_id: int, action: ActionInput, *, by: str, now: float
+    conn: AsyncConnection,
+    review_id: int,
+    action: ActionInput,
+    *,
+    by: str,
+    now: float,
+    expected: int | None = None,
 ) -> dict[str, Any]:
-    """Add a corrective or preventive action to a review; the review, with it."""
+    """Add a corrective or preventive action to a review; the review, with it (ReviewChanged
+    when `expected` is not its version)."""
     _check_action("action", action)
-    exists = (await conn.execute(select(rev.c.id).where(rev.c.id == review_id))).first()
-    if exists is None:
-        raise ReviewNotFound("review", review_id)
+    await _edited(conn, review_id, expected, by=by, now=now)
     held = await conn.execute(
         select(func.count()).select_from(act).where(act.c.review_id == review_id)
     )
     if held.scalar_one() >= MAX_ACTIONS:
         raise ReviewInvalid("action", f"a review holds at most {MAX_ACTIONS} actions")
     await _insert_action(conn, review_id, action, now)
-    await conn.execute(
-        update(rev).where(rev.c.id == review_id).values(updated_at=now, updated_by=by)
-    )
     return await get_review(conn, review_id)
 
 
@@ -226,9 +243,10 @@ async def edit_action(
     *,
     by: str,
     now: float,
+    expected: int | None = None,
 ) -> dict[str, Any]:
     """Change an action's kind, text, owner, due date or done flag (done records who and
-    when); the review, with it."""
+    when); the review, with it (ReviewChanged when `expected` is not its version)."""
     row = (
         await conn.execute(select(act).where(act.c.id == action_id, act.c.review_id == review_id))
     ).first()
@@ -258,10 +276,8 @@ async def edit_action(
                 "done_by": None,
             }
         )
+    await _edited(conn, review_id, expected, by=by, now=now)
     await conn.execute(update(act).where(act.c.id == action_id).values(values))
-    await conn.execute(
-        update(rev).where(rev.c.id == review_id).values(updated_at=now, updated_by=by)
-    )
     return await get_review(conn, review_id)
 
 
@@ -269,6 +285,32 @@ async def overdue_actions(conn: AsyncConnection, now: float) -> list[dict[str, A
     """Actions not done whose due date has passed, the longest overdue first, each with its
     review's title and incident or problem."""
     return await review_store.overdue_actions(conn, now)
+
+
+async def _edited(
+    conn: AsyncConnection,
+    review_id: int,
+    expected: int | None,
+    *,
+    by: str,
+    now: float,
+    **values: Any,
+) -> None:
+    """Record an edit of the review (with `values` of its own columns) and raise its version,
+    in one statement that matches only the `expected` version when one is given: of two edits
+    made from the same version, the second finds none and is refused, whatever the timing."""
+    query = update(rev).where(rev.c.id == review_id)
+    if expected is not None:
+        query = query.where(rev.c.version == expected)
+    values |= {"updated_at": now, "updated_by": by, "version": rev.c.version + 1}
+    if (await conn.execute(query.values(values))).rowcount:
+        return
+    row = (
+        await conn.execute(select(rev.c.version, rev.c.updated_by).where(rev.c.id == review_id))
+    ).first()
+    if row is None:
+        raise ReviewNotFound("review", review_id)
+    raise ReviewChanged(review_id, expected or 0, row.version, row.updated_by)
 
 
 async def _review_of(conn: AsyncConnection, target: Target) -> int | None:
@@ -392,5 +434,6 @@ def _review_json(row: RowMapping, actions: list[dict[str, Any]]) -> dict[str, An
         "created_by": row["created_by"],
         "updated_at": row["updated_at"],
         "updated_by": row["updated_by"],
+        "version": row["version"],
         "actions": actions,
     }

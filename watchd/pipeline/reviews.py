@@ -59,25 +59,45 @@ class ReviewService:
         async with reading(self._engine, "list reviews", full_reason=True) as conn:
             return await reviews.list_reviews(conn, since=since, until=until, page=page)
 
-    async def edit(self, review_id: int, changes: Mapping[str, Any], *, by: str) -> dict[str, Any]:
+    async def edit(
+        self,
+        review_id: int,
+        changes: Mapping[str, Any],
+        *,
+        by: str,
+        expected: int | None = None,
+    ) -> dict[str, Any]:
+        """Edit a review; ReviewChanged when `expected` is not its version any more."""
         return await self._write(
             "edit a review",
-            lambda conn: reviews.edit_review(conn, review_id, changes, by=by, now=self.now()),
+            lambda conn: reviews.edit_review(
+                conn, review_id, changes, by=by, now=self.now(), expected=expected
+            ),
         )
 
-    async def add_action(self, review_id: int, action: ActionInput, *, by: str) -> dict[str, Any]:
+    async def add_action(
+        self, review_id: int, action: ActionInput, *, by: str, expected: int | None = None
+    ) -> dict[str, Any]:
         return await self._write(
             "add a review action",
-            lambda conn: reviews.add_action(conn, review_id, action, by=by, now=self.now()),
+            lambda conn: reviews.add_action(
+                conn, review_id, action, by=by, now=self.now(), expected=expected
+            ),
         )
 
     async def edit_action(
-        self, review_id: int, action_id: int, changes: Mapping[str, Any], *, by: str
+        self,
+        review_id: int,
+        action_id: int,
+        changes: Mapping[str, Any],
+        *,
+        by: str,
+        expected: int | None = None,
     ) -> dict[str, Any]:
         return await self._write(
             "edit a review action",
             lambda conn: reviews.edit_action(
-                conn, review_id, action_id, changes, by=by, now=self.now()
+                conn, review_id, action_id, changes, by=by, now=self.now(), expected=expected
             ),
         )
 

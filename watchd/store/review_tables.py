@@ -44,6 +44,9 @@ reviews = Table(
     Column("created_by", String(), nullable=False),
     Column("updated_at", Double, nullable=False),
     Column("updated_by", String(), nullable=False),
+    # Raised by every edit (migration 0017): an edit that names the version it was read at is
+    # refused once another edit came in between (watchd.incidents.reviews.ReviewChanged).
+    Column("version", Integer, nullable=False, server_default="1"),
     Index("ix_reviews_created_at", "created_at"),
 )
 
