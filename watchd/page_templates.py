@@ -20,8 +20,9 @@ from watchd.locale_format import format_day, format_number
 from watchd.timestamps import format_time
 
 # Fixed values the pages show (incident and problem states, severities, sort orders, review
-# action kinds, cluster node states, timeline events), with their text for the catalogs;
-# anything else (an item's name, a label, a check status such as CRITICAL) is shown as it is.
+# action kinds, cluster node states, timeline events, alert statuses and roles), with their
+# text for the catalogs; anything else (an item's name, a label, a check status such as
+# CRITICAL) is shown as it is.
 WORDS = {
     "open": N_("open"),
     "acknowledged": N_("acknowledged"),
@@ -47,6 +48,11 @@ WORDS = {
     "alert_resolved": N_("alert resolved"),
     "notified": N_("notified"),
     "escalated": N_("escalated"),
+    "notification": N_("notification"),
+    "firing": N_("firing"),
+    "cause": N_("cause"),
+    "member": N_("member"),
+    "symptom": N_("symptom"),
 }
 
 
