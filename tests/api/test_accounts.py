@@ -9,9 +9,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from structlog.testing import capture_logs
 
 from watchd.api.accounts import WINDOW, PasswordChecks
-from watchd.api.dashboard import COOKIE
+from watchd.api.dashboard import COOKIE, UNKNOWN_USER
 from watchd.people.passwords import Account, hash_password
 
 from .conftest import TOKENS
@@ -145,6 +146,27 @@ async def test_failures_from_one_address_are_throttled_across_names(tmp_path: Pa
             ) as resp:
                 assert resp.status == 401
         assert await _sign_in(http, dash.base) == 429
+
+
+async def test_the_sign_in_log_names_a_typed_name_only_when_it_is_a_users(
+    tmp_path: Path,
+) -> None:
+    """A wrong password for alice is logged as alice's; a password typed into the name field is logged as "unknown user", never as typed, also once that address is throttled."""
+    async with (
+        served_dashboard(tmp_path, TOKENS, accounts=lambda: {"alice": ALICE}) as dash,
+        aiohttp.ClientSession() as http,
+    ):
+        with capture_logs() as logs:
+            assert await _sign_in(http, dash.base, "guess") == 401
+            for _ in range(20):
+                async with http.post(
+                    f"{dash.base}/login", data={"user": PASSWORD, "password": ""}
+                ) as resp:
+                    assert resp.status in (401, 429)
+    seen = [(e["event"], e["user"]) for e in logs if str(e["event"]).startswith("sign_in")]
+    assert seen[0] == ("sign_in_failed", "alice")
+    assert set(seen[1:]) == {("sign_in_failed", UNKNOWN_USER), ("sign_in_throttled", UNKNOWN_USER)}
+    assert PASSWORD not in repr(logs)
 
 
 async def test_a_changed_password_ends_the_session(tmp_path: Path) -> None:

@@ -77,6 +77,7 @@ from watchd.store.series import series_ids
 log = get_logger(__name__)
 COOKIE = "watchd_session"
 SESSION_SECONDS = 12 * 3600
+UNKNOWN_USER = "unknown user"  # how the sign-in log names a typed name that is nobody's
 _USER_LIMIT = 64  # characters of a typed user name
 _BUSY_WAIT = 5  # seconds a sign-in turned away while others are checked is asked to wait
 _PASSWORD_LIMIT = 1024  # characters of a typed password (Argon2 takes any length: bound the work)
@@ -300,20 +301,23 @@ async def _password_sign_in(
     dash = request.app[DASHBOARD]
     address = request.app[POLICY].client(request)
     now = dash.reports.clock.now()
+    account = dash.accounts().get(user)
+    # The log names a typed name only when it is a user's: a password typed into the name
+    # field (a slip of the Tab key) must not reach the log.
+    named = user if account is not None else UNKNOWN_USER
     wait = dash.limiter.wait(user, address, now)
     if wait > 0:
-        log.warning("sign_in_throttled", user=user, address=address)
+        log.warning("sign_in_throttled", user=named, address=address)
         return _sign_in(request, target, status=429, wait=math.ceil(wait))
-    account = dash.accounts().get(user)
     hashed = account.password_hash if account is not None else None
     typed = password[:_PASSWORD_LIMIT]
     good = await dash.checks.verify(hashed, typed)
     if good is None:
-        log.warning("sign_in_busy", user=user, address=address)
+        log.warning("sign_in_busy", user=named, address=address)
         return _sign_in(request, target, status=429, wait=_BUSY_WAIT, busy=True)
     if account is None or not good or typed != password:
         dash.limiter.failed(user, address, now)
-        log.warning("sign_in_failed", user=user, address=address)
+        log.warning("sign_in_failed", user=named, address=address)
         return _sign_in(request, target, status=401, failed=True)
     dash.limiter.succeeded(user)
     log.info("signed_in", user=user, address=address)
