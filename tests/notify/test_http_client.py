@@ -97,6 +97,7 @@ async def test_a_storm_of_notifications_goes_over_kept_connections(
     keys = {h["Idempotency-Key"] for h in server.headers}
     assert keys == {f"{n}:1" for n in range(40)}
     first = server.headers[0]
+    assert (first["Accept"], first["Content-Type"]) == ("*/*", "application/json")
     timestamp = int(first[SIGNATURE_HEADER].split(",")[0][2:])
     assert first[SIGNATURE_HEADER] == signature(b"s3cret", timestamp, server.bodies[0])
     assert json.loads(server.bodies[0])["incident"]["id"] in range(40)

@@ -343,3 +343,18 @@ async def test_an_answer_whose_head_does_not_end_is_refused(
     pool = _pool()
     with pytest.raises(WireError, match="a head over 65536 bytes"):
         await pool.request("POST", server.url, headers=JSON, body=b"{}")
+
+
+async def test_a_header_given_twice_in_any_case_is_sent_once_the_last_way(
+    raw: Callable[[Answer], Awaitable[Raw]],
+) -> None:
+    """Header names are case-insensitive: a later `accept` replaces the default Accept."""
+
+    async def answer(n: int, conn: int, request: bytes) -> tuple[bytes | None, bool]:
+        return _ok(), False
+
+    server = await raw(answer)
+    pool = _pool()
+    await pool.request("GET", server.url, headers=(("accept", "application/json"),), body=None)
+    head = server.requests[0][1].decode().lower()
+    assert head.count("accept:") == 1 and "accept: application/json" in head

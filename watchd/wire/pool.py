@@ -258,10 +258,14 @@ class KeepAlivePool:
         if method == "HEAD":
             raise ValueError("HEAD is not supported")  # its answer's framing differs
         target = _target(url)
-        fields = [("Host", target.authority), *headers]
+        # Names are case-insensitive: a later header replaces an earlier one of the same name
+        # (a template's Accept replaces the default one, as aiohttp's headers did).
+        fields = {"host": ("Host", target.authority), "accept": ("Accept", "*/*")}
+        for name, value in headers:
+            fields[name.lower()] = (name, value)
         if body is not None or method in ("POST", "PUT", "PATCH"):
-            fields.append(("Content-Length", str(len(body or b""))))
-        head = request_head(method, target.path, fields)
+            fields["content-length"] = ("Content-Length", str(len(body or b"")))
+        head = request_head(method, target.path, fields.values())
         request = head + body if body else head
         key = (target.scheme, target.host, target.port)
         async with asyncio.timeout(self._timeout):
