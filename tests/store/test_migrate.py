@@ -238,3 +238,22 @@ async def test_states_saved_before_0010_load_by_their_check(
         assert list(await store.load_states_of("rules", ["db1/ping"])) == [series]
     finally:
         await store.close()
+
+
+async def test_daily_rollups_made_before_0016_are_read_as_utc_days(empty_db_url: str) -> None:
+    """Each day of daily rows stored before 0016 becomes one 24-hour UTC day in rollup_days."""
+    row = (
+        "INSERT INTO rollups_daily VALUES ({sid}, {start}, 86400.0, 0.0, 0.0, 0.0, 0.0, "
+        "288, 0, 1.0, 288, 0.1, 0.05)"
+    )
+    await upgrade_over(
+        empty_db_url,
+        "0015",
+        "INSERT INTO rollup_series (id, item, \"check\") VALUES (1, 'db1', 'tcp'), (2, 'db1', 'pg')",
+        row.format(sid=1, start=1_790_812_800.0),
+        row.format(sid=2, start=1_790_812_800.0),
+        row.format(sid=1, start=1_790_899_200.0),
+    )
+    assert await read_rows(
+        empty_db_url, 'SELECT start, "end", zone FROM rollup_days ORDER BY start'
+    ) == [(1_790_812_800.0, 1_790_899_200.0, "UTC"), (1_790_899_200.0, 1_790_985_600.0, "UTC")]
