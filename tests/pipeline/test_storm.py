@@ -10,6 +10,7 @@ from sqlalchemy import event
 
 from tests.pipeline.conftest import Harness, alert
 from watchd.logging import configure_logging
+from watchd.notify.wakeup import watch_outbox
 
 
 def count_statements(harness: Harness) -> list[str]:
@@ -36,6 +37,19 @@ async def test_a_storm_batch_opens_a_hundred_incidents_in_a_handful_of_statement
     first = incidents[0]["id"]
     assert await harness.timeline(first) == ["opened", "alert_joined", "notification"]
     assert len(await harness.notifications("log")) == 100
+
+
+async def test_the_commit_of_a_storm_batch_wakes_the_dispatcher_once(harness: Harness) -> None:
+    # Its outbox rows are written with the held incidents; without a wake-up the dispatcher
+    # saw them only at its next poll (tests/scenarios: 'opened' seconds late).
+    woken: list[None] = []
+    stop = watch_outbox(harness.store.engine, lambda: woken.append(None))
+    try:
+        await harness.send(*(alert(f"host{i}") for i in range(100)))
+    finally:
+        stop()
+    assert len(await harness.notifications("log")) == 100
+    assert woken == [None]
 
 
 async def test_incidents_opened_together_are_numbered_on_and_joined_later_as_any_other(

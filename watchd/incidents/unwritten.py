@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.incidents.model import Incident, MemberGroup
 from watchd.model import Alert
+from watchd.store.bulk import insert_rows
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incident_events as ev
 from watchd.store.incident_tables import incidents as inc
@@ -151,13 +152,12 @@ class UnwrittenIncidents:
         members, self._members = self._members, {}
         events, self._events = self._events, []
         outbox, self._outbox = self._outbox, []
-        await conn.execute(insert(inc), [rows[i] for i in sorted(rows)])
-        joined = [m for i in sorted(members) for m in members[i].values()]
-        if joined:
-            await conn.execute(insert(ia), joined)
-        if events:
-            await conn.execute(insert(ev), events)
+        await insert_rows(conn, inc, [rows[i] for i in sorted(rows)])
+        await insert_rows(conn, ia, [m for i in sorted(members) for m in members[i].values()])
+        await insert_rows(conn, ev, events)
         if outbox:
+            # Through SQLAlchemy's insert: the dispatcher is woken by the Insert statement on
+            # the outbox table (watchd.notify.wakeup), which insert_rows' SQL text is not.
             await conn.execute(insert(ob), outbox)
 
 

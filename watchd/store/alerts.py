@@ -9,8 +9,10 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Select, Text, Update, bindparam, cast, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert
 
 from watchd.model import Alert, AlertStatus
+from watchd.store.bulk import insert_rows
 from watchd.store.incident_tables import AWAITING_RECHECK
 from watchd.store.incident_tables import incident_alerts as members
 from watchd.store.members import bound_values, one_of
@@ -52,7 +54,7 @@ async def upsert_alerts(conn: AsyncConnection, alerts: Sequence[Alert], now: flo
         }
         for fp, a in sorted(latest.items())  # rows are locked in this order: always the same
     ]
-    await conn.execute(upsert(conn.dialect.name, t, ("fingerprint",), _UPDATED), rows)
+    await insert_rows(conn, t, rows, _upsert(conn.dialect.name))
 
 
 class StoredAlert(NamedTuple):
@@ -126,6 +128,11 @@ async def refresh_alerts(
 
 
 # Built once per dialect: constructing a statement cost more than running it.
+@cache
+def _upsert(dialect: str) -> Insert:
+    return upsert(dialect, t, ("fingerprint",), _UPDATED)
+
+
 @cache
 def _stored_query(dialect: str) -> Select[str, str, float, str, str, str, bool, bool]:
     return select(
