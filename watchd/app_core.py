@@ -145,6 +145,7 @@ async def build_core(
         rescan_delay=rescan_delay,
         count=metrics.flow.count_notifications,
         locale=config.daemon.locale,
+        sole=store.sole_process,
     )
     processor = ResultProcessor(clock=clock, store=store, metrics=metrics, sink=sink)
     restored = await processor.restore()

@@ -24,10 +24,14 @@ pytestmark = pytest.mark.integration
 
 class Receiver:
     """A loopback webhook receiver in a thread: 503 while `down`, else 200; keeps keys, and
-    each delivery as (path, key, body): several receivers may post to paths of one server."""
+    each delivery as (path, key, body): several receivers may post to paths of one server.
+    While `stalling`, a request is held unanswered (`asked` is set) until `unstall()`."""
 
     def __init__(self) -> None:
         self.down = True
+        self.stalling = False
+        self.asked = threading.Event()
+        self._unstalled = threading.Event()
         self.keys: list[str] = []
         self.deliveries: list[tuple[str, str, dict[str, Any]]] = []
         self.unique: dict[str, dict[str, object]] = {}
@@ -36,6 +40,10 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if outer.stalling:
+                    outer.asked.set()
+                    outer._unstalled.wait(timeout=60)
+                    return  # no answer: the sender's timeout or its death ends it
                 if outer.down:
                     self.send_response(503)
                     self.end_headers()
@@ -55,7 +63,12 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def unstall(self) -> None:
+        self.stalling = False
+        self._unstalled.set()
+
     def close(self) -> None:
+        self.unstall()
         self.server.shutdown()
         self.server.server_close()
 
@@ -117,6 +130,41 @@ def test_undelivered_rows_go_out_after_sigkill_and_restart(
         deadline = time.monotonic() + 20
         while len(receiver.unique) < 5 and time.monotonic() < deadline:
             time.sleep(0.05)
+    finally:
+        restarted.proc.terminate()
+        restarted.proc.wait(timeout=15)
+        restarted.notify.close()
+    assert sorted(d["incident"]["item"] for d in receiver.unique.values()) == [
+        f"host{i}" for i in range(5)
+    ]  # type: ignore[index]
+    assert len(receiver.keys) == len(set(receiver.keys)) == 5
+
+
+def test_notifications_in_flight_at_a_sigkill_go_out_at_once_after_the_restart(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """Rows a SIGKILLed daemon was delivering (leased for the receiver's timeout + 35 s) are
+    sent as soon as it restarts on its SQLite file, which no other process can be delivering
+    from, instead of after that lease."""
+    port = free_port()
+    config = config_for(tmp_path, port, receiver.url)
+    receiver.stalling = True
+    daemon = start_daemon(tmp_path, config, port)
+    try:
+        post_alerts(port, 5)
+        assert receiver.asked.wait(timeout=20)
+        daemon.proc.send_signal(signal.SIGKILL)  # while a delivery waits for its answer
+        daemon.proc.wait(timeout=10)
+    finally:
+        daemon.notify.close()
+    receiver.unstall()
+    receiver.down = False
+    restarted = start_daemon(tmp_path, config, port)
+    try:
+        deadline = time.monotonic() + 15  # the lease would hold the rows 37 s
+        while len(receiver.unique) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        restarted.wait_for_log("notifications_released")
     finally:
         restarted.proc.terminate()
         restarted.proc.wait(timeout=15)

@@ -20,9 +20,10 @@ other. A storm's rows are claimed up to plan.PER_PASS per receiver at a time: a 
 every open row, so a pass per few rows delivered made a storm's delivery quadratic.
 
 Time: leases are short (the longest receiver timeout plus LEASE_MARGIN) and renewed while a
-delivery runs, so rows a crashed process held go out again within about a minute; waits in
-this process are on the monotonic clock; a stored retry time that a backward wall-clock step
-pushed further away than its delay is brought back (plan.rebase).
+delivery runs, so rows a crashed process held go out again within about a minute (on SQLite
+at the next start: see `sole`); waits in this process are on the monotonic clock; a stored
+retry time that a backward wall-clock step pushed further away than its delay is brought back
+(plan.rebase).
 """
 
 from __future__ import annotations
@@ -87,13 +88,18 @@ class Dispatcher:
         rescan_delay: float = RESCAN_DELAY,
         count: CountOutcome = uncounted,
         locale: str = "en",
+        sole: bool = False,
     ) -> None:
         """`build` builds receivers from their config (default: the registry's real ones),
         whose default templates speak `locale` (`[daemon] locale`);
         `rescan_delay` is the real time finished deliveries wait before the next scan (0 on a
         fake clock, where no real time may pass unnoticed: scans are then not paced either,
-        see `_paced`); `count` counts each row's outcome by receiver (watchd_notifications_total)."""
+        see `_paced`); `count` counts each row's outcome by receiver (watchd_notifications_total).
+        `sole`: no other process can deliver from this store (the daemon holds its SQLite
+        file), so rows found leased at the start were left by one that ended: `run` sends
+        them at once instead of after their lease."""
         self._engine = engine
+        self._sole = sole
         self._count = count
         self._kept = outbox.KeptRows()  # open rows as routed, kept between scans
         self._routes = plan.KeptRoutes()  # their chains' routes, kept between scans
@@ -200,6 +206,8 @@ class Dispatcher:
         self._loop = asyncio.get_running_loop()
         renewing = self._loop.create_task(self._renew_leases(), name="watchd.notify.leases")
         try:
+            if self._sole:
+                await self._release_abandoned()
             while True:
                 began = time.monotonic()
                 due = await self._cycle()
@@ -252,6 +260,21 @@ class Dispatcher:
         for receiver in self._installed.receivers.values():
             with contextlib.suppress(Exception):
                 await receiver.aclose()
+
+    async def _release_abandoned(self) -> None:
+        """Make the rows an ended process left leased pending again (at least once: its
+        receiver may have had one before the end; the idempotency key tells it so)."""
+        try:
+            released = await outbox.release_abandoned(self._engine)
+        except StoreError as exc:  # their lease runs out as usual
+            log.warning("notifications_not_released", error=exc.reason)
+            return
+        if released:
+            log.info(
+                "notifications_released",
+                count=released,
+                note="left in delivery by a process that ended; sent again now",
+            )
 
     async def _renew_leases(self) -> None:
         """Extend the leases of the rows in flight every third of a lease (monotonic sleeps),

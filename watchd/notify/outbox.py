@@ -301,6 +301,18 @@ async def release(engine: AsyncEngine, ids: Sequence[int]) -> int:
     return released
 
 
+async def release_abandoned(engine: AsyncEngine) -> int:
+    """Make every leased row pending again, for a process that knows no other one delivers
+    from this store; how many there were."""
+    async with writing(engine, "release abandoned notification leases") as conn:
+        result = await conn.execute(
+            update(ob)
+            .where(ob.c.state == OutboxState.DELIVERING.value)
+            .values(state=OutboxState.PENDING.value, claimed_until=None)
+        )
+    return result.rowcount
+
+
 async def last_tried(engine: AsyncEngine, rows: Sequence[Row]) -> dict[int, float]:
     """When the last attempt of each of `rows` ended (wall clock, from the delivery log)."""
     out: dict[int, float] = {}

@@ -127,6 +127,12 @@ class Store:
             if self._file is not None:
                 self._file.release()
 
+    @property
+    def sole_process(self) -> bool:
+        """Whether this process holds the store's SQLite file, so no other daemon can be
+        reading or delivering from it."""
+        return self._file is not None
+
     def file_lost(self) -> str | None:
         """Why the store refuses writes for good, if its SQLite file was deleted or replaced."""
         lost = self._file.check() if self._file is not None else None
