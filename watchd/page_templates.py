@@ -53,6 +53,10 @@ WORDS = {
     "cause": N_("cause"),
     "member": N_("member"),
     "symptom": N_("symptom"),
+    "forecast": N_("forecast"),
+    "certificate": N_("certificate"),
+    "latency_trend": N_("latency trend"),
+    "failure_trend": N_("failure trend"),
 }
 
 

@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+from watchd.i18n import translations
+from watchd.report import maintenance
 from watchd.report.build import build_report
 from watchd.report.period import Period, PeriodError
 from watchd.report.render import CSV_COLUMNS, render
@@ -71,9 +73,26 @@ async def test_maintenance_candidates_rank_dated_risks_then_trends(world: World)
     report = await build_report(world.store.engine, world.catalog, Period.month("2026-10"), now=NOW)
     kinds = [(c["kind"], c["item"]) for c in report["maintenance_candidates"]]
     assert kinds[:3] == [("forecast", "db1"), ("certificate", "web1"), ("latency_trend", "web1")]
-    assert "reaching its threshold" in report["maintenance_candidates"][0]["reason"]
-    assert "in 11.0 days" in report["maintenance_candidates"][1]["reason"]
-    assert "ms/day" in report["maintenance_candidates"][2]["reason"]
+    forecast, cert, latency = report["maintenance_candidates"][:3]
+    assert forecast["reason"] == (
+        'HostDiskFullForecast forecasts {item="db1", mount="/var"} reaching its threshold on '
+        "2026-10-23T12:00:00Z (in 3.0 days)"
+    )
+    assert (forecast["rule"], forecast["predicted"]) == (
+        "HostDiskFullForecast",
+        "2026-10-23T12:00:00Z",
+    )
+    assert forecast["labels"] == {"item": "db1", "mount": "/var"}
+    assert cert["reason"] == (
+        'certificate {item="web1", url="https://web1/"} expires on 2026-10-31T12:00:00Z '
+        "(in 11.0 days)"
+    )
+    assert (cert["expires"], cert["days_left"]) == ("2026-10-31T12:00:00Z", 11.0)
+    # 50 ms on Oct 1, 10 ms more each day: +131 % of the 20 days' mean.
+    assert latency["reason"].startswith("latency rising 10.0 ms/day (+131% over 20 days, t=")
+    assert latency["slope_ms_per_day"] == pytest.approx(10.0)
+    assert (round(latency["growth_pct"]), latency["days"]) == (131, 20)
+    assert latency["t"] > 2
 
 
 async def test_one_service_report_covers_only_its_checks(world: World) -> None:
@@ -178,6 +197,31 @@ async def test_the_review_report_in_chinese_judges_each_service_in_chinese(world
     assert text.startswith("可用性报告 2026-10：")
 
 
+async def test_a_chinese_report_gives_maintenance_reasons_in_chinese(world: World) -> None:
+    """In zh_CN the maintenance candidates' reasons (the disk forecast, the certificate, web1's
+    rising latency) and kinds are Chinese in text and HTML, with the same figures; the JSON
+    keeps the English `reason` and `kind` for scripts."""
+    report = await build_report(world.store.engine, world.catalog, Period.month("2026-10"), now=NOW)
+    html, text = render(report, "html", "zh_CN"), render(report, "text", "zh_CN")
+    forecast = (
+        'HostDiskFullForecast 预测 {item="db1", mount="/var"} 将于 2026-10-23T12:00:00Z '
+        "达到阈值（3.0 天后）"
+    )
+    cert = '证书 {item="web1", url="https://web1/"} 将于 2026-10-31T12:00:00Z 到期（11.0 天后）'
+    latency = "延迟每天增加 10.0 ms（20 天内增长 131%，t="
+    assert forecast in text and cert in text and latency in text
+    quoted = (forecast.replace('"', "&#34;"), cert.replace('"', "&#34;"), latency)
+    assert all(sentence in html for sentence in quoted), quoted
+    assert "<td>预测</td>" in html and "<td>证书</td>" in html and "<td>延迟趋势</td>" in html
+    english = ("forecasts", "reaching its threshold", "expires on", "certificate", "rising")
+    assert not [w for w in english if w in html or w in text]
+    assert not [w for w in ("ms/day", " days)", " days, ") if w in html or w in text]
+    candidates = json.loads(render(report, "json"))["maintenance_candidates"]
+    assert "reaching its threshold" in candidates[0]["reason"]
+    assert candidates[2]["reason"].startswith("latency rising 10.0 ms/day")
+    assert [c["kind"] for c in candidates] == ["forecast", "certificate", "latency_trend"]
+
+
 async def test_a_period_is_compared_with_the_one_before(world: World) -> None:
     """Oct 15-20 against Oct 10-15 (the outage): the web service gained 1.389 points of
     availability and had one incident fewer; October against an empty September has no
@@ -204,3 +248,17 @@ def test_a_bad_period_names_what_was_expected() -> None:
     """A month like 2026-13 is refused with the expected form."""
     with pytest.raises(PeriodError, match="YYYY-MM"):
         Period.month("2026-13")
+
+
+def test_a_failure_trend_on_a_perfect_line_keeps_its_reason_and_valid_json() -> None:
+    """Failures 1, 2, … 10 a day fit a line exactly (an infinite t): the candidate says
+    "t=inf" in English and "持续 10 天" in Chinese, and its JSON `t` is null, not Infinity."""
+    daily = {("web1", "http"): [(float(d), None, d + 1) for d in range(10)]}
+    (trend,) = maintenance.candidates(
+        forecast_list=[], cert_list=[], cert_warn_days=30, daily=daily
+    )
+    assert trend["reason"] == "failures rising 1.00/day over 10 days (t=inf)"
+    assert (trend["slope_per_day"], trend["days"], trend["t"]) == (pytest.approx(1.0), 10, None)
+    json.loads(json.dumps(trend, allow_nan=False))
+    chinese = maintenance.reason(trend, translations("zh_CN").gettext)
+    assert chinese == "故障次数每天增加 1.00 次，持续 10 天（t=inf）"

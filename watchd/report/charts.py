@@ -199,11 +199,14 @@ def top_offenders(report: Mapping[str, Any], say: Say = str) -> str | None:
     )
 
 
+_CERT = N_("cert %(url)s")  # a certificate's bar: "cert https://web1/"
+
+
 def forecasts(report: Mapping[str, Any], say: Say = str) -> str | None:
     """Days left before forecast exhaustion and certificate expiry, soonest at the top."""
     _require_matplotlib()
     entries = [(f"{f['rule']} {f['item']}", float(f["days_left"])) for f in report["forecasts"]] + [
-        (f"cert {c['labels'].get('url', c['item'])}", float(c["days_left"]))
+        (say(_CERT) % {"url": c["labels"].get("url", c["item"])}, float(c["days_left"]))
         for c in report["certificates"]
     ]
     if not entries:

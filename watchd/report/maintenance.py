@@ -11,16 +11,20 @@ Three sources, each a candidate with a reason:
   the report period; "degrading" when the slope is positive, its t statistic is at least 2
   (about 95 % one-sided), it spans 7 days or more, and it grows by 10 % or more of the mean.
 Dated risks come first, soonest first; then degrading trends, strongest first.
+
+Each candidate carries the figures its reason is made of, and `reason` writes the sentence
+from them: in English for the JSON's `reason`, in the report's language for text and HTML.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from watchd.i18n import N_
 from watchd.report.period import iso
 
 DAY = 86400.0
@@ -66,10 +70,6 @@ def fit_trend(points: Sequence[tuple[float, float]]) -> Trend | None:
     se = math.sqrt(residual / (n - 2) / sxx) if n > 2 else math.inf
     t = slope / se if se > 0 else (math.inf if slope > 0 else 0.0)
     return Trend(slope, t, my, n)
-
-
-def _days(seconds: float) -> str:
-    return f"{seconds / DAY:.1f} days"
 
 
 def forecasts(
@@ -147,10 +147,9 @@ def candidates(
                 "check": "",
                 "kind": "forecast",
                 "days_left": f["days_left"],
-                "reason": (
-                    f"{f['rule']} forecasts {_labels(f['labels'])} reaching its threshold "
-                    f"on {f['predicted']} (in {f['days_left']:.1f} days)"
-                ),
+                "rule": f["rule"],
+                "labels": f["labels"],
+                "predicted": f["predicted"],
             }
         )
     for c in cert_list:
@@ -161,10 +160,8 @@ def candidates(
                     "check": "",
                     "kind": "certificate",
                     "days_left": c["days_left"],
-                    "reason": (
-                        f"certificate {_labels(c['labels'])} expires on {c['expires']} "
-                        f"(in {c['days_left']:.1f} days)"
-                    ),
+                    "labels": c["labels"],
+                    "expires": c["expires"],
                 }
             )
     trends: list[tuple[float, dict[str, Any]]] = []
@@ -179,10 +176,10 @@ def candidates(
                         "check": check,
                         "kind": "latency_trend",
                         "days_left": None,
-                        "reason": (
-                            f"latency rising {lat.slope * 1000:.1f} ms/day "
-                            f"(+{lat.growth * 100:.0f}% over {lat.days} days, t={lat.t:.1f})"
-                        ),
+                        "slope_ms_per_day": lat.slope * 1000,
+                        "growth_pct": lat.growth * 100,
+                        "days": lat.days,
+                        "t": _finite(lat.t),
                     },
                 )
             )
@@ -196,16 +193,65 @@ def candidates(
                         "check": check,
                         "kind": "failure_trend",
                         "days_left": None,
-                        "reason": (
-                            f"failures rising {fails.slope:.2f}/day over {fails.days} days "
-                            f"(t={fails.t:.1f})"
-                        ),
+                        "slope_per_day": fails.slope,
+                        "days": fails.days,
+                        "t": _finite(fails.t),
                     },
                 )
             )
     dated.sort(key=lambda c: c["days_left"])
     ranked = dated + [c for _, c in sorted(trends, key=lambda x: -x[0])]
-    return [{"rank": n, **c} for n, c in enumerate(ranked, start=1)]
+    return [{"rank": n, **c, "reason": reason(c)} for n, c in enumerate(ranked, start=1)]
+
+
+_FORECAST = N_(
+    "%(rule)s forecasts %(labels)s reaching its threshold on %(predicted)s (in %(days)s days)"
+)
+_CERTIFICATE = N_("certificate %(labels)s expires on %(expires)s (in %(days)s days)")
+_LATENCY = N_("latency rising %(slope)s ms/day (+%(growth)s%% over %(days)s days, t=%(t)s)")
+_FAILURES = N_("failures rising %(slope)s/day over %(days)s days (t=%(t)s)")
+
+
+def reason(candidate: Mapping[str, Any], say: Callable[[str], str] = str) -> str:
+    """Why `candidate` (one of `candidates()`) is ranked, as one sentence in the language of
+    `say` (a locale's gettext; by default the English of the JSON's `reason`)."""
+    kind = candidate["kind"]
+    if kind == "forecast":
+        return say(_FORECAST) % {
+            "rule": candidate["rule"],
+            "labels": _labels(candidate["labels"]),
+            "predicted": candidate["predicted"],
+            "days": f"{candidate['days_left']:.1f}",
+        }
+    if kind == "certificate":
+        return say(_CERTIFICATE) % {
+            "labels": _labels(candidate["labels"]),
+            "expires": candidate["expires"],
+            "days": f"{candidate['days_left']:.1f}",
+        }
+    t = _t(candidate["t"])
+    if kind == "latency_trend":
+        return say(_LATENCY) % {
+            "slope": f"{candidate['slope_ms_per_day']:.1f}",
+            "growth": f"{candidate['growth_pct']:.0f}",
+            "days": candidate["days"],
+            "t": t,
+        }
+    return say(_FAILURES) % {
+        "slope": f"{candidate['slope_per_day']:.2f}",
+        "days": candidate["days"],
+        "t": t,
+    }
+
+
+def _finite(t: float) -> float | None:
+    """A trend's t statistic for JSON: None for a perfect fit (infinite t), which JSON cannot
+    carry."""
+    return t if math.isfinite(t) else None
+
+
+def _t(t: float | None) -> str:
+    return "inf" if t is None else f"{t:.1f}"
 
 
 def _labels(labels: Mapping[str, str]) -> str:

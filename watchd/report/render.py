@@ -18,6 +18,7 @@ from watchd.durations import format_duration
 from watchd.i18n import N_, translations
 from watchd.locale_format import format_number
 from watchd.page_templates import localised_environment
+from watchd.report.maintenance import reason
 
 FORMATS = ("text", "json", "csv", "html")
 CSV_COLUMNS = (
@@ -229,7 +230,7 @@ def render_text(report: Mapping[str, Any], locale: str = "en") -> str:
         out += ["", say(_CANDIDATES)]
         for m in report["maintenance_candidates"]:
             where = f"{m['item']}/{m['check']}" if m["check"] else m["item"]
-            out.append(f"  {m['rank']}. {where}: {m['reason']}")
+            out.append(f"  {m['rank']}. {where}: {reason(m, say)}")
     return "\n".join(out) + "\n"
 
 
@@ -304,6 +305,7 @@ def _env(locale: str) -> jinja2.Environment:
     env.filters.update(dur=_dur, delta=_delta)
     env.filters["pct"] = lambda value: _pct(value, locale)
     env.filters["verdict"] = lambda service: verdict(service, locale)
+    env.filters["reason"] = lambda candidate: reason(candidate, translations(locale).gettext)
     # "2026-10-01T08:00:00+08:00" as "2026-10-01 08:00:00": the page says the zone once.
     env.filters["when"] = lambda iso: "-" if iso is None else iso[:19].replace("T", " ")
     return env
