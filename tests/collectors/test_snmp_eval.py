@@ -149,6 +149,17 @@ def test_typed_values() -> None:
     assert typed(b"0.25").number == 0.25
 
 
+def test_an_octet_string_is_a_number_exactly_when_float_reads_it() -> None:
+    """Names stay text without a number; what float() reads (blanks, signs, inf, nan, any
+    Unicode decimal digits) is a number, as before names were told by their first character."""
+    for text in ["eth0", "", " x", "e5", "abc 1", "_1", "Gi0/1"]:
+        assert typed(text.encode()).number is None, text
+    for text in ["0.21", " 1.5", "-3", "+4", ".5", "1_000", "inf", "Infinity", "\u0663"]:
+        assert typed(text.encode()).number == float(text), text
+    nan = typed(b"nan").number
+    assert nan is not None and nan != nan
+
+
 def test_pysnmp_values_read_as_gufo_snmp_gives_them() -> None:
     """The pysnmp fallback hands over the same raw values as gufo-snmp: ints, bytes, text."""
     assert raw(rfc1902.TimeTicks(12345)) == 12345

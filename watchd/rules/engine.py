@@ -469,6 +469,21 @@ class RuleEngine:
         observed: bool,
     ) -> None:
         """Record a level at `now`, then settle what fires."""
+        if (
+            level == 0
+            and state.level == 0
+            and state.firing == 0
+            and state.emitted == 0
+            and state.flap_run >= HISTORY
+            and state.flap_last == 0
+            and state.below_since is None
+            and state.since is NOT_HELD
+            and state.count is NOT_COUNTED
+        ):
+            # Steady ok (as the plain-threshold path in `observe` skips): nothing held, firing,
+            # sent or timed, a full flap history of ok. Recording another ok changes nothing;
+            # windowed series of SNMP interfaces come here with every sample.
+            return
         if level or state.level:  # the level, or since when and how often it held, moves
             self._unsaved[id(state)] = (runtime, state)
         if level == 0:

@@ -64,7 +64,12 @@ class Join:
     condition: Threshold | None = None
 
     def key(self, labels: Mapping[str, str]) -> tuple[str, ...]:
-        return (labels.get("item", ""), *(labels.get(name, "") for name in self.join_on))
+        get = labels.get
+        if len(self.join_on) == 1:
+            # The shipped rules' case (join_on: [ifIndex]), read for every interface sample:
+            # without the generator, a third of the time.
+            return (get("item", ""), get(self.join_on[0], ""))
+        return (get("item", ""), *(get(name, "") for name in self.join_on))
 
 
 @dataclass(frozen=True, slots=True)
