@@ -51,7 +51,8 @@ def _table(
     labelled = [(column.label, rows) for column, rows in cells if column.label]
     measured = [
         (
-            column,
+            column.metric,
+            column.scale,
             rows,
             data.columns.get(column.multiply_by) or empty if column.multiply_by else None,
         )
@@ -67,19 +68,20 @@ def _table(
             value = rows.get(index)
             if value is not None and value.text:
                 labels[label] = value.text
-        metrics: dict[str, tuple[float, int | None]] = {}
-        for column, rows, factors in measured:
+        # Each metric's number and its value (whose counter width a rate reads).
+        metrics: dict[str, tuple[float, Value]] = {}
+        for metric, scale, rows, factors in measured:
             value = rows.get(index)
             if value is None or value.number is None:
                 continue
-            number = value.number * column.scale
+            number = value.number * scale
             if factors is not None:
                 factor = factors.get(index)
                 if factor is None or factor.number is None:
                     continue
                 number *= factor.number
-            metrics[column.metric] = (number, value.counter_bits)
-            samples.append(Sample(column.metric, number, labels))
+            metrics[metric] = (number, value)
+            samples.append(Sample(metric, number, labels))
         if table.derived:
             samples.extend(_derived(profile, table, index, labels, metrics, rates, now))
     return samples
@@ -90,7 +92,7 @@ def _derived(
     table: Table,
     index: str,
     labels: dict[str, str],
-    metrics: dict[str, tuple[float, int | None]],
+    metrics: dict[str, tuple[float, Value]],
     rates: RateTracker,
     now: float,
 ) -> list[Sample]:
@@ -102,11 +104,12 @@ def _derived(
         if derived.rate:
             name = _first(derived.rate, metrics)
             if name is not None:
-                if name not in row_rates:
-                    number, bits = metrics[name]
+                if name in row_rates:
+                    source = row_rates[name]
+                else:
+                    number, value = metrics[name]
                     key = (profile, table.name, name, index)
-                    row_rates[name] = rates.rate(key, number, bits)
-                source = row_rates[name]
+                    source = row_rates[name] = rates.rate(key, number, value.counter_bits)
         else:
             name = _first(derived.value, metrics)
             source = metrics[name][0] if name is not None else None
@@ -127,7 +130,7 @@ def _derived(
     return samples
 
 
-def _first(names: Sequence[str], metrics: dict[str, tuple[float, int | None]]) -> str | None:
+def _first(names: Sequence[str], metrics: dict[str, tuple[float, Value]]) -> str | None:
     for name in names:
         if name in metrics:
             return name
