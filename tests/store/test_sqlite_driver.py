@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,55 @@ async def test_a_database_that_cannot_be_opened_leaves_no_thread_running(tmp_pat
         with pytest.raises(sqlite3.OperationalError):
             await connect()
         assert [t for t in _worker_threads() if t not in before] == []
+
+
+async def test_a_long_result_comes_whole_in_a_second_trip(tmp_path: Path, trips: list[str]) -> None:
+    """Past FIRST_ROWS, an ordinary read fetches the rest in one more trip: every row, in order."""
+    engine = create_engine(f"sqlite:///{tmp_path}/d.db")
+    count = sqlite_driver.FIRST_ROWS * 3 + 7
+    try:
+        async with write_transaction(engine) as conn:
+            await conn.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
+            await conn.execute(
+                text("INSERT INTO t (n) VALUES (:n)"), [{"n": i} for i in range(count)]
+            )
+            trips.clear()
+            rows = (await conn.execute(text("SELECT n FROM t ORDER BY n"))).scalars().all()
+        assert trips == ["statement", "statement"]
+        assert rows == list(range(count))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_streamed_read_holds_a_chunk_not_the_whole_result(tmp_path: Path) -> None:
+    """`conn.stream` with `yield_per` (the alert lists) reads a chunk per trip: 40,000 rows of
+    1 kB stream through in order, with another statement between chunks on the same
+    connection, and the memory taken never comes near the 40 MB of the whole result."""
+    engine = create_engine(f"sqlite:///{tmp_path}/d.db")
+    count, size = 40_000, 1000
+    try:
+        async with write_transaction(engine) as conn:
+            await conn.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY, v TEXT)"))
+            await conn.execute(
+                text("INSERT INTO t (n, v) VALUES (:n, :v)"),
+                [{"n": i, "v": f"{i:0{size}d}"} for i in range(count)],
+            )
+        seen: list[int] = []
+        tracemalloc.start()
+        try:
+            async with engine.connect() as conn:
+                result = await conn.stream(
+                    text("SELECT n, v FROM t ORDER BY n").execution_options(yield_per=250)
+                )
+                async for rows in result.partitions(250):
+                    seen.extend(r.n for r in rows)
+                    assert all(len(r.v) == size for r in rows)
+                    between = await conn.execute(text("SELECT count(*) FROM t"))
+                    assert between.scalar_one() == count
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert seen == list(range(count))
+        assert peak < 8_000_000, f"{peak / 1e6:.1f} MB held while streaming"
+    finally:
+        await engine.dispose()

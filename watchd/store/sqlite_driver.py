@@ -5,8 +5,11 @@ makes a call for each step of a statement: create a cursor, execute, fetch the r
 the cursor. Each trip is a wake-up of that thread and of the event loop; on one core they
 cost more than the SQL of a small statement (a fifth of the CPU of a burst of new alerts).
 `BufferedCursor` does the four steps in one call on the thread and hands SQLAlchemy the
-rows, counts and description it read. It buffers every row, like the adapter's own
-(non-streaming) cursor, which watchd uses exclusively.
+rows, counts and description it read. A statement with more than FIRST_ROWS rows keeps its
+sqlite3 cursor open on the thread and hands out the rest a chunk per trip as SQLAlchemy
+fetches them: a streamed read (`conn.stream` with `yield_per`, the alert lists) holds a chunk
+in memory, not the whole result (100,000 firing alerts read at once took ~85 MB before the
+first chunk was handed out); an ordinary read fetches the rest in one second trip.
 
 `InLoopConnection` runs every call at once on the event loop's own thread instead, for a
 simulation on a fake clock (`watchd test-paging`), where a statement must be over before
@@ -29,13 +32,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy.engine import URL
 
 _Description = tuple[tuple[Any, ...], ...] | None
-_Outcome = tuple[_Description, list[Any], int, int | None]
+# description, the first rows, rowcount, lastrowid, and the cursor while it has more rows
+_Outcome = tuple[_Description, list[Any], int, int | None, sqlite3.Cursor | None]
+_T = TypeVar("_T")
+
+FIRST_ROWS = 1024  # rows read with the statement; the rest wait on the thread for fetches
 
 
 class OneTripConnection(aiosqlite.Connection):
@@ -44,7 +51,7 @@ class OneTripConnection(aiosqlite.Connection):
     def cursor(self) -> BufferedCursor:  # type: ignore[override]
         return BufferedCursor(self)
 
-    async def in_thread(self, call: Callable[[sqlite3.Connection], _Outcome]) -> _Outcome:
+    async def in_thread(self, call: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run `call` with the sqlite3 connection on the connection's thread.
 
         A caller cancelled meanwhile interrupts the statement running there, so that it ends
@@ -54,7 +61,7 @@ class OneTripConnection(aiosqlite.Connection):
         """
         # aiosqlite internals (see the module doc); ruff's SLF001 does not flag `self._`.
         sqlite = self._conn
-        outcome: Awaitable[_Outcome] = self._execute(lambda: call(sqlite))  # type: ignore[no-untyped-call]
+        outcome: Awaitable[_T] = self._execute(lambda: call(sqlite))  # type: ignore[no-untyped-call]
         try:
             return await outcome
         except asyncio.CancelledError:
@@ -89,7 +96,8 @@ class InLoopConnection(OneTripConnection):
 
 
 class BufferedCursor:
-    """The DB-API cursor SQLAlchemy's aiosqlite adapter drives, answered from one thread call."""
+    """The DB-API cursor SQLAlchemy's aiosqlite adapter drives, answered from one thread call
+    (two or more for a result of over FIRST_ROWS rows: see the module doc)."""
 
     arraysize = 1
 
@@ -99,6 +107,7 @@ class BufferedCursor:
         self.rowcount = -1
         self.lastrowid: int | None = None
         self._rows: list[Any] = []
+        self._more: sqlite3.Cursor | None = None  # open on the thread while rows remain there
 
     async def __aenter__(self) -> BufferedCursor:
         return self
@@ -113,33 +122,69 @@ class BufferedCursor:
         return await self._run(lambda cursor: cursor.executemany(sql, parameters))
 
     async def _run(self, step: Callable[[sqlite3.Cursor], object]) -> BufferedCursor:
+        await self.close()
+
         def whole(conn: sqlite3.Connection) -> _Outcome:
             cursor = conn.cursor()
+            more: sqlite3.Cursor | None = None
             try:
                 step(cursor)
-                rows = cursor.fetchall() if cursor.description else []
-                return cursor.description, rows, cursor.rowcount, cursor.lastrowid
+                rows = cursor.fetchmany(FIRST_ROWS) if cursor.description else []
+                if len(rows) == FIRST_ROWS:
+                    more = cursor
+                return cursor.description, rows, cursor.rowcount, cursor.lastrowid, more
             finally:
-                cursor.close()
+                if more is None:
+                    cursor.close()
 
         outcome = await self._connection.in_thread(whole)
-        self.description, self._rows, self.rowcount, self.lastrowid = outcome
+        self.description, self._rows, self.rowcount, self.lastrowid, self._more = outcome
         return self
 
+    async def _fetch(self, size: int | None) -> None:
+        """Read `size` more rows (all with None) from the open cursor on the thread; close
+        it there once it has none left."""
+        cursor = self._more
+        if cursor is None:
+            return
+
+        def read(_conn: sqlite3.Connection) -> list[Any]:
+            rows = cursor.fetchall() if size is None else cursor.fetchmany(size)
+            if size is None or len(rows) < size:
+                cursor.close()
+            return rows
+
+        try:
+            rows = await self._connection.in_thread(read)
+        except BaseException:
+            self._more = None
+            raise
+        if size is None or len(rows) < size:
+            self._more = None
+        self._rows.extend(rows)
+
     async def fetchone(self) -> Any:
+        if not self._rows:
+            await self._fetch(FIRST_ROWS)
         return self._rows.pop(0) if self._rows else None
 
     async def fetchmany(self, size: int | None = None) -> Sequence[Any]:
         count = self.arraysize if size is None else size
+        if len(self._rows) < count:
+            await self._fetch(max(count - len(self._rows), FIRST_ROWS))
         taken, self._rows = self._rows[:count], self._rows[count:]
         return taken
 
     async def fetchall(self) -> Sequence[Any]:
+        await self._fetch(None)
         taken, self._rows = self._rows, []
         return taken
 
     async def close(self) -> None:
         self._rows = []
+        cursor, self._more = self._more, None
+        if cursor is not None:
+            await self._connection.in_thread(lambda _conn: cursor.close())
 
 
 def connector(
