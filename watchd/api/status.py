@@ -309,7 +309,7 @@ async def _answer(request: web.Request, page: StatusPageConfig) -> tuple[Rendere
     return await source.rendered(page, locale), _headers(page, locale)
 
 
-def _level(percent: float | None, objective: float) -> str:
+def day_level(percent: float | None, objective: float) -> str:
     """A day's bar colour: none (no data), ok (objective met), low (missed, 95 % or more),
     bad (under 95 %)."""
     if percent is None:
@@ -342,7 +342,7 @@ def _render(neutral: dict[str, Any], locale: str) -> Rendered:
     view = _localised(neutral, locale)
     bars = [
         [
-            (d["date"], d["availability_percent"], _level(d["availability_percent"], objective))
+            (d["date"], d["availability_percent"], day_level(d["availability_percent"], objective))
             for d in s["days"]
         ]
         for s in view["services"]

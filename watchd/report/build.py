@@ -174,14 +174,6 @@ async def build_report(
         for c in maintenance.certificates(rule_states, catalog.report.cert_expiry_rules, now, zone)
         if service is None or c["item"] in items
     ]
-    daily_points = {
-        k: [
-            (n, t[k].latency_avg, t[k].failures)
-            for n, (_, t) in enumerate(days)
-            if k in t and t[k].monitored > 0
-        ]
-        for k in keys
-    }
     return {
         "period": {
             "label": period.label,
@@ -250,6 +242,6 @@ async def build_report(
             forecast_list=forecast_list,
             cert_list=cert_list,
             cert_warn_days=catalog.report.cert_warn_days,
-            daily=daily_points,
+            daily=maintenance.daily_points(days, keys),
         ),
     }

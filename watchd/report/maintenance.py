@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from watchd.i18n import N_
+from watchd.report.availability import Tally
+from watchd.report.catalog import Key
 from watchd.report.period import iso
 
 DAY = 86400.0
@@ -128,6 +130,25 @@ def certificates(
 def _key(key: str) -> tuple[str, dict[str, str]]:
     rule, pairs = json.loads(key)
     return str(rule), {str(k): str(v) for k, v in pairs}
+
+
+DailyPoint = tuple[int, float | None, int]  # (day number, mean latency or None, failures)
+
+
+def daily_points(
+    days: Sequence[tuple[float, Mapping[Key, Tally]]], keys: Iterable[Key]
+) -> dict[Key, list[DailyPoint]]:
+    """Each of `keys`' (day number, mean latency or None, failures) for each day of `days`
+    (query.daily_tallies' days, numbered from 0) on which it was monitored: what `candidates`
+    takes as `daily`."""
+    return {
+        k: [
+            (n, t[k].latency_avg, t[k].failures)
+            for n, (_, t) in enumerate(days)
+            if k in t and t[k].monitored > 0
+        ]
+        for k in keys
+    }
 
 
 def candidates(

@@ -30,7 +30,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.model import Status
-from watchd.report.availability import DOWN, UP, status_class, total
+from watchd.report.availability import DOWN, UP, Tally, status_class, total
 from watchd.report.catalog import Catalog, Key
 from watchd.report.combine import (
     MAINTENANCE,
@@ -116,23 +116,51 @@ async def daily_history(
 ) -> dict[str, History]:
     """Each service's availability per local day over the `days` local days ending today
     (today up to `now`), by its rule and maintenance policy, keyed by service name."""
+    found = await recent_days(conn, catalog, services, days=days, now=now)
+    return {s.name: history(catalog, s, found) for s in services}
+
+
+@dataclass(frozen=True, slots=True)
+class RecentDays:
+    """The tallies per local day of some services' checks over the last days, oldest first,
+    and each service's member checks (by name)."""
+
+    zone: str
+    members: dict[str, list[Key]]
+    days: list[tuple[float, dict[Key, Tally]]]
+
+
+async def recent_days(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    services: Sequence[ServiceConfig],
+    *,
+    days: int,
+    now: float,
+) -> RecentDays:
+    """The tallies `history` needs for `services` over the `days` local days of
+    `[daemon] timezone` ending today (today up to `now`); they hold each member check's own
+    tally too (its latency per day, say)."""
     zone = catalog.timezone
     first = midnight(local_date(now, zone) - timedelta(days=days - 1), zone)
     known = [k for k in await series_ids(conn) if not is_service_key(k)]
     members = {s.name: catalog.members(s, known) for s in services}
     asked = sorted({k for s in services for k in query_keys(s, members[s.name])})
     found = await daily_tallies(conn, catalog, first, now, zone=zone, now=now, keys=asked)
-    out: dict[str, History] = {}
-    for s in services:
-        ks, policy = members[s.name], catalog.policy(s)
-        per_day = [(a, service_total(s, t, ks)) for a, t in found]
-        whole = total(tally for _, (tally, _) in per_day)
-        n = per_day[0][1][1] if per_day else 1
-        out[s.name] = History(
-            days=tuple(
-                Day(iso(a, zone)[:10], figures(tally, policy, members=m)["availability_percent"])
-                for a, (tally, m) in per_day
-            ),
-            availability_percent=figures(whole, policy, members=n)["availability_percent"],
-        )
-    return out
+    return RecentDays(zone, members, found)
+
+
+def history(catalog: Catalog, service: ServiceConfig, found: RecentDays) -> History:
+    """`service`'s availability per day of `found` and over all of them, by its rule and
+    maintenance policy."""
+    ks, policy, zone = found.members[service.name], catalog.policy(service), found.zone
+    per_day = [(a, service_total(service, t, ks)) for a, t in found.days]
+    whole = total(tally for _, (tally, _) in per_day)
+    n = per_day[0][1][1] if per_day else 1
+    return History(
+        days=tuple(
+            Day(iso(a, zone)[:10], figures(tally, policy, members=m)["availability_percent"])
+            for a, (tally, m) in per_day
+        ),
+        availability_percent=figures(whole, policy, members=n)["availability_percent"],
+    )
