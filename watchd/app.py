@@ -47,7 +47,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from watchd.api import ApiStartError, create_app, dashboard, review_pages, start_api, work_pages
+from watchd.api import (
+    ApiStartError,
+    create_app,
+    dashboard,
+    review_pages,
+    service_pages,
+    start_api,
+    work_pages,
+)
 from watchd.api import ack as ack_routes
 from watchd.api import alertmanager as am_routes
 from watchd.api import cluster as cluster_routes
@@ -480,6 +488,7 @@ class Daemon:
         review_routes.add_routes(app, ReviewService(core.store.engine, clock=self.clock))
         review_pages.add_routes(app)
         work_pages.add_routes(app)
+        service_pages.add_routes(app)
         cluster_routes.add_routes(app, self._cluster_status)
         oncall_routes.add_routes(
             app, OncallSource(lambda: self.config.people(), core.store.engine, self.clock)

@@ -1,4 +1,4 @@
-"""Served status pages over a real SQLite store: three services, two open incidents whose
+"""Served status pages (and the dashboard's service pages) over a real SQLite store: three services, two open incidents whose
 alerts carry secret-looking labels and annotations (for the status page tests)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from watchd.api import create_app, dashboard, start_api
+from watchd.api import create_app, dashboard, service_pages, start_api
 from watchd.api import status as status_routes
 from watchd.api.reports import ReportSource
 from watchd.clock import FakeClock
@@ -165,6 +165,7 @@ async def served_status(
     )
     reports = ReportSource(store.engine, lambda: catalog, clock)
     dashboard.add_routes(app, incidents=incidents, reports=reports, tokens=tokens)
+    service_pages.add_routes(app)
     status_routes.add_routes(
         app,
         status_routes.StatusSource(reports, incidents, lambda: items, lambda: config.status_pages),

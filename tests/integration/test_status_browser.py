@@ -11,6 +11,7 @@ from tests.api.conftest import TOKENS
 from tests.api.status_world import SECRETS, served_status
 from tests.integration.chromium import chromium
 from tests.integration.test_dashboard_browser import ARTIFACTS
+from watchd.api.service_pages import DAYS as SERVICE_DAYS
 from watchd.api.status import DAYS
 
 pytestmark = pytest.mark.integration
@@ -82,5 +83,44 @@ async def test_the_status_page_fits_desktop_and_phone_in_light_and_dark(
                 assert dark == (theme == "dark"), (theme, look)
                 await page.screenshot(
                     path=str(ARTIFACTS / f"status-{language}-{size}-{theme}.png"), full_page=True
+                )
+    assert not [m for m in console if "Content Security Policy" in m], console
+
+
+CHART = """() => {
+  const chart = document.querySelector('svg.chart').getBoundingClientRect();
+  const line = getComputedStyle(document.querySelector('svg.chart .line')).stroke;
+  return {
+    background: getComputedStyle(document.body).backgroundColor,
+    chartWidth: chart.width,
+    chartHeight: chart.height,
+    line,
+  };
+}"""
+
+
+async def test_a_service_page_fits_desktop_and_phone_in_light_and_dark(tmp_path: Path) -> None:
+    """The dashboard's page of a service shows its 30 daily bars and a latency chart per member check at 1280 and 360 pixels wide, in light and dark system themes, with nothing overflowing sideways and no CSP violation; screenshots go to test-artifacts/."""
+    async with served_status(tmp_path, {}) as world, chromium(tmp_path) as browser:
+        page = await browser.new_page()
+        page.set_default_timeout(15_000)
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        for size, (width, height) in SIZES.items():
+            for theme in ("light", "dark"):
+                await page.set_viewport_size({"width": width, "height": height})
+                await page.emulate_media(color_scheme=theme)
+                await page.goto(f"{world.base}/services/shop")
+                assert await page.locator(".bars li").count() == SERVICE_DAYS
+                assert await page.locator("svg.chart").count() == 2  # web-7f3a/http, db-prod-2/pg
+                fit = await page.evaluate(OVERFLOW)
+                assert fit["scroll"] <= fit["width"] and not fit["wide"], (size, theme, fit)
+                look = await page.evaluate(CHART)
+                assert look["chartWidth"] > 200 and look["chartHeight"] >= 100, look
+                dark = _luminance(look["background"]) < 60
+                assert dark == (theme == "dark"), (theme, look)
+                assert (_luminance(look["line"]) > 100) == dark, look  # the line stands out
+                await page.screenshot(
+                    path=str(ARTIFACTS / f"service-{size}-{theme}.png"), full_page=True
                 )
     assert not [m for m in console if "Content Security Policy" in m], console

@@ -10,6 +10,7 @@
     GET /silences         active silences (create, extend, expire), maintenance windows and
                           changes in effect
     GET /problems, /changes and one of each: watchd.api.work_pages
+    GET /services/{name}  one service: watchd.api.service_pages
     GET /login            the sign-in form
     POST /login           user name and password, or a token → cookie (below)
     POST /logout          ends the session
@@ -38,7 +39,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -46,6 +47,7 @@ from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
 from yarl import URL
 
 from watchd.api import keys
@@ -67,7 +69,9 @@ from watchd.page_templates import localised_environment
 from watchd.people.passwords import Account
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.incident_query import ORDERS
+from watchd.report.catalog import Key
 from watchd.report.combine import query_keys, service_total
+from watchd.report.config import ServiceConfig
 from watchd.report.metrics import figures
 from watchd.report.period import Period
 from watchd.report.query import tallies
@@ -411,30 +415,34 @@ async def _service_availability(source: ReportSource) -> list[dict[str, Any]]:
     catalog = source.catalog()
     if not catalog.services:
         return []
-    now = source.clock.now()
-    month = Period.this_month(now, catalog.timezone)
-    out = []
     async with source.engine.connect() as conn:
         known = list(await series_ids(conn))
-        for service in catalog.services:
-            members = catalog.members(service, known)
-            keys = query_keys(service, members)
-            found = await tallies(conn, catalog, month.start, month.end, now=now, keys=keys)
-            tally, n = service_total(service, found, members)
-            shown = figures(tally, catalog.policy(service), members=n) if found else None
-            pct = shown["availability_percent"] if shown else None
-            out.append(
-                {
-                    "name": service.name,
-                    "availability": pct,
-                    "met": pct is not None and pct >= service.objective,
-                    "objective": service.objective,
-                    "unmonitored": format_duration(shown["seconds"]["unmonitored"])
-                    if shown
-                    else "-",
-                }
-            )
-    return out
+        return [await service_month(conn, source, s, known) for s in catalog.services]
+
+
+async def service_month(
+    conn: AsyncConnection, source: ReportSource, service: ServiceConfig, known: Sequence[Key]
+) -> dict[str, Any]:
+    """`service`'s availability this month (local month of `[daemon] timezone`, up to now) by
+    its rule and maintenance policy, as the front page's table shows it; `known` are the
+    store's series (watchd.store.series.series_ids)."""
+    catalog = source.catalog()
+    now = source.clock.now()
+    month = Period.this_month(now, catalog.timezone)
+    members = catalog.members(service, known)
+    found = await tallies(
+        conn, catalog, month.start, month.end, now=now, keys=query_keys(service, members)
+    )
+    tally, n = service_total(service, found, members)
+    shown = figures(tally, catalog.policy(service), members=n) if found else None
+    pct = shown["availability_percent"] if shown else None
+    return {
+        "name": service.name,
+        "availability": pct,
+        "met": pct is not None and pct >= service.objective,
+        "objective": service.objective,
+        "unmonitored": format_duration(shown["seconds"]["unmonitored"]) if shown else "-",
+    }
 
 
 @public
