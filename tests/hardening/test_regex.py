@@ -38,12 +38,14 @@ def test_a_catastrophic_silence_regex_is_checked_against_10000_alerts_in_bounded
     silence = Silence("s1", (EVIL,), 0.0, 3600.0, "mallory", "", 0.0)
     view = MuteView(settings_from({}), 10.0, [silence], [], [])
     labels = [{"item": "a" * (60 + i % 5)} for i in range(10_000)]
-    started = time.perf_counter()
+    # CPU time of this process, not wall time: a busy machine (a CI run beside other work took
+    # 0.70 s of wall time for ~0.08 s of CPU) must not fail it; backtracking would take ages.
+    started = time.process_time()
     reasons = {view.reason(one) for one in labels}
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert reasons == {None}
     assert view.reason({"item": "a" * 64 + "b"}) == "silence:s1"  # still anchored and matching
-    assert elapsed < 0.5, f"10,000 evaluations took {elapsed:.2f} s"
+    assert elapsed < 0.5, f"10,000 evaluations took {elapsed:.2f} s of CPU"
 
 
 def test_a_stored_silence_re2_refuses_mutes_nothing_and_is_logged_once() -> None:
@@ -62,9 +64,9 @@ def test_a_stored_silence_re2_refuses_mutes_nothing_and_is_logged_once() -> None
 def test_a_long_run_of_spaces_in_a_matcher_parses_in_bounded_time() -> None:
     """A matcher holding 200,000 spaces (a 1 MB body allows them) parses within 0.5 s."""
     text = 'item="' + " " * 200_000 + 'x"'
-    started = time.perf_counter()
+    started = time.process_time()  # CPU, not wall time: see the test above
     matcher = parse_matcher(text)
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.5
     assert matcher.value == " " * 200_000 + "x"
 
 
