@@ -109,6 +109,29 @@ def post_alerts(port: int, count: int) -> None:
         assert resp.status == 200
 
 
+def restart_until_all_five_delivered(
+    tmp_path: Path, config: Path, port: int, receiver: Receiver, *, within: float, logs: str = ""
+) -> None:
+    """Start the daemon again, wait up to `within` seconds for the 5 alerts' notifications
+    (and for a `logs` event in its log, if given), stop it, and check each host got one,
+    each key once."""
+    restarted = start_daemon(tmp_path, config, port)
+    try:
+        deadline = time.monotonic() + within
+        while len(receiver.unique) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if logs:
+            restarted.wait_for_log(logs)
+    finally:
+        restarted.proc.terminate()
+        restarted.proc.wait(timeout=15)
+        restarted.notify.close()
+    assert sorted(d["incident"]["item"] for d in receiver.unique.values()) == [
+        f"host{i}" for i in range(5)
+    ]  # type: ignore[index]
+    assert len(receiver.keys) == len(set(receiver.keys)) == 5
+
+
 def test_undelivered_rows_go_out_after_sigkill_and_restart(
     tmp_path: Path, receiver: Receiver
 ) -> None:
@@ -125,19 +148,7 @@ def test_undelivered_rows_go_out_after_sigkill_and_restart(
         daemon.notify.close()
     assert receiver.unique == {}
     receiver.down = False
-    restarted = start_daemon(tmp_path, config, port)
-    try:
-        deadline = time.monotonic() + 20
-        while len(receiver.unique) < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        restarted.proc.terminate()
-        restarted.proc.wait(timeout=15)
-        restarted.notify.close()
-    assert sorted(d["incident"]["item"] for d in receiver.unique.values()) == [
-        f"host{i}" for i in range(5)
-    ]  # type: ignore[index]
-    assert len(receiver.keys) == len(set(receiver.keys)) == 5
+    restart_until_all_five_delivered(tmp_path, config, port, receiver, within=20)
 
 
 def test_notifications_in_flight_at_a_sigkill_go_out_at_once_after_the_restart(
@@ -159,20 +170,10 @@ def test_notifications_in_flight_at_a_sigkill_go_out_at_once_after_the_restart(
         daemon.notify.close()
     receiver.unstall()
     receiver.down = False
-    restarted = start_daemon(tmp_path, config, port)
-    try:
-        deadline = time.monotonic() + 15  # the lease would hold the rows 37 s
-        while len(receiver.unique) < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        restarted.wait_for_log("notifications_released")
-    finally:
-        restarted.proc.terminate()
-        restarted.proc.wait(timeout=15)
-        restarted.notify.close()
-    assert sorted(d["incident"]["item"] for d in receiver.unique.values()) == [
-        f"host{i}" for i in range(5)
-    ]  # type: ignore[index]
-    assert len(receiver.keys) == len(set(receiver.keys)) == 5
+    # The lease would hold the rows 37 s.
+    restart_until_all_five_delivered(
+        tmp_path, config, port, receiver, within=15, logs="notifications_released"
+    )
 
 
 def test_notify_test_sends_through_the_receiver_and_prints_the_outcome(
