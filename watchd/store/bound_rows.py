@@ -9,13 +9,14 @@ of delivery outcomes wrote each outbox row and each incident's seq with a statem
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import FromClause, String, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeEngine
+
+from watchd.store.json_text import dumps
 
 Columns = Sequence[tuple[str, TypeEngine[Any]]]
 
@@ -40,7 +41,10 @@ def bound_table(dialect: str, name: str, columns: Columns) -> FromClause:
 def bound_rows(
     dialect: str, name: str, columns: Columns, rows: Sequence[Sequence[Any]]
 ) -> dict[str, Any]:
-    """The parameters that bind `rows` (values in the order of `columns`) as `name`."""
+    """The parameters that bind `rows` (values in the order of `columns`) as `name`.
+
+    On SQLite, JSON text from pydantic-core's encoder, as store.members binds its lists: a
+    storm's batch of delivery outcomes is bound this way at every commit of the recorder."""
     if dialect == "postgresql":
         return {f"{name}_{col}": [row[i] for row in rows] for i, (col, _) in enumerate(columns)}
-    return {name: json.dumps([list(row) for row in rows])}
+    return {name: dumps([list(row) for row in rows])}
