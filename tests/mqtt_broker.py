@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import getpass
 import socket
 import subprocess
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+import aiomqtt
 
 TOPIC = "site/alerts"
 
@@ -61,3 +66,23 @@ class Broker:
             proc.communicate(payload.encode() if isinstance(payload, str) else payload), 10
         )
         assert proc.returncode == 0
+
+
+@asynccontextmanager
+async def unretrieved_errors() -> AsyncIterator[list[str]]:
+    """What asyncio reports (as "Future exception was never retrieved", say) while the block
+    runs and once every MQTT client it dropped is collected: aiomqtt's background task keeps
+    its client a while after the connection ended."""
+    loop = asyncio.get_running_loop()
+    reported: list[str] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context["message"]))
+    try:
+        yield reported
+        async with asyncio.timeout(10):
+            while True:
+                gc.collect()
+                if not any(isinstance(o, aiomqtt.Client) for o in gc.get_objects()):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        loop.set_exception_handler(None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 import structlog.testing
 import trustme
 
-from tests.mqtt_broker import TOPIC, Broker
+from tests.mqtt_broker import TOPIC, Broker, unretrieved_errors
 from tests.storing_sink import StoringSink
 from watchd.clock import SystemClock
 from watchd.ingest.config import MqttIngestConfig
@@ -189,6 +190,26 @@ async def test_a_message_not_yet_stored_is_not_acknowledged(
     await run_ingest(config(broker), sink)
     [alert] = await stored(store, 1)
     assert alert.name == "InstanceDown"
+
+
+async def test_stopping_after_the_broker_went_leaves_no_unread_error(broker: Broker) -> None:
+    """Stopped while it stores a message, after the broker went away meanwhile, the ingest
+    reads the connection's error: asyncio reports no "Future exception was never retrieved"."""
+    async with unretrieved_errors() as reported:
+        stuck = StuckSink()
+        ingest = MqttIngest(config(broker), sink=stuck, clock=SystemClock())
+        task = asyncio.create_task(ingest.run(), name="watchd.mqtt-test")
+        await asyncio.wait_for(ingest.connected.wait(), 10)
+        await broker.publish(json.dumps([AM_ALERT]))
+        await asyncio.wait_for(stuck.entered.wait(), 10)
+        broker.stop()
+        # Real I/O: the client reads the connection's end meanwhile (no message is awaited).
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        del task  # its CancelledError's traceback holds the client
+    assert reported == []
 
 
 async def test_shared_subscriptions_split_a_topic(

@@ -15,9 +15,12 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.mqtt_broker import Broker
+from tests.mqtt_broker import Broker, unretrieved_errors
 from tests.notify.conftest import Hook, Notify, ack_links, alert, ok
+from watchd.clock import FakeClock
 from watchd.config import parse_config
+from watchd.notify.model import Notification, ReceiverEnv
+from watchd.notify.receivers.mqtt import Mqtt, MqttReceiver
 
 
 def _gone(pid: int) -> bool:
@@ -393,6 +396,28 @@ async def test_mqtt_keeps_one_connection_and_reconnects_after_a_broker_restart(
             break
         await notify.clock.advance(2)
     assert [r["state"] for r in await notify.outbox("bus")] == ["delivered"] * 4
+
+
+@pytest.mark.integration
+async def test_mqtt_a_broker_gone_between_pages_leaves_no_unread_error(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """When the broker goes away while the connection is idle, closing the receiver reads the
+    connection's error: asyncio reports no "Future exception was never retrieved"."""
+    async with unretrieved_errors() as reported:
+        config = MqttReceiver(name="bus", kind="mqtt", host="127.0.0.1", port=broker.port)
+        receiver = Mqtt(config, ReceiverEnv(clock=FakeClock(), base=tmp_path, engine=None))
+        note = Notification(1, 1, 1, "1:1", "bus", "opened", {"incident": {"id": 1}}, 1)
+        assert (await receiver.deliver([note])).ok
+        client = receiver._connected
+        assert client is not None
+        broker.stop()
+        async with asyncio.timeout(10):
+            while not client._disconnected.done():  # noqa: ASYNC110 (aiomqtt's own future)
+                await asyncio.sleep(0.01)
+        await receiver.aclose()
+        del client, receiver
+    assert reported == []
 
 
 async def test_a_zh_cn_daemon_mails_its_pages_in_chinese(make_notify: Any, tmp_path: Path) -> None:

@@ -35,10 +35,10 @@ from watchd.clock import Clock
 from watchd.durations import format_duration
 from watchd.failures import FailureLog
 from watchd.ingest.config import MqttIngestConfig
-from watchd.ingest.mqtt_paho import paho_client
 from watchd.ingest.payloads import PayloadError, json_body, split_any
 from watchd.logging import get_logger
 from watchd.model import Alert, AlertSink
+from watchd.mqtt_internals import disconnect_error, paho_client
 from watchd.pipeline.isolate import submit_isolating
 from watchd.secrets import SecretError
 from watchd.store import StoreError
@@ -140,7 +140,13 @@ class MqttIngest:
         # aiomqtt has no manual acknowledgement; its paho client does (see the module doc).
         paho_client(client).manual_ack_set(True)
         async with client:
-            yield client
+            try:
+                yield client
+            finally:
+                # Gone while no message was awaited (a batch being stored, a subscription),
+                # the connection keeps its error unread: read it, or asyncio logs it as never
+                # retrieved; what ended the session is the error raised here.
+                disconnect_error(client)
 
     def _tls_context(self) -> ssl.SSLContext | None:
         cfg = self._config

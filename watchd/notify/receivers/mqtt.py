@@ -21,6 +21,7 @@ from typing import Literal
 import aiomqtt
 from pydantic import Field
 
+from watchd.mqtt_internals import disconnect_error
 from watchd.notify.config import ReceiverBase
 from watchd.notify.model import HANDOFF, Notification, Outcome, ReceiverEnv, excerpt
 from watchd.secrets import SecretRef
@@ -98,6 +99,9 @@ class Mqtt:
             self._connected = None
             with contextlib.suppress(Exception):
                 await client.__aexit__(None, None, None)
+            # A connection the broker dropped while it was idle keeps its error unread: read
+            # it, or asyncio logs it as never retrieved (the failed delivery has reported it).
+            disconnect_error(client)
 
     async def aclose(self) -> None:
         if self._connected is not None:
