@@ -234,7 +234,8 @@ async def bench_blackbox(urls: list[str], core: int, args: argparse.Namespace) -
                 await rss
         finally:
             stopped = await stop(proc, 10)
-        side.cpu, side.seconds = cpu1 - cpu0, window[1] - window[0]
+        side.spent(cpu0, cpu1)
+        side.seconds = window[1] - window[0]
         side.due = len(urls) * side.seconds / args.interval
         inside = [ok for started, ok in results if window[0] <= started < window[1]]
         side.polls = len(inside)
@@ -252,7 +253,7 @@ def line(side: Side) -> str:
     """Side.line in checks rather than polls and varbinds."""
     per_check = side.cpu / max(side.polls, 1) * 1000
     text = (
-        f"{side.name:<9} CPU {side.cpu:6.2f} s in {side.seconds:.0f} s "
+        f"{side.name:<9} CPU {side.cpu:6.2f} s{side.kernel_share()} in {side.seconds:.0f} s "
         f"({side.cpu / max(side.seconds, 1e-9) * 100:3.0f}% of a core); "
         f"{side.polls:,} checks ({side.due:,.0f} due), {side.ok:,} OK; "
         f"{per_check:.3f} ms CPU per check; peak RSS {side.rss_peak_mb:.0f} MB"

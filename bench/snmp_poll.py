@@ -78,6 +78,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import aiohttp
 import psutil
@@ -182,6 +183,7 @@ class Side:
 
     name: str
     cpu: float = 0.0
+    kernel: float = 0.0  # of `cpu`, the system time: syscalls, the TCP/UDP stack
     seconds: float = 0.0
     polls: int = 0  # runs or scrapes that started in the window
     ok: int = 0  # of which returned every expected varbind
@@ -196,7 +198,7 @@ class Side:
         per_poll = self.cpu / max(self.polls, 1) * 1000
         per_vb = self.cpu / max(self.varbinds, 1) * 1e6
         text = (
-            f"{self.name:<14} CPU {self.cpu:6.2f} s in {self.seconds:.0f} s "
+            f"{self.name:<14} CPU {self.cpu:6.2f} s{self.kernel_share()} in {self.seconds:.0f} s "
             f"({self.cpu / max(self.seconds, 1e-9) * 100:3.0f}% of a core); "
             f"{self.polls:,} polls ({self.due:,.0f} due), {self.ok:,} complete, "
             f"{self.varbinds:,} varbinds; {per_poll:.2f} ms per poll, {per_vb:.1f} µs per varbind; "
@@ -208,6 +210,14 @@ class Side:
             text += f"\n{'':<15}INVALID: {problem}"
         return text
 
+    def spent(self, before: CpuTimes, after: CpuTimes) -> None:
+        """The CPU the process used between two readings."""
+        self.cpu, self.kernel = after.total - before.total, after.kernel - before.kernel
+
+    def kernel_share(self) -> str:
+        """ " (N % kernel)": how much of the CPU was system time."""
+        return f" ({self.kernel / self.cpu * 100:.0f} % kernel)" if self.cpu > 0 else ""
+
     @property
     def per_varbind(self) -> float:
         return self.cpu / max(self.varbinds, 1)
@@ -217,9 +227,16 @@ class Side:
         return self.cpu / max(self.polls, 1)
 
 
-def cpu_seconds(ps: psutil.Process) -> float:
+class CpuTimes(NamedTuple):
+    """A process's CPU seconds so far: user + system, and the system part."""
+
+    total: float
+    kernel: float
+
+
+def cpu_seconds(ps: psutil.Process) -> CpuTimes:
     times = ps.cpu_times()
-    return float(times.user + times.system)
+    return CpuTimes(float(times.user + times.system), float(times.system))
 
 
 async def watch_rss(ps: psutil.Process, side: Side, stop_: asyncio.Event) -> None:
@@ -385,7 +402,8 @@ async def measure_window(
         done.set()
         await rss
         stopped = await stop(proc, 60)
-    side.cpu, side.seconds = cpu1 - cpu0, until - since
+    side.spent(cpu0, cpu1)
+    side.seconds = until - since
     return Window(first, text, since, until, scraped, stopped)
 
 
@@ -669,7 +687,8 @@ async def bench_exporter(
                 await rss
         finally:
             stopped = await stop(proc, 10)
-        side.cpu, side.seconds = cpu1 - cpu0, window[1] - window[0]
+        side.spent(cpu0, cpu1)
+        side.seconds = window[1] - window[0]
         side.due = len(devices) * side.seconds / args.interval
         inside = [pdus for started, pdus in results if window[0] <= started < window[1]]
         side.polls = len(inside)
@@ -725,7 +744,8 @@ async def bench_scale(
             done.set()
             await rss
             stopped = await stop(proc, 60)
-        side.cpu, side.seconds = cpu1 - cpu0, until - ready
+        side.spent(cpu0, cpu1)
+        side.seconds = until - ready
         side.due = len(devices) * side.seconds / args.interval
         p99 = quantile(histogram(text, LAG), 0.99)
         overloaded = metric_value(text, "watchd_check_runs_overloaded_total")
