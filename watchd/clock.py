@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -23,6 +24,10 @@ class Clock(Protocol):
         """Wait `seconds` on this clock."""
         ...
 
+    async def sleep_unless_set(self, seconds: float, event: asyncio.Event) -> None:
+        """Wait `seconds` on this clock, or until `event` is set if that comes first."""
+        ...
+
 
 async def sleep_or_wakeup(clock: Clock, seconds: float, wakeup: asyncio.Event) -> None:
     """Wait `seconds` on `clock`, or less if `wakeup` is set (at once if it is already);
@@ -30,13 +35,7 @@ async def sleep_or_wakeup(clock: Clock, seconds: float, wakeup: asyncio.Event) -
     if wakeup.is_set():
         wakeup.clear()
         return
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    waiter = asyncio.ensure_future(wakeup.wait())
-    try:
-        await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        sleeper.cancel()
-        waiter.cancel()
+    await clock.sleep_unless_set(seconds, wakeup)
     wakeup.clear()
 
 
@@ -51,6 +50,14 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    async def sleep_unless_set(self, seconds: float, event: asyncio.Event) -> None:
+        # One timer on the event's own waiter. Racing a sleep task against a wait task cost two
+        # tasks, a wait and two cancellations per wake-up, and the scheduler wakes hundreds of
+        # times a second (each asyncio call that looks up the running loop is a getpid()).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, seconds)):
+                await event.wait()
 
 
 class FakeClock:
@@ -84,6 +91,15 @@ class FakeClock:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._mono + max(0.0, seconds), next(self._seq), fut))
         await fut
+
+    async def sleep_unless_set(self, seconds: float, event: asyncio.Event) -> None:
+        sleeper = asyncio.ensure_future(self.sleep(seconds))
+        waiter = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waiter.cancel()
 
     async def advance(self, seconds: float, *, inclusive: bool = True) -> None:
         """Move time forward, waking sleepers in due order and letting woken tasks run.

@@ -110,6 +110,9 @@ class Scheduler:
         self._seq = itertools.count()
         self._generation = itertools.count()
         self._wakeup = asyncio.Event()
+        # A due check waits for a free slot: a finishing run wakes the loop only then (waking
+        # it after every run cost a loop turn per check).
+        self._held = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.runs = 0
@@ -174,6 +177,7 @@ class Scheduler:
             recent = now - 2 * self._overload_lag
             if self._lag is not None and self._lag.worst_since(recent) >= self._overload_lag:
                 self._adapt(behind=True)  # the loop is stalling now: let fewer in at once
+            self._held = False
             while self._heap and self._heap[0][0] <= now:
                 due, _, key, generation = self._heap[0]
                 entry = self._entries.get(key)
@@ -184,7 +188,8 @@ class Scheduler:
                     heapq.heappop(self._heap)
                     continue  # superseded: a recheck moved the entry's run earlier
                 if self._active >= int(self._cap):
-                    break  # no free slot: it waits, most overdue first; a finished run wakes us
+                    self._held = True  # no free slot: it waits, most overdue first
+                    break
                 heapq.heappop(self._heap)
                 self._launch(entry)
             if self._heap and self._heap[0][0] <= now:
@@ -259,7 +264,8 @@ class Scheduler:
                 result, info = await self._collect(entry, lag)
             finally:
                 self._active -= 1
-                self._wakeup.set()  # a slot is free for a check waiting in the heap
+                if self._held:
+                    self._wakeup.set()  # a slot is free for the check waiting in the heap
             if recheck:
                 info = replace(info, recheck=True)
             self._adapt(info.behind > 0.0)

@@ -23,6 +23,7 @@ labels exactly and annotations when given.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import json
 import re
@@ -58,6 +59,9 @@ class _StepClock:
         return self.t
 
     async def sleep(self, seconds: float) -> None:
+        raise RuntimeError("the rule test clock does not sleep")
+
+    async def sleep_unless_set(self, seconds: float, event: asyncio.Event) -> None:
         raise RuntimeError("the rule test clock does not sleep")
 
 
