@@ -39,7 +39,7 @@ from pydantic import (
     with_config,
 )
 from pydantic import model_validator as model_check
-from pydantic_core import ErrorDetails
+from pydantic_core import CoreConfig, ErrorDetails, SchemaValidator
 from typing_extensions import TypedDict
 
 from watchd import jsonbody
@@ -199,7 +199,29 @@ _ALERT = TypeAdapter(_Postable)
 # of distinct label sets, kept one here and one there, pinned pymalloc arenas of the whole storm
 # (100,000 label sets: ~55 of 1 MiB each after everything was freed; issue 19). Keys (label
 # names) repeat and stay cached; values are made afresh, for no measurable CPU.
-_ALERT_LIST = TypeAdapter(list[_Postable], config=ConfigDict(cache_strings="keys"))
+_CACHE_STRINGS: Literal["keys"] = "keys"
+_ALERT_LIST = TypeAdapter(list[_Postable], config=ConfigDict(cache_strings=_CACHE_STRINGS))
+
+
+def _without_nul_check(schema: Any) -> Any:
+    """pydantic-core's `schema` (dicts and lists) without the NUL pattern on its strings."""
+    if isinstance(schema, dict):
+        return {
+            key: _without_nul_check(value)
+            for key, value in schema.items()
+            if not (key == "pattern" and value == NO_NUL)
+        }
+    if isinstance(schema, list):
+        return [_without_nul_check(value) for value in schema]
+    return schema
+
+
+# JSON holds a NUL only as the escape \u0000 (a raw control character is not JSON): a body
+# without that escape needs no NUL check on each string, ~0.5 us per alert of the ~4 us its
+# validation took. A body with it (or with the text "\\u0000", escaped) takes _ALERT_LIST.
+_ALERT_LIST_NO_NUL = SchemaValidator(
+    _without_nul_check(_ALERT_LIST.core_schema), CoreConfig(cache_strings=_CACHE_STRINGS)
+)
 
 
 def to_alert(posted: PostableAlert, now: float, resolve_timeout: float) -> Alert:
@@ -299,7 +321,10 @@ def parse_alertmanager(body: bytes, *, now: float, resolve_timeout: float) -> Pa
     JSON list raises PayloadError.
     """
     try:
-        posted = _ALERT_LIST.validate_json(body)
+        validate = (
+            _ALERT_LIST.validate_json if b"\\u0000" in body else _ALERT_LIST_NO_NUL.validate_json
+        )
+        posted: list[PostableAlert] = validate(body)
     except ValidationError:
         return _alerts_one_by_one(body, now, resolve_timeout)
     return Parsed(tuple(to_alert(alert, now, resolve_timeout) for alert in posted))
