@@ -11,6 +11,7 @@ import structlog
 
 from tests.mqtt_broker import Broker
 from tests.pg_server import PrivatePostgres
+from tests.store.conftest import pg_database
 
 
 @pytest.fixture
@@ -20,6 +21,23 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     running.start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def fresh_pg_url() -> Iterator[str]:
+    """A database of its own for one test on the machine's PostgreSQL, dropped after it."""
+    with pg_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database of its own for one test, once of each kind watchd supports: a SQLite file
+    that does not exist yet, then a fresh PostgreSQL database (`fresh_pg_url`)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/watchd.db"
+    url: str = request.getfixturevalue("fresh_pg_url")
+    return url
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from aiohttp import web
 from sqlalchemy import insert, update
 
 from tests.api.conftest import TOKEN_NAMES
-from tests.hardening.served import store_url  # noqa: F401  (SQLite, then PostgreSQL)
 from tests.pipeline.conftest import alert, settings_from
 from watchd.api import reviews as review_routes
 from watchd.clock import FakeClock
@@ -38,13 +37,13 @@ class World:
 
 @pytest.fixture
 async def world(
-    store_url: str,  # noqa: F811
+    fresh_db_url: str,
     make_app: Callable[..., web.Application],
     serve: Callable[[web.Application], Awaitable[str]],
 ) -> AsyncIterator[World]:
     """The review API over a store with one incident, acknowledged by alice."""
     clock = FakeClock()
-    store = await Store.open(store_url, clock=clock)
+    store = await Store.open(fresh_db_url, clock=clock)
     pipeline = AlertPipeline(store.engine, clock=clock, settings=settings_from({}))
     service = IncidentService(store.engine, clock=clock, settings=lambda: pipeline.settings)
     await pipeline.submit((alert("db1"),))

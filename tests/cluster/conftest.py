@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
 
-from tests.store.conftest import pg_create_database, pg_drop_database
 from watchd.clock import SystemClock
 from watchd.cluster.config import ClusterConfig
 from watchd.cluster.membership import Membership
@@ -40,14 +39,6 @@ class Node:
 
 
 StartNode = Callable[..., Awaitable[Node]]
-
-
-@pytest.fixture
-def cluster_pg_url() -> Iterator[str]:
-    """A fresh database on the shared PostgreSQL for one test."""
-    url = pg_create_database()
-    yield url
-    pg_drop_database(url)
 
 
 @pytest.fixture

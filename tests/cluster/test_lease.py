@@ -54,12 +54,12 @@ class CuttableProxy:
 
 
 async def test_a_dead_holders_lease_is_taken_over_within_dead_after(
-    cluster_pg_url: str, start_node: StartNode
+    fresh_pg_url: str, start_node: StartNode
 ) -> None:
     """When the holder stops heartbeating (killed), another node takes the lease within
     dead_after and one heartbeat, and says whom it took it from."""
-    a = await start_node("a", cluster_pg_url, dead_after=1.0, heartbeat_interval=0.2)
-    b = await start_node("b", cluster_pg_url, dead_after=1.0, heartbeat_interval=0.2)
+    a = await start_node("a", fresh_pg_url, dead_after=1.0, heartbeat_interval=0.2)
+    b = await start_node("b", fresh_pg_url, dead_after=1.0, heartbeat_interval=0.2)
     assert a.membership.lease.held() and not b.membership.lease.held()
     with capture_logs() as logs:
         await a.stop_heartbeat()
@@ -73,16 +73,16 @@ async def test_a_dead_holders_lease_is_taken_over_within_dead_after(
 
 
 async def test_a_holder_cut_off_from_postgresql_stops_before_another_takes_over(
-    cluster_pg_url: str, start_node: StartNode
+    fresh_pg_url: str, start_node: StartNode
 ) -> None:
     """A holder that cannot renew (its connections cut) gives up its singleton work at its
     own deadline, before the lease expires in the database and another node takes it."""
     proxy = CuttableProxy()
     await proxy.start()
-    via_proxy = cluster_pg_url.replace(f":{PG_PORT}/", f":{proxy.port}/")
+    via_proxy = fresh_pg_url.replace(f":{PG_PORT}/", f":{proxy.port}/")
     try:
         a = await start_node("a", via_proxy, dead_after=2.0, heartbeat_interval=0.4)
-        b = await start_node("b", cluster_pg_url, dead_after=2.0, heartbeat_interval=0.4)
+        b = await start_node("b", fresh_pg_url, dead_after=2.0, heartbeat_interval=0.4)
         await wait_for(lambda: a.live() == b.live() == ["a", "b"], 5)
         assert a.membership.lease.held()
         with capture_logs() as logs:

@@ -20,13 +20,13 @@ from watchd.store.cluster_tables import cluster_nodes
 
 
 async def test_nodes_see_each_other_join_and_one_die_after_dead_after(
-    cluster_pg_url: str, start_node: StartNode
+    fresh_pg_url: str, start_node: StartNode
 ) -> None:
     """Three nodes see each other; one that stops heartbeating is dead after dead_after."""
     with capture_logs() as logs:
-        a = await start_node("a", cluster_pg_url)
-        b = await start_node("b", cluster_pg_url)
-        c = await start_node("c", cluster_pg_url)
+        a = await start_node("a", fresh_pg_url)
+        b = await start_node("b", fresh_pg_url)
+        c = await start_node("c", fresh_pg_url)
         await wait_for(lambda: a.live() == b.live() == c.live() == ["a", "b", "c"], 5)
         await c.stop_heartbeat()
         took = await wait_for(lambda: a.live() == b.live() == ["a", "b"], 5)
@@ -42,12 +42,12 @@ async def test_nodes_see_each_other_join_and_one_die_after_dead_after(
 
 
 async def test_a_leaving_node_is_gone_for_the_others_at_once_through_notify(
-    cluster_pg_url: str, start_node: StartNode
+    fresh_pg_url: str, start_node: StartNode
 ) -> None:
     """A node that leaves deletes its row and wakes the others: they react long before
     their next heartbeat, and its lease is taken over at once."""
-    a = await start_node("a", cluster_pg_url, dead_after=20, heartbeat_interval=8)
-    b = await start_node("b", cluster_pg_url, dead_after=20, heartbeat_interval=8)
+    a = await start_node("a", fresh_pg_url, dead_after=20, heartbeat_interval=8)
+    b = await start_node("b", fresh_pg_url, dead_after=20, heartbeat_interval=8)
     await wait_for(lambda: a.live() == ["a", "b"], 4)
     assert a.membership.lease.held() and not b.membership.lease.held()
     with capture_logs() as logs:
@@ -68,12 +68,12 @@ async def test_a_leaving_node_is_gone_for_the_others_at_once_through_notify(
 
 
 async def test_a_second_node_with_a_live_nodes_name_is_refused_with_its_host_and_pid(
-    cluster_pg_url: str, start_node: StartNode
+    fresh_pg_url: str, start_node: StartNode
 ) -> None:
     """Starting a node under the name of a live one fails, naming its host, pid and heartbeat."""
-    await start_node("a", cluster_pg_url)
+    await start_node("a", fresh_pg_url)
     with pytest.raises(NodeNameTaken) as refused:
-        await start_node("a", cluster_pg_url)
+        await start_node("a", fresh_pg_url)
     assert refused.value.node.pid == os.getpid()
     assert refused.value.node.host == socket.gethostname()
     message = str(refused.value)
@@ -82,13 +82,13 @@ async def test_a_second_node_with_a_live_nodes_name_is_refused_with_its_host_and
 
 
 async def test_a_dead_nodes_name_can_be_taken_by_a_new_node(
-    cluster_pg_url: str, start_node: StartNode
+    fresh_pg_url: str, start_node: StartNode
 ) -> None:
     """Once a node is dead (no heartbeat for dead_after), a new one may start under its name."""
-    old = await start_node("a", cluster_pg_url)
+    old = await start_node("a", fresh_pg_url)
     await old.stop_heartbeat()
     await asyncio.sleep(1.2)
-    new = await start_node("a", cluster_pg_url)
+    new = await start_node("a", fresh_pg_url)
     assert new.live() == ["a"]
 
 
@@ -153,11 +153,9 @@ async def test_a_heartbeat_the_store_does_not_answer_in_time_is_logged_saying_so
     assert node.live() == ["a"]
 
 
-async def test_a_node_dead_for_a_day_is_forgotten(
-    cluster_pg_url: str, start_node: StartNode
-) -> None:
+async def test_a_node_dead_for_a_day_is_forgotten(fresh_pg_url: str, start_node: StartNode) -> None:
     """A node gone without leaving is listed dead, and its row removed after a day."""
-    a = await start_node("a", cluster_pg_url)
+    a = await start_node("a", fresh_pg_url)
     async with a.store.engine.begin() as conn:
         for name, age in (("gone-long-ago", 86400 + 60), ("gone-lately", 3600)):
             await conn.execute(

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.store.conftest import eventually, pg_create_database, pg_drop_database
+from tests.store.conftest import eventually
 from watchd.app_core import Core, build_core
 from watchd.check_config import ResolvedCheck
 from watchd.clock import FakeClock
@@ -65,14 +65,6 @@ def _config(tmp: Path, *, items: int = 12, extra: str = "") -> Path:
     return path
 
 
-@pytest.fixture
-def pg_db() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped after it."""
-    url = pg_create_database()
-    yield url
-    pg_drop_database(url)
-
-
 def _view(me: str, *names: str, epoch: int = 1) -> ClusterView:
     default = frozenset({"default"})
     return ClusterView(me=me, live=tuple(NodeView(n, default) for n in sorted(names)), epoch=epoch)
@@ -100,14 +92,14 @@ class Node:
 
 
 @pytest.fixture
-async def nodes(tmp_path: Path, pg_db: str) -> AsyncIterator[list[Node]]:
+async def nodes(tmp_path: Path, fresh_pg_url: str) -> AsyncIterator[list[Node]]:
     """Nodes "a" and "b" of one cluster on one PostgreSQL database, both alive (no loops run:
     the tests hand results and views over themselves)."""
     setup = load_setup(_config(tmp_path))
     clock = FakeClock()
     made = []
     for name in ("a", "b"):
-        store = await Store.open(pg_db, clock=clock, node=name)
+        store = await Store.open(fresh_pg_url, clock=clock, node=name)
         core = await build_core(
             setup,
             store,
@@ -217,15 +209,15 @@ async def test_a_stopping_node_hands_its_checks_over_with_states_not_yet_saved(
 
 
 async def test_a_node_that_joins_takes_its_checks_after_the_owner_saved_them(
-    tmp_path: Path, pg_db: str
+    tmp_path: Path, fresh_pg_url: str
 ) -> None:
     """Node a polls everything alone; b joins: a releases b's checks and saves their states at
     once, b starts them one heartbeat later with those states and their rule windows, and an
     `absent` rule never fires on a for the series that moved away."""
     setup = load_setup(_config(tmp_path))
     clock = FakeClock()
-    store_a = await Store.open(pg_db, clock=clock, node="a")
-    store_b = await Store.open(pg_db, clock=clock, node="b")
+    store_a = await Store.open(fresh_pg_url, clock=clock, node="a")
+    store_b = await Store.open(fresh_pg_url, clock=clock, node="b")
     try:
         a = Node(
             await build_core(

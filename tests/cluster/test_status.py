@@ -30,7 +30,7 @@ def config_file(tmp: Path, url: str) -> Path:
 
 
 async def test_status_lists_live_and_dead_nodes_with_their_leases_on_postgresql(
-    cluster_pg_url: str,
+    fresh_pg_url: str,
     start_node: StartNode,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -38,11 +38,11 @@ async def test_status_lists_live_and_dead_nodes_with_their_leases_on_postgresql(
 ) -> None:
     """`watchd cluster status --json` shows each node live or dead, its heartbeat age, zones,
     checks owned and the lease its holder has; without --json a table says the same."""
-    a = await start_node("a", cluster_pg_url)
-    b = await start_node("b", cluster_pg_url)
+    a = await start_node("a", fresh_pg_url)
+    b = await start_node("b", fresh_pg_url)
     await b.stop_heartbeat()
     await asyncio.sleep(1.3)
-    config = config_file(tmp_path, cluster_pg_url)
+    config = config_file(tmp_path, fresh_pg_url)
     capsys.readouterr()  # the nodes' own log lines
     code = await asyncio.to_thread(main, ["cluster", "status", "--json", "-c", str(config)])
     assert code == 0

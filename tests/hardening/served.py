@@ -4,17 +4,15 @@ deliveries, reports, ack links, the dashboard and Alertmanager's API v2 over a r
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.api.dashboard_world import ITEMS, RAW
-from tests.store.conftest import pg_create_database, pg_drop_database
 from watchd.api import ack, alertmanager, create_app, dashboard, deliveries, reports, start_api
 from watchd.api import incidents as incident_routes
 from watchd.api import ingest as ingest_routes
@@ -36,18 +34,6 @@ class Served:
     incidents: IncidentService
     engine: AsyncEngine
     clock: FakeClock
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database: a SQLite file, then a fresh PostgreSQL database (dropped
-    after the test: these tests store ids and rows of their own)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/watchd.db"
-        return
-    url = pg_create_database()
-    yield url
-    pg_drop_database(url)
 
 
 def _am_sources(config: Config, clock: FakeClock) -> alertmanager.AmSources:

@@ -12,9 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.hardening.served import Served, served_api, store_url
-
-__all__ = ["store_url"]  # the fixture, used by name
+from tests.hardening.served import Served, served_api
 
 pytestmark = pytest.mark.integration
 JSON = {"Content-Type": "application/json"}
@@ -222,11 +220,11 @@ async def test_a_report_month_out_of_range_is_a_400(
     ("text", "what"), [("fixed \\ud800", "lone surrogate"), ("fixed \\u0000", "NUL character")]
 )
 async def test_text_no_store_can_hold_gets_a_clear_400_on_both_stores(
-    store_url: str, http: aiohttp.ClientSession, text: str, what: str
+    fresh_db_url: str, http: aiohttp.ClientSession, text: str, what: str
 ) -> None:
     """`"\\ud800"` or `"\\u0000"` in an ack comment, a change summary or a silence comment gets
     400 naming the field and what is wrong (on PostgreSQL a NUL was a 500), storing nothing."""
-    async with served_api(store_url) as api:
+    async with served_api(fresh_db_url) as api:
         url = f"{api.base}/api/v1/incidents/{api.incident_id}/ack"
         data = '{"by": "ana", "comment": "TEXT"}'.replace("TEXT", text)
         status, body = await call(http, "POST", url, data=data, headers=JSON)
@@ -263,11 +261,11 @@ async def test_a_body_that_is_not_utf8_is_a_400(api: Served, http: aiohttp.Clien
     ],
 )
 async def test_a_nul_in_a_path_or_query_is_a_400_on_both_stores(
-    store_url: str, http: aiohttp.ClientSession, path: str
+    fresh_db_url: str, http: aiohttp.ClientSession, path: str
 ) -> None:
     """A NUL in an id or a filter gets 400 naming it on both stores: on PostgreSQL it failed
     the query, a 500 (or a 503 "retry later" that no retry would fix)."""
-    async with served_api(store_url) as api:
+    async with served_api(fresh_db_url) as api:
         method = "DELETE" if "silences" in path else "GET"
         status, body = await call(http, method, api.base + path)
         assert status == 400 and "NUL" in body["error"], body

@@ -32,10 +32,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from tests.hardening.served import Served, served_api, store_url
+from tests.hardening.served import Served, served_api
 from watchd.notify.acklinks import Recipient, make_token
-
-__all__ = ["store_url"]  # the fixture, used by name
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +87,7 @@ class World:
 
 
 @pytest.fixture
-def world(store_url: str) -> Iterator[World]:
+def world(fresh_db_url: str) -> Iterator[World]:
     """The API of tests.hardening.served over SQLite or PostgreSQL, on a loop in a thread."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="fuzzed-api", daemon=True)
@@ -98,7 +96,7 @@ def world(store_url: str) -> Iterator[World]:
     def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=60)
 
-    served_cm = served_api(store_url)
+    served_cm = served_api(fresh_db_url)
     served = run(served_cm.__aenter__())
 
     async def session() -> aiohttp.ClientSession:

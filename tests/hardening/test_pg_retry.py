@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.store.conftest import pg_create_database, pg_drop_database
 from watchd.clock import FakeClock
 from watchd.store import Store, StoreError
 from watchd.store.engine import transact
@@ -18,13 +17,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def pg_store() -> AsyncIterator[Store]:
-    url = await asyncio.to_thread(pg_create_database)
-    store = await Store.open(url, clock=FakeClock())
+async def pg_store(fresh_pg_url: str) -> AsyncIterator[Store]:
+    store = await Store.open(fresh_pg_url, clock=FakeClock())
     await store.save_states("test", {"a": {}, "b": {}})
     yield store
     await store.close()
-    await asyncio.to_thread(pg_drop_database, url)
 
 
 LOCK = text("SELECT key FROM states WHERE namespace = 'test' AND key = :key FOR UPDATE")

@@ -13,24 +13,23 @@ import aiohttp
 import pytest
 from sqlalchemy import insert, update
 
-from tests.hardening.served import Served, served_api, store_url
+from tests.hardening.served import Served, served_api
 from watchd.store.engine import write_transaction
 from watchd.store.incident_tables import changes, silences
 from watchd.store.tables import alerts
 from watchd.timestamps import LATEST
 
 pytestmark = pytest.mark.integration
-__all__ = ["store_url"]  # the fixture, used by name
 ENDS = (math.inf, 1e300, 1e13)
 
 
 @pytest.fixture
-async def api(store_url: str) -> AsyncIterator[Served]:
+async def api(fresh_db_url: str) -> AsyncIterator[Served]:
     """The served API whose store holds a silence and a change ending at each of ENDS (and
     NaN on PostgreSQL, which stores it), stored directly as an older watchd stored them."""
-    async with served_api(store_url) as served:
+    async with served_api(fresh_db_url) as served:
         now = served.clock.now()
-        ends = ENDS + ((math.nan,) if store_url.startswith("postgresql") else ())
+        ends = ENDS + ((math.nan,) if fresh_db_url.startswith("postgresql") else ())
         async with write_transaction(served.engine) as conn:
             for n, end in enumerate(ends):
                 await conn.execute(

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.hardening.served import store_url  # noqa: F401  (SQLite, then PostgreSQL)
 from tests.pipeline.conftest import alert, settings_from
 from watchd import cli
 from watchd.clock import SystemClock
@@ -20,9 +19,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def config(store_url: str, tmp_path: Path) -> Path:  # noqa: F811
+def config(fresh_db_url: str, tmp_path: Path) -> Path:
     """A config whose store (SQLite, or a PostgreSQL database of its own) holds incident 1."""
-    url = store_url
+    url = fresh_db_url
     path = tmp_path / "config.toml"
     path.write_text(f'[store]\nurl = "{url}"\n\n[[items]]\nname = "db1"\n')
 

@@ -3,14 +3,11 @@ that moment (overrides included), each once, through the contacts their rules pi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.store.conftest import pg_create_database, pg_drop_database
 from watchd.clock import FakeClock
 from watchd.incidents import later
 from watchd.incidents.config import EscalationPolicy, EscalationStep
@@ -111,20 +108,9 @@ def test_a_schedule_with_nobody_on_call_and_a_user_without_contacts_are_named() 
     assert people.nobody_on_call == ("primary",) and people.unreachable == ("carol",)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of each kind watchd supports."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/w.db"
-        return
-    url = pg_create_database()
-    yield url
-    pg_drop_database(url)
-
-
-async def test_the_schedule_is_resolved_at_the_moment_with_its_overrides(db_url: str) -> None:
+async def test_the_schedule_is_resolved_at_the_moment_with_its_overrides(fresh_db_url: str) -> None:
     """Whoever is on call when the step fires is paged: the rotation's person, or an override's."""
-    store = await Store.open(db_url, clock=FakeClock())
+    store = await Store.open(fresh_db_url, clock=FakeClock())
     step = EscalationStep(after=0, schedules=["primary"])
     try:
         async with store.engine.begin() as conn:
@@ -148,9 +134,9 @@ async def test_the_schedule_is_resolved_at_the_moment_with_its_overrides(db_url:
     assert [c.page.user for c in after.contacts] == ["bob"]
 
 
-async def test_later_contacts_wait_in_the_store_until_due(db_url: str) -> None:
+async def test_later_contacts_wait_in_the_store_until_due(fresh_db_url: str) -> None:
     """A later contact is kept with its step and delay, read only once due, and forgotten then."""
-    store = await Store.open(db_url, clock=FakeClock())
+    store = await Store.open(fresh_db_url, clock=FakeClock())
     alice = PEOPLE.user("alice")
     assert alice is not None
     sms = alice.contact("sms")

@@ -50,19 +50,19 @@ def _polled_by(url: str, since: float) -> dict[tuple[str, str], set[str | None]]
 
 def test_two_daemons_poll_each_check_on_exactly_one_node(
     tmp_path: Path,
-    pg_database: str,
+    fresh_pg_url: str,
 ) -> None:
     """Node b joins node a: after the handover each of 35 checks is polled by one node only,
     both nodes poll some, and a's /api/v1/items names every check's node and shows the checks
     b polls with b's state, not PENDING."""
     servers = LoopbackServers(1)
-    daemons = start_pg_nodes(tmp_path, pg_database, _items(servers.ports[0]))
+    daemons = start_pg_nodes(tmp_path, fresh_pg_url, _items(servers.ports[0]))
     try:
         a, b = daemons["a"], daemons["b"]
         b.wait_for_log("cluster_handover_done", timeout=20)
         settled = time.time() + 1.0  # a has let go of b's checks (it saw b join at once)
         time.sleep(4.0)
-        polled = _polled_by(pg_database, settled)
+        polled = _polled_by(fresh_pg_url, settled)
         assert len(polled) == ITEMS + 5  # pg_config's own five checks too
         assert all(len(nodes) == 1 for nodes in polled.values()), polled
         assert {node for nodes in polled.values() for node in nodes} == {"a", "b"}

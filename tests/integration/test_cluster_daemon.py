@@ -43,25 +43,25 @@ def node_names(url: str) -> list[str]:
 
 
 def test_sigterm_makes_a_node_leave_at_once_and_a_taken_name_is_refused(
-    tmp_path: Path, pg_database: str
+    tmp_path: Path, fresh_pg_url: str
 ) -> None:
     """Two nodes join; a third named like a live one exits 1 naming it; SIGTERM of a node
     removes its row at once and the other takes its lease long before dead_after (10 s)."""
     daemons: list[RunningDaemon] = []
     try:
-        config_a, port_a = cluster_config(tmp_path, pg_database, "a")
+        config_a, port_a = cluster_config(tmp_path, fresh_pg_url, "a")
         daemons.append(start_daemon(config_a.parent, config_a, port_a))
         a = daemons[0]
         a.wait_for_log("lease_acquired")
-        config_b, port_b = cluster_config(tmp_path, pg_database, "b")
+        config_b, port_b = cluster_config(tmp_path, fresh_pg_url, "b")
         daemons.append(start_daemon(config_b.parent, config_b, port_b))
         b = daemons[1]
         joined = b.wait_for_log("cluster_joined")
         assert joined["live"] == ["a", "b"]
         assert a.wait_for_log("node_joined")["node"] == "b"
-        assert node_names(pg_database) == ["a", "b"]
+        assert node_names(fresh_pg_url) == ["a", "b"]
 
-        config_a2, _ = cluster_config(tmp_path / "a", pg_database, "a")
+        config_a2, _ = cluster_config(tmp_path / "a", fresh_pg_url, "a")
         code, lines = run_to_exit(config_a2)
         assert code == 1
         (refused,) = [line for line in lines if line.get("event") == "cluster_node_name_taken"]
@@ -73,7 +73,7 @@ def test_sigterm_makes_a_node_leave_at_once_and_a_taken_name_is_refused(
         took = time.monotonic() - sent
         assert took < 5.0, took  # dead_after is 10 s: this came from the leave, not a death
         assert b.wait_for_log("node_left")["node"] == "a"
-        assert node_names(pg_database) == ["b"]
+        assert node_names(fresh_pg_url) == ["b"]
         assert taken["node"] == "b"
         assert a.proc.wait(timeout=20) == 0
     finally:
@@ -84,7 +84,9 @@ def test_sigterm_makes_a_node_leave_at_once_and_a_taken_name_is_refused(
 ALERTS = 60
 
 
-async def test_two_daemons_deliver_each_notification_once(tmp_path: Path, pg_database: str) -> None:
+async def test_two_daemons_deliver_each_notification_once(
+    tmp_path: Path, fresh_pg_url: str
+) -> None:
     """Two daemon processes on one PostgreSQL share the outbox (FOR UPDATE SKIP LOCKED): the
     incidents opened through both are each delivered once to the webhook, never twice."""
     keys: Counter[str] = Counter()
@@ -111,7 +113,7 @@ async def test_two_daemons_deliver_each_notification_once(tmp_path: Path, pg_dat
             home.mkdir()
             port = free_port()
             extra = f'[cluster]\nnode_name = "{name}"\n{receiver}'
-            config = pg_config(home, port, pg_database, extra=extra)
+            config = pg_config(home, port, fresh_pg_url, extra=extra)
             daemons.append(await asyncio.to_thread(start_daemon, home, config, port))
         async with aiohttp.ClientSession() as http:
             for n in range(ALERTS):

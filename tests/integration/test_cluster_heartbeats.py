@@ -38,11 +38,11 @@ def _beats(daemon: RunningDaemon) -> dict[str, dict[str, object]]:
 
 
 def test_a_ping_to_any_node_reaches_the_check_on_the_node_that_runs_it(
-    tmp_path: Path, pg_database: str
+    tmp_path: Path, fresh_pg_url: str
 ) -> None:
     """Two nodes on one PostgreSQL: each job pings the node that does not run its check, and
     the owner's state of the check shows the ping at its next run."""
-    daemons = start_pg_nodes(tmp_path, pg_database, _jobs())
+    daemons = start_pg_nodes(tmp_path, fresh_pg_url, _jobs())
     try:
         daemons["b"].wait_for_log("cluster_handover_done", timeout=20)
         time.sleep(2.0)  # a has let go of b's checks

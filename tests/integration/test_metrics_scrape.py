@@ -100,14 +100,14 @@ def test_a_busy_daemons_metrics_pass_promtool_and_count_alerts_and_notifications
 
 
 def test_two_cluster_nodes_metrics_pass_promtool_with_the_cluster_and_outbox_on_postgresql(
-    tmp_path: Path, pg_database: str
+    tmp_path: Path, fresh_pg_url: str
 ) -> None:
     """Two nodes on one PostgreSQL: each scrape passes promtool, each sees two live nodes,
     exactly one holds the lease, and the outbox backlog is read from PostgreSQL."""
     daemons: list[RunningDaemon] = []
     try:
         for name in ("a", "b"):
-            config, port = cluster_config(tmp_path, pg_database, name)
+            config, port = cluster_config(tmp_path, fresh_pg_url, name)
             daemons.append(start_daemon(config.parent, config, port))
         daemons[1].wait_for_log("cluster_joined")
         daemons[0].wait_for_log("node_joined")

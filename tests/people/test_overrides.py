@@ -3,12 +3,10 @@ overlapping a range, and the checks that keep a bad override out of the store.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.store.conftest import pg_create_database, pg_drop_database
 from watchd.clock import FakeClock
 from watchd.people.config import PeopleConfig
 from watchd.people.oncall import on_call
@@ -42,20 +40,9 @@ DAY = 86400.0
 T0 = 1_796_112_000.0  # 2026-12-01T08:00Z
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database: a SQLite file, or a database of its own on the local PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/watchd.db"
-        return
-    created = pg_create_database()
-    yield created
-    pg_drop_database(created)
-
-
 @pytest.fixture
-async def store(url: str) -> AsyncIterator[Store]:
-    opened = await Store.open(url, clock=FakeClock())
+async def store(fresh_db_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(fresh_db_url, clock=FakeClock())
     yield opened
     await opened.close()
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 import pytest
 from sqlalchemy import select
 
-from tests.store.conftest import fresh_db_url  # noqa: F401  (SQLite and PostgreSQL)
 from watchd.clock import FakeClock
 from watchd.model import Status
 from watchd.report.build import build_report
@@ -43,7 +42,7 @@ def catalog(zone: str) -> Catalog:
 
 @pytest.fixture
 async def store(
-    fresh_db_url: str,  # noqa: F811  (the fixture imported above)
+    fresh_db_url: str,
 ) -> AsyncIterator[Store]:
     """An empty, migrated store."""
     opened = await Store.open(fresh_db_url, clock=FakeClock(0))

@@ -12,6 +12,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 
 import asyncpg
 import pytest
@@ -73,24 +74,21 @@ def pg_drop_database(url: str) -> None:
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database (its URL) for the block, dropped after it."""
+    url = pg_create_database()
+    try:
+        yield url
+    finally:
+        pg_drop_database(url)
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """One fresh PostgreSQL database for the whole test session, dropped at the end."""
-    url = pg_create_database()
-    yield url
-    pg_drop_database(url)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_db_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]:
-    """A database of its own for one test: a SQLite file, or a fresh PostgreSQL database
-    dropped after it (import it into a test module to use it there)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/watchd.db"
-        return
-    url = pg_create_database()
-    yield url
-    pg_drop_database(url)
+    with pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

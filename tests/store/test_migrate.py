@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +22,7 @@ from watchd.store.engine import create_engine
 from watchd.store.migrate import alembic_config
 from watchd.store.tables import metadata
 
-from .conftest import pg_create_database, pg_drop_database
-
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database that has never been migrated."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/fresh.db"
-        return
-    url = pg_create_database()
-    yield url
-    pg_drop_database(url)
 
 
 async def upgrade_over(url: str, revision: str, *statements: str) -> None:
@@ -68,11 +55,11 @@ def _schema_drift(conn: Connection) -> list[Any]:
     return list(compare_metadata(MigrationContext.configure(conn), metadata))
 
 
-async def test_upgrade_is_idempotent_and_matches_the_tables(empty_db_url: str) -> None:
+async def test_upgrade_is_idempotent_and_matches_the_tables(fresh_db_url: str) -> None:
     """`watchd db upgrade` creates the schema, can run again, and the result equals tables.py."""
-    await upgrade(empty_db_url)
-    await upgrade(empty_db_url)
-    engine = create_engine(empty_db_url)
+    await upgrade(fresh_db_url)
+    await upgrade(fresh_db_url)
+    engine = create_engine(fresh_db_url)
     try:
         async with engine.connect() as conn:
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
@@ -86,10 +73,10 @@ async def test_upgrade_is_idempotent_and_matches_the_tables(empty_db_url: str) -
 
 
 async def test_open_without_migrate_on_an_empty_database_fails_on_use(
-    empty_db_url: str,
+    fresh_db_url: str,
 ) -> None:
     """With migrate=False nothing is created, and using the store says what failed."""
-    store = await Store.open(empty_db_url, clock=FakeClock(), migrate=False)
+    store = await Store.open(fresh_db_url, clock=FakeClock(), migrate=False)
     try:
         with pytest.raises(StoreError) as caught:
             await store.load_states("checks")
@@ -128,18 +115,18 @@ def test_built_wheel_ships_the_migrations(tmp_path: Path) -> None:
 
 
 async def test_samples_stored_before_the_compact_layout_survive_its_migration(
-    empty_db_url: str,
+    fresh_db_url: str,
 ) -> None:
     """Samples in the old wide layout (0004) are all there after 0005, with failure messages."""
     await upgrade_over(
-        empty_db_url,
+        fresh_db_url,
         "0004",
         'INSERT INTO samples (item, "check", time, status, latency, message) VALUES '
         "('db1', 'pg', 10.0, 0, 0.01, '5432 connected'), "
         "('db1', 'pg', 70.0, 2, NULL, 'refused'), "
         "('web1', 'http', 15.0, 0, 0.2, '200 in 200 ms')",
     )
-    store = await Store.open(empty_db_url, clock=FakeClock())
+    store = await Store.open(fresh_db_url, clock=FakeClock())
     try:
         got = [(s.item, s.check, s.time, s.status, s.message) for s in await store.samples()]
     finally:
@@ -151,17 +138,17 @@ async def test_samples_stored_before_the_compact_layout_survive_its_migration(
     ]
 
 
-async def test_running_escalations_keep_their_step_times_across_0007(empty_db_url: str) -> None:
+async def test_running_escalations_keep_their_step_times_across_0007(fresh_db_url: str) -> None:
     """An incident escalating before 0007 counts its steps from its notification time after."""
     await upgrade_over(
-        empty_db_url,
+        fresh_db_url,
         "0006",
         "INSERT INTO incidents (key, group_labels, title, state, severity, seq, opened_at, "
         "notified, notified_at, audible, escalation_step, sla_ack_breached, "
         "sla_resolve_breached, updated_at) VALUES ('item=db1', '{}', 'db1', 'open', 'critical', "
         "3, 100.0, 'firing', 160.0, true, 1, false, false, 160.0)",
     )
-    assert await read_rows(empty_db_url, "SELECT escalation_from FROM incidents") == [(160.0,)]
+    assert await read_rows(fresh_db_url, "SELECT escalation_from FROM incidents") == [(160.0,)]
 
 
 async def read_rows(url: str, query: str) -> list[tuple[Any, ...]]:
@@ -174,7 +161,7 @@ async def read_rows(url: str, query: str) -> list[tuple[Any, ...]]:
         await engine.dispose()
 
 
-async def test_an_incident_muted_at_0008_keeps_its_sla_clocks_paused(empty_db_url: str) -> None:
+async def test_an_incident_muted_at_0008_keeps_its_sla_clocks_paused(fresh_db_url: str) -> None:
     """After 0008 an incident muted before it counts as muted since its last "muted" event; an
     audible one and one held only by flapping do not."""
 
@@ -195,7 +182,7 @@ async def test_an_incident_muted_at_0008_keeps_its_sla_clocks_paused(empty_db_ur
         )
 
     await upgrade_over(
-        empty_db_url,
+        fresh_db_url,
         "0007",
         incident("silenced", False),
         incident("audible", True),
@@ -207,12 +194,12 @@ async def test_an_incident_muted_at_0008_keeps_its_sla_clocks_paused(empty_db_ur
         "(1, 1, 100.0, 'opened', 'watchd', '{}'), (1, 2, 130.0, 'muted', 'watchd', '{}')",
     )
     assert await read_rows(
-        empty_db_url, "SELECT key, muted_since, muted_seconds FROM incidents ORDER BY id"
+        fresh_db_url, "SELECT key, muted_since, muted_seconds FROM incidents ORDER BY id"
     ) == [("silenced", 130.0, 0.0), ("audible", None, 0.0), ("flapping", None, 0.0)]
 
 
 async def test_states_saved_before_0010_load_by_their_check(
-    empty_db_url: str, clock: FakeClock
+    fresh_db_url: str, clock: FakeClock
 ) -> None:
     """After 0010 a check's state and the rule series its samples fed, saved before it, load
     by that check; the rules engine's own state and a series without a check do not."""
@@ -225,14 +212,14 @@ async def test_states_saved_before_0010_load_by_their_check(
 
     series = '["Down", [["check", "ping"], ["item", "db1"], ["kind", "ping"]]]'
     await upgrade_over(
-        empty_db_url,
+        fresh_db_url,
         "0009",
         state("check", "db1/ping"),
         state("rules", series),
         state("rules", '["Hot", [["sensor", "t1"]]]'),
         state("rules", "@engine"),
     )
-    store = await Store.open(empty_db_url, clock=clock)
+    store = await Store.open(fresh_db_url, clock=clock)
     try:
         assert list(await store.load_states_of("check", ["db1/ping"])) == ["db1/ping"]
         assert list(await store.load_states_of("rules", ["db1/ping"])) == [series]
@@ -240,14 +227,14 @@ async def test_states_saved_before_0010_load_by_their_check(
         await store.close()
 
 
-async def test_daily_rollups_made_before_0016_are_read_as_utc_days(empty_db_url: str) -> None:
+async def test_daily_rollups_made_before_0016_are_read_as_utc_days(fresh_db_url: str) -> None:
     """Each day of daily rows stored before 0016 becomes one 24-hour UTC day in rollup_days."""
     row = (
         "INSERT INTO rollups_daily VALUES ({sid}, {start}, 86400.0, 0.0, 0.0, 0.0, 0.0, "
         "288, 0, 1.0, 288, 0.1, 0.05)"
     )
     await upgrade_over(
-        empty_db_url,
+        fresh_db_url,
         "0015",
         "INSERT INTO rollup_series (id, item, \"check\") VALUES (1, 'db1', 'tcp'), (2, 'db1', 'pg')",
         row.format(sid=1, start=1_790_812_800.0),
@@ -255,5 +242,5 @@ async def test_daily_rollups_made_before_0016_are_read_as_utc_days(empty_db_url:
         row.format(sid=1, start=1_790_899_200.0),
     )
     assert await read_rows(
-        empty_db_url, 'SELECT start, "end", zone FROM rollup_days ORDER BY start'
+        fresh_db_url, 'SELECT start, "end", zone FROM rollup_days ORDER BY start'
     ) == [(1_790_812_800.0, 1_790_899_200.0, "UTC"), (1_790_899_200.0, 1_790_985_600.0, "UTC")]
