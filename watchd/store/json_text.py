@@ -57,12 +57,17 @@ def dumps(value: Any) -> str:
     What pydantic-core will not encode (a lone surrogate, which UTF-8 cannot hold; an object
     of no JSON type) goes to json.dumps, which escapes the one and refuses the other as before.
     """
+    return encoded(value).decode()
+
+
+def encoded(value: Any) -> bytes:
+    """`value` as compact UTF-8 JSON text, as `dumps` writes it: a body to send as it is."""
     if _ENCODE is None:
-        return json.dumps(value)
+        return json.dumps(value, separators=(",", ":")).encode()
     try:
-        return _ENCODE(value).decode()
+        return _ENCODE(value)
     except PydanticSerializationError:
-        return json.dumps(value)
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def loads(text: str | bytes) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -16,6 +15,7 @@ from watchd.notify.config import HttpReceiverBase
 from watchd.notify.model import Notification, Outcome, ReceiverEnv
 from watchd.notify.receivers.http import HttpClient
 from watchd.secrets import SecretRef
+from watchd.store.json_text import encoded
 
 SIGNATURE_HEADER = "X-Watchd-Signature"
 
@@ -59,7 +59,7 @@ class Webhook:
 
     async def deliver(self, notes: Sequence[Notification]) -> Outcome:
         (note,) = notes
-        body = json.dumps(document(note), separators=(",", ":")).encode()
+        body = encoded(document(note))  # pydantic-core: a storm sends thousands
         headers = {"Content-Type": "application/json", "Idempotency-Key": note.idempotency_key}
         if self._config.hmac_key is not None:
             try:
