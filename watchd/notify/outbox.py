@@ -177,7 +177,6 @@ async def _routed(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Row]:
     alert_labels = await routing_alert_labels(conn, {r.incident_id for r in rows})
     out = {}
     for r in rows:
-        own = {"group_labels": r.group_labels, "severity": r.severity, "item": r.item}
         out[r.id] = Row(
             r.id,
             r.incident_id,
@@ -191,7 +190,9 @@ async def _routed(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Row]:
             r.claimed_until,
             r.idempotency_key,
             r.key,
-            routing_labels(own, alert_labels.get(r.incident_id, ())),
+            routing_labels(
+                r.group_labels or {}, r.severity, r.item, alert_labels.get(r.incident_id, ())
+            ),
         )
     return out
 

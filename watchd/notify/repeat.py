@@ -39,7 +39,12 @@ def wanted_groups(
     (`busy`)."""
     wanted: dict[tuple[str, str], list[tuple[int, Route]]] = {}
     for incident in incidents:
-        label_sets = routing_labels(incident.as_json(), alert_labels.get(incident.id, ()))
+        label_sets = routing_labels(
+            incident.group_labels,
+            incident.severity,
+            incident.item,
+            alert_labels.get(incident.id, ()),
+        )
         for route, labels in router.routes(label_sets):
             if route.repeat_interval <= 0:
                 continue

@@ -114,7 +114,9 @@ class Router:
     ) -> list[str]:
         """Receiver names for an event on `incident` whose member alerts carry `alert_labels`:
         the selector the incident core is given."""
-        return self.receivers(routing_labels(incident.as_json(), alert_labels))
+        return self.receivers(
+            routing_labels(incident.group_labels, incident.severity, incident.item, alert_labels)
+        )
 
     def route_for(self, label_sets: LabelSets, receiver: str) -> tuple[Route, dict[str, str]]:
         """The first route reached that notifies `receiver`, with the labels that reached it
@@ -127,14 +129,19 @@ class Router:
 
 
 def routing_labels(
-    incident: Mapping[str, Any], alert_labels: Iterable[Mapping[str, str]] = ()
+    group_labels: Mapping[str, Any],
+    severity: str,
+    item: str,
+    alert_labels: Iterable[Mapping[str, str]] = (),
 ) -> LabelSets:
     """What routes match: each distinct label set of the member alerts with the incident's
-    group labels, severity and item on top (one set of those alone without alerts)."""
-    own = {str(k): str(v) for k, v in dict(incident.get("group_labels") or {}).items()}
-    own["severity"] = str(incident.get("severity", ""))
-    if incident.get("item"):
-        own["item"] = str(incident["item"])
+    `group_labels`, `severity` and `item` (when set) on top (one set of those alone without
+    alerts). The incident's fields are passed apart, not as its JSON document: routing an
+    incident the alert pipeline just opened built all of that document for these three."""
+    own = {str(k): str(v) for k, v in group_labels.items()}
+    own["severity"] = str(severity)
+    if item:
+        own["item"] = str(item)
     sets: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
     for labels in alert_labels:
         merged = {**{str(k): str(v) for k, v in labels.items()}, **own}
