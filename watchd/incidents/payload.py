@@ -10,6 +10,7 @@ import math
 import urllib.parse
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from watchd.incidents.model import Event, Incident, Page
@@ -19,6 +20,10 @@ _LAST_TIME = "9999-12-31T23:59:59Z"
 _FIRST, _LAST = -62_135_596_800.0, 253_402_300_799.0  # the times datetime can show
 
 
+# Alerts of one storm mostly share a few start times (those of the rule evaluations that
+# raised them): formatting one took ~1.6 us, once or twice per alert of each notification;
+# a hit takes ~0.1.
+@lru_cache(maxsize=1024)
 def rfc3339(seconds: float | None) -> str:
     """`seconds` as RFC 3339; a time datetime cannot show becomes its nearest end, never an error.
 
@@ -87,7 +92,12 @@ def notification_payload(
 
 
 def _common(maps: Sequence[dict[str, str]]) -> dict[str, str]:
+    """The pairs every one of `maps` has, in the first one's order."""
     if not maps:
         return {}
-    first = maps[0]
-    return {k: v for k, v in first.items() if all(m.get(k) == v for m in maps[1:])}
+    # Narrowed map by map: a generator per key (all(...)) cost 4 us for two alerts' labels,
+    # twice per notification, a few percent of opening an incident in a storm.
+    common = dict(maps[0])
+    for m in maps[1:]:
+        common = {k: v for k, v in common.items() if m.get(k) == v}
+    return common
