@@ -46,6 +46,23 @@ async def test_pages_show_incidents_items_services_and_windows_without_auth(tmp_
             assert resp.status == 404
 
 
+async def test_the_page_of_something_not_there_is_a_404_naming_it(tmp_path: Path) -> None:
+    """The page of an incident, problem, change or review that does not exist, or whose id is
+    no number, answers 404 with the sentence that names it."""
+    async with served_dashboard(tmp_path, {}) as dash, aiohttp.ClientSession() as http:
+        for path, sentence in (
+            ("/incidents/999", "There is no incident 999."),
+            ("/incidents/999/review", "There is no incident 999."),
+            ("/problems/999", "There is no problem 999."),
+            ("/changes/999", "There is no change 999."),
+            ("/reviews/999", "There is no review 999."),
+            ("/changes/x", "There is no change 'x'."),
+        ):
+            async with http.get(dash.base + path) as resp:
+                assert resp.status == 404, path
+                assert (await resp.json())["error"] == sentence
+
+
 async def test_the_incident_page_says_who_was_paged_through_which_contact(tmp_path: Path) -> None:
     """A page to people shows in the incident's timeline as "paged: alice via sms (sms-gateway)"."""
     async with served_dashboard(tmp_path, {}) as dash, aiohttp.ClientSession() as http:

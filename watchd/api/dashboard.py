@@ -55,8 +55,7 @@ from watchd.api.accounts import PasswordChecks, SignInLimiter, UserSessions
 from watchd.api.auth import SESSIONS, TokenTable, public
 from watchd.api.cluster import ClusterSource
 from watchd.api.dashboard_filters import HISTORY, OPEN, SEVERITIES, STATES, parse_filters
-from watchd.api.errors import ApiError
-from watchd.api.inputs import form_body, path_id
+from watchd.api.inputs import form_body, found_by_path_id
 from watchd.api.language import page_locale, vary_on_language
 from watchd.api.origin import POLICY
 from watchd.api.pages import Pager, page_of
@@ -449,11 +448,8 @@ async def service_month(
 async def incident(request: web.Request) -> web.Response:
     if (denied := await _guard(request)) is not None:
         return denied
-    incident_id = path_id(request, "incident", bad_status=404)
-    try:
-        found = await request.app[DASHBOARD].incidents.get_incident(incident_id)
-    except IncidentNotFound as exc:
-        raise ApiError(404, str(exc)) from exc
+    incidents = request.app[DASHBOARD].incidents
+    _, found = await found_by_path_id(request, "incident", incidents.get_incident, IncidentNotFound)
     return _page(request, "incident.html", incident=found)
 
 

@@ -10,7 +10,8 @@ characters (PostgreSQL text cannot hold them); form fields are held to the same 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -21,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from watchd import jsonbody
 from watchd.api.errors import ApiError
+
+T = TypeVar("T")
 
 MAX_DEPTH = 64
 MAX_ID = 2**63 - 1  # the largest id a database column holds (SQLite and PostgreSQL BIGINT)
@@ -203,6 +206,25 @@ def path_id(request: web.Request, kind: str, *, bad_status: int = 400) -> int:
     if number > MAX_ID:
         raise ApiError(404, f"There is no {kind} {raw}.")
     return number
+
+
+async def found_by_path_id(
+    request: web.Request,
+    kind: str,
+    look_up: Callable[[int], Awaitable[T | None]],
+    missing: type[LookupError] | tuple[type[LookupError], ...] = (),
+) -> tuple[int, T]:
+    """The `{id}` of the path and the `kind` that `look_up` finds under it, for a page of one
+    thing: 404 when the id is no number (or larger than any stored id), when `look_up` returns
+    None, or when it raises `missing` (whose sentence the answer says)."""
+    ident = path_id(request, kind, bad_status=404)
+    try:
+        found = await look_up(ident)
+    except missing as exc:
+        raise ApiError(404, str(exc)) from exc
+    if found is None:
+        raise ApiError(404, f"There is no {kind} {ident}.")
+    return ident, found
 
 
 def query_int(request: web.Request, name: str, default: int | None) -> int | None:

@@ -13,8 +13,7 @@ from aiohttp import web
 
 from watchd.api.auth import public
 from watchd.api.dashboard import DASHBOARD, _guard, _page
-from watchd.api.errors import ApiError
-from watchd.api.inputs import path_id
+from watchd.api.inputs import found_by_path_id, path_id
 from watchd.api.reviews import REVIEWS
 from watchd.incidents.ledger import IncidentNotFound
 from watchd.incidents.reviews import MAX_LINE, MAX_NAME, MAX_TEXT, ReviewNotFound, Target
@@ -31,10 +30,10 @@ async def incident_review(request: web.Request) -> web.StreamResponse:
     try:
         review = await request.app[REVIEWS].of(Target("incident", incident_id))
     except ReviewNotFound:
-        try:
-            incident = await request.app[DASHBOARD].incidents.get_incident(incident_id)
-        except IncidentNotFound as exc:
-            raise ApiError(404, str(exc)) from exc
+        incidents = request.app[DASHBOARD].incidents
+        _, incident = await found_by_path_id(
+            request, "incident", incidents.get_incident, IncidentNotFound
+        )
         return _page(
             request,
             "review_start.html",
@@ -48,12 +47,8 @@ async def review_page(request: web.Request) -> web.Response:
     """One review with the form that edits it."""
     if (denied := await _guard(request)) is not None:
         return denied
-    review_id = path_id(request, "review", bad_status=404)
     service = request.app[REVIEWS]
-    try:
-        review = await service.get(review_id)
-    except ReviewNotFound as exc:
-        raise ApiError(404, str(exc)) from exc
+    _, review = await found_by_path_id(request, "review", service.get, ReviewNotFound)
     return _page(
         request,
         "review.html",

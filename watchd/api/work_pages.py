@@ -17,8 +17,7 @@ from aiohttp import web
 
 from watchd.api.auth import public
 from watchd.api.dashboard import DASHBOARD, _guard, _page
-from watchd.api.errors import ApiError
-from watchd.api.inputs import path_id
+from watchd.api.inputs import found_by_path_id
 from watchd.api.pages import Pager, page_of
 from watchd.incidents.problems import ProblemNotFound
 from watchd.pipeline.incident_query import IncidentFilter
@@ -75,11 +74,10 @@ async def problem(request: web.Request) -> web.Response:
     """One problem, its close form while it is open, and its incidents."""
     if (denied := await _guard(request)) is not None:
         return denied
-    problem_id = path_id(request, "problem", bad_status=404)
-    try:
-        found = await request.app[DASHBOARD].incidents.get_problem(problem_id)
-    except ProblemNotFound as exc:
-        raise ApiError(404, str(exc)) from exc
+    incidents = request.app[DASHBOARD].incidents
+    problem_id, found = await found_by_path_id(
+        request, "problem", incidents.get_problem, ProblemNotFound
+    )
     where = IncidentFilter(problem_id=problem_id)
     return await _with_incidents(request, "problem.html", where, problem=found)
 
@@ -99,10 +97,8 @@ async def change(request: web.Request) -> web.Response:
     """One change, its End button until it has ended, and the incidents it muted."""
     if (denied := await _guard(request)) is not None:
         return denied
-    change_id = path_id(request, "change", bad_status=404)
-    found = await request.app[DASHBOARD].incidents.get_change(change_id)
-    if found is None:
-        raise ApiError(404, f"There is no change {change_id}.")
+    incidents = request.app[DASHBOARD].incidents
+    change_id, found = await found_by_path_id(request, "change", incidents.get_change)
     where = IncidentFilter(change_id=change_id)
     return await _with_incidents(request, "change.html", where, change=found)
 
