@@ -51,14 +51,14 @@ from pydantic import Field, model_validator
 
 from collectors import snmp_pysnmp
 from collectors.contract import MetricNames
-from collectors.snmp_eval import PollData, evaluate
+from collectors.snmp_eval import OwnOid, Plan
 from collectors.snmp_profile import Profile, load_file, shipped, shipped_names
 from collectors.snmp_rates import RateTracker
 from collectors.snmp_rows import RowCache
 from collectors.snmp_session import Community, Endpoint, Session, SnmpError
-from collectors.snmp_values import Declared, Value, typed
+from collectors.snmp_values import Declared
 from watchd.configbase import Strict
-from watchd.model import CheckContext, CheckResult, Sample, Status
+from watchd.model import CheckContext, CheckResult, Status
 from watchd.secrets import SecretError, SecretRef
 
 AUTH_PROTOCOLS: dict[str, type[BaseAuthKey]] = {
@@ -139,26 +139,11 @@ class SnmpCollector:
         self._rates = RateTracker()
         self._session: Session | snmp_pysnmp.PysnmpSession | None = None
         self._host = ""
-        # What every poll asks, worked out once: scalar OIDs (uptime first), walked columns,
-        # and the type each OID's profile declares.
         self._uptime_oid = config.uptime_oid.lstrip(".")
-        self._types: dict[str, Declared] = {self._uptime_oid: "timeticks"}
-        for profile in self._profiles:
-            self._types.update((s.oid, s.type) for s in profile.scalars if s.type)
-            self._types.update((c.oid, c.type) for t in profile.tables for c in t.columns if c.type)
-        self._types.update((o.oid.lstrip("."), o.type) for o in config.oids if o.type)
-        scalars = [self._uptime_oid] + [s.oid for p in self._profiles for s in p.scalars]
-        self._scalar_oids = list(dict.fromkeys(scalars + [o.oid.lstrip(".") for o in config.oids]))
-        columns = dict.fromkeys(
-            oid
-            for profile in self._profiles
-            for table in profile.tables
-            for column in table.columns
-            for oid in (column.oid, column.multiply_by)
-            if oid
-        )
+        own = [OwnOid(o.oid.lstrip("."), o.metric, o.scale, o.type) for o in config.oids]
+        self._plan = Plan(self._profiles, own, self._uptime_oid)
         self._rows = RowCache(
-            list(columns),
+            self._plan.columns,
             rewalk_interval=config.rewalk_interval,
             max_repetitions=config.max_repetitions,
         )
@@ -195,7 +180,9 @@ class SnmpCollector:
         try:
             # Finish a little before the scheduler's deadline, so the answer says what happened.
             async with asyncio.timeout(max(ctx.timeout * 0.95, ctx.timeout - 0.5)):
-                data = await self._poll(session, now)
+                scalars, columns = await self._rows.read(
+                    session, self._plan.scalar_oids, self._uptime_oid, now
+                )
         except SnmpError as exc:
             return self._failure(where, exc)
         except TimeoutError:
@@ -204,35 +191,10 @@ class SnmpCollector:
             )
         finally:
             session.release()
-        samples, info = evaluate(self._profiles, data, self._rates, now)
-        samples.extend(
-            Sample(own.metric, value.number * own.scale)
-            for own in cfg.oids
-            if (value := data.scalars.get(own.oid.lstrip("."))) is not None
-            and value.number is not None
-        )
+        samples, info = self._plan.samples(scalars, columns, ctx.sample_labels, self._rates, now)
         parts = [f"{key}={value}" for key, value in info.items()]
         message = f"{where}: {len(samples)} samples" + (f"; {', '.join(parts)}" if parts else "")
-        return CheckResult(Status.OK, message, tuple(samples))
-
-    async def _poll(self, session: Session | snmp_pysnmp.PysnmpSession, now: float) -> PollData:
-        types = self._types
-        raw, walked = await self._rows.read(session, self._scalar_oids, self._uptime_oid, now)
-        scalars = {
-            oid: typed(value, types.get(oid, "")) for oid, value in raw.items() if value is not None
-        }
-        columns: dict[str, dict[str, Value]] = {}
-        for column, rows in walked.items():
-            kind = types.get(column, "")
-            columns[column] = {
-                index: typed(value, kind) for index, value in rows.items() if value is not None
-            }
-        uptime = scalars.get(self._uptime_oid)
-        return PollData(
-            scalars=scalars,
-            columns=columns,
-            uptime=uptime.number if uptime is not None else None,
-        )
+        return CheckResult(Status.OK, message, tuple(samples), in_context=True)
 
     def _failure(self, where: str, exc: SnmpError) -> CheckResult:
         if exc.kind == "timeout":

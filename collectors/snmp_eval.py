@@ -1,145 +1,309 @@
-"""Turn one poll's SNMP values into samples, as the profiles say."""
+"""Turn one poll's raw SNMP values into samples, through a plan compiled from the profiles.
+
+A check compiles its profiles and its own OIDs once into a Plan: the scalars a poll GETs and
+the columns it walks, the type each OID declares, and per table which columns are labels and
+which metrics (scale, declared type, `multiply_by`), and the derived samples. A poll's raw
+values (gufo-snmp's int, bytes or str per varbind, collectors/snmp_values.py) then go straight
+into samples, row by row, each read once as what its column is: text for a label, a number for
+a metric. Samples are made with the check's context (CheckContext.sample_labels under the
+row's labels, see CheckResult.in_context): the result path takes them as they are. A row's
+labels mapping is kept from poll to poll while the row's label values stay the same: one
+mapping per interface, which /metrics and the rules keep, rather than one per poll.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from collectors.snmp_profile import Profile, Table
+from collectors.snmp_profile import Column, Derived, Profile, Table
 from collectors.snmp_rates import RateTracker
-from collectors.snmp_values import Value
-from watchd.model import Sample
+from collectors.snmp_values import Declared, Raw, counter_bits, number, text
+from watchd.model import Labels, Sample
+
+Rows = Mapping[str, Raw | None]  # one column's values by row index
 
 
 @dataclass(frozen=True, slots=True)
-class PollData:
-    """What one poll read: scalars by OID, table columns by OID then row index, the uptime."""
+class OwnOid:
+    """A check's own scalar OID (SnmpConfig.oids), the metric it becomes, its declared type."""
 
-    scalars: dict[str, Value]
-    columns: dict[str, dict[str, Value]] = field(default_factory=dict)
-    uptime: float | None = None
+    oid: str
+    metric: str
+    scale: float = 1.0
+    type: Declared = ""
 
 
-def evaluate(
-    profiles: Sequence[Profile], data: PollData, rates: RateTracker, now: float
-) -> tuple[list[Sample], dict[str, str]]:
-    """Samples of every profile, and the info texts (sysName, ...) for the check message."""
-    samples: list[Sample] = []
-    info: dict[str, str] = {}
-    rates.begin(data.uptime, now)
-    for profile in profiles:
-        for scalar in profile.scalars:
-            value = data.scalars.get(scalar.oid)
-            if value is None:
+@dataclass(frozen=True, slots=True)
+class _Scalar:
+    oid: str
+    metric: str
+    info: str
+    scale: float
+    declared: Declared
+
+
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    """A metric column of a table, with what reading its values needs."""
+
+    metric: str
+    oid: str
+    scale: float
+    declared: Declared
+    fast: bool  # an int value is its number (no TimeTicks to divide)
+    bits: int | None  # its declared counter width
+    factor: str  # multiply_by: the OID of the column it is multiplied by, or ""
+    factor_declared: Declared
+
+
+def _measured(column: Column, types: Mapping[str, Declared]) -> _Measured:
+    declared = types.get(column.oid, "")
+    return _Measured(
+        column.metric,
+        column.oid,
+        column.scale,
+        declared,
+        declared != "timeticks",
+        counter_bits(0, declared),
+        column.multiply_by,
+        types.get(column.multiply_by, "") if column.multiply_by else "",
+    )
+
+
+class _TablePlan:
+    """One table's columns as a poll reads them, and its rows' labels from the last poll."""
+
+    __slots__ = (
+        "context",
+        "derived",
+        "index",
+        "labelled",
+        "measured",
+        "name",
+        "oids",
+        "profile",
+        "rows",
+    )
+
+    def __init__(self, profile: str, table: Table, types: Mapping[str, Declared]) -> None:
+        self.profile = profile
+        self.name = table.name
+        self.index = tuple(table.index)
+        self.oids = tuple(column.oid for column in table.columns)
+        self.labelled = tuple(
+            (column.label, column.oid, types.get(column.oid, ""))
+            for column in table.columns
+            if column.label
+        )
+        self.measured = tuple(_measured(column, types) for column in table.columns if column.metric)
+        self.derived = tuple(table.derived)
+        # Row index -> (its label values at the last poll, the labels mapping made of them),
+        # and the context those mappings were made in.
+        self.rows: dict[str, tuple[list[Raw | None], dict[str, str]]] = {}
+        self.context: Labels = {}
+
+    def samples(
+        self, columns: Mapping[str, Rows], context: Labels, rates: RateTracker, out: list[Sample]
+    ) -> None:
+        """Append the table's samples of this poll's `columns`, in `context`, to `out`."""
+        empty: Rows = {}
+        present = [columns.get(oid) or empty for oid in self.oids]
+        indexes = dict.fromkeys(present[0])
+        for rows in present[1:]:
+            if rows.keys() != indexes.keys():  # most columns have the same rows
+                indexes.update(dict.fromkeys(rows))
+        label_rows = [columns.get(oid) or empty for _, oid, _ in self.labelled]
+        measured = [
+            (
+                m,
+                columns.get(m.oid) or empty,
+                (columns.get(m.factor) or empty) if m.factor else None,
+            )
+            for m in self.measured
+        ]
+        derived = self.derived
+        known = self.rows if context == self.context else {}
+        self.rows = now_known = {}
+        self.context = context
+        for index in indexes:
+            raws = [rows.get(index) for rows in label_rows]
+            kept = known.get(index)
+            if kept is None or kept[0] != raws:
+                kept = (raws, self._labels(index, raws, context))
+            now_known[index] = kept
+            labels = kept[1]
+            # Each metric's number and counter width, for the derived samples.
+            metrics: dict[str, tuple[float, int | None]] = {}
+            for m, rows, factors in measured:
+                raw = rows.get(index)
+                if raw is None:
+                    continue
+                if m.fast and type(raw) is int:
+                    value = float(raw) * m.scale
+                    bits = m.bits
+                else:
+                    read = number(raw, m.declared)
+                    if read is None:
+                        continue
+                    value = read * m.scale
+                    bits = counter_bits(raw, m.declared)
+                if factors is not None:
+                    factor = factors.get(index)
+                    read = None if factor is None else number(factor, m.factor_declared)
+                    if read is None:
+                        continue
+                    value *= read
+                metrics[m.metric] = (value, bits)
+                out.append(Sample(m.metric, value, labels))
+            if derived:
+                self._derived(index, labels, metrics, rates, out)
+
+    def _labels(self, index: str, raws: list[Raw | None], context: Labels) -> dict[str, str]:
+        """A row's labels: the context, then its index split as the table's `index` names say
+        (the last name takes what the others leave), then its label columns."""
+        names = self.index
+        parts = index.split(".")
+        labels = dict(context)
+        labels.update((name, parts[i]) for i, name in enumerate(names[:-1]) if i < len(parts))
+        labels[names[-1]] = ".".join(parts[len(names) - 1 :])
+        for (label, _, declared), raw in zip(self.labelled, raws, strict=True):
+            if raw is not None and (value := text(raw, declared)):
+                labels[label] = value
+        return labels
+
+    def _derived(
+        self,
+        index: str,
+        labels: Labels,
+        metrics: dict[str, tuple[float, int | None]],
+        rates: RateTracker,
+        out: list[Sample],
+    ) -> None:
+        """The row's derived samples: rates of its counters and ratios of its metrics."""
+        row_rates: dict[str, float | None] = {}
+        for derived in self.derived:
+            source: float | None = None
+            if derived.rate:
+                name = _first(derived.rate, metrics)
+                if name is not None:
+                    if name in row_rates:
+                        source = row_rates[name]
+                    else:
+                        value, bits = metrics[name]
+                        key = (self.profile, self.name, name, index)
+                        source = row_rates[name] = rates.rate(key, value, bits)
+            else:
+                name = _first(derived.value, metrics)
+                source = metrics[name][0] if name is not None else None
+            if source is None:
+                continue
+            result = source * derived.scale
+            if derived.divide_by:
+                divisor = _divisor(derived, metrics)
+                if divisor is None:
+                    continue
+                result /= divisor
+            out.append(Sample(derived.metric, result, labels))
+
+
+class Plan:
+    """What a check's polls ask and how their answers become samples (see the module doc).
+
+    `uptime_oid` is read as TimeTicks (unless a profile declares it otherwise): its going back
+    means the device restarted (collectors/snmp_rates.py)."""
+
+    def __init__(self, profiles: Sequence[Profile], own: Sequence[OwnOid], uptime_oid: str) -> None:
+        # The type each OID declares, whichever profile or own OID declares it.
+        types: dict[str, Declared] = {uptime_oid: "timeticks"}
+        for profile in profiles:
+            types.update((s.oid, s.type) for s in profile.scalars if s.type)
+            types.update((c.oid, c.type) for t in profile.tables for c in t.columns if c.type)
+        types.update((o.oid, o.type) for o in own if o.type)
+        self._uptime = (uptime_oid, types[uptime_oid])
+        self._scalars = tuple(
+            _Scalar(s.oid, s.metric, s.info, s.scale, types.get(s.oid, ""))
+            for profile in profiles
+            for s in profile.scalars
+        )
+        self._own = tuple(_Scalar(o.oid, o.metric, "", o.scale, types.get(o.oid, "")) for o in own)
+        self._tables = tuple(
+            _TablePlan(profile.name, table, types)
+            for profile in profiles
+            for table in profile.tables
+        )
+        # What every poll asks: the scalar OIDs (uptime first), the columns (labels, metrics,
+        # multiply_by), each once.
+        self.scalar_oids = list(
+            dict.fromkeys([uptime_oid, *(s.oid for s in self._scalars), *(o.oid for o in own)])
+        )
+        self.columns = list(
+            dict.fromkeys(
+                oid
+                for profile in profiles
+                for table in profile.tables
+                for column in table.columns
+                for oid in (column.oid, column.multiply_by)
+                if oid
+            )
+        )
+
+    def _uptime_seconds(self, scalars: Mapping[str, Raw | None]) -> float | None:
+        oid, declared = self._uptime
+        raw = scalars.get(oid)
+        return None if raw is None else number(raw, declared)
+
+    def samples(
+        self,
+        scalars: Mapping[str, Raw | None],
+        columns: Mapping[str, Rows],
+        context: Labels,
+        rates: RateTracker,
+        now: float,
+    ) -> tuple[list[Sample], dict[str, str]]:
+        """One poll's samples with the labels of `context` (CheckContext.sample_labels), and
+        the info texts (sysName, ...) for the check message."""
+        samples: list[Sample] = []
+        info: dict[str, str] = {}
+        rates.begin(self._uptime_seconds(scalars), now)
+        self._scalar_samples(self._scalars, scalars, context, samples, info)
+        for table in self._tables:
+            table.samples(columns, context, rates, samples)
+        rates.end()
+        self._scalar_samples(self._own, scalars, context, samples, info)
+        return samples, info
+
+    @staticmethod
+    def _scalar_samples(
+        plan: Sequence[_Scalar],
+        scalars: Mapping[str, Raw | None],
+        context: Labels,
+        out: list[Sample],
+        info: dict[str, str],
+    ) -> None:
+        for scalar in plan:
+            raw = scalars.get(scalar.oid)
+            if raw is None:
                 continue
             if scalar.info:
-                info[scalar.info] = value.text
-            elif scalar.metric and value.number is not None:
-                samples.append(Sample(scalar.metric, value.number * scalar.scale))
-        for table in profile.tables:
-            samples.extend(_table(profile.name, table, data, rates, now))
-    rates.end()
-    return samples, info
+                info[scalar.info] = text(raw, scalar.declared)
+            elif scalar.metric:
+                value = number(raw, scalar.declared)
+                if value is not None:
+                    out.append(Sample(scalar.metric, value * scalar.scale, context))
 
 
-def _table(
-    profile: str, table: Table, data: PollData, rates: RateTracker, now: float
-) -> list[Sample]:
-    samples: list[Sample] = []
-    empty: dict[str, Value] = {}
-    cells = [(column, data.columns.get(column.oid) or empty) for column in table.columns]
-    labelled = [(column.label, rows) for column, rows in cells if column.label]
-    measured = [
-        (
-            column.metric,
-            column.scale,
-            rows,
-            data.columns.get(column.multiply_by) or empty if column.multiply_by else None,
-        )
-        for column, rows in cells
-        if column.metric
-    ]
-    indexes: dict[str, None] = {}
-    for _, rows in cells:
-        indexes.update(dict.fromkeys(rows))
-    for index in indexes:
-        labels = _index_labels(table.index, index)
-        for label, rows in labelled:
-            value = rows.get(index)
-            if value is not None and value.text:
-                labels[label] = value.text
-        # Each metric's number and its value (whose counter width a rate reads).
-        metrics: dict[str, tuple[float, Value]] = {}
-        for metric, scale, rows, factors in measured:
-            value = rows.get(index)
-            if value is None or value.number is None:
-                continue
-            number = value.number * scale
-            if factors is not None:
-                factor = factors.get(index)
-                if factor is None or factor.number is None:
-                    continue
-                number *= factor.number
-            metrics[metric] = (number, value)
-            samples.append(Sample(metric, number, labels))
-        if table.derived:
-            samples.extend(_derived(profile, table, index, labels, metrics, rates, now))
-    return samples
-
-
-def _derived(
-    profile: str,
-    table: Table,
-    index: str,
-    labels: dict[str, str],
-    metrics: dict[str, tuple[float, Value]],
-    rates: RateTracker,
-    now: float,
-) -> list[Sample]:
-    """The row's derived samples: rates of its counters and ratios of its metrics."""
-    samples: list[Sample] = []
-    row_rates: dict[str, float | None] = {}
-    for derived in table.derived:
-        source: float | None = None
-        if derived.rate:
-            name = _first(derived.rate, metrics)
-            if name is not None:
-                if name in row_rates:
-                    source = row_rates[name]
-                else:
-                    number, value = metrics[name]
-                    key = (profile, table.name, name, index)
-                    source = row_rates[name] = rates.rate(key, number, value.counter_bits)
-        else:
-            name = _first(derived.value, metrics)
-            source = metrics[name][0] if name is not None else None
-        if source is None:
-            continue
-        result = source * derived.scale
-        if derived.divide_by:
-            divisor = None
-            for metric, factor in derived.divide_by:
-                present = metrics.get(metric)
-                if present is not None and present[0]:
-                    divisor = present[0] * factor
-                    break
-            if divisor is None:
-                continue
-            result /= divisor
-        samples.append(Sample(derived.metric, result, labels))
-    return samples
-
-
-def _first(names: Sequence[str], metrics: dict[str, tuple[float, Value]]) -> str | None:
+def _first(names: Sequence[str], metrics: Mapping[str, tuple[float, int | None]]) -> str | None:
     for name in names:
         if name in metrics:
             return name
     return None
 
 
-def _index_labels(names: Sequence[str], index: str) -> dict[str, str]:
-    """Split a row index suffix into labels; the last name takes what the others leave."""
-    parts = index.split(".")
-    labels = {name: parts[i] for i, name in enumerate(names[:-1]) if i < len(parts)}
-    labels[names[-1]] = ".".join(parts[len(names) - 1 :])
-    return labels
+def _divisor(derived: Derived, metrics: Mapping[str, tuple[float, int | None]]) -> float | None:
+    """The first `divide_by` metric present in the row and not zero, times its factor."""
+    for metric, factor in derived.divide_by:
+        present = metrics.get(metric)
+        if present is not None and present[0]:
+            return present[0] * factor
+    return None

@@ -1,4 +1,4 @@
-"""SNMP values as Python values: numbers with their SNMP type, text for labels.
+"""SNMP values as Python values: numbers for samples, text for labels and messages.
 
 gufo-snmp hands back plain Python values that no longer carry their SNMP type: Counter32,
 Counter64, Gauge32, TimeTicks and INTEGER all arrive as `int`, OCTET STRING and Opaque as
@@ -6,12 +6,13 @@ Counter64, Gauge32, TimeTicks and INTEGER all arrive as `int`, OCTET STRING and 
 2**32, a Counter64 that goes down was reset) therefore comes from the profile: a column or
 scalar declares `type: counter32`, `counter64` or `timeticks`, as snmp_exporter's generated
 modules do. TimeTicks become seconds; OCTET STRINGs become text (UTF-8 where it decodes, hex
-otherwise); a number in a string (UCD-SNMP's load averages) is a number.
+otherwise); a number in a string (UCD-SNMP's load averages) is a number. A raw value is read
+where it is used (collectors/snmp_eval.py): as a number for a metric, as text for a label.
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Literal
 
 # What the SNMP libraries give back for one varbind (gufo-snmp's ValueType without None).
 Raw = int | float | str | bytes
@@ -20,35 +21,34 @@ Declared = Literal["", "counter32", "counter64", "timeticks", "gauge"]
 _BITS = {"counter32": 32, "counter64": 64}
 
 
-class Value(NamedTuple):
-    """One decoded SNMP value: `number` when it has one, `text` always, `kind` its SNMP type.
-
-    A named tuple, immutable like the frozen dataclass it was and about three times cheaper to
-    make: every varbind of every poll becomes one (watchd.model.Sample made the same move).
-    """
-
-    kind: str  # counter32, counter64, gauge, timeticks, integer, string, text
-    text: str
-    number: float | None = None
-
-    @property
-    def counter_bits(self) -> int | None:
-        return _BITS.get(self.kind)
-
-
-def typed(raw: Raw, declared: Declared = "") -> Value:
-    """One raw value as the profile declares it; undeclared numbers are plain integers."""
+def number(raw: Raw, declared: Declared = "") -> float | None:
+    """The number a raw value stands for as the profile declares it; None for text."""
     if isinstance(raw, bytes):
-        text = octets_text(raw)
-        return Value("string", text, _number(text))
-    if isinstance(raw, str):  # IpAddress (dotted quad) or OBJECT IDENTIFIER
-        return Value("text", raw)
-    if isinstance(raw, bool):  # BOOLEAN never appears in SNMP; keep it out of the numbers
-        return Value("text", str(raw))
+        return _number(octets_text(raw))
+    if isinstance(raw, str | bool):  # IpAddress, OBJECT IDENTIFIER; BOOLEAN is no SNMP type
+        return None
     if declared == "timeticks":
-        seconds = raw / 100.0
-        return Value("timeticks", f"{seconds:g}", seconds)
-    return Value(declared or "integer", str(raw), float(raw))
+        return raw / 100.0
+    return float(raw)
+
+
+def text(raw: Raw, declared: Declared = "") -> str:
+    """The text of a raw value (a label, an info scalar): TimeTicks in seconds."""
+    if isinstance(raw, bytes):
+        return octets_text(raw)
+    if isinstance(raw, str):
+        return raw
+    if declared == "timeticks" and not isinstance(raw, bool):
+        return f"{raw / 100.0:g}"
+    return str(raw)
+
+
+def counter_bits(raw: Raw, declared: Declared) -> int | None:
+    """The width a rate reads of a raw value: its declared counter type's, when a number came
+    (a counter served as a string is read as a Counter64 would be: a drop is a reset)."""
+    if isinstance(raw, bytes | str | bool):
+        return None
+    return _BITS.get(declared)
 
 
 def octets_text(raw: bytes) -> str:

@@ -238,6 +238,7 @@ def _probe(args: argparse.Namespace) -> int:
 async def _probe_checks(config: Config, checks: list) -> list[dict]:  # type: ignore[type-arg]
     from collectors import REGISTRY
     from watchd.clock import SystemClock
+    from watchd.model import check_labels
     from watchd.scheduler import Scheduler
 
     async def no_handler(*_: object) -> bool:
@@ -251,6 +252,9 @@ async def _probe_checks(config: Config, checks: list) -> list[dict]:  # type: ig
             result, run = await scheduler.run_now(check, collector)
         finally:
             await collector.aclose()
+        # Samples made in their context (CheckResult.in_context) show their own labels only,
+        # as every other collector's do.
+        context = check_labels(check.item, check.name, check.labels) if result.in_context else {}
         results.append(
             {
                 "item": check.item,
@@ -260,7 +264,11 @@ async def _probe_checks(config: Config, checks: list) -> list[dict]:  # type: ig
                 "message": result.message,
                 "duration_ms": round(run.duration * 1000, 1),
                 "samples": [
-                    {"metric": s.metric, "labels": dict(s.labels), "value": s.value}
+                    {
+                        "metric": s.metric,
+                        "labels": {k: v for k, v in s.labels.items() if context.get(k) != v},
+                        "value": s.value,
+                    }
                     for s in result.samples
                 ],
             }

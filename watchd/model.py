@@ -53,11 +53,24 @@ class Sample(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """What a collector returns for one run: status, a one-line message and its samples."""
+    """What a collector returns for one run: status, a one-line message and its samples.
+
+    A collector's samples carry its own labels, and the result path adds the check's context
+    (`check_labels`) to each. A collector that made them with the context already
+    (`CheckContext.sample_labels` under its own labels) says so with `in_context`: its samples
+    then go on as they are, without their time (taken as the run's start), instead of being
+    made a second time (an SNMP poll makes about a hundred).
+    """
 
     status: Status
     message: str
     samples: tuple[Sample, ...] = ()
+    in_context: bool = False
+
+
+def check_labels(item: str, check: str, labels: Labels) -> dict[str, str]:
+    """The labels every sample of a check carries: the check's own, its item and its name."""
+    return {**labels, "item": item, "check": check}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +85,11 @@ class CheckContext:
     # The stored pings of heartbeat checks, read by their key "item/check" (None: no store,
     # as in `watchd probe`).
     pings: PingSource | None = None
+    # check_labels(item, check, labels), worked out once: see CheckResult.in_context.
+    sample_labels: Labels = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sample_labels", check_labels(self.item, self.check, self.labels))
 
 
 class Collector(Protocol):

@@ -41,6 +41,7 @@ from watchd.model import (
     CheckResult,
     Sample,
     Status,
+    check_labels,
 )
 from watchd.runbooks import RUNBOOK_ANNOTATION
 from watchd.scheduler import CheckKey, RunInfo
@@ -52,7 +53,8 @@ if TYPE_CHECKING:
 
 log = get_logger("watchd.checks")
 
-SamplesObserver = Callable[[Sequence[Sample]], Awaitable[None]]
+# Takes a run's samples and the time of those without their own (the run's start).
+SamplesObserver = Callable[[Sequence[Sample], float], Awaitable[None]]
 STATE_NAMESPACE = "check"
 # A run that leaves a check where it stood (the same status, attempts, HARD state and flap
 # history) changes only when it last ran and its message: such a state is saved at most this
@@ -184,9 +186,9 @@ class ResultProcessor:
         self._metrics.set_check_status(check.item, check.name, state.hard_status)
         # The check's own status is already watchd_check_status; only measurements are probes.
         self._metrics.observe_samples(check.item, check.name, measured)
-        samples = measured + own
+        samples = [*measured, *own]
         for observer in self._observers:
-            await observer(samples)
+            await observer(samples, run.started)
 
         for transition in transitions:
             _log(check, transition, state)
@@ -243,21 +245,26 @@ def _default_policy(check: ResolvedCheck) -> CheckPolicy:
 
 def _with_context(
     check: ResolvedCheck, result: CheckResult, run: RunInfo
-) -> tuple[list[Sample], list[Sample]]:
+) -> tuple[Sequence[Sample], list[Sample]]:
     """The run's samples with item, check and time filled in, and the check's own status ones.
 
     Samples that share one labels mapping (an SNMP table row's) share one merged mapping too:
     samples are never changed after they are made, and building a dict per sample was a tenth
-    of an SNMP poll's result path."""
-    base = {**check.labels, "item": check.item, "check": check.name}
+    of an SNMP poll's result path. Samples made `in_context` have their labels already and
+    go on as they are (a sample without a time has the run's)."""
+    base = check_labels(check.item, check.name, check.labels)
     started = run.started
-    merged: dict[int, dict[str, str]] = {}
-    samples = []
-    for s in result.samples:
-        labels = merged.get(id(s.labels))
-        if labels is None:
-            labels = merged[id(s.labels)] = {**base, **s.labels}
-        samples.append(Sample(s.metric, s.value, labels, started if s.time is None else s.time))
+    samples: Sequence[Sample]
+    if result.in_context:
+        samples = result.samples
+    else:
+        merged: dict[int, dict[str, str]] = {}
+        samples = []
+        for s in result.samples:
+            labels = merged.get(id(s.labels))
+            if labels is None:
+                labels = merged[id(s.labels)] = {**base, **s.labels}
+            samples.append(Sample(s.metric, s.value, labels, started if s.time is None else s.time))
     labels = {**base, "kind": check.kind}  # rules can then match every check of one kind
     return samples, check_samples(result.status, run.duration, labels, started)
 

@@ -14,11 +14,11 @@ from collectors import REGISTRY, local
 from collectors.contract import MetricNames
 from collectors.local import LocalCollector, LocalConfig
 from collectors.nagios import NagiosCollector, NagiosConfig, _result
-from collectors.snmp import OidMetric, SnmpCollector, SnmpConfig
-from collectors.snmp_eval import PollData, evaluate
+from collectors.snmp import UPTIME_OID, OidMetric, SnmpCollector, SnmpConfig
+from collectors.snmp_eval import Plan, Rows
 from collectors.snmp_profile import shipped, shipped_names
 from collectors.snmp_rates import RateTracker
-from collectors.snmp_values import Value
+from collectors.snmp_values import Raw
 from watchd.check_config import CheckOptions
 from watchd.model import CheckContext
 
@@ -46,20 +46,21 @@ def test_every_kind_declares_without_a_config() -> None:
         assert kind.metric_names(None).names, kind.kind
 
 
-def _poll_all(names: list[str], uptime: float, step: int) -> PollData:
-    """A value for every scalar and column OID of the profiles, counters growing with `step`."""
+def _poll_all(names: list[str], uptime: int, step: int) -> tuple[dict[str, Raw], dict[str, Rows]]:
+    """A raw value for every scalar and column OID of the profiles (ticks for the uptime),
+    counters growing with `step`."""
     profiles = [shipped(name) for name in names]
-    scalars = {s.oid: Value("gauge", "5", 5.0) for p in profiles for s in p.scalars}
-    columns: dict[str, dict[str, Value]] = {}
+    scalars: dict[str, Raw] = {s.oid: 5 for p in profiles for s in p.scalars}
+    scalars[UPTIME_OID] = uptime
+    columns: dict[str, Rows] = {}
     for table in (t for p in profiles for t in p.tables):
         for column in table.columns:
             for oid in (column.oid, column.multiply_by):
                 if column.label and oid == column.oid:
-                    columns[oid] = {"1": Value("string", "eth0")}
+                    columns[oid] = {"1": b"eth0"}
                 elif oid:
-                    number = float(100 * step + 7)
-                    columns[oid] = {"1": Value("counter64", str(number), number)}
-    return PollData(scalars=scalars, columns=columns, uptime=uptime)
+                    columns[oid] = {"1": 100 * step + 7}
+    return scalars, columns
 
 
 def test_shipped_profiles_emit_exactly_what_they_declare() -> None:
@@ -67,9 +68,9 @@ def test_shipped_profiles_emit_exactly_what_they_declare() -> None:
     and nothing else."""
     names = shipped_names()
     config = SnmpConfig(profiles=names)
-    rates = RateTracker()
-    evaluate([shipped(n) for n in names], _poll_all(names, 100.0, 1), rates, 0.0)
-    samples, _ = evaluate([shipped(n) for n in names], _poll_all(names, 200.0, 2), rates, 10.0)
+    plan, rates = Plan([shipped(n) for n in names], [], UPTIME_OID), RateTracker()
+    plan.samples(*_poll_all(names, 10_000, 1), {}, rates, 0.0)
+    samples, _ = plan.samples(*_poll_all(names, 20_000, 2), {}, rates, 10.0)
     declared = SnmpCollector.metric_names(config)
     assert {s.metric for s in samples} == declared.names
     assert declared == SnmpCollector.metric_names(None)

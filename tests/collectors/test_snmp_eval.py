@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 from pysnmp.proto import rfc1902
 
-from collectors.snmp_eval import PollData, evaluate
-from collectors.snmp_profile import Column, Derived, Profile, Table
+from collectors.snmp_eval import OwnOid, Plan, Rows
+from collectors.snmp_profile import Column, Derived, Profile, Scalar, Table
 from collectors.snmp_pysnmp import raw
 from collectors.snmp_rates import RateTracker
-from collectors.snmp_values import Value, typed
+from collectors.snmp_values import Raw, counter_bits, number, text
+from watchd.model import Sample
 
+UPTIME = "1.3.6.1.2.1.1.3.0"
 IF = Profile(
     name="t",
     tables=[
@@ -36,31 +38,109 @@ IF = Profile(
 )
 
 
-def _poll(octets: Value, uptime: float, high_speed: float = 0.0) -> PollData:
-    return PollData(
-        scalars={},
-        columns={
-            "1.1": {"7": Value("string", "ge-0/0/1")},
-            "1.2": {"7": octets},
-            "1.3": {"7": Value("gauge", str(high_speed), high_speed)},
-            "1.4": {"7": Value("gauge", "1000", 1000.0)},
-        },
-        uptime=uptime,
-    )
+def _poll(
+    plan: Plan,
+    rates: RateTracker,
+    now: float,
+    columns: dict[str, Rows],
+    scalars: dict[str, Raw] | None = None,
+) -> list[Sample]:
+    samples, _ = plan.samples(scalars or {}, columns, {}, rates, now)
+    return samples
 
 
-def _c64(value: int) -> Value:
-    return Value("counter64", str(value), float(value))
+def _if_columns(octets: int, high_speed: int = 0, name: bytes = b"ge-0/0/1") -> dict[str, Rows]:
+    """One interface (index 7) as gufo-snmp gives its values: bytes and ints."""
+    return {"1.1": {"7": name}, "1.2": {"7": octets}, "1.3": {"7": high_speed}, "1.4": {"7": 1000}}
 
 
 def test_utilisation_falls_back_to_if_speed_when_high_speed_is_zero() -> None:
     """Utilisation divides by ifSpeed when ifHighSpeed is zero, as on slow links."""
-    rates = RateTracker()
-    evaluate([IF], _poll(_c64(0), 10), rates, 0.0)
-    samples, _ = evaluate([IF], _poll(_c64(125), 20), rates, 10.0)
+    plan, rates = Plan([IF], [], UPTIME), RateTracker()
+    _poll(plan, rates, 0.0, _if_columns(0), {UPTIME: 1000})
+    samples = _poll(plan, rates, 10.0, _if_columns(125), {UPTIME: 2000})
     [util] = [s for s in samples if s.metric == "util_percent"]
     assert util.value == pytest.approx(125 / 10 * 8 / 1000 * 100)
     assert util.labels == {"ifIndex": "7", "ifName": "ge-0/0/1"}
+
+
+def test_a_counter32_column_wraps_and_a_counter64_column_resets() -> None:
+    """A column's declared counter type decides what a drop is: a Counter32 wrapped at 2**32,
+    a Counter64 was reset (a small rate from zero); a counter served as a string is read as
+    a number with no width, as a reset."""
+    table = Table(
+        name="c",
+        columns=[
+            Column(oid="2.1", metric="a_total", type="counter32"),
+            Column(oid="2.2", metric="b_total", type="counter64"),
+            Column(oid="2.3", metric="c_total", type="counter32"),
+        ],
+        derived=[
+            Derived(metric="a_per_second", rate=["a_total"]),
+            Derived(metric="b_per_second", rate=["b_total"]),
+            Derived(metric="c_per_second", rate=["c_total"]),
+        ],
+    )
+    plan, rates = Plan([Profile(name="c", tables=[table])], [], UPTIME), RateTracker()
+    high = {"2.1": {"1": 2**32 - 10}, "2.2": {"1": 1000}, "2.3": {"1": b"1000"}}
+    _poll(plan, rates, 0.0, high, {UPTIME: 100})
+    low = {"2.1": {"1": 10}, "2.2": {"1": 100}, "2.3": {"1": b"100"}}
+    got = {s.metric: s.value for s in _poll(plan, rates, 10.0, low, {UPTIME: 1100})}
+    assert got["a_per_second"] == pytest.approx(2.0)
+    assert got["b_per_second"] == pytest.approx(10.0)
+    assert got["c_per_second"] == pytest.approx(10.0)
+
+
+def test_the_uptime_oid_going_back_withholds_the_next_rates() -> None:
+    """The uptime OID is read as TimeTicks: when it goes back the device restarted, and a
+    Counter32 that went down then gives no rate (not a wrap) until the next poll."""
+    table = Table(
+        name="c",
+        columns=[Column(oid="2.1", metric="a_total", type="counter32")],
+        derived=[Derived(metric="a_per_second", rate=["a_total"])],
+    )
+    plan, rates = Plan([Profile(name="c", tables=[table])], [], UPTIME), RateTracker()
+
+    def rate(now: float, uptime: int, counter: int) -> list[float]:
+        samples = _poll(plan, rates, now, {"2.1": {"1": counter}}, {UPTIME: uptime})
+        return [s.value for s in samples if s.metric == "a_per_second"]
+
+    assert rate(0.0, 100_000, 5000) == []
+    assert rate(10.0, 500, 100) == []  # restarted 5 s ago: no rate, no wrap
+    assert rate(20.0, 1500, 200) == [pytest.approx(10.0)]
+
+
+def test_a_rows_labels_follow_its_label_values() -> None:
+    """A row keeps one labels mapping while its label values stay the same (its samples of
+    every poll share it), and a renamed interface gets its new name at the next poll."""
+    plan, rates = Plan([IF], [], UPTIME), RateTracker()
+    first = _poll(plan, rates, 0.0, _if_columns(0))
+    second = _poll(plan, rates, 10.0, _if_columns(10))
+    renamed = _poll(plan, rates, 20.0, _if_columns(20, name=b"uplink"))
+    assert first[0].labels is second[0].labels
+    assert {s.labels["ifName"] for s in renamed} == {"uplink"}
+    assert {s.labels["ifName"] for s in second} == {"ge-0/0/1"}
+
+
+def test_scalars_info_and_own_oids() -> None:
+    """Scalars become metrics (scaled) or info texts; a check's own OIDs come last, read as
+    their declared type; absent ones give nothing."""
+    profile = Profile(
+        name="s",
+        scalars=[
+            Scalar(oid="1.5.0", info="sysName"),
+            Scalar(oid="1.6.0", metric="load", scale=0.01),
+            Scalar(oid="1.7.0", metric="absent"),
+        ],
+    )
+    own = [OwnOid("9.1.0", "own_seconds", type="timeticks"), OwnOid("9.2.0", "own_missing")]
+    plan = Plan([profile], own, UPTIME)
+    scalars: dict[str, Raw] = {"1.5.0": b"core-1", "1.6.0": 150, "9.1.0": 250}
+    samples, info = plan.samples(scalars, {}, {"item": "r1"}, RateTracker(), 0.0)
+    assert info == {"sysName": "core-1"}
+    assert [(s.metric, s.value) for s in samples] == [("load", 1.5), ("own_seconds", 2.5)]
+    assert all(s.labels == {"item": "r1"} for s in samples)
+    assert plan.scalar_oids == [UPTIME, "1.5.0", "1.6.0", "1.7.0", "9.1.0", "9.2.0"]
 
 
 def test_counter64_going_down_is_a_reset_not_a_wrap() -> None:
@@ -125,38 +205,32 @@ def test_multiply_by_scales_by_another_column() -> None:
             )
         ],
     )
-    data = PollData(
-        scalars={},
-        columns={
-            "2.5": {"1": Value("integer", "10", 10.0)},
-            "2.4": {"1": Value("integer", "4096", 4096.0)},
-        },
-    )
-    samples, _ = evaluate([profile], data, RateTracker(), 0.0)
+    columns: dict[str, Rows] = {"2.5": {"1": 10}, "2.4": {"1": 4096}}
+    samples = _poll(Plan([profile], [], UPTIME), RateTracker(), 0.0, columns)
     assert [(s.metric, s.value, dict(s.labels)) for s in samples] == [
         ("size_bytes", 40960.0, {"index": "1"})
     ]
 
 
-def test_typed_values() -> None:
-    """Declared TimeTicks become seconds, declared counters keep their width, octets read as text."""
-    assert typed(12345, "timeticks") == Value("timeticks", "123.45", 123.45)
-    assert typed(5, "counter32").counter_bits == 32
-    assert typed(5, "counter64").counter_bits == 64
-    assert typed(5).counter_bits is None and typed(5).number == 5.0
-    assert typed("10.0.0.1").text == "10.0.0.1"
-    assert typed(b"\x00\x1b\xff").text == "00:1b:ff"
-    assert typed(b"0.25").number == 0.25
+def test_raw_values_read_as_declared() -> None:
+    """Declared TimeTicks read as seconds, declared counters keep their width, octets read as
+    text, a number in a string is a number."""
+    assert number(12345, "timeticks") == 123.45 and text(12345, "timeticks") == "123.45"
+    assert counter_bits(5, "counter32") == 32 and counter_bits(5, "counter64") == 64
+    assert counter_bits(5, "") is None and number(5) == 5.0 and text(5) == "5"
+    assert text("10.0.0.1") == "10.0.0.1" and number("10.0.0.1") is None
+    assert text(b"\x00\x1b\xff") == "00:1b:ff"
+    assert number(b"0.25") == 0.25
 
 
 def test_an_octet_string_is_a_number_exactly_when_float_reads_it() -> None:
     """Names stay text without a number; what float() reads (blanks, signs, inf, nan, any
     Unicode decimal digits) is a number, as before names were told by their first character."""
-    for text in ["eth0", "", " x", "e5", "abc 1", "_1", "Gi0/1"]:
-        assert typed(text.encode()).number is None, text
-    for text in ["0.21", " 1.5", "-3", "+4", ".5", "1_000", "inf", "Infinity", "\u0663"]:
-        assert typed(text.encode()).number == float(text), text
-    nan = typed(b"nan").number
+    for value in ["eth0", "", " x", "e5", "abc 1", "_1", "Gi0/1"]:
+        assert number(value.encode()) is None, value
+    for value in ["0.21", " 1.5", "-3", "+4", ".5", "1_000", "inf", "Infinity", "\u0663"]:
+        assert number(value.encode()) == float(value), value
+    nan = number(b"nan")
     assert nan is not None and nan != nan
 
 

@@ -174,15 +174,15 @@ class RuleEngine:
 
     # -- samples ----------------------------------------------------------------------------
 
-    def observe(self, samples: Sequence[Sample]) -> list[Alert]:
+    def observe(self, samples: Sequence[Sample], at: float | None = None) -> list[Alert]:
         """Evaluate samples against the rules of their metric; return alerts that changed.
 
         NaN and infinite values are ignored (`stats.nonfinite`); a sample not newer than the
         last one of its series is dropped for that series (`stats.out_of_order`). A sample
-        without a time is taken as now.
+        without a time is taken at `at` (default: now).
         """
         alerts: list[Alert] = []
-        now = self._clock.now
+        now = self._clock.now() if at is None else at
         if self._reset_metrics:
             self._note_boots(samples, now)
         if self._joins:
@@ -191,7 +191,7 @@ class RuleEngine:
             for sample in samples:
                 pair = (sample.labels.get("item", ""), sample.labels.get("check", ""))
                 if pair not in self._pairs:
-                    self._pairs[pair] = sample.time if sample.time is not None else now()
+                    self._pairs[pair] = sample.time if sample.time is not None else now
         index = self._index
         touched = self._touched
         keys: dict[int, SeriesKey] = {}
@@ -206,7 +206,7 @@ class RuleEngine:
             if not isfinite(value):
                 stats.nonfinite += 1
                 continue
-            t = sample.time if sample.time is not None else now()
+            t = sample.time if sample.time is not None else now
             labels = sample.labels
             key: SeriesKey | None = None
             for runtime in runtimes:
@@ -261,23 +261,23 @@ class RuleEngine:
         stats.evaluations += evaluations
         return alerts
 
-    def _note_boots(self, samples: Sequence[Sample], now: Callable[[], float]) -> None:
+    def _note_boots(self, samples: Sequence[Sample], now: float) -> None:
         """Boot times from uptime samples (time - uptime), read before the batch's counters."""
         for sample in samples:
             if sample.metric in self._reset_metrics and math.isfinite(sample.value):
-                t = sample.time if sample.time is not None else now()
+                t = sample.time if sample.time is not None else now
                 key = (sample.metric, sample.labels.get("item", ""))
                 seen = self._boots.get(key)
                 if seen is None or t > seen[0]:
                     self._boots[key] = (t, t - sample.value)
 
-    def _note_joined(self, samples: Sequence[Sample], now: Callable[[], float]) -> None:
+    def _note_joined(self, samples: Sequence[Sample], now: float) -> None:
         """Latest values of the metrics rules join, read before the batch's other samples."""
         for sample in samples:
             joins = self._joins.get(sample.metric)
             if joins is None or not math.isfinite(sample.value):
                 continue
-            t = sample.time if sample.time is not None else now()
+            t = sample.time if sample.time is not None else now
             for join in joins:
                 key = (sample.metric, join.key(sample.labels))
                 seen = self._latest.get(key)

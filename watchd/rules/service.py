@@ -71,9 +71,10 @@ class RuleService:
         self.engine.restore_state({**states, **engines}, pairs)
         return len(states)
 
-    async def observe(self, samples: Sequence[Sample]) -> None:
-        """The ResultProcessor observer: evaluate the samples, submit what changed."""
-        alerts = self.engine.observe(samples)
+    async def observe(self, samples: Sequence[Sample], at: float) -> None:
+        """The ResultProcessor observer: evaluate the samples (those without a time taken at
+        `at`, their run's start), submit what changed."""
+        alerts = self.engine.observe(samples, at)
         if alerts:
             await self._sink.submit(tuple(alerts))
 
