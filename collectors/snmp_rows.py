@@ -76,8 +76,10 @@ class RowCache:
         self, session: Reader, uptime_oid: str
     ) -> tuple[dict[str, ValueType], dict[str, dict[str, ValueType]]] | None:
         """The known cells and scalars by GET; None if the table must be walked."""
-        cells = [(column, index) for column, rows in self._rows.items() for index in rows]
-        oids = self._present + [f"{column}.{index}" for column, index in cells]
+        rows = self._rows
+        oids = self._present + [
+            f"{column}.{index}" for column, known in rows.items() for index in known
+        ]
         values: dict[str, ValueType] = {}
         for start in range(0, len(oids), self._per_get):
             got = await session.get(oids[start : start + self._per_get], each=False)
@@ -98,10 +100,17 @@ class RowCache:
         if restarted:
             return None
         self._uptime = uptime
-        columns: dict[str, dict[str, ValueType]] = {column: {} for column in self._columns}
-        for (column, index), oid in zip(cells, oids[len(self._present) :], strict=True):
-            value = values.pop(oid, None)
-            if value is None:
+        columns: dict[str, dict[str, ValueType]] = {}  # a column without rows: absent
+        start = len(self._present)
+        for column, known in rows.items():
+            end = start + len(known)
+            # The column's cells in the order their OIDs were built: each column's rows at once.
+            try:
+                cells = dict(zip(known, map(values.pop, oids[start:end]), strict=True))
+            except KeyError:
                 return None  # a row went away
-            columns[column][index] = value
+            if None in cells.values():
+                return None
+            columns[column] = cells
+            start = end
         return values, columns
