@@ -414,8 +414,10 @@ class _Deadlines:
     One timer for all of them, not one per request: a request's timer is armed and cancelled
     in well under a millisecond when the device answers, and that costs (a TimerHandle in
     asyncio's heap, a libuv timer in uvloop) more than a dictionary entry. A timeout fires up
-    to _TICK late. The timer goes when no request waits, and the loop is held weakly, so a
-    finished loop does not stay in _DEADLINES.
+    to _TICK late. A request that ends leaves the timer running (the requests of a poller
+    rarely overlap: cancelling it when none waited re-armed it for nearly every request); a
+    sweep that finds none waiting does not re-arm it. The loop is held weakly, so a finished
+    loop does not stay in _DEADLINES.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -430,9 +432,6 @@ class _Deadlines:
 
     def discard(self, waiter: asyncio.Future[bool]) -> None:
         self._waiters.pop(waiter, None)
-        if not self._waiters and self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
     def _sweep(self) -> None:
         loop = self._loop()
