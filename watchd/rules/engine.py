@@ -138,16 +138,22 @@ class RuleEngine:
                 runtime.states, runtime.seen_pairs = old.states, old.seen_pairs
             self._runtimes.append(runtime)
             self._index.setdefault(rule.metric, []).append(runtime)
-        self._reset_metrics = {
+        resets = {
             rule.over.reset_metric
             for rule in rules.rules
             if rule.over is not None and rule.over.fn in ("rate", "delta")
         }
-        self._joins: dict[str, set[Join]] = {}
+        joins: dict[str, set[Join]] = {}
         for rule in rules.rules:
             for join in (rule.require, rule.over.divide_by if rule.over else None):
                 if join is not None:
-                    self._joins.setdefault(join.metric, set()).add(join)
+                    joins.setdefault(join.metric, set()).add(join)
+        # What other samples read, by metric: whether it is an uptime that tells device boots
+        # (`reset_metric`), and the joins that read its latest value.
+        self._read_first: dict[str, tuple[bool, tuple[Join, ...]]] = {
+            metric: (metric in resets, tuple(joins.get(metric, ())))
+            for metric in resets | set(joins)
+        }
         self._track_pairs = any(
             rt.pair_matchers for rt in self._runtimes if rt.rule.absent is not None
         )
@@ -183,10 +189,8 @@ class RuleEngine:
         """
         alerts: list[Alert] = []
         now = self._clock.now() if at is None else at
-        if self._reset_metrics:
-            self._note_boots(samples, now)
-        if self._joins:
-            self._note_joined(samples, now)
+        if self._read_first:
+            self._note_read_first(samples, now)
         if self._track_pairs:
             for sample in samples:
                 pair = (sample.labels.get("item", ""), sample.labels.get("check", ""))
@@ -261,23 +265,21 @@ class RuleEngine:
         stats.evaluations += evaluations
         return alerts
 
-    def _note_boots(self, samples: Sequence[Sample], now: float) -> None:
-        """Boot times from uptime samples (time - uptime), read before the batch's counters."""
+    def _note_read_first(self, samples: Sequence[Sample], now: float) -> None:
+        """What the batch's other samples read, noted before them (in one pass): boot times
+        from uptime samples (time - uptime), the latest values of the metrics rules join."""
+        read_first = self._read_first
         for sample in samples:
-            if sample.metric in self._reset_metrics and math.isfinite(sample.value):
-                t = sample.time if sample.time is not None else now
-                key = (sample.metric, sample.labels.get("item", ""))
-                seen = self._boots.get(key)
-                if seen is None or t > seen[0]:
-                    self._boots[key] = (t, t - sample.value)
-
-    def _note_joined(self, samples: Sequence[Sample], now: float) -> None:
-        """Latest values of the metrics rules join, read before the batch's other samples."""
-        for sample in samples:
-            joins = self._joins.get(sample.metric)
-            if joins is None or not math.isfinite(sample.value):
+            reads = read_first.get(sample.metric)
+            if reads is None or not math.isfinite(sample.value):
                 continue
             t = sample.time if sample.time is not None else now
+            boots, joins = reads
+            if boots:
+                device = (sample.metric, sample.labels.get("item", ""))
+                booted = self._boots.get(device)
+                if booted is None or t > booted[0]:
+                    self._boots[device] = (t, t - sample.value)
             for join in joins:
                 key = (sample.metric, join.key(sample.labels))
                 seen = self._latest.get(key)
