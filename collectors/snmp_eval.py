@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from collectors.snmp_profile import Column, Derived, Profile, Table
+from collectors.snmp_profile import Column, Profile, Table
 from collectors.snmp_rates import RateTracker
 from collectors.snmp_values import Declared, Raw, counter_bits, number, text
 from watchd.model import Labels, Sample
@@ -97,7 +97,12 @@ class _TablePlan:
             if column.label
         )
         self.measured = tuple(_measured(column, types) for column in table.columns if column.metric)
-        self.derived = tuple(table.derived)
+        # Each derived sample: its metric, whether it is a rate, the metrics it takes (the
+        # first the row has), its scale and its divisors.
+        self.derived = tuple(
+            (d.metric, bool(d.rate), tuple(d.rate or d.value), d.scale, tuple(d.divide_by))
+            for d in table.derived
+        )
         # Row index -> (its label values at the last poll, the labels mapping made of them),
         # and the context those mappings were made in.
         self.rows: dict[str, tuple[list[Raw | None], dict[str, str]]] = {}
@@ -182,29 +187,33 @@ class _TablePlan:
     ) -> None:
         """The row's derived samples: rates of its counters and ratios of its metrics."""
         row_rates: dict[str, float | None] = {}
-        for derived in self.derived:
-            source: float | None = None
-            if derived.rate:
-                name = _first(derived.rate, metrics)
-                if name is not None:
-                    if name in row_rates:
-                        source = row_rates[name]
-                    else:
-                        value, bits = metrics[name]
-                        key = (self.profile, self.name, name, index)
-                        source = row_rates[name] = rates.rate(key, value, bits)
+        for metric, is_rate, sources, scale, divide_by in self.derived:
+            for name in sources:  # the first source metric the row has
+                found = metrics.get(name)
+                if found is not None:
+                    break
             else:
-                name = _first(derived.value, metrics)
-                source = metrics[name][0] if name is not None else None
+                continue
+            source: float | None
+            if not is_rate:
+                source = found[0]
+            elif name in row_rates:
+                source = row_rates[name]
+            else:
+                key = (self.profile, self.name, name, index)
+                source = row_rates[name] = rates.rate(key, *found)
             if source is None:
                 continue
-            result = source * derived.scale
-            if derived.divide_by:
-                divisor = _divisor(derived, metrics)
-                if divisor is None:
+            result = source * scale
+            if divide_by:
+                for by, factor in divide_by:  # the first divisor the row has and is not zero
+                    divisor = metrics.get(by)
+                    if divisor is not None and divisor[0]:
+                        result /= divisor[0] * factor
+                        break
+                else:
                     continue
-                result /= divisor
-            out.append(Sample(derived.metric, result, labels))
+            out.append(Sample(metric, result, labels))
 
 
 class Plan:
@@ -291,19 +300,3 @@ class Plan:
                 value = number(raw, scalar.declared)
                 if value is not None:
                     out.append(Sample(scalar.metric, value * scalar.scale, context))
-
-
-def _first(names: Sequence[str], metrics: Mapping[str, tuple[float, int | None]]) -> str | None:
-    for name in names:
-        if name in metrics:
-            return name
-    return None
-
-
-def _divisor(derived: Derived, metrics: Mapping[str, tuple[float, int | None]]) -> float | None:
-    """The first `divide_by` metric present in the row and not zero, times its factor."""
-    for metric, factor in derived.divide_by:
-        present = metrics.get(metric)
-        if present is not None and present[0]:
-            return present[0] * factor
-    return None
