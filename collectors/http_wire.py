@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import aiohttp
-import httptools
 from yarl import URL
 
+from watchd.wire.answer import AnswerProtocol
 from watchd.wire.connect import MAX_HEAD, Resolver, WireError, charset, connect, request_head
 
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
@@ -184,7 +184,7 @@ def _request_bytes(
     return head + data if data else head
 
 
-class _Exchange(asyncio.Protocol):
+class _Exchange(AnswerProtocol):
     """Writes one request, parses its answer and resolves `done` when the answer is read."""
 
     def __init__(
@@ -195,15 +195,12 @@ class _Exchange(asyncio.Protocol):
         limit: int,
         progress: Progress,
     ) -> None:
+        super().__init__()
         self._request = request
         self._head_only = head_only
         self._stop_at_redirect = stop_at_redirect
         self._limit = limit
         self._progress = progress
-        self._parser = httptools.HttpResponseParser(self)
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._interim = False  # inside a 1xx answer that a final one follows
-        self._head_size = 0  # of the header fields parsed
         self._received = 0  # bytes received while the head has not ended
         # A body with neither Content-Length nor chunked ends with the connection.
         self._ends_at_close = False
@@ -226,39 +223,16 @@ class _Exchange(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.done.done():
             return
-        try:
-            self._parser.feed_data(data)
-        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
-            if not self.done.done():  # a callback may have finished, or failed, first
-                self._fail(WireError(f"invalid HTTP response: {exc or 'an upgrade'}"))
-            return
+        self._feed(data)
         if not self._progress.answered:  # a head line that does not end (on_header waits)
             self._received += len(data)
             if self._received > MAX_HEAD:
                 self._fail(WireError(f"invalid HTTP response: a head over {MAX_HEAD} bytes"))
 
-    def eof_received(self) -> bool | None:
-        self._ended(None)
-        return None
+    # the answer (AnswerProtocol)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._ended(exc)
-
-    # httptools callbacks
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
-        self._head_size += len(name) + len(value)
-        if self._head_size > MAX_HEAD:
-            self._fail(WireError(f"invalid HTTP response: a head over {MAX_HEAD} bytes"))
-
-    def on_headers_complete(self) -> None:
+    def _head(self, status: int) -> None:
         if self.done.done():
-            return
-        status = self._parser.get_status_code()
-        if 100 <= status < 200:
-            self._interim = True
-            self._headers.clear()
             return
         self.status = status
         self._progress.answered = True
@@ -285,14 +259,6 @@ class _Exchange(asyncio.Protocol):
                 self._fail(WireError(f"the response body is broken: cannot decompress: {exc}"))
                 return
         self._keep(body)
-
-    def on_message_complete(self) -> None:
-        if self._interim:
-            self._interim = False
-            return
-        self._complete()
-
-    # the answer
 
     def header(self, name: bytes) -> str | None:
         """The first value of a header (lower-case name), or None."""
@@ -354,7 +320,7 @@ class _Exchange(asyncio.Protocol):
         if not self.done.done():
             self.done.set_result(None)
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: Exception) -> None:
         if not self.done.done():
             self.done.set_exception(exc)
 

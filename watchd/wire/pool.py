@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import cast
 
-import httptools
 from yarl import URL
 
-from watchd.wire.connect import MAX_HEAD, Resolver, WireError, charset, connect, request_head
+from watchd.wire.answer import AnswerProtocol
+from watchd.wire.connect import Resolver, WireError, charset, connect, request_head
 
 IDLE = 15.0  # seconds a connection may wait unused and still be reused (aiohttp's default)
 MAX_BODY = 4 * 1024 * 1024  # bytes of an answer's body read at most
@@ -40,17 +40,19 @@ MAX_BODY = 4 * 1024 * 1024  # bytes of an answer's body read at most
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A complete answer: its status, header fields (names in lower case) and body."""
+    """A complete answer: its status, header fields (names in lower case, as received: a
+    receiver reads one or two of them, so none is decoded until asked for) and body."""
 
     status: int
-    headers: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
 
     def header(self, name: str) -> str | None:
         """The first value of the header `name` (lower case), or None."""
+        wanted = name.encode("latin-1")
         for key, value in self.headers:
-            if key == name:
-                return value
+            if key == wanted:
+                return value.decode("utf-8", "surrogateescape")
         return None
 
     def text(self) -> str:
@@ -88,21 +90,18 @@ class _Stale(Exception):
     """A reused connection ended before any byte of the answer: try a new one."""
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(AnswerProtocol):
     """One TCP (or TLS) connection: sends a request when idle, parses its answer."""
 
     def __init__(self, limit: int) -> None:
+        super().__init__()
         self._limit = limit
-        self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self.closed = False
         self.served = 0  # answers read in full on this connection
         self.idle_since = 0.0  # monotonic
         self._answer: asyncio.Future[Reply] | None = None
         self._began = False  # a byte of the current answer has come
-        self._interim = False  # inside a 1xx answer that a final one follows
-        self._headers: list[tuple[str, str]] = []
-        self._head_size = 0  # bytes of the answer's header fields
         self._chunks: list[bytes] = []
         self._size = 0
         self._status = 0
@@ -145,38 +144,14 @@ class _Connection(asyncio.Protocol):
             self.close()  # bytes nobody asked for: the framing is lost
             return
         self._began = True
-        try:
-            self._parser.feed_data(data)
-        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
-            self._fail(WireError(f"invalid HTTP response: {exc or 'an upgrade'}"))
+        self._feed(data)
 
-    def eof_received(self) -> bool | None:
-        self._ended(None)
-        return None
+    # the answer (AnswerProtocol)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._ended(exc)
-
-    # httptools callbacks
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_size += len(name) + len(value)
-        if self._head_size > MAX_HEAD:
-            self._fail(WireError(f"invalid HTTP response: a head over {MAX_HEAD} bytes"))
-            return
-        self._headers.append(
-            (name.decode("latin-1").lower(), value.decode("utf-8", "surrogateescape"))
-        )
-
-    def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
-        self._interim = 100 <= status < 200
-        if self._interim:
-            self._headers.clear()
-            return
+    def _head(self, status: int) -> None:
         self._status = status
         self._reusable = self._parser.should_keep_alive()
-        framed = any(name in ("content-length", "transfer-encoding") for name, _ in self._headers)
+        framed = any(name in (b"content-length", b"transfer-encoding") for name, _ in self._headers)
         self._ends_at_close = not framed and status not in (204, 304)
 
     def on_body(self, body: bytes) -> None:
@@ -186,10 +161,7 @@ class _Connection(asyncio.Protocol):
             return
         self._chunks.append(body)
 
-    def on_message_complete(self) -> None:
-        if self._interim:
-            self._interim = False
-            return
+    def _complete(self) -> None:
         answer = self._answer
         if answer is None or answer.done():
             return
@@ -199,8 +171,6 @@ class _Connection(asyncio.Protocol):
         if not self._reusable:
             self.close()
         answer.set_result(Reply(self._status, tuple(self._headers), b"".join(self._chunks)))
-
-    # failures
 
     def _ended(self, exc: Exception | None) -> None:
         self.closed = True
@@ -215,7 +185,7 @@ class _Connection(asyncio.Protocol):
             return
         if self._ends_at_close and exc is None:
             self._reusable = False
-            self.on_message_complete()  # an answer framed by the connection's end ends here
+            self._complete()  # an answer framed by the connection's end ends here
         else:
             self._fail(WireError("the server closed the connection before the answer's end"))
 
