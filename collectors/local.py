@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import psutil
 from pydantic import Field, model_validator
@@ -319,50 +319,14 @@ class LocalCollector:
         chosen = _choose(counters, self.config.devices, lambda name: name.startswith(_NOT_DISKS))
         if isinstance(chosen, str):
             return CheckResult(Status.CRITICAL, f"no such disk device: {chosen}")
-        samples: list[Sample] = []
-        for name in chosen:
-            io = counters[name]
-            labels = {"device": name}
-            samples += [
-                Sample("disk_read_bytes_total", io.read_bytes, labels),
-                Sample("disk_write_bytes_total", io.write_bytes, labels),
-                Sample("disk_reads_total", io.read_count, labels),
-                Sample("disk_writes_total", io.write_count, labels),
-            ]
-        read = sum(counters[name].read_bytes for name in chosen)
-        written = sum(counters[name].write_bytes for name in chosen)
-        return CheckResult(
-            Status.OK,
-            f"disk I/O of {_count(chosen, 'device')}: {_size(read)} read, "
-            f"{_size(written)} written since boot",
-            tuple(samples),
-        )
+        return _io_counters("disk", "device", counters, chosen, _DISK_IO, _DISK_IO_SAID)
 
     def _netio(self) -> CheckResult:
         counters = psutil.net_io_counters(pernic=True)
         chosen = _choose(counters, self.config.interfaces, lambda name: name == "lo")
         if isinstance(chosen, str):
             return CheckResult(Status.CRITICAL, f"no such network interface: {chosen}")
-        samples: list[Sample] = []
-        for name in chosen:
-            io = counters[name]
-            labels = {"interface": name}
-            samples += [
-                Sample("net_recv_bytes_total", io.bytes_recv, labels),
-                Sample("net_sent_bytes_total", io.bytes_sent, labels),
-                Sample("net_recv_errors_total", io.errin, labels),
-                Sample("net_sent_errors_total", io.errout, labels),
-                Sample("net_recv_drops_total", io.dropin, labels),
-                Sample("net_sent_drops_total", io.dropout, labels),
-            ]
-        recv = sum(counters[name].bytes_recv for name in chosen)
-        sent = sum(counters[name].bytes_sent for name in chosen)
-        return CheckResult(
-            Status.OK,
-            f"network I/O of {_count(chosen, 'interface')}: {_size(recv)} received, "
-            f"{_size(sent)} sent since boot",
-            tuple(samples),
-        )
+        return _io_counters("network", "interface", counters, chosen, _NET_IO, _NET_IO_SAID)
 
     def _process(self) -> CheckResult:
         name, wanted = self.config.process, self.config.min_count
@@ -395,6 +359,50 @@ def _choose(
         missing = [name for name in wanted if name not in names]
         return ", ".join(missing) if missing else list(wanted)
     return [name for name in names if not skip(name)]
+
+
+# (sample name, psutil counter) of each disk and of each network interface, and the two
+# counters whose totals the message says, with what they are.
+_DISK_IO = (
+    ("disk_read_bytes_total", "read_bytes"),
+    ("disk_write_bytes_total", "write_bytes"),
+    ("disk_reads_total", "read_count"),
+    ("disk_writes_total", "write_count"),
+)
+_DISK_IO_SAID = (("read_bytes", "read"), ("write_bytes", "written"))
+_NET_IO = (
+    ("net_recv_bytes_total", "bytes_recv"),
+    ("net_sent_bytes_total", "bytes_sent"),
+    ("net_recv_errors_total", "errin"),
+    ("net_sent_errors_total", "errout"),
+    ("net_recv_drops_total", "dropin"),
+    ("net_sent_drops_total", "dropout"),
+)
+_NET_IO_SAID = (("bytes_recv", "received"), ("bytes_sent", "sent"))
+
+
+def _io_counters(
+    what: str,
+    noun: str,
+    counters: Mapping[str, Any],
+    chosen: list[str],
+    fields: tuple[tuple[str, str], ...],
+    said: tuple[tuple[str, str], ...],
+) -> CheckResult:
+    """OK with the `fields` counters of each of the `chosen` devices (labelled `noun`) as
+    samples, the message saying the totals of the `said` ones since boot."""
+    samples = tuple(
+        Sample(metric, getattr(counters[name], field), {noun: name})
+        for name in chosen
+        for metric, field in fields
+    )
+    totals = ", ".join(
+        f"{_size(sum(getattr(counters[name], field) for name in chosen))} {label}"
+        for field, label in said
+    )
+    return CheckResult(
+        Status.OK, f"{what} I/O of {_count(chosen, noun)}: {totals} since boot", samples
+    )
 
 
 def _count(names: list[str], noun: str) -> str:
