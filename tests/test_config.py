@@ -38,6 +38,7 @@ def problems_of(name: str) -> list[str]:
         ),
         ("check_unknown_key.toml", 'items[0]("db").checks[0]("postgres").treshold: unknown key'),
         ("duplicate_item.toml", 'items[1]("web").name: item "web" is defined twice'),
+        ("duplicate_receiver.toml", 'receivers[1]("ops").name: receiver "ops" is defined twice'),
         (
             "duplicate_check.toml",
             'items[0]("web").checks[1]("port").name: check "port" is defined twice',

@@ -22,7 +22,14 @@ from watchd.api.config import ApiConfig
 from watchd.api.status_config import StatusPageConfig, status_page_problems
 from watchd.check_config import CheckDefaults, CheckOptions, ResolvedCheck
 from watchd.cluster.config import ClusterConfig
-from watchd.configbase import ConfigError, ConfigProblem, Strict, TimeZone, is_zone
+from watchd.configbase import (
+    ConfigError,
+    ConfigProblem,
+    Strict,
+    TimeZone,
+    duplicate_names,
+    is_zone,
+)
 from watchd.durations import Duration
 from watchd.i18n import Locale
 from watchd.incidents.config import IncidentsConfig, InhibitRule
@@ -332,17 +339,7 @@ def _raw_items(raw: dict[str, Any]) -> list[_RawItem]:
 
 def _item_problems(items: Sequence[Any]) -> list[ConfigProblem]:
     """Duplicate item names, unknown parents and dependency cycles."""
-    problems = []
-    seen: set[str] = set()
-    for i, item in enumerate(items):
-        if item.name in seen:
-            problems.append(
-                ConfigProblem(
-                    f'items[{i}]("{item.name}").name', f'item "{item.name}" is defined twice'
-                )
-            )
-        seen.add(item.name)
-    return [*problems, *inventory_problems(items)]
+    return [*duplicate_names("items", "item", items), *inventory_problems(items)]
 
 
 def _semantic_problems(config: Config) -> Iterator[ConfigProblem]:
@@ -374,15 +371,8 @@ def _semantic_problems(config: Config) -> Iterator[ConfigProblem]:
                     f'maintenance[{i}]("{window.name}").items[{j}]',
                     f'unknown item "{name}" (expected the name of an item in [[items]])',
                 )
-    seen_receivers: set[str] = set()
-    for i, receiver in enumerate(config.receivers):
-        if receiver.name in seen_receivers:
-            yield ConfigProblem(
-                f'receivers[{i}]("{receiver.name}").name',
-                f'receiver "{receiver.name}" is defined twice',
-            )
-        seen_receivers.add(receiver.name)
-    yield from config.people().problems(seen_receivers)
+    yield from duplicate_names("receivers", "receiver", config.receivers)
+    yield from config.people().problems({receiver.name for receiver in config.receivers})
     yield from status_page_problems(config.status_pages, (s.name for s in config.services))
     seen_tokens: set[str] = set()
     for i, token in enumerate(config.api.tokens):

@@ -8,10 +8,10 @@ modules such as inventory can use it without importing the root config.
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -55,6 +55,25 @@ class ConfigProblem:
     def located(self, config_file: Path) -> str:
         """The problem as one line that starts with the file (and line) it is in."""
         return f"{self.source}: {self}" if self.source else f"{config_file}: {self}"
+
+
+class Named(Protocol):
+    """A config entry with a name (an item, a receiver, a user, a layer, ...)."""
+
+    @property
+    def name(self) -> str: ...
+
+
+def duplicate_names(where: str, what: str, entries: Sequence[Named]) -> Iterator[ConfigProblem]:
+    """A problem for each entry of the list at `where` whose name an earlier one has:
+    `where[i]("name").name: what "name" is defined twice`."""
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        if entry.name in seen:
+            yield ConfigProblem(
+                f'{where}[{i}]("{entry.name}").name', f'{what} "{entry.name}" is defined twice'
+            )
+        seen.add(entry.name)
 
 
 class ConfigError(Exception):

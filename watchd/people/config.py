@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from watchd.configbase import ConfigProblem, Strict, TimeZone
+from watchd.configbase import ConfigProblem, Strict, TimeZone, duplicate_names
 from watchd.durations import Duration
 from watchd.i18n import Locale
 from watchd.secrets import SecretRef
@@ -240,9 +240,9 @@ class PeopleConfig(Strict):
     def problems(self, receivers: Collection[str]) -> Iterator[ConfigProblem]:
         """Duplicate names, unknown users, contacts naming no configured receiver, notify
         rules naming no contact of their user, overlapping restrictions of one layer."""
-        yield from _duplicates("users", "user", self.users)
-        yield from _duplicates("teams", "team", self.teams)
-        yield from _duplicates("schedules", "schedule", self.schedules)
+        yield from duplicate_names("users", "user", self.users)
+        yield from duplicate_names("teams", "team", self.teams)
+        yield from duplicate_names("schedules", "schedule", self.schedules)
         users = {u.name for u in self.users}
         for i, user in enumerate(self.users):
             yield from _user_problems(f'users[{i}]("{user.name}")', user, receivers)
@@ -267,25 +267,13 @@ class PeopleConfig(Strict):
                     f'"{RESERVED_SCHEDULE}" is reserved (`watchd oncall override ...` manages '
                     "overrides); choose another name",
                 )
-            yield from _duplicates(f"{where}.layers", "layer", schedule.layers)
+            yield from duplicate_names(f"{where}.layers", "layer", schedule.layers)
             for j, layer in enumerate(schedule.layers):
                 at = f'{where}.layers[{j}]("{layer.name}")'
                 for k, name in enumerate(layer.users):
                     if name not in users:
                         yield _unknown_user(f"{at}.users[{k}]", name)
                 yield from _overlaps(f"{at}.restrictions", layer.restrictions)
-
-
-def _duplicates(
-    where: str, what: str, entries: Sequence[UserConfig | TeamConfig | ScheduleConfig | LayerConfig]
-) -> Iterator[ConfigProblem]:
-    seen: set[str] = set()
-    for i, entry in enumerate(entries):
-        if entry.name in seen:
-            yield ConfigProblem(
-                f'{where}[{i}]("{entry.name}").name', f'{what} "{entry.name}" is defined twice'
-            )
-        seen.add(entry.name)
 
 
 def _unknown_user(where: str, name: str) -> ConfigProblem:
