@@ -30,40 +30,12 @@ from pysnmp.hlapi.v3arch.asyncio import (
     UsmUserData,
     bulk_cmd,
     get_cmd,
-    usmAesBlumenthalCfb192Protocol,
-    usmAesBlumenthalCfb256Protocol,
-    usmAesCfb128Protocol,
-    usmAesCfb256Protocol,
-    usmDESPrivProtocol,
-    usmHMAC128SHA224AuthProtocol,
-    usmHMAC192SHA256AuthProtocol,
-    usmHMAC256SHA384AuthProtocol,
-    usmHMAC384SHA512AuthProtocol,
-    usmHMACMD5AuthProtocol,
-    usmHMACSHAAuthProtocol,
 )
 from pysnmp.proto import errind, rfc1902, rfc1905
 from pysnmp.proto.rfc1902 import ObjectName
 
 from collectors.snmp_session import Endpoint, SnmpError
-
-AUTH_PROTOCOLS = {
-    "MD5": usmHMACMD5AuthProtocol,
-    "SHA": usmHMACSHAAuthProtocol,
-    "SHA-224": usmHMAC128SHA224AuthProtocol,
-    "SHA-256": usmHMAC192SHA256AuthProtocol,
-    "SHA-384": usmHMAC256SHA384AuthProtocol,
-    "SHA-512": usmHMAC384SHA512AuthProtocol,
-}
-# net-snmp's "AES-256" localises keys as Blumenthal's draft does; Cisco's as Reeder's ("-C").
-PRIV_PROTOCOLS = {
-    "DES": usmDESPrivProtocol,
-    "AES": usmAesCfb128Protocol,
-    "AES-128": usmAesCfb128Protocol,
-    "AES-192": usmAesBlumenthalCfb192Protocol,
-    "AES-256": usmAesBlumenthalCfb256Protocol,
-    "AES-256-C": usmAesCfb256Protocol,
-}
+from watchd.snmp_usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 
 # Errors a v3 agent reports (as a Report PDU) when the credentials are wrong.
 _AUTH_ERRORS = (

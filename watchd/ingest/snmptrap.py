@@ -21,19 +21,6 @@ from typing import Any
 from pysnmp.entity import config as snmp_config
 from pysnmp.entity import engine as snmp_engine
 from pysnmp.entity.rfc3413 import ntfrcv
-from pysnmp.hlapi.v3arch.asyncio import (
-    usmAesBlumenthalCfb192Protocol,
-    usmAesBlumenthalCfb256Protocol,
-    usmAesCfb128Protocol,
-    usmAesCfb256Protocol,
-    usmDESPrivProtocol,
-    usmHMAC128SHA224AuthProtocol,
-    usmHMAC192SHA256AuthProtocol,
-    usmHMAC256SHA384AuthProtocol,
-    usmHMAC384SHA512AuthProtocol,
-    usmHMACMD5AuthProtocol,
-    usmHMACSHAAuthProtocol,
-)
 from pysnmp.proto import error as snmp_error
 from pysnmp.proto.api import verdec
 from pysnmp.proto.rfc1902 import OctetString
@@ -43,6 +30,7 @@ from watchd.ingest.snmp_transport import HookedTransport, listen, parse_error_co
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig, Trap, TrapMapper, TrapUser
 from watchd.model import AlertSink
 from watchd.secrets import SecretRef
+from watchd.snmp_usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 
 log = logging.getLogger("watchd.ingest.snmptrap")
 
@@ -53,23 +41,6 @@ LOG_EVERY = 600.0
 QUEUE_SIZE = 10_000
 
 _VERSIONS = {0: "1", 1: "2c", 3: "3"}
-# The same names as the snmp collector's (watchd reaches collectors only through the registry).
-_AUTH = {
-    "MD5": usmHMACMD5AuthProtocol,
-    "SHA": usmHMACSHAAuthProtocol,
-    "SHA-224": usmHMAC128SHA224AuthProtocol,
-    "SHA-256": usmHMAC192SHA256AuthProtocol,
-    "SHA-384": usmHMAC256SHA384AuthProtocol,
-    "SHA-512": usmHMAC384SHA512AuthProtocol,
-}
-_PRIV = {
-    "DES": usmDESPrivProtocol,
-    "AES": usmAesCfb128Protocol,
-    "AES-128": usmAesCfb128Protocol,
-    "AES-192": usmAesBlumenthalCfb192Protocol,
-    "AES-256": usmAesBlumenthalCfb256Protocol,
-    "AES-256-C": usmAesCfb256Protocol,
-}
 
 
 @dataclass
@@ -240,9 +211,9 @@ def _add_user(engine: Any, user: TrapUser) -> None:
     priv_key = user.priv_key.reveal() if user.priv_key else None
     kwargs: dict[str, Any] = {}
     if auth_key:
-        kwargs.update(authProtocol=_AUTH[user.auth_protocol], authKey=auth_key)
+        kwargs.update(authProtocol=AUTH_PROTOCOLS[user.auth_protocol], authKey=auth_key)
     if priv_key:
-        kwargs.update(privProtocol=_PRIV[user.priv_protocol], privKey=priv_key)
+        kwargs.update(privProtocol=PRIV_PROTOCOLS[user.priv_protocol], privKey=priv_key)
     snmp_config.add_v3_user(engine, user.user, **kwargs)  # informs: our own engine ID
     for engine_id in user.engine_ids:
         snmp_config.add_v3_user(
