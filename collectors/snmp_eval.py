@@ -13,6 +13,7 @@ mapping per interface, which /metrics and the rules keep, rather than one per po
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -71,20 +72,15 @@ def _measured(column: Column, types: Mapping[str, Declared]) -> _Measured:
     )
 
 
-class _TablePlan:
-    """One table's columns as a poll reads them, and its rows' labels from the last poll."""
+# A table's rows from the last poll: row index -> (its label values, the labels mapping made
+# of them).
+KnownRows = dict[str, tuple[list[Raw | None], dict[str, str]]]
 
-    __slots__ = (
-        "context",
-        "derived",
-        "index",
-        "labelled",
-        "measured",
-        "name",
-        "oids",
-        "profile",
-        "rows",
-    )
+
+class _TablePlan:
+    """One table's columns as a poll reads them (shared by the checks of the same profiles)."""
+
+    __slots__ = ("derived", "index", "labelled", "measured", "name", "oids", "profile")
 
     def __init__(self, profile: str, table: Table, types: Mapping[str, Declared]) -> None:
         self.profile = profile
@@ -103,15 +99,17 @@ class _TablePlan:
             (d.metric, bool(d.rate), tuple(d.rate or d.value), d.scale, tuple(d.divide_by))
             for d in table.derived
         )
-        # Row index -> (its label values at the last poll, the labels mapping made of them),
-        # and the context those mappings were made in.
-        self.rows: dict[str, tuple[list[Raw | None], dict[str, str]]] = {}
-        self.context: Labels = {}
 
     def samples(
-        self, columns: Mapping[str, Rows], context: Labels, rates: RateTracker, out: list[Sample]
-    ) -> None:
-        """Append the table's samples of this poll's `columns`, in `context`, to `out`."""
+        self,
+        columns: Mapping[str, Rows],
+        context: Labels,
+        known: KnownRows,
+        rates: RateTracker,
+        out: list[Sample],
+    ) -> KnownRows:
+        """Append the table's samples of this poll's `columns`, in `context`, to `out`; rows
+        whose label values are as `known` keep their labels. Returns this poll's rows."""
         empty: Rows = {}
         present = [columns.get(oid) or empty for oid in self.oids]
         indexes = dict.fromkeys(present[0])
@@ -128,9 +126,7 @@ class _TablePlan:
             for m in self.measured
         ]
         derived = self.derived
-        known = self.rows if context == self.context else {}
-        self.rows = now_known = {}
-        self.context = context
+        now_known: KnownRows = {}
         for index in indexes:
             raws = [rows.get(index) for rows in label_rows]
             kept = known.get(index)
@@ -163,6 +159,7 @@ class _TablePlan:
                 out.append(Sample(m.metric, value, labels))
             if derived:
                 self._derived(index, labels, metrics, rates, out)
+        return now_known
 
     def _labels(self, index: str, raws: list[Raw | None], context: Labels) -> dict[str, str]:
         """A row's labels: the context, then its index split as the table's `index` names say
@@ -216,27 +213,40 @@ class _TablePlan:
             out.append(Sample(metric, result, labels))
 
 
-class Plan:
-    """What a check's polls ask and how their answers become samples (see the module doc).
+class _Compiled:
+    """What a plan reads and how, worked out from the profiles once: the same for every check
+    of the same shipped profiles and own OIDs (5,000 devices would otherwise hold 5,000 copies
+    of a few kilobytes)."""
 
-    `uptime_oid` is read as TimeTicks (unless a profile declares it otherwise): its going back
-    means the device restarted (collectors/snmp_rates.py)."""
+    __slots__ = (
+        "__weakref__",
+        "columns",
+        "own",
+        "profiles",
+        "scalar_oids",
+        "scalars",
+        "tables",
+        "uptime",
+    )
 
-    def __init__(self, profiles: Sequence[Profile], own: Sequence[OwnOid], uptime_oid: str) -> None:
+    def __init__(
+        self, profiles: tuple[Profile, ...], own: tuple[OwnOid, ...], uptime_oid: str
+    ) -> None:
+        self.profiles = profiles  # kept: their ids are part of the cache key
         # The type each OID declares, whichever profile or own OID declares it.
         types: dict[str, Declared] = {uptime_oid: "timeticks"}
         for profile in profiles:
             types.update((s.oid, s.type) for s in profile.scalars if s.type)
             types.update((c.oid, c.type) for t in profile.tables for c in t.columns if c.type)
         types.update((o.oid, o.type) for o in own if o.type)
-        self._uptime = (uptime_oid, types[uptime_oid])
-        self._scalars = tuple(
+        self.uptime = (uptime_oid, types[uptime_oid])
+        self.scalars = tuple(
             _Scalar(s.oid, s.metric, s.info, s.scale, types.get(s.oid, ""))
             for profile in profiles
             for s in profile.scalars
         )
-        self._own = tuple(_Scalar(o.oid, o.metric, "", o.scale, types.get(o.oid, "")) for o in own)
-        self._tables = tuple(
+        self.own = tuple(_Scalar(o.oid, o.metric, "", o.scale, types.get(o.oid, "")) for o in own)
+        self.tables = tuple(
             _TablePlan(profile.name, table, types)
             for profile in profiles
             for table in profile.tables
@@ -244,7 +254,7 @@ class Plan:
         # What every poll asks: the scalar OIDs (uptime first), the columns (labels, metrics,
         # multiply_by), each once.
         self.scalar_oids = list(
-            dict.fromkeys([uptime_oid, *(s.oid for s in self._scalars), *(o.oid for o in own)])
+            dict.fromkeys([uptime_oid, *(s.oid for s in self.scalars), *(o.oid for o in own)])
         )
         self.columns = list(
             dict.fromkeys(
@@ -257,8 +267,38 @@ class Plan:
             )
         )
 
+
+_COMPILED: weakref.WeakValueDictionary[
+    tuple[tuple[int, ...], tuple[OwnOid, ...], str], _Compiled
+] = weakref.WeakValueDictionary()
+
+
+def _compiled(profiles: Sequence[Profile], own: Sequence[OwnOid], uptime_oid: str) -> _Compiled:
+    """The compiled profiles, shared while a plan uses them (shipped profiles are loaded once,
+    so the checks of one shipped profile share one)."""
+    key = (tuple(map(id, profiles)), tuple(own), uptime_oid)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = _COMPILED[key] = _Compiled(tuple(profiles), tuple(own), uptime_oid)
+    return compiled
+
+
+class Plan:
+    """What a check's polls ask and how their answers become samples (see the module doc).
+
+    `uptime_oid` is read as TimeTicks (unless a profile declares it otherwise): its going back
+    means the device restarted (collectors/snmp_rates.py)."""
+
+    def __init__(self, profiles: Sequence[Profile], own: Sequence[OwnOid], uptime_oid: str) -> None:
+        self._compiled = compiled = _compiled(profiles, own, uptime_oid)
+        self.scalar_oids = compiled.scalar_oids
+        self.columns = compiled.columns
+        # Each table's rows from the last poll, and the context their labels were made in.
+        self._known: list[KnownRows] = [{} for _ in compiled.tables]
+        self._context: Labels = {}
+
     def _uptime_seconds(self, scalars: Mapping[str, Raw | None]) -> float | None:
-        oid, declared = self._uptime
+        oid, declared = self._compiled.uptime
         raw = scalars.get(oid)
         return None if raw is None else number(raw, declared)
 
@@ -274,12 +314,17 @@ class Plan:
         the info texts (sysName, ...) for the check message."""
         samples: list[Sample] = []
         info: dict[str, str] = {}
+        compiled = self._compiled
         rates.begin(self._uptime_seconds(scalars), now)
-        self._scalar_samples(self._scalars, scalars, context, samples, info)
-        for table in self._tables:
-            table.samples(columns, context, rates, samples)
+        self._scalar_samples(compiled.scalars, scalars, context, samples, info)
+        if context != self._context:  # labels made in another context are no longer valid
+            self._known = [{} for _ in compiled.tables]
+            self._context = context
+        known = self._known
+        for n, table in enumerate(compiled.tables):
+            known[n] = table.samples(columns, context, known[n], rates, samples)
         rates.end()
-        self._scalar_samples(self._own, scalars, context, samples, info)
+        self._scalar_samples(compiled.own, scalars, context, samples, info)
         return samples, info
 
     @staticmethod

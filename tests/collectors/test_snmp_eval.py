@@ -252,3 +252,22 @@ def test_a_rate_needs_a_declared_counter_type() -> None:
             columns=[Column(oid="1.2", metric="octets_total")],
             derived=[Derived(metric="octets_per_second", rate=["octets_total"])],
         )
+
+
+def test_checks_of_one_profile_keep_their_own_rows() -> None:
+    """Checks of the same profiles share its compiled plan but not their rows: each keeps its
+    own interface names and rates, whatever the other polled in between."""
+    first, second = Plan([IF], [], UPTIME), Plan([IF], [], UPTIME)
+    first_rates, second_rates = RateTracker(), RateTracker()
+    _poll(first, first_rates, 0.0, _if_columns(0, name=b"a"))
+    _poll(second, second_rates, 0.0, _if_columns(0, name=b"b"))
+    got_first = _poll(first, first_rates, 10.0, _if_columns(100, high_speed=1, name=b"a"))
+    got_second = _poll(second, second_rates, 10.0, _if_columns(500, high_speed=1, name=b"b"))
+    assert {s.labels["ifName"] for s in got_first} == {"a"}
+    assert {s.labels["ifName"] for s in got_second} == {"b"}
+    [util_first] = [s.value for s in got_first if s.metric == "util_percent"]
+    [util_second] = [s.value for s in got_second if s.metric == "util_percent"]
+    assert (util_first, util_second) == (
+        pytest.approx(100 / 10 * 800 / 1e6),
+        pytest.approx(500 / 10 * 800 / 1e6),
+    )
