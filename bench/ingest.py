@@ -155,8 +155,8 @@ class Result:
         )
 
 
-async def wait_listening(port: int, proc: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 30
+async def wait_listening(port: int, proc: asyncio.subprocess.Process, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if proc.returncode is not None:
             raise RuntimeError(f"the server exited with {proc.returncode} before listening")
@@ -166,7 +166,7 @@ async def wait_listening(port: int, proc: asyncio.subprocess.Process) -> None:
             return
         except OSError:
             await asyncio.sleep(0.05)
-    raise RuntimeError(f"nothing listened on port {port} within 30 s")
+    raise RuntimeError(f"nothing listened on port {port} within {within:g} s")
 
 
 async def load(

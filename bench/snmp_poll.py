@@ -55,7 +55,10 @@ is on the branch it runs from.
     .venv/bin/python bench/snmp_poll.py --scale [--scale-devices 5000] [--scale-duration 180]
 
 `--profile FILE` records watchd with py-spy (collapsed stacks, on core 0) over the measured
-window and prints the functions most samples were in; `--keep DIR` keeps its config and log.
+window and prints the functions most samples were in; `--keep DIR` keeps its config and log;
+`--tracemalloc DIR` runs it under bench/memtrace.py with a snapshot every 2 minutes (then
+`memtrace.py diff DIR/snap-001.pickle DIR/snap-005.pickle` shows what grew; CPU figures of
+such a run are not the daemon's).
 """
 
 from __future__ import annotations
@@ -353,14 +356,22 @@ async def start_watchd(
     `check_timeout`), once it is ready; its API port."""
     port = free_port()
     config = daemon_config(tmp, port, args, check_timeout, items)
-    argv = ["taskset", "-c", str(core), sys.executable, "-m", "watchd.cli", "run", "-c",
+    # --tracemalloc: under bench/memtrace.py, a snapshot every 2 minutes (a debug aid: tracing
+    # slows the daemon two to three times, so its CPU figures are not the daemon's).
+    traced = (
+        [str(ROOT / "bench" / "memtrace.py"), "run", "--out", str(args.tracemalloc),
+         "--every", "120", "--"]
+        if args.tracemalloc else ["-m"]
+    )  # fmt: skip
+    argv = ["taskset", "-c", str(core), sys.executable, *traced, "watchd.cli", "run", "-c",
             str(config)]  # fmt: skip
     log = (tmp / "watchd.log").open("w")
     proc = await asyncio.create_subprocess_exec(
         *argv, cwd=tmp, stdout=log, stderr=log, env=os.environ | {"PYTHONPATH": str(ROOT)}
     )
     log.close()
-    await wait_ready(f"http://127.0.0.1:{port}/readyz", proc, port)
+    # Traced, the daemon starts two to three times slower.
+    await wait_ready(f"http://127.0.0.1:{port}/readyz", proc, port, 300 if args.tracemalloc else 30)
     return proc, port
 
 
@@ -811,7 +822,12 @@ async def main() -> int:
     parser.add_argument("--scale-duration", type=float, default=180.0)
     parser.add_argument("--profile", default="", help="py-spy collapsed stacks of watchd here")
     parser.add_argument("--keep", default="", help="copy watchd's config and log here")
+    parser.add_argument(
+        "--tracemalloc", type=Path, help="run watchd under memtrace.py, snapshots every 2 min here"
+    )
     args = parser.parse_args()
+    if args.tracemalloc:  # the daemon runs in a directory of its own
+        args.tracemalloc = args.tracemalloc.resolve()
     needs_net_snmp()
     cores = sorted(os.sched_getaffinity(0))
     poller, others = cores[-1], cores[0]

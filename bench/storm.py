@@ -235,9 +235,11 @@ class Server:
         return None
 
 
-async def wait_ready(url: str, proc: asyncio.subprocess.Process, port: int) -> None:
+async def wait_ready(
+    url: str, proc: asyncio.subprocess.Process, port: int, within: float = 30.0
+) -> None:
     """Listening is not enough: the daemon opens its store and loads rules before /readyz."""
-    await wait_listening(port, proc)
+    await wait_listening(port, proc, within)
     async with aiohttp.ClientSession() as http:
         for _ in range(600):
             async with http.get(url) as resp:
