@@ -11,8 +11,8 @@ does not once the connection is gone. A client that was idle when the broker wen
 receiver between pages, the ingest storing a batch) is left with the exception unread, and
 asyncio logs "Future exception was never retrieved" when the client is collected.
 
-This module alone reads these attributes. Checked against aiomqtt 2.3.0 (the lowest that
-pyproject allows) to 2.5.1: `_client` is the `paho.mqtt.client.Client` there, as it has been
+This module alone reads these attributes. Checked against aiomqtt 2.5.0 (the lowest that
+pyproject allows) and 2.5.1: `_client` is the `paho.mqtt.client.Client` there, as it has been
 since aiomqtt 1.0. `_disconnected` is the `asyncio.Future[None]` read here in 2.5.1, under that
 name since asyncio-mqtt (2020). tests/ingest's MQTT tests (acknowledged only after the store
 committed, redelivered after a crash) fail if `_client` moves; tests/notify's test of a broker
