@@ -54,7 +54,7 @@ class SystemClock:
     async def sleep_unless_set(self, seconds: float, event: asyncio.Event) -> None:
         # One timer on the event's own waiter. Racing a sleep task against a wait task cost two
         # tasks, a wait and two cancellations per wake-up, and the scheduler wakes hundreds of
-        # times a second (each asyncio call that looks up the running loop is a getpid()).
+        # times a second.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(0.0, seconds)):
                 await event.wait()

@@ -11,6 +11,7 @@ storm's scans the labels of every incident with a notification open.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Callable
@@ -62,12 +63,10 @@ def dumps(value: Any) -> str:
 
 def encoded(value: Any) -> bytes:
     """`value` as compact UTF-8 JSON text, as `dumps` writes it: a body to send as it is."""
-    if _ENCODE is None:
-        return json.dumps(value, separators=(",", ":")).encode()
-    try:
-        return _ENCODE(value)
-    except PydanticSerializationError:
-        return json.dumps(value, separators=(",", ":")).encode()
+    if _ENCODE is not None:
+        with contextlib.suppress(PydanticSerializationError):
+            return _ENCODE(value)
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def loads(text: str | bytes) -> Any:
