@@ -246,3 +246,22 @@ def test_users_and_schedules_without_a_zone_take_the_daemon_time_zone() -> None:
     config = parse_config(raw, Path("t.toml"))
     assert [u.timezone for u in config.users] == ["Asia/Shanghai", "Europe/Berlin"]
     assert config.schedules[0].timezone == "Asia/Shanghai"
+
+
+def test_checks_given_the_same_keys_share_one_set_of_given_fields_and_copies_stay_apart() -> None:
+    """Thousands of alike checks keep one `model_fields_set` between them (memory at 5,000
+    devices, issue 14), and still tell which keys each was given; a copy with changes gets
+    a set of its own, leaving the others' as they were."""
+    items = [
+        {"name": f"sw{n}", "checks": [{"name": "web", "kind": "http", "url": f"http://sw{n}/"}]}
+        for n in range(3)
+    ]
+    items[2]["checks"][0]["interval"] = 30  # type: ignore[index]
+    config = parse_config({"items": items}, Path("test.toml"))
+    first, second, third = (item.checks[0] for item in config.items)
+    assert first.model_fields_set is second.model_fields_set
+    assert first.model_fields_set == {"name", "kind", "url"}
+    assert third.model_fields_set == {"name", "kind", "url", "interval"}
+    changed = first.model_copy(update={"timeout": 2.0})
+    assert changed.model_fields_set == {"name", "kind", "url", "timeout"}
+    assert second.model_fields_set == {"name", "kind", "url"}

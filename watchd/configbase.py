@@ -11,7 +11,7 @@ import zoneinfo
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -20,6 +20,23 @@ class Strict(BaseModel):
     """Base of every config table: unknown keys are errors, values are frozen after load."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Share the set of fields the file gave (`model_fields_set`) with every model given
+        the same ones.
+
+        Each model keeps its own set otherwise: 216 bytes for an item, 728 for an SNMP check,
+        where thousands of checks give the same few sets (4.7 MB at 5,000 devices, issue 14).
+        Sharing is safe because config models are frozen (nothing adds to the set) and a copy
+        gets a set of its own (pydantic's `BaseModel.__copy__`, under `model_copy`).
+        """
+        given = self.__pydantic_fields_set__
+        shared = _FIELDS_SETS.setdefault(frozenset(given), given)
+        object.__setattr__(self, "__pydantic_fields_set__", shared)
+
+
+# The sets of given fields that config models share, by their content (see Strict).
+_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
 
 
 def is_zone(value: str) -> bool:
