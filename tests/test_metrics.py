@@ -143,6 +143,20 @@ def test_a_new_observation_replaces_the_previous_series_of_that_check() -> None:
     }
 
 
+def test_checks_whose_sample_names_change_every_run_show_their_latest_names_only() -> None:
+    """Alike checks share one tuple of sample names between them, but a check whose samples
+    change names every run (interfaces coming and going) neither shows old names nor makes
+    watchd keep every set of names it ever saw."""
+    m = Metrics()
+    for n in range(500):
+        m.observe_samples("sw1", "net", [Sample(f"if{n}_octets", float(n))])
+        m.observe_samples("sw2", "net", [Sample("up", 1.0)])
+    assert [line for line in probe_lines(m) if b"octets" in line] == [
+        b'watchd_probe_if499_octets{check="net",item="sw1"} 499.0'
+    ]
+    assert len(m._probes._names) <= 2 * 2 + 64 + 1
+
+
 def test_forget_removes_the_state_gauge_and_probe_series_of_a_check() -> None:
     """A removed check leaves no series behind."""
     m = Metrics()

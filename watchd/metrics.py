@@ -110,6 +110,7 @@ class ProbeSamples:
     def __init__(self) -> None:
         self._latest: dict[tuple[str, str], _Latest] = {}
         self._help: dict[str, str] = {}
+        self._names: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def observe(self, item: str, check: str, samples: Sequence[Sample]) -> None:
         """Replace everything known for (item, check) with these samples."""
@@ -117,6 +118,16 @@ class ProbeSamples:
         # hundred samples: transposed at once rather than read sample by sample, thrice).
         metrics, values, labels, _ = zip(*samples, strict=True) if samples else ((),) * 4
         names = tuple(map(metric_name, metrics))
+        # The checks of one profile give the same names in the same order: one tuple for all
+        # of them (an SNMP poll's is 0.7 KB; 3.5 MB at 5,000 devices, issue 14).
+        shared = self._names.get(names)
+        if shared is None:
+            if len(self._names) > 2 * len(self._latest) + 64:
+                # Keep only the tuples still in use: checks whose samples change names
+                # (interfaces that come and go) would otherwise grow it for ever.
+                self._names = {kept[0]: kept[0] for kept in self._latest.values()}
+            shared = self._names[names] = names
+        names = shared
         self._latest[(item, check)] = (names, labels, array("d", values))
         if not self._help.keys() >= set(names):  # a family seen for the first time
             for metric, name in zip(metrics, names, strict=True):
