@@ -14,9 +14,17 @@ that gufo-snmp's Rust core and the loop do not do.
     .venv/bin/python bench/snmp_path_cost.py                 # callgrind, 30 and 50 rounds
     .venv/bin/python bench/snmp_path_cost.py --rounds 50     # one run, no valgrind
     .venv/bin/python bench/snmp_path_cost.py --cprofile      # where the Python time goes
+    .venv/bin/python bench/snmp_path_cost.py --memory        # what the devices' state holds
 
 Instructions per poll are the difference between a run of 50 rounds and one of 30 (start-up,
 imports and the first polls cancel out), over 20 x `--devices` polls: steady state.
+
+`--memory` polls `--devices` (default 500 there) once a minute for 13 minutes of the stand-in
+clock, so that the shipped rules' 10-minute windows are full as in a daemon at steady state,
+and prints what tracemalloc finds held per device (the config, collectors, check states,
+/metrics' series and rules, without the daemon's store, scheduler and web server) and the
+lines that hold most. Like the instruction count it does not depend on the machine's load:
+the figure to compare before and after a change to what a device keeps.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import tracemalloc
 from collections.abc import Sequence
 from pathlib import Path
 from unittest import mock
@@ -47,7 +56,8 @@ from watchd.rules.engine import RuleEngine  # noqa: E402
 from watchd.rules.service import RuleService  # noqa: E402
 from watchd.scheduler import RunInfo  # noqa: E402
 
-INTERVAL = 2.0  # seconds between two polls of a device
+INTERVAL = 2.0  # seconds between two polls of a device (60 with --memory)
+MEMORY_ROUNDS = 13  # minutes: the shipped rules' longest window (10 min) full, and some
 IF_TABLE = "1.3.6.1.2.1.2.2.1"
 IFX_TABLE = "1.3.6.1.2.1.31.1.1.1"
 UPTIME = "1.3.6.1.2.1.1.3.0"
@@ -74,15 +84,16 @@ class Agent:
     """net-snmp's answers for a host with 4 interfaces at round `at`, as gufo-snmp gives them
     (made once a round: the devices of a round share them, so the stand-in costs little)."""
 
-    def __init__(self) -> None:
+    def __init__(self, interval: float) -> None:
         self.at = 0
+        self._interval = interval
         self._values: tuple[int, dict[str, int | bytes]] = (-1, {})
 
     def values(self) -> dict[str, int | bytes]:
         r = self.at
         if self._values[0] == r:
             return self._values[1]
-        values: dict[str, int | bytes] = {UPTIME: 100_000 + int(INTERVAL * 100) * r}
+        values: dict[str, int | bytes] = {UPTIME: 100_000 + int(self._interval * 100) * r}
         for i, name in enumerate([b"lo", b"eth0", b"eth1", b"wlan0"], start=1):
             octets = 1_000_000 * i + 12_345 * i * r
             for column, value in [
@@ -184,12 +195,16 @@ def config(tmp: Path, devices: int, rewalk_interval: float) -> Path:
 
 
 async def poll(
-    rounds: int, devices: int, rewalk_interval: float, profile: cProfile.Profile | None = None
+    rounds: int,
+    devices: int,
+    rewalk_interval: float,
+    profile: cProfile.Profile | None = None,
+    interval: float = INTERVAL,
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         setup = load_setup(config(Path(tmp), devices, rewalk_interval))
     clock = Clock()
-    agent = Agent()
+    agent = Agent(interval)
     store, sink = Store(), Sink()
     processor = ResultProcessor(clock=clock, store=store, metrics=Metrics(), sink=sink)  # type: ignore[arg-type]
     rules = RuleService(
@@ -208,12 +223,29 @@ async def poll(
     ]
     contexts = [CheckContext(c.item, c.name, c.address, c.labels, c.timeout) for c, _ in checks]
     with sessions:
-        await _rounds(range(rounds), checks, contexts, agent, clock, processor)
+        await _rounds(range(rounds), checks, contexts, agent, clock, processor, interval)
         if profile is not None:  # the steady state: 20 rounds more, profiled
             profile.enable()
-            await _rounds(range(rounds, rounds + 20), checks, contexts, agent, clock, processor)
+            await _rounds(
+                range(rounds, rounds + 20), checks, contexts, agent, clock, processor, interval
+            )
             profile.disable()
     assert not sink.alerts, sink.alerts
+    if tracemalloc.is_tracing():  # --memory: what the devices' state holds, while it is alive
+        _print_memory(tracemalloc.take_snapshot(), devices)
+
+
+def _print_memory(snapshot: tracemalloc.Snapshot, devices: int) -> None:
+    snapshot = snapshot.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+    held = snapshot.statistics("lineno")
+    total = sum(stat.size for stat in held)
+    print(
+        f"held: {total / 1e6:.1f} MB for {devices} devices: {total / devices:,.0f} bytes a device"
+    )
+    for stat in held[:20]:
+        frame = stat.traceback[0]
+        where = f"{Path(frame.filename).relative_to(ROOT) if frame.filename.startswith(str(ROOT)) else frame.filename}:{frame.lineno}"
+        print(f"{stat.size / devices:8,.0f} B/device {stat.count / devices:6.1f} blocks  {where}")
 
 
 async def _rounds(
@@ -223,6 +255,7 @@ async def _rounds(
     agent: Agent,
     clock: Clock,
     processor: ResultProcessor,
+    interval: float,
 ) -> None:
     result: CheckResult | None = None
     for r in rounds:
@@ -231,8 +264,8 @@ async def _rounds(
             result = await collector.collect(ctx)
             run = RunInfo(started=clock.wall, duration=0.003, lag=0.001, failed=False)
             await processor.handle(check, result, run)
-        clock.wall += INTERVAL
-        clock.mono += INTERVAL
+        clock.wall += interval
+        clock.mono += interval
     assert result is not None and result.status.is_ok, result
 
 
@@ -258,11 +291,17 @@ def instructions(rounds: int, args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", type=int, default=20)
+    parser.add_argument("--devices", type=int, help="20; 500 with --memory")
     parser.add_argument("--rounds", type=int, default=0, help="one run, no valgrind")
     parser.add_argument("--rewalk-interval", type=float, default=300.0)
     parser.add_argument("--cprofile", action="store_true", help="profile rounds 30 to 50")
+    parser.add_argument("--memory", action="store_true", help="what a device's state holds")
     args = parser.parse_args()
+    if args.memory:
+        tracemalloc.start()
+        asyncio.run(poll(MEMORY_ROUNDS, args.devices or 500, args.rewalk_interval, interval=60.0))
+        return 0
+    args.devices = args.devices or 20
     if args.cprofile:
         profile = cProfile.Profile()
         asyncio.run(poll(30, args.devices, args.rewalk_interval, profile))
