@@ -80,11 +80,9 @@ KnownRows = dict[str, tuple[list[Raw | None], dict[str, str]]]
 class _TablePlan:
     """One table's columns as a poll reads them (shared by the checks of the same profiles)."""
 
-    __slots__ = ("derived", "index", "labelled", "measured", "name", "oids", "profile")
+    __slots__ = ("derived", "index", "labelled", "measured", "oids", "slots")
 
-    def __init__(self, profile: str, table: Table, types: Mapping[str, Declared]) -> None:
-        self.profile = profile
-        self.name = table.name
+    def __init__(self, table: Table, types: Mapping[str, Declared]) -> None:
         self.index = tuple(table.index)
         self.oids = tuple(column.oid for column in table.columns)
         self.labelled = tuple(
@@ -93,10 +91,23 @@ class _TablePlan:
             if column.label
         )
         self.measured = tuple(_measured(column, types) for column in table.columns if column.metric)
+        # The counters the table takes rates of, each its slot in a row's readings (two
+        # derived samples may take the same).
+        slot = {
+            name: n
+            for n, name in enumerate(dict.fromkeys(n for d in table.derived for n in d.rate))
+        }
+        self.slots = len(slot)
         # Each derived sample: its metric, whether it is a rate, the metrics it takes (the
-        # first the row has), its scale and its divisors.
+        # first the row has) with their slots (-1 for a value), its scale and its divisors.
         self.derived = tuple(
-            (d.metric, bool(d.rate), tuple(d.rate or d.value), d.scale, tuple(d.divide_by))
+            (
+                d.metric,
+                bool(d.rate),
+                tuple((name, slot.get(name, -1)) for name in d.rate or d.value),
+                d.scale,
+                tuple(d.divide_by),
+            )
             for d in table.derived
         )
 
@@ -126,6 +137,8 @@ class _TablePlan:
             for m in self.measured
         ]
         derived = self.derived
+        if self.slots:
+            rates.table(self, self.slots)
         now_known: KnownRows = {}
         for index in indexes:
             raws = [rows.get(index) for rows in label_rows]
@@ -183,10 +196,12 @@ class _TablePlan:
         out: list[Sample],
     ) -> None:
         """The row's derived samples: rates of its counters and ratios of its metrics."""
-        row_rates: dict[str, float | None] = {}
+        if self.slots:
+            rates.row(index)
+        row_rates: dict[int, float | None] = {}  # by slot
         for metric, is_rate, sources, scale, divide_by in self.derived:
-            for name in sources:  # the first source metric the row has
-                found = metrics.get(name)
+            for taken in sources:  # the first source metric the row has: (name, slot)
+                found = metrics.get(taken[0])
                 if found is not None:
                     break
             else:
@@ -194,11 +209,10 @@ class _TablePlan:
             source: float | None
             if not is_rate:
                 source = found[0]
-            elif name in row_rates:
-                source = row_rates[name]
+            elif (slot := taken[1]) in row_rates:
+                source = row_rates[slot]
             else:
-                key = (self.profile, self.name, name, index)
-                source = row_rates[name] = rates.rate(key, *found)
+                source = row_rates[slot] = rates.rate(slot, *found)
             if source is None:
                 continue
             result = source * scale
@@ -247,9 +261,7 @@ class _Compiled:
         )
         self.own = tuple(_Scalar(o.oid, o.metric, "", o.scale, types.get(o.oid, "")) for o in own)
         self.tables = tuple(
-            _TablePlan(profile.name, table, types)
-            for profile in profiles
-            for table in profile.tables
+            _TablePlan(table, types) for profile in profiles for table in profile.tables
         )
         # What every poll asks: the scalar OIDs (uptime first), the columns (labels, metrics,
         # multiply_by), each once.

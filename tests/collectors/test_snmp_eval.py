@@ -143,55 +143,130 @@ def test_scalars_info_and_own_oids() -> None:
     assert plan.scalar_oids == [UPTIME, "1.5.0", "1.6.0", "1.7.0", "9.1.0", "9.2.0"]
 
 
+def _counters(
+    rates: RateTracker,
+    now: float,
+    counters: dict[str, float],
+    *,
+    bits: int = 64,
+    uptime: float | None = None,
+    end: bool = True,
+) -> dict[str, float | None]:
+    """One poll of a table of one counter a row, each row's value as `counters` says; the
+    rates it gives by row."""
+    rates.begin(uptime, now)
+    rates.table("t", 1)
+    got: dict[str, float | None] = {}
+    for row, value in counters.items():
+        rates.row(row)
+        got[row] = rates.rate(0, value, bits)
+    if end:
+        rates.end()
+    return got
+
+
 def test_counter64_going_down_is_a_reset_not_a_wrap() -> None:
     """A Counter64 that goes down gives a small rate from zero, never a 2**64 spike."""
     rates = RateTracker()
-    rates.begin(None, 0.0)
-    assert rates.rate("k", 1000.0, 64) is None
-    rates.end()
-    rates.begin(None, 10.0)
-    assert rates.rate("k", 100.0, 64) == pytest.approx(10.0)
+    assert _counters(rates, 0.0, {"k": 1000.0}) == {"k": None}
+    assert _counters(rates, 10.0, {"k": 100.0}) == {"k": pytest.approx(10.0)}
 
 
 def test_counter32_going_down_wraps() -> None:
     """A Counter32 that goes down while the device stays up wrapped at 2**32."""
     rates = RateTracker()
-    rates.begin(100.0, 0.0)
-    rates.rate("k", 2**32 - 10.0, 32)
-    rates.end()
-    rates.begin(110.0, 10.0)
-    assert rates.rate("k", 10.0, 32) == pytest.approx(2.0)
+    _counters(rates, 0.0, {"k": 2**32 - 10.0}, bits=32, uptime=100.0)
+    assert _counters(rates, 10.0, {"k": 10.0}, bits=32, uptime=110.0) == {"k": pytest.approx(2.0)}
 
 
 def test_uptime_going_back_skips_the_rate_once() -> None:
     """After the device uptime goes back the next rate is withheld, then rates resume."""
     rates = RateTracker()
-    rates.begin(1000.0, 0.0)
-    rates.rate("k", 5000.0, 32)
-    rates.end()
-    rates.begin(5.0, 10.0)
+    _counters(rates, 0.0, {"k": 5000.0}, bits=32, uptime=1000.0)
+    assert _counters(rates, 10.0, {"k": 100.0}, bits=32, uptime=5.0) == {"k": None}
     assert rates.restarted
-    assert rates.rate("k", 100.0, 32) is None
-    rates.end()
-    rates.begin(15.0, 20.0)
-    assert rates.rate("k", 200.0, 32) == pytest.approx(10.0)
+    assert _counters(rates, 20.0, {"k": 200.0}, bits=32, uptime=15.0) == {"k": pytest.approx(10.0)}
+
+
+def test_no_time_between_two_polls_gives_no_rate() -> None:
+    """A poll taken at the same time as the previous one (or before) gives no rate rather
+    than a division by zero or a negative rate."""
+    rates = RateTracker()
+    _counters(rates, 10.0, {"k": 100.0})
+    assert _counters(rates, 10.0, {"k": 200.0}) == {"k": None}
+    assert _counters(rates, 5.0, {"k": 300.0}) == {"k": None}
 
 
 def test_a_poll_that_never_ended_gives_no_rates_against_the_next() -> None:
-    """A poll that raised midway left some readings replaced and some not: the next poll
-    gives no rate rather than one over the wrong span, then rates resume."""
+    """After a poll that raised midway the next poll gives no rate (as the first poll: no
+    reading two polls old is used), then rates resume."""
     rates = RateTracker()
-    rates.begin(None, 0.0)
-    rates.rate("a", 0.0, 64)
-    rates.rate("b", 0.0, 64)
-    rates.end()
-    rates.begin(None, 10.0)
-    rates.rate("a", 100.0, 64)  # the poll stops here: "b" keeps its reading of time 0
-    rates.begin(None, 20.0)
-    assert rates.rate("b", 200.0, 64) is None
-    rates.end()
-    rates.begin(None, 30.0)
-    assert rates.rate("b", 300.0, 64) == pytest.approx(10.0)
+    _counters(rates, 0.0, {"a": 0.0, "b": 0.0})
+    _counters(rates, 10.0, {"a": 100.0}, end=False)  # the poll stops before "b"
+    assert _counters(rates, 20.0, {"b": 200.0}) == {"b": None}
+    assert _counters(rates, 30.0, {"b": 300.0}) == {"b": pytest.approx(10.0)}
+
+
+def _counter_plan(counters: dict[str, str], derived: list[Derived]) -> Plan:
+    """A plan of one table whose columns 2.1, 2.2, ... are `counters` (metric: declared type)
+    and whose derived samples are `derived`."""
+    columns = [
+        Column(oid=f"2.{n}", metric=metric, type=declared)
+        for n, (metric, declared) in enumerate(counters.items(), start=1)
+    ]
+    return Plan(
+        [Profile(name="c", tables=[Table(name="c", columns=columns, derived=derived)])], [], UPTIME
+    )
+
+
+def test_a_counter_a_poll_did_not_read_gives_no_rate_at_the_next() -> None:
+    """A counter missing from one poll (a cell missing from its row, or its whole row: an
+    interface that went away) gives no rate at its return rather than one against a reading
+    two polls old; the counters read at both polls keep their rates."""
+    plan = _counter_plan(
+        {"a_total": "counter64", "b_total": "counter64"},
+        [
+            Derived(metric="a_per_second", rate=["a_total"]),
+            Derived(metric="b_per_second", rate=["b_total"]),
+        ],
+    )
+    rates = RateTracker()
+
+    def poll(now: float, columns: dict[str, Rows]) -> set[tuple[str, str, float]]:
+        samples = _poll(plan, rates, now, columns)
+        return {(s.labels["index"], s.metric, s.value) for s in samples if "per_s" in s.metric}
+
+    def both(value: int) -> dict[str, Rows]:
+        return {"2.1": {"1": value, "2": value}, "2.2": {"1": value, "2": value}}
+
+    assert poll(10.0, both(0)) == set()
+    assert poll(20.0, {"2.1": {"1": 100}, "2.2": {}}) == {("1", "a_per_second", 10.0)}
+    assert poll(30.0, both(200)) == {("1", "a_per_second", 10.0)}
+    assert poll(40.0, both(300)) == {
+        (row, metric, 10.0) for row in "12" for metric in ("a_per_second", "b_per_second")
+    }
+
+
+def test_derived_rates_take_the_first_counter_their_row_has() -> None:
+    """Two derived samples over the same counters share its rate; a row without the first
+    counter falls back to the next, whose rate starts at the second poll that reads it."""
+    plan = _counter_plan(
+        {"hc_total": "counter64", "low_total": "counter32"},
+        [
+            Derived(metric="per_second", rate=["hc_total", "low_total"]),
+            Derived(metric="bits_per_second", rate=["hc_total", "low_total"], scale=8),
+        ],
+    )
+    rates = RateTracker()
+
+    def poll(now: float, hc: int | None, low: int) -> dict[str, float]:
+        columns: dict[str, Rows] = {"2.1": {} if hc is None else {"1": hc}, "2.2": {"1": low}}
+        return {s.metric: s.value for s in _poll(plan, rates, now, columns) if "per_s" in s.metric}
+
+    assert poll(10.0, 0, 0) == {}
+    assert poll(20.0, 1000, 50) == {"per_second": 100.0, "bits_per_second": 800.0}
+    assert poll(30.0, None, 100) == {}  # the low counter was not read at the last poll
+    assert poll(40.0, None, 150) == {"per_second": 5.0, "bits_per_second": 40.0}
 
 
 def test_multiply_by_scales_by_another_column() -> None:
