@@ -455,6 +455,52 @@ def test_saving_writes_only_the_series_that_changed_and_adds_up_to_the_whole_sta
     assert stored == json.loads(json.dumps(engine.export_state()))
 
 
+def test_a_steady_save_saves_every_series_that_only_moved_once_after_those_due(
+    tmp_path: Path,
+) -> None:
+    """A series whose window or prediction alone moved (by a sample, or by the clock for a
+    forecast) waits for the steady save, which saves each such series once, after the series
+    already due; one handed to another node goes with its moves, and is not saved after."""
+    body = DISK + (
+        "  - {name: rate, metric: octets_total, over: {window: 5m, fn: rate, counter_bits: 64},"
+        ' warn: "> 1e12"}\n'
+        "  - {name: f, metric: inode_used_percent, forecast: {window: 6h, horizon: 7d},"
+        ' threshold: ">= 100"}\n'
+    )
+    engine = RuleEngine(ruleset(tmp_path, body), clock=FakeClock(T0))
+    stored: dict[str, object] = {}
+
+    def save(limit: int | None = None) -> list[str]:
+        states, _ = engine.export_changes(limit)
+        stored.update(states)
+        return [json.loads(k)[0] for k in states if k != "@engine"]
+
+    for t in (0, 60, 120):
+        engine.observe(
+            [
+                sample("octets_total", 1e6 * t, t, ifIndex="1"),
+                sample("disk_used_percent", 50, t, mount="/"),
+                sample("inode_used_percent", 50, t, mount="/"),
+            ]
+        )
+    assert sorted(save()) == ["disk", "f", "rate"]  # new
+    engine.observe([sample("octets_total", 1e6 * 180, 180, ifIndex="1")])
+    engine.evaluate()
+    assert save() == []  # only moved
+    engine.observe([sample("disk_used_percent", 85, 240, mount="/")])  # warning: due now
+    engine.save_steady()
+    assert save(1) == ["disk"]
+    assert sorted(save()) == ["f", "rate"]
+    engine.save_steady()
+    assert save() == []
+    assert stored == json.loads(json.dumps(engine.export_state()))
+    engine.observe([sample("octets_total", 1e6 * 300, 300, ifIndex="1")])
+    states, _ = engine.release([("web1", "local")])
+    assert [json.loads(k)[0] for k in states] == ["rate"]
+    engine.save_steady()
+    assert save() == []
+
+
 def test_restore_drops_state_of_changed_rules_and_skips_garbage(tmp_path: Path) -> None:
     """Saved state of a rule whose definition changed, or malformed entries, is not loaded."""
     engine = RuleEngine(ruleset(tmp_path, DISK), clock=FakeClock(T0))

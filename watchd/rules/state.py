@@ -40,7 +40,10 @@ NOT_COUNTED: Counts = (0, 0, 0)
 
 
 class SeriesState:
-    """Where one series stands for one rule. Levels: 0 ok, 1 warning, 2 critical."""
+    """Where one series stands for one rule. Levels: 0 ok, 1 warning, 2 critical.
+
+    Equal only to itself and hashed by identity (no __eq__, on purpose): the engine keys the
+    series it has to save by their states."""
 
     __slots__ = (
         "below_since",
@@ -62,6 +65,7 @@ class SeriesState:
         "placeholder",
         "predicted",
         "since",
+        "touched",
         "value",
         "window",
     )
@@ -85,6 +89,10 @@ class SeriesState:
         self.flap_marked: frozenset[int] = NO_LEVELS
         self.flap_run = 0
         self.placeholder = False
+        # Moved (value, window, flap history, prediction) since last exported: saved with the
+        # engine's next steady save. A slot, not a dict entry and a tuple per series in the
+        # engine (7.6 MB at 80,000 series); the object is 208 bytes with or without it.
+        self.touched = False
         self.window: Window | None = Window() if windowed else None
         # The sum of the window's counter increases, kept as points come and go so that a rate
         # is O(1) per sample, not a sum over a window of hundreds of points; summed afresh
