@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 HISTORY = 21
-_STEADY: dict[int, tuple[int, ...]] = {}  # value -> the full history of only that value
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +22,33 @@ class FlapPolicy:
 
 @dataclass(frozen=True, slots=True)
 class FlapState:
-    """The recent state history (oldest first) and whether the subject is flapping now."""
+    """The recent state history (oldest first) and whether the subject is flapping now.
+
+    Frozen, so one instance can stand for many subjects: the empty one and the steady ones
+    below are shared (a state and its history per check and rule series took 4.7 MB at
+    80,000 rule series, bench/README.md, issue 14)."""
 
     history: tuple[int, ...] = ()
     flapping: bool = False
     percent: float = 0.0
+
+
+NO_FLAPS = FlapState()  # nothing recorded yet
+# A history of one repeated value (most checks and rule series, most of the time) by itself:
+# its state when not flapping, shared, as is its history tuple when flapping.
+_STEADY: dict[tuple[int, ...], FlapState] = {(): NO_FLAPS}
+
+
+def flap_state(history: tuple[int, ...], flapping: bool, percent: float) -> FlapState:
+    """A flap state of these fields: a shared instance when there is one (as restored)."""
+    if not history or history.count(history[0]) == len(history):
+        shared = _STEADY.get(history)
+        if shared is None:
+            shared = _STEADY[history] = FlapState(history)
+        if not flapping and percent == 0.0:
+            return shared
+        history = shared.history
+    return FlapState(history, flapping, percent)
 
 
 def percent_state_change(history: Sequence[int]) -> float:
@@ -47,12 +68,8 @@ def record(state: FlapState, value: int, policy: FlapPolicy) -> tuple[FlapState,
     The change is True when flapping starts, False when it stops, None otherwise.
     """
     history = (*state.history, value)[-HISTORY:]
-    # A steady history (most checks and rule series, most of the time) has no changes to weigh,
-    # and a full one is the same tuple for every subject in that state: shared, not 200 bytes
-    # per check and per rule series.
+    # A steady history has no changes to weigh, and a full one is shared (`flap_state`).
     steady = history.count(value) == len(history)
-    if steady and len(history) == HISTORY:
-        history = _STEADY.setdefault(value, history)
     percent = 0.0 if steady else percent_state_change(history)
     flapping = state.flapping
     if policy.enabled:
@@ -63,4 +80,4 @@ def record(state: FlapState, value: int, policy: FlapPolicy) -> tuple[FlapState,
     else:
         flapping = False
     change = None if flapping == state.flapping else flapping
-    return FlapState(history, flapping, percent), change
+    return flap_state(history, flapping, percent), change

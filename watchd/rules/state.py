@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from itertools import chain
 from typing import Any
 
-from watchd.flap import FlapState
+from watchd.flap import NO_FLAPS, flap_state
 from watchd.rules.conditions.aggregates import Window
 from watchd.rules.conditions.forecast import Fit, fit_line
 
@@ -82,7 +82,7 @@ class SeriesState:
         self.below_since: float | None = None
         self.emitted = 0
         self.emitted_since: float | None = None
-        self.flap = FlapState()
+        self.flap = NO_FLAPS
         self.flap_last = -1
         # Levels whose alert was sent with the flapping marker: sent again without when it stops.
         # Replaced, never changed in place (see NO_LEVELS).
@@ -159,10 +159,10 @@ class SeriesState:
         state.emitted = int(data["emitted"])
         state.emitted_since = _opt_float(data.get("emitted_since"))
         flap = data.get("flap") or {}
-        state.flap = FlapState(
-            history=tuple(int(x) for x in flap.get("history", ())),
-            flapping=bool(flap.get("flapping", False)),
-            percent=float(flap.get("percent", 0.0)),
+        state.flap = flap_state(
+            tuple(int(x) for x in flap.get("history", ())),
+            bool(flap.get("flapping", False)),
+            float(flap.get("percent", 0.0)),
         )
         state.flap_marked = frozenset(int(x) for x in flap.get("marked", ()))
         state.placeholder = bool(data.get("placeholder", False))
