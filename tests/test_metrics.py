@@ -157,6 +157,25 @@ def test_checks_whose_sample_names_change_every_run_show_their_latest_names_only
     assert len(m._probes._names) <= 2 * 2 + 64 + 1
 
 
+def test_a_scrape_is_made_a_family_at_a_time_with_every_checks_series_in_its_family() -> None:
+    """The exposition comes in parts, watchd's own metrics then one part per probe family
+    holding that family's series of every check (alike checks walked together), so a scrape of
+    thousands of devices never holds the whole text at once (issue 14's memory)."""
+    m = Metrics()
+    for n in range(3):
+        row = {"ifName": f"eth{n}"}
+        m.observe_samples(f"sw{n}", "snmp", [Sample("in_octets", n, row), Sample("up", 1.0, row)])
+    m.observe_samples("db1", "disk", [Sample("used", 5.0, {"mount": "/"})])
+    own, *families = m.exposition()
+    assert own.startswith(b"# HELP watchd_") and b"watchd_probe_" not in own
+    assert [part.split(b"\n")[0] for part in families] == [
+        b"# HELP watchd_probe_in_octets Latest value of the probe sample 'in_octets'.",
+        b"# HELP watchd_probe_up Latest value of the probe sample 'up'.",
+        b"# HELP watchd_probe_used Latest value of the probe sample 'used'.",
+    ]
+    assert families[0].count(b"\nwatchd_probe_in_octets{") == 3
+
+
 def test_forget_removes_the_state_gauge_and_probe_series_of_a_check() -> None:
     """A removed check leaves no series behind."""
     m = Metrics()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -34,6 +34,8 @@ from watchd.metrics_flow import Children, FlowMetrics
 from watchd.model import Labels, Sample, Status
 
 PROBE_PREFIX = "watchd_probe_"
+# The 0.0.4 text format: understood by every Prometheus version and scraper.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 # A sample metric named `..._total` is a cumulative counter (psutil's disk and network counters,
 # SNMP counter columns): its family is typed counter, as Prometheus names them, so promtool and
 # PromQL's rate() treat it as one. Every other sample is the gauge of its latest value.
@@ -138,35 +140,60 @@ class ProbeSamples:
         """Drop every series of (item, check), e.g. when the check is removed from the config."""
         self._latest.pop((item, check), None)
 
-    def render(self) -> bytes:
-        """The text exposition (format 0.0.4) of every probe family."""
-        families: dict[str, list[str]] = {}
+    def families(self) -> Iterator[bytes]:
+        """The text exposition (format 0.0.4) of every probe family, one family at a time.
+
+        A family's lines are made at its turn, so a scrape holds one family's text at a time:
+        at 5,000 SNMP devices (405,000 series, ~35 MB of text) a scrape made all of it at once
+        and left the daemon 35 MB bigger, over issue 14's 300 MB (bench/README.md). What is
+        walked is the latest samples as they were when the scrape began.
+        """
+        # The checks that give the same names (those of one profile share the tuple) are walked
+        # together: where each family sits among the names is found once for all of them.
+        groups: dict[int, tuple[tuple[str, ...], list[_Check]]] = {}
         for (item, check), (names, rows, values) in self._latest.items():
-            texts: dict[int, str] = {}  # by id: the samples of one row share their labels
-            series: dict[tuple[str, str], float] = {}
-            for name, row, number in zip(names, rows, values, strict=True):
-                text = texts.get(id(row))
-                if text is None:
-                    text = texts[id(row)] = _label_text(item, check, row)
-                # A later sample with the same name and labels wins, as the newest value.
-                series[(name, text)] = number
-            for (name, text), number in series.items():
-                lines = families.get(name)
-                if lines is None:
-                    lines = families[name] = []
-                lines.append(f"{name}{{{text}}} {go_float(number)}\n")
-        out = []
-        for name, lines in families.items():
+            group = groups.get(id(names))
+            if group is None:
+                group = groups[id(names)] = (names, [])
+            group[1].append((item, check, rows, values, {}))
+        families: dict[str, list[tuple[list[_Check], list[int]]]] = {}
+        for names, checks in groups.values():
+            places: dict[str, list[int]] = {}
+            for i, name in enumerate(names):
+                at = places.get(name)
+                if at is None:
+                    places[name] = [i]
+                else:
+                    at.append(i)
+            for name, at in places.items():
+                parts = families.get(name)
+                if parts is None:
+                    families[name] = [(checks, at)]
+                else:
+                    parts.append((checks, at))
+        for name, parts in families.items():
             help_text = self._help[name].replace("\\", r"\\").replace("\n", r"\n")
             kind = "counter" if name.endswith(COUNTER_SUFFIX) else "gauge"
-            out.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n".encode())
-            out.append("".join(lines).encode())
-            lines.clear()  # the family's lines go as soon as they are encoded
-        return b"".join(out)
+            lines = [f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"]
+            for checks, at in parts:
+                for item, check, rows, values, texts in checks:
+                    # A later sample with the same name and labels wins, as the newest value.
+                    series: dict[str, float] = {}
+                    for i in at:
+                        row = rows[i]
+                        text = texts.get(id(row))  # by id: the samples of one row share labels
+                        if text is None:
+                            text = texts[id(row)] = _label_text(item, check, row)
+                        series[text] = values[i]
+                    for text, number in series.items():
+                        lines.append(f"{name}{{{text}}} {go_float(number)}\n")
+            yield "".join(lines).encode()
 
 
 # One check's latest samples: family names, labels mappings and values, in the run's order.
 _Latest = tuple[tuple[str, ...], tuple[Labels, ...], array]  # type: ignore[type-arg]
+# The same while a scrape walks it, with the label texts of its rows made so far (by id).
+_Check = tuple[str, str, tuple[Labels, ...], array, dict[int, str]]  # type: ignore[type-arg]
 
 
 def _label_text(item: str, check: str, labels: Labels) -> str:
@@ -334,5 +361,10 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every metric, and its content type."""
-        # The 0.0.4 text format: understood by every Prometheus version and scraper.
-        return generate_latest(self.registry) + self._probes.render(), CONTENT_TYPE_PLAIN_0_0_4
+        return b"".join(self.exposition()), CONTENT_TYPE
+
+    def exposition(self) -> Iterator[bytes]:
+        """The text exposition of every metric in parts (watchd's own, then each probe family),
+        for a scrape to send as they are made (see ProbeSamples.families)."""
+        yield generate_latest(self.registry)
+        yield from self._probes.families()
