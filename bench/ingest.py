@@ -48,7 +48,7 @@ import asyncio, cProfile, os, signal, sys
 from pathlib import Path
 from watchd.loading import incident_settings
 from watchd.api import create_app, start_api
-from watchd.app import freeze_startup_objects
+from watchd.app import tune_garbage_collection
 from watchd.clock import SystemClock
 from watchd.config import Config
 from watchd.api.ingest import add_routes
@@ -70,7 +70,7 @@ async def main(db, port, log_path, kind, sync):
     app = create_app(tokens={}, metrics=Metrics(), items=list, ready=lambda: True)
     add_routes(app, sink=sink, clock=clock)
     runner = await start_api(app, "127.0.0.1", port)
-    freeze_startup_objects()  # as the daemon does once it has started
+    tune_garbage_collection()  # as the daemon does once it has started
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
