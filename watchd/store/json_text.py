@@ -11,7 +11,6 @@ storm's scans the labels of every incident with a notification open.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from collections.abc import Callable
@@ -64,8 +63,12 @@ def dumps(value: Any) -> str:
 def encoded(value: Any) -> bytes:
     """`value` as compact UTF-8 JSON text, as `dumps` writes it: a body to send as it is."""
     if _ENCODE is not None:
-        with contextlib.suppress(PydanticSerializationError):
+        # try, not contextlib.suppress: its context manager cost three times the encoding of
+        # a timeline event's detail (1.4 vs 0.5 us), and a storm encodes ~10 values per incident.
+        try:
             return _ENCODE(value)
+        except PydanticSerializationError:
+            pass
     return json.dumps(value, separators=(",", ":")).encode()
 
 
