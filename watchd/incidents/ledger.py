@@ -46,8 +46,8 @@ COUNTED_EVENTS = frozenset({"opened", "reopened", "resolved"})
 def member_labels(alerts: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     """The labels an incident routes on, from its alert rows: those of its own (member) alerts,
     firing or resolved. Symptoms (alerts of unreachable children) are another item's outage:
-    they do not route the parent's incident."""
-    return [dict(a["labels"]) for a in alerts if a["role"] == "member"]
+    they do not route the parent's incident. The maps are the rows' own: routing reads them."""
+    return [a["labels"] for a in alerts if a["role"] == "member"]
 
 
 async def routing_alert_labels(
@@ -193,8 +193,7 @@ class Ledger:
             incident = incident_from_row((await self.conn.execute(_CREATE, row)).one())
         self._locked.add(incident.id)  # a new row: no one else sees it before the commit
         if event is not None:
-            kind, actor, detail = event
-            await self._insert_event(Event(incident.id, 1, self.now, kind, actor, dict(detail)))
+            await self._insert_events(incident.id, [self._event_row(incident.id, 1, *event)])
         return incident
 
     async def update(self, incident: Incident, **values: Any) -> Incident:
@@ -214,8 +213,7 @@ class Ledger:
         self, incident: Incident, kind: str, actor: str, detail: dict[str, Any] | None = None
     ) -> Incident:
         """Append a timeline event (seq + 1) and return the incident with its new seq."""
-        incident, _ = await self._append(incident, kind, actor, detail)
-        return incident
+        return await self._append(incident, kind, actor, detail)
 
     async def notify(
         self,
@@ -244,12 +242,12 @@ class Ledger:
         about: dict[str, Any] = {"kind": kind, "receivers": names}
         if pages:
             about["pages"] = [page.summary() for page in pages]
-        incident, event = await self._append(
+        incident = await self._append(
             incident, "notification", "watchd", {**about, **(detail or {})}, changes
         )
         await self._outbox(
             incident,
-            Event(incident.id, event.seq, self.now, kind, "watchd", dict(detail or {})),
+            Event(incident.id, incident.seq, self.now, kind, "watchd", dict(detail or {})),
             [(name, None) for name in dict.fromkeys(names)]
             + [(page.receiver, page) for page in dict.fromkeys(pages)],
             alerts,
@@ -263,27 +261,27 @@ class Ledger:
         actor: str,
         detail: dict[str, Any] | None,
         changes: dict[str, Any] | None = None,
-    ) -> tuple[Incident, Event]:
+    ) -> Incident:
+        """The incident with its seq moved on (and `changes` made), its event written."""
         seq = incident.seq + 1
         incident = await self.update(incident, seq=seq, **(changes or {}))
-        event = Event(incident.id, seq, self.now, kind, actor, dict(detail or {}))
-        await self._insert_event(event)
-        return incident, event
-
-    async def _insert_event(self, event: Event) -> None:
         await self._insert_events(
-            event.incident_id,
-            [
-                {
-                    "incident_id": event.incident_id,
-                    "seq": event.seq,
-                    "time": event.time,
-                    "kind": event.kind,
-                    "actor": event.actor,
-                    "detail": event.detail,
-                }
-            ],
+            incident.id, [self._event_row(incident.id, seq, kind, actor, detail)]
         )
+        return incident
+
+    def _event_row(
+        self, incident_id: int, seq: int, kind: str, actor: str, detail: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """An incident_events row at now."""
+        return {
+            "incident_id": incident_id,
+            "seq": seq,
+            "time": self.now,
+            "kind": kind,
+            "actor": actor,
+            "detail": dict(detail or {}),
+        }
 
     async def _insert_events(self, incident_id: int, rows: list[dict[str, Any]]) -> None:
         for row in rows:

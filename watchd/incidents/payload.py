@@ -54,13 +54,17 @@ def notification_payload(
     page: Page | None = None,
 ) -> dict[str, Any]:
     """The JSON document one receiver gets for one incident event; for a page to a person,
-    `recipient` says whom (user, name, contact) and where (`address`) to deliver it."""
+    `recipient` says whom (user, name, contact) and where (`address`) to deliver it.
+
+    The alerts' label and annotation maps go in as they are, not copied: the alert rows are
+    the caller's own (read from the store, or copied from the batch's alerts by the ledger),
+    and a document is only ever encoded."""
     entries = [
         {
             # A symptom awaiting a fresh result ("recheck") is still a firing alert.
             "status": "resolved" if a["status"] == "resolved" else "firing",
-            "labels": dict(a["labels"]),
-            "annotations": dict(a["annotations"]),
+            "labels": a["labels"],
+            "annotations": a["annotations"],
             "startsAt": rfc3339(a["starts_at"]),
             "endsAt": rfc3339(a["ends_at"] if a["status"] == "resolved" else None),
             "generatorURL": a["generator_url"],
@@ -97,7 +101,7 @@ def _common(maps: Sequence[dict[str, str]]) -> dict[str, str]:
         return {}
     # Narrowed map by map: a generator per key (all(...)) cost 4 us for two alerts' labels,
     # twice per notification, a few percent of opening an incident in a storm.
-    common = dict(maps[0])
+    common = maps[0]
     for m in maps[1:]:
         common = {k: v for k, v in common.items() if m.get(k) == v}
-    return common
+    return dict(common) if common is maps[0] else common

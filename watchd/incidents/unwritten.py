@@ -46,7 +46,7 @@ class UnwrittenIncidents:
     def __init__(self, alerts: Mapping[str, Alert]) -> None:
         self._alerts = alerts
         self._rows: dict[int, dict[str, Any]] = {}
-        # Each held row as an Incident, built again only when the row changes: settling reads
+        # Each held row as an Incident, changed with the row (Incident.changed): settling reads
         # a new incident several times.
         self._incidents: dict[int, Incident] = {}
         # Members by incident, in the order they joined (fingerprint → incident_alerts row).
@@ -84,13 +84,13 @@ class UnwrittenIncidents:
 
     def update(self, incident_id: int, values: Mapping[str, Any]) -> Incident:
         """Change the held row; the incident as it is now."""
-        row = self._rows[incident_id]
-        row.update(values)
-        incident = self._incidents[incident_id] = Incident.from_mapping(row)
+        self._rows[incident_id].update(values)
+        incident = self._incidents[incident_id] = self._incidents[incident_id].changed(values)
         return incident
 
-    def add_member(self, row: Mapping[str, Any]) -> None:
-        self._members[row["incident_id"]][row["fingerprint"]] = dict(row)
+    def add_member(self, row: dict[str, Any]) -> None:
+        """Hold a new incident_alerts row (the caller's own dict: it is changed in place)."""
+        self._members[row["incident_id"]][row["fingerprint"]] = row
 
     def set_member(self, incident_id: int, fingerprint: str, values: Mapping[str, Any]) -> None:
         member = self._members[incident_id].get(fingerprint)

@@ -121,6 +121,9 @@ class Correlator:
         # (its active incident, else the one it may reopen), checked again when used.
         self._keys: dict[str, tuple[int | None, int | None]] = {}
         self._histories: dict[str, problems.KeyHistory] = {}
+        # The group key and labels of the batch's firing alerts by fingerprint, as prepare
+        # found them, each taken once by firing().
+        self._group_keys: dict[str, tuple[str, dict[str, str]]] = {}
         # The batch's items that have parents, and what is down above them (_down_of): None
         # when an alert of the batch may have changed it.
         self._items: frozenset[str] = frozenset()
@@ -133,7 +136,8 @@ class Correlator:
         storm opens thousands)."""
         group_by = self.settings.incidents.group_by
         firing = [a for a in alerts if a.status is AlertStatus.FIRING]
-        keys = {group_key(a.labels, group_by)[0] for a in firing}
+        self._group_keys = {a.fingerprint: group_key(a.labels, group_by) for a in firing}
+        keys = {key for key, _ in self._group_keys.values()}
         if not keys:
             return
         inventory = self.settings.inventory
@@ -200,7 +204,8 @@ class Correlator:
                 parent_incident = await self.ledger.load(incident_id)
                 await self._attach(parent_incident, alert, "symptom", f"unreachable:{parent}")
             return
-        key, group = group_key(labels, self.settings.incidents.group_by)
+        grouped = self._group_keys.pop(alert.fingerprint, None)
+        key, group = grouped or group_key(labels, self.settings.incidents.group_by)
         known = self._incident_of_key.get(key)
         if known is not None and alert.fingerprint in self._unattached:
             self._queue(known, alert, muted)
