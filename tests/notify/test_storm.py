@@ -203,6 +203,40 @@ async def test_scans_read_in_full_only_the_rows_that_are_new_or_whose_incident_c
     assert host1_now.label_sets == host1.label_sets
 
 
+async def test_a_row_read_whole_in_another_state_than_its_columns_is_seen_as_stored_next_scan(
+    make_notify: Any, hook_server: Any, monkeypatch: Any
+) -> None:
+    """A scan reads the open rows' columns, then the new rows whole, in two statements: on
+    PostgreSQL a claim or release may commit between them. The row is kept as read whole,
+    and the next scan compares the stored columns to that row's, not to the first read's:
+    here the whole read saw a lease the store no longer has, and the next scan sees the
+    row pending again."""
+    hook: Hook = await hook_server(Gauge())
+    notify = await make_notify(
+        {
+            "receivers": [webhook("hook", hook.url)],
+            "route": {"mute_time_intervals": ["always"]},  # the rows stay open
+            "notify": {"time_intervals": [{"name": "always"}]},
+        }
+    )
+    await notify.send(alert("host0"))
+    whole = outbox._routed
+
+    async def leased_meanwhile(conn: Any, ids: Any) -> dict[int, outbox.Row]:
+        rows = await whole(conn, ids)
+        return {
+            i: r.moved(OutboxState.DELIVERING, 0, r.next_attempt_at, 1e12) for i, r in rows.items()
+        }
+
+    monkeypatch.setattr(outbox, "_routed", leased_meanwhile)
+    kept = outbox.KeptRows()
+    (first,) = await outbox.open_rows(notify.store.engine, kept)
+    assert first.state is OutboxState.DELIVERING
+    monkeypatch.setattr(outbox, "_routed", whole)
+    (again,) = await outbox.open_rows(notify.store.engine, kept)
+    assert (again.state, again.claimed_until) == (OutboxState.PENDING, None)
+
+
 async def test_a_worker_sends_the_next_notification_while_the_last_outcome_is_committed(
     make_notify: Any, hook_server: Any, monkeypatch: Any
 ) -> None:

@@ -351,8 +351,9 @@ class Dispatcher:
         installed = self._installed
         rows = await outbox.open_rows(self._engine, self._kept)
         backoffs = {n: (c.backoff_initial, c.backoff_max) for n, c in installed.configs.items()}
-        keys = {(r.id, r.attempts) for r in rows}
-        self._due = {k: t for k, t in self._due.items() if k in keys}
+        if self._due:  # keep only the retry times of rows still waiting on them
+            keys = {(r.id, r.attempts) for r in rows}
+            self._due = {k: t for k, t in self._due.items() if k in keys}
         new = [r for r in plan.suspect(rows, now, backoffs) if (r.id, r.attempts) not in self._due]
         if new:
             self._due |= plan.rebase(new, now, await outbox.last_tried(self._engine, new))

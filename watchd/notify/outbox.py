@@ -8,7 +8,6 @@ died) makes the row pending again for whoever scans next: delivery is at least o
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +55,34 @@ class Row:
         """Claimed by a delivery (here or in another process) whose lease still runs."""
         return self.state is OutboxState.DELIVERING and (self.claimed_until or 0.0) >= now
 
+    def moved(
+        self,
+        state: OutboxState,
+        attempts: int,
+        next_attempt_at: float,
+        claimed_until: float | None,
+        payload: dict[str, Any] | None = None,
+    ) -> Row:
+        """This row with the columns that change while it is open as stored now. (The
+        constructor, not dataclasses.replace, which costs twice as much: a storm's passes
+        move every row they claim, twice.)"""
+        return Row(
+            self.id,
+            self.incident_id,
+            self.seq,
+            self.receiver,
+            self.kind,
+            state,
+            attempts,
+            self.created_at,
+            next_attempt_at,
+            claimed_until,
+            self.idempotency_key,
+            self.incident_key,
+            self.label_sets,
+            payload,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Group:
@@ -64,9 +91,6 @@ class Group:
     first_at: float
     last_sent_at: float | None
     firing: bool
-
-
-Version = tuple[int, int, int, float]  # (incident id, row seq, incident seq, opened_at)
 
 
 class KeptRows:
@@ -84,43 +108,36 @@ class KeptRows:
     """
 
     def __init__(self) -> None:
-        self._kept: dict[int, tuple[Version, Row]] = {}
+        # By row id: its columns as _CURRENT read them (version, then the changing ones), and
+        # the row as routed.
+        self._kept: dict[int, tuple[tuple[Any, ...], Row]] = {}
 
     async def read(self, engine: AsyncEngine) -> list[Row]:
         """Every pending or leased row, in delivery order per incident and receiver."""
         async with reading(engine, "read the outbox", full_reason=True) as conn:
-            current = [
-                (row_id, (incident, seq, incident_seq, opened_at), changing)
-                for row_id, incident, seq, incident_seq, opened_at, *changing in (
-                    await conn.execute(_CURRENT)
-                )
-            ]
+            current = [tuple(r) for r in await conn.execute(_CURRENT)]
             before = self._kept
             fresh = await _routed(
                 conn,
-                [i for i, version, _ in current if i not in before or before[i][0] != version],
+                [c[0] for c in current if c[0] not in before or before[c[0]][0][1:5] != c[1:5]],
             )
-        kept: dict[int, tuple[Version, Row]] = {}
-        for row_id, version, (state, attempts, next_at, claimed) in current:
+        kept: dict[int, tuple[tuple[Any, ...], Row]] = {}
+        for columns in current:
+            row_id = columns[0]
             row = fresh.get(row_id)
-            if row is None:
-                if row_id not in before:  # final between the two reads (PostgreSQL): next scan
-                    continue
-                row = before[row_id][1]
-                if (row.attempts, row.next_attempt_at, row.claimed_until, row.state.value) != (
-                    attempts,
-                    next_at,
-                    claimed,
-                    state,
-                ):
-                    row = dataclasses.replace(
-                        row,
-                        state=OutboxState(state),
-                        attempts=attempts,
-                        next_attempt_at=next_at,
-                        claimed_until=claimed,
-                    )
-            kept[row_id] = (version, row)
+            if row is not None:
+                # Read whole by a second statement (on PostgreSQL, maybe a later state than
+                # `columns`): kept with the columns it has, so the next read compares to those.
+                changing = (row.state.value, row.attempts, row.next_attempt_at, row.claimed_until)
+                columns = (*columns[:5], *changing)
+            elif row_id not in before:  # final between the two reads (PostgreSQL): next scan
+                continue
+            else:
+                seen, row = before[row_id]
+                if seen != columns:  # moved since the last read
+                    state, attempts, next_at, claimed = columns[5:]
+                    row = row.moved(OutboxState(state), attempts, next_at, claimed)
+            kept[row_id] = (columns, row)
         self._kept = kept
         return [row for _, row in kept.values()]
 
@@ -145,6 +162,7 @@ _CURRENT = (
     .order_by(ob.c.incident_id, ob.c.receiver, ob.c.seq, ob.c.id)
 )
 
+# The columns of Row up to its label sets, then those its incident routes on.
 _WHOLE = select(
     ob.c.id,
     ob.c.incident_id,
@@ -176,24 +194,13 @@ async def _routed(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Row]:
     ).all()
     alert_labels = await routing_alert_labels(conn, {r.incident_id for r in rows})
     out = {}
-    for r in rows:
-        out[r.id] = Row(
-            r.id,
-            r.incident_id,
-            r.seq,
-            r.receiver,
-            r.kind,
-            OutboxState(r.state),
-            r.attempts,
-            r.created_at,
-            r.next_attempt_at,
-            r.claimed_until,
-            r.idempotency_key,
-            r.key,
-            routing_labels(
-                r.group_labels or {}, r.severity, r.item, alert_labels.get(r.incident_id, ())
-            ),
-        )
+    # Unpacked, not read by column name (a storm's first pass reads thousands of rows whole):
+    # _WHOLE's columns are Row's fields up to its label sets, then what those are made of.
+    for *columns, group_labels, severity, item in rows:
+        columns[5] = OutboxState(columns[5])  # the state
+        members = alert_labels.get(columns[1], ())
+        columns.append(routing_labels(group_labels or {}, severity, item, members))
+        out[columns[0]] = Row(*columns)
     return out
 
 
@@ -251,19 +258,13 @@ async def claim(engine: AsyncEngine, rows: Sequence[Row], now: float, until: flo
             .returning(ob.c.id, ob.c.attempts, ob.c.next_attempt_at, ob.c.payload),
             {"ids": bound_values(dialect, ids)},
         )
-        got = {r.id: r for r in result}
-    return [
-        dataclasses.replace(
-            row,
-            state=OutboxState.DELIVERING,
-            claimed_until=until,
-            attempts=got[row.id].attempts,
-            next_attempt_at=got[row.id].next_attempt_at,
-            payload=got[row.id].payload,
-        )
-        for row in rows
-        if row.id in got
-    ]
+        got = {row_id: (attempts, at, payload) for row_id, attempts, at, payload in result}
+    claimed = []
+    for row in rows:
+        if row.id in got:
+            attempts, next_at, payload = got[row.id]
+            claimed.append(row.moved(OutboxState.DELIVERING, attempts, next_at, until, payload))
+    return claimed
 
 
 async def renew(engine: AsyncEngine, ids: Sequence[int], until: float) -> None:

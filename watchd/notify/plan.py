@@ -101,6 +101,8 @@ def rebase(
 
 def rebased(rows: Iterable[Row], due: Mapping[RetryKey, float]) -> list[Row]:
     """`rows` with the retry times `due` (from `rebase`) in place of their stored ones."""
+    if not due:  # as nearly always: no key to make per row of every pass
+        return list(rows)
     return [
         dataclasses.replace(row, next_attempt_at=due[(row.id, row.attempts)])
         if (row.id, row.attempts) in due
