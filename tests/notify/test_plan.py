@@ -5,6 +5,7 @@ receivers and the rows a pass takes per receiver."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tests.notify.conftest import NOW
@@ -122,7 +123,7 @@ def test_group_wait_counts_from_the_groups_first_row() -> None:
     """A group's first notification waits group_wait from its oldest row."""
     found = plan([row(1, created=NOW - 10)], group_wait=30)
     got, due = units(found.ready, {}, NOW, batch=set())
-    assert got == [] and due == NOW + 20
+    assert list(got) == [] and due == NOW + 20
     got, due = units(found.ready, {}, NOW + 20, batch=set())
     assert [[r.id for c in u.chains for r in c] for u in got] == [[1]]
     assert due is None
@@ -135,11 +136,10 @@ def test_group_interval_counts_from_the_last_send_of_a_firing_group() -> None:
     key = next(iter(found.ready))
     firing = {key: Group(first_at=NOW - 1000, last_sent_at=NOW - 60, firing=True)}
     got, due = units(found.ready, firing, NOW, batch=set())
-    assert got == [] and due == NOW + 240
+    assert list(got) == [] and due == NOW + 240
     resolved = {key: Group(first_at=NOW - 1000, last_sent_at=NOW - 60, firing=False)}
-    got, _ = units(found.ready, resolved, NOW, batch=set())
-    assert [u.receiver for u in got] == ["hook"]
-    assert got[0].group == resolved[key]
+    (unit,) = units(found.ready, resolved, NOW, batch=set())[0]
+    assert unit.receiver == "hook" and unit.group == resolved[key]
 
 
 def test_a_batch_receiver_gets_a_whole_group_the_others_a_chain_each() -> None:
@@ -147,7 +147,7 @@ def test_a_batch_receiver_gets_a_whole_group_the_others_a_chain_each() -> None:
     unit, a per-notification receiver one unit per incident's chain."""
     rows = [row(1, 1, "mail"), row(2, 2, "mail"), row(3, 1, "hook"), row(4, 2, "hook")]
     found = plan(rows, group_by=["alertname"])
-    got, _ = units(found.ready, {}, NOW, batch={"mail"})
+    got = list(units(found.ready, {}, NOW, batch={"mail"})[0])
     by_receiver: dict[str, list[Unit]] = {}
     for unit in got:
         by_receiver.setdefault(unit.receiver, []).append(unit)
@@ -160,11 +160,32 @@ def test_a_pass_takes_units_oldest_first_up_to_the_room_its_receiver_has() -> No
     """A receiver takes units in planning order (oldest incidents first) while they fit in
     its room (rows it may still claim); one with no room takes none."""
     found = plan([row(i, incident=i) for i in range(1, 41)])
-    got, _ = units(found.ready, {}, NOW, batch=set())
+    got = list(units(found.ready, {}, NOW, batch=set())[0])
     taken = take(got, {"hook": 25})
     assert [r.id for u in taken["hook"] for c in u.chains for r in c] == list(range(1, 26))
     assert take(got, {"hook": 0}) == {}
     assert take(got, {}) == {}
+
+
+def test_a_pass_makes_only_the_units_it_takes() -> None:
+    """Units are made as they are taken: with room for 5 rows, 40 due chains make 5 units
+    (a storm's passes made one for each of thousands of due chains to take a few hundred)."""
+    found = plan([row(i, incident=i) for i in range(1, 41)])
+    made: list[Unit] = []
+
+    def counted(got: Iterable[Unit]) -> Iterator[Unit]:
+        for unit in got:
+            made.append(unit)
+            yield unit
+
+    taken = take(counted(units(found.ready, {}, NOW, batch=set())[0]), {"hook": 5})
+    assert (
+        [u.chains[0][0].id for u in taken["hook"]]
+        == [1, 2, 3, 4, 5]
+        == [u.chains[0][0].id for u in made]
+    )
+    assert take(counted(units(found.ready, {}, NOW, batch=set())[0]), {"hook": 0}) == {}
+    assert len(made) == 5
 
 
 def test_a_group_larger_than_the_room_still_goes_first() -> None:

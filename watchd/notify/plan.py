@@ -19,7 +19,7 @@ database:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -260,10 +260,12 @@ def units(
     now: float,
     *,
     batch: Collection[str],
-) -> tuple[list[Unit], float | None]:
+) -> tuple[Iterator[Unit], float | None]:
     """The units whose group timers let them go now (`groups`: the stored timers), and the
-    earliest time a group that waits may go. `batch` names the batch receivers."""
-    out: list[Unit] = []
+    earliest time a group that waits may go. `batch` names the batch receivers. The units
+    are made as they are taken (`take`): a storm's pass finds thousands of chains due and
+    takes at most PER_PASS rows of them."""
+    going: list[tuple[GroupId, Route, Group | None, list[tuple[Route, Chain]]]] = []
     waits: list[float] = []
     for (name, key), members in ready.items():
         route = members[0][0]
@@ -275,13 +277,22 @@ def units(
             due = group.last_sent_at + route.group_interval
         if due > now:
             waits.append(due)
-            continue
+        else:
+            going.append(((name, key), route, group, members))
+    return _made(going, batch), min(waits, default=None)
+
+
+def _made(
+    going: Iterable[tuple[GroupId, Route, Group | None, list[tuple[Route, Chain]]]],
+    batch: Collection[str],
+) -> Iterator[Unit]:
+    for (name, key), route, group, members in going:
         chains = tuple(chain for _, chain in members)
         if name in batch:
-            out.append(Unit(name, key, route, group, chains))
+            yield Unit(name, key, route, group, chains)
         else:
-            out += [Unit(name, key, route, group, (chain,)) for chain in chains]
-    return out, min(waits, default=None)
+            for chain in chains:
+                yield Unit(name, key, route, group, (chain,))
 
 
 def take(units: Iterable[Unit], room: Mapping[str, int]) -> dict[str, list[Unit]]:
@@ -289,16 +300,22 @@ def take(units: Iterable[Unit], room: Mapping[str, int]) -> dict[str, list[Unit]
     many as fit in `room[receiver]` rows. The first unit a receiver with room takes goes even
     when it is larger, so no batch group is too big to ever go."""
     out: dict[str, list[Unit]] = {}
-    left = dict(room)
-    for unit in units:
-        space = left.get(unit.receiver, 0)
-        if space <= 0:
+    left = {name: space for name, space in room.items() if space > 0}
+    # Once no receiver has room, the units after would all be passed over: none is made.
+    for unit in units if left else ():
+        space = left.get(unit.receiver)
+        if space is None:
             continue
         taken = out.setdefault(unit.receiver, [])
         if taken and unit.size > space:
             continue
         taken.append(unit)
-        left[unit.receiver] = space - unit.size
+        if space > unit.size:
+            left[unit.receiver] = space - unit.size
+            continue
+        del left[unit.receiver]
+        if not left:
+            break
     return out
 
 
