@@ -30,6 +30,7 @@ from watchd.incidents.settings import IncidentSettings
 from watchd.incidents.unwritten import UnwrittenIncidents
 from watchd.model import Alert
 from watchd.store.bound_rows import Columns, bound_rows, bound_table
+from watchd.store.bulk import insert_rows
 from watchd.store.committed import tally
 from watchd.store.incident_tables import OutboxState
 from watchd.store.incident_tables import incident_alerts as ia
@@ -458,12 +459,11 @@ class Ledger:
                     "time": times[n],
                     "kind": kind,
                     "actor": actor,
-                    "detail": dict(detail),
+                    "detail": detail,  # encoded at once: no copy to keep
                 }
                 for n, (kind, actor, detail) in enumerate(entries)
             ]
-        if rows:
-            await self.conn.execute(insert(ev), rows)
+        await insert_rows(self.conn, ev, rows)  # compiled once, not each row's parameters
 
     def _event_rows(
         self,

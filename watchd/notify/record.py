@@ -9,14 +9,16 @@ from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any
 
-from sqlalchemy import BigInteger, Double, Integer, String, Text, Update, insert, update
+from sqlalchemy import BigInteger, Double, Integer, String, Text, Update, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.dml import Insert
 
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.settings import IncidentSettings
 from watchd.notify.attempt import Attempt, Status
 from watchd.notify.outbox import Group
 from watchd.store.bound_rows import Columns, bound_rows, bound_table
+from watchd.store.bulk import insert_rows
 from watchd.store.engine import transact
 from watchd.store.errors import StoreError
 from watchd.store.incident_tables import OutboxState
@@ -35,8 +37,10 @@ async def _write_attempts(
     all of them, the incidents' seqs moved on without reading the incidents."""
     if not attempts:
         return
-    await conn.execute(
-        insert(dl),
+    # insert_rows: the statement compiled once, not each row's parameters built anew.
+    await insert_rows(
+        conn,
+        dl,
         [
             {
                 "outbox_id": a.row.id,
@@ -124,8 +128,9 @@ async def _release_and_group(
         )
     latest = {(receiver, key): state for receiver, key, state in groups}
     if latest:
-        await conn.execute(
-            upsert(conn.dialect.name, ng, ("receiver", "group_key"), _GROUP_TIMERS),
+        await insert_rows(
+            conn,
+            ng,
             [
                 {
                     "receiver": receiver,
@@ -136,10 +141,14 @@ async def _release_and_group(
                 }
                 for (receiver, key), state in sorted(latest.items())  # one row lock order
             ],
+            _group_timers(conn.dialect.name),
         )
 
 
-_GROUP_TIMERS = ("first_at", "last_sent_at", "firing")
+# Built once per dialect: building the upsert (its excluded columns) cost more than the rows.
+@cache
+def _group_timers(dialect: str) -> Insert:
+    return upsert(dialect, ng, ("receiver", "group_key"), ("first_at", "last_sent_at", "firing"))
 
 
 @dataclass(frozen=True, slots=True)
