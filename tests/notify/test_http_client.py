@@ -17,6 +17,7 @@ from aiohttp import web
 
 from watchd.clock import FakeClock
 from watchd.notify.model import Notification, Outcome, ReceiverEnv
+from watchd.notify.receivers.http import HttpClient
 from watchd.notify.receivers.webhook import SIGNATURE_HEADER, Webhook, WebhookReceiver, signature
 
 
@@ -32,6 +33,7 @@ class Server:
         self.headers: list[dict[str, str]] = []
         self.bodies: list[bytes] = []
         self.url = ""
+        self.body: str | None = None  # a text answer instead of {"id": "T-1"}
 
     async def handle(self, request: web.Request) -> web.Response:
         self.ports.append(request.transport.get_extra_info("peername")[1])  # type: ignore[union-attr]
@@ -39,6 +41,8 @@ class Server:
         self.bodies.append(await request.read())
         await asyncio.sleep(self.delay)
         extra = {"Retry-After": self.retry_after} if self.retry_after else {}
+        if self.body is not None:
+            return web.Response(text=self.body, status=self.status, headers=extra)
         return web.json_response({"id": "T-1"}, status=self.status, headers=extra)
 
 
@@ -119,6 +123,31 @@ async def test_answers_are_judged_4xx_final_429_and_5xx_retried_with_retry_after
     assert (limited.retryable, limited.retry_after) == (True, 7.0)
     assert (failing.retryable, failing.error) == (True, "HTTP 503")
     assert '"id":"T-1"' in refused.response.replace(" ", "")
+
+
+async def test_an_answer_is_decoded_when_it_is_a_json_object_or_array(
+    server: Server, tmp_path: Path
+) -> None:
+    """The decoded answer (what ticket and robot receivers read) is a JSON object or array;
+    plain text, HTML, broken JSON or a bare scalar give None, and the outcome is the same."""
+    cfg = WebhookReceiver.model_validate({"name": "hook", "kind": "webhook", "url": server.url})
+    client = HttpClient(cfg, clock=FakeClock(1_700_000_000.0), base=tmp_path)
+    answers = {
+        '{"id": "T-1"}': {"id": "T-1"},
+        ' \n[1, {"a": null}]': [1, {"a": None}],
+        "ok": None,
+        "": None,
+        "<html>accepted</html>": None,
+        '{"id": ': None,
+        "42": None,
+    }
+    decoded = {}
+    for body in answers:
+        server.body = body
+        outcome, decoded[body] = await client.request("POST", server.url, body=b"{}", headers={})
+        assert (outcome.ok, outcome.status) == (True, 200)
+    await client.aclose()
+    assert decoded == answers
 
 
 async def test_a_receiver_slower_than_its_timeout_is_retried(

@@ -110,4 +110,7 @@ def _system_tls() -> ssl.SSLContext:
 
 
 def _json(text: str) -> Any:
-    return json.loads(text) if text.strip() else None
+    """The answer's JSON object or array, None for anything else: what callers read from an
+    answer is a field or an item. Text that cannot start either ("ok", HTML) is not parsed: a
+    webhook's plain answer raised (and caught) a JSONDecodeError per delivery in a storm."""
+    return json.loads(text) if text.lstrip()[:1] in ("{", "[") else None
