@@ -81,22 +81,28 @@ def judge(
     if status is Status.DELIVERED and skipped:
         status = Status.SKIPPED
     kind = _EVENT[status]
-    error = storable("; ".join(x for x in (outcome.error, *outcome.notes) if x))
+    notes = outcome.notes
+    error = storable("; ".join(x for x in (outcome.error, *notes) if x) if notes else outcome.error)
     response = storable(outcome.response)
-    person = (row.payload or {}).get("recipient")
-    detail = {
-        "receiver": row.receiver,
-        **({"recipient": person.get("user", "")} if isinstance(person, dict) else {}),
-        "notification": row.kind,
-        "seq": row.seq,
-        "attempt": row.attempts + 1,
-        "status": status.value,
-        "http_status": outcome.status,
-        "latency": round(latency, 4),
-        **({"error": error} if error else {}),
-        **({"response": excerpt(response, 200)} if response else {}),
-        **{k: storable(v) if isinstance(v, str) else v for k, v in outcome.detail.items()},
-    }
+    # Built key by key in the stored order (a storm judges one row per delivery): the
+    # optional keys and the outcome's own detail cost a dict and an unpacking each as
+    # **{...}; an outcome's key given again keeps its place and takes the new value, as then.
+    detail: dict[str, Any] = {"receiver": row.receiver}
+    person = row.payload.get("recipient") if row.payload else None
+    if isinstance(person, dict):
+        detail["recipient"] = person.get("user", "")
+    detail["notification"] = row.kind
+    detail["seq"] = row.seq
+    detail["attempt"] = row.attempts + 1
+    detail["status"] = status.value
+    detail["http_status"] = outcome.status
+    detail["latency"] = round(latency, 4)
+    if error:
+        detail["error"] = error
+    if response:
+        detail["response"] = excerpt(response, 200)
+    for key, value in outcome.detail.items():
+        detail[key] = storable(value) if isinstance(value, str) else value
     # The timeline gets outcomes, not every retry: the first failure and the final word.
     event = None if status is Status.RETRY and row.attempts > 0 else (kind, detail)
     return Attempt(
