@@ -194,7 +194,9 @@ class Ledger:
             incident = incident_from_row((await self.conn.execute(_CREATE, row)).one())
         self._locked.add(incident.id)  # a new row: no one else sees it before the commit
         if event is not None:
-            await self._insert_events(incident.id, [self._event_row(incident.id, 1, *event)])
+            kind, actor, detail = event
+            row = _event_row(incident.id, 1, self.now, kind, actor, dict(detail))
+            await self._insert_events(incident.id, [row])
         return incident
 
     async def update(self, incident: Incident, **values: Any) -> Incident:
@@ -266,23 +268,9 @@ class Ledger:
         """The incident with its seq moved on (and `changes` made), its event written."""
         seq = incident.seq + 1
         incident = await self.update(incident, seq=seq, **(changes or {}))
-        await self._insert_events(
-            incident.id, [self._event_row(incident.id, seq, kind, actor, detail)]
-        )
+        row = _event_row(incident.id, seq, self.now, kind, actor, dict(detail or {}))
+        await self._insert_events(incident.id, [row])
         return incident
-
-    def _event_row(
-        self, incident_id: int, seq: int, kind: str, actor: str, detail: Mapping[str, Any] | None
-    ) -> dict[str, Any]:
-        """An incident_events row at now."""
-        return {
-            "incident_id": incident_id,
-            "seq": seq,
-            "time": self.now,
-            "kind": kind,
-            "actor": actor,
-            "detail": dict(detail or {}),
-        }
 
     async def _insert_events(self, incident_id: int, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -452,15 +440,8 @@ class Ledger:
         for incident_id, seq in moved:
             entries, times = rest[incident_id]
             first = seq - len(entries)  # the seq before these events
-            rows += [
-                {
-                    "incident_id": incident_id,
-                    "seq": first + 1 + n,
-                    "time": times[n],
-                    "kind": kind,
-                    "actor": actor,
-                    "detail": detail,  # encoded at once: no copy to keep
-                }
+            rows += [  # the details encoded at once: no copy to keep
+                _event_row(incident_id, first + 1 + n, times[n], kind, actor, detail)
                 for n, (kind, actor, detail) in enumerate(entries)
             ]
         await insert_rows(self.conn, ev, rows)  # compiled once, not each row's parameters
@@ -473,14 +454,14 @@ class Ledger:
     ) -> list[dict[str, Any]]:
         """incident_events rows for `entries`, numbered on from the incident's seq."""
         return [
-            {
-                "incident_id": incident.id,
-                "seq": incident.seq + 1 + i,
-                "time": times[i] if times is not None else self.now,
-                "kind": kind,
-                "actor": actor,
-                "detail": dict(detail),
-            }
+            _event_row(
+                incident.id,
+                incident.seq + 1 + i,
+                times[i] if times is not None else self.now,
+                kind,
+                actor,
+                dict(detail),
+            )
             for i, (kind, actor, detail) in enumerate(entries)
         ]
 
@@ -499,6 +480,20 @@ class Ledger:
         await self.add_members(
             incident_id, [{"fingerprint": fingerprint, **member, "muted": muted}]
         )
+
+
+def _event_row(
+    incident_id: int, seq: int, time: float, kind: str, actor: str, detail: dict[str, Any]
+) -> dict[str, Any]:
+    """An incident_events row (`detail` as given: callers copy it where theirs may change)."""
+    return {
+        "incident_id": incident_id,
+        "seq": seq,
+        "time": time,
+        "kind": kind,
+        "actor": actor,
+        "detail": detail,
+    }
 
 
 # The statements of the hot paths (opening, joining, settling, notifying) are built once:
