@@ -17,20 +17,26 @@ POST /api/v2/alerts in batches of `--batch` (100), `--concurrency` (8) in flight
   this process (Alertmanager: group_by [item], group_wait 0s). Measured from the first POST
   until the receiver has a notification for every item; the POSTs' own time is shown apart;
 - rss: `--rss-alerts` (100,000) distinct label sets on the baseline's 50 alertnames, all firing:
-  the server's peak RSS while they arrive and its RSS after `--settle` seconds idle.
+  the server's peak RSS while they arrive and its RSS after `--settle` seconds idle;
+- storm-join (not in the default `--load`): an outage's second wave. First, not measured,
+  NodeDown on alerts/10 items (storm-e2e's alerts, alerts/10 incidents), until watchd's
+  receiver has a notification for every item and each server's CPU is idle for a second;
+  then, measured, alerts/2 alerts over each item's NodeExporterDown, each sent 5 times, all
+  of which must join the open incident of their item.
 
 Alertmanager has a null receiver except in storm-e2e; watchd always has its webhook receiver,
 which gets a notification per new incident in every load. Rounds alternate the two servers
 (who goes first alternates too), each on a fresh store; medians are compared. After each
-watchd run its store is read: every label set must be stored, belong to an incident, and the
-incidents must be the expected number, or the run is reported as INVALID (exit status 1).
+watchd run its store is read: every label set (of both waves in storm-join) must be stored,
+belong to an incident, and the incidents must be the expected number, or the run is reported
+as INVALID (exit status 1).
 `--inhibit` gives both servers the inhibit rule of Alertmanager's documentation (severity
 "critical" mutes "warning" of the same item; the loads' alerts are all critical).
 `--profile FILE` records watchd with py-spy (on PATH or beside this Python) when it is
 installed, else with cProfile (`python -m cProfile -o FILE -m watchd.cli run ...`), one file per
 load and round.
 
-    .venv/bin/python bench/storm.py [--load baseline,storm,storm-e2e,rss] [--rounds 3]
+    .venv/bin/python bench/storm.py [--load baseline,storm,storm-e2e,rss,storm-join] [--rounds 3]
         [--alerts 50000] [--rss-alerts 100000] [--store sqlite|postgresql] [--inhibit]
         [--profile FILE]
 """
@@ -93,6 +99,11 @@ def item_labels(n: int) -> dict[str, str]:
     return item_pair_labels(2 * n)
 
 
+def item_second_labels(n: int) -> dict[str, str]:
+    """Label set n of storm-join's second wave: the other alert (NodeExporterDown) on item n."""
+    return item_pair_labels(2 * n + 1)
+
+
 @dataclass(frozen=True)
 class Load:
     """A load: how many alerts over how many label sets, and what the daemon must make of it."""
@@ -104,17 +115,27 @@ class Load:
     incidents: int
     notify: bool = False  # wait until the receiver has every item (storm-e2e)
     settle: float = 0.0  # seconds to watch the RSS after the load (rss)
+    warm: Load | None = None  # posted first and let settle, not measured (storm-join)
+
+    @property
+    def stored(self) -> int:
+        """The label sets the store must hold after the run: the warm-up's and the load's."""
+        return self.label_sets + (self.warm.stored if self.warm else 0)
 
 
 def loads(args: argparse.Namespace) -> dict[str, Load]:
-    """The four loads, scaled by --alerts and --rss-alerts."""
+    """The five loads, scaled by --alerts and --rss-alerts."""
     n = args.alerts
+    first_wave = Load("first wave", n // 10, n // 10, item_labels, n // 10)
     return {
         "baseline": Load("baseline", n, 2_000, instance_labels, 50),
         "storm": Load("storm", n, n // 5, item_pair_labels, n // 10),
         "storm-e2e": Load("storm-e2e", n // 10, n // 10, item_labels, n // 10, notify=True),
         "rss": Load(
             "rss", args.rss_alerts, args.rss_alerts, instance_labels, 50, settle=args.settle
+        ),
+        "storm-join": Load(
+            "storm-join", n // 2, n // 10, item_second_labels, n // 10, warm=first_wave
         ),
     }
 
@@ -222,6 +243,10 @@ class Server:
         self, tmp: Path, core: int, load_: Load
     ) -> tuple[asyncio.subprocess.Process, str]:
         raise NotImplementedError
+
+    def notifies(self, load_: Load) -> bool:
+        """Whether the server sends the bench's receiver a notification per incident of the load."""
+        return load_.notify
 
     async def check(self, load_: Load) -> tuple[list[str], list[str]]:
         """What is wrong with the stopped server's store after the load, and what to note."""
@@ -333,6 +358,10 @@ equal = ["item"]
             )  # fmt: skip
         return proc, f"http://127.0.0.1:{port}/api/v2/alerts"
 
+    def notifies(self, load_: Load) -> bool:
+        """The daemon's webhook receiver is on the default route in every load."""
+        return True
+
     async def check(self, load_: Load) -> tuple[list[str], list[str]]:
         """Read the stopped daemon's store: every label set stored, in one of the incidents.
 
@@ -364,7 +393,7 @@ equal = ["item"]
             with sqlite3.connect(self.db_file) as db:
                 counts = [int(db.execute(q).fetchone()[0]) for q in queries]
                 extra = [str(row[0]) for row in db.execute(others)]
-        want = (load_.label_sets, load_.label_sets, load_.label_sets, load_.incidents)
+        want = (load_.stored, load_.stored, load_.stored, load_.incidents)
         names = ("alerts stored", "in an incident", "incident memberships", "incidents")
         problems = [
             f"{got:,} {what}, expected {expected:,}"
@@ -488,28 +517,68 @@ async def run_one(
         proc, url = await server.start(Path(tmp), core, load_)
         try:
             ps = psutil.Process(proc.pid)
+            warm_problems, warm_notes = await warm_up(server, load_, receiver, args, proc, url)
+            # PostgreSQL's CPU of the measured phase alone, not the warm-up's (the other loads
+            # count the backends' start too, as they always have).
+            db_before = server.database_cpu() if load_.warm else 0.0
             cpu_before = sum(ps.cpu_times()[:2])
             began = time.perf_counter()
             result = await load(server.name, url, proc, work, args.concurrency)
-            run = Run(result)
+            run = Run(result, problems=warm_problems, notes=warm_notes)
             if load_.notify:
                 await asyncio.wait_for(receiver.done[server.name].wait(), args.timeout)
                 run.delivered = receiver.last[server.name] - began
             if load_.settle:
                 run.settled_mb = await watch_rss(ps, load_.settle, run)
             run.total_cpu = sum(ps.cpu_times()[:2]) - cpu_before
-            run.db_cpu = server.database_cpu()
+            run.db_cpu = server.database_cpu() - db_before
         finally:
             stopped = await stop(proc, args.stop_grace)
         try:
-            run.problems, run.notes = await server.check(load_)
-            run.notes.insert(0, stopped)
+            problems, notes = await server.check(load_)
+            run.problems += problems
+            run.notes = [stopped, *run.notes, *notes]
         finally:
             if not args.keep:
                 await server.cleanup()
     if result.failed:
         run.problems.append(f"{result.failed} requests were refused")
     return run
+
+
+async def warm_up(
+    server: Server, load_: Load, receiver: Receiver, args: argparse.Namespace,
+    proc: asyncio.subprocess.Process, url: str,
+) -> tuple[list[str], list[str]]:  # fmt: skip
+    """Post the load's warm-up, if it has one, and wait until the server is done with it.
+
+    Done: the receiver has a notification for every incident (when the server sends them)
+    and then the server's CPU has been idle for a second, so that the measured phase pays
+    for none of the warm-up's work. Returns what went wrong and a note of how long it took."""
+    warm = load_.warm
+    if warm is None:
+        return [], []
+    began = time.perf_counter()
+    receiver.reset(server.name, warm.incidents)
+    result = await load(server.name, url, proc, bodies(warm, args.batch), args.concurrency)
+    if result.failed:  # fewer incidents: the receiver would wait in vain
+        return [f"{result.failed} requests of the {warm.name} were refused"], []
+    if server.notifies(warm):
+        await asyncio.wait_for(receiver.done[server.name].wait(), args.timeout)
+    await asyncio.wait_for(idle(psutil.Process(proc.pid)), args.timeout)
+    return [], [
+        f"{warm.name} (not measured): {warm.alerts:,} alerts answered after "
+        f"{result.seconds:.1f} s, settled after {time.perf_counter() - began:.1f} s"
+    ]
+
+
+async def idle(ps: psutil.Process, seconds: float = 1.0, busy: float = 0.02) -> None:
+    """Return once the process used under `busy` of a core over `seconds`."""
+    while True:
+        before = sum(ps.cpu_times()[:2])
+        await asyncio.sleep(seconds)
+        if sum(ps.cpu_times()[:2]) - before < busy * seconds:
+            return
 
 
 def run_dir(keep: str, name: str) -> contextlib.AbstractContextManager[str]:
@@ -571,7 +640,7 @@ def verdict(load_: Load, ours: Run, theirs: Run | None) -> str:
             f"({ours.delivered / theirs.delivered:.1f}x the time): target <= 1.0x "
             f"{'met' if met else 'NOT met'}"
         )
-    if load_.name == "storm":
+    if load_.name in ("storm", "storm-join"):
         met = ratio >= 1.0 and p99 < 250
         return f"ratio {ratio:.2f}x, p99 {p99:.0f} ms: target >= 1.0x, p99 < 250 ms {'met' if met else 'NOT met'}"
     met = ratio >= 1.5
@@ -630,9 +699,15 @@ async def main() -> int:
     invalid = False
     try:
         for load_ in chosen:
+            first = ""
+            if load_.warm:
+                first = (
+                    f", after a {load_.warm.name} of {load_.warm.alerts:,} alerts over "
+                    f"{load_.warm.label_sets:,} label sets (not measured)"
+                )
             print(
-                f"\n== {load_.name}: {load_.alerts:,} alerts over {load_.label_sets:,} label sets, "
-                f"{load_.incidents:,} incidents expected"
+                f"\n== {load_.name}: {load_.alerts:,} alerts over {load_.label_sets:,} label sets"
+                f"{first}, {load_.incidents:,} incidents expected"
             )
             runs: dict[str, list[Run]] = {s.name: [] for s in servers}
             for round_ in range(1, args.rounds + 1):
