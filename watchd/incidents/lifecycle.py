@@ -15,6 +15,7 @@ the timers all write through the same code in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import takewhile
 
 from watchd.incidents.followups import followups
@@ -42,14 +43,22 @@ class TransitionError(ValueError):
 
 
 async def settle(
-    ledger: Ledger, incident: Incident, *, resolved_now: bool = False, flap_stopped: bool = False
+    ledger: Ledger,
+    incident: Incident,
+    *,
+    resolved_now: bool = False,
+    flap_stopped: bool = False,
+    members: Sequence[MemberGroup] | None = None,
 ) -> Incident:
     """Recompute severity, resolve when no own alert fires, and notify what changed.
 
     `flap_stopped`: an alert's flapping just ended. Receivers last told "firing" of an incident
     that fires again are not paged once more (Nagios); its escalation resumes from now.
+    `members`: the incident's member groups as they are now, when the caller read them (for
+    many incidents at once); else they are read here.
     """
-    members = await ledger.member_groups(incident.id)
+    if members is None:
+        members = await ledger.member_groups(incident.id)
     own = [m for m in members if m.role == "member"]
     firing = [m for m in own if m.status == "firing"]
     if firing:
@@ -92,6 +101,8 @@ async def settle(
         held = sorted({m.muted for m in own if m.muted})
         if not held:
             # Whoever resolved it by hand knows; an automatic recovery is news to everyone.
+            if ledger.settings.people.users:
+                await ledger.write_held()  # the pages it finds are on the timeline
             pages = await followups(
                 ledger.conn, incident.id, ledger.settings.people, incident.resolved_by
             )

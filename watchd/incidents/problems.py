@@ -79,7 +79,7 @@ async def note_opened(
     # The incident itself was opened after its history was read: + 1.
     if history is not None and sum(t >= since for t in history.opened) + 1 < cfg.problem_threshold:
         return incident
-    await ledger.write_new()  # the incidents of the key, this one too, are read below
+    await ledger.write_held()  # the incidents of the key, this one too, are read below
     recent = list(
         (
             await conn.execute(
@@ -101,7 +101,7 @@ async def note_opened(
     )
     problem_id = result.scalar_one()
     await ledger.lock(recent)  # in the ledger's lock order, before the UPDATE takes them
-    await conn.execute(update(inc).where(inc.c.id.in_(recent)).values(problem_id=problem_id))
+    await ledger.set_problem(recent, problem_id)
     incident = await ledger.load(incident.id, lock=False)
     detail = {"problem": problem_id, "incidents": sorted(recent), "period": cfg.problem_period}
     incident = await ledger.event(incident, "problem_opened", "watchd", detail)

@@ -7,7 +7,7 @@ alert pipeline's Ledger keeps a new incident here instead, answers reads of it f
 writes all of them with one INSERT per table when the batch is done (`write`): no other
 transaction can see a row before the commit anyway, so nothing is lost by writing it late in
 the same transaction. Whatever reads these tables with SQL of its own writes them first
-(`Ledger.write_new`).
+(`Ledger.write_held`).
 
 Ids are taken up front, so notification payloads and idempotency keys name the final id:
 SQLite (one writer, which holds the write lock here) counts on from the highest id, PostgreSQL
@@ -143,13 +143,13 @@ class UnwrittenIncidents:
     def add_outbox(self, rows: list[dict[str, Any]]) -> None:
         self._outbox += rows
 
-    async def write(self, conn: AsyncConnection) -> None:
+    async def write(self, conn: AsyncConnection) -> list[Incident]:
         """Insert everything held, one statement per table (in foreign-key order), and hold
-        nothing more."""
+        nothing more; the incidents written, as they now are."""
         if not self._rows:
-            return
+            return []
         rows, self._rows = self._rows, {}
-        self._incidents = {}
+        incidents, self._incidents = self._incidents, {}
         members, self._members = self._members, {}
         events, self._events = self._events, []
         outbox, self._outbox = self._outbox, []
@@ -160,6 +160,7 @@ class UnwrittenIncidents:
             # Through SQLAlchemy's insert: the dispatcher is woken by the Insert statement on
             # the outbox table (watchd.notify.wakeup), which insert_rows' SQL text is not.
             await conn.execute(insert(ob), outbox)
+        return list(incidents.values())
 
 
 _HIGHEST_ID = text("SELECT coalesce(max(id), 0) FROM incidents")

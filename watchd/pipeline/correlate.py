@@ -33,7 +33,7 @@ from watchd.incidents import problems
 from watchd.incidents.changes import Change, active_changes, latest_change_for
 from watchd.incidents.ledger import Ledger, incident_from_row
 from watchd.incidents.lifecycle import SYSTEM, settle
-from watchd.incidents.model import ACTIVE_STATES, Incident, State
+from watchd.incidents.model import ACTIVE_STATES, Incident, MemberGroup, State
 from watchd.model import CHECK_SOURCE, Alert, AlertStatus
 from watchd.pipeline.mute import MuteView
 from watchd.store.incident_tables import AWAITING_RECHECK
@@ -155,6 +155,7 @@ class Correlator:
         ]
         if found and ledger.postgres:
             found = await ledger.lock([i.id for i in found])  # as they are once locked
+        ledger.remember(found)  # joining, reopening: not loaded again
         by_key: dict[str, list[Incident]] = {}
         for incident in found:
             by_key.setdefault(incident.key, []).append(incident)
@@ -172,7 +173,7 @@ class Correlator:
         """Write what this batch holds in memory (queued members, new incidents): the SQL
         that follows reads the incident tables."""
         await self._write_queued()
-        await self.ledger.write_new()
+        await self.ledger.write_held()
 
     async def apply(self, alerts: Sequence[Alert]) -> None:
         """Apply changed alerts in order; a run of resolved ones is applied together."""
@@ -242,16 +243,23 @@ class Correlator:
         self._queued.setdefault(incident_id, []).append((alert, role, muted))
 
     async def _write_queued(self) -> None:
-        """Attach the queued new members: one insert of members and one of their timeline
-        events per incident, in the order the alerts came."""
+        """Attach the queued new members, in the order the alerts came: one insert of the
+        members and one of their timeline events for all the incidents, and one update of
+        their seqs. A second wave of alerts joining thousands of open incidents cost seven
+        statements per incident (1.4 ms each, bench/README.md, issue 13)."""
         queued, self._queued = self._queued, {}
+        if not queued:
+            return
+        await self.ledger.lock(queued)  # in the ledger's lock order, all at once
+        members: dict[int, list[dict[str, Any]]] = {}
+        events: dict[int, tuple[list[tuple[str, str, dict[str, Any]]], list[float]]] = {}
+        now = self.ledger.now
         for incident_id, joins in queued.items():
-            incident = await self.ledger.load(incident_id)
-            members = []
-            events: list[tuple[str, str, dict[str, Any]]] = []
+            joining = members[incident_id] = []
+            entries, times = events[incident_id] = ([], [])
             for alert, role, muted in joins:
                 labels = alert.labels
-                members.append(
+                joining.append(
                     {
                         "fingerprint": alert.fingerprint,
                         "role": role,
@@ -264,10 +272,11 @@ class Correlator:
                 detail: dict[str, Any] = {"fingerprint": alert.fingerprint, "role": role}
                 if muted:
                     detail["muted"] = muted
-                events.append(("alert_joined", SYSTEM, detail))
-            await self.ledger.add_members(incident_id, members)
-            await self.ledger.append_events(incident, events)
+                entries.append(("alert_joined", SYSTEM, detail))
+                times.append(now)
             self._unsettled[incident_id] = None
+        await self.ledger.add_members_to_each(members)
+        await self.ledger.append_events_to_each(events)
 
     async def resolved(self, alerts: Sequence[Alert]) -> None:
         """Mark the alerts resolved in every incident not closed that holds them; flush()
@@ -276,9 +285,10 @@ class Correlator:
         incident.
 
         Set-wise: one read of the alerts' incidents, which are locked together (ascending ids),
-        then per incident one UPDATE of its members per mute reason and one append of its
-        "alert_resolved" events, in the order of the alerts. 100,000 alerts expiring at once
-        cost five statements each when done one by one (issue 19).
+        then one UPDATE of their members (two when symptoms leave too) and one append of
+        their "alert_resolved" events, in the order of the alerts. 100,000 alerts expiring at
+        once cost five statements each when done one by one (issue 19), and the end of an
+        outage four per incident when done incident by incident (issue 13).
         """
         if not alerts:
             return
@@ -307,31 +317,38 @@ class Correlator:
             for incident_id, role in held.get(alert.fingerprint, ()):
                 if incident_id in incidents:
                     leaving.setdefault(incident_id, []).append((alert.fingerprint, role, muted))
-        for incident_id in sorted(leaving):
-            await self._resolve_members(incidents[incident_id], leaving[incident_id])
+        await self._resolve_members(incidents, leaving)
 
     async def _resolve_members(
-        self, incident: Incident, leaving: list[tuple[str, str, str | None]]
+        self,
+        incidents: Mapping[int, Incident],
+        leaving: Mapping[int, list[tuple[str, str, str | None]]],
     ) -> None:
-        """Mark these alerts of the incident resolved (a member with its mute reason)."""
-        by_values: dict[tuple[str, str | None], list[str]] = {}
-        for fp, role, muted in leaving:
-            by_values.setdefault((role, muted if role == "member" else None), []).append(fp)
-        for (role, muted), fingerprints in by_values.items():
-            values: dict[str, Any] = {"status": "resolved"}
-            if role == "member":
-                values["muted"] = muted
-            await self.ledger.set_members(incident.id, fingerprints, **values)
-        if incident.state.active:
-            await self.ledger.append_events(
-                incident,
-                [
-                    ("alert_resolved", SYSTEM, {"fingerprint": fp, "role": role})
-                    for fp, role, _ in leaving
-                ],
-            )
-        self._unsettled[incident.id] = None
-        self._resolutions.add(incident.id)
+        """Mark these alerts of the incidents resolved (a member with its mute reason), with
+        an "alert_resolved" event each on the active incidents: set-wise, a statement or two
+        for all of them."""
+        changes: list[tuple[int, str, dict[str, Any]]] = []
+        appends: dict[int, tuple[list[tuple[str, str, dict[str, Any]]], list[float]]] = {}
+        now = self.ledger.now
+        for incident_id in sorted(leaving):
+            gone = leaving[incident_id]
+            for fp, role, muted in gone:
+                values: dict[str, Any] = {"status": "resolved"}
+                if role == "member":
+                    values["muted"] = muted
+                changes.append((incident_id, fp, values))
+            if incidents[incident_id].state.active:
+                appends[incident_id] = (
+                    [
+                        ("alert_resolved", SYSTEM, {"fingerprint": fp, "role": role})
+                        for fp, role, _ in gone
+                    ],
+                    [now] * len(gone),
+                )
+            self._unsettled[incident_id] = None
+            self._resolutions.add(incident_id)
+        await self.ledger.set_members_each(changes)
+        await self.ledger.append_events_to_each(appends)
 
     async def flapping(self, alert: Alert) -> None:
         """The alert's source started or stopped flapping: say so once, on its latest incident.
@@ -372,7 +389,9 @@ class Correlator:
             else:
                 await settle(self.ledger, incident, flap_stopped=True)
 
-    async def release_symptoms(self, incident: Incident) -> None:
+    async def release_symptoms(
+        self, incident: Incident, firing: Sequence[tuple[str, str]] | None = None
+    ) -> None:
         """Firing symptoms whose item is reachable again await a fresh result of their check.
 
         The stored result is the one from while the parent was down: paging on it would open
@@ -381,13 +400,10 @@ class Correlator:
         check recovers, or recheck_timeout passes (see release_unconfirmed): a parent's
         recovery never hides that a child is still down.
         """
-        await self._before_sql()
-        rows = await self.ledger.conn.execute(
-            select(ia.c.fingerprint, ia.c.item).where(
-                ia.c.incident_id == incident.id, ia.c.role == "symptom", ia.c.status == "firing"
-            )
-        )
-        pending = rows.all()
+        pending = firing
+        if pending is None:
+            await self._before_sql()
+            pending = (await self._firing_symptoms([incident.id])).get(incident.id, [])
         if not pending:
             return
         down = await self.down_items(item for _, item in pending)
@@ -604,14 +620,43 @@ class Correlator:
         alerts joining one incident settles it once and notifies once, with all of them.
         """
         await self._write_queued()
+        # What settling reads, for all of them at once: the incidents, their members and the
+        # firing symptoms of those that lost an alert (of the incidents held in memory, read
+        # one by one). Settling one changes no other's members.
+        await self.ledger.lock(self._unsettled)
+        groups = await self.ledger.member_groups_of(self._unsettled)
+        stored = [i for i in self._resolutions if not self.ledger.holds(i)]
+        symptoms = await self._firing_symptoms(stored)
+        # Those whose last alert resolved are notified resolved with their alerts: read them
+        # for all at once too (the end of an outage resolves thousands).
+        await self.ledger.read_alert_rows(
+            [i for i in stored if not any(_firing_member(g) for g in groups.get(i, ()))]
+        )
         while self._unsettled:
             incident_id = next(iter(self._unsettled))
             del self._unsettled[incident_id]
-            incident = await settle(self.ledger, await self.ledger.load(incident_id))
+            incident = await self.ledger.load(incident_id)
+            incident = await settle(self.ledger, incident, members=groups.pop(incident_id, None))
             if incident_id in self._resolutions:
                 self._resolutions.discard(incident_id)
-                await self.release_symptoms(incident)
-        await self.ledger.write_new()
+                firing = None if self.ledger.holds(incident_id) else symptoms.get(incident_id, [])
+                await self.release_symptoms(incident, firing)
+        await self.ledger.write_held()
+
+    async def _firing_symptoms(
+        self, incident_ids: Sequence[int]
+    ) -> dict[int, list[tuple[str, str]]]:
+        """The firing symptoms (fingerprint, item) of these stored incidents, by incident."""
+        if not incident_ids:
+            return {}
+        dialect = self.ledger.conn.dialect.name
+        rows = await self.ledger.conn.execute(
+            _firing_symptoms(dialect), {"ids": bound_values(dialect, sorted(incident_ids))}
+        )
+        found: dict[int, list[tuple[str, str]]] = {}
+        for incident_id, fp, item in rows:
+            found.setdefault(incident_id, []).append((fp, item))
+        return found
 
     async def _stored_alert(self, fp: str) -> Alert | None:
         row = (await self.ledger.conn.execute(select(al).where(al.c.fingerprint == fp))).first()
@@ -626,6 +671,10 @@ class Correlator:
             source=row.source,
             generator_url=row.generator_url,
         )
+
+
+def _firing_member(group: MemberGroup) -> bool:
+    return group.role == "member" and group.status == "firing"
 
 
 def _reopenable(incident: Incident, since: float) -> bool:
@@ -655,6 +704,19 @@ def _key_incidents(dialect: str) -> Select[Any]:
             inc.c.state.in_(ACTIVE_STATES),
             and_(inc.c.state == State.RESOLVED.value, inc.c.resolved_at >= bindparam("since")),
         ),
+    )
+
+
+@cache
+def _firing_symptoms(dialect: str) -> Select[Any]:
+    return (
+        select(ia.c.incident_id, ia.c.fingerprint, ia.c.item)
+        .where(
+            one_of(dialect, ia.c.incident_id, "ids"),
+            ia.c.role == "symptom",
+            ia.c.status == "firing",
+        )
+        .order_by(ia.c.incident_id, ia.c.fingerprint)
     )
 
 
