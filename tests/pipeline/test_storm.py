@@ -6,11 +6,12 @@ import io
 import json
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from tests.pipeline.conftest import Harness, alert
 from watchd.logging import configure_logging
 from watchd.notify.wakeup import watch_outbox
+from watchd.store.tables import alerts as alerts_table
 
 
 def count_statements(harness: Harness) -> list[str]:
@@ -262,3 +263,19 @@ async def test_half_an_outage_ending_leaves_a_hundred_incidents_open_in_a_handfu
         assert timeline[-1] == "alert_resolved"
         assert incident["seq"] == len(timeline)
     assert len(await harness.notifications("log")) == 100
+
+
+async def test_repeats_with_the_ends_of_several_requests_are_refreshed_in_one_statement(
+    harness: Harness,
+) -> None:
+    # A batch of eight requests repeats its alerts with eight ends (each request's "now plus
+    # resolve_timeout"): before, an UPDATE per end.
+    end = 1_800_000_300.0
+    await harness.send(*(alert(f"host{i}", ends_at=end) for i in range(100)))
+    statements = count_statements(harness)
+    await harness.send(*(alert(f"host{i}", ends_at=end + 60 + i % 8) for i in range(100)))
+    assert len([s for s in statements if s.startswith("UPDATE alerts")]) == 1, statements
+    rows = await harness.rows(select(alerts_table.c.labels, alerts_table.c.ends_at))
+    assert {r["labels"]["item"]: r["ends_at"] for r in rows} == {
+        f"host{i}": end + 60 + i % 8 for i in range(100)
+    }

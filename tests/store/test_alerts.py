@@ -79,7 +79,7 @@ async def test_stored_state_of_40000_alerts_is_read_in_one_statement(store: Stor
     fingerprints = [a.fingerprint for a in many] + ["never-seen"]
     async with write_transaction(store.engine) as conn:
         known = await stored_alerts(conn, fingerprints)
-        await refresh_alerts(conn, {500.0: fingerprints}, now=2.0)
+        await refresh_alerts(conn, [(fp, 500.0) for fp in fingerprints], now=2.0)
     assert len(known) == 40_000
     assert all(known[a.fingerprint].repeated_by(a) for a in many)
     assert not any(k.attached for k in known.values())

@@ -20,7 +20,7 @@ from watchd.store.alerts import StoredAlert
 class Dedup:
     """A batch sorted by what each alert needs."""
 
-    repeats: dict[float | None, list[str]]  # new end → fingerprints that only move their end
+    repeats: list[tuple[str, float | None]]  # (fingerprint, new end) of those that only move it
     rewrites: list[Alert]  # new alerts and alerts whose stored row changes
     changed: list[Alert]  # alerts for the mute and correlate stages
     flapped: list[Alert]  # alerts whose source started or stopped flapping
@@ -28,7 +28,7 @@ class Dedup:
 
 def dedup(latest: Mapping[str, Alert], stored: Mapping[str, StoredAlert]) -> Dedup:
     """Sort a batch (by fingerprint, the last sighting of each) against the stored alerts."""
-    repeats: dict[float | None, list[str]] = {}
+    repeats: list[tuple[str, float | None]] = []
     rewrites: list[Alert] = []
     changed: list[Alert] = []
     flapped: list[Alert] = []
@@ -43,7 +43,7 @@ def dedup(latest: Mapping[str, Alert], stored: Mapping[str, StoredAlert]) -> Ded
         if is_flapping(known.annotations, known.source) != alert.flapping:
             flapped.append(alert)
         if known.repeated_by(alert):
-            repeats.setdefault(alert.ends_at, []).append(fp)
+            repeats.append((fp, alert.ends_at))
         else:
             rewrites.append(alert)
         if known.status != alert.status or (

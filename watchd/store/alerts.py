@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from watchd.model import Alert, AlertStatus
+from watchd.store.bound_rows import Columns, bound_rows, bound_table
 from watchd.store.bulk import insert_rows
 from watchd.store.incident_tables import AWAITING_RECHECK
 from watchd.store.incident_tables import incident_alerts as members
@@ -108,23 +109,19 @@ def _decoded(text: str) -> Mapping[str, Any]:
 
 
 async def refresh_alerts(
-    conn: AsyncConnection, ends: Mapping[float | None, Sequence[str]], now: float
+    conn: AsyncConnection, repeats: Sequence[tuple[str, float | None]], now: float
 ) -> None:
-    """Mark repeated alerts seen at `now` with their new end: `ends` maps end → fingerprints.
+    """Mark repeated alerts (fingerprint, new end) seen at `now` with their new ends.
 
-    A sender repeats a whole batch with one endsAt, so this is one UPDATE per batch instead
-    of rewriting every row with its labels and annotations.
+    One UPDATE for the whole batch instead of rewriting every row with its labels and
+    annotations; the ends travel with the fingerprints (an UPDATE per distinct end was one per
+    request of a batch: each request's alerts without endsAt end `resolve_timeout` after it).
     """
+    if not repeats:
+        return
     dialect = conn.dialect.name
-    for ends_at, fingerprints in ends.items():
-        await conn.execute(
-            _refresh_statement(dialect),
-            {
-                "fingerprints": bound_values(dialect, fingerprints),
-                "new_end": ends_at,
-                "seen_at": now,
-            },
-        )
+    statement, columns = _refresh_statement(dialect)
+    await conn.execute(statement, {**bound_rows(dialect, "v", columns, repeats), "seen_at": now})
 
 
 # Built once per dialect: constructing a statement cost more than running it.
@@ -150,12 +147,17 @@ def _stored_query(dialect: str) -> Select[str, str, float, str, str, str, bool, 
 
 
 @cache
-def _refresh_statement(dialect: str) -> Update:
-    return (
+def _refresh_statement(dialect: str) -> tuple[Update, Columns]:
+    """UPDATE alerts SET ends_at, updated_at FROM bound (fingerprint, ends_at) rows; with the
+    bound columns for bound_rows."""
+    columns: Columns = (("fingerprint", t.c.fingerprint.type), ("ends_at", t.c.ends_at.type))
+    v = bound_table(dialect, "v", columns)
+    statement = (
         update(t)
-        .where(one_of(dialect, t.c.fingerprint, "fingerprints"))
-        .values(ends_at=bindparam("new_end"), updated_at=bindparam("seen_at"))
+        .where(t.c.fingerprint == v.c.fingerprint)
+        .values(ends_at=v.c.ends_at, updated_at=bindparam("seen_at"))
     )
+    return statement, columns
 
 
 async def select_alerts(conn: AsyncConnection, status: str | None) -> list[Alert]:
