@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import event, select
 
 from tests.pipeline.conftest import Harness, alert
+from watchd.incidents.ledger import Ledger
 from watchd.logging import configure_logging
 from watchd.notify.wakeup import watch_outbox
 from watchd.store.tables import alerts as alerts_table
@@ -279,3 +280,22 @@ async def test_repeats_with_the_ends_of_several_requests_are_refreshed_in_one_st
     assert {r["labels"]["item"]: r["ends_at"] for r in rows} == {
         f"host{i}": end + 60 + i % 8 for i in range(100)
     }
+
+
+async def test_a_batchs_held_back_changes_are_written_before_an_update_it_cannot_hold_back(
+    harness: Harness,
+) -> None:
+    # A batch's ledger holds back its writes to stored incidents; an update of a JSON column
+    # goes to the store at once, and must come back with what was held back (its seq).
+    await harness.send(alert("db1"))
+    (incident,) = await harness.incidents()
+    async with harness.store.engine.begin() as conn:
+        ledger = Ledger(conn, harness.clock.now(), harness.settings, batch={})
+        loaded = await ledger.event(await ledger.load(incident["id"]), "commented", "ops")
+        loaded = await ledger.update(loaded, group_labels={"item": "db1", "note": "moved"})
+        await ledger.event(loaded, "commented", "ops")
+        await ledger.write_held()
+    (after,) = await harness.incidents()
+    assert after["group_labels"] == {"item": "db1", "note": "moved"}
+    assert after["seq"] == incident["seq"] + 2
+    assert (await harness.timeline(incident["id"]))[-2:] == ["commented", "commented"]

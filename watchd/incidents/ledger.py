@@ -272,10 +272,12 @@ class Ledger:
         held = self._held(incident.id)
         if held is not None:
             return held.update(incident.id, values)
-        if self._holds_back(incident.id) and _SCALAR.issuperset(values):
-            incident = self._kept[incident.id] = self._kept[incident.id].changed(values)
-            self._held_changes.setdefault(incident.id, {}).update(values)
-            return incident
+        if self._holds_back(incident.id):
+            if _SCALAR.issuperset(values):
+                incident = self._kept[incident.id] = self._kept[incident.id].changed(values)
+                self._held_changes.setdefault(incident.id, {}).update(values)
+                return incident
+            await self.write_held()  # the row the UPDATE returns then holds what was held back
         result = await self.conn.execute(
             _incident_update(tuple(sorted(values))),
             {"incident_id": incident.id, **{f"new_{k}": v for k, v in values.items()}},
