@@ -22,21 +22,33 @@ POST /api/v2/alerts in batches of `--batch` (100), `--concurrency` (8) in flight
   NodeDown on alerts/10 items (storm-e2e's alerts, alerts/10 incidents), until watchd's
   receiver has a notification for every item and each server's CPU is idle for a second;
   then, measured, alerts/2 alerts over each item's NodeExporterDown, each sent 5 times, all
-  of which must join the open incident of their item.
+  of which must join the open incident of their item;
+- storm-end (not in the default `--load`): the end of the outage. First, not measured,
+  storm-e2e's alerts/10 NodeDown alerts, until both servers' receivers have a notification for
+  every item and each server's CPU is idle for a second; then, measured like storm-e2e, the
+  same alerts sent once more, resolved (startsAt the first wave's, endsAt a second before
+  they are sent, as Prometheus sends an alert that stopped firing): from the first POST until
+  the receiver has a resolved notification for every item (Alertmanager: a notification
+  whose status is "resolved"; watchd: the same, with the event "resolved"; the first wave's
+  firing notifications are not counted).
 
-Alertmanager has a null receiver except in storm-e2e; watchd always has its webhook receiver,
-which gets a notification per new incident in every load. Rounds alternate the two servers
-(who goes first alternates too), each on a fresh store; medians are compared. After each
-watchd run its store is read: every label set (of both waves in storm-join) must be stored,
-belong to an incident, and the incidents must be the expected number, or the run is reported
-as INVALID (exit status 1).
+Alertmanager has a null receiver except in storm-e2e and storm-end (both waves), where it has
+the webhook receiver: group_by [item], group_wait 0s, group_interval 1s (the interval after
+which a group's next notification, here the resolved one, may go out), send_resolved as the
+webhook's default (true). watchd always has its webhook receiver, which gets a notification
+per new incident in every load (and per resolved one in storm-end). Rounds alternate the two
+servers (who goes first alternates too), each on a fresh store; medians are compared. After
+each watchd run its store is read: every label set (of both waves in storm-join) must be
+stored, belong to an incident, and the incidents must be the expected number (all of them
+resolved in storm-end), or the run is reported as INVALID (exit status 1).
 `--inhibit` gives both servers the inhibit rule of Alertmanager's documentation (severity
 "critical" mutes "warning" of the same item; the loads' alerts are all critical).
 `--profile FILE` records watchd with py-spy (on PATH or beside this Python) when it is
 installed, else with cProfile (`python -m cProfile -o FILE -m watchd.cli run ...`), one file per
 load and round.
 
-    .venv/bin/python bench/storm.py [--load baseline,storm,storm-e2e,rss,storm-join] [--rounds 3]
+    .venv/bin/python bench/storm.py [--load baseline,storm,storm-e2e,rss,storm-join,storm-end]
+        [--rounds 3]
         [--alerts 50000] [--rss-alerts 100000] [--store sqlite|postgresql] [--inhibit]
         [--profile FILE]
 """
@@ -59,6 +71,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -116,17 +129,23 @@ class Load:
     notify: bool = False  # wait until the receiver has every item (storm-e2e)
     settle: float = 0.0  # seconds to watch the RSS after the load (rss)
     warm: Load | None = None  # posted first and let settle, not measured (storm-join)
+    resolves: bool = False  # sent resolved: the warm-up's alerts end (storm-end)
 
     @property
     def stored(self) -> int:
-        """The label sets the store must hold after the run: the warm-up's and the load's."""
+        """The label sets the store must hold after the run: the warm-up's and the load's
+        (the same ones when the load resolves the warm-up's alerts)."""
+        if self.resolves and self.warm:
+            return self.warm.stored
         return self.label_sets + (self.warm.stored if self.warm else 0)
 
 
 def loads(args: argparse.Namespace) -> dict[str, Load]:
-    """The five loads, scaled by --alerts and --rss-alerts."""
+    """The six loads, scaled by --alerts and --rss-alerts."""
     n = args.alerts
     first_wave = Load("first wave", n // 10, n // 10, item_labels, n // 10)
+    # storm-end's: Alertmanager notifies only the end of a group it has notified firing.
+    notified_wave = Load("first wave", n // 10, n // 10, item_labels, n // 10, notify=True)
     return {
         "baseline": Load("baseline", n, 2_000, instance_labels, 50),
         "storm": Load("storm", n, n // 5, item_pair_labels, n // 10),
@@ -137,18 +156,32 @@ def loads(args: argparse.Namespace) -> dict[str, Load]:
         "storm-join": Load(
             "storm-join", n // 2, n // 10, item_second_labels, n // 10, warm=first_wave
         ),
+        "storm-end": Load(
+            "storm-end",
+            n // 10,
+            n // 10,
+            item_labels,
+            n // 10,
+            notify=True,
+            warm=notified_wave,
+            resolves=True,
+        ),
     }
 
 
-def bodies(load_: Load, batch: int) -> list[tuple[bytes, int]]:
-    """Request bodies as Prometheus sends them, firing, made afresh for each run.
+def bodies(load_: Load, batch: int, since: float) -> list[tuple[bytes, int]]:
+    """Request bodies as Prometheus sends them, made afresh for each run: firing from a minute
+    before `since` (the run's start, so that a load and its warm-up share their startsAt).
 
     endsAt is an hour ahead, not Prometheus's few minutes: the bench sends each label set
     only `alerts / label_sets` times, not every minute, and a slow run must not find its last
-    alerts already ended (they would arrive resolved and open no incident)."""
+    alerts already ended (they would arrive resolved and open no incident). A load that
+    `resolves` is sent as Prometheus sends an alert that stopped firing: endsAt a second ago."""
     now = time.time()
-    starts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now - 60))
-    ends = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now + 3600))
+    starts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(since - 60))
+    ends = time.strftime(
+        "%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now - 1 if load_.resolves else now + 3600)
+    )
     out = []
     for first in range(0, load_.alerts, batch):
         payload = []
@@ -175,16 +208,21 @@ class Receiver:
         self.last: dict[str, float] = {}
         self.expect: dict[str, int] = {}
         self.done: dict[str, asyncio.Event] = {}
+        self.resolved: dict[str, bool] = {}
 
-    def reset(self, path: str, expect: int) -> None:
-        """Start counting afresh for one run: done once `expect` distinct items arrived."""
+    def reset(self, path: str, expect: int, *, resolved: bool = False) -> None:
+        """Start counting afresh for one run: done once `expect` distinct items arrived (in
+        resolved notifications only, with `resolved`)."""
         self.items[path] = set()
         self.expect[path] = expect
         self.done[path] = asyncio.Event()
+        self.resolved[path] = resolved
 
     async def handle(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
         doc = await request.json()
+        if self.resolved.get(path) and not resolved(doc):
+            return web.Response(text="ok")
         seen = self.items.setdefault(path, set())
         before = len(seen)
         seen.update(str(a["labels"].get("item", "")) for a in doc.get("alerts", []))
@@ -204,6 +242,14 @@ class Receiver:
         return runner, port
 
 
+def resolved(doc: dict[str, Any]) -> bool:
+    """Whether a webhook notification tells of the end: Alertmanager's status "resolved" (all
+    of the group's alerts ended); watchd's says its incident's state, and its event is the one
+    that resolved it (a later event of a resolved incident, "closed", has that status too)."""
+    event = doc.get("event") or {}
+    return doc.get("status") == "resolved" and event.get("kind", "resolved") == "resolved"
+
+
 @dataclass
 class Run:
     """One server's run of one load: the POSTs' result and what followed them."""
@@ -219,7 +265,8 @@ class Run:
     def line(self, load_: Load) -> str:
         text = self.result.line()
         if load_.notify:
-            text += f"\n{'':<31}all {load_.incidents:,} items notified {self.delivered:.2f} s"
+            what = "items' resolved notifications" if load_.resolves else "items notified"
+            text += f"\n{'':<31}all {load_.incidents:,} {what} {self.delivered:.2f} s"
             text += f" after the first POST (all POSTs answered after {self.result.seconds:.2f} s;"
             text += f" CPU {self.total_cpu:.1f} s)"
         if self.db_cpu:
@@ -380,6 +427,15 @@ equal = ["item"]
             f"SELECT count(*) {ours}",
             f"SELECT count(DISTINCT incident_id) {ours}",
         )
+        want = (load_.stored, load_.stored, load_.stored, load_.incidents)
+        names = ("alerts stored", "in an incident", "incident memberships", "incidents")
+        if load_.resolves:
+            queries += (
+                "SELECT count(*) FROM incidents WHERE state = 'resolved' "
+                f"AND id IN (SELECT incident_id {ours})",
+            )
+            want += (load_.incidents,)
+            names += ("incidents resolved",)
         others = f"SELECT {name} FROM alerts WHERE coalesce({job}, '') <> 'node'"
         if self.database:
             url = f"postgresql://postgres@127.0.0.1:5432/{self.database}"
@@ -393,8 +449,6 @@ equal = ["item"]
             with sqlite3.connect(self.db_file) as db:
                 counts = [int(db.execute(q).fetchone()[0]) for q in queries]
                 extra = [str(row[0]) for row in db.execute(others)]
-        want = (load_.stored, load_.stored, load_.stored, load_.incidents)
-        names = ("alerts stored", "in an incident", "incident memberships", "incidents")
         problems = [
             f"{got:,} {what}, expected {expected:,}"
             for got, expected, what in zip(counts, want, names, strict=True)
@@ -511,13 +565,19 @@ async def run_one(
 ) -> Run:  # fmt: skip
     """Start the server on a fresh store, post the load, wait for what follows, stop, check."""
     server.runs += 1
-    work = bodies(load_, args.batch)
+    since = time.time()
+    work = [] if load_.resolves else bodies(load_, args.batch, since)
     with run_dir(args.keep, f"{server.name}-{load_.name}-{server.runs}") as tmp:
         receiver.reset(server.name, load_.incidents if load_.notify else 0)
         proc, url = await server.start(Path(tmp), core, load_)
         try:
             ps = psutil.Process(proc.pid)
-            warm_problems, warm_notes = await warm_up(server, load_, receiver, args, proc, url)
+            warm_problems, warm_notes = await warm_up(
+                server, load_, receiver, args, proc, url, since
+            )
+            if load_.resolves:  # endsAt just before they are sent; count their ends alone
+                work = bodies(load_, args.batch, since)
+                receiver.reset(server.name, load_.incidents, resolved=True)
             # PostgreSQL's CPU of the measured phase alone, not the warm-up's (the other loads
             # count the backends' start too, as they always have).
             db_before = server.database_cpu() if load_.warm else 0.0
@@ -548,7 +608,7 @@ async def run_one(
 
 async def warm_up(
     server: Server, load_: Load, receiver: Receiver, args: argparse.Namespace,
-    proc: asyncio.subprocess.Process, url: str,
+    proc: asyncio.subprocess.Process, url: str, since: float,
 ) -> tuple[list[str], list[str]]:  # fmt: skip
     """Post the load's warm-up, if it has one, and wait until the server is done with it.
 
@@ -560,7 +620,7 @@ async def warm_up(
         return [], []
     began = time.perf_counter()
     receiver.reset(server.name, warm.incidents)
-    result = await load(server.name, url, proc, bodies(warm, args.batch), args.concurrency)
+    result = await load(server.name, url, proc, bodies(warm, args.batch, since), args.concurrency)
     if result.failed:  # fewer incidents: the receiver would wait in vain
         return [f"{result.failed} requests of the {warm.name} were refused"], []
     if server.notifies(warm):
@@ -662,7 +722,9 @@ async def main() -> int:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--timeout", type=float, default=600.0, help="storm-e2e: give up after")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="storm-e2e, storm-end: give up after"
+    )
     parser.add_argument(
         "--inhibit",
         action="store_true",
