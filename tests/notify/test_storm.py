@@ -15,10 +15,15 @@ from sqlalchemy import event
 
 from tests.notify.conftest import Hook, alert
 from tests.notify.test_dispatcher import webhook
+from tests.statements import recorded_statements
 from watchd.notify import outbox, plan, record
 from watchd.store.incident_tables import OutboxState
 
 STORM = 300  # more than the 64 rows a pass used to take (4 tasks x 16 rows)
+
+
+async def at_once(request: web.Request, n: int) -> None:
+    """A receiver behaviour that answers at once."""
 
 
 class Gauge:
@@ -140,12 +145,7 @@ async def test_a_storms_delivery_outcomes_are_put_on_the_timelines_a_batch_at_a_
     hook: Hook = await hook_server(Gauge())
     notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=5)]})
     await notify.send(*[alert(f"host{i}") for i in range(STORM)])
-    statements: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    event.listen(notify.store.engine.sync_engine, "before_cursor_execute", before)
+    statements = recorded_statements(notify.store.engine)
     assert await notify.dispatcher.run_once() == STORM
     seq_updates = [s for s in statements if s.startswith("UPDATE incidents SET seq")]
     batches = [s for s in statements if s.startswith("INSERT INTO deliveries")]
@@ -310,3 +310,19 @@ async def test_wake_ups_do_not_scan_while_the_receivers_queue_is_more_than_half_
         await asyncio.gather(running, return_exceptions=True)
     assert len(hook.unique) == 10 == len(hook.received)
     assert scans > 1
+
+
+async def test_a_storms_outcomes_are_committed_several_jobs_of_each_worker_at_a_time(
+    make_notify: Any, hook_server: Any
+) -> None:
+    """A worker sends on while up to OPEN_JOBS of its jobs wait for their outcomes' commit, so
+    the recorder commits many outcomes together. With two open jobs per worker, against a
+    receiver that answers at once, a batch held about one outcome per worker."""
+    hook: Hook = await hook_server(at_once)
+    notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=5)]})
+    await notify.send(*[alert(f"host{i}") for i in range(STORM)])
+    statements = recorded_statements(notify.store.engine)
+    assert await notify.dispatcher.run_once() == STORM
+    batches = [s for s in statements if s.startswith("INSERT INTO deliveries")]
+    assert len(batches) <= STORM // 8, len(batches)  # 60 with two open jobs, 25 with five
+    assert len(hook.unique) == STORM == len(hook.received)

@@ -6,9 +6,10 @@ import io
 import json
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from tests.pipeline.conftest import Harness, alert
+from tests.statements import recorded_statements
 from watchd.incidents.ledger import Ledger
 from watchd.logging import configure_logging
 from watchd.notify.wakeup import watch_outbox
@@ -17,13 +18,7 @@ from watchd.store.tables import alerts as alerts_table
 
 def count_statements(harness: Harness) -> list[str]:
     """The SQL statements the store runs from now on (the list grows)."""
-    seen: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(harness.store.engine.sync_engine, "before_cursor_execute", before)
-    return seen
+    return recorded_statements(harness.store.engine)
 
 
 async def test_a_storm_batch_opens_a_hundred_incidents_in_a_handful_of_statements(

@@ -64,6 +64,12 @@ log = get_logger("watchd.notify")
 LEASE_MARGIN = 30.0  # seconds a lease outlasts its longest receiver call (GRACE included)
 RESCAN_DELAY = 0.02  # seconds a finished task waits for others to finish before a new scan
 SCAN_PACING = 1.0  # after a scan of d seconds, the next starts no sooner than d later
+# Jobs a worker has sent whose outcomes are not committed yet, at most. The recorder commits
+# what is queued together: with two (16 workers), a storm's 5,000 outcomes took 320
+# transactions of six statements; with five, 135 (bench/README.md, issue 13). A process that
+# dies loses at most this many outcomes per worker: those rows go out again once their lease
+# ends, with the same idempotency key (at least once).
+OPEN_JOBS = 5
 
 Job = tuple[plan.Unit, list[list[Row]]]  # a unit and its claimed chains
 
@@ -428,13 +434,13 @@ class Dispatcher:
     async def _work(self, name: str, job: Job) -> None:
         """Serve `job`, then the receiver's queue until it is empty (or the receiver's
         concurrency was lowered by a reload). A job's outcome is committed while the worker
-        sends the next one; a worker has at most those two jobs open."""
+        sends the next ones; a worker has at most OPEN_JOBS jobs open."""
         queue = self._queues[name]
         settling: deque[Coroutine[Any, Any, None]] = deque()
         try:
             while True:
                 settling.append(await self._serve(name, job))
-                if len(settling) > 1:
+                if len(settling) >= OPEN_JOBS:
                     await settling.popleft()
                 if not queue or len(self._tasks.get(name, ())) > self._limit(name):
                     return
