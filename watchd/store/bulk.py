@@ -10,6 +10,14 @@ columns through the engine's serializer), handed to the driver's executemany as 
 itself would. Cursor listeners (`before_cursor_execute`) still see the statement; those of
 `after_execute` get its SQL text, not the Insert construct, so an insert such a listener must
 recognise (the outbox's, which wakes the dispatcher) goes through `conn.execute` instead.
+
+On PostgreSQL a plain insert goes as one statement whatever the number of rows, its values
+one array per column (`INSERT ... SELECT * FROM unnest($1::BIGINT[], ...)`): asyncpg's
+executemany has the server execute the statement once per row, and in a storm on PostgreSQL
+those executions (25,000 timeline events, 10,000 members, 5,000 incidents and deliveries)
+were the largest share of the statements' time (bench/README.md, issue 13). An upsert
+(`statement`) stays one execution per row: one INSERT may not update a row twice, and two
+rows of a batch can name the same key.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.expression import TableClause
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +43,7 @@ class _Plan:
     # third of this function's CPU in a storm (a dozen rows per new incident).
     pick: Callable[[Mapping[str, Any]], tuple[Any, ...]]
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (position, type processor)
+    by_column: bool  # `sql` takes one array per column (PostgreSQL), not one row per execution
 
 
 async def insert_rows(
@@ -52,11 +62,19 @@ async def insert_rows(
     plan = _plan(
         statement if statement is not None else _plain(table), tuple(rows[0]), conn.dialect
     )
-    width, pick, processors = len(plan.columns), plan.pick, plan.processors
-    params = []
+    width = len(plan.columns)
     for row in rows:
         if len(row) != width:  # a missing key raises KeyError below
             raise ValueError(f"{table.name}: rows with different columns: {sorted(row)}")
+    if plan.by_column:
+        arrays = [[row[name] for row in rows] for name in plan.columns]
+        for position, process in plan.processors:
+            arrays[position] = [process(value) for value in arrays[position]]
+        await conn.exec_driver_sql(plan.sql, tuple(arrays))
+        return
+    pick, processors = plan.pick, plan.processors
+    params = []
+    for row in rows:
         values = pick(row)
         if processors:
             changed = list(values)
@@ -85,7 +103,23 @@ def _plan(statement: Insert, keys: tuple[str, ...], dialect: Dialect) -> _Plan:
         process = kind.bind_processor(dialect)
         if process is not None:
             processors.append((position, process))
-    return _Plan(compiled.string, tuple(order), _picker(tuple(order)), tuple(processors))
+    sql = compiled.string
+    by_column = dialect.name == "postgresql" and statement is _plain(table)
+    if by_column:
+        sql = _unnest_insert(table, order, dialect)
+    return _Plan(sql, tuple(order), _picker(tuple(order)), tuple(processors), by_column)
+
+
+def _unnest_insert(table: TableClause, columns: Sequence[str], dialect: Dialect) -> str:
+    """`INSERT INTO table (columns) SELECT * FROM unnest($1::TYPE[], ...)`: the rows as one
+    array per column, in `columns` order."""
+    quote = dialect.identifier_preparer
+    names = ", ".join(quote.quote(name) for name in columns)
+    arrays = ", ".join(
+        f"${i}::{table.c[name].type.compile(dialect=dialect)}[]"
+        for i, name in enumerate(columns, start=1)
+    )
+    return f"INSERT INTO {quote.format_table(table)} ({names}) SELECT * FROM unnest({arrays})"
 
 
 def _picker(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
