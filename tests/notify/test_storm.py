@@ -326,3 +326,39 @@ async def test_a_storms_outcomes_are_committed_several_jobs_of_each_worker_at_a_
     batches = [s for s in statements if s.startswith("INSERT INTO deliveries")]
     assert len(batches) <= STORM // 8, len(batches)  # 60 with two open jobs, 25 with five
     assert len(hook.unique) == STORM == len(hook.received)
+
+
+async def test_rows_claimed_while_every_worker_waits_on_its_commits_still_go_out(
+    make_notify: Any, hook_server: Any, monkeypatch: Any
+) -> None:
+    """A pass that queues rows while the receiver's only worker is ending (its queue empty,
+    waiting for its outcomes' commit) gets a worker once that one ends. Before, none was
+    started: the queue was more than half a pass, so no scan started one either, and the
+    rows stayed leased and unsent (a storm end to end on the daemon stopped after its first
+    hundred notifications)."""
+    monkeypatch.setattr(plan, "PER_PASS", 4)
+    write = record.Recorder._write
+    committing = asyncio.Event()
+
+    async def slow_write(self: record.Recorder, batch: Any) -> None:
+        committing.set()
+        await asyncio.sleep(0.3)  # before its transaction: the ingestion may write meanwhile
+        await write(self, batch)
+
+    monkeypatch.setattr(record.Recorder, "_write", slow_write)
+    hook: Hook = await hook_server(at_once)
+    notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=1)]})
+    await notify.send(alert("host0"))
+    running = asyncio.get_running_loop().create_task(notify.dispatcher.run())
+    try:
+        await asyncio.wait_for(committing.wait(), 10)  # the worker's queue is empty: it ends
+        await notify.send(*[alert(f"host{i}") for i in range(1, 7)])
+        notify.dispatcher.wake()
+        for _ in range(500):
+            if len(hook.unique) == 7:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert len(hook.unique) == 7 == len(hook.received)

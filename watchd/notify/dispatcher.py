@@ -34,6 +34,7 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Coroutine, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -429,7 +430,16 @@ class Dispatcher:
                 self._work(name, queue.popleft()), name=f"watchd.notify.{name}"
             )
             workers.add(task)
-            task.add_done_callback(workers.discard)
+            task.add_done_callback(partial(self._ended, name))
+
+    def _ended(self, name: str, worker: asyncio.Task[None]) -> None:
+        """A worker of `name` ended: staff its queue again. A pass may have queued jobs while
+        every worker was ending (its queue empty, waiting for its outcomes' commit), and with
+        more than half a pass queued no pass comes to staff them: they stayed leased and
+        unsent (tests/notify/test_storm.py)."""
+        self._tasks[name].discard(worker)
+        if not self._closed and name in self._queues:
+            self._staff(name)
 
     async def _work(self, name: str, job: Job) -> None:
         """Serve `job`, then the receiver's queue until it is empty (or the receiver's
