@@ -160,9 +160,7 @@ class Ledger:
             await self.conn.execute(statement, bound_rows(dialect, "v", bound, rows))
         await insert_rows(self.conn, ev, events)
         if outbox:
-            # Through SQLAlchemy's insert: the dispatcher is woken by the Insert statement on
-            # the outbox table (watchd.notify.wakeup), which insert_rows' SQL text is not.
-            await self.conn.execute(insert(ob), outbox)
+            await insert_rows(self.conn, ob, outbox)
 
     def _holds_back(self, incident_id: int) -> bool:
         """Whether writes to this stored incident wait for write_held (a batch's ledger, the
@@ -398,7 +396,7 @@ class Ledger:
         elif self._holds_back(incident.id):
             self._held_outbox += rows
         else:
-            await self.conn.execute(insert(ob), rows)
+            await insert_rows(self.conn, ob, rows)
 
     async def member_groups(self, incident_id: int) -> list[MemberGroup]:
         """The incident's members grouped and counted: what settling needs, in O(groups) rows.

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.incidents.model import Incident, MemberGroup
@@ -157,9 +157,7 @@ class UnwrittenIncidents:
         await insert_rows(conn, ia, [m for i in sorted(members) for m in members[i].values()])
         await insert_rows(conn, ev, events)
         if outbox:
-            # Through SQLAlchemy's insert: the dispatcher is woken by the Insert statement on
-            # the outbox table (watchd.notify.wakeup), which insert_rows' SQL text is not.
-            await conn.execute(insert(ob), outbox)
+            await insert_rows(conn, ob, outbox)
         return list(incidents.values())
 
 

@@ -7,9 +7,10 @@ statements (its incidents, members, timeline events, outbox rows and the alerts 
 so here the statement is compiled once per table, column set and dialect, and each row becomes
 a tuple in the statement's parameter order, with the same type processors applied (JSON
 columns through the engine's serializer), handed to the driver's executemany as SQLAlchemy
-itself would. Cursor listeners (`before_cursor_execute`) still see the statement; those of
-`after_execute` get its SQL text, not the Insert construct, so an insert such a listener must
-recognise (the outbox's, which wakes the dispatcher) goes through `conn.execute` instead.
+itself would. Cursor listeners (`before_cursor_execute`) see the statement as SQL text, and
+no `after_execute` listener sees it (exec_driver_sql fires none): `inserted_into` names the
+table such a text inserts into (the dispatcher's wake-up looks for the outbox's,
+watchd.notify.wakeup).
 
 On PostgreSQL a plain insert goes as one statement whatever the number of rows, its values
 one array per column (`INSERT ... SELECT * FROM unnest($1::BIGINT[], ...)`): asyncpg's
@@ -33,6 +34,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.expression import TableClause
+
+# The SQL text of each statement insert_rows has sent, with the table it inserts into: one per
+# table and column set, a few dozen in all.
+_INSERTED_INTO: dict[str, TableClause] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,11 @@ async def insert_rows(
     await conn.exec_driver_sql(plan.sql, params)
 
 
+def inserted_into(sql: str) -> TableClause | None:
+    """The table that `sql`, a statement insert_rows sent, inserts into; None for other SQL."""
+    return _INSERTED_INTO.get(sql)
+
+
 @lru_cache(maxsize=64)
 def _plain(table: Table) -> Insert:
     return insert(table)
@@ -107,6 +117,7 @@ def _plan(statement: Insert, keys: tuple[str, ...], dialect: Dialect) -> _Plan:
     by_column = dialect.name == "postgresql" and statement is _plain(table)
     if by_column:
         sql = _unnest_insert(table, order, dialect)
+    _INSERTED_INTO[sql] = table
     return _Plan(sql, tuple(order), _picker(tuple(order)), tuple(processors), by_column)
 
 
