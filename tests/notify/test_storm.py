@@ -362,3 +362,30 @@ async def test_rows_claimed_while_every_worker_waits_on_its_commits_still_go_out
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
     assert len(hook.unique) == 7 == len(hook.received)
+
+
+async def test_a_backlog_many_passes_large_is_claimed_in_a_handful_of_passes(
+    make_notify: Any, hook_server: Any, monkeypatch: Any
+) -> None:
+    """Each pass reads every open row: a backlog twenty times a pass's size is taken in a
+    quarter of it per pass (about five passes and a last one), not twenty passes over it;
+    every row is delivered once."""
+    monkeypatch.setattr(plan, "PER_PASS", 10)
+    hook: Hook = await hook_server(at_once)
+    notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=4)]})
+    await notify.send(*[alert(f"host{i}") for i in range(200)])
+    claims = 0
+    claim = outbox.claim
+
+    async def counted(*args: Any) -> Any:
+        nonlocal claims
+        claims += 1
+        return await claim(*args)
+
+    monkeypatch.setattr(outbox, "claim", counted)
+    for _ in range(30):
+        await notify.pump(1)
+        if len(hook.unique) == 200:
+            break
+    assert len(hook.unique) == 200 == len(hook.received)
+    assert claims <= 10, claims  # 20 with PER_PASS rows a pass

@@ -9,15 +9,16 @@ loop that wires the parts together:
                                attempt.judge, record.Recorder, health.ReceiverHealth: log
                                lines and self-alerts)
                             ─► a finished job wakes the next pass once its receiver's queue
-                               is down to half of plan.PER_PASS
+                               is down to half of the last pass's plan.pass_size
     every lease / 3 (monotonic): the leases of the rows in flight are renewed
     on stop: the leases of the rows in flight are given back (outbox.release)
     every repeat_check_interval: repeat.repeat (repeat_interval)
 
 A chain's next row waits until the one before it is delivered, failed (4xx) or expired; each
 receiver has its own queue, workers and concurrency limit, so one receiver's outage delays no
-other. A storm's rows are claimed up to plan.PER_PASS per receiver at a time: a pass reads
-every open row, so a pass per few rows delivered made a storm's delivery quadratic.
+other. A storm's rows are claimed up to plan.pass_size per receiver at a time (a quarter of
+the backlog, at least plan.PER_PASS): a pass reads every open row, so a pass per few rows
+delivered made a storm's delivery quadratic.
 
 Time: leases are short (the longest receiver timeout plus LEASE_MARGIN) and renewed while a
 delivery runs, so rows a crashed process held go out again within about a minute (on SQLite
@@ -123,6 +124,7 @@ class Dispatcher:
         self._tasks: dict[str, set[asyncio.Task[None]]] = {}  # workers per receiver
         self._queues: dict[str, deque[Job]] = {}  # claimed jobs no worker has taken yet
         self._queued: dict[str, int] = {}  # rows claimed per receiver, not yet finished
+        self._per_pass = plan.PER_PASS  # rows a receiver may have queued (the last pass's)
         self._store_failures = FailureLog(
             log, failing="notify_store_failing", recovered="notify_store_back"
         )
@@ -349,7 +351,7 @@ class Dispatcher:
         row for nothing."""
         configs = self._installed.configs
         return bool(configs) and all(
-            self._queued.get(name, 0) > plan.PER_PASS // 2 for name in configs
+            self._queued.get(name, 0) > self._per_pass // 2 for name in configs
         )
 
     async def _dispatch(self) -> float | None:
@@ -394,7 +396,8 @@ class Dispatcher:
         )
         batch = {n for n, r in installed.receivers.items() if r.batch}
         units, group_due = plan.units(found.ready, groups, now, batch=batch)
-        room = {name: plan.PER_PASS - self._queued.get(name, 0) for name in installed.configs}
+        self._per_pass = plan.pass_size(len(rows))
+        room = {name: self._per_pass - self._queued.get(name, 0) for name in installed.configs}
         await self._launch(plan.take(units, room), now)
         return plan.earliest(found.next_due, group_due)
 
@@ -484,7 +487,7 @@ class Dispatcher:
     def _settled(self, name: str, ids: list[int]) -> None:
         self._inflight.difference_update(ids)
         self._queued[name] -= len(ids)
-        if self._queued[name] <= plan.PER_PASS // 2:
+        if self._queued[name] <= self._per_pass // 2:
             self._rescan_soon()
 
     def _rescan_soon(self) -> None:

@@ -10,7 +10,7 @@ database:
     units  per notification group: the first notification waits group_wait from the group's
            first row, later ones group_interval from the group's last send; a batch receiver
            gets the whole group as one unit, the others one unit per chain
-    take   per receiver, units up to PER_PASS rows (less those it still has queued), claimed
+    take   per receiver, units up to pass_size rows (less those it still has queued), claimed
            in one statement and queued for the receiver's `concurrency` workers: a storm's
            thousands of rows are claimed in a few passes, not a pass per handful of rows (each
            pass reads every open row)
@@ -28,7 +28,8 @@ from watchd.notify.outbox import Group, Row
 from watchd.notify.router import LabelSets, Route, Router
 from watchd.store.incident_tables import OutboxState
 
-PER_PASS = 1000  # rows a receiver has claimed and queued at most (fewer: more passes)
+PER_PASS = 1000  # rows a receiver has claimed and queued at most (fewer: more passes)...
+MAX_PER_PASS = 10_000  # ...or a quarter of a larger backlog, up to this many (pass_size)
 
 Chain = tuple[Row, ...]  # rows of one (incident, receiver) pair, in order
 GroupId = tuple[str, str]  # (receiver, group key)
@@ -264,7 +265,7 @@ def units(
     """The units whose group timers let them go now (`groups`: the stored timers), and the
     earliest time a group that waits may go. `batch` names the batch receivers. The units
     are made as they are taken (`take`): a storm's pass finds thousands of chains due and
-    takes at most PER_PASS rows of them."""
+    takes at most pass_size rows of them."""
     going: list[tuple[GroupId, Route, Group | None, list[tuple[Route, Chain]]]] = []
     waits: list[float] = []
     for (name, key), members in ready.items():
@@ -317,6 +318,17 @@ def take(units: Iterable[Unit], room: Mapping[str, int]) -> dict[str, list[Unit]
         if not left:
             break
     return out
+
+
+def pass_size(open_rows: int) -> int:
+    """How many rows a receiver may have claimed and queued after a pass that read
+    `open_rows`: PER_PASS, or a quarter of a larger backlog (at most MAX_PER_PASS). Each pass
+    reads and plans every open row, so with a fixed size a backlog of n rows took n / PER_PASS
+    passes over it, quadratic: 20,000 notifications spent two thirds of the dispatcher's CPU
+    reading and planning rows not taken (bench/README.md, issue 13). A quarter keeps it to a
+    handful of passes whatever the backlog, while the claimed rows' payloads held in memory
+    stay bounded."""
+    return min(MAX_PER_PASS, max(PER_PASS, open_rows // 4))
 
 
 def earliest(*times: float | None) -> float | None:
