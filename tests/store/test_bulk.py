@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, insert, select, text
+from sqlalchemy.exc import DBAPIError
 
 from watchd.store import Store
 from watchd.store.bulk import insert_rows
@@ -131,3 +132,21 @@ async def test_rows_with_other_columns_than_the_first_are_refused(empty: Store) 
         async with write_transaction(empty.engine) as conn:
             await insert_rows(conn, incidents, rows)
     assert await read(empty, select(incidents.c.id)) == []
+
+
+async def test_a_text_too_long_for_its_column_is_refused_as_sqlalchemys_insert_refuses_it(
+    empty: Store,
+) -> None:
+    """PostgreSQL refuses a state longer than its VARCHAR(16) rather than storing it cut
+    short (an explicit cast to the column's type would cut it); SQLite keeps it whole."""
+    row = incident_row(1, state="acknowledged-by-the-night-shift")
+    if empty.engine.dialect.name == "postgresql":
+        with pytest.raises(DBAPIError, match="too long"):
+            async with write_transaction(empty.engine) as conn:
+                await insert_rows(conn, incidents, [row])
+        assert await read(empty, select(incidents.c.id)) == []
+    else:
+        async with write_transaction(empty.engine) as conn:
+            await insert_rows(conn, incidents, [row])
+        stored = await read(empty, select(incidents.c.state))
+        assert stored == [{"state": "acknowledged-by-the-night-shift"}]

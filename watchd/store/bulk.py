@@ -23,6 +23,7 @@ rows of a batch can name the same key.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -114,22 +115,30 @@ def _plan(statement: Insert, keys: tuple[str, ...], dialect: Dialect) -> _Plan:
         if process is not None:
             processors.append((position, process))
     sql = compiled.string
-    by_column = dialect.name == "postgresql" and statement is _plain(table)
+    casts = _CAST.findall(sql)
+    by_column = (
+        dialect.name == "postgresql" and statement is _plain(table) and len(casts) == len(order)
+    )
     if by_column:
-        sql = _unnest_insert(table, order, dialect)
+        sql = _unnest_insert(table, order, casts, dialect)
     _INSERTED_INTO[sql] = table
     return _Plan(sql, tuple(order), _picker(tuple(order)), tuple(processors), by_column)
 
 
-def _unnest_insert(table: TableClause, columns: Sequence[str], dialect: Dialect) -> str:
+# The casts SQLAlchemy puts on an insert's parameters on PostgreSQL ("$3::VARCHAR"), in order.
+_CAST = re.compile(r"\$\d+::(\w+(?: \w+)*)")
+
+
+def _unnest_insert(
+    table: TableClause, columns: Sequence[str], casts: Sequence[str], dialect: Dialect
+) -> str:
     """`INSERT INTO table (columns) SELECT * FROM unnest($1::TYPE[], ...)`: the rows as one
-    array per column, in `columns` order."""
+    array per column, in `columns` order, each array of the type SQLAlchemy casts that
+    column's parameter to. (Not the column's own type: an explicit cast to VARCHAR(16) cuts
+    a longer text short, where the insert of it into the column is refused, as it was.)"""
     quote = dialect.identifier_preparer
     names = ", ".join(quote.quote(name) for name in columns)
-    arrays = ", ".join(
-        f"${i}::{table.c[name].type.compile(dialect=dialect)}[]"
-        for i, name in enumerate(columns, start=1)
-    )
+    arrays = ", ".join(f"${i}::{cast}[]" for i, cast in enumerate(casts, start=1))
     return f"INSERT INTO {quote.format_table(table)} ({names}) SELECT * FROM unnest({arrays})"
 
 
