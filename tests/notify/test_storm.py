@@ -6,8 +6,10 @@ concurrency, and the delivery log and timeline written for every outcome."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -41,6 +43,40 @@ class Gauge:
             await asyncio.sleep(0.002)
         finally:
             self.now -= 1
+
+
+class Calls:
+    """Counts the calls of the async function `name` of `module`, patched for one test."""
+
+    def __init__(self, monkeypatch: Any, module: Any, name: str) -> None:
+        self.count = 0
+        original = getattr(module, name)
+
+        async def counted(*args: Any) -> Any:
+            self.count += 1
+            return await original(*args)
+
+        monkeypatch.setattr(module, name, counted)
+
+
+@contextlib.asynccontextmanager
+async def dispatching(notify: Any) -> AsyncIterator[None]:
+    """The dispatcher running on its own (scans woken by commits and its own timers) for the
+    body of the block, then stopped."""
+    running = asyncio.get_running_loop().create_task(notify.dispatcher.run())
+    try:
+        yield
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def received(hook: Hook, n: int) -> None:
+    """Wait up to 5 s for `hook` to have `n` distinct notifications (the caller asserts)."""
+    for _ in range(500):
+        if len(hook.unique) == n:
+            return
+        await asyncio.sleep(0.01)
 
 
 async def test_a_storm_backlog_goes_out_in_one_pass_once_each_within_the_concurrency(
@@ -121,14 +157,10 @@ async def test_scans_woken_back_to_back_are_paced_by_their_own_cost(
             scans.append((began, time.monotonic()))
 
     monkeypatch.setattr(outbox, "open_rows", slow_read)
-    running = asyncio.get_running_loop().create_task(notify.dispatcher.run())
-    try:
+    async with dispatching(notify):
         for _ in range(200):  # 1 s of wake-ups every 5 ms
             notify.dispatcher.wake()
             await asyncio.sleep(0.005)
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
     gaps = [later[0] - earlier[1] for earlier, later in itertools.pairwise(scans)]
     assert hook.received == []
     assert len(gaps) >= 2
@@ -284,32 +316,17 @@ async def test_wake_ups_do_not_scan_while_the_receivers_queue_is_more_than_half_
     hook: Hook = await hook_server(held)
     notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=1)]})
     await notify.send(*[alert(f"host{i}") for i in range(10)])
-    scans = 0
-    read = outbox.open_rows
-
-    async def counted(*args: Any) -> Any:
-        nonlocal scans
-        scans += 1
-        return await read(*args)
-
-    monkeypatch.setattr(outbox, "open_rows", counted)
-    running = asyncio.get_running_loop().create_task(notify.dispatcher.run())
-    try:
+    scans = Calls(monkeypatch, outbox, "open_rows")
+    async with dispatching(notify):
         await asyncio.wait_for(arrived.wait(), 10)
         for _ in range(20):
             notify.dispatcher.wake()
             await asyncio.sleep(0.01)
-        assert scans == 1
+        assert scans.count == 1
         go.set()
-        for _ in range(500):
-            if len(hook.unique) == 10:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
+        await received(hook, 10)
     assert len(hook.unique) == 10 == len(hook.received)
-    assert scans > 1
+    assert scans.count > 1
 
 
 async def test_a_storms_outcomes_are_committed_several_jobs_of_each_worker_at_a_time(
@@ -349,18 +366,11 @@ async def test_rows_claimed_while_every_worker_waits_on_its_commits_still_go_out
     hook: Hook = await hook_server(at_once)
     notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=1)]})
     await notify.send(alert("host0"))
-    running = asyncio.get_running_loop().create_task(notify.dispatcher.run())
-    try:
+    async with dispatching(notify):
         await asyncio.wait_for(committing.wait(), 10)  # the worker's queue is empty: it ends
         await notify.send(*[alert(f"host{i}") for i in range(1, 7)])
         notify.dispatcher.wake()
-        for _ in range(500):
-            if len(hook.unique) == 7:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
+        await received(hook, 7)
     assert len(hook.unique) == 7 == len(hook.received)
 
 
@@ -374,18 +384,10 @@ async def test_a_backlog_many_passes_large_is_claimed_in_a_handful_of_passes(
     hook: Hook = await hook_server(at_once)
     notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=4)]})
     await notify.send(*[alert(f"host{i}") for i in range(200)])
-    claims = 0
-    claim = outbox.claim
-
-    async def counted(*args: Any) -> Any:
-        nonlocal claims
-        claims += 1
-        return await claim(*args)
-
-    monkeypatch.setattr(outbox, "claim", counted)
+    claims = Calls(monkeypatch, outbox, "claim")
     for _ in range(30):
         await notify.pump(1)
         if len(hook.unique) == 200:
             break
     assert len(hook.unique) == 200 == len(hook.received)
-    assert claims <= 10, claims  # 20 with PER_PASS rows a pass
+    assert claims.count <= 10, claims.count  # 20 with PER_PASS rows a pass
