@@ -150,12 +150,8 @@ class Ledger:
         changed, self._held_changes = self._held_changes, {}
         events, self._held_events = self._held_events, []
         outbox, self._held_outbox = self._held_outbox, []
-        by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-        for incident_id, values in changed.items():
-            columns = tuple(sorted(values))
-            by_columns.setdefault(columns, []).append((incident_id, *(values[c] for c in columns)))
         dialect = self.conn.dialect.name
-        for columns, rows in by_columns.items():
+        for columns, rows in _by_columns(((i,), v) for i, v in changed.items()).items():
             statement, bound = _update_each(dialect, columns)
             await self.conn.execute(statement, bound_rows(dialect, "v", bound, rows))
         await insert_rows(self.conn, ev, events)
@@ -500,18 +496,16 @@ class Ledger:
         """set_member for many (incident id, fingerprint, values): those of held incidents in
         memory, the stored ones in one UPDATE per set of columns changed. 5,000 incidents each
         losing an alert at the end of an outage cost a statement each."""
-        stored: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        stored: list[tuple[tuple[int, str], dict[str, Any]]] = []
         for incident_id, fingerprint, values in changes:
             self._read_ahead.pop(incident_id, None)
             held = self._held(incident_id)
             if held is not None:
                 held.set_member(incident_id, fingerprint, {"updated_at": self.now, **values})
             else:
-                columns = tuple(sorted(values))
-                row = (incident_id, fingerprint, *(values[c] for c in columns))
-                stored.setdefault(columns, []).append(row)
+                stored.append(((incident_id, fingerprint), values))
         dialect = self.conn.dialect.name
-        for columns, rows in stored.items():
+        for columns, rows in _by_columns(stored).items():
             statement, bound = _set_members_each(dialect, columns)
             values = bound_rows(dialect, "v", bound, rows)
             await self.conn.execute(statement, {**values, "now": self.now})
@@ -713,6 +707,19 @@ def _set_members_each(dialect: str, columns: tuple[str, ...]) -> tuple[Update, C
         .values({**{c: v.c[c] for c in columns}, "updated_at": bindparam("now")})
     )
     return statement, bound
+
+
+def _by_columns(
+    changes: Iterable[tuple[tuple[Any, ...], Mapping[str, Any]]],
+) -> dict[tuple[str, ...], list[tuple[Any, ...]]]:
+    """Changes (the row's key, its new values by column) grouped by the columns they set,
+    for one set-wise UPDATE per group: each row is its key, then its values in the order of
+    the group's columns (sorted)."""
+    groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for key, values in changes:
+        columns = tuple(sorted(values))
+        groups.setdefault(columns, []).append((*key, *(values[c] for c in columns)))
+    return groups
 
 
 # The columns of an incident an update may hold back: those bound_rows binds as they are (not
