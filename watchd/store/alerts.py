@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Text, Update, bindparam, cast, exists, select, update
+from sqlalchemy import Select, Text, Update, bindparam, cast, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
@@ -139,10 +139,12 @@ def _stored_query(dialect: str) -> Select[str, str, float, str, str, str, bool, 
         cast(t.c.annotations, Text),
         t.c.generator_url,
         t.c.source,
-        exists().where(members.c.fingerprint == t.c.fingerprint),
-        exists().where(
-            members.c.fingerprint == t.c.fingerprint, members.c.status == AWAITING_RECHECK
-        ),
+        # Index columns only, not SELECT *: both are answered from the members' index on
+        # (fingerprint, status) without reading a member's row.
+        select(members.c.fingerprint).where(members.c.fingerprint == t.c.fingerprint).exists(),
+        select(members.c.fingerprint)
+        .where(members.c.fingerprint == t.c.fingerprint, members.c.status == AWAITING_RECHECK)
+        .exists(),
     ).where(one_of(dialect, t.c.fingerprint, "fingerprints"))
 
 

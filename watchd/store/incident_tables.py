@@ -111,7 +111,9 @@ incident_alerts = Table(
     Column("muted", Text, nullable=True),
     Column("joined_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
-    Index("ix_incident_alerts_fingerprint", "fingerprint"),
+    # With the status: ingestion's "is it a member, does it await a recheck" per alert is
+    # answered from the index alone (migration 0018).
+    Index("ix_incident_alerts_fingerprint_status", "fingerprint", "status"),
 )
 
 incident_events = Table(
