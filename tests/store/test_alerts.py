@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import select
 
 from watchd.clock import FakeClock
 from watchd.model import Alert, AlertStatus
 from watchd.store import Store
-from watchd.store.alerts import _stored_query, refresh_alerts, stored_alerts
+from watchd.store.alerts import refresh_alerts, stored_alerts
 from watchd.store.engine import write_transaction
-from watchd.store.members import bound_values
 from watchd.store.tables import alerts as alerts_table
 
 DISK = {"alertname": "DiskFull", "instance": "web1"}
@@ -89,23 +86,3 @@ async def test_stored_state_of_40000_alerts_is_read_in_one_statement(store: Stor
     async with store.engine.connect() as conn:
         ends = set((await conn.execute(select(alerts_table.c.ends_at))).scalars())
     assert ends == {500.0}
-
-
-async def test_whether_stored_alerts_are_incident_members_is_read_from_the_index_alone(
-    tmp_path: Path,
-) -> None:
-    """Ingestion asks of every alert it takes in whether it is an incident member and whether
-    it awaits a recheck: SQLite answers both from the members' index, never reading their
-    rows (reading them made the batch's read twice as slow)."""
-    store = await Store.open(f"sqlite:///{tmp_path}/watchd.db", clock=FakeClock())
-    try:
-        async with store.engine.connect() as conn:
-            compiled = _stored_query("sqlite").compile(dialect=conn.dialect)
-            values = compiled.params | {"fingerprints": bound_values("sqlite", ["f1", "f2"])}
-            parameters = tuple(values[name] for name in compiled.positiontup or ())
-            plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", parameters)
-            lookups = [step for *_, step in plan if "incident_alerts" in step]
-    finally:
-        await store.close()
-    assert len(lookups) == 2
-    assert all(step.startswith("SEARCH incident_alerts USING COVERING INDEX") for step in lookups)
