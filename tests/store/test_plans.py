@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Select
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 from watchd.clock import FakeClock
 from watchd.incidents.ledger import _member_groups_of
@@ -25,10 +26,11 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
     await store.close()
 
 
-async def plan(store: Store, statement: Select[Any], values: Mapping[str, Any]) -> list[str]:
+async def plan(store: Store, statement: ClauseElement, values: Mapping[str, Any]) -> list[str]:
     """SQLite's EXPLAIN QUERY PLAN steps for `statement` with `values` bound."""
     async with store.engine.connect() as conn:
         compiled = statement.compile(dialect=conn.dialect)
+        assert isinstance(compiled, SQLCompiler)
         bound = compiled.params | dict(values)
         parameters = tuple(bound[name] for name in compiled.positiontup or ())
         rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", parameters)
