@@ -9,11 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
+from tests.pipeline.conftest import settings_from
 from watchd.clock import FakeClock
 from watchd.incidents.ledger import _member_groups_of
+from watchd.pipeline.mute import MuteView
+from watchd.pipeline.sweep import mute_flips
 from watchd.store import Store
 from watchd.store.alerts import _stored_query
 from watchd.store.members import bound_values
@@ -67,3 +71,35 @@ async def test_the_members_of_touched_incidents_are_counted_from_an_index_in_gro
         for step in steps
     ), steps
     assert not any("TEMP B-TREE" in step for step in steps), steps
+
+
+async def test_a_sweep_with_nothing_muting_reads_only_muted_and_internal_members(
+    sqlite_store: Store,
+) -> None:
+    """With no silence, window, change or inhibiting alert, the timers' sweep looks at the
+    members muted now and those made inside watchd, each through its partial index: it read
+    every member of every active incident before (335 ms every tick with 100,000 alerts)."""
+    sent: list[tuple[str, Any]] = []
+    engine = sqlite_store.engine.sync_engine
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM incident_alerts JOIN incidents" in statement:
+            sent.append((statement, parameters))
+
+    async with sqlite_store.engine.connect() as conn:
+        view = await MuteView.load(conn, 0.0, settings_from({}))
+        assert view.mutes_nothing
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            await mute_flips(conn, view, limit=2_000)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        plans = []
+        for statement, parameters in sent:
+            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            plans.append([step for *_, step in rows])
+    assert len(plans) == 2
+    muted, internal = plans
+    assert "SEARCH incident_alerts USING INDEX ix_incident_alerts_muted (incident_id>?)" in muted
+    assert "SCAN alerts USING INDEX ix_alerts_internal" in internal
+    assert not any(step.startswith("SCAN incident_alerts") for step in muted + internal)

@@ -20,18 +20,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import ColumnElement, Row, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from watchd.incidents.ledger import Ledger
 from watchd.incidents.lifecycle import SYSTEM, settle
 from watchd.incidents.model import ACTIVE_STATES
 from watchd.incidents.settings import IncidentSettings
-from watchd.model import INTERNAL_SOURCES, is_flapping
+from watchd.model import is_flapping
 from watchd.pipeline.correlate import Correlator
 from watchd.pipeline.mute import MuteView
 from watchd.store.incident_tables import incident_alerts as ia
 from watchd.store.incident_tables import incidents as inc
+from watchd.store.tables import INTERNAL_SOURCE
 from watchd.store.tables import alerts as al
 
 Flip = tuple[str, str | None, str | None]  # fingerprint, muted before, muted after
@@ -81,6 +82,27 @@ async def _members(
 ) -> list[Row[Any, Any, Any, Any, Any, Any]]:
     """Members whose mute a sweep decides, by incident id: above `after` (`limit` at most),
     or of incident `only`."""
+    which = ia.c.incident_id == only if only is not None else ia.c.incident_id > after
+    if not view.mutes_nothing:
+        return await _member_rows(conn, limit, which)
+    # Only flapping can mute now: what may change is a member muted now and a member made
+    # inside watchd (its flapping mutes it). Each part is found through its partial index
+    # (migration 0020); one query for both read every member of every active incident
+    # (335 ms per timer tick with 100,000 firing alerts).
+    muted = await _member_rows(conn, limit, which, ia.c.muted.is_not(None))
+    internal = select(al.c.fingerprint).where(INTERNAL_SOURCE)
+    own = await _member_rows(
+        conn, limit, which, ia.c.muted.is_(None), ia.c.fingerprint.in_(internal)
+    )
+    rows = sorted([*muted, *own], key=lambda row: (row.incident_id, row.fingerprint))
+    return rows if limit is None else rows[:limit]
+
+
+async def _member_rows(
+    conn: AsyncConnection, limit: int | None, *conditions: ColumnElement[bool]
+) -> list[Row[Any, Any, Any, Any, Any, Any]]:
+    """Members of incidents active or owing their resolved notification, with `conditions`,
+    in (incident id, fingerprint) order, `limit` at most."""
     query = (
         select(
             ia.c.incident_id,
@@ -97,17 +119,15 @@ async def _members(
         )
         .where(
             ia.c.role == "member",
-            ia.c.incident_id == only if only is not None else ia.c.incident_id > after,
             or_(
                 inc.c.state.in_(ACTIVE_STATES),
                 and_(inc.c.notified == "firing", ia.c.muted.is_not(None)),
             ),
+            *conditions,
         )
         .order_by(ia.c.incident_id, ia.c.fingerprint)
         .limit(limit)
     )
-    if view.mutes_nothing:
-        query = query.where(or_(ia.c.muted.is_not(None), al.c.source.in_(INTERNAL_SOURCES)))
     return list((await conn.execute(query)).all())
 
 

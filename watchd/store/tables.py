@@ -19,7 +19,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
 )
+
+from watchd.model import INTERNAL_SOURCES
 
 metadata = MetaData()
 
@@ -82,4 +85,15 @@ alerts = Table(
     Column("first_seen", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
     Index("ix_alerts_status", "status"),
+)
+
+# Alerts made inside watchd, with the sources written out: SQLite uses a partial index only
+# for a query that repeats the index's condition, literally; the sweep's query and the index
+# below (migration 0020) both use this one.
+INTERNAL_SOURCE = alerts.c.source.in_([literal_column(f"'{s}'") for s in sorted(INTERNAL_SOURCES)])
+Index(
+    "ix_alerts_internal",
+    alerts.c.fingerprint,
+    sqlite_where=INTERNAL_SOURCE,
+    postgresql_where=INTERNAL_SOURCE,
 )
