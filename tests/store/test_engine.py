@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from watchd.store import AvailabilitySample, Store, StoreError
 from watchd.store.engine import (
     BUSY_TIMEOUT_MS,
+    WAL_AUTOCHECKPOINT_PAGES,
     async_url,
     create_engine,
     reading,
@@ -33,17 +34,25 @@ def test_plain_urls_get_the_async_drivers() -> None:
 
 
 async def test_sqlite_connections_are_wal_with_busy_timeout(tmp_path: Path) -> None:
-    """Every SQLite connection (not only the first) runs WAL, synchronous=NORMAL, a busy
-    timeout and foreign keys, and the file's directory is created."""
+    """Every SQLite connection (not only the first) runs WAL (checkpointed every 10,000
+    pages, not SQLite's 1,000), synchronous=NORMAL, a busy timeout and foreign keys, and the
+    file's directory is created."""
     engine = create_engine(f"sqlite:///{tmp_path}/a/b/watchd.db")
     try:
         async with engine.connect() as one, engine.connect() as two:
             for conn in (one, two):
                 pragmas = [
                     (await conn.execute(text(f"PRAGMA {name}"))).scalar_one()
-                    for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+                    for name in (
+                        "journal_mode",
+                        "wal_autocheckpoint",
+                        "synchronous",
+                        "busy_timeout",
+                        "foreign_keys",
+                    )
                 ]
-                assert pragmas == ["wal", 1, BUSY_TIMEOUT_MS, 1]
+                assert pragmas == ["wal", WAL_AUTOCHECKPOINT_PAGES, 1, BUSY_TIMEOUT_MS, 1]
+                assert WAL_AUTOCHECKPOINT_PAGES == 10_000
     finally:
         await engine.dispose()
     assert (tmp_path / "a/b/watchd.db").exists()
