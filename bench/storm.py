@@ -46,7 +46,9 @@ resolved in storm-end), or the run is reported as INVALID (exit status 1).
 "critical" mutes "warning" of the same item; the loads' alerts are all critical).
 `--profile FILE` records watchd with py-spy (on PATH or beside this Python) when it is
 installed, else with cProfile (`python -m cProfile -o FILE -m watchd.cli run ...`), one file per
-load and round.
+load and round. py-spy samples only the thread holding the GIL (`--gil`): SQLite's own work on
+its thread runs without the GIL and is not in the profile, and that thread's waits for the GIL
+(shown as work otherwise, at whatever line it waits) are not either.
 
     .venv/bin/python bench/storm.py [--load baseline,storm,storm-e2e,rss,storm-join,storm-end]
         [--rounds 3]
@@ -404,7 +406,7 @@ equal = ["item"]
         await wait_ready(f"http://127.0.0.1:{port}/readyz", proc, port)
         if profile and spy:
             self.profiler = await asyncio.create_subprocess_exec(
-                spy, "record", "--pid", str(proc.pid), "--rate", "200", "--nonblocking",
+                spy, "record", "--pid", str(proc.pid), "--rate", "200", "--nonblocking", "--gil",
                 "--format", "speedscope", "-o", str(profile),
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
