@@ -17,7 +17,9 @@ Every notification's Idempotency-Key is counted: "dups" are repeats of a key (al
 at-least-once), "lost" are items that never got one (must be 0). `--alertmanager` runs
 Debian's prometheus-alertmanager on the same storm (group_by item, group_wait 0) end to end in
 alternating rounds. `--profile DIR` records the daemon with py-spy (on PATH, or
-PYSPY=/path/to/py-spy) during the delivery phase, as a speedscope file per round.
+PYSPY=/path/to/py-spy) during the delivery phase, as a speedscope file per round: the thread
+holding the GIL only, 500 times a second without stopping the daemon (sampling every thread
+counted SQLite's thread waiting for the GIL as work).
 
     .venv/bin/python bench/notify_storm.py [--incidents 5000] [--rounds 3] [--alertmanager]
         [--phase both|e2e|delivery] [--profile DIR]
@@ -263,7 +265,8 @@ async def start_spy(out: Path, pid: int) -> asyncio.subprocess.Process:
         raise SystemExit("--profile needs py-spy (pip install py-spy; or PYSPY=/path)")
     out.parent.mkdir(parents=True, exist_ok=True)
     proc = await asyncio.create_subprocess_exec(
-        binary, "record", "-p", str(pid), "-o", str(out), "-f", "speedscope", "-r", "200",
+        binary, "record", "-p", str(pid), "-o", str(out), "-f", "speedscope", "-r", "500",
+        "--nonblocking", "--gil",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     await asyncio.sleep(0.5)  # attached
