@@ -11,7 +11,7 @@ from tests.notify.conftest import Hook, Notify, alert
 from tests.notify.test_handoffs import (
     test_the_incoming_person_gets_one_notice_through_their_gateway as the_incoming_person_gets_one_notice,
 )
-from tests.notify.test_storm import deliver_storm
+from tests.notify.test_storm import claimed_rows_hold_their_stored_text, deliver_storm
 from tests.store.conftest import pg_url  # noqa: F401  (the session PostgreSQL database)
 
 pytestmark = pytest.mark.integration
@@ -53,6 +53,11 @@ async def test_a_storm_backlog_goes_out_in_one_pass_on_postgresql(
     """300 new incidents in one pass on PostgreSQL: once each, within the concurrency, every
     outcome recorded (a batch's incidents locked in one statement, in ascending id order)."""
     await deliver_storm(make_notify, hook_server)
+
+
+async def test_claimed_rows_hold_their_documents_as_text_on_postgresql(make_notify: Any) -> None:
+    """On PostgreSQL too, a claim reads each row's document as its JSON text."""
+    await claimed_rows_hold_their_stored_text(make_notify)
 
 
 async def test_a_hand_off_notice_goes_out_once_on_postgresql(

@@ -470,7 +470,8 @@ class Dispatcher:
         ids = [r.id for c in chains for r in c]
         try:
             if name in self._installed.receivers:
-                recorded = await self._delivery.deliver(unit, chains)
+                decoded = [[row.decoded() for row in chain] for chain in chains]
+                recorded = await self._delivery.deliver(unit, decoded)
             else:  # removed by a reload while queued: the rows wait for their receiver
                 recorded = _released(self._engine, ids)
         except BaseException:
