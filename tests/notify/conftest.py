@@ -113,9 +113,13 @@ class RecordingSink:
 
 
 class Notify:
-    """Pipeline + dispatcher on one store with a fake clock; `pump` delivers until idle."""
+    """Pipeline + dispatcher on one store with a fake clock; `pump` delivers until idle.
+    `sole`: the dispatcher is told no other process delivers from the store, as the daemon
+    tells it when it holds its SQLite file."""
 
-    def __init__(self, store: Store, clock: FakeClock, raw: dict[str, Any], base: Path) -> None:
+    def __init__(
+        self, store: Store, clock: FakeClock, raw: dict[str, Any], base: Path, sole: bool = False
+    ) -> None:
         self.store = store
         self.clock = clock
         self.sink = RecordingSink()
@@ -135,6 +139,7 @@ class Notify:
             base=base,
             count=self.metrics.flow.count_notifications,
             locale=self.config.daemon.locale,
+            sole=sole,
         )
 
     async def send(self, *alerts: Alert) -> None:
@@ -227,8 +232,8 @@ async def make_notify(
             await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY"))
     made: list[Notify] = []
 
-    async def make(raw: dict[str, Any]) -> Notify:
-        notify = Notify(store, clock, raw, tmp_path)
+    async def make(raw: dict[str, Any], *, sole: bool = False) -> Notify:
+        notify = Notify(store, clock, raw, tmp_path, sole)
         made.append(notify)
         return notify
 

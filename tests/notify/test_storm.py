@@ -379,8 +379,8 @@ async def test_a_backlog_many_passes_large_is_claimed_in_a_handful_of_passes(
     make_notify: Any, hook_server: Any, monkeypatch: Any
 ) -> None:
     """Each pass reads every open row: a backlog twenty times a pass's size is taken in a
-    quarter of it per pass (about five passes and a last one), not twenty passes over it;
-    every row is delivered once."""
+    quarter of it per pass (about five passes and a last one), not twenty passes over it,
+    when other nodes may deliver from the store too; every row is delivered once."""
     monkeypatch.setattr(plan, "PER_PASS", 10)
     hook: Hook = await hook_server(at_once)
     notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=4)]})
@@ -392,6 +392,51 @@ async def test_a_backlog_many_passes_large_is_claimed_in_a_handful_of_passes(
             break
     assert len(hook.unique) == 200 == len(hook.received)
     assert claims.count <= 10, claims.count  # 20 with PER_PASS rows a pass
+
+
+async def test_a_daemon_alone_on_its_store_claims_a_whole_backlog_in_one_pass(
+    make_notify: Any, hook_server: Any, monkeypatch: Any
+) -> None:
+    """With no other node to leave rows to (the daemon holds its SQLite file), the first pass
+    claims the whole backlog (up to MAX_PER_PASS) instead of a quarter of it: the backlog is
+    read and planned once, not in ten passes over what is left. Every row is delivered once."""
+    monkeypatch.setattr(plan, "PER_PASS", 10)
+    hook: Hook = await hook_server(at_once)
+    notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=4)]}, sole=True)
+    await notify.send(*[alert(f"host{i}") for i in range(200)])
+    claims = Calls(monkeypatch, outbox, "claim")
+    for _ in range(30):
+        await notify.pump(1)
+        if len(hook.unique) == 200:
+            break
+    assert len(hook.unique) == 200 == len(hook.received)
+    assert claims.count == 1, claims.count  # 10 with a quarter of the backlog a pass
+
+
+async def test_a_daemon_alone_on_its_store_still_claims_at_most_max_per_pass_rows(
+    make_notify: Any, hook_server: Any, monkeypatch: Any
+) -> None:
+    """The rows a pass claims hold their documents until sent: alone on its store, a pass
+    still takes no more than MAX_PER_PASS of a larger backlog."""
+    monkeypatch.setattr(plan, "PER_PASS", 10)
+    monkeypatch.setattr(plan, "MAX_PER_PASS", 50)
+    hook: Hook = await hook_server(at_once)
+    notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=4)]}, sole=True)
+    await notify.send(*[alert(f"host{i}") for i in range(200)])
+    sizes: list[int] = []
+    claim = outbox.claim
+
+    async def counted(engine: Any, rows: Any, *args: Any) -> Any:
+        sizes.append(len(rows))
+        return await claim(engine, rows, *args)
+
+    monkeypatch.setattr(outbox, "claim", counted)
+    for _ in range(30):
+        await notify.pump(1)
+        if len(hook.unique) == 200:
+            break
+    assert len(hook.unique) == 200 == len(hook.received)
+    assert sizes and max(sizes) == 50, sizes
 
 
 async def claimed_rows_hold_their_stored_text(make_notify: Any) -> None:

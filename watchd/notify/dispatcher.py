@@ -16,9 +16,9 @@ loop that wires the parts together:
 
 A chain's next row waits until the one before it is delivered, failed (4xx) or expired; each
 receiver has its own queue, workers and concurrency limit, so one receiver's outage delays no
-other. A storm's rows are claimed up to plan.pass_size per receiver at a time (a quarter of
-the backlog, at least plan.PER_PASS): a pass reads every open row, so a pass per few rows
-delivered made a storm's delivery quadratic.
+other. A storm's rows are claimed up to plan.pass_size per receiver at a time (the backlog,
+a quarter of it when other nodes deliver from the store too, at least plan.PER_PASS): a pass
+reads every open row, so a pass per few rows delivered made a storm's delivery quadratic.
 
 Time: leases are short (the longest receiver timeout plus LEASE_MARGIN) and renewed while a
 delivery runs, so rows a crashed process held go out again within about a minute (on SQLite
@@ -396,7 +396,7 @@ class Dispatcher:
         )
         batch = {n for n, r in installed.receivers.items() if r.batch}
         units, group_due = plan.units(found.ready, groups, now, batch=batch)
-        self._per_pass = plan.pass_size(len(rows))
+        self._per_pass = plan.pass_size(len(rows), shared=not self._sole)
         room = {name: self._per_pass - self._queued.get(name, 0) for name in installed.configs}
         await self._launch(plan.take(units, room), now)
         return plan.earliest(found.next_due, group_due)

@@ -12,8 +12,8 @@ database:
            gets the whole group as one unit, the others one unit per chain
     take   per receiver, units up to pass_size rows (less those it still has queued), claimed
            in one statement and queued for the receiver's `concurrency` workers: a storm's
-           thousands of rows are claimed in a few passes, not a pass per handful of rows (each
-           pass reads every open row)
+           thousands of rows are claimed in one pass (a few when nodes share the store), not a
+           pass per handful of rows (each pass reads every open row)
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from watchd.notify.router import LabelSets, Route, Router
 from watchd.store.incident_tables import OutboxState
 
 PER_PASS = 1000  # rows a receiver has claimed and queued at most (fewer: more passes)...
-MAX_PER_PASS = 10_000  # ...or a quarter of a larger backlog, up to this many (pass_size)
+MAX_PER_PASS = 10_000  # ...or the backlog (a quarter of it shared), up to this many (pass_size)
 
 Chain = tuple[Row, ...]  # rows of one (incident, receiver) pair, in order
 GroupId = tuple[str, str]  # (receiver, group key)
@@ -320,15 +320,17 @@ def take(units: Iterable[Unit], room: Mapping[str, int]) -> dict[str, list[Unit]
     return out
 
 
-def pass_size(open_rows: int) -> int:
+def pass_size(open_rows: int, *, shared: bool) -> int:
     """How many rows a receiver may have claimed and queued after a pass that read
-    `open_rows`: PER_PASS, or a quarter of a larger backlog (at most MAX_PER_PASS). Each pass
-    reads and plans every open row, so with a fixed size a backlog of n rows took n / PER_PASS
-    passes over it, quadratic: 20,000 notifications spent two thirds of the dispatcher's CPU
-    reading and planning rows not taken (bench/README.md, issue 13). A quarter keeps it to a
-    handful of passes whatever the backlog, while the claimed rows' payloads held in memory
-    stay bounded."""
-    return min(MAX_PER_PASS, max(PER_PASS, open_rows // 4))
+    `open_rows`: PER_PASS, or a larger backlog, at most MAX_PER_PASS (the claimed rows'
+    payloads held in memory stay bounded). Each pass reads and plans every open row, so with
+    a fixed size a backlog of n rows took n / PER_PASS passes over it, quadratic: 20,000
+    notifications spent two thirds of the dispatcher's CPU reading and planning rows not
+    taken (bench/README.md, issue 13). `shared`: other nodes deliver from the same store
+    (PostgreSQL), so a pass takes a quarter of the backlog and leaves them the rest; alone,
+    it takes all of it, and a storm's backlog is read once or twice instead of in ten passes
+    of a quarter."""
+    return min(MAX_PER_PASS, max(PER_PASS, open_rows // 4 if shared else open_rows))
 
 
 def earliest(*times: float | None) -> float | None:
