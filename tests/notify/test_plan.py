@@ -21,13 +21,20 @@ def router(intervals: tuple[TimeInterval, ...] = (), **route: Any) -> Router:
     return Router.from_config(RouteConfig.model_validate(route), ["hook", "mail"], intervals)
 
 
-def plan(rows: list[Row], *, inflight: frozenset[int] = frozenset(), **route: Any) -> Any:
+def plan(
+    rows: list[Row],
+    *,
+    inflight: frozenset[int] = frozenset(),
+    held: frozenset[tuple[int, str]] = frozenset(),
+    **route: Any,
+) -> Any:
     return scan(
         rows,
         NOW,
         max_age={"hook": 3600.0, "mail": 3600.0},
         router=router(**route),
         inflight=inflight,
+        held=held,
     )
 
 
@@ -69,6 +76,18 @@ def test_a_leased_head_holds_the_chain_until_its_lease_ends() -> None:
     dead = row(1, state=OutboxState.DELIVERING, claimed_until=NOW - 1)
     assert ids(plan([dead, row(2)]).ready[("hook", "root|incident:incident-1")]) == [[1, 2]]
     assert plan([row(1)], inflight=frozenset({1})).ready == {}
+
+
+def test_a_chain_this_process_holds_unread_waits_and_stays_open() -> None:
+    """Alone on its store, the dispatcher does not read the rows it holds (outbox.open_rows'
+    free_at): their chains, given as `held`, wait behind them as behind a leased head, the
+    other chains go, and the held pairs still count as open (the repeat check reads them)."""
+    found = plan([row(2), row(3, incident=2)], held=frozenset({(1, "hook")}))
+    assert ids(found.ready[("hook", "root|incident:incident-2")]) == [[3]]
+    assert ("hook", "root|incident:incident-1") not in found.ready
+    assert found.pairs == {(1, "hook"), (2, "hook")}
+    alone = plan([], held=frozenset({(1, "mail")}))
+    assert alone.ready == {} and alone.pairs == {(1, "mail")}
 
 
 def test_rows_past_max_age_expire_unless_busy_and_the_rest_goes_on() -> None:

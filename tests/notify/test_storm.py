@@ -53,9 +53,9 @@ class Calls:
         self.count = 0
         original = getattr(module, name)
 
-        async def counted(*args: Any) -> Any:
+        async def counted(*args: Any, **kwargs: Any) -> Any:
             self.count += 1
-            return await original(*args)
+            return await original(*args, **kwargs)
 
         monkeypatch.setattr(module, name, counted)
 
@@ -149,11 +149,11 @@ async def test_scans_woken_back_to_back_are_paced_by_their_own_cost(
     scans: list[tuple[float, float]] = []
     read = outbox.open_rows
 
-    async def slow_read(*args: Any) -> Any:
+    async def slow_read(*args: Any, **kwargs: Any) -> Any:
         began = time.monotonic()
         await asyncio.sleep(0.1)
         try:
-            return await read(*args)
+            return await read(*args, **kwargs)
         finally:
             scans.append((began, time.monotonic()))
 
@@ -461,3 +461,45 @@ async def test_claimed_rows_hold_their_documents_as_text_until_their_job_is_serv
     that holds the store's write lock, nor keeps them decoded (~4.2 KB each against ~1.2 KB
     of text) while they wait in the receiver's queue."""
     await claimed_rows_hold_their_stored_text(make_notify)
+
+
+async def test_a_daemon_alone_on_its_store_does_not_read_again_the_rows_it_holds(
+    make_notify: Any, hook_server: Any, monkeypatch: Any
+) -> None:
+    """Alone on its store, a pass reads only the rows free now: the ten it claimed and holds
+    (queued behind a receiver that has not answered yet) are not read again by the pass that
+    comes for four new ones, and the new resolution of a held incident still waits for the
+    opening before it. Every notification goes out once, in order per incident."""
+    monkeypatch.setattr(plan, "PER_PASS", 100)  # no pass is skipped as saturated here
+    go, arrived = asyncio.Event(), asyncio.Event()
+
+    async def held(request: web.Request, n: int) -> None:
+        arrived.set()
+        await go.wait()
+
+    hook: Hook = await hook_server(held)
+    notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=1)]}, sole=True)
+    await notify.send(*[alert(f"host{i}") for i in range(10)])
+    reads: list[int] = []
+    read = outbox.open_rows
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        rows = await read(*args, **kwargs)
+        reads.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(outbox, "open_rows", counted)
+    async with dispatching(notify):
+        await asyncio.wait_for(arrived.wait(), 10)  # all ten claimed, host0's sent
+        await notify.send(alert("host9", firing=False), *[alert(f"new{i}") for i in range(3)])
+        for _ in range(500):
+            if len(reads) > 1:
+                break
+            await asyncio.sleep(0.01)
+        assert reads[0] == 10 and reads[1] == 4, reads  # 14: every open row, before
+        go.set()
+        await received(hook, 14)
+    assert len(hook.unique) == 14 == len(hook.received)
+    order = [(d["incident"]["item"], d["event"]["kind"]) for d in hook.unique.values()]
+    assert order.index(("host9", "opened")) < order.index(("host9", "resolved"))
+    assert {r["state"] for r in await notify.outbox("hook")} == {"delivered"}

@@ -120,7 +120,9 @@ class Dispatcher:
         self._rescan: asyncio.TimerHandle | None = None
         self._next_scan = float("-inf")  # real monotonic time before which no scan starts
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._inflight: set[int] = set()
+        # The rows this process is delivering (claimed, queued or sent, outcome not yet
+        # committed), each with its chain (incident, receiver).
+        self._inflight: dict[int, tuple[int, str]] = {}
         self._tasks: dict[str, set[asyncio.Task[None]]] = {}  # workers per receiver
         self._queues: dict[str, deque[Job]] = {}  # claimed jobs no worker has taken yet
         self._queued: dict[str, int] = {}  # rows claimed per receiver, not yet finished
@@ -358,7 +360,10 @@ class Dispatcher:
         """One pass: plan, expire, claim and start the delivery tasks; when next to look."""
         now = self._clock.now()
         installed = self._installed
-        rows = await outbox.open_rows(self._engine, self._kept)
+        # Alone on its store, every row leased beyond now is one this process holds: those
+        # are left unread (in a storm, the thousands a pass claimed), their chains are `held`.
+        free_at = now if self._sole else None
+        rows = await outbox.open_rows(self._engine, self._kept, free_at=free_at)
         backoffs = {n: (c.backoff_initial, c.backoff_max) for n, c in installed.configs.items()}
         if self._due:  # keep only the retry times of rows still waiting on them
             keys = {(r.id, r.attempts) for r in rows}
@@ -377,6 +382,7 @@ class Dispatcher:
             max_age={n: c.max_age for n, c in installed.configs.items()},
             router=installed.router,
             inflight=self._inflight,
+            held=set(self._inflight.values()) if self._sole else (),
             routes=self._routes,
         )
         self._open_pairs = set(found.pairs)
@@ -396,7 +402,8 @@ class Dispatcher:
         )
         batch = {n for n, r in installed.receivers.items() if r.batch}
         units, group_due = plan.units(found.ready, groups, now, batch=batch)
-        self._per_pass = plan.pass_size(len(rows), shared=not self._sole)
+        backlog = len(rows) + len(self._inflight) if self._sole else len(rows)
+        self._per_pass = plan.pass_size(backlog, shared=not self._sole)
         room = {name: self._per_pass - self._queued.get(name, 0) for name in installed.configs}
         await self._launch(plan.take(units, room), now)
         return plan.earliest(found.next_due, group_due)
@@ -414,7 +421,9 @@ class Dispatcher:
                 if chains:
                     queue.append((unit, chains))
                     ids = [r.id for c in chains for r in c]
-                    self._inflight.update(ids)
+                    self._inflight.update(
+                        (r.id, (r.incident_id, r.receiver)) for c in chains for r in c
+                    )
                     self._queued[name] = self._queued.get(name, 0) + len(ids)
         for name in self._queues:
             self._staff(name)
@@ -486,7 +495,8 @@ class Dispatcher:
             self._settled(name, ids)
 
     def _settled(self, name: str, ids: list[int]) -> None:
-        self._inflight.difference_update(ids)
+        for row_id in ids:
+            self._inflight.pop(row_id, None)
         self._queued[name] -= len(ids)
         if self._queued[name] <= self._per_pass // 2:
             self._rescan_soon()

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Text, and_, cast, func, or_, select, update
+from sqlalchemy import Double, Select, Text, and_, bindparam, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from watchd.incidents.ledger import routing_alert_labels
@@ -141,10 +141,15 @@ class KeptRows:
         # the row as routed.
         self._kept: dict[int, tuple[tuple[Any, ...], Row]] = {}
 
-    async def read(self, engine: AsyncEngine) -> list[Row]:
-        """Every pending or leased row, in delivery order per incident and receiver."""
+    async def read(self, engine: AsyncEngine, free_at: float | None = None) -> list[Row]:
+        """Every pending or leased row, in delivery order per incident and receiver; with
+        `free_at`, only those free at that time (pending, or leased until before it)."""
         async with reading(engine, "read the outbox", full_reason=True) as conn:
-            current = [tuple(r) for r in await conn.execute(_CURRENT)]
+            if free_at is None:
+                result = await conn.execute(_CURRENT)
+            else:
+                result = await conn.execute(_CURRENT_FREE, {"now": free_at})
+            current = [tuple(r) for r in result]
             before = self._kept
             fresh = await _routed(
                 conn,
@@ -173,8 +178,8 @@ class KeptRows:
 
 _JOIN = ob.join(inc, inc.c.id == ob.c.incident_id)
 
-# The columns of the open rows that change while a row stays open, and its incident's version.
-_CURRENT = (
+# The columns of the outbox rows that change while a row stays open, and its incident's version.
+_CHANGING = (
     select(
         ob.c.id,
         ob.c.incident_id,
@@ -187,8 +192,19 @@ _CURRENT = (
         ob.c.claimed_until,
     )
     .select_from(_JOIN)
-    .where(ob.c.state.in_([s.value for s in OPEN_STATES]))
     .order_by(ob.c.incident_id, ob.c.receiver, ob.c.seq, ob.c.id)
+)
+# ...of the open rows,
+_CURRENT = _CHANGING.where(ob.c.state.in_([s.value for s in OPEN_STATES]))
+# ...and of those free at :now (pending, or leased until before it).
+_CURRENT_FREE = _CHANGING.where(
+    or_(
+        ob.c.state == OutboxState.PENDING.value,
+        and_(
+            ob.c.state == OutboxState.DELIVERING.value,
+            ob.c.claimed_until < bindparam("now", type_=Double()),
+        ),
+    )
 )
 
 # The columns of Row up to its label sets, then those its incident routes on.
@@ -233,10 +249,15 @@ async def _routed(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Row]:
     return out
 
 
-async def open_rows(engine: AsyncEngine, kept: KeptRows | None = None) -> list[Row]:
+async def open_rows(
+    engine: AsyncEngine, kept: KeptRows | None = None, *, free_at: float | None = None
+) -> list[Row]:
     """Every pending or leased row, in delivery order per incident and receiver; with `kept`,
-    the rows it kept from the last scan are not read again unless they changed."""
-    return await (kept or KeptRows()).read(engine)
+    the rows it kept from the last scan are not read again unless they changed. `free_at`
+    leaves out the rows leased beyond that time: a process alone on its store holds every
+    such row itself and knows their chains (plan.scan's `held`), and in a storm they were
+    most of what each pass read (the leased ones it had claimed, up to MAX_PER_PASS)."""
+    return await (kept or KeptRows()).read(engine, free_at)
 
 
 async def load_groups(

@@ -182,16 +182,24 @@ def scan(
     max_age: Mapping[str, float],
     router: Router,
     inflight: Collection[int],
+    held: Collection[tuple[int, str]] = (),
     routes: KeptRoutes | None = None,
 ) -> Scan:
     """Sort the open rows (in delivery order per incident and receiver, as
     outbox.open_rows reads them) into expired and due chains. `max_age` has the configured
     receivers (rows for others wait for their receiver to return); `inflight` the rows this
-    process is delivering now; `routes` keeps the chains' routes for the next scan."""
+    process is delivering now; `held` the chains (incident, receiver) of those, when `rows`
+    may leave them out (outbox.open_rows' `free_at`): their other rows wait, as behind a
+    leased head; `routes` keeps the chains' routes for the next scan."""
     kept = routes if routes is not None else KeptRoutes()
     try:
         return _scan(
-            rows, now, max_age=max_age, route_for=partial(kept.route_for, router), inflight=inflight
+            rows,
+            now,
+            max_age=max_age,
+            route_for=partial(kept.route_for, router),
+            inflight=inflight,
+            held=held,
         )
     finally:
         kept.finish()
@@ -204,6 +212,7 @@ def _scan(
     max_age: Mapping[str, float],
     route_for: Callable[[Row], tuple[Route, dict[str, str]]],
     inflight: Collection[int],
+    held: Collection[tuple[int, str]],
 ) -> Scan:
     chains: dict[tuple[int, str], list[Row]] = {}
     for row in rows:
@@ -225,7 +234,8 @@ def _scan(
     def busy(row: Row) -> bool:
         return row.leased(now) or row.id in inflight
 
-    for (_, name), chain in chains.items():
+    for pair, chain in chains.items():
+        name = pair[1]
         if name not in max_age:
             continue
         live = []
@@ -234,7 +244,7 @@ def _scan(
                 expired.append(row)
             else:
                 live.append(row)
-        if not live or busy(live[0]):
+        if not live or busy(live[0]) or pair in held:
             continue
         head = live[0]
         if head.next_attempt_at > now:
@@ -252,7 +262,8 @@ def _scan(
             due.append(row)
         key = route.group_key(labels, head.incident_key)
         ready.setdefault((name, key), []).append((route, tuple(due)))
-    return Scan(frozenset(chains), tuple(expired), ready, min(waits, default=None))
+    pairs = frozenset(chains).union(held)
+    return Scan(pairs, tuple(expired), ready, min(waits, default=None))
 
 
 def units(
