@@ -16,6 +16,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from tests.pipeline.conftest import settings_from
 from watchd.clock import FakeClock
 from watchd.incidents.ledger import _member_groups_of
+from watchd.notify import outbox
 from watchd.pipeline.mute import MuteView
 from watchd.pipeline.sweep import mute_flips
 from watchd.store import Store
@@ -103,3 +104,17 @@ async def test_a_sweep_with_nothing_muting_reads_only_muted_and_internal_members
     assert "SEARCH incident_alerts USING INDEX ix_incident_alerts_muted (incident_id>?)" in muted
     assert internal == ["SCAN alerts USING INDEX ix_alerts_internal"]
     assert not any(step.startswith("SCAN incident_alerts") for step in muted)
+
+
+async def test_the_dispatcher_alone_on_its_store_reads_the_free_outbox_rows_by_their_state(
+    sqlite_store: Store,
+) -> None:
+    """Each dispatcher pass of a daemon alone on its store reads the pending rows and those
+    whose lease ran out: through the state index, both ways, never a scan of the outbox,
+    whose delivered rows stay until retention removes them."""
+    steps = await plan(sqlite_store, outbox._CURRENT_FREE, {"now": 1.0})
+    outbox_steps = [step for step in steps if " outbox " in f"{step} "]
+    assert len(outbox_steps) == 2, steps
+    assert all(
+        step.startswith("SEARCH outbox USING INDEX ix_outbox_state_next") for step in outbox_steps
+    )
