@@ -72,6 +72,15 @@ async def dispatching(notify: Any) -> AsyncIterator[None]:
         await asyncio.gather(running, return_exceptions=True)
 
 
+async def pumped(notify: Any, hook: Hook, n: int) -> None:
+    """Run dispatcher passes, each until its deliveries end, until `hook` has `n` distinct
+    notifications, 30 passes at most (the caller asserts)."""
+    for _ in range(30):
+        await notify.pump(1)
+        if len(hook.unique) == n:
+            return
+
+
 async def received(hook: Hook, n: int) -> None:
     """Wait up to 5 s for `hook` to have `n` distinct notifications (the caller asserts)."""
     for _ in range(500):
@@ -117,10 +126,7 @@ async def test_a_storm_larger_than_a_pass_is_claimed_in_passes_and_kept_in_order
     notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=8)]})
     await notify.send(*[alert(f"host{i}") for i in range(200)])
     await notify.send(*[alert(f"host{i}", firing=False) for i in range(0, 200, 2)])
-    for _ in range(20):
-        await notify.pump(1)
-        if len(hook.unique) == 300:
-            break
+    await pumped(notify, hook, 300)
     assert len(hook.unique) == 300
     seen: dict[int, list[int]] = {}
     for doc in hook.unique.values():
@@ -386,10 +392,7 @@ async def test_a_backlog_many_passes_large_is_claimed_in_a_handful_of_passes(
     notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=4)]})
     await notify.send(*[alert(f"host{i}") for i in range(200)])
     claims = Calls(monkeypatch, outbox, "claim")
-    for _ in range(30):
-        await notify.pump(1)
-        if len(hook.unique) == 200:
-            break
+    await pumped(notify, hook, 200)
     assert len(hook.unique) == 200 == len(hook.received)
     assert claims.count <= 10, claims.count  # 20 with PER_PASS rows a pass
 
@@ -405,10 +408,7 @@ async def test_a_daemon_alone_on_its_store_claims_a_whole_backlog_in_one_pass(
     notify = await make_notify({"receivers": [webhook("hook", hook.url, concurrency=4)]}, sole=True)
     await notify.send(*[alert(f"host{i}") for i in range(200)])
     claims = Calls(monkeypatch, outbox, "claim")
-    for _ in range(30):
-        await notify.pump(1)
-        if len(hook.unique) == 200:
-            break
+    await pumped(notify, hook, 200)
     assert len(hook.unique) == 200 == len(hook.received)
     assert claims.count == 1, claims.count  # 10 with a quarter of the backlog a pass
 
@@ -431,10 +431,7 @@ async def test_a_daemon_alone_on_its_store_still_claims_at_most_max_per_pass_row
         return await claim(engine, rows, *args)
 
     monkeypatch.setattr(outbox, "claim", counted)
-    for _ in range(30):
-        await notify.pump(1)
-        if len(hook.unique) == 200:
-            break
+    await pumped(notify, hook, 200)
     assert len(hook.unique) == 200 == len(hook.received)
     assert sizes and max(sizes) == 50, sizes
 

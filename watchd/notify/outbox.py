@@ -69,10 +69,12 @@ class Row:
         next_attempt_at: float,
         claimed_until: float | None,
         payload_text: str | None = None,
+        payload: dict[str, Any] | None = None,
     ) -> Row:
-        """This row with the columns that change while it is open as stored now. (The
-        constructor, not dataclasses.replace, which costs twice as much: a storm's passes
-        move every row they claim, twice.)"""
+        """This row with the columns that change while it is open as stored now, and its
+        payload as read (`payload_text`) or decoded. (The constructor, not
+        dataclasses.replace, which costs twice as much: a storm's passes move every row they
+        claim, twice.)"""
         return Row(
             self.id,
             self.incident_id,
@@ -87,7 +89,7 @@ class Row:
             self.idempotency_key,
             self.incident_key,
             self.label_sets,
-            None,
+            payload,
             payload_text,
         )
 
@@ -95,21 +97,9 @@ class Row:
         """This row with its claimed payload text decoded into `payload`."""
         if self.payload_text is None:
             return self
-        return Row(
-            self.id,
-            self.incident_id,
-            self.seq,
-            self.receiver,
-            self.kind,
-            self.state,
-            self.attempts,
-            self.created_at,
-            self.next_attempt_at,
-            self.claimed_until,
-            self.idempotency_key,
-            self.incident_key,
-            self.label_sets,
-            loads(self.payload_text),
+        payload = loads(self.payload_text)
+        return self.moved(
+            self.state, self.attempts, self.next_attempt_at, self.claimed_until, payload=payload
         )
 
 
