@@ -420,11 +420,9 @@ class Dispatcher:
                 chains = [c for c in chains if c]
                 if chains:
                     queue.append((unit, chains))
-                    ids = [r.id for c in chains for r in c]
-                    self._inflight.update(
-                        (r.id, (r.incident_id, r.receiver)) for c in chains for r in c
-                    )
-                    self._queued[name] = self._queued.get(name, 0) + len(ids)
+                    held = {r.id: (r.incident_id, r.receiver) for c in chains for r in c}
+                    self._inflight.update(held)
+                    self._queued[name] = self._queued.get(name, 0) + len(held)
         for name in self._queues:
             self._staff(name)
 
