@@ -1,6 +1,7 @@
 """What a storm's new incidents cost the ingestion transaction, in process (issue 13).
 
-    .venv/bin/python bench/new_incidents.py [--incidents 5000] [--repeats] [--dump FILE]
+    .venv/bin/python bench/new_incidents.py [--incidents 5000] [--repeats] [--resolve]
+        [--dump FILE]
 
 The storm of `bench/storm.py` without the HTTP server: its first 2 x `--incidents` label sets
 (`item_pair_labels`: two alerts on each item, so one new incident each) in bodies of 100 as the
@@ -9,7 +10,9 @@ bench posts them, parsed with `parse_alertmanager` before the measure, then subm
 webhook route, start-up objects frozen and the young generation collected as the daemon does.
 Prints the process's CPU (its SQLite thread included) over those transactions; `--repeats`
 then sends the label sets 4 times more (the storm's repeats, the dedup fast path) and prints
-their CPU apart. The clock is fixed, so two trees give the same rows: `--dump FILE` writes
+their CPU apart; `--resolve` then sends every label set once more, resolved (the end of the
+outage, bench/storm.py's storm-end: every incident resolves and is notified so), and prints
+its CPU apart. The clock is fixed, so two trees give the same rows: `--dump FILE` writes
 the incidents, incident_alerts, incident_events and outbox rows, one JSON line each, to diff.
 
 Instructions do not depend on the machine's load: the cost of one new incident is the
@@ -58,10 +61,11 @@ TABLES = (
 )
 
 
-def batches(label_sets: int, alerts: int) -> list[tuple[Alert, ...]]:
-    """The transactions' alerts: bodies as bench/storm.py posts them, parsed."""
+def batches(label_sets: int, alerts: int, *, resolved: bool = False) -> list[tuple[Alert, ...]]:
+    """The transactions' alerts: bodies as bench/storm.py posts them, parsed; `resolved`, as
+    Prometheus sends an alert that stopped firing (endsAt a second ago)."""
     starts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(START - 60))
-    ends = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(START + 3600))
+    ends = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(START + (-1 if resolved else 3600)))
     bodies = []
     for first in range(0, alerts, BODY):
         posted = []
@@ -115,12 +119,18 @@ async def run(args: argparse.Namespace) -> None:
     for alerts in transactions[first:]:
         await sink.submit(alerts)
     repeated = time.process_time()
+    if args.resolve:
+        for alerts in batches(label_sets, label_sets, resolved=True):
+            await sink.submit(alerts)
+    resolved = time.process_time()
     await store.close()
     cpu = opened - started
     line = f"{args.incidents} new incidents: {cpu:.3f} s of CPU, {cpu / args.incidents * 1e3:.3f}"
     line += " ms each"
     if args.repeats:
         line += f"; {len(transactions) - first} transactions of repeats: {repeated - opened:.3f} s"
+    if args.resolve:
+        line += f"; resolving them: {resolved - repeated:.3f} s"
     print(line)
     if args.dump:
         dump(tmp / "watchd.db", Path(args.dump))
@@ -130,6 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=5000)
     parser.add_argument("--repeats", action="store_true", help="then 4 repeats of each alert")
+    parser.add_argument("--resolve", action="store_true", help="then every alert resolved")
     parser.add_argument("--dump", help="write the incident tables' rows to this file")
     asyncio.run(run(parser.parse_args()))
 

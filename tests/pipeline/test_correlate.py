@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tests.pipeline.conftest import Harness, alert
+from tests.statements import recorded_statements
 from watchd.incidents.ledger import Ledger
-from watchd.incidents.lifecycle import close
+from watchd.incidents.lifecycle import close, resolve
 from watchd.model import Alert, AlertStatus
 from watchd.store.incident_tables import outbox
 from watchd.store.tables import alerts as alerts_table
@@ -95,6 +96,27 @@ async def test_incident_resolves_when_all_alerts_resolved_and_notifies(harness: 
     (incident,) = await harness.incidents()
     assert incident["state"] == "resolved"
     assert incident["resolved_by"] == "watchd"
+    assert [k for _, k in await harness.notifications()] == ["opened", "resolved"]
+
+
+async def test_an_incident_resolved_by_hand_is_changed_once_then_notified_once(
+    harness: Harness,
+) -> None:
+    """The resolution (state, who, silent, the "resolved" event's seq) is one change of the
+    incident's row, the resolved notification a second: three before (state, seq, audible)."""
+    await harness.send(alert("db1"))
+    (incident,) = await harness.incidents()
+    statements = recorded_statements(harness.store.engine)
+    async with harness.store.engine.begin() as conn:
+        await resolve(Ledger(conn, harness.clock.now(), harness.settings), incident["id"], "ops")
+    assert len([s for s in statements if s.startswith("UPDATE incidents")]) == 2, statements
+    (incident,) = await harness.incidents()
+    assert (incident["state"], incident["resolved_by"], incident["audible"]) == (
+        "resolved",
+        "ops",
+        False,
+    )
+    assert (await harness.timeline(incident["id"]))[-2:] == ["resolved", "notification"]
     assert [k for _, k in await harness.notifications()] == ["opened", "resolved"]
 
 

@@ -290,10 +290,17 @@ class Ledger:
             self._kept.pop(incident_id, None)
 
     async def event(
-        self, incident: Incident, kind: str, actor: str, detail: dict[str, Any] | None = None
+        self,
+        incident: Incident,
+        kind: str,
+        actor: str,
+        detail: dict[str, Any] | None = None,
+        *,
+        changes: dict[str, Any] | None = None,
     ) -> Incident:
-        """Append a timeline event (seq + 1) and return the incident with its new seq."""
-        return await self._append(incident, kind, actor, detail)
+        """Append a timeline event (seq + 1) and return the incident with its new seq;
+        `changes` are written to the incident row with the seq, as one change."""
+        return await self._append(incident, kind, actor, detail, changes)
 
     async def notify(
         self,
