@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import takewhile
-from typing import Any
 
 from watchd.incidents.followups import followups
 from watchd.incidents.ledger import Ledger
@@ -74,9 +73,7 @@ async def settle(
             if worse and incident.audible:
                 incident = await ledger.notify(incident, "updated", {"severity": severity})
     if incident.state.active and own and not firing:
-        # Silent from now on, in the same change (the branch below would make it a second).
-        silent = {"audible": False} if incident.audible else {}
-        incident = await _mark_resolved(ledger, incident, SYSTEM, "all alerts resolved", silent)
+        incident = await _mark_resolved(ledger, incident, SYSTEM, "all alerts resolved")
         resolved_now = True
     audible = incident.state.active and any(m.muted is None for m in firing)
     if audible and not incident.audible and flap_stopped and incident.notified == "firing":
@@ -178,16 +175,10 @@ async def _reselect_escalation(ledger: Ledger, incident: Incident, *, worse: boo
     return await ledger.event(incident, "escalation_policy_changed", SYSTEM, detail)
 
 
-async def _mark_resolved(
-    ledger: Ledger,
-    incident: Incident,
-    actor: str,
-    reason: str,
-    changes: dict[str, Any] | None = None,
-) -> Incident:
-    """Resolve the incident and say so on its timeline: one change of its row (with `changes`),
-    not one for the state and one for the event's seq; the end of an outage resolves
-    thousands in one transaction (issue 13)."""
+async def _mark_resolved(ledger: Ledger, incident: Incident, actor: str, reason: str) -> Incident:
+    """Resolve the incident, silent from now on (a resolved incident is never audible), and say
+    so on its timeline: one change of its row, not one for the state, one for the event's seq
+    and one for `audible`; the end of an outage resolves thousands in one transaction."""
     return await ledger.event(
         incident,
         "resolved",
@@ -197,7 +188,7 @@ async def _mark_resolved(
             "state": State.RESOLVED.value,
             "resolved_at": ledger.now,
             "resolved_by": actor,
-            **(changes or {}),
+            "audible": False,
         },
     )
 
@@ -243,9 +234,7 @@ async def resolve(ledger: Ledger, incident_id: int, by: str, comment: str = "") 
     incident = await ledger.load(incident_id)
     if not incident.state.active:
         raise TransitionError(incident.id, incident.state, "resolved")
-    incident = await _mark_resolved(
-        ledger, incident, by, comment or "resolved by hand", {"audible": False}
-    )
+    incident = await _mark_resolved(ledger, incident, by, comment or "resolved by hand")
     return await settle(ledger, incident, resolved_now=True)
 
 
