@@ -259,6 +259,7 @@ class Run:
 
     result: Result
     delivered: float = 0.0  # first POST -> the receiver had every item (storm-e2e)
+    taken_in: float = 0.0  # first POST -> watchd's ingest journal empty (0: not journaled)
     total_cpu: float = 0.0  # server CPU seconds until then
     db_cpu: float = 0.0  # the PostgreSQL backends' CPU seconds (--store postgresql)
     settled_mb: float = 0.0  # RSS after the settle time (rss)
@@ -272,6 +273,9 @@ class Run:
             text += f"\n{'':<31}all {load_.incidents:,} {what} {self.delivered:.2f} s"
             text += f" after the first POST (all POSTs answered after {self.result.seconds:.2f} s;"
             text += f" CPU {self.total_cpu:.1f} s)"
+        if self.taken_in:
+            text += f"\n{'':<31}all taken in by the pipeline {self.taken_in:.2f} s after the first"
+            text += f" POST (journal empty; CPU until then {self.total_cpu:.1f} s)"
         if self.db_cpu:
             text += f"\n{'':<31}PostgreSQL backends: CPU {self.db_cpu:.1f} s (not pinned)"
         if load_.settle:
@@ -297,6 +301,10 @@ class Server:
     def notifies(self, load_: Load) -> bool:
         """Whether the server sends the bench's receiver a notification per incident of the load."""
         return load_.notify
+
+    async def taken_in(self, url: str) -> bool:
+        """Wait until the server has taken in every alert it answered; whether it had to."""
+        return False
 
     async def check(self, load_: Load) -> tuple[list[str], list[str]]:
         """What is wrong with the stopped server's store after the load, and what to note."""
@@ -415,6 +423,25 @@ equal = ["item"]
     def notifies(self, load_: Load) -> bool:
         """The daemon's webhook receiver is on the default route in every load."""
         return True
+
+    async def taken_in(self, url: str) -> bool:
+        """Poll /metrics until no accepted alert waits in the ingest journal (watchd answers
+        a storm's requests once their alerts are journaled and takes them in behind)."""
+        metrics = url.replace("/api/v2/alerts", "/metrics")
+        waited = False
+        async with aiohttp.ClientSession() as http:
+            while True:
+                async with http.get(metrics) as resp:
+                    text = await resp.text()
+                backlog = next(
+                    float(line.split()[1])
+                    for line in text.splitlines()
+                    if line.startswith("watchd_ingest_journal_alerts ")
+                )
+                if backlog == 0:
+                    return waited
+                waited = True
+                await asyncio.sleep(0.02)
 
     async def check(self, load_: Load) -> tuple[list[str], list[str]]:
         """Read the stopped daemon's store: every label set stored, in one of the incidents.
@@ -597,6 +624,8 @@ async def run_one(
             began = time.perf_counter()
             result = await load(server.name, url, proc, work, args.concurrency)
             run = Run(result, problems=warm_problems, notes=warm_notes)
+            if await asyncio.wait_for(server.taken_in(url), args.timeout):
+                run.taken_in = time.perf_counter() - began
             if load_.notify:
                 await asyncio.wait_for(receiver.done[server.name].wait(), args.timeout)
                 run.delivered = receiver.last[server.name] - began

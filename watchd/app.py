@@ -92,6 +92,7 @@ from watchd.housekeeping import (
     rollup_job,
 )
 from watchd.incidents.reach import teams_reached
+from watchd.ingest.journal import IngestJournal
 from watchd.ingest.mqtt import MqttIngest
 from watchd.ingest.snmptrap import SnmpTrapReceiver
 from watchd.loading import Setup, load_setup, report_catalog
@@ -204,6 +205,19 @@ class Daemon:
         self.core = core
         # The checks this node polls follow the live set, from the first view (at join) on.
         membership.on_change(core.sharding.apply)
+        # HTTP ingestion journals while the pipeline is busy (watchd.ingest.journal); the rows
+        # a dead node left are taken over by a live one.
+        self.journal = journal = IngestJournal(
+            store.engine,
+            CountedSink(core.pipeline, self.metrics.flow, "http"),
+            clock=self.clock,
+            node=config.cluster.node_name,
+            max_lag=config.ingest.max_lag,
+            max_backlog=config.ingest.max_backlog,
+        )
+        self.metrics.flow.watch_ingest_journal(lambda: journal.backlog, journal.lag)
+        if not membership.single_node:
+            membership.on_change(lambda view: journal.adopt([node.name for node in view.live]))
         self.remote = RemoteStates(store, clock=self.clock, elsewhere=core.sharding.elsewhere)
         pipeline, scheduler = core.pipeline, core.scheduler
         self.scheduler, self.processor, self.rules = scheduler, core.processor, core.rules
@@ -247,6 +261,11 @@ class Daemon:
                     error=str(exc),
                 )
                 return 1
+            except StoreError as exc:
+                log.error("store_unavailable", store=_safe_url(config.store_url()), error=str(exc))
+                return 1
+            try:
+                await journal.recover(every_node=membership.single_node)
             except StoreError as exc:
                 log.error("store_unavailable", store=_safe_url(config.store_url()), error=str(exc))
                 return 1
@@ -332,6 +351,7 @@ class Daemon:
             # The API first: requests in flight finish and commit before the store closes.
             if runner is not None:
                 await runner.cleanup()
+            await journal.stop()
             with contextlib.suppress(Exception):
                 await core.processor.persist()
             await self._save_rule_states()
@@ -449,10 +469,11 @@ class Daemon:
             trusted_proxies=config.api.trusted_proxies,
             body_timeout=config.api.body_timeout,
         )
-        # Ingestion calls the pipeline itself: a failing store is a 503 the sender retries.
+        # Ingestion calls the pipeline (or journals while it is busy): a failing store is a 503
+        # the sender retries.
         http_ingest.add_routes(
             app,
-            sink=CountedSink(core.pipeline, self.metrics.flow, "http"),
+            sink=self.journal,
             invalid=lambda n: self.metrics.flow.count_ingested("http", "refused", n),
             clock=self.clock,
             resolve_timeout=config.incidents.resolve_timeout,
@@ -612,6 +633,9 @@ class Daemon:
         self._spawn(self._close_later(retired, config), "watchd.close-retired")
         await self.rules.replace_rules(setup.rules)
         self.core.reconfigure(config)
+        self.journal.reconfigure(
+            max_lag=config.ingest.max_lag, max_backlog=config.ingest.max_backlog
+        )
         self.catalog = report_catalog(config)
         self.config = config
         self._heartbeats = setup.heartbeats

@@ -33,7 +33,7 @@ from watchd.configbase import (
 from watchd.durations import Duration
 from watchd.i18n import Locale
 from watchd.incidents.config import IncidentsConfig, InhibitRule
-from watchd.ingest.config import MqttIngestConfig
+from watchd.ingest.config import IngestConfig, MqttIngestConfig
 from watchd.ingest.snmptrap_rules import SnmpTrapConfig
 from watchd.inventory import inventory_problems
 from watchd.maintenance import MaintenanceWindow
@@ -143,6 +143,7 @@ class Config(Strict):
     inhibit_rules: list[InhibitRule] = []
     maintenance: list[MaintenanceWindow] = []
     snmp_traps: SnmpTrapConfig = SnmpTrapConfig()
+    ingest: IngestConfig = IngestConfig()
     mqtt_ingest: MqttIngestConfig = MqttIngestConfig()
     rules: RulesConfig = RulesConfig()
     services: list[ServiceConfig] = []

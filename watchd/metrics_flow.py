@@ -121,6 +121,16 @@ class FlowMetrics:
             ["event"],
             registry=registry,
         )
+        self._journal_backlog = Gauge(
+            "watchd_ingest_journal_alerts",
+            "Alerts accepted over HTTP (answered 200) and not taken in by the pipeline yet.",
+            registry=registry,
+        )
+        self._journal_lag = Gauge(
+            "watchd_ingest_journal_lag_seconds",
+            "How long the oldest of them has waited to be taken in (0 when none waits).",
+            registry=registry,
+        )
         self._ingested_by = Children(self._ingested)
         self._incidents_by = Children(self._incidents)
         self._sent_by = Children(self._notifications)
@@ -154,6 +164,11 @@ class FlowMetrics:
         """Read a receiver's own tallies at each scrape: watchd_<channel>_messages_received_total
         (`received`: its help text and reader) and watchd_<channel>_messages_refused_total{reason}."""
         self._registry.register(_MessageCounters(channel, received, refused))
+
+    def watch_ingest_journal(self, backlog: Callable[[], int], lag: Callable[[], float]) -> None:
+        """Read the ingest journal's backlog and lag (in memory) at each scrape."""
+        self._journal_backlog.set_function(lambda: float(backlog()))
+        self._journal_lag.set_function(lag)
 
     def watch_outbox(self, figures: Callable[[], Awaitable[OutboxFigures]]) -> None:
         """Read `figures` at each scrape (`refresh`) for the outbox gauges."""

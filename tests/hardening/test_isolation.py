@@ -10,11 +10,11 @@ from dataclasses import replace
 import aiohttp
 
 from tests.pipeline.conftest import Harness, alert
-from watchd.api import ApiError
-from watchd.api.ingest import _Committer
+from watchd.ingest.journal import IngestJournal
 from watchd.ingest.payloads import parse_alertmanager
 from watchd.model import Alert
 from watchd.pipeline.buffer import BufferedSink
+from watchd.store import StoreError
 
 REQUESTS = 40
 BAD = 17
@@ -53,15 +53,15 @@ async def test_a_group_commit_the_store_refuses_is_retried_request_by_request(
 ) -> None:
     """When the store refuses one alert of a group commit, the other 39 requests committed with
     it are stored and answered as such; the culprit alone is refused, never a 503 outage."""
-    committer = _Committer(harness.pipeline)
+    committer = IngestJournal(None, harness.pipeline, clock=harness.clock)
     bad = refused_by_store(harness)
 
     async def submit(i: int) -> str:
         one = bad if i == BAD else alert(f"web{i}")
         try:
             refused = await committer.submit((one,))
-        except ApiError as exc:
-            return str(exc.status)
+        except StoreError as exc:
+            return exc.reason
         return "refused" if refused else "stored"
 
     outcomes = await asyncio.gather(*(submit(i) for i in range(REQUESTS)))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pipeline.conftest import db_url, harness  # noqa: F401  (fixtures: the journal's tests)
+from tests.store.conftest import pg_url  # noqa: F401  (the session PostgreSQL database)
 from tests.storing_sink import StoringSink
 from watchd.clock import FakeClock
 from watchd.store import Store

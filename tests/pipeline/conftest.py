@@ -19,7 +19,10 @@ from watchd.pipeline import AlertPipeline
 from watchd.store import Store
 from watchd.store.incident_tables import incident_alerts, incident_events, incidents, outbox
 
-INCIDENT_TABLES = "review_actions, reviews, outbox, incident_events, incident_alerts, incidents, problems, changes, silences"
+INCIDENT_TABLES = (
+    "review_actions, reviews, outbox, incident_events, incident_alerts, incidents, problems, "
+    "changes, silences, ingest_journal"
+)
 
 BASE_CONFIG: dict[str, Any] = {
     "items": [

@@ -1,4 +1,4 @@
-"""Configuration of MQTT ingestion: the `[mqtt_ingest]` table of config.toml."""
+"""Configuration of ingestion: the `[ingest]` and `[mqtt_ingest]` tables of config.toml."""
 
 from __future__ import annotations
 
@@ -10,6 +10,19 @@ from pydantic import Field, model_validator
 from watchd.configbase import Strict
 from watchd.durations import Duration
 from watchd.secrets import SecretRef
+
+
+class IngestConfig(Strict):
+    """How HTTP ingestion keeps up with a storm (watchd.ingest.journal).
+
+    While the pipeline is busy, requests are answered once their alerts are journaled; while
+    requests keep coming, journaled alerts wait up to `max_lag` before the pipeline takes them
+    in, so senders are answered first. More than `max_backlog` alerts waiting makes requests
+    wait for room.
+    """
+
+    max_lag: Duration = Field(default=1.0, ge=0.0, le=60.0)
+    max_backlog: int = Field(default=50_000, ge=100)
 
 
 class MqttIngestConfig(Strict):

@@ -6,6 +6,7 @@ Everything else in watchd reaches the database through `Store`; `upgrade` is `wa
 from watchd.store import cluster_tables as cluster_tables  # registers them on the metadata
 from watchd.store import heartbeat_pings as heartbeat_pings  # registers it on the metadata
 from watchd.store import incident_tables as incident_tables  # registers them on the metadata
+from watchd.store import journal as journal  # registers it on the metadata
 from watchd.store import notify_tables as notify_tables  # registers them on the metadata
 from watchd.store import oncall_tables as oncall_tables  # registers it on the metadata
 from watchd.store import review_tables as review_tables  # registers them on the metadata
