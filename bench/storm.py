@@ -33,6 +33,10 @@ POST /api/v2/alerts in batches of `--batch` (100), `--concurrency` (8) in flight
   whose status is "resolved"; watchd: the same, with the event "resolved"; the first wave's
   firing notifications are not counted).
 
+watchd answers a request that finds its pipeline busy once the alerts are in its ingest journal
+and takes them in behind (watchd/ingest/journal.py): after the POSTs the bench polls its
+/metrics until watchd_ingest_journal_alerts is 0 and prints when that was ("all taken in").
+
 Alertmanager has a null receiver except in storm-e2e and storm-end (both waves), where it has
 the webhook receiver: group_by [item], group_wait 0s, group_interval 1s (the interval after
 which a group's next notification, here the resolved one, may go out), send_resolved as the
