@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.pipeline.conftest import Harness, alert
+from tests.pipeline.conftest import Harness, alert, settings_from
+from watchd.clock import FakeClock
 from watchd.ingest.journal import QUIET, IngestJournal
 from watchd.model import Alert
+from watchd.pipeline.alert_pipeline import AlertPipeline
+from watchd.store import Store, StoreError
 from watchd.store import journal as stored_journal
 from watchd.store.engine import writing
 from watchd.store.journal import ingest_journal
@@ -23,8 +28,8 @@ class GatedSink:
     """The real pipeline behind a gate the test opens: it holds the moment the pipeline is
     busy (taking a batch in), which no real load makes happen at a chosen instant."""
 
-    def __init__(self, harness: Harness) -> None:
-        self._pipeline = harness.pipeline
+    def __init__(self, harness: Harness | AlertPipeline) -> None:
+        self._pipeline = harness.pipeline if isinstance(harness, Harness) else harness
         self.gate = asyncio.Event()
         self.gate.set()
         self.entered = asyncio.Event()
@@ -224,3 +229,39 @@ async def test_stopping_leaves_journaled_alerts_for_the_next_start(harness: Harn
     again = await started(harness)
     await until(lambda: again.backlog == 0)
     assert await firing_states(harness) == {"db2": "firing"}
+
+
+async def test_while_the_store_is_locked_requests_get_the_outage_and_journaled_alerts_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request the journal cannot take is refused as an outage (HTTP 503: sent again); a
+    journaled alert the pipeline cannot take in waits and goes in once the store is back."""
+    monkeypatch.setattr("watchd.store.engine.BUSY_TIMEOUT_MS", 200)
+    clock = FakeClock()
+    store = await Store.open(f"sqlite:///{tmp_path}/locked.db", clock=clock)
+    other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    try:
+        sink = GatedSink(AlertPipeline(store.engine, clock=clock, settings=settings_from({})))
+        journal = IngestJournal(store.engine, sink, clock=clock)
+        await journal.recover(every_node=True)
+        sink.gate.clear()
+        first = asyncio.create_task(journal.submit((alert("db1"),)))
+        await sink.entered.wait()
+        other.execute("BEGIN EXCLUSIVE")  # another process holds the database
+        with pytest.raises(StoreError):
+            await journal.submit((alert("db2"),))
+        other.execute("ROLLBACK")
+        await journal.submit((alert("db3"),))  # journaled
+        other.execute("BEGIN EXCLUSIVE")
+        sink.gate.set()
+        with pytest.raises(StoreError):
+            await first  # taken in at once, so refused at once: its sender sends it again
+        await asyncio.sleep(0.5)  # db3's take-in failed too: it waits, retried with backoff
+        assert journal.backlog == 1
+        other.execute("ROLLBACK")
+        await clock.advance(1.0)
+        await until(lambda: journal.backlog == 0)
+        assert {a.labels["item"] for a in await store.alerts()} == {"db3"}
+    finally:
+        other.close()
+        await store.close()
