@@ -265,3 +265,25 @@ async def test_while_the_store_is_locked_requests_get_the_outage_and_journaled_a
     finally:
         other.close()
         await store.close()
+
+
+async def test_a_journal_row_that_cannot_be_read_is_left_and_logged_and_the_rest_taken_in(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await leave_rows(harness, "me", (alert("db1"),))
+    async with writing(harness.store.engine, "test") as conn:
+        await conn.execute(
+            ingest_journal.insert().values(
+                node="me", received_at=harness.clock.now(), count=1, alerts='{"not": "alerts"}'
+            )
+        )
+    await leave_rows(harness, "me", (alert("db2"),))
+    journal = await started(harness)
+    await until(lambda: journal.backlog == 0)
+    assert await firing_states(harness) == {"db1": "firing", "db2": "firing"}
+    await until(lambda: _one_row(harness))  # the unreadable row stays: nothing is dropped
+    assert "ingest_journal_row_unreadable" in capsys.readouterr().out
+
+
+async def _one_row(harness: Harness) -> bool:
+    return await journal_rows(harness) == 1

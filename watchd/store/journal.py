@@ -11,16 +11,30 @@ Each row holds its alerts as JSON text, an array of arrays in Alert's field orde
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Double, Integer, String, Table, Text, delete, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Double,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+)
 from sqlalchemy import update as sa_update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from watchd.logging import get_logger
 from watchd.model import Alert, AlertStatus
 from watchd.store.json_text import dumps, loads
 from watchd.store.tables import metadata
+
+log = get_logger("watchd.store")
 
 ingest_journal = Table(
     "ingest_journal",
@@ -89,13 +103,12 @@ async def remove(conn: AsyncConnection, seqs: Sequence[int]) -> None:
 
 
 async def entries(conn: AsyncConnection, node: str | None) -> list[Entry]:
-    """The rows of `node` (every row if None), by seq."""
+    """The rows of `node` (every row if None), by seq; see `_readable`."""
     c = ingest_journal.c
     query = select(c.seq, c.received_at, c.alerts).order_by(c.seq)
     if node is not None:
         query = query.where(c.node == node)
-    rows = await conn.execute(query)
-    return [Entry(seq, received_at, decode_alerts(text)) for seq, received_at, text in rows]
+    return _readable(await conn.execute(query))
 
 
 async def adopt(conn: AsyncConnection, me: str, live: Sequence[str]) -> list[Entry]:
@@ -108,5 +121,21 @@ async def adopt(conn: AsyncConnection, me: str, live: Sequence[str]) -> list[Ent
         .values(node=me)
         .returning(c.seq, c.received_at, c.alerts)
     )
-    found = [Entry(seq, received_at, decode_alerts(text)) for seq, received_at, text in rows]
-    return sorted(found, key=lambda e: e.seq)
+    return sorted(_readable(rows), key=lambda e: e.seq)
+
+
+def _readable(rows: Iterable[Any]) -> list[Entry]:
+    """The rows as entries. A row whose alerts cannot be read (edited by hand, written by a
+    newer watchd) is logged and left in the table, never dropped, and does not stop the rest."""
+    found: list[Entry] = []
+    for seq, received_at, text in rows:
+        try:
+            found.append(Entry(seq, received_at, decode_alerts(text)))
+        except (ValueError, TypeError, KeyError) as exc:
+            log.error(
+                "ingest_journal_row_unreadable",
+                seq=seq,
+                error=f"{type(exc).__name__}: {exc}",
+                note="left in ingest_journal, not taken in",
+            )
+    return found
