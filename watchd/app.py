@@ -212,6 +212,7 @@ class Daemon:
             CountedSink(core.pipeline, self.metrics.flow, "http"),
             clock=self.clock,
             node=config.cluster.node_name,
+            shared=not membership.single_node,
             max_lag=config.ingest.max_lag,
             max_backlog=config.ingest.max_backlog,
         )

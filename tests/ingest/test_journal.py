@@ -287,3 +287,27 @@ async def test_a_journal_row_that_cannot_be_read_is_left_and_logged_and_the_rest
 
 async def _one_row(harness: Harness) -> bool:
     return await journal_rows(harness) == 1
+
+
+async def test_rows_another_node_took_over_while_this_one_was_seen_dead_are_not_taken_in_again(
+    harness: Harness,
+) -> None:
+    sink = GatedSink(harness)
+    journal = IngestJournal(harness.store.engine, sink, clock=harness.clock, node="me", shared=True)
+    await journal.recover(every_node=False)
+    sink.gate.clear()
+    first = asyncio.create_task(journal.submit((alert("db1"),)))
+    await sink.entered.wait()
+    await journal.submit((alert("db2"),))  # journaled by "me"
+    other = IngestJournal(
+        harness.store.engine, harness.pipeline, clock=harness.clock, node="other", shared=True
+    )
+    await other.recover(every_node=False)
+    await other.adopt(["other"])  # "me" is seen dead: its row taken over, and in
+    await until(lambda: other.backlog == 0)
+    sink.gate.set()
+    await first
+    await harness.clock.advance(QUIET)  # the requests paused: "me" takes its queue in
+    await until(lambda: journal.backlog == 0)
+    assert [[a.labels["item"] for a in batch] for batch in sink.batches] == [["db1"]]
+    assert await firing_states(harness) == {"db1": "firing", "db2": "firing"}

@@ -74,6 +74,7 @@ class IngestJournal:
         *,
         clock: Clock,
         node: str = "",
+        shared: bool = False,
         max_lag: float = 1.0,
         max_backlog: int = 50_000,
         max_batch: int = MAX_BATCH,
@@ -82,6 +83,7 @@ class IngestJournal:
         self._sink = sink
         self._clock = clock
         self._node = node
+        self._shared = shared  # other nodes may take this node's rows over (PostgreSQL)
         self._max_lag = max_lag
         self._max_backlog = max_backlog
         self._max_batch = max_batch
@@ -346,6 +348,10 @@ class IngestJournal:
         """Submit the entries' alerts, then delete their rows; raises StoreError on an outage
         (nothing is dequeued then)."""
         assert self._engine is not None  # entries come from the journal
+        if self._shared:
+            entries = await self._still_mine(entries)
+            if not entries:
+                return
         alerts = tuple(a for e in entries for a in e.alerts)
         self._taking_in = True
         try:
@@ -376,6 +382,28 @@ class IngestJournal:
             log.warning("ingest_journal_rows_kept", rows=len(seqs), error=str(exc))
             return
         self._unremoved = []
+
+    async def _still_mine(self, entries: list[Entry]) -> list[Entry]:
+        """The entries whose rows this node still owns. Cut off from the database for longer
+        than the cluster's dead_after, this node was seen dead and another took its rows over
+        and in; taking them in again here, after newer alerts, could reopen what they
+        resolved. The others are dropped from the queue."""
+        assert self._engine is not None
+        async with reading(self._engine, "read the ingest journal") as conn:
+            mine = await journal.owned(conn, self._node, [e.seq for e in entries])
+        gone = [e for e in entries if e.seq not in mine]
+        if gone:
+            for entry in gone:
+                self._queue.remove(entry)
+                self._journaled -= len(entry.alerts)
+            self._room.set()
+            log.warning(
+                "ingest_journal_taken_over",
+                rows=len(gone),
+                alerts=sum(len(e.alerts) for e in gone),
+                note="another node took them in while this one was seen dead",
+            )
+        return [e for e in entries if e.seq in mine]
 
 
 def _stopping() -> StoreError:

@@ -102,6 +102,13 @@ async def remove(conn: AsyncConnection, seqs: Sequence[int]) -> None:
         await conn.execute(delete(ingest_journal).where(ingest_journal.c.seq.in_(seqs)))
 
 
+async def owned(conn: AsyncConnection, node: str, seqs: Sequence[int]) -> set[int]:
+    """Which of the rows `seqs` are still `node`'s (not taken over, not deleted)."""
+    c = ingest_journal.c
+    rows = await conn.execute(select(c.seq).where(c.seq.in_(seqs), c.node == node))
+    return {seq for (seq,) in rows}
+
+
 async def entries(conn: AsyncConnection, node: str | None) -> list[Entry]:
     """The rows of `node` (every row if None), by seq; see `_readable`."""
     c = ingest_journal.c
