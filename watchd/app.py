@@ -536,6 +536,7 @@ class Daemon:
                     self.config.notify.time_intervals,
                     self.config.inhibit_rules,
                 ),
+                unprocessed=self.journal.unprocessed,
             ),
         )
         return app

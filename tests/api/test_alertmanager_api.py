@@ -22,6 +22,7 @@ from watchd.api.am_config import alertmanager_config
 from watchd.clock import FakeClock
 from watchd.config import parse_config
 from watchd.loading import notify_router
+from watchd.model import Alert
 from watchd.pipeline import AlertPipeline, current
 from watchd.pipeline.actions import IncidentService
 from watchd.store import Store
@@ -68,12 +69,20 @@ def cluster_status() -> dict[str, Any]:
 
 
 @pytest.fixture
+def journaled() -> list[tuple[Alert, float]]:
+    """What the routes read as alerts answered and not taken in yet (IngestJournal.unprocessed):
+    none unless a test adds some."""
+    return []
+
+
+@pytest.fixture
 async def base(
     make_app: Callable[..., web.Application],
     serve: Callable[[web.Application], Awaitable[str]],
     pipeline: AlertPipeline,
     clock: FakeClock,
     cluster_status: dict[str, Any],
+    journaled: list[tuple[Alert, float]],
 ) -> str:
     config = parse_config({**BASE_CONFIG, **ROUTED}, Path("test.toml"))
     service = IncidentService(pipeline.engine, clock=clock, settings=lambda: pipeline.settings)
@@ -93,6 +102,7 @@ async def base(
             started_at=NOW - 60,
             cluster=cluster,
             config_text=lambda: "# routes\n",
+            unprocessed=lambda: journaled,
         ),
     )
     return await serve(app)
@@ -134,6 +144,31 @@ async def test_firing_alerts_are_listed_in_alertmanagers_shape_with_their_receiv
     assert db1["startsAt"] == "2027-01-15T08:00:00.000Z"
     assert db1["endsAt"] == "0001-01-01T00:00:00.000Z"  # a check alert has no end
     assert len(db1["fingerprint"]) == 16 and "generatorURL" in db1 and "updatedAt" in db1
+
+
+async def test_alerts_answered_and_not_taken_in_yet_are_listed_as_unprocessed(
+    base: str,
+    http: aiohttp.ClientSession,
+    auth: Headers,
+    pipeline: AlertPipeline,
+    journaled: list[tuple[Alert, float]],
+) -> None:
+    """In a storm a POST is answered once its alerts are journaled: until they are taken in
+    they are listed in state "unprocessed" (not twice when already current), and
+    `unprocessed=false` leaves them out, as in Alertmanager."""
+    await pipeline.submit((alert("db1", team="db"),))
+    journaled += [(alert("db1", team="db"), NOW), (alert("db2", team="db"), NOW - 1)]
+    found = await _get(http, f"{base}/api/v2/alerts", auth["read"])
+    states = {a["labels"]["item"]: a["status"]["state"] for a in found}
+    assert states == {"db1": "active", "db2": "unprocessed"}
+    db2 = next(a for a in found if a["labels"]["item"] == "db2")
+    assert [r["name"] for r in db2["receivers"]] == ["pager", "log"]
+    assert db2["updatedAt"] == "2027-01-15T08:01:39.000Z"
+    assert db2["status"] == {"state": "unprocessed", "silencedBy": [], "inhibitedBy": []}
+    hidden = await _get(http, f"{base}/api/v2/alerts?unprocessed=false", auth["read"])
+    assert [a["labels"]["item"] for a in hidden] == ["db1"]
+    groups = await _get(http, f"{base}/api/v2/alerts/groups?receiver=pager", auth["read"])
+    assert sorted(a["labels"]["item"] for g in groups for a in g["alerts"]) == ["db1", "db2"]
 
 
 async def test_alerts_are_filtered_by_matchers_and_receiver_regex(

@@ -104,6 +104,8 @@ async def test_requests_arriving_while_the_pipeline_is_busy_are_answered_then_ta
     assert not first.done()
     assert await journal_rows(harness) == 2
     assert journal.backlog == 3
+    # What the Alertmanager API lists as unprocessed: the latest of each, firing ones only.
+    assert [a.labels["item"] for a, _ in journal.unprocessed()] == ["db3"]
     sink.gate.set()
     assert await first == []
     await harness.clock.advance(QUIET)  # the requests paused: the journal is taken in

@@ -10,7 +10,8 @@ Alertmanager data source work against watchd (its ingestion side is watchd.api.i
 
 Reads need the `read` scope. Everything comes from watchd's own store: the alerts firing now
 with what mutes them (watchd.pipeline.current), and watchd's silences, one model for both
-APIs. Alertmanager's API has no paging: a list stops at MAX_ALERTS alerts or every current
+APIs; in a storm, alerts answered and not taken in yet come from the ingest journal, in state
+"unprocessed". Alertmanager's API has no paging: a list stops at MAX_ALERTS alerts or every current
 silence plus MAX_EXPIRED_SILENCES expired ones, and says so with `X-Watchd-Truncated: true`
 (silences also give `X-Total-Count`, all of them, before `filter`). Alerts are read, judged and
 encoded a thousand at a time, so a long list never stalls the event loop for long.
@@ -18,7 +19,7 @@ encoded a thousand at a time, so a long list never stalls the event loop for lon
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +28,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from watchd.api.am_shapes import PostableSilence, alert_json, am_time, silence_json
+from watchd.api.am_shapes import (
+    PostableSilence,
+    alert_json,
+    am_time,
+    silence_json,
+    unprocessed_json,
+)
 from watchd.api.auth import actor, require_scope
 from watchd.api.errors import ApiError, json_response, strict_dumps
 from watchd.api.inputs import json_body
@@ -41,6 +48,7 @@ from watchd.matchers import (
     parse_matchers,
     split_matcher,
 )
+from watchd.model import Alert
 from watchd.notify.router import Route, Router
 from watchd.pipeline.actions import IncidentService
 from watchd.pipeline.current import CurrentAlert
@@ -61,6 +69,8 @@ class AmSources:
     started_at: float
     cluster: Callable[[], Awaitable[Mapping[str, Any]]]
     config_text: Callable[[], str]
+    # Alerts answered and not taken in yet (the ingest journal in a storm), with when.
+    unprocessed: Callable[[], Sequence[tuple[Alert, float]]] = lambda: ()
 
 
 SERVICE = web.AppKey("watchd.am.incidents", IncidentService)
@@ -97,10 +107,8 @@ def _receiver_match(request: web.Request) -> Callable[[Iterable[str]], bool]:
 def _wanted(request: web.Request) -> Callable[[CurrentAlert], bool]:
     """The alert filter of the query's state flags: `silenced` covers silences and what else
     holds an alert back for a while (maintenance windows, changes, flapping), `inhibited` the
-    inhibit rules and UNREACHABLE items' symptoms. watchd processes an alert before it answers
-    its POST: no alert is ever unprocessed, so that flag selects nothing."""
+    inhibit rules and UNREACHABLE items' symptoms (`unprocessed`: see `_unprocessed`)."""
     active, silenced, inhibited = (_flag(request, n) for n in ("active", "silenced", "inhibited"))
-    _flag(request, "unprocessed")  # validated; nothing is unprocessed
 
     def wanted(alert: CurrentAlert) -> bool:
         if not alert.suppressed:
@@ -133,10 +141,12 @@ async def _matching(
     wanted = _wanted(request)
     router = request.app[SOURCES].router()
     found: list[_Shown] = []
+    seen: set[str] = set()
     chunks = request.app[SERVICE].current_alerts(lambda labels: matches_all(filters, labels))
     async with aclosing(chunks):
         async for chunk in chunks:
             for alert in chunk:
+                seen.add(alert.fingerprint)
                 if not wanted(alert):
                     continue
                 receivers = router.receivers((alert.labels,))
@@ -146,7 +156,28 @@ async def _matching(
                     return found, True
                 text = strict_dumps(alert_json(alert, receivers))
                 found.append(_Shown(alert.labels, router.match(alert.labels), text))
+    for journaled, received_at in _unprocessed(request):
+        labels = dict(journaled.labels)
+        if journaled.fingerprint in seen or not matches_all(filters, labels):
+            continue
+        receivers = router.receivers((labels,))
+        if not receiver_ok(receivers):
+            continue
+        if len(found) == MAX_ALERTS:
+            return found, True
+        text = strict_dumps(unprocessed_json(journaled, receivers, received_at))
+        found.append(_Shown(labels, router.match(labels), text))
     return found, False
+
+
+def _unprocessed(request: web.Request) -> Sequence[tuple[Alert, float]]:
+    """The alerts answered and not taken in yet that the `unprocessed` flag selects: in a
+    storm watchd answers a POST once its alerts are journaled (watchd.ingest.journal); one
+    not among the current alerts yet is listed in state "unprocessed", as Alertmanager lists
+    what it has received and not yet processed."""
+    if not _flag(request, "unprocessed"):
+        return ()
+    return request.app[SOURCES].unprocessed()
 
 
 def _truncated(truncated: bool) -> dict[str, str]:

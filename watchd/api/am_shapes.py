@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from watchd.matchers import Matcher, split_matcher
+from watchd.model import Alert
 from watchd.pipeline.current import CurrentAlert
 from watchd.pipeline.silences import Silence
 
@@ -80,6 +81,23 @@ def silence_json(silence: Silence, now: float) -> dict[str, Any]:
         "endsAt": am_time(silence.ends_at),
         "createdBy": silence.created_by,
         "comment": silence.comment,
+    }
+
+
+def unprocessed_json(alert: Alert, receivers: list[str], received_at: float) -> dict[str, Any]:
+    """An alert answered and not taken in yet (watchd's ingest journal in a storm) as
+    Alertmanager's gettableAlert in state "unprocessed", as Alertmanager shows one it has
+    received and not yet processed."""
+    return {
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "receivers": [{"name": name} for name in receivers],
+        "fingerprint": alert.fingerprint,
+        "startsAt": am_time(alert.starts_at),
+        "updatedAt": am_time(received_at),
+        "endsAt": NO_TIME if alert.ends_at is None else am_time(alert.ends_at),
+        "generatorURL": alert.generator_url,
+        "status": {"state": "unprocessed", "silencedBy": [], "inhibitedBy": []},
     }
 
 

@@ -118,6 +118,15 @@ class IngestJournal:
         waiting = sum(len(alerts) for alerts, _ in self._appends)
         return self._journaled + self._appending + waiting
 
+    def unprocessed(self) -> list[tuple[Alert, float]]:
+        """The alerts answered and not taken in yet, with when they were: the latest of each
+        fingerprint, firing ones only (Alertmanager's API lists them as "unprocessed")."""
+        latest: dict[str, tuple[Alert, float]] = {}
+        for item in self._queue:
+            if isinstance(item, Entry):
+                latest.update((a.fingerprint, (a, item.received_at)) for a in item.alerts)
+        return [(a, at) for a, at in latest.values() if a.status is AlertStatus.FIRING]
+
     def lag(self) -> float:
         """Seconds the oldest journaled alert has waited to be taken in (0 when none waits)."""
         head = next((item for item in self._queue if isinstance(item, Entry)), None)
