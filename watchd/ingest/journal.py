@@ -17,8 +17,10 @@ sender faster than the pipeline for good is slowed down to its pace (backpressur
 A journal row is deleted once the pipeline has committed its alerts, before the next batch is
 taken in. Rows left by a process that stopped or was killed are taken in first at the next
 start (`recover`); in a cluster, rows left by a node that died are taken over by a live one
-(`adopt`). A batch committed just before a kill is taken in again: every alert of it is then
-a repeat of what is stored and changes nothing. An alert taken in after its end (endsAt passed
+(`adopt`), and a node that was only cut off checks before each batch that its rows are still
+its own. A batch committed just before a kill is taken in again: every alert of it is then
+a repeat of what is stored and changes nothing. Until they are taken in, journaled alerts are
+what Alertmanager's API lists as "unprocessed" (`unprocessed`). An alert taken in after its end (endsAt passed
 while watchd was away) is taken in resolved. Alerts the pipeline refuses alone after they
 were answered 200 are logged and counted (refused), as the retry buffer does.
 """
