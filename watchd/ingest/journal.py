@@ -277,7 +277,7 @@ class IngestJournal:
         failures = 0
         while self._queue:
             if isinstance(self._queue[0], _Waiting):
-                await self._answer(self._waiting_at_head())
+                await self._take_in_waiting(self._waiting_at_head())
                 continue
             await self._hold_back()
             try:
@@ -305,7 +305,7 @@ class IngestJournal:
             self._queue.popleft()
         return group
 
-    async def _answer(self, group: list[_Waiting]) -> None:
+    async def _take_in_waiting(self, group: list[_Waiting]) -> None:
         """Take in the alerts of requests that wait, together, and wake each with its outcome."""
         self._taking_in = True
         try:
