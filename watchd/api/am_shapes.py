@@ -88,36 +88,36 @@ def unprocessed_json(alert: Alert, receivers: list[str], received_at: float) -> 
     """An alert answered and not taken in yet (watchd's ingest journal in a storm) as
     Alertmanager's gettableAlert in state "unprocessed", as Alertmanager shows one it has
     received and not yet processed."""
-    return {
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "receivers": [{"name": name} for name in receivers],
-        "fingerprint": alert.fingerprint,
-        "startsAt": am_time(alert.starts_at),
-        "updatedAt": am_time(received_at),
-        "endsAt": NO_TIME if alert.ends_at is None else am_time(alert.ends_at),
-        "generatorURL": alert.generator_url,
-        "status": {"state": "unprocessed", "silencedBy": [], "inhibitedBy": []},
-    }
+    status = {"state": "unprocessed", "silencedBy": [], "inhibitedBy": []}
+    return _gettable(alert, receivers, received_at, status)
 
 
 def alert_json(alert: CurrentAlert, receivers: list[str]) -> dict[str, Any]:
     """A current alert as Alertmanager's gettableAlert; `receivers` are those its labels route
     to. Every suppressed alert names what suppresses it: maintenance, changes and flapping in
-    `silencedBy`, topology in `inhibitedBy` (see CurrentAlert). An alert with no end (watchd's own check alerts fire until they recover) has Go's zero
-    time as endsAt, as Alertmanager writes an unset time: the spec requires the field."""
+    `silencedBy`, topology in `inhibitedBy` (see CurrentAlert)."""
+    status = {
+        "state": "suppressed" if alert.suppressed else "active",
+        "silencedBy": list(alert.silenced_entries),
+        "inhibitedBy": list(alert.inhibited_entries),
+    }
+    return _gettable(alert, receivers, alert.updated_at, status)
+
+
+def _gettable(
+    alert: Alert | CurrentAlert, receivers: list[str], updated_at: float, status: dict[str, Any]
+) -> dict[str, Any]:
+    """Alertmanager's gettableAlert of `alert` with `status`. An alert with no end (watchd's own
+    check alerts fire until they recover) has Go's zero time as endsAt, as Alertmanager writes
+    an unset time: the spec requires the field."""
     return {
         "labels": alert.labels,
         "annotations": alert.annotations,
         "receivers": [{"name": name} for name in receivers],
         "fingerprint": alert.fingerprint,
         "startsAt": am_time(alert.starts_at),
-        "updatedAt": am_time(alert.updated_at),
+        "updatedAt": am_time(updated_at),
         "endsAt": NO_TIME if alert.ends_at is None else am_time(alert.ends_at),
         "generatorURL": alert.generator_url,
-        "status": {
-            "state": "suppressed" if alert.suppressed else "active",
-            "silencedBy": list(alert.silenced_entries),
-            "inhibitedBy": list(alert.inhibited_entries),
-        },
+        "status": status,
     }
