@@ -20,8 +20,8 @@ start (`recover`); in a cluster, rows left by a node that died are taken over by
 (`adopt`), and a node that was only cut off checks before each batch that its rows are still
 its own. A batch committed just before a kill is taken in again: every alert of it is then
 a repeat of what is stored and changes nothing. Until they are taken in, journaled alerts are
-what Alertmanager's API lists as "unprocessed" (`unprocessed`). An alert taken in after its end (endsAt passed
-while watchd was away) is taken in resolved. Alerts the pipeline refuses alone after they
+what Alertmanager's API lists as "unprocessed" (`unprocessed`). An alert taken in after its
+end (endsAt passed while watchd was away) is taken in resolved. Alerts the pipeline refuses alone after they
 were answered 200 are logged and counted (refused), as the retry buffer does.
 """
 
@@ -32,8 +32,9 @@ import contextlib
 import dataclasses
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -59,6 +60,30 @@ class _Waiting:
 
     alerts: tuple[Alert, ...]
     done: asyncio.Future[list[Refused]]
+
+
+@dataclass(frozen=True)
+class _Journaling:
+    """Alerts to journal: their request waits for the commit of their row."""
+
+    alerts: tuple[Alert, ...]
+    done: asyncio.Future[None]
+
+
+Queued = TypeVar("Queued", _Waiting, _Journaling, Entry)
+
+
+def _head_run(items: Iterable[object], kind: type[Queued], limit: int) -> list[Queued]:
+    """The items of `kind` at the head of `items` that go into one transaction: up to `limit`
+    alerts in all, one item at least (a request may hold more)."""
+    run: list[Queued] = []
+    size = 0
+    for item in items:
+        if not isinstance(item, kind) or (run and size + len(item.alerts) > limit):
+            break
+        run.append(item)
+        size += len(item.alerts)
+    return run
 
 
 class IngestJournal:
@@ -92,7 +117,7 @@ class IngestJournal:
         self._queue: deque[Entry | _Waiting] = deque()
         self._journaled = 0  # alerts in the journal's rows not taken in yet
         self._appending = 0  # alerts of the INSERT under way
-        self._appends: deque[tuple[tuple[Alert, ...], asyncio.Future[None]]] = deque()
+        self._appends: deque[_Journaling] = deque()
         self._appender: asyncio.Task[None] | None = None
         self._taker: asyncio.Task[None] | None = None
         self._taking_in = False
@@ -117,7 +142,7 @@ class IngestJournal:
     @property
     def backlog(self) -> int:
         """Alerts accepted and not taken in by the pipeline yet (journaled or being journaled)."""
-        waiting = sum(len(alerts) for alerts, _ in self._appends)
+        waiting = sum(len(a.alerts) for a in self._appends)
         return self._journaled + self._appending + waiting
 
     def unprocessed(self) -> list[tuple[Alert, float]]:
@@ -151,7 +176,7 @@ class IngestJournal:
             await self._room.wait()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self._appends.append((alerts, done))
+        self._appends.append(_Journaling(alerts, done))
         if self._appender is None or self._appender.done():
             self._appender = asyncio.create_task(self._append(), name="watchd.ingest-journal")
         # Shielded: a client that goes away does not stop the commit of its alerts.
@@ -182,12 +207,10 @@ class IngestJournal:
         """Journal the requests waiting to be, a group per INSERT, and queue their alerts."""
         assert self._engine is not None  # only requests with a journal are appended
         while self._appends:
-            group = [self._appends.popleft()]
-            size = len(group[0][0])
-            while self._appends and size + len(self._appends[0][0]) <= self._max_batch:
-                group.append(self._appends.popleft())
-                size += len(group[-1][0])
-            alerts = tuple(a for part, _ in group for a in part)
+            group = _head_run(self._appends, _Journaling, self._max_batch)
+            for _ in group:
+                self._appends.popleft()
+            alerts = tuple(a for part in group for a in part.alerts)
             now = self._clock.now()
             self._appending = len(alerts)
             try:
@@ -195,17 +218,17 @@ class IngestJournal:
                     seq = await journal.append(conn, self._node, now, alerts)
             except StoreError as exc:
                 self._refused(exc)
-                for _, done in group:
-                    if not done.done():
-                        done.set_exception(exc)
+                for part in group:
+                    if not part.done.done():
+                        part.done.set_exception(exc)
                 continue
             finally:
                 self._appending = 0
             self._refusing.recovered()
             self._queued(Entry(seq, now, alerts))
-            for _, done in group:
-                if not done.done():
-                    done.set_result(None)
+            for part in group:
+                if not part.done.done():
+                    part.done.set_result(None)
 
     def _queued(self, entry: Entry) -> None:
         self._queue.append(entry)
@@ -295,13 +318,8 @@ class IngestJournal:
     def _waiting_at_head(self) -> list[_Waiting]:
         """The requests waiting at the head of the queue, up to max_batch alerts (one at least),
         taken off it: they are answered whatever happens."""
-        group: list[_Waiting] = []
-        size = 0
-        while self._queue and isinstance(head := self._queue[0], _Waiting):
-            if group and size + len(head.alerts) > self._max_batch:
-                break
-            group.append(head)
-            size += len(head.alerts)
+        group = _head_run(self._queue, _Waiting, self._max_batch)
+        for _ in group:
             self._queue.popleft()
         return group
 
@@ -345,15 +363,9 @@ class IngestJournal:
             await self._clock.sleep(min(QUIET - quiet_for, self._max_lag - waited))
 
     def _batch(self) -> list[Entry]:
-        """The journaled entries at the head of the queue, up to max_batch alerts (one at least)."""
-        batch: list[Entry] = []
-        size = 0
-        for item in self._queue:
-            if not isinstance(item, Entry) or (batch and size + len(item.alerts) > self._max_batch):
-                break
-            batch.append(item)
-            size += len(item.alerts)
-        return batch
+        """The journaled entries at the head of the queue, up to max_batch alerts (one at least),
+        left on it until they are taken in."""
+        return _head_run(self._queue, Entry, self._max_batch)
 
     async def _take_in(self, entries: list[Entry]) -> None:
         """Submit the entries' alerts, then delete their rows; raises StoreError on an outage
